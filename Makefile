@@ -1,0 +1,85 @@
+# herd — top-level build.
+#
+# Non-recursive: every directory describes its own pieces in <dir>/module.mk,
+# which this file includes. A module.mk appends to:
+#   BINS        programs that end up in $(BUILD)/bin
+#   UNIT_TESTS  cmocka test programs ($(BUILD)/tests/unit/...)
+#   FIRMWARE    guest images ($(BUILD)/firmware/...)
+#   LIBS        static libraries other modules link ($(BUILD)/lib/...)
+#
+# `make`            builds everything into build/
+# `make SAN=1`      builds the same tree with ASan+UBSan into build/san/
+# `make check`      installs what is missing, builds both trees, runs every test
+# `make demo`       installs what is missing, builds, runs the main job
+# `make bench`      prints herd vs its peers, side by side, from one run
+
+SAN ?= 0
+ifeq ($(SAN),1)
+BUILD ?= build/san
+else
+BUILD ?= build
+endif
+
+CC      ?= gcc
+AR      ?= ar
+PKG_CONFIG ?= pkg-config
+
+WARNINGS := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wformat=2 \
+            -Wmissing-prototypes -Wstrict-prototypes -Wold-style-definition \
+            -Wvla -Wundef -Wcast-align -Wno-unused-parameter
+
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 $(WARNINGS) -D_GNU_SOURCE -Iinclude -MMD -MP \
+           -fno-strict-aliasing -fstack-protector-strong
+LDFLAGS ?=
+LDLIBS  ?=
+
+ifeq ($(SAN),1)
+CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+BINS       :=
+UNIT_TESTS :=
+FIRMWARE   :=
+LIBS       :=
+
+.PHONY: all check demo bench clean deps fuzz
+all:
+
+include $(sort $(wildcard */module.mk))
+
+all: $(LIBS) $(BINS) $(FIRMWARE) $(UNIT_TESTS)
+
+# Objects for host code (programs, libraries, tests).
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/lib/%.a:
+	@mkdir -p $(dir $@)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+deps:
+	./tools/install-deps
+
+# The README's test command. The sanitizer tree is built by a sub-make so both
+# trees share one set of rules.
+check: deps
+	$(MAKE) all
+	$(MAKE) SAN=1 all
+	./tests/run-all
+
+demo: deps
+	$(MAKE) all
+	./tools/demo
+
+bench: deps
+	$(MAKE) all
+	./tools/bench
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
