@@ -1,7 +1,7 @@
 # herd — top-level build.
 #
 # Non-recursive: every directory describes its own pieces in <dir>/module.mk,
-# which this file includes. A module.mk appends to:
+# (or <dir>/<sub>/module.mk), which this file includes. A module.mk appends to:
 #   BINS        programs that end up in $(BUILD)/bin
 #   UNIT_TESTS  cmocka test programs ($(BUILD)/tests/unit/...)
 #   FIRMWARE    guest images ($(BUILD)/firmware/...)
@@ -47,7 +47,7 @@ LIBS       :=
 .PHONY: all check demo bench clean deps fuzz
 all:
 
-include $(sort $(wildcard */module.mk))
+include $(sort $(wildcard */module.mk */*/module.mk))
 
 all: $(LIBS) $(BINS) $(FIRMWARE) $(UNIT_TESTS)
 
