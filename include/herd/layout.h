@@ -14,7 +14,7 @@
 
 /* Boot-time structures in low memory (all below 1 MiB, all inside RAM). */
 #define LAYOUT_BOOT_GDT       0x500ULL    /* GDT for the boot vCPU state */
-#define LAYOUT_BOOT_IDT       0x520ULL    /* empty IDT (limit 0) */
+#define LAYOUT_BOOT_IDT       0x540ULL    /* empty IDT (limit 0), after 5 GDT entries */
 #define LAYOUT_PVH_START_INFO 0x6000ULL   /* struct hvm_start_info */
 #define LAYOUT_PVH_MEMMAP     0x6040ULL   /* hvm_memmap_table_entry[] */
 #define LAYOUT_ZERO_PAGE      0x7000ULL   /* Linux struct boot_params */

@@ -1,0 +1,260 @@
+/*
+ * PVH loader: ELF64 program headers are copied to their physical addresses,
+ * the entry comes from the XEN_ELFNOTE_PHYS32_ENTRY note, and the guest gets
+ * hvm_start_info (version 1: with memory map) in ebx. Every offset and size
+ * in the file is checked before use.
+ */
+#include "herd/boot_pvh.h"
+
+#include <elf.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "herd/layout.h"
+
+#define PVH_MODLIST (LAYOUT_PVH_MEMMAP + E820_MAX_ENTRIES * sizeof(struct hvm_memmap_table_entry))
+#define MAX_PHDRS   64
+
+_Static_assert(sizeof(struct hvm_start_info) == 56, "hvm_start_info v1 is 56 bytes");
+_Static_assert(LAYOUT_PVH_START_INFO + sizeof(struct hvm_start_info) <= LAYOUT_PVH_MEMMAP,
+               "start_info overlaps the memory map");
+_Static_assert(PVH_MODLIST + sizeof(struct hvm_modlist_entry) <= LAYOUT_ZERO_PAGE,
+               "PVH module list overlaps the zero page");
+
+/* [off, off+size) inside a buffer of len bytes, without overflow. */
+static int in_file(uint64_t off, uint64_t size, size_t len)
+{
+    return off <= len && size <= len - off;
+}
+
+static int check_ehdr(const uint8_t *image, size_t len, const Elf64_Ehdr **out, char *err,
+                      size_t errlen)
+{
+    const Elf64_Ehdr *eh = (const Elf64_Ehdr *)image;
+
+    if (len < sizeof(*eh) || memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0) {
+        snprintf(err, errlen, "ELF: not an ELF file");
+        return -ENOEXEC;
+    }
+    if (eh->e_ident[EI_CLASS] != ELFCLASS64) {
+        snprintf(err, errlen, "ELF: class %u is not ELFCLASS64 (32-bit PVH images unsupported)",
+                 eh->e_ident[EI_CLASS]);
+        return -ENOEXEC;
+    }
+    if (eh->e_ident[EI_DATA] != ELFDATA2LSB || eh->e_machine != EM_X86_64) {
+        snprintf(err, errlen, "ELF: not a little-endian x86-64 image (e_machine %u)",
+                 eh->e_machine);
+        return -ENOEXEC;
+    }
+    if (eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phnum == 0 || eh->e_phnum > MAX_PHDRS ||
+        !in_file(eh->e_phoff, (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr), len)) {
+        snprintf(err, errlen, "ELF: program header table (off %#llx, %u x %u bytes) is invalid",
+                 (unsigned long long)eh->e_phoff, eh->e_phnum, eh->e_phentsize);
+        return -ENOEXEC;
+    }
+    if (eh->e_phoff % 8) {
+        snprintf(err, errlen, "ELF: program header table is misaligned");
+        return -ENOEXEC;
+    }
+    *out = eh;
+    return 0;
+}
+
+static const Elf64_Phdr *phdrs(const uint8_t *image, const Elf64_Ehdr *eh)
+{
+    return (const Elf64_Phdr *)(image + eh->e_phoff);
+}
+
+/* Walks one PT_NOTE segment; returns 1 and the entry if it holds the note. */
+static int scan_notes(const uint8_t *p, uint64_t size, uint32_t *entry, char *err, size_t errlen)
+{
+    uint64_t off = 0;
+
+    while (size - off >= sizeof(Elf64_Nhdr)) {
+        Elf64_Nhdr nh;
+        uint64_t name_len, desc_len;
+
+        memcpy(&nh, p + off, sizeof(nh));
+        off += sizeof(nh);
+        name_len = ((uint64_t)nh.n_namesz + 3) & ~3ULL;
+        desc_len = ((uint64_t)nh.n_descsz + 3) & ~3ULL;
+        if (name_len > size - off || desc_len > size - off - name_len) {
+            snprintf(err, errlen, "ELF: note runs past the end of its segment");
+            return -ENOEXEC;
+        }
+        if (nh.n_type == XEN_ELFNOTE_PHYS32_ENTRY && nh.n_namesz == 4 &&
+            memcmp(p + off, "Xen", 4) == 0) {
+            uint64_t value = 0;
+
+            if (nh.n_descsz != 4 && nh.n_descsz != 8) {
+                snprintf(err, errlen, "ELF: PVH entry note has %u-byte value", nh.n_descsz);
+                return -ENOEXEC;
+            }
+            memcpy(&value, p + off + name_len, nh.n_descsz);
+            if (value > UINT32_MAX) {
+                snprintf(err, errlen, "ELF: PVH entry %#llx is above 4 GiB",
+                         (unsigned long long)value);
+                return -ENOEXEC;
+            }
+            *entry = (uint32_t)value;
+            return 1;
+        }
+        off += name_len + desc_len;
+    }
+    return 0;
+}
+
+int pvh_find_entry(const uint8_t *image, size_t len, uint32_t *entry, char *err, size_t errlen)
+{
+    const Elf64_Ehdr *eh;
+    int rc = check_ehdr(image, len, &eh, err, errlen);
+
+    if (rc)
+        return rc;
+    for (unsigned i = 0; i < eh->e_phnum; i++) {
+        const Elf64_Phdr *ph = &phdrs(image, eh)[i];
+
+        if (ph->p_type != PT_NOTE)
+            continue;
+        if (!in_file(ph->p_offset, ph->p_filesz, len)) {
+            snprintf(err, errlen, "ELF: note segment %u lies outside the file", i);
+            return -ENOEXEC;
+        }
+        rc = scan_notes(image + ph->p_offset, ph->p_filesz, entry, err, errlen);
+        if (rc < 0)
+            return rc;
+        if (rc == 1)
+            return 0;
+    }
+    snprintf(err, errlen,
+             "ELF: no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY); a Linux vmlinux needs "
+             "CONFIG_PVH=y");
+    return -ENOEXEC;
+}
+
+static int load_segment(const struct guest_mem *gm, const uint8_t *image, size_t len,
+                        const Elf64_Phdr *ph, unsigned idx, char *err, size_t errlen)
+{
+    uint8_t *dst;
+
+    if (ph->p_filesz > ph->p_memsz || !in_file(ph->p_offset, ph->p_filesz, len)) {
+        snprintf(err, errlen, "ELF: segment %u (offset %#llx, filesz %#llx, memsz %#llx) is "
+                 "invalid", idx, (unsigned long long)ph->p_offset,
+                 (unsigned long long)ph->p_filesz, (unsigned long long)ph->p_memsz);
+        return -ENOEXEC;
+    }
+    if (ph->p_paddr < LAYOUT_KERNEL_START) {
+        snprintf(err, errlen, "ELF: segment %u at %#llx is below 1 MiB, where herd-vmm keeps "
+                 "boot structures", idx, (unsigned long long)ph->p_paddr);
+        return -ENOEXEC;
+    }
+    dst = guest_mem_ptr(gm, ph->p_paddr, ph->p_memsz);
+    if (!dst) {
+        snprintf(err, errlen,
+                 "ELF: segment %u (%#llx+%#llx) does not fit in guest RAM; give it more --mem",
+                 idx, (unsigned long long)ph->p_paddr, (unsigned long long)ph->p_memsz);
+        return -ENOMEM;
+    }
+    memcpy(dst, image + ph->p_offset, ph->p_filesz);
+    memset(dst + ph->p_filesz, 0, ph->p_memsz - ph->p_filesz);
+    return 0;
+}
+
+static int load_segments(const struct guest_mem *gm, const uint8_t *image, size_t len,
+                         uint32_t entry, uint64_t *kernel_end, char *err, size_t errlen)
+{
+    const Elf64_Ehdr *eh = (const Elf64_Ehdr *)image;
+    int entry_inside = 0, loaded = 0;
+
+    *kernel_end = 0;
+    for (unsigned i = 0; i < eh->e_phnum; i++) {
+        const Elf64_Phdr *ph = &phdrs(image, eh)[i];
+        int rc;
+
+        if (ph->p_type != PT_LOAD || ph->p_memsz == 0)
+            continue;
+        rc = load_segment(gm, image, len, ph, i, err, errlen);
+        if (rc)
+            return rc;
+        loaded++;
+        if (ph->p_paddr + ph->p_memsz > *kernel_end)
+            *kernel_end = ph->p_paddr + ph->p_memsz;
+        if (entry >= ph->p_paddr && entry - ph->p_paddr < ph->p_filesz)
+            entry_inside = 1;
+    }
+    if (!loaded) {
+        snprintf(err, errlen, "ELF: no loadable segment");
+        return -ENOEXEC;
+    }
+    if (!entry_inside) {
+        snprintf(err, errlen, "ELF: PVH entry %#x is not inside any loaded segment", entry);
+        return -ENOEXEC;
+    }
+    return 0;
+}
+
+static int write_start_info(const struct guest_mem *gm, const struct boot_args *args,
+                            uint64_t kernel_end, char *err, size_t errlen)
+{
+    struct hvm_start_info si = {
+        .magic = HVM_START_MAGIC,
+        .version = 1,
+        .cmdline_paddr = LAYOUT_CMDLINE,
+        .memmap_paddr = LAYOUT_PVH_MEMMAP,
+        .memmap_entries = args->e820->nr,
+    };
+    int rc;
+
+    for (unsigned i = 0; i < args->e820->nr; i++) {
+        struct hvm_memmap_table_entry me = {
+            .addr = args->e820->entries[i].addr,
+            .size = args->e820->entries[i].size,
+            .type = args->e820->entries[i].type,
+        };
+
+        if (guest_mem_write(gm, LAYOUT_PVH_MEMMAP + i * sizeof(me), &me, sizeof(me)))
+            return -EFAULT;
+    }
+    if (args->initrd && args->initrd_size) {
+        struct hvm_modlist_entry mod = {.size = args->initrd_size};
+
+        rc = boot_place_initrd(gm, args, kernel_end, 0, &mod.paddr, err, errlen);
+        if (rc)
+            return rc;
+        if (guest_mem_write(gm, PVH_MODLIST, &mod, sizeof(mod)))
+            return -EFAULT;
+        si.nr_modules = 1;
+        si.modlist_paddr = PVH_MODLIST;
+    }
+    return guest_mem_write(gm, LAYOUT_PVH_START_INFO, &si, sizeof(si));
+}
+
+int pvh_load(const struct guest_mem *gm, const uint8_t *image, size_t len,
+             const struct boot_args *args, struct boot_entry *entry, char *err, size_t errlen)
+{
+    uint64_t kernel_end;
+    uint32_t pvh_entry;
+    int rc;
+
+    rc = pvh_find_entry(image, len, &pvh_entry, err, errlen);
+    if (rc)
+        return rc;
+    rc = load_segments(gm, image, len, pvh_entry, &kernel_end, err, errlen);
+    if (rc)
+        return rc;
+    rc = boot_write_cmdline(gm, args->cmdline, LAYOUT_CMDLINE_MAX - 1, err, errlen);
+    if (rc)
+        return rc;
+    rc = write_start_info(gm, args, kernel_end, err, errlen);
+    if (rc) {
+        if (rc == -EFAULT)
+            snprintf(err, errlen, "no RAM for the PVH start_info");
+        return rc;
+    }
+    entry->mode = BOOT_MODE_PVH;
+    entry->rip = pvh_entry;
+    entry->boot_info = LAYOUT_PVH_START_INFO;
+    entry->kernel_end = kernel_end;
+    return 0;
+}

@@ -1,0 +1,325 @@
+/*
+ * Option and JSON parsing for herd-vmm. The JSON file uses the long option
+ * names as keys ({"kernel": ..., "mem": "64M", "cpus": 2, ...}); unknown keys
+ * and wrong types are errors that name the field, never silently ignored.
+ */
+#include "herd/vmm_config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void vmm_config_init(struct vmm_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->mem = VMM_DEFAULT_MEM;
+    cfg->cpus = 1;
+    cfg->serial = SERIAL_STDIO;
+    cfg->log_level = LOG_INFO;
+}
+
+void vmm_config_free(struct vmm_config *cfg)
+{
+    free(cfg->kernel);
+    free(cfg->initrd);
+    free(cfg->cmdline);
+    free(cfg->serial_path);
+    memset(cfg, 0, sizeof(*cfg));
+}
+
+static int set_string(char **field, const char *value)
+{
+    char *copy = strdup(value);
+
+    if (!copy)
+        return -ENOMEM;
+    free(*field);
+    *field = copy;
+    return 0;
+}
+
+int vmm_parse_size(const char *s, uint64_t *out)
+{
+    unsigned long long v;
+    unsigned shift = 0;
+    char *end;
+
+    if (!s || !*s || *s == '-' || *s == '+')
+        return -EINVAL;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno || end == s)
+        return -EINVAL;
+    switch (*end) {
+    case 'k': case 'K': shift = 10; end++; break;
+    case 'm': case 'M': shift = 20; end++; break;
+    case 'g': case 'G': shift = 30; end++; break;
+    case 't': case 'T': shift = 40; end++; break;
+    default: break;
+    }
+    if (*end == 'i' && shift) /* accept "64MiB" */
+        end++;
+    if ((*end == 'B' || *end == 'b') && shift)
+        end++;
+    if (*end)
+        return -EINVAL;
+    if (shift && v > (UINT64_MAX >> shift))
+        return -ERANGE;
+    *out = (uint64_t)v << shift;
+    return 0;
+}
+
+int vmm_parse_serial(struct vmm_config *cfg, const char *s, char *err, size_t errlen)
+{
+    if (strcmp(s, "stdio") == 0) {
+        cfg->serial = SERIAL_STDIO;
+        return 0;
+    }
+    if (strcmp(s, "none") == 0) {
+        cfg->serial = SERIAL_NONE;
+        return 0;
+    }
+    if (strncmp(s, "file:", 5) == 0 && s[5]) {
+        cfg->serial = SERIAL_FILE;
+        return set_string(&cfg->serial_path, s + 5);
+    }
+    snprintf(err, errlen, "serial: '%s' is not one of stdio, none, file:PATH", s);
+    return -EINVAL;
+}
+
+static int parse_cpus(const char *s, unsigned *out)
+{
+    char *end;
+    unsigned long v;
+
+    errno = 0;
+    v = strtoul(s, &end, 10);
+    if (errno || end == s || *end || *s == '-' || v == 0 || v > VMM_MAX_CPUS)
+        return -EINVAL;
+    *out = (unsigned)v;
+    return 0;
+}
+
+/* One setting by its option/JSON name. The value is always text here. */
+static int apply_setting(struct vmm_config *cfg, const char *name, const char *value, char *err,
+                         size_t errlen)
+{
+    enum log_level level;
+
+    if (strcmp(name, "kernel") == 0)
+        return set_string(&cfg->kernel, value);
+    if (strcmp(name, "initrd") == 0)
+        return set_string(&cfg->initrd, value);
+    if (strcmp(name, "cmdline") == 0)
+        return set_string(&cfg->cmdline, value);
+    if (strcmp(name, "mem") == 0) {
+        if (vmm_parse_size(value, &cfg->mem) == 0)
+            return 0;
+        snprintf(err, errlen, "mem: '%s' is not a size (e.g. 64M, 1G)", value);
+        return -EINVAL;
+    }
+    if (strcmp(name, "cpus") == 0) {
+        if (parse_cpus(value, &cfg->cpus) == 0)
+            return 0;
+        snprintf(err, errlen, "cpus: '%s' is not a number from 1 to %d", value, VMM_MAX_CPUS);
+        return -EINVAL;
+    }
+    if (strcmp(name, "serial") == 0)
+        return vmm_parse_serial(cfg, value, err, errlen);
+    if (strcmp(name, "log-level") == 0) {
+        if (log_parse_level(value, &level) == 0) {
+            cfg->log_level = level;
+            return 0;
+        }
+        snprintf(err, errlen, "log-level: '%s' is not one of error, warn, info, debug", value);
+        return -EINVAL;
+    }
+    snprintf(err, errlen, "unknown setting '%s'", name);
+    return -EINVAL;
+}
+
+static int json_value_text(json_t *v, const char *key, char *buf, size_t buflen,
+                           const char **text, char *err, size_t errlen)
+{
+    if (json_is_string(v)) {
+        *text = json_string_value(v);
+        return 0;
+    }
+    if (json_is_integer(v) && json_integer_value(v) >= 0 &&
+        (strcmp(key, "mem") == 0 || strcmp(key, "cpus") == 0)) {
+        snprintf(buf, buflen, "%lld", (long long)json_integer_value(v));
+        *text = buf;
+        return 0;
+    }
+    snprintf(err, errlen, "%s: wrong type (expected %s)", key,
+             strcmp(key, "mem") == 0 || strcmp(key, "cpus") == 0 ? "a number or a string"
+                                                                 : "a string");
+    return -EINVAL;
+}
+
+int vmm_config_apply_json(struct vmm_config *cfg, const char *text, const char *origin,
+                          char *err, size_t errlen)
+{
+    json_error_t jerr;
+    json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+    const char *key;
+    json_t *value;
+    int rc = 0;
+
+    if (!root) {
+        snprintf(err, errlen, "%s:%d:%d: %s", origin, jerr.line, jerr.column, jerr.text);
+        return -EINVAL;
+    }
+    if (!json_is_object(root)) {
+        snprintf(err, errlen, "%s: the top level must be a JSON object", origin);
+        json_decref(root);
+        return -EINVAL;
+    }
+    json_object_foreach(root, key, value) {
+        char num[32], inner[VMM_CONFIG_ERR_LEN / 2];
+        const char *v;
+
+        inner[0] = 0;
+        rc = json_value_text(value, key, num, sizeof(num), &v, inner, sizeof(inner));
+        if (!rc)
+            rc = apply_setting(cfg, key, v, inner, sizeof(inner));
+        if (rc) {
+            snprintf(err, errlen, "%s: %s", origin, inner[0] ? inner : strerror(-rc));
+            break;
+        }
+    }
+    json_decref(root);
+    return rc;
+}
+
+static int load_json_file(struct vmm_config *cfg, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "re");
+    char *text = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    int rc;
+
+    if (!f) {
+        snprintf(err, errlen, "--config %s: %s", path, strerror(errno));
+        return -errno;
+    }
+    n = getdelim(&text, &cap, '\0', f);
+    fclose(f);
+    if (n < 0) {
+        free(text);
+        snprintf(err, errlen, "--config %s: empty or unreadable", path);
+        return -EINVAL;
+    }
+    rc = vmm_config_apply_json(cfg, text, path, err, errlen);
+    free(text);
+    return rc;
+}
+
+static const struct option long_options[] = {
+    {"kernel", required_argument, NULL, 'k'},
+    {"initrd", required_argument, NULL, 'i'},
+    {"cmdline", required_argument, NULL, 'c'},
+    {"mem", required_argument, NULL, 'm'},
+    {"cpus", required_argument, NULL, 'p'},
+    {"serial", required_argument, NULL, 's'},
+    {"config", required_argument, NULL, 'f'},
+    {"log-level", required_argument, NULL, 'l'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
+};
+
+int vmm_config_parse_args(struct vmm_config *cfg, int argc, char **argv, char *err,
+                          size_t errlen)
+{
+    int opt, idx, rc;
+
+    optind = 1;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":h", long_options, &idx)) != -1) {
+        switch (opt) {
+        case 'h':
+            cfg->show_help = 1;
+            break;
+        case 'V':
+            cfg->show_version = 1;
+            break;
+        case 'f':
+            rc = load_json_file(cfg, optarg, err, errlen);
+            if (rc)
+                return rc;
+            break;
+        case ':':
+            snprintf(err, errlen, "%s needs a value", argv[optind - 1]);
+            return -EINVAL;
+        case '?':
+            snprintf(err, errlen, "unknown option '%s' (see --help)", argv[optind - 1]);
+            return -EINVAL;
+        default:
+            rc = apply_setting(cfg, long_options[idx].name, optarg, err, errlen);
+            if (rc)
+                return rc;
+            break;
+        }
+    }
+    if (optind < argc) {
+        snprintf(err, errlen, "unexpected argument '%s' (see --help)", argv[optind]);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int vmm_config_validate(const struct vmm_config *cfg, char *err, size_t errlen)
+{
+    if (!cfg->kernel) {
+        snprintf(err, errlen, "no kernel: give --kernel PATH (or \"kernel\" in --config)");
+        return -EINVAL;
+    }
+    if (cfg->mem < 4 * (1ULL << 20) || cfg->mem % 4096) {
+        snprintf(err, errlen, "mem: %llu bytes is not a multiple of 4 KiB of at least 4 MiB",
+                 (unsigned long long)cfg->mem);
+        return -EINVAL;
+    }
+    if (cfg->mem > (1ULL << 40)) {
+        snprintf(err, errlen, "mem: more than 1 TiB is not supported");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+void vmm_config_usage(FILE *out)
+{
+    fprintf(out,
+"usage: herd-vmm --kernel PATH [options]\n"
+"       herd-vmm --config vm.json [options]\n"
+"\n"
+"Runs one KVM guest. Boots a Linux bzImage (x86 boot protocol, 64-bit entry)\n"
+"or an ELF kernel with a PVH entry note (e.g. vmlinux, herd-probe.elf).\n"
+"\n"
+"  --kernel PATH      kernel to boot (bzImage or PVH ELF)\n"
+"  --initrd PATH      initial ramdisk\n"
+"  --cmdline STR      kernel command line\n"
+"  --mem SIZE         guest RAM, e.g. 64M, 2G (default 64M)\n"
+"  --cpus N           vCPUs, 1-%d (default 1; also capped by KVM)\n"
+"  --serial MODE      COM1 (0x3f8, IRQ 4): stdio (default), file:PATH, none\n"
+"  --config FILE      JSON object with the same keys as the long options,\n"
+"                     e.g. {\"kernel\": \"vmlinux\", \"mem\": \"256M\", \"cpus\": 2};\n"
+"                     options after --config override it\n"
+"  --log-level LEVEL  error, warn, info (default), debug\n"
+"  --help, --version\n"
+"\n"
+"Guest-visible devices: 16550A UART on 0x3f8, i8042 (reset via 0xfe), PIT,\n"
+"PIC/IOAPIC/LAPIC (in-kernel), MP table, debug-exit on port 0x501\n"
+"(QEMU isa-debug-exit: status = (value << 1) | 1), boot marker (write 123 to\n"
+"MMIO 0xc0000000 or port 0x3f0).\n"
+"\n"
+"Exit status: 0 guest shut down or reset; odd values come from debug-exit;\n"
+"2 herd-vmm error (bad option, unusable kernel, missing KVM capability);\n"
+"4 guest crashed (triple fault, KVM internal/emulation error, failed entry);\n"
+"128+N killed by signal N.\n",
+            VMM_MAX_CPUS);
+}

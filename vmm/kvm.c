@@ -1,0 +1,157 @@
+/*
+ * /dev/kvm and the VM file descriptor. Capability checks happen once, up
+ * front, with the reason each one is needed, so an unsuitable host fails at
+ * start with a sentence rather than mid-boot with an errno.
+ */
+#include "herd/kvm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "herd/layout.h"
+
+const struct kvm_required_cap kvm_required_caps[] = {
+    {KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY", "guest RAM is a user memory slot"},
+    {KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP", "in-kernel PIC/IOAPIC/LAPIC"},
+    {KVM_CAP_PIT2, "KVM_CAP_PIT2", "in-kernel PIT for the guest's timer calibration"},
+    {KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID", "KVM_GET_SUPPORTED_CPUID / KVM_SET_CPUID2"},
+    {KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT", "stopping vCPUs without races"},
+    {KVM_CAP_IOEVENTFD, "KVM_CAP_IOEVENTFD", "virtio notifications without exits to userspace"},
+    {KVM_CAP_IRQFD, "KVM_CAP_IRQFD", "device interrupts from I/O threads"},
+    {KVM_CAP_IRQ_ROUTING, "KVM_CAP_IRQ_ROUTING", "MSI routes for virtio-pci"},
+    {KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR", "the TSS pages VT-x needs for real mode"},
+};
+const unsigned kvm_nr_required_caps = sizeof(kvm_required_caps) / sizeof(kvm_required_caps[0]);
+
+/* Where VT-x keeps its real-mode TSS and identity map: three pages just below
+ * the BIOS ROM at 4 GiB, inside the MMIO hole, never RAM. */
+#define KVM_TSS_ADDR        0xfffbd000ULL
+#define KVM_IDENTITY_MAP    0xfffbc000ULL
+
+int kvm_open(struct kvm *kvm, const char *path, char *err, size_t errlen)
+{
+    int version, rc;
+
+    memset(kvm, 0, sizeof(*kvm));
+    kvm->vm_fd = -1;
+    path = path ? path : "/dev/kvm";
+    kvm->dev_fd = open(path, O_RDWR | O_CLOEXEC);
+    if (kvm->dev_fd < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "cannot open %s: %s%s", path, strerror(errno),
+                 errno == ENOENT ? " (is the kvm module loaded?)"
+                 : errno == EACCES ? " (are you in the kvm group, or root?)" : "");
+        return rc;
+    }
+    version = ioctl(kvm->dev_fd, KVM_GET_API_VERSION, 0);
+    if (version != KVM_API_VERSION) {
+        snprintf(err, errlen, "%s speaks KVM API version %d, herd-vmm needs %d", path, version,
+                 KVM_API_VERSION);
+        kvm_close(kvm);
+        return -ENOTSUP;
+    }
+    for (unsigned i = 0; i < kvm_nr_required_caps; i++) {
+        if (ioctl(kvm->dev_fd, KVM_CHECK_EXTENSION, kvm_required_caps[i].cap) <= 0) {
+            snprintf(err, errlen, "KVM on this host lacks %s (needed for %s)",
+                     kvm_required_caps[i].name, kvm_required_caps[i].why);
+            kvm_close(kvm);
+            return -ENOTSUP;
+        }
+    }
+    kvm->run_size = ioctl(kvm->dev_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+    if (kvm->run_size < (int)sizeof(struct kvm_run)) {
+        snprintf(err, errlen, "KVM_GET_VCPU_MMAP_SIZE returned %d", kvm->run_size);
+        kvm_close(kvm);
+        return -ENOTSUP;
+    }
+    kvm->max_vcpus = ioctl(kvm->dev_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+    if (kvm->max_vcpus <= 0)
+        kvm->max_vcpus = ioctl(kvm->dev_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
+    if (kvm->max_vcpus <= 0)
+        kvm->max_vcpus = 1;
+    return 0;
+}
+
+static int set_slot(struct kvm *kvm, unsigned slot, const struct guest_mem_slot *s)
+{
+    struct kvm_userspace_memory_region region = {
+        .slot = slot,
+        .guest_phys_addr = s->gpa,
+        .memory_size = s->size,
+        .userspace_addr = (uintptr_t)s->host,
+    };
+
+    return ioctl(kvm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0 ? -errno : 0;
+}
+
+static int fail(int rc, char *err, size_t errlen, const char *what)
+{
+    snprintf(err, errlen, "%s: %s", what, strerror(-rc));
+    return rc;
+}
+
+int kvm_create_vm(struct kvm *kvm, const struct guest_mem *gm, char *err, size_t errlen)
+{
+    struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
+    uint64_t identity = KVM_IDENTITY_MAP;
+    int rc;
+
+    kvm->vm_fd = ioctl(kvm->dev_fd, KVM_CREATE_VM, 0);
+    if (kvm->vm_fd < 0)
+        return fail(-errno, err, errlen, "KVM_CREATE_VM");
+    if (ioctl(kvm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)KVM_TSS_ADDR) < 0)
+        return fail(-errno, err, errlen, "KVM_SET_TSS_ADDR");
+    if (ioctl(kvm->dev_fd, KVM_CHECK_EXTENSION, KVM_CAP_SET_IDENTITY_MAP_ADDR) > 0 &&
+        ioctl(kvm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &identity) < 0)
+        return fail(-errno, err, errlen, "KVM_SET_IDENTITY_MAP_ADDR");
+    if (ioctl(kvm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
+        return fail(-errno, err, errlen, "KVM_CREATE_IRQCHIP");
+    if (ioctl(kvm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
+        return fail(-errno, err, errlen, "KVM_CREATE_PIT2");
+    for (unsigned i = 0; i < gm->nr_slots; i++) {
+        rc = set_slot(kvm, i, &gm->slots[i]);
+        if (rc)
+            return fail(rc, err, errlen, "KVM_SET_USER_MEMORY_REGION");
+    }
+    return 0;
+}
+
+void kvm_close(struct kvm *kvm)
+{
+    if (kvm->vm_fd >= 0)
+        close(kvm->vm_fd);
+    if (kvm->dev_fd >= 0)
+        close(kvm->dev_fd);
+    kvm->vm_fd = kvm->dev_fd = -1;
+}
+
+int kvm_irq_line(const struct kvm *kvm, unsigned gsi, int level)
+{
+    struct kvm_irq_level irq = {.irq = gsi, .level = level ? 1 : 0};
+
+    return ioctl(kvm->vm_fd, KVM_IRQ_LINE, &irq) < 0 ? -errno : 0;
+}
+
+int kvm_supported_cpuid(const struct kvm *kvm, struct kvm_cpuid_entry2 *entries, unsigned max)
+{
+    struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + max * sizeof(*entries));
+    int rc;
+
+    if (!c)
+        return -ENOMEM;
+    c->nent = max;
+    if (ioctl(kvm->dev_fd, KVM_GET_SUPPORTED_CPUID, c) < 0) {
+        rc = -errno;
+        free(c);
+        return rc;
+    }
+    memcpy(entries, c->entries, c->nent * sizeof(*entries));
+    rc = (int)c->nent;
+    free(c);
+    return rc;
+}

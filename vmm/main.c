@@ -1,0 +1,53 @@
+/*
+ * herd-vmm: one process per guest. Parses the configuration, builds the VM
+ * and runs it; the exit status says how the guest ended (see --help).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "herd/log.h"
+#include "herd/vcpu.h"
+#include "herd/vm.h"
+#include "herd/vmm_config.h"
+
+int main(int argc, char **argv)
+{
+    char err[VMM_CONFIG_ERR_LEN] = "";
+    struct vmm_config cfg;
+    struct vm vm;
+    int status;
+
+    log_set_prefix("herd-vmm");
+    vmm_config_init(&cfg);
+    if (vmm_config_parse_args(&cfg, argc, argv, err, sizeof(err))) {
+        log_error("%s", err);
+        vmm_config_free(&cfg);
+        return VMM_EXIT_ERROR;
+    }
+    if (cfg.show_help) {
+        vmm_config_usage(stdout);
+        vmm_config_free(&cfg);
+        return 0;
+    }
+    if (cfg.show_version) {
+        printf("herd-vmm %s\n", HERD_VERSION);
+        vmm_config_free(&cfg);
+        return 0;
+    }
+    log_set_level(cfg.log_level);
+    if (vmm_config_validate(&cfg, err, sizeof(err))) {
+        log_error("%s", err);
+        vmm_config_free(&cfg);
+        return VMM_EXIT_ERROR;
+    }
+    if (vm_create(&vm, &cfg, err, sizeof(err))) {
+        log_error("%s", err);
+        vm_destroy(&vm);
+        vmm_config_free(&cfg);
+        return VMM_EXIT_ERROR;
+    }
+    status = vm_run(&vm);
+    vm_destroy(&vm);
+    vmm_config_free(&cfg);
+    return status;
+}

@@ -1,0 +1,27 @@
+# herd-vmm: the per-guest VMM, and its unit tests.
+
+VMM_LIB_SRCS := vmm/log.c vmm/guest_mem.c vmm/bus.c vmm/kvm.c vmm/vcpu.c vmm/vm.c \
+                vmm/config.c vmm/x86/e820.c vmm/x86/mptable.c vmm/x86/cpuid.c \
+                vmm/x86/boot_cpu.c vmm/boot/boot.c vmm/boot/linux.c vmm/boot/pvh.c \
+                vmm/dev/serial.c vmm/dev/i8042.c vmm/dev/debugport.c
+VMM_LIB_OBJS := $(VMM_LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+VMM_LIB      := $(BUILD)/lib/libherd-vmm.a
+VMM_LDLIBS   := -ljansson -lpthread
+
+LIBS += $(VMM_LIB)
+BINS += $(BUILD)/bin/herd-vmm
+
+$(VMM_LIB): $(VMM_LIB_OBJS)
+
+$(BUILD)/bin/herd-vmm: $(BUILD)/obj/vmm/main.o $(VMM_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(VMM_LDLIBS) $(LDLIBS)
+
+# Unit tests: one cmocka program per concept, linked against the VMM library.
+VMM_UNIT_TESTS := test_e820 test_mptable test_cpuid test_boot_pvh test_boot_linux \
+                  test_boot_cpu test_serial test_i8042 test_bus test_vmm_config
+UNIT_TESTS += $(VMM_UNIT_TESTS:%=$(BUILD)/tests/unit/%)
+
+$(BUILD)/tests/unit/test_%: $(BUILD)/obj/tests/unit/test_%.o $(VMM_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(VMM_LDLIBS) $(LDLIBS)

@@ -1,0 +1,381 @@
+/*
+ * Assembles a guest: KVM, RAM, kernel, firmware tables, devices and vCPUs,
+ * then runs it until a stop request (guest reset/shutdown, debug-exit, crash)
+ * or a termination signal, and reports how it ended.
+ */
+#include "herd/vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "herd/boot.h"
+#include "herd/boot_cpu.h"
+#include "herd/cpuid.h"
+#include "herd/e820.h"
+#include "herd/layout.h"
+#include "herd/log.h"
+#include "herd/mptable.h"
+
+struct mapped_file {
+    uint8_t *data;
+    size_t len;
+};
+
+static int map_file(const char *what, const char *path, struct mapped_file *f, char *err,
+                    size_t errlen)
+{
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int rc;
+
+    f->data = NULL;
+    f->len = 0;
+    if (fd < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
+        return rc;
+    }
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0) {
+        snprintf(err, errlen, "%s %s: not a non-empty regular file", what, path);
+        close(fd);
+        return -EINVAL;
+    }
+    f->data = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    rc = f->data == MAP_FAILED ? -errno : 0;
+    close(fd);
+    if (rc) {
+        f->data = NULL;
+        snprintf(err, errlen, "%s %s: mmap: %s", what, path, strerror(-rc));
+        return rc;
+    }
+    f->len = (size_t)st.st_size;
+    return 0;
+}
+
+static void unmap_file(struct mapped_file *f)
+{
+    if (f->data)
+        munmap(f->data, f->len);
+    f->data = NULL;
+}
+
+void vm_request_stop(struct vm *vm, int status, const char *reason)
+{
+    uint64_t one = 1;
+
+    pthread_mutex_lock(&vm->stop_lock);
+    if (!vm->stopping) {
+        vm->exit_status = status;
+        snprintf(vm->stop_reason, sizeof(vm->stop_reason), "%s", reason);
+        __atomic_store_n(&vm->stopping, 1, __ATOMIC_RELEASE);
+        if (write(vm->stop_fd, &one, sizeof(one)) < 0) {
+            /* eventfd writes of 1 cannot fail short of a bug; the vCPU that
+             * called us stops on its own and vm_run polls the flag too. */
+        }
+    }
+    pthread_mutex_unlock(&vm->stop_lock);
+}
+
+static void stop_cb(void *ctx, int status, const char *reason)
+{
+    vm_request_stop(ctx, status, reason);
+}
+
+static void serial_irq(void *ctx, int level)
+{
+    struct vm *vm = ctx;
+
+    kvm_irq_line(&vm->kvm, SERIAL0_IRQ, level);
+}
+
+static int load_kernel(struct vm *vm, char *err, size_t errlen)
+{
+    struct mapped_file kernel, initrd = {0};
+    struct boot_entry entry;
+    struct e820_map map;
+    struct boot_args args;
+    int rc;
+
+    rc = e820_build(&map, &vm->mem);
+    if (rc) {
+        snprintf(err, errlen, "cannot build the memory map: %s", strerror(-rc));
+        return rc;
+    }
+    rc = map_file("kernel", vm->cfg->kernel, &kernel, err, errlen);
+    if (rc)
+        return rc;
+    if (vm->cfg->initrd) {
+        rc = map_file("initrd", vm->cfg->initrd, &initrd, err, errlen);
+        if (rc) {
+            unmap_file(&kernel);
+            return rc;
+        }
+    }
+    args = (struct boot_args){.cmdline = vm->cfg->cmdline, .initrd = initrd.data,
+                              .initrd_size = initrd.len, .e820 = &map};
+    char why[BOOT_ERR_LEN] = "";
+
+    rc = boot_load(&vm->mem, kernel.data, kernel.len, &args, &entry, why, sizeof(why));
+    unmap_file(&kernel);
+    unmap_file(&initrd);
+    if (rc) {
+        snprintf(err, errlen, "kernel %s: %s", vm->cfg->kernel, why);
+        return rc;
+    }
+    rc = boot_cpu_write_tables(&vm->mem);
+    if (!rc)
+        rc = mptable_write(&vm->mem, vm->nr_vcpus);
+    if (rc) {
+        snprintf(err, errlen, "cannot write boot tables: %s", strerror(-rc));
+        return rc;
+    }
+    return vcpu_init_boot_regs(&vm->vcpus[0], &entry, err, errlen);
+}
+
+static int open_serial_output(struct vm *vm, char *err, size_t errlen)
+{
+    switch (vm->cfg->serial) {
+    case SERIAL_STDIO:
+        return STDOUT_FILENO;
+    case SERIAL_NONE:
+        return -1;
+    case SERIAL_FILE:
+        vm->serial_fd = open(vm->cfg->serial_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                             0640);
+        if (vm->serial_fd < 0) {
+            snprintf(err, errlen, "serial file %s: %s", vm->cfg->serial_path, strerror(errno));
+            return -2;
+        }
+        return vm->serial_fd;
+    }
+    return -1;
+}
+
+static int create_devices(struct vm *vm, char *err, size_t errlen)
+{
+    struct vm_stopper stopper = {.stop = stop_cb, .ctx = vm};
+    int out_fd = open_serial_output(vm, err, errlen);
+    int rc;
+
+    if (out_fd == -2)
+        return -EIO;
+    bus_init(&vm->pio, "pio");
+    bus_init(&vm->mmio, "mmio");
+    serial_init(&vm->serial, out_fd, serial_irq, vm);
+    i8042_init(&vm->i8042, &stopper);
+    debugport_init(&vm->debugport, &stopper, debugport_process_start_ns());
+    vm->devices_ready = 1;
+    rc = serial_register(&vm->serial, &vm->pio, PORT_SERIAL0);
+    if (!rc)
+        rc = i8042_register(&vm->i8042, &vm->pio);
+    if (!rc)
+        rc = debugport_register(&vm->debugport, &vm->pio, &vm->mmio);
+    if (rc)
+        snprintf(err, errlen, "device registration: %s", strerror(-rc));
+    return rc;
+}
+
+static int create_vcpus(struct vm *vm, char *err, size_t errlen)
+{
+    struct kvm_cpuid_entry2 *cpuid = calloc(CPUID_MAX_ENTRIES, sizeof(*cpuid));
+    int nr, rc = 0;
+
+    if (!cpuid)
+        return -ENOMEM;
+    nr = kvm_supported_cpuid(&vm->kvm, cpuid, CPUID_MAX_ENTRIES);
+    if (nr < 0) {
+        snprintf(err, errlen, "KVM_GET_SUPPORTED_CPUID: %s", strerror(-nr));
+        free(cpuid);
+        return nr;
+    }
+    vm->vcpus = calloc(vm->nr_vcpus, sizeof(*vm->vcpus));
+    if (!vm->vcpus) {
+        free(cpuid);
+        return -ENOMEM;
+    }
+    for (unsigned i = 0; i < vm->nr_vcpus; i++)
+        vm->vcpus[i].fd = -1;
+    vm->env = (struct vcpu_env){.pio = &vm->pio, .mmio = &vm->mmio,
+                                .stopper = {.stop = stop_cb, .ctx = vm},
+                                .stopping = &vm->stopping};
+    for (unsigned i = 0; i < vm->nr_vcpus && !rc; i++) {
+        rc = vcpu_create(&vm->vcpus[i], &vm->kvm, i, &vm->env, err, errlen);
+        if (!rc)
+            rc = vcpu_init_cpu(&vm->vcpus[i], cpuid, (unsigned)nr, vm->nr_vcpus, err, errlen);
+    }
+    free(cpuid);
+    return rc;
+}
+
+int vm_create(struct vm *vm, const struct vmm_config *cfg, char *err, size_t errlen)
+{
+    int rc;
+
+    memset(vm, 0, sizeof(*vm));
+    vm->cfg = cfg;
+    vm->serial_fd = -1;
+    vm->kvm.dev_fd = vm->kvm.vm_fd = -1;
+    vm->mem.memfd = -1;
+    vm->nr_vcpus = cfg->cpus;
+    pthread_mutex_init(&vm->stop_lock, NULL);
+    vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (vm->stop_fd < 0) {
+        snprintf(err, errlen, "eventfd: %s", strerror(errno));
+        return -errno;
+    }
+    rc = kvm_open(&vm->kvm, NULL, err, errlen);
+    if (rc)
+        return rc;
+    if (cfg->cpus > (unsigned)vm->kvm.max_vcpus) {
+        snprintf(err, errlen, "cpus: %u requested, KVM on this host allows %d", cfg->cpus,
+                 vm->kvm.max_vcpus);
+        return -EINVAL;
+    }
+    rc = guest_mem_create(&vm->mem, cfg->mem);
+    if (rc) {
+        snprintf(err, errlen, "guest RAM of %llu MiB: %s",
+                 (unsigned long long)(cfg->mem >> 20), strerror(-rc));
+        return rc;
+    }
+    rc = kvm_create_vm(&vm->kvm, &vm->mem, err, errlen);
+    if (rc)
+        return rc;
+    rc = create_devices(vm, err, errlen);
+    if (rc)
+        return rc;
+    rc = create_vcpus(vm, err, errlen);
+    if (rc)
+        return rc;
+    return load_kernel(vm, err, errlen);
+}
+
+static struct termios saved_tty;
+static int tty_raw;
+
+static void tty_restore(void)
+{
+    if (tty_raw)
+        tcsetattr(STDIN_FILENO, TCSANOW, &saved_tty);
+    tty_raw = 0;
+}
+
+/* Character-at-a-time input for an interactive console; Ctrl-C still
+ * reaches herd-vmm (ISIG stays on). */
+static void tty_make_raw(void)
+{
+    struct termios t;
+
+    if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &saved_tty) < 0)
+        return;
+    t = saved_tty;
+    t.c_lflag &= (tcflag_t) ~(ICANON | ECHO);
+    t.c_iflag &= (tcflag_t) ~(ICRNL);
+    if (tcsetattr(STDIN_FILENO, TCSANOW, &t) == 0) {
+        tty_raw = 1;
+        atexit(tty_restore);
+    }
+}
+
+static int block_termination_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGHUP);
+    sigaddset(set, SIGQUIT);
+    if (pthread_sigmask(SIG_BLOCK, set, NULL))
+        return -1;
+    return signalfd(-1, set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+static void wait_for_stop(struct vm *vm, int sig_fd)
+{
+    while (!__atomic_load_n(&vm->stopping, __ATOMIC_ACQUIRE)) {
+        struct pollfd pfd[2] = {{.fd = vm->stop_fd, .events = POLLIN},
+                                {.fd = sig_fd, .events = POLLIN}};
+        struct signalfd_siginfo si;
+
+        if (poll(pfd, sig_fd >= 0 ? 2 : 1, -1) < 0 && errno != EINTR)
+            break;
+        if (sig_fd >= 0 && (pfd[1].revents & POLLIN) &&
+            read(sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+            char why[64];
+
+            snprintf(why, sizeof(why), "stopped by signal %u (%s)", si.ssi_signo,
+                     strsignal((int)si.ssi_signo));
+            vm_request_stop(vm, 128 + (int)si.ssi_signo, why);
+        }
+    }
+}
+
+int vm_run(struct vm *vm)
+{
+    sigset_t set;
+    int sig_fd, rc;
+
+    rc = vcpu_setup_signals();
+    if (rc) {
+        log_error("cannot install the vCPU kick signal: %s", strerror(-rc));
+        return VMM_EXIT_ERROR;
+    }
+    sig_fd = block_termination_signals(&set);
+    if (vm->cfg->serial == SERIAL_STDIO) {
+        tty_make_raw();
+        if (serial_start_input(&vm->serial, STDIN_FILENO))
+            log_warn("serial input disabled: cannot start its thread");
+    }
+    for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+        rc = vcpu_start(&vm->vcpus[i]);
+        if (rc) {
+            vm_request_stop(vm, VMM_EXIT_ERROR, "cannot start a vCPU thread");
+            break;
+        }
+    }
+    wait_for_stop(vm, sig_fd);
+    for (unsigned i = 0; i < vm->nr_vcpus; i++)
+        vcpu_kick(&vm->vcpus[i]);
+    for (unsigned i = 0; i < vm->nr_vcpus; i++)
+        vcpu_join(&vm->vcpus[i]);
+    if (sig_fd >= 0)
+        close(sig_fd);
+    tty_restore();
+    if (vm->exit_status == VMM_EXIT_OK)
+        log_info("%s", vm->stop_reason);
+    else
+        log_info("%s (exit status %d)", vm->stop_reason, vm->exit_status);
+    return vm->exit_status;
+}
+
+void vm_destroy(struct vm *vm)
+{
+    if (vm->vcpus) {
+        for (unsigned i = 0; i < vm->nr_vcpus; i++)
+            vcpu_destroy(&vm->vcpus[i]);
+        free(vm->vcpus);
+        vm->vcpus = NULL;
+    }
+    if (vm->devices_ready) {
+        serial_destroy(&vm->serial);
+        i8042_destroy(&vm->i8042);
+        vm->devices_ready = 0;
+    }
+    kvm_close(&vm->kvm);
+    guest_mem_destroy(&vm->mem);
+    if (vm->serial_fd >= 0)
+        close(vm->serial_fd);
+    if (vm->stop_fd >= 0)
+        close(vm->stop_fd);
+    vm->serial_fd = vm->stop_fd = -1;
+    pthread_mutex_destroy(&vm->stop_lock);
+}
