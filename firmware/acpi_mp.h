@@ -1,0 +1,20 @@
+/*
+ * CPU count from the firmware tables a VMM provides: the Intel MP table
+ * (herd-vmm) or the ACPI MADT (QEMU microvm).
+ */
+#ifndef HERD_PROBE_ACPI_MP_H
+#define HERD_PROBE_ACPI_MP_H
+
+#include <stdint.h>
+
+struct cpu_count {
+    uint32_t enabled;   /* processors flagged enabled */
+    const char *source; /* "mptable", "madt", or NULL if none was found */
+    char note[128];     /* why a table was rejected ("" if none was) */
+};
+
+/* MP table first, ACPI MADT otherwise. rsdp_hint: the RSDP address from the
+ * boot info, 0 to search for it. */
+void cpus_count(uint64_t rsdp_hint, struct cpu_count *out);
+
+#endif

@@ -1,0 +1,35 @@
+/*
+ * The probe's command-line keys (probe.tests, probe.mem, probe.cpus,
+ * probe.idle). Other words (console=..., anything) are ignored.
+ */
+#ifndef HERD_PROBE_CMDLINE_H
+#define HERD_PROBE_CMDLINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define MAX_TESTS 32
+#define TEST_NAME_MAX 32
+
+struct probe_args {
+    bool has_tests;
+    uint32_t ntests;
+    char tests[MAX_TESTS][TEST_NAME_MAX]; /* names, truncated to fit */
+    bool tests_overflow;
+
+    bool has_mem;
+    uint64_t mem; /* bytes */
+    bool has_cpus;
+    uint64_t cpus;
+    bool idle;
+
+    /* First malformed probe.* value ("" if none); the boot test fails on it. */
+    char err[96];
+};
+
+void cmdline_parse(const char *cmdline, struct probe_args *a);
+
+/* Parse "64M"-style sizes: decimal or 0x hex, optional K/M/G suffix. */
+bool parse_size(const char *s, uint32_t len, uint64_t *out);
+
+#endif
