@@ -212,10 +212,11 @@ static bool acpi_count(uint64_t hint, struct cpu_count *c)
     return false;
 }
 
-void cpus_count(uint64_t rsdp_hint, struct cpu_count *out)
+void cpus_count(uint64_t rsdp_hint, const char *only, struct cpu_count *out)
 {
     memset(out, 0, sizeof(*out));
-    if (mp_count(out))
+    if ((!only || !strncmp(only, "mptable", 8)) && mp_count(out))
         return;
-    acpi_count(rsdp_hint, out);
+    if (!only || !strncmp(only, "madt", 5))
+        acpi_count(rsdp_hint, out);
 }

@@ -13,8 +13,9 @@ struct cpu_count {
     char note[128];     /* why a table was rejected ("" if none was) */
 };
 
-/* MP table first, ACPI MADT otherwise. rsdp_hint: the RSDP address from the
- * boot info, 0 to search for it. */
-void cpus_count(uint64_t rsdp_hint, struct cpu_count *out);
+/* MP table first, ACPI MADT otherwise (only = "mptable" or "madt" restricts
+ * it to one, so both parsers can be tested on one VMM). rsdp_hint: the RSDP
+ * address from the boot info, 0 to search for it. */
+void cpus_count(uint64_t rsdp_hint, const char *only, struct cpu_count *out);
 
 #endif

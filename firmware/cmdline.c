@@ -93,6 +93,15 @@ void cmdline_parse(const char *s, struct probe_args *a)
                 bad(a, "probe.cpus", v, vlen);
         } else if (streq_n(w, eq, "probe.idle")) {
             a->idle = streq_n(v, vlen, "1") || streq_n(v, vlen, "yes") || streq_n(v, vlen, "true");
+        } else if (streq_n(w, eq, "probe.verbose")) {
+            a->verbose = streq_n(v, vlen, "1") || streq_n(v, vlen, "yes") || streq_n(v, vlen, "true");
+        } else if (streq_n(w, eq, "probe.cpusrc")) {
+            if (streq_n(v, vlen, "mptable"))
+                a->cpusrc = "mptable";
+            else if (streq_n(v, vlen, "madt"))
+                a->cpusrc = "madt";
+            else
+                bad(a, "probe.cpusrc", v, vlen);
         }
     }
 }

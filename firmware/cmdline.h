@@ -1,6 +1,6 @@
 /*
  * The probe's command-line keys (probe.tests, probe.mem, probe.cpus,
- * probe.idle). Other words (console=..., anything) are ignored.
+ * probe.idle, probe.verbose, probe.cpusrc). Other words (console=..., anything) are ignored.
  */
 #ifndef HERD_PROBE_CMDLINE_H
 #define HERD_PROBE_CMDLINE_H
@@ -22,6 +22,8 @@ struct probe_args {
     bool has_cpus;
     uint64_t cpus;
     bool idle;
+    bool verbose;       /* probe.verbose=1: print the memory map etc. */
+    const char *cpusrc; /* probe.cpusrc=mptable|madt: use only that table */
 
     /* First malformed probe.* value ("" if none); the boot test fails on it. */
     char err[96];

@@ -14,8 +14,9 @@
  *
  * Everything here runs at CPL0, which the PVM host executes through KVM's
  * instruction emulator (slow and incomplete), so the code is a short run of
- * plain instructions with register-indirect memory operands only: no stack
- * use before the final iretq, no absolute-address (SIB, no base) forms.
+ * plain instructions with register-indirect memory operands only, no
+ * absolute-address (SIB, no base) forms, and no stack use before we set
+ * our own.
  * The boot type and info pointer ride in edi/esi all the way to CPL3.
  */
 #include "cpl0.h"
@@ -99,6 +100,9 @@ from32:
 
 /* 64-bit, any identity-mapped paging and GDT: switch to ours. */
 reload64:
+    /* Our stack first: PVH gives none (rsp may well be 0) and the CS reload
+     * below pushes. */
+    movl $cpl0_stack_top, %esp
     movl $gdt_desc, %eax
     lgdt (%rax)
     /* Exactly PAE: drops SMEP/SMAP a loader may have left on (our pages are
@@ -121,7 +125,6 @@ reload64:
     ltr  %ax
     movl $idt_desc, %eax
     lidt (%rax)
-    movl $cpl0_stack_top, %esp
     /* iretq to CPL3 with IF=0; tests that want interrupts turn IF on with
      * OP_SETIF. rdi/rsi (boot type, info pointer) survive the iretq. */
     pushq $SEL_UDATA

@@ -1,7 +1,8 @@
 /*
  * Test "boot": the boot loader's hand-over. Command line present and carrying
- * probe.tests; memory map sane (sorted, non-overlapping, RAM present, low RAM
- * below 640 KiB, our image and the boot structures inside it); RAM size and
+ * probe.tests; memory map sane (non-overlapping, RAM present, low RAM below
+ * 640 KiB, no RAM in the 640 KiB-1 MiB hole, our image and the boot
+ * structures inside it); RAM size and
  * CPU count as probe.mem / probe.cpus expect.
  */
 #include "acpi_mp.h"
@@ -11,6 +12,7 @@
 #include "tests.h"
 
 #define LOW_RAM_END 0xa0000ULL
+#define LEGACY_END 0x100000ULL
 #define HOLE_START 0xc0000000ULL /* RAM below 4 GiB stops at 3 GiB */
 #define FOUR_GIB 0x100000000ULL
 
@@ -84,11 +86,19 @@ static void check_memmap(struct test_ctx *t, struct memrange *m, uint32_t *pn)
         }
     }
     say("memmap: %u entries, RAM %lu KiB", n, (unsigned long)(ram >> 10));
+    if (t->args->verbose)
+        for (uint32_t i = 0; i < n; i++)
+            say("memmap: [0x%09lx, 0x%09lx) %s", (unsigned long)m[i].addr,
+                (unsigned long)(m[i].addr + m[i].size), type_name(m[i].type));
     if (ram == 0)
         fail(t, "no RAM (type 1) in the memory map");
     if (!covered(m, n, 0, 0x1000, true) || low < 0x80000)
         fail(t, "low RAM below 640 KiB missing or short (%lu KiB, page 0 %s)",
              (unsigned long)(low >> 10), covered(m, n, 0, 0x1000, true) ? "ram" : "not ram");
+    for (uint32_t i = 0; i < n; i++)
+        if (m[i].type == E820_RAM && m[i].addr < LEGACY_END && m[i].addr + m[i].size > LOW_RAM_END)
+            fail(t, "RAM entry [0x%lx,0x%lx) covers the legacy VGA/BIOS hole", (unsigned long)m[i].addr,
+                 (unsigned long)(m[i].addr + m[i].size));
     uint64_t is = (uint64_t)(uintptr_t)__image_start, ie = (uint64_t)(uintptr_t)__image_end;
     if (!covered(m, n, is, ie - is, true))
         fail(t, "probe image [0x%lx,0x%lx) not inside RAM", (unsigned long)is, (unsigned long)ie);
@@ -97,6 +107,21 @@ static void check_memmap(struct test_ctx *t, struct memrange *m, uint32_t *pn)
         if (!covered(m, n, r->addr, r->size, false))
             fail(t, "%s [0x%lx,0x%lx) not inside RAM or reserved memory", r->what,
                  (unsigned long)r->addr, (unsigned long)(r->addr + r->size));
+    }
+    /* The RAM the map promises must hold data: write and read back the
+     * last quadword of every RAM range we can reach (below the hole),
+     * restoring what was there. */
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t end = m[i].addr + m[i].size;
+        if (m[i].type != E820_RAM || m[i].size < 8 || end > HOLE_START)
+            continue;
+        volatile uint64_t *q = (volatile uint64_t *)pa_ptr((end - 8) & ~7ULL);
+        uint64_t old = *q;
+        *q = 0x5a5aa5a5c3c33c3cULL ^ end;
+        uint64_t got = *q;
+        *q = old;
+        if (got != (0x5a5aa5a5c3c33c3cULL ^ end))
+            fail(t, "RAM at 0x%lx does not keep what was written", (unsigned long)(end - 8));
     }
     if (t->args->has_mem) {
         uint64_t mem = t->args->mem, top = 0;
@@ -137,7 +162,7 @@ void test_boot(struct test_ctx *t)
     check_memmap(t, m, &n);
 
     struct cpu_count cc;
-    cpus_count(bi->rsdp_paddr, &cc);
+    cpus_count(bi->rsdp_paddr, t->args->cpusrc, &cc);
     if (cc.source)
         say("cpus: %u (%s)", cc.enabled, cc.source);
     else
