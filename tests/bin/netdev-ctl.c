@@ -1,0 +1,116 @@
+/* netdev-ctl: drives libherd-netdev from tests/integration/netdev-*.sh, the
+ * way herdd does: node setup / check / teardown from a JSON configuration,
+ * tap cleanup, persistent taps, MAC derivation. Not an installed program.
+ *
+ *   netdev-ctl setup|check|teardown CONFIG.json
+ *   netdev-ctl cleanup-taps [PREFIX]        prints the number removed
+ *   netdev-ctl tap-persist IDENTITY BRIDGE  creates a persistent tap, exits
+ *   netdev-ctl mac IDENTITY NIC             collision-checked guest MAC
+ * Errors: "error: MESSAGE" and "field: FIELD" on stderr, exit status 2. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "herd/netdev.h"
+
+static int fail(const char *what, int rc, const struct netdev_err *err)
+{
+    if (err && err->msg[0]) {
+        fprintf(stderr, "error: %s\n", err->msg);
+        fprintf(stderr, "field: %s\n", err->field);
+    } else {
+        fprintf(stderr, "error: %s: %s\n", what, strerror(-rc));
+    }
+    return 2;
+}
+
+static int cmd_config(struct netdev_nl *nl, const char *cmd, const char *path)
+{
+    struct netdev_config cfg;
+    struct netdev_err err;
+    int rc = netdev_config_load(path, &cfg, &err);
+
+    if (rc)
+        return fail("config", rc, &err);
+    if (strcmp(cmd, "setup") == 0)
+        rc = netdev_setup(nl, &cfg, &err);
+    else if (strcmp(cmd, "check") == 0)
+        rc = netdev_check(nl, &cfg, &err);
+    else
+        rc = netdev_teardown(nl, &cfg, &err);
+    netdev_config_free(&cfg);
+    if (rc)
+        return fail(cmd, rc, &err);
+    printf("%s: ok\n", cmd);
+    return 0;
+}
+
+static int cmd_cleanup(struct netdev_nl *nl, const char *prefix)
+{
+    unsigned removed = 0;
+    int rc = netdev_tap_cleanup(nl, prefix, &removed);
+
+    if (rc)
+        return fail("cleanup-taps", rc, NULL);
+    printf("%u\n", removed);
+    return 0;
+}
+
+static int cmd_tap_persist(struct netdev_nl *nl, const char *identity,
+                           const char *bridge)
+{
+    struct netdev_tap_cfg cfg = {.identity = identity, .bridge = bridge,
+                                 .persist = true, .owner = (uid_t)-1,
+                                 .vnet_hdr_len = NETDEV_VNET_HDR_LEN};
+    struct netdev_tap tap;
+    struct netdev_err err;
+    int rc;
+
+    netdev_mac_derive(identity, 0, 0, cfg.guest_mac);
+    if ((rc = netdev_tap_create(nl, &cfg, &tap, &err)))
+        return fail("tap-persist", rc, &err);
+    printf("%s\n", tap.name);
+    netdev_tap_close(&tap); /* stays: persistent, nobody attached */
+    return 0;
+}
+
+static int cmd_mac(struct netdev_nl *nl, const char *identity, const char *nic)
+{
+    uint8_t mac[6];
+    char text[18];
+    int rc = netdev_mac_assign(identity, (unsigned)atoi(nic), netdev_mac_seen_on_host,
+                               nl, mac);
+
+    if (rc)
+        return fail("mac", rc, NULL);
+    netdev_mac_format(mac, text);
+    printf("%s\n", text);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct netdev_nl *nl;
+    const char *cmd = argc > 1 ? argv[1] : "";
+    int rc;
+
+    if ((rc = netdev_nl_open(&nl)))
+        return fail("netlink", rc, NULL);
+    if (argc == 3 && (!strcmp(cmd, "setup") || !strcmp(cmd, "check") ||
+                      !strcmp(cmd, "teardown")))
+        rc = cmd_config(nl, cmd, argv[2]);
+    else if ((argc == 2 || argc == 3) && !strcmp(cmd, "cleanup-taps"))
+        rc = cmd_cleanup(nl, argc == 3 ? argv[2] : NULL);
+    else if (argc == 4 && !strcmp(cmd, "tap-persist"))
+        rc = cmd_tap_persist(nl, argv[2], argv[3]);
+    else if (argc == 4 && !strcmp(cmd, "mac"))
+        rc = cmd_mac(nl, argv[2], argv[3]);
+    else {
+        fprintf(stderr, "usage: netdev-ctl setup|check|teardown CONFIG | "
+                        "cleanup-taps [PREFIX] | tap-persist ID BRIDGE | mac ID NIC\n");
+        rc = 64;
+    }
+    netdev_nl_close(nl);
+    return rc;
+}
