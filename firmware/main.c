@@ -26,6 +26,7 @@ static const struct {
     { "serial", test_serial },
     { "cpuid", test_cpuid },
     { "timer", test_timer },
+    { "crash", test_crash },
 };
 
 static struct bootinfo bi;

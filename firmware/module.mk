@@ -22,7 +22,7 @@ FW_SRCS := firmware/entry.S firmware/tables.S firmware/cpl0.S \
            firmware/main.c firmware/lib.c firmware/serial.c firmware/bootinfo.c \
            firmware/cmdline.c firmware/acpi_mp.c firmware/apic.c \
            firmware/tests_boot.c firmware/tests_serial.c firmware/tests_cpuid.c \
-           firmware/tests_timer.c
+           firmware/tests_timer.c firmware/tests_crash.c
 FW_OBJS := $(patsubst firmware/%,$(FW_OUT)/obj/%.o,$(FW_SRCS))
 
 FIRMWARE += $(FW_OUT)/herd-probe.elf $(FW_OUT)/herd-probe.bzImage

@@ -33,6 +33,7 @@ void test_boot(struct test_ctx *t);
 void test_serial(struct test_ctx *t);
 void test_cpuid(struct test_ctx *t);
 void test_timer(struct test_ctx *t);
+void test_crash(struct test_ctx *t);
 
 /* Linker symbols bounding the probe image. */
 extern char __image_start[], __image_end[];
