@@ -121,6 +121,10 @@ reload64:
     movl %eax, %ss
     movl %eax, %fs
     movl %eax, %gs
+    /* ltr faults on a busy TSS; if this image is entered a second time
+     * (a VMM reset without reloading it), the descriptor still says busy. */
+    movl $(gdt + SEL_TSS + 5), %eax
+    movb $0x89, (%rax)
     movl $SEL_TSS, %eax
     ltr  %ax
     movl $idt_desc, %eax
