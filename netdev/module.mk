@@ -19,7 +19,7 @@ $(NETDEV_LIB): $(NETDEV_OBJS)
 $(NETDEV_OBJS): CFLAGS += $(NETDEV_CFLAGS) -Wno-format-truncation
 
 # Unit tests (pure logic), one program each.
-NETDEV_UNIT :=
+NETDEV_UNIT := names mac config antispoof ratelimit stats
 UNIT_TESTS += $(NETDEV_UNIT:%=$(BUILD)/tests/unit/test_netdev_%)
 
 $(BUILD)/tests/unit/test_netdev_%: $(BUILD)/obj/tests/unit/test_netdev_%.o $(NETDEV_LIB)
