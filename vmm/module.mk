@@ -1,7 +1,7 @@
 # herd-vmm: the per-guest VMM, and its unit tests.
 
 VMM_LIB_SRCS := vmm/log.c vmm/guest_mem.c vmm/bus.c vmm/kvm.c vmm/vcpu.c vmm/vm.c \
-                vmm/config.c vmm/x86/e820.c vmm/x86/mptable.c vmm/x86/cpuid.c \
+                vmm/config.c vmm/x86/e820.c vmm/x86/mptable.c vmm/x86/acpi.c vmm/x86/cpuid.c \
                 vmm/x86/boot_cpu.c vmm/boot/boot.c vmm/boot/linux.c vmm/boot/pvh.c \
                 vmm/dev/serial.c vmm/dev/i8042.c vmm/dev/debugport.c
 VMM_LIB_OBJS := $(VMM_LIB_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -21,7 +21,7 @@ $(BUILD)/bin/herd-vmm: $(BUILD)/obj/vmm/main.o $(VMM_LIB)
 # Only the ones whose source exists are built, so the list can lead the code.
 VMM_UNIT_TESTS := test_e820 test_mptable test_cpuid test_boot_pvh test_boot_linux \
                   test_boot_cpu test_serial test_i8042 test_bus test_vmm_config \
-                  test_guest_mem test_debugport
+                  test_guest_mem test_debugport test_acpi
 VMM_UNIT_TESTS := $(filter $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/*.c)),$(VMM_UNIT_TESTS))
 VMM_UNIT_BINS  := $(VMM_UNIT_TESTS:%=$(BUILD)/tests/unit/%)
 UNIT_TESTS += $(VMM_UNIT_BINS)

@@ -19,6 +19,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "herd/acpi.h"
 #include "herd/boot.h"
 #include "herd/boot_cpu.h"
 #include "herd/cpuid.h"
@@ -105,11 +106,19 @@ static int load_kernel(struct vm *vm, char *err, size_t errlen)
     struct boot_entry entry;
     struct e820_map map;
     struct boot_args args;
+    uint64_t rsdp = 0;
     int rc;
 
     rc = e820_build(&map, &vm->mem);
     if (rc) {
         snprintf(err, errlen, "cannot build the memory map: %s", strerror(-rc));
+        return rc;
+    }
+    rc = acpi_write_tables(&vm->mem, vm->nr_vcpus, &rsdp);
+    if (!rc)
+        rc = mptable_write(&vm->mem, vm->nr_vcpus);
+    if (rc) {
+        snprintf(err, errlen, "cannot write the ACPI and MP tables: %s", strerror(-rc));
         return rc;
     }
     rc = map_file("kernel", vm->cfg->kernel, &kernel, err, errlen);
@@ -123,7 +132,8 @@ static int load_kernel(struct vm *vm, char *err, size_t errlen)
         }
     }
     args = (struct boot_args){.cmdline = vm->cfg->cmdline, .initrd = initrd.data,
-                              .initrd_size = initrd.len, .e820 = &map};
+                              .initrd_size = initrd.len, .e820 = &map,
+                              .rsdp = rsdp};
     char why[BOOT_ERR_LEN] = "";
 
     rc = boot_load(&vm->mem, kernel.data, kernel.len, &args, &entry, why, sizeof(why));
@@ -134,8 +144,6 @@ static int load_kernel(struct vm *vm, char *err, size_t errlen)
         return rc;
     }
     rc = boot_cpu_write_tables(&vm->mem);
-    if (!rc)
-        rc = mptable_write(&vm->mem, vm->nr_vcpus);
     if (rc) {
         snprintf(err, errlen, "cannot write boot tables: %s", strerror(-rc));
         return rc;

@@ -34,6 +34,7 @@ struct boot_args {
     const uint8_t *initrd;  /* may be NULL */
     size_t initrd_size;
     const struct e820_map *e820;
+    uint64_t rsdp;          /* ACPI RSDP address, 0 if none */
 };
 
 enum kernel_format { KERNEL_FORMAT_UNKNOWN, KERNEL_FORMAT_BZIMAGE, KERNEL_FORMAT_ELF };

@@ -29,7 +29,9 @@
 #define LAYOUT_EBDA_START     0x9fc00ULL
 #define LAYOUT_MPTABLE        LAYOUT_EBDA_START
 #define LAYOUT_LEGACY_END     0x100000ULL /* VGA hole + BIOS area end */
-#define LAYOUT_BIOS_START     0xf0000ULL  /* reserved in the e820 map */
+#define LAYOUT_BIOS_START     0xe0000ULL  /* reserved in the e820 map */
+#define LAYOUT_ACPI_START     0xe0000ULL  /* RSDP (where guests scan for it) + tables */
+#define LAYOUT_ACPI_END       0xf0000ULL
 
 /* Kernel (bzImage protected-mode part, PVH ELF segments) go at 1 MiB+. */
 #define LAYOUT_KERNEL_START   0x100000ULL

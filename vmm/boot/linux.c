@@ -171,6 +171,7 @@ int linux_load(const struct guest_mem *gm, const uint8_t *image, size_t len,
     zp->hdr.cmd_line_ptr = (uint32_t)LAYOUT_CMDLINE;
     zp->ext_cmd_line_ptr = 0;
     zp->hdr.code32_start = (uint32_t)LAYOUT_KERNEL_START;
+    zp->acpi_rsdp_addr = args->rsdp; /* protocol 2.14+; older kernels scan */
     fill_e820(zp, args->e820);
     rc = fill_initrd(gm, &bz, args, zp, err, errlen);
     if (rc)

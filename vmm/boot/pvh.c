@@ -203,6 +203,7 @@ static int write_start_info(const struct guest_mem *gm, const struct boot_args *
         .cmdline_paddr = LAYOUT_CMDLINE,
         .memmap_paddr = LAYOUT_PVH_MEMMAP,
         .memmap_entries = args->e820->nr,
+        .rsdp_paddr = args->rsdp,
     };
     int rc;
 

@@ -1,0 +1,53 @@
+/*
+ * Minimal ACPI for guests whose kernel has no MP-table parser (the Debian
+ * cloud kernel is built without CONFIG_X86_MPPARSE): RSDP, XSDT, a
+ * hardware-reduced FADT, an empty DSDT and a MADT listing the local APICs,
+ * the IOAPIC and the LINT1 NMI wiring. Same CPUs and IOAPIC as the MP table.
+ */
+#ifndef HERD_ACPI_H
+#define HERD_ACPI_H
+
+#include <stdint.h>
+
+#include "herd/guest_mem.h"
+
+#define ACPI_MAX_CPUS 32
+
+/* FADT flags / boot architecture bits herd-vmm sets. */
+#define ACPI_FADT_HW_REDUCED      (1u << 20)
+#define ACPI_FADT_8042            (1u << 1)
+#define ACPI_FADT_NO_VGA          (1u << 2)
+#define ACPI_FADT_NO_CMOS_RTC     (1u << 5)
+
+struct acpi_sdt_header {
+    char signature[4];
+    uint32_t length;
+    uint8_t revision;
+    uint8_t checksum;
+    char oem_id[6];
+    char oem_table_id[8];
+    uint32_t oem_revision;
+    char creator_id[4];
+    uint32_t creator_revision;
+} __attribute__((packed));
+
+struct acpi_rsdp {
+    char signature[8]; /* "RSD PTR " */
+    uint8_t checksum;  /* over the first 20 bytes */
+    char oem_id[6];
+    uint8_t revision;  /* 2: ACPI 2.0+, has the XSDT */
+    uint32_t rsdt_address;
+    uint32_t length;
+    uint64_t xsdt_address;
+    uint8_t extended_checksum; /* over all 36 bytes */
+    uint8_t reserved[3];
+} __attribute__((packed));
+
+/* Writes the tables into [LAYOUT_ACPI_START, LAYOUT_ACPI_END) for nr_cpus
+ * CPUs; stores the RSDP address in *rsdp. 0, -EINVAL, -E2BIG or -EFAULT. */
+int acpi_write_tables(const struct guest_mem *gm, unsigned nr_cpus, uint64_t *rsdp);
+
+/* Byte sum (mod 256) of a table; 0 for a valid checksum. */
+uint8_t acpi_sum(const void *p, uint32_t len);
+
+#endif
