@@ -57,7 +57,7 @@ static void test_map_64m(void **state)
     assert_int_equal(map.nr, 4);
     assert_entry(&map, 0, 0, 0x9fc00, E820_RAM);
     assert_entry(&map, 1, 0x9fc00, 0x400, E820_RESERVED);
-    assert_entry(&map, 2, 0xf0000, 0x10000, E820_RESERVED);
+    assert_entry(&map, 2, 0xe0000, 0x20000, E820_RESERVED); /* ACPI + BIOS area */
     assert_entry(&map, 3, 0x100000, 64 * MiB - 0x100000, E820_RAM);
     assert_int_equal(e820_ram_total(&map), 0x9fc00 + 63 * MiB);
     mem_fini(&m);
@@ -73,7 +73,7 @@ static void test_map_above_4g(void **state)
     assert_int_equal(map.nr, 5);
     assert_entry(&map, 0, 0, 0x9fc00, E820_RAM);
     assert_entry(&map, 1, 0x9fc00, 0x400, E820_RESERVED);
-    assert_entry(&map, 2, 0xf0000, 0x10000, E820_RESERVED);
+    assert_entry(&map, 2, 0xe0000, 0x20000, E820_RESERVED); /* ACPI + BIOS area */
     /* Low RAM stops exactly at the MMIO hole ... */
     assert_entry(&map, 3, 0x100000, 0xc0000000 - 0x100000, E820_RAM);
     /* ... and the rest (6 GiB - 3 GiB) continues at 4 GiB. */
