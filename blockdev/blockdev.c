@@ -1,0 +1,399 @@
+/*
+ * Generic block device layer: opening a chain, dispatch to the format
+ * drivers, chain-aware allocation status.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static __thread char last_error[1024];
+
+void bd_set_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof(last_error), fmt, ap);
+    va_end(ap);
+}
+
+const char *blockdev_last_error(void)
+{
+    return last_error[0] ? last_error : "no error";
+}
+
+static const struct bd_driver *driver_find(const char *name)
+{
+    if (!name)
+        return NULL;
+    if (strcmp(name, "raw") == 0)
+        return &bd_raw_driver;
+    if (strcmp(name, "qcow2") == 0)
+        return &bd_qcow2_driver;
+    if (strcmp(name, "nbd") == 0)
+        return &bd_nbd_driver;
+    return NULL;
+}
+
+/* Backing names resolve relative to the directory of the image naming them. */
+static char *backing_path(const char *image, const char *name)
+{
+    if (name[0] == '/' || strstr(name, "://"))
+        return strdup(name);
+    const char *slash = strrchr(image, '/');
+    if (!slash)
+        return strdup(name);
+    size_t dirlen = (size_t)(slash - image) + 1;
+    char *p = malloc(dirlen + strlen(name) + 1);
+    if (!p)
+        return NULL;
+    memcpy(p, image, dirlen);
+    strcpy(p + dirlen, name);
+    return p;
+}
+
+static void bd_free(struct blockdev *bd)
+{
+    if (!bd)
+        return;
+    if (bd->backing)
+        blockdev_close(bd->backing);
+    if (bd->drv && bd->priv && bd->drv->close)
+        bd->drv->close(bd);
+    if (bd->eng)
+        bd_engine_free(bd->eng);
+    if (bd->locked)
+        bd_unlock_image(bd->fd);
+    if (bd->dfd >= 0)
+        close(bd->dfd);
+    if (bd->fd >= 0)
+        close(bd->fd);
+    if (bd->efd >= 0)
+        close(bd->efd);
+    free(bd->backing_name);
+    free(bd->backing_fmt);
+    free(bd->filename);
+    free(bd);
+}
+
+static int open_files(struct blockdev *bd, const struct blockdev_open_opts *opts)
+{
+    int flags = (opts->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+    bd->fd = open(bd->filename, flags);
+    if (bd->fd < 0) {
+        int err = errno;
+        bd_set_error("Could not open '%s': %s", bd->filename, strerror(err));
+        return -err;
+    }
+    struct stat st;
+    if (fstat(bd->fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        bd_set_error("'%s' is a directory", bd->filename);
+        return -EISDIR;
+    }
+    if (opts->direct)
+        bd->dfd = open(bd->filename, flags | O_DIRECT); /* -1: no O_DIRECT here */
+    if (opts->no_lock)
+        return 0;
+    int r = bd_lock_image(bd->fd, !opts->read_only, bd->filename);
+    if (r < 0)
+        return r;
+    bd->locked = true;
+    return 0;
+}
+
+static int open_backing(struct blockdev *bd, const struct blockdev_open_opts *opts,
+                        unsigned depth);
+
+static int bd_open_depth(const char *path, const struct blockdev_open_opts *opts,
+                         unsigned depth, struct blockdev **out)
+{
+    *out = NULL;
+    const struct bd_driver *drv = driver_find(opts->format);
+    if (!drv) {
+        bd_set_error("Unknown or missing image format '%s'",
+                     opts->format ? opts->format : "(none)");
+        return -EINVAL;
+    }
+    struct blockdev *bd = calloc(1, sizeof(*bd));
+    if (!bd)
+        return -ENOMEM;
+    bd->fd = bd->dfd = bd->efd = -1;
+    bd->drv = drv;
+    bd->read_only = opts->read_only;
+    bd->filename = strdup(path);
+    int r = bd->filename ? 0 : -ENOMEM;
+    if (r == 0 && drv != &bd_nbd_driver)
+        r = open_files(bd, opts);
+    if (r == 0)
+        r = drv->open(bd, opts);
+    if (r == 0)
+        r = open_backing(bd, opts, depth);
+    if (r < 0) {
+        bd_free(bd);
+        return r;
+    }
+    *out = bd;
+    return 0;
+}
+
+static int open_backing(struct blockdev *bd, const struct blockdev_open_opts *opts,
+                        unsigned depth)
+{
+    if (!bd->backing_name || !bd->backing_name[0] || opts->no_backing)
+        return 0;
+    unsigned max = opts->max_chain ? opts->max_chain : BLOCKDEV_MAX_CHAIN;
+    if (depth + 1 >= max) {
+        bd_set_error("Backing chain of '%s' is deeper than %u", bd->filename, max);
+        return -ELOOP;
+    }
+    const char *fmt = bd->backing_fmt;
+    if (!fmt && depth == 0)
+        fmt = opts->backing_format;
+    if (!fmt && opts->backing_raw_fallback)
+        fmt = "raw";
+    if (!fmt) {
+        bd_set_error("Backing file '%s' of '%s' has no format (set the backing "
+                     "format explicitly; formats are never probed)",
+                     bd->backing_name, bd->filename);
+        return -EINVAL;
+    }
+    char *p = backing_path(bd->filename, bd->backing_name);
+    if (!p)
+        return -ENOMEM;
+    struct blockdev_open_opts child = *opts;
+    child.format = fmt;
+    child.read_only = true;
+    child.backing_format = NULL;
+    int r = bd_open_depth(p, &child, depth + 1, &bd->backing);
+    free(p);
+    if (r == 0 && !bd->backing_fmt)
+        bd->backing_fmt = strdup(fmt);
+    return r;
+}
+
+int blockdev_open(const char *path, const struct blockdev_open_opts *opts,
+                  struct blockdev **out)
+{
+    last_error[0] = 0;
+    if (!path || !opts || !out)
+        return -EINVAL;
+    int r = bd_open_depth(path, opts, 0, out);
+    if (r < 0 && !last_error[0])
+        bd_set_error("Could not open '%s': %s", path, strerror(-r));
+    return r;
+}
+
+int blockdev_close(struct blockdev *bd)
+{
+    if (!bd)
+        return 0;
+    int r = 0;
+    while (bd->inflight)
+        if (blockdev_aio_reap(bd, 1) < 0)
+            break;
+    blockdev_aio_reap(bd, 0);
+    if (!bd->read_only)
+        r = blockdev_flush(bd);
+    bd_free(bd);
+    return r;
+}
+
+uint64_t blockdev_size(const struct blockdev *bd)
+{
+    return bd->size;
+}
+
+const char *blockdev_format(const struct blockdev *bd)
+{
+    return bd->drv->name;
+}
+
+const char *blockdev_filename(const struct blockdev *bd)
+{
+    return bd->filename;
+}
+
+bool blockdev_read_only(const struct blockdev *bd)
+{
+    return bd->read_only;
+}
+
+struct blockdev *blockdev_backing(const struct blockdev *bd)
+{
+    return bd->backing;
+}
+
+const char *blockdev_backing_name(const struct blockdev *bd)
+{
+    return bd->backing_name ? bd->backing_name : "";
+}
+
+const char *blockdev_backing_format(const struct blockdev *bd)
+{
+    return bd->backing_fmt ? bd->backing_fmt : "";
+}
+
+int blockdev_engine(const struct blockdev *bd)
+{
+    return bd->eng ? BLOCKDEV_ENGINE_IO_URING : BLOCKDEV_ENGINE_SYNC;
+}
+
+static int check_range(const struct blockdev *bd, uint64_t off, uint64_t len)
+{
+    if (off > bd->size || len > bd->size - off)
+        return -EINVAL;
+    return 0;
+}
+
+static int check_write(const struct blockdev *bd, uint64_t off, uint64_t len)
+{
+    if (bd->read_only)
+        return -EROFS;
+    return check_range(bd, off, len);
+}
+
+int bd_read_backing(struct blockdev *bd, void *buf, uint64_t len, uint64_t off)
+{
+    struct blockdev *b = bd->backing;
+    uint64_t in = 0;
+    if (b && off < b->size)
+        in = BD_MIN(len, b->size - off);
+    if (in) {
+        int r = b->drv->read(b, buf, in, off);
+        if (r < 0)
+            return r;
+    }
+    memset((uint8_t *)buf + in, 0, len - in);
+    return 0;
+}
+
+int blockdev_pread(struct blockdev *bd, void *buf, size_t len, uint64_t off)
+{
+    int r = check_range(bd, off, len);
+    if (r < 0 || len == 0)
+        return r;
+    return bd->drv->read(bd, buf, len, off);
+}
+
+int blockdev_pwrite(struct blockdev *bd, const void *buf, size_t len, uint64_t off)
+{
+    int r = check_write(bd, off, len);
+    if (r < 0 || len == 0)
+        return r;
+    return bd->drv->write(bd, buf, len, off);
+}
+
+static uint64_t iov_total(const struct iovec *iov, int iovcnt)
+{
+    uint64_t t = 0;
+    for (int i = 0; i < iovcnt; i++)
+        t += iov[i].iov_len;
+    return t;
+}
+
+int blockdev_preadv(struct blockdev *bd, const struct iovec *iov, int iovcnt, uint64_t off)
+{
+    int r = check_range(bd, off, iov_total(iov, iovcnt));
+    for (int i = 0; r == 0 && i < iovcnt; off += iov[i].iov_len, i++)
+        if (iov[i].iov_len)
+            r = bd->drv->read(bd, iov[i].iov_base, iov[i].iov_len, off);
+    return r;
+}
+
+int blockdev_pwritev(struct blockdev *bd, const struct iovec *iov, int iovcnt, uint64_t off)
+{
+    int r = check_write(bd, off, iov_total(iov, iovcnt));
+    for (int i = 0; r == 0 && i < iovcnt; off += iov[i].iov_len, i++)
+        if (iov[i].iov_len)
+            r = bd->drv->write(bd, iov[i].iov_base, iov[i].iov_len, off);
+    return r;
+}
+
+int blockdev_write_zeroes(struct blockdev *bd, uint64_t off, uint64_t len, unsigned flags)
+{
+    int r = check_write(bd, off, len);
+    if (r < 0 || len == 0)
+        return r;
+    return bd->drv->zero(bd, off, len, flags);
+}
+
+int blockdev_discard(struct blockdev *bd, uint64_t off, uint64_t len)
+{
+    int r = check_write(bd, off, len);
+    if (r < 0 || len == 0)
+        return r;
+    return bd->drv->discard(bd, off, len);
+}
+
+int blockdev_flush(struct blockdev *bd)
+{
+    if (bd->read_only)
+        return 0;
+    return bd->drv->flush(bd);
+}
+
+int blockdev_block_status(struct blockdev *bd, uint64_t off, uint64_t maxlen,
+                          struct blockdev_status *st)
+{
+    if (off >= bd->size || maxlen == 0)
+        return -EINVAL;
+    maxlen = BD_MIN(maxlen, bd->size - off);
+    memset(st, 0, sizeof(*st));
+    int r = bd->drv->block_status(bd, off, maxlen, st);
+    if (r < 0)
+        return r;
+    if (st->len == 0 || st->len > maxlen)
+        return -EIO;
+    return 0;
+}
+
+int blockdev_map_extent(struct blockdev *bd, uint64_t off, uint64_t maxlen,
+                        struct blockdev_extent *ext)
+{
+    struct blockdev *cur = bd;
+    memset(ext, 0, sizeof(*ext));
+    ext->start = off;
+    for (unsigned depth = 0;; depth++) {
+        struct blockdev_status st;
+        int r = blockdev_block_status(cur, off, maxlen, &st);
+        if (r < 0)
+            return r;
+        maxlen = st.len;
+        ext->length = st.len;
+        ext->depth = depth;
+        if (st.flags & BLOCKDEV_ST_ALLOCATED) {
+            ext->present = true;
+            ext->zero = st.flags & BLOCKDEV_ST_ZERO;
+            ext->data = st.flags & BLOCKDEV_ST_DATA;
+            ext->offset_valid = st.flags & BLOCKDEV_ST_OFFSET_VALID;
+            ext->offset = st.host_off;
+            return 0;
+        }
+        if (!cur->backing || off >= cur->backing->size) {
+            ext->zero = true;
+            return 0;
+        }
+        maxlen = BD_MIN(maxlen, cur->backing->size - off);
+        cur = cur->backing;
+    }
+}
+
+int blockdev_actual_size(const struct blockdev *bd, uint64_t *bytes)
+{
+    struct stat st;
+    if (bd->fd < 0) {
+        *bytes = 0;
+        return 0;
+    }
+    if (fstat(bd->fd, &st) < 0)
+        return -errno;
+    *bytes = (uint64_t)st.st_blocks * 512;
+    return 0;
+}

@@ -1,0 +1,131 @@
+/*
+ * blockdev private definitions shared by the format drivers, the I/O engine
+ * and the generic layer. Not installed; include/herd/blockdev.h is the contract.
+ */
+#ifndef HERD_BLOCKDEV_INTERNAL_H
+#define HERD_BLOCKDEV_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "herd/blockdev.h"
+
+struct bd_engine;
+
+struct bd_driver {
+    const char *name;
+    int (*open)(struct blockdev *bd, const struct blockdev_open_opts *opts);
+    void (*close)(struct blockdev *bd);
+    int (*read)(struct blockdev *bd, void *buf, uint64_t len, uint64_t off);
+    int (*write)(struct blockdev *bd, const void *buf, uint64_t len, uint64_t off);
+    int (*zero)(struct blockdev *bd, uint64_t off, uint64_t len, unsigned flags);
+    int (*discard)(struct blockdev *bd, uint64_t off, uint64_t len);
+    int (*flush)(struct blockdev *bd);
+    int (*block_status)(struct blockdev *bd, uint64_t off, uint64_t maxlen,
+                        struct blockdev_status *st);
+    /*
+     * Async data path: translate [off, off+len) into at most one host range in
+     * this layer's file when the whole range maps 1:1 to allocated, writable
+     * (for writes) data. Returns 1 and *host when it does, 0 when the request
+     * must take the synchronous path, negative errno on error.
+     */
+    int (*map_direct)(struct blockdev *bd, uint64_t off, uint64_t len, bool write,
+                      uint64_t *host);
+};
+
+struct blockdev {
+    char *filename;
+    const struct bd_driver *drv;
+    void *priv;
+    int fd;        /* buffered descriptor: metadata and unaligned data */
+    int dfd;       /* O_DIRECT descriptor when asked for, else -1 */
+    uint64_t size; /* guest-visible bytes */
+    bool read_only;
+    struct blockdev *backing;
+    char *backing_name; /* as stored in the image */
+    char *backing_fmt;  /* as stored or given; NULL if none */
+    struct bd_engine *eng;
+    int engine_kind;
+    int efd; /* eventfd for aio completions */
+    struct blockdev_req *done_head, *done_tail;
+    unsigned inflight;
+    bool locked;
+};
+
+extern const struct bd_driver bd_raw_driver;
+extern const struct bd_driver bd_qcow2_driver;
+extern const struct bd_driver bd_nbd_driver;
+
+/* blockdev.c */
+void bd_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int bd_read_backing(struct blockdev *bd, void *buf, uint64_t len, uint64_t off);
+
+/* file.c: full-length positional I/O; short reads past EOF are zero-filled. */
+int bd_pread_full(int fd, void *buf, uint64_t len, uint64_t off);
+int bd_pwrite_full(int fd, const void *buf, uint64_t len, uint64_t off);
+int bd_file_size(int fd, uint64_t *size);
+int bd_fdatasync(int fd);
+int bd_file_status(int fd, uint64_t off, uint64_t maxlen, uint64_t file_size,
+                   struct blockdev_status *st);
+
+/* lock.c: QEMU-compatible OFD byte locks. */
+int bd_lock_image(int fd, bool write, const char *path);
+void bd_unlock_image(int fd);
+
+/* io_uring.c */
+struct bd_engine *bd_engine_new(unsigned depth);
+void bd_engine_free(struct bd_engine *e);
+int bd_engine_set_eventfd(struct bd_engine *e, int efd);
+int bd_engine_submit(struct bd_engine *e, int fd, bool write, const struct iovec *iov,
+                     int iovcnt, uint64_t off, struct blockdev_req *req);
+/* Waits for at least min completions; calls cb for each. Returns count or -errno. */
+int bd_engine_reap(struct bd_engine *e, unsigned min,
+                   void (*cb)(struct blockdev_req *req, int64_t res, void *ctx), void *ctx);
+
+/* Big-endian helpers. */
+static inline uint64_t bd_be64(const void *p)
+{
+    const uint8_t *b = p;
+    return ((uint64_t)b[0] << 56) | ((uint64_t)b[1] << 48) | ((uint64_t)b[2] << 40) |
+           ((uint64_t)b[3] << 32) | ((uint64_t)b[4] << 24) | ((uint64_t)b[5] << 16) |
+           ((uint64_t)b[6] << 8) | b[7];
+}
+
+static inline uint32_t bd_be32(const void *p)
+{
+    const uint8_t *b = p;
+    return ((uint32_t)b[0] << 24) | ((uint32_t)b[1] << 16) | ((uint32_t)b[2] << 8) | b[3];
+}
+
+static inline uint16_t bd_be16(const void *p)
+{
+    const uint8_t *b = p;
+    return (uint16_t)((b[0] << 8) | b[1]);
+}
+
+static inline void bd_put_be64(void *p, uint64_t v)
+{
+    uint8_t *b = p;
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        b[i] = (uint8_t)v;
+}
+
+static inline void bd_put_be32(void *p, uint32_t v)
+{
+    uint8_t *b = p;
+    for (int i = 3; i >= 0; i--, v >>= 8)
+        b[i] = (uint8_t)v;
+}
+
+static inline void bd_put_be16(void *p, uint16_t v)
+{
+    uint8_t *b = p;
+    b[0] = (uint8_t)(v >> 8);
+    b[1] = (uint8_t)v;
+}
+
+#define BD_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define BD_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+#endif

@@ -1,0 +1,449 @@
+/*
+ * qcow2 format driver: open, read, write (cluster copy-on-write), write
+ * zeroes, discard, flush, allocation status.
+ *
+ * Write order for a newly allocated cluster: refcount (in the refblock
+ * cache) -> data (written to the host file at once) -> L2 entry (in the L2
+ * cache). The L2 cache writes refblocks before any L2 table, and flush writes
+ * refblocks, syncs, writes L2 tables and the L1 table, syncs, and only then
+ * applies deferred refcount decrements. A crash leaks, never corrupts.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qcow2_int.h"
+
+#define DEFAULT_L2_CACHE (32u * 1024 * 1024)
+#define DEFAULT_RB_CACHE (4u * 1024 * 1024)
+
+static uint64_t cluster_len(const struct qcow2 *q, uint64_t ci)
+{
+    uint64_t start = ci << q->cluster_bits;
+    return BD_MIN(q->cs, q->bd->size - start);
+}
+
+static int qcow2_open(struct blockdev *bd, const struct blockdev_open_opts *opts)
+{
+    struct qcow2 *q = calloc(1, sizeof(*q));
+    if (!q)
+        return -ENOMEM;
+    bd->priv = q;
+    q->bd = bd;
+    q->fd = bd->fd;
+    q->writable = !bd->read_only;
+    int r = qcow2_header_read(q, opts);
+    if (r < 0)
+        return r;
+    size_t l2bytes = opts->l2_cache_bytes ? opts->l2_cache_bytes : DEFAULT_L2_CACHE;
+    size_t l2n = BD_MIN(l2bytes / q->cs, (size_t)q->l1_size + 4);
+    size_t rbn = BD_MIN(DEFAULT_RB_CACHE / q->cs, (size_t)q->reft_size + 4);
+    if ((r = qcow2_cache_init(&q->rbc, q, BD_MAX(rbn, 16))) < 0 ||
+        (r = qcow2_cache_init(&q->l2c, q, BD_MAX(l2n, 16))) < 0)
+        return r;
+    q->l2c.depends = &q->rbc;
+    q->cbuf = aligned_alloc(4096, BD_MAX(q->cs, 4096));
+    q->bounce = aligned_alloc(4096, BD_MAX(q->cs, 4096));
+    if (!q->cbuf || !q->bounce)
+        return -ENOMEM;
+    return 0;
+}
+
+static void qcow2_close(struct blockdev *bd)
+{
+    struct qcow2 *q = qcow2_of(bd);
+    qcow2_cache_free(&q->l2c);
+    qcow2_cache_free(&q->rbc);
+    qcow2_header_free(q);
+    free(q->pending);
+    free(q->cbuf);
+    free(q->bounce);
+    free(q);
+    bd->priv = NULL;
+}
+
+/* Number of bytes from off (inside cluster ci, entry e) that share e's kind
+ * and, for host-backed kinds, are contiguous on the host. */
+static int run_length(struct qcow2 *q, uint64_t ci, uint64_t e, uint64_t off, uint64_t max,
+                      uint64_t *n)
+{
+    enum qcow2_ctype t = qcow2_classify(q, e);
+    uint64_t inoff = off & (q->cs - 1);
+    *n = BD_MIN(max, q->cs - inoff);
+    if (t == QCOW2_C_COMPRESSED)
+        return 0;
+    uint64_t host = e & QCOW2_OFFSET_MASK;
+    while (*n < max) {
+        uint64_t ne;
+        int r = qcow2_l2_get(q, ++ci, &ne);
+        if (r < 0)
+            return r;
+        host += q->cs;
+        if (qcow2_classify(q, ne) != t)
+            break;
+        if ((t == QCOW2_C_NORMAL || t == QCOW2_C_ZERO_ALLOC) &&
+            ((ne & QCOW2_OFFSET_MASK) != host ||
+             (ne & QCOW2_OFLAG_COPIED) != (e & QCOW2_OFLAG_COPIED)))
+            break;
+        *n += BD_MIN(max - *n, q->cs);
+    }
+    return 0;
+}
+
+static int read_chunk(struct qcow2 *q, uint64_t e, uint8_t *buf, uint64_t n, uint64_t off)
+{
+    uint64_t host;
+    int r;
+    switch (qcow2_classify(q, e)) {
+    case QCOW2_C_UNALLOCATED:
+        return bd_read_backing(q->bd, buf, n, off);
+    case QCOW2_C_ZERO_PLAIN:
+    case QCOW2_C_ZERO_ALLOC:
+        memset(buf, 0, n);
+        return 0;
+    case QCOW2_C_NORMAL:
+        if ((r = qcow2_entry_host(q, e, &host)) < 0)
+            return r;
+        return bd_pread_full(q->fd, buf, n, host + (off & (q->cs - 1)));
+    case QCOW2_C_COMPRESSED:
+        if ((r = qcow2_read_compressed(q, e, NULL)) < 0)
+            return r;
+        memcpy(buf, q->cbuf + (off & (q->cs - 1)), n);
+        return 0;
+    }
+    return -EIO;
+}
+
+static int qcow2_read(struct blockdev *bd, void *buf, uint64_t len, uint64_t off)
+{
+    struct qcow2 *q = qcow2_of(bd);
+    uint8_t *p = buf;
+    while (len) {
+        uint64_t ci = off >> q->cluster_bits, e, n;
+        int r = qcow2_l2_get(q, ci, &e);
+        if (r == 0)
+            r = run_length(q, ci, e, off, len, &n);
+        if (r == 0)
+            r = read_chunk(q, e, p, n, off);
+        if (r < 0)
+            return r;
+        p += n;
+        off += n;
+        len -= n;
+    }
+    return 0;
+}
+
+static bool entry_has_host(const struct qcow2 *q, uint64_t e)
+{
+    enum qcow2_ctype t = qcow2_classify(q, e);
+    return t == QCOW2_C_NORMAL || t == QCOW2_C_ZERO_ALLOC || t == QCOW2_C_COMPRESSED;
+}
+
+static int free_entry(struct qcow2 *q, uint64_t e)
+{
+    if (!entry_has_host(q, e))
+        return 0;
+    if (qcow2_classify(q, e) != QCOW2_C_COMPRESSED)
+        return qcow2_free_deferred(q, e & QCOW2_OFFSET_MASK, 1);
+    uint64_t off, len;
+    qcow2_compressed_range(q, e, &off, &len);
+    uint64_t first = off >> q->cluster_bits, last = (off + len - 1) >> q->cluster_bits;
+    return qcow2_free_deferred(q, first << q->cluster_bits, last - first + 1);
+}
+
+/*
+ * Copy-on-write of one guest cluster: current content (backing, zeros,
+ * compressed or shared data), then the new bytes (data NULL = zeros), into a
+ * cluster of our own.
+ */
+static int cow_cluster(struct qcow2 *q, uint64_t ci, uint64_t e, const uint8_t *data,
+                       uint64_t inoff, uint64_t n)
+{
+    uint64_t clen = cluster_len(q, ci), gstart = ci << q->cluster_bits;
+    uint8_t *b = q->bounce;
+    int r = 0;
+    if (n < clen)
+        r = read_chunk(q, e, b, clen, gstart);
+    if (r < 0)
+        return r;
+    memset(b + clen, 0, q->cs - clen);
+    if (data)
+        memcpy(b + inoff, data, n);
+    else
+        memset(b + inoff, 0, n);
+    bool reuse = qcow2_classify(q, e) == QCOW2_C_ZERO_ALLOC && (e & QCOW2_OFLAG_COPIED);
+    uint64_t host = e & QCOW2_OFFSET_MASK;
+    if (!reuse && (r = qcow2_alloc_clusters(q, 1, &host)) < 0)
+        return r;
+    if (qcow2_overlaps_metadata(q, host, q->cs))
+        return qcow2_mark_corrupt(q, "data cluster %#llx overlaps metadata",
+                                  (unsigned long long)host);
+    r = bd_pwrite_full(q->fd, b, q->cs, host);
+    if (r < 0)
+        return r;
+    q->data_written = true;
+    r = qcow2_l2_set(q, ci, host | QCOW2_OFLAG_COPIED);
+    if (r == 0 && !reuse)
+        r = free_entry(q, e);
+    return r;
+}
+
+static int zero_host_range(struct qcow2 *q, uint64_t host, uint64_t n)
+{
+    if (fallocate(q->fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, (off_t)host, (off_t)n) == 0)
+        return 0;
+    memset(q->bounce, 0, q->cs);
+    for (uint64_t d = 0; d < n;) {
+        uint64_t k = BD_MIN(q->cs, n - d);
+        int r = bd_pwrite_full(q->fd, q->bounce, k, host + d);
+        if (r < 0)
+            return r;
+        d += k;
+    }
+    return 0;
+}
+
+static int write_range(struct qcow2 *q, const uint8_t *data, uint64_t len, uint64_t off)
+{
+    if (!q->writable)
+        return -EROFS;
+    while (len) {
+        uint64_t ci = off >> q->cluster_bits, e, n, inoff = off & (q->cs - 1);
+        int r = qcow2_l2_get(q, ci, &e);
+        if (r < 0)
+            return r;
+        if (qcow2_classify(q, e) == QCOW2_C_NORMAL && (e & QCOW2_OFLAG_COPIED)) {
+            uint64_t host;
+            if ((r = run_length(q, ci, e, off, len, &n)) < 0 ||
+                (r = qcow2_entry_host(q, e, &host)) < 0)
+                return r;
+            if (qcow2_overlaps_metadata(q, host, q->cs))
+                return qcow2_mark_corrupt(q, "data cluster %#llx overlaps metadata",
+                                          (unsigned long long)host);
+            r = data ? bd_pwrite_full(q->fd, data, n, host + inoff)
+                     : zero_host_range(q, host + inoff, n);
+            q->data_written = true;
+        } else {
+            n = BD_MIN(len, q->cs - inoff);
+            r = cow_cluster(q, ci, e, data, inoff, n);
+        }
+        if (r < 0)
+            return r;
+        if (data)
+            data += n;
+        off += n;
+        len -= n;
+    }
+    return 0;
+}
+
+static int qcow2_write(struct blockdev *bd, const void *buf, uint64_t len, uint64_t off)
+{
+    return write_range(qcow2_of(bd), buf, len, off);
+}
+
+static bool reads_zero(const struct qcow2 *q, uint64_t e, uint64_t off)
+{
+    enum qcow2_ctype t = qcow2_classify(q, e);
+    if (t == QCOW2_C_ZERO_PLAIN || t == QCOW2_C_ZERO_ALLOC)
+        return true;
+    return t == QCOW2_C_UNALLOCATED && (!q->bd->backing || off >= q->bd->backing->size);
+}
+
+static int zero_cluster(struct qcow2 *q, uint64_t ci, uint64_t e, bool unmap)
+{
+    enum qcow2_ctype t = qcow2_classify(q, e);
+    if (t == QCOW2_C_ZERO_PLAIN)
+        return 0;
+    if (!unmap && (t == QCOW2_C_NORMAL || t == QCOW2_C_ZERO_ALLOC) &&
+        (e & QCOW2_OFLAG_COPIED))
+        return qcow2_l2_set(q, ci, (e & QCOW2_OFFSET_MASK) | QCOW2_OFLAG_COPIED |
+                                       QCOW2_OFLAG_ZERO);
+    int r = qcow2_l2_set(q, ci, QCOW2_OFLAG_ZERO);
+    if (r == 0)
+        r = free_entry(q, e);
+    return r;
+}
+
+static int qcow2_zero(struct blockdev *bd, uint64_t off, uint64_t len, unsigned flags)
+{
+    struct qcow2 *q = qcow2_of(bd);
+    if (!q->writable)
+        return -EROFS;
+    while (len) {
+        uint64_t ci = off >> q->cluster_bits, e, inoff = off & (q->cs - 1);
+        uint64_t n = BD_MIN(len, q->cs - inoff);
+        int r = qcow2_l2_get(q, ci, &e);
+        if (r < 0)
+            return r;
+        if (q->version >= 3 && inoff == 0 && n == cluster_len(q, ci))
+            r = zero_cluster(q, ci, e, flags & BLOCKDEV_ZERO_MAY_UNMAP);
+        else if (!reads_zero(q, e, off))
+            r = write_range(q, NULL, n, off);
+        if (r < 0)
+            return r;
+        off += n;
+        len -= n;
+    }
+    return 0;
+}
+
+static int qcow2_discard(struct blockdev *bd, uint64_t off, uint64_t len)
+{
+    struct qcow2 *q = qcow2_of(bd);
+    if (!q->writable)
+        return -EROFS;
+    if (q->version < 3)
+        return 0; /* no zero flag: discard stays a no-op hint */
+    uint64_t end = off + len;
+    uint64_t first = (off + q->cs - 1) >> q->cluster_bits;
+    uint64_t last = end == bd->size ? (end + q->cs - 1) >> q->cluster_bits
+                                    : end >> q->cluster_bits;
+    for (uint64_t ci = first; ci < last; ci++) {
+        uint64_t e;
+        int r = qcow2_l2_get(q, ci, &e);
+        if (r < 0)
+            return r;
+        enum qcow2_ctype t = qcow2_classify(q, e);
+        bool keep_unalloc = !bd->backing && !entry_has_host(q, e);
+        if (t == QCOW2_C_UNALLOCATED && !bd->backing)
+            continue;
+        if (t == QCOW2_C_ZERO_PLAIN && bd->backing)
+            continue;
+        r = qcow2_l2_set(q, ci, keep_unalloc ? 0 : QCOW2_OFLAG_ZERO);
+        if (r == 0)
+            r = free_entry(q, e);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+static int qcow2_flush(struct blockdev *bd)
+{
+    struct qcow2 *q = qcow2_of(bd);
+    if (!q->writable)
+        return 0;
+    int r;
+    if ((r = qcow2_cache_flush(&q->rbc)) < 0 || (r = qcow2_cache_flush(&q->l2c)) < 0 ||
+        (r = qcow2_write_l1(q)) < 0 || (r = bd_fdatasync(q->fd)) < 0)
+        return r;
+    q->data_written = false;
+    if (q->n_pending)
+        r = qcow2_apply_pending(q);
+    return r;
+}
+
+static int qcow2_block_status(struct blockdev *bd, uint64_t off, uint64_t maxlen,
+                              struct blockdev_status *st)
+{
+    struct qcow2 *q = qcow2_of(bd);
+    uint64_t ci = off >> q->cluster_bits, e, n;
+    int r = qcow2_l2_get(q, ci, &e);
+    if (r == 0)
+        r = run_length(q, ci, e, off, maxlen, &n);
+    if (r < 0)
+        return r;
+    st->len = n;
+    st->host_off = (e & QCOW2_OFFSET_MASK) + (off & (q->cs - 1));
+    switch (qcow2_classify(q, e)) {
+    case QCOW2_C_UNALLOCATED:
+        st->flags = 0;
+        break;
+    case QCOW2_C_ZERO_PLAIN:
+        st->flags = BLOCKDEV_ST_ZERO | BLOCKDEV_ST_ALLOCATED;
+        break;
+    case QCOW2_C_ZERO_ALLOC:
+        st->flags = BLOCKDEV_ST_ZERO | BLOCKDEV_ST_ALLOCATED | BLOCKDEV_ST_OFFSET_VALID;
+        break;
+    case QCOW2_C_NORMAL:
+        st->flags = BLOCKDEV_ST_DATA | BLOCKDEV_ST_ALLOCATED | BLOCKDEV_ST_OFFSET_VALID;
+        break;
+    case QCOW2_C_COMPRESSED:
+        st->flags = BLOCKDEV_ST_DATA | BLOCKDEV_ST_ALLOCATED | BLOCKDEV_ST_COMPRESSED;
+        break;
+    }
+    if (!(st->flags & BLOCKDEV_ST_OFFSET_VALID))
+        st->host_off = 0;
+    return 0;
+}
+
+static int qcow2_map_direct(struct blockdev *bd, uint64_t off, uint64_t len, bool write,
+                            uint64_t *host)
+{
+    struct qcow2 *q = qcow2_of(bd);
+    uint64_t ci = off >> q->cluster_bits, e, n;
+    int r = qcow2_l2_get(q, ci, &e);
+    if (r < 0)
+        return r;
+    enum qcow2_ctype t = qcow2_classify(q, e);
+    if (t == QCOW2_C_UNALLOCATED && !write && bd->backing && off + len <= bd->backing->size)
+        return 2;
+    if (t != QCOW2_C_NORMAL || (write && !(e & QCOW2_OFLAG_COPIED)) || (write && !q->writable))
+        return 0;
+    r = run_length(q, ci, e, off, len, &n);
+    if (r < 0)
+        return r;
+    if (n < len)
+        return 0;
+    if ((r = qcow2_entry_host(q, e, host)) < 0)
+        return r;
+    *host += off & (q->cs - 1);
+    if (write && qcow2_overlaps_metadata(q, *host & ~(q->cs - 1), len))
+        return 0;
+    return 1;
+}
+
+const struct bd_driver bd_qcow2_driver = {
+    .name = "qcow2",
+    .open = qcow2_open,
+    .close = qcow2_close,
+    .read = qcow2_read,
+    .write = qcow2_write,
+    .zero = qcow2_zero,
+    .discard = qcow2_discard,
+    .flush = qcow2_flush,
+    .block_status = qcow2_block_status,
+    .map_direct = qcow2_map_direct,
+};
+
+int qcow2_get_info(struct blockdev *bd, struct qcow2_info *info)
+{
+    if (bd->drv != &bd_qcow2_driver)
+        return -EINVAL;
+    struct qcow2 *q = qcow2_of(bd);
+    memset(info, 0, sizeof(*info));
+    info->version = q->version;
+    info->cluster_size = q->cs;
+    info->refcount_bits = 1u << q->refcount_order;
+    info->compression_type = q->compression_type;
+    info->lazy_refcounts = q->compat & QCOW2_COMPAT_LAZY_REFCOUNTS;
+    info->corrupt = q->incompat & QCOW2_INCOMPAT_CORRUPT;
+    info->extended_l2 = q->incompat & QCOW2_INCOMPAT_EXTL2;
+    info->dirty = q->incompat & QCOW2_INCOMPAT_DIRTY;
+    info->nb_snapshots = q->nb_snapshots;
+    return 0;
+}
+
+int qcow2_set_backing(struct blockdev *bd, const char *name, const char *fmt)
+{
+    if (bd->drv != &bd_qcow2_driver)
+        return -EINVAL;
+    struct qcow2 *q = qcow2_of(bd);
+    if (!q->writable)
+        return -EROFS;
+    int r = qcow2_flush(bd);
+    if (r < 0)
+        return r;
+    return qcow2_header_write_backing(q, name, fmt);
+}
+
+int qcow2_get_l2_entry(struct blockdev *bd, uint64_t off, uint64_t *entry)
+{
+    if (bd->drv != &bd_qcow2_driver || off >= bd->size)
+        return -EINVAL;
+    struct qcow2 *q = qcow2_of(bd);
+    return qcow2_l2_get(q, off >> q->cluster_bits, entry);
+}

@@ -1,0 +1,94 @@
+/*
+ * qcow2 — on-disk format facts, image creation, consistency check and the
+ * format-specific information herd-img prints. The I/O path is reached
+ * through include/herd/blockdev.h.
+ */
+#ifndef HERD_QCOW2_H
+#define HERD_QCOW2_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "herd/blockdev.h"
+
+#define QCOW2_MAGIC 0x514649fbu /* "QFI\xfb" */
+
+/* Header extension types. */
+#define QCOW2_EXT_END          0x00000000u
+#define QCOW2_EXT_BACKING_FMT  0xe2792acau
+#define QCOW2_EXT_FEATURES     0x6803f857u
+#define QCOW2_EXT_BITMAPS      0x23852875u
+#define QCOW2_EXT_CRYPTO       0x0537be77u
+#define QCOW2_EXT_DATA_FILE    0x44415441u
+
+/* Feature bits. */
+#define QCOW2_INCOMPAT_DIRTY       (1ull << 0)
+#define QCOW2_INCOMPAT_CORRUPT     (1ull << 1)
+#define QCOW2_INCOMPAT_DATA_FILE   (1ull << 2)
+#define QCOW2_INCOMPAT_COMPRESSION (1ull << 3)
+#define QCOW2_INCOMPAT_EXTL2       (1ull << 4)
+#define QCOW2_COMPAT_LAZY_REFCOUNTS (1ull << 0)
+#define QCOW2_AUTOCLEAR_BITMAPS     (1ull << 0)
+#define QCOW2_AUTOCLEAR_DATA_RAW    (1ull << 1)
+
+/* Table entry bits. */
+#define QCOW2_OFLAG_COPIED     (1ull << 63)
+#define QCOW2_OFLAG_COMPRESSED (1ull << 62)
+#define QCOW2_OFLAG_ZERO       (1ull << 0)
+#define QCOW2_OFFSET_MASK      0x00fffffffffffe00ull
+#define QCOW2_L1_RESERVED      0x7f000000000001ffull
+#define QCOW2_L2_RESERVED      0x3f000000000001feull
+#define QCOW2_REFT_RESERVED    0x00000000000001ffull
+
+#define QCOW2_COMPRESSION_ZLIB 0
+#define QCOW2_COMPRESSION_ZSTD 1
+
+#define QCOW2_MIN_CLUSTER_BITS 9
+#define QCOW2_MAX_CLUSTER_BITS 21
+#define QCOW2_MAX_BACKING_NAME 1023
+#define QCOW2_MAX_L1_BYTES     (32u * 1024 * 1024)
+#define QCOW2_MAX_REFTABLE_BYTES (8u * 1024 * 1024)
+
+struct qcow2_create_opts {
+    uint64_t size;            /* 0 with a backing file = the backing file's size */
+    unsigned cluster_size;    /* 0 = 65536 */
+    unsigned refcount_bits;   /* 0 = 16 */
+    int compression_type;     /* QCOW2_COMPRESSION_* */
+    const char *backing_file; /* stored as given */
+    const char *backing_fmt;  /* required with backing_file */
+};
+
+/* Creates a new qcow2 v3 image laid out exactly as qemu-img create lays it out. */
+int qcow2_create(const char *path, const struct qcow2_create_opts *opts);
+
+/* Format-specific facts (qemu-img info's "format-specific"). */
+struct qcow2_info {
+    unsigned version;
+    uint64_t cluster_size;
+    unsigned refcount_bits;
+    int compression_type;
+    bool lazy_refcounts, corrupt, extended_l2, dirty;
+    unsigned nb_snapshots;
+};
+
+/* Fails with -EINVAL if bd is not a qcow2 image. */
+int qcow2_get_info(struct blockdev *bd, struct qcow2_info *info);
+
+struct qcow2_check_result {
+    uint64_t corruptions, leaks, check_errors;
+    uint64_t total_clusters, allocated_clusters, fragmented_clusters, compressed_clusters;
+    uint64_t image_end_offset;
+};
+
+/* Reads every table from disk (the image must be flushed) and cross-checks
+ * references with refcounts. Messages like qemu-img's go to msgs (may be NULL). */
+int qcow2_check(struct blockdev *bd, struct qcow2_check_result *res, FILE *msgs);
+
+/* Rewrites the backing file name and format in the header (rebase -u). */
+int qcow2_set_backing(struct blockdev *bd, const char *name, const char *fmt);
+
+/* Reads one cluster's raw L2 entry for guest offset off (0 if unallocated). */
+int qcow2_get_l2_entry(struct blockdev *bd, uint64_t off, uint64_t *entry);
+
+#endif

@@ -1,0 +1,167 @@
+/*
+ * herd-img create: new raw files and qcow2 v3 overlays, laid out as
+ * qemu-img create lays them out.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "herd/qcow2.h"
+#include "img.h"
+
+struct create_args {
+    const char *fmt, *file;
+    struct qcow2_create_opts q;
+    bool quiet, have_size;
+};
+
+static int parse_o(char *opts, struct create_args *a)
+{
+    for (char *save = NULL, *kv = strtok_r(opts, ",", &save); kv;
+         kv = strtok_r(NULL, ",", &save)) {
+        char *v = strchr(kv, '=');
+        if (!v) {
+            img_error("Invalid option '%s'", kv);
+            return -EINVAL;
+        }
+        *v++ = 0;
+        uint64_t n;
+        if (!strcmp(kv, "cluster_size") && img_parse_size(v, &n) == 0 && n <= (4u << 20))
+            a->q.cluster_size = (unsigned)n;
+        else if (!strcmp(kv, "refcount_bits") && img_parse_size(v, &n) == 0 && n <= 64)
+            a->q.refcount_bits = (unsigned)n;
+        else if (!strcmp(kv, "compression_type") && (!strcmp(v, "zlib") || !strcmp(v, "zstd")))
+            a->q.compression_type = !strcmp(v, "zstd");
+        else if (!strcmp(kv, "backing_file"))
+            a->q.backing_file = v;
+        else if (!strcmp(kv, "backing_fmt"))
+            a->q.backing_fmt = v;
+        else if (!strcmp(kv, "size") && img_parse_size(v, &n) == 0)
+            a->q.size = n, a->have_size = true;
+        else if ((!strcmp(kv, "compat") && (!strcmp(v, "1.1") || !strcmp(v, "v3"))) ||
+                 (!strcmp(kv, "lazy_refcounts") && !strcmp(v, "off")) ||
+                 (!strcmp(kv, "extended_l2") && !strcmp(v, "off")) ||
+                 (!strcmp(kv, "preallocation") && !strcmp(v, "off")))
+            continue;
+        else {
+            img_error("Unsupported or invalid option '%s=%s'", kv, v);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+static int size_from_backing(struct create_args *a)
+{
+    const char *b = a->q.backing_file;
+    char *path = NULL;
+    const char *slash = strrchr(a->file, '/');
+    if (b[0] != '/' && !strstr(b, "://") && slash) {
+        size_t dl = (size_t)(slash - a->file) + 1;
+        path = malloc(dl + strlen(b) + 1);
+        if (!path)
+            return -ENOMEM;
+        memcpy(path, a->file, dl);
+        strcpy(path + dl, b);
+    }
+    struct blockdev *bd = img_open(path ? path : b, a->q.backing_fmt, false, true, false);
+    free(path);
+    if (!bd)
+        return -EINVAL;
+    a->q.size = blockdev_size(bd);
+    blockdev_close(bd);
+    return 0;
+}
+
+static int create_raw(const struct create_args *a)
+{
+    int fd = open(a->file, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0 || ftruncate(fd, 0) < 0 || ftruncate(fd, (off_t)a->q.size) < 0) {
+        img_error("%s: Could not create image: %s", a->file, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return 1;
+    }
+    close(fd);
+    return 0;
+}
+
+static void print_formatting(const struct create_args *a)
+{
+    if (strcmp(a->fmt, "qcow2")) {
+        printf("Formatting '%s', fmt=%s size=%llu\n", a->file, a->fmt,
+               (unsigned long long)a->q.size);
+        return;
+    }
+    printf("Formatting '%s', fmt=qcow2 cluster_size=%u extended_l2=off compression_type=%s "
+           "size=%llu", a->file, a->q.cluster_size ? a->q.cluster_size : 65536,
+           a->q.compression_type ? "zstd" : "zlib", (unsigned long long)a->q.size);
+    if (a->q.backing_file)
+        printf(" backing_file=%s", a->q.backing_file);
+    if (a->q.backing_fmt)
+        printf(" backing_fmt=%s", a->q.backing_fmt);
+    printf(" lazy_refcounts=off refcount_bits=%u\n", a->q.refcount_bits ? a->q.refcount_bits : 16);
+}
+
+int img_create(int argc, char **argv)
+{
+    struct create_args a = {.fmt = "raw"};
+    int c;
+    optind = 1;
+    while ((c = getopt(argc, argv, "f:b:F:o:qu")) != -1) {
+        switch (c) {
+        case 'f': a.fmt = optarg; break;
+        case 'b': a.q.backing_file = optarg; break;
+        case 'F': a.q.backing_fmt = optarg; break;
+        case 'o': if (parse_o(optarg, &a) < 0) return 1; break;
+        case 'q': a.quiet = true; break;
+        case 'u': break; /* size is never read from the backing file when given */
+        default: return 1;
+        }
+    }
+    if (optind >= argc) {
+        img_error("Expecting image file name");
+        return 1;
+    }
+    a.file = argv[optind++];
+    if (optind < argc) {
+        if (img_parse_size(argv[optind], &a.q.size) < 0) {
+            img_error("Invalid image size specified. You may use k, M, G, T, P or E "
+                      "suffixes for");
+            return 1;
+        }
+        a.have_size = true;
+    }
+    if (strcmp(a.fmt, "qcow2") && strcmp(a.fmt, "raw")) {
+        img_error("Unknown file format '%s'", a.fmt);
+        return 1;
+    }
+    if (a.q.backing_file && !a.q.backing_fmt) {
+        img_error("Backing file specified without backing format (use -F; formats are "
+                  "never probed)");
+        return 1;
+    }
+    if (a.q.backing_file && !strcmp(a.fmt, "raw")) {
+        img_error("Backing file not supported for file format 'raw'");
+        return 1;
+    }
+    if (!a.have_size && a.q.backing_file && size_from_backing(&a) < 0)
+        return 1;
+    if (!a.have_size && !a.q.backing_file) {
+        img_error("Image creation needs a size parameter");
+        return 1;
+    }
+    if (!a.quiet)
+        print_formatting(&a);
+    if (!strcmp(a.fmt, "raw"))
+        return create_raw(&a);
+    int r = qcow2_create(a.file, &a.q);
+    if (r < 0) {
+        img_error("%s: %s", a.file, blockdev_last_error());
+        return 1;
+    }
+    return 0;
+}

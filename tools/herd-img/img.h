@@ -1,0 +1,52 @@
+/*
+ * herd-img: the image tool (qemu-img habits). Shared helpers of its commands.
+ */
+#ifndef HERD_IMG_H
+#define HERD_IMG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "herd/blockdev.h"
+
+/* Commands: argc/argv start at the command name. Return the process exit code. */
+int img_create(int argc, char **argv);
+int img_info(int argc, char **argv);
+int img_map(int argc, char **argv);
+int img_check(int argc, char **argv);
+int img_io(int argc, char **argv);
+int img_bench(int argc, char **argv);
+int img_commit(int argc, char **argv);
+int img_rebase(int argc, char **argv);
+int img_convert(int argc, char **argv);
+
+/* Messages as qemu-img prints them: "herd-img: ..." on stderr. */
+void img_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Sizes with K/M/G/T/P/E suffixes (powers of 1024), as qemu-img accepts them. */
+int img_parse_size(const char *s, uint64_t *out);
+
+/* Top-level format: the -f argument, or (herd-img only, never the library)
+ * "qcow2" when the file starts with the qcow2 magic and "raw" otherwise. */
+const char *img_guess_format(const char *path, const char *given);
+
+/* Opens an image for a command; prints the error itself. */
+struct blockdev *img_open(const char *path, const char *fmt, bool rw, bool force_share,
+                          bool no_backing);
+
+/* qemu-style pretty JSON output, keys in the order they are emitted. */
+struct jw {
+    FILE *f;
+    int depth, base;
+    bool first[16];
+};
+void jw_begin(struct jw *w, FILE *f, int depth);
+void jw_obj_open(struct jw *w, const char *key);
+void jw_obj_close(struct jw *w);
+void jw_int(struct jw *w, const char *key, uint64_t v);
+void jw_str(struct jw *w, const char *key, const char *v);
+void jw_bool(struct jw *w, const char *key, bool v);
+void jw_string_escaped(FILE *f, const char *s);
+
+#endif

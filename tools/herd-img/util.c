@@ -1,0 +1,170 @@
+/*
+ * herd-img helpers: errors, sizes, opening images, qemu-style JSON.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "herd/qcow2.h"
+#include "img.h"
+
+void img_error(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("herd-img: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+int img_parse_size(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || v < 0)
+        return -EINVAL;
+    uint64_t mul = 1;
+    switch (toupper((unsigned char)*end)) {
+    case 0: case 'B': break;
+    case 'K': mul = 1ull << 10; break;
+    case 'M': mul = 1ull << 20; break;
+    case 'G': mul = 1ull << 30; break;
+    case 'T': mul = 1ull << 40; break;
+    case 'P': mul = 1ull << 50; break;
+    case 'E': mul = 1ull << 60; break;
+    default: return -EINVAL;
+    }
+    if (*end && end[1])
+        return -EINVAL;
+    if (strchr(s, '.') && mul == 1)
+        return -EINVAL;
+    double r = v * (double)mul;
+    if (r >= 18446744073709551615.0)
+        return -ERANGE;
+    *out = (uint64_t)r;
+    return 0;
+}
+
+const char *img_guess_format(const char *path, const char *given)
+{
+    if (given)
+        return given;
+    if (strstr(path, "://"))
+        return "nbd";
+    unsigned char m[4] = {0};
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return "raw";
+    ssize_t n = read(fd, m, sizeof(m));
+    close(fd);
+    if (n == 4 && m[0] == 'Q' && m[1] == 'F' && m[2] == 'I' && m[3] == 0xfb)
+        return "qcow2";
+    return "raw";
+}
+
+struct blockdev *img_open(const char *path, const char *fmt, bool rw, bool force_share,
+                          bool no_backing)
+{
+    struct blockdev_open_opts o = {
+        .format = img_guess_format(path, fmt),
+        .read_only = !rw,
+        .no_lock = force_share,
+        .no_backing = no_backing,
+    };
+    struct blockdev *bd;
+    int r = blockdev_open(path, &o, &bd);
+    if (r < 0) {
+        img_error("Could not open '%s': %s", path, blockdev_last_error());
+        return NULL;
+    }
+    return bd;
+}
+
+void jw_string_escaped(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p == '\n')
+            fputs("\\n", f);
+        else if (*p == '\t')
+            fputs("\\t", f);
+        else if (*p < 0x20)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+static void indent(struct jw *w)
+{
+    for (int i = 0; i < w->depth; i++)
+        fputs("    ", w->f);
+}
+
+static void key(struct jw *w, const char *k)
+{
+    if (!w->first[w->depth])
+        fputs(",\n", w->f);
+    else
+        fputc('\n', w->f);
+    w->first[w->depth] = false;
+    indent(w);
+    if (k) {
+        jw_string_escaped(w->f, k);
+        fputs(": ", w->f);
+    }
+}
+
+void jw_begin(struct jw *w, FILE *f, int depth)
+{
+    memset(w, 0, sizeof(*w));
+    w->f = f;
+    w->depth = w->base = depth;
+    w->first[depth] = true;
+}
+
+void jw_obj_open(struct jw *w, const char *k)
+{
+    if (w->depth > w->base || k)
+        key(w, k);
+    else
+        indent(w);
+    fputc('{', w->f);
+    w->depth++;
+    w->first[w->depth] = true;
+}
+
+void jw_obj_close(struct jw *w)
+{
+    w->depth--;
+    fputc('\n', w->f);
+    indent(w);
+    fputc('}', w->f);
+}
+
+void jw_int(struct jw *w, const char *k, uint64_t v)
+{
+    key(w, k);
+    fprintf(w->f, "%llu", (unsigned long long)v);
+}
+
+void jw_str(struct jw *w, const char *k, const char *v)
+{
+    key(w, k);
+    jw_string_escaped(w->f, v);
+}
+
+void jw_bool(struct jw *w, const char *k, bool v)
+{
+    key(w, k);
+    fputs(v ? "true" : "false", w->f);
+}
