@@ -70,6 +70,11 @@ run_vmm "$fw/herd-probe.bzImage" 2G 2 "probe.tests=boot probe.mem=2G probe.cpus=
 expect_status 1 "all passed, 2 vCPUs"
 expect_line "herd-probe: cpus: 2 (mptable)"
 expect_line "herd-probe: 1 passed, 0 failed"
+# The same CPUs must be described by the ACPI MADT (what Linux uses).
+run_vmm "$fw/herd-probe.elf" 64M 2 "probe.tests=boot probe.mem=64M probe.cpus=2 probe.cpusrc=madt"
+expect_status 1 "all passed, 2 vCPUs, MADT"
+expect_line "herd-probe: cpus: 2 (madt)"
+expect_line "herd-probe: 1 passed, 0 failed"
 run_vmm "$fw/herd-probe.elf" 5G 1 "probe.tests=boot probe.mem=5G"
 expect_status 1 "all passed, 5G"
 expect_line "herd-probe: 1 passed, 0 failed"
