@@ -27,7 +27,7 @@ $(BUILD)/tests/unit/test_netdev_%: $(BUILD)/obj/tests/unit/test_netdev_%.o $(NET
 	$(CC) $(LDFLAGS) -o $@ $^ $(NETDEV_LDLIBS) -lcmocka $(LDLIBS)
 
 # Test helpers for tests/integration/netdev-*.sh (not installed programs).
-NETDEV_TEST_BINS := $(BUILD)/tests/bin/netdev-ctl
+NETDEV_TEST_BINS := $(BUILD)/tests/bin/netdev-ctl $(BUILD)/tests/bin/netdev-tapio
 all: $(NETDEV_TEST_BINS)
 $(BUILD)/obj/tests/bin/%.o: CFLAGS += $(NETDEV_CFLAGS)
 
