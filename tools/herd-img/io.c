@@ -64,7 +64,7 @@ static int parse_cmd(int argc, char **argv, const char *flags, struct cmd_opts *
 {
     memset(o, 0, sizeof(*o));
     int c;
-    optind = 1;
+    optind = 0; /* full getopt reset between commands (glibc) */
     opterr = 0;
     while ((c = getopt(argc, argv, flags)) != -1) {
         switch (c) {
