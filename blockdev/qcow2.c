@@ -447,3 +447,28 @@ int qcow2_get_l2_entry(struct blockdev *bd, uint64_t off, uint64_t *entry)
     struct qcow2 *q = qcow2_of(bd);
     return qcow2_l2_get(q, off >> q->cluster_bits, entry);
 }
+
+int qcow2_make_empty(struct blockdev *bd)
+{
+    if (bd->drv != &bd_qcow2_driver)
+        return -EINVAL;
+    struct qcow2 *q = qcow2_of(bd);
+    if (!q->writable)
+        return -EROFS;
+    uint64_t nclusters = (bd->size + q->cs - 1) >> q->cluster_bits;
+    for (uint64_t ci = 0; ci < nclusters; ci++) {
+        if (q->l1[ci / q->l2_entries] == 0) {
+            ci += q->l2_entries - 1 - ci % q->l2_entries;
+            continue;
+        }
+        uint64_t e;
+        int r = qcow2_l2_get(q, ci, &e);
+        if (r == 0 && e)
+            r = qcow2_l2_set(q, ci, 0);
+        if (r == 0)
+            r = free_entry(q, e);
+        if (r < 0)
+            return r;
+    }
+    return qcow2_flush(bd);
+}

@@ -88,6 +88,9 @@ int qcow2_check(struct blockdev *bd, struct qcow2_check_result *res, FILE *msgs)
 /* Rewrites the backing file name and format in the header (rebase -u). */
 int qcow2_set_backing(struct blockdev *bd, const char *name, const char *fmt);
 
+/* Drops every cluster of the image (all reads fall through to the backing file). */
+int qcow2_make_empty(struct blockdev *bd);
+
 /* Reads one cluster's raw L2 entry for guest offset off (0 if unallocated). */
 int qcow2_get_l2_entry(struct blockdev *bd, uint64_t off, uint64_t *entry);
 

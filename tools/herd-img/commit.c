@@ -1,22 +1,255 @@
 /*
- * herd-img commit, rebase and convert.
+ * herd-img commit (merge an overlay into its parent), rebase (change the
+ * backing file, copying what differs unless -u) and convert (flatten a chain
+ * into a new raw or qcow2 image).
  */
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "herd/qcow2.h"
 #include "img.h"
+
+#define CHUNK (1u << 20)
+
+static char *relative_to(const char *image, const char *name)
+{
+    const char *slash = strrchr(image, '/');
+    if (name[0] == '/' || strstr(name, "://") || !slash)
+        return strdup(name);
+    size_t dl = (size_t)(slash - image) + 1;
+    char *p = malloc(dl + strlen(name) + 1);
+    if (p) {
+        memcpy(p, image, dl);
+        strcpy(p + dl, name);
+    }
+    return p;
+}
+
+static uint64_t u64min(uint64_t a, uint64_t b)
+{
+    return a < b ? a : b;
+}
+
+static bool all_zero(const uint8_t *b, size_t n)
+{
+    return n == 0 || (b[0] == 0 && memcmp(b, b + 1, n - 1) == 0);
+}
+
+/* Copies the allocated extents of `src`'s top layer (or of the whole chain
+ * with whole_chain) into dst. Zero extents become write-zeroes. */
+static int copy_extents(struct blockdev *src, struct blockdev *dst, bool whole_chain,
+                        bool sparse)
+{
+    uint64_t size = u64min(blockdev_size(src), blockdev_size(dst)), off = 0;
+    uint8_t *buf = malloc(CHUNK);
+    if (!buf)
+        return -ENOMEM;
+    int r = 0;
+    while (r == 0 && off < size) {
+        struct blockdev_extent e;
+        struct blockdev_status st;
+        uint64_t len;
+        bool zero, alloc;
+        if (whole_chain) {
+            r = blockdev_map_extent(src, off, size - off, &e);
+            len = e.length, zero = e.zero && !e.data, alloc = true;
+        } else {
+            r = blockdev_block_status(src, off, size - off, &st);
+            len = st.len, zero = st.flags & BLOCKDEV_ST_ZERO,
+            alloc = st.flags & BLOCKDEV_ST_ALLOCATED;
+        }
+        if (r < 0)
+            break;
+        if (alloc && zero && !sparse)
+            r = blockdev_write_zeroes(dst, off, len, 0);
+        for (uint64_t done = 0; r == 0 && alloc && !zero && done < len;) {
+            uint64_t n = u64min(len - done, CHUNK);
+            r = blockdev_pread(src, buf, n, off + done);
+            if (r == 0 && !(sparse && all_zero(buf, n)))
+                r = blockdev_pwrite(dst, buf, n, off + done);
+            done += n;
+        }
+        off += len;
+    }
+    free(buf);
+    return r < 0 ? r : blockdev_flush(dst);
+}
 
 int img_commit(int argc, char **argv)
 {
-    img_error("commit: not implemented yet");
-    return 1;
+    const char *fmt = NULL;
+    bool keep = false, quiet = false;
+    int c;
+    optind = 1;
+    while ((c = getopt(argc, argv, "f:dqpt:b:")) != -1) {
+        switch (c) {
+        case 'f': fmt = optarg; break;
+        case 'd': keep = true; break;
+        case 'q': quiet = true; break;
+        case 'p': case 't': break;
+        case 'b': img_error("commit -b: only the immediate parent is supported"); return 1;
+        default: return 1;
+        }
+    }
+    if (optind != argc - 1) {
+        img_error("Expecting one image file name");
+        return 1;
+    }
+    const char *path = argv[optind];
+    struct blockdev *top = img_open(path, fmt, false, false, true);
+    if (!top)
+        return 1;
+    const char *bname = blockdev_backing_name(top), *bfmt = blockdev_backing_format(top);
+    if (!bname[0] || !bfmt[0]) {
+        img_error("Image does not have a backing file with a known format");
+        blockdev_close(top);
+        return 1;
+    }
+    char *ppath = relative_to(blockdev_filename(top), bname);
+    struct blockdev *parent = ppath ? img_open(ppath, bfmt, true, false, false) : NULL;
+    free(ppath);
+    int r = parent ? copy_extents(top, parent, false, false) : -EINVAL;
+    if (parent && blockdev_size(top) > blockdev_size(parent))
+        img_error("warning: data beyond the parent's size was not committed");
+    if (parent)
+        blockdev_close(parent);
+    blockdev_close(top);
+    if (r == 0 && !keep) {
+        top = img_open(path, fmt, true, false, true);
+        r = top ? qcow2_make_empty(top) : -EINVAL;
+        if (top)
+            blockdev_close(top);
+    }
+    if (r < 0) {
+        img_error("Commit failed: %s", strerror(-r));
+        return 1;
+    }
+    if (!quiet)
+        printf("Image committed.\n");
+    return 0;
+}
+
+static int rebase_copy(struct blockdev *bd, struct blockdev *nb)
+{
+    uint64_t size = blockdev_size(bd), off = 0;
+    uint8_t *a = malloc(CHUNK), *b = malloc(CHUNK);
+    int r = a && b ? 0 : -ENOMEM;
+    while (r == 0 && off < size) {
+        struct blockdev_status st;
+        r = blockdev_block_status(bd, off, u64min(size - off, CHUNK), &st);
+        if (r < 0 || (st.flags & BLOCKDEV_ST_ALLOCATED)) {
+            off += r < 0 ? 0 : st.len;
+            continue;
+        }
+        uint64_t n = st.len, nsize = nb ? blockdev_size(nb) : 0;
+        uint64_t in = off < nsize ? u64min(n, nsize - off) : 0;
+        r = blockdev_pread(bd, a, n, off);
+        memset(b, 0, n);
+        if (r == 0 && in)
+            r = blockdev_pread(nb, b, in, off);
+        if (r == 0 && memcmp(a, b, n))
+            r = blockdev_pwrite(bd, a, n, off);
+        off += n;
+    }
+    free(a);
+    free(b);
+    return r;
 }
 
 int img_rebase(int argc, char **argv)
 {
-    img_error("rebase: not implemented yet");
-    return 1;
+    const char *fmt = NULL, *nb = NULL, *nfmt = NULL;
+    bool unsafe = false;
+    int c;
+    optind = 1;
+    while ((c = getopt(argc, argv, "f:b:F:uqpt:")) != -1) {
+        switch (c) {
+        case 'f': fmt = optarg; break;
+        case 'b': nb = optarg; break;
+        case 'F': nfmt = optarg; break;
+        case 'u': unsafe = true; break;
+        case 'q': case 'p': case 't': break;
+        default: return 1;
+        }
+    }
+    if (optind != argc - 1 || !nb) {
+        img_error("Expecting one image file name and -b NEW_BACKING");
+        return 1;
+    }
+    if (nb[0] && !nfmt) {
+        img_error("-F NEW_BACKING_FMT is required (formats are never probed)");
+        return 1;
+    }
+    struct blockdev *bd = img_open(argv[optind], fmt, true, false, unsafe);
+    if (!bd)
+        return 1;
+    int r = 0;
+    if (!unsafe) {
+        struct blockdev *newb = NULL;
+        if (nb[0]) {
+            char *p = relative_to(blockdev_filename(bd), nb);
+            newb = p ? img_open(p, nfmt, false, false, false) : NULL;
+            free(p);
+            if (!newb)
+                r = -EINVAL;
+        }
+        if (r == 0)
+            r = rebase_copy(bd, newb);
+        if (newb)
+            blockdev_close(newb);
+    }
+    if (r == 0)
+        r = qcow2_set_backing(bd, nb[0] ? nb : NULL, nb[0] ? nfmt : NULL);
+    int cr = blockdev_close(bd);
+    if (r == 0)
+        r = cr;
+    if (r < 0) {
+        img_error("Could not change the backing file: %s", strerror(-r));
+        return 1;
+    }
+    return 0;
 }
 
 int img_convert(int argc, char **argv)
 {
-    img_error("convert: not implemented yet");
-    return 1;
+    const char *fmt = NULL, *ofmt = "raw";
+    char *oopts = NULL;
+    int c;
+    optind = 1;
+    while ((c = getopt(argc, argv, "f:O:o:qpt:T:U")) != -1) {
+        switch (c) {
+        case 'f': fmt = optarg; break;
+        case 'O': ofmt = optarg; break;
+        case 'o': oopts = optarg; break;
+        case 'q': case 'p': case 't': case 'T': case 'U': break;
+        default: return 1;
+        }
+    }
+    if (optind != argc - 2) {
+        img_error("Expecting a source and a destination file name");
+        return 1;
+    }
+    const char *src_path = argv[optind], *dst_path = argv[optind + 1];
+    struct blockdev *src = img_open(src_path, fmt, false, false, false);
+    if (!src)
+        return 1;
+    char size[32];
+    snprintf(size, sizeof(size), "%llu", (unsigned long long)blockdev_size(src));
+    char *cargv[] = {"create", "-q", "-f", (char *)ofmt, "-o", oopts ? oopts : "",
+                     (char *)dst_path, size, NULL};
+    int r = oopts ? img_create(8, cargv)
+                  : img_create(6, (char *[]){"create", "-q", "-f", (char *)ofmt,
+                                             (char *)dst_path, size, NULL});
+    struct blockdev *dst = r == 0 ? img_open(dst_path, ofmt, true, false, true) : NULL;
+    r = dst ? copy_extents(src, dst, true, true) : -EINVAL;
+    if (dst && blockdev_close(dst) < 0)
+        r = -EIO;
+    blockdev_close(src);
+    if (r < 0) {
+        img_error("error while converting: %s", strerror(-r));
+        return 1;
+    }
+    return 0;
 }
