@@ -21,6 +21,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -338,8 +339,15 @@ static int cmd_spoof(char **argv)
         }
         usleep(500);
     }
-    uint64_t end = now_ns() + 2000000000ULL;
-    while (now_ns() < end && got[K_LEGIT] < count) {
+    /* Until every legitimate frame is in, then 300 ms more for stragglers
+     * (spoofed frames that got through would show up there). */
+    uint64_t end = now_ns() + 3000000000ULL;
+    bool all_in = false;
+    while (now_ns() < end) {
+        if (!all_in && got[K_LEGIT] == count) {
+            all_in = true;
+            end = now_ns() + 300000000ULL;
+        }
         if ((n = ep_recv(&b, f, 50)) <= 0)
             continue;
         const struct marker *m = find_marker(f, (size_t)n);
@@ -347,7 +355,6 @@ static int cmd_spoof(char **argv)
             netpath_rx(&pb, f, (size_t)n, now_ns(), &wait) == NETPATH_PASS)
             got[m->kind]++;
     }
-    recv_count(&b, NULL, 1u << 30, 300); /* stragglers would be counted above */
     char json[1024];
     netstats_format_json(&pa.stats, json, sizeof(json));
     printf("sender counters: %s\n", json);
