@@ -104,6 +104,14 @@ int kvm_create_vm(struct kvm *kvm, const struct guest_mem *gm, char *err, size_t
     kvm->vm_fd = ioctl(kvm->dev_fd, KVM_CREATE_VM, 0);
     if (kvm->vm_fd < 0)
         return fail(-errno, err, errlen, "KVM_CREATE_VM");
+    /* RAM first: registering it after KVM_CREATE_IRQCHIP/PIT2 took 6-11 ms
+     * per call on the PVM development host (the memslot update waits for an
+     * SRCU grace period once those exist), before them ~0.1 ms. */
+    for (unsigned i = 0; i < gm->nr_slots; i++) {
+        rc = set_slot(kvm, i, &gm->slots[i]);
+        if (rc)
+            return fail(rc, err, errlen, "KVM_SET_USER_MEMORY_REGION");
+    }
     if (ioctl(kvm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)KVM_TSS_ADDR) < 0)
         return fail(-errno, err, errlen, "KVM_SET_TSS_ADDR");
     if (ioctl(kvm->dev_fd, KVM_CHECK_EXTENSION, KVM_CAP_SET_IDENTITY_MAP_ADDR) > 0 &&
@@ -113,11 +121,6 @@ int kvm_create_vm(struct kvm *kvm, const struct guest_mem *gm, char *err, size_t
         return fail(-errno, err, errlen, "KVM_CREATE_IRQCHIP");
     if (ioctl(kvm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
         return fail(-errno, err, errlen, "KVM_CREATE_PIT2");
-    for (unsigned i = 0; i < gm->nr_slots; i++) {
-        rc = set_slot(kvm, i, &gm->slots[i]);
-        if (rc)
-            return fail(rc, err, errlen, "KVM_SET_USER_MEMORY_REGION");
-    }
     return 0;
 }
 
