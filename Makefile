@@ -69,6 +69,7 @@ deps:
 check: deps
 	$(MAKE) all
 	$(MAKE) SAN=1 all
+	./tools/fetch-test-kernel || echo "check: no test kernel; the real-Linux tests will skip"
 	./tests/run-all
 
 demo: deps
