@@ -4,7 +4,7 @@
  *
  *   netdev-ctl setup|check|teardown CONFIG.json
  *   netdev-ctl cleanup-taps [PREFIX]        prints the number removed
- *   netdev-ctl tap-persist IDENTITY BRIDGE  creates a persistent tap, exits
+ *   netdev-ctl tap-persist ID BRIDGE [QUEUES] creates a persistent tap, exits
  *   netdev-ctl mac IDENTITY NIC             collision-checked guest MAC
  * Errors: "error: MESSAGE" and "field: FIELD" on stderr, exit status 2. */
 #include <errno.h>
@@ -58,11 +58,12 @@ static int cmd_cleanup(struct netdev_nl *nl, const char *prefix)
 }
 
 static int cmd_tap_persist(struct netdev_nl *nl, const char *identity,
-                           const char *bridge)
+                           const char *bridge, unsigned queues)
 {
     struct netdev_tap_cfg cfg = {.identity = identity, .bridge = bridge,
                                  .persist = true, .owner = (uid_t)-1,
-                                 .vnet_hdr_len = NETDEV_VNET_HDR_LEN};
+                                 .vnet_hdr_len = NETDEV_VNET_HDR_LEN,
+                                 .queues = queues};
     struct netdev_tap tap;
     struct netdev_err err;
     int rc;
@@ -102,13 +103,14 @@ int main(int argc, char **argv)
         rc = cmd_config(nl, cmd, argv[2]);
     else if ((argc == 2 || argc == 3) && !strcmp(cmd, "cleanup-taps"))
         rc = cmd_cleanup(nl, argc == 3 ? argv[2] : NULL);
-    else if (argc == 4 && !strcmp(cmd, "tap-persist"))
-        rc = cmd_tap_persist(nl, argv[2], argv[3]);
+    else if ((argc == 4 || argc == 5) && !strcmp(cmd, "tap-persist"))
+        rc = cmd_tap_persist(nl, argv[2], argv[3],
+                             argc == 5 ? (unsigned)atoi(argv[4]) : 1);
     else if (argc == 4 && !strcmp(cmd, "mac"))
         rc = cmd_mac(nl, argv[2], argv[3]);
     else {
         fprintf(stderr, "usage: netdev-ctl setup|check|teardown CONFIG | "
-                        "cleanup-taps [PREFIX] | tap-persist ID BRIDGE | mac ID NIC\n");
+                        "cleanup-taps [PREFIX] | tap-persist ID BRIDGE [QUEUES] | mac ID NIC\n");
         rc = 64;
     }
     netdev_nl_close(nl);

@@ -11,6 +11,8 @@ ctl "$NS1" setup "$TMP/m.json" || fail "setup"
 # Crash leftovers: persistent taps nobody holds.
 t1=$(ctl "$NS1" tap-persist crash1 hbr-mgmt) || fail "tap-persist"
 t2=$(ctl "$NS1" tap-persist range7-scenario3-webserver-12 hbr-mgmt) || fail "tap-persist"
+t3=$(ctl "$NS1" tap-persist crash3 hbr-mgmt 4) || fail "tap-persist multi-queue"
+ip -n "$NS1" -d link show "$t3" | grep -q "multi_queue numqueues 0" || fail "$t3 is not an idle multi-queue tap"
 [ "$t1" = ht-crash1-0 ] || fail "tap name $t1"
 [ ${#t2} -le 15 ] || fail "tap name $t2 longer than 15"
 ip -n "$NS1" -o link show "$t1" | grep -q "master hbr-mgmt" || fail "$t1 not on the bridge"
@@ -28,7 +30,7 @@ holder=$!
 for _ in $(seq 50); do [ -e "$TMP/held" ] && break; sleep 0.1; done
 [ -e "$TMP/held" ] || fail "holder did not start"
 removed=$(ctl "$NS1" cleanup-taps) || fail "cleanup-taps"
-[ "$removed" = 2 ] || fail "cleanup removed $removed taps, expected 2"
+[ "$removed" = 3 ] || fail "cleanup removed $removed taps, expected 3"
 ip -n "$NS1" link show "$t1" >/dev/null 2>&1 && fail "$t1 still there"
 ip -n "$NS1" link show ht-live-0 >/dev/null 2>&1 || fail "the tap in use was removed"
 kill "$holder"
