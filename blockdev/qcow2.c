@@ -180,7 +180,13 @@ static int cow_cluster(struct qcow2 *q, uint64_t ci, uint64_t e, const uint8_t *
     if (qcow2_overlaps_metadata(q, host, q->cs))
         return qcow2_mark_corrupt(q, "data cluster %#llx overlaps metadata",
                                   (unsigned long long)host);
-    r = bd_pwrite_full(q->fd, b, q->cs, host);
+    /* With O_DIRECT in use, write whole clusters the same way: mixing cached and
+     * direct writes on one range makes every later direct write flush the cache. */
+    r = -EINVAL;
+    if (q->bd->dfd >= 0 && q->cs >= 4096)
+        r = bd_pwrite_full(q->bd->dfd, b, q->cs, host);
+    if (r == -EINVAL)
+        r = bd_pwrite_full(q->fd, b, q->cs, host);
     if (r < 0)
         return r;
     q->data_written = true;

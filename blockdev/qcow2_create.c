@@ -206,8 +206,8 @@ int qcow2_create(const char *path, const struct qcow2_create_opts *opts)
         r = -errno;
     if (r == 0)
         r = write_metadata(fd, opts, &l);
-    if (r == 0)
-        r = bd_fdatasync(fd);
+    /* No fdatasync: like qemu-img create; callers that need the new image
+     * durable before using it sync it (overlay creation stays sub-millisecond). */
     bd_unlock_image(fd);
     close(fd);
     return r;

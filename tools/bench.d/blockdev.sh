@@ -1,0 +1,43 @@
+#!/bin/bash
+# blockdev rows for `make bench`: herd-img bench vs qemu-img bench on the same
+# qcow2 overlay over a 1 GiB raw parent (4 KiB requests, queue depth 32,
+# O_DIRECT, a 7 MiB+ 4K-aligned step that spreads requests over the disk), fio on the raw
+# parent as the ceiling, and overlay creation time vs qemu-img create.
+# Rows: metric|herd|peer|peer name|unit (lower is better).
+set -u
+H=${HERD_BUILD:-$(cd "$(dirname "$0")/../.." && pwd)/build}/bin/herd-img
+command -v qemu-img >/dev/null && [ -x "$H" ] || exit 0
+dir=$(mktemp -d "${HERD_BENCH_DIR:-/var/tmp}/herd-bench-blockdev.XXXXXX")
+trap 'rm -rf "$dir"' EXIT
+cd "$dir"
+N=${HERD_BENCH_BLOCKDEV_COUNT:-100000}
+opts="-c $N -d 32 -s 4k -S 7348224 -t none"
+
+secs() { sed -n 's/^Run completed in \([0-9.]*\) seconds\./\1/p'; }
+
+qemu-img create -q -f raw parent.raw 1G
+qemu-io -f raw -c 'write -P 0x3c 0 1G' parent.raw >/dev/null
+for t in h q; do "$H" create -q -f qcow2 -b parent.raw -F raw $t.qcow2; done
+
+hr=$("$H" bench -f qcow2 $opts h.qcow2 | secs)
+qr=$(qemu-img bench -f qcow2 $opts -i io_uring q.qcow2 | secs)
+echo "blockdev 4K read qd32 O_DIRECT, overlay, $N reqs|$hr|$qr|qemu-img bench|s"
+hw=$("$H" bench -f qcow2 $opts -w h.qcow2 | secs)
+qw=$(qemu-img bench -f qcow2 $opts -w -i io_uring q.qcow2 | secs)
+echo "blockdev 4K write qd32 O_DIRECT, fresh overlay, $N reqs|$hw|$qw|qemu-img bench|s"
+hw=$("$H" bench -f qcow2 $opts -w h.qcow2 | secs)
+qw=$(qemu-img bench -f qcow2 $opts -w -i io_uring q.qcow2 | secs)
+echo "blockdev 4K write qd32 O_DIRECT, allocated, $N reqs|$hw|$qw|qemu-img bench|s"
+if command -v fio >/dev/null; then
+    hraw=$("$H" bench -f raw $opts parent.raw | secs)
+    f=$(fio --name=ceil --filename=parent.raw --rw=randread --bs=4k --iodepth=32 --direct=1 \
+        --ioengine=io_uring --number_ios="$N" --size=1G --output-format=terse 2>/dev/null |
+        awk -F';' '{ print $9 }')
+    [ -n "$f" ] && echo "blockdev 4K read qd32 O_DIRECT, raw parent, $N reqs|$hraw|$(awk -v ms="$f" 'BEGIN{printf "%.3f", ms/1000}')|fio randread (ceiling)|s"
+fi
+t0=$(date +%s%N)
+for i in $(seq 100); do "$H" create -q -f qcow2 -b parent.raw -F raw c$i.qcow2; done
+t1=$(date +%s%N)
+for i in $(seq 100); do qemu-img create -q -f qcow2 -b parent.raw -F raw d$i.qcow2; done
+t2=$(date +%s%N)
+echo "blockdev overlay create (mean of 100)|$(( (t1 - t0) / 100000 ))|$(( (t2 - t1) / 100000 ))|qemu-img create|us"
