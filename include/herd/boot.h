@@ -46,16 +46,22 @@ enum kernel_format boot_kernel_format(const uint8_t *image, size_t len);
 int boot_load(const struct guest_mem *gm, const uint8_t *image, size_t len,
               const struct boot_args *args, struct boot_entry *entry, char *err, size_t errlen);
 
-/* Helpers shared by both loaders. */
+/* Helpers shared by both loaders. Each loader checks everything first
+ * (the *_check / *_plan calls write nothing) and only then writes guest
+ * memory, so a refused kernel, command line or initrd leaves RAM as it was. */
 
-/* Copies the command line (NUL-terminated) to LAYOUT_CMDLINE; fails if it is
- * longer than max_len bytes (without the NUL). */
-int boot_write_cmdline(const struct guest_mem *gm, const char *cmdline, size_t max_len,
-                       char *err, size_t errlen);
+/* Fails with -E2BIG if the command line is longer than max_len bytes. */
+int boot_check_cmdline(const char *cmdline, size_t max_len, char *err, size_t errlen);
 
-/* Places the initrd page-aligned as high as possible below `limit` (and
- * below the end of low RAM), above `floor`. Writes its address to *addr. */
-int boot_place_initrd(const struct guest_mem *gm, const struct boot_args *args, uint64_t floor,
-                      uint64_t limit, uint64_t *addr, char *err, size_t errlen);
+/* Copies the checked command line (NUL-terminated) to LAYOUT_CMDLINE. */
+int boot_write_cmdline(const struct guest_mem *gm, const char *cmdline);
+
+/* Picks the initrd's place: page-aligned, as high as possible below `limit`
+ * (0: no limit) and below the end of low RAM, above `floor`. */
+int boot_plan_initrd(const struct guest_mem *gm, const struct boot_args *args, uint64_t floor,
+                     uint64_t limit, uint64_t *addr, char *err, size_t errlen);
+
+/* Copies the initrd to the planned address. */
+int boot_write_initrd(const struct guest_mem *gm, const struct boot_args *args, uint64_t addr);
 
 #endif

@@ -424,7 +424,19 @@ static void test_bad_cmdline_too_long(void **state)
     assert_true(load(c, &im, cl, NULL, 0, &e) < 0);
     assert_non_null(strstr(c->err, "command line is 256 bytes"));
     assert_non_null(strstr(c->err, "255"));
+    assert_true(ram_untouched(c)); /* refused before the kernel was copied */
     drop(&im);
+}
+
+/* The jump byte at 0x201 says the header ends at 0x26c, the file ends
+ * before: the header must not be read past the end of the file. */
+static void test_bad_header_past_eof(void **state)
+{
+    struct ctx *c = *state;
+    struct img im = build();
+
+    resize(&im, 0x230);
+    expect_refused(c, &im, "past the end");
 }
 
 static void test_bad_initrd_too_large(void **state)
@@ -438,6 +450,7 @@ static void test_bad_initrd_too_large(void **state)
     assert_non_null(initrd);
     assert_true(load(c, &im, "x", initrd, size, &e) < 0);
     assert_non_null(strstr(c->err, "initrd"));
+    assert_true(ram_untouched(c)); /* nothing written: kernel, cmdline, zero page */
     /* One page less does fit. */
     assert_int_equal(load(c, &im, "x", initrd, size - 4096, &e), 0);
     assert_int_equal(zero_page(c)->hdr.ramdisk_image, LAYOUT_KERNEL_START + INIT_SIZE);
@@ -541,6 +554,7 @@ int main(void)
         T(test_bad_init_size_larger_than_ram),
         T(test_bad_cmdline_too_long),
         T(test_bad_initrd_too_large),
+        T(test_bad_header_past_eof),
         /* Last: only run when a real kernel has been fetched (tools/fetch-test-kernel). */
         cmocka_unit_test(test_real_bzimage),
     };

@@ -525,6 +525,7 @@ static void test_bad_entry_outside_segments(void **state)
 
     assert_true(load(c, &im, "x", NULL, 0, &e) < 0);
     assert_non_null(strstr(c->err, "not inside any loaded segment"));
+    assert_true(ram_untouched(c)); /* no segment copied before the entry was checked */
     drop(&im);
     /* An entry in the bss is not code the file supplies either. */
     im = build(LAYOUT_KERNEL_START + SEG_FILE + 0x10);
@@ -600,6 +601,7 @@ static void test_bad_cmdline_too_long(void **state)
     cl[LAYOUT_CMDLINE_MAX] = 0; /* 64 KiB of text: one too many with the NUL */
     assert_true(load(c, &im, cl, NULL, 0, &e) < 0);
     assert_non_null(strstr(c->err, "command line"));
+    assert_true(ram_untouched(c));
     /* The longest accepted one is exactly LAYOUT_CMDLINE_MAX - 1 bytes. */
     cl[LAYOUT_CMDLINE_MAX - 1] = 0;
     assert_int_equal(load(c, &im, cl, NULL, 0, &e), 0);
@@ -619,6 +621,7 @@ static void test_bad_initrd_too_large(void **state)
     assert_non_null(initrd);
     assert_true(load(c, &im, "x", initrd, size, &e) < 0);
     assert_non_null(strstr(c->err, "initrd"));
+    assert_true(ram_untouched(c));
     free(initrd);
     drop(&im);
 }

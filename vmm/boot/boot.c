@@ -40,11 +40,9 @@ int boot_load(const struct guest_mem *gm, const uint8_t *image, size_t len,
     }
 }
 
-int boot_write_cmdline(const struct guest_mem *gm, const char *cmdline, size_t max_len,
-                       char *err, size_t errlen)
+int boot_check_cmdline(const char *cmdline, size_t max_len, char *err, size_t errlen)
 {
-    const char *s = cmdline ? cmdline : "";
-    size_t len = strlen(s);
+    size_t len = cmdline ? strlen(cmdline) : 0;
 
     if (max_len > LAYOUT_CMDLINE_MAX - 1)
         max_len = LAYOUT_CMDLINE_MAX - 1;
@@ -53,15 +51,21 @@ int boot_write_cmdline(const struct guest_mem *gm, const char *cmdline, size_t m
                  len, max_len);
         return -E2BIG;
     }
-    if (guest_mem_write(gm, LAYOUT_CMDLINE, s, len + 1)) {
-        snprintf(err, errlen, "no RAM for the command line at %#llx", LAYOUT_CMDLINE);
-        return -EFAULT;
-    }
     return 0;
 }
 
-int boot_place_initrd(const struct guest_mem *gm, const struct boot_args *args, uint64_t floor,
-                      uint64_t limit, uint64_t *addr, char *err, size_t errlen)
+int boot_write_cmdline(const struct guest_mem *gm, const char *cmdline)
+{
+    const char *s = cmdline ? cmdline : "";
+    size_t len = strlen(s);
+
+    if (len > LAYOUT_CMDLINE_MAX - 1)
+        return -E2BIG;
+    return guest_mem_write(gm, LAYOUT_CMDLINE, s, len + 1);
+}
+
+int boot_plan_initrd(const struct guest_mem *gm, const struct boot_args *args, uint64_t floor,
+                     uint64_t limit, uint64_t *addr, char *err, size_t errlen)
 {
     uint64_t top = guest_mem_low_end(gm);
     uint64_t size = args->initrd_size;
@@ -78,11 +82,16 @@ int boot_place_initrd(const struct guest_mem *gm, const struct boot_args *args, 
         return -ENOMEM;
     }
     start = (top - size) & ~(PAGE_SIZE - 1);
-    if (guest_mem_write(gm, start, args->initrd, size)) {
+    if (!guest_mem_ptr(gm, start, size)) {
         snprintf(err, errlen, "initrd range %#llx+%#llx is not RAM", (unsigned long long)start,
                  (unsigned long long)size);
         return -EFAULT;
     }
     *addr = start;
     return 0;
+}
+
+int boot_write_initrd(const struct guest_mem *gm, const struct boot_args *args, uint64_t addr)
+{
+    return guest_mem_write(gm, addr, args->initrd, args->initrd_size);
 }

@@ -44,6 +44,11 @@ static int parse_header(const uint8_t *image, size_t len, struct bzimage *bz, ch
     bz->header_len = (size_t)0x202 + image[0x201] - SETUP_HEADER_OFFSET;
     if (bz->header_len > sizeof(bz->hdr))
         bz->header_len = sizeof(bz->hdr);
+    if (bz->header_len > len - SETUP_HEADER_OFFSET) {
+        snprintf(err, errlen, "bzImage: setup header runs past the end of the %zu-byte file",
+                 len);
+        return -ENOEXEC;
+    }
     memcpy(&bz->hdr, image + SETUP_HEADER_OFFSET, bz->header_len);
 
     if (bz->hdr.boot_flag != BOOT_FLAG_MAGIC) {
@@ -93,8 +98,8 @@ static uint64_t kernel_footprint(const struct bzimage *bz)
     return init > bz->kernel_size ? init : bz->kernel_size;
 }
 
-static int load_kernel(const struct guest_mem *gm, const struct bzimage *bz, char *err,
-                       size_t errlen)
+static int check_kernel_fits(const struct guest_mem *gm, const struct bzimage *bz, char *err,
+                             size_t errlen)
 {
     uint64_t footprint = kernel_footprint(bz);
 
@@ -106,7 +111,7 @@ static int load_kernel(const struct guest_mem *gm, const struct bzimage *bz, cha
                  (unsigned long long)(guest_mem_low_end(gm) / KiB));
         return -ENOMEM;
     }
-    return guest_mem_write(gm, LAYOUT_KERNEL_START, bz->kernel, bz->kernel_size);
+    return 0;
 }
 
 static void fill_e820(struct boot_params *zp, const struct e820_map *map)
@@ -121,61 +126,69 @@ static void fill_e820(struct boot_params *zp, const struct e820_map *map)
     zp->e820_entries = (uint8_t)n;
 }
 
-static int fill_initrd(const struct guest_mem *gm, const struct bzimage *bz,
-                       const struct boot_args *args, struct boot_params *zp, char *err,
-                       size_t errlen)
+static int plan_initrd(const struct guest_mem *gm, const struct bzimage *bz,
+                       const struct boot_args *args, uint64_t *addr, char *err, size_t errlen)
 {
     uint64_t max = bz->hdr.version >= 0x203 ? bz->hdr.initrd_addr_max : OLD_INITRD_ADDR_MAX;
-    uint64_t addr;
-    int rc;
 
+    *addr = 0;
     if (!args->initrd || !args->initrd_size)
         return 0;
-    rc = boot_place_initrd(gm, args, LAYOUT_KERNEL_START + kernel_footprint(bz), max + 1, &addr,
-                           err, errlen);
-    if (rc)
-        return rc;
-    zp->hdr.ramdisk_image = (uint32_t)addr;
-    zp->hdr.ramdisk_size = (uint32_t)args->initrd_size;
-    zp->ext_ramdisk_image = (uint32_t)(addr >> 32);
-    zp->ext_ramdisk_size = (uint32_t)((uint64_t)args->initrd_size >> 32);
-    return 0;
+    return boot_plan_initrd(gm, args, LAYOUT_KERNEL_START + kernel_footprint(bz), max + 1, addr,
+                            err, errlen);
 }
 
-int linux_load(const struct guest_mem *gm, const uint8_t *image, size_t len,
-               const struct boot_args *args, struct boot_entry *entry, char *err, size_t errlen)
+static void fill_zero_page(struct boot_params *zp, const struct bzimage *bz,
+                           const struct boot_args *args, uint64_t initrd_addr)
 {
-    struct boot_params *zp = guest_mem_ptr(gm, LAYOUT_ZERO_PAGE, sizeof(*zp));
-    struct bzimage bz;
-    size_t cmdline_max;
-    int rc;
-
-    if (!zp) {
-        snprintf(err, errlen, "no RAM for the zero page");
-        return -EFAULT;
-    }
-    rc = parse_header(image, len, &bz, err, errlen);
-    if (rc)
-        return rc;
-    rc = load_kernel(gm, &bz, err, errlen);
-    if (rc)
-        return rc;
-    cmdline_max = bz.hdr.version >= 0x206 ? bz.hdr.cmdline_size : OLD_CMDLINE_MAX;
-    rc = boot_write_cmdline(gm, args->cmdline, cmdline_max, err, errlen);
-    if (rc)
-        return rc;
-
     memset(zp, 0, sizeof(*zp));
-    memcpy(&zp->hdr, &bz.hdr, bz.header_len);
+    memcpy(&zp->hdr, &bz->hdr, bz->header_len);
     zp->hdr.type_of_loader = LOADER_TYPE_UNKNOWN;
     zp->hdr.cmd_line_ptr = (uint32_t)LAYOUT_CMDLINE;
     zp->ext_cmd_line_ptr = 0;
     zp->hdr.code32_start = (uint32_t)LAYOUT_KERNEL_START;
     zp->acpi_rsdp_addr = args->rsdp; /* protocol 2.14+; older kernels scan */
     fill_e820(zp, args->e820);
-    rc = fill_initrd(gm, &bz, args, zp, err, errlen);
+    if (initrd_addr) {
+        zp->hdr.ramdisk_image = (uint32_t)initrd_addr;
+        zp->hdr.ramdisk_size = (uint32_t)args->initrd_size;
+        zp->ext_ramdisk_image = (uint32_t)(initrd_addr >> 32);
+        zp->ext_ramdisk_size = (uint32_t)((uint64_t)args->initrd_size >> 32);
+    }
+}
+
+int linux_load(const struct guest_mem *gm, const uint8_t *image, size_t len,
+               const struct boot_args *args, struct boot_entry *entry, char *err, size_t errlen)
+{
+    struct boot_params *zp = guest_mem_ptr(gm, LAYOUT_ZERO_PAGE, sizeof(*zp));
+    uint64_t initrd_addr;
+    struct bzimage bz;
+    int rc;
+
+    if (!zp) {
+        snprintf(err, errlen, "no RAM for the zero page");
+        return -EFAULT;
+    }
+    /* Everything is checked before anything is written. */
+    rc = parse_header(image, len, &bz, err, errlen);
+    if (!rc)
+        rc = check_kernel_fits(gm, &bz, err, errlen);
+    if (!rc)
+        rc = boot_check_cmdline(args->cmdline,
+                                bz.hdr.version >= 0x206 ? bz.hdr.cmdline_size : OLD_CMDLINE_MAX,
+                                err, errlen);
+    if (!rc)
+        rc = plan_initrd(gm, &bz, args, &initrd_addr, err, errlen);
     if (rc)
         return rc;
+
+    if (guest_mem_write(gm, LAYOUT_KERNEL_START, bz.kernel, bz.kernel_size) ||
+        boot_write_cmdline(gm, args->cmdline) ||
+        (initrd_addr && boot_write_initrd(gm, args, initrd_addr))) {
+        snprintf(err, errlen, "bzImage: internal error: a checked range is not RAM");
+        return -EFAULT;
+    }
+    fill_zero_page(zp, &bz, args, initrd_addr);
 
     entry->mode = BOOT_MODE_LINUX64;
     entry->rip = LAYOUT_KERNEL_START + ENTRY64_OFFSET;

@@ -133,11 +133,10 @@ int pvh_find_entry(const uint8_t *image, size_t len, uint32_t *entry, char *err,
     return -ENOEXEC;
 }
 
-static int load_segment(const struct guest_mem *gm, const uint8_t *image, size_t len,
-                        const Elf64_Phdr *ph, unsigned idx, char *err, size_t errlen)
+/* Checks one PT_LOAD segment against the file and guest RAM; writes nothing. */
+static int check_segment(const struct guest_mem *gm, size_t len, const Elf64_Phdr *ph,
+                         unsigned idx, char *err, size_t errlen)
 {
-    uint8_t *dst;
-
     if (ph->p_filesz > ph->p_memsz || !in_file(ph->p_offset, ph->p_filesz, len)) {
         snprintf(err, errlen, "ELF: segment %u (offset %#llx, filesz %#llx, memsz %#llx) is "
                  "invalid", idx, (unsigned long long)ph->p_offset,
@@ -149,41 +148,44 @@ static int load_segment(const struct guest_mem *gm, const uint8_t *image, size_t
                  "boot structures", idx, (unsigned long long)ph->p_paddr);
         return -ENOEXEC;
     }
-    dst = guest_mem_ptr(gm, ph->p_paddr, ph->p_memsz);
-    if (!dst) {
+    if (!guest_mem_ptr(gm, ph->p_paddr, ph->p_memsz)) {
         snprintf(err, errlen,
                  "ELF: segment %u (%#llx+%#llx) does not fit in guest RAM; give it more --mem",
                  idx, (unsigned long long)ph->p_paddr, (unsigned long long)ph->p_memsz);
         return -ENOMEM;
     }
-    memcpy(dst, image + ph->p_offset, ph->p_filesz);
-    memset(dst + ph->p_filesz, 0, ph->p_memsz - ph->p_filesz);
     return 0;
 }
 
-static int load_segments(const struct guest_mem *gm, const uint8_t *image, size_t len,
-                         uint32_t entry, uint64_t *kernel_end, char *err, size_t errlen)
+static int is_loadable(const Elf64_Phdr *ph)
+{
+    return ph->p_type == PT_LOAD && ph->p_memsz != 0;
+}
+
+/* Validates every loadable segment and the entry; computes the kernel end. */
+static int check_segments(const struct guest_mem *gm, const uint8_t *image, size_t len,
+                          uint32_t entry, uint64_t *kernel_end, char *err, size_t errlen)
 {
     const Elf64_Ehdr *eh = (const Elf64_Ehdr *)image;
-    int entry_inside = 0, loaded = 0;
+    int entry_inside = 0, loadable = 0;
 
     *kernel_end = 0;
     for (unsigned i = 0; i < eh->e_phnum; i++) {
         const Elf64_Phdr *ph = &phdrs(image, eh)[i];
         int rc;
 
-        if (ph->p_type != PT_LOAD || ph->p_memsz == 0)
+        if (!is_loadable(ph))
             continue;
-        rc = load_segment(gm, image, len, ph, i, err, errlen);
+        rc = check_segment(gm, len, ph, i, err, errlen);
         if (rc)
             return rc;
-        loaded++;
+        loadable++;
         if (ph->p_paddr + ph->p_memsz > *kernel_end)
             *kernel_end = ph->p_paddr + ph->p_memsz;
         if (entry >= ph->p_paddr && entry - ph->p_paddr < ph->p_filesz)
             entry_inside = 1;
     }
-    if (!loaded) {
+    if (!loadable) {
         snprintf(err, errlen, "ELF: no loadable segment");
         return -ENOEXEC;
     }
@@ -194,8 +196,25 @@ static int load_segments(const struct guest_mem *gm, const uint8_t *image, size_
     return 0;
 }
 
+/* Copies the (already checked) segments and zeroes their bss parts. */
+static void write_segments(const struct guest_mem *gm, const uint8_t *image)
+{
+    const Elf64_Ehdr *eh = (const Elf64_Ehdr *)image;
+
+    for (unsigned i = 0; i < eh->e_phnum; i++) {
+        const Elf64_Phdr *ph = &phdrs(image, eh)[i];
+        uint8_t *dst;
+
+        if (!is_loadable(ph))
+            continue;
+        dst = guest_mem_ptr(gm, ph->p_paddr, ph->p_memsz);
+        memcpy(dst, image + ph->p_offset, ph->p_filesz);
+        memset(dst + ph->p_filesz, 0, ph->p_memsz - ph->p_filesz);
+    }
+}
+
 static int write_start_info(const struct guest_mem *gm, const struct boot_args *args,
-                            uint64_t kernel_end, char *err, size_t errlen)
+                            uint64_t initrd_addr)
 {
     struct hvm_start_info si = {
         .magic = HVM_START_MAGIC,
@@ -205,7 +224,6 @@ static int write_start_info(const struct guest_mem *gm, const struct boot_args *
         .memmap_entries = args->e820->nr,
         .rsdp_paddr = args->rsdp,
     };
-    int rc;
 
     for (unsigned i = 0; i < args->e820->nr; i++) {
         struct hvm_memmap_table_entry me = {
@@ -217,13 +235,11 @@ static int write_start_info(const struct guest_mem *gm, const struct boot_args *
         if (guest_mem_write(gm, LAYOUT_PVH_MEMMAP + i * sizeof(me), &me, sizeof(me)))
             return -EFAULT;
     }
-    if (args->initrd && args->initrd_size) {
-        struct hvm_modlist_entry mod = {.size = args->initrd_size};
+    if (initrd_addr) {
+        struct hvm_modlist_entry mod = {.paddr = initrd_addr, .size = args->initrd_size};
 
-        rc = boot_place_initrd(gm, args, kernel_end, 0, &mod.paddr, err, errlen);
-        if (rc)
-            return rc;
-        if (guest_mem_write(gm, PVH_MODLIST, &mod, sizeof(mod)))
+        if (guest_mem_write(gm, PVH_MODLIST, &mod, sizeof(mod)) ||
+            boot_write_initrd(gm, args, initrd_addr))
             return -EFAULT;
         si.nr_modules = 1;
         si.modlist_paddr = PVH_MODLIST;
@@ -234,24 +250,25 @@ static int write_start_info(const struct guest_mem *gm, const struct boot_args *
 int pvh_load(const struct guest_mem *gm, const uint8_t *image, size_t len,
              const struct boot_args *args, struct boot_entry *entry, char *err, size_t errlen)
 {
-    uint64_t kernel_end;
+    uint64_t kernel_end, initrd_addr = 0;
     uint32_t pvh_entry;
     int rc;
 
+    /* Everything is checked before anything is written. */
     rc = pvh_find_entry(image, len, &pvh_entry, err, errlen);
+    if (!rc)
+        rc = check_segments(gm, image, len, pvh_entry, &kernel_end, err, errlen);
+    if (!rc)
+        rc = boot_check_cmdline(args->cmdline, LAYOUT_CMDLINE_MAX - 1, err, errlen);
+    if (!rc && args->initrd && args->initrd_size)
+        rc = boot_plan_initrd(gm, args, kernel_end, 0, &initrd_addr, err, errlen);
     if (rc)
         return rc;
-    rc = load_segments(gm, image, len, pvh_entry, &kernel_end, err, errlen);
-    if (rc)
-        return rc;
-    rc = boot_write_cmdline(gm, args->cmdline, LAYOUT_CMDLINE_MAX - 1, err, errlen);
-    if (rc)
-        return rc;
-    rc = write_start_info(gm, args, kernel_end, err, errlen);
-    if (rc) {
-        if (rc == -EFAULT)
-            snprintf(err, errlen, "no RAM for the PVH start_info");
-        return rc;
+
+    write_segments(gm, image);
+    if (boot_write_cmdline(gm, args->cmdline) || write_start_info(gm, args, initrd_addr)) {
+        snprintf(err, errlen, "no RAM for the PVH start_info");
+        return -EFAULT;
     }
     entry->mode = BOOT_MODE_PVH;
     entry->rip = pvh_entry;
