@@ -5,6 +5,7 @@
  */
 #include "herd/vmm_config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
@@ -47,7 +48,8 @@ int vmm_parse_size(const char *s, uint64_t *out)
     unsigned shift = 0;
     char *end;
 
-    if (!s || !*s || *s == '-' || *s == '+')
+    /* strtoull would skip blanks and accept a sign: insist on a digit. */
+    if (!s || !isdigit((unsigned char)*s))
         return -EINVAL;
     errno = 0;
     v = strtoull(s, &end, 10);
@@ -141,23 +143,86 @@ static int apply_setting(struct vmm_config *cfg, const char *name, const char *v
     return -EINVAL;
 }
 
+/* Settings a JSON file may carry; `numeric` ones also take a JSON number. */
+static const struct {
+    const char *name;
+    int numeric;
+} json_settings[] = {
+    {"kernel", 0}, {"initrd", 0}, {"cmdline", 0}, {"mem", 1},
+    {"cpus", 1},   {"serial", 0}, {"log-level", 0},
+};
+
+static int json_setting_index(const char *key)
+{
+    for (unsigned i = 0; i < sizeof(json_settings) / sizeof(json_settings[0]); i++)
+        if (strcmp(key, json_settings[i].name) == 0)
+            return (int)i;
+    return -1;
+}
+
 static int json_value_text(json_t *v, const char *key, char *buf, size_t buflen,
                            const char **text, char *err, size_t errlen)
 {
+    int idx = json_setting_index(key);
+
+    if (idx < 0) {
+        snprintf(err, errlen, "unknown setting '%s'", key);
+        return -EINVAL;
+    }
     if (json_is_string(v)) {
         *text = json_string_value(v);
         return 0;
     }
-    if (json_is_integer(v) && json_integer_value(v) >= 0 &&
-        (strcmp(key, "mem") == 0 || strcmp(key, "cpus") == 0)) {
+    if (json_settings[idx].numeric && json_is_integer(v) && json_integer_value(v) >= 0) {
         snprintf(buf, buflen, "%lld", (long long)json_integer_value(v));
         *text = buf;
         return 0;
     }
     snprintf(err, errlen, "%s: wrong type (expected %s)", key,
-             strcmp(key, "mem") == 0 || strcmp(key, "cpus") == 0 ? "a number or a string"
-                                                                 : "a string");
+             json_settings[idx].numeric ? "a number or a string" : "a string");
     return -EINVAL;
+}
+
+static int dup_field(char **dst, const char *src)
+{
+    *dst = NULL;
+    return src && !(*dst = strdup(src)) ? -ENOMEM : 0;
+}
+
+/* Deep copy, so a JSON file can be applied to a scratch copy first. */
+static int config_copy(struct vmm_config *dst, const struct vmm_config *src)
+{
+    *dst = *src;
+    if (dup_field(&dst->kernel, src->kernel) || dup_field(&dst->initrd, src->initrd) ||
+        dup_field(&dst->cmdline, src->cmdline) ||
+        dup_field(&dst->serial_path, src->serial_path)) {
+        vmm_config_free(dst);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+static int apply_object(struct vmm_config *cfg, json_t *root, const char *origin, char *err,
+                        size_t errlen)
+{
+    const char *key;
+    json_t *value;
+
+    json_object_foreach(root, key, value) {
+        char num[32], inner[VMM_CONFIG_ERR_LEN / 2];
+        const char *v;
+        int rc;
+
+        inner[0] = 0;
+        rc = json_value_text(value, key, num, sizeof(num), &v, inner, sizeof(inner));
+        if (!rc)
+            rc = apply_setting(cfg, key, v, inner, sizeof(inner));
+        if (rc) {
+            snprintf(err, errlen, "%s: %s", origin, inner[0] ? inner : strerror(-rc));
+            return rc;
+        }
+    }
+    return 0;
 }
 
 int vmm_config_apply_json(struct vmm_config *cfg, const char *text, const char *origin,
@@ -165,9 +230,8 @@ int vmm_config_apply_json(struct vmm_config *cfg, const char *text, const char *
 {
     json_error_t jerr;
     json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
-    const char *key;
-    json_t *value;
-    int rc = 0;
+    struct vmm_config scratch;
+    int rc;
 
     if (!root) {
         snprintf(err, errlen, "%s:%d:%d: %s", origin, jerr.line, jerr.column, jerr.text);
@@ -178,21 +242,18 @@ int vmm_config_apply_json(struct vmm_config *cfg, const char *text, const char *
         json_decref(root);
         return -EINVAL;
     }
-    json_object_foreach(root, key, value) {
-        char num[32], inner[VMM_CONFIG_ERR_LEN / 2];
-        const char *v;
-
-        inner[0] = 0;
-        rc = json_value_text(value, key, num, sizeof(num), &v, inner, sizeof(inner));
-        if (!rc)
-            rc = apply_setting(cfg, key, v, inner, sizeof(inner));
-        if (rc) {
-            snprintf(err, errlen, "%s: %s", origin, inner[0] ? inner : strerror(-rc));
-            break;
-        }
-    }
+    /* All or nothing: a bad key anywhere leaves cfg exactly as it was. */
+    rc = config_copy(&scratch, cfg);
+    if (!rc)
+        rc = apply_object(&scratch, root, origin, err, errlen);
     json_decref(root);
-    return rc;
+    if (rc) {
+        vmm_config_free(&scratch); /* also safe after a failed copy: it is zeroed */
+        return rc;
+    }
+    vmm_config_free(cfg);
+    *cfg = scratch;
+    return 0;
 }
 
 static int load_json_file(struct vmm_config *cfg, const char *path, char *err, size_t errlen)

@@ -103,7 +103,7 @@ static void test_parse_size_bad(void **state)
     static const char *const bad[] = {
         "", "junk", "M", "64X", "64 M", "64M ", "64MiBs", "64iB", "64B", "0x40", "1.5G",
         "-1", "-64M", "+64M", "99999999999T", "16777216T", "18446744073709551616",
-        "18446744073709551615K", "64MM",
+        "18446744073709551615K", "64MM", " -1", " 64M", "\t64M", " -18446742974197923840",
     };
 
     for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -282,6 +282,23 @@ static void expect_json_refused(struct ctx *c, const char *text, const char *wha
     assert_err_has(c, what);
 }
 
+/* A refused file changes nothing, even keys that came before the bad one. */
+static void test_config_refusal_changes_nothing(void **state)
+{
+    struct ctx *c = *state;
+    char err[256] = "";
+
+    c->cfg.cpus = 1;
+    assert_int_equal(vmm_config_apply_json(&c->cfg, "{\"cpus\": 4, \"kernel\": \"k\", "
+                                           "\"cmdline\": \"x\", \"bogus\": 1}",
+                                           "t.json", err, sizeof(err)), -EINVAL);
+    assert_int_equal(c->cfg.cpus, 1);
+    assert_null(c->cfg.kernel);
+    assert_null(c->cfg.cmdline);
+    /* The unknown key is named as unknown, whatever its value's type. */
+    assert_non_null(strstr(err, "unknown setting 'bogus'"));
+}
+
 static void test_config_refusals(void **state)
 {
     struct ctx *c = *state;
@@ -413,6 +430,7 @@ int main(void)
         T(test_config_integers),
         T(test_config_then_options_override),
         T(test_config_refusals),
+        T(test_config_refusal_changes_nothing),
         T(test_config_missing_file),
         T(test_apply_json_direct),
         T(test_validate),
