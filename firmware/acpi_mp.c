@@ -212,6 +212,55 @@ static bool acpi_count(uint64_t hint, struct cpu_count *c)
     return false;
 }
 
+uint64_t acpi_find(uint64_t rsdp_hint, const char *sig, uint32_t *len)
+{
+    static struct cpu_count scratch; /* notes are not reported here */
+    memset(&scratch, 0, sizeof(scratch));
+    uint64_t rsdp = rsdp_find(rsdp_hint, &scratch);
+    if (!rsdp)
+        return 0;
+    uint64_t root;
+    uint32_t esize = 4;
+    if (rd8(rsdp + 15) >= 2 && rd64(rsdp + 24)) {
+        root = rd64(rsdp + 24);
+        esize = 8;
+    } else {
+        root = rd32(rsdp + 16);
+    }
+    uint32_t rlen = sdt_check(root, &scratch);
+    if (!rlen || memcmp(phys(root), esize == 8 ? "XSDT" : "RSDT", 4) != 0)
+        return 0;
+    for (uint32_t off = 36; off + esize <= rlen; off += esize) {
+        uint64_t t = esize == 8 ? rd64(root + off) : rd32(root + off);
+        if (!readable(t, 36) || memcmp(phys(t), sig, 4) != 0)
+            continue;
+        uint32_t l = sdt_check(t, &scratch);
+        if (!l)
+            return 0;
+        *len = l;
+        return t;
+    }
+    return 0;
+}
+
+uint64_t acpi_dsdt(uint64_t rsdp_hint, uint32_t *len)
+{
+    static struct cpu_count scratch;
+    uint32_t flen = 0;
+    uint64_t fadt = acpi_find(rsdp_hint, "FACP", &flen);
+    if (!fadt || flen < 44)
+        return 0;
+    uint64_t dsdt = flen >= 148 ? rd64(fadt + 140) : 0;
+    if (!dsdt)
+        dsdt = rd32(fadt + 40);
+    memset(&scratch, 0, sizeof(scratch));
+    uint32_t l = sdt_check(dsdt, &scratch);
+    if (!l || memcmp(phys(dsdt), "DSDT", 4) != 0)
+        return 0;
+    *len = l;
+    return dsdt;
+}
+
 void cpus_count(uint64_t rsdp_hint, const char *only, struct cpu_count *out)
 {
     memset(out, 0, sizeof(*out));

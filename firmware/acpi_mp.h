@@ -18,4 +18,11 @@ struct cpu_count {
  * address from the boot info, 0 to search for it. */
 void cpus_count(uint64_t rsdp_hint, const char *only, struct cpu_count *out);
 
+/* The ACPI table with signature `sig` (4 chars) listed in the RSDT/XSDT,
+ * length and checksum verified; its physical address and *len, or 0. */
+uint64_t acpi_find(uint64_t rsdp_hint, const char *sig, uint32_t *len);
+
+/* The DSDT (from the FADT's X_DSDT or DSDT field), checked; or 0. */
+uint64_t acpi_dsdt(uint64_t rsdp_hint, uint32_t *len);
+
 #endif

@@ -105,3 +105,53 @@ void cmdline_parse(const char *s, struct probe_args *a)
         }
     }
 }
+
+const char *cmdline_value(const char *s, const char *key, uint32_t *vlen)
+{
+    const char *found = 0;
+    uint32_t klen = (uint32_t)strlen(key), i = 0;
+    while (s[i]) {
+        while (s[i] == ' ' || s[i] == '\t' || s[i] == '\n')
+            i++;
+        uint32_t start = i;
+        while (s[i] && s[i] != ' ' && s[i] != '\t' && s[i] != '\n')
+            i++;
+        if (i - start > klen && s[start + klen] == '=' && memcmp(s + start, key, klen) == 0) {
+            found = s + start + klen + 1;
+            *vlen = i - start - klen - 1;
+        }
+    }
+    return found;
+}
+
+bool cmdline_u64(const char *s, const char *key, uint64_t dflt, uint64_t *out)
+{
+    uint32_t n;
+    const char *v = cmdline_value(s, key, &n);
+    *out = dflt;
+    return !v || parse_u64(v, n, out);
+}
+
+bool cmdline_size(const char *s, const char *key, uint64_t dflt, uint64_t *out)
+{
+    uint32_t n;
+    const char *v = cmdline_value(s, key, &n);
+    *out = dflt;
+    return !v || parse_size(v, n, out);
+}
+
+bool cmdline_flag(const char *s, const char *key, bool dflt, bool *out)
+{
+    uint32_t n;
+    const char *v = cmdline_value(s, key, &n);
+    *out = dflt;
+    if (!v)
+        return true;
+    if (streq_n(v, n, "1") || streq_n(v, n, "yes") || streq_n(v, n, "true") || streq_n(v, n, "on"))
+        *out = true;
+    else if (streq_n(v, n, "0") || streq_n(v, n, "no") || streq_n(v, n, "false") || streq_n(v, n, "off"))
+        *out = false;
+    else
+        return false;
+    return true;
+}

@@ -31,6 +31,17 @@ struct probe_args {
 
 void cmdline_parse(const char *cmdline, struct probe_args *a);
 
+/* Per-test keys (probe.blk.*, probe.net.*, ...) are looked up by the tests
+ * themselves. cmdline_value: the value of the last `key=` word in cmdline
+ * (pointer into cmdline, length in *vlen); NULL if absent. */
+const char *cmdline_value(const char *cmdline, const char *key, uint32_t *vlen);
+
+/* Integer/size/flag lookups: absent -> *out = dflt and true; malformed ->
+ * false (the caller reports it). */
+bool cmdline_u64(const char *cmdline, const char *key, uint64_t dflt, uint64_t *out);
+bool cmdline_size(const char *cmdline, const char *key, uint64_t dflt, uint64_t *out);
+bool cmdline_flag(const char *cmdline, const char *key, bool dflt, bool *out);
+
 /* Parse "64M"-style sizes: decimal or 0x hex, optional K/M/G suffix. */
 bool parse_size(const char *s, uint32_t len, uint64_t *out);
 

@@ -49,6 +49,7 @@ static inline uint16_t rd16(uint64_t pa) { return *(const volatile uint16_t *)pa
 static inline uint32_t rd32(uint64_t pa) { return *(const volatile uint32_t *)pa_ptr(pa); }
 static inline uint64_t rd64(uint64_t pa) { return *(const volatile uint64_t *)pa_ptr(pa); }
 static inline void wr8(uint64_t pa, uint8_t v) { *(volatile uint8_t *)pa_ptr(pa) = v; }
+static inline void wr16(uint64_t pa, uint16_t v) { *(volatile uint16_t *)pa_ptr(pa) = v; }
 static inline void wr32(uint64_t pa, uint32_t v) { *(volatile uint32_t *)pa_ptr(pa) = v; }
 
 #endif

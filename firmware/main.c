@@ -27,6 +27,10 @@ static const struct {
     { "cpuid", test_cpuid },
     { "timer", test_timer },
     { "crash", test_crash },
+    { "pci", test_pci },
+    { "blk", test_blk },
+    { "net", test_net },
+    { "hostile", test_hostile },
 };
 
 static struct bootinfo bi;

@@ -22,10 +22,13 @@ FW_SRCS := firmware/entry.S firmware/tables.S firmware/cpl0.S \
            firmware/main.c firmware/lib.c firmware/serial.c firmware/bootinfo.c \
            firmware/cmdline.c firmware/acpi_mp.c firmware/apic.c \
            firmware/tests_boot.c firmware/tests_serial.c firmware/tests_cpuid.c \
-           firmware/tests_timer.c firmware/tests_crash.c
+           firmware/tests_timer.c firmware/tests_crash.c \
+           firmware/tsc.c firmware/dma.c firmware/pci.c firmware/virtqueue.c firmware/virtio_pci.c \
+           firmware/virtio_blk.c firmware/virtio_net.c \
+           firmware/tests_pci.c firmware/tests_blk.c firmware/tests_net.c firmware/tests_hostile.c
 FW_OBJS := $(patsubst firmware/%,$(FW_OUT)/obj/%.o,$(FW_SRCS))
 
-FIRMWARE += $(FW_OUT)/herd-probe.elf $(FW_OUT)/herd-probe.bzImage
+FIRMWARE += $(FW_OUT)/herd-probe.elf $(FW_OUT)/herd-probe.bzImage $(FW_OUT)/mkpattern
 
 $(FW_OUT)/obj/%.c.o: firmware/%.c
 	@mkdir -p $(dir $@)
@@ -43,6 +46,10 @@ $(FW_OUT)/herd-probe.elf: $(FW_OBJS) firmware/probe.ld
 $(FW_OUT)/mkbzimage: firmware/mkbzimage.c
 	@mkdir -p $(dir $@)
 	$(FW_CC) -std=gnu11 -O2 -Wall -Wextra -Werror -o $@ $<
+
+$(FW_OUT)/mkpattern: firmware/mkpattern.c firmware/pattern.h
+	@mkdir -p $(dir $@)
+	$(FW_CC) -std=gnu11 -O2 -Wall -Wextra -Werror -Ifirmware -o $@ $<
 
 $(FW_OUT)/herd-probe.bzImage: $(FW_OUT)/herd-probe.elf $(FW_OUT)/mkbzimage
 	$(FW_OUT)/mkbzimage $< $@

@@ -6,6 +6,7 @@
 #ifndef HERD_PROBE_TESTS_H
 #define HERD_PROBE_TESTS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "bootinfo.h"
@@ -34,6 +35,14 @@ void test_serial(struct test_ctx *t);
 void test_cpuid(struct test_ctx *t);
 void test_timer(struct test_ctx *t);
 void test_crash(struct test_ctx *t);
+void test_pci(struct test_ctx *t);
+void test_blk(struct test_ctx *t);
+void test_net(struct test_ctx *t);
+void test_hostile(struct test_ctx *t);
+
+/* Device tests' common start: probe.pci, the DMA allocator, PCI scan.
+ * Reports its own failure. */
+bool pci_test_setup(struct test_ctx *t);
 
 /* Linker symbols bounding the probe image. */
 extern char __image_start[], __image_end[];
