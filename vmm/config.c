@@ -28,7 +28,35 @@ void vmm_config_free(struct vmm_config *cfg)
     free(cfg->initrd);
     free(cfg->cmdline);
     free(cfg->serial_path);
+    for (unsigned i = 0; i < cfg->nr_disks; i++)
+        disk_config_free(&cfg->disks[i]);
+    for (unsigned i = 0; i < cfg->nr_nics; i++)
+        nic_config_free(&cfg->nics[i]);
     memset(cfg, 0, sizeof(*cfg));
+}
+
+static int add_disk(struct vmm_config *cfg, const char *spec, char *err, size_t errlen)
+{
+    if (cfg->nr_disks == VMM_MAX_DISKS) {
+        snprintf(err, errlen, "disk: at most %d disks", VMM_MAX_DISKS);
+        return -E2BIG;
+    }
+    if (disk_config_parse(spec, &cfg->disks[cfg->nr_disks], err, errlen))
+        return -EINVAL;
+    cfg->nr_disks++;
+    return 0;
+}
+
+static int add_nic(struct vmm_config *cfg, const char *spec, char *err, size_t errlen)
+{
+    if (cfg->nr_nics == VMM_MAX_NICS) {
+        snprintf(err, errlen, "net: at most %d NICs", VMM_MAX_NICS);
+        return -E2BIG;
+    }
+    if (nic_config_parse(spec, &cfg->nics[cfg->nr_nics], err, errlen))
+        return -EINVAL;
+    cfg->nr_nics++;
+    return 0;
 }
 
 static int set_string(char **field, const char *value)
@@ -131,6 +159,10 @@ static int apply_setting(struct vmm_config *cfg, const char *name, const char *v
     }
     if (strcmp(name, "serial") == 0)
         return vmm_parse_serial(cfg, value, err, errlen);
+    if (strcmp(name, "disk") == 0)
+        return add_disk(cfg, value, err, errlen);
+    if (strcmp(name, "net") == 0)
+        return add_nic(cfg, value, err, errlen);
     if (strcmp(name, "log-level") == 0) {
         if (log_parse_level(value, &level) == 0) {
             cfg->log_level = level;
@@ -149,7 +181,7 @@ static const struct {
     int numeric;
 } json_settings[] = {
     {"kernel", 0}, {"initrd", 0}, {"cmdline", 0}, {"mem", 1},
-    {"cpus", 1},   {"serial", 0}, {"log-level", 0},
+    {"cpus", 1},   {"serial", 0}, {"log-level", 0}, {"disks", 0}, {"nets", 0},
 };
 
 static int json_setting_index(const char *key)
@@ -193,11 +225,46 @@ static int dup_field(char **dst, const char *src)
 static int config_copy(struct vmm_config *dst, const struct vmm_config *src)
 {
     *dst = *src;
+    dst->nr_disks = dst->nr_nics = 0;
     if (dup_field(&dst->kernel, src->kernel) || dup_field(&dst->initrd, src->initrd) ||
         dup_field(&dst->cmdline, src->cmdline) ||
-        dup_field(&dst->serial_path, src->serial_path)) {
-        vmm_config_free(dst);
-        return -ENOMEM;
+        dup_field(&dst->serial_path, src->serial_path))
+        goto fail;
+    for (; dst->nr_disks < src->nr_disks; dst->nr_disks++)
+        if (disk_config_copy(&dst->disks[dst->nr_disks], &src->disks[dst->nr_disks]))
+            goto fail;
+    for (; dst->nr_nics < src->nr_nics; dst->nr_nics++)
+        if (nic_config_copy(&dst->nics[dst->nr_nics], &src->nics[dst->nr_nics]))
+            goto fail;
+    return 0;
+fail:
+    vmm_config_free(dst);
+    return -ENOMEM;
+}
+
+/* "disks"/"nets": arrays of the same specs --disk/--net take. */
+static int apply_list(struct vmm_config *cfg, const char *key, json_t *list, char *err,
+                      size_t errlen)
+{
+    const char *one = strcmp(key, "disks") == 0 ? "disk" : "net";
+    size_t i;
+    json_t *item;
+
+    if (!json_is_array(list)) {
+        snprintf(err, errlen, "%s: wrong type (expected an array of \"%s\" specs)", key,
+                 strcmp(one, "disk") == 0 ? "path=...,format=..." : "tap=...");
+        return -EINVAL;
+    }
+    json_array_foreach(list, i, item) {
+        int rc;
+
+        if (!json_is_string(item)) {
+            snprintf(err, errlen, "%s[%zu]: wrong type (expected a string)", key, i);
+            return -EINVAL;
+        }
+        rc = apply_setting(cfg, one, json_string_value(item), err, errlen);
+        if (rc)
+            return rc;
     }
     return 0;
 }
@@ -209,6 +276,16 @@ static int apply_object(struct vmm_config *cfg, json_t *root, const char *origin
     json_t *value;
 
     json_object_foreach(root, key, value) {
+        if (!strcmp(key, "disks") || !strcmp(key, "nets")) {
+            char inner[VMM_CONFIG_ERR_LEN / 2] = "";
+            int rc = apply_list(cfg, key, value, inner, sizeof(inner));
+
+            if (rc) {
+                snprintf(err, errlen, "%s: %s", origin, inner);
+                return rc;
+            }
+            continue;
+        }
         char num[32], inner[VMM_CONFIG_ERR_LEN / 2];
         const char *v;
         int rc;
@@ -289,6 +366,8 @@ static const struct option long_options[] = {
     {"serial", required_argument, NULL, 's'},
     {"config", required_argument, NULL, 'f'},
     {"log-level", required_argument, NULL, 'l'},
+    {"disk", required_argument, NULL, 'd'},
+    {"net", required_argument, NULL, 'n'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -367,14 +446,21 @@ void vmm_config_usage(FILE *out)
 "  --mem SIZE         guest RAM, e.g. 64M, 2G (default 64M)\n"
 "  --cpus N           vCPUs, 1-%d (default 1; also capped by KVM)\n"
 "  --serial MODE      COM1 (0x3f8, IRQ 4): stdio (default), file:PATH, none\n"
+"  --disk SPEC        virtio-blk disk (repeatable): path=FILE,format=raw|qcow2\n"
+"                     [,readonly=on][,serial=ID][,queues=N]; the format is\n"
+"                     never guessed\n"
+"  --net SPEC         virtio-net NIC on a tap (repeatable): tap=NAME[,mac=MAC]\n"
+"                     [,vhost=auto|on|off]\n"
 "  --config FILE      JSON object with the same keys as the long options,\n"
 "                     e.g. {\"kernel\": \"vmlinux\", \"mem\": \"256M\", \"cpus\": 2};\n"
+"                     plus \"disks\"/\"nets\": arrays of --disk/--net specs;\n"
 "                     options after --config override it\n"
 "  --log-level LEVEL  error, warn, info (default), debug\n"
 "  --help, --version\n"
 "\n"
 "Guest-visible devices: 16550A UART on 0x3f8, i8042 (reset via 0xfe), PIT,\n"
-"PIC/IOAPIC/LAPIC (in-kernel), MP table, debug-exit on port 0x501\n"
+"PIC/IOAPIC/LAPIC (in-kernel), MP table and ACPI, PCI (ports 0xcf8/0xcfc and\n"
+"ECAM at 0xe0000000) with virtio-pci disks and NICs, debug-exit on port 0x501\n"
 "(QEMU isa-debug-exit: status = (value << 1) | 1), boot marker (write 123 to\n"
 "MMIO 0xc0000000 or port 0x3f0).\n"
 "\n"

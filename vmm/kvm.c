@@ -39,6 +39,7 @@ int kvm_open(struct kvm *kvm, const char *path, char *err, size_t errlen)
 
     memset(kvm, 0, sizeof(*kvm));
     kvm->vm_fd = -1;
+    pthread_mutex_init(&kvm->routes_lock, NULL);
     path = path ? path : "/dev/kvm";
     kvm->dev_fd = open(path, O_RDWR | O_CLOEXEC);
     if (kvm->dev_fd < 0) {
@@ -126,6 +127,8 @@ int kvm_create_vm(struct kvm *kvm, const struct guest_mem *gm, char *err, size_t
 
 void kvm_close(struct kvm *kvm)
 {
+    if (kvm->dev_fd < 0 && kvm->vm_fd < 0)
+        return;
     if (kvm->vm_fd >= 0)
         close(kvm->vm_fd);
     if (kvm->dev_fd >= 0)
@@ -157,4 +160,111 @@ int kvm_supported_cpuid(const struct kvm *kvm, struct kvm_cpuid_entry2 *entries,
     rc = (int)c->nent;
     free(c);
     return rc;
+}
+
+/* KVM's default table, rebuilt each time: GSI 0-15 to both PICs and the
+ * IOAPIC, 16-23 to the IOAPIC only. */
+static unsigned default_routes(struct kvm_irq_routing_entry *e)
+{
+    unsigned n = 0;
+
+    for (unsigned gsi = 0; gsi < KVM_IOAPIC_PINS; gsi++) {
+        e[n++] = (struct kvm_irq_routing_entry){
+            .gsi = gsi, .type = KVM_IRQ_ROUTING_IRQCHIP,
+            .u.irqchip = {.irqchip = KVM_IRQCHIP_IOAPIC, .pin = gsi}};
+        if (gsi < 16)
+            e[n++] = (struct kvm_irq_routing_entry){
+                .gsi = gsi, .type = KVM_IRQ_ROUTING_IRQCHIP,
+                .u.irqchip = {.irqchip = gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE,
+                              .pin = gsi % 8}};
+    }
+    return n;
+}
+
+static int commit_routes(struct kvm *kvm)
+{
+    const unsigned max = 2 * KVM_IOAPIC_PINS + KVM_MAX_MSI_ROUTES;
+    struct kvm_irq_routing *r = calloc(1, sizeof(*r) + max * sizeof(r->entries[0]));
+    unsigned n;
+    int rc = 0;
+
+    if (!r)
+        return -ENOMEM;
+    n = default_routes(r->entries);
+    for (unsigned i = 0; i < KVM_MAX_MSI_ROUTES; i++) {
+        if (!kvm->msi[i].used)
+            continue;
+        r->entries[n++] = (struct kvm_irq_routing_entry){
+            .gsi = KVM_IOAPIC_PINS + i, .type = KVM_IRQ_ROUTING_MSI,
+            .u.msi = {.address_lo = (uint32_t)kvm->msi[i].addr,
+                      .address_hi = (uint32_t)(kvm->msi[i].addr >> 32),
+                      .data = kvm->msi[i].data}};
+    }
+    r->nr = n;
+    if (ioctl(kvm->vm_fd, KVM_SET_GSI_ROUTING, r) < 0)
+        rc = -errno;
+    free(r);
+    return rc;
+}
+
+int kvm_msi_gsi_alloc(struct kvm *kvm)
+{
+    int gsi = -ENOSPC;
+
+    pthread_mutex_lock(&kvm->routes_lock);
+    for (unsigned i = 0; i < KVM_MAX_MSI_ROUTES; i++) {
+        if (!kvm->msi[i].used) {
+            kvm->msi[i] = (struct kvm_msi_route){.used = true};
+            gsi = (int)(KVM_IOAPIC_PINS + i);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&kvm->routes_lock);
+    return gsi;
+}
+
+int kvm_msi_route_set(struct kvm *kvm, unsigned gsi, uint64_t addr, uint32_t data)
+{
+    unsigned i = gsi - KVM_IOAPIC_PINS;
+    int rc;
+
+    if (gsi < KVM_IOAPIC_PINS || i >= KVM_MAX_MSI_ROUTES)
+        return -EINVAL;
+    pthread_mutex_lock(&kvm->routes_lock);
+    if (kvm->msi[i].addr == addr && kvm->msi[i].data == data) {
+        pthread_mutex_unlock(&kvm->routes_lock);
+        return 0;
+    }
+    kvm->msi[i].addr = addr;
+    kvm->msi[i].data = data;
+    rc = commit_routes(kvm);
+    pthread_mutex_unlock(&kvm->routes_lock);
+    return rc;
+}
+
+void kvm_msi_gsi_free(struct kvm *kvm, unsigned gsi)
+{
+    unsigned i = gsi - KVM_IOAPIC_PINS;
+
+    if (gsi < KVM_IOAPIC_PINS || i >= KVM_MAX_MSI_ROUTES)
+        return;
+    pthread_mutex_lock(&kvm->routes_lock);
+    kvm->msi[i] = (struct kvm_msi_route){0};
+    pthread_mutex_unlock(&kvm->routes_lock);
+}
+
+int kvm_irqfd(const struct kvm *kvm, int fd, unsigned gsi, bool assign)
+{
+    struct kvm_irqfd req = {.fd = (uint32_t)fd, .gsi = gsi,
+                            .flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN};
+
+    return ioctl(kvm->vm_fd, KVM_IRQFD, &req) < 0 ? -errno : 0;
+}
+
+int kvm_ioeventfd(const struct kvm *kvm, int fd, uint64_t addr, unsigned len, bool assign)
+{
+    struct kvm_ioeventfd req = {.addr = addr, .len = len, .fd = fd,
+                                .flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN};
+
+    return ioctl(kvm->vm_fd, KVM_IOEVENTFD, &req) < 0 ? -errno : 0;
 }

@@ -3,17 +3,20 @@
 VMM_LIB_SRCS := vmm/log.c vmm/guest_mem.c vmm/bus.c vmm/kvm.c vmm/vcpu.c vmm/vm.c \
                 vmm/config.c vmm/x86/e820.c vmm/x86/mptable.c vmm/x86/acpi.c vmm/x86/cpuid.c \
                 vmm/x86/boot_cpu.c vmm/boot/boot.c vmm/boot/linux.c vmm/boot/pvh.c \
-                vmm/dev/serial.c vmm/dev/i8042.c vmm/dev/debugport.c
+                vmm/dev/serial.c vmm/dev/i8042.c vmm/dev/debugport.c vmm/pci.c \
+                vmm/device_config.c vmm/virtio/iov.c vmm/virtio/virtq.c vmm/virtio/pci.c \
+                vmm/virtio/blk.c vmm/virtio/net.c
 VMM_LIB_OBJS := $(VMM_LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 VMM_LIB      := $(BUILD)/lib/libherd-vmm.a
-VMM_LDLIBS   := -ljansson -lpthread
+# herd-vmm links the block and network libraries after its own.
+VMM_LDLIBS   = $(BLOCKDEV_LIB) $(NETDEV_LIB) $(BLOCKDEV_LDLIBS) $(NETDEV_LDLIBS) -ljansson -lpthread
 
 LIBS += $(VMM_LIB)
 BINS += $(BUILD)/bin/herd-vmm
 
 $(VMM_LIB): $(VMM_LIB_OBJS)
 
-$(BUILD)/bin/herd-vmm: $(BUILD)/obj/vmm/main.o $(VMM_LIB)
+$(BUILD)/bin/herd-vmm: $(BUILD)/obj/vmm/main.o $(VMM_LIB) $(BLOCKDEV_LIB) $(NETDEV_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(VMM_LDLIBS) $(LDLIBS)
 
@@ -26,6 +29,6 @@ VMM_UNIT_TESTS := $(filter $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/*.c
 VMM_UNIT_BINS  := $(VMM_UNIT_TESTS:%=$(BUILD)/tests/unit/%)
 UNIT_TESTS += $(VMM_UNIT_BINS)
 
-$(VMM_UNIT_BINS): $(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(VMM_LIB)
+$(VMM_UNIT_BINS): $(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(VMM_LIB) $(BLOCKDEV_LIB) $(NETDEV_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(VMM_LDLIBS) $(LDLIBS)

@@ -27,6 +27,8 @@
 #include "herd/layout.h"
 #include "herd/log.h"
 #include "herd/mptable.h"
+#include "herd/virtio_blk.h"
+#include "herd/virtio_net.h"
 
 struct mapped_file {
     uint8_t *data;
@@ -194,6 +196,58 @@ static int create_devices(struct vm *vm, char *err, size_t errlen)
     return rc;
 }
 
+/* PCI bus 0 and the virtio devices the user asked for. */
+static int create_pci_devices(struct vm *vm, char *err, size_t errlen)
+{
+    int rc = pci_bus_init(&vm->pci, &vm->pio, &vm->mmio);
+
+    if (rc) {
+        snprintf(err, errlen, "PCI bus: %s", strerror(-rc));
+        return rc;
+    }
+    vm->pci_ready = true;
+    for (unsigned i = 0; i < vm->cfg->nr_disks; i++) {
+        rc = virtio_blk_create(&vm->cfg->disks[i], &vm->kvm, &vm->mem, &vm->pci, &vm->mmio,
+                               &vm->disks[i], err, errlen);
+        if (rc)
+            return rc;
+    }
+    for (unsigned i = 0; i < vm->cfg->nr_nics; i++) {
+        rc = virtio_net_create(&vm->cfg->nics[i], i, &vm->kvm, &vm->mem, &vm->pci, &vm->mmio,
+                               &vm->nics[i], err, errlen);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int start_pci_devices(struct vm *vm)
+{
+    int rc = 0;
+
+    for (unsigned i = 0; i < vm->cfg->nr_disks && !rc; i++)
+        rc = virtio_blk_start(vm->disks[i]);
+    for (unsigned i = 0; i < vm->cfg->nr_nics && !rc; i++)
+        rc = virtio_net_start(vm->nics[i]);
+    return rc;
+}
+
+static void destroy_pci_devices(struct vm *vm)
+{
+    for (unsigned i = 0; i < VMM_MAX_DISKS; i++) {
+        virtio_blk_destroy(vm->disks[i]);
+        vm->disks[i] = NULL;
+    }
+    for (unsigned i = 0; i < VMM_MAX_NICS; i++) {
+        virtio_net_destroy(vm->nics[i]);
+        vm->nics[i] = NULL;
+    }
+    if (vm->pci_ready) {
+        pci_bus_destroy(&vm->pci);
+        vm->pci_ready = false;
+    }
+}
+
 static int create_vcpus(struct vm *vm, char *err, size_t errlen)
 {
     struct kvm_cpuid_entry2 *cpuid = calloc(CPUID_MAX_ENTRIES, sizeof(*cpuid));
@@ -260,6 +314,9 @@ int vm_create(struct vm *vm, const struct vmm_config *cfg, char *err, size_t err
     if (rc)
         return rc;
     rc = create_devices(vm, err, errlen);
+    if (rc)
+        return rc;
+    rc = create_pci_devices(vm, err, errlen);
     if (rc)
         return rc;
     rc = create_vcpus(vm, err, errlen);
@@ -343,7 +400,10 @@ int vm_run(struct vm *vm)
         if (serial_start_input(&vm->serial, STDIN_FILENO))
             log_warn("serial input disabled: cannot start its thread");
     }
-    for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+    /* Device threads inherit the blocked termination signals, like vCPUs. */
+    if (start_pci_devices(vm))
+        vm_request_stop(vm, VMM_EXIT_ERROR, "cannot start a device I/O thread");
+    for (unsigned i = 0; i < vm->nr_vcpus && !vm->stopping; i++) {
         rc = vcpu_start(&vm->vcpus[i]);
         if (rc) {
             vm_request_stop(vm, VMM_EXIT_ERROR, "cannot start a vCPU thread");
@@ -367,6 +427,7 @@ int vm_run(struct vm *vm)
 
 void vm_destroy(struct vm *vm)
 {
+    destroy_pci_devices(vm);
     if (vm->vcpus) {
         for (unsigned i = 0; i < vm->nr_vcpus; i++)
             vcpu_destroy(&vm->vcpus[i]);

@@ -1,8 +1,9 @@
 /*
  * Minimal ACPI for guests whose kernel has no MP-table parser (the Debian
  * cloud kernel is built without CONFIG_X86_MPPARSE): RSDP, XSDT, a
- * hardware-reduced FADT, an empty DSDT and a MADT listing the local APICs,
- * the IOAPIC and the LINT1 NMI wiring. Same CPUs and IOAPIC as the MP table.
+ * hardware-reduced FADT, an empty DSDT, a MADT listing the local APICs,
+ * the IOAPIC and the LINT1 NMI wiring (same CPUs and IOAPIC as the MP
+ * table), and an MCFG pointing at the PCI ECAM window.
  */
 #ifndef HERD_ACPI_H
 #define HERD_ACPI_H

@@ -8,15 +8,30 @@
 #define HERD_KVM_H
 
 #include <linux/kvm.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "herd/guest_mem.h"
+
+#define KVM_IOAPIC_PINS   24
+#define KVM_MAX_MSI_ROUTES 512
+
+struct kvm_msi_route {
+    uint64_t addr;
+    uint32_t data;
+    bool used;
+};
 
 struct kvm {
     int dev_fd;     /* /dev/kvm */
     int vm_fd;
     int run_size;   /* bytes of each vCPU's kvm_run mapping */
     int max_vcpus;
+    /* GSI routing: KVM_SET_GSI_ROUTING replaces the whole table, so herd-vmm
+     * keeps it (the default IRQ chip routes plus one MSI route per vector). */
+    pthread_mutex_t routes_lock;
+    struct kvm_msi_route msi[KVM_MAX_MSI_ROUTES]; /* GSI = KVM_IOAPIC_PINS + index */
 };
 
 /* Opens /dev/kvm (path may be NULL for the default), checks the API version
@@ -32,6 +47,18 @@ void kvm_close(struct kvm *kvm);
 
 /* Raises or lowers an interrupt line (GSI) of the in-kernel IRQ chip. */
 int kvm_irq_line(const struct kvm *kvm, unsigned gsi, int level);
+
+/* Reserves a GSI for an MSI route (address/data set later); -ENOSPC. */
+int kvm_msi_gsi_alloc(struct kvm *kvm);
+/* Points an MSI GSI at (addr, data) and commits the routing table. */
+int kvm_msi_route_set(struct kvm *kvm, unsigned gsi, uint64_t addr, uint32_t data);
+void kvm_msi_gsi_free(struct kvm *kvm, unsigned gsi);
+
+/* KVM_IRQFD: writing to `fd` raises `gsi`. */
+int kvm_irqfd(const struct kvm *kvm, int fd, unsigned gsi, bool assign);
+/* KVM_IOEVENTFD: a guest write to MMIO [addr, addr+len) signals `fd`
+ * without leaving the kernel (len 0: any width). */
+int kvm_ioeventfd(const struct kvm *kvm, int fd, uint64_t addr, unsigned len, bool assign);
 
 /* KVM_GET_SUPPORTED_CPUID into a caller buffer of `max` entries; returns the
  * number of entries or a negative errno. */

@@ -13,11 +13,15 @@
 #include "herd/guest_mem.h"
 #include "herd/i8042.h"
 #include "herd/kvm.h"
+#include "herd/pci.h"
 #include "herd/serial.h"
 #include "herd/vcpu.h"
 #include "herd/vmm_config.h"
 
 #define VM_ERR_LEN 512
+
+struct virtio_blk;
+struct virtio_net;
 
 struct vm {
     const struct vmm_config *cfg;
@@ -27,6 +31,10 @@ struct vm {
     struct serial serial;
     struct i8042 i8042;
     struct debugport debugport;
+    struct pci_bus pci;
+    bool pci_ready;
+    struct virtio_blk *disks[VMM_MAX_DISKS];
+    struct virtio_net *nics[VMM_MAX_NICS];
     struct vcpu_env env;
     struct vcpu *vcpus;
     unsigned nr_vcpus;

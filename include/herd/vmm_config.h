@@ -10,12 +10,15 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "herd/device_config.h"
 #include "herd/log.h"
 
 #define HERD_VERSION       "0.1.0"
 #define VMM_CONFIG_ERR_LEN 512
 #define VMM_DEFAULT_MEM    (64ULL << 20)
 #define VMM_MAX_CPUS       32
+#define VMM_MAX_DISKS      8
+#define VMM_MAX_NICS       8
 
 enum serial_mode { SERIAL_STDIO, SERIAL_FILE, SERIAL_NONE };
 
@@ -28,6 +31,10 @@ struct vmm_config {
     enum serial_mode serial;
     char *serial_path; /* SERIAL_FILE */
     enum log_level log_level;
+    struct disk_config disks[VMM_MAX_DISKS];
+    unsigned nr_disks;
+    struct nic_config nics[VMM_MAX_NICS];
+    unsigned nr_nics;
     int show_help;
     int show_version;
 };

@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 
 #include "herd/e820.h"
+#include "herd/pci.h"
 #include "herd/guest_mem.h"
 #include "herd/layout.h"
 
@@ -54,11 +55,12 @@ static void test_map_64m(void **state)
     mem_init(&m, 64 * MiB);
     memset(&map, 0xee, sizeof(map));
     assert_int_equal(e820_build(&map, &m.gm), 0);
-    assert_int_equal(map.nr, 4);
+    assert_int_equal(map.nr, 5);
     assert_entry(&map, 0, 0, 0x9fc00, E820_RAM);
     assert_entry(&map, 1, 0x9fc00, 0x400, E820_RESERVED);
     assert_entry(&map, 2, 0xe0000, 0x20000, E820_RESERVED); /* ACPI + BIOS area */
     assert_entry(&map, 3, 0x100000, 64 * MiB - 0x100000, E820_RAM);
+    assert_entry(&map, 4, PCI_ECAM_BASE, PCI_ECAM_SIZE, E820_RESERVED); /* MCFG's ECAM */
     assert_int_equal(e820_ram_total(&map), 0x9fc00 + 63 * MiB);
     mem_fini(&m);
 }
@@ -70,19 +72,21 @@ static void test_map_above_4g(void **state)
 
     mem_init(&m, 6 * GiB);
     assert_int_equal(e820_build(&map, &m.gm), 0);
-    assert_int_equal(map.nr, 5);
+    assert_int_equal(map.nr, 6);
     assert_entry(&map, 0, 0, 0x9fc00, E820_RAM);
     assert_entry(&map, 1, 0x9fc00, 0x400, E820_RESERVED);
     assert_entry(&map, 2, 0xe0000, 0x20000, E820_RESERVED); /* ACPI + BIOS area */
     /* Low RAM stops exactly at the MMIO hole ... */
     assert_entry(&map, 3, 0x100000, 0xc0000000 - 0x100000, E820_RAM);
+    assert_entry(&map, 4, PCI_ECAM_BASE, PCI_ECAM_SIZE, E820_RESERVED);
     /* ... and the rest (6 GiB - 3 GiB) continues at 4 GiB. */
-    assert_entry(&map, 4, 0x100000000ULL, 3 * GiB, E820_RAM);
-    /* Nothing claims the hole itself. */
+    assert_entry(&map, 5, 0x100000000ULL, 3 * GiB, E820_RAM);
+    /* No RAM in the hole; only the ECAM window is described there. */
     for (unsigned i = 0; i < map.nr; i++) {
         uint64_t a = map.entries[i].addr, e = a + map.entries[i].size;
 
-        assert_false(a < LAYOUT_MMIO_HOLE_END && e > LAYOUT_MMIO_HOLE_START);
+        if (a < LAYOUT_MMIO_HOLE_END && e > LAYOUT_MMIO_HOLE_START)
+            assert_true(map.entries[i].type == E820_RESERVED && a == PCI_ECAM_BASE);
     }
     mem_fini(&m);
 }
@@ -95,15 +99,15 @@ static void test_map_at_hole_boundary(void **state)
     /* Exactly 3 GiB: all of it fits below the hole, no high entry. */
     mem_init(&m, LAYOUT_MMIO_HOLE_START);
     assert_int_equal(e820_build(&map, &m.gm), 0);
-    assert_int_equal(map.nr, 4);
+    assert_int_equal(map.nr, 5);
     assert_entry(&map, 3, 0x100000, 0xc0000000 - 0x100000, E820_RAM);
     mem_fini(&m);
 
     /* One page more: that page appears at 4 GiB. */
     mem_init(&m, LAYOUT_MMIO_HOLE_START + 4096);
     assert_int_equal(e820_build(&map, &m.gm), 0);
-    assert_int_equal(map.nr, 5);
-    assert_entry(&map, 4, 0x100000000ULL, 4096, E820_RAM);
+    assert_int_equal(map.nr, 6);
+    assert_entry(&map, 5, 0x100000000ULL, 4096, E820_RAM);
     mem_fini(&m);
 }
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "herd/layout.h"
+#include "herd/pci.h"
 
 #define ACPI_OEM_ID       "HERD  "
 #define ACPI_OEM_TABLE_ID "HERDVMM "
@@ -140,6 +141,22 @@ static void fill_madt(uint8_t *t, unsigned nr_cpus)
     seal(t, size);
 }
 
+/* MCFG: one ECAM window for segment 0, bus 0. */
+#define MCFG_SIZE (36 + 8 + 16)
+
+static void fill_mcfg(uint8_t *t)
+{
+    uint64_t base = PCI_ECAM_BASE;
+
+    fill_header(t, "MCFG", MCFG_SIZE, 1);
+    memcpy(t + 44, &base, 8);
+    t[44 + 8] = 0;  /* segment (u16) */
+    t[44 + 9] = 0;
+    t[44 + 10] = 0; /* start bus */
+    t[44 + 11] = (uint8_t)(PCI_ECAM_SIZE / (1 << 20) - 1); /* end bus */
+    seal(t, MCFG_SIZE);
+}
+
 static void fill_fadt(uint8_t *t, uint64_t dsdt)
 {
     uint32_t dsdt32 = (uint32_t)dsdt;
@@ -162,17 +179,18 @@ int acpi_write_tables(const struct guest_mem *gm, unsigned nr_cpus, uint64_t *rs
 {
     struct acpi_area area = {.gm = gm, .next = LAYOUT_ACPI_START};
     const uint32_t hdr = sizeof(struct acpi_sdt_header);
-    uint64_t rsdp_at = 0, xsdt_at = 0, fadt_at = 0, dsdt_at = 0, madt_at = 0;
-    uint8_t *rsdp_p, *xsdt, *fadt, *dsdt, *madt;
+    uint64_t rsdp_at = 0, xsdt_at = 0, fadt_at = 0, dsdt_at = 0, madt_at = 0, mcfg_at = 0;
+    uint8_t *rsdp_p, *xsdt, *fadt, *dsdt, *madt, *mcfg;
 
     if (nr_cpus == 0 || nr_cpus > ACPI_MAX_CPUS)
         return -EINVAL;
     rsdp_p = area_alloc(&area, sizeof(struct acpi_rsdp), &rsdp_at);
-    xsdt = area_alloc(&area, hdr + 2 * 8, &xsdt_at);
+    xsdt = area_alloc(&area, hdr + 3 * 8, &xsdt_at);
     fadt = area_alloc(&area, FADT_SIZE, &fadt_at);
     dsdt = area_alloc(&area, hdr, &dsdt_at);
     madt = area_alloc(&area, madt_size(nr_cpus), &madt_at);
-    if (!rsdp_p || !xsdt || !fadt || !dsdt || !madt)
+    mcfg = area_alloc(&area, MCFG_SIZE, &mcfg_at);
+    if (!rsdp_p || !xsdt || !fadt || !dsdt || !madt || !mcfg)
         return -EFAULT;
 
     /* An empty DSDT: no AML devices; the legacy ones are found by probing. */
@@ -180,11 +198,13 @@ int acpi_write_tables(const struct guest_mem *gm, unsigned nr_cpus, uint64_t *rs
     seal(dsdt, hdr);
     fill_fadt(fadt, dsdt_at);
     fill_madt(madt, nr_cpus);
+    fill_mcfg(mcfg);
 
-    fill_header(xsdt, "XSDT", hdr + 16, 1);
+    fill_header(xsdt, "XSDT", hdr + 24, 1);
     memcpy(xsdt + hdr, &fadt_at, 8);
     memcpy(xsdt + hdr + 8, &madt_at, 8);
-    seal(xsdt, hdr + 16);
+    memcpy(xsdt + hdr + 16, &mcfg_at, 8);
+    seal(xsdt, hdr + 24);
 
     struct acpi_rsdp r;
 

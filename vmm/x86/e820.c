@@ -8,6 +8,7 @@
 #include <errno.h>
 
 #include "herd/layout.h"
+#include "herd/pci.h"
 
 static int add(struct e820_map *map, uint64_t addr, uint64_t size, uint32_t type)
 {
@@ -31,6 +32,8 @@ int e820_build(struct e820_map *map, const struct guest_mem *gm)
     rc |= add(map, LAYOUT_EBDA_START, 0xa0000 - LAYOUT_EBDA_START, E820_RESERVED);
     rc |= add(map, LAYOUT_BIOS_START, LAYOUT_LEGACY_END - LAYOUT_BIOS_START, E820_RESERVED);
     rc |= add(map, LAYOUT_LEGACY_END, low_end - LAYOUT_LEGACY_END, E820_RAM);
+    /* ECAM must be reserved for guests to trust the MCFG table. */
+    rc |= add(map, PCI_ECAM_BASE, PCI_ECAM_SIZE, E820_RESERVED);
     for (unsigned i = 1; i < gm->nr_slots; i++)
         rc |= add(map, gm->slots[i].gpa, gm->slots[i].size, E820_RAM);
     return rc ? -ENOSPC : 0;

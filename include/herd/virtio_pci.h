@@ -1,0 +1,163 @@
+/*
+ * virtio 1.x over PCI (modern only): the transport every herd virtio device
+ * shares. One 32 KiB memory BAR holds the common configuration, ISR, device
+ * configuration, per-queue notify addresses (each an ioeventfd) and the
+ * MSI-X table and PBA (each vector an irqfd on its own KVM MSI route).
+ * Queues are served by the device's I/O thread (epoll), never by a vCPU.
+ *
+ * Anything wrong the guest does with rings (bad addresses, loops, ...) marks
+ * the device NEEDS_RESET and logs why; the VMM and other devices go on.
+ */
+#ifndef HERD_VIRTIO_PCI_H
+#define HERD_VIRTIO_PCI_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "herd/guest_mem.h"
+#include "herd/kvm.h"
+#include "herd/pci.h"
+#include "herd/virtq.h"
+
+#define VIRTIO_MAX_QUEUES   16
+#define VIRTIO_MAX_VECTORS  (VIRTIO_MAX_QUEUES + 1)
+#define VIRTIO_NO_VECTOR    0xffff
+#define VIRTIO_QUEUE_SIZE   256
+
+/* Device status bits (2.1). */
+#define VIRTIO_STATUS_ACKNOWLEDGE 1
+#define VIRTIO_STATUS_DRIVER      2
+#define VIRTIO_STATUS_DRIVER_OK   4
+#define VIRTIO_STATUS_FEATURES_OK 8
+#define VIRTIO_STATUS_NEEDS_RESET 0x40
+#define VIRTIO_STATUS_FAILED      0x80
+
+/* Transport feature bits (6). */
+#define VIRTIO_F_INDIRECT_DESC 28
+#define VIRTIO_F_EVENT_IDX     29
+#define VIRTIO_F_VERSION_1     32
+#define VIRTIO_F_ACCESS_PLATFORM 33
+
+/* BAR0 layout. */
+#define VIRTIO_BAR_SIZE       0x8000
+#define VIRTIO_COMMON_OFF     0x0000
+#define VIRTIO_COMMON_SIZE    0x38
+#define VIRTIO_ISR_OFF        0x1000
+#define VIRTIO_DEVCFG_OFF     0x2000
+#define VIRTIO_DEVCFG_MAX     0x1000
+#define VIRTIO_NOTIFY_OFF     0x3000
+#define VIRTIO_NOTIFY_MULT    4
+#define VIRTIO_MSIX_TABLE_OFF 0x4000
+#define VIRTIO_MSIX_PBA_OFF   0x5000
+
+#define VIRTIO_PCI_VENDOR 0x1af4
+#define VIRTIO_PCI_DEVICE_BASE 0x1040
+
+struct virtio_dev;
+
+struct virtio_dev_ops {
+    const char *name;       /* "virtio-blk", for logs */
+    uint16_t device_id;     /* virtio device type: 1 net, 2 block */
+    uint32_t class_code;
+    unsigned config_size;   /* bytes of device configuration */
+    /* Device configuration space access (dev->lock held). */
+    void (*config_read)(struct virtio_dev *dev, unsigned off, uint8_t *data, unsigned len);
+    void (*config_write)(struct virtio_dev *dev, unsigned off, const uint8_t *data,
+                         unsigned len);
+    /* Features are fixed: the driver accepted them (FEATURES_OK). */
+    void (*features_ok)(struct virtio_dev *dev);
+    /* The guest kicked queue q, or its backend has work (dev->lock held,
+     * I/O thread). */
+    void (*queue_notify)(struct virtio_dev *dev, unsigned q);
+    /* The device was reset by the guest (dev->lock held). */
+    void (*reset)(struct virtio_dev *dev);
+};
+
+struct virtio_queue {
+    struct virtq vq;
+    uint16_t max_size;
+    uint16_t msix_vector;
+    bool enabled;
+    int kick_fd; /* ioeventfd on this queue's notify address */
+};
+
+struct virtio_vector {
+    uint32_t addr_lo, addr_hi, data, ctrl; /* the MSI-X table entry */
+    int fd;  /* irqfd */
+    int gsi;
+    bool pending;
+};
+
+/* An fd the device's I/O thread watches besides the queue kicks. */
+typedef void (*virtio_fd_handler)(struct virtio_dev *dev, int fd, uint32_t events);
+
+struct virtio_dev {
+    struct pci_dev pci;
+    const struct virtio_dev_ops *ops;
+    void *backend;
+    struct kvm *kvm;
+    const struct guest_mem *mem;
+    pthread_mutex_t lock;
+
+    uint64_t device_features, driver_features;
+    uint32_t dfselect, gfselect;
+    uint16_t config_vector;
+    uint8_t status;
+    uint8_t config_generation;
+    uint8_t isr;
+    uint16_t queue_sel;
+    unsigned nr_queues;
+    struct virtio_queue queues[VIRTIO_MAX_QUEUES];
+
+    unsigned nr_vectors;
+    struct virtio_vector vectors[VIRTIO_MAX_VECTORS];
+    bool msix_enabled, msix_masked;
+
+    int epoll_fd, stop_fd;
+    pthread_t thread;
+    bool thread_running;
+    struct {
+        int fd;
+        virtio_fd_handler handler;
+    } extra_fds[4];
+    unsigned nr_extra_fds;
+    unsigned pcicfg_cap;      /* config offset of VIRTIO_PCI_CAP_PCI_CFG */
+    unsigned long bad_chains; /* stats */
+};
+
+/* Sets up the PCI function, BAR, capabilities, eventfds and routes. The
+ * device is plugged into `bus` and its BAR registered on `mmio`. */
+int virtio_dev_init(struct virtio_dev *dev, const struct virtio_dev_ops *ops, void *backend,
+                    uint64_t features, unsigned nr_queues, struct kvm *kvm,
+                    const struct guest_mem *mem, struct pci_bus *pci, struct bus *mmio,
+                    char *err, size_t errlen);
+
+/* Watches `fd` in the I/O thread (before virtio_dev_start). */
+int virtio_dev_watch_fd(struct virtio_dev *dev, int fd, uint32_t events,
+                        virtio_fd_handler handler);
+
+/* Changes the events watched on a fd added with virtio_dev_watch_fd (0:
+ * stop watching for now). */
+int virtio_dev_rewatch_fd(struct virtio_dev *dev, int fd, uint32_t events);
+
+int virtio_dev_start(struct virtio_dev *dev);
+void virtio_dev_destroy(struct virtio_dev *dev);
+
+bool virtio_has_feature(const struct virtio_dev *dev, unsigned bit);
+
+/* Interrupts the guest for queue q if it wants one (dev->lock held). */
+void virtio_dev_signal_queue(struct virtio_dev *dev, unsigned q);
+/* Configuration changed: bump the generation, interrupt (dev->lock held). */
+void virtio_dev_config_changed(struct virtio_dev *dev);
+/* The guest broke the queue protocol: log, NEEDS_RESET, config interrupt. */
+void virtio_dev_fail(struct virtio_dev *dev, unsigned q, const char *why);
+
+/* Queue q is live (DRIVER_OK, enabled, no NEEDS_RESET). */
+bool virtio_queue_live(const struct virtio_dev *dev, unsigned q);
+
+/* Guest-facing BAR access (vCPU threads; exposed for tests). */
+void virtio_bar_read(struct virtio_dev *dev, uint64_t off, uint8_t *data, unsigned len);
+void virtio_bar_write(struct virtio_dev *dev, uint64_t off, const uint8_t *data, unsigned len);
+
+#endif

@@ -1,0 +1,243 @@
+/*
+ * Parsing of the --disk and --net specifications: comma-separated
+ * key=value lists, as QEMU users type them. Unknown keys, missing required
+ * keys and bad values are errors that name the key.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "herd/device_config.h"
+
+typedef int (*kv_fn)(void *cfg, const char *key, const char *value, char *err, size_t errlen);
+
+/* Splits spec at commas and '=' and calls fn for each pair. */
+static int kv_parse(const char *spec, void *cfg, kv_fn fn, const char *what, char *err,
+                    size_t errlen)
+{
+    char *copy = strdup(spec), *save = NULL, *tok;
+    int rc = 0;
+
+    if (!copy)
+        return -ENOMEM;
+    for (tok = strtok_r(copy, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(tok, '=');
+
+        if (!eq || eq == tok || !eq[1]) {
+            snprintf(err, errlen, "%s: '%s' is not key=value", what, tok);
+            rc = -EINVAL;
+            break;
+        }
+        *eq = 0;
+        rc = fn(cfg, tok, eq + 1, err, errlen);
+    }
+    free(copy);
+    return rc;
+}
+
+static int parse_onoff(const char *v, bool *out)
+{
+    if (!strcmp(v, "on") || !strcmp(v, "true") || !strcmp(v, "1"))
+        *out = true;
+    else if (!strcmp(v, "off") || !strcmp(v, "false") || !strcmp(v, "0"))
+        *out = false;
+    else
+        return -EINVAL;
+    return 0;
+}
+
+static int parse_queues(const char *v, unsigned *out)
+{
+    char *end;
+    unsigned long n = strtoul(v, &end, 10);
+
+    if (*v < '1' || *v > '9' || *end || n > DEVICE_MAX_QUEUES)
+        return -EINVAL;
+    *out = (unsigned)n;
+    return 0;
+}
+
+static int replace(char **field, const char *v)
+{
+    char *c = strdup(v);
+
+    if (!c)
+        return -ENOMEM;
+    free(*field);
+    *field = c;
+    return 0;
+}
+
+static int disk_kv(void *p, const char *k, const char *v, char *err, size_t errlen)
+{
+    struct disk_config *cfg = p;
+
+    if (!strcmp(k, "path"))
+        return replace(&cfg->path, v);
+    if (!strcmp(k, "format")) {
+        if (strcmp(v, "raw") && strcmp(v, "qcow2")) {
+            snprintf(err, errlen, "disk: format '%s' is not raw or qcow2", v);
+            return -EINVAL;
+        }
+        return replace(&cfg->format, v);
+    }
+    if (!strcmp(k, "readonly")) {
+        if (!parse_onoff(v, &cfg->readonly))
+            return 0;
+        snprintf(err, errlen, "disk: readonly='%s' is not on or off", v);
+        return -EINVAL;
+    }
+    if (!strcmp(k, "serial")) {
+        if (strlen(v) <= DEVICE_SPEC_ID_BYTES)
+            return replace(&cfg->serial, v);
+        snprintf(err, errlen, "disk: serial '%s' is longer than %d bytes", v,
+                 DEVICE_SPEC_ID_BYTES);
+        return -EINVAL;
+    }
+    if (!strcmp(k, "queues")) {
+        if (!parse_queues(v, &cfg->queues))
+            return 0;
+        snprintf(err, errlen, "disk: queues='%s' is not 1-%d", v, DEVICE_MAX_QUEUES);
+        return -EINVAL;
+    }
+    snprintf(err, errlen, "disk: unknown key '%s' (path, format, readonly, serial, queues)", k);
+    return -EINVAL;
+}
+
+int disk_config_parse(const char *spec, struct disk_config *cfg, char *err, size_t errlen)
+{
+    int rc;
+
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->queues = 1;
+    rc = kv_parse(spec, cfg, disk_kv, "disk", err, errlen);
+    if (!rc && !cfg->path) {
+        snprintf(err, errlen, "disk: 'path=' is required");
+        rc = -EINVAL;
+    }
+    if (!rc && !cfg->format) {
+        /* Formats are never probed: a raw file taken for qcow2 (or the
+         * reverse) is how guests read host files. */
+        snprintf(err, errlen, "disk %s: 'format=raw|qcow2' is required (herd never guesses "
+                 "image formats)", cfg->path);
+        rc = -EINVAL;
+    }
+    if (rc)
+        disk_config_free(cfg);
+    return rc;
+}
+
+void disk_config_free(struct disk_config *cfg)
+{
+    free(cfg->path);
+    free(cfg->format);
+    free(cfg->serial);
+    memset(cfg, 0, sizeof(*cfg));
+}
+
+static int parse_mac(const char *v, uint8_t mac[6])
+{
+    unsigned b[6];
+    char tail;
+
+    if (sscanf(v, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
+               &tail) != 6 || strlen(v) != 17)
+        return -EINVAL;
+    for (unsigned i = 0; i < 6; i++)
+        mac[i] = (uint8_t)b[i];
+    if (mac[0] & 1)
+        return -EINVAL; /* multicast: not a NIC address */
+    return 0;
+}
+
+static int nic_kv(void *p, const char *k, const char *v, char *err, size_t errlen)
+{
+    struct nic_config *cfg = p;
+
+    if (!strcmp(k, "tap")) {
+        if (strlen(v) < 16)
+            return replace(&cfg->tap, v);
+        snprintf(err, errlen, "net: tap name '%s' is longer than 15 characters", v);
+        return -EINVAL;
+    }
+    if (!strcmp(k, "mac")) {
+        if (!parse_mac(v, cfg->mac)) {
+            cfg->mac_set = true;
+            return 0;
+        }
+        snprintf(err, errlen, "net: mac '%s' is not a unicast xx:xx:xx:xx:xx:xx address", v);
+        return -EINVAL;
+    }
+    if (!strcmp(k, "vhost")) {
+        if (!strcmp(v, "auto"))
+            cfg->vhost = VHOST_AUTO;
+        else if (!strcmp(v, "on"))
+            cfg->vhost = VHOST_ON;
+        else if (!strcmp(v, "off"))
+            cfg->vhost = VHOST_OFF;
+        else {
+            snprintf(err, errlen, "net: vhost='%s' is not auto, on or off", v);
+            return -EINVAL;
+        }
+        return 0;
+    }
+    if (!strcmp(k, "queues")) {
+        if (!parse_queues(v, &cfg->queues) && cfg->queues == 1)
+            return 0;
+        snprintf(err, errlen, "net: queues='%s': only 1 queue pair is supported so far", v);
+        return -EINVAL;
+    }
+    snprintf(err, errlen, "net: unknown key '%s' (tap, mac, vhost, queues)", k);
+    return -EINVAL;
+}
+
+int nic_config_parse(const char *spec, struct nic_config *cfg, char *err, size_t errlen)
+{
+    int rc;
+
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->queues = 1;
+    cfg->vhost = VHOST_AUTO;
+    rc = kv_parse(spec, cfg, nic_kv, "net", err, errlen);
+    if (!rc && !cfg->tap) {
+        snprintf(err, errlen, "net: 'tap=' is required");
+        rc = -EINVAL;
+    }
+    if (rc)
+        nic_config_free(cfg);
+    return rc;
+}
+
+void nic_config_free(struct nic_config *cfg)
+{
+    free(cfg->tap);
+    memset(cfg, 0, sizeof(*cfg));
+}
+
+static int dup_or_null(char **dst, const char *src)
+{
+    *dst = NULL;
+    return src && !(*dst = strdup(src)) ? -ENOMEM : 0;
+}
+
+int disk_config_copy(struct disk_config *dst, const struct disk_config *src)
+{
+    *dst = *src;
+    if (dup_or_null(&dst->path, src->path) || dup_or_null(&dst->format, src->format) ||
+        dup_or_null(&dst->serial, src->serial)) {
+        disk_config_free(dst);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+int nic_config_copy(struct nic_config *dst, const struct nic_config *src)
+{
+    *dst = *src;
+    if (dup_or_null(&dst->tap, src->tap)) {
+        nic_config_free(dst);
+        return -ENOMEM;
+    }
+    return 0;
+}
