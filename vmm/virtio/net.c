@@ -263,6 +263,10 @@ static void process_rx(struct virtio_net *net)
         }
         switch (deliver(net)) {
         case NO_BUFFERS:
+            /* Ask for a kick when buffers come (with EVENT_IDX the guest
+             * only kicks past avail_event); recheck the race. */
+            if (virtq_enable_notify(&dev->queues[RXQ].vq))
+                continue;
             set_rx_armed(net, false); /* until the guest kicks the RX queue */
             goto out;
         case BROKEN:
