@@ -1,7 +1,8 @@
 #!/bin/bash
 # herd-vmm built with ASan+UBSan (build/san) through the same paths as the
 # plain build: the probe's full test list on 1 and 2 vCPUs, both boot
-# formats, every error and exit path of vmm-cli.sh. Any sanitizer report
+# formats, every error and exit path of vmm-cli.sh, and the virtio devices
+# (vmm-virtio.sh: disks, NICs, hostile chains). Any sanitizer report
 # (memory error, leak, undefined behaviour) aborts herd-vmm and fails this.
 #
 # Exit 0 pass, 77 skip (no /dev/kvm), else fail.
@@ -37,15 +38,18 @@ for kernel in herd-probe.elf herd-probe.bzImage; do
     done
 done
 
-if ! HERD_VMM=$vmm "$root/tests/integration/vmm-cli.sh" > /tmp/vmm-san-cli.$$ 2>&1; then
-    cat /tmp/vmm-san-cli.$$
-    fail "vmm-cli.sh under sanitizers"
-fi
-if grep -qE "Sanitizer|runtime error" /tmp/vmm-san-cli.$$; then
-    grep -E -A20 "Sanitizer|runtime error" /tmp/vmm-san-cli.$$ | head -40
-    fail "sanitizer report during vmm-cli.sh"
-fi
-rm -f /tmp/vmm-san-cli.$$
+for script in vmm-cli.sh vmm-virtio.sh; do
+    log=$(mktemp)
+    if ! HERD_VMM=$vmm "$root/tests/integration/$script" > "$log" 2>&1; then
+        tail -n 40 "$log"
+        fail "$script under sanitizers"
+    fi
+    if grep -qE "Sanitizer|runtime error" "$log"; then
+        grep -E -A20 "Sanitizer|runtime error" "$log" | head -40
+        fail "sanitizer report during $script"
+    fi
+    rm -f "$log"
+done
 
 [ "$failures" -eq 0 ] || { echo "vmm-sanitizers: $failures check(s) failed"; exit 1; }
 echo "vmm-sanitizers: all checks passed"
