@@ -17,7 +17,7 @@
 #include "herd/log.h"
 
 #define BLK_HDR_BYTES 16
-#define BLK_SEG_MAX   (VIRTQ_MAX_IOV - 2)
+#define BLK_SEG_MAX   (VIRTIO_QUEUE_SIZE - 2) /* what a queue can carry, as QEMU says */
 #define BLK_DISCARD_ALIGN_SECTORS 128 /* 64 KiB: qcow2's default cluster */
 #define BLK_MAX_DISCARD_SECTORS   (1u << 22) /* 2 GiB per request */
 
@@ -208,30 +208,28 @@ static bool handle_chain(struct virtio_blk *blk, unsigned q, const struct virtq_
     return true;
 }
 
-static void queue_notify(struct virtio_dev *dev, unsigned q)
+static unsigned queue_notify(struct virtio_dev *dev, unsigned q)
 {
     struct virtio_blk *blk = blk_of(dev);
     struct virtq *vq = &dev->queues[q].vq;
+    unsigned taken = 0;
     char why[160];
     int rc;
 
-    do {
-        virtq_disable_notify(vq);
-        while ((rc = virtq_pop(vq, &blk->chain, why, sizeof(why))) > 0) {
-            if (!handle_chain(blk, q, &blk->chain)) {
-                snprintf(why, sizeof(why), "request without header or status byte (%llu/%llu "
-                         "bytes readable/writable)", (unsigned long long)blk->chain.out_len,
-                         (unsigned long long)blk->chain.in_len);
-                rc = -EINVAL;
-                break;
-            }
-        }
-        if (rc < 0) {
-            virtio_dev_fail(dev, q, why);
+    while ((rc = virtq_pop(vq, &blk->chain, why, sizeof(why))) > 0) {
+        taken++;
+        if (!handle_chain(blk, q, &blk->chain)) {
+            snprintf(why, sizeof(why), "request without header or status byte (%llu/%llu "
+                     "bytes readable/writable)", (unsigned long long)blk->chain.out_len,
+                     (unsigned long long)blk->chain.in_len);
+            rc = -EINVAL;
             break;
         }
-    } while (virtq_enable_notify(vq));
+    }
+    if (rc < 0)
+        virtio_dev_fail(dev, q, why);
     blockdev_aio_reap(blk->bd, 0);
+    return taken;
 }
 
 static void aio_ready(struct virtio_dev *dev, int fd, uint32_t events)
@@ -290,6 +288,7 @@ static const struct virtio_dev_ops blk_ops = {
     .config_size = VIRTIO_BLK_CONFIG_SIZE,
     .config_read = config_read,
     .queue_notify = queue_notify,
+    .polled_queues = ~0u,
     .reset = blk_reset,
 };
 

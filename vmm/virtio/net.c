@@ -142,25 +142,24 @@ static bool tx_one(struct virtio_net *net, const struct virtq_chain *c)
     return true;
 }
 
-static void process_tx(struct virtio_net *net)
+static unsigned process_tx(struct virtio_net *net)
 {
     struct virtio_dev *dev = &net->dev;
     struct virtq *vq = &dev->queues[TXQ].vq;
+    unsigned taken = 0;
     char why[160];
     int rc;
 
-    do {
-        virtq_disable_notify(vq);
-        while ((rc = virtq_pop(vq, &net->chain, why, sizeof(why))) > 0)
-            if (!tx_one(net, &net->chain))
-                goto out;
-        if (rc < 0) {
-            virtio_dev_fail(dev, TXQ, why);
-            return;
-        }
-    } while (virtq_enable_notify(vq));
-out:
-    virtio_dev_signal_queue(dev, TXQ);
+    while ((rc = virtq_pop(vq, &net->chain, why, sizeof(why))) > 0) {
+        if (!tx_one(net, &net->chain))
+            break; /* rate limited: the timer resumes */
+        taken++;
+    }
+    if (rc < 0)
+        virtio_dev_fail(dev, TXQ, why);
+    if (taken)
+        virtio_dev_signal_queue(dev, TXQ);
+    return taken;
 }
 
 /* ---- RX ------------------------------------------------------------------ */
@@ -286,14 +285,14 @@ out:
 
 /* ---- device ops ------------------------------------------------------------ */
 
-static void queue_notify(struct virtio_dev *dev, unsigned q)
+static unsigned queue_notify(struct virtio_dev *dev, unsigned q)
 {
     struct virtio_net *net = net_of(dev);
 
     if (q == TXQ)
-        process_tx(net);
-    else
-        process_rx(net);
+        return process_tx(net);
+    process_rx(net);
+    return 0;
 }
 
 static void tap_ready(struct virtio_dev *dev, int fd, uint32_t events)
@@ -355,6 +354,7 @@ static const struct virtio_dev_ops net_ops = {
     .config_read = config_read,
     .features_ok = features_ok,
     .queue_notify = queue_notify,
+    .polled_queues = 1u << TXQ,
     .reset = net_reset,
 };
 

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "herd/log.h"
@@ -502,12 +503,80 @@ static void build_config_space(struct virtio_dev *dev)
 #define EV_STOP  0xffffffffu
 #define EV_EXTRA 0x10000u
 
-static void serve_queue(struct virtio_dev *dev, unsigned q)
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static bool polled(const struct virtio_dev *dev, unsigned q)
+{
+    return dev->ops->polled_queues & (1u << q);
+}
+
+/* Serves every live polled queue that has entries; returns chains taken. */
+static unsigned serve_polled(struct virtio_dev *dev)
+{
+    unsigned done = 0;
+
+    for (unsigned q = 0; q < dev->nr_queues; q++) {
+        if (!polled(dev, q) || !virtio_queue_live(dev, q))
+            continue;
+        virtq_disable_notify(&dev->queues[q].vq);
+        if (virtq_pending(&dev->queues[q].vq))
+            done += dev->ops->queue_notify(dev, q);
+    }
+    return done;
+}
+
+/* Turns guest notifications back on; true if entries slipped in meanwhile. */
+static bool rearm(struct virtio_dev *dev)
+{
+    bool more = false;
+
+    for (unsigned q = 0; q < dev->nr_queues; q++)
+        if (polled(dev, q) && virtio_queue_live(dev, q) &&
+            virtq_enable_notify(&dev->queues[q].vq))
+            more = true;
+    return more;
+}
+
+/* After a kick: serve, then keep polling while the guest keeps producing,
+ * dropping the lock between rounds so vCPUs can reach the registers. */
+static void serve_and_poll(struct virtio_dev *dev)
+{
+    uint64_t deadline = now_ns() + VIRTIO_POLL_NS;
+
+    for (;;) {
+        bool expired, again;
+        unsigned done;
+
+        pthread_mutex_lock(&dev->lock);
+        done = serve_polled(dev);
+        expired = !done && now_ns() >= deadline;
+        /* Only stop after notifications are back on and nothing slipped in
+         * (otherwise the guest would wait for us and we for its kick). */
+        again = expired && rearm(dev);
+        pthread_mutex_unlock(&dev->lock);
+        if (expired && !again)
+            return;
+        if (done || again)
+            deadline = now_ns() + VIRTIO_POLL_NS;
+        else
+            __builtin_ia32_pause();
+    }
+}
+
+static void serve_kick(struct virtio_dev *dev, unsigned q)
 {
     uint64_t n;
 
     if (read(dev->queues[q].kick_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
         return;
+    if (polled(dev, q))
+        return; /* served by serve_and_poll below */
     pthread_mutex_lock(&dev->lock);
     if (virtio_queue_live(dev, q))
         dev->ops->queue_notify(dev, q);
@@ -521,6 +590,7 @@ static void *io_thread(void *arg)
 
     for (;;) {
         int n = epoll_wait(dev->epoll_fd, ev, 8, -1);
+        bool kicked = false;
 
         if (n < 0 && errno == EINTR)
             continue;
@@ -536,9 +606,12 @@ static void *io_thread(void *arg)
 
                 dev->extra_fds[k].handler(dev, dev->extra_fds[k].fd, ev[i].events);
             } else {
-                serve_queue(dev, tag);
+                serve_kick(dev, tag);
+                kicked |= polled(dev, tag);
             }
         }
+        if (kicked)
+            serve_and_poll(dev);
     }
     return NULL;
 }
