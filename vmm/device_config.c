@@ -4,6 +4,7 @@
  * keys and bad values are errors that name the key.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,11 @@ static int kv_parse(const char *spec, void *cfg, kv_fn fn, const char *what, cha
 
     if (!copy)
         return -ENOMEM;
+    if ((*spec && (spec[0] == ',' || spec[strlen(spec) - 1] == ',')) || strstr(spec, ",,")) {
+        snprintf(err, errlen, "%s: empty item in '%s'", what, spec);
+        free(copy);
+        return -EINVAL;
+    }
     for (tok = strtok_r(copy, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save)) {
         char *eq = strchr(tok, '=');
 
@@ -136,19 +142,40 @@ void disk_config_free(struct disk_config *cfg)
     memset(cfg, 0, sizeof(*cfg));
 }
 
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* Exactly "xx:xx:xx:xx:xx:xx", hex digits and colons only, unicast. */
 static int parse_mac(const char *v, uint8_t mac[6])
 {
-    unsigned b[6];
-    char tail;
-
-    if (sscanf(v, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
-               &tail) != 6 || strlen(v) != 17)
+    if (strlen(v) != 17)
         return -EINVAL;
+    for (unsigned i = 0; i < 17; i++) {
+        if (i % 3 == 2 ? v[i] != ':' : hexval(v[i]) < 0)
+            return -EINVAL;
+    }
     for (unsigned i = 0; i < 6; i++)
-        mac[i] = (uint8_t)b[i];
+        mac[i] = (uint8_t)(hexval(v[3 * i]) << 4 | hexval(v[3 * i + 1]));
     if (mac[0] & 1)
         return -EINVAL; /* multicast: not a NIC address */
     return 0;
+}
+
+/* Interface names: what the kernel accepts, minus what would confuse a
+ * shell or a path. */
+static bool valid_ifname(const char *v)
+{
+    size_t n = strlen(v);
+
+    if (n == 0 || n > 15 || !strcmp(v, ".") || !strcmp(v, ".."))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (v[i] == '/' || v[i] == ':' || v[i] <= ' ' || v[i] == 0x7f)
+            return false;
+    return true;
 }
 
 static int nic_kv(void *p, const char *k, const char *v, char *err, size_t errlen)
@@ -156,9 +183,10 @@ static int nic_kv(void *p, const char *k, const char *v, char *err, size_t errle
     struct nic_config *cfg = p;
 
     if (!strcmp(k, "tap")) {
-        if (strlen(v) < 16)
+        if (valid_ifname(v))
             return replace(&cfg->tap, v);
-        snprintf(err, errlen, "net: tap name '%s' is longer than 15 characters", v);
+        snprintf(err, errlen, "net: tap name '%s' is not an interface name (1-15 characters, "
+                 "no '/', ':' or blanks)", v);
         return -EINVAL;
     }
     if (!strcmp(k, "mac")) {
@@ -224,6 +252,7 @@ static int dup_or_null(char **dst, const char *src)
 int disk_config_copy(struct disk_config *dst, const struct disk_config *src)
 {
     *dst = *src;
+    dst->path = dst->format = dst->serial = NULL; /* never free the source's */
     if (dup_or_null(&dst->path, src->path) || dup_or_null(&dst->format, src->format) ||
         dup_or_null(&dst->serial, src->serial)) {
         disk_config_free(dst);
@@ -235,6 +264,7 @@ int disk_config_copy(struct disk_config *dst, const struct disk_config *src)
 int nic_config_copy(struct nic_config *dst, const struct nic_config *src)
 {
     *dst = *src;
+    dst->tap = NULL;
     if (dup_or_null(&dst->tap, src->tap)) {
         nic_config_free(dst);
         return -ENOMEM;

@@ -35,11 +35,14 @@ void pci_dev_init(struct pci_dev *dev, uint16_t vendor, uint16_t device, uint32_
 
 int pci_dev_add_bar(struct pci_bus *bus, struct pci_dev *dev, unsigned bar, uint64_t size)
 {
-    uint64_t addr = (bus->mmio_next + size - 1) & ~(size - 1);
+    uint64_t addr;
 
     if (bar >= PCI_NUM_BARS || size < 4096 || (size & (size - 1)))
         return -EINVAL;
-    if (addr + size > PCI_MMIO_WINDOW_END)
+    if (size > PCI_MMIO_WINDOW_END - PCI_MMIO_WINDOW_START)
+        return -ENOSPC;
+    addr = (bus->mmio_next + size - 1) & ~(size - 1);
+    if (addr > PCI_MMIO_WINDOW_END - size)
         return -ENOSPC;
     bus->mmio_next = addr + size;
     dev->bars[bar] = (struct pci_bar){.addr = addr, .size = size};
@@ -80,11 +83,6 @@ int pci_bus_add(struct pci_bus *bus, struct pci_dev *dev)
         }
     }
     return -ENOSPC;
-}
-
-static bool is_bar_offset(unsigned off)
-{
-    return off >= PCI_BAR0 && off < PCI_BAR0 + 4 * PCI_NUM_BARS;
 }
 
 /* After a BAR write: sizing (all ones) is fine; anything else must be the
@@ -140,8 +138,13 @@ void pci_config_write(struct pci_bus *bus, unsigned slot, unsigned fn, unsigned 
 
             dev->config[off + i] = (uint8_t)((dev->config[off + i] & ~m) | (data[i] & m));
         }
-        if (is_bar_offset(off))
-            check_bar(dev, (off - PCI_BAR0) / 4);
+        /* Every BAR the write touched (an 8-byte ECAM write spans two). */
+        for (unsigned bar = 0; bar < PCI_NUM_BARS; bar++) {
+            unsigned reg = PCI_BAR0 + 4 * bar;
+
+            if (off < reg + 4 && reg < off + len)
+                check_bar(dev, bar);
+        }
         if (dev->ops && dev->ops->config_written)
             dev->ops->config_written(dev, off, len);
     }
@@ -168,6 +171,7 @@ static void port_read(void *opaque, uint64_t offset, uint8_t *data, unsigned len
     if (offset < 4) {
         uint32_t v;
 
+        memset(data, 0xff, len); /* bytes past the latch read as all ones */
         pthread_mutex_lock(&bus->lock);
         v = bus->cf8;
         pthread_mutex_unlock(&bus->lock);

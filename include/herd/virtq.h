@@ -56,6 +56,7 @@ struct virtq_chain {
     struct iovec out[VIRTQ_MAX_IOV];
     struct iovec in[VIRTQ_MAX_IOV];
     uint64_t out_len, in_len;
+    bool writable_seen; /* a device-writable descriptor (even empty) came */
 };
 
 void virtq_init(struct virtq *vq, const struct guest_mem *mem);

@@ -426,6 +426,67 @@ static void test_nic_copy_is_deep(void **state)
     nic_config_free(&dst);
 }
 
+static void test_nic_mac_junk_refused(void **state)
+{
+    static const char *const bad[] = {" 2:00:00:00:00:01", "+2:00:00:00:00:01",
+                                      "-2:00:00:00:00:01", "0x:00:00:00:00:01",
+                                      "02:00:00:00:00: 1", "02-00-00-00-00-01"};
+
+    (void)state;
+    for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char spec[64];
+
+        snprintf(spec, sizeof(spec), "tap=t0,mac=%s", bad[i]);
+        nic_refused(spec, "mac");
+    }
+}
+
+static void test_empty_items_and_bad_tap_names(void **state)
+{
+    (void)state;
+    nic_refused("tap=t0,,mac=02:00:00:00:00:01", "empty item");
+    nic_refused("tap=t0,", "empty item");
+    nic_refused("tap=a/b", "tap name");
+    nic_refused("tap=a b", "tap name");
+    nic_refused("tap=a:b", "tap name");
+}
+
+static int strdup_fail_at;
+
+/* A strdup that fails on request, to drive the copy functions' ENOMEM path. */
+char *strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p;
+
+    if (strdup_fail_at && --strdup_fail_at == 0)
+        return NULL;
+    p = malloc(n);
+    if (p)
+        memcpy(p, s, n);
+    return p;
+}
+
+static void test_disk_copy_enomem_leaves_source_alone(void **state)
+{
+    (void)state;
+    for (int k = 1; k <= 3; k++) {
+        struct disk_config src, dst;
+        char err[256] = "";
+
+        assert_int_equal(disk_config_parse("path=/a.img,format=raw,serial=s1", &src, err,
+                                           sizeof(err)), 0);
+        strdup_fail_at = k;
+        assert_int_equal(disk_config_copy(&dst, &src), -ENOMEM);
+        strdup_fail_at = 0;
+        assert_null(dst.path);
+        assert_string_equal(src.path, "/a.img");
+        assert_string_equal(src.format, "raw");
+        assert_string_equal(src.serial, "s1");
+        disk_config_free(&src);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -449,6 +510,9 @@ int main(void)
         cmocka_unit_test(test_nic_vhost_values),
         cmocka_unit_test(test_nic_queues),
         cmocka_unit_test(test_nic_copy_is_deep),
+        cmocka_unit_test(test_nic_mac_junk_refused),
+        cmocka_unit_test(test_empty_items_and_bad_tap_names),
+        cmocka_unit_test(test_disk_copy_enomem_leaves_source_alone),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -589,6 +589,44 @@ static void test_slots_run_out(void **state)
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
+/* An 8-byte ECAM write spans two BARs: neither may move. */
+static void test_bar_move_by_qword_refused(void **state)
+{
+    struct ctx *c = *state;
+    static struct pci_dev d2;
+    uint32_t bar0, bar1;
+
+    pci_dev_init(&d2, VENDOR, DEVICE, CLASS, 0, 0);
+    assert_int_equal(pci_dev_add_bar(&c->pci, &d2, 0, 0x1000), 0);
+    assert_int_equal(pci_dev_add_bar(&c->pci, &d2, 1, 0x1000), 0);
+    assert_int_equal(pci_bus_add(&c->pci, &d2), 0);
+    bar0 = (uint32_t)d2.bars[0].addr;
+    bar1 = (uint32_t)d2.bars[1].addr;
+    ecam_write(c, d2.slot, 0, PCI_BAR0, (uint64_t)(bar1 + 0x100000) << 32 | bar0, 8);
+    assert_int_equal(cfg_read(c, d2.slot, PCI_BAR0 + 4, 4), bar1);
+    ecam_write(c, d2.slot, 0, 0x0c, (uint64_t)(bar0 + 0x100000) << 32, 8);
+    assert_int_equal(cfg_read(c, d2.slot, PCI_BAR0, 4), bar0);
+}
+
+static void test_bar_huge_size_refused(void **state)
+{
+    struct ctx *c = *state;
+    struct pci_dev d;
+    uint64_t next = c->pci.mmio_next;
+
+    pci_dev_init(&d, VENDOR, DEVICE, CLASS, 0, 0);
+    assert_int_equal(pci_dev_add_bar(&c->pci, &d, 0, 1ULL << 63), -ENOSPC);
+    assert_int_equal(c->pci.mmio_next, next);
+}
+
+static void test_cf8_straddling_read_fills_all_bytes(void **state)
+{
+    struct ctx *c = *state;
+
+    pio_write(c, PCI_PORT_ADDR, 0x80000810, 4);
+    assert_int_equal(pio_read(c, PCI_PORT_ADDR + 2, 4) >> 16, 0xffff);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -611,6 +649,9 @@ int main(void)
         T(test_bar_placement),
         T(test_bar_errors),
         T(test_slots_run_out),
+        T(test_bar_move_by_qword_refused),
+        T(test_bar_huge_size_refused),
+        T(test_cf8_straddling_read_fills_all_bytes),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -294,38 +294,58 @@ static void common_write(struct virtio_dev *dev, unsigned off, const uint8_t *da
 
 /* ---- MSI-X table ---------------------------------------------------------- */
 
+static uint32_t msix_word(const struct virtio_vector *vec, unsigned word)
+{
+    const uint32_t words[4] = {vec->addr_lo, vec->addr_hi, vec->data, vec->ctrl};
+
+    return words[word & 3];
+}
+
+/* Aligned dword or qword accesses only (PCI 3.0 6.8.2); others read 0. */
 static void msix_table_read(struct virtio_dev *dev, unsigned off, uint8_t *data, unsigned len)
 {
     unsigned v = off / 16, word = (off % 16) / 4;
-    uint32_t val = 0;
 
-    if (v < dev->nr_vectors && len <= 4 && (off % 4) + len <= 4) {
-        const struct virtio_vector *vec = &dev->vectors[v];
-        uint32_t words[4] = {vec->addr_lo, vec->addr_hi, vec->data, vec->ctrl};
+    memset(data, 0, len);
+    if (v >= dev->nr_vectors)
+        return;
+    if (len < 4 && (off % 4) + len <= 4) { /* lenient: a part of one dword */
+        uint32_t val = msix_word(&dev->vectors[v], word) >> (8 * (off % 4));
 
-        val = words[word] >> (8 * (off % 4));
+        memcpy(data, &val, len);
+        return;
     }
-    memcpy(data, &val, len > 4 ? 4 : len);
-    if (len > 4)
-        memset(data + 4, 0, len - 4);
+    if ((len != 4 && len != 8) || off % len)
+        return;
+    for (unsigned i = 0; i < len / 4; i++) {
+        uint32_t val = msix_word(&dev->vectors[v], word + i);
+
+        memcpy(data + 4 * i, &val, 4);
+    }
+}
+
+static void msix_set_word(struct virtio_vector *vec, unsigned word, uint32_t val)
+{
+    switch (word) {
+    case 0: vec->addr_lo = val; break;
+    case 1: vec->addr_hi = val; break;
+    case 2: vec->data = val; break;
+    case 3: vec->ctrl = val & MSIX_ENTRY_MASKED; break;
+    }
 }
 
 static void msix_table_write(struct virtio_dev *dev, unsigned off, const uint8_t *data,
                              unsigned len)
 {
     unsigned v = off / 16, word = (off % 16) / 4;
-    struct virtio_vector *vec;
-    uint32_t val = 0;
 
-    if (v >= dev->nr_vectors || len != 4 || off % 4)
-        return; /* the spec allows only aligned dword (or qword) accesses */
-    vec = &dev->vectors[v];
-    memcpy(&val, data, 4);
-    switch (word) {
-    case 0: vec->addr_lo = val; break;
-    case 1: vec->addr_hi = val; break;
-    case 2: vec->data = val; break;
-    case 3: vec->ctrl = val & MSIX_ENTRY_MASKED; break;
+    if (v >= dev->nr_vectors || (len != 4 && len != 8) || off % len)
+        return;
+    for (unsigned i = 0; i < len / 4; i++) {
+        uint32_t val;
+
+        memcpy(&val, data + 4 * i, 4);
+        msix_set_word(&dev->vectors[v], word + i, val);
     }
     update_vector(dev, v);
 }
@@ -722,8 +742,13 @@ int virtio_dev_init(struct virtio_dev *dev, const struct virtio_dev_ops *ops, vo
         dev->queues[i].kick_fd = -1;
     for (unsigned i = 0; i < VIRTIO_MAX_VECTORS; i++)
         dev->vectors[i].fd = dev->vectors[i].gsi = -1;
-    if (nr_queues == 0 || nr_queues > VIRTIO_MAX_QUEUES || ops->config_size > VIRTIO_DEVCFG_MAX) {
+    if (nr_queues == 0 || nr_queues > VIRTIO_MAX_QUEUES) {
         snprintf(err, errlen, "%s: %u queues is not 1-%d", ops->name, nr_queues, VIRTIO_MAX_QUEUES);
+        return -EINVAL;
+    }
+    if (ops->config_size > VIRTIO_DEVCFG_MAX) {
+        snprintf(err, errlen, "%s: device config of %u bytes exceeds %d", ops->name,
+                 ops->config_size, VIRTIO_DEVCFG_MAX);
         return -EINVAL;
     }
     pthread_mutex_init(&dev->lock, NULL);

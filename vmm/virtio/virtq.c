@@ -85,6 +85,11 @@ static int add_buffer(struct virtq *vq, struct virtq_chain *c, const struct virt
     bool writable = d->flags & VIRTQ_DESC_F_WRITE;
     void *host;
 
+    if (!writable && c->writable_seen) {
+        snprintf(err, errlen, "device-readable descriptor after a device-writable one");
+        return -EINVAL;
+    }
+    c->writable_seen |= writable;
     if (d->len == 0)
         return 0; /* legal and harmless: nothing to map */
     host = guest_mem_ptr(vq->mem, d->addr, d->len);
@@ -92,10 +97,6 @@ static int add_buffer(struct virtq *vq, struct virtq_chain *c, const struct virt
         snprintf(err, errlen, "descriptor buffer %#llx+%u is not guest RAM",
                  (unsigned long long)d->addr, d->len);
         return -EFAULT;
-    }
-    if (!writable && c->nr_in) {
-        snprintf(err, errlen, "device-readable descriptor after a device-writable one");
-        return -EINVAL;
     }
     if (c->nr_out + c->nr_in >= VIRTQ_MAX_IOV) {
         snprintf(err, errlen, "chain has more than %d buffers", VIRTQ_MAX_IOV);
@@ -225,6 +226,7 @@ int virtq_pop(struct virtq *vq, struct virtq_chain *chain, char *err, size_t err
     }
     memset(chain, 0, offsetof(struct virtq_chain, out));
     chain->out_len = chain->in_len = 0;
+    chain->writable_seen = false;
     chain->head = head;
     int rc = walk_chain(vq, chain, head, err, errlen);
 
