@@ -5,7 +5,7 @@ VMM_LIB_SRCS := vmm/log.c vmm/guest_mem.c vmm/bus.c vmm/kvm.c vmm/vcpu.c vmm/vm.
                 vmm/x86/boot_cpu.c vmm/boot/boot.c vmm/boot/linux.c vmm/boot/pvh.c \
                 vmm/dev/serial.c vmm/dev/i8042.c vmm/dev/debugport.c vmm/pci.c \
                 vmm/device_config.c vmm/virtio/iov.c vmm/virtio/virtq.c vmm/virtio/pci.c \
-                vmm/virtio/blk.c vmm/virtio/net.c
+                vmm/virtio/blk.c vmm/virtio/net.c vmm/virtio/vhost_net.c
 VMM_LIB_OBJS := $(VMM_LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 VMM_LIB      := $(BUILD)/lib/libherd-vmm.a
 # herd-vmm links the block and network libraries after its own.

@@ -36,7 +36,8 @@ enum net_path { NET_PATH_USERSPACE, NET_PATH_VHOST };
 struct virtio_net;
 
 /* Which data path serves a NIC: vhost=on needs /dev/vhost-net (error
- * otherwise), auto falls back to userspace, off is userspace. */
+ * otherwise), auto uses it where it exists and falls back to userspace,
+ * off is userspace. */
 int virtio_net_choose_path(enum vhost_mode mode, bool vhost_available, enum net_path *path,
                            char *err, size_t errlen);
 

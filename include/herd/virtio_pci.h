@@ -71,6 +71,8 @@ struct virtio_dev_ops {
                          unsigned len);
     /* Features are fixed: the driver accepted them (FEATURES_OK). */
     void (*features_ok)(struct virtio_dev *dev);
+    /* The driver set DRIVER_OK: queues are configured (dev->lock held). */
+    void (*driver_ok)(struct virtio_dev *dev);
     /* Takes what the guest made available on queue q (dev->lock held, I/O
      * thread) and returns how many chains it consumed. The transport owns
      * notification suppression for polled queues: it keeps guest kicks off
@@ -149,6 +151,10 @@ int virtio_dev_watch_fd(struct virtio_dev *dev, int fd, uint32_t events,
 /* Changes the events watched on a fd added with virtio_dev_watch_fd (0:
  * stop watching for now). */
 int virtio_dev_rewatch_fd(struct virtio_dev *dev, int fd, uint32_t events);
+
+/* Stops or resumes watching queue q's kick eventfd (a kernel backend such
+ * as vhost-net takes it over). */
+int virtio_dev_watch_queue(struct virtio_dev *dev, unsigned q, bool on);
 
 int virtio_dev_start(struct virtio_dev *dev);
 void virtio_dev_destroy(struct virtio_dev *dev);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "herd/vhost_net.h"
 #include "herd/virtio_net.h"
 
 #define BIT(n) (1ULL << (n))
@@ -27,18 +28,38 @@ static void test_vhost_on_without_device_is_an_error(void **state)
     assert_non_null(strstr(err, "/dev/vhost-net"));
 }
 
-static void test_auto_and_off_fall_back_to_userspace(void **state)
+static void test_path_choice(void **state)
 {
     enum net_path path = NET_PATH_VHOST;
     char err[128] = "";
 
     (void)state;
+    /* auto: vhost where it exists, userspace where it does not */
     assert_int_equal(virtio_net_choose_path(VHOST_AUTO, false, &path, err, sizeof(err)), 0);
     assert_int_equal(path, NET_PATH_USERSPACE);
-    path = NET_PATH_VHOST;
+    assert_int_equal(virtio_net_choose_path(VHOST_AUTO, true, &path, err, sizeof(err)), 0);
+    assert_int_equal(path, NET_PATH_VHOST);
+    /* on: vhost; off: userspace even when vhost exists */
+    assert_int_equal(virtio_net_choose_path(VHOST_ON, true, &path, err, sizeof(err)), 0);
+    assert_int_equal(path, NET_PATH_VHOST);
     assert_int_equal(virtio_net_choose_path(VHOST_OFF, true, &path, err, sizeof(err)), 0);
     assert_int_equal(path, NET_PATH_USERSPACE);
     assert_string_equal(err, "");
+}
+
+static void test_vhost_ring_features(void **state)
+{
+    uint64_t out = 0, all = BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_F_EVENT_IDX) |
+                            BIT(VIRTIO_F_INDIRECT_DESC) | BIT(VIRTIO_NET_F_MRG_RXBUF);
+
+    (void)state;
+    /* Offload bits stay with the tap; ring-layout bits go to vhost. */
+    assert_int_equal(vhost_net_ring_features(all | BIT(VIRTIO_NET_F_CSUM) | BIT(VIRTIO_NET_F_MAC),
+                                             all, &out), 0);
+    assert_int_equal(out, all);
+    /* A guest relying on EVENT_IDX cannot be served by a vhost without it. */
+    assert_int_equal(vhost_net_ring_features(all, all & ~BIT(VIRTIO_F_EVENT_IDX), &out),
+                     -ENOTSUP);
 }
 
 static void test_features_offered(void **state)
@@ -75,7 +96,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_vhost_on_without_device_is_an_error),
-        cmocka_unit_test(test_auto_and_off_fall_back_to_userspace),
+        cmocka_unit_test(test_path_choice),
+        cmocka_unit_test(test_vhost_ring_features),
         cmocka_unit_test(test_features_offered),
         cmocka_unit_test(test_tap_offloads_follow_guest_features),
     };

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -23,6 +24,7 @@
 #include "herd/netdev.h"
 #include "herd/netpath.h"
 #include "herd/ratelimit.h"
+#include "herd/vhost_net.h"
 
 #define RXQ 0
 #define TXQ 1
@@ -36,6 +38,10 @@ enum rx_state {
 
 struct virtio_net {
     struct virtio_dev dev;
+    enum net_path data_path;
+    struct vhost_net vhost;
+    bool vhost_running;
+    int vhost_call_fd; /* for queues without an MSI-X vector */
     struct netdev_tap tap;
     struct netpath path;
     uint8_t mac[6];
@@ -64,11 +70,7 @@ int virtio_net_choose_path(enum vhost_mode mode, bool vhost_available, enum net_
         snprintf(err, errlen, "vhost=on but /dev/vhost-net is not available on this host");
         return -ENODEV;
     }
-    /* The vhost-net backend is not built yet: auto and on fall back. */
-    *path = NET_PATH_USERSPACE;
-    if (mode != VHOST_OFF && vhost_available)
-        log_info("virtio-net: /dev/vhost-net present; using the userspace path (vhost backend "
-                 "not built in this version)");
+    *path = mode != VHOST_OFF && vhost_available ? NET_PATH_VHOST : NET_PATH_USERSPACE;
     return 0;
 }
 
@@ -326,10 +328,71 @@ static void features_ok(struct virtio_dev *dev)
                  strerror(errno));
 }
 
+/* ---- vhost-net: the kernel serves the rings --------------------------------- */
+
+static int call_fd_for(struct virtio_net *net, unsigned q)
+{
+    uint16_t v = net->dev.queues[q].msix_vector;
+
+    return v < net->dev.nr_vectors ? net->dev.vectors[v].fd : net->vhost_call_fd;
+}
+
+static int vhost_start(struct virtio_net *net)
+{
+    struct virtio_dev *dev = &net->dev;
+    uint64_t features;
+    int rc;
+
+    rc = vhost_net_ring_features(dev->driver_features, net->vhost.features, &features);
+    if (!rc)
+        rc = vhost_net_set_memory(&net->vhost, dev->mem);
+    if (!rc)
+        rc = vhost_net_set_features(&net->vhost, features);
+    for (unsigned q = 0; q < 2 && !rc; q++)
+        rc = vhost_net_start_queue(&net->vhost, q, &dev->queues[q].vq, dev->queues[q].kick_fd,
+                                   call_fd_for(net, q), net->tap.fds[0]);
+    if (rc) {
+        for (unsigned q = 0; q < 2; q++)
+            vhost_net_stop_queue(&net->vhost, q);
+        return rc;
+    }
+    /* From here on the kernel reads the kicks and the tap. */
+    virtio_dev_watch_queue(dev, RXQ, false);
+    virtio_dev_watch_queue(dev, TXQ, false);
+    set_rx_armed(net, false);
+    net->vhost_running = true;
+    return 0;
+}
+
+static void vhost_stop(struct virtio_net *net)
+{
+    if (!net->vhost_running)
+        return;
+    for (unsigned q = 0; q < 2; q++)
+        vhost_net_stop_queue(&net->vhost, q);
+    virtio_dev_watch_queue(&net->dev, RXQ, true);
+    virtio_dev_watch_queue(&net->dev, TXQ, true);
+    net->vhost_running = false;
+}
+
+static void driver_ok(struct virtio_dev *dev)
+{
+    struct virtio_net *net = net_of(dev);
+    int rc;
+
+    if (net->data_path != NET_PATH_VHOST)
+        return;
+    rc = vhost_start(net);
+    if (rc)
+        log_warn("virtio-net %s: vhost-net start failed (%s); serving in userspace",
+                 net->tap.name, strerror(-rc));
+}
+
 static void net_reset(struct virtio_dev *dev)
 {
     struct virtio_net *net = net_of(dev);
 
+    vhost_stop(net);
     net->rx_state = RX_EMPTY;
     net->mrg_rxbuf = false;
     set_rx_armed(net, true);
@@ -353,6 +416,7 @@ static const struct virtio_dev_ops net_ops = {
     .config_size = VIRTIO_NET_CONFIG_SIZE,
     .config_read = config_read,
     .features_ok = features_ok,
+    .driver_ok = driver_ok,
     .queue_notify = queue_notify,
     .polled_queues = 1u << TXQ,
     .reset = net_reset,
@@ -383,15 +447,31 @@ int virtio_net_create(const struct nic_config *cfg, unsigned index, struct kvm *
     *out = NULL;
     if (!net)
         return -ENOMEM;
-    net->timer_fd = -1;
+    net->timer_fd = net->vhost_call_fd = net->vhost.fd = -1;
     for (unsigned i = 0; i < NETDEV_TAP_MAX_QUEUES; i++)
         net->tap.fds[i] = -1;
-    rc = virtio_net_choose_path(cfg->vhost, access("/dev/vhost-net", R_OK | W_OK) == 0, &path,
+    rc = virtio_net_choose_path(cfg->vhost, access(VHOST_NET_DEVICE, R_OK | W_OK) == 0, &path,
                                 err, errlen);
     if (rc) {
         free(net);
         return rc;
     }
+    if (path == NET_PATH_VHOST) {
+        char why[160];
+
+        rc = vhost_net_open(&net->vhost, why, sizeof(why));
+        if (rc && cfg->vhost == VHOST_ON) {
+            snprintf(err, errlen, "net tap=%s: vhost=on: %s", cfg->tap, why);
+            free(net);
+            return rc;
+        }
+        if (rc) {
+            log_info("virtio-net %s: %s; using the userspace path", cfg->tap, why);
+            path = NET_PATH_USERSPACE;
+        }
+        net->vhost_call_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    }
+    net->data_path = path;
     rc = netdev_tap_open(cfg->tap, 1, VIRTIO_NET_HDR_LEN, &net->tap);
     if (rc) {
         snprintf(err, errlen, "net tap=%s: %s", cfg->tap, strerror(-rc));
@@ -432,6 +512,13 @@ void virtio_net_destroy(struct virtio_net *net)
     if (!net)
         return;
     virtio_dev_destroy(&net->dev);
+    if (net->vhost.fd >= 0) {
+        for (unsigned q = 0; q < 2; q++)
+            vhost_net_stop_queue(&net->vhost, q);
+        vhost_net_close(&net->vhost);
+    }
+    if (net->vhost_call_fd >= 0)
+        close(net->vhost_call_fd);
     netdev_tap_close(&net->tap);
     if (net->timer_fd >= 0)
         close(net->timer_fd);

@@ -159,6 +159,8 @@ static void enable_queue(struct virtio_dev *dev, unsigned q)
 
 static void set_status(struct virtio_dev *dev, uint8_t status)
 {
+    uint8_t old = dev->status;
+
     if (status == 0) {
         reset_device(dev);
         return;
@@ -178,6 +180,9 @@ static void set_status(struct virtio_dev *dev, uint8_t status)
     /* NEEDS_RESET is the device's to set; the driver cannot clear it. */
     dev->status = (uint8_t)((status & ~VIRTIO_STATUS_NEEDS_RESET) |
                             (dev->status & VIRTIO_STATUS_NEEDS_RESET));
+    if ((status & VIRTIO_STATUS_DRIVER_OK) && !(old & VIRTIO_STATUS_DRIVER_OK) &&
+        dev->ops->driver_ok)
+        dev->ops->driver_ok(dev);
     if (status & VIRTIO_STATUS_DRIVER_OK) {
         uint64_t one = 1;
 
@@ -658,6 +663,15 @@ int virtio_dev_watch_fd(struct virtio_dev *dev, int fd, uint32_t events,
     dev->extra_fds[k].handler = handler;
     dev->nr_extra_fds++;
     return 0;
+}
+
+int virtio_dev_watch_queue(struct virtio_dev *dev, unsigned q, bool on)
+{
+    struct epoll_event ev = {.events = on ? EPOLLIN : 0, .data.u32 = q};
+
+    if (q >= dev->nr_queues)
+        return -EINVAL;
+    return epoll_ctl(dev->epoll_fd, EPOLL_CTL_MOD, dev->queues[q].kick_fd, &ev) < 0 ? -errno : 0;
 }
 
 int virtio_dev_rewatch_fd(struct virtio_dev *dev, int fd, uint32_t events)
