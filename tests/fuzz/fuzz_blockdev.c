@@ -106,8 +106,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         perror("fuzz_blockdev: base");
         exit(1);
     }
-    /* Writes past the cap fail with EFBIG instead of killing the process. */
-    signal(SIGXFSZ, SIG_IGN);
     setrlimit(RLIMIT_FSIZE, &rl);
     const char *w = getenv("FUZZ_BLOCKDEV_WRITES");
     writes = w && strcmp(w, "1") == 0;
@@ -291,7 +289,15 @@ static void open_raw(void)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     bool backing = backing_is_safe(data, size);
+    static bool once;
 
+    /* Writes past the cap fail with EFBIG instead of killing the process.
+     * (Here, not in LLVMFuzzerInitialize: libFuzzer installs its own SIGXFSZ
+     * handler after that.) */
+    if (!once) {
+        signal(SIGXFSZ, SIG_IGN);
+        once = true;
+    }
     if (write_file(img_path, data, size) < 0)
         abort();
     open_read(backing);
