@@ -34,10 +34,14 @@ if ! make -s fuzz-build FUZZ_CC="$cc"; then
     exit 1
 fi
 
+# Own working corpora and logs, so two runs in one tree do not mix; the logs
+# are kept when something fails.
 echo "== running each target for ${FUZZ_SECONDS:-15}s"
+logs=build/fuzz/smoke-logs.$$
 mkdir -p "$probe/work"
-if ! FUZZ_SECONDS=${FUZZ_SECONDS:-15} FUZZ_WORK_DIR=$probe/work tests/fuzz/run; then
-    echo "FAIL: a fuzz target found a problem (inputs in build/fuzz/artifacts/; docs/fuzzing.md says how to reproduce)"
+if ! FUZZ_SECONDS=${FUZZ_SECONDS:-15} FUZZ_WORK_DIR=$probe/work FUZZ_LOG_DIR=$logs tests/fuzz/run; then
+    echo "FAIL: a fuzz target found a problem (inputs in build/fuzz/artifacts/, logs in $logs/; docs/fuzzing.md says how to reproduce)"
     exit 1
 fi
+rm -rf "$logs"
 echo "fuzz smoke: every target ran clean"
