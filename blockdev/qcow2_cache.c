@@ -85,6 +85,9 @@ static int slot_take(struct qcow2_cache *c, uint64_t offset, struct qcow2_cache_
 static struct qcow2_cache_entry *lookup(struct qcow2_cache *c, uint64_t offset)
 {
     struct qcow2_cache_entry *set = set_of(c, offset);
+    /* Offset 0 marks an empty slot; it is also the header, never a table. */
+    if (offset == 0)
+        return NULL;
     for (unsigned w = 0; w < c->ways; w++)
         if (set[w].offset == offset) {
             set[w].lru = ++c->tick;
@@ -95,6 +98,8 @@ static struct qcow2_cache_entry *lookup(struct qcow2_cache *c, uint64_t offset)
 
 int qcow2_cache_get(struct qcow2_cache *c, uint64_t offset, uint8_t **data)
 {
+    if (offset < c->q->cs) /* a metadata table over the header: corrupt */
+        return -EIO;
     struct qcow2_cache_entry *e = lookup(c, offset);
     if (e) {
         *data = e->data;
@@ -115,6 +120,8 @@ int qcow2_cache_get(struct qcow2_cache *c, uint64_t offset, uint8_t **data)
 
 int qcow2_cache_get_empty(struct qcow2_cache *c, uint64_t offset, uint8_t **data)
 {
+    if (offset < c->q->cs)
+        return -EIO;
     struct qcow2_cache_entry *e = lookup(c, offset);
     if (!e) {
         int r = slot_take(c, offset, &e);

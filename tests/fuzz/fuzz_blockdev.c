@@ -8,10 +8,8 @@
  *      (bounded: huge virtual sizes are walked, not read byte by byte), a read
  *      past the end must fail with -EINVAL, extents that say "zero" must read
  *      as zeros, then qcow2_get_info and qcow2_check run over it;
- *   2. only with FUZZ_BLOCKDEV_WRITES=1 in the environment: opened read-write
- *      as qcow2 and written to (write, write-zeroes, discard, flush), then
- *      checked again (off by default until the crash in
- *      tests/fuzz/crashers/blockdev-write-* is fixed; see docs/fuzzing.md);
+ *   2. unless FUZZ_BLOCKDEV_WRITES=0: opened read-write as qcow2 and
+ *      written to (write, write-zeroes, discard, flush), then checked again;
  *   3. opened read-only as raw and read at both ends.
  *
  * Backing files: an image may only name a backing file that lies in the
@@ -108,7 +106,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     }
     setrlimit(RLIMIT_FSIZE, &rl);
     const char *w = getenv("FUZZ_BLOCKDEV_WRITES");
-    writes = w && strcmp(w, "1") == 0;
+    writes = !(w && strcmp(w, "0") == 0); /* on unless FUZZ_BLOCKDEV_WRITES=0 */
     devnull = fopen("/dev/null", "w");
     chunk = malloc(CHUNK);
     if (!devnull || !chunk)

@@ -143,6 +143,10 @@ static void fill_zero_page(struct boot_params *zp, const struct bzimage *bz,
 {
     memset(zp, 0, sizeof(*zp));
     memcpy(&zp->hdr, &bz->hdr, bz->header_len);
+    /* Fields a boot loader owns: whatever the file carried there is not ours
+     * to pass on (no initrd, no setup_data list unless we build one). */
+    zp->hdr.ramdisk_image = zp->hdr.ramdisk_size = 0;
+    zp->hdr.setup_data = 0;
     zp->hdr.type_of_loader = LOADER_TYPE_UNKNOWN;
     zp->hdr.cmd_line_ptr = (uint32_t)LAYOUT_CMDLINE;
     zp->ext_cmd_line_ptr = 0;
