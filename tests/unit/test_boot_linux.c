@@ -428,6 +428,24 @@ static void test_bad_cmdline_too_long(void **state)
     drop(&im);
 }
 
+/* ramdisk_* and setup_data are the loader's to write: whatever the file
+ * carries there must not reach the guest. */
+static void test_file_ramdisk_fields_not_passed_on(void **state)
+{
+    struct ctx *c = *state;
+    struct img im = build();
+    struct boot_entry e;
+
+    hdr(&im)->ramdisk_image = 0x2000000;
+    hdr(&im)->ramdisk_size = 0x2000000;
+    hdr(&im)->setup_data = 0x30000;
+    assert_int_equal(load(c, &im, "x", NULL, 0, &e), 0);
+    assert_int_equal(zero_page(c)->hdr.ramdisk_image, 0);
+    assert_int_equal(zero_page(c)->hdr.ramdisk_size, 0);
+    assert_int_equal(zero_page(c)->hdr.setup_data, 0);
+    drop(&im);
+}
+
 /* The jump byte at 0x201 says the header ends at 0x26c, the file ends
  * before: the header must not be read past the end of the file. */
 static void test_bad_header_past_eof(void **state)
@@ -555,6 +573,7 @@ int main(void)
         T(test_bad_cmdline_too_long),
         T(test_bad_initrd_too_large),
         T(test_bad_header_past_eof),
+        T(test_file_ramdisk_fields_not_passed_on),
         /* Last: only run when a real kernel has been fetched (tools/fetch-test-kernel). */
         cmocka_unit_test(test_real_bzimage),
     };
