@@ -113,7 +113,7 @@ void probe_main(uint64_t via, uint64_t info)
     }
     say("%u passed, %u failed", passed, failed);
     if (args.idle) {
-        say("idle");
+        say("ready");
         cpl0_idle();
     }
     cpl0_exit(failed ? EXIT_FAIL : EXIT_PASS);
