@@ -29,12 +29,15 @@ static uint8_t bus_first, bus_last;
 static struct pci_dev devs[PCI_MAX_DEVS];
 static uint32_t ndevs;
 static uint64_t win_next, win_end;
+static const struct bootinfo *boot;
+static uint32_t generation;
 
 enum pci_method pci_method(void) { return method; }
 const char *pci_method_name(void) { return method == PCI_ECAM ? "ecam" : method == PCI_PORTS ? "ports" : "none"; }
 uint64_t pci_ecam_base(void) { return ecam_base; }
 const char *pci_ecam_source(void) { return ecam_source; }
 uint32_t pci_count(void) { return ndevs; }
+uint32_t pci_generation(void) { return generation; }
 const struct pci_dev *pci_get(uint32_t i) { return i < ndevs ? &devs[i] : 0; }
 
 static uint64_t ecam_addr(uint8_t bus, uint8_t dev, uint8_t fn, uint16_t off)
@@ -260,6 +263,8 @@ static void add_dev(uint8_t bus, uint8_t dev, uint8_t fn)
 bool pci_init(const struct bootinfo *bi, const char *force, char *why, size_t whylen)
 {
     method = PCI_NONE;
+    boot = bi;
+    generation++;
     ecam_base = 0;
     ndevs = 0;
     bus_first = 0;
@@ -317,6 +322,15 @@ uint64_t pci_map_bar(const struct pci_dev *d, int bar, uint64_t *size, char *why
         addr = ((uint64_t)(is64 ? pci_read32(d, (uint16_t)(off + 4)) : 0) << 32 | pci_read32(d, off)) & ~0xfULL;
         if (addr != a) {
             snprintf(why, whylen, "BAR %d: wrote 0x%lx, reads back 0x%lx", bar, (unsigned long)a, (unsigned long)addr);
+            return 0;
+        }
+    }
+    /* A BAR on top of RAM would make device registers shadow memory. */
+    for (uint32_t i = 0; boot && i < boot->nmem; i++) {
+        const struct memrange *m = &boot->mem[i];
+        if (m->type == E820_RAM && m->addr < addr + sz && addr < m->addr + m->size) {
+            snprintf(why, whylen, "BAR %d at 0x%lx+0x%lx overlaps RAM 0x%lx+0x%lx in the memory map", bar,
+                     (unsigned long)addr, (unsigned long)sz, (unsigned long)m->addr, (unsigned long)m->size);
             return 0;
         }
     }

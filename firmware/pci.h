@@ -49,6 +49,9 @@ const char *pci_method_name(void);
 uint64_t pci_ecam_base(void);
 const char *pci_ecam_source(void); /* "MCFG" or "DSDT _CBA" */
 
+/* Incremented by every pci_init (cached device state is stale after it). */
+uint32_t pci_generation(void);
+
 /* Devices found by the last pci_init. */
 uint32_t pci_count(void);
 const struct pci_dev *pci_get(uint32_t i);

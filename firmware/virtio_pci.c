@@ -34,7 +34,9 @@ static bool cap_addr(const struct pci_dev *d, uint8_t cap, uint32_t minlen, uint
 {
     static uint64_t bar_addr[6], bar_size[6];
     static const struct pci_dev *bar_dev;
-    if (bar_dev != d) {
+    static uint32_t bar_gen;
+    if (bar_dev != d || bar_gen != pci_generation()) {
+        bar_gen = pci_generation();
         memset(bar_addr, 0, sizeof(bar_addr));
         memset(bar_size, 0, sizeof(bar_size));
         bar_dev = d;
