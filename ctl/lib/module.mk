@@ -1,0 +1,25 @@
+# ctl/lib: pure pieces herdd and herdctl link: the range YAML spec, capacity
+# planning / admission, the hash-chained audit log. libherd-ctl.a.
+
+CTL_LIB_SRCS := ctl/lib/range_spec.c ctl/lib/capacity.c ctl/lib/audit.c
+CTL_LIB_OBJS := $(CTL_LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+CTL_LIB      := $(BUILD)/lib/libherd-ctl.a
+
+CTL_LIB_CFLAGS := $(shell $(PKG_CONFIG) --cflags yaml-0.1 libcrypto)
+# What a program linking libherd-ctl.a needs after it.
+CTL_LIB_LDLIBS := $(shell $(PKG_CONFIG) --libs yaml-0.1 libcrypto)
+
+LIBS += $(CTL_LIB)
+$(CTL_LIB): $(CTL_LIB_OBJS)
+$(CTL_LIB_OBJS): CFLAGS += $(CTL_LIB_CFLAGS)
+
+# Unit tests, one program each: tests/unit/test_ctl_<name>.c
+CTL_LIB_UNIT := range_spec capacity audit
+CTL_LIB_UNIT_PROGS := $(CTL_LIB_UNIT:%=$(BUILD)/tests/unit/test_ctl_%)
+UNIT_TESTS += $(CTL_LIB_UNIT_PROGS)
+
+$(CTL_LIB_UNIT_PROGS): $(BUILD)/tests/unit/test_ctl_%: $(BUILD)/obj/tests/unit/test_ctl_%.o $(CTL_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CTL_LIB_LDLIBS) -lcmocka $(LDLIBS)
+
+.SECONDARY: $(CTL_LIB_UNIT:%=$(BUILD)/obj/tests/unit/test_ctl_%.o)

@@ -1,0 +1,147 @@
+/*
+ * range_spec: the range YAML spec (scenarios x roles x counts over templates)
+ * parsed into plain structs, validated, and expanded into one entry per guest.
+ * Pure: no I/O except range_spec_load() reading the file. See docs/ranges.md.
+ *
+ *   range: lab1                     # [a-z0-9-], 1..24 chars
+ *   scenarios:                      # 1..64
+ *     - name: red                   # [a-z0-9-], 1..16
+ *       roles:                      # 1..64 per scenario
+ *         - name: attacker          # [a-z0-9-], 1..16
+ *           template: probe         # [A-Za-z0-9._-], 1..63 (existence: herdd's job)
+ *           count: 4                # 1..1000
+ *           cpus: 1                 # optional, 1..32: overrides the template
+ *           mem: 64M                # optional, 4M..1T, multiple of 4K; K/M/G/T suffix
+ *           nics:                   # optional (absent: the template's NICs), 0..8
+ *             - {network: communication, segment: red-net}
+ *             - {network: management}
+ *
+ * Names ([a-z0-9-]) start and end with a letter or digit. Guest names are
+ * "<range>-<scenario>-<role>-<n>", n from 1: at most 24+1+16+1+16+1+4 = 63
+ * characters, a valid netdev identity (NETDEV_IDENT_MAX). Validation also
+ * refuses two (scenario, role) pairs whose guest names would collide (e.g.
+ * scenario "a-b" role "c" vs scenario "a" role "b-c").
+ *
+ * Errors: functions return 0 or a negative errno (-EINVAL for a bad spec,
+ * -ENOMEM, -EFBIG for an input over RANGE_SPEC_BYTES_MAX, -errno from open/
+ * read). struct range_err gets the field path ("scenarios[1].roles[0].count"),
+ * a one-line message that starts with that path ("scenarios[1].roles[0].count:
+ * 0 is not in 1..1000") and the 1-based line/column (0 when unknown) — fit for
+ * herdd's {"error": msg, "field": field} 4xx replies. A failed parse leaves
+ * *out NULL and allocates nothing.
+ *
+ * YAML anchors and aliases, tags other than the core ones, multiple documents
+ * and flow/block nesting deeper than the format are refused; input is bounded
+ * at RANGE_SPEC_BYTES_MAX, so no input can blow up memory.
+ */
+#ifndef HERD_RANGE_SPEC_H
+#define HERD_RANGE_SPEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define RANGE_NAME_MAX       24       /* range name */
+#define RANGE_PART_MAX       16       /* scenario, role and segment names */
+#define RANGE_TEMPLATE_MAX   63       /* template names */
+#define RANGE_GUEST_NAME_MAX 63       /* "<range>-<scenario>-<role>-<n>" */
+#define RANGE_SCENARIOS_MAX  64
+#define RANGE_ROLES_MAX      64       /* per scenario */
+#define RANGE_NICS_MAX       8        /* per role (VMM_MAX_NICS) */
+#define RANGE_COUNT_MAX      1000     /* guests per role */
+#define RANGE_GUESTS_MAX     10000    /* guests per range, all roles */
+#define RANGE_CPUS_MAX       32       /* VMM_MAX_CPUS */
+#define RANGE_MEM_MIN        (4ULL << 20)
+#define RANGE_MEM_MAX        (1ULL << 40)
+#define RANGE_SPEC_BYTES_MAX (1u << 20)
+
+/* Same order and names as enum netdev_role (herd/netdev.h), so a cast or
+ * netdev_role_parse(range_network_name(n)) both work. */
+enum range_network {
+    RANGE_NET_MANAGEMENT,
+    RANGE_NET_STORAGE,
+    RANGE_NET_SERVICE,
+    RANGE_NET_COMMUNICATION,
+    RANGE_NET_COUNT
+};
+
+struct range_err {
+    char field[128];   /* "scenarios[1].roles[0].nics[0].network"; "" for the document */
+    char msg[320];     /* starts with the field path when there is one */
+    int line, column;  /* 1-based; 0 when unknown */
+};
+
+struct range_nic {
+    enum range_network network;
+    char segment[RANGE_PART_MAX + 1]; /* "" = the role's own bridge */
+};
+
+struct range_role {
+    char name[RANGE_PART_MAX + 1];
+    char template_name[RANGE_TEMPLATE_MAX + 1];
+    unsigned count;                 /* 1..RANGE_COUNT_MAX */
+    unsigned cpus;                  /* 0 = the template's default */
+    uint64_t mem;                   /* bytes; 0 = the template's default */
+    bool nics_set;                  /* false: use the template's NICs */
+    size_t n_nics;
+    struct range_nic nics[RANGE_NICS_MAX];
+    int line;                       /* where the role starts in the YAML */
+};
+
+struct range_scenario {
+    char name[RANGE_PART_MAX + 1];
+    size_t n_roles;
+    struct range_role *roles;
+    int line;
+};
+
+struct range_spec {
+    char name[RANGE_NAME_MAX + 1];
+    size_t n_scenarios;
+    struct range_scenario *scenarios;
+    size_t n_guests;                /* sum of the counts, <= RANGE_GUESTS_MAX */
+};
+
+/* One guest of the expanded range. The pointers point into the spec, which
+ * must outlive the array. */
+struct range_guest {
+    char name[RANGE_GUEST_NAME_MAX + 1];   /* "lab1-red-attacker-3" */
+    const struct range_scenario *scenario;
+    const struct range_role *role;         /* template, cpus, mem, nics */
+    unsigned index;                        /* n, 1..role->count */
+};
+
+/* Parses and validates len bytes of YAML (need not be NUL-terminated). */
+int range_spec_parse(const char *buf, size_t len, struct range_spec **out,
+                     struct range_err *err);
+/* Reads path (at most RANGE_SPEC_BYTES_MAX) and parses it; err->field is ""
+ * and err->msg names the file on an I/O error. */
+int range_spec_load(const char *path, struct range_spec **out,
+                    struct range_err *err);
+void range_spec_free(struct range_spec *spec);
+
+/* Every guest, in order: scenarios, then roles, then n = 1..count.
+ * *out is malloc'd (free() it); *n = spec->n_guests. */
+int range_spec_expand(const struct range_spec *spec, struct range_guest **out,
+                      size_t *n);
+
+/* "<range>-<scenario>-<role>-<n>" into out; -EINVAL if index is 0 or over
+ * the role's count, -ENAMETOOLONG if it would not fit (cannot happen for a
+ * validated spec). */
+int range_guest_name(char out[RANGE_GUEST_NAME_MAX + 1],
+                     const struct range_spec *spec,
+                     const struct range_scenario *sc,
+                     const struct range_role *role, unsigned index);
+
+/* "management", "storage", "service", "communication"; NULL if out of range. */
+const char *range_network_name(enum range_network net);
+/* -EINVAL for anything else (exact, lower case). */
+int range_network_parse(const char *name, enum range_network *out);
+/* 0 if s is a valid name of at most max chars from [a-z0-9-] starting and
+ * ending with a letter or digit; -EINVAL / -ENAMETOOLONG otherwise. */
+int range_name_check(const char *s, size_t max);
+/* "64M", "1G", "4096", "2T" (binary multiples, optional trailing 'B' or
+ * "iB": "64MiB") into bytes; -EINVAL for anything else, -ERANGE on overflow. */
+int range_parse_size(const char *s, uint64_t *out);
+
+#endif
