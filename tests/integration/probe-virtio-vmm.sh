@@ -18,7 +18,7 @@ root=${HERD_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 build=${HERD_BUILD:-$root/build}
 probe=$build/firmware/herd-probe.elf
 mkpattern=$build/firmware/mkpattern
-vmm=$build/bin/herd-vmm
+vmm=${HERD_VMM:-$build/bin/herd-vmm}
 
 if [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then
     echo "skip: /dev/kvm is missing or not accessible"
