@@ -1,21 +1,568 @@
-/* Unit tests: herd/range_spec.h (in progress). */
+/* Unit tests: herd/range_spec.h (range YAML spec parse, validate, expand). */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <cmocka.h>
 
 #include "herd/range_spec.h"
 
-static void test_builds(void **state)
+static const char good[] =
+    "range: lab1\n"
+    "scenarios:\n"
+    "  - name: red\n"
+    "    roles:\n"
+    "      - name: attacker\n"
+    "        template: probe\n"
+    "        count: 4\n"
+    "        cpus: 2\n"
+    "        mem: 128M\n"
+    "        nics:\n"
+    "          - {network: communication, segment: red-net}\n"
+    "          - {network: management}\n"
+    "      - name: c2\n"
+    "        template: probe-v2.1\n"
+    "        count: 1\n"
+    "  - name: blue\n"
+    "    roles:\n"
+    "      - name: web\n"
+    "        template: probe\n"
+    "        count: 3\n"
+    "        nics: []\n";
+
+static struct range_spec *parse_ok(const char *yaml)
+{
+    struct range_spec *spec = NULL;
+    struct range_err err;
+    int rc = range_spec_parse(yaml, strlen(yaml), &spec, &err);
+    if (rc)
+        print_error("unexpected error %d: %s [field %s]\n", rc, err.msg, err.field);
+    assert_int_equal(rc, 0);
+    assert_non_null(spec);
+    return spec;
+}
+
+/* Parses yaml, expects -EINVAL with the given field and a message containing
+ * want (and starting with the field). */
+static void parse_bad_rc(const char *yaml, size_t len, int want_rc, const char *field,
+                         const char *want)
+{
+    struct range_spec *spec = (struct range_spec *)1;
+    struct range_err err;
+    int rc = range_spec_parse(yaml, len, &spec, &err);
+    if (rc != want_rc || strcmp(err.field, field) || !strstr(err.msg, want))
+        print_error("yaml:\n%s\n-> rc %d field '%s' msg '%s'; want rc %d field '%s' msg ~ '%s'\n",
+                    yaml, rc, err.field, err.msg, want_rc, field, want);
+    assert_int_equal(rc, want_rc);
+    assert_null(spec);
+    assert_string_equal(err.field, field);
+    assert_non_null(strstr(err.msg, want));
+    if (*field)
+        assert_memory_equal(err.msg, field, strlen(field));
+}
+
+static void parse_bad(const char *yaml, const char *field, const char *want)
+{
+    parse_bad_rc(yaml, strlen(yaml), -EINVAL, field, want);
+}
+
+static void test_good(void **state)
 {
     (void)state;
+    struct range_spec *s = parse_ok(good);
+    assert_string_equal(s->name, "lab1");
+    assert_int_equal(s->n_scenarios, 2);
+    assert_int_equal(s->n_guests, 8);
+    const struct range_scenario *red = &s->scenarios[0];
+    assert_string_equal(red->name, "red");
+    assert_int_equal(red->n_roles, 2);
+    const struct range_role *a = &red->roles[0];
+    assert_string_equal(a->name, "attacker");
+    assert_string_equal(a->template_name, "probe");
+    assert_int_equal(a->count, 4);
+    assert_int_equal(a->cpus, 2);
+    assert_int_equal(a->mem, 128ULL << 20);
+    assert_true(a->nics_set);
+    assert_int_equal(a->n_nics, 2);
+    assert_int_equal(a->nics[0].network, RANGE_NET_COMMUNICATION);
+    assert_string_equal(a->nics[0].segment, "red-net");
+    assert_int_equal(a->nics[1].network, RANGE_NET_MANAGEMENT);
+    assert_string_equal(a->nics[1].segment, "");
+    assert_int_equal(a->line, 5);
+    const struct range_role *c2 = &red->roles[1];
+    assert_string_equal(c2->template_name, "probe-v2.1");
+    assert_int_equal(c2->cpus, 0);
+    assert_int_equal(c2->mem, 0);
+    assert_false(c2->nics_set);
+    const struct range_role *web = &s->scenarios[1].roles[0];
+    assert_true(web->nics_set);
+    assert_int_equal(web->n_nics, 0);
+    range_spec_free(s);
+}
+
+static void test_expand(void **state)
+{
+    (void)state;
+    struct range_spec *s = parse_ok(good);
+    struct range_guest *g;
+    size_t n;
+    assert_int_equal(range_spec_expand(s, &g, &n), 0);
+    assert_int_equal(n, 8);
+    static const char *const names[] = {
+        "lab1-red-attacker-1", "lab1-red-attacker-2", "lab1-red-attacker-3",
+        "lab1-red-attacker-4", "lab1-red-c2-1",       "lab1-blue-web-1",
+        "lab1-blue-web-2",     "lab1-blue-web-3",
+    };
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(g[i].name, names[i]);
+    assert_ptr_equal(g[0].role, &s->scenarios[0].roles[0]);
+    assert_ptr_equal(g[4].scenario, &s->scenarios[0]);
+    assert_int_equal(g[3].index, 4);
+    assert_int_equal(g[5].index, 1);
+    assert_string_equal(g[5].role->template_name, "probe");
+    free(g);
+
+    char name[RANGE_GUEST_NAME_MAX + 1];
+    assert_int_equal(range_guest_name(name, s, &s->scenarios[1], &s->scenarios[1].roles[0], 2), 0);
+    assert_string_equal(name, "lab1-blue-web-2");
+    assert_int_equal(range_guest_name(name, s, &s->scenarios[1], &s->scenarios[1].roles[0], 0), -EINVAL);
+    assert_int_equal(range_guest_name(name, s, &s->scenarios[1], &s->scenarios[1].roles[0], 4), -EINVAL);
+    range_spec_free(s);
+}
+
+static void test_longest_names(void **state)
+{
+    (void)state;
+    const char *y =
+        "range: abcdefghijklmnopqrstuvwx\n"
+        "scenarios:\n"
+        "- name: abcdefghijklmnop\n"
+        "  roles:\n"
+        "  - {name: qrstuvwxyz012345, template: t, count: 1000}\n";
+    struct range_spec *s = parse_ok(y);
+    struct range_guest *g;
+    size_t n;
+    assert_int_equal(range_spec_expand(s, &g, &n), 0);
+    assert_int_equal(n, 1000);
+    assert_string_equal(g[999].name, "abcdefghijklmnopqrstuvwx-abcdefghijklmnop-qrstuvwxyz012345-1000");
+    assert_int_equal(strlen(g[999].name), RANGE_GUEST_NAME_MAX);
+    free(g);
+    range_spec_free(s);
+}
+
+static void test_example_file(void **state)
+{
+    (void)state;
+    const char *root = getenv("HERD_ROOT");
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/examples/range.yaml", root ? root : ".");
+    struct range_spec *s = NULL;
+    struct range_err err;
+    int rc = range_spec_load(path, &s, &err);
+    if (rc)
+        print_error("%s: %s\n", path, err.msg);
+    assert_int_equal(rc, 0);
+    assert_int_equal(s->n_scenarios, 2);
+    assert_true(s->n_guests >= 12);
+    struct range_guest *g;
+    size_t n;
+    assert_int_equal(range_spec_expand(s, &g, &n), 0);
+    assert_int_equal(n, s->n_guests);
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(g[i].role->template_name, "probe");
+        for (size_t j = 0; j < i; j++)
+            assert_string_not_equal(g[i].name, g[j].name);
+    }
+    free(g);
+    range_spec_free(s);
+
+    rc = range_spec_load("/nonexistent/range.yaml", &s, &err);
+    assert_int_equal(rc, -ENOENT);
+    assert_null(s);
+    assert_non_null(strstr(err.msg, "/nonexistent/range.yaml"));
+}
+
+#define HEAD "range: lab1\nscenarios:\n- name: red\n  roles:\n"
+#define ROLE(extra) HEAD "  - name: a\n    template: probe\n    count: 1\n" extra
+
+static void test_bad_document(void **state)
+{
+    (void)state;
+    parse_bad("", "", "empty");
+    parse_bad("# only a comment\n", "", "empty");
+    parse_bad("- a\n- b\n", "", "expected a mapping");
+    parse_bad("just a string\n", "", "expected a mapping");
+    parse_bad("range: lab1\n", "scenarios", "required field is missing");
+    parse_bad("scenarios: []\n", "range", "required field is missing");
+    parse_bad("range: lab1\nscenarios: []\n", "scenarios", "at least one scenario");
+    parse_bad("range: lab1\nscenarios: {}\n", "scenarios", "expected a list of scenarios, got a mapping");
+    parse_bad("range: lab1\nscenarios:\n", "scenarios", "got null");
+    parse_bad(HEAD "  - {name: a, template: t, count: 1}\nextra: 1\n", "extra",
+              "unknown field (expected range, scenarios)");
+    parse_bad("range: lab1\nrange: lab2\nscenarios: []\n", "range", "duplicate field");
+    parse_bad("range: lab1\nscenarios: [\n", "", "YAML:");
+    parse_bad("range: lab1\n  bad: indent\n", "", "YAML:");
+    parse_bad("range: 'lab1\n", "", "YAML:");
+    parse_bad("a: 1\n---\nb: 2\n", "", "only one document");
+    parse_bad("{[a]: 1}\n", "", "keys must be plain strings");
+    /* NUL in the input. */
+    parse_bad_rc("range: la\0b1\n", 13, -EINVAL, "", "YAML:");
+}
+
+static void test_bad_names(void **state)
+{
+    (void)state;
+    parse_bad("range: Lab1\nscenarios: []\n", "range", "'Lab1' is not a valid name");
+    parse_bad("range: lab_1\nscenarios: []\n", "range", "not a valid name");
+    parse_bad("range: -lab\nscenarios: []\n", "range", "not a valid name");
+    parse_bad("range: lab-\nscenarios: []\n", "range", "not a valid name");
+    parse_bad("range: ''\nscenarios: []\n", "range", "not a valid name");
+    parse_bad("range: ~\nscenarios: []\n", "range", "expected a name, got null");
+    parse_bad("range: [a]\nscenarios: []\n", "range", "expected a name, got a list");
+    parse_bad("range: abcdefghijklmnopqrstuvwxy\nscenarios: []\n", "range",
+              "longer than 24 characters");
+    parse_bad("range: \"l\\u00e9b\"\nscenarios: []\n", "range", "not a valid name");
+    parse_bad("range: \"la\\0b\"\nscenarios: []\n", "range", "NUL");
+    parse_bad("range: lab1\nscenarios:\n- name: abcdefghijklmnopq\n  roles: []\n",
+              "scenarios[0].name", "longer than 16 characters");
+    parse_bad("range: lab1\nscenarios:\n- name: red\n  roles: []\n", "scenarios[0].roles",
+              "at least one role");
+    parse_bad(HEAD "  - {name: 'a b', template: t, count: 1}\n", "scenarios[0].roles[0].name",
+              "'a b' is not a valid name");
+    parse_bad(HEAD "  - {name: a, template: 'my template', count: 1}\n",
+              "scenarios[0].roles[0].template", "not a valid template name");
+    parse_bad(HEAD "  - {name: a, template: ../etc, count: 1}\n",
+              "scenarios[0].roles[0].template", "not a valid template name");
+    parse_bad(HEAD "  - {name: a, template: a/b, count: 1}\n",
+              "scenarios[0].roles[0].template", "not a valid template name");
+    parse_bad(HEAD "  - {name: a, template: "
+                   "a123456789012345678901234567890123456789012345678901234567890123, count: 1}\n",
+              "scenarios[0].roles[0].template", "longer than 63");
+    parse_bad(ROLE("    nics: [{network: service, segment: Net}]\n"),
+              "scenarios[0].roles[0].nics[0].segment", "not a valid name");
+}
+
+static void test_duplicates(void **state)
+{
+    (void)state;
+    parse_bad("range: lab1\nscenarios:\n"
+              "- {name: red, roles: [{name: a, template: t, count: 1}]}\n"
+              "- {name: blue, roles: [{name: a, template: t, count: 1}]}\n"
+              "- {name: red, roles: [{name: b, template: t, count: 1}]}\n",
+              "scenarios[2].name", "duplicate scenario 'red' (also scenarios[0])");
+    parse_bad(HEAD "  - {name: a, template: t, count: 1}\n  - {name: b, template: t, count: 1}\n"
+                   "  - {name: a, template: t, count: 2}\n",
+              "scenarios[0].roles[2].name", "duplicate role 'a'");
+    /* "a-b" + "c" and "a" + "b-c" give the same guest names. */
+    parse_bad("range: lab1\nscenarios:\n"
+              "- {name: a-b, roles: [{name: c, template: t, count: 1}]}\n"
+              "- {name: a, roles: [{name: x, template: t, count: 1}, {name: b-c, template: t, count: 1}]}\n",
+              "scenarios[1].roles[1].name", "same names");
+    parse_bad(ROLE("    count: 2\n"), "scenarios[0].roles[0].count", "duplicate field");
+    parse_bad(ROLE("    nics: [{network: service, network: storage}]\n"),
+              "scenarios[0].roles[0].nics[0].network", "duplicate field");
+    /* Similar but distinct names are fine. */
+    struct range_spec *s = parse_ok("range: lab1\nscenarios:\n"
+                                    "- {name: a, roles: [{name: b, template: t, count: 1},"
+                                    " {name: b-1, template: t, count: 1}]}\n");
+    range_spec_free(s);
+}
+
+static void test_numbers(void **state)
+{
+    (void)state;
+    const char *cf = "scenarios[0].roles[0].count";
+    parse_bad(HEAD "  - {name: a, template: t, count: 0}\n", cf, "0 is not in 1..1000");
+    parse_bad(HEAD "  - {name: a, template: t, count: 1001}\n", cf, "1001 is not in 1..1000");
+    parse_bad(HEAD "  - {name: a, template: t, count: -1}\n", cf, "-1 is not in 1..1000");
+    parse_bad(HEAD "  - {name: a, template: t, count: -0}\n", cf, "-0 is not in 1..1000");
+    parse_bad(HEAD "  - {name: a, template: t, count: 99999999999999999999999999}\n", cf,
+              "99999999999999999999999999 is not in 1..1000");
+    parse_bad(HEAD "  - {name: a, template: t, count: 18446744073709551617}\n", cf,
+              "is not in 1..1000");
+    parse_bad(HEAD "  - {name: a, template: t, count: 4.5}\n", cf, "expected an integer, got '4.5'");
+    parse_bad(HEAD "  - {name: a, template: t, count: four}\n", cf, "expected an integer");
+    parse_bad(HEAD "  - {name: a, template: t, count: '4'}\n", cf,
+              "expected an integer, got a quoted string");
+    parse_bad(HEAD "  - {name: a, template: t, count: true}\n", cf, "expected an integer");
+    parse_bad(HEAD "  - {name: a, template: t, count: 0x10}\n", cf, "expected an integer");
+    parse_bad(HEAD "  - {name: a, template: t, count: }\n", cf, "got null");
+    parse_bad(HEAD "  - {name: a, template: t, count: [1]}\n", cf, "got a list");
+    parse_bad(HEAD "  - {name: a, template: t, count: {n: 1}}\n", cf, "got a mapping");
+    parse_bad(ROLE("    cpus: 0\n"), "scenarios[0].roles[0].cpus", "0 is not in 1..32");
+    parse_bad(ROLE("    cpus: 33\n"), "scenarios[0].roles[0].cpus", "33 is not in 1..32");
+    parse_bad(ROLE("    mem: 64X\n"), "scenarios[0].roles[0].mem", "'64X' is not a size");
+    parse_bad(ROLE("    mem: M\n"), "scenarios[0].roles[0].mem", "not a size");
+    parse_bad(ROLE("    mem: -64M\n"), "scenarios[0].roles[0].mem", "not a size");
+    parse_bad(ROLE("    mem: 1M\n"), "scenarios[0].roles[0].mem", "1M is not in 4M..1T");
+    parse_bad(ROLE("    mem: 2T\n"), "scenarios[0].roles[0].mem", "not in 4M..1T");
+    parse_bad(ROLE("    mem: 99999999999999999999G\n"), "scenarios[0].roles[0].mem", "not in 4M..1T");
+    parse_bad(ROLE("    mem: 17179869184G\n"), "scenarios[0].roles[0].mem", "not in 4M..1T");
+    parse_bad(ROLE("    mem: 4194305\n"), "scenarios[0].roles[0].mem", "multiple of 4K");
+    parse_bad(ROLE("    mem: [64M]\n"), "scenarios[0].roles[0].mem", "expected a size");
+
+    struct range_spec *s = parse_ok(ROLE("    mem: 4194304\n    cpus: 32\n"));
+    assert_int_equal(s->scenarios[0].roles[0].mem, 4ULL << 20);
+    assert_int_equal(s->scenarios[0].roles[0].cpus, 32);
+    range_spec_free(s);
+    s = parse_ok(ROLE("    mem: \"1T\"\n"));
+    assert_int_equal(s->scenarios[0].roles[0].mem, 1ULL << 40);
+    range_spec_free(s);
+    s = parse_ok(HEAD "  - {name: a, template: t, count: +1000}\n");
+    assert_int_equal(s->scenarios[0].roles[0].count, 1000);
+    range_spec_free(s);
+}
+
+static void test_parse_size(void **state)
+{
+    (void)state;
+    uint64_t v;
+    assert_int_equal(range_parse_size("64M", &v), 0);
+    assert_int_equal(v, 64ULL << 20);
+    assert_int_equal(range_parse_size("64MiB", &v), 0);
+    assert_int_equal(v, 64ULL << 20);
+    assert_int_equal(range_parse_size("2GB", &v), 0);
+    assert_int_equal(v, 2ULL << 30);
+    assert_int_equal(range_parse_size("8k", &v), 0);
+    assert_int_equal(v, 8192);
+    assert_int_equal(range_parse_size("512B", &v), 0);
+    assert_int_equal(v, 512);
+    assert_int_equal(range_parse_size("3T", &v), 0);
+    assert_int_equal(v, 3ULL << 40);
+    assert_int_equal(range_parse_size("18446744073709551615", &v), 0);
+    assert_int_equal(v, UINT64_MAX);
+    assert_int_equal(range_parse_size("18446744073709551616", &v), -ERANGE);
+    assert_int_equal(range_parse_size("16777216T", &v), -ERANGE);
+    assert_int_equal(range_parse_size("16777215T", &v), 0);
+    assert_int_equal(range_parse_size("", &v), -EINVAL);
+    assert_int_equal(range_parse_size("G", &v), -EINVAL);
+    assert_int_equal(range_parse_size("1.5G", &v), -EINVAL);
+    assert_int_equal(range_parse_size("1GG", &v), -EINVAL);
+    assert_int_equal(range_parse_size("1 G", &v), -EINVAL);
+    assert_int_equal(range_parse_size("1m", &v), -EINVAL);
+    assert_int_equal(range_parse_size("1Bx", &v), -EINVAL);
+    assert_int_equal(range_parse_size(NULL, &v), -EINVAL);
+}
+
+static void test_names_and_networks(void **state)
+{
+    (void)state;
+    assert_int_equal(range_name_check("a", 16), 0);
+    assert_int_equal(range_name_check("a-1-b", 16), 0);
+    assert_int_equal(range_name_check("0", 16), 0);
+    assert_int_equal(range_name_check("", 16), -EINVAL);
+    assert_int_equal(range_name_check(NULL, 16), -EINVAL);
+    assert_int_equal(range_name_check("-a", 16), -EINVAL);
+    assert_int_equal(range_name_check("a-", 16), -EINVAL);
+    assert_int_equal(range_name_check("A", 16), -EINVAL);
+    assert_int_equal(range_name_check("a.b", 16), -EINVAL);
+    assert_int_equal(range_name_check("abcdefghijklmnopq", 16), -ENAMETOOLONG);
+    enum range_network n;
+    for (int i = 0; i < RANGE_NET_COUNT; i++) {
+        assert_int_equal(range_network_parse(range_network_name((enum range_network)i), &n), 0);
+        assert_int_equal(n, i);
+    }
+    assert_string_equal(range_network_name(RANGE_NET_SERVICE), "service");
+    assert_null(range_network_name(RANGE_NET_COUNT));
+    assert_int_equal(range_network_parse("Management", &n), -EINVAL);
+    assert_int_equal(range_network_parse("mgmt", &n), -EINVAL);
+    assert_int_equal(range_network_parse(NULL, &n), -EINVAL);
+}
+
+static void test_unknown_and_missing(void **state)
+{
+    (void)state;
+    parse_bad(ROLE("    colour: red\n"), "scenarios[0].roles[0].colour",
+              "unknown field (expected name, template, count, cpus, mem, nics)");
+    parse_bad(ROLE("    Count: 1\n"), "scenarios[0].roles[0].Count", "unknown field");
+    parse_bad("range: lab1\nscenarios:\n- name: red\n  roles: [{name: a, template: t, count: 1}]\n"
+              "  color: 1\n", "scenarios[0].color", "unknown field (expected name, roles)");
+    parse_bad(ROLE("    nics: [{network: service, vlan: 4}]\n"), "scenarios[0].roles[0].nics[0].vlan",
+              "unknown field (expected network, segment)");
+    parse_bad(HEAD "  - {template: t, count: 1}\n", "scenarios[0].roles[0].name", "required");
+    parse_bad(HEAD "  - {name: a, count: 1}\n", "scenarios[0].roles[0].template", "required");
+    parse_bad(HEAD "  - {name: a, template: t}\n", "scenarios[0].roles[0].count", "required");
+    parse_bad("range: lab1\nscenarios:\n- roles: []\n", "scenarios[0].name", "required");
+    parse_bad("range: lab1\nscenarios:\n- name: r\n", "scenarios[0].roles", "required");
+    parse_bad(ROLE("    nics: [{segment: x}]\n"), "scenarios[0].roles[0].nics[0].network", "required");
+    parse_bad(ROLE("    nics: [{network: dmz}]\n"), "scenarios[0].roles[0].nics[0].network",
+              "'dmz' is not a network (management, storage, service, communication)");
+    parse_bad(ROLE("    nics: [service]\n"), "scenarios[0].roles[0].nics[0]", "expected a mapping");
+    parse_bad(ROLE("    nics: {network: service}\n"), "scenarios[0].roles[0].nics", "expected a list");
+    parse_bad(ROLE("    nics: [{network: a}, {network: a}, {network: a}, {network: a},"
+                   " {network: a}, {network: a}, {network: a}, {network: a}, {network: a}]\n"),
+              "scenarios[0].roles[0].nics", "9 NICs, more than 8");
+    parse_bad(HEAD "  - 7\n", "scenarios[0].roles[0]", "expected a role (mapping), got a scalar");
+    parse_bad("range: lab1\nscenarios: [x]\n", "scenarios[0]", "expected a scenario");
+}
+
+static void test_line_numbers(void **state)
+{
+    (void)state;
+    struct range_spec *s;
+    struct range_err err;
+    const char *y = HEAD "  - name: a\n    template: t\n    count: 5000\n";
+    assert_int_equal(range_spec_parse(y, strlen(y), &s, &err), -EINVAL);
+    assert_int_equal(err.line, 7);
+    assert_int_equal(err.column, 12);
+    assert_non_null(strstr(err.msg, "(line 7, column 12)"));
+    y = "range: lab1\nscenarios: [\n";
+    assert_int_equal(range_spec_parse(y, strlen(y), &s, &err), -EINVAL);
+    assert_true(err.line >= 2);
+}
+
+static void test_limits(void **state)
+{
+    (void)state;
+    /* 11 roles of 1000 guests: over the range total. */
+    char *y = malloc(8192);
+    size_t o = (size_t)snprintf(y, 8192, HEAD);
+    for (int i = 0; i < 11; i++)
+        o += (size_t)snprintf(y + o, 8192 - o, "  - {name: r%d, template: t, count: 1000}\n", i);
+    parse_bad(y, "scenarios[0].roles[10].count", "more than 10000 guests");
+    /* exactly 10000 is fine */
+    o = (size_t)snprintf(y, 8192, HEAD);
+    for (int i = 0; i < 10; i++)
+        o += (size_t)snprintf(y + o, 8192 - o, "  - {name: r%d, template: t, count: 1000}\n", i);
+    struct range_spec *s = parse_ok(y);
+    assert_int_equal(s->n_guests, 10000);
+    struct range_guest *g;
+    size_t n;
+    assert_int_equal(range_spec_expand(s, &g, &n), 0);
+    assert_int_equal(n, 10000);
+    assert_string_equal(g[9999].name, "lab1-red-r9-1000");
+    free(g);
+    range_spec_free(s);
+    free(y);
+
+    /* 65 scenarios */
+    size_t cap = 65 * 80 + 64;
+    y = malloc(cap);
+    o = (size_t)snprintf(y, cap, "range: lab1\nscenarios:\n");
+    for (int i = 0; i < 65; i++)
+        o += (size_t)snprintf(y + o, cap - o, "- {name: s%d, roles: [{name: a, template: t, count: 1}]}\n", i);
+    parse_bad(y, "scenarios", "65 scenarios, more than 64");
+    free(y);
+
+    /* Over the byte limit: refused before parsing. */
+    size_t big = RANGE_SPEC_BYTES_MAX + 1;
+    y = malloc(big);
+    memset(y, '#', big);
+    parse_bad_rc(y, big, -EFBIG, "", "more than");
+    free(y);
+
+    /* Deep nesting. */
+    cap = 4096;
+    y = malloc(cap);
+    o = (size_t)snprintf(y, cap, "range: lab1\nscenarios: ");
+    for (int i = 0; i < 1000; i++)
+        y[o++] = '[';
+    y[o] = '\0';
+    parse_bad(y, "", "nested too deeply");
+    free(y);
+}
+
+static void test_anchors_aliases_tags(void **state)
+{
+    (void)state;
+    parse_bad("range: lab1\nscenarios:\n- &s {name: red, roles: [{name: a, template: t, count: 1}]}\n- *s\n",
+              "", "anchors");
+    parse_bad("range: &r lab1\nscenarios: []\n", "", "anchors");
+    parse_bad("range: lab1\nscenarios: *x\n", "", "YAML");
+    parse_bad("range: !!str lab1\nscenarios: []\n", "", "tags");
+    parse_bad("range: !custom lab1\nscenarios: []\n", "", "tags");
+    /* The billion-laughs bomb: refused at the first anchor, no blow-up. */
+    const char *bomb =
+        "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n"
+        "b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
+        "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
+        "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
+        "e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\n"
+        "f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n"
+        "g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]\n"
+        "h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]\n"
+        "i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]\n";
+    parse_bad(bomb, "", "anchors");
+    /* Merge keys need aliases: refused too. */
+    parse_bad(HEAD "  - <<: *base\n    name: a\n", "", "YAML");
+}
+
+/* Every prefix of a good spec parses or fails cleanly (no crash, no leak, a
+ * message), and so does every single-byte corruption. */
+static void test_truncations(void **state)
+{
+    (void)state;
+    size_t len = strlen(good);
+    char *buf = malloc(len + 1);
+    int ok = 0, bad = 0;
+    for (size_t l = 0; l <= len; l++) {
+        memcpy(buf, good, l); /* exactly l bytes, no terminator in the buffer */
+        struct range_spec *s = (struct range_spec *)1;
+        struct range_err err;
+        int rc = range_spec_parse(buf, l, &s, &err);
+        if (rc == 0) {
+            assert_non_null(s);
+            struct range_guest *g;
+            size_t n;
+            assert_int_equal(range_spec_expand(s, &g, &n), 0);
+            assert_int_equal(n, s->n_guests);
+            free(g);
+            range_spec_free(s);
+            ok++;
+        } else {
+            assert_int_equal(rc, -EINVAL);
+            assert_null(s);
+            assert_true(strlen(err.msg) > 0);
+            bad++;
+        }
+    }
+    assert_true(ok > 0);
+    assert_true(bad > 0);
+    static const char junk[] = {'\0', ':', '-', '[', '{', '&', '*', '!', '\'', '"', '\n', ' ',
+                                '\t', '#', '9', (char)0xff, (char)0xc3, '|', '>', '%', '@'};
+    memcpy(buf, good, len);
+    for (size_t i = 0; i < len; i++) {
+        for (size_t j = 0; j < sizeof(junk); j++) {
+            char save = buf[i];
+            buf[i] = junk[j];
+            struct range_spec *s = NULL;
+            struct range_err err;
+            int rc = range_spec_parse(buf, len, &s, &err);
+            if (rc == 0) {
+                range_spec_free(s);
+            } else {
+                assert_int_equal(rc, -EINVAL);
+                assert_null(s);
+                assert_true(strlen(err.msg) > 0);
+            }
+            buf[i] = save;
+        }
+    }
+    free(buf);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_builds),
+        cmocka_unit_test(test_good),
+        cmocka_unit_test(test_expand),
+        cmocka_unit_test(test_longest_names),
+        cmocka_unit_test(test_example_file),
+        cmocka_unit_test(test_bad_document),
+        cmocka_unit_test(test_bad_names),
+        cmocka_unit_test(test_duplicates),
+        cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_parse_size),
+        cmocka_unit_test(test_names_and_networks),
+        cmocka_unit_test(test_unknown_and_missing),
+        cmocka_unit_test(test_line_numbers),
+        cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_anchors_aliases_tags),
+        cmocka_unit_test(test_truncations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
