@@ -28,6 +28,7 @@ void vmm_config_free(struct vmm_config *cfg)
     free(cfg->initrd);
     free(cfg->cmdline);
     free(cfg->serial_path);
+    free(cfg->control);
     for (unsigned i = 0; i < cfg->nr_disks; i++)
         disk_config_free(&cfg->disks[i]);
     for (unsigned i = 0; i < cfg->nr_nics; i++)
@@ -145,6 +146,12 @@ static int apply_setting(struct vmm_config *cfg, const char *name, const char *v
         return set_string(&cfg->initrd, value);
     if (strcmp(name, "cmdline") == 0)
         return set_string(&cfg->cmdline, value);
+    if (strcmp(name, "control") == 0) {
+        if (value[0])
+            return set_string(&cfg->control, value);
+        snprintf(err, errlen, "control: the socket path is empty");
+        return -EINVAL;
+    }
     if (strcmp(name, "mem") == 0) {
         if (vmm_parse_size(value, &cfg->mem) == 0)
             return 0;
@@ -182,6 +189,7 @@ static const struct {
 } json_settings[] = {
     {"kernel", 0}, {"initrd", 0}, {"cmdline", 0}, {"mem", 1},
     {"cpus", 1},   {"serial", 0}, {"log-level", 0}, {"disks", 0}, {"nets", 0},
+    {"control", 0},
 };
 
 static int json_setting_index(const char *key)
@@ -228,7 +236,8 @@ static int config_copy(struct vmm_config *dst, const struct vmm_config *src)
     dst->nr_disks = dst->nr_nics = 0;
     if (dup_field(&dst->kernel, src->kernel) || dup_field(&dst->initrd, src->initrd) ||
         dup_field(&dst->cmdline, src->cmdline) ||
-        dup_field(&dst->serial_path, src->serial_path))
+        dup_field(&dst->serial_path, src->serial_path) ||
+        dup_field(&dst->control, src->control))
         goto fail;
     for (; dst->nr_disks < src->nr_disks; dst->nr_disks++)
         if (disk_config_copy(&dst->disks[dst->nr_disks], &src->disks[dst->nr_disks]))
@@ -368,6 +377,7 @@ static const struct option long_options[] = {
     {"log-level", required_argument, NULL, 'l'},
     {"disk", required_argument, NULL, 'd'},
     {"net", required_argument, NULL, 'n'},
+    {"control", required_argument, NULL, 'C'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -455,6 +465,12 @@ void vmm_config_usage(FILE *out)
 "                     e.g. {\"kernel\": \"vmlinux\", \"mem\": \"256M\", \"cpus\": 2};\n"
 "                     plus \"disks\"/\"nets\": arrays of --disk/--net specs;\n"
 "                     options after --config override it\n"
+"  --control PATH     serve the control socket at PATH (unix stream, mode\n"
+"                     0600; one JSON object per line each way): ping, status,\n"
+"                     pause, resume, stop (docs/control-socket.md). Refuses a\n"
+"                     path where a live socket answers, replaces a stale one,\n"
+"                     removes it on exit. With it SIGHUP is ignored; start a\n"
+"                     supervised herd-vmm with setsid so it outlives its parent\n"
 "  --log-level LEVEL  error, warn, info (default), debug\n"
 "  --help, --version\n"
 "\n"
@@ -464,7 +480,8 @@ void vmm_config_usage(FILE *out)
 "(QEMU isa-debug-exit: status = (value << 1) | 1), boot marker (write 123 to\n"
 "MMIO 0xc0000000 or port 0x3f0).\n"
 "\n"
-"Exit status: 0 guest shut down or reset; odd values come from debug-exit;\n"
+"Exit status: 0 guest shut down or reset, or stopped through --control;\n"
+"odd values come from debug-exit;\n"
 "2 herd-vmm error (bad option, unusable kernel, missing KVM capability);\n"
 "4 guest crashed (triple fault, KVM internal/emulation error, failed entry);\n"
 "128+N killed by signal N.\n",

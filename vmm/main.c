@@ -2,9 +2,11 @@
  * herd-vmm: one process per guest. Parses the configuration, builds the VM
  * and runs it; the exit status says how the guest ended (see --help).
  */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "herd/control.h"
 #include "herd/log.h"
 #include "herd/vcpu.h"
 #include "herd/vm.h"
@@ -13,6 +15,7 @@
 int main(int argc, char **argv)
 {
     char err[VMM_CONFIG_ERR_LEN] = "";
+    struct control_server *control = NULL;
     struct vmm_config cfg;
     struct vm vm;
     int status;
@@ -40,13 +43,26 @@ int main(int argc, char **argv)
         vmm_config_free(&cfg);
         return VMM_EXIT_ERROR;
     }
-    if (vm_create(&vm, &cfg, err, sizeof(err))) {
+    /* The control socket first: a live one means this guest already runs,
+     * and (issue 7) it must exist before privileges are dropped. */
+    if (cfg.control)
+        signal(SIGHUP, SIG_IGN); /* supervised: no terminal whose hangup matters */
+    if (cfg.control && control_server_open(cfg.control, &control, err, sizeof(err))) {
         log_error("%s", err);
+        vmm_config_free(&cfg);
+        return VMM_EXIT_ERROR;
+    }
+    if (vm_create(&vm, &cfg, err, sizeof(err)) ||
+        (control && control_server_start(control, &control_vm_ops, &vm, err, sizeof(err)))) {
+        log_error("%s", err);
+        control_server_close(control);
         vm_destroy(&vm);
         vmm_config_free(&cfg);
         return VMM_EXIT_ERROR;
     }
     status = vm_run(&vm);
+    /* Before vm_destroy: the control thread looks at the VM. */
+    control_server_close(control);
     vm_destroy(&vm);
     vmm_config_free(&cfg);
     return status;

@@ -5,7 +5,8 @@ VMM_LIB_SRCS := vmm/log.c vmm/guest_mem.c vmm/bus.c vmm/kvm.c vmm/vcpu.c vmm/vm.
                 vmm/x86/boot_cpu.c vmm/boot/boot.c vmm/boot/linux.c vmm/boot/pvh.c \
                 vmm/dev/serial.c vmm/dev/i8042.c vmm/dev/debugport.c vmm/pci.c \
                 vmm/device_config.c vmm/virtio/iov.c vmm/virtio/virtq.c vmm/virtio/pci.c \
-                vmm/virtio/blk.c vmm/virtio/net.c vmm/virtio/vhost_net.c
+                vmm/virtio/blk.c vmm/virtio/net.c vmm/virtio/vhost_net.c \
+                vmm/control.c vmm/control_server.c vmm/control_vm.c
 VMM_LIB_OBJS := $(VMM_LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 VMM_LIB      := $(BUILD)/lib/libherd-vmm.a
 # herd-vmm links the block and network libraries after its own.
@@ -33,3 +34,10 @@ UNIT_TESTS += $(VMM_UNIT_BINS)
 $(VMM_UNIT_BINS): $(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(VMM_LIB) $(BLOCKDEV_LIB) $(NETDEV_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(VMM_LDLIBS) $(LDLIBS)
+
+# Test helper for tests/integration/vmm-control.sh (a socat stand-in).
+VMM_TEST_BINS := $(BUILD)/tests/bin/control-client
+all: $(VMM_TEST_BINS)
+$(BUILD)/tests/bin/control-client: $(BUILD)/obj/tests/bin/control-client.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

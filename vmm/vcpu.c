@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "herd/boot_cpu.h"
@@ -384,14 +385,53 @@ static bool handle_exit(struct vcpu *v)
     }
 }
 
+/* Waits outside KVM_RUN while a pause is requested (see vcpu_pause_all). */
+static void park(struct vcpu *v)
+{
+    struct vcpu_pause *p = v->env->pause;
+
+    pthread_mutex_lock(&p->lock);
+    v->parked = 1;
+    p->parked++;
+    pthread_cond_broadcast(&p->cond);
+    while (__atomic_load_n(&p->requested, __ATOMIC_SEQ_CST) && !stopping(v))
+        pthread_cond_wait(&p->cond, &p->lock);
+    p->parked--;
+    v->parked = 0;
+    pthread_mutex_unlock(&p->lock);
+    /* A pause kick may have left immediate_exit set; both flags are read
+     * again at the top of the loop, after this store. */
+    __atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+}
+
+static void count_running(struct vcpu *v, int delta)
+{
+    struct vcpu_pause *p = v->env->pause;
+
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->lock);
+    p->running = (unsigned)((int)p->running + delta);
+    pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+}
+
 static void *vcpu_main(void *arg)
 {
     struct vcpu *v = arg;
+    struct vcpu_pause *p = v->env->pause;
 
+    count_running(v, 1);
     while (!stopping(v)) {
+        if (p && __atomic_load_n(&p->requested, __ATOMIC_SEQ_CST)) {
+            park(v);
+            continue;
+        }
         if (ioctl(v->fd, KVM_RUN, 0) < 0) {
             if (errno == EINTR || errno == EAGAIN) {
-                v->run->immediate_exit = 0;
+                /* Full barrier: a kick's flags stored before this are seen
+                 * by the checks at the top of the loop. */
+                __atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
                 continue;
             }
             char why[96];
@@ -404,6 +444,7 @@ static void *vcpu_main(void *arg)
         if (!handle_exit(v))
             break;
     }
+    count_running(v, -1);
     return NULL;
 }
 
@@ -415,13 +456,13 @@ int vcpu_start(struct vcpu *v)
     rc = pthread_create(&v->thread, NULL, vcpu_main, v);
     if (rc)
         return -rc;
-    v->thread_started = 1;
+    __atomic_store_n(&v->thread_started, 1, __ATOMIC_RELEASE);
     return 0;
 }
 
 void vcpu_kick(struct vcpu *v)
 {
-    if (!v->thread_started)
+    if (!__atomic_load_n(&v->thread_started, __ATOMIC_ACQUIRE))
         return;
     __atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_RELEASE);
     pthread_kill(v->thread, KICK_SIGNAL);
@@ -431,6 +472,102 @@ void vcpu_join(struct vcpu *v)
 {
     if (v->thread_started) {
         pthread_join(v->thread, NULL);
-        v->thread_started = 0;
+        __atomic_store_n(&v->thread_started, 0, __ATOMIC_RELEASE);
     }
+}
+
+void vcpu_pause_init(struct vcpu_pause *p)
+{
+    pthread_condattr_t attr;
+
+    memset(p, 0, sizeof(*p));
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->cond, &attr);
+    pthread_condattr_destroy(&attr);
+}
+
+void vcpu_pause_destroy(struct vcpu_pause *p)
+{
+    pthread_cond_destroy(&p->cond);
+    pthread_mutex_destroy(&p->lock);
+}
+
+static void timespec_add_ms(struct timespec *t, unsigned ms)
+{
+    t->tv_sec += ms / 1000;
+    t->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (t->tv_nsec >= 1000000000L) {
+        t->tv_sec++;
+        t->tv_nsec -= 1000000000L;
+    }
+}
+
+static int timespec_before(const struct timespec *a, const struct timespec *b)
+{
+    return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+int vcpu_pause_all(struct vcpu_pause *p, struct vcpu *vcpus, unsigned n, const int *stopping_flag,
+                   unsigned timeout_ms)
+{
+    struct timespec now, deadline, next;
+    int rc = 0;
+
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    timespec_add_ms(&deadline, timeout_ms);
+    pthread_mutex_lock(&p->lock);
+    __atomic_store_n(&p->requested, 1, __ATOMIC_SEQ_CST);
+    for (;;) {
+        /* Checked under the lock: once vcpu_pause_wake_for_stop has run,
+         * this sees the stop and kicks nobody (the vCPUs may be joined). */
+        if (__atomic_load_n(stopping_flag, __ATOMIC_SEQ_CST)) {
+            rc = -ESHUTDOWN;
+            break;
+        }
+        if (p->parked >= p->running)
+            break;
+        /* Kicked again on every round: a vCPU that was between its check
+         * and KVM_RUN when its signal came would otherwise stay inside. */
+        for (unsigned i = 0; i < n; i++)
+            if (!vcpus[i].parked)
+                vcpu_kick(&vcpus[i]);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (!timespec_before(&now, &deadline)) {
+            rc = -ETIMEDOUT;
+            break;
+        }
+        next = now;
+        timespec_add_ms(&next, 10);
+        if (timespec_before(&deadline, &next))
+            next = deadline;
+        pthread_cond_timedwait(&p->cond, &p->lock, &next);
+    }
+    if (rc) {
+        __atomic_store_n(&p->requested, 0, __ATOMIC_SEQ_CST);
+        pthread_cond_broadcast(&p->cond);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+void vcpu_resume_all(struct vcpu_pause *p)
+{
+    pthread_mutex_lock(&p->lock);
+    __atomic_store_n(&p->requested, 0, __ATOMIC_SEQ_CST);
+    pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+}
+
+bool vcpu_pause_requested(struct vcpu_pause *p)
+{
+    return __atomic_load_n(&p->requested, __ATOMIC_SEQ_CST) != 0;
+}
+
+void vcpu_pause_wake_for_stop(struct vcpu_pause *p)
+{
+    pthread_mutex_lock(&p->lock);
+    pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->lock);
 }

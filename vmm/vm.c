@@ -270,7 +270,7 @@ static int create_vcpus(struct vm *vm, char *err, size_t errlen)
         vm->vcpus[i].fd = -1;
     vm->env = (struct vcpu_env){.pio = &vm->pio, .mmio = &vm->mmio,
                                 .stopper = {.stop = stop_cb, .ctx = vm},
-                                .stopping = &vm->stopping};
+                                .stopping = &vm->stopping, .pause = &vm->pause};
     for (unsigned i = 0; i < vm->nr_vcpus && !rc; i++) {
         rc = vcpu_create(&vm->vcpus[i], &vm->kvm, i, &vm->env, err, errlen);
         if (!rc)
@@ -291,6 +291,7 @@ int vm_create(struct vm *vm, const struct vmm_config *cfg, char *err, size_t err
     vm->mem.memfd = -1;
     vm->nr_vcpus = cfg->cpus;
     pthread_mutex_init(&vm->stop_lock, NULL);
+    vcpu_pause_init(&vm->pause);
     vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (vm->stop_fd < 0) {
         snprintf(err, errlen, "eventfd: %s", strerror(errno));
@@ -352,12 +353,17 @@ static void tty_make_raw(void)
     }
 }
 
-static int block_termination_signals(sigset_t *set)
+/* A supervised guest (--control) has no terminal: SIGHUP from a closed
+ * session must not stop it, so it is ignored there. */
+static int block_termination_signals(const struct vm *vm, sigset_t *set)
 {
     sigemptyset(set);
     sigaddset(set, SIGINT);
     sigaddset(set, SIGTERM);
-    sigaddset(set, SIGHUP);
+    if (vm->cfg->control)
+        signal(SIGHUP, SIG_IGN);
+    else
+        sigaddset(set, SIGHUP);
     sigaddset(set, SIGQUIT);
     if (pthread_sigmask(SIG_BLOCK, set, NULL))
         return -1;
@@ -394,7 +400,7 @@ int vm_run(struct vm *vm)
         log_error("cannot install the vCPU kick signal: %s", strerror(-rc));
         return VMM_EXIT_ERROR;
     }
-    sig_fd = block_termination_signals(&set);
+    sig_fd = block_termination_signals(vm, &set);
     if (vm->cfg->serial == SERIAL_STDIO) {
         tty_make_raw();
         if (serial_start_input(&vm->serial, STDIN_FILENO))
@@ -413,6 +419,7 @@ int vm_run(struct vm *vm)
     wait_for_stop(vm, sig_fd);
     for (unsigned i = 0; i < vm->nr_vcpus; i++)
         vcpu_kick(&vm->vcpus[i]);
+    vcpu_pause_wake_for_stop(&vm->pause); /* paused vCPUs see the stop too */
     for (unsigned i = 0; i < vm->nr_vcpus; i++)
         vcpu_join(&vm->vcpus[i]);
     if (sig_fd >= 0)
@@ -447,4 +454,5 @@ void vm_destroy(struct vm *vm)
         close(vm->stop_fd);
     vm->serial_fd = vm->stop_fd = -1;
     pthread_mutex_destroy(&vm->stop_lock);
+    vcpu_pause_destroy(&vm->pause);
 }

@@ -9,6 +9,7 @@
 
 #include <linux/kvm.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "herd/boot.h"
@@ -21,12 +22,27 @@
 #define VMM_EXIT_ERROR       2
 #define VMM_EXIT_GUEST_CRASH 4
 
+/*
+ * Pause (herd-vmm's control socket): while `requested` is set, each vCPU
+ * thread parks at the top of its loop, outside KVM_RUN, on `cond`, until
+ * resumed or the VM stops. `running` counts vCPU threads inside their loop,
+ * `parked` those waiting; all fields under `lock` except `requested`.
+ */
+struct vcpu_pause {
+    pthread_mutex_t lock;
+    pthread_cond_t cond; /* parked vCPUs and the pauser both wait on it */
+    int requested;       /* atomic */
+    unsigned running;
+    unsigned parked;
+};
+
 /* What the run loop needs from the VM around it. */
 struct vcpu_env {
     const struct bus *pio;
     const struct bus *mmio;
     struct vm_stopper stopper;
     int *stopping; /* set (atomically) once the VM is ending */
+    struct vcpu_pause *pause; /* NULL: the VM cannot be paused */
 };
 
 struct vcpu {
@@ -35,7 +51,8 @@ struct vcpu {
     struct kvm_run *run;
     size_t run_size;
     pthread_t thread;
-    int thread_started;
+    int thread_started; /* atomic: the control thread kicks too */
+    int parked;         /* under env->pause->lock */
     const struct vcpu_env *env;
     unsigned long exits; /* exits handled in userspace, for stats */
 };
@@ -56,6 +73,21 @@ int vcpu_init_boot_regs(struct vcpu *v, const struct boot_entry *entry, char *er
 int vcpu_start(struct vcpu *v);
 void vcpu_kick(struct vcpu *v);
 void vcpu_join(struct vcpu *v);
+
+void vcpu_pause_init(struct vcpu_pause *p);
+void vcpu_pause_destroy(struct vcpu_pause *p);
+/* Asks every vCPU to park and waits (kicking them out of KVM_RUN again
+ * every 10 ms) until every vCPU thread in its loop is parked. 0; -ESHUTDOWN
+ * when the VM is stopping; -ETIMEDOUT after timeout_ms (the pause is then
+ * withdrawn: the vCPUs run on). Idempotent. Not on a vCPU thread. */
+int vcpu_pause_all(struct vcpu_pause *p, struct vcpu *vcpus, unsigned n, const int *stopping,
+                   unsigned timeout_ms);
+/* Lets parked vCPUs run again (nothing to do when not paused). */
+void vcpu_resume_all(struct vcpu_pause *p);
+bool vcpu_pause_requested(struct vcpu_pause *p);
+/* Once the stop flag is set: wakes parked vCPUs so they see it. After this
+ * returns no vcpu_pause_all() kicks a vCPU any more (safe to join them). */
+void vcpu_pause_wake_for_stop(struct vcpu_pause *p);
 
 /* Formats the registers (several lines) for an error message. */
 void vcpu_dump_regs(const struct vcpu *v, char *buf, size_t len);

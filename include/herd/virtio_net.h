@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "herd/device_config.h"
+#include "herd/netstats.h"
 #include "herd/virtio_pci.h"
 
 #define VIRTIO_ID_NET 1
@@ -52,5 +53,11 @@ int virtio_net_create(const struct nic_config *cfg, unsigned index, struct kvm *
                       struct virtio_net **out, char *err, size_t errlen);
 int virtio_net_start(struct virtio_net *net);
 void virtio_net_destroy(struct virtio_net *net);
+
+/* For the control socket (any thread): the NIC's MAC, its data path and a
+ * snapshot of its counters (all zero on the vhost path, which bypasses
+ * netpath). */
+void virtio_net_info(const struct virtio_net *net, uint8_t mac[6], enum net_path *path,
+                     struct netstats *stats);
 
 #endif

@@ -36,6 +36,7 @@ struct vm {
     struct virtio_blk *disks[VMM_MAX_DISKS];
     struct virtio_net *nics[VMM_MAX_NICS];
     struct vcpu_env env;
+    struct vcpu_pause pause; /* the control socket's pause/resume */
     struct vcpu *vcpus;
     unsigned nr_vcpus;
     int serial_fd;      /* output fd we opened (file mode), or -1 */

@@ -35,6 +35,7 @@ struct vmm_config {
     unsigned nr_disks;
     struct nic_config nics[VMM_MAX_NICS];
     unsigned nr_nics;
+    char *control;     /* --control PATH: the control socket, or NULL */
     int show_help;
     int show_version;
 };

@@ -524,3 +524,11 @@ void virtio_net_destroy(struct virtio_net *net)
         close(net->timer_fd);
     free(net);
 }
+
+void virtio_net_info(const struct virtio_net *net, uint8_t mac[6], enum net_path *path,
+                     struct netstats *stats)
+{
+    memcpy(mac, net->mac, 6);
+    *path = net->data_path;
+    netstats_snapshot(&net->path.stats, stats);
+}
