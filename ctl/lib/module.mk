@@ -7,7 +7,7 @@ CTL_LIB      := $(BUILD)/lib/libherd-ctl.a
 
 CTL_LIB_CFLAGS := $(shell $(PKG_CONFIG) --cflags yaml-0.1 libcrypto)
 # What a program linking libherd-ctl.a needs after it.
-CTL_LIB_LDLIBS := $(shell $(PKG_CONFIG) --libs yaml-0.1 libcrypto)
+CTL_LIB_LDLIBS := $(shell $(PKG_CONFIG) --libs yaml-0.1 libcrypto) -lm
 
 LIBS += $(CTL_LIB)
 $(CTL_LIB): $(CTL_LIB_OBJS)

@@ -6,18 +6,21 @@
  *   vCPU:   committed vCPUs  <= floor(node cpus * vcpu_overcommit)
  *   memory: committed bytes  <= floor(mem_total * mem_threshold); a guest
  *           commits its memory plus vmm_overhead. No memory overcommit.
- *   disk:   disk_free - new guests * overlay_initial >= disk_floor
+ *   disk:   disk_free - new overlays * overlay_initial >= disk_floor
+ * A limit is only checked when the request adds to it (a request for 0
+ * guests is always admitted, even on an over-committed node).
  * All arithmetic is overflow-safe (saturating 64-bit / 128-bit products):
  * a huge count is refused, never wrapped into a small number.
  *
  * Messages name the limit, e.g.
- *   "vCPU overcommit 4.0 would be exceeded: 130 of 128 vCPUs"
- *   "memory threshold 0.90 would be exceeded: 60.0 GiB of 57.6 GiB (0.90 of 64.0 GiB)"
+ *   "vCPU overcommit 4.0 would be exceeded: 130 of 128 vCPUs (32 CPUs, 120 in use, 10 requested)"
+ *   "memory threshold 0.9 would be exceeded: 60.0 GiB of 57.6 GiB (0.9 of 64.0 GiB)"
  *   "disk floor 1.0 GiB would be crossed: 1.2 GiB needed, 1.5 GiB free"
  */
 #ifndef HERD_CAPACITY_H
 #define HERD_CAPACITY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -50,6 +53,7 @@ struct cap_item {
     unsigned cpus;
     uint64_t mem;
     uint64_t count;
+    bool has_overlay;       /* already created (a start): needs no new disk */
 };
 
 enum cap_limit {
