@@ -48,16 +48,6 @@ static char *finish(json_t *reply)
     return line;
 }
 
-static json_t *error_object(const char *msg)
-{
-    return json_pack("{s:b, s:s}", "ok", 0, "error", msg);
-}
-
-char *control_reply_error(const char *msg)
-{
-    return finish(error_object(msg));
-}
-
 /* A JSON string for host text that may not be UTF-8 (a path, a command
  * line): invalid bytes become '?'. */
 static json_t *text(const char *s)
@@ -79,6 +69,17 @@ static json_t *text(const char *s)
     j = json_string(copy);
     free(copy);
     return j;
+}
+
+static json_t *error_object(const char *msg)
+{
+    /* msg may quote the client's bytes (a JSON syntax error): made UTF-8. */
+    return json_pack("{s:b, s:o}", "ok", 0, "error", text(msg));
+}
+
+char *control_reply_error(const char *msg)
+{
+    return finish(error_object(msg));
 }
 
 static json_t *disk_json(const struct control_disk_status *d)

@@ -2,7 +2,8 @@
 # herd-vmm built with ASan+UBSan (build/san) through the same paths as the
 # plain build: the probe's full test list on 1 and 2 vCPUs, both boot
 # formats, every error and exit path of vmm-cli.sh, and the virtio devices
-# (probe-virtio-vmm.sh: disks, NICs, hostile chains). Any sanitizer report
+# (probe-virtio-vmm.sh: disks, NICs, hostile chains), the control socket
+# (vmm-control.sh: pause/resume, bad requests, stop). Any sanitizer report
 # (memory error, leak, undefined behaviour) aborts herd-vmm and fails this.
 #
 # Exit 0 pass, 77 skip (no /dev/kvm), else fail.
@@ -38,7 +39,7 @@ for kernel in herd-probe.elf herd-probe.bzImage; do
     done
 done
 
-for script in vmm-cli.sh probe-virtio-vmm.sh; do
+for script in vmm-cli.sh probe-virtio-vmm.sh vmm-control.sh; do
     log=$(mktemp)
     if ! HERD_VMM=$vmm "$root/tests/integration/$script" > "$log" 2>&1; then
         tail -n 40 "$log"
