@@ -1,0 +1,544 @@
+/* herdd's API: HTTP/1.1 + JSON on a unix socket (libmicrohttpd, one thread
+ * per connection). Callers are identified by SO_PEERCRED and authorised by
+ * role; every state-changing request is audited, refused ones included. */
+#include <errno.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "herdd.h"
+
+static struct MHD_Daemon *daemon_;
+static int listen_fd = -1;
+
+struct conn {
+    char *body;
+    size_t len, cap;
+    bool too_big;
+    bool cred;
+    uid_t uid;
+    pid_t pid;
+};
+
+struct reply {
+    int status;
+    json_t *json;           /* body (new reference) */
+    struct MHD_Response *raw; /* or a prepared response */
+    char target[128];       /* for the audit entry */
+};
+
+static int fail_reply(struct reply *r, const struct hd_err *e)
+{
+    r->status = e->status ? e->status : 500;
+    r->json = json_pack("{ss ss}", "error", e->msg, "field", e->field);
+    return -1;
+}
+
+static int error_reply(struct reply *r, int status, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int error_reply(struct reply *r, int status, const char *field, const char *fmt, ...)
+{
+    struct hd_err e = {.status = status};
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e.msg, sizeof(e.msg), fmt, ap);
+    va_end(ap);
+    snprintf(e.field, sizeof(e.field), "%s", field ? field : "");
+    return fail_reply(r, &e);
+}
+
+static json_t *parse_body(struct conn *c, struct reply *r)
+{
+    json_error_t je;
+    if (!c->len) {
+        error_reply(r, 400, "", "a JSON body is expected");
+        return NULL;
+    }
+    json_t *j = json_loadb(c->body, c->len, JSON_REJECT_DUPLICATES, &je);
+    if (!j) {
+        error_reply(r, 400, "", "malformed JSON at line %d column %d: %s", je.line, je.column,
+                    je.text);
+        return NULL;
+    }
+    if (!json_is_object(j)) {
+        json_decref(j);
+        error_reply(r, 400, "", "a JSON object is expected");
+        return NULL;
+    }
+    return j;
+}
+
+static const char *query(struct MHD_Connection *mc, const char *key)
+{
+    return MHD_lookup_connection_value(mc, MHD_GET_ARGUMENT_KIND, key);
+}
+
+static bool query_true(struct MHD_Connection *mc, const char *key)
+{
+    const char *v = query(mc, key);
+    return v && (!strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "yes") || !*v);
+}
+
+/* ---- events stream -------------------------------------------------------------- */
+
+struct ev_stream {
+    uint64_t seq;
+    char type[64], name[80];
+    char *buf;
+    size_t len, off;
+};
+
+static ssize_t ev_read(void *cls, uint64_t pos, char *out, size_t max)
+{
+    struct ev_stream *s = cls;
+    (void)pos;
+    while (s->off >= s->len) {
+        free(s->buf);
+        s->buf = NULL;
+        s->len = s->off = 0;
+        if (g.stopping)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        uint64_t last;
+        json_t *a = hd_events_after(s->seq, s->type, s->name, 256, 15000, &last);
+        s->seq = last;
+        if (!json_array_size(a)) {
+            json_decref(a);
+            /* keep-alive: an empty line every 15 s (clients skip it) */
+            s->buf = strdup("\n");
+            s->len = 1;
+            break;
+        }
+        size_t i;
+        json_t *e;
+        size_t cap = 0;
+        json_array_foreach(a, i, e) {
+            char *line = json_dumps(e, JSON_COMPACT);
+            size_t l = strlen(line);
+            if (s->len + l + 2 > cap) {
+                cap = (s->len + l + 2) * 2;
+                s->buf = realloc(s->buf, cap);
+            }
+            memcpy(s->buf + s->len, line, l);
+            s->len += l;
+            s->buf[s->len++] = '\n';
+            free(line);
+        }
+        json_decref(a);
+    }
+    size_t n = s->len - s->off < max ? s->len - s->off : max;
+    memcpy(out, s->buf + s->off, n);
+    s->off += n;
+    return (ssize_t)n;
+}
+
+static void ev_free(void *cls)
+{
+    struct ev_stream *s = cls;
+    free(s->buf);
+    free(s);
+}
+
+static int h_events(struct MHD_Connection *mc, struct reply *r)
+{
+    const char *since = query(mc, "since");
+    const char *type = query(mc, "type");
+    const char *name = query(mc, "name");
+    uint64_t seq = since ? strtoull(since, NULL, 10) : hd_event_seq();
+    if (since && !*since)
+        return error_reply(r, 400, "since", "since must be an event number");
+    if (!query_true(mc, "follow")) {
+        uint64_t last;
+        int wait = query(mc, "wait") ? atoi(query(mc, "wait")) : 0;
+        if (wait < 0 || wait > 600)
+            return error_reply(r, 400, "wait", "wait must be 0-600 seconds");
+        json_t *a = hd_events_after(since ? seq : 0, type, name, 10000, wait * 1000, &last);
+        r->json = json_pack("{so sI}", "events", a, "last", (json_int_t)last);
+        r->status = 200;
+        return 0;
+    }
+    struct ev_stream *s = calloc(1, sizeof(*s));
+    s->seq = seq;
+    snprintf(s->type, sizeof(s->type), "%s", type ? type : "");
+    snprintf(s->name, sizeof(s->name), "%s", name ? name : "");
+    r->raw = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, ev_read, s, ev_free);
+    MHD_add_response_header(r->raw, "Content-Type", "application/x-ndjson");
+    r->status = 200;
+    return 0;
+}
+
+/* ---- routing ---------------------------------------------------------------------- */
+
+enum need { NEED_READ, NEED_SYSADMIN, NEED_SECADMIN, NEED_AUDITOR };
+
+static bool allowed(unsigned roles, enum need n)
+{
+    switch (n) {
+    case NEED_READ: return roles != 0;
+    case NEED_SYSADMIN: return roles & HD_ROLE_SYSADMIN;
+    case NEED_SECADMIN: return roles & HD_ROLE_SECADMIN;
+    case NEED_AUDITOR: return roles & HD_ROLE_AUDITOR;
+    }
+    return false;
+}
+
+static const char *need_name(enum need n)
+{
+    return n == NEED_SYSADMIN ? "sysadmin" : n == NEED_SECADMIN ? "secadmin"
+         : n == NEED_AUDITOR ? "auditor" : "any role";
+}
+
+static int route(struct MHD_Connection *mc, struct conn *c, const char *method,
+                 const char *url, unsigned roles, struct reply *r)
+{
+    char path[512];
+    char *seg[8] = {0};
+    int nseg = 0;
+    struct hd_err err = {0};
+    bool get = !strcmp(method, "GET"), post = !strcmp(method, "POST"),
+         del = !strcmp(method, "DELETE");
+
+    if (strlen(url) >= sizeof(path))
+        return error_reply(r, 414, "", "path too long");
+    snprintf(path, sizeof(path), "%s", url);
+    for (char *save = NULL, *t = strtok_r(path, "/", &save); t && nseg < 8;
+         t = strtok_r(NULL, "/", &save))
+        seg[nseg++] = t;
+    if (nseg < 2 || strcmp(seg[0], "v1"))
+        return error_reply(r, 404, "", "no such path: %s (API paths start with /v1/)", url);
+    const char *coll = seg[1];
+    const char *name = nseg > 2 ? seg[2] : NULL;
+    const char *sub = nseg > 3 ? seg[3] : NULL;
+    if (nseg > 4)
+        return error_reply(r, 404, "", "no such path: %s", url);
+    if (name)
+        snprintf(r->target, sizeof(r->target), "%s", name);
+
+    enum need need = (get || (post && !strcmp(coll, "node") && name && !strcmp(name, "plan")))
+                         ? NEED_READ : NEED_SYSADMIN;
+    if (!strcmp(coll, "audit"))
+        need = NEED_AUDITOR;
+    if (!strcmp(coll, "node") && name && !strcmp(name, "network") && post)
+        need = NEED_SECADMIN;
+    if (!allowed(roles, need))
+        return error_reply(r, 403, "", "uid %u may not %s %s: %s is required", (unsigned)c->uid,
+                           method, url, need_name(need));
+    if (!get && !post && !del)
+        return error_reply(r, 405, "", "method %s is not allowed", method);
+
+    r->status = 200;
+    if (!strcmp(coll, "node")) {
+        if (!name && get) {
+            r->json = hd_node_json();
+            return 0;
+        }
+        if (name && !strcmp(name, "plan") && post && !sub) {
+            if (hd_node_plan(c->body ? c->body : "", c->len, &r->json, &err) < 0)
+                return fail_reply(r, &err);
+            return 0;
+        }
+        if (name && !strcmp(name, "network") && post && !sub) {
+            struct netdev_nl *nl;
+            struct netdev_err nerr;
+            netdev_err_clear(&nerr);
+            if (!g.cfg.net.bridges)
+                return error_reply(r, 409, "roles", "no roles are configured");
+            int rc = netdev_nl_open(&nl);
+            if (rc == 0) {
+                rc = netdev_setup(nl, &g.cfg.net, &nerr);
+                netdev_nl_close(nl);
+            }
+            if (rc < 0)
+                return error_reply(r, 409, nerr.field, "%s", nerr.msg[0] ? nerr.msg : strerror(-rc));
+            hd_event("node.network", NULL, NULL);
+            r->json = hd_node_json();
+            return 0;
+        }
+    } else if (!strcmp(coll, "templates")) {
+        if (!name && get) {
+            json_t *a = json_array();
+            pthread_mutex_lock(&g.mu);
+            for (struct hd_template *t = g.templates; t; t = t->next)
+                json_array_append_new(a, hd_template_json(t));
+            pthread_mutex_unlock(&g.mu);
+            r->json = a;
+            return 0;
+        }
+        if (!name && post) {
+            json_t *b = parse_body(c, r);
+            if (!b)
+                return -1;
+            const char *n = json_string_value(json_object_get(b, "name"));
+            snprintf(r->target, sizeof(r->target), "%s", n ? n : "");
+            int rc = hd_template_add(b, &r->json, &err);
+            json_decref(b);
+            if (rc < 0)
+                return fail_reply(r, &err);
+            r->status = 201;
+            return 0;
+        }
+        if (name && !sub && get) {
+            pthread_mutex_lock(&g.mu);
+            struct hd_template *t = hd_template_find(name);
+            r->json = t ? hd_template_json(t) : NULL;
+            pthread_mutex_unlock(&g.mu);
+            return r->json ? 0 : error_reply(r, 404, "name", "no template '%s'", name);
+        }
+        if (name && !sub && del) {
+            if (hd_template_rm(name, &err) < 0)
+                return fail_reply(r, &err);
+            r->json = json_pack("{ss}", "removed", name);
+            return 0;
+        }
+    } else if (!strcmp(coll, "vms")) {
+        if (!name && get) {
+            const char *range = query(mc, "range");
+            json_t *a = json_array();
+            pthread_mutex_lock(&g.mu);
+            for (struct hd_vm *vm = g.vms; vm; vm = vm->next)
+                if (!range || !strcmp(range, vm->range))
+                    json_array_append_new(a, hd_vm_json(vm, false));
+            pthread_mutex_unlock(&g.mu);
+            r->json = a;
+            return 0;
+        }
+        if (!name && post) {
+            json_t *b = parse_body(c, r);
+            if (!b)
+                return -1;
+            const char *n = json_string_value(json_object_get(b, "name"));
+            snprintf(r->target, sizeof(r->target), "%s", n ? n : "");
+            int rc = hd_vm_create(b, NULL, &r->json, &err);
+            json_decref(b);
+            if (rc < 0)
+                return fail_reply(r, &err);
+            r->status = 201;
+            return 0;
+        }
+        if (name && !sub && get) {
+            pthread_mutex_lock(&g.mu);
+            struct hd_vm *vm = hd_vm_find(name);
+            r->json = vm ? hd_vm_json(vm, true) : NULL;
+            pthread_mutex_unlock(&g.mu);
+            return r->json ? 0 : error_reply(r, 404, "name", "no guest '%s'", name);
+        }
+        if (name && !sub && del) {
+            if (hd_vm_rm(name, query_true(mc, "force"), &err) < 0)
+                return fail_reply(r, &err);
+            r->json = json_pack("{ss}", "removed", name);
+            return 0;
+        }
+        if (name && sub && !strcmp(sub, "logs") && get) {
+            const char *lines = query(mc, "lines");
+            const char *which = query(mc, "log");
+            long n = lines ? strtol(lines, NULL, 10) : 100;
+            if (n <= 0 || n > 100000)
+                return error_reply(r, 400, "lines", "lines must be 1-100000");
+            if (which && strcmp(which, "console") && strcmp(which, "vmm"))
+                return error_reply(r, 400, "log", "log must be console or vmm");
+            r->json = hd_vm_logs(name, which ? which : "console", n, &err);
+            return r->json ? 0 : fail_reply(r, &err);
+        }
+        if (name && sub && post) {
+            json_t *b = NULL;
+            if (c->len && !(b = parse_body(c, r)))
+                return -1;
+            const char *key;
+            json_t *v;
+            json_object_foreach(b, key, v) {
+                if (strcmp(key, "timeout")) {
+                    json_decref(b);
+                    return error_reply(r, 400, key, "unknown field '%s'", key);
+                }
+            }
+            int rc = hd_vm_action(name, sub, b, &r->json, &err);
+            json_decref(b);
+            return rc < 0 ? fail_reply(r, &err) : 0;
+        }
+    } else if (!strcmp(coll, "ranges")) {
+        if (!name && get) {
+            r->json = hd_range_list();
+            return 0;
+        }
+        if (!name && post) {
+            int rc = hd_range_up(c->body ? c->body : "", c->len, &r->json, &err);
+            if (rc < 0)
+                return fail_reply(r, &err);
+            const char *n = json_string_value(json_object_get(r->json, "name"));
+            snprintf(r->target, sizeof(r->target), "%s", n ? n : "");
+            r->status = 202;
+            return 0;
+        }
+        if (name && !sub && get) {
+            r->json = hd_range_status(name, &err);
+            return r->json ? 0 : fail_reply(r, &err);
+        }
+        if (name && !sub && del) {
+            return hd_range_down(name, &r->json, &err) < 0 ? fail_reply(r, &err) : 0;
+        }
+        if (name && sub && !strcmp(sub, "reset") && post) {
+            return hd_range_reset(name, &r->json, &err) < 0 ? fail_reply(r, &err) : 0;
+        }
+    } else if (!strcmp(coll, "events")) {
+        if (!name && get)
+            return h_events(mc, r);
+    } else if (!strcmp(coll, "audit")) {
+        if (!name && get) {
+            const char *l = query(mc, "limit");
+            long lim = l ? strtol(l, NULL, 10) : 100;
+            if (lim < 0 || lim > 1000000)
+                return error_reply(r, 400, "limit", "limit must be 0-1000000");
+            r->json = hd_audit_list((size_t)lim, &err);
+            return r->json ? 0 : fail_reply(r, &err);
+        }
+        if (name && !strcmp(name, "verify") && !sub && get) {
+            r->json = hd_audit_verify(&err);
+            return r->json ? 0 : fail_reply(r, &err);
+        }
+    } else {
+        return error_reply(r, 404, "", "no such path: %s", url);
+    }
+    return error_reply(r, (get || post || del) ? 405 : 404, "",
+                       "%s %s is not part of the API", method, url);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload, size_t *upload_size, void **con_cls)
+{
+    struct conn *c = *con_cls;
+    (void)cls;
+    (void)version;
+    if (!c) {
+        c = calloc(1, sizeof(*c));
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+        struct ucred uc;
+        socklen_t l = sizeof(uc);
+        if (ci && getsockopt(ci->connect_fd, SOL_SOCKET, SO_PEERCRED, &uc, &l) == 0) {
+            c->cred = true;
+            c->uid = uc.uid;
+            c->pid = uc.pid;
+        }
+        *con_cls = c;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (c->len + *upload_size > HD_BODY_MAX) {
+            c->too_big = true;
+        } else {
+            if (c->len + *upload_size + 1 > c->cap) {
+                c->cap = (c->len + *upload_size + 1) * 2;
+                c->body = realloc(c->body, c->cap);
+            }
+            memcpy(c->body + c->len, upload, *upload_size);
+            c->len += *upload_size;
+            c->body[c->len] = 0;
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+
+    struct reply r = {0};
+    unsigned roles = c->cred ? hd_roles_of(&g.cfg, c->uid) : 0;
+    bool mutating = strcmp(method, "GET") && strcmp(method, "HEAD") &&
+                    !(strcmp(method, "POST") == 0 && strstr(url, "/v1/node/plan"));
+    if (!c->cred)
+        error_reply(&r, 403, "", "caller's credentials are unknown");
+    else if (!roles)
+        error_reply(&r, 403, "", "uid %u has no role on this node", (unsigned)c->uid);
+    else if (c->too_big)
+        error_reply(&r, 413, "", "request body over %u bytes", HD_BODY_MAX);
+    else
+        route(mc, c, method, url, roles, &r);
+
+    if (mutating) {
+        const char *msg = json_string_value(json_object_get(r.json, "error"));
+        hd_audit(c->uid, roles, method, url, r.target, r.status, msg);
+    }
+    struct MHD_Response *resp = r.raw;
+    if (!resp) {
+        char *text = r.json ? json_dumps(r.json, JSON_COMPACT) : strdup("{}");
+        size_t n = strlen(text);
+        text = realloc(text, n + 2);
+        text[n++] = '\n';
+        text[n] = 0;
+        resp = MHD_create_response_from_buffer(n, text, MHD_RESPMEM_MUST_FREE);
+        MHD_add_response_header(resp, "Content-Type", "application/json");
+    }
+    json_decref(r.json);
+    enum MHD_Result ret = MHD_queue_response(mc, (unsigned)r.status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static void on_done(void *cls, struct MHD_Connection *mc, void **con_cls,
+                    enum MHD_RequestTerminationCode tc)
+{
+    struct conn *c = *con_cls;
+    (void)cls;
+    (void)mc;
+    (void)tc;
+    if (c) {
+        free(c->body);
+        free(c);
+    }
+    *con_cls = NULL;
+}
+
+int hd_api_start(struct hd_err *err)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    const char *path = g.cfg.socket_path;
+
+    snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+    listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (listen_fd < 0)
+        return hd_fail(err, 500, "socket", "socket: %s", strerror(errno));
+    struct stat st;
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode))
+            return hd_fail(err, 500, "socket", "%s exists and is not a socket", path);
+        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (connect(probe, (struct sockaddr *)&a, sizeof(a)) == 0) {
+            close(probe);
+            return hd_fail(err, 500, "socket", "%s: another herdd answers there", path);
+        }
+        close(probe);
+        unlink(path);
+    }
+    mode_t old = umask(0);
+    int rc = bind(listen_fd, (struct sockaddr *)&a, sizeof(a));
+    umask(old);
+    if (rc < 0)
+        return hd_fail(err, 500, "socket", "bind %s: %s", path, strerror(errno));
+    /* Anyone may connect; what a caller may do depends on its uid. */
+    chmod(path, 0666);
+    if (listen(listen_fd, 512) < 0)
+        return hd_fail(err, 500, "socket", "listen %s: %s", path, strerror(errno));
+    daemon_ = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                                   MHD_USE_POLL | MHD_USE_ERROR_LOG,
+                               0, NULL, NULL, on_request, NULL, MHD_OPTION_LISTEN_SOCKET,
+                               listen_fd, MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
+                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)2000,
+                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+                               MHD_OPTION_END);
+    if (!daemon_)
+        return hd_fail(err, 500, "socket", "libmicrohttpd did not start on %s", path);
+    return 0;
+}
+
+void hd_api_stop(void)
+{
+    if (daemon_)
+        MHD_stop_daemon(daemon_);
+    daemon_ = NULL;
+    /* libmicrohttpd closed the listening socket */
+    if (listen_fd >= 0)
+        unlink(g.cfg.socket_path);
+    listen_fd = -1;
+}

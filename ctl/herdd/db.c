@@ -1,0 +1,319 @@
+/* herdd's SQLite database (STATE/herdd.db): templates, guests, ranges, meta.
+ * Called with g.mu held (one connection, serialised by herdd). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "herdd.h"
+
+static const char schema[] =
+    "PRAGMA journal_mode=WAL;"
+    "PRAGMA synchronous=NORMAL;"
+    "PRAGMA foreign_keys=ON;"
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS templates ("
+    "  name TEXT PRIMARY KEY, image TEXT NOT NULL, format TEXT NOT NULL,"
+    "  kernel TEXT NOT NULL, initrd TEXT, cmdline TEXT NOT NULL, ready_line TEXT NOT NULL,"
+    "  cpus INTEGER NOT NULL, mem INTEGER NOT NULL, nics TEXT NOT NULL,"
+    "  sha256 TEXT NOT NULL, image_size INTEGER NOT NULL, file_size INTEGER NOT NULL,"
+    "  created INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS ranges ("
+    "  name TEXT PRIMARY KEY, spec TEXT NOT NULL, doc TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS vms ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE NOT NULL,"
+    "  template TEXT NOT NULL REFERENCES templates(name),"
+    "  range TEXT, state TEXT NOT NULL, pid INTEGER, doc TEXT NOT NULL);"
+    "INSERT OR IGNORE INTO meta VALUES ('schema', '1');";
+
+int hd_db_exec(const char *sql)
+{
+    char *msg = NULL;
+    int rc = sqlite3_exec(g.db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        fprintf(stderr, "herdd: sqlite: %s\n", msg ? msg : sqlite3_errstr(rc));
+        sqlite3_free(msg);
+        return -1;
+    }
+    return 0;
+}
+
+int hd_db_open(struct hd_err *err)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/herdd.db", g.cfg.state_dir);
+    int rc = sqlite3_open_v2(path, &g.db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                                 SQLITE_OPEN_FULLMUTEX,
+                             NULL);
+    if (rc != SQLITE_OK)
+        return hd_fail(err, 500, "state_dir", "%s: %s", path, sqlite3_errstr(rc));
+    sqlite3_busy_timeout(g.db, 5000);
+    char *msg = NULL;
+    if (sqlite3_exec(g.db, schema, NULL, NULL, &msg) != SQLITE_OK) {
+        hd_fail(err, 500, "state_dir", "%s: schema: %s", path, msg ? msg : "?");
+        sqlite3_free(msg);
+        return -1;
+    }
+    return 0;
+}
+
+void hd_db_close(void)
+{
+    if (g.db)
+        sqlite3_close(g.db);
+    g.db = NULL;
+}
+
+static sqlite3_stmt *prep(const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(g.db, sql, -1, &st, NULL) != SQLITE_OK) {
+        fprintf(stderr, "herdd: sqlite: %s: %s\n", sql, sqlite3_errmsg(g.db));
+        return NULL;
+    }
+    return st;
+}
+
+static int step_done(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE)
+        fprintf(stderr, "herdd: sqlite: %s\n", sqlite3_errmsg(g.db));
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s)
+        sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+int hd_db_save_template(const struct hd_template *t)
+{
+    sqlite3_stmt *st = prep("INSERT OR REPLACE INTO templates VALUES "
+                            "(?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    if (!st)
+        return -1;
+    char *nics = json_dumps(t->nics, JSON_COMPACT);
+    bind_text(st, 1, t->name);
+    bind_text(st, 2, t->image);
+    bind_text(st, 3, t->format);
+    bind_text(st, 4, t->kernel);
+    bind_text(st, 5, t->initrd);
+    bind_text(st, 6, t->cmdline);
+    bind_text(st, 7, t->ready_line);
+    sqlite3_bind_int64(st, 8, t->cpus);
+    sqlite3_bind_int64(st, 9, (sqlite3_int64)t->mem);
+    bind_text(st, 10, nics);
+    bind_text(st, 11, t->sha256);
+    sqlite3_bind_int64(st, 12, (sqlite3_int64)t->image_size);
+    sqlite3_bind_int64(st, 13, (sqlite3_int64)t->file_size);
+    sqlite3_bind_int64(st, 14, t->created);
+    free(nics);
+    return step_done(st);
+}
+
+int hd_db_delete_template(const char *name)
+{
+    sqlite3_stmt *st = prep("DELETE FROM templates WHERE name = ?");
+    if (!st)
+        return -1;
+    bind_text(st, 1, name);
+    return step_done(st);
+}
+
+int hd_db_save_vm(struct hd_vm *vm)
+{
+    json_t *doc = hd_vm_json(vm, true);
+    char *text = json_dumps(doc, JSON_COMPACT);
+    sqlite3_stmt *st;
+    int rc;
+
+    json_decref(doc);
+    if (vm->id == 0) {
+        st = prep("INSERT INTO vms (name, template, range, state, pid, doc) "
+                  "VALUES (?,?,?,?,?,?)");
+    } else {
+        st = prep("UPDATE vms SET name=?, template=?, range=?, state=?, pid=?, doc=? "
+                  "WHERE id=?");
+        if (st)
+            sqlite3_bind_int64(st, 7, vm->id);
+    }
+    if (!st) {
+        free(text);
+        return -1;
+    }
+    bind_text(st, 1, vm->name);
+    bind_text(st, 2, vm->tmpl);
+    bind_text(st, 3, vm->range[0] ? vm->range : NULL);
+    bind_text(st, 4, vm->state);
+    sqlite3_bind_int64(st, 5, vm->pid);
+    bind_text(st, 6, text);
+    free(text);
+    rc = step_done(st);
+    if (rc == 0 && vm->id == 0)
+        vm->id = sqlite3_last_insert_rowid(g.db);
+    return rc;
+}
+
+int hd_db_delete_vm(const struct hd_vm *vm)
+{
+    sqlite3_stmt *st = prep("DELETE FROM vms WHERE id = ?");
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, vm->id);
+    return step_done(st);
+}
+
+int hd_db_save_range(const char *name, const char *spec, json_t *doc)
+{
+    sqlite3_stmt *st = prep("INSERT OR REPLACE INTO ranges VALUES (?,?,?)");
+    if (!st)
+        return -1;
+    char *text = json_dumps(doc, JSON_COMPACT);
+    bind_text(st, 1, name);
+    bind_text(st, 2, spec);
+    bind_text(st, 3, text);
+    free(text);
+    return step_done(st);
+}
+
+int hd_db_delete_range(const char *name)
+{
+    sqlite3_stmt *st = prep("DELETE FROM ranges WHERE name = ?");
+    if (!st)
+        return -1;
+    bind_text(st, 1, name);
+    return step_done(st);
+}
+
+json_t *hd_db_ranges(const char *name)
+{
+    sqlite3_stmt *st = prep(name ? "SELECT name, spec, doc FROM ranges WHERE name = ?"
+                                 : "SELECT name, spec, doc FROM ranges ORDER BY name");
+    json_t *out = json_array();
+    if (!st)
+        return out;
+    if (name)
+        bind_text(st, 1, name);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        json_t *doc = json_loads((const char *)sqlite3_column_text(st, 2), 0, NULL);
+        if (!doc)
+            doc = json_object();
+        json_object_set_new(doc, "name", json_string((const char *)sqlite3_column_text(st, 0)));
+        json_object_set_new(doc, "spec", json_string((const char *)sqlite3_column_text(st, 1)));
+        json_array_append_new(out, doc);
+    }
+    sqlite3_finalize(st);
+    if (name) {
+        json_t *one = json_array_size(out) ? json_incref(json_array_get(out, 0)) : NULL;
+        json_decref(out);
+        return one;
+    }
+    return out;
+}
+
+static char *col_dup(sqlite3_stmt *st, int i)
+{
+    const unsigned char *s = sqlite3_column_text(st, i);
+    return s ? strdup((const char *)s) : NULL;
+}
+
+static void copy_str(char *dst, size_t size, json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    snprintf(dst, size, "%s", s ? s : "");
+}
+
+static int64_t get_int(json_t *o, const char *key, int64_t def)
+{
+    json_t *v = json_object_get(o, key);
+    return json_is_integer(v) ? json_integer_value(v) : def;
+}
+
+int hd_db_load(struct hd_err *err)
+{
+    sqlite3_stmt *st = prep("SELECT name, image, format, kernel, initrd, cmdline, ready_line,"
+                            " cpus, mem, nics, sha256, image_size, file_size, created"
+                            " FROM templates ORDER BY name DESC");
+    if (!st)
+        return hd_fail(err, 500, "", "database: cannot read templates");
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        struct hd_template *t = calloc(1, sizeof(*t));
+        snprintf(t->name, sizeof(t->name), "%s", sqlite3_column_text(st, 0));
+        t->image = col_dup(st, 1);
+        t->format = col_dup(st, 2);
+        t->kernel = col_dup(st, 3);
+        t->initrd = col_dup(st, 4);
+        t->cmdline = col_dup(st, 5);
+        t->ready_line = col_dup(st, 6);
+        t->cpus = (unsigned)sqlite3_column_int64(st, 7);
+        t->mem = (uint64_t)sqlite3_column_int64(st, 8);
+        t->nics = json_loads((const char *)sqlite3_column_text(st, 9), 0, NULL);
+        if (!t->nics)
+            t->nics = json_array();
+        t->sha256 = col_dup(st, 10);
+        t->image_size = (uint64_t)sqlite3_column_int64(st, 11);
+        t->file_size = (uint64_t)sqlite3_column_int64(st, 12);
+        t->created = sqlite3_column_int64(st, 13);
+        t->next = g.templates;
+        g.templates = t;
+    }
+    sqlite3_finalize(st);
+
+    st = prep("SELECT id, doc FROM vms ORDER BY id DESC");
+    if (!st)
+        return hd_fail(err, 500, "", "database: cannot read guests");
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        json_t *d = json_loads((const char *)sqlite3_column_text(st, 1), 0, NULL);
+        if (!d)
+            continue;
+        struct hd_vm *vm = calloc(1, sizeof(*vm));
+        vm->id = sqlite3_column_int64(st, 0);
+        vm->pidfd = -1;
+        copy_str(vm->name, sizeof(vm->name), d, "name");
+        copy_str(vm->tmpl, sizeof(vm->tmpl), d, "template");
+        copy_str(vm->range, sizeof(vm->range), d, "range");
+        copy_str(vm->state, sizeof(vm->state), d, "state");
+        copy_str(vm->restart, sizeof(vm->restart), d, "restart");
+        copy_str(vm->note, sizeof(vm->note), d, "note");
+        vm->cpus = (unsigned)get_int(d, "cpus", 1);
+        vm->mem = (uint64_t)get_int(d, "mem", 64 << 20);
+        vm->ready = json_is_true(json_object_get(d, "ready"));
+        vm->pid = (pid_t)get_int(d, "pid", 0);
+        vm->restarts = (unsigned)get_int(d, "restarts", 0);
+        vm->created = get_int(d, "created", 0);
+        vm->started = get_int(d, "started", 0);
+        vm->ready_at = get_int(d, "ready_at", 0);
+        vm->exited = get_int(d, "exited", 0);
+        json_t *ex = json_object_get(d, "exit");
+        if (json_is_object(ex)) {
+            vm->has_exit = true;
+            vm->exit_code = (int)get_int(ex, "code", -1);
+            vm->exit_signal = (int)get_int(ex, "signal", 0);
+            json_t *lc = json_object_get(ex, "last_console");
+            vm->last_console = lc ? json_incref(lc) : NULL;
+        }
+        json_t *nics = json_object_get(d, "nics");
+        size_t i;
+        json_t *n;
+        json_array_foreach(nics, i, n) {
+            if (vm->n_nics >= HD_MAX_NICS)
+                break;
+            struct hd_nic *nic = &vm->nics[vm->n_nics++];
+            copy_str(nic->role, sizeof(nic->role), n, "role");
+            copy_str(nic->bridge, sizeof(nic->bridge), n, "bridge");
+            copy_str(nic->tap, sizeof(nic->tap), n, "tap");
+            copy_str(nic->mac, sizeof(nic->mac), n, "mac");
+        }
+        json_decref(d);
+        vm->next = g.vms;
+        g.vms = vm;
+    }
+    sqlite3_finalize(st);
+    return 0;
+}

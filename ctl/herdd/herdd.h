@@ -1,0 +1,240 @@
+/*
+ * herdd internals: one process per node. State lives in memory (authoritative
+ * while herdd runs) and is written through to SQLite in the state directory
+ * (authoritative across restarts). One global mutex (g.mu) guards both; slow
+ * work (waiting for a guest to stop, checksumming a parent) runs without it,
+ * with the object marked busy.
+ */
+#ifndef HERDD_H
+#define HERDD_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "herd/netdev.h"
+
+#define HD_VERSION "0.1"
+#define HD_NAME_MAX 63
+#define HD_MAX_NICS 8
+#define HD_BODY_MAX (1u << 20)
+#define HD_READY_LINE "herd-probe: ready"
+
+/* ---- errors: an HTTP status, a message and the offending field ---------- */
+struct hd_err {
+    int status;
+    char field[96];
+    char msg[512];
+};
+/* Fills err and returns -1. */
+int hd_fail(struct hd_err *err, int status, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* ---- configuration ------------------------------------------------------ */
+enum { HD_ROLE_SYSADMIN = 1, HD_ROLE_SECADMIN = 2, HD_ROLE_AUDITOR = 4 };
+
+struct hd_user {
+    uid_t uid;
+    unsigned roles;
+};
+
+struct hd_config {
+    char *path;
+    char *node_name;
+    char *state_dir;
+    char *socket_path;
+    char *vmm_path;
+    json_t *roles_json;          /* {"management": {"bridge": ...}, ...} */
+    struct netdev_config net;
+    bool net_setup;              /* create missing role bridges at start */
+    struct hd_user *users;
+    size_t n_users;
+    bool root_listed;            /* uid 0 appears in users */
+    double cpu_overcommit;       /* vCPUs per host CPU */
+    double mem_fraction;         /* share of host RAM guests may take */
+    uint64_t storage_alarm;      /* bytes free in the state dir */
+    uint64_t storage_floor;      /* below this no new overlays */
+    unsigned stop_timeout_ms;
+    unsigned range_parallel;
+};
+
+/* YAML text -> JSON value (mappings, sequences, plain scalars typed like
+ * YAML 1.2 core: null, true/false, integers, floats; quoted = strings).
+ * Duplicate keys, several documents, aliases to huge expansions are errors.
+ * Returns NULL and fills err (400, "line L column C: ..."). */
+json_t *hd_yaml_to_json(const char *text, size_t len, struct hd_err *err);
+int hd_config_load(const char *path, struct hd_config *cfg, struct hd_err *err);
+void hd_config_free(struct hd_config *cfg);
+/* Parses "64M", "1G", 1048576 into bytes. -1 on error. */
+int hd_parse_size(json_t *v, uint64_t *out);
+unsigned hd_roles_of(const struct hd_config *cfg, uid_t uid);
+const char *hd_bridge_of(const struct hd_config *cfg, const char *role);
+
+/* ---- templates, guests --------------------------------------------------- */
+struct hd_template {
+    char name[HD_NAME_MAX + 1];
+    char *image, *format, *kernel, *initrd, *cmdline, *ready_line, *sha256;
+    uint64_t image_size;        /* virtual size */
+    uint64_t file_size;         /* bytes on disk */
+    unsigned cpus;
+    uint64_t mem;
+    json_t *nics;               /* ["management", "communication"] */
+    int64_t created;
+    struct hd_template *next;
+};
+
+struct hd_nic {
+    char role[24];
+    char bridge[IFNAMSIZ];
+    char tap[IFNAMSIZ];
+    char mac[18];
+};
+
+struct hd_vm {
+    int64_t id;
+    char name[HD_NAME_MAX + 1];
+    char tmpl[HD_NAME_MAX + 1];
+    char range[HD_NAME_MAX + 1];
+    unsigned cpus;
+    uint64_t mem;
+    struct hd_nic nics[HD_MAX_NICS];
+    unsigned n_nics;
+    char state[16];     /* created starting running paused stopping stopped exited error */
+    char restart[16];   /* no, on-failure, always */
+    unsigned restarts;
+    bool ready;
+    pid_t pid;
+    int pidfd;          /* -1 when not supervised */
+    bool child;         /* spawned by this herdd (exit status is known) */
+    bool has_exit;
+    int exit_code;      /* -1 unknown */
+    int exit_signal;
+    json_t *last_console;   /* array of strings */
+    char note[256];     /* why the last state came about */
+    int64_t created, started, ready_at, exited;
+    /* runtime only */
+    bool busy;
+    bool stop_requested;
+    int64_t spawn_ns;
+    off_t console_off;
+    char console_carry[128];
+    struct hd_vm *next;
+};
+
+/* ---- global state -------------------------------------------------------- */
+struct hd_state {
+    struct hd_config cfg;
+    pthread_mutex_t mu;
+    pthread_cond_t changed;      /* broadcast on any guest state change */
+    sqlite3 *db;
+    struct hd_template *templates;
+    struct hd_vm *vms;
+    bool vmm_has_control;
+    volatile int stopping;
+    int epfd;                    /* pidfds of supervised guests */
+    int64_t started_at;
+    /* storage */
+    uint64_t disk_free, disk_total;
+    bool storage_alarm;
+};
+extern struct hd_state g;
+
+int64_t hd_now_ms(void);
+int64_t hd_mono_ns(void);
+bool hd_name_ok(const char *name);
+
+/* db.c */
+int hd_db_open(struct hd_err *err);
+void hd_db_close(void);
+int hd_db_exec(const char *sql);
+int hd_db_save_template(const struct hd_template *t);
+int hd_db_delete_template(const char *name);
+int hd_db_save_vm(struct hd_vm *vm);
+int hd_db_delete_vm(const struct hd_vm *vm);
+int hd_db_load(struct hd_err *err);
+int hd_db_save_range(const char *name, const char *spec, json_t *doc);
+int hd_db_delete_range(const char *name);
+json_t *hd_db_ranges(const char *name); /* array, or object when name given (NULL if none) */
+
+/* events.c */
+void hd_events_init(void);
+/* Appends an event (steals data; may be NULL). Safe with or without g.mu held. */
+uint64_t hd_event(const char *type, const char *name, json_t *data);
+uint64_t hd_event_seq(void);
+/* Events after seq matching the filter, up to max; waits up to wait_ms for
+ * the first one. Returns an array (new reference). */
+json_t *hd_events_after(uint64_t seq, const char *type_prefix, const char *name_prefix,
+                        size_t max, int wait_ms, uint64_t *last);
+
+/* audit.c */
+int hd_audit_open(struct hd_err *err);
+void hd_audit_close(void);
+void hd_audit(uid_t uid, unsigned roles, const char *method, const char *path,
+              const char *target, int status, const char *what);
+json_t *hd_audit_list(size_t limit, struct hd_err *err);
+json_t *hd_audit_verify(struct hd_err *err);
+
+/* templates.c (g.mu held) */
+struct hd_template *hd_template_find(const char *name);
+json_t *hd_template_json(const struct hd_template *t);
+/* Validates and adds; body is the API object. Not with g.mu held (hashes). */
+int hd_template_add(json_t *body, json_t **out, struct hd_err *err);
+int hd_template_rm(const char *name, struct hd_err *err);
+void hd_template_free(struct hd_template *t);
+/* Checks cpus/mem/nics fields of an API body; leaves defaults when absent. */
+int hd_check_shape(json_t *body, unsigned *cpus, uint64_t *mem, json_t **nics,
+                   struct hd_err *err);
+
+/* vm.c */
+struct hd_vm *hd_vm_find(const char *name);          /* g.mu held */
+json_t *hd_vm_json(const struct hd_vm *vm, bool full); /* g.mu held */
+void hd_vm_path(const struct hd_vm *vm, const char *file, char *out, size_t size);
+void hd_vm_control_path(const struct hd_vm *vm, char *out, size_t size);
+/* body: {"name", "template", "cpus"?, "mem"?, "nics"?, "restart"?, "start"?};
+ * range may be NULL. */
+int hd_vm_create(json_t *body, const char *range, json_t **out, struct hd_err *err);
+int hd_vm_action(const char *name, const char *action, json_t *opts, json_t **out,
+                 struct hd_err *err);
+int hd_vm_rm(const char *name, bool force, struct hd_err *err);
+json_t *hd_vm_logs(const char *name, const char *which, long lines, struct hd_err *err);
+void hd_vm_set_state(struct hd_vm *vm, const char *state, const char *note); /* g.mu held */
+/* Talks to a guest's control socket: one request, one reply. */
+json_t *hd_control(const struct hd_vm *vm, const char *cmd, int timeout_ms,
+                   char *why, size_t why_size);
+void hd_vm_free(struct hd_vm *vm);
+/* Removes what a "creating" record left behind (herdd died mid-create). */
+void hd_vm_discard_partial(struct hd_vm *vm);
+/* Last lines of a text file as an array of strings (non-ASCII as '?'). */
+json_t *hd_tail_lines(const char *path, long lines);
+
+/* supervise.c */
+int hd_supervise_start(void);
+void hd_supervise_stop(void);
+int hd_supervise_add(struct hd_vm *vm);   /* g.mu held; registers vm->pidfd */
+void hd_supervise_del(struct hd_vm *vm);  /* g.mu held */
+void hd_adopt_all(void);                  /* at start, before the API opens */
+void hd_storage_check(void);
+
+/* ranges.c */
+int hd_range_up(const char *yaml, size_t len, json_t **out, struct hd_err *err);
+int hd_range_down(const char *name, json_t **out, struct hd_err *err);
+int hd_range_reset(const char *name, json_t **out, struct hd_err *err);
+json_t *hd_range_status(const char *name, struct hd_err *err);
+json_t *hd_range_list(void);
+void hd_ranges_resume(void);
+
+/* node.c */
+json_t *hd_node_json(void);
+int hd_node_plan(const char *yaml, size_t len, json_t **out, struct hd_err *err);
+/* Admission: may a guest with cpus/mem start now? (g.mu held) */
+int hd_admit(unsigned cpus, uint64_t mem, unsigned count, struct hd_err *err);
+
+/* api.c */
+int hd_api_start(struct hd_err *err);
+void hd_api_stop(void);
+
+#endif

@@ -1,0 +1,21 @@
+# ctl/herdd: the node daemon (herdd); ctl/herdctl: the CLI (herdctl).
+# Both link libherd-ctl.a (ctl/lib); herdd also the block and network libraries.
+
+HERDD_SRCS := ctl/herdd/main.c ctl/herdd/config.c ctl/herdd/db.c ctl/herdd/events.c \
+              ctl/herdd/audit.c ctl/herdd/templates.c ctl/herdd/vm.c ctl/herdd/supervise.c \
+              ctl/herdd/node.c ctl/herdd/ranges.c ctl/herdd/api.c
+HERDD_OBJS := $(HERDD_SRCS:%.c=$(BUILD)/obj/%.o)
+HERDD_PKGS := libmicrohttpd jansson sqlite3 yaml-0.1 libcrypto
+HERDD_CFLAGS = $(eval HERDD_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(HERDD_PKGS)))$(HERDD_CFLAGS)
+HERDD_LDLIBS = $(eval HERDD_LDLIBS := $(shell $(PKG_CONFIG) --libs $(HERDD_PKGS)))$(HERDD_LDLIBS)
+
+BINS += $(BUILD)/bin/herdd
+# Paths and messages are cut at their buffer size on purpose.
+$(HERDD_OBJS): CFLAGS += $(HERDD_CFLAGS) -Wno-format-truncation
+
+# (library paths spelled out: ctl/lib, blockdev and netdev are read after this file)
+$(BUILD)/bin/herdd: $(HERDD_OBJS) $(BUILD)/lib/libherd-ctl.a $(BUILD)/lib/libherd-blockdev.a \
+                    $(BUILD)/lib/libherd-netdev.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(HERDD_LDLIBS) $(CTL_LIB_LDLIBS) $(BLOCKDEV_LDLIBS) \
+	    $(NETDEV_LDLIBS) -lpthread $(LDLIBS)

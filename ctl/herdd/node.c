@@ -1,0 +1,199 @@
+/* Node profile, capacity admission and planning (libherd-ctl's capacity). */
+#include <errno.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "herd/capacity.h"
+#include "herd/range_spec.h"
+#include "herdd.h"
+
+static struct cap_node node_now(void)
+{
+    struct cap_node n;
+    memset(&n, 0, sizeof(n));
+    capacity_read_node(NULL, NULL, &n);
+    if (!n.cpus)
+        n.cpus = 1;
+    n.disk_free = g.disk_free;
+    n.disk_total = g.disk_total;
+    return n;
+}
+
+static void policy(struct cap_policy *p, bool for_create)
+{
+    cap_policy_default(p);
+    p->vcpu_overcommit = g.cfg.cpu_overcommit;
+    p->mem_threshold = g.cfg.mem_fraction;
+    if (!for_create) {
+        p->overlay_initial = 0;
+        p->disk_floor = 0;
+    } else {
+        p->disk_floor = g.cfg.storage_floor;
+    }
+}
+
+/* g.mu held */
+static struct cap_use use_now(unsigned *running)
+{
+    struct cap_use u = {0, 0, 0};
+    struct cap_policy p;
+    policy(&p, false);
+    *running = 0;
+    for (struct hd_vm *vm = g.vms; vm; vm = vm->next) {
+        u.guests++;
+        if (vm->pidfd >= 0) {
+            (*running)++;
+            u.vcpus += vm->cpus;
+            u.mem += cap_guest_mem(&p, vm->mem, 1);
+        }
+    }
+    return u;
+}
+
+int hd_admit(unsigned cpus, uint64_t mem, unsigned count, struct hd_err *err)
+{
+    struct cap_node n = node_now();
+    struct cap_policy p;
+    unsigned running;
+    struct cap_use u;
+    struct cap_item it = {.template_name = "", .cpus = cpus, .mem = mem, .count = count};
+    enum cap_limit lim = CAP_LIMIT_NONE;
+    char msg[256] = "";
+
+    policy(&p, false);
+    u = use_now(&running);
+    int rc = cap_admit(&n, &p, &u, &it, 1, &lim, msg, sizeof(msg));
+    if (rc == -ENOSPC)
+        return hd_fail(err, 409, cap_limit_name(lim), "admission refused: %s", msg);
+    if (rc < 0 && rc != -ENOSYS)
+        return hd_fail(err, 400, "", "admission: %s", msg[0] ? msg : strerror(-rc));
+    return 0;
+}
+
+json_t *hd_node_json(void)
+{
+    struct cap_node n = node_now();
+    struct cap_policy p;
+    unsigned running;
+    char b1[32];
+
+    policy(&p, false);
+    pthread_mutex_lock(&g.mu);
+    struct cap_use u = use_now(&running);
+    unsigned ready = 0, ntempl = 0;
+    for (struct hd_vm *vm = g.vms; vm; vm = vm->next)
+        ready += vm->ready;
+    for (struct hd_template *t = g.templates; t; t = t->next)
+        ntempl++;
+    json_t *bridges = json_array();
+    for (size_t i = 0; i < g.cfg.net.n_bridges; i++) {
+        const struct netdev_bridge_cfg *b = &g.cfg.net.bridges[i];
+        json_t *o = json_pack("{ss ss sb si}", "role", netdev_role_name(b->role), "bridge",
+                              b->name, "present", if_nametoindex(b->name) != 0, "mtu",
+                              (int)b->mtu);
+        if (b->segment[0])
+            json_object_set_new(o, "segment", json_string(b->segment));
+        json_array_append_new(bridges, o);
+    }
+    json_t *o = json_pack(
+        "{ss ss ss ss sb sI s{si sI sI sI sI} so s{sI sI sI sI si} s{sI sI} s{sf sf sI sI sb} "
+        "si}",
+        "node", g.cfg.node_name, "version", HD_VERSION, "state_dir", g.cfg.state_dir, "vmm",
+        g.cfg.vmm_path, "vmm_control", g.vmm_has_control, "uptime_ms",
+        (json_int_t)(hd_now_ms() - g.started_at), "host", "cpus", (int)n.cpus, "mem_total",
+        (json_int_t)n.mem_total, "mem_available", (json_int_t)n.mem_available, "disk_total",
+        (json_int_t)g.disk_total, "disk_free", (json_int_t)g.disk_free, "bridges", bridges,
+        "use", "guests", (json_int_t)u.guests, "running", (json_int_t)running, "ready",
+        (json_int_t)ready, "vcpus", (json_int_t)u.vcpus, "templates", (int)ntempl, "limits",
+        "vcpus", (json_int_t)cap_vcpu_limit(&n, &p), "mem", (json_int_t)cap_mem_limit(&n, &p),
+        "policy", "cpu_overcommit", g.cfg.cpu_overcommit, "memory_fraction",
+        g.cfg.mem_fraction, "storage_alarm", (json_int_t)g.cfg.storage_alarm, "storage_floor",
+        (json_int_t)g.cfg.storage_floor, "storage_alarm_on", g.storage_alarm, "range_parallel",
+        (int)g.cfg.range_parallel);
+    json_object_set_new(json_object_get(o, "use"), "mem", json_integer((json_int_t)u.mem));
+    json_object_set_new(json_object_get(o, "use"), "mem_text",
+                        json_string(cap_fmt_bytes(b1, sizeof(b1), u.mem)));
+    pthread_mutex_unlock(&g.mu);
+    return o;
+}
+
+int hd_node_plan(const char *yaml, size_t len, json_t **out, struct hd_err *err)
+{
+    struct range_spec *spec = NULL;
+    struct range_err rerr;
+    memset(&rerr, 0, sizeof(rerr));
+    int rc = range_spec_parse(yaml, len, &spec, &rerr);
+    if (rc == -ENOSYS)
+        return hd_fail(err, 501, "", "range specs are not available yet (libherd-ctl)");
+    if (rc < 0)
+        return hd_fail(err, rc == -EFBIG ? 413 : 400, rerr.field, "%s", rerr.msg);
+    size_t nroles = 0;
+    for (size_t s = 0; s < spec->n_scenarios; s++)
+        nroles += spec->scenarios[s].n_roles;
+    struct cap_item *items = calloc(nroles + 1, sizeof(*items));
+    char (*names)[128] = calloc(nroles + 1, sizeof(*names));
+    size_t k = 0;
+    pthread_mutex_lock(&g.mu);
+    for (size_t s = 0; s < spec->n_scenarios; s++) {
+        for (size_t r = 0; r < spec->scenarios[s].n_roles; r++) {
+            const struct range_role *role = &spec->scenarios[s].roles[r];
+            struct hd_template *t = hd_template_find(role->template_name);
+            if (!t) {
+                pthread_mutex_unlock(&g.mu);
+                hd_fail(err, 400, "", "scenarios[%zu].roles[%zu].template: no template '%s'",
+                        s, r, role->template_name);
+                snprintf(err->field, sizeof(err->field), "scenarios[%zu].roles[%zu].template",
+                         s, r);
+                free(items);
+                free(names);
+                range_spec_free(spec);
+                return -1;
+            }
+            snprintf(names[k], sizeof(names[k]), "%s/%s", spec->scenarios[s].name, role->name);
+            items[k].template_name = t->name;
+            items[k].cpus = role->cpus ? role->cpus : t->cpus;
+            items[k].mem = role->mem ? role->mem : t->mem;
+            items[k].count = role->count;
+            k++;
+        }
+    }
+    struct cap_node n = node_now();
+    struct cap_policy p;
+    unsigned running;
+    policy(&p, true);
+    struct cap_use u = use_now(&running);
+    struct cap_plan plan;
+    memset(&plan, 0, sizeof(plan));
+    rc = cap_plan(&n, &p, &u, items, k, &plan);
+    pthread_mutex_unlock(&g.mu);
+    if (rc < 0) {
+        free(items);
+        free(names);
+        range_spec_free(spec);
+        return hd_fail(err, rc == -ENOSYS ? 501 : 400, "", "plan: %s", strerror(-rc));
+    }
+    json_t *rows = json_array();
+    for (size_t i = 0; i < k; i++) {
+        const struct cap_plan_row *row = &plan.rows[i];
+        json_t *o = json_pack("{ss ss si sI sI ss}", "role", names[i], "template",
+                              items[i].template_name, "cpus", (int)items[i].cpus, "mem",
+                              (json_int_t)items[i].mem, "count", (json_int_t)items[i].count,
+                              "binds", cap_limit_name(row->binds));
+        json_object_set_new(o, "fits", row->fits == UINT64_MAX ? json_null()
+                                                               : json_integer((json_int_t)row->fits));
+        json_array_append_new(rows, o);
+    }
+    *out = json_pack("{ss sI so sb ss sI sI sI sI}", "range", spec->name, "guests",
+                     (json_int_t)spec->n_guests, "rows", rows, "fits", plan.admit_rc == 0,
+                     "message", plan.admit_rc == 0 ? "the whole range fits" : plan.admit_msg,
+                     "vcpu_limit", (json_int_t)plan.vcpu_limit, "mem_limit",
+                     (json_int_t)plan.mem_limit, "req_vcpus", (json_int_t)plan.req_vcpus,
+                     "req_mem", (json_int_t)plan.req_mem);
+    cap_plan_free(&plan);
+    free(items);
+    free(names);
+    range_spec_free(spec);
+    return 0;
+}

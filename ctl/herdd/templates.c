@@ -1,0 +1,295 @@
+/* Templates: a read-only parent image (format explicit, never probed), a
+ * kernel, a command line and per-guest defaults. The parent's SHA-256 and
+ * sizes are recorded when it is added. */
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "herd/blockdev.h"
+#include "herdd.h"
+
+struct hd_template *hd_template_find(const char *name)
+{
+    for (struct hd_template *t = g.templates; t; t = t->next)
+        if (!strcmp(t->name, name))
+            return t;
+    return NULL;
+}
+
+void hd_template_free(struct hd_template *t)
+{
+    if (!t)
+        return;
+    free(t->image);
+    free(t->format);
+    free(t->kernel);
+    free(t->initrd);
+    free(t->cmdline);
+    free(t->ready_line);
+    free(t->sha256);
+    json_decref(t->nics);
+    free(t);
+}
+
+json_t *hd_template_json(const struct hd_template *t)
+{
+    unsigned users = 0;
+    for (struct hd_vm *vm = g.vms; vm; vm = vm->next)
+        users += !strcmp(vm->tmpl, t->name);
+    json_t *o = json_pack("{ss ss ss ss ss ss sI sI sO ss sI sI sI si}", "name", t->name,
+                          "image", t->image, "format", t->format, "kernel", t->kernel,
+                          "cmdline", t->cmdline, "ready_line", t->ready_line, "cpus",
+                          (json_int_t)t->cpus, "mem", (json_int_t)t->mem, "nics", t->nics,
+                          "sha256", t->sha256, "image_size", (json_int_t)t->image_size,
+                          "file_size", (json_int_t)t->file_size, "created",
+                          (json_int_t)t->created, "guests", users);
+    if (t->initrd)
+        json_object_set_new(o, "initrd", json_string(t->initrd));
+    return o;
+}
+
+static int sha256_file(const char *path, char out[65])
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    static __thread unsigned char buf[1 << 16];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof(buf))) > 0)
+        EVP_DigestUpdate(ctx, buf, (size_t)n);
+    int rc = n < 0 ? -errno : 0;
+    close(fd);
+    unsigned char md[32];
+    unsigned len = 0;
+    EVP_DigestFinal_ex(ctx, md, &len);
+    EVP_MD_CTX_free(ctx);
+    for (unsigned i = 0; i < 32; i++)
+        sprintf(out + 2 * i, "%02x", md[i]);
+    out[64] = 0;
+    return rc;
+}
+
+static const char *req_str(json_t *body, const char *key, bool required, struct hd_err *err)
+{
+    json_t *v = json_object_get(body, key);
+    if (!v) {
+        if (required)
+            hd_fail(err, 400, key, "%s is required", key);
+        return NULL;
+    }
+    if (!json_is_string(v) || !json_string_length(v) ||
+        strlen(json_string_value(v)) != json_string_length(v) || json_string_length(v) > 4000) {
+        hd_fail(err, 400, key, "%s must be a non-empty string", key);
+        return NULL;
+    }
+    return json_string_value(v);
+}
+
+static int check_file(const char *path, const char *field, struct hd_err *err)
+{
+    struct stat st;
+    if (path[0] != '/')
+        return hd_fail(err, 400, field, "%s must be an absolute path", field);
+    if (stat(path, &st) < 0)
+        return hd_fail(err, 400, field, "%s: %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return hd_fail(err, 400, field, "%s is not a regular file", path);
+    if (access(path, R_OK) < 0)
+        return hd_fail(err, 400, field, "%s: %s", path, strerror(errno));
+    return 0;
+}
+
+/* Shared by templates and guests: cpus, mem and nics fields. */
+int hd_check_shape(json_t *body, unsigned *cpus, uint64_t *mem, json_t **nics,
+                   struct hd_err *err)
+{
+    json_t *v = json_object_get(body, "cpus");
+    if (v) {
+        if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 32)
+            return hd_fail(err, 400, "cpus", "cpus must be an integer in 1..32");
+        *cpus = (unsigned)json_integer_value(v);
+    }
+    v = json_object_get(body, "mem");
+    if (v) {
+        uint64_t m;
+        if (hd_parse_size(v, &m) < 0 || m < (4u << 20) || m > (1ull << 40) || m % 4096)
+            return hd_fail(err, 400, "mem",
+                           "mem must be a size from 4M to 1T in 4K steps (e.g. 64M)");
+        *mem = m;
+    }
+    v = json_object_get(body, "nics");
+    if (v) {
+        if (!json_is_array(v) || json_array_size(v) > HD_MAX_NICS)
+            return hd_fail(err, 400, "nics", "nics must be a list of at most %d network roles",
+                           HD_MAX_NICS);
+        size_t i;
+        json_t *it;
+        json_array_foreach(v, i, it) {
+            char field[32];
+            snprintf(field, sizeof(field), "nics[%zu]", i);
+            if (!json_is_string(it))
+                return hd_fail(err, 400, field, "%s must be a role name", field);
+            if (!hd_bridge_of(&g.cfg, json_string_value(it)))
+                return hd_fail(err, 400, field,
+                               "%s: role '%s' has no bridge in herdd's configuration", field,
+                               json_string_value(it));
+        }
+        *nics = v;
+    }
+    return 0;
+}
+
+int hd_template_add(json_t *body, json_t **out, struct hd_err *err)
+{
+    static const char *const known[] = {"name", "image", "format", "kernel", "initrd",
+                                        "cmdline", "cpus", "mem", "nics", "ready_line", NULL};
+    const char *key;
+    json_t *v;
+
+    if (!json_is_object(body))
+        return hd_fail(err, 400, "", "a JSON object is expected");
+    json_object_foreach(body, key, v) {
+        bool ok = false;
+        for (int i = 0; known[i]; i++)
+            ok |= !strcmp(known[i], key);
+        if (!ok)
+            return hd_fail(err, 400, key, "unknown field '%s'", key);
+    }
+    const char *name = req_str(body, "name", true, err);
+    if (!name)
+        return -1;
+    if (!hd_name_ok(name))
+        return hd_fail(err, 400, "name",
+                       "name must be 1-%d characters from [A-Za-z0-9_.-], starting with a "
+                       "letter or digit", HD_NAME_MAX);
+    const char *image = req_str(body, "image", true, err);
+    if (!image)
+        return -1;
+    const char *format = req_str(body, "format", true, err);
+    if (!format)
+        return -1;
+    if (strcmp(format, "raw") && strcmp(format, "qcow2"))
+        return hd_fail(err, 400, "format", "format must be raw or qcow2 (never guessed)");
+    const char *kernel = req_str(body, "kernel", true, err);
+    if (!kernel)
+        return -1;
+    const char *initrd = req_str(body, "initrd", false, err);
+    if (!initrd && json_object_get(body, "initrd"))
+        return -1;
+    const char *cmdline = "";
+    if (json_object_get(body, "cmdline")) {
+        v = json_object_get(body, "cmdline");
+        if (!json_is_string(v) || json_string_length(v) > 2048)
+            return hd_fail(err, 400, "cmdline", "cmdline must be a string of at most 2048 bytes");
+        cmdline = json_string_value(v);
+    }
+    const char *ready = HD_READY_LINE;
+    if (json_object_get(body, "ready_line") &&
+        !(ready = req_str(body, "ready_line", false, err)))
+        return -1;
+    unsigned cpus = 1;
+    uint64_t mem = 64u << 20;
+    json_t *nics = NULL;
+    if (hd_check_shape(body, &cpus, &mem, &nics, err) < 0)
+        return -1;
+    if (check_file(image, "image", err) < 0 || check_file(kernel, "kernel", err) < 0 ||
+        (initrd && check_file(initrd, "initrd", err) < 0))
+        return -1;
+
+    pthread_mutex_lock(&g.mu);
+    bool exists = hd_template_find(name) != NULL;
+    pthread_mutex_unlock(&g.mu);
+    if (exists)
+        return hd_fail(err, 409, "name", "template '%s' exists already", name);
+
+    /* The parent must open read-only in the named format (chain included). */
+    struct blockdev_open_opts o = {.format = format, .read_only = true};
+    struct blockdev *bd = NULL;
+    int rc = blockdev_open(image, &o, &bd);
+    if (rc < 0)
+        return hd_fail(err, 400, "image", "%s does not open as %s: %s", image, format,
+                       blockdev_last_error());
+    uint64_t vsize = blockdev_size(bd);
+    blockdev_close(bd);
+    struct stat st;
+    stat(image, &st);
+    char sum[65];
+    if ((rc = sha256_file(image, sum)) < 0)
+        return hd_fail(err, 400, "image", "%s: %s", image, strerror(-rc));
+
+    struct hd_template *t = calloc(1, sizeof(*t));
+    snprintf(t->name, sizeof(t->name), "%s", name);
+    t->image = strdup(image);
+    t->format = strdup(format);
+    t->kernel = strdup(kernel);
+    t->initrd = initrd ? strdup(initrd) : NULL;
+    t->cmdline = strdup(cmdline);
+    t->ready_line = strdup(ready);
+    t->sha256 = strdup(sum);
+    t->image_size = vsize;
+    t->file_size = (uint64_t)st.st_size;
+    t->cpus = cpus;
+    t->mem = mem;
+    t->nics = nics ? json_deep_copy(nics) : json_array();
+    t->created = hd_now_ms();
+
+    pthread_mutex_lock(&g.mu);
+    if (hd_template_find(name)) {
+        pthread_mutex_unlock(&g.mu);
+        hd_template_free(t);
+        return hd_fail(err, 409, "name", "template '%s' exists already", name);
+    }
+    if (hd_db_save_template(t) < 0) {
+        pthread_mutex_unlock(&g.mu);
+        hd_template_free(t);
+        return hd_fail(err, 500, "", "database write failed");
+    }
+    t->next = g.templates;
+    g.templates = t;
+    *out = hd_template_json(t);
+    pthread_mutex_unlock(&g.mu);
+    hd_event("template.added", name, NULL);
+    return 0;
+}
+
+int hd_template_rm(const char *name, struct hd_err *err)
+{
+    pthread_mutex_lock(&g.mu);
+    struct hd_template **pp = &g.templates;
+    while (*pp && strcmp((*pp)->name, name))
+        pp = &(*pp)->next;
+    if (!*pp) {
+        pthread_mutex_unlock(&g.mu);
+        return hd_fail(err, 404, "name", "no template '%s'", name);
+    }
+    unsigned users = 0;
+    const char *one = NULL;
+    for (struct hd_vm *vm = g.vms; vm; vm = vm->next)
+        if (!strcmp(vm->tmpl, name)) {
+            users++;
+            one = one ? one : vm->name;
+        }
+    if (users) {
+        hd_fail(err, 409, "name", "template '%s' is used by %u guest(s) (e.g. %s)", name, users,
+                one);
+        pthread_mutex_unlock(&g.mu);
+        return -1;
+    }
+    struct hd_template *t = *pp;
+    if (hd_db_delete_template(name) < 0) {
+        pthread_mutex_unlock(&g.mu);
+        return hd_fail(err, 500, "", "database write failed");
+    }
+    *pp = t->next;
+    pthread_mutex_unlock(&g.mu);
+    hd_template_free(t);
+    hd_event("template.removed", name, NULL);
+    return 0;
+}

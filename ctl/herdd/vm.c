@@ -1,0 +1,796 @@
+/* Guests: create (overlay + taps), start (spawn herd-vmm), stop/kill/pause/
+ * resume/reboot, rm, logs. Every guest lives in STATE/vms/NAME/:
+ *   disk.qcow2   its overlay (backing file + backing format = the template's)
+ *   console.log  its serial console (herd-vmm --serial file:...)
+ *   vmm.log      herd-vmm's own stderr
+ * and its control socket is STATE/run/<id>.sock (short, whatever the name). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "herd/qcow2.h"
+#include "herdd.h"
+
+extern char **environ;
+
+struct hd_vm *hd_vm_find(const char *name)
+{
+    for (struct hd_vm *vm = g.vms; vm; vm = vm->next)
+        if (!strcmp(vm->name, name))
+            return vm;
+    return NULL;
+}
+
+void hd_vm_free(struct hd_vm *vm)
+{
+    if (!vm)
+        return;
+    json_decref(vm->last_console);
+    free(vm);
+}
+
+void hd_vm_path(const struct hd_vm *vm, const char *file, char *out, size_t size)
+{
+    snprintf(out, size, "%s/vms/%s%s%s", g.cfg.state_dir, vm->name, file ? "/" : "",
+             file ? file : "");
+}
+
+void hd_vm_control_path(const struct hd_vm *vm, char *out, size_t size)
+{
+    snprintf(out, size, "%s/run/%lld.sock", g.cfg.state_dir, (long long)vm->id);
+}
+
+json_t *hd_vm_json(const struct hd_vm *vm, bool full)
+{
+    json_t *o = json_pack("{ss ss ss si sI ss sb sI sI}", "name", vm->name, "template",
+                          vm->tmpl, "state", vm->state, "cpus", (int)vm->cpus, "mem",
+                          (json_int_t)vm->mem, "restart", vm->restart[0] ? vm->restart : "no",
+                          "ready", vm->ready, "pid", (json_int_t)vm->pid, "created",
+                          (json_int_t)vm->created);
+    json_object_set_new(o, "range", vm->range[0] ? json_string(vm->range) : json_null());
+    json_t *nics = json_array();
+    for (unsigned i = 0; i < vm->n_nics; i++)
+        json_array_append_new(nics, json_pack("{ss ss ss ss}", "role", vm->nics[i].role,
+                                              "bridge", vm->nics[i].bridge, "tap",
+                                              vm->nics[i].tap, "mac", vm->nics[i].mac));
+    json_object_set_new(o, "nics", nics);
+    json_object_set_new(o, "started", vm->started ? json_integer(vm->started) : json_null());
+    json_object_set_new(o, "ready_at", vm->ready_at ? json_integer(vm->ready_at) : json_null());
+    if (vm->started && vm->ready_at)
+        json_object_set_new(o, "boot_ms", json_integer(vm->ready_at - vm->started));
+    json_object_set_new(o, "restarts", json_integer(vm->restarts));
+    if (vm->note[0])
+        json_object_set_new(o, "note", json_string(vm->note));
+    if (vm->has_exit) {
+        json_t *ex = json_object();
+        json_object_set_new(ex, "code", vm->exit_code >= 0 ? json_integer(vm->exit_code)
+                                                           : json_null());
+        if (vm->exit_signal)
+            json_object_set_new(ex, "signal", json_integer(vm->exit_signal));
+        json_object_set_new(ex, "time", json_integer(vm->exited));
+        if (vm->last_console)
+            json_object_set(ex, "last_console", vm->last_console);
+        json_object_set_new(o, "exit", ex);
+    }
+    if (full) {
+        char p[4096];
+        hd_vm_path(vm, "disk.qcow2", p, sizeof(p));
+        json_object_set_new(o, "disk", json_string(p));
+        hd_vm_path(vm, "console.log", p, sizeof(p));
+        json_object_set_new(o, "console", json_string(p));
+        hd_vm_control_path(vm, p, sizeof(p));
+        json_object_set_new(o, "control", json_string(p));
+    }
+    return o;
+}
+
+void hd_vm_set_state(struct hd_vm *vm, const char *state, const char *note)
+{
+    bool changed = strcmp(vm->state, state) != 0;
+    snprintf(vm->state, sizeof(vm->state), "%s", state);
+    if (note)
+        snprintf(vm->note, sizeof(vm->note), "%s", note);
+    if (strcmp(state, "creating"))
+        hd_db_save_vm(vm);
+    if (changed) {
+        json_t *d = json_pack("{ss}", "state", state);
+        if (vm->range[0])
+            json_object_set_new(d, "range", json_string(vm->range));
+        if (note)
+            json_object_set_new(d, "note", json_string(note));
+        hd_event("vm.state", vm->name, d);
+    }
+    pthread_cond_broadcast(&g.changed);
+}
+
+/* ---- control socket --------------------------------------------------------- */
+
+json_t *hd_control(const struct hd_vm *vm, const char *cmd, int timeout_ms, char *why,
+                   size_t why_size)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    char line[8192];
+    size_t have = 0;
+    int fd;
+
+    hd_vm_control_path(vm, a.sun_path, sizeof(a.sun_path));
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+        snprintf(why, why_size, "control socket %s: %s", a.sun_path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return NULL;
+    }
+    int n = snprintf(line, sizeof(line), "{\"cmd\":\"%s\"}\n", cmd);
+    if (write(fd, line, (size_t)n) != n) {
+        snprintf(why, why_size, "control socket: write: %s", strerror(errno));
+        close(fd);
+        return NULL;
+    }
+    int64_t deadline = hd_mono_ns() + (int64_t)timeout_ms * 1000000;
+    for (;;) {
+        int64_t left = (deadline - hd_mono_ns()) / 1000000;
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (left <= 0 || poll(&p, 1, (int)left) <= 0) {
+            snprintf(why, why_size, "control socket: no answer to %s in %d ms", cmd,
+                     timeout_ms);
+            close(fd);
+            return NULL;
+        }
+        ssize_t r = read(fd, line + have, sizeof(line) - 1 - have);
+        if (r <= 0) {
+            snprintf(why, why_size, "control socket: closed before answering %s", cmd);
+            close(fd);
+            return NULL;
+        }
+        have += (size_t)r;
+        line[have] = 0;
+        char *nl = strchr(line, '\n');
+        if (nl || have == sizeof(line) - 1) {
+            if (nl)
+                *nl = 0;
+            break;
+        }
+    }
+    close(fd);
+    json_error_t je;
+    json_t *rep = json_loads(line, 0, &je);
+    if (!json_is_object(rep)) {
+        json_decref(rep);
+        snprintf(why, why_size, "control socket: bad reply to %s", cmd);
+        return NULL;
+    }
+    if (!json_is_true(json_object_get(rep, "ok"))) {
+        const char *e = json_string_value(json_object_get(rep, "error"));
+        snprintf(why, why_size, "herd-vmm refused %s: %s", cmd, e ? e : "?");
+        json_decref(rep);
+        return NULL;
+    }
+    return rep;
+}
+
+/* ---- create ------------------------------------------------------------------- */
+
+struct mac_ctx {
+    struct netdev_nl *nl;
+    const char *self;
+};
+
+static bool mac_in_use(const uint8_t mac[6], void *opaque)
+{
+    struct mac_ctx *c = opaque;
+    char text[18];
+    bool used = false;
+
+    netdev_mac_format(mac, text);
+    pthread_mutex_lock(&g.mu);
+    for (struct hd_vm *vm = g.vms; vm && !used; vm = vm->next)
+        for (unsigned i = 0; i < vm->n_nics; i++)
+            if (!strcmp(vm->nics[i].mac, text) && strcmp(vm->name, c->self))
+                used = true;
+    pthread_mutex_unlock(&g.mu);
+    return used || (c->nl && netdev_mac_seen_on_host(mac, c->nl));
+}
+
+static void remove_tree(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+                continue;
+            char p[4096];
+            snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+            unlink(p);
+        }
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
+/* Removes what create made: taps, the overlay and the guest's directory,
+ * the control socket file. Without g.mu. */
+static void release_resources(struct hd_vm *vm)
+{
+    struct netdev_nl *nl = NULL;
+    char p[4096];
+
+    if (vm->n_nics && netdev_nl_open(&nl) == 0) {
+        for (unsigned i = 0; i < vm->n_nics; i++)
+            if (vm->nics[i].tap[0])
+                netdev_tap_remove(nl, vm->nics[i].tap);
+        netdev_nl_close(nl);
+    }
+    hd_vm_control_path(vm, p, sizeof(p));
+    unlink(p);
+    hd_vm_path(vm, NULL, p, sizeof(p));
+    remove_tree(p);
+}
+
+static int make_resources(struct hd_vm *vm, const struct hd_template *t, struct hd_err *err)
+{
+    char dir[4096], disk[4096];
+    struct netdev_nl *nl = NULL;
+    int rc;
+
+    hd_vm_path(vm, NULL, dir, sizeof(dir));
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+        return hd_fail(err, 500, "", "%s: %s", dir, strerror(errno));
+    hd_vm_path(vm, "disk.qcow2", disk, sizeof(disk));
+    unlink(disk);
+    struct qcow2_create_opts o = {.backing_file = t->image, .backing_fmt = t->format,
+                                  .size = t->image_size};
+    rc = qcow2_create(disk, &o);
+    if (rc < 0)
+        return hd_fail(err, 500, "", "overlay %s: %s", disk, strerror(-rc));
+    if (!vm->n_nics)
+        return 0;
+    rc = netdev_nl_open(&nl);
+    if (rc < 0)
+        return hd_fail(err, 500, "", "netlink: %s", strerror(-rc));
+    for (unsigned i = 0; i < vm->n_nics; i++) {
+        struct hd_nic *nic = &vm->nics[i];
+        struct mac_ctx mc = {nl, vm->name};
+        uint8_t mac[6];
+        struct netdev_err nerr;
+        netdev_err_clear(&nerr);
+        rc = netdev_mac_assign(vm->name, i, mac_in_use, &mc, mac);
+        if (rc < 0) {
+            netdev_nl_close(nl);
+            return hd_fail(err, 500, "", "no free MAC for %s nic %u", vm->name, i);
+        }
+        netdev_mac_format(mac, nic->mac);
+        netdev_tap_name(nic->tap, vm->name, i);
+        struct netdev_tap_cfg tc = {.identity = vm->name, .nic = i, .bridge = nic->bridge,
+                                    .vnet_hdr_len = NETDEV_VNET_HDR_LEN, .persist = true,
+                                    .owner = (uid_t)-1};
+        memcpy(tc.guest_mac, mac, 6);
+        struct netdev_tap tap;
+        rc = netdev_tap_create(nl, &tc, &tap, &nerr);
+        if (rc == -EEXIST) {
+            /* A leftover of a crash (no guest of ours has it): replace it. */
+            netdev_tap_remove(nl, nic->tap);
+            rc = netdev_tap_create(nl, &tc, &tap, &nerr);
+        }
+        if (rc < 0) {
+            nic->tap[0] = 0;
+            netdev_nl_close(nl);
+            return hd_fail(err, rc == -ENODEV || rc == -ENOENT ? 409 : 500,
+                           nerr.field[0] ? nerr.field : "nics", "tap for nic %u on %s: %s", i,
+                           nic->bridge, nerr.msg[0] ? nerr.msg : strerror(-rc));
+        }
+        netdev_tap_close(&tap);
+    }
+    netdev_nl_close(nl);
+    return 0;
+}
+
+static void unlink_vm(struct hd_vm *vm)
+{
+    struct hd_vm **pp = &g.vms;
+    while (*pp && *pp != vm)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = vm->next;
+}
+
+static void append_vm(struct hd_vm *vm)
+{
+    struct hd_vm **pp = &g.vms;
+    while (*pp)
+        pp = &(*pp)->next;
+    vm->next = NULL;
+    *pp = vm;
+}
+
+static int vm_start_locked(struct hd_vm *vm, struct hd_err *err);
+
+int hd_vm_create(json_t *body, const char *range, json_t **out, struct hd_err *err)
+{
+    static const char *const known[] = {"name", "template", "cpus", "mem", "nics",
+                                        "restart", "start", NULL};
+    const char *key;
+    json_t *v;
+
+    if (!json_is_object(body))
+        return hd_fail(err, 400, "", "a JSON object is expected");
+    json_object_foreach(body, key, v) {
+        bool ok = false;
+        for (int i = 0; known[i]; i++)
+            ok |= !strcmp(known[i], key);
+        if (!ok)
+            return hd_fail(err, 400, key, "unknown field '%s'", key);
+    }
+    v = json_object_get(body, "name");
+    if (!v)
+        return hd_fail(err, 400, "name", "name is required");
+    if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v) ||
+        !hd_name_ok(json_string_value(v)))
+        return hd_fail(err, 400, "name",
+                       "name must be 1-%d characters from [A-Za-z0-9_.-], starting with a "
+                       "letter or digit", HD_NAME_MAX);
+    const char *name = json_string_value(v);
+    v = json_object_get(body, "template");
+    if (!v)
+        return hd_fail(err, 400, "template", "template is required");
+    if (!json_is_string(v))
+        return hd_fail(err, 400, "template", "template must be a template name");
+    const char *tname = json_string_value(v);
+    const char *restart = "no";
+    v = json_object_get(body, "restart");
+    if (v) {
+        restart = json_string_value(v);
+        if (!restart ||
+            (strcmp(restart, "no") && strcmp(restart, "on-failure") && strcmp(restart, "always")))
+            return hd_fail(err, 400, "restart", "restart must be no, on-failure or always");
+    }
+    v = json_object_get(body, "start");
+    if (v && !json_is_boolean(v))
+        return hd_fail(err, 400, "start", "start must be true or false");
+    bool start = json_is_true(v);
+
+    pthread_mutex_lock(&g.mu);
+    struct hd_template *t = hd_template_find(tname);
+    if (!t) {
+        pthread_mutex_unlock(&g.mu);
+        return hd_fail(err, 404, "template", "no template '%s'", tname);
+    }
+    unsigned cpus = t->cpus;
+    uint64_t mem = t->mem;
+    json_t *nics = t->nics;
+    if (hd_check_shape(body, &cpus, &mem, &nics, err) < 0) {
+        pthread_mutex_unlock(&g.mu);
+        return -1;
+    }
+    if (hd_vm_find(name)) {
+        pthread_mutex_unlock(&g.mu);
+        return hd_fail(err, 409, "name", "guest '%s' exists already", name);
+    }
+    if (g.disk_total && g.disk_free < g.cfg.storage_floor) {
+        pthread_mutex_unlock(&g.mu);
+        return hd_fail(err, 507, "", "state dir has %llu MiB free, under the floor of %llu MiB: "
+                       "no new overlays", (unsigned long long)(g.disk_free >> 20),
+                       (unsigned long long)(g.cfg.storage_floor >> 20));
+    }
+    if (start && hd_admit(cpus, mem, 1, err) < 0) {
+        pthread_mutex_unlock(&g.mu);
+        return -1;
+    }
+    struct hd_vm *vm = calloc(1, sizeof(*vm));
+    snprintf(vm->name, sizeof(vm->name), "%s", name);
+    snprintf(vm->tmpl, sizeof(vm->tmpl), "%s", tname);
+    snprintf(vm->range, sizeof(vm->range), "%s", range ? range : "");
+    snprintf(vm->restart, sizeof(vm->restart), "%s", restart);
+    vm->cpus = cpus;
+    vm->mem = mem;
+    vm->pidfd = -1;
+    vm->exit_code = -1;
+    vm->created = hd_now_ms();
+    size_t i;
+    json_array_foreach(nics, i, v) {
+        struct hd_nic *nic = &vm->nics[vm->n_nics++];
+        snprintf(nic->role, sizeof(nic->role), "%s", json_string_value(v));
+        snprintf(nic->bridge, sizeof(nic->bridge), "%s", hd_bridge_of(&g.cfg, nic->role));
+    }
+    /* Recorded as "creating" first: a herdd killed from here on finds the
+     * record and removes what was made. */
+    snprintf(vm->state, sizeof(vm->state), "creating");
+    vm->busy = true;
+    if (hd_db_save_vm(vm) < 0) {
+        pthread_mutex_unlock(&g.mu);
+        hd_vm_free(vm);
+        return hd_fail(err, 500, "", "database write failed");
+    }
+    append_vm(vm);
+    /* Copy what make_resources needs from the template (t may go only when
+     * no guest uses it, and this one is listed now). */
+    pthread_mutex_unlock(&g.mu);
+
+    int64_t t0 = hd_mono_ns();
+    int rc = make_resources(vm, t, err);
+    int64_t dt = hd_mono_ns() - t0;
+    pthread_mutex_lock(&g.mu);
+    if (rc < 0) {
+        unlink_vm(vm);
+        hd_db_delete_vm(vm);
+        pthread_mutex_unlock(&g.mu);
+        release_resources(vm);
+        hd_vm_free(vm);
+        return -1;
+    }
+    vm->busy = false;
+    hd_vm_set_state(vm, "created", NULL);
+    if (start && vm_start_locked(vm, err) < 0) {
+        /* created, but not started: say so, keep the guest */
+        json_t *o = hd_vm_json(vm, true);
+        pthread_mutex_unlock(&g.mu);
+        json_decref(o);
+        return -1;
+    }
+    *out = hd_vm_json(vm, true);
+    json_object_set_new(*out, "create_us", json_integer(dt / 1000));
+    pthread_mutex_unlock(&g.mu);
+    return 0;
+}
+
+/* ---- start ---------------------------------------------------------------------- */
+
+static int pidfd_open_(pid_t pid)
+{
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+static int vm_start_locked(struct hd_vm *vm, struct hd_err *err)
+{
+    struct hd_template *t = hd_template_find(vm->tmpl);
+    char disk[4096], console[4096], vmmlog[4096], control[108];
+    char diskspec[4200], serial[4200], memarg[32], cpuarg[16];
+    char netspec[HD_MAX_NICS][64];
+    const char *argv[64];
+    int argc = 0;
+
+    if (strcmp(vm->state, "created") && strcmp(vm->state, "stopped") &&
+        strcmp(vm->state, "exited") && strcmp(vm->state, "error"))
+        return hd_fail(err, 409, "state", "guest '%s' is %s", vm->name, vm->state);
+    if (vm->busy)
+        return hd_fail(err, 409, "state", "guest '%s' is busy with another request", vm->name);
+    if (!t)
+        return hd_fail(err, 409, "template", "template '%s' is gone", vm->tmpl);
+    if (hd_admit(vm->cpus, vm->mem, 1, err) < 0)
+        return -1;
+    hd_vm_path(vm, "disk.qcow2", disk, sizeof(disk));
+    hd_vm_path(vm, "console.log", console, sizeof(console));
+    hd_vm_path(vm, "vmm.log", vmmlog, sizeof(vmmlog));
+    hd_vm_control_path(vm, control, sizeof(control));
+    unlink(console);
+    unlink(control);
+    snprintf(diskspec, sizeof(diskspec), "path=%s,format=qcow2", disk);
+    snprintf(serial, sizeof(serial), "file:%s", console);
+    snprintf(memarg, sizeof(memarg), "%lluK", (unsigned long long)(vm->mem >> 10));
+    snprintf(cpuarg, sizeof(cpuarg), "%u", vm->cpus);
+    argv[argc++] = g.cfg.vmm_path;
+    argv[argc++] = "--kernel";
+    argv[argc++] = t->kernel;
+    if (t->initrd) {
+        argv[argc++] = "--initrd";
+        argv[argc++] = t->initrd;
+    }
+    argv[argc++] = "--cmdline";
+    argv[argc++] = t->cmdline;
+    argv[argc++] = "--mem";
+    argv[argc++] = memarg;
+    argv[argc++] = "--cpus";
+    argv[argc++] = cpuarg;
+    argv[argc++] = "--serial";
+    argv[argc++] = serial;
+    argv[argc++] = "--disk";
+    argv[argc++] = diskspec;
+    for (unsigned i = 0; i < vm->n_nics; i++) {
+        snprintf(netspec[i], sizeof(netspec[i]), "tap=%s,mac=%s", vm->nics[i].tap,
+                 vm->nics[i].mac);
+        argv[argc++] = "--net";
+        argv[argc++] = netspec[i];
+    }
+    if (g.vmm_has_control) {
+        argv[argc++] = "--control";
+        argv[argc++] = control;
+    }
+    argv[argc] = NULL;
+
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, vmmlog, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    posix_spawnattr_init(&at);
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&at, &none);
+    posix_spawnattr_setsigdefault(&at, &all);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
+                                      POSIX_SPAWN_SETSIGDEF);
+    pid_t pid;
+    int rc = posix_spawn(&pid, g.cfg.vmm_path, &fa, &at, (char *const *)argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    if (rc != 0)
+        return hd_fail(err, 500, "vmm", "cannot run %s: %s", g.cfg.vmm_path, strerror(rc));
+    vm->pid = pid;
+    vm->child = true;
+    vm->pidfd = pidfd_open_(pid);
+    vm->ready = false;
+    vm->ready_at = 0;
+    vm->has_exit = false;
+    vm->exit_code = -1;
+    vm->exit_signal = 0;
+    json_decref(vm->last_console);
+    vm->last_console = NULL;
+    vm->stop_requested = false;
+    vm->console_off = 0;
+    vm->console_carry[0] = 0;
+    vm->started = hd_now_ms();
+    vm->spawn_ns = hd_mono_ns();
+    if (vm->pidfd < 0 || hd_supervise_add(vm) < 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        if (vm->pidfd >= 0)
+            close(vm->pidfd);
+        vm->pidfd = -1;
+        vm->pid = 0;
+        return hd_fail(err, 500, "", "cannot supervise herd-vmm: %s", strerror(errno));
+    }
+    hd_vm_set_state(vm, "running", "");
+    return 0;
+}
+
+/* ---- stop, kill, pause, resume -------------------------------------------------- */
+
+/* Waits (without g.mu) until the guest's process is gone and the supervisor
+ * has recorded it. */
+static bool wait_gone(int pidfd, int timeout_ms)
+{
+    struct pollfd p = {.fd = pidfd, .events = POLLIN};
+    return poll(&p, 1, timeout_ms) > 0;
+}
+
+static void wait_recorded(struct hd_vm *vm, int timeout_ms)
+{
+    struct timespec dl;
+    clock_gettime(CLOCK_MONOTONIC, &dl);
+    dl.tv_sec += timeout_ms / 1000;
+    dl.tv_nsec += (timeout_ms % 1000) * 1000000L;
+    if (dl.tv_nsec >= 1000000000L) {
+        dl.tv_sec++;
+        dl.tv_nsec -= 1000000000L;
+    }
+    while (vm->pidfd >= 0)
+        if (pthread_cond_timedwait(&g.changed, &g.mu, &dl) == ETIMEDOUT)
+            break;
+}
+
+static int pidfd_signal(int pidfd, int sig)
+{
+    return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+}
+
+/* g.mu held on entry and exit; dropped while waiting. */
+static int vm_stop_locked(struct hd_vm *vm, bool force, int timeout_ms, struct hd_err *err)
+{
+    if (vm->busy)
+        return hd_fail(err, 409, "state", "guest '%s' is busy with another request", vm->name);
+    if (vm->pidfd < 0)
+        return hd_fail(err, 409, "state", "guest '%s' is %s, not running", vm->name, vm->state);
+    int pidfd = dup(vm->pidfd);
+    if (pidfd < 0)
+        return hd_fail(err, 500, "", "dup: %s", strerror(errno));
+    vm->busy = true;
+    vm->stop_requested = true;
+    hd_vm_set_state(vm, "stopping", force ? "killed by request" : "stopped by request");
+    pthread_mutex_unlock(&g.mu);
+
+    bool gone = false;
+    if (!force) {
+        char why[256];
+        json_t *r = g.vmm_has_control ? hd_control(vm, "stop", 2000, why, sizeof(why)) : NULL;
+        if (r)
+            json_decref(r);
+        else
+            pidfd_signal(pidfd, SIGTERM);
+        gone = wait_gone(pidfd, timeout_ms);
+    }
+    if (!gone) {
+        pidfd_signal(pidfd, SIGKILL);
+        gone = wait_gone(pidfd, 5000);
+    }
+    close(pidfd);
+    pthread_mutex_lock(&g.mu);
+    wait_recorded(vm, 5000);
+    vm->busy = false;
+    if (!gone)
+        return hd_fail(err, 500, "", "herd-vmm (pid %d) did not end after SIGKILL", vm->pid);
+    return 0;
+}
+
+int hd_vm_action(const char *name, const char *action, json_t *opts, json_t **out,
+                 struct hd_err *err)
+{
+    int rc = 0;
+    int timeout_ms = (int)g.cfg.stop_timeout_ms;
+    json_t *tv = json_object_get(opts, "timeout");
+    if (tv) {
+        if (!json_is_number(tv) || json_number_value(tv) < 0 || json_number_value(tv) > 3600)
+            return hd_fail(err, 400, "timeout", "timeout must be seconds, 0-3600");
+        timeout_ms = (int)(json_number_value(tv) * 1000);
+    }
+    pthread_mutex_lock(&g.mu);
+    struct hd_vm *vm = hd_vm_find(name);
+    if (!vm || !strcmp(vm->state, "creating")) {
+        pthread_mutex_unlock(&g.mu);
+        return hd_fail(err, 404, "name", "no guest '%s'", name);
+    }
+    if (!strcmp(action, "start")) {
+        rc = vm_start_locked(vm, err);
+    } else if (!strcmp(action, "stop") || !strcmp(action, "kill")) {
+        rc = vm_stop_locked(vm, !strcmp(action, "kill"), timeout_ms, err);
+    } else if (!strcmp(action, "reboot")) {
+        if (vm->pidfd >= 0)
+            rc = vm_stop_locked(vm, false, timeout_ms, err);
+        if (rc == 0)
+            rc = vm_start_locked(vm, err);
+    } else if (!strcmp(action, "pause") || !strcmp(action, "resume")) {
+        bool pause = !strcmp(action, "pause");
+        if (vm->busy) {
+            rc = hd_fail(err, 409, "state", "guest '%s' is busy with another request", name);
+        } else if (strcmp(vm->state, pause ? "running" : "paused")) {
+            rc = hd_fail(err, 409, "state", "guest '%s' is %s", name, vm->state);
+        } else if (!g.vmm_has_control) {
+            rc = hd_fail(err, 501, "", "this herd-vmm has no control socket (--control)");
+        } else {
+            vm->busy = true;
+            pthread_mutex_unlock(&g.mu);
+            char why[256];
+            json_t *r = hd_control(vm, action, 7000, why, sizeof(why));
+            pthread_mutex_lock(&g.mu);
+            vm->busy = false;
+            if (!r) {
+                rc = hd_fail(err, 502, "", "%s", why);
+            } else {
+                json_decref(r);
+                if (vm->pidfd >= 0)
+                    hd_vm_set_state(vm, pause ? "paused" : "running", "");
+            }
+        }
+    } else {
+        rc = hd_fail(err, 404, "action", "no action '%s'", action);
+    }
+    if (rc == 0)
+        *out = hd_vm_json(vm, true);
+    pthread_mutex_unlock(&g.mu);
+    return rc;
+}
+
+int hd_vm_rm(const char *name, bool force, struct hd_err *err)
+{
+    pthread_mutex_lock(&g.mu);
+    struct hd_vm *vm = hd_vm_find(name);
+    if (!vm || !strcmp(vm->state, "creating")) {
+        pthread_mutex_unlock(&g.mu);
+        return hd_fail(err, 404, "name", "no guest '%s'", name);
+    }
+    if (vm->busy) {
+        pthread_mutex_unlock(&g.mu);
+        return hd_fail(err, 409, "state", "guest '%s' is busy with another request", name);
+    }
+    if (vm->pidfd >= 0) {
+        if (!force) {
+            hd_fail(err, 409, "state", "guest '%s' is %s: stop it first (or force)", name,
+                    vm->state);
+            pthread_mutex_unlock(&g.mu);
+            return -1;
+        }
+        if (vm_stop_locked(vm, true, 0, err) < 0) {
+            pthread_mutex_unlock(&g.mu);
+            return -1;
+        }
+    }
+    vm->busy = true;
+    hd_db_delete_vm(vm);
+    unlink_vm(vm);
+    pthread_mutex_unlock(&g.mu);
+    release_resources(vm);
+    json_t *d = vm->range[0] ? json_pack("{ss}", "range", vm->range) : NULL;
+    hd_event("vm.removed", vm->name, d);
+    hd_vm_free(vm);
+    return 0;
+}
+
+/* Removes what a "creating" record left behind (herdd died mid-create). */
+void hd_vm_discard_partial(struct hd_vm *vm)
+{
+    for (unsigned i = 0; i < vm->n_nics; i++)
+        netdev_tap_name(vm->nics[i].tap, vm->name, i);
+    release_resources(vm);
+}
+
+/* ---- logs --------------------------------------------------------------------- */
+
+json_t *hd_tail_lines(const char *path, long lines)
+{
+    json_t *a = json_array();
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return a;
+    struct stat st;
+    fstat(fd, &st);
+    size_t want = (size_t)(lines > 0 ? lines : 1) * 256;
+    if (want > (1u << 20))
+        want = 1u << 20;
+    off_t off = st.st_size > (off_t)want ? st.st_size - (off_t)want : 0;
+    size_t len = (size_t)(st.st_size - off);
+    char *buf = malloc(len + 1);
+    ssize_t n = pread(fd, buf, len, off);
+    close(fd);
+    if (n < 0)
+        n = 0;
+    buf[n] = 0;
+    /* console bytes may be anything: keep printable ASCII for JSON */
+    for (ssize_t k = 0; k < n; k++) {
+        unsigned char ch = (unsigned char)buf[k];
+        if (ch == 0 || ch >= 0x80 || (ch < 0x20 && ch != '\t' && ch != '\n' && ch != '\r'))
+            buf[k] = '?';
+    }
+    /* split, skipping a cut first line */
+    char *p = buf;
+    if (off > 0) {
+        char *nl = strchr(p, '\n');
+        p = nl ? nl + 1 : buf + n;
+    }
+    json_t *all = json_array();
+    while (*p) {
+        char *nl = strchr(p, '\n');
+        size_t l = nl ? (size_t)(nl - p) : strlen(p);
+        if (l && p[l - 1] == '\r')
+            l--;
+        json_array_append_new(all, json_stringn(p, l));
+        p = nl ? nl + 1 : p + strlen(p);
+    }
+    free(buf);
+    size_t total = json_array_size(all);
+    size_t from = lines > 0 && total > (size_t)lines ? total - (size_t)lines : 0;
+    for (size_t i = from; i < total; i++)
+        json_array_append(a, json_array_get(all, i));
+    json_decref(all);
+    return a;
+}
+
+json_t *hd_vm_logs(const char *name, const char *which, long lines, struct hd_err *err)
+{
+    char path[4096];
+    pthread_mutex_lock(&g.mu);
+    struct hd_vm *vm = hd_vm_find(name);
+    if (!vm) {
+        pthread_mutex_unlock(&g.mu);
+        hd_fail(err, 404, "name", "no guest '%s'", name);
+        return NULL;
+    }
+    hd_vm_path(vm, !strcmp(which, "vmm") ? "vmm.log" : "console.log", path, sizeof(path));
+    pthread_mutex_unlock(&g.mu);
+    json_t *l = hd_tail_lines(path, lines);
+    return json_pack("{ss ss so}", "name", name, "log", which, "lines", l);
+}
