@@ -61,8 +61,8 @@ static int make_addr(const char *path, struct sockaddr_un *addr, char *err, size
     memset(addr, 0, sizeof(*addr));
     addr->sun_family = AF_UNIX;
     if (len >= sizeof(addr->sun_path)) {
-        snprintf(err, errlen, "control: socket path %s is %zu bytes; a unix socket path "
-                 "holds at most %zu", path, len, sizeof(addr->sun_path) - 1);
+        snprintf(err, errlen, "control: the socket path is %zu bytes; a unix socket path "
+                 "holds at most %zu: %s", len, sizeof(addr->sun_path) - 1, path);
         return -ENAMETOOLONG;
     }
     memcpy(addr->sun_path, path, len);
