@@ -58,7 +58,10 @@ struct audit_log;
 
 /* Opens (creates, mode 0600) path for appending. Reads the last line to
  * continue the chain: -EBADMSG if it is not a valid entry (cut mid-line,
- * edited) — run audit_verify() to see where. Thread-safe appends. */
+ * edited) — run audit_verify() to see where. Holds an exclusive flock(2) on
+ * the file while open: a second audit_open() of the same file, from any
+ * process or the same one, gets -EBUSY. Appends are thread-safe; readers
+ * (audit_verify, audit_list) need no lock and see whole lines only. */
 int audit_open(const char *path, struct audit_log **out);
 void audit_close(struct audit_log *log);
 /* Appends one entry stamped with the current time. role/action/target are
