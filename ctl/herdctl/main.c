@@ -1,0 +1,822 @@
+/* herdctl: the herd CLI. Talks HTTP/1.1 + JSON to herdd on its unix socket
+ * (libcurl). Human tables by default, --json for machines; exit status 1
+ * with the daemon's message when a request fails. See docs/herdctl.md. */
+#include <curl/curl.h>
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *sock_path;
+static bool json_out;
+
+struct buf {
+    char *p;
+    size_t n;
+};
+
+static size_t on_data(char *d, size_t sz, size_t nm, void *u)
+{
+    struct buf *b = u;
+    size_t n = sz * nm;
+    b->p = realloc(b->p, b->n + n + 1);
+    memcpy(b->p + b->n, d, n);
+    b->n += n;
+    b->p[b->n] = 0;
+    return n;
+}
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("herdctl: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(1);
+}
+
+static char *url_for(const char *path)
+{
+    char *u;
+    if (asprintf(&u, "http://herd%s", path) < 0)
+        die("out of memory");
+    return u;
+}
+
+/* One request. Returns the parsed JSON (or NULL for an empty body); on an
+ * HTTP error prints the daemon's message and exits 1. */
+static json_t *request(const char *method, const char *path, const char *body, size_t len,
+                       const char *ctype, long *status_out)
+{
+    CURL *c = curl_easy_init();
+    struct buf b = {NULL, 0};
+    struct curl_slist *h = NULL;
+    char *u = url_for(path);
+    long status = 0;
+
+    curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, sock_path);
+    curl_easy_setopt(c, CURLOPT_URL, u);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);
+        char hdr[128];
+        snprintf(hdr, sizeof(hdr), "Content-Type: %s", ctype ? ctype : "application/json");
+        h = curl_slist_append(h, hdr);
+        h = curl_slist_append(h, "Expect:");
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    }
+    CURLcode rc = curl_easy_perform(c);
+    if (rc != CURLE_OK)
+        die("cannot reach herdd at %s: %s", sock_path, curl_easy_strerror(rc));
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(c);
+    curl_slist_free_all(h);
+    free(u);
+    json_t *j = b.n ? json_loadb(b.p, b.n, 0, NULL) : NULL;
+    if (status >= 400) {
+        const char *e = json_string_value(json_object_get(j, "error"));
+        const char *f = json_string_value(json_object_get(j, "field"));
+        if (json_out && j) {
+            char *t = json_dumps(j, JSON_INDENT(2));
+            fprintf(stderr, "%s\n", t);
+            free(t);
+        }
+        fprintf(stderr, "herdctl: %s%s%s%s (HTTP %ld)\n", e ? e : (b.p ? b.p : "error"),
+                f && *f ? " [field " : "", f && *f ? f : "", f && *f ? "]" : "", status);
+        exit(1);
+    }
+    free(b.p);
+    if (status_out)
+        *status_out = status;
+    return j;
+}
+
+static json_t *GET(const char *path)
+{
+    return request("GET", path, NULL, 0, NULL, NULL);
+}
+
+static json_t *send_json(const char *method, const char *path, json_t *body)
+{
+    char *t = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_t *r = request(method, path, t ? t : "", t ? strlen(t) : 0, NULL, NULL);
+    free(t);
+    return r;
+}
+
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;
+    if (!f)
+        die("%s: %s", path, strerror(errno));
+    char *p = NULL;
+    size_t n = 0, cap = 0;
+    for (;;) {
+        if (n + 65536 > cap) {
+            cap = (n + 65536) * 2;
+            p = realloc(p, cap);
+        }
+        size_t r = fread(p + n, 1, cap - n - 1, f);
+        n += r;
+        if (r == 0)
+            break;
+    }
+    if (f != stdin)
+        fclose(f);
+    p[n] = 0;
+    *len = n;
+    return p;
+}
+
+static void print_json(json_t *j)
+{
+    char *t = json_dumps(j, JSON_INDENT(2));
+    printf("%s\n", t ? t : "null");
+    free(t);
+}
+
+static const char *str(json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s ? s : "-";
+}
+
+static char *fmt_bytes(char *b, size_t n, long long v)
+{
+    const char *u[] = {"B", "K", "M", "G", "T"};
+    int i = 0;
+    double d = (double)v;
+    while (d >= 1024 && i < 4) {
+        d /= 1024;
+        i++;
+    }
+    if (d == (long long)d)
+        snprintf(b, n, "%lld%s", (long long)d, u[i]);
+    else
+        snprintf(b, n, "%.1f%s", d, u[i]);
+    return b;
+}
+
+static long long num(json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+    return json_is_integer(v) ? json_integer_value(v) : 0;
+}
+
+/* ---- commands ------------------------------------------------------------------ */
+
+static void vm_table(json_t *a)
+{
+    size_t i;
+    json_t *v;
+    char mem[32];
+    printf("%-32s %-9s %-5s %-12s %4s %6s %7s %-17s %s\n", "NAME", "STATE", "READY", "TEMPLATE",
+           "CPUS", "MEM", "PID", "MAC", "NOTE");
+    json_array_foreach(a, i, v) {
+        json_t *nics = json_object_get(v, "nics");
+        const char *mac = json_array_size(nics) ? str(json_array_get(nics, 0), "mac") : "-";
+        const char *note = str(v, "note");
+        printf("%-32s %-9s %-5s %-12s %4lld %6s %7lld %-17s %s\n", str(v, "name"),
+               str(v, "state"), json_is_true(json_object_get(v, "ready")) ? "yes" : "no",
+               str(v, "template"), num(v, "cpus"), fmt_bytes(mem, sizeof(mem), num(v, "mem")),
+               num(v, "pid"), mac, strcmp(note, "-") ? note : "");
+    }
+}
+
+static int cmd_vm(int argc, char **argv)
+{
+    static const struct option o[] = {
+        {"template", required_argument, NULL, 't'}, {"cpus", required_argument, NULL, 'c'},
+        {"mem", required_argument, NULL, 'm'},      {"nic", required_argument, NULL, 'n'},
+        {"restart", required_argument, NULL, 'r'},  {"start", no_argument, NULL, 's'},
+        {"timeout", required_argument, NULL, 'T'},  {"force", no_argument, NULL, 'f'},
+        {"lines", required_argument, NULL, 'l'},    {"vmm", no_argument, NULL, 'V'},
+        {"range", required_argument, NULL, 'R'},    {"follow", no_argument, NULL, 'F'},
+        {NULL, 0, NULL, 0}};
+    if (argc < 2)
+        die("vm: ls|create|start|stop|kill|pause|resume|reboot|rm|inspect|logs|console");
+    const char *sub = argv[1];
+    json_t *body = json_object();
+    json_t *nics = NULL;
+    bool force = false, vmm = false, follow = false;
+    const char *lines = "50", *range = NULL;
+    double timeout = -1;
+    int c;
+    optind = 2;
+    while ((c = getopt_long(argc, argv, "t:c:m:n:r:sT:fl:VR:F", o, NULL)) != -1) {
+        switch (c) {
+        case 't': json_object_set_new(body, "template", json_string(optarg)); break;
+        case 'c': json_object_set_new(body, "cpus", json_integer(atoi(optarg))); break;
+        case 'm': json_object_set_new(body, "mem", json_string(optarg)); break;
+        case 'n':
+            if (!nics)
+                nics = json_array();
+            json_array_append_new(nics, json_string(optarg));
+            break;
+        case 'r': json_object_set_new(body, "restart", json_string(optarg)); break;
+        case 's': json_object_set_new(body, "start", json_true()); break;
+        case 'T': timeout = atof(optarg); break;
+        case 'f': force = true; break;
+        case 'l': lines = optarg; break;
+        case 'V': vmm = true; break;
+        case 'R': range = optarg; break;
+        case 'F': follow = true; break;
+        default: exit(2);
+        }
+    }
+    if (nics)
+        json_object_set_new(body, "nics", nics);
+    char path[512];
+    if (!strcmp(sub, "ls")) {
+        snprintf(path, sizeof(path), "/v1/vms%s%s", range ? "?range=" : "", range ? range : "");
+        json_t *a = GET(path);
+        json_out ? print_json(a) : vm_table(a);
+        json_decref(a);
+        return 0;
+    }
+    if (optind >= argc)
+        die("vm %s: a guest name is needed", sub);
+    if (!strcmp(sub, "create")) {
+        json_object_set_new(body, "name", json_string(argv[optind]));
+        json_t *r = send_json("POST", "/v1/vms", body);
+        if (json_out)
+            print_json(r);
+        else
+            printf("%s %s (overlay in %lld us)\n", str(r, "name"), str(r, "state"),
+                   num(r, "create_us"));
+        json_decref(r);
+        json_decref(body);
+        return 0;
+    }
+    int rc = 0;
+    for (int i = optind; i < argc; i++) {
+        const char *name = argv[i];
+        json_t *r = NULL;
+        if (!strcmp(sub, "inspect")) {
+            snprintf(path, sizeof(path), "/v1/vms/%s", name);
+            print_json(r = GET(path));
+        } else if (!strcmp(sub, "rm")) {
+            snprintf(path, sizeof(path), "/v1/vms/%s%s", name, force ? "?force=1" : "");
+            r = request("DELETE", path, NULL, 0, NULL, NULL);
+            json_out ? print_json(r) : (void)printf("%s removed\n", name);
+        } else if (!strcmp(sub, "logs") || !strcmp(sub, "console")) {
+            bool cons = !strcmp(sub, "console");
+            size_t shown = 0;
+            do {
+                snprintf(path, sizeof(path), "/v1/vms/%s/logs?lines=%s&log=%s", name,
+                         cons ? "100000" : lines, vmm ? "vmm" : "console");
+                r = GET(path);
+                json_t *l = json_object_get(r, "lines");
+                if (json_out && !cons && !follow) {
+                    print_json(r);
+                } else {
+                    size_t k;
+                    json_t *s;
+                    if (json_array_size(l) < shown)
+                        shown = 0; /* restarted: the console starts over */
+                    json_array_foreach(l, k, s) if (k >= shown) printf("%s\n", json_string_value(s));
+                    shown = json_array_size(l);
+                    fflush(stdout);
+                }
+                if (cons || follow) {
+                    json_decref(r);
+                    r = NULL;
+                    usleep(200000);
+                }
+            } while (cons || follow);
+        } else if (!strcmp(sub, "start") || !strcmp(sub, "stop") || !strcmp(sub, "kill") ||
+                   !strcmp(sub, "pause") || !strcmp(sub, "resume") || !strcmp(sub, "reboot")) {
+            snprintf(path, sizeof(path), "/v1/vms/%s/%s", name, sub);
+            json_t *b = timeout >= 0 ? json_pack("{sf}", "timeout", timeout) : NULL;
+            r = send_json("POST", path, b);
+            json_decref(b);
+            if (json_out)
+                print_json(r);
+            else
+                printf("%s %s\n", name, str(r, "state"));
+        } else {
+            die("vm: unknown command '%s'", sub);
+        }
+        json_decref(r);
+    }
+    json_decref(body);
+    return rc;
+}
+
+static int cmd_template(int argc, char **argv)
+{
+    static const struct option o[] = {
+        {"image", required_argument, NULL, 'i'},  {"format", required_argument, NULL, 'F'},
+        {"kernel", required_argument, NULL, 'k'}, {"initrd", required_argument, NULL, 'I'},
+        {"cmdline", required_argument, NULL, 'C'}, {"cpus", required_argument, NULL, 'c'},
+        {"mem", required_argument, NULL, 'm'},    {"nic", required_argument, NULL, 'n'},
+        {"ready-line", required_argument, NULL, 'r'}, {NULL, 0, NULL, 0}};
+    if (argc < 2)
+        die("template: add|ls|rm|inspect");
+    const char *sub = argv[1];
+    json_t *body = json_object();
+    json_t *nics = NULL;
+    int c;
+    optind = 2;
+    while ((c = getopt_long(argc, argv, "i:F:k:I:C:c:m:n:r:", o, NULL)) != -1) {
+        switch (c) {
+        case 'i': {
+            char *abs = realpath(optarg, NULL);
+            json_object_set_new(body, "image", json_string(abs ? abs : optarg));
+            free(abs);
+            break;
+        }
+        case 'F': json_object_set_new(body, "format", json_string(optarg)); break;
+        case 'k':
+        case 'I': {
+            char *abs = realpath(optarg, NULL);
+            json_object_set_new(body, c == 'k' ? "kernel" : "initrd",
+                                json_string(abs ? abs : optarg));
+            free(abs);
+            break;
+        }
+        case 'C': json_object_set_new(body, "cmdline", json_string(optarg)); break;
+        case 'c': json_object_set_new(body, "cpus", json_integer(atoi(optarg))); break;
+        case 'm': json_object_set_new(body, "mem", json_string(optarg)); break;
+        case 'n':
+            if (!nics)
+                nics = json_array();
+            json_array_append_new(nics, json_string(optarg));
+            break;
+        case 'r': json_object_set_new(body, "ready_line", json_string(optarg)); break;
+        default: exit(2);
+        }
+    }
+    if (nics)
+        json_object_set_new(body, "nics", nics);
+    if (!strcmp(sub, "ls")) {
+        json_t *a = GET("/v1/templates");
+        if (json_out) {
+            print_json(a);
+        } else {
+            size_t i;
+            json_t *t;
+            char s1[32], s2[32];
+            printf("%-16s %-6s %8s %4s %6s %-24s %6s %-12s %s\n", "NAME", "FORMAT", "SIZE", "CPUS",
+                   "MEM", "NICS", "GUESTS", "SHA256", "IMAGE");
+            json_array_foreach(a, i, t) {
+                char nl[128] = "";
+                size_t k;
+                json_t *n;
+                json_array_foreach(json_object_get(t, "nics"), k, n) {
+                    if (k)
+                        strncat(nl, ",", sizeof(nl) - strlen(nl) - 1);
+                    strncat(nl, json_string_value(n), sizeof(nl) - strlen(nl) - 1);
+                }
+                printf("%-16s %-6s %8s %4lld %6s %-24s %6lld %.12s %s\n", str(t, "name"),
+                       str(t, "format"), fmt_bytes(s1, sizeof(s1), num(t, "image_size")),
+                       num(t, "cpus"), fmt_bytes(s2, sizeof(s2), num(t, "mem")),
+                       nl[0] ? nl : "-", num(t, "guests"), str(t, "sha256"), str(t, "image"));
+            }
+        }
+        json_decref(a);
+        json_decref(body);
+        return 0;
+    }
+    if (optind >= argc)
+        die("template %s: a template name is needed", sub);
+    char path[512];
+    json_t *r;
+    if (!strcmp(sub, "add")) {
+        json_object_set_new(body, "name", json_string(argv[optind]));
+        r = send_json("POST", "/v1/templates", body);
+        json_out ? print_json(r)
+                 : (void)printf("template %s added (sha256 %s)\n", str(r, "name"),
+                                str(r, "sha256"));
+    } else if (!strcmp(sub, "rm")) {
+        snprintf(path, sizeof(path), "/v1/templates/%s", argv[optind]);
+        r = request("DELETE", path, NULL, 0, NULL, NULL);
+        json_out ? print_json(r) : (void)printf("template %s removed\n", argv[optind]);
+    } else if (!strcmp(sub, "inspect")) {
+        snprintf(path, sizeof(path), "/v1/templates/%s", argv[optind]);
+        print_json(r = GET(path));
+    } else if (!strcmp(sub, "derive")) {
+        die("template derive: not implemented yet");
+    } else {
+        die("template: unknown command '%s'", sub);
+    }
+    json_decref(r);
+    json_decref(body);
+    return 0;
+}
+
+/* ---- events and ranges -------------------------------------------------------------- */
+
+struct stream {
+    char *line;
+    size_t n;
+    int (*on_event)(json_t *e, void *ctx); /* non-zero: stop */
+    void *ctx;
+    int stop;
+};
+
+static size_t on_stream(char *d, size_t sz, size_t nm, void *u)
+{
+    struct stream *s = u;
+    size_t n = sz * nm;
+    for (size_t i = 0; i < n; i++) {
+        if (d[i] != '\n') {
+            s->line = realloc(s->line, s->n + 2);
+            s->line[s->n++] = d[i];
+            continue;
+        }
+        if (s->n) {
+            s->line[s->n] = 0;
+            json_t *e = json_loads(s->line, 0, NULL);
+            if (e && s->on_event(e, s->ctx))
+                s->stop = 1;
+            json_decref(e);
+        }
+        s->n = 0;
+        if (s->stop)
+            return 0; /* ends the transfer */
+    }
+    return n;
+}
+
+static void follow_events(const char *query, int (*fn)(json_t *, void *), void *ctx)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "/v1/events?follow=1%s", query);
+    CURL *c = curl_easy_init();
+    char *u = url_for(path);
+    struct stream s = {NULL, 0, fn, ctx, 0};
+    curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, sock_path);
+    curl_easy_setopt(c, CURLOPT_URL, u);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_stream);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
+    CURLcode rc = curl_easy_perform(c);
+    if (rc != CURLE_OK && !s.stop)
+        die("events: %s", curl_easy_strerror(rc));
+    curl_easy_cleanup(c);
+    free(u);
+    free(s.line);
+}
+
+static int print_event(json_t *e, void *ctx)
+{
+    (void)ctx;
+    if (json_out) {
+        char *t = json_dumps(e, JSON_COMPACT);
+        printf("%s\n", t);
+        free(t);
+    } else {
+        time_t t = (time_t)(num(e, "time") / 1000);
+        struct tm tm;
+        char ts[32];
+        localtime_r(&t, &tm);
+        strftime(ts, sizeof(ts), "%H:%M:%S", &tm);
+        json_t *copy = json_deep_copy(e);
+        json_object_del(copy, "type");
+        json_object_del(copy, "time");
+        json_object_del(copy, "name");
+        json_object_del(copy, "seq");
+        char *rest = json_dumps(copy, JSON_COMPACT);
+        printf("%s.%03lld %-18s %-32s %s\n", ts, num(e, "time") % 1000, str(e, "type"),
+               str(e, "name"), strcmp(rest, "{}") ? rest : "");
+        free(rest);
+        json_decref(copy);
+    }
+    fflush(stdout);
+    return 0;
+}
+
+static int cmd_events(int argc, char **argv)
+{
+    static const struct option o[] = {{"since", required_argument, NULL, 's'},
+                                      {"type", required_argument, NULL, 't'},
+                                      {"name", required_argument, NULL, 'n'},
+                                      {NULL, 0, NULL, 0}};
+    char q[400] = "";
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "s:t:n:", o, NULL)) != -1) {
+        char part[160];
+        switch (c) {
+        case 's': snprintf(part, sizeof(part), "&since=%s", optarg); break;
+        case 't': snprintf(part, sizeof(part), "&type=%s", optarg); break;
+        case 'n': snprintf(part, sizeof(part), "&name=%s", optarg); break;
+        default: exit(2);
+        }
+        strncat(q, part, sizeof(q) - strlen(q) - 1);
+    }
+    follow_events(q, print_event, NULL);
+    return 0;
+}
+
+struct progress {
+    const char *range;
+    long total, created, started, ready, failed;
+    bool tty;
+    int rc;
+    struct timespec t0;
+};
+
+static double since_s(const struct timespec *t0)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static int on_range_event(json_t *e, void *ctx)
+{
+    struct progress *p = ctx;
+    const char *type = str(e, "type");
+    if (json_out) {
+        print_event(e, NULL);
+    }
+    if (!strcmp(type, "range.progress")) {
+        p->created = num(e, "created");
+        p->started = num(e, "started");
+        p->ready = num(e, "ready");
+        p->failed = num(e, "failed");
+    } else if (!strcmp(type, "range.failed_guest") && !json_out) {
+        fprintf(stderr, "%s%s: %s\n", p->tty ? "\n" : "", str(e, "name"), str(e, "error"));
+    }
+    bool done = !strcmp(type, "range.up.done");
+    if (done) {
+        p->created = num(e, "created");
+        p->started = num(e, "started");
+        p->ready = num(e, "ready");
+        p->failed = num(e, "failed");
+        p->rc = p->failed ? 1 : 0;
+    }
+    if (!json_out && (p->tty || done || !strcmp(type, "range.progress"))) {
+        printf("%srange %s: %ld/%ld created, %ld started, %ld ready, %ld failed (%.1fs)%s",
+               p->tty ? "\r" : "", p->range, p->created, p->total, p->started, p->ready,
+               p->failed, since_s(&p->t0), p->tty && !done ? "" : "\n");
+        fflush(stdout);
+    }
+    return done;
+}
+
+static int cmd_range(int argc, char **argv)
+{
+    if (argc < 3 && !(argc == 2 && !strcmp(argv[1], "ls")))
+        die("range: up FILE | down NAME | status NAME | reset NAME | ls");
+    const char *sub = argv[1];
+    char path[512];
+    json_t *r;
+    if (!strcmp(sub, "up")) {
+        bool detach = argc > 3 && !strcmp(argv[3], "--detach");
+        size_t len;
+        char *yaml = read_file(argv[2], &len);
+        struct progress p = {.tty = isatty(1) != 0};
+        clock_gettime(CLOCK_MONOTONIC, &p.t0);
+        r = request("POST", "/v1/ranges", yaml, len, "application/yaml", NULL);
+        free(yaml);
+        p.range = str(r, "name");
+        p.total = num(r, "guests");
+        if (!json_out)
+            printf("range %s: %ld guests\n", p.range, p.total);
+        if (detach) {
+            if (json_out)
+                print_json(r);
+            json_decref(r);
+            return 0;
+        }
+        char q[200];
+        snprintf(q, sizeof(q), "&since=%lld&name=%s&type=range.", num(r, "event_seq"), p.range);
+        follow_events(q, on_range_event, &p);
+        json_decref(r);
+        return p.rc;
+    }
+    if (!strcmp(sub, "ls")) {
+        r = GET("/v1/ranges");
+        if (json_out) {
+            print_json(r);
+        } else {
+            size_t i;
+            json_t *x;
+            printf("%-24s %-10s %6s %6s %6s\n", "NAME", "STATE", "GUESTS", "READY", "FAILED");
+            json_array_foreach(r, i, x)
+                printf("%-24s %-10s %6lld %6lld %6lld\n", str(x, "name"), str(x, "state"),
+                       num(x, "guests"), num(x, "ready"), num(x, "failed"));
+        }
+    } else if (!strcmp(sub, "status")) {
+        snprintf(path, sizeof(path), "/v1/ranges/%s", argv[2]);
+        r = GET(path);
+        if (json_out) {
+            print_json(r);
+        } else {
+            printf("range %s: %s, %lld guests, %lld running, %lld ready, %lld failed, %lld not "
+                   "started\n",
+                   str(r, "name"), str(r, "state"), num(r, "guests"), num(r, "running"),
+                   num(r, "ready"), num(r, "failed"), num(r, "not_started"));
+            vm_table(json_object_get(r, "vms"));
+        }
+    } else if (!strcmp(sub, "down")) {
+        snprintf(path, sizeof(path), "/v1/ranges/%s", argv[2]);
+        r = request("DELETE", path, NULL, 0, NULL, NULL);
+        json_out ? print_json(r)
+                 : (void)printf("range %s down: %lld guests removed\n", argv[2],
+                                num(r, "removed"));
+    } else if (!strcmp(sub, "reset")) {
+        snprintf(path, sizeof(path), "/v1/ranges/%s/reset", argv[2]);
+        r = send_json("POST", path, NULL);
+        json_out ? print_json(r)
+                 : (void)printf("range %s reset: %lld guests on fresh overlays\n", argv[2],
+                                num(r, "reset"));
+    } else {
+        die("range: unknown command '%s'", sub);
+    }
+    json_decref(r);
+    return 0;
+}
+
+static int cmd_node(int argc, char **argv)
+{
+    if (argc < 2)
+        die("node: profile | plan FILE | network");
+    json_t *r;
+    char b1[32], b2[32], b3[32];
+    if (!strcmp(argv[1], "profile")) {
+        r = GET("/v1/node");
+        if (json_out) {
+            print_json(r);
+        } else {
+            json_t *h = json_object_get(r, "host"), *u = json_object_get(r, "use"),
+                   *l = json_object_get(r, "limits");
+            printf("node      %s (herdd %s, up %llds)\n", str(r, "node"), str(r, "version"),
+                   num(r, "uptime_ms") / 1000);
+            printf("cpus      %lld (vCPU limit %lld, in use %lld)\n", num(h, "cpus"),
+                   num(l, "vcpus"), num(u, "vcpus"));
+            printf("memory    %s total, %s available (guest limit %s, in use %s)\n",
+                   fmt_bytes(b1, sizeof(b1), num(h, "mem_total")),
+                   fmt_bytes(b2, sizeof(b2), num(h, "mem_available")),
+                   fmt_bytes(b3, sizeof(b3), num(l, "mem")), str(u, "mem_text"));
+            printf("disk      %s free of %s in %s\n", fmt_bytes(b1, sizeof(b1), num(h, "disk_free")),
+                   fmt_bytes(b2, sizeof(b2), num(h, "disk_total")), str(r, "state_dir"));
+            printf("guests    %lld (%lld running, %lld ready), %lld templates\n", num(u, "guests"),
+                   num(u, "running"), num(u, "ready"), num(u, "templates"));
+            size_t i;
+            json_t *b;
+            json_array_foreach(json_object_get(r, "bridges"), i, b)
+                printf("bridge    %-14s %-15s mtu %lld %s\n", str(b, "role"), str(b, "bridge"),
+                       num(b, "mtu"), json_is_true(json_object_get(b, "present")) ? "up" : "MISSING");
+        }
+    } else if (!strcmp(argv[1], "plan")) {
+        if (argc < 3)
+            die("node plan FILE");
+        size_t len;
+        char *yaml = read_file(argv[2], &len);
+        r = request("POST", "/v1/node/plan", yaml, len, "application/yaml", NULL);
+        free(yaml);
+        if (json_out) {
+            print_json(r);
+        } else {
+            size_t i;
+            json_t *row;
+            printf("%-34s %-12s %4s %6s %6s %8s %s\n", "SCENARIO/ROLE", "TEMPLATE", "CPUS", "MEM",
+                   "COUNT", "FITS", "BOUND BY");
+            json_array_foreach(json_object_get(r, "rows"), i, row) {
+                char fits[32];
+                json_t *f = json_object_get(row, "fits");
+                snprintf(fits, sizeof(fits), "%s", json_is_null(f) ? "any" : "");
+                if (!json_is_null(f))
+                    snprintf(fits, sizeof(fits), "%lld", (long long)json_integer_value(f));
+                printf("%-34s %-12s %4lld %6s %6lld %8s %s\n", str(row, "role"),
+                       str(row, "template"), num(row, "cpus"),
+                       fmt_bytes(b1, sizeof(b1), num(row, "mem")), num(row, "count"), fits,
+                       str(row, "binds"));
+            }
+            printf("range %s (%lld guests): %s\n", str(r, "range"), num(r, "guests"),
+                   str(r, "message"));
+        }
+    } else if (!strcmp(argv[1], "network")) {
+        r = send_json("POST", "/v1/node/network", NULL);
+        json_out ? print_json(r) : (void)printf("bridges set up\n");
+    } else {
+        die("node: unknown command '%s'", argv[1]);
+    }
+    json_decref(r);
+    return 0;
+}
+
+static int cmd_audit(int argc, char **argv)
+{
+    if (argc < 2)
+        die("audit: ls [N] | verify");
+    json_t *r;
+    if (!strcmp(argv[1], "ls")) {
+        char path[64];
+        snprintf(path, sizeof(path), "/v1/audit?limit=%s", argc > 2 ? argv[2] : "50");
+        r = GET(path);
+        if (json_out) {
+            print_json(r);
+        } else {
+            size_t i;
+            json_t *e;
+            printf("%6s %-24s %6s %-9s %-28s %-24s %s\n", "SEQ", "TIME", "UID", "ROLE", "ACTION",
+                   "TARGET", "RESULT");
+            json_array_foreach(r, i, e)
+                printf("%6lld %-24s %6lld %-9s %-28s %-24s %s\n", num(e, "seq"), str(e, "time"),
+                       num(e, "uid"), str(e, "role"), str(e, "action"), str(e, "target"),
+                       str(e, "result"));
+        }
+        json_decref(r);
+        return 0;
+    }
+    if (!strcmp(argv[1], "verify")) {
+        r = GET("/v1/audit/verify");
+        bool ok = json_is_true(json_object_get(r, "ok"));
+        if (json_out)
+            print_json(r);
+        else
+            printf("audit log %s: %s (%lld entries)\n", str(r, "path"), str(r, "message"),
+                   num(r, "entries"));
+        json_decref(r);
+        return ok ? 0 : 1;
+    }
+    die("audit: unknown command '%s'", argv[1]);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: herdctl [--socket PATH] [--json] COMMAND ...\n\n"
+            "  vm ls [--range R] | create NAME --template T [--cpus N] [--mem M] [--nic ROLE]...\n"
+            "     [--restart no|on-failure|always] [--start]\n"
+            "  vm start|stop|kill|pause|resume|reboot NAME... [--timeout S]\n"
+            "  vm rm NAME... [--force] | inspect NAME | logs NAME [--lines N] [--vmm] [--follow]\n"
+            "  vm console NAME           (follows the serial console, read-only)\n"
+            "  template add NAME --image P --format raw|qcow2 --kernel K [--initrd I]\n"
+            "     [--cmdline C] [--cpus N] [--mem M] [--nic ROLE]... [--ready-line S]\n"
+            "  template ls | rm NAME | inspect NAME\n"
+            "  range up FILE.yaml [--detach] | down NAME | status NAME | reset NAME | ls\n"
+            "  node profile | plan FILE.yaml | network\n"
+            "  events [--since N] [--type PREFIX] [--name NAME]\n"
+            "  audit ls [N] | verify\n\n"
+            "The socket defaults to $HERD_SOCKET, else /var/lib/herd/herdd.sock.\n");
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option o[] = {{"socket", required_argument, NULL, 'S'},
+                                      {"json", no_argument, NULL, 'j'},
+                                      {"help", no_argument, NULL, 'h'},
+                                      {NULL, 0, NULL, 0}};
+    int c;
+    sock_path = getenv("HERD_SOCKET") ? getenv("HERD_SOCKET") : "/var/lib/herd/herdd.sock";
+    /* global options come before the command */
+    while ((c = getopt_long(argc, argv, "+S:jh", o, NULL)) != -1) {
+        switch (c) {
+        case 'S': sock_path = optarg; break;
+        case 'j': json_out = true; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        return 2;
+    }
+    /* --json is also accepted after the command */
+    int n = 0;
+    char **args = calloc((size_t)argc + 1, sizeof(char *));
+    for (int i = optind; i < argc; i++) {
+        if (!strcmp(argv[i], "--json"))
+            json_out = true;
+        else
+            args[n++] = argv[i];
+    }
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    const char *cmd = args[0];
+    int rc;
+    if (!strcmp(cmd, "vm"))
+        rc = cmd_vm(n, args);
+    else if (!strcmp(cmd, "template"))
+        rc = cmd_template(n, args);
+    else if (!strcmp(cmd, "range"))
+        rc = cmd_range(n, args);
+    else if (!strcmp(cmd, "node"))
+        rc = cmd_node(n, args);
+    else if (!strcmp(cmd, "events"))
+        rc = cmd_events(n, args);
+    else if (!strcmp(cmd, "audit"))
+        rc = cmd_audit(n, args);
+    else {
+        usage(stderr);
+        rc = 2;
+    }
+    free(args);
+    curl_global_cleanup();
+    return rc;
+}
