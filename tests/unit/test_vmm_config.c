@@ -347,6 +347,32 @@ static void test_apply_json_direct(void **state)
     assert_int_equal(c->cfg.cpus, 8);
 }
 
+static void test_control_option(void **state)
+{
+    struct ctx *c = *state;
+    char *argv[] = {"herd-vmm", "--kernel", "/k", "--control", "/run/herd/a.sock", NULL};
+    char *empty[] = {"herd-vmm", "--control", "", NULL};
+    struct vmm_config none;
+
+    vmm_config_init(&none);
+    assert_null(none.control);
+    assert_int_equal(parse(c, ARGC(argv), argv), 0);
+    assert_string_equal(c->cfg.control, "/run/herd/a.sock");
+    /* JSON: same key; copied with the rest, replaced by a later value. */
+    assert_int_equal(vmm_config_apply_json(&c->cfg, "{\"control\": \"/run/b.sock\"}", "inline",
+                                           c->err, sizeof(c->err)), 0);
+    assert_string_equal(c->cfg.control, "/run/b.sock");
+    assert_int_equal(vmm_config_apply_json(&c->cfg, "{\"control\": 3}", "inline", c->err,
+                                           sizeof(c->err)), -EINVAL);
+    assert_err_has(c, "control: wrong type");
+    assert_string_equal(c->cfg.control, "/run/b.sock");
+    assert_int_equal(vmm_config_apply_json(&c->cfg, "{\"control\": \"\"}", "inline", c->err,
+                                           sizeof(c->err)), -EINVAL);
+    assert_err_has(c, "control: the socket path is empty");
+    assert_int_equal(parse(c, ARGC(empty), empty), -EINVAL);
+    assert_err_has(c, "control: the socket path is empty");
+}
+
 /* ---- validation and serial ------------------------------------------------- */
 
 static void test_validate(void **state)
@@ -402,7 +428,7 @@ static void test_usage_mentions_every_option(void **state)
 {
     static const char *const opts[] = {"--kernel", "--initrd", "--cmdline", "--mem", "--cpus",
                                        "--serial", "--config", "--log-level", "--help",
-                                       "--version"};
+                                       "--version", "--control"};
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
@@ -433,6 +459,7 @@ int main(void)
         T(test_config_refusal_changes_nothing),
         T(test_config_missing_file),
         T(test_apply_json_direct),
+        T(test_control_option),
         T(test_validate),
         T(test_serial_modes),
         cmocka_unit_test(test_usage_mentions_every_option),
