@@ -154,6 +154,25 @@ static void test_longest_names(void **state)
     range_spec_free(s);
 }
 
+/* JSON is accepted as YAML flow style (herdd may take either as a body). */
+static void test_json_body(void **state)
+{
+    (void)state;
+    struct range_spec *s = parse_ok(
+        "{\"range\": \"lab1\", \"scenarios\": [{\"name\": \"red\", \"roles\": "
+        "[{\"name\": \"a\", \"template\": \"probe\", \"count\": 3, \"mem\": \"64M\", "
+        "\"nics\": [{\"network\": \"service\"}]}]}]}");
+    assert_int_equal(s->n_guests, 3);
+    assert_int_equal(s->scenarios[0].roles[0].mem, 64ULL << 20);
+    range_spec_free(s);
+    parse_bad("{\"range\": \"lab1\", \"scenarios\": [{\"name\": \"red\", \"roles\": "
+              "[{\"name\": \"a\", \"template\": \"probe\", \"count\": \"3\"}]}]}",
+              "scenarios[0].roles[0].count", "quoted string");
+    parse_bad("{\"range\": \"lab1\", \"scenarios\": [{\"name\": \"red\", \"roles\": "
+              "[{\"name\": \"a\", \"template\": \"probe\", \"count\": null}]}]}",
+              "scenarios[0].roles[0].count", "got null");
+}
+
 static void test_example_file(void **state)
 {
     (void)state;
@@ -551,6 +570,7 @@ int main(void)
         cmocka_unit_test(test_good),
         cmocka_unit_test(test_expand),
         cmocka_unit_test(test_longest_names),
+        cmocka_unit_test(test_json_body),
         cmocka_unit_test(test_example_file),
         cmocka_unit_test(test_bad_document),
         cmocka_unit_test(test_bad_names),
