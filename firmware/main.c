@@ -31,6 +31,7 @@ static const struct {
     { "blk", test_blk },
     { "net", test_net },
     { "hostile", test_hostile },
+    { "msix", test_msix },
 };
 
 static struct bootinfo bi;

@@ -340,3 +340,16 @@ uint64_t pci_map_bar(const struct pci_dev *d, int bar, uint64_t *size, char *why
     *size = sz;
     return addr;
 }
+
+uint8_t pci_find_cap(const struct pci_dev *d, uint8_t id)
+{
+    if (!(pci_read16(d, PCI_STATUS) & PCI_STATUS_CAPS))
+        return 0;
+    uint8_t cap = pci_read8(d, PCI_CAP_PTR) & 0xfc;
+    for (int guard = 0; cap >= 0x40 && guard < 48; guard++) {
+        if (pci_read8(d, cap) == id)
+            return cap;
+        cap = pci_read8(d, (uint16_t)(cap + 1)) & 0xfc;
+    }
+    return 0;
+}

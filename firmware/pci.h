@@ -62,6 +62,9 @@ uint8_t pci_read8(const struct pci_dev *d, uint16_t off);
 void pci_write32(const struct pci_dev *d, uint16_t off, uint32_t v);
 void pci_write16(const struct pci_dev *d, uint16_t off, uint16_t v);
 
+/* Offset of the first capability with this ID in d's list, or 0. */
+uint8_t pci_find_cap(const struct pci_dev *d, uint8_t id);
+
 /* Memory BAR `bar` (0-5) of d: sized (decoding off meanwhile), assigned
  * from the window if it is 0 or above 4 GiB, and memory decoding plus bus
  * mastering enabled. Returns its address and size, or 0 (with *why) for

@@ -10,13 +10,22 @@
 
 bool vblk_open(struct vblk *b, uint32_t index, uint16_t qsize, bool indirect, char *why, size_t whylen)
 {
+    if (!vblk_setup(b, index, qsize, indirect, 0, why, whylen))
+        return false;
+    virtio_driver_ok(&b->vd);
+    return true;
+}
+
+bool vblk_setup(struct vblk *b, uint32_t index, uint16_t qsize, bool indirect, uint64_t drop, char *why,
+                size_t whylen)
+{
     memset(b, 0, sizeof(*b));
     if (!virtio_find(VIRTIO_ID_BLOCK, index, &b->vd, why, whylen))
         return false;
     uint64_t want = BIT(VIRTIO_F_EVENT_IDX) | BIT(VIRTIO_F_INDIRECT_DESC) | BIT(VIRTIO_BLK_F_FLUSH) |
                     BIT(VIRTIO_BLK_F_RO) | BIT(VIRTIO_BLK_F_BLK_SIZE) | BIT(VIRTIO_BLK_F_SIZE_MAX) |
                     BIT(VIRTIO_BLK_F_SEG_MAX) | BIT(VIRTIO_BLK_F_DISCARD) | BIT(VIRTIO_BLK_F_WRITE_ZEROES);
-    if (!virtio_negotiate(&b->vd, want, BIT(VIRTIO_F_VERSION_1), why, whylen))
+    if (!virtio_negotiate(&b->vd, want & ~drop, BIT(VIRTIO_F_VERSION_1), why, whylen))
         return false;
     if (!virtio_queue(&b->vd, 0, &b->vq, qsize, indirect, why, whylen))
         return false;
@@ -35,7 +44,6 @@ bool vblk_open(struct vblk *b, uint32_t index, uint16_t qsize, bool indirect, ch
     b->blk_size = virtio_has(vd, VIRTIO_BLK_F_BLK_SIZE) ? virtio_cfg32(vd, 20) : 512;
     b->max_discard_sectors = virtio_has(vd, VIRTIO_BLK_F_DISCARD) ? virtio_cfg32(vd, 36) : 0;
     b->max_wz_sectors = virtio_has(vd, VIRTIO_BLK_F_WRITE_ZEROES) ? virtio_cfg32(vd, 48) : 0;
-    virtio_driver_ok(vd);
     return true;
 }
 

@@ -68,6 +68,11 @@ struct vblk {
  * DISCARD, WRITE_ZEROES wanted), set up queue 0 (at most qsize entries),
  * DRIVER_OK. */
 bool vblk_open(struct vblk *b, uint32_t index, uint16_t qsize, bool indirect, char *why, size_t whylen);
+/* The same without the final DRIVER_OK (the caller maps MSI-X vectors
+ * first, then calls virtio_driver_ok(&b->vd)); features in `drop` are not
+ * negotiated even if offered. */
+bool vblk_setup(struct vblk *b, uint32_t index, uint16_t qsize, bool indirect, uint64_t drop, char *why,
+                size_t whylen);
 
 /* Queue one request. buf/len: the data (read into for IN and GET_ID;
  * DISCARD/WRITE_ZEROES take sector/len in bytes and build their segment

@@ -230,6 +230,17 @@ bool virtio_queue(struct virtio_dev *vd, uint16_t index, struct virtq *vq, uint1
     return true;
 }
 
+uint16_t virtio_map_vector(struct virtio_dev *vd, uint16_t queue, uint16_t vector)
+{
+    if (queue == VIRTIO_MAP_CONFIG) {
+        wr16(vd->common + VCC_MSIX, vector);
+        return rd16(vd->common + VCC_MSIX);
+    }
+    wr16(vd->common + VCC_Q_SELECT, queue);
+    wr16(vd->common + VCC_Q_MSIX, vector);
+    return rd16(vd->common + VCC_Q_MSIX);
+}
+
 void virtio_driver_ok(struct virtio_dev *vd)
 {
     virtio_set_status(vd, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |

@@ -5,7 +5,8 @@
  * capabilities in any BARs at any offsets, maps those BARs, and runs the
  * initialization sequence (reset, ACKNOWLEDGE, DRIVER, features,
  * FEATURES_OK, queues, DRIVER_OK). No interrupts: MSI-X vectors are left
- * at VIRTIO_MSI_NO_VECTOR and the queues are polled.
+ * at VIRTIO_MSI_NO_VECTOR and the queues are polled (test "msix" maps
+ * vectors itself with virtio_map_vector).
  */
 #ifndef HERD_PROBE_VIRTIO_PCI_H
 #define HERD_PROBE_VIRTIO_PCI_H
@@ -79,6 +80,13 @@ bool virtio_negotiate(struct virtio_dev *vd, uint64_t wanted, uint64_t required,
  * and enable queue `index`; EVENT_IDX/INDIRECT follow the negotiation. */
 bool virtio_queue(struct virtio_dev *vd, uint16_t index, struct virtq *vq, uint16_t max_size, bool indirect,
                   char *why, size_t whylen);
+
+/* Map the configuration-change event (queue == VIRTIO_MAP_CONFIG) or queue
+ * `queue` to MSI-X table entry `vector` (VIRTIO_MSI_NO_VECTOR unmaps) and
+ * return what the device reads back: `vector`, or VIRTIO_MSI_NO_VECTOR if
+ * it could not allocate it (virtio 4.1.5.1.2). */
+#define VIRTIO_MAP_CONFIG 0xffff
+uint16_t virtio_map_vector(struct virtio_dev *vd, uint16_t queue, uint16_t vector);
 
 void virtio_driver_ok(struct virtio_dev *vd);
 uint8_t virtio_status(const struct virtio_dev *vd);

@@ -122,7 +122,7 @@ bool vq_get(struct virtq *vq, uint64_t *token, uint32_t *len, bool *bad_id)
     struct vq_used_elem e = ((volatile struct vq_used_elem *)vq->used->ring)[vq->last_used & (vq->size - 1)];
     vq->last_used++;
     if (vq->event_idx)
-        *used_event(vq) = (uint16_t)(vq->last_used + 0x8000);
+        *used_event(vq) = (uint16_t)(vq->last_used + (vq->irq ? 0 : 0x8000));
     if (e.id >= vq->size || vq->chain_len[e.id] == 0) {
         *bad_id = true;
         return false;
@@ -137,6 +137,21 @@ bool vq_get(struct virtq *vq, uint64_t *token, uint32_t *len, bool *bad_id)
     *token = vq->token[head];
     *len = e.len;
     return true;
+}
+
+void vq_irq(struct virtq *vq, bool on)
+{
+    vq->irq = on;
+    if (vq->event_idx)
+        *used_event(vq) = (uint16_t)(vq->last_used + (on ? 0 : 0x8000));
+    else
+        *(volatile uint16_t *)&vq->avail->flags = on ? 0 : VRING_AVAIL_F_NO_INTERRUPT;
+    mb();
+}
+
+bool vq_has_used(const struct virtq *vq)
+{
+    return vq->last_used != *(volatile uint16_t *)&vq->used->idx;
 }
 
 uint16_t vq_inflight(const struct virtq *vq)

@@ -4,7 +4,8 @@
  * VIRTIO_F_INDIRECT_DESC was negotiated and asked for) one indirect table
  * per chain. With VIRTIO_F_EVENT_IDX the device's avail_event decides
  * whether a kick notifies; without it, VRING_USED_F_NO_NOTIFY does.
- * Device interrupts are suppressed (the probe polls).
+ * Device interrupts are suppressed (the probe polls) unless vq_irq turned
+ * them on (test "msix").
  */
 #ifndef HERD_PROBE_VIRTQUEUE_H
 #define HERD_PROBE_VIRTQUEUE_H
@@ -60,6 +61,7 @@ struct virtq {
     struct vq_desc *indirect; /* size tables of VQ_MAX_SEGS, or NULL */
     uint64_t notify_addr;
     bool event_idx;
+    bool irq; /* interrupts wanted: used_event follows last_used */
 
     uint16_t free_head, num_free;
     uint16_t avail_idx;   /* next avail slot (published by vq_kick) */
@@ -88,6 +90,15 @@ void vq_kick(struct virtq *vq);
  * the device wrote. bad_id is set (and false returned) if the device
  * returned an id that is not an outstanding head. */
 bool vq_get(struct virtq *vq, uint64_t *token, uint32_t *len, bool *bad_id);
+
+/* Ask the device for an interrupt on every completion (on) or for none
+ * (off, the default): with EVENT_IDX used_event = last_used (and kept so
+ * by vq_get) or far ahead; without it VRING_AVAIL_F_NO_INTERRUPT cleared
+ * or set. Ends with a full barrier: check vq_has_used afterwards. */
+void vq_irq(struct virtq *vq, bool on);
+
+/* A completion is waiting in the used ring. */
+bool vq_has_used(const struct virtq *vq);
 
 /* Free descriptors / chains outstanding. */
 static inline uint16_t vq_free(const struct virtq *vq) { return vq->num_free; }
