@@ -132,7 +132,25 @@ static uint64_t spin_until(uint8_t v, uint64_t target, uint64_t ms)
  * for completions already drained) before counting from zero. */
 static void settle(struct mx *m) { spin_until(m->vq, irqs(m->vq) + 1000, 2); }
 
-/* Poll (no interrupt expected) for one completion. */
+/* Wait (polling the used index, bounded) until a completion is in the
+ * used ring, without taking it: taking it would move used_event past it,
+ * and a device that decides about the interrupt after publishing the
+ * entry (QEMU's virtio-blk does, from a bottom half) would then rightly
+ * send none. */
+static bool wait_used(struct mx *m, const char *what)
+{
+    uint64_t dl = tsc_deadline(IRQ_MS);
+    while (!vq_has_used(&m->b.vq)) {
+        if (tsc_passed(dl)) {
+            fail(m->t, "%s: request not completed within %u ms", what, IRQ_MS);
+            return false;
+        }
+        cpu_relax();
+    }
+    return true;
+}
+
+/* Poll (no interrupt expected) for one completion and take it. */
 static bool poll_one(struct mx *m, uint8_t *st, const char *what)
 {
     uint64_t dl = tsc_deadline(IRQ_MS), cookie;
@@ -423,7 +441,7 @@ static bool masked(struct mx *m, bool function)
     uint8_t target = function ? m->vq : m->valt;
     uint64_t c0 = irqs(m->vq), a0 = irqs(m->valt);
     uint8_t st;
-    if (!submit(m, VIRTIO_BLK_T_IN, 0, m->buf, SINGLE_BYTES, 200) || !poll_one(m, &st, what))
+    if (!submit(m, VIRTIO_BLK_T_IN, 0, m->buf, SINGLE_BYTES, 200) || !wait_used(m, what))
         return false;
     uint64_t early = spin_until(m->vq, c0 + 1, QUIET_MS) - c0;
     bool pend = pba_bit(m, ENTRY_QUEUE);
@@ -437,6 +455,8 @@ static bool masked(struct mx *m, bool function)
     uint64_t got = spin_until(target, (function ? c0 : a0) + 1, IRQ_MS) - (function ? c0 : a0);
     uint64_t us = (rdtsc() - t0) * 1000 / tsc_per_ms();
     bool pend_after = pba_bit(m, ENTRY_QUEUE);
+    if (!poll_one(m, &st, what))
+        return false;
     uint64_t stray = function ? 0 : irqs(m->vq) - c0;
     char how[48] = "";
     if (!function)
