@@ -98,13 +98,32 @@ expect_line "herd-probe: hostile: second device works (1 MiB written and verifie
 expect_line "herd-probe: hostile ok"
 if declare -F hostile_extra >/dev/null; then hostile_extra; fi
 
-# 6. legacy config ports
+# 6. legacy config ports (MSI-X control through them too)
 "$mkpattern" fill "$tmp/pc.img" 4M 0
-vm_boot_ports "probe.tests=pci,blk probe.pci=ports" "pcdisk:$tmp/pc.img:raw"
-expect_status 1 "blk through the legacy config ports passed"
+vm_boot_ports "probe.tests=pci,blk,msix probe.pci=ports" "pcdisk:$tmp/pc.img:raw"
+expect_status 1 "blk and msix through the legacy config ports passed"
 expect_line "herd-probe: pci: config access via ports 0xcf8/0xcfc"
 expect_match "herd-probe: blk: ports 00:[0-9a-f]{2}.0 1af4:1042, .*"
 expect_line "herd-probe: blk ok"
+expect_line "herd-probe: msix ok"
+
+# 6b. MSI-X: completions by interrupt (KVM MSI route + irqfd on herd-vmm),
+# suppression, vector and function mask with pending bits; with and
+# without VIRTIO_F_EVENT_IDX
+"$mkpattern" fill "$tmp/msix.img" 4M 0
+for ei in 1 0; do
+    vm_boot "probe.tests=msix probe.msix.eventidx=$ei" "msixdisk:$tmp/msix.img:raw"
+    expect_status 1 "msix (eventidx=$ei) passed"
+    expect_match "herd-probe: msix: 00:0[0-9a-f].0 capability at 0x[0-9a-f]+, control 0x0001, 2 vectors, .*"
+    expect_line "herd-probe: msix: config_msix_vector 0 reads 0, queue 0 msix_vector 1 reads 1"
+    expect_match "herd-probe: msix: 16 single requests, each completed by an interrupt on vector 0x41 \(16 interrupts, .*"
+    expect_match "herd-probe: msix: batch write of 2048 KiB: 32 requests of 64 KiB, depth 32, [1-9][0-9]* interrupts, .*"
+    expect_match "herd-probe: msix: batch read\+verify of 2048 KiB: 32 requests of 64 KiB, depth 32, [1-9][0-9]* interrupts, .*"
+    expect_match "herd-probe: msix: interrupts off \(.*\): request completed, 0 interrupts in 20 ms"
+    expect_match "herd-probe: msix: vector mask: request completed while masked, 0 interrupts in 20 ms, PBA bit 1; unmasked \(data changed to 0x42 first\): 1 interrupt\(s\) on 0x42 after [0-9]+ us, PBA bit 0"
+    expect_match "herd-probe: msix: function mask: request completed while masked, 0 interrupts in 20 ms, PBA bit 1; unmasked: 1 interrupt\(s\) on 0x41 after [0-9]+ us, PBA bit 0"
+    expect_line "herd-probe: msix ok"
+done
 
 # 7. net
 net_probe() { # net_probe NAME TAP MAC CMDLINE: in the background, log in $tmp/NAME.log

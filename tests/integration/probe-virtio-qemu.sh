@@ -12,7 +12,9 @@
 #   3. the same overlay told the wrong parent pattern: blk must FAIL.
 #   4. blk read-only (readonly=on): VIRTIO_BLK_F_RO, writes get IOERR.
 #   5. hostile: malformed chains on one disk, the other disk still works.
-#   6. pci/blk through the legacy ports under -M pc.
+#   6. pci/blk/msix through the legacy ports under -M pc.
+#   6b. msix: virtio-blk completions by MSI-X interrupt, suppression, vector
+#      and function mask with PBA pending bits (with and without EVENT_IDX).
 #   7. net (root only): two probes on taps on one bridge exchange 10000
 #      frames each way, none lost; a tx/rx pair; a third probe on another
 #      bridge hears nothing. Everything in a network namespace of its own.

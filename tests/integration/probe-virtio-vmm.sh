@@ -7,7 +7,9 @@
 #   blk on raw, blk on a qcow2 overlay over a pattern parent (then
 #   qemu-img check clean and qemu-img compare identical to the expected
 #   image), wrong parent detected, read-only disk, hostile, PCI through the
-#   legacy ports (bzImage boot path), and with root: two guests on taps on
+#   legacy ports (bzImage boot path), MSI-X (interrupt-driven completions
+#   through the KVM MSI routes and irqfds, masks, pending bits), and with
+#   root: two guests on taps on
 #   one bridge exchange 10000 frames each way, none lost, a third on
 #   another bridge hears nothing, a tx/rx pair.
 #
