@@ -17,14 +17,14 @@
  *     by 1 s of TSC: the interrupt count of V+1 must grow, and right after
  *     the interrupt the completion must be in the used ring.
  *  3. batch: 2 MiB written and read back (verified) with 32 requests of
- *     64 KiB in flight, waiting only by hlt between drains: the used ring
- *     is looked at once per wake, never spun on.
+ *     64 KiB in flight; after every kick the probe sleeps (hlt) until an
+ *     interrupt before it looks at the used ring, which is never spun on.
  *  4. suppression: interrupts off (EVENT_IDX: used_event far ahead; else
  *     VRING_AVAIL_F_NO_INTERRUPT): a completed request must not interrupt
  *     (20 ms with IF=1 at CPL3). The spec says SHOULD NOT; both VMMs honor
  *     it and on the PVM host every needless interrupt costs an exit.
- *  5. vector mask: entry 1 masked (read back), a request completed (found
- *     by polling), no interrupt for 20 ms, its PBA bit set; the entry's
+ *  5. vector mask: entry 1 masked (read back), a request completed (the
+ *     used index watched, the entry not taken), no interrupt for 20 ms, its PBA bit set; the entry's
  *     data changed to V+2 while masked; unmasked: the pending message must
  *     arrive on V+2 (not V+1) within 1 s and the PBA bit clear. Entry 1
  *     restored (masked, data V+1, unmasked): nothing pending, so nothing
