@@ -163,6 +163,9 @@ bool virtio_has_feature(const struct virtio_dev *dev, unsigned bit);
 
 /* Interrupts the guest for queue q if it wants one (dev->lock held). */
 void virtio_dev_signal_queue(struct virtio_dev *dev, unsigned q);
+/* Raises queue q's MSI-X vector now, honouring masks and pending bits: for
+ * a backend (vhost) that already decided an interrupt is due (dev->lock held). */
+void virtio_dev_interrupt_queue(struct virtio_dev *dev, unsigned q);
 /* Configuration changed: bump the generation, interrupt (dev->lock held). */
 void virtio_dev_config_changed(struct virtio_dev *dev);
 /* The guest broke the queue protocol: log, NEEDS_RESET, config interrupt. */

@@ -41,7 +41,10 @@ struct virtio_net {
     enum net_path data_path;
     struct vhost_net vhost;
     bool vhost_running;
-    int vhost_call_fd; /* for queues without an MSI-X vector */
+    /* vhost signals these; the I/O thread forwards each to its queue's
+     * current MSI-X vector, so masks, pending bits and vector changes are
+     * honoured exactly as on the userspace path. */
+    int vhost_call_fd[2];
     struct netdev_tap tap;
     struct netpath path;
     uint8_t mac[6];
@@ -330,11 +333,18 @@ static void features_ok(struct virtio_dev *dev)
 
 /* ---- vhost-net: the kernel serves the rings --------------------------------- */
 
-static int call_fd_for(struct virtio_net *net, unsigned q)
+static void vhost_call(struct virtio_dev *dev, int fd, uint32_t events)
 {
-    uint16_t v = net->dev.queues[q].msix_vector;
+    struct virtio_net *net = net_of(dev);
+    uint64_t n;
 
-    return v < net->dev.nr_vectors ? net->dev.vectors[v].fd : net->vhost_call_fd;
+    if (read(fd, &n, sizeof(n)) < 0)
+        return;
+    pthread_mutex_lock(&dev->lock);
+    for (unsigned q = 0; q < 2; q++)
+        if (fd == net->vhost_call_fd[q])
+            virtio_dev_interrupt_queue(dev, q);
+    pthread_mutex_unlock(&dev->lock);
 }
 
 static int vhost_start(struct virtio_net *net)
@@ -350,7 +360,7 @@ static int vhost_start(struct virtio_net *net)
         rc = vhost_net_set_features(&net->vhost, features);
     for (unsigned q = 0; q < 2 && !rc; q++)
         rc = vhost_net_start_queue(&net->vhost, q, &dev->queues[q].vq, dev->queues[q].kick_fd,
-                                   call_fd_for(net, q), net->tap.fds[0]);
+                                   net->vhost_call_fd[q], net->tap.fds[0]);
     if (rc) {
         for (unsigned q = 0; q < 2; q++)
             vhost_net_stop_queue(&net->vhost, q);
@@ -447,7 +457,8 @@ int virtio_net_create(const struct nic_config *cfg, unsigned index, struct kvm *
     *out = NULL;
     if (!net)
         return -ENOMEM;
-    net->timer_fd = net->vhost_call_fd = net->vhost.fd = -1;
+    net->timer_fd = net->vhost.fd = -1;
+    net->vhost_call_fd[0] = net->vhost_call_fd[1] = -1;
     for (unsigned i = 0; i < NETDEV_TAP_MAX_QUEUES; i++)
         net->tap.fds[i] = -1;
     rc = virtio_net_choose_path(cfg->vhost, access(VHOST_NET_DEVICE, R_OK | W_OK) == 0, &path,
@@ -469,7 +480,8 @@ int virtio_net_create(const struct nic_config *cfg, unsigned index, struct kvm *
             log_info("virtio-net %s: %s; using the userspace path", cfg->tap, why);
             path = NET_PATH_USERSPACE;
         }
-        net->vhost_call_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        for (unsigned q = 0; q < 2 && path == NET_PATH_VHOST; q++)
+            net->vhost_call_fd[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     }
     net->data_path = path;
     rc = netdev_tap_open(cfg->tap, 1, VIRTIO_NET_HDR_LEN, &net->tap);
@@ -491,6 +503,9 @@ int virtio_net_create(const struct nic_config *cfg, unsigned index, struct kvm *
         rc = virtio_dev_watch_fd(&net->dev, net->tap.fds[0], EPOLLIN, tap_ready);
     if (!rc)
         rc = virtio_dev_watch_fd(&net->dev, net->timer_fd, EPOLLIN, timer_fired);
+    for (unsigned q = 0; q < 2 && !rc; q++)
+        if (net->vhost_call_fd[q] >= 0)
+            rc = virtio_dev_watch_fd(&net->dev, net->vhost_call_fd[q], EPOLLIN, vhost_call);
     if (rc) {
         if (!err[0])
             snprintf(err, errlen, "virtio-net: %s", strerror(-rc));
@@ -517,8 +532,9 @@ void virtio_net_destroy(struct virtio_net *net)
             vhost_net_stop_queue(&net->vhost, q);
         vhost_net_close(&net->vhost);
     }
-    if (net->vhost_call_fd >= 0)
-        close(net->vhost_call_fd);
+    for (unsigned q = 0; q < 2; q++)
+        if (net->vhost_call_fd[q] >= 0)
+            close(net->vhost_call_fd[q]);
     netdev_tap_close(&net->tap);
     if (net->timer_fd >= 0)
         close(net->timer_fd);

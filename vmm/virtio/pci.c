@@ -82,6 +82,14 @@ void virtio_dev_signal_queue(struct virtio_dev *dev, unsigned q)
     fire_vector(dev, dev->queues[q].msix_vector);
 }
 
+void virtio_dev_interrupt_queue(struct virtio_dev *dev, unsigned q)
+{
+    if (q >= dev->nr_queues)
+        return;
+    dev->isr |= 1;
+    fire_vector(dev, dev->queues[q].msix_vector);
+}
+
 void virtio_dev_config_changed(struct virtio_dev *dev)
 {
     dev->config_generation++;
@@ -437,9 +445,10 @@ static void config_written(struct pci_dev *pdev, unsigned off, unsigned len)
 
     if (touches(off, len, cap + 2, 2)) {
         uint16_t ctrl = pci_get16(pdev->config + cap + 2);
-        bool was_masked = dev->msix_masked;
+        bool was_masked;
 
         pthread_mutex_lock(&dev->lock);
+        was_masked = dev->msix_masked;
         dev->msix_enabled = ctrl & MSIX_CTRL_ENABLE;
         dev->msix_masked = ctrl & MSIX_CTRL_MASKALL;
         if (was_masked != dev->msix_masked || dev->msix_enabled)
