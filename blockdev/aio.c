@@ -41,6 +41,11 @@ static void engine_start(struct blockdev *bd)
         bd_engine_set_eventfd(bd->eng, bd->efd);
 }
 
+void blockdev_aio_start(struct blockdev *bd)
+{
+    engine_start(bd);
+}
+
 static bool aligned_for_direct(const struct blockdev_req *req, uint64_t host)
 {
     if ((host | req->len) % DIRECT_ALIGN)

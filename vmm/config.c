@@ -20,6 +20,8 @@ void vmm_config_init(struct vmm_config *cfg)
     cfg->cpus = 1;
     cfg->serial = SERIAL_STDIO;
     cfg->log_level = LOG_INFO;
+    cfg->uid = cfg->gid = -1;
+    cfg->seccomp = 1;
 }
 
 void vmm_config_free(struct vmm_config *cfg)
@@ -29,6 +31,7 @@ void vmm_config_free(struct vmm_config *cfg)
     free(cfg->cmdline);
     free(cfg->serial_path);
     free(cfg->control);
+    free(cfg->cgroup);
     for (unsigned i = 0; i < cfg->nr_disks; i++)
         disk_config_free(&cfg->disks[i]);
     for (unsigned i = 0; i < cfg->nr_nics; i++)
@@ -134,6 +137,22 @@ static int parse_cpus(const char *s, unsigned *out)
     return 0;
 }
 
+/* A uid or gid: 0 to 2^32-2 ((uid_t)-1 means "unchanged" to the kernel). */
+static int parse_id(const char *s, long *out)
+{
+    char *end;
+    unsigned long long v;
+
+    if (!isdigit((unsigned char)*s))
+        return -EINVAL;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno || *end || v >= 0xffffffffULL)
+        return -EINVAL;
+    *out = (long)v;
+    return 0;
+}
+
 /* One setting by its option/JSON name. The value is always text here. */
 static int apply_setting(struct vmm_config *cfg, const char *name, const char *value, char *err,
                          size_t errlen)
@@ -150,6 +169,26 @@ static int apply_setting(struct vmm_config *cfg, const char *name, const char *v
         if (value[0])
             return set_string(&cfg->control, value);
         snprintf(err, errlen, "control: the socket path is empty");
+        return -EINVAL;
+    }
+    if (strcmp(name, "cgroup") == 0) {
+        if (value[0])
+            return set_string(&cfg->cgroup, value);
+        snprintf(err, errlen, "cgroup: the path is empty");
+        return -EINVAL;
+    }
+    if (strcmp(name, "uid") == 0 || strcmp(name, "gid") == 0) {
+        if (parse_id(value, name[0] == 'u' ? &cfg->uid : &cfg->gid) == 0)
+            return 0;
+        snprintf(err, errlen, "%s: '%s' is not a number from 0 to 4294967294", name, value);
+        return -EINVAL;
+    }
+    if (strcmp(name, "seccomp") == 0) {
+        if (strcmp(value, "on") == 0 || strcmp(value, "off") == 0) {
+            cfg->seccomp = value[1] == 'n';
+            return 0;
+        }
+        snprintf(err, errlen, "seccomp: '%s' is not one of on, off", value);
         return -EINVAL;
     }
     if (strcmp(name, "mem") == 0) {
@@ -189,7 +228,7 @@ static const struct {
 } json_settings[] = {
     {"kernel", 0}, {"initrd", 0}, {"cmdline", 0}, {"mem", 1},
     {"cpus", 1},   {"serial", 0}, {"log-level", 0}, {"disks", 0}, {"nets", 0},
-    {"control", 0},
+    {"control", 0}, {"cgroup", 0}, {"uid", 1}, {"gid", 1}, {"seccomp", 0},
 };
 
 static int json_setting_index(const char *key)
@@ -237,7 +276,7 @@ static int config_copy(struct vmm_config *dst, const struct vmm_config *src)
     if (dup_field(&dst->kernel, src->kernel) || dup_field(&dst->initrd, src->initrd) ||
         dup_field(&dst->cmdline, src->cmdline) ||
         dup_field(&dst->serial_path, src->serial_path) ||
-        dup_field(&dst->control, src->control))
+        dup_field(&dst->control, src->control) || dup_field(&dst->cgroup, src->cgroup))
         goto fail;
     for (; dst->nr_disks < src->nr_disks; dst->nr_disks++)
         if (disk_config_copy(&dst->disks[dst->nr_disks], &src->disks[dst->nr_disks]))
@@ -378,6 +417,11 @@ static const struct option long_options[] = {
     {"disk", required_argument, NULL, 'd'},
     {"net", required_argument, NULL, 'n'},
     {"control", required_argument, NULL, 'C'},
+    {"cgroup", required_argument, NULL, 'G'},
+    {"uid", required_argument, NULL, 'u'},
+    {"gid", required_argument, NULL, 'g'},
+    {"seccomp", required_argument, NULL, 'S'},
+    {"jail-check", no_argument, NULL, 'J'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -397,6 +441,9 @@ int vmm_config_parse_args(struct vmm_config *cfg, int argc, char **argv, char *e
             break;
         case 'V':
             cfg->show_version = 1;
+            break;
+        case 'J':
+            cfg->jail_check = 1;
             break;
         case 'f':
             rc = load_json_file(cfg, optarg, err, errlen);
@@ -432,6 +479,10 @@ int vmm_config_validate(const struct vmm_config *cfg, char *err, size_t errlen)
     if (cfg->mem < 4 * (1ULL << 20) || cfg->mem % 4096) {
         snprintf(err, errlen, "mem: %llu bytes is not a multiple of 4 KiB of at least 4 MiB",
                  (unsigned long long)cfg->mem);
+        return -EINVAL;
+    }
+    if ((cfg->uid < 0) != (cfg->gid < 0)) {
+        snprintf(err, errlen, "uid and gid go together: give both --uid and --gid");
         return -EINVAL;
     }
     if (cfg->mem > (1ULL << 40)) {
@@ -472,6 +523,21 @@ void vmm_config_usage(FILE *out)
 "                     removes it on exit. With it SIGHUP is ignored; start a\n"
 "                     supervised herd-vmm with setsid so it outlives its parent\n"
 "  --log-level LEVEL  error, warn, info (default), debug\n"
+"\n"
+"Confinement (docs/security.md), applied once the VM is built:\n"
+"  --cgroup DIR       join the cgroup v2 group DIR (write our pid to\n"
+"                     DIR/cgroup.procs) before anything is allocated;\n"
+"                     herdd creates it with its limits and removes it\n"
+"  --uid N --gid N    run as this uid/gid (no supplementary groups)\n"
+"  --seccomp on|off   system call filters per thread class (default on;\n"
+"                     off is for debugging and warns)\n"
+"  --jail-check       build the VM, apply the confinement, print what is\n"
+"                     in effect (capabilities, no_new_privs, seccomp per\n"
+"                     thread, uid/gid, cgroup) and exit 0 without running\n"
+"                     the guest\n"
+"Every capability (bounding set included) is dropped and no_new_privs set\n"
+"in any case.\n"
+"\n"
 "  --help, --version\n"
 "\n"
 "Guest-visible devices: 16550A UART on 0x3f8, i8042 (reset via 0xfe), PIT,\n"
@@ -484,6 +550,8 @@ void vmm_config_usage(FILE *out)
 "odd values come from debug-exit;\n"
 "2 herd-vmm error (bad option, unusable kernel, missing KVM capability);\n"
 "4 guest crashed (triple fault, KVM internal/emulation error, failed entry);\n"
+"6 a thread made a system call its seccomp filter forbids (logged with the\n"
+"  call and the thread class): a possible escape attempt;\n"
 "128+N killed by signal N.\n",
             VMM_MAX_CPUS);
 }

@@ -24,6 +24,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "herd/jail.h"
 #include "herd/log.h"
 
 #define CONTROL_MAX_PENDING (1 << 20)
@@ -416,6 +417,8 @@ static void *serve(void *arg)
 {
     struct control_server *s = arg;
     struct epoll_event evs[16];
+
+    jail_enter(JAIL_CONTROL);
 
     for (;;) {
         int n = epoll_wait(s->epoll_fd, evs, 16, -1);

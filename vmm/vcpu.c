@@ -20,6 +20,7 @@
 
 #include "herd/boot_cpu.h"
 #include "herd/cpuid.h"
+#include "herd/jail.h"
 #include "herd/log.h"
 
 #define KICK_SIGNAL SIGUSR1
@@ -420,6 +421,8 @@ static void *vcpu_main(void *arg)
 {
     struct vcpu *v = arg;
     struct vcpu_pause *p = v->env->pause;
+
+    jail_enter(JAIL_VCPU);
 
     count_running(v, 1);
     while (!stopping(v)) {

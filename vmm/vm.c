@@ -24,6 +24,7 @@
 #include "herd/boot_cpu.h"
 #include "herd/cpuid.h"
 #include "herd/e820.h"
+#include "herd/jail.h"
 #include "herd/layout.h"
 #include "herd/log.h"
 #include "herd/mptable.h"
@@ -406,6 +407,9 @@ int vm_run(struct vm *vm)
         if (serial_start_input(&vm->serial, STDIN_FILENO))
             log_warn("serial input disabled: cannot start its thread");
     }
+    /* --jail-check: the vCPU threads start parked, the guest never runs. */
+    if (vm->cfg->jail_check)
+        __atomic_store_n(&vm->pause.requested, 1, __ATOMIC_SEQ_CST);
     /* Device threads inherit the blocked termination signals, like vCPUs. */
     if (start_pci_devices(vm))
         vm_request_stop(vm, VMM_EXIT_ERROR, "cannot start a device I/O thread");
@@ -415,6 +419,17 @@ int vm_run(struct vm *vm)
             vm_request_stop(vm, VMM_EXIT_ERROR, "cannot start a vCPU thread");
             break;
         }
+    }
+    /* Every other thread installs its own filter as it starts; the main
+     * thread's comes last, once it has started them (docs/security.md). */
+    if (vm->cfg->jail_check)
+        jail_report_open();
+    jail_enter(JAIL_MAIN);
+    if (vm->cfg->jail_check) {
+        jail_report(stdout, 1 + vm->nr_vcpus + vm->cfg->nr_disks + vm->cfg->nr_nics +
+                                (vm->cfg->control ? 1 : 0) +
+                                (vm->cfg->serial == SERIAL_STDIO ? 1 : 0));
+        vm_request_stop(vm, VMM_EXIT_OK, "jail check done");
     }
     wait_for_stop(vm, sig_fd);
     for (unsigned i = 0; i < vm->nr_vcpus; i++)

@@ -119,6 +119,10 @@ int blockdev_aio_submit(struct blockdev *bd, struct blockdev_req *req);
 /* Runs done() for finished requests; waits for at least min_done. Returns count. */
 int blockdev_aio_reap(struct blockdev *bd, unsigned min_done);
 int blockdev_aio_fd(struct blockdev *bd);
+/* Sets up the data engine (the io_uring ring) now rather than at the first
+ * submission: herd-vmm does it before its seccomp filters forbid
+ * io_uring_setup. Idempotent; the sync engine if no ring can be had. */
+void blockdev_aio_start(struct blockdev *bd);
 unsigned blockdev_aio_inflight(const struct blockdev *bd);
 
 /*

@@ -36,6 +36,10 @@ struct vmm_config {
     struct nic_config nics[VMM_MAX_NICS];
     unsigned nr_nics;
     char *control;     /* --control PATH: the control socket, or NULL */
+    char *cgroup;      /* --cgroup DIR: join this cgroup v2 group, or NULL */
+    long uid, gid;     /* --uid/--gid: run as these after setup; -1 keeps */
+    int seccomp;       /* --seccomp on|off (default on) */
+    int jail_check;    /* --jail-check: build, confine, report, exit */
     int show_help;
     int show_version;
 };

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "herd/jail.h"
 #include "herd/log.h"
 
 #define MSR_NO_LOOP (UART_MSR_DCD | UART_MSR_DSR | UART_MSR_CTS)
@@ -271,6 +272,8 @@ static void *input_main(void *arg)
     struct serial *s = arg;
     uint8_t buf[SERIAL_RX_FIFO];
     size_t have = 0, off = 0;
+
+    jail_enter(JAIL_SERIAL_IN);
 
     for (;;) {
         if (off == have) {

@@ -350,6 +350,8 @@ int virtio_blk_create(const struct disk_config *cfg, struct kvm *kvm,
                          mmio, err, errlen);
     if (!rc)
         rc = virtio_dev_watch_fd(&blk->dev, blockdev_aio_fd(blk->bd), EPOLLIN, aio_ready);
+    if (!rc) /* the ring now: io_uring_setup is not allowed once confined */
+        blockdev_aio_start(blk->bd);
     if (rc) {
         virtio_blk_destroy(blk);
         return rc;

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "herd/jail.h"
 #include "herd/log.h"
 
 /* Capability types (4.1.4). */
@@ -621,6 +622,8 @@ static void *io_thread(void *arg)
 {
     struct virtio_dev *dev = arg;
     struct epoll_event ev[8];
+
+    jail_enter(JAIL_IO);
 
     for (;;) {
         int n = epoll_wait(dev->epoll_fd, ev, 8, -1);
