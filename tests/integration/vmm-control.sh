@@ -66,11 +66,12 @@ wait_ready() {
 
 # Threads of $pid inside ioctl(fd, KVM_RUN) (0xae80) right now. KVM's own
 # worker (kvm-nx-lpage-recovery, a vhost_task listed among the process's
-# tasks) shows its creator's syscall: only herd-vmm's threads count.
+# tasks) shows its creator's syscall: only herd-vmm's threads count (vCPU
+# threads are named herd-vcpu, see docs/security.md).
 in_kvm_run() {
     local n=0 t
     for t in /proc/"$pid"/task/*; do
-        [ "$(cat "$t/comm" 2>/dev/null)" = herd-vmm ] || continue
+        case "$(cat "$t/comm" 2>/dev/null)" in herd-vmm | herd-vcpu) ;; *) continue ;; esac
         grep -qE '^16 0x[0-9a-f]+ 0xae80 ' "$t/syscall" 2>/dev/null && n=$((n + 1))
     done
     echo "$n"
