@@ -213,8 +213,8 @@ static int cmd_vm(int argc, char **argv)
     const char *lines = "50", *range = NULL;
     double timeout = -1;
     int c;
-    optind = 2;
-    while ((c = getopt_long(argc, argv, "t:c:m:n:r:sT:fl:VR:F", o, NULL)) != -1) {
+    optind = 0;
+    while ((c = getopt_long(argc - 1, argv + 1, "t:c:m:n:r:sT:fl:VR:F", o, NULL)) != -1) {
         switch (c) {
         case 't': json_object_set_new(body, "template", json_string(optarg)); break;
         case 'c': json_object_set_new(body, "cpus", json_integer(atoi(optarg))); break;
@@ -245,10 +245,10 @@ static int cmd_vm(int argc, char **argv)
         json_decref(a);
         return 0;
     }
-    if (optind >= argc)
+    if (optind + 1 >= argc)
         die("vm %s: a guest name is needed", sub);
     if (!strcmp(sub, "create")) {
-        json_object_set_new(body, "name", json_string(argv[optind]));
+        json_object_set_new(body, "name", json_string(argv[optind + 1]));
         json_t *r = send_json("POST", "/v1/vms", body);
         if (json_out)
             print_json(r);
@@ -260,7 +260,7 @@ static int cmd_vm(int argc, char **argv)
         return 0;
     }
     int rc = 0;
-    for (int i = optind; i < argc; i++) {
+    for (int i = optind + 1; i < argc; i++) {
         const char *name = argv[i];
         json_t *r = NULL;
         if (!strcmp(sub, "inspect")) {
@@ -328,8 +328,8 @@ static int cmd_template(int argc, char **argv)
     json_t *body = json_object();
     json_t *nics = NULL;
     int c;
-    optind = 2;
-    while ((c = getopt_long(argc, argv, "i:F:k:I:C:c:m:n:r:", o, NULL)) != -1) {
+    optind = 0;
+    while ((c = getopt_long(argc - 1, argv + 1, "i:F:k:I:C:c:m:n:r:", o, NULL)) != -1) {
         switch (c) {
         case 'i': {
             char *abs = realpath(optarg, NULL);
@@ -389,22 +389,22 @@ static int cmd_template(int argc, char **argv)
         json_decref(body);
         return 0;
     }
-    if (optind >= argc)
+    if (optind + 1 >= argc)
         die("template %s: a template name is needed", sub);
     char path[512];
     json_t *r;
     if (!strcmp(sub, "add")) {
-        json_object_set_new(body, "name", json_string(argv[optind]));
+        json_object_set_new(body, "name", json_string(argv[optind + 1]));
         r = send_json("POST", "/v1/templates", body);
         json_out ? print_json(r)
                  : (void)printf("template %s added (sha256 %s)\n", str(r, "name"),
                                 str(r, "sha256"));
     } else if (!strcmp(sub, "rm")) {
-        snprintf(path, sizeof(path), "/v1/templates/%s", argv[optind]);
+        snprintf(path, sizeof(path), "/v1/templates/%s", argv[optind + 1]);
         r = request("DELETE", path, NULL, 0, NULL, NULL);
-        json_out ? print_json(r) : (void)printf("template %s removed\n", argv[optind]);
+        json_out ? print_json(r) : (void)printf("template %s removed\n", argv[optind + 1]);
     } else if (!strcmp(sub, "inspect")) {
-        snprintf(path, sizeof(path), "/v1/templates/%s", argv[optind]);
+        snprintf(path, sizeof(path), "/v1/templates/%s", argv[optind + 1]);
         print_json(r = GET(path));
     } else if (!strcmp(sub, "derive")) {
         die("template derive: not implemented yet");
@@ -505,8 +505,8 @@ static int cmd_events(int argc, char **argv)
                                       {NULL, 0, NULL, 0}};
     char q[400] = "";
     int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "s:t:n:", o, NULL)) != -1) {
+    optind = 0;
+    while ((c = getopt_long(argc - 1, argv + 1, "s:t:n:", o, NULL)) != -1) {
         char part[160];
         switch (c) {
         case 's': snprintf(part, sizeof(part), "&since=%s", optarg); break;

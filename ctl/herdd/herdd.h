@@ -185,6 +185,10 @@ json_t *hd_template_json(const struct hd_template *t);
 int hd_template_add(json_t *body, json_t **out, struct hd_err *err);
 int hd_template_rm(const char *name, struct hd_err *err);
 void hd_template_free(struct hd_template *t);
+/* A NIC item: "role" or {"network": role, "segment": name} -> role and bridge
+ * (the role's bridge, or the segment's: configured or netdev's derived name). */
+int hd_nic_resolve(json_t *item, char role[24], char bridge[IFNAMSIZ], const char *field,
+                   struct hd_err *err);
 /* Checks cpus/mem/nics fields of an API body; leaves defaults when absent. */
 int hd_check_shape(json_t *body, unsigned *cpus, uint64_t *mem, json_t **nics,
                    struct hd_err *err);
@@ -200,6 +204,7 @@ int hd_vm_create(json_t *body, const char *range, json_t **out, struct hd_err *e
 int hd_vm_action(const char *name, const char *action, json_t *opts, json_t **out,
                  struct hd_err *err);
 int hd_vm_rm(const char *name, bool force, struct hd_err *err);
+int hd_vm_reset(const char *name, struct hd_err *err);
 json_t *hd_vm_logs(const char *name, const char *which, long lines, struct hd_err *err);
 void hd_vm_set_state(struct hd_vm *vm, const char *state, const char *note); /* g.mu held */
 /* Talks to a guest's control socket: one request, one reply. */
@@ -232,6 +237,8 @@ json_t *hd_node_json(void);
 int hd_node_plan(const char *yaml, size_t len, json_t **out, struct hd_err *err);
 /* Admission: may a guest with cpus/mem start now? (g.mu held) */
 int hd_admit(unsigned cpus, uint64_t mem, unsigned count, struct hd_err *err);
+struct cap_item;
+int hd_admit_many(const struct cap_item *items, size_t n, struct hd_err *err); /* g.mu held */
 
 /* api.c */
 int hd_api_start(struct hd_err *err);

@@ -72,6 +72,24 @@ int hd_admit(unsigned cpus, uint64_t mem, unsigned count, struct hd_err *err)
     return 0;
 }
 
+int hd_admit_many(const struct cap_item *items, size_t n, struct hd_err *err)
+{
+    struct cap_node nd = node_now();
+    struct cap_policy p;
+    unsigned running;
+    enum cap_limit lim = CAP_LIMIT_NONE;
+    char msg[256] = "";
+
+    policy(&p, false);
+    struct cap_use u = use_now(&running);
+    int rc = cap_admit(&nd, &p, &u, items, n, &lim, msg, sizeof(msg));
+    if (rc == -ENOSPC)
+        return hd_fail(err, 409, cap_limit_name(lim), "admission refused: %s", msg);
+    if (rc < 0 && rc != -ENOSYS)
+        return hd_fail(err, 400, "", "admission: %s", msg[0] ? msg : strerror(-rc));
+    return 0;
+}
+
 json_t *hd_node_json(void)
 {
     struct cap_node n = node_now();

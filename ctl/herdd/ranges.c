@@ -1,25 +1,600 @@
-/* Ranges: placeholder until range specs land (libherd-ctl). */
+/* Ranges: a YAML spec (libherd-ctl's range_spec) expanded into guests named
+ * <range>-<scenario>-<role>-<n>, created and started with bounded
+ * parallelism by a background job that reports progress as events
+ * (range.progress, range.failed_guest, range.up.done). `up` is idempotent:
+ * guests that exist are started if they are not running, missing ones are
+ * created, so `up` after an interrupted `up` completes the range. `down`
+ * removes exactly the range's guests and the segment bridges it created. */
+#include <errno.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "herd/capacity.h"
+#include "herd/range_spec.h"
 #include "herdd.h"
+
+#define RANGE_READY_TIMEOUT_MS 120000
+
+struct job {
+    char name[RANGE_NAME_MAX + 1];
+    struct range_spec *spec;
+    struct range_guest *guests;
+    size_t n;
+    pthread_mutex_t mu;
+    size_t next;
+    long created, started, failed, ready;
+    struct job *next_job;
+};
+
+static struct job *jobs; /* running up jobs, under g.mu */
+
+static bool job_running(const char *name)
+{
+    for (struct job *j = jobs; j; j = j->next_job)
+        if (!strcmp(j->name, name))
+            return true;
+    return false;
+}
+
+static void set_range_state(const char *name, const char *state, json_t *extra)
+{
+    json_t *r = hd_db_ranges(name);
+    if (!r)
+        return;
+    json_t *spec = json_incref(json_object_get(r, "spec"));
+    json_object_del(r, "spec");
+    json_object_del(r, "name");
+    json_object_set_new(r, "state", json_string(state));
+    if (extra)
+        json_object_update(r, extra);
+    hd_db_save_range(name, json_string_value(spec), r);
+    json_decref(spec);
+    json_decref(r);
+}
+
+static void progress(struct job *j, const char *type)
+{
+    hd_event(type, j->name,
+             json_pack("{ss sI sI sI sI sI}", "range", j->name, "guests", (json_int_t)j->n,
+                       "created", (json_int_t)j->created, "started", (json_int_t)j->started,
+                       "ready", (json_int_t)j->ready, "failed", (json_int_t)j->failed));
+}
+
+static json_t *guest_body(const struct range_guest *gu)
+{
+    const struct range_role *role = gu->role;
+    json_t *b = json_pack("{ss ss sb}", "name", gu->name, "template", role->template_name,
+                          "start", 1);
+    if (role->cpus)
+        json_object_set_new(b, "cpus", json_integer(role->cpus));
+    if (role->mem)
+        json_object_set_new(b, "mem", json_integer((json_int_t)role->mem));
+    if (role->nics_set) {
+        json_t *a = json_array();
+        for (size_t k = 0; k < role->n_nics; k++) {
+            json_t *o = json_pack("{ss}", "network", range_network_name(role->nics[k].network));
+            if (role->nics[k].segment[0])
+                json_object_set_new(o, "segment", json_string(role->nics[k].segment));
+            json_array_append_new(a, o);
+        }
+        json_object_set_new(b, "nics", a);
+    }
+    return b;
+}
+
+static void one_guest(struct job *j, const struct range_guest *gu)
+{
+    struct hd_err err = {0};
+    json_t *out = NULL;
+    int rc;
+
+    pthread_mutex_lock(&g.mu);
+    struct hd_vm *vm = hd_vm_find(gu->name);
+    bool exists = vm != NULL, running = vm && vm->pidfd >= 0;
+    pthread_mutex_unlock(&g.mu);
+    if (running) {
+        rc = 0;
+    } else if (exists) {
+        rc = hd_vm_action(gu->name, "start", NULL, &out, &err);
+    } else {
+        json_t *b = guest_body(gu);
+        rc = hd_vm_create(b, j->name, &out, &err);
+        json_decref(b);
+    }
+    json_decref(out);
+    pthread_mutex_lock(&j->mu);
+    if (rc == 0) {
+        j->created += !exists;
+        j->started++;
+    } else {
+        j->failed++;
+        /* create may have succeeded and only the start failed */
+        pthread_mutex_lock(&g.mu);
+        j->created += !exists && hd_vm_find(gu->name) != NULL;
+        pthread_mutex_unlock(&g.mu);
+    }
+    pthread_mutex_unlock(&j->mu);
+    if (rc < 0)
+        hd_event("range.failed_guest", gu->name,
+                 json_pack("{ss ss si}", "range", j->name, "error", err.msg, "status", err.status));
+    pthread_mutex_lock(&j->mu);
+    progress(j, "range.progress");
+    pthread_mutex_unlock(&j->mu);
+}
+
+static void *worker(void *arg)
+{
+    struct job *j = arg;
+    for (;;) {
+        pthread_mutex_lock(&j->mu);
+        size_t i = j->next++;
+        pthread_mutex_unlock(&j->mu);
+        if (i >= j->n)
+            break;
+        one_guest(j, &j->guests[i]);
+    }
+    return NULL;
+}
+
+/* Counts the range's guests: ready, and those that ended (g.mu held). */
+static void count_ready(struct job *j, long *ready, long *pending)
+{
+    *ready = 0;
+    *pending = 0;
+    for (struct hd_vm *vm = g.vms; vm; vm = vm->next) {
+        if (strcmp(vm->range, j->name))
+            continue;
+        if (vm->ready)
+            (*ready)++;
+        else if (vm->pidfd >= 0)
+            (*pending)++;
+    }
+}
+
+static void *job_main(void *arg)
+{
+    struct job *j = arg;
+    unsigned np = g.cfg.range_parallel;
+    pthread_t th[256];
+    if (np > j->n)
+        np = (unsigned)j->n;
+    if (np == 0)
+        np = 1;
+    unsigned started = 0;
+    for (unsigned i = 0; i < np; i++)
+        if (pthread_create(&th[i], NULL, worker, j) == 0)
+            started++;
+    if (!started)
+        worker(j);
+    for (unsigned i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+
+    /* wait until every started guest is ready or gone */
+    struct timespec dl;
+    clock_gettime(CLOCK_MONOTONIC, &dl);
+    dl.tv_sec += RANGE_READY_TIMEOUT_MS / 1000;
+    pthread_mutex_lock(&g.mu);
+    long ready = 0, pending = 0, last = -1;
+    for (;;) {
+        count_ready(j, &ready, &pending);
+        if (ready != last) {
+            pthread_mutex_lock(&j->mu);
+            j->ready = ready;
+            progress(j, "range.progress");
+            pthread_mutex_unlock(&j->mu);
+            last = ready;
+        }
+        if (!pending || g.stopping)
+            break;
+        if (pthread_cond_timedwait(&g.changed, &g.mu, &dl) == ETIMEDOUT)
+            break;
+    }
+    long total = (long)j->n;
+    long failed = total - ready;
+    j->ready = ready;
+    j->failed = failed;
+    set_range_state(j->name, failed ? "degraded" : "up",
+                    json_pack("{sI sI}", "ready", (json_int_t)ready, "failed", (json_int_t)failed));
+    struct job **pp = &jobs;
+    while (*pp != j)
+        pp = &(*pp)->next_job;
+    *pp = j->next_job;
+    pthread_mutex_unlock(&g.mu);
+    progress(j, "range.up.done");
+    free(j->guests);
+    range_spec_free(j->spec);
+    pthread_mutex_destroy(&j->mu);
+    free(j);
+    return NULL;
+}
+
+/* Creates the segment bridges the spec needs that do not exist; their names
+ * go to *made. g.mu not held. */
+static int make_segments(const struct range_spec *spec, json_t *made, struct hd_err *err)
+{
+    struct netdev_nl *nl = NULL;
+    int rc = 0;
+    for (size_t s = 0; s < spec->n_scenarios && rc == 0; s++) {
+        for (size_t r = 0; r < spec->scenarios[s].n_roles && rc == 0; r++) {
+            const struct range_role *role = &spec->scenarios[s].roles[r];
+            for (size_t k = 0; k < role->n_nics && rc == 0; k++) {
+                const struct range_nic *nic = &role->nics[k];
+                enum netdev_role nr = (enum netdev_role)nic->network;
+                if (!nic->segment[0] || netdev_config_find(&g.cfg.net, nr, nic->segment))
+                    continue;
+                const struct netdev_bridge_cfg *parent = netdev_config_find(&g.cfg.net, nr, "");
+                if (!parent)
+                    continue; /* guest creation reports the missing role */
+                struct netdev_bridge_cfg b;
+                memset(&b, 0, sizeof(b));
+                b.role = nr;
+                snprintf(b.segment, sizeof(b.segment), "%s", nic->segment);
+                netdev_segment_bridge_name(b.name, nr, nic->segment);
+                b.mtu = parent->mtu;
+                snprintf(b.field, sizeof(b.field), "scenarios[%zu].roles[%zu].nics[%zu].segment",
+                         s, r, k);
+                if (if_nametoindex(b.name))
+                    continue;
+                if (!nl && (rc = netdev_nl_open(&nl)) < 0) {
+                    hd_fail(err, 500, "", "netlink: %s", strerror(-rc));
+                    break;
+                }
+                struct netdev_err nerr;
+                netdev_err_clear(&nerr);
+                rc = netdev_bridge_setup(nl, &b, &nerr);
+                if (rc < 0) {
+                    hd_fail(err, 409, b.field, "segment bridge %s: %s", b.name,
+                            nerr.msg[0] ? nerr.msg : strerror(-rc));
+                    break;
+                }
+                json_array_append_new(made, json_string(b.name));
+            }
+        }
+    }
+    if (nl)
+        netdev_nl_close(nl);
+    return rc < 0 ? -1 : 0;
+}
+
+static void remove_bridges(json_t *names)
+{
+    struct netdev_nl *nl = NULL;
+    size_t i;
+    json_t *v;
+    if (!json_array_size(names) || netdev_nl_open(&nl) < 0)
+        return;
+    json_array_foreach(names, i, v) {
+        struct netdev_bridge_cfg b;
+        struct netdev_err nerr;
+        memset(&b, 0, sizeof(b));
+        snprintf(b.name, sizeof(b.name), "%s", json_string_value(v));
+        netdev_err_clear(&nerr);
+        netdev_bridge_teardown(nl, &b, &nerr);
+    }
+    netdev_nl_close(nl);
+}
 
 int hd_range_up(const char *yaml, size_t len, json_t **out, struct hd_err *err)
 {
-    (void)yaml; (void)len; (void)out;
-    return hd_fail(err, 501, "", "ranges are not implemented yet");
+    struct range_spec *spec = NULL;
+    struct range_err rerr;
+    memset(&rerr, 0, sizeof(rerr));
+    int rc = range_spec_parse(yaml, len, &spec, &rerr);
+    if (rc < 0)
+        return hd_fail(err, rc == -EFBIG ? 413 : 400, rerr.field, "%s",
+                       rerr.msg[0] ? rerr.msg : strerror(-rc));
+    struct job *j = calloc(1, sizeof(*j));
+    snprintf(j->name, sizeof(j->name), "%s", spec->name);
+    j->spec = spec;
+    if (range_spec_expand(spec, &j->guests, &j->n) < 0) {
+        range_spec_free(spec);
+        free(j);
+        return hd_fail(err, 500, "", "range expansion failed");
+    }
+    pthread_mutex_init(&j->mu, NULL);
+
+    pthread_mutex_lock(&g.mu);
+    /* every check before anything changes */
+    if (job_running(j->name)) {
+        rc = hd_fail(err, 409, "range", "range '%s' is being brought up already", j->name);
+        goto refuse;
+    }
+    size_t nroles = 0;
+    for (size_t s = 0; s < spec->n_scenarios; s++)
+        nroles += spec->scenarios[s].n_roles;
+    struct cap_item *items = calloc(nroles + 1, sizeof(*items));
+    size_t k = 0;
+    for (size_t s = 0; s < spec->n_scenarios; s++) {
+        for (size_t r = 0; r < spec->scenarios[s].n_roles; r++) {
+            const struct range_role *role = &spec->scenarios[s].roles[r];
+            struct hd_template *t = hd_template_find(role->template_name);
+            char field[96];
+            snprintf(field, sizeof(field), "scenarios[%zu].roles[%zu].template", s, r);
+            if (!t) {
+                free(items);
+                rc = hd_fail(err, 400, field, "%s: no template '%s'", field, role->template_name);
+                goto refuse;
+            }
+            for (size_t n = 0; n < role->n_nics; n++) {
+                const char *net = range_network_name(role->nics[n].network);
+                if (!hd_bridge_of(&g.cfg, net)) {
+                    free(items);
+                    snprintf(field, sizeof(field), "scenarios[%zu].roles[%zu].nics[%zu].network",
+                             s, r, n);
+                    rc = hd_fail(err, 400, field, "%s: network '%s' has no bridge on this node",
+                                 field, net);
+                    goto refuse;
+                }
+            }
+            items[k].template_name = t->name;
+            items[k].cpus = role->cpus ? role->cpus : t->cpus;
+            items[k].mem = role->mem ? role->mem : t->mem;
+            items[k].count = 0;
+            k++;
+        }
+    }
+    /* names taken by guests of other ranges or by lone guests; count what must start */
+    k = 0;
+    const struct range_role *prev_role = NULL;
+    for (size_t i = 0; i < j->n; i++) {
+        const struct range_guest *gu = &j->guests[i];
+        if (prev_role && gu->role != prev_role)
+            k++;
+        prev_role = gu->role;
+        struct hd_vm *vm = hd_vm_find(gu->name);
+        if (vm && strcmp(vm->range, j->name)) {
+            free(items);
+            rc = hd_fail(err, 409, "range", "guest name %s is taken by a guest outside range %s",
+                         gu->name, j->name);
+            goto refuse;
+        }
+        if (!vm || vm->pidfd < 0)
+            items[k].count++;
+    }
+    rc = hd_admit_many(items, nroles, err);
+    free(items);
+    if (rc < 0)
+        goto refuse;
+    if (g.disk_total && g.disk_free < g.cfg.storage_floor) {
+        rc = hd_fail(err, 507, "", "state dir is under its free-space floor: no new overlays");
+        goto refuse;
+    }
+    j->next_job = jobs;
+    jobs = j;
+    json_t *old = hd_db_ranges(j->name);
+    pthread_mutex_unlock(&g.mu);
+
+    json_t *made = json_array();
+    if (make_segments(spec, made, err) < 0) {
+        remove_bridges(made);
+        json_decref(made);
+        json_decref(old);
+        pthread_mutex_lock(&g.mu);
+        for (struct job **pp = &jobs; *pp; pp = &(*pp)->next_job)
+            if (*pp == j) {
+                *pp = j->next_job;
+                break;
+            }
+        goto refuse;
+    }
+    if (old) {
+        json_t *prev = json_object_get(old, "bridges_created");
+        json_array_extend(made, prev ? prev : json_array());
+    }
+    json_t *doc = json_pack("{ss sI so sI}", "state", "starting", "guests", (json_int_t)j->n,
+                            "bridges_created", made, "created",
+                            (json_int_t)(old ? json_integer_value(json_object_get(old, "created"))
+                                             : hd_now_ms()));
+    json_decref(old);
+    pthread_mutex_lock(&g.mu);
+    hd_db_save_range(j->name, yaml, doc);
+    pthread_mutex_unlock(&g.mu);
+    json_decref(doc);
+
+    uint64_t seq = hd_event_seq();
+    *out = json_pack("{ss sI sI si}", "name", j->name, "guests", (json_int_t)j->n, "event_seq",
+                     (json_int_t)seq, "parallel", (int)g.cfg.range_parallel);
+    hd_event("range.up.started", j->name,
+             json_pack("{ss sI}", "range", j->name, "guests", (json_int_t)j->n));
+    pthread_t th;
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&th, &at, job_main, j) != 0) {
+        pthread_attr_destroy(&at);
+        json_decref(*out);
+        *out = NULL;
+        return hd_fail(err, 500, "", "cannot start the range job");
+    }
+    pthread_attr_destroy(&at);
+    return 0;
+
+refuse:
+    pthread_mutex_unlock(&g.mu);
+    free(j->guests);
+    range_spec_free(spec);
+    pthread_mutex_destroy(&j->mu);
+    free(j);
+    return -1;
 }
+
+static json_t *range_vm_names(const char *name)
+{
+    json_t *a = json_array();
+    for (struct hd_vm *vm = g.vms; vm; vm = vm->next)
+        if (!strcmp(vm->range, name))
+            json_array_append_new(a, json_string(vm->name));
+    return a;
+}
+
 int hd_range_down(const char *name, json_t **out, struct hd_err *err)
 {
-    (void)name; (void)out;
-    return hd_fail(err, 501, "", "ranges are not implemented yet");
+    pthread_mutex_lock(&g.mu);
+    json_t *r = hd_db_ranges(name);
+    if (!r) {
+        pthread_mutex_unlock(&g.mu);
+        return hd_fail(err, 404, "name", "no range '%s'", name);
+    }
+    if (job_running(name)) {
+        pthread_mutex_unlock(&g.mu);
+        json_decref(r);
+        return hd_fail(err, 409, "name", "range '%s' is still coming up", name);
+    }
+    json_t *names = range_vm_names(name);
+    pthread_mutex_unlock(&g.mu);
+    size_t i;
+    json_t *v;
+    long removed = 0, errors = 0;
+    char last[512] = "";
+    json_array_foreach(names, i, v) {
+        struct hd_err e = {0};
+        if (hd_vm_rm(json_string_value(v), true, &e) == 0) {
+            removed++;
+        } else if (e.status != 404) {
+            errors++;
+            snprintf(last, sizeof(last), "%s: %s", json_string_value(v), e.msg);
+        }
+    }
+    json_decref(names);
+    if (errors) {
+        json_decref(r);
+        return hd_fail(err, 500, "", "%ld guest(s) not removed; last: %s", errors, last);
+    }
+    /* segment bridges this range made, unless another range still uses them */
+    json_t *made = json_deep_copy(json_object_get(r, "bridges_created"));
+    pthread_mutex_lock(&g.mu);
+    hd_db_delete_range(name);
+    json_t *others = hd_db_ranges(NULL);
+    json_t *keep = json_array();
+    json_array_foreach(made, i, v) {
+        bool used = false;
+        size_t a;
+        json_t *o;
+        json_array_foreach(others, a, o) {
+            size_t b;
+            json_t *x;
+            json_array_foreach(json_object_get(o, "bridges_created"), b, x)
+                used |= json_equal(x, v);
+        }
+        if (!used)
+            json_array_append(keep, v);
+    }
+    pthread_mutex_unlock(&g.mu);
+    remove_bridges(keep);
+    json_decref(others);
+    json_decref(made);
+    json_decref(r);
+    hd_event("range.down", name, json_pack("{ss sI}", "range", name, "removed", (json_int_t)removed));
+    *out = json_pack("{ss sI so}", "name", name, "removed", (json_int_t)removed,
+                     "bridges_removed", keep);
+    return 0;
 }
+
 int hd_range_reset(const char *name, json_t **out, struct hd_err *err)
 {
-    (void)name; (void)out;
-    return hd_fail(err, 501, "", "ranges are not implemented yet");
+    pthread_mutex_lock(&g.mu);
+    json_t *r = hd_db_ranges(name);
+    if (!r || job_running(name)) {
+        pthread_mutex_unlock(&g.mu);
+        json_decref(r);
+        return r ? hd_fail(err, 409, "name", "range '%s' is still coming up", name)
+                 : hd_fail(err, 404, "name", "no range '%s'", name);
+    }
+    json_decref(r);
+    json_t *names = range_vm_names(name);
+    pthread_mutex_unlock(&g.mu);
+    size_t i;
+    json_t *v;
+    long n = 0, errors = 0;
+    char last[512] = "";
+    json_array_foreach(names, i, v) {
+        struct hd_err e = {0};
+        if (hd_vm_reset(json_string_value(v), &e) == 0) {
+            n++;
+        } else {
+            errors++;
+            snprintf(last, sizeof(last), "%s: %s", json_string_value(v), e.msg);
+        }
+    }
+    json_decref(names);
+    hd_event("range.reset", name, json_pack("{ss sI}", "range", name, "reset", (json_int_t)n));
+    if (errors)
+        return hd_fail(err, 500, "", "%ld guest(s) not reset; last: %s", errors, last);
+    *out = json_pack("{ss sI}", "name", name, "reset", (json_int_t)n);
+    return 0;
 }
+
+static void add_counts(json_t *r, const char *name, bool list)
+{
+    long running = 0, ready = 0, failed = 0, not_started = 0, total = 0;
+    json_t *vms = json_array();
+    for (struct hd_vm *vm = g.vms; vm; vm = vm->next) {
+        if (strcmp(vm->range, name))
+            continue;
+        total++;
+        running += vm->pidfd >= 0;
+        ready += vm->ready;
+        failed += !strcmp(vm->state, "exited") || !strcmp(vm->state, "error");
+        not_started += !strcmp(vm->state, "created") || !strcmp(vm->state, "creating");
+        if (list)
+            json_array_append_new(vms, hd_vm_json(vm, false));
+    }
+    json_object_set_new(r, "existing", json_integer(total));
+    json_object_set_new(r, "running", json_integer(running));
+    json_object_set_new(r, "ready", json_integer(ready));
+    json_object_set_new(r, "failed", json_integer(failed));
+    json_int_t guests = json_integer_value(json_object_get(r, "guests"));
+    json_object_set_new(r, "not_started", json_integer(not_started + (guests > total ? guests - total : 0)));
+    if (job_running(name))
+        json_object_set_new(r, "state", json_string("starting"));
+    if (list)
+        json_object_set_new(r, "vms", vms);
+    else
+        json_decref(vms);
+}
+
 json_t *hd_range_status(const char *name, struct hd_err *err)
 {
-    hd_fail(err, 404, "name", "no range '%s'", name);
-    return NULL;
+    pthread_mutex_lock(&g.mu);
+    json_t *r = hd_db_ranges(name);
+    if (r)
+        add_counts(r, name, true);
+    pthread_mutex_unlock(&g.mu);
+    if (!r)
+        hd_fail(err, 404, "name", "no range '%s'", name);
+    return r;
 }
-json_t *hd_range_list(void) { return json_array(); }
-void hd_ranges_resume(void) {}
+
+json_t *hd_range_list(void)
+{
+    pthread_mutex_lock(&g.mu);
+    json_t *a = hd_db_ranges(NULL);
+    size_t i;
+    json_t *r;
+    json_array_foreach(a, i, r) {
+        json_object_del(r, "spec");
+        add_counts(r, json_string_value(json_object_get(r, "name")), false);
+    }
+    pthread_mutex_unlock(&g.mu);
+    return a;
+}
+
+/* At start: a range whose `up` was cut by a herdd stop is "interrupted";
+ * `range up` again completes it. */
+void hd_ranges_resume(void)
+{
+    pthread_mutex_lock(&g.mu);
+    json_t *a = hd_db_ranges(NULL);
+    size_t i;
+    json_t *r;
+    json_array_foreach(a, i, r) {
+        const char *st = json_string_value(json_object_get(r, "state"));
+        if (st && !strcmp(st, "starting"))
+            set_range_state(json_string_value(json_object_get(r, "name")), "interrupted", NULL);
+    }
+    pthread_mutex_unlock(&g.mu);
+    json_decref(a);
+}

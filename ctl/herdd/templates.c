@@ -106,6 +106,48 @@ static int check_file(const char *path, const char *field, struct hd_err *err)
     return 0;
 }
 
+int hd_nic_resolve(json_t *item, char role[24], char bridge[IFNAMSIZ], const char *field,
+                   struct hd_err *err)
+{
+    const char *net = NULL, *seg = NULL;
+    enum netdev_role r;
+
+    if (json_is_string(item)) {
+        net = json_string_value(item);
+    } else if (json_is_object(item)) {
+        const char *k;
+        json_t *v;
+        json_object_foreach(item, k, v) {
+            if (strcmp(k, "network") && strcmp(k, "segment"))
+                return hd_fail(err, 400, field, "%s.%s: unknown field (network, segment)", field,
+                               k);
+        }
+        net = json_string_value(json_object_get(item, "network"));
+        seg = json_string_value(json_object_get(item, "segment"));
+        if (json_object_get(item, "segment") && (!seg || netdev_ident_check(seg) < 0))
+            return hd_fail(err, 400, field, "%s.segment must be a segment name", field);
+    }
+    if (!net || netdev_role_parse(net, &r) < 0)
+        return hd_fail(err, 400, field,
+                       "%s must be a network role (management, storage, service, "
+                       "communication) or {network, segment}", field);
+    const char *b = hd_bridge_of(&g.cfg, net);
+    if (!b)
+        return hd_fail(err, 400, field, "%s: role '%s' has no bridge in herdd's configuration",
+                       field, net);
+    snprintf(role, 24, "%s", net);
+    if (seg) {
+        const struct netdev_bridge_cfg *bc = netdev_config_find(&g.cfg.net, r, seg);
+        if (bc)
+            snprintf(bridge, IFNAMSIZ, "%s", bc->name);
+        else if (netdev_segment_bridge_name(bridge, r, seg) < 0)
+            return hd_fail(err, 400, field, "%s: bad segment name '%s'", field, seg);
+    } else {
+        snprintf(bridge, IFNAMSIZ, "%s", b);
+    }
+    return 0;
+}
+
 /* Shared by templates and guests: cpus, mem and nics fields. */
 int hd_check_shape(json_t *body, unsigned *cpus, uint64_t *mem, json_t **nics,
                    struct hd_err *err)
@@ -132,14 +174,10 @@ int hd_check_shape(json_t *body, unsigned *cpus, uint64_t *mem, json_t **nics,
         size_t i;
         json_t *it;
         json_array_foreach(v, i, it) {
-            char field[32];
+            char field[32], role[24], bridge[IFNAMSIZ];
             snprintf(field, sizeof(field), "nics[%zu]", i);
-            if (!json_is_string(it))
-                return hd_fail(err, 400, field, "%s must be a role name", field);
-            if (!hd_bridge_of(&g.cfg, json_string_value(it)))
-                return hd_fail(err, 400, field,
-                               "%s: role '%s' has no bridge in herdd's configuration", field,
-                               json_string_value(it));
+            if (hd_nic_resolve(it, role, bridge, field, err) < 0)
+                return -1;
         }
         *nics = v;
     }

@@ -403,8 +403,7 @@ int hd_vm_create(json_t *body, const char *range, json_t **out, struct hd_err *e
     size_t i;
     json_array_foreach(nics, i, v) {
         struct hd_nic *nic = &vm->nics[vm->n_nics++];
-        snprintf(nic->role, sizeof(nic->role), "%s", json_string_value(v));
-        snprintf(nic->bridge, sizeof(nic->bridge), "%s", hd_bridge_of(&g.cfg, nic->role));
+        hd_nic_resolve(v, nic->role, nic->bridge, "nics", NULL);
     }
     /* Recorded as "creating" first: a herdd killed from here on finds the
      * record and removes what was made. */
@@ -793,4 +792,41 @@ json_t *hd_vm_logs(const char *name, const char *which, long lines, struct hd_er
     pthread_mutex_unlock(&g.mu);
     json_t *l = hd_tail_lines(path, lines);
     return json_pack("{ss ss so}", "name", name, "log", which, "lines", l);
+}
+
+/* Back to a fresh overlay: kill, new overlay over the same parent, start
+ * again if it was running. */
+int hd_vm_reset(const char *name, struct hd_err *err)
+{
+    pthread_mutex_lock(&g.mu);
+    struct hd_vm *vm = hd_vm_find(name);
+    if (!vm || !strcmp(vm->state, "creating")) {
+        pthread_mutex_unlock(&g.mu);
+        return hd_fail(err, 404, "name", "no guest '%s'", name);
+    }
+    bool was_running = vm->pidfd >= 0;
+    if (was_running && vm_stop_locked(vm, true, 0, err) < 0) {
+        pthread_mutex_unlock(&g.mu);
+        return -1;
+    }
+    struct hd_template *t = hd_template_find(vm->tmpl);
+    if (!t || vm->busy) {
+        pthread_mutex_unlock(&g.mu);
+        return hd_fail(err, 409, "state", "guest '%s' cannot be reset now", name);
+    }
+    char disk[4096];
+    hd_vm_path(vm, "disk.qcow2", disk, sizeof(disk));
+    unlink(disk);
+    struct qcow2_create_opts o = {.backing_file = t->image, .backing_fmt = t->format,
+                                  .size = t->image_size};
+    int rc = qcow2_create(disk, &o);
+    if (rc < 0) {
+        pthread_mutex_unlock(&g.mu);
+        return hd_fail(err, 500, "", "overlay %s: %s", disk, strerror(-rc));
+    }
+    vm->restarts = 0;
+    hd_event("vm.reset", vm->name, vm->range[0] ? json_pack("{ss}", "range", vm->range) : NULL);
+    rc = was_running || !strcmp(vm->state, "exited") ? vm_start_locked(vm, err) : 0;
+    pthread_mutex_unlock(&g.mu);
+    return rc;
 }

@@ -1,0 +1,161 @@
+#!/bin/bash
+# herdd + herdctl, one guest end to end, in a private network namespace:
+#  - template add (raw parent, checksum recorded), vm create --start -> ready
+#    (herd-probe's "herd-probe: ready" on its console), tap on the role bridge
+#    with the guest's MAC, overlay = qcow2 over the parent with its format;
+#  - pause/resume, stop (graceful through the control socket: exit 0,
+#    qemu-img check clean), start again, rm refused while running, rm --force
+#    leaves nothing (process, tap, overlay, socket, directory);
+#  - malformed API bodies get 4xx with the field and change nothing;
+#  - a uid with no role is refused; an auditor reads but cannot start;
+#  - herdd restarted (SIGTERM, then SIGKILL) re-adopts a running guest;
+#  - the audit log verifies.
+# Exit 0 pass, 77 skip, else fail.
+set -u
+. "$(dirname "$0")/herdd-lib.sh"
+
+write_config "users: {0: [sysadmin, secadmin, auditor], 4242: auditor}"
+start_herdd
+make_parent
+
+echo "== node profile"
+hc node profile || fail "node profile"
+[ "$(jget "$(hc --json node profile)" 'all(b["present"] for b in d["bridges"])')" = True ] ||
+    fail "bridges not set up"
+
+echo "== template add"
+add_probe_template || fail "template add"
+hc template ls
+[ "$(jget "$(hc --json template inspect probe)" 'd["sha256"]')  -" = "$parent_sum" ] ||
+    fail "template checksum differs from sha256sum"
+
+echo "== vm create --start"
+hc vm create g1 --template probe --start || fail "vm create"
+wait_ready g1 || fail "g1 never became ready"
+hc vm ls
+mac=$(vm_field g1 'd["nics"][0]["mac"]')
+tap=$(vm_field g1 'd["nics"][0]["tap"]')
+disk=$(vm_field g1 'd["disk"]')
+pid=$(vm_field g1 'd["pid"]')
+ip -n "$ns" -d link show "$tap" | grep -q "master hbr-comm" || fail "$tap is not on hbr-comm"
+ip -n "$ns" link show "$tap" | grep -q "link/ether fe:${mac#0e:}" || fail "$tap host-side MAC is not fe:${mac#0e:}"
+qemu-img info -U --output=json "$disk" > "$tmp/info.json"
+[ "$(jget "$(cat "$tmp/info.json")" 'd["backing-filename"]')" = "$parent" ] || fail "overlay backing file"
+[ "$(jget "$(cat "$tmp/info.json")" 'd.get("backing-filename-format")')" = raw ] || fail "overlay backing format"
+hc vm logs g1 --lines 3 | grep -qx "herd-probe: ready" || fail "vm logs lacks the ready line"
+[ "$(ps -o sid= -p "$pid" | tr -d ' ')" = "$pid" ] || fail "herd-vmm is not its own session leader (setsid)"
+
+echo "== pause / resume"
+[ "$(hc --json vm pause g1 | jget "$(cat)" 'd["state"]')" = paused ] || fail "pause"
+[ "$(hc --json vm resume g1 | jget "$(cat)" 'd["state"]')" = running ] || fail "resume"
+
+echo "== stop (graceful)"
+hc vm stop g1 || fail "stop"
+[ "$(vm_field g1 'd["state"]')" = stopped ] || fail "state after stop"
+[ "$(vm_field g1 'd["exit"]["code"]')" = 0 ] || fail "herd-vmm exit status after a graceful stop"
+alive "$pid" && fail "herd-vmm $pid still runs after stop"
+qemu-img check -q "$disk" || fail "qemu-img check after stop"
+
+echo "== start again, rm refused while running, rm --force"
+hc vm start g1 || fail "start again"
+wait_ready g1 || fail "g1 not ready after restart"
+pid=$(vm_field g1 'd["pid"]')
+hc vm rm g1 2>"$tmp/err" && fail "rm of a running guest was accepted"
+grep -q "stop it first" "$tmp/err" || fail "rm refusal message: $(cat "$tmp/err")"
+hc vm rm g1 --force || fail "rm --force"
+sleep 0.1
+alive "$pid" && fail "herd-vmm still runs after rm"
+ip -n "$ns" link show "$tap" >/dev/null 2>&1 && fail "tap $tap left behind"
+[ -e "$tmp/state/vms/g1" ] && fail "guest directory left behind"
+[ -z "$(ls "$tmp/state/run")" ] || fail "control socket left behind: $(ls "$tmp/state/run")"
+
+echo "== bad requests change nothing"
+hc vm create keep --template probe >/dev/null || fail "create keep"
+before=$(hc --json vm ls; hc --json template ls; ls -R "$tmp/state/vms")
+while IFS='|' read -r method path body want field; do
+    out=$(api "$method" "$path" "$body")
+    code=${out%% *}
+    [ "$code" = "$want" ] || fail "$method $path '$body': HTTP $code, expected $want ($out)"
+    if [ -n "$field" ]; then
+        got=$(jget "${out#* }" 'd["field"]')
+        [ "$got" = "$field" ] || fail "$method $path '$body': field '$got', expected '$field'"
+    fi
+done <<'CASES'
+POST|/v1/vms|{"name":"x","template":"probe"|400|
+POST|/v1/vms|[1,2]|400|
+POST|/v1/vms|{"name":1,"template":"probe"}|400|name
+POST|/v1/vms|{"name":"bad name!","template":"probe"}|400|name
+POST|/v1/vms|{"name":"-x","template":"probe"}|400|name
+POST|/v1/vms|{"name":"x","template":"nope"}|404|template
+POST|/v1/vms|{"name":"x","template":"probe","colour":"red"}|400|colour
+POST|/v1/vms|{"name":"x","template":"probe","cpus":"2"}|400|cpus
+POST|/v1/vms|{"name":"x","template":"probe","cpus":99999999999999999999}|400|
+POST|/v1/vms|{"name":"x","template":"probe","cpus":0}|400|cpus
+POST|/v1/vms|{"name":"x","template":"probe","mem":"99999999T"}|400|mem
+POST|/v1/vms|{"name":"x","template":"probe","nics":["dmz"]}|400|nics[0]
+POST|/v1/vms|{"name":"x","template":"probe","nics":"communication"}|400|nics
+POST|/v1/vms|{"name":"x","template":"probe","restart":"sometimes"}|400|restart
+POST|/v1/vms|{"name":"keep","template":"probe"}|409|name
+POST|/v1/vms|{"name":"x","template":"probe","start":"yes"}|400|start
+POST|/v1/templates|{"name":"t2","image":"/nonexistent","format":"raw","kernel":"/bin/sh"}|400|image
+POST|/v1/templates|{"name":"t2","image":"/etc/hostname","format":"vmdk","kernel":"/bin/sh"}|400|format
+POST|/v1/templates|{"name":"t2","image":"/etc/hostname","format":"qcow2","kernel":"/bin/sh"}|400|image
+POST|/v1/templates|{"name":"t2","format":"raw","kernel":"/bin/sh"}|400|image
+POST|/v1/templates|{"name":"probe","image":"/etc/hostname","format":"raw","kernel":"/bin/sh"}|409|name
+DELETE|/v1/templates/probe||409|name
+POST|/v1/vms/keep/dance||404|action
+POST|/v1/vms/nope/start||404|name
+POST|/v1/vms/keep/stop||409|state
+POST|/v1/vms/keep/start|{"timeout":"soon"}|400|timeout
+GET|/v1/nothing||404|
+GET|/v2/vms||404|
+PUT|/v1/vms||405|
+POST|/v1/ranges|range: [|400|
+POST|/v1/ranges|range: lab1|400|
+POST|/v1/ranges|{"range":"r","scenarios":[{"name":"a","roles":[{"name":"b","template":"nope","count":1}]}]}|400|scenarios[0].roles[0].template
+CASES
+after=$(hc --json vm ls; hc --json template ls; ls -R "$tmp/state/vms")
+[ "$before" = "$after" ] || fail "a refused request changed the state"
+head -c 1100000 /dev/zero | tr '\0' 'a' > "$tmp/big"
+out=$(api POST /v1/vms "@$tmp/big")
+[ "${out%% *}" = 413 ] || fail "a 1.1 MB body: ${out%% *}, expected 413"
+
+echo "== roles"
+if command -v setpriv >/dev/null; then
+    as() { local u=$1; shift; setpriv --reuid="$u" --regid="$u" --clear-groups "$@"; }
+    as 65534 "$herdctl_bin" --socket "$sock" vm ls 2>"$tmp/err" && fail "uid 65534 was served"
+    grep -q "has no role" "$tmp/err" || fail "no-role refusal: $(cat "$tmp/err")"
+    as 4242 "$herdctl_bin" --socket "$sock" vm ls >/dev/null || fail "auditor cannot list"
+    as 4242 "$herdctl_bin" --socket "$sock" vm start keep 2>"$tmp/err" && fail "auditor started a guest"
+    grep -q "sysadmin is required" "$tmp/err" || fail "auditor refusal: $(cat "$tmp/err")"
+    as 4242 "$herdctl_bin" --socket "$sock" audit verify || fail "auditor cannot verify the audit log"
+    [ "$(vm_field keep 'd["state"]')" = created ] || fail "the refused start changed keep"
+else
+    echo "(setpriv missing: role checks skipped)"
+fi
+
+echo "== herdd restart re-adopts a running guest"
+hc vm start keep >/dev/null || fail "start keep"
+wait_ready keep || fail "keep not ready"
+kpid=$(vm_field keep 'd["pid"]')
+stop_herdd TERM
+alive "$kpid" || fail "herd-vmm died with herdd (SIGTERM)"
+start_herdd
+[ "$(vm_field keep 'd["state"]')" = running ] || fail "keep not running after herdd restart"
+[ "$(vm_field keep 'd["pid"]')" = "$kpid" ] || fail "keep's pid changed across the restart"
+stop_herdd KILL
+alive "$kpid" || fail "herd-vmm died with herdd (SIGKILL)"
+start_herdd
+[ "$(vm_field keep 'd["state"]')" = running ] || fail "keep not running after herdd SIGKILL"
+hc vm stop keep || fail "stop an adopted guest"
+alive "$kpid" && fail "adopted herd-vmm still runs after stop"
+[ "$(vm_field keep 'd["state"]')" = stopped ] || fail "adopted guest state after stop"
+hc vm rm keep || fail "rm keep"
+hc template rm probe || fail "template rm"
+
+echo "== audit"
+hc audit ls 5
+hc audit verify || fail "audit verify"
+[ "$(sha256sum < "$parent")" = "$parent_sum" ] || fail "the parent changed"
+[ -z "$(ip netns pids "$ns" | grep -vx "$herdd_pid")" ] || fail "processes left in the namespace"
+finish

@@ -1,0 +1,141 @@
+# Shared by tests/integration/herdd-*.sh (sourced, not run): a private herdd
+# on a temp state dir inside its own network namespace, so its bridges and
+# taps vanish with the namespace. Everything is removed on exit, failed or
+# not: herdd, every process in the namespace (herd-vmm), the namespace, the
+# temp dir.
+root=${HERD_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
+build=${HERD_BUILD:-$root/build}
+herdd_bin=$build/bin/herdd
+herdctl_bin=$build/bin/herdctl
+vmm=${HERD_VMM:-$build/bin/herd-vmm}
+probe=$build/firmware/herd-probe.elf
+
+skip() { echo "skip: $*"; exit 77; }
+[ "$(id -u)" -eq 0 ] || skip "needs root (network namespaces, taps)"
+[ -r /dev/kvm ] && [ -w /dev/kvm ] || skip "/dev/kvm is missing or not accessible"
+for t in ip qemu-img curl sha256sum; do
+    command -v $t >/dev/null || skip "$t is not installed"
+done
+for f in "$herdd_bin" "$herdctl_bin" "$vmm" "$probe"; do
+    [ -x "$f" ] || [ -r "$f" ] || skip "$f is not built"
+done
+
+tmp=$(mktemp -d /tmp/herdd-t.XXXXXX)
+chmod 755 "$tmp"
+ns=hdt$$
+sock=$tmp/herdd.sock
+herdd_pid=
+failures=0
+
+cleanup() {
+    [ -n "$herdd_pid" ] && kill -KILL "$herdd_pid" 2>/dev/null
+    ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null
+    sleep 0.2
+    ip netns del "$ns" 2>/dev/null
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+check() { # DESCRIPTION COMMAND...: fails when the command fails
+    local d=$1
+    shift
+    "$@" || fail "$d"
+}
+
+ip netns add "$ns" || skip "cannot create a network namespace"
+
+# write_config [EXTRA YAML LINES]
+write_config() {
+    cat > "$tmp/herdd.yaml" <<YAML
+node: test
+state_dir: $tmp/state
+socket: $sock
+vmm: $vmm
+network_setup: true
+stop_timeout: 5
+roles:
+  management: {bridge: hbr-mgmt}
+  storage: {bridge: hbr-stor}
+  service: {bridge: hbr-svc}
+  communication: {bridge: hbr-comm}
+$*
+YAML
+}
+
+start_herdd() {
+    ip netns exec "$ns" "$herdd_bin" --config "$tmp/herdd.yaml" >> "$tmp/herdd.log" 2>&1 &
+    herdd_pid=$!
+    for _ in $(seq 100); do
+        [ -S "$sock" ] && hc node profile >/dev/null 2>&1 && return 0
+        kill -0 "$herdd_pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    echo "herdd did not come up:"
+    cat "$tmp/herdd.log"
+    exit 1
+}
+
+stop_herdd() { # SIGNAL
+    kill -"${1:-TERM}" "$herdd_pid"
+    wait "$herdd_pid" 2>/dev/null
+    herdd_pid=
+}
+
+hc() { "$herdctl_bin" --socket "$sock" "$@"; }
+api() { # METHOD PATH [BODY] -> prints "STATUS BODY"
+    local m=$1 p=$2
+    shift 2
+    curl -s --unix-socket "$sock" -o "$tmp/api.out" -w '%{http_code}' -X "$m" \
+        ${1+--data-binary "$1"} "http://herd$p"
+    printf ' %s\n' "$(cat "$tmp/api.out")"
+}
+jget() { # JSON-FILE-OR-TEXT PYTHON-EXPR (d is the document)
+    python3 -c "import json,sys; d=json.loads(sys.argv[1]); print($2)" "$1"
+}
+
+# make_parent: a small raw parent with known content; sets parent, parent_sum
+make_parent() {
+    parent=$tmp/parent.raw
+    head -c 4M /dev/urandom > "$parent"
+    truncate -s 16M "$parent"
+    chmod 0444 "$parent"
+    parent_sum=$(sha256sum < "$parent")
+}
+
+add_probe_template() { # [NAME]
+    hc template add "${1:-probe}" --image "$parent" --format raw --kernel "$probe" \
+        --cmdline "probe.tests=boot probe.idle=1" --mem 64M \
+        --nic communication --nic management
+}
+
+wait_ready() { # NAME [SECONDS]
+    local n=$1 t=${2:-20} i
+    for i in $(seq $((t * 20))); do
+        [ "$(vm_field "$n" 'd["ready"]' 2>/dev/null)" = True ] && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# alive PID: the process exists and is not a zombie (an adopted herd-vmm is
+# reaped by whoever inherited it, maybe later)
+alive() {
+    local st
+    st=$(ps -o stat= -p "$1" 2>/dev/null) && [[ $st != Z* ]]
+}
+
+vm_field() { # NAME PYTHON-EXPR
+    jget "$(hc --json vm inspect "$1")" "$2"
+}
+
+finish() {
+    if [ "$failures" -ne 0 ]; then
+        echo "--- herdd log"
+        tail -n 40 "$tmp/herdd.log"
+        echo "$(basename "$0" .sh): $failures check(s) failed"
+        exit 1
+    fi
+    echo "$(basename "$0" .sh): all checks passed"
+    exit 0
+}
