@@ -373,6 +373,50 @@ static void test_control_option(void **state)
     assert_err_has(c, "control: the socket path is empty");
 }
 
+static void test_jail_options(void **state)
+{
+    struct ctx *c = *state;
+    char *argv[] = {"herd-vmm", "--kernel", "/k", "--uid", "65534", "--gid", "65534",
+                    "--cgroup", "/sys/fs/cgroup/herd/g1", "--seccomp=off", "--jail-check", NULL};
+    char *bad_uid[] = {"herd-vmm", "--uid", "-1", NULL};
+    char *big_gid[] = {"herd-vmm", "--gid", "4294967295", NULL};
+    char *bad_sc[] = {"herd-vmm", "--seccomp", "maybe", NULL};
+    char *lone[] = {"herd-vmm", "--kernel", "/k", "--uid", "1000", NULL};
+    struct vmm_config none;
+
+    vmm_config_init(&none);
+    assert_int_equal(none.uid, -1);
+    assert_int_equal(none.gid, -1);
+    assert_int_equal(none.seccomp, 1); /* on by default */
+    assert_null(none.cgroup);
+    assert_int_equal(none.jail_check, 0);
+    assert_int_equal(parse(c, ARGC(argv), argv), 0);
+    assert_int_equal(c->cfg.uid, 65534);
+    assert_int_equal(c->cfg.gid, 65534);
+    assert_string_equal(c->cfg.cgroup, "/sys/fs/cgroup/herd/g1");
+    assert_int_equal(c->cfg.seccomp, 0);
+    assert_int_equal(c->cfg.jail_check, 1);
+    assert_int_equal(vmm_config_validate(&c->cfg, c->err, sizeof(c->err)), 0);
+    assert_int_equal(vmm_config_apply_json(&c->cfg, "{\"uid\": 200001, \"gid\": \"200002\", "
+                                           "\"seccomp\": \"on\", \"cgroup\": \"/cg\"}",
+                                           "inline", c->err, sizeof(c->err)), 0);
+    assert_int_equal(c->cfg.uid, 200001);
+    assert_int_equal(c->cfg.gid, 200002);
+    assert_int_equal(c->cfg.seccomp, 1);
+    assert_string_equal(c->cfg.cgroup, "/cg");
+    assert_int_equal(parse(c, ARGC(bad_uid), bad_uid), -EINVAL);
+    assert_err_has(c, "uid: '-1'");
+    assert_int_equal(parse(c, ARGC(big_gid), big_gid), -EINVAL);
+    assert_err_has(c, "gid: '4294967295'");
+    assert_int_equal(parse(c, ARGC(bad_sc), bad_sc), -EINVAL);
+    assert_err_has(c, "seccomp: 'maybe'");
+    vmm_config_free(&c->cfg);
+    vmm_config_init(&c->cfg);
+    assert_int_equal(parse(c, ARGC(lone), lone), 0);
+    assert_int_equal(vmm_config_validate(&c->cfg, c->err, sizeof(c->err)), -EINVAL);
+    assert_err_has(c, "uid and gid go together");
+}
+
 /* ---- validation and serial ------------------------------------------------- */
 
 static void test_validate(void **state)
@@ -428,7 +472,8 @@ static void test_usage_mentions_every_option(void **state)
 {
     static const char *const opts[] = {"--kernel", "--initrd", "--cmdline", "--mem", "--cpus",
                                        "--serial", "--config", "--log-level", "--help",
-                                       "--version", "--control"};
+                                       "--version", "--control", "--cgroup", "--uid", "--gid",
+                                       "--seccomp", "--jail-check"};
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
@@ -460,6 +505,7 @@ int main(void)
         T(test_config_missing_file),
         T(test_apply_json_direct),
         T(test_control_option),
+        T(test_jail_options),
         T(test_validate),
         T(test_serial_modes),
         cmocka_unit_test(test_usage_mentions_every_option),
