@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -260,6 +261,30 @@ static bool cmdline_has(pid_t pid, const char *needle)
     return strstr(buf, needle) != NULL;
 }
 
+/* A herd-vmm whose command line names this guest's console file. */
+static pid_t find_vmm(const struct hd_vm *vm)
+{
+    char console[4200], needle[4300];
+    hd_vm_path(vm, "console.log", console, sizeof(console));
+    snprintf(needle, sizeof(needle), "file:%s", console);
+    if (vm->pid > 0 && cmdline_has(vm->pid, needle))
+        return vm->pid;
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    pid_t found = 0;
+    while (d && (e = readdir(d)) && !found) {
+        char *end;
+        long p = strtol(e->d_name, &end, 10);
+        if (*end || p <= 0)
+            continue;
+        if (cmdline_has((pid_t)p, needle))
+            found = (pid_t)p;
+    }
+    if (d)
+        closedir(d);
+    return found;
+}
+
 /* Called before the API and the supervisor run (no g.mu contention). */
 void hd_adopt_all(void)
 {
@@ -281,13 +306,16 @@ void hd_adopt_all(void)
             hd_vm_free(vm);
             continue;
         }
-        if (strcmp(vm->state, "running") && strcmp(vm->state, "paused") &&
-            strcmp(vm->state, "stopping"))
-            continue;
-        char why[256] = "";
+        bool was_up = !strcmp(vm->state, "running") || !strcmp(vm->state, "paused") ||
+                      !strcmp(vm->state, "stopping") || !strcmp(vm->state, "starting");
+        char why[256] = "", ctl[108];
+        struct stat sst;
+        hd_vm_control_path(vm, ctl, sizeof(ctl));
+        bool has_sock = stat(ctl, &sst) == 0;
         pid_t pid = 0;
         const char *state = "running";
-        json_t *st = g.vmm_has_control ? hd_control(vm, "status", 1000, why, sizeof(why)) : NULL;
+        json_t *st = g.vmm_has_control && has_sock ? hd_control(vm, "status", 1000, why, sizeof(why))
+                                                   : NULL;
         if (st) {
             json_t *p = json_object_get(st, "pid");
             if (json_is_integer(p))
@@ -297,12 +325,16 @@ void hd_adopt_all(void)
                 state = "paused";
             json_decref(st);
         }
-        if (!pid && vm->pid > 0) {
-            /* No control socket: the recorded pid, if it is still this guest's herd-vmm */
-            char console[4096];
-            hd_vm_path(vm, "console.log", console, sizeof(console));
-            if (cmdline_has(vm->pid, console))
-                pid = vm->pid;
+        /* no answer (yet): a herd-vmm spawned for this guest, found by its command line */
+        if (!pid && (was_up || has_sock))
+            pid = find_vmm(vm);
+        if (!pid && !was_up)
+            continue;
+        if (!pid && !strcmp(vm->state, "starting")) {
+            /* herdd stopped between recording the start and spawning */
+            vm->pid = 0;
+            hd_vm_set_state(vm, "created", "not started: herdd stopped while starting it");
+            continue;
         }
         int fd = pid > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
         if (fd >= 0) {

@@ -525,11 +525,16 @@ static int vm_start_locked(struct hd_vm *vm, struct hd_err *err)
     posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
                                       POSIX_SPAWN_SETSIGDEF);
     pid_t pid;
+    /* "starting" is on disk before the process exists: a herdd killed from
+     * here on looks for this guest's herd-vmm when it starts again. */
+    hd_vm_set_state(vm, "starting", "");
     int rc = posix_spawn(&pid, g.cfg.vmm_path, &fa, &at, (char *const *)argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
-    if (rc != 0)
+    if (rc != 0) {
+        hd_vm_set_state(vm, "error", "herd-vmm could not be run");
         return hd_fail(err, 500, "vmm", "cannot run %s: %s", g.cfg.vmm_path, strerror(rc));
+    }
     vm->pid = pid;
     vm->child = true;
     vm->pidfd = pidfd_open_(pid);
@@ -552,6 +557,7 @@ static int vm_start_locked(struct hd_vm *vm, struct hd_err *err)
             close(vm->pidfd);
         vm->pidfd = -1;
         vm->pid = 0;
+        hd_vm_set_state(vm, "error", "herd-vmm could not be supervised");
         return hd_fail(err, 500, "", "cannot supervise herd-vmm: %s", strerror(errno));
     }
     hd_vm_set_state(vm, "running", "");

@@ -1,0 +1,173 @@
+#!/bin/bash
+# herdd ranges, in a private network namespace:
+#  1. `herdctl range up examples/range.yaml` (2 scenarios, 5 roles, 16 probe
+#     guests on role and segment bridges): every guest ready, distinct
+#     overlays and MACs, taps on the right bridges, the parent's sha256
+#     unchanged; range reset brings every guest back on a fresh overlay;
+#     after a graceful stop `qemu-img check` is clean on every overlay;
+#     `range down` leaves no herd-vmm, tap, overlay, socket or segment bridge.
+#  2. A 40-guest range: herdd is killed (SIGKILL) in the middle of `range
+#     up` and restarted: every guest that was started is running and listed
+#     once, the others are listed as not started, no herd-vmm is lost or
+#     doubled; `range up` again completes it; 40 distinct overlays and MACs,
+#     qemu-img check clean; down leaves nothing.
+# Exit 0 pass, 77 skip, else fail.
+set -u
+. "$(dirname "$0")/herdd-lib.sh"
+
+write_config "capacity: {cpu_overcommit: 64}"
+start_herdd
+make_parent
+add_probe_template probe >/dev/null || fail "template add"
+
+vmm_count() { # herd-vmm processes of this test (not zombies)
+    local n=0 p
+    for p in $(ip netns pids "$ns"); do
+        [ "$(cat /proc/"$p"/comm 2>/dev/null)" = herd-vmm ] && alive "$p" && n=$((n + 1))
+    done
+    echo $n
+}
+
+# check_range NAME COUNT: all ready, distinct overlays/MACs, overlays on the parent
+check_range() {
+    local name=$1 count=$2
+    hc --json range status "$name" > "$tmp/status.json" || { fail "range status $name"; return; }
+    python3 - "$tmp/status.json" "$count" "$parent" "$tmp/state/vms" <<'PY' || fail "range $name checks"
+import json, sys, os, subprocess
+d = json.load(open(sys.argv[1])); count = int(sys.argv[2]); parent = sys.argv[3]; vmdir = sys.argv[4]
+vms = d["vms"]
+bad = []
+if len(vms) != count: bad.append(f"{len(vms)} guests listed, expected {count}")
+names = [v["name"] for v in vms]
+if len(set(names)) != len(names): bad.append("a guest is listed twice")
+notready = [v["name"] for v in vms if not v["ready"] or v["state"] != "running"]
+if notready:
+    bad.append(f"not ready: {notready}")
+    for n in notready[:3]:
+        v = [x for x in vms if x["name"] == n][0]
+        print(f"  {n}: state {v['state']}, note {v.get('note')}, exit {v.get('exit')}")
+        try:
+            print("  vmm.log: " + open(os.path.join(vmdir, n, "vmm.log")).read()[-600:])
+        except OSError as e:
+            print(f"  vmm.log: {e}")
+macs = [n["mac"] for v in vms for n in v["nics"]]
+if len(set(macs)) != len(macs): bad.append("MACs are not distinct")
+taps = [n["tap"] for v in vms for n in v["nics"]]
+if len(set(taps)) != len(taps): bad.append("taps are not distinct")
+disks = set()
+for v in vms:
+    p = os.path.join(vmdir, v["name"], "disk.qcow2")
+    info = json.loads(subprocess.check_output(["qemu-img", "info", "-U", "--output=json", p]))
+    if info.get("backing-filename") != parent or info.get("backing-filename-format") != "raw":
+        bad.append(f"{p}: backing {info.get('backing-filename')} / {info.get('backing-filename-format')}")
+    disks.add(os.stat(p).st_ino)
+if len(disks) != count: bad.append(f"{len(disks)} distinct overlays, expected {count}")
+for b in bad: print("  " + b)
+sys.exit(1 if bad else 0)
+PY
+}
+
+check_taps_on_bridges() { # NAME
+    local line vmname
+    hc --json range status "$1" | python3 -c '
+import json, sys
+for v in json.load(sys.stdin)["vms"]:
+    for n in v["nics"]: print(n["tap"], n["bridge"])' | while read -r tap br; do
+        ip -n "$ns" -d link show "$tap" 2>/dev/null | grep -q "master $br " ||
+            { echo "FAIL: $tap is not on $br"; return 1; }
+    done || fail "taps on bridges"
+}
+
+stop_and_check_overlays() { # NAME
+    local v
+    for v in $(hc --json range status "$1" | python3 -c '
+import json, sys
+print(" ".join(v["name"] for v in json.load(sys.stdin)["vms"]))'); do
+        hc vm stop "$v" >/dev/null || fail "stop $v"
+        qemu-img check -q "$tmp/state/vms/$v/disk.qcow2" || fail "qemu-img check $v"
+    done
+}
+
+check_nothing_left() {
+    [ "$(vmm_count)" = 0 ] || fail "herd-vmm processes left: $(vmm_count)"
+    ip -n "$ns" -o link show | grep -E ': (ht-|hs[msvc]-)' && fail "taps or segment bridges left"
+    [ -z "$(ls "$tmp/state/vms")" ] || fail "guest directories left: $(ls "$tmp/state/vms" | head)"
+    [ -z "$(ls "$tmp/state/run")" ] || fail "sockets left: $(ls "$tmp/state/run" | head)"
+    [ "$(hc --json vm ls)" = "[]" ] || fail "guests still listed"
+}
+
+echo "== 1. range up examples/range.yaml"
+hc node plan "$root/examples/range.yaml" || fail "node plan"
+start=$(date +%s%N)
+hc range up "$root/examples/range.yaml" || fail "range up"
+echo "range up: $(( ($(date +%s%N) - start) / 1000000 )) ms"
+hc range status lab1 | head -5
+check_range lab1 16
+check_taps_on_bridges lab1
+ip -n "$ns" link show hsc-red-net >/dev/null 2>&1 || fail "segment bridge hsc-red-net missing"
+[ "$(vmm_count)" = 16 ] || fail "$(vmm_count) herd-vmm processes, expected 16"
+hc range up "$root/examples/range.yaml" >/dev/null || fail "range up again (idempotent)"
+[ "$(vmm_count)" = 16 ] || fail "range up again changed the guests: $(vmm_count) herd-vmm"
+
+echo "== range reset"
+hc range reset lab1 || fail "range reset"
+for v in $(hc --json vm ls --range lab1 | python3 -c 'import json,sys; print(" ".join(v["name"] for v in json.load(sys.stdin)))'); do
+    wait_ready "$v" 20 || fail "$v not ready after reset"
+done
+check_range lab1 16
+
+echo "== stop, qemu-img check, range down"
+stop_and_check_overlays lab1
+[ "$(sha256sum < "$parent")" = "$parent_sum" ] || fail "the parent changed"
+hc range down lab1 || fail "range down"
+check_nothing_left
+ip -n "$ns" link show hbr-comm >/dev/null 2>&1 || fail "range down removed a role bridge"
+
+echo "== 2. 40 guests, herdd SIGKILLed mid range up"
+python3 - > "$tmp/big.yaml" <<'PY'
+print("range: big\nscenarios:")
+for s in ("alpha", "beta"):
+    print(f"  - name: {s}\n    roles:")
+    for r in ("att", "web"):
+        print(f"      - name: {r}\n        template: probe\n        count: 10\n        nics:\n"
+              f"          - {{network: communication, segment: {s}}}\n          - {{network: management}}")
+PY
+hc range up "$tmp/big.yaml" --detach >/dev/null || fail "range up --detach"
+for _ in $(seq 500); do # kill once a few guests are started
+    n=$(ls "$tmp/state/run" | wc -l)
+    [ "$n" -ge 6 ] && break
+    sleep 0.005
+done
+stop_herdd KILL
+sleep 0.2 # let herd-vmm processes spawned just before the kill settle
+started_before=$(vmm_count)
+echo "herdd killed with $started_before herd-vmm running"
+start_herdd
+hc --json range status big > "$tmp/st.json"
+python3 - "$tmp/st.json" "$started_before" <<'PY' || fail "state after the herdd restart"
+import json, sys
+d = json.load(open(sys.argv[1])); before = int(sys.argv[2])
+vms = d["vms"]; bad = []
+names = [v["name"] for v in vms]
+if len(set(names)) != len(names): bad.append("a guest is listed twice")
+running = [v for v in vms if v["state"] == "running"]
+if len(running) != before: bad.append(f"{len(running)} running, {before} herd-vmm alive")
+odd = [v["name"] + ":" + v["state"] for v in vms if v["state"] not in ("running", "created")]
+if odd: bad.append(f"unexpected states: {odd}")
+if d["not_started"] + len(running) != 40: bad.append(f"not_started {d['not_started']} + running {len(running)} != 40")
+print(f"after restart: {len(running)} running, {d['not_started']} not started, state {d['state']}")
+for b in bad: print("  " + b)
+sys.exit(1 if bad else 0)
+PY
+[ "$(vmm_count)" = "$started_before" ] || fail "herd-vmm count changed across the restart"
+start=$(date +%s%N)
+hc range up "$tmp/big.yaml" || fail "range up after the restart"
+echo "range up (completion): $(( ($(date +%s%N) - start) / 1000000 )) ms"
+check_range big 40
+[ "$(vmm_count)" = 40 ] || fail "$(vmm_count) herd-vmm, expected 40"
+stop_and_check_overlays big
+[ "$(sha256sum < "$parent")" = "$parent_sum" ] || fail "the parent changed"
+hc range down big || fail "range down big"
+check_nothing_left
+hc audit verify >/dev/null || fail "audit verify"
+finish
