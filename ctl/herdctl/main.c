@@ -243,6 +243,7 @@ static int cmd_vm(int argc, char **argv)
         json_t *a = GET(path);
         json_out ? print_json(a) : vm_table(a);
         json_decref(a);
+        json_decref(body);
         return 0;
     }
     if (optind + 1 >= argc)

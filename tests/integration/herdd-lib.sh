@@ -5,8 +5,8 @@
 # temp dir.
 root=${HERD_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 build=${HERD_BUILD:-$root/build}
-herdd_bin=$build/bin/herdd
-herdctl_bin=$build/bin/herdctl
+herdd_bin=${HERD_HERDD:-$build/bin/herdd}
+herdctl_bin=${HERD_HERDCTL:-$build/bin/herdctl}
 vmm=${HERD_VMM:-$build/bin/herd-vmm}
 probe=$build/firmware/herd-probe.elf
 
@@ -130,6 +130,10 @@ vm_field() { # NAME PYTHON-EXPR
 }
 
 finish() {
+    if grep -qE 'ERROR: AddressSanitizer|runtime error|ERROR: LeakSanitizer' "$tmp/herdd.log"; then
+        grep -A30 -E 'ERROR: AddressSanitizer|runtime error|ERROR: LeakSanitizer' "$tmp/herdd.log" | head -60
+        fail "sanitizer report in herdd's log"
+    fi
     if [ "$failures" -ne 0 ]; then
         echo "--- herdd log"
         tail -n 40 "$tmp/herdd.log"

@@ -96,11 +96,31 @@ check_nothing_left() {
     [ "$(hc --json vm ls)" = "[]" ] || fail "guests still listed"
 }
 
-echo "== 1. range up examples/range.yaml"
+echo "== 1. range up examples/range.yaml, 200 API clients meanwhile, events followed"
 hc node plan "$root/examples/range.yaml" || fail "node plan"
+hc events --type vm.ready > "$tmp/events.txt" 2>&1 &
+events_pid=$!
+client() { # N: list, inspect, node, a few times; any non-200 or hang is a failure
+    local i code
+    for i in 1 2 3; do
+        for p in /v1/vms /v1/vms/lab1-red-attacker-1 /v1/node /v1/ranges; do
+            code=$(curl -s -m 30 --unix-socket "$sock" -o /dev/null -w '%{http_code}' "http://herd$p")
+            case $code in 200|404) ;; *) echo "client $1: $p -> $code"; return 1 ;; esac
+        done
+    done
+}
+cpids=()
+for c in $(seq 200); do client "$c" > "$tmp/client-$c.log" 2>&1 & cpids+=($!); done
 start=$(date +%s%N)
 hc range up "$root/examples/range.yaml" || fail "range up"
 echo "range up: $(( ($(date +%s%N) - start) / 1000000 )) ms"
+cfail=0
+for p in "${cpids[@]}"; do wait "$p" || cfail=$((cfail + 1)); done
+[ "$cfail" -eq 0 ] || { fail "$cfail of 200 API clients failed"; cat "$tmp"/client-*.log | head -5; }
+sleep 0.2
+kill "$events_pid" 2>/dev/null
+[ "$(grep -c 'vm.ready *lab1-' "$tmp/events.txt")" = 16 ] ||
+    fail "events: $(grep -c 'vm.ready' "$tmp/events.txt") vm.ready lines for lab1, expected 16"
 hc range status lab1 | head -5
 check_range lab1 16
 check_taps_on_bridges lab1
