@@ -19,3 +19,15 @@ $(BUILD)/bin/herdd: $(HERDD_OBJS) $(BUILD)/lib/libherd-ctl.a $(BUILD)/lib/libher
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(HERDD_LDLIBS) $(CTL_LIB_LDLIBS) $(BLOCKDEV_LDLIBS) \
 	    $(NETDEV_LDLIBS) -lpthread $(LDLIBS)
+
+# Unit tests: tests/unit/test_herdd_<name>.c against herdd's own objects.
+HERDD_UNIT := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(wildcard tests/unit/test_herdd_*.c))
+UNIT_TESTS += $(HERDD_UNIT)
+$(HERDD_UNIT:$(BUILD)/tests/unit/%=$(BUILD)/obj/tests/unit/%.o): CFLAGS += $(HERDD_CFLAGS) -Wno-format-truncation
+
+$(BUILD)/tests/unit/test_herdd_config: $(BUILD)/obj/tests/unit/test_herdd_config.o \
+                                       $(BUILD)/obj/ctl/herdd/config.o $(BUILD)/lib/libherd-netdev.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(HERDD_LDLIBS) $(NETDEV_LDLIBS) $(LDLIBS)
+
+.SECONDARY: $(HERDD_UNIT:$(BUILD)/tests/unit/%=$(BUILD)/obj/tests/unit/%.o)
