@@ -254,8 +254,8 @@ static int cmd_vm(int argc, char **argv)
         if (json_out)
             print_json(r);
         else
-            printf("%s %s (overlay in %lld us)\n", str(r, "name"), str(r, "state"),
-                   num(r, "create_us"));
+            printf("%s %s (overlay in %lld us, overlay and taps in %lld us)\n", str(r, "name"),
+                   str(r, "state"), num(r, "overlay_us"), num(r, "create_us"));
         json_decref(r);
         json_decref(body);
         return 0;

@@ -241,7 +241,8 @@ static void release_resources(struct hd_vm *vm)
     remove_tree(p);
 }
 
-static int make_resources(struct hd_vm *vm, const struct hd_template *t, struct hd_err *err)
+static int make_resources(struct hd_vm *vm, const struct hd_template *t, int64_t *overlay_ns,
+                          struct hd_err *err)
 {
     char dir[4096], disk[4096];
     struct netdev_nl *nl = NULL;
@@ -254,7 +255,9 @@ static int make_resources(struct hd_vm *vm, const struct hd_template *t, struct 
     unlink(disk);
     struct qcow2_create_opts o = {.backing_file = t->image, .backing_fmt = t->format,
                                   .size = t->image_size};
+    int64_t t0 = hd_mono_ns();
     rc = qcow2_create(disk, &o);
+    *overlay_ns = hd_mono_ns() - t0;
     if (rc < 0)
         return hd_fail(err, 500, "", "overlay %s: %s", disk, strerror(-rc));
     if (!vm->n_nics)
@@ -419,8 +422,8 @@ int hd_vm_create(json_t *body, const char *range, json_t **out, struct hd_err *e
      * no guest uses it, and this one is listed now). */
     pthread_mutex_unlock(&g.mu);
 
-    int64_t t0 = hd_mono_ns();
-    int rc = make_resources(vm, t, err);
+    int64_t t0 = hd_mono_ns(), overlay_ns = 0;
+    int rc = make_resources(vm, t, &overlay_ns, err);
     int64_t dt = hd_mono_ns() - t0;
     pthread_mutex_lock(&g.mu);
     if (rc < 0) {
@@ -442,6 +445,7 @@ int hd_vm_create(json_t *body, const char *range, json_t **out, struct hd_err *e
     }
     *out = hd_vm_json(vm, true);
     json_object_set_new(*out, "create_us", json_integer(dt / 1000));
+    json_object_set_new(*out, "overlay_us", json_integer(overlay_ns / 1000));
     pthread_mutex_unlock(&g.mu);
     return 0;
 }
