@@ -2,7 +2,8 @@
 BLOCKDEV_SRCS := $(wildcard blockdev/*.c)
 BLOCKDEV_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(BLOCKDEV_SRCS))
 BLOCKDEV_LIB  := $(BUILD)/lib/libherd-blockdev.a
-BLOCKDEV_LDLIBS := -luring -lz -lzstd -lnbd
+# libnbd is dlopen()ed on first use (blockdev/nbd.c), not linked.
+BLOCKDEV_LDLIBS := -luring -lz -lzstd
 
 LIBS += $(BLOCKDEV_LIB)
 $(BLOCKDEV_LIB): $(BLOCKDEV_OBJS)
