@@ -114,6 +114,51 @@ POST|/v1/ranges|range: [|400|
 POST|/v1/ranges|range: lab1|400|
 POST|/v1/ranges|{"range":"r","scenarios":[{"name":"a","roles":[{"name":"b","template":"nope","count":1}]}]}|400|scenarios[0].roles[0].template
 CASES
+# fuzzed: every truncation of valid bodies, and random byte flips: always 4xx, never 5xx
+python3 - "$tmp/fuzz" "$root/examples/range.yaml" <<'PY'
+import json, os, random, sys
+out, rng = sys.argv[1], random.Random(7)
+os.makedirs(out)
+vm = json.dumps({"name": "fz", "template": "probe", "cpus": 1, "mem": "64M",
+                 "nics": ["communication", {"network": "management"}], "restart": "no"})
+tpl = json.dumps({"name": "fzt", "image": "/nonexistent", "format": "raw", "kernel": "/bin/sh"})
+rng_yaml = open(sys.argv[2]).read().replace("template: probe", "template: nope")
+cases = []
+for body, path in ((vm, "/v1/vms"), (tpl, "/v1/templates"), (rng_yaml, "/v1/ranges")):
+    step = max(1, len(body) // 40)
+    for i in range(0, len(body) - 1, step):
+        cases.append((path, body[:i]))
+    for _ in range(40):
+        b = bytearray(body.encode())
+        for _ in range(rng.randint(1, 4)):
+            b[rng.randrange(len(b))] = rng.choice(b'{}[]:,"\\\x00\xff 9-aZ\n')
+        if path == "/v1/vms":
+            try:  # a flip that still parses may be a valid guest: not a bad request
+                json.loads(b.decode("latin-1"))
+                continue
+            except ValueError:
+                pass
+        cases.append((path, b.decode("latin-1")))
+for n, (path, body) in enumerate(cases):
+    with open(f"{out}/{n:04d}", "w", encoding="latin-1") as f:
+        f.write(path + "\n" + body)
+PY
+fz_bad=0
+fz_n=0
+for f in "$tmp"/fuzz/*; do
+    path=$(head -n 1 "$f")
+    tail -n +2 "$f" > "$tmp/fz.body"
+    code=$(curl -s -m 10 --unix-socket "$sock" -o "$tmp/fz.out" -w '%{http_code}' -X POST \
+        --data-binary "@$tmp/fz.body" "http://herd$path")
+    fz_n=$((fz_n + 1))
+    case $code in
+    4??) python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["error"] and "field" in d' "$tmp/fz.out" 2>/dev/null ||
+             { fz_bad=$((fz_bad + 1)); echo "fuzz $f: $code without {error, field}"; } ;;
+    *) fz_bad=$((fz_bad + 1)); echo "fuzz $f: HTTP $code: $(cat "$tmp/fz.out")" ;;
+    esac
+done
+echo "fuzzed bodies: $fz_n sent, $fz_bad not a 4xx with {error, field}"
+[ "$fz_bad" -eq 0 ] || fail "fuzzed bodies"
 after=$(hc --json vm ls; hc --json template ls; ls -R "$tmp/state/vms")
 [ "$before" = "$after" ] || fail "a refused request changed the state"
 head -c 1100000 /dev/zero | tr '\0' 'a' > "$tmp/big"
