@@ -176,10 +176,23 @@ static long long num(json_t *o, const char *k)
 
 /* ---- commands ------------------------------------------------------------------ */
 
-static void vm_table(json_t *a)
+static int by_name(const void *x, const void *y)
 {
-    size_t i;
+    return strcmp(json_string_value(json_object_get(*(json_t *const *)x, "name")),
+                  json_string_value(json_object_get(*(json_t *const *)y, "name")));
+}
+
+static void vm_table(json_t *in)
+{
+    size_t i, n = json_array_size(in);
     json_t *v;
+    json_t **rows = calloc(n + 1, sizeof(*rows));
+    json_array_foreach(in, i, v) rows[i] = v;
+    qsort(rows, n, sizeof(*rows), by_name);
+    json_t *a = json_array();
+    for (i = 0; i < n; i++)
+        json_array_append(a, rows[i]);
+    free(rows);
     char mem[32];
     printf("%-32s %-9s %-5s %-12s %4s %6s %7s %-17s %s\n", "NAME", "STATE", "READY", "TEMPLATE",
            "CPUS", "MEM", "PID", "MAC", "NOTE");
@@ -192,6 +205,7 @@ static void vm_table(json_t *a)
                str(v, "template"), num(v, "cpus"), fmt_bytes(mem, sizeof(mem), num(v, "mem")),
                num(v, "pid"), mac, strcmp(note, "-") ? note : "");
     }
+    json_decref(a);
 }
 
 static int cmd_vm(int argc, char **argv)
@@ -524,7 +538,7 @@ static int cmd_events(int argc, char **argv)
 struct progress {
     const char *range;
     long total, created, started, ready, failed;
-    bool tty;
+    bool tty, said_started;
     int rc;
     struct timespec t0;
 };
@@ -559,7 +573,11 @@ static int on_range_event(json_t *e, void *ctx)
         p->failed = num(e, "failed");
         p->rc = p->failed ? 1 : 0;
     }
-    if (!json_out && (p->tty || done || !strcmp(type, "range.progress"))) {
+    /* not a terminal: one line when every guest is started, one at the end */
+    bool all_started = p->started + p->failed >= p->total && !p->said_started;
+    if (!p->tty && all_started && !done)
+        p->said_started = true;
+    if (!json_out && (p->tty || done || (all_started && !strcmp(type, "range.progress")))) {
         printf("%srange %s: %ld/%ld created, %ld started, %ld ready, %ld failed (%.1fs)%s",
                p->tty ? "\r" : "", p->range, p->created, p->total, p->started, p->ready,
                p->failed, since_s(&p->t0), p->tty && !done ? "" : "\n");
