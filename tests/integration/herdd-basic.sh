@@ -203,4 +203,31 @@ hc audit ls 5
 hc audit verify || fail "audit verify"
 [ "$(sha256sum < "$parent")" = "$parent_sum" ] || fail "the parent changed"
 [ -z "$(ip netns pids "$ns" | grep -vx "$herdd_pid")" ] || fail "processes left in the namespace"
+
+echo "== audit tampering is detected"
+stop_herdd TERM
+python3 - "$tmp/state/audit.log" <<'PY'
+import sys
+p = sys.argv[1]
+lines = open(p).read().split("\n")
+lines[5] = lines[5].replace('"uid":0', '"uid":7')   # edit one entry in the middle
+open(p, "w").write("\n".join(lines))
+PY
+start_herdd
+hc audit verify > "$tmp/verify.txt" 2>&1 && fail "an edited audit entry was not detected"
+cat "$tmp/verify.txt"
+grep -q "line 6" "$tmp/verify.txt" || fail "verify does not name the edited line"
+
+echo "== storage alarm and floor"
+stop_herdd TERM
+write_config "storage: {alarm_free: 1000T, floor_free: 999T}"
+start_herdd
+add_probe_template probe2 >/dev/null || fail "template add under the storage alarm"
+sleep 0.2
+hc --json node profile | grep -q '"storage_alarm_on": true' || fail "storage alarm not raised"
+curl -s --unix-socket "$sock" "http://herd/v1/events?type=alarm.storage" | grep -q '"alarm.storage"' ||
+    fail "no alarm.storage event"
+out=$(api POST /v1/vms '{"name":"nospace","template":"probe2"}')
+[ "${out%% *}" = 507 ] || fail "create under the storage floor: ${out%% *}, expected 507"
+[ -e "$tmp/state/vms/nospace" ] && fail "refused create left a directory"
 finish

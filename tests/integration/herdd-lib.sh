@@ -28,7 +28,7 @@ herdd_pid=
 failures=0
 
 cleanup() {
-    [ -n "$herdd_pid" ] && kill -KILL "$herdd_pid" 2>/dev/null
+    [ -n "$herdd_pid" ] && { kill -KILL "$herdd_pid"; wait "$herdd_pid"; } 2>/dev/null
     ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null
     sleep 0.2
     ip netns del "$ns" 2>/dev/null
@@ -77,8 +77,7 @@ start_herdd() {
 }
 
 stop_herdd() { # SIGNAL
-    kill -"${1:-TERM}" "$herdd_pid"
-    wait "$herdd_pid" 2>/dev/null
+    { kill -"${1:-TERM}" "$herdd_pid"; wait "$herdd_pid"; } 2>/dev/null
     herdd_pid=
 }
 
