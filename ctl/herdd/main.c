@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -107,6 +108,18 @@ int main(int argc, char **argv)
         printf("herdd: %s is valid\n", config);
         hd_config_free(&g.cfg);
         return 0;
+    }
+    if (strlen(g.cfg.state_dir) + sizeof("/run/18446744073709551615.sock") > 108) {
+        fprintf(stderr, "herdd: state_dir %s is too long for the guests' control sockets "
+                        "(at most %zu characters)\n",
+                g.cfg.state_dir, 108 - sizeof("/run/18446744073709551615.sock"));
+        return 2;
+    }
+    /* one pidfd per guest plus one descriptor per API connection */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
     }
     if (access(g.cfg.vmm_path, X_OK) < 0) {
         fprintf(stderr, "herdd: vmm %s: %s\n", g.cfg.vmm_path, strerror(errno));
