@@ -26,6 +26,13 @@
 
 extern char **environ;
 
+/* While herdd holds a tap's queue open (between netdev_tap_create and
+ * netdev_tap_close), a herd-vmm spawned by another thread would inherit a
+ * copy of that descriptor until its exec, and the guest that owns the tap
+ * could meet EBUSY opening it. Taps are held and processes spawned under
+ * this lock only (taken after g.mu, never the other way round). */
+static pthread_mutex_t fd_mu = PTHREAD_MUTEX_INITIALIZER;
+
 struct hd_vm *hd_vm_find(const char *name)
 {
     for (struct hd_vm *vm = g.vms; vm; vm = vm->next)
@@ -283,12 +290,16 @@ static int make_resources(struct hd_vm *vm, const struct hd_template *t, int64_t
                                     .owner = (uid_t)-1};
         memcpy(tc.guest_mac, mac, 6);
         struct netdev_tap tap;
+        pthread_mutex_lock(&fd_mu);
         rc = netdev_tap_create(nl, &tc, &tap, &nerr);
         if (rc == -EEXIST) {
             /* A leftover of a crash (no guest of ours has it): replace it. */
             netdev_tap_remove(nl, nic->tap);
             rc = netdev_tap_create(nl, &tc, &tap, &nerr);
         }
+        if (rc == 0)
+            netdev_tap_close(&tap);
+        pthread_mutex_unlock(&fd_mu);
         if (rc < 0) {
             nic->tap[0] = 0;
             netdev_nl_close(nl);
@@ -296,7 +307,6 @@ static int make_resources(struct hd_vm *vm, const struct hd_template *t, int64_t
                            nerr.field[0] ? nerr.field : "nics", "tap for nic %u on %s: %s", i,
                            nic->bridge, nerr.msg[0] ? nerr.msg : strerror(-rc));
         }
-        netdev_tap_close(&tap);
     }
     netdev_nl_close(nl);
     return 0;
@@ -532,7 +542,9 @@ static int vm_start_locked(struct hd_vm *vm, struct hd_err *err)
     /* "starting" is on disk before the process exists: a herdd killed from
      * here on looks for this guest's herd-vmm when it starts again. */
     hd_vm_set_state(vm, "starting", "");
+    pthread_mutex_lock(&fd_mu);
     int rc = posix_spawn(&pid, g.cfg.vmm_path, &fa, &at, (char *const *)argv, environ);
+    pthread_mutex_unlock(&fd_mu);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
     if (rc != 0) {
