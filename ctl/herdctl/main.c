@@ -336,7 +336,8 @@ static int cmd_template(int argc, char **argv)
         {"kernel", required_argument, NULL, 'k'}, {"initrd", required_argument, NULL, 'I'},
         {"cmdline", required_argument, NULL, 'C'}, {"cpus", required_argument, NULL, 'c'},
         {"mem", required_argument, NULL, 'm'},    {"nic", required_argument, NULL, 'n'},
-        {"ready-line", required_argument, NULL, 'r'}, {NULL, 0, NULL, 0}};
+        {"ready-line", required_argument, NULL, 'r'}, {"vm", required_argument, NULL, 'v'},
+        {NULL, 0, NULL, 0}};
     if (argc < 2)
         die("template: add|ls|rm|inspect");
     const char *sub = argv[1];
@@ -344,7 +345,7 @@ static int cmd_template(int argc, char **argv)
     json_t *nics = NULL;
     int c;
     optind = 0;
-    while ((c = getopt_long(argc - 1, argv + 1, "i:F:k:I:C:c:m:n:r:", o, NULL)) != -1) {
+    while ((c = getopt_long(argc - 1, argv + 1, "i:F:k:I:C:c:m:n:r:v:", o, NULL)) != -1) {
         switch (c) {
         case 'i': {
             char *abs = realpath(optarg, NULL);
@@ -370,6 +371,7 @@ static int cmd_template(int argc, char **argv)
             json_array_append_new(nics, json_string(optarg));
             break;
         case 'r': json_object_set_new(body, "ready_line", json_string(optarg)); break;
+        case 'v': json_object_set_new(body, "vm", json_string(optarg)); break;
         default: exit(2);
         }
     }
@@ -422,7 +424,12 @@ static int cmd_template(int argc, char **argv)
         snprintf(path, sizeof(path), "/v1/templates/%s", argv[optind + 1]);
         print_json(r = GET(path));
     } else if (!strcmp(sub, "derive")) {
-        die("template derive: not implemented yet");
+        json_object_set_new(body, "name", json_string(argv[optind + 1]));
+        r = send_json("POST", "/v1/templates/derive", body);
+        json_out ? print_json(r)
+                 : (void)printf("template %s derived from %s (delta %s, sha256 %s)\n",
+                                str(r, "name"), str(r, "parent"), str(r, "image"),
+                                str(r, "sha256"));
     } else {
         die("template: unknown command '%s'", sub);
     }
@@ -778,6 +785,7 @@ static void usage(FILE *f)
             "  vm console NAME           (follows the serial console, read-only)\n"
             "  template add NAME --image P --format raw|qcow2 --kernel K [--initrd I]\n"
             "     [--cmdline C] [--cpus N] [--mem M] [--nic ROLE]... [--ready-line S]\n"
+            "  template derive NAME --vm STOPPED-GUEST [--cmdline C] [--cpus N] [--mem M]\n"
             "  template ls | rm NAME | inspect NAME\n"
             "  range up FILE.yaml [--detach] | down NAME | status NAME | reset NAME | ls\n"
             "  node profile | plan FILE.yaml | network\n"

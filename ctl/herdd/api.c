@@ -281,6 +281,19 @@ static int route(struct MHD_Connection *mc, struct conn *c, const char *method,
             r->status = 201;
             return 0;
         }
+        if (name && !strcmp(name, "derive") && !sub && post) {
+            json_t *b = parse_body(c, r);
+            if (!b)
+                return -1;
+            const char *n = json_string_value(json_object_get(b, "name"));
+            snprintf(r->target, sizeof(r->target), "%s", n ? n : "");
+            int rc = hd_template_derive(b, &r->json, &err);
+            json_decref(b);
+            if (rc < 0)
+                return fail_reply(r, &err);
+            r->status = 201;
+            return 0;
+        }
         if (name && !sub && get) {
             pthread_mutex_lock(&g.mu);
             struct hd_template *t = hd_template_find(name);

@@ -17,7 +17,7 @@ static const char schema[] =
     "  kernel TEXT NOT NULL, initrd TEXT, cmdline TEXT NOT NULL, ready_line TEXT NOT NULL,"
     "  cpus INTEGER NOT NULL, mem INTEGER NOT NULL, nics TEXT NOT NULL,"
     "  sha256 TEXT NOT NULL, image_size INTEGER NOT NULL, file_size INTEGER NOT NULL,"
-    "  created INTEGER NOT NULL);"
+    "  created INTEGER NOT NULL, parent TEXT);"
     "CREATE TABLE IF NOT EXISTS ranges ("
     "  name TEXT PRIMARY KEY, spec TEXT NOT NULL, doc TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS vms ("
@@ -95,7 +95,7 @@ static void bind_text(sqlite3_stmt *st, int i, const char *s)
 int hd_db_save_template(const struct hd_template *t)
 {
     sqlite3_stmt *st = prep("INSERT OR REPLACE INTO templates VALUES "
-                            "(?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+                            "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     if (!st)
         return -1;
     char *nics = json_dumps(t->nics, JSON_COMPACT);
@@ -113,6 +113,7 @@ int hd_db_save_template(const struct hd_template *t)
     sqlite3_bind_int64(st, 12, (sqlite3_int64)t->image_size);
     sqlite3_bind_int64(st, 13, (sqlite3_int64)t->file_size);
     sqlite3_bind_int64(st, 14, t->created);
+    bind_text(st, 15, t->parent[0] ? t->parent : NULL);
     free(nics);
     return step_done(st);
 }
@@ -238,7 +239,7 @@ static int64_t get_int(json_t *o, const char *key, int64_t def)
 int hd_db_load(struct hd_err *err)
 {
     sqlite3_stmt *st = prep("SELECT name, image, format, kernel, initrd, cmdline, ready_line,"
-                            " cpus, mem, nics, sha256, image_size, file_size, created"
+                            " cpus, mem, nics, sha256, image_size, file_size, created, parent"
                             " FROM templates ORDER BY name DESC");
     if (!st)
         return hd_fail(err, 500, "", "database: cannot read templates");
@@ -260,6 +261,8 @@ int hd_db_load(struct hd_err *err)
         t->image_size = (uint64_t)sqlite3_column_int64(st, 11);
         t->file_size = (uint64_t)sqlite3_column_int64(st, 12);
         t->created = sqlite3_column_int64(st, 13);
+        if (sqlite3_column_text(st, 14))
+            snprintf(t->parent, sizeof(t->parent), "%s", sqlite3_column_text(st, 14));
         t->next = g.templates;
         g.templates = t;
     }

@@ -77,6 +77,7 @@ const char *hd_bridge_of(const struct hd_config *cfg, const char *role);
 /* ---- templates, guests --------------------------------------------------- */
 struct hd_template {
     char name[HD_NAME_MAX + 1];
+    char parent[HD_NAME_MAX + 1]; /* derived templates: the template under the delta */
     char *image, *format, *kernel, *initrd, *cmdline, *ready_line, *sha256;
     uint64_t image_size;        /* virtual size */
     uint64_t file_size;         /* bytes on disk */
@@ -184,6 +185,10 @@ json_t *hd_template_json(const struct hd_template *t);
 /* Validates and adds; body is the API object. Not with g.mu held (hashes). */
 int hd_template_add(json_t *body, json_t **out, struct hd_err *err);
 int hd_template_rm(const char *name, struct hd_err *err);
+/* A new template whose image is a copy of a stopped guest's overlay: a qcow2
+ * delta on that guest's template (STATE/templates/NAME.qcow2, read-only).
+ * body: {"name", "vm", and optionally cmdline, cpus, mem, nics, ready_line}. */
+int hd_template_derive(json_t *body, json_t **out, struct hd_err *err);
 void hd_template_free(struct hd_template *t);
 /* A NIC item: "role" or {"network": role, "segment": name} -> role and bridge
  * (the role's bridge, or the segment's: configured or netdev's derived name). */

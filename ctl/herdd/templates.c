@@ -50,6 +50,8 @@ json_t *hd_template_json(const struct hd_template *t)
                           (json_int_t)t->created, "guests", users);
     if (t->initrd)
         json_object_set_new(o, "initrd", json_string(t->initrd));
+    if (t->parent[0])
+        json_object_set_new(o, "parent", json_string(t->parent));
     return o;
 }
 
@@ -314,6 +316,13 @@ int hd_template_rm(const char *name, struct hd_err *err)
             users++;
             one = one ? one : vm->name;
         }
+    for (struct hd_template *d = g.templates; d; d = d->next)
+        if (!strcmp(d->parent, name)) {
+            hd_fail(err, 409, "name", "template '%s' is the parent of template '%s'", name,
+                    d->name);
+            pthread_mutex_unlock(&g.mu);
+            return -1;
+        }
     if (users) {
         hd_fail(err, 409, "name", "template '%s' is used by %u guest(s) (e.g. %s)", name, users,
                 one);
@@ -327,7 +336,178 @@ int hd_template_rm(const char *name, struct hd_err *err)
     }
     *pp = t->next;
     pthread_mutex_unlock(&g.mu);
+    if (t->parent[0])
+        unlink(t->image); /* a derived template's delta is herdd's own file */
     hd_template_free(t);
     hd_event("template.removed", name, NULL);
+    return 0;
+}
+
+static int copy_file(const char *src, const char *dst)
+{
+    int in = open(src, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return -errno;
+    int outfd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (outfd < 0) {
+        int e = -errno;
+        close(in);
+        return e;
+    }
+    struct stat st;
+    fstat(in, &st);
+    int rc = 0;
+    /* sparse copy: data extents only */
+    off_t off = 0;
+    while (off < st.st_size) {
+        off_t data = lseek(in, off, SEEK_DATA);
+        if (data < 0)
+            break;
+        off_t hole = lseek(in, data, SEEK_HOLE);
+        if (hole < 0)
+            hole = st.st_size;
+        off_t a = data, b = data;
+        while (a < hole) {
+            ssize_t n = copy_file_range(in, &a, outfd, &b, (size_t)(hole - a), 0);
+            if (n <= 0) {
+                rc = n < 0 ? -errno : -EIO;
+                break;
+            }
+        }
+        if (rc < 0)
+            break;
+        off = hole;
+    }
+    if (rc == 0 && ftruncate(outfd, st.st_size) < 0)
+        rc = -errno;
+    if (rc == 0 && fsync(outfd) < 0)
+        rc = -errno;
+    close(in);
+    close(outfd);
+    if (rc < 0)
+        unlink(dst);
+    return rc;
+}
+
+int hd_template_derive(json_t *body, json_t **out, struct hd_err *err)
+{
+    static const char *const known[] = {"name", "vm", "cmdline", "cpus", "mem", "nics",
+                                        "ready_line", NULL};
+    const char *key;
+    json_t *v;
+
+    json_object_foreach(body, key, v) {
+        bool ok = false;
+        for (int i = 0; known[i]; i++)
+            ok |= !strcmp(known[i], key);
+        if (!ok)
+            return hd_fail(err, 400, key, "unknown field '%s'", key);
+    }
+    const char *name = req_str(body, "name", true, err);
+    if (!name)
+        return -1;
+    if (!hd_name_ok(name))
+        return hd_fail(err, 400, "name",
+                       "name must be 1-%d characters from [A-Za-z0-9_.-], starting with a "
+                       "letter or digit", HD_NAME_MAX);
+    const char *vmname = req_str(body, "vm", true, err);
+    if (!vmname)
+        return -1;
+    v = json_object_get(body, "cmdline");
+    if (v && (!json_is_string(v) || json_string_length(v) > 2048))
+        return hd_fail(err, 400, "cmdline", "cmdline must be a string of at most 2048 bytes");
+    v = json_object_get(body, "ready_line");
+    if (v && !req_str(body, "ready_line", false, err))
+        return -1;
+
+    pthread_mutex_lock(&g.mu);
+    struct hd_vm *vm = hd_vm_find(vmname);
+    struct hd_template *base = vm ? hd_template_find(vm->tmpl) : NULL;
+    int rc = 0;
+    if (hd_template_find(name))
+        rc = hd_fail(err, 409, "name", "template '%s' exists already", name);
+    else if (!vm || !strcmp(vm->state, "creating"))
+        rc = hd_fail(err, 404, "vm", "no guest '%s'", vmname);
+    else if (vm->busy || vm->pidfd >= 0)
+        rc = hd_fail(err, 409, "vm", "guest '%s' is %s: stop it first", vmname, vm->state);
+    else if (!base)
+        rc = hd_fail(err, 409, "vm", "guest '%s' has no template", vmname);
+    unsigned cpus = base ? base->cpus : 1;
+    uint64_t mem = base ? base->mem : 0;
+    json_t *nics = base ? base->nics : NULL;
+    if (rc == 0 && hd_check_shape(body, &cpus, &mem, &nics, err) < 0)
+        rc = -1;
+    if (rc < 0) {
+        pthread_mutex_unlock(&g.mu);
+        return -1;
+    }
+    struct hd_template *t = calloc(1, sizeof(*t));
+    snprintf(t->name, sizeof(t->name), "%s", name);
+    snprintf(t->parent, sizeof(t->parent), "%s", base->name);
+    t->format = strdup("qcow2");
+    t->kernel = strdup(base->kernel);
+    t->initrd = base->initrd ? strdup(base->initrd) : NULL;
+    v = json_object_get(body, "cmdline");
+    t->cmdline = strdup(v ? json_string_value(v) : base->cmdline);
+    v = json_object_get(body, "ready_line");
+    t->ready_line = strdup(v ? json_string_value(v) : base->ready_line);
+    t->cpus = cpus;
+    t->mem = mem;
+    t->nics = json_deep_copy(nics);
+    t->image_size = base->image_size;
+    vm->busy = true;
+    char src[4096], dir[4096], dst[4200];
+    hd_vm_path(vm, "disk.qcow2", src, sizeof(src));
+    pthread_mutex_unlock(&g.mu);
+
+    snprintf(dir, sizeof(dir), "%s/templates", g.cfg.state_dir);
+    mkdir(dir, 0755);
+    snprintf(dst, sizeof(dst), "%s/%s.qcow2", dir, name);
+    rc = copy_file(src, dst);
+    bool made = rc == 0;
+    char sum[65] = "";
+    struct stat st;
+    if (rc == 0) {
+        struct blockdev_open_opts o = {.format = "qcow2", .read_only = true};
+        struct blockdev *bd = NULL;
+        rc = blockdev_open(dst, &o, &bd);
+        if (rc == 0)
+            blockdev_close(bd);
+        else
+            hd_fail(err, 500, "vm", "the copied overlay does not open: %s", blockdev_last_error());
+    } else {
+        hd_fail(err, rc == -EEXIST ? 409 : 500, "name", "%s: %s", dst, strerror(-rc));
+    }
+    if (rc == 0 && (rc = sha256_file(dst, sum)) < 0)
+        hd_fail(err, 500, "", "%s: %s", dst, strerror(-rc));
+    if (rc == 0) {
+        chmod(dst, 0444);
+        stat(dst, &st);
+        t->file_size = (uint64_t)st.st_size;
+    }
+    t->image = strdup(dst);
+    t->sha256 = strdup(sum);
+    t->created = hd_now_ms();
+
+    pthread_mutex_lock(&g.mu);
+    vm = hd_vm_find(vmname);
+    if (vm)
+        vm->busy = false;
+    if (rc == 0 && hd_template_find(name))
+        rc = hd_fail(err, 409, "name", "template '%s' exists already", name);
+    if (rc == 0 && hd_db_save_template(t) < 0)
+        rc = hd_fail(err, 500, "", "database write failed");
+    if (rc < 0) {
+        pthread_mutex_unlock(&g.mu);
+        if (made)
+            unlink(dst);
+        hd_template_free(t);
+        return -1;
+    }
+    t->next = g.templates;
+    g.templates = t;
+    *out = hd_template_json(t);
+    pthread_mutex_unlock(&g.mu);
+    hd_event("template.added", name, json_pack("{ss ss}", "parent", t->parent, "from_vm", vmname));
     return 0;
 }

@@ -56,6 +56,25 @@ hc vm stop g1 || fail "stop"
 alive "$pid" && fail "herd-vmm $pid still runs after stop"
 qemu-img check -q "$disk" || fail "qemu-img check after stop"
 
+echo "== template derive (a stopped guest's overlay becomes a delta template)"
+hc template derive probe-d --vm g1 --cmdline "probe.tests=boot,cpuid probe.idle=1" || fail "template derive"
+delta=$(jget "$(hc --json template inspect probe-d)" 'd["image"]')
+[ "$(jget "$(hc --json template inspect probe-d)" 'd["parent"]')" = probe ] || fail "derived template's parent"
+qemu-img info -U --output=json "$delta" > "$tmp/dinfo.json"
+[ "$(jget "$(cat "$tmp/dinfo.json")" 'd["backing-filename"]')" = "$parent" ] || fail "delta's backing file"
+qemu-img compare -q "$delta" "$disk" || fail "the delta differs from the guest's overlay"
+[ "$(stat -c %a "$delta")" = 444 ] || fail "the delta is not read-only"
+hc vm create gd --template probe-d --start >/dev/null || fail "create from a derived template"
+wait_ready gd || fail "a guest of the derived template never became ready"
+gdisk=$(vm_field gd 'd["disk"]')
+[ "$(qemu-img info -U --backing-chain --output=json "$gdisk" | jget "$(cat)" 'len(d)')" = 3 ] ||
+    fail "the derived guest's chain is not overlay -> delta -> parent"
+out=$(api DELETE /v1/templates/probe)
+[ "${out%% *}" = 409 ] || fail "removing a derived template's parent: ${out%% *}"
+hc vm rm gd --force >/dev/null || fail "rm gd"
+hc template rm probe-d >/dev/null || fail "template rm probe-d"
+[ -e "$delta" ] && fail "the delta file stayed after template rm"
+
 echo "== start again, rm refused while running, rm --force"
 hc vm start g1 || fail "start again"
 wait_ready g1 || fail "g1 not ready after restart"
