@@ -47,7 +47,8 @@ VMM_UNIT_TESTS := $(filter $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/*.c
 VMM_UNIT_BINS  := $(VMM_UNIT_TESTS:%=$(BUILD)/tests/unit/%)
 UNIT_TESTS += $(VMM_UNIT_BINS)
 
-$(VMM_UNIT_BINS): $(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(VMM_LIB) $(BLOCKDEV_LIB) $(NETDEV_LIB)
+$(VMM_UNIT_BINS): $(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/obj/tests/unit/support.o \
+                 $(VMM_LIB) $(BLOCKDEV_LIB) $(NETDEV_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(VMM_LDLIBS) $(LDLIBS)
 

@@ -25,6 +25,7 @@
 #include "herd/e820.h"
 #include "herd/guest_mem.h"
 #include "herd/layout.h"
+#include "support.h"
 
 #define RAM      (64 * MiB)
 #define FILL     0xcc
@@ -628,49 +629,16 @@ static void test_bad_initrd_too_large(void **state)
 
 /* ---- a real kernel, when one has been fetched ---------------------------- */
 
-static uint8_t *read_file(const char *path, size_t *len)
-{
-    struct stat st;
-    uint8_t *buf;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    size_t off = 0;
-
-    if (fd < 0)
-        return NULL;
-    if (fstat(fd, &st) < 0 || st.st_size <= 0 || !(buf = malloc((size_t)st.st_size))) {
-        close(fd);
-        return NULL;
-    }
-    while (off < (size_t)st.st_size) {
-        ssize_t n = read(fd, buf + off, (size_t)st.st_size - off);
-
-        if (n <= 0) {
-            free(buf);
-            close(fd);
-            return NULL;
-        }
-        off += (size_t)n;
-    }
-    close(fd);
-    *len = off;
-    return buf;
-}
-
 static const char *real_vmlinux(void)
 {
-    static const char *const paths[] = {"build/linux/vmlinux", "../../build/linux/vmlinux"};
-
-    for (unsigned i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
-        if (access(paths[i], R_OK) == 0)
-            return paths[i];
-    return NULL;
+    return test_fetched_file("linux/vmlinux");
 }
 
 static void test_real_vmlinux(void **state)
 {
     const char *path = real_vmlinux();
     size_t len = 0, ram = 256 * MiB;
-    uint8_t *image = path ? read_file(path, &len) : NULL;
+    uint8_t *image = path ? test_read_file(path, &len) : NULL;
     uint8_t *buf;
     struct guest_mem gm;
     struct e820_map map;
