@@ -136,7 +136,22 @@ fail:
     return NULL;
 }
 
-static const char *const commands[] = {"ping", "status", "pause", "resume", "stop"};
+static const char *const commands[] = {"ping", "status", "pause", "resume", "stop", "input"};
+#define COMMAND_LIST "ping, status, pause, resume, stop, input"
+
+/* "data" belongs to input, and input needs it: a string of bounded size. */
+static const char *check_data(json_t *req, const char *cmd)
+{
+    json_t *d = json_object_get(req, "data");
+
+    if (strcmp(cmd, "input") != 0)
+        return d ? "\"data\" is only for the input command" : NULL;
+    if (!d || !json_is_string(d))
+        return "input needs \"data\": a string of bytes for the guest's console";
+    if (json_string_length(d) > CONTROL_MAX_INPUT)
+        return "input \"data\" is longer than 4096 bytes";
+    return NULL;
+}
 
 /* Checks the request's shape; NULL or an error message (in buf). */
 static const char *check_request(json_t *req, const char **cmd, char *buf, size_t buflen)
@@ -147,34 +162,41 @@ static const char *check_request(json_t *req, const char **cmd, char *buf, size_
     if (!json_is_object(req))
         return "a request must be a JSON object, e.g. {\"cmd\":\"status\"}";
     json_object_foreach(req, key, v) {
-        if (strcmp(key, "cmd") && strcmp(key, "id")) {
-            snprintf(buf, buflen, "unknown key '%.64s' (a request has \"cmd\" and optionally "
-                     "\"id\")", key);
+        if (strcmp(key, "cmd") && strcmp(key, "id") && strcmp(key, "data")) {
+            snprintf(buf, buflen, "unknown key '%.64s' (a request has \"cmd\", optionally "
+                     "\"id\", and \"data\" for input)", key);
             return buf;
         }
     }
     c = json_object_get(req, "cmd");
     if (!c)
-        return "missing \"cmd\" (one of ping, status, pause, resume, stop)";
+        return "missing \"cmd\" (one of " COMMAND_LIST ")";
     if (!json_is_string(c))
-        return "\"cmd\" must be a string (one of ping, status, pause, resume, stop)";
+        return "\"cmd\" must be a string (one of " COMMAND_LIST ")";
     *cmd = json_string_value(c);
     for (unsigned i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         if (strcmp(*cmd, commands[i]) == 0 && strlen(*cmd) == json_string_length(c))
-            return NULL;
-    snprintf(buf, buflen, "unknown command '%.64s' (one of ping, status, pause, resume, stop)",
-             *cmd);
+            return check_data(req, *cmd);
+    snprintf(buf, buflen, "unknown command '%.64s' (one of " COMMAND_LIST ")", *cmd);
     return buf;
 }
 
-static json_t *dispatch(const char *cmd, const struct control_ops *ops, void *ctx,
-                        enum control_action *action)
+static json_t *dispatch(const char *cmd, json_t *req, const struct control_ops *ops,
+                        void *ctx, enum control_action *action)
 {
     char err[CONTROL_ERR_LEN] = "";
     int rc;
 
     if (strcmp(cmd, "ping") == 0)
         return json_pack("{s:b}", "ok", 1);
+    if (strcmp(cmd, "input") == 0) {
+        json_t *d = json_object_get(req, "data");
+        size_t n = ops->input ? ops->input(ctx, (const uint8_t *)json_string_value(d),
+                                           json_string_length(d))
+                              : 0;
+
+        return json_pack("{s:b,s:I}", "ok", 1, "accepted", (json_int_t)n);
+    }
     if (strcmp(cmd, "status") == 0) {
         struct control_status *st = calloc(1, sizeof(*st));
         json_t *o = json_pack("{s:b}", "ok", 1);
@@ -233,7 +255,7 @@ char *control_handle(const char *line, size_t len, const struct control_ops *ops
         json_decref(req);
         return control_reply_error(why);
     }
-    reply = dispatch(cmd, ops, ctx, action);
+    reply = dispatch(cmd, req, ops, ctx, action);
     id = json_object_get(req, "id");
     if (reply && id && json_object_set(reply, "id", id)) {
         json_decref(reply);

@@ -47,6 +47,13 @@ static void vm_status(void *ctx, struct control_status *st)
     }
 }
 
+static size_t vm_input(void *ctx, const uint8_t *data, size_t len)
+{
+    struct vm *vm = ctx;
+
+    return serial_receive(&vm->serial, data, len);
+}
+
 static int vm_pause(void *ctx, char *err, size_t errlen)
 {
     struct vm *vm = ctx;
@@ -85,4 +92,5 @@ const struct control_ops control_vm_ops = {
     .pause = vm_pause,
     .resume = vm_resume,
     .stop = vm_stop,
+    .input = vm_input,
 };

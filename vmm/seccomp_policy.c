@@ -54,6 +54,7 @@ static const int control_calls[] = {
     SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait), SCMP_SYS(epoll_ctl), SCMP_SYS(accept4),
     SCMP_SYS(recvfrom), SCMP_SYS(sendto), SCMP_SYS(close), SCMP_SYS(read),
     SCMP_SYS(tgkill), /* pause kicks the vCPUs out of KVM_RUN */
+    SCMP_SYS(ioctl),  /* console input raises the UART's interrupt */
     END,
 };
 
@@ -83,6 +84,7 @@ static const unsigned long vcpu_ioctls[] = {
 };
 
 static const unsigned long serial_in_ioctls[] = {KVM_IRQ_LINE, 0};
+static const unsigned long control_ioctls[] = {KVM_IRQ_LINE, 0};
 
 static const unsigned long main_ioctls[] = {
     KVM_IRQFD, KVM_IOEVENTFD, KVM_SET_GSI_ROUTING, /* deassign at device teardown */
@@ -124,7 +126,7 @@ int seccomp_policy_add(scmp_filter_ctx ctx, enum jail_class c, char *err, size_t
     };
     static const unsigned long *const ioctls[JAIL_NR_CLASSES] = {
         [JAIL_MAIN] = main_ioctls, [JAIL_VCPU] = vcpu_ioctls,
-        [JAIL_SERIAL_IN] = serial_in_ioctls,
+        [JAIL_SERIAL_IN] = serial_in_ioctls, [JAIL_CONTROL] = control_ioctls,
     };
     int rc = allow_list(ctx, base_calls);
 

@@ -34,6 +34,7 @@
 #define CONTROL_MAX_CLIENTS 64
 #define CONTROL_ERR_LEN     256
 #define CONTROL_PAUSE_TIMEOUT_MS 5000
+#define CONTROL_MAX_INPUT   4096 /* bytes of console input per request */
 
 enum control_state { CONTROL_RUNNING, CONTROL_PAUSED, CONTROL_STOPPING };
 
@@ -73,6 +74,9 @@ struct control_ops {
     int (*pause)(void *ctx, char *err, size_t errlen);
     int (*resume)(void *ctx, char *err, size_t errlen);
     void (*stop)(void *ctx);
+    /* Console input: bytes for the guest's serial port; returns how many
+     * the UART's receive FIFO took (the rest is the client's to resend). */
+    size_t (*input)(void *ctx, const uint8_t *data, size_t len);
 };
 
 enum control_action { CONTROL_ACTION_NONE, CONTROL_ACTION_STOP };

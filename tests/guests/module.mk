@@ -1,7 +1,7 @@
 # Tiny PVH guests for the VMM's failure-path tests (triple fault, reset).
 # Built freestanding like the firmware: never with host CFLAGS/sanitizers.
 
-TEST_GUESTS := triple-fault i8042-reset
+TEST_GUESTS := triple-fault i8042-reset echo
 TEST_GUEST_ELFS := $(TEST_GUESTS:%=build/tests/guests/%.elf)
 FIRMWARE += $(TEST_GUEST_ELFS)
 

@@ -39,7 +39,7 @@ for kernel in herd-probe.elf herd-probe.bzImage; do
     done
 done
 
-for script in vmm-cli.sh probe-virtio-vmm.sh vmm-control.sh; do
+for script in vmm-cli.sh probe-virtio-vmm.sh vmm-console-input.sh vmm-control.sh; do
     log=$(mktemp)
     if ! HERD_VMM=$vmm "$root/tests/integration/$script" > "$log" 2>&1; then
         tail -n 40 "$log"
