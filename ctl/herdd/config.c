@@ -293,7 +293,8 @@ int hd_config_load(const char *path, struct hd_config *cfg, struct hd_err *err)
 {
     static const char *const known[] = {"node", "state_dir", "socket", "vmm", "roles",
                                         "network_setup", "users", "capacity", "storage",
-                                        "stop_timeout", "range_parallel", NULL};
+                                        "stop_timeout", "range_parallel", "guest_uids",
+                                        "cgroup_root", "wipe_overlays", "vmm_env", NULL};
     FILE *f = fopen(path, "r");
     char buf[1 << 16];
     size_t n;
@@ -455,6 +456,77 @@ int hd_config_load(const char *path, struct hd_config *cfg, struct hd_err *err)
         }
         cfg->range_parallel = (unsigned)json_integer_value(v);
     }
+    /* guest_uids: {first, count}; one uid (= gid) per guest, no passwd entry */
+    cfg->uid_first = 200000;
+    cfg->uid_count = 10000;
+    v = json_object_get(root, "guest_uids");
+    if (v) {
+        json_t *x;
+        bool bad = !json_is_object(v);
+        if (!bad)
+            json_object_foreach(v, key, x) {
+                if ((strcmp(key, "first") && strcmp(key, "count")) || !json_is_integer(x))
+                    bad = true;
+                else if (!strcmp(key, "first"))
+                    cfg->uid_first = json_integer_value(x) >= 1000 &&
+                                             json_integer_value(x) < 0x7fffffff
+                                         ? (uint32_t)json_integer_value(x) : 0;
+                else
+                    cfg->uid_count = json_integer_value(x) >= 1 &&
+                                             json_integer_value(x) <= 1000000
+                                         ? (uint32_t)json_integer_value(x) : 0;
+            }
+        if (bad || !cfg->uid_first || !cfg->uid_count ||
+            (uint64_t)cfg->uid_first + cfg->uid_count > 0x7fffffffu) {
+            hd_fail(err, 400, "guest_uids", "%s: guest_uids: expected {first: N, count: M} "
+                    "with first >= 1000, 1 <= count <= 1000000, first + count < 2^31", path);
+            goto fail;
+        }
+    }
+    v = json_object_get(root, "cgroup_root");
+    if (v && (!json_is_string(v) || (json_string_value(v)[0] != '/' &&
+                                     strcmp(json_string_value(v), "off")))) {
+        hd_fail(err, 400, "cgroup_root", "%s: cgroup_root: an absolute path (a cgroup v2 "
+                "mount) or off", path);
+        goto fail;
+    }
+    cfg->cgroup_root = dup_str(root, "cgroup_root", "/sys/fs/cgroup");
+    if (!strcmp(cfg->cgroup_root, "off"))
+        cfg->cgroup_root[0] = 0;
+    cfg->pids_max = 64;
+    v = json_object_get(root, "wipe_overlays");
+    if (v) {
+        const char *w = json_string_value(v);
+        if (!w || (strcmp(w, "discard") && strcmp(w, "zero"))) {
+            hd_fail(err, 400, "wipe_overlays", "%s: wipe_overlays: discard or zero", path);
+            goto fail;
+        }
+        cfg->wipe_zero = !strcmp(w, "zero");
+    }
+    /* vmm_env: names of variables passed from herdd's environment to herd-vmm
+     * (test hooks, sanitizer options); nothing else is passed. */
+    v = json_object_get(root, "vmm_env");
+    if (v) {
+        size_t i;
+        json_t *x;
+        if (!json_is_array(v) || json_array_size(v) > 32) {
+            hd_fail(err, 400, "vmm_env", "%s: vmm_env: a list of variable names", path);
+            goto fail;
+        }
+        cfg->vmm_env = calloc(json_array_size(v) + 1, sizeof(char *));
+        json_array_foreach(v, i, x) {
+            const char *nm = json_string_value(x);
+            bool ok = nm && *nm && strlen(nm) < 64;
+            for (const char *c = nm; ok && *c; c++)
+                ok = (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_';
+            if (!ok) {
+                hd_fail(err, 400, "vmm_env", "%s: vmm_env: '%s' is not a variable name "
+                        "([A-Z0-9_])", path, nm ? nm : "?");
+                goto fail;
+            }
+            cfg->vmm_env[cfg->n_vmm_env++] = strdup(nm);
+        }
+    }
     json_decref(root);
     return 0;
 fail:
@@ -468,6 +540,10 @@ void hd_config_free(struct hd_config *cfg)
     free(cfg->path);
     free(cfg->node_name);
     free(cfg->state_dir);
+    free(cfg->cgroup_root);
+    for (size_t i = 0; i < cfg->n_vmm_env; i++)
+        free(cfg->vmm_env[i]);
+    free(cfg->vmm_env);
     free(cfg->socket_path);
     free(cfg->vmm_path);
     json_decref(cfg->roles_json);

@@ -293,6 +293,12 @@ int hd_db_load(struct hd_err *err)
         vm->started = get_int(d, "started", 0);
         vm->ready_at = get_int(d, "ready_at", 0);
         vm->exited = get_int(d, "exited", 0);
+        vm->uid = (uid_t)get_int(d, "uid", 0);
+        json_t *esc = json_object_get(d, "escape_attempt");
+        if (json_is_object(esc)) {
+            copy_str(vm->escape, sizeof(vm->escape), esc, "line");
+            vm->escape_at = get_int(esc, "time", 0);
+        }
         json_t *ex = json_object_get(d, "exit");
         if (json_is_object(ex)) {
             vm->has_exit = true;

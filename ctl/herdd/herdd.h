@@ -60,6 +60,13 @@ struct hd_config {
     uint64_t storage_floor;      /* below this no new overlays */
     unsigned stop_timeout_ms;
     unsigned range_parallel;
+    /* confinement (docs/security.md) */
+    uint32_t uid_first, uid_count;  /* guest_uids: one uid (= gid) per guest */
+    char *cgroup_root;           /* cgroup v2 mount; "" = do not use cgroups */
+    bool wipe_zero;              /* wipe_overlays: zero (else discard) */
+    unsigned pids_max;           /* cgroup pids.max per guest */
+    char **vmm_env;              /* names passed from herdd's environment (test hooks) */
+    size_t n_vmm_env;
 };
 
 /* YAML text -> JSON value (mappings, sequences, plain scalars typed like
@@ -117,7 +124,11 @@ struct hd_vm {
     json_t *last_console;   /* array of strings */
     char note[256];     /* why the last state came about */
     int64_t created, started, ready_at, exited;
+    uid_t uid;          /* herd-vmm's uid and gid; 0 = none allocated yet */
+    char escape[512];   /* the seccomp line of a possible escape attempt, "" if none */
+    int64_t escape_at;
     /* runtime only */
+    char cgroup[600];   /* the guest's cgroup while it runs, "" without one */
     bool busy;
     bool stop_requested;
     int64_t spawn_ns;
@@ -141,6 +152,10 @@ struct hd_state {
     /* storage */
     uint64_t disk_free, disk_total;
     bool storage_alarm;
+    /* cgroups: usable, and if not why (node profile) */
+    bool cgroup_ok;
+    char cgroup_dir[512];        /* ROOT/herd/<state key>: the guests' groups go below */
+    char cgroup_why[256];
 };
 extern struct hd_state g;
 
@@ -244,6 +259,31 @@ int hd_node_plan(const char *yaml, size_t len, json_t **out, struct hd_err *err)
 int hd_admit(unsigned cpus, uint64_t mem, unsigned count, struct hd_err *err);
 struct cap_item;
 int hd_admit_many(const struct cap_item *items, size_t n, struct hd_err *err); /* g.mu held */
+
+/* jail.c: herd-vmm confinement (docs/security.md) */
+/* State dir modes, umask, cgroup detection (one log line when degraded). */
+int hd_jail_init(struct hd_err *err);
+/* g.mu held: a free uid of guest_uids for vm (lowest not held by a guest). */
+int hd_uid_alloc(struct hd_vm *vm, struct hd_err *err);
+/* STATE/run/ID: owned by the guest's uid, mode 0700 (its control socket). */
+int hd_run_dir_prepare(const struct hd_vm *vm, struct hd_err *err);
+void hd_run_dir_remove(const struct hd_vm *vm);
+/* The guest's cgroup with its limits; leaves vm->cgroup "" when cgroups are
+ * not usable. Never fails a start because of the host. */
+void hd_cgroup_prepare(struct hd_vm *vm);
+/* After herd-vmm has exited: kill what is left, rmdir. */
+void hd_cgroup_release(struct hd_vm *vm);
+/* Discards (and with wipe_overlays: zero, overwrites) a file's data, then
+ * unlinks it. */
+void hd_overlay_wipe_unlink(const char *path);
+/* herd-vmm's environment: PATH plus the vmm_env names herdd itself has. */
+char **hd_vmm_env(void);
+/* g.mu held, after an exit was recorded: a seccomp kill (status 6 and the
+ * line in vmm.log) is recorded as a possible escape attempt. Returns true
+ * when it was one. */
+bool hd_escape_check(struct hd_vm *vm);
+/* Its audit entry; without g.mu (the audit anchor takes it). */
+void hd_escape_audit(uid_t uid, const char *name, const char *line);
 
 /* api.c */
 int hd_api_start(struct hd_err *err);

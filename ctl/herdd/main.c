@@ -109,10 +109,10 @@ int main(int argc, char **argv)
         hd_config_free(&g.cfg);
         return 0;
     }
-    if (strlen(g.cfg.state_dir) + sizeof("/run/18446744073709551615.sock") > 108) {
+    if (strlen(g.cfg.state_dir) + sizeof("/run/18446744073709551615/ctl.sock") > 108) {
         fprintf(stderr, "herdd: state_dir %s is too long for the guests' control sockets "
                         "(at most %zu characters)\n",
-                g.cfg.state_dir, 108 - sizeof("/run/18446744073709551615.sock"));
+                g.cfg.state_dir, 108 - sizeof("/run/18446744073709551615/ctl.sock"));
         return 2;
     }
     /* one pidfd per guest plus one descriptor per API connection */
@@ -160,7 +160,8 @@ int main(int argc, char **argv)
     g.vmm_has_control = vmm_supports_control(g.cfg.vmm_path);
     g.epfd = epoll_create1(EPOLL_CLOEXEC);
 
-    if (hd_db_open(&err) < 0 || hd_db_load(&err) < 0 || hd_audit_open(&err) < 0) {
+    if (hd_jail_init(&err) < 0 || hd_db_open(&err) < 0 || hd_db_load(&err) < 0 ||
+        hd_audit_open(&err) < 0) {
         fprintf(stderr, "herdd: %s\n", err.msg);
         return 1;
     }

@@ -133,6 +133,21 @@ json_t *hd_node_json(void)
     json_object_set_new(json_object_get(o, "use"), "mem", json_integer((json_int_t)u.mem));
     json_object_set_new(json_object_get(o, "use"), "mem_text",
                         json_string(cap_fmt_bytes(b1, sizeof(b1), u.mem)));
+    /* confinement (docs/security.md) */
+    unsigned uids_used = 0;
+    for (struct hd_vm *vm = g.vms; vm; vm = vm->next)
+        uids_used += vm->uid != 0;
+    json_t *cg = json_pack("{sb}", "enabled", g.cgroup_ok);
+    json_object_set_new(cg, g.cgroup_ok ? "dir" : "reason",
+                        json_string(g.cgroup_ok ? g.cgroup_dir : g.cgroup_why));
+    if (g.cgroup_ok)
+        json_object_set_new(cg, "pids_max", json_integer(g.cfg.pids_max));
+    json_object_set_new(o, "confinement",
+                        json_pack("{s{sI sI sI} so ss}", "guest_uids", "first",
+                                  (json_int_t)g.cfg.uid_first, "count",
+                                  (json_int_t)g.cfg.uid_count, "used", (json_int_t)uids_used,
+                                  "cgroups", cg, "wipe_overlays",
+                                  g.cfg.wipe_zero ? "zero" : "discard"));
     pthread_mutex_unlock(&g.mu);
     return o;
 }

@@ -63,7 +63,7 @@ static int vm_start_again(const char *name)
 }
 
 /* g.mu held. Returns true when the guest should be restarted. */
-static bool record_exit(struct hd_vm *vm)
+static bool record_exit(struct hd_vm *vm, bool *escape_out)
 {
     siginfo_t si;
     char p[4096];
@@ -86,8 +86,10 @@ static bool record_exit(struct hd_vm *vm)
     vm->last_console = hd_tail_lines(p, 10);
     vm->pid = 0;
     vm->ready = false;
-    hd_vm_control_path(vm, p, sizeof(p));
-    unlink(p);
+    hd_run_dir_remove(vm);
+    hd_cgroup_release(vm);
+    bool escape = hd_escape_check(vm);
+    *escape_out = escape;
 
     char note[200];
     if (vm->exit_code >= 0)
@@ -96,6 +98,9 @@ static bool record_exit(struct hd_vm *vm)
         snprintf(note, sizeof(note), "herd-vmm killed by signal %d", vm->exit_signal);
     else
         snprintf(note, sizeof(note), "herd-vmm ended (status unknown: not our child)");
+    if (escape)
+        snprintf(note, sizeof(note), "possible escape attempt: herd-vmm killed by its seccomp "
+                 "filter; not restarted (see vm.escape_attempt)");
     json_t *d = json_pack("{sO}", "last_console", vm->last_console);
     if (vm->exit_code >= 0)
         json_object_set_new(d, "code", json_integer(vm->exit_code));
@@ -110,6 +115,8 @@ static bool record_exit(struct hd_vm *vm)
         return false;
     }
     hd_vm_set_state(vm, "exited", note);
+    if (escape)
+        return false;
     bool failed = vm->exit_code != 0;
     if ((!strcmp(vm->restart, "always") || (!strcmp(vm->restart, "on-failure") && failed)) &&
         vm->restarts < 10 && !g.stopping) {
@@ -194,18 +201,35 @@ static void *supervise_main(void *arg)
     pthread_sigmask(SIG_BLOCK, &all, NULL);
     while (!g.stopping) {
         int n = epoll_wait(g.epfd, evs, 64, 20);
-        int64_t restart_ids[64];
-        int nrestart = 0;
+        int64_t restart_ids[64], escape_ids[64];
+        int nrestart = 0, nescape = 0;
         pthread_mutex_lock(&g.mu);
         for (int i = 0; i < n; i++) {
             struct hd_vm *vm = vm_by_id((int64_t)evs[i].data.u64);
-            if (vm && vm->pidfd >= 0 && record_exit(vm))
+            bool escape = false;
+            if (vm && vm->pidfd >= 0 && record_exit(vm, &escape))
                 restart_ids[nrestart++] = vm->id;
+            if (escape)
+                escape_ids[nescape++] = vm->id;
         }
         for (struct hd_vm *vm = g.vms; vm; vm = vm->next)
             if (vm->pidfd >= 0 && !vm->ready)
                 check_ready(vm);
         pthread_mutex_unlock(&g.mu);
+        for (int i = 0; i < nescape; i++) {
+            char name[HD_NAME_MAX + 1] = "", line[sizeof(((struct hd_vm *)0)->escape)] = "";
+            uid_t uid = 0;
+            pthread_mutex_lock(&g.mu);
+            struct hd_vm *vm = vm_by_id(escape_ids[i]);
+            if (vm) {
+                snprintf(name, sizeof(name), "%s", vm->name);
+                snprintf(line, sizeof(line), "%s", vm->escape);
+                uid = vm->uid;
+            }
+            pthread_mutex_unlock(&g.mu);
+            if (name[0])
+                hd_escape_audit(uid, name, line);
+        }
         for (int i = 0; i < nrestart; i++) {
             pthread_mutex_lock(&g.mu);
             struct hd_vm *vm = vm_by_id(restart_ids[i]);

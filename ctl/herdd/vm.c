@@ -3,7 +3,8 @@
  *   disk.qcow2   its overlay (backing file + backing format = the template's)
  *   console.log  its serial console (herd-vmm --serial file:...)
  *   vmm.log      herd-vmm's own stderr
- * and its control socket is STATE/run/<id>.sock (short, whatever the name). */
+ * and its control socket is STATE/run/<id>/ctl.sock (short, whatever the
+ * name), in a directory owned by the guest's uid (docs/security.md). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -23,8 +24,6 @@
 
 #include "herd/qcow2.h"
 #include "herdd.h"
-
-extern char **environ;
 
 /* While herdd holds a tap's queue open (between netdev_tap_create and
  * netdev_tap_close), a herd-vmm spawned by another thread would inherit a
@@ -57,7 +56,7 @@ void hd_vm_path(const struct hd_vm *vm, const char *file, char *out, size_t size
 
 void hd_vm_control_path(const struct hd_vm *vm, char *out, size_t size)
 {
-    snprintf(out, size, "%s/run/%lld.sock", g.cfg.state_dir, (long long)vm->id);
+    snprintf(out, size, "%s/run/%lld/ctl.sock", g.cfg.state_dir, (long long)vm->id);
 }
 
 json_t *hd_vm_json(const struct hd_vm *vm, bool full)
@@ -79,6 +78,12 @@ json_t *hd_vm_json(const struct hd_vm *vm, bool full)
     if (vm->started && vm->ready_at)
         json_object_set_new(o, "boot_ms", json_integer(vm->ready_at - vm->started));
     json_object_set_new(o, "restarts", json_integer(vm->restarts));
+    json_object_set_new(o, "uid", vm->uid ? json_integer(vm->uid) : json_null());
+    if (vm->escape[0])
+        json_object_set_new(o, "escape_attempt", json_pack("{ss sI}", "line", vm->escape,
+                                                           "time", (json_int_t)vm->escape_at));
+    if (vm->cgroup[0])
+        json_object_set_new(o, "cgroup", json_string(vm->cgroup));
     if (vm->note[0])
         json_object_set_new(o, "note", json_string(vm->note));
     if (vm->has_exit) {
@@ -242,8 +247,10 @@ static void release_resources(struct hd_vm *vm)
                 netdev_tap_remove(nl, vm->nics[i].tap);
         netdev_nl_close(nl);
     }
-    hd_vm_control_path(vm, p, sizeof(p));
-    unlink(p);
+    hd_run_dir_remove(vm);
+    hd_cgroup_release(vm);
+    hd_vm_path(vm, "disk.qcow2", p, sizeof(p));
+    hd_overlay_wipe_unlink(p);
     hd_vm_path(vm, NULL, p, sizeof(p));
     remove_tree(p);
 }
@@ -259,7 +266,7 @@ static int make_resources(struct hd_vm *vm, const struct hd_template *t, int64_t
     if (mkdir(dir, 0700) < 0 && errno != EEXIST)
         return hd_fail(err, 500, "", "%s: %s", dir, strerror(errno));
     hd_vm_path(vm, "disk.qcow2", disk, sizeof(disk));
-    unlink(disk);
+    hd_overlay_wipe_unlink(disk);
     struct qcow2_create_opts o = {.backing_file = t->image, .backing_fmt = t->format,
                                   .size = t->image_size};
     int64_t t0 = hd_mono_ns();
@@ -422,6 +429,11 @@ int hd_vm_create(json_t *body, const char *range, json_t **out, struct hd_err *e
      * record and removes what was made. */
     snprintf(vm->state, sizeof(vm->state), "creating");
     vm->busy = true;
+    if (hd_uid_alloc(vm, err) < 0) {
+        pthread_mutex_unlock(&g.mu);
+        hd_vm_free(vm);
+        return -1;
+    }
     if (hd_db_save_vm(vm) < 0) {
         pthread_mutex_unlock(&g.mu);
         hd_vm_free(vm);
@@ -471,7 +483,7 @@ static int vm_start_locked(struct hd_vm *vm, struct hd_err *err)
 {
     struct hd_template *t = hd_template_find(vm->tmpl);
     char disk[4096], console[4096], vmmlog[4096], control[108];
-    char diskspec[4200], serial[4200], memarg[32], cpuarg[16];
+    char diskspec[4200], serial[4200], memarg[32], cpuarg[16], uidarg[16];
     char netspec[HD_MAX_NICS][64];
     const char *argv[64];
     int argc = 0;
@@ -485,6 +497,16 @@ static int vm_start_locked(struct hd_vm *vm, struct hd_err *err)
         return hd_fail(err, 409, "template", "template '%s' is gone", vm->tmpl);
     if (hd_admit(vm->cpus, vm->mem, 1, err) < 0)
         return -1;
+    /* confinement: its own uid (kept while the guest exists), the run
+     * directory that uid owns, its cgroup where the host has one */
+    uid_t old_uid = vm->uid;
+    if (hd_uid_alloc(vm, err) < 0)
+        return -1;
+    if (vm->uid != old_uid)
+        hd_db_save_vm(vm);
+    if (hd_run_dir_prepare(vm, err) < 0)
+        return -1;
+    hd_cgroup_prepare(vm);
     hd_vm_path(vm, "disk.qcow2", disk, sizeof(disk));
     hd_vm_path(vm, "console.log", console, sizeof(console));
     hd_vm_path(vm, "vmm.log", vmmlog, sizeof(vmmlog));
@@ -522,6 +544,15 @@ static int vm_start_locked(struct hd_vm *vm, struct hd_err *err)
         argv[argc++] = "--control";
         argv[argc++] = control;
     }
+    snprintf(uidarg, sizeof(uidarg), "%u", (unsigned)vm->uid);
+    argv[argc++] = "--uid";
+    argv[argc++] = uidarg;
+    argv[argc++] = "--gid";
+    argv[argc++] = uidarg;
+    if (vm->cgroup[0]) {
+        argv[argc++] = "--cgroup";
+        argv[argc++] = vm->cgroup;
+    }
     argv[argc] = NULL;
 
     posix_spawn_file_actions_t fa;
@@ -543,11 +574,12 @@ static int vm_start_locked(struct hd_vm *vm, struct hd_err *err)
      * here on looks for this guest's herd-vmm when it starts again. */
     hd_vm_set_state(vm, "starting", "");
     pthread_mutex_lock(&fd_mu);
-    int rc = posix_spawn(&pid, g.cfg.vmm_path, &fa, &at, (char *const *)argv, environ);
+    int rc = posix_spawn(&pid, g.cfg.vmm_path, &fa, &at, (char *const *)argv, hd_vmm_env());
     pthread_mutex_unlock(&fd_mu);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
     if (rc != 0) {
+        hd_cgroup_release(vm);
         hd_vm_set_state(vm, "error", "herd-vmm could not be run");
         return hd_fail(err, 500, "vmm", "cannot run %s: %s", g.cfg.vmm_path, strerror(rc));
     }
@@ -573,6 +605,7 @@ static int vm_start_locked(struct hd_vm *vm, struct hd_err *err)
             close(vm->pidfd);
         vm->pidfd = -1;
         vm->pid = 0;
+        hd_cgroup_release(vm);
         hd_vm_set_state(vm, "error", "herd-vmm could not be supervised");
         return hd_fail(err, 500, "", "cannot supervise herd-vmm: %s", strerror(errno));
     }
@@ -838,7 +871,7 @@ int hd_vm_reset(const char *name, struct hd_err *err)
     }
     char disk[4096];
     hd_vm_path(vm, "disk.qcow2", disk, sizeof(disk));
-    unlink(disk);
+    hd_overlay_wipe_unlink(disk);
     struct qcow2_create_opts o = {.backing_file = t->image, .backing_fmt = t->format,
                                   .size = t->image_size};
     int rc = qcow2_create(disk, &o);
