@@ -118,7 +118,9 @@ static void test_config_full(void **state)
                           "users: {0: sysadmin, 1000: [auditor, secadmin]}\n"
                           "capacity: {cpu_overcommit: 2.5, memory_fraction: 0.5}\n"
                           "storage: {alarm_free: 1G, floor_free: 100M}\n"
-                          "stop_timeout: 3\nrange_parallel: 4\nnetwork_setup: true\n",
+                          "stop_timeout: 3\nrange_parallel: 4\nnetwork_setup: true\n"
+                          "guest_uids: {first: 500000, count: 20}\ncgroup_root: off\n"
+                          "wipe_overlays: zero\nvmm_env: [ASAN_OPTIONS, HERD_TEST_X]\n",
                           &cfg, &err),
                      0);
     assert_string_equal(cfg.node_name, "n1");
@@ -135,6 +137,12 @@ static void test_config_full(void **state)
     assert_int_equal(cfg.storage_floor, 100ull << 20);
     assert_int_equal(cfg.stop_timeout_ms, 3000);
     assert_int_equal(cfg.range_parallel, 4);
+    assert_int_equal(cfg.uid_first, 500000);
+    assert_int_equal(cfg.uid_count, 20);
+    assert_string_equal(cfg.cgroup_root, "");
+    assert_true(cfg.wipe_zero);
+    assert_int_equal(cfg.n_vmm_env, 2);
+    assert_string_equal(cfg.vmm_env[1], "HERD_TEST_X");
     hd_config_free(&cfg);
 }
 
@@ -150,6 +158,14 @@ static void test_config_defaults_and_root(void **state)
                      HD_ROLE_SYSADMIN | HD_ROLE_SECADMIN | HD_ROLE_AUDITOR);
     assert_int_equal(hd_roles_of(&cfg, 1), 0);
     assert_int_equal(cfg.range_parallel, 8);
+    /* confinement defaults: uids 200000-209999, cgroups under /sys/fs/cgroup
+     * when usable, overlays discarded, no environment passed */
+    assert_int_equal(cfg.uid_first, 200000);
+    assert_int_equal(cfg.uid_count, 10000);
+    assert_string_equal(cfg.cgroup_root, "/sys/fs/cgroup");
+    assert_false(cfg.wipe_zero);
+    assert_int_equal(cfg.n_vmm_env, 0);
+    assert_int_equal(cfg.pids_max, 64);
     hd_config_free(&cfg);
 }
 
@@ -171,6 +187,15 @@ static void test_config_refusals(void **state)
         {"roles: {management: {bridge: this-name-is-far-too-long}}\n", "", ""},
         {"roles: {dmz: {bridge: b}}\n", "", ""},
         {"- a\n", "", "mapping"},
+        {"guest_uids: {first: 0, count: 10}\n", "guest_uids", "first >= 1000"},
+        {"guest_uids: {first: 200000, count: 0}\n", "guest_uids", "count"},
+        {"guest_uids: {first: 2147483000, count: 1000}\n", "guest_uids", "2^31"},
+        {"guest_uids: {first: 200000, size: 5}\n", "guest_uids", ""},
+        {"guest_uids: 200000-265535\n", "guest_uids", ""},
+        {"cgroup_root: relative\n", "cgroup_root", "absolute"},
+        {"wipe_overlays: shred\n", "wipe_overlays", "discard or zero"},
+        {"vmm_env: [\"LD_PRELOAD=x\"]\n", "vmm_env", "variable name"},
+        {"vmm_env: PATH\n", "vmm_env", "list"},
     };
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
