@@ -271,6 +271,8 @@ void hd_run_dir_remove(const struct hd_vm *vm);
 /* The guest's cgroup with its limits; leaves vm->cgroup "" when cgroups are
  * not usable. Never fails a start because of the host. */
 void hd_cgroup_prepare(struct hd_vm *vm);
+/* A re-adopted guest: its group, if it has one. */
+void hd_cgroup_adopt(struct hd_vm *vm);
 /* After herd-vmm has exited: kill what is left, rmdir. */
 void hd_cgroup_release(struct hd_vm *vm);
 /* Discards (and with wipe_overlays: zero, overwrites) a file's data, then

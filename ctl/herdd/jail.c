@@ -327,6 +327,18 @@ void hd_cgroup_prepare(struct hd_vm *vm)
     snprintf(vm->cgroup, sizeof(vm->cgroup), "%s", dir);
 }
 
+void hd_cgroup_adopt(struct hd_vm *vm)
+{
+    char dir[600];
+    struct stat st;
+    vm->cgroup[0] = 0;
+    if (!g.cgroup_ok)
+        return;
+    cgroup_path(vm, dir, sizeof(dir));
+    if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+        snprintf(vm->cgroup, sizeof(vm->cgroup), "%s", dir);
+}
+
 void hd_cgroup_release(struct hd_vm *vm)
 {
     char dir[600];

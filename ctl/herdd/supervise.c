@@ -368,6 +368,7 @@ void hd_adopt_all(void)
             vm->console_off = 0;
             vm->console_carry[0] = 0;
             vm->spawn_ns = 0;
+            hd_cgroup_adopt(vm);
             hd_supervise_add(vm);
             hd_vm_set_state(vm, state, "re-adopted after a herdd restart");
             hd_event("vm.adopted", vm->name,
