@@ -19,6 +19,7 @@ if [ "$(id -u)" -ne 0 ] || [ ! -w /dev/kvm ] || ! command -v qemu-system-x86_64 
     exit 1
 fi
 tmp=$(mktemp -d /tmp/herd-bench.XXXXXX)
+chmod 755 "$tmp" # guest uids traverse it to their run directories (docs/security.md)
 ns=herd-bench-$$
 herdd_pid=
 cleanup() {
