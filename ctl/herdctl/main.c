@@ -6,6 +6,8 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <stdbool.h>
+#include <termios.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +115,83 @@ static json_t *send_json(const char *method, const char *path, json_t *body)
     json_t *r = request(method, path, t ? t : "", t ? strlen(t) : 0, NULL, NULL);
     free(t);
     return r;
+}
+
+/* `vm console NAME`: follows the console from the byte offset the daemon
+ * reports; on a terminal, keystrokes go to the guest (raw mode) until
+ * Ctrl-] detaches. Without a terminal on stdin it only follows. */
+#define CONSOLE_DETACH 0x1d /* Ctrl-] */
+
+static struct termios console_saved;
+static bool console_raw;
+
+static void console_restore(void)
+{
+    if (console_raw)
+        tcsetattr(0, TCSANOW, &console_saved);
+    console_raw = false;
+}
+
+static void console_send(const char *name, const char *data, size_t len)
+{
+    char path[512];
+    json_t *b = json_pack("{ss#}", "data", data, len);
+
+    snprintf(path, sizeof(path), "/v1/vms/%s/console", name);
+    json_decref(send_json("POST", path, b));
+    json_decref(b);
+}
+
+static void vm_console(const char *name)
+{
+    char path[512];
+    long long offset = 0;
+    bool interactive = isatty(0);
+
+    json_t *r;
+
+    /* From the first byte: what the guest printed so far is context. */
+    if (interactive && tcgetattr(0, &console_saved) == 0) {
+        struct termios t = console_saved;
+
+        cfmakeraw(&t);
+        t.c_oflag |= OPOST; /* keep \n -> \r\n for our own output */
+        if (tcsetattr(0, TCSANOW, &t) == 0) {
+            console_raw = true;
+            atexit(console_restore);
+        }
+        fprintf(stderr, "herdctl: attached to %s's console; Ctrl-] detaches\r\n", name);
+    }
+    for (;;) {
+        snprintf(path, sizeof(path), "/v1/vms/%s/console?offset=%lld", name, offset);
+        r = GET(path);
+        const char *data = json_string_value(json_object_get(r, "data"));
+        size_t n = json_string_length(json_object_get(r, "data"));
+        json_int_t from = json_integer_value(json_object_get(r, "offset"));
+
+        if (data && n && fwrite(data, 1, n, stdout) != n)
+            die("console: stdout: %s", strerror(errno));
+        fflush(stdout);
+        offset = (long long)from + (long long)n;
+        json_decref(r);
+        struct pollfd p = {.fd = 0, .events = POLLIN};
+        if (interactive && poll(&p, 1, n ? 0 : 100) > 0) {
+            char in[512];
+            ssize_t k = read(0, in, sizeof(in));
+
+            if (k <= 0)
+                break;
+            char *det = memchr(in, CONSOLE_DETACH, (size_t)k);
+            if (det != in)
+                console_send(name, in, det ? (size_t)(det - in) : (size_t)k);
+            if (det)
+                break;
+        } else if (!interactive && !n) {
+            usleep(100000);
+        }
+    }
+    console_restore();
+    fprintf(stderr, "\nherdctl: detached from %s\n", name);
 }
 
 static char *read_file(const char *path, size_t *len)
@@ -285,8 +364,10 @@ static int cmd_vm(int argc, char **argv)
             snprintf(path, sizeof(path), "/v1/vms/%s%s", name, force ? "?force=1" : "");
             r = request("DELETE", path, NULL, 0, NULL, NULL);
             json_out ? print_json(r) : (void)printf("%s removed\n", name);
-        } else if (!strcmp(sub, "logs") || !strcmp(sub, "console")) {
-            bool cons = !strcmp(sub, "console");
+        } else if (!strcmp(sub, "console")) {
+            vm_console(name);
+        } else if (!strcmp(sub, "logs")) {
+            bool cons = false;
             size_t shown = 0;
             do {
                 snprintf(path, sizeof(path), "/v1/vms/%s/logs?lines=%s&log=%s", name,
@@ -782,7 +863,7 @@ static void usage(FILE *f)
             "     [--restart no|on-failure|always] [--start]\n"
             "  vm start|stop|kill|pause|resume|reboot NAME... [--timeout S]\n"
             "  vm rm NAME... [--force] | inspect NAME | logs NAME [--lines N] [--vmm] [--follow]\n"
-            "  vm console NAME           (follows the serial console, read-only)\n"
+            "  vm console NAME           (attach to the serial console; Ctrl-] detaches)\n"
             "  template add NAME --image P --format raw|qcow2 --kernel K [--initrd I]\n"
             "     [--cmdline C] [--cpus N] [--mem M] [--nic ROLE]... [--ready-line S]\n"
             "  template derive NAME --vm STOPPED-GUEST [--cmdline C] [--cpus N] [--mem M]\n"

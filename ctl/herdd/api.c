@@ -345,6 +345,23 @@ static int route(struct MHD_Connection *mc, struct conn *c, const char *method,
             r->json = json_pack("{ss}", "removed", name);
             return 0;
         }
+        if (name && sub && !strcmp(sub, "console") && get) {
+            const char *off = query(mc, "offset");
+            char *end = NULL;
+            long long o = off ? strtoll(off, &end, 10) : 0;
+            if (off && (!*off || *end))
+                return error_reply(r, 400, "offset", "offset must be a number");
+            r->json = hd_vm_console_read(name, o, &err);
+            return r->json ? 0 : fail_reply(r, &err);
+        }
+        if (name && sub && !strcmp(sub, "console") && post) {
+            json_t *b = parse_body(c, r);
+            if (!b)
+                return -1;
+            int rc = hd_vm_console_input(name, b, &r->json, &err);
+            json_decref(b);
+            return rc < 0 ? fail_reply(r, &err) : 0;
+        }
         if (name && sub && !strcmp(sub, "logs") && get) {
             const char *lines = query(mc, "lines");
             const char *which = query(mc, "log");

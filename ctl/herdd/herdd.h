@@ -230,6 +230,14 @@ void hd_vm_set_state(struct hd_vm *vm, const char *state, const char *note); /* 
 /* Talks to a guest's control socket: one request, one reply. */
 json_t *hd_control(const struct hd_vm *vm, const char *cmd, int timeout_ms,
                    char *why, size_t why_size);
+/* The same with a whole request line (newline-terminated); cmd names it in
+ * messages. */
+json_t *hd_control_request(const struct hd_vm *vm, const char *request, const char *cmd,
+                           int timeout_ms, char *why, size_t why_size);
+
+/* console.c: console output from a byte offset, and input to the guest. */
+json_t *hd_vm_console_read(const char *name, long long offset, struct hd_err *err);
+int hd_vm_console_input(const char *name, json_t *body, json_t **out, struct hd_err *err);
 void hd_vm_free(struct hd_vm *vm);
 /* Removes what a "creating" record left behind (herdd died mid-create). */
 void hd_vm_discard_partial(struct hd_vm *vm);

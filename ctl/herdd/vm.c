@@ -133,6 +133,15 @@ void hd_vm_set_state(struct hd_vm *vm, const char *state, const char *note)
 json_t *hd_control(const struct hd_vm *vm, const char *cmd, int timeout_ms, char *why,
                    size_t why_size)
 {
+    char req[64];
+
+    snprintf(req, sizeof(req), "{\"cmd\":\"%s\"}\n", cmd);
+    return hd_control_request(vm, req, cmd, timeout_ms, why, why_size);
+}
+
+json_t *hd_control_request(const struct hd_vm *vm, const char *request, const char *cmd,
+                           int timeout_ms, char *why, size_t why_size)
+{
     struct sockaddr_un a = {.sun_family = AF_UNIX};
     char line[8192];
     size_t have = 0;
@@ -146,8 +155,8 @@ json_t *hd_control(const struct hd_vm *vm, const char *cmd, int timeout_ms, char
             close(fd);
         return NULL;
     }
-    int n = snprintf(line, sizeof(line), "{\"cmd\":\"%s\"}\n", cmd);
-    if (write(fd, line, (size_t)n) != n) {
+    size_t n = strlen(request);
+    if (write(fd, request, n) != (ssize_t)n) {
         snprintf(why, why_size, "control socket: write: %s", strerror(errno));
         close(fd);
         return NULL;

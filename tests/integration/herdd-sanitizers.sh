@@ -1,5 +1,5 @@
 #!/bin/bash
-# herdd-basic.sh, herdd-range.sh and herdd-jail.sh again with the ASan+UBSan herdd and
+# herdd-basic.sh, herdd-range.sh, herdd-jail.sh and herdd-console.sh again with the ASan+UBSan herdd and
 # herdctl (build/san); any sanitizer report in herdd's log fails them.
 set -u
 root=${HERD_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -9,7 +9,7 @@ for b in herdd herdctl; do
 done
 export HERD_HERDD=$san/bin/herdd HERD_HERDCTL=$san/bin/herdctl
 rc=0
-for t in herdd-basic herdd-range herdd-jail; do
+for t in herdd-basic herdd-range herdd-jail herdd-console; do
     echo "=== $t (sanitizers)"
     "$(dirname "$0")/$t.sh"
     r=$?
