@@ -73,6 +73,26 @@ static json_t *parse_body(struct conn *c, struct reply *r)
     return j;
 }
 
+/* POST /v1/templates and /v1/templates/derive: both make a template from a
+ * body naming it; 201 on success. */
+static int create_template(struct conn *c, struct reply *r,
+                           int (*make)(json_t *, json_t **, struct hd_err *))
+{
+    struct hd_err err = {0};
+    json_t *b = parse_body(c, r);
+
+    if (!b)
+        return -1;
+    const char *n = json_string_value(json_object_get(b, "name"));
+    snprintf(r->target, sizeof(r->target), "%s", n ? n : "");
+    int rc = make(b, &r->json, &err);
+    json_decref(b);
+    if (rc < 0)
+        return fail_reply(r, &err);
+    r->status = 201;
+    return 0;
+}
+
 static const char *query(struct MHD_Connection *mc, const char *key)
 {
     return MHD_lookup_connection_value(mc, MHD_GET_ARGUMENT_KIND, key);
@@ -268,32 +288,10 @@ static int route(struct MHD_Connection *mc, struct conn *c, const char *method,
             r->json = a;
             return 0;
         }
-        if (!name && post) {
-            json_t *b = parse_body(c, r);
-            if (!b)
-                return -1;
-            const char *n = json_string_value(json_object_get(b, "name"));
-            snprintf(r->target, sizeof(r->target), "%s", n ? n : "");
-            int rc = hd_template_add(b, &r->json, &err);
-            json_decref(b);
-            if (rc < 0)
-                return fail_reply(r, &err);
-            r->status = 201;
-            return 0;
-        }
-        if (name && !strcmp(name, "derive") && !sub && post) {
-            json_t *b = parse_body(c, r);
-            if (!b)
-                return -1;
-            const char *n = json_string_value(json_object_get(b, "name"));
-            snprintf(r->target, sizeof(r->target), "%s", n ? n : "");
-            int rc = hd_template_derive(b, &r->json, &err);
-            json_decref(b);
-            if (rc < 0)
-                return fail_reply(r, &err);
-            r->status = 201;
-            return 0;
-        }
+        if (!name && post)
+            return create_template(c, r, hd_template_add);
+        if (name && !strcmp(name, "derive") && !sub && post)
+            return create_template(c, r, hd_template_derive);
         if (name && !sub && get) {
             pthread_mutex_lock(&g.mu);
             struct hd_template *t = hd_template_find(name);
