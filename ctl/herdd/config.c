@@ -41,6 +41,21 @@ bool hd_name_ok(const char *name)
     return true;
 }
 
+int hd_check_fields(json_t *body, const char *const known[], struct hd_err *err)
+{
+    const char *key;
+    json_t *v;
+
+    json_object_foreach(body, key, v) {
+        bool ok = false;
+        for (int i = 0; known[i]; i++)
+            ok |= !strcmp(known[i], key);
+        if (!ok)
+            return hd_fail(err, 400, key, "unknown field '%s'", key);
+    }
+    return 0;
+}
+
 /* ---- YAML -> JSON --------------------------------------------------------- */
 
 #define YJ_MAX_NODES 200000

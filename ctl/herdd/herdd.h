@@ -162,6 +162,9 @@ extern struct hd_state g;
 int64_t hd_now_ms(void);
 int64_t hd_mono_ns(void);
 bool hd_name_ok(const char *name);
+/* 400 naming the first key of an API object that is not in known (NULL-
+ * terminated); 0 when all are known. */
+int hd_check_fields(json_t *body, const char *const known[], struct hd_err *err);
 
 /* db.c */
 int hd_db_open(struct hd_err *err);

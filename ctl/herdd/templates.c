@@ -190,18 +190,12 @@ int hd_template_add(json_t *body, json_t **out, struct hd_err *err)
 {
     static const char *const known[] = {"name", "image", "format", "kernel", "initrd",
                                         "cmdline", "cpus", "mem", "nics", "ready_line", NULL};
-    const char *key;
     json_t *v;
 
     if (!json_is_object(body))
         return hd_fail(err, 400, "", "a JSON object is expected");
-    json_object_foreach(body, key, v) {
-        bool ok = false;
-        for (int i = 0; known[i]; i++)
-            ok |= !strcmp(known[i], key);
-        if (!ok)
-            return hd_fail(err, 400, key, "unknown field '%s'", key);
-    }
+    if (hd_check_fields(body, known, err) < 0)
+        return -1;
     const char *name = req_str(body, "name", true, err);
     if (!name)
         return -1;
@@ -393,16 +387,10 @@ int hd_template_derive(json_t *body, json_t **out, struct hd_err *err)
 {
     static const char *const known[] = {"name", "vm", "cmdline", "cpus", "mem", "nics",
                                         "ready_line", NULL};
-    const char *key;
     json_t *v;
 
-    json_object_foreach(body, key, v) {
-        bool ok = false;
-        for (int i = 0; known[i]; i++)
-            ok |= !strcmp(known[i], key);
-        if (!ok)
-            return hd_fail(err, 400, key, "unknown field '%s'", key);
-    }
+    if (hd_check_fields(body, known, err) < 0)
+        return -1;
     const char *name = req_str(body, "name", true, err);
     if (!name)
         return -1;

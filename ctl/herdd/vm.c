@@ -352,18 +352,12 @@ int hd_vm_create(json_t *body, const char *range, json_t **out, struct hd_err *e
 {
     static const char *const known[] = {"name", "template", "cpus", "mem", "nics",
                                         "restart", "start", NULL};
-    const char *key;
     json_t *v;
 
     if (!json_is_object(body))
         return hd_fail(err, 400, "", "a JSON object is expected");
-    json_object_foreach(body, key, v) {
-        bool ok = false;
-        for (int i = 0; known[i]; i++)
-            ok |= !strcmp(known[i], key);
-        if (!ok)
-            return hd_fail(err, 400, key, "unknown field '%s'", key);
-    }
+    if (hd_check_fields(body, known, err) < 0)
+        return -1;
     v = json_object_get(body, "name");
     if (!v)
         return hd_fail(err, 400, "name", "name is required");
