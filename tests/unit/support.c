@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -48,4 +49,18 @@ const char *test_fetched_file(const char *name)
             return path;
     }
     return NULL;
+}
+
+int test_all_bytes(const uint8_t *p, size_t len, uint8_t value)
+{
+    static uint8_t page[4096];
+
+    memset(page, value, sizeof(page));
+    for (size_t off = 0; off < len; off += sizeof(page)) {
+        size_t n = len - off < sizeof(page) ? len - off : sizeof(page);
+
+        if (memcmp(p + off, page, n) != 0)
+            return 0;
+    }
+    return 1;
 }

@@ -15,4 +15,7 @@ uint8_t *test_read_file(const char *path, size_t *len);
  * from build/<tree>/; NULL if it is not there. */
 const char *test_fetched_file(const char *name);
 
+/* Whether all len bytes at p equal value (guest RAM left as it was). */
+int test_all_bytes(const uint8_t *p, size_t len, uint8_t value);
+
 #endif

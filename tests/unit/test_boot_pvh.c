@@ -173,13 +173,7 @@ static int load(struct ctx *c, struct img *im, const char *cmdline, const uint8_
 
 static int ram_untouched(const struct ctx *c)
 {
-    static uint8_t page[4096];
-
-    memset(page, FILL, sizeof(page));
-    for (uint64_t off = 0; off < RAM; off += sizeof(page))
-        if (memcmp(c->ram + off, page, sizeof(page)) != 0)
-            return 0;
-    return 1;
+    return test_all_bytes(c->ram, RAM, FILL);
 }
 
 /* Loads `im`, expects a refusal whose message contains `what`, and guest
