@@ -1,4 +1,5 @@
 #!/bin/bash
+# herd-test-needs: kvm
 # The README's main job (`make demo` runs tools/demo after building) must
 # keep working: run it with a few guests and require its success line.
 # Exit 0 pass, 77 skip (no /dev/kvm), else fail.

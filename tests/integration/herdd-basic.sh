@@ -1,4 +1,5 @@
 #!/bin/bash
+# herd-test-needs: kvm
 # herdd + herdctl, one guest end to end, in a private network namespace:
 #  - template add (raw parent, checksum recorded), vm create --start -> ready
 #    (herd-probe's "herd-probe: ready" on its console), tap on the role bridge

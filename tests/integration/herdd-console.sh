@@ -1,4 +1,5 @@
 #!/bin/bash
+# herd-test-needs: kvm
 # Interactive console through herdd: GET /v1/vms/NAME/console?offset= returns
 # the console's bytes from an offset (prompts without newlines included),
 # POST /v1/vms/NAME/console {"data"} types into the guest's UART through

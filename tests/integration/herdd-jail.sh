@@ -1,4 +1,5 @@
 #!/bin/bash
+# herd-test-needs: kvm
 # herdd's side of herd-vmm confinement (docs/security.md "What herdd does"):
 #  - a herdd-started guest runs as its allocated uid/gid (Uid/Gid four times,
 #    no groups, CapEff 0, NoNewPrivs 1, Seccomp 2 on every thread), with only

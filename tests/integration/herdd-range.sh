@@ -1,4 +1,5 @@
 #!/bin/bash
+# herd-test-needs: kvm
 # herdd ranges, in a private network namespace:
 #  1. `herdctl range up examples/range.yaml` (2 scenarios, 5 roles, 16 probe
 #     guests on role and segment bridges): every guest ready, distinct

@@ -1,4 +1,5 @@
 #!/bin/bash
+# herd-test-needs: kvm
 # herdd-basic.sh, herdd-range.sh, herdd-jail.sh and herdd-console.sh again with the ASan+UBSan herdd and
 # herdctl (build/san); any sanitizer report in herdd's log fails them.
 set -u

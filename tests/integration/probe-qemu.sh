@@ -1,4 +1,5 @@
 #!/bin/bash
+# herd-test-needs: kvm
 # herd-probe under QEMU (microvm, KVM, PVH boot): the test guest itself is
 # checked against a VMM that is not ours. Passes when the probe reports all
 # tests passed with -smp 1 and -smp 2 (MP table and ACPI MADT CPU counts),

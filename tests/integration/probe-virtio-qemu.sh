@@ -1,4 +1,5 @@
 #!/bin/bash
+# herd-test-needs: kvm
 # herd-probe's virtio drivers against QEMU's own virtio-pci devices (the
 # probe's checks must pass on a VMM that is not ours before they mean
 # anything on herd-vmm). QEMU microvm with pcie=on (ECAM, found through the

@@ -1,4 +1,5 @@
 #!/bin/bash
+# herd-test-needs: kvm
 # herd-probe's virtio drivers on herd-vmm's virtio-pci devices: the same
 # runs and expected lines as probe-virtio-qemu.sh (probe-virtio-lib.sh has
 # them), with herd-vmm's stricter hostile answers: every malformed chain,

@@ -1,4 +1,5 @@
 #!/bin/bash
+# herd-test-needs: kvm
 # herd-probe on herd-vmm: both boot paths (PVH ELF and Linux bzImage, 64-bit
 # entry), one and two vCPUs, RAM above the 3 GiB hole, the boot marker, and
 # the failure paths (wrong expectations -> exit status 3, guest exception ->

@@ -1,4 +1,5 @@
 #!/bin/bash
+# herd-test-needs: kvm
 # herd-vmm's user-facing contract: --help/--version, --config JSON equivalent
 # to the options, precise errors (exit 2, nothing started) for bad options,
 # bad JSON, unusable kernels; and how a guest's end maps to the exit status:

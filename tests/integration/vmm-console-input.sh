@@ -1,4 +1,5 @@
 #!/bin/bash
+# herd-test-needs: kvm
 # Console input through the control socket: {"cmd":"input","data":...}
 # reaches the guest's UART (tests/guests/echo.S echoes it and exits on 'q'),
 # bad input requests get precise errors, and it works under the seccomp

@@ -1,4 +1,5 @@
 #!/bin/bash
+# herd-test-needs: kvm
 # herd-vmm's control socket (--control PATH, docs/control-socket.md), the way
 # herdd uses it: a probe guest with probe.idle=1 reaches "herd-probe: ready";
 # status fields; pause really takes the vCPUs out of KVM_RUN (no thread in

@@ -1,4 +1,5 @@
 #!/bin/bash
+# herd-test-needs: kvm
 # herd-vmm confinement (docs/security.md), as herdd runs it:
 #  1. every device path of probe-virtio-vmm.sh (blk on raw and qcow2, read-only,
 #     hostile with its device resets, legacy ports, MSI-X, the tap pairs in a

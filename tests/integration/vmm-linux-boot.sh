@@ -1,4 +1,5 @@
 #!/bin/bash
+# herd-test-needs: kvm-linux
 # Real Linux (the Debian cloud kernel, fetched by tools/fetch-test-kernel)
 # booted by herd-vmm.
 #

@@ -1,4 +1,5 @@
 #!/bin/bash
+# herd-test-needs: kvm
 # herd-vmm built with ASan+UBSan (build/san) through the same paths as the
 # plain build: the probe's full test list on 1 and 2 vCPUs, both boot
 # formats, every error and exit path of vmm-cli.sh, and the virtio devices
