@@ -3,6 +3,7 @@
 # identical info/map/check JSON, herd's writes pass qemu-img check and read
 # back in qemu-io, qemu's writes read back in herd.
 set -u
+. "$(dirname "$0")/common.sh"
 . "$(dirname "$0")/blockdev-lib.sh"
 blockdev_require
 cd "$T"
@@ -84,6 +85,6 @@ qemu-img info -U top.qcow2 >/dev/null || fail "qemu-img info -U refused"
 "$H" io -f qcow2 -r -c 'read 0 512' mid.qcow2 >/dev/null || fail "second reader of a parent refused"
 echo quit >&3
 exec 3>&-
-wait $hpid
+wait_bounded $hpid 30
 echo "locks: qemu-io refused while herd writes; parents shared"
 echo "PASS"

@@ -11,6 +11,7 @@
 # $hostile_completed (cases expected to end in NEEDS_RESET / a completion),
 # optionally a function hostile_extra (more checks on that run's $out).
 set -u
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 tmp=$(mktemp -d /tmp/probe-virtio.XXXXXX)
 ns=hpv-$$
 pids=()
@@ -136,7 +137,7 @@ net_probe() { # net_probe NAME TAP MAC CMDLINE: in the background, log in $tmp/N
 net_wait() { # net_wait NAME: sets $out and $status from that probe
     local p
     eval "p=\$pid_$1"
-    wait "$p"
+    wait_bounded "$p" 180
     status=$?
     out=$(cat "$tmp/$1.log")
     printf '%s\n' "--- net probe $1 (exit $status)" "$out"

@@ -8,6 +8,7 @@
 #
 # Exit 0 pass, 77 skip (no /dev/kvm), else fail.
 set -u
+. "$(dirname "$0")/common.sh"
 root=${HERD_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 build=${HERD_BUILD:-$root/build}
 vmm=${HERD_VMM:-$build/bin/herd-vmm}
@@ -120,7 +121,7 @@ grep -q "herd-probe:" <<<"$out" && fail "--serial none still printed the console
 pid=$!
 sleep 1
 kill -TERM "$pid"
-wait "$pid"
+wait_bounded "$pid" 30
 status=$?
 [ "$status" -eq 143 ] || fail "SIGTERM: exit status $status, expected 143"
 grep -q "stopped by signal 15" "$tmp/idle.log" || fail "SIGTERM: no log line"

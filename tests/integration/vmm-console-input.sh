@@ -6,6 +6,7 @@
 # filters (the control thread raises the UART interrupt).
 # Exit 0 pass, 77 skip (no /dev/kvm), else fail.
 set -u
+. "$(dirname "$0")/common.sh"
 root=${HERD_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 build=${HERD_BUILD:-$root/build}
 vmm=${HERD_VMM:-$build/bin/herd-vmm}
@@ -45,7 +46,7 @@ for _ in $(seq 100); do
 done
 grep -q "E>hello herd" "$tmp/console.log" || fail "the guest did not echo the input"
 ask '{"cmd":"input","data":"q"}' > /dev/null
-wait "$pid"
+wait_bounded "$pid" 30
 status=$?
 pid=
 [ "$status" -eq 1 ] || fail "the guest did not see 'q' (exit status $status, expected 1)"

@@ -13,6 +13,7 @@
 #
 # Exit 0 pass, 77 skip (no /dev/kvm), else fail.
 set -u
+. "$(dirname "$0")/common.sh"
 root=${HERD_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 build=${HERD_BUILD:-$root/build}
 vmm=${HERD_VMM:-$build/bin/herd-vmm}
@@ -94,7 +95,7 @@ wait_kvm_run() {
 
 finish() { # EXPECTED-STATUS WHAT: waits for $pid
     local status
-    wait "$pid"
+    wait_bounded "$pid" 60
     status=$?
     pid=
     if [ "$status" -ne "$1" ]; then

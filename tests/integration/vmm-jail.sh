@@ -18,6 +18,7 @@
 #
 # Exit 0 pass, 77 skip (not root, no /dev/kvm), else fail.
 set -u
+. "$(dirname "$0")/common.sh"
 root=${HERD_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 build=${HERD_BUILD:-$root/build}
 vmm=${HERD_VMM:-$build/bin/herd-vmm}
@@ -118,14 +119,15 @@ ask() { printf '%s\n' "$1" | "$client" "$sock" -t 5; }
     --serial "file:$tmp/console.log" --control "$sock" --uid $nobody --gid $nobody \
     "${cgroup_args[@]}" </dev/null >"$tmp/vmm.log" 2>&1 &
 pid=$!
-for _ in $(seq 1 300); do
+for _ in $(seq 1 1200); do
     grep -qxF "herd-probe: ready" "$tmp/console.log" && break
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
 done
 if ! grep -qxF "herd-probe: ready" "$tmp/console.log"; then
-    fail "confined guest: no 'herd-probe: ready'"
+    fail "confined guest: no 'herd-probe: ready' within 120s"
     cat "$tmp/console.log" "$tmp/vmm.log" | tail -n 30
+    kill -TERM "$pid" 2>/dev/null
 else
     grep -qxF "herd-probe: blk ok" "$tmp/console.log" || fail "confined guest: blk test"
     vpid=$pid # nsenter execs herd-vmm
@@ -158,7 +160,7 @@ else
     out=$(ask '{"cmd":"stop"}')
     [ "$out" = '{"ok":true}' ] || fail "stop: $out"
 fi
-wait "$pid"
+wait_bounded "$pid" 60
 rc=$?
 pid=
 [ "$rc" -eq 0 ] || { fail "confined guest: exit $rc, expected 0"; tail -n 20 "$tmp/vmm.log"; }
