@@ -308,7 +308,7 @@ int hd_config_load(const char *path, struct hd_config *cfg, struct hd_err *err)
 {
     static const char *const known[] = {"node", "state_dir", "socket", "vmm", "roles",
                                         "network_setup", "users", "capacity", "storage",
-                                        "stop_timeout", "range_parallel", "guest_uids",
+                                        "stop_timeout", "ready_timeout", "range_parallel", "guest_uids",
                                         "cgroup_root", "wipe_overlays", "vmm_env", NULL};
     FILE *f = fopen(path, "r");
     char buf[1 << 16];
@@ -461,6 +461,15 @@ int hd_config_load(const char *path, struct hd_config *cfg, struct hd_err *err)
             goto fail;
         }
         cfg->stop_timeout_ms = (unsigned)(json_number_value(v) * 1000);
+    }
+    cfg->ready_timeout_ms = 120000;
+    v = json_object_get(root, "ready_timeout");
+    if (v) {
+        if (!json_is_number(v) || json_number_value(v) < 1 || json_number_value(v) > 86400) {
+            hd_fail(err, 400, "ready_timeout", "%s: ready_timeout: seconds, 1-86400", path);
+            goto fail;
+        }
+        cfg->ready_timeout_ms = (unsigned)(json_number_value(v) * 1000);
     }
     cfg->range_parallel = 8;
     v = json_object_get(root, "range_parallel");

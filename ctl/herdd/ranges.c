@@ -16,7 +16,6 @@
 #include "herd/range_spec.h"
 #include "herdd.h"
 
-#define RANGE_READY_TIMEOUT_MS 120000
 
 struct job {
     char name[RANGE_NAME_MAX + 1];
@@ -175,7 +174,7 @@ static void *job_main(void *arg)
     /* wait until every started guest is ready or gone */
     struct timespec dl;
     clock_gettime(CLOCK_MONOTONIC, &dl);
-    dl.tv_sec += RANGE_READY_TIMEOUT_MS / 1000;
+    dl.tv_sec += g.cfg.ready_timeout_ms / 1000;
     pthread_mutex_lock(&g.mu);
     long ready = 0, pending = 0, last = -1;
     for (;;) {

@@ -142,3 +142,29 @@ finish() {
     echo "$(basename "$0" .sh): all checks passed"
     exit 0
 }
+
+vmm_count() { # herd-vmm processes of this test (not zombies)
+    local n=0 p
+    for p in $(ip netns pids "$ns"); do
+        [ "$(cat /proc/"$p"/comm 2>/dev/null)" = herd-vmm ] && alive "$p" && n=$((n + 1))
+    done
+    echo $n
+}
+
+stop_and_check_overlays() { # NAME
+    local v
+    for v in $(hc --json range status "$1" | python3 -c '
+import json, sys
+print(" ".join(v["name"] for v in json.load(sys.stdin)["vms"]))'); do
+        hc vm stop "$v" >/dev/null || fail "stop $v"
+        qemu-img check -q "$tmp/state/vms/$v/disk.qcow2" || fail "qemu-img check $v"
+    done
+}
+
+check_nothing_left() {
+    [ "$(vmm_count)" = 0 ] || fail "herd-vmm processes left: $(vmm_count)"
+    ip -n "$ns" -o link show | grep -E ': (ht-|hs[msvc]-)' && fail "taps or segment bridges left"
+    [ -z "$(ls "$tmp/state/vms")" ] || fail "guest directories left: $(ls "$tmp/state/vms" | head)"
+    [ -z "$(ls "$tmp/state/run")" ] || fail "sockets left: $(ls "$tmp/state/run" | head)"
+    [ "$(hc --json vm ls)" = "[]" ] || fail "guests still listed"
+}
