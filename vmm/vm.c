@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "herd/acpi.h"
+#include "herd/acpi_power.h"
 #include "herd/boot.h"
 #include "herd/boot_cpu.h"
 #include "herd/cpuid.h"
@@ -119,6 +120,8 @@ static int load_kernel(struct vm *vm, char *err, size_t errlen)
     }
     rc = acpi_write_tables(&vm->mem, vm->nr_vcpus, &rsdp);
     if (!rc)
+        rc = acpi_power_write_reset_vector(&vm->mem);
+    if (!rc)
         rc = mptable_write(&vm->mem, vm->nr_vcpus);
     if (rc) {
         snprintf(err, errlen, "cannot write the ACPI and MP tables: %s", strerror(-rc));
@@ -192,6 +195,11 @@ static int create_devices(struct vm *vm, char *err, size_t errlen)
         rc = i8042_register(&vm->i8042, &vm->pio);
     if (!rc)
         rc = debugport_register(&vm->debugport, &vm->pio, &vm->mmio);
+    /* The power ports keep a pointer to a stopper that lives as long as the
+     * VM: the vCPU environment's (create_vcpus sets the same value again). */
+    vm->env.stopper = stopper;
+    if (!rc)
+        rc = acpi_power_register(&vm->pio, &vm->env.stopper);
     if (rc)
         snprintf(err, errlen, "device registration: %s", strerror(-rc));
     return rc;

@@ -1,8 +1,12 @@
 /*
  * ACPI table writer. Hardware-reduced ACPI (no PM timer, no SCI, no GPE
  * blocks) is what a VMM without a chipset can honestly describe; Linux and
- * other modern kernels accept it. Tables are laid out one after another in
- * the reserved BIOS area, 16-byte aligned, each with its checksum.
+ * other modern kernels accept it. Power-off and reset go through the FADT's
+ * sleep control and reset registers (herd/acpi_power.h); the DSDT describes
+ * the PCI host bridge and the legacy devices herd-vmm emulates, since a
+ * hardware-reduced kernel finds nothing by probing. Tables are laid out one
+ * after another in the reserved BIOS area, 16-byte aligned, each with its
+ * checksum.
  */
 #include "herd/acpi.h"
 
@@ -10,6 +14,8 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "herd/acpi_power.h"
+#include "herd/aml.h"
 #include "herd/layout.h"
 #include "herd/pci.h"
 
@@ -23,8 +29,12 @@
 #define FADT_OFF_DSDT 40
 #define FADT_OFF_IAPC_BOOT_ARCH 109
 #define FADT_OFF_FLAGS 112
+#define FADT_OFF_RESET_REG 116
+#define FADT_OFF_RESET_VALUE 128
 #define FADT_OFF_MINOR_REVISION 131
 #define FADT_OFF_X_DSDT 140
+#define FADT_OFF_SLEEP_CONTROL 244
+#define FADT_OFF_SLEEP_STATUS 256
 #define FADT_OFF_HYPERVISOR_ID 268
 
 #define MADT_PCAT_COMPAT 1
@@ -157,10 +167,22 @@ static void fill_mcfg(uint8_t *t)
     seal(t, MCFG_SIZE);
 }
 
+/* Generic Address Structure for one byte-wide I/O port. */
+static void put_gas_port(uint8_t *at, uint16_t port)
+{
+    uint64_t addr = port;
+
+    at[0] = ACPI_GAS_SYSTEM_IO;
+    at[1] = 8; /* bit width */
+    at[2] = 0; /* bit offset */
+    at[3] = ACPI_GAS_ACCESS_BYTE;
+    memcpy(at + 4, &addr, 8);
+}
+
 static void fill_fadt(uint8_t *t, uint64_t dsdt)
 {
     uint32_t dsdt32 = (uint32_t)dsdt;
-    uint32_t flags = ACPI_FADT_HW_REDUCED;
+    uint32_t flags = ACPI_FADT_HW_REDUCED | ACPI_FADT_RESET_REG_SUP;
     uint16_t boot_arch = ACPI_FADT_8042 | ACPI_FADT_NO_VGA | ACPI_FADT_NO_CMOS_RTC;
     uint64_t hypervisor = 0;
 
@@ -168,11 +190,119 @@ static void fill_fadt(uint8_t *t, uint64_t dsdt)
     memcpy(t + FADT_OFF_DSDT, &dsdt32, 4);
     memcpy(t + FADT_OFF_IAPC_BOOT_ARCH, &boot_arch, 2);
     memcpy(t + FADT_OFF_FLAGS, &flags, 4);
+    put_gas_port(t + FADT_OFF_RESET_REG, ACPI_RESET_PORT);
+    t[FADT_OFF_RESET_VALUE] = ACPI_RESET_VALUE;
+    put_gas_port(t + FADT_OFF_SLEEP_CONTROL, ACPI_SLEEP_CONTROL_PORT);
+    put_gas_port(t + FADT_OFF_SLEEP_STATUS, ACPI_SLEEP_STATUS_PORT);
     t[FADT_OFF_MINOR_REVISION] = FADT_MINOR_REVISION;
     memcpy(t + FADT_OFF_X_DSDT, &dsdt, 8);
     memcpy(&hypervisor, "HERDVMM", 7);
     memcpy(t + FADT_OFF_HYPERVISOR_ID, &hypervisor, 8);
     seal(t, FADT_SIZE);
+}
+
+/* PCI0: the host bridge of segment 0, buses as many as ECAM covers. */
+static void dsdt_pci0(struct aml *a)
+{
+    aml_device_begin(a, "PCI0");
+    aml_name_eisaid(a, "_HID", "PNP0A08"); /* PCI Express root bridge */
+    aml_name_eisaid(a, "_CID", "PNP0A03"); /* PCI root bridge */
+    aml_name_integer(a, "_SEG", 0);
+    aml_name_integer(a, "_BBN", 0);
+    aml_name_integer(a, "_UID", 0);
+    aml_name(a, "_CRS");
+    aml_restemplate_begin(a);
+    aml_res_word_bus(a, 0, ACPI_PCI_LAST_BUS);
+    aml_res_io(a, PCI_PORT_ADDR, PCI_PORT_ADDR, 1, 8);
+    aml_res_word_io(a, 0x0000, PCI_PORT_ADDR - 1);
+    aml_res_word_io(a, 0x0d00, 0xffff);
+    aml_res_dword_memory(a, (uint32_t)PCI_MMIO_WINDOW_START, (uint32_t)(PCI_MMIO_WINDOW_END - 1));
+    aml_restemplate_end(a);
+    aml_end(a);
+}
+
+/* Motherboard resources: the ECAM window, so kernels trust the MCFG. */
+static void dsdt_motherboard(struct aml *a)
+{
+    aml_device_begin(a, "MRES");
+    aml_name_eisaid(a, "_HID", "PNP0C02");
+    aml_name_integer(a, "_UID", 0);
+    aml_name(a, "_CRS");
+    aml_restemplate_begin(a);
+    aml_res_memory32_fixed(a, 1, (uint32_t)PCI_ECAM_BASE, (uint32_t)PCI_ECAM_SIZE);
+    aml_restemplate_end(a);
+    aml_end(a);
+}
+
+static void dsdt_com1(struct aml *a)
+{
+    aml_device_begin(a, "COM1");
+    aml_name_eisaid(a, "_HID", "PNP0501"); /* 16550A-compatible */
+    aml_name_integer(a, "_UID", 1);
+    aml_name(a, "_CRS");
+    aml_restemplate_begin(a);
+    aml_res_io(a, PORT_SERIAL0, PORT_SERIAL0, 1, 8);
+    aml_res_irq_noflags(a, SERIAL0_IRQ);
+    aml_restemplate_end(a);
+    aml_end(a);
+}
+
+/* The i8042 controller as its keyboard port; no mouse is behind it. */
+static void dsdt_i8042(struct aml *a)
+{
+    aml_device_begin(a, "PS2K");
+    aml_name_eisaid(a, "_HID", "PNP0303");
+    aml_name(a, "_CRS");
+    aml_restemplate_begin(a);
+    aml_res_io(a, PORT_I8042_DATA, PORT_I8042_DATA, 1, 1);
+    aml_res_io(a, PORT_I8042_CMD, PORT_I8042_CMD, 1, 1);
+    aml_res_irq_noflags(a, ACPI_I8042_KBD_IRQ);
+    aml_restemplate_end(a);
+    aml_end(a);
+}
+
+/* \_S5: SLP_TYP for power-off through the FADT sleep control register. */
+static void dsdt_s5(struct aml *a)
+{
+    aml_name(a, "\\_S5");
+    aml_package_begin(a, 2);
+    aml_integer(a, ACPI_S5_SLP_TYP);
+    aml_integer(a, 0);
+    aml_end(a);
+}
+
+long acpi_build_dsdt_body(uint8_t *buf, size_t cap)
+{
+    struct aml a;
+
+    aml_init(&a, buf, cap);
+    aml_scope_begin(&a, "\\_SB");
+    dsdt_pci0(&a);
+    dsdt_motherboard(&a);
+    dsdt_com1(&a);
+    dsdt_i8042(&a);
+    aml_end(&a);
+    dsdt_s5(&a);
+    return aml_finish(&a);
+}
+
+/* The DSDT: header plus AML, built first into `body`. */
+static uint8_t *write_dsdt(struct acpi_area *area, uint64_t *gpa)
+{
+    const uint32_t hdr = sizeof(struct acpi_sdt_header);
+    uint8_t body[ACPI_DSDT_MAX];
+    long len = acpi_build_dsdt_body(body, sizeof(body));
+    uint8_t *t;
+
+    if (len < 0)
+        return NULL;
+    t = area_alloc(area, hdr + (uint32_t)len, gpa);
+    if (!t)
+        return NULL;
+    fill_header(t, "DSDT", hdr + (uint32_t)len, 2);
+    memcpy(t + hdr, body, (size_t)len);
+    seal(t, hdr + (uint32_t)len);
+    return t;
 }
 
 int acpi_write_tables(const struct guest_mem *gm, unsigned nr_cpus, uint64_t *rsdp_gpa)
@@ -187,15 +317,12 @@ int acpi_write_tables(const struct guest_mem *gm, unsigned nr_cpus, uint64_t *rs
     rsdp_p = area_alloc(&area, sizeof(struct acpi_rsdp), &rsdp_at);
     xsdt = area_alloc(&area, hdr + 3 * 8, &xsdt_at);
     fadt = area_alloc(&area, FADT_SIZE, &fadt_at);
-    dsdt = area_alloc(&area, hdr, &dsdt_at);
+    dsdt = write_dsdt(&area, &dsdt_at);
     madt = area_alloc(&area, madt_size(nr_cpus), &madt_at);
     mcfg = area_alloc(&area, MCFG_SIZE, &mcfg_at);
     if (!rsdp_p || !xsdt || !fadt || !dsdt || !madt || !mcfg)
         return -EFAULT;
 
-    /* An empty DSDT: no AML devices; the legacy ones are found by probing. */
-    fill_header(dsdt, "DSDT", hdr, 2);
-    seal(dsdt, hdr);
     fill_fadt(fadt, dsdt_at);
     fill_madt(madt, nr_cpus);
     fill_mcfg(mcfg);
