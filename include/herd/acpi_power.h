@@ -11,8 +11,9 @@
  * The reset vector: Linux on a hardware-reduced platform reboots through
  * EFI, then through the BIOS (real mode, a jump to F000:FFF0), before it
  * would try anything else; herd-vmm has neither, so the 16 bytes at
- * 0xffff0 hold real-mode code that writes the reset value to the reset
- * register, which is what a real machine's reset vector amounts to here.
+ * 0xffff0 hold real-mode code that writes its own value to the reset
+ * register (so the log tells the two paths apart), which is what a real
+ * machine's reset vector amounts to here.
  */
 #ifndef HERD_ACPI_POWER_H
 #define HERD_ACPI_POWER_H
@@ -28,7 +29,8 @@
 #define ACPI_SLEEP_CONTROL_PORT (ACPI_POWER_PORT + 0)
 #define ACPI_SLEEP_STATUS_PORT  (ACPI_POWER_PORT + 1)
 #define ACPI_RESET_PORT         (ACPI_POWER_PORT + 2)
-#define ACPI_RESET_VALUE        0x01
+#define ACPI_RESET_VALUE        0x01 /* the FADT's RESET_VALUE */
+#define ACPI_RESET_VECTOR_VALUE 0x02 /* what the reset-vector code writes */
 
 /* Sleep control register (ACPI 6.5, 4.8.3.7): SLP_TYP in bits 2-4,
  * SLP_EN in bit 5. */

@@ -2,7 +2,7 @@
  * The ACPI power ports: S5 through the sleep control register and the reset
  * value through the reset register end the VM with status 0; every other
  * value, width and offset does nothing; reads return 0; the reset vector
- * holds real-mode code that writes the reset register.
+ * holds real-mode code that writes the reset register (its own value).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -86,6 +86,9 @@ static void test_reset(void **state)
     assert_int_equal(c->stops, 1);
     assert_int_equal(c->status, 0);
     assert_string_equal(c->reason, "guest reset (ACPI reset register)");
+    out(c, ACPI_RESET_PORT, ACPI_RESET_VECTOR_VALUE, 1);
+    assert_int_equal(c->stops, 2);
+    assert_string_equal(c->reason, "guest reset (reset vector)");
 }
 
 static void test_other_values_ignored(void **state)
@@ -100,7 +103,7 @@ static void test_other_values_ignored(void **state)
         assert_int_equal(acpi_power_decode(ACPI_SLEEP_CONTROL_PORT, (uint8_t)v, &why), s5);
         assert_int_equal(acpi_power_decode(ACPI_SLEEP_STATUS_PORT, (uint8_t)v, &why), 0);
         assert_int_equal(acpi_power_decode(ACPI_RESET_PORT, (uint8_t)v, &why),
-                         v == ACPI_RESET_VALUE);
+                         v == ACPI_RESET_VALUE || v == ACPI_RESET_VECTOR_VALUE);
         assert_int_equal(acpi_power_decode(ACPI_POWER_PORT + 3, (uint8_t)v, &why), 0);
     }
     /* Sleep states other than S5, SLP_EN without a type, the status port. */
@@ -159,7 +162,7 @@ static void test_reset_vector(void **state)
     v = ram + ACPI_RESET_VECTOR;
     /* mov al, imm8; mov dx, imm16; out dx, al */
     assert_int_equal(v[0], 0xb0);
-    assert_int_equal(v[1], ACPI_RESET_VALUE);
+    assert_int_equal(v[1], ACPI_RESET_VECTOR_VALUE);
     assert_int_equal(v[2], 0xba);
     assert_int_equal(v[3] | (v[4] << 8), ACPI_RESET_PORT);
     assert_int_equal(v[5], 0xee);

@@ -21,6 +21,10 @@ int acpi_power_decode(uint16_t port, uint8_t value, const char **reason)
         *reason = "guest reset (ACPI reset register)";
         return 1;
     }
+    if (port == ACPI_RESET_PORT && value == ACPI_RESET_VECTOR_VALUE) {
+        *reason = "guest reset (reset vector)";
+        return 1;
+    }
     return 0;
 }
 
@@ -54,9 +58,9 @@ int acpi_power_register(struct bus *pio, const struct vm_stopper *stopper)
 
 int acpi_power_write_reset_vector(const struct guest_mem *gm)
 {
-    /* Real mode: mov al, RESET_VALUE; mov dx, RESET_PORT; out dx, al;
+    /* Real mode: mov al, RESET_VECTOR_VALUE; mov dx, RESET_PORT; out dx, al;
      * 1: hlt; jmp 1b */
-    const uint8_t code[] = {0xb0, ACPI_RESET_VALUE,
+    const uint8_t code[] = {0xb0, ACPI_RESET_VECTOR_VALUE,
                             0xba, ACPI_RESET_PORT & 0xff, ACPI_RESET_PORT >> 8,
                             0xee, 0xf4, 0xeb, 0xfd};
     uint8_t *p = guest_mem_ptr(gm, ACPI_RESET_VECTOR, 16);
