@@ -74,8 +74,10 @@ fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 
 # check_run NAME CPUS END: the checks on one guest's console and herd-vmm log.
 check_run() {
-    local name=$1 cpus=$2 end=$3 console=$tmp/$1.console log=$tmp/$1.log
+    local name=$1 cpus=$2 end=$3 console=$tmp/$1.console.txt log=$tmp/$1.log
     local irqline count
+
+    tr -d '\r' < "$tmp/$name.console" > "$console" # the tty writes CR LF
 
     grep -q "^HERD-SHELL-OK cpus=$cpus" "$console" ||
         fail "$name: no userspace marker with $cpus CPUs written through /dev/ttyS0"
