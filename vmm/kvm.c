@@ -75,6 +75,7 @@ int kvm_open(struct kvm *kvm, const char *path, char *err, size_t errlen)
         kvm->max_vcpus = ioctl(kvm->dev_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
     if (kvm->max_vcpus <= 0)
         kvm->max_vcpus = 1;
+    kvm->tsc_deadline = ioctl(kvm->dev_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0;
     return 0;
 }
 

@@ -270,6 +270,8 @@ static int create_vcpus(struct vm *vm, char *err, size_t errlen)
         free(cpuid);
         return nr;
     }
+    /* Not in KVM's table even where its LAPIC has it (a capability says so). */
+    cpuid_set_tsc_deadline(cpuid, (unsigned)nr, vm->kvm.tsc_deadline);
     vm->vcpus = calloc(vm->nr_vcpus, sizeof(*vm->vcpus));
     if (!vm->vcpus) {
         free(cpuid);

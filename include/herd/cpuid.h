@@ -14,6 +14,7 @@
 /* Feature bits touched by the filter (leaf 1). */
 #define CPUID_1_ECX_MONITOR    (1u << 3)
 #define CPUID_1_ECX_VMX        (1u << 5)
+#define CPUID_1_ECX_TSC_DEADLINE (1u << 24)
 #define CPUID_1_ECX_HYPERVISOR (1u << 31)
 #define CPUID_1_EDX_HTT        (1u << 28)
 #define CPUID_80000001_ECX_SVM (1u << 2)
@@ -23,6 +24,12 @@
  * `nr_vcpus` CPUs in one package, one thread per core. */
 void cpuid_filter(struct kvm_cpuid_entry2 *entries, unsigned nr, unsigned vcpu_id,
                   unsigned nr_vcpus);
+
+/* The TSC-deadline timer (leaf 1 ECX bit 24): KVM emulates it in its
+ * LAPIC but never reports it in KVM_GET_SUPPORTED_CPUID (it tells through
+ * KVM_CAP_TSC_DEADLINE_TIMER), so the VMM sets the bit when the capability
+ * is there and clears it otherwise. No leaf 1: nothing happens. */
+void cpuid_set_tsc_deadline(struct kvm_cpuid_entry2 *entries, unsigned nr, int supported);
 
 /* The entry for (function, index), or NULL. */
 struct kvm_cpuid_entry2 *cpuid_find(struct kvm_cpuid_entry2 *entries, unsigned nr,

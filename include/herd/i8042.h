@@ -27,6 +27,7 @@
 #define I8042_STR_OBF    0x01
 #define I8042_STR_SYSFLAG 0x04
 #define I8042_STR_CMDDAT 0x08
+#define I8042_STR_KEYLOCK 0x10 /* set: keyboard not inhibited (keylock off) */
 
 struct i8042 {
     pthread_mutex_t lock;

@@ -28,6 +28,7 @@ struct kvm {
     int vm_fd;
     int run_size;   /* bytes of each vCPU's kvm_run mapping */
     int max_vcpus;
+    bool tsc_deadline; /* KVM_CAP_TSC_DEADLINE_TIMER: the LAPIC has TSC-deadline mode */
     /* GSI routing: KVM_SET_GSI_ROUTING replaces the whole table, so herd-vmm
      * keeps it (the default IRQ chip routes plus one MSI route per vector). */
     pthread_mutex_t routes_lock;

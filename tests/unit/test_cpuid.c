@@ -236,6 +236,34 @@ static void test_find(void **state)
     assert_int_equal(t[I_L6].eax, 0);
 }
 
+static void test_tsc_deadline(void **state)
+{
+    struct kvm_cpuid_entry2 t[NR], orig[NR];
+
+    fake_table(orig, L1_EDX_KEEP);
+    memcpy(t, orig, sizeof(t));
+    /* KVM has the capability: bit 24 appears, nothing else in leaf 1 moves. */
+    cpuid_set_tsc_deadline(t, NR, 1);
+    assert_int_equal(t[I_L1].ecx, orig[I_L1].ecx | CPUID_1_ECX_TSC_DEADLINE);
+    assert_int_equal(t[I_L1].ebx, orig[I_L1].ebx);
+    assert_int_equal(t[I_L1].edx, orig[I_L1].edx);
+    assert_memory_equal(&t[I_L0], &orig[I_L0], sizeof(t[0]));
+    /* The per-vCPU filter keeps it. */
+    cpuid_filter(t, NR, 1, 2);
+    assert_true(t[I_L1].ecx & CPUID_1_ECX_TSC_DEADLINE);
+    /* Setting twice is harmless; without the capability it is cleared. */
+    cpuid_set_tsc_deadline(t, NR, 1);
+    assert_true(t[I_L1].ecx & CPUID_1_ECX_TSC_DEADLINE);
+    cpuid_set_tsc_deadline(t, NR, 0);
+    assert_false(t[I_L1].ecx & CPUID_1_ECX_TSC_DEADLINE);
+    /* No leaf 1 in the table (or an empty table): nothing is touched. */
+    memcpy(t, orig, sizeof(t));
+    cpuid_set_tsc_deadline(t, I_L1, 1);
+    assert_memory_equal(t, orig, sizeof(t));
+    cpuid_set_tsc_deadline(t, 0, 1);
+    assert_memory_equal(t, orig, sizeof(t));
+}
+
 static void test_empty_table(void **state)
 {
     struct kvm_cpuid_entry2 one = {.function = 1, .ebx = L1_EBX_HOST};
@@ -254,6 +282,7 @@ int main(void)
         cmocka_unit_test(test_cache_leaf_topology),
         cmocka_unit_test(test_topology_leaves),
         cmocka_unit_test(test_find),
+        cmocka_unit_test(test_tsc_deadline),
         cmocka_unit_test(test_empty_table),
     };
 

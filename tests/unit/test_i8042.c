@@ -86,6 +86,26 @@ static void test_initial_status(void **state)
     assert_int_equal(c->stops, 0);
 }
 
+/* Bit 4 set means the keyboard is not inhibited (keylock off): Linux's
+ * i8042 driver warns "Keylock active" when it reads it clear. It stays set
+ * whatever the guest does with commands, data and the output buffer. */
+static void test_keylock_off(void **state)
+{
+    struct ctx *c = *state;
+
+    assert_true(status(c) & I8042_STR_KEYLOCK);
+    cmd(c, I8042_CMD_SELF_TEST);
+    assert_true(status(c) & I8042_STR_KEYLOCK);
+    (void)data(c);
+    put(c, 0xff);
+    assert_true(status(c) & I8042_STR_KEYLOCK);
+    (void)data(c);
+    cmd(c, I8042_CMD_KBD_DIS);
+    cmd(c, I8042_CMD_WRITE_CTR);
+    put(c, 0x00);
+    assert_int_equal(status(c), I8042_STR_SYSFLAG | I8042_STR_KEYLOCK);
+}
+
 static void test_self_test(void **state)
 {
     struct ctx *c = *state;
@@ -225,6 +245,7 @@ int main(void)
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_initial_status),
+        T(test_keylock_off),
         T(test_self_test),
         T(test_port_tests),
         T(test_ctr_read_write),

@@ -21,7 +21,9 @@ void i8042_init(struct i8042 *k, const struct vm_stopper *stopper)
     pthread_mutex_init(&k->lock, NULL);
     k->stopper = *stopper;
     k->ctr = CTR_DEFAULT;
-    k->status = I8042_STR_SYSFLAG;
+    /* The keylock switch is off (bit 4 set: keyboard not inhibited); Linux
+     * warns "Keylock active" when it is clear. */
+    k->status = I8042_STR_SYSFLAG | I8042_STR_KEYLOCK;
 }
 
 void i8042_destroy(struct i8042 *k)

@@ -82,6 +82,18 @@ static void filter_topology(struct kvm_cpuid_entry2 *e, unsigned vcpu_id, unsign
     }
 }
 
+void cpuid_set_tsc_deadline(struct kvm_cpuid_entry2 *entries, unsigned nr, int supported)
+{
+    struct kvm_cpuid_entry2 *e = cpuid_find(entries, nr, 0x1, 0);
+
+    if (!e)
+        return;
+    if (supported)
+        e->ecx |= CPUID_1_ECX_TSC_DEADLINE;
+    else
+        e->ecx &= ~CPUID_1_ECX_TSC_DEADLINE;
+}
+
 void cpuid_filter(struct kvm_cpuid_entry2 *entries, unsigned nr, unsigned vcpu_id,
                   unsigned nr_vcpus)
 {
