@@ -136,8 +136,9 @@ fail:
     return NULL;
 }
 
-static const char *const commands[] = {"ping", "status", "pause", "resume", "stop", "input"};
-#define COMMAND_LIST "ping, status, pause, resume, stop, input"
+static const char *const commands[] = {"ping", "status", "pause", "resume", "stop", "input",
+                                       "powerdown"};
+#define COMMAND_LIST "ping, status, pause, resume, stop, input, powerdown"
 
 /* "data" belongs to input, and input needs it: a string of bounded size. */
 static const char *check_data(json_t *req, const char *cmd)
@@ -181,6 +182,21 @@ static const char *check_request(json_t *req, const char **cmd, char *buf, size_
     return buf;
 }
 
+static json_t *powerdown(const struct control_ops *ops, void *ctx)
+{
+    char err[CONTROL_ERR_LEN] = "";
+    int rc;
+
+    if (!ops->powerdown)
+        return error_object("powerdown: this VM has no power button");
+    rc = ops->powerdown(ctx, err, sizeof(err));
+    if (!rc)
+        return json_pack("{s:b}", "ok", 1);
+    if (!err[0])
+        snprintf(err, sizeof(err), "powerdown: %s", strerror(-rc));
+    return error_object(err);
+}
+
 static json_t *dispatch(const char *cmd, json_t *req, const struct control_ops *ops,
                         void *ctx, enum control_action *action)
 {
@@ -214,6 +230,8 @@ static json_t *dispatch(const char *cmd, json_t *req, const struct control_ops *
         free(st);
         return o;
     }
+    if (strcmp(cmd, "powerdown") == 0)
+        return powerdown(ops, ctx);
     if (strcmp(cmd, "stop") == 0) {
         *action = CONTROL_ACTION_STOP;
         return json_pack("{s:b}", "ok", 1);

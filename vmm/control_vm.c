@@ -2,7 +2,8 @@
  * The control socket's callbacks for a running struct vm: a status
  * snapshot, pause/resume through the vCPU pause gate, stop as an ordinary
  * stop request (exit status 0, devices torn down by vm_destroy, which
- * drains and flushes the disks).
+ * drains and flushes the disks), powerdown as a press of the ACPI power
+ * button (the guest shuts itself down, or not).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -82,6 +83,17 @@ static int vm_resume(void *ctx, char *err, size_t errlen)
     return 0;
 }
 
+static int vm_powerdown(void *ctx, char *err, size_t errlen)
+{
+    int rc = vm_press_power_button(ctx);
+
+    if (rc == -ESHUTDOWN)
+        snprintf(err, errlen, "powerdown: the guest is stopping");
+    else if (rc)
+        snprintf(err, errlen, "powerdown: %s", strerror(-rc));
+    return rc;
+}
+
 static void vm_stop(void *ctx)
 {
     vm_request_stop(ctx, VMM_EXIT_OK, "stopped by control request");
@@ -93,4 +105,5 @@ const struct control_ops control_vm_ops = {
     .resume = vm_resume,
     .stop = vm_stop,
     .input = vm_input,
+    .powerdown = vm_powerdown,
 };

@@ -3,7 +3,7 @@
 VMM_LIB_SRCS := vmm/log.c vmm/guest_mem.c vmm/bus.c vmm/kvm.c vmm/vcpu.c vmm/vm.c \
                 vmm/config.c vmm/x86/e820.c vmm/x86/mptable.c vmm/x86/acpi.c vmm/x86/aml.c vmm/x86/cpuid.c \
                 vmm/x86/boot_cpu.c vmm/boot/boot.c vmm/boot/linux.c vmm/boot/pvh.c \
-                vmm/dev/serial.c vmm/dev/i8042.c vmm/dev/debugport.c vmm/dev/acpi_power.c vmm/pci.c \
+                vmm/dev/serial.c vmm/dev/i8042.c vmm/dev/debugport.c vmm/dev/acpi_power.c vmm/dev/acpi_ged.c vmm/pci.c \
                 vmm/device_config.c vmm/virtio/iov.c vmm/virtio/virtq.c vmm/virtio/pci.c \
                 vmm/virtio/blk.c vmm/virtio/net.c vmm/virtio/vhost_net.c \
                 vmm/control.c vmm/control_server.c vmm/control_vm.c \
@@ -40,7 +40,7 @@ $(VMM_HOOKS_BIN): $(BUILD)/obj/vmm/main.o $(BUILD)/obj/vmm/jail-hooks.o $(VMM_LI
 # Only the ones whose source exists are built, so the list can lead the code.
 VMM_UNIT_TESTS := test_e820 test_mptable test_cpuid test_boot_pvh test_boot_linux \
                   test_boot_cpu test_serial test_i8042 test_bus test_vmm_config \
-                  test_guest_mem test_debugport test_acpi test_aml test_acpi_power test_virtio_net \
+                  test_guest_mem test_debugport test_acpi test_aml test_acpi_power test_acpi_ged test_virtio_net \
                   test_iov test_device_config test_virtq test_pci test_virtio_pci \
                   test_control test_control_server
 VMM_UNIT_TESTS := $(filter $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/*.c)),$(VMM_UNIT_TESTS))

@@ -104,6 +104,20 @@ static void serial_irq(void *ctx, int level)
     kvm_irq_line(&vm->kvm, SERIAL0_IRQ, level);
 }
 
+static void ged_irq(void *ctx, int level)
+{
+    struct vm *vm = ctx;
+
+    kvm_irq_line(&vm->kvm, ACPI_GED_GSI, level);
+}
+
+int vm_press_power_button(struct vm *vm)
+{
+    if (__atomic_load_n(&vm->stopping, __ATOMIC_ACQUIRE))
+        return -ESHUTDOWN;
+    return acpi_ged_notify(&vm->ged, ACPI_GED_EVT_POWER_BUTTON);
+}
+
 static int load_kernel(struct vm *vm, char *err, size_t errlen)
 {
     struct mapped_file kernel, initrd = {0};
@@ -189,6 +203,7 @@ static int create_devices(struct vm *vm, char *err, size_t errlen)
     serial_init(&vm->serial, out_fd, serial_irq, vm);
     i8042_init(&vm->i8042, &stopper);
     debugport_init(&vm->debugport, &stopper, debugport_process_start_ns());
+    acpi_ged_init(&vm->ged, ged_irq, vm);
     vm->devices_ready = 1;
     rc = serial_register(&vm->serial, &vm->pio, PORT_SERIAL0);
     if (!rc)
@@ -200,6 +215,8 @@ static int create_devices(struct vm *vm, char *err, size_t errlen)
     vm->env.stopper = stopper;
     if (!rc)
         rc = acpi_power_register(&vm->pio, &vm->env.stopper);
+    if (!rc)
+        rc = acpi_ged_register(&vm->ged, &vm->pio);
     if (rc)
         snprintf(err, errlen, "device registration: %s", strerror(-rc));
     return rc;
@@ -469,6 +486,7 @@ void vm_destroy(struct vm *vm)
     if (vm->devices_ready) {
         serial_destroy(&vm->serial);
         i8042_destroy(&vm->i8042);
+        acpi_ged_destroy(&vm->ged);
         vm->devices_ready = 0;
     }
     kvm_close(&vm->kvm);

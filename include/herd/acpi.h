@@ -3,9 +3,9 @@
  * kernel is built without CONFIG_X86_MPPARSE): RSDP, XSDT, a
  * hardware-reduced FADT (sleep control/status and reset registers), a DSDT
  * describing the PCI host bridge, the ECAM motherboard resource, COM1, the
- * i8042 and \_S5, a MADT listing the local APICs, the IOAPIC and the LINT1
- * NMI wiring (same CPUs and IOAPIC as the MP table), and an MCFG pointing at
- * the PCI ECAM window.
+ * i8042, the power button and its Generic Event Device, and \_S5, a MADT
+ * listing the local APICs, the IOAPIC and the LINT1 NMI wiring (same CPUs
+ * and IOAPIC as the MP table), and an MCFG pointing at the PCI ECAM window.
  */
 #ifndef HERD_ACPI_H
 #define HERD_ACPI_H
@@ -21,6 +21,8 @@
 /* FADT flags / boot architecture bits herd-vmm sets. */
 #define ACPI_FADT_HW_REDUCED      (1u << 20)
 #define ACPI_FADT_RESET_REG_SUP   (1u << 10)
+#define ACPI_FADT_PWR_BUTTON      (1u << 4) /* no fixed power button (a device instead) */
+#define ACPI_FADT_SLP_BUTTON      (1u << 5) /* no fixed sleep button */
 #define ACPI_FADT_8042            (1u << 1)
 #define ACPI_FADT_NO_VGA          (1u << 2)
 #define ACPI_FADT_NO_CMOS_RTC     (1u << 5)
@@ -33,6 +35,7 @@
 #define ACPI_PCI_LAST_BUS  ((unsigned)(PCI_ECAM_SIZE >> 20) - 1) /* 1 MiB of ECAM per bus */
 #define ACPI_I8042_KBD_IRQ 1
 #define ACPI_DSDT_MAX      4096 /* room for the DSDT's AML */
+#define ACPI_NOTIFY_BUTTON_PRESSED 0x80 /* Notify value for a button (ACPI 6.5, 5.6.6) */
 
 struct acpi_sdt_header {
     char signature[4];

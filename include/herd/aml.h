@@ -1,8 +1,16 @@
 /*
  * A small ACPI Machine Language (AML) byte-code writer, enough for a DSDT
  * that describes a PC-like platform: names and scopes, integers, strings,
- * EISA ids, packages, buffers and resource templates, devices and simple
- * methods. Output goes into a caller-provided buffer.
+ * EISA ids, packages, buffers and resource templates, devices, operation
+ * regions with their fields, and small methods (Store, And, LEqual, If,
+ * Notify, Return on locals and arguments). Output goes into a
+ * caller-provided buffer.
+ *
+ * Expressions are written in AML's own prefix order: an operator call is
+ * followed by exactly its operands (and target), each itself an object or
+ * another expression, e.g. Store (And (Local0, 1, ), Local1):
+ *   aml_store(a); aml_and(a); aml_local(a, 0); aml_integer(a, 1);
+ *   aml_no_target(a); aml_local(a, 1);
  *
  * Nested objects (Scope, Device, Method, Package, Buffer, resource
  * template) are opened with a *_begin call and closed with aml_end (or
@@ -61,13 +69,50 @@ void aml_name_integer(struct aml *a, const char *name, uint64_t v);
 void aml_name_string_value(struct aml *a, const char *name, const char *s);
 void aml_name_eisaid(struct aml *a, const char *name, const char *id);
 
-/* Nested objects, closed by aml_end. */
+/* Nested objects, closed by aml_end. If's body starts with its predicate;
+ * a Field's with its units (aml_field_unit). */
 void aml_scope_begin(struct aml *a, const char *path);
 void aml_device_begin(struct aml *a, const char *name);
 void aml_method_begin(struct aml *a, const char *name, unsigned nargs, int serialized);
 void aml_package_begin(struct aml *a, unsigned nelems);
 void aml_buffer_begin(struct aml *a);
+void aml_if_begin(struct aml *a);
+void aml_field_begin(struct aml *a, const char *region, uint8_t flags);
 void aml_end(struct aml *a);
+
+/* OperationRegion (name, space, offset, len) */
+#define AML_SPACE_SYSTEM_MEMORY 0x00
+#define AML_SPACE_SYSTEM_IO     0x01
+void aml_operation_region(struct aml *a, const char *name, uint8_t space, uint64_t offset,
+                          uint64_t len);
+
+/* Field flags: access type | lock rule | update rule (bit 7 reserved). */
+#define AML_FIELD_ANY_ACC        0x00
+#define AML_FIELD_BYTE_ACC       0x01
+#define AML_FIELD_WORD_ACC       0x02
+#define AML_FIELD_DWORD_ACC      0x03
+#define AML_FIELD_NO_LOCK        0x00
+#define AML_FIELD_LOCK           0x10
+#define AML_FIELD_PRESERVE       0x00
+#define AML_FIELD_WRITE_AS_ONES  0x20
+#define AML_FIELD_WRITE_AS_ZEROS 0x40
+/* One named unit of `bits` bits, next after the previous one; the name is a
+ * single NameSeg ("GDAT"). */
+void aml_field_unit(struct aml *a, const char *name, uint32_t bits);
+
+/* Method-local variables Local0-7 and arguments Arg0-6. */
+void aml_local(struct aml *a, unsigned n);
+void aml_arg(struct aml *a, unsigned n);
+/* A Target that stores nowhere (NullName). */
+void aml_no_target(struct aml *a);
+/* Store (<source>, <destination>): follow with two objects. */
+void aml_store(struct aml *a);
+/* And (<operand>, <operand>, <target>): follow with three. */
+void aml_and(struct aml *a);
+/* LEqual (<operand>, <operand>): follow with two. */
+void aml_lequal(struct aml *a);
+/* Notify (object, value): object is a name path ("\\_SB.PWRB"). */
+void aml_notify(struct aml *a, const char *object, uint64_t value);
 
 /* Raw bytes (inside a buffer or a method body). */
 void aml_bytes(struct aml *a, const void *p, size_t n);

@@ -10,6 +10,8 @@
  *   {"cmd":"pause"}   -> {"ok":true} once no vCPU is inside KVM_RUN
  *   {"cmd":"resume"}  -> {"ok":true}
  *   {"cmd":"stop"}    -> {"ok":true}, then herd-vmm ends the guest, exit 0
+ *   {"cmd":"powerdown"} -> {"ok":true}: the ACPI power button is pressed; the
+ *                      guest's OS decides (a Linux shuts down, S5, exit 0)
  *   anything else     -> {"ok":false,"error":"..."}; the connection stays usable
  *
  * A request may carry "id" (any JSON value): the reply repeats it.
@@ -77,6 +79,9 @@ struct control_ops {
     /* Console input: bytes for the guest's serial port; returns how many
      * the UART's receive FIFO took (the rest is the client's to resend). */
     size_t (*input)(void *ctx, const uint8_t *data, size_t len);
+    /* Presses the ACPI power button; 0 or a negative errno with a message
+     * in err. NULL: the command answers an error. */
+    int (*powerdown)(void *ctx, char *err, size_t errlen);
 };
 
 enum control_action { CONTROL_ACTION_NONE, CONTROL_ACTION_STOP };

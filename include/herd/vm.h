@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 
+#include "herd/acpi_ged.h"
 #include "herd/bus.h"
 #include "herd/debugport.h"
 #include "herd/guest_mem.h"
@@ -31,6 +32,7 @@ struct vm {
     struct serial serial;
     struct i8042 i8042;
     struct debugport debugport;
+    struct acpi_ged ged; /* the power button's event device */
     struct pci_bus pci;
     bool pci_ready;
     struct virtio_blk *disks[VMM_MAX_DISKS];
@@ -56,6 +58,11 @@ int vm_create(struct vm *vm, const struct vmm_config *cfg, char *err, size_t err
 int vm_run(struct vm *vm);
 
 void vm_destroy(struct vm *vm);
+
+/* Presses the ACPI power button: the guest's OS decides what to do (a
+ * Linux with systemd powers off through ACPI S5). 0, or -ESHUTDOWN when the
+ * VM is already stopping. */
+int vm_press_power_button(struct vm *vm);
 
 /* Ends the VM with `status` unless something else already did. */
 void vm_request_stop(struct vm *vm, int status, const char *reason);

@@ -6,7 +6,9 @@
  * IOAPIC, and the MCFG's ECAM window. The DSDT is read back by ACPICA's
  * disassembler (iasl -d), an oracle we did not write: it must find the PCI
  * host bridge, the ECAM reservation, COM1, the i8042 and \_S5 with the
- * resources herd-vmm really decodes.
+ * resources herd-vmm really decodes, and the power button with the Generic
+ * Event Device whose _EVT reads the event register on its port and
+ * notifies it.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -20,6 +22,7 @@
 #include <cmocka.h>
 
 #include "herd/acpi.h"
+#include "herd/acpi_ged.h"
 #include "herd/acpi_power.h"
 #include "herd/layout.h"
 #include "herd/pci.h"
@@ -141,6 +144,9 @@ static void test_tables_for_cpus(void **state, unsigned cpus)
 
     fadt = find(c, xsdt, "FACP");
     assert_true(rd32(fadt + 112) & ACPI_FADT_HW_REDUCED);
+    /* Neither button is a fixed feature: the power button is \_SB.PWRB. */
+    assert_true(rd32(fadt + 112) & ACPI_FADT_PWR_BUTTON);
+    assert_true(rd32(fadt + 112) & ACPI_FADT_SLP_BUTTON);
     assert_int_equal(rd64(fadt + 140), rd32(fadt + 40)); /* X_DSDT == DSDT */
     table_at(c, rd64(fadt + 140), "DSDT");
     check_fadt_power(fadt);
@@ -269,6 +275,31 @@ static char *disassemble_dsdt(struct ctx *c, const char *iasl)
     return text;
 }
 
+/* The GED: its interrupt as herd-vmm raises it (level, active high, the
+ * GSI acpi_ged uses), the one-byte event register on its port, and an _EVT
+ * that reads it once and notifies the power button for bit 0. */
+static void check_ged(const char *s)
+{
+    char want[128];
+
+    expect_in(s, "Name (_HID, \"ACPI0013\"", "GED0");
+    expect_in(s, "Name (_UID, Zero)", "GED0");
+    snprintf(want, sizeof(want), "Interrupt (ResourceConsumer, Level, ActiveHigh, Exclusive, ,, )"
+             "\n                {\n                    0x%08X,", ACPI_GED_GSI);
+    expect_in(s, want, "GED0 interrupt");
+    snprintf(want, sizeof(want), "OperationRegion (GDST, SystemIO, 0x%04X, One)", ACPI_GED_PORT);
+    expect_in(s, want, "GED0 event register");
+    expect_in(s, "Field (GDST, ByteAcc, NoLock, Preserve)\n            {\n"
+                 "                GDAT,   8\n            }", "GED0 event register");
+    expect_in(s, "Method (_EVT, 1, Serialized)", "GED0");
+    expect_in(s, "Local0 = GDAT", "GED0 _EVT");
+    expect_in(s, "If (((Local0 & One) == One))\n                {\n"
+                 "                    Notify (\\_SB.PWRB, 0x80)", "GED0 _EVT");
+    /* GDAT is read once per event (a second read would see it cleared):
+     * nothing after that line names it. */
+    assert_null(strstr(strchr(strstr(s, "Local0 = GDAT"), '\n'), "GDAT"));
+}
+
 static void test_dsdt_through_iasl(void **state)
 {
     const char *iasl = find_iasl();
@@ -324,6 +355,14 @@ static void test_dsdt_through_iasl(void **state)
     expect_in(s, "0x0060,             // Range Minimum", "PS2K");
     expect_in(s, "0x0064,             // Range Minimum", "PS2K");
     expect_in(s, "IRQNoFlags ()\n                    {1}", "PS2K");
+    free(s);
+
+    s = section(dsl, "Device (PWRB)");
+    expect_in(s, "Name (_HID, EisaId (\"PNP0C0C\")", "PWRB");
+    free(s);
+
+    s = section(dsl, "Device (GED0)");
+    check_ged(s);
     free(s);
 
     expect_in(dsl, "Name (\\_S5, Package (0x02)", "DSDT");

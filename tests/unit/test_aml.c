@@ -2,7 +2,10 @@
  * The AML writer: PkgLength at each encoding boundary (checked against a
  * decoder written from the spec, and through nested objects), integers in
  * their shortest form, name strings, EISA ids, buffers and resource
- * templates (buffer size, End Tag checksum), and its sticky errors.
+ * templates (buffer size, End Tag checksum), operation regions and fields
+ * (field widths are PkgLengths that do not count themselves), method bodies
+ * (locals, arguments, Store, And, LEqual, If, Notify), and its sticky
+ * errors.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -419,6 +422,149 @@ static void test_full_on_close(void **state)
     }
 }
 
+/* The GED's _EVT, byte by byte (ACPI 6.5, 20.2.5). */
+static void test_method_statements(void **state)
+{
+    uint8_t buf[64];
+    const uint8_t expect[] = {
+        0x14, 0x21, '_', 'E', 'V', 'T', 0x09,       /* Method (_EVT, 1, Serialized) */
+        0x70, 'G', 'D', 'A', 'T', 0x60,             /* Store (GDAT, Local0) */
+        0xa0, 0x14,                                 /* If ( */
+        0x93, 0x7b, 0x60, 0x01, 0x00, 0x01,         /* LEqual (And (Local0, One, ), One)) */
+        0x86, 0x5c, 0x2e, '_', 'S', 'B', '_', 'P', 'W', 'R', 'B', 0x0a, 0x80,
+                                                    /* Notify (\_SB.PWRB, 0x80) */
+    };
+    struct aml a;
+
+    aml_init(&a, buf, sizeof(buf));
+    aml_method_begin(&a, "_EVT", 1, 1);
+    aml_store(&a);
+    aml_name_string(&a, "GDAT");
+    aml_local(&a, 0);
+    aml_if_begin(&a);
+    aml_lequal(&a);
+    aml_and(&a);
+    aml_local(&a, 0);
+    aml_integer(&a, 1);
+    aml_no_target(&a);
+    aml_integer(&a, 1);
+    aml_notify(&a, "\\_SB.PWRB", 0x80);
+    aml_end(&a);
+    aml_end(&a);
+    assert_int_equal(aml_finish(&a), sizeof(expect));
+    assert_memory_equal(buf, expect, sizeof(expect));
+}
+
+static void test_locals_and_args(void **state)
+{
+    uint8_t buf[16];
+    struct aml a;
+
+    aml_init(&a, buf, sizeof(buf));
+    for (unsigned i = 0; i < 8; i++)
+        aml_local(&a, i);
+    for (unsigned i = 0; i < 7; i++)
+        aml_arg(&a, i);
+    assert_int_equal(aml_finish(&a), 15);
+    for (unsigned i = 0; i < 8; i++)
+        assert_int_equal(buf[i], 0x60 + i);
+    for (unsigned i = 0; i < 7; i++)
+        assert_int_equal(buf[8 + i], 0x68 + i);
+    aml_init(&a, buf, sizeof(buf));
+    aml_local(&a, 8); /* Local0-Local7 only */
+    assert_int_equal(aml_finish(&a), -EINVAL);
+    aml_init(&a, buf, sizeof(buf));
+    aml_arg(&a, 7); /* Arg0-Arg6 only */
+    assert_int_equal(aml_finish(&a), -EINVAL);
+}
+
+static void test_region_and_field(void **state)
+{
+    uint8_t buf[64];
+    const uint8_t expect[] = {
+        0x5b, 0x80, 'G', 'D', 'S', 'T', 0x01, 0x0b, 0x04, 0x06, 0x01,
+                                      /* OperationRegion (GDST, SystemIO, 0x604, One) */
+        0x5b, 0x81, 0x0b, 'G', 'D', 'S', 'T', 0x01, /* Field (GDST, ByteAcc, NoLock, Preserve) */
+        'G', 'D', 'A', 'T', 0x08,                   /* GDAT, 8 */
+        0x5b, 0x80, 'M', 'E', 'M', '_', 0x00, 0x0c, 0x00, 0x00, 0x00, 0xd0, 0x0a, 0x10,
+                                      /* OperationRegion (MEM, SystemMemory, 0xd0000000, 16) */
+    };
+    struct aml a;
+
+    aml_init(&a, buf, sizeof(buf));
+    aml_operation_region(&a, "GDST", AML_SPACE_SYSTEM_IO, 0x604, 1);
+    aml_field_begin(&a, "GDST", AML_FIELD_BYTE_ACC | AML_FIELD_NO_LOCK | AML_FIELD_PRESERVE);
+    aml_field_unit(&a, "GDAT", 8);
+    aml_end(&a);
+    aml_operation_region(&a, "MEM", AML_SPACE_SYSTEM_MEMORY, 0xd0000000, 16);
+    assert_int_equal(aml_finish(&a), sizeof(expect));
+    assert_memory_equal(buf, expect, sizeof(expect));
+}
+
+/* A field unit's width is a PkgLength holding the bit count itself: unlike
+ * a package's, it does not count its own bytes. */
+static void expect_field_width(uint32_t bits, unsigned nbytes)
+{
+    uint8_t buf[32];
+    unsigned n;
+    struct aml a;
+
+    aml_init(&a, buf, sizeof(buf));
+    aml_field_unit(&a, "F", bits);
+    assert_int_equal(aml_finish(&a), 4 + nbytes);
+    assert_memory_equal(buf, "F___", 4);
+    assert_int_equal(pkglen_decode(buf + 4, &n), bits);
+    assert_int_equal(n, nbytes);
+}
+
+static void test_field_widths(void **state)
+{
+    expect_field_width(1, 1);
+    expect_field_width(63, 1);
+    expect_field_width(64, 2);
+    expect_field_width(4095, 2);
+    expect_field_width(4096, 3);
+    expect_field_width(0xfffff, 3);
+    expect_field_width(0x100000, 4);
+    expect_field_width(AML_PKGLEN_MAX, 4);
+}
+
+static void expect_field_error(const char *name, uint32_t bits, uint8_t flags)
+{
+    uint8_t buf[32];
+    struct aml a;
+
+    aml_init(&a, buf, sizeof(buf));
+    aml_field_begin(&a, "REG0", flags);
+    aml_field_unit(&a, name, bits);
+    aml_end(&a);
+    assert_int_equal(aml_finish(&a), -EINVAL);
+}
+
+static void test_field_errors(void **state)
+{
+    expect_field_error("GDAT", 8, 0x80);      /* reserved flag bit */
+    expect_field_error("", 8, 0);             /* a unit needs a name */
+    expect_field_error("GDATA", 8, 0);        /* one NameSeg: 4 characters at most */
+    expect_field_error("A.B", 8, 0);          /* no paths */
+    expect_field_error("\\GDAT", 8, 0);     /* no prefixes */
+    expect_field_error("1ABC", 8, 0);         /* no leading digit */
+    expect_field_error("GDAT", 0, 0);         /* no empty units */
+    expect_field_error("GDAT", AML_PKGLEN_MAX + 1, 0); /* past 28 bits */
+
+    /* ...while the same field with a good name, width and flags is fine. */
+    uint8_t buf[32];
+    struct aml a;
+
+    aml_init(&a, buf, sizeof(buf));
+    aml_field_begin(&a, "REG0", AML_FIELD_DWORD_ACC | AML_FIELD_LOCK | AML_FIELD_WRITE_AS_ZEROS);
+    aml_field_unit(&a, "GD", 32);
+    aml_end(&a);
+    assert_int_equal(aml_finish(&a), 13);
+    assert_int_equal(buf[7], 0x53); /* DWordAcc, Lock, WriteAsZeros */
+    assert_memory_equal(buf + 8, "GD__", 4);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -434,6 +580,11 @@ int main(void)
         cmocka_unit_test(test_resource_template),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_full_on_close),
+        cmocka_unit_test(test_method_statements),
+        cmocka_unit_test(test_locals_and_args),
+        cmocka_unit_test(test_region_and_field),
+        cmocka_unit_test(test_field_widths),
+        cmocka_unit_test(test_field_errors),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

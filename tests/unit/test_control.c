@@ -18,8 +18,9 @@
 #include "herd/control.h"
 
 struct fake {
-    int status_calls, pause_calls, resume_calls, stop_calls;
-    int pause_rc;
+    int status_calls, pause_calls, resume_calls, stop_calls, powerdown_calls;
+    int pause_rc, powerdown_rc;
+    const char *powerdown_err;
     const char *pause_err;
     struct control_status st;
 };
@@ -55,8 +56,19 @@ static void fake_stop(void *ctx)
     ((struct fake *)ctx)->stop_calls++;
 }
 
+static int fake_powerdown(void *ctx, char *err, size_t errlen)
+{
+    struct fake *f = ctx;
+
+    f->powerdown_calls++;
+    if (f->powerdown_err)
+        snprintf(err, errlen, "%s", f->powerdown_err);
+    return f->powerdown_rc;
+}
+
 static const struct control_ops ops = {
     .status = fake_status, .pause = fake_pause, .resume = fake_resume, .stop = fake_stop,
+    .powerdown = fake_powerdown,
 };
 
 static struct fake fake;
@@ -252,6 +264,60 @@ static void test_stop_is_left_to_the_caller(void **state)
     assert_error(j, "unknown key 'x'");
 }
 
+/* powerdown presses the button and answers at once; the VM keeps running
+ * (no stop action): the guest decides. */
+static void test_powerdown(void **state)
+{
+    enum control_action a = CONTROL_ACTION_STOP;
+    const char *line = "{\"cmd\":\"powerdown\",\"id\":\"pd\"}";
+    json_t *j = request(line, strlen(line), &a);
+
+    assert_ok(j);
+    assert_string_equal(json_string_value(json_object_get(j, "id")), "pd");
+    assert_int_equal(json_object_size(j), 2);
+    json_decref(j);
+    assert_int_equal(a, CONTROL_ACTION_NONE);
+    assert_int_equal(fake.powerdown_calls, 1);
+    assert_int_equal(fake.stop_calls, 0);
+    /* Pressing again is another press. */
+    j = req("{\"cmd\":\"powerdown\"}");
+    assert_ok(j);
+    json_decref(j);
+    assert_int_equal(fake.powerdown_calls, 2);
+    /* Failures carry the callback's message, or the errno's. */
+    fake.powerdown_rc = -ESHUTDOWN;
+    fake.powerdown_err = "powerdown: the guest is stopping";
+    assert_error(req("{\"cmd\":\"powerdown\"}"), "powerdown: the guest is stopping");
+    fake.powerdown_err = NULL;
+    fake.powerdown_rc = -EIO;
+    assert_error(req("{\"cmd\":\"powerdown\"}"), "powerdown: Input/output error");
+    /* Shape: no "data", nothing else; the name is exact. */
+    assert_error(req("{\"cmd\":\"powerdown\",\"data\":\"x\"}"),
+                 "\"data\" is only for the input command");
+    assert_error(req("{\"cmd\":\"powerdown\",\"force\":true}"), "unknown key 'force'");
+    assert_error(req("{\"cmd\":\"Powerdown\"}"), "unknown command 'Powerdown'");
+    assert_error(req("{\"cmd\":\"powerdown\\u0000\"}"), "");
+    assert_int_equal(fake.powerdown_calls, 4);
+    /* The command list in errors names it. */
+    assert_error(req("{\"cmd\":\"reboot\"}"), "stop, input, powerdown)");
+}
+
+static void test_powerdown_without_button(void **state)
+{
+    static const struct control_ops no_button = {
+        .status = fake_status, .pause = fake_pause, .resume = fake_resume, .stop = fake_stop,
+    };
+    enum control_action a;
+    const char *line = "{\"cmd\":\"powerdown\"}";
+    char *reply = control_handle(line, strlen(line), &no_button, &fake, &a);
+
+    assert_non_null(reply);
+    assert_non_null(strstr(reply, "\"ok\":false"));
+    assert_non_null(strstr(reply, "powerdown: this VM has no power button"));
+    assert_int_equal(a, CONTROL_ACTION_NONE);
+    free(reply);
+}
+
 static void test_pause_resume(void **state)
 {
     json_t *j = req("{\"cmd\":\"pause\"}");
@@ -372,6 +438,8 @@ int main(void)
         cmocka_unit_test_setup(test_status_states_and_devices, setup),
         cmocka_unit_test_setup(test_status_non_utf8_text, setup),
         cmocka_unit_test_setup(test_stop_is_left_to_the_caller, setup),
+        cmocka_unit_test_setup(test_powerdown, setup),
+        cmocka_unit_test_setup(test_powerdown_without_button, setup),
         cmocka_unit_test_setup(test_pause_resume, setup),
         cmocka_unit_test_setup(test_bad_requests, setup),
         cmocka_unit_test_setup(test_odd_bytes, setup),

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "herd/acpi_ged.h"
 #include "herd/acpi_power.h"
 #include "herd/aml.h"
 #include "herd/layout.h"
@@ -182,7 +183,10 @@ static void put_gas_port(uint8_t *at, uint16_t port)
 static void fill_fadt(uint8_t *t, uint64_t dsdt)
 {
     uint32_t dsdt32 = (uint32_t)dsdt;
-    uint32_t flags = ACPI_FADT_HW_REDUCED | ACPI_FADT_RESET_REG_SUP;
+    /* The power button is a control-method device (\_SB.PWRB), and there
+     * is no sleep button at all: neither is a fixed-feature one. */
+    uint32_t flags = ACPI_FADT_HW_REDUCED | ACPI_FADT_RESET_REG_SUP | ACPI_FADT_PWR_BUTTON |
+                     ACPI_FADT_SLP_BUTTON;
     uint16_t boot_arch = ACPI_FADT_8042 | ACPI_FADT_NO_VGA | ACPI_FADT_NO_CMOS_RTC;
     uint64_t hypervisor = 0;
 
@@ -261,6 +265,56 @@ static void dsdt_i8042(struct aml *a)
     aml_end(a);
 }
 
+/* The power button: a control-method button the GED notifies. */
+static void dsdt_power_button(struct aml *a)
+{
+    aml_device_begin(a, "PWRB");
+    aml_name_eisaid(a, "_HID", "PNP0C0C");
+    aml_name_integer(a, "_UID", 0);
+    aml_end(a);
+}
+
+/* _EVT (Arg0: the GSI): reads (and so clears) the event register and
+ * notifies the device of each event found:
+ *   Store (GDAT, Local0)
+ *   If (LEqual (And (Local0, 1, ), 1)) { Notify (\_SB.PWRB, 0x80) } */
+static void ged_evt_method(struct aml *a)
+{
+    aml_method_begin(a, "_EVT", 1, 1);
+    aml_store(a);
+    aml_name_string(a, "GDAT");
+    aml_local(a, 0);
+    aml_if_begin(a);
+    aml_lequal(a);
+    aml_and(a);
+    aml_local(a, 0);
+    aml_integer(a, ACPI_GED_EVT_POWER_BUTTON);
+    aml_no_target(a);
+    aml_integer(a, ACPI_GED_EVT_POWER_BUTTON);
+    aml_notify(a, "\\_SB.PWRB", ACPI_NOTIFY_BUTTON_PRESSED);
+    aml_end(a);
+    aml_end(a);
+}
+
+/* The Generic Event Device (herd/acpi_ged.h): its interrupt, the event
+ * register as a one-byte field, and _EVT. */
+static void dsdt_ged(struct aml *a)
+{
+    aml_device_begin(a, "GED0");
+    aml_name_string_value(a, "_HID", "ACPI0013");
+    aml_name_integer(a, "_UID", 0);
+    aml_name(a, "_CRS");
+    aml_restemplate_begin(a);
+    aml_res_interrupt(a, 1, 0, ACPI_GED_GSI); /* level, active high: as acpi_ged raises it */
+    aml_restemplate_end(a);
+    aml_operation_region(a, "GDST", AML_SPACE_SYSTEM_IO, ACPI_GED_PORT, 1);
+    aml_field_begin(a, "GDST", AML_FIELD_BYTE_ACC | AML_FIELD_NO_LOCK | AML_FIELD_PRESERVE);
+    aml_field_unit(a, "GDAT", 8);
+    aml_end(a);
+    ged_evt_method(a);
+    aml_end(a);
+}
+
 /* \_S5: SLP_TYP for power-off through the FADT sleep control register. */
 static void dsdt_s5(struct aml *a)
 {
@@ -281,6 +335,8 @@ long acpi_build_dsdt_body(uint8_t *buf, size_t cap)
     dsdt_motherboard(&a);
     dsdt_com1(&a);
     dsdt_i8042(&a);
+    dsdt_power_button(&a);
+    dsdt_ged(&a);
     aml_end(&a);
     dsdt_s5(&a);
     return aml_finish(&a);

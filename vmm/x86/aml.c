@@ -21,9 +21,18 @@
 #define OP_BUFFER      0x11
 #define OP_PACKAGE     0x12
 #define OP_METHOD      0x14
+#define OP_LOCAL0      0x60
+#define OP_ARG0        0x68
+#define OP_STORE       0x70
+#define OP_AND         0x7b
+#define OP_NOTIFY      0x86
+#define OP_LEQUAL      0x93
+#define OP_IF          0xa0
 #define OP_DUAL_NAME   0x2e
 #define OP_MULTI_NAME  0x2f
 #define OP_EXT         0x5b
+#define OP_EXT_REGION  0x80
+#define OP_EXT_FIELD   0x81
 #define OP_EXT_DEVICE  0x82
 #define OP_ROOT        0x5c
 #define OP_PARENT      0x5e
@@ -110,25 +119,44 @@ static void insert(struct aml *a, size_t at, const uint8_t *p, size_t n)
     a->len += n;
 }
 
+/* Writes `total` as a PkgLength of exactly n bytes (1-4): one byte holds 6
+ * bits, more bytes hold 4 bits in the lead byte plus 8 per following byte. */
+static void pkglen_put(size_t total, unsigned n, uint8_t out[4])
+{
+    if (n == 1) {
+        out[0] = (uint8_t)total;
+        return;
+    }
+    out[0] = (uint8_t)(((n - 1) << 6) | (total & 0x0f));
+    for (unsigned i = 1; i < n; i++)
+        out[i] = (uint8_t)(total >> (4 + 8 * (i - 1)));
+}
+
+static const size_t pkglen_limit[4] = {0x3f, 0xfff, 0xfffff, AML_PKGLEN_MAX};
+
 unsigned aml_pkglen_encode(size_t content, uint8_t out[4])
 {
-    /* The length counts its own bytes; one byte holds 6 bits, more bytes
-     * hold 4 bits in the lead byte plus 8 per following byte. */
-    static const size_t limit[4] = {0x3f, 0xfff, 0xfffff, AML_PKGLEN_MAX};
-
+    /* The length of a package counts its own bytes. */
     for (unsigned n = 1; n <= 4; n++) {
         size_t total = content + n;
 
-        if (content > AML_PKGLEN_MAX || total > limit[n - 1])
+        if (content > AML_PKGLEN_MAX || total > pkglen_limit[n - 1])
             continue;
-        if (n == 1) {
-            out[0] = (uint8_t)total;
-            return 1;
-        }
-        out[0] = (uint8_t)(((n - 1) << 6) | (total & 0x0f));
-        for (unsigned i = 1; i < n; i++)
-            out[i] = (uint8_t)(total >> (4 + 8 * (i - 1)));
+        pkglen_put(total, n, out);
         return n;
+    }
+    return 0;
+}
+
+/* A PkgLength that is a plain number (a field's width in bits): it does not
+ * count its own bytes. */
+static unsigned pkglen_encode_value(size_t value, uint8_t out[4])
+{
+    for (unsigned n = 1; n <= 4; n++) {
+        if (value <= pkglen_limit[n - 1]) {
+            pkglen_put(value, n, out);
+            return n;
+        }
     }
     return 0;
 }
@@ -515,4 +543,106 @@ void aml_res_word_io(struct aml *a, uint16_t min, uint16_t max)
 void aml_res_word_bus(struct aml *a, uint16_t min, uint16_t max)
 {
     address_space(a, RES_WORD_ADDRESS, 2, ADDR_TYPE_BUS, 0, min, max);
+}
+
+/* Expressions and statements for method bodies. */
+
+void aml_local(struct aml *a, unsigned n)
+{
+    if (n > 7) {
+        fail(a, -EINVAL);
+        return;
+    }
+    put8(a, (uint8_t)(OP_LOCAL0 + n));
+}
+
+void aml_arg(struct aml *a, unsigned n)
+{
+    if (n > 6) {
+        fail(a, -EINVAL);
+        return;
+    }
+    put8(a, (uint8_t)(OP_ARG0 + n));
+}
+
+void aml_no_target(struct aml *a)
+{
+    put8(a, OP_ZERO); /* NullName */
+}
+
+void aml_store(struct aml *a)
+{
+    put8(a, OP_STORE);
+}
+
+void aml_and(struct aml *a)
+{
+    put8(a, OP_AND);
+}
+
+void aml_lequal(struct aml *a)
+{
+    put8(a, OP_LEQUAL);
+}
+
+void aml_notify(struct aml *a, const char *object, uint64_t value)
+{
+    put8(a, OP_NOTIFY);
+    aml_name_string(a, object);
+    aml_integer(a, value);
+}
+
+void aml_if_begin(struct aml *a)
+{
+    put8(a, OP_IF);
+    open_body(a, KIND_PLAIN);
+}
+
+/* Operation regions and their fields. */
+
+void aml_operation_region(struct aml *a, const char *name, uint8_t space, uint64_t offset,
+                          uint64_t len)
+{
+    const uint8_t op[2] = {OP_EXT, OP_EXT_REGION};
+
+    aml_bytes(a, op, 2);
+    aml_name_string(a, name);
+    put8(a, space);
+    aml_integer(a, offset);
+    aml_integer(a, len);
+}
+
+void aml_field_begin(struct aml *a, const char *region, uint8_t flags)
+{
+    const uint8_t op[2] = {OP_EXT, OP_EXT_FIELD};
+
+    if (flags & 0x80) { /* bit 7 is reserved */
+        fail(a, -EINVAL);
+        return;
+    }
+    aml_bytes(a, op, 2);
+    open_body(a, KIND_PLAIN);
+    aml_name_string(a, region);
+    put8(a, flags);
+}
+
+void aml_field_unit(struct aml *a, const char *name, uint32_t bits)
+{
+    const char *p = name;
+    char seg[4];
+    uint8_t len[4];
+    unsigned n;
+
+    /* A NamedField is one NameSeg (no path, no prefix) and a width. */
+    if (strchr(name, '.') || parse_segment(&p, seg) < 0 || bits == 0) {
+        fail(a, -EINVAL);
+        return;
+    }
+    n = pkglen_encode_value(bits, len);
+    if (!n) {
+        fail(a, -EINVAL);
+        return;
+    }
+    aml_bytes(a, seg, 4);
+    aml_bytes(a, len, n);
 }
