@@ -10,6 +10,7 @@
 # `make`            builds everything into build/
 # `make SAN=1`      builds the same tree with ASan+UBSan into build/san/
 # `make check`      installs what is missing, builds both trees, runs every test
+# `make check-full` the same with the slowest cases too (docs/testing.md)
 # `make demo`       installs what is missing, builds, runs the main job
 # `make bench`      prints herd vs its peers, side by side, from one run
 
@@ -44,7 +45,7 @@ UNIT_TESTS :=
 FIRMWARE   :=
 LIBS       :=
 
-.PHONY: all check demo bench clean deps fuzz
+.PHONY: all check check-full demo bench clean deps fuzz
 all:
 
 include $(sort $(wildcard */module.mk */*/module.mk))
@@ -70,7 +71,12 @@ check: deps
 	$(MAKE) all
 	$(MAKE) SAN=1 all
 	./tools/fetch-test-kernel || echo "check: no test kernel; the real-Linux tests will skip"
+	./tools/build-guest-image build/guest || echo "check: no guest image; the Debian guest tests will skip"
 	./tests/run-all
+
+# make check plus the slowest cases (docs/testing.md says which and why).
+check-full:
+	HERD_CHECK_FULL=1 $(MAKE) check
 
 demo: deps
 	$(MAKE) all

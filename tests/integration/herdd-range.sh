@@ -2,6 +2,7 @@
 # herd-test-needs: kvm
 # herdd ranges, in a private network namespace:
 #  1. `herdctl range up examples/range.yaml` (2 scenarios, 5 roles, 16 probe
+#     guests; 20 API clients at once, 200 in make check-full
 #     guests on role and segment bridges): every guest ready, distinct
 #     overlays and MACs, taps on the right bridges, the parent's sha256
 #     unchanged; range reset brings every guest back on a fresh overlay;
@@ -74,7 +75,12 @@ for v in json.load(sys.stdin)["vms"]:
 
 
 
-echo "== 1. range up examples/range.yaml, 200 API clients meanwhile, events followed"
+# 200 concurrent API clients in make check-full; 20 in make check (in the
+# nested host 200 clients spawn 2400 curl processes under emulation, which
+# takes minutes and says nothing more about herdd).
+nclients=20
+[ "${HERD_CHECK_FULL:-0}" = 1 ] && nclients=200
+echo "== 1. range up examples/range.yaml, $nclients API clients meanwhile, events followed"
 hc node plan "$root/examples/range.yaml" || fail "node plan"
 hc events --type vm.ready > "$tmp/events.txt" 2>&1 &
 events_pid=$!
@@ -88,13 +94,13 @@ client() { # N: list, inspect, node, a few times; any non-200 or hang is a failu
     done
 }
 cpids=()
-for c in $(seq 200); do client "$c" > "$tmp/client-$c.log" 2>&1 & cpids+=($!); done
+for c in $(seq "$nclients"); do client "$c" > "$tmp/client-$c.log" 2>&1 & cpids+=($!); done
 start=$(date +%s%N)
 hc range up "$root/examples/range.yaml" || fail "range up"
 echo "range up: $(( ($(date +%s%N) - start) / 1000000 )) ms"
 cfail=0
 for p in "${cpids[@]}"; do wait "$p" || cfail=$((cfail + 1)); done
-[ "$cfail" -eq 0 ] || { fail "$cfail of 200 API clients failed"; cat "$tmp"/client-*.log | head -5; }
+[ "$cfail" -eq 0 ] || { fail "$cfail of $nclients API clients failed"; cat "$tmp"/client-*.log | head -5; }
 sleep 0.2
 kill "$events_pid" 2>/dev/null
 [ "$(grep -c 'vm.ready *lab1-' "$tmp/events.txt")" = 16 ] ||
