@@ -80,6 +80,7 @@ check-full:
 
 demo: deps
 	$(MAKE) all
+	./tools/build-guest-image build/guest
 	./tools/demo
 
 bench: deps

@@ -16,3 +16,28 @@ wait_bounded() {
     fi
     wait "$pid"
 }
+
+# wait_line FILE REGEX SECS PID: true once FILE has a line matching REGEX;
+# false after SECS seconds, or when PID has ended without it.
+wait_line() {
+    local file=$1 re=$2 secs=$3 pid=$4 i
+    for ((i = 0; i < secs * 5; i++)); do
+        grep -qaE "$re" "$file" 2>/dev/null && return 0
+        kill -0 "$pid" 2>/dev/null || { grep -qaE "$re" "$file" 2>/dev/null; return; }
+        sleep 0.2
+    done
+    return 1
+}
+
+# require_guest_image: sets $img to the Debian guest image directory
+# ($HERD_GUEST_IMAGE, default build/guest: tools/build-guest-image) and
+# skips the test (exit 77, with the reason) when it is not there.
+require_guest_image() {
+    img=${HERD_GUEST_IMAGE:-${HERD_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}/build/guest}
+    local f
+    for f in vmlinuz initrd.img root.img cmdline; do
+        [ -s "$img/$f" ] && continue
+        echo "skip: no guest image in $img ($f missing): run tools/build-guest-image $img"
+        exit 77
+    done
+}

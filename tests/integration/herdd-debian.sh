@@ -14,11 +14,9 @@
 # Exit 0 pass, 77 skip, else fail.
 set -u
 . "$(dirname "$0")/herdd-lib.sh"
-img=${HERD_GUEST_IMAGE:-$root/build/guest}
+. "$(dirname "$0")/common.sh"
 limit=${HERD_LINUX_TIMEOUT:-600}
-for f in vmlinuz initrd.img root.img cmdline; do
-    [ -s "$img/$f" ] || skip "no guest image in $img ($f missing): run tools/build-guest-image $img"
-done
+require_guest_image
 [ -z "$(grep -wE 'vmx|svm' /proc/cpuinfo)" ] && skip "real Linux needs vmx/svm (run-all runs this in the nested host)"
 
 write_config "ready_timeout: $limit
@@ -64,6 +62,10 @@ for v in $(hc --json vm ls --range deb | python3 -c 'import json,sys; print(" ".
     con=$tmp/state/vms/$v/console.log
     state=$(grep -a 'herd-guest: ready ' "$con" | tail -n 1 | tr -d '\r')
     echo "$v: ${state:-no ready line}"
+    if [ -z "$state" ]; then
+        echo "--- $v: herd-vmm log"; tail -n 30 "$tmp/state/vms/$v/vmm.log" 2>/dev/null
+        echo "--- $v: console (last 30 lines)"; tail -n 30 "$con" | tr -d '\r'
+    fi
     grep -q 'state=running' <<<"$state" || fail "$v: systemd is not running cleanly: $state"
     for _ in $(seq 300); do grep -qa ' login:' "$con" && break; sleep 0.2; done
     grep -qa ' login:' "$con" || fail "$v: no login: prompt on its console"

@@ -27,16 +27,13 @@ set -u
 root=${HERD_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 build=${HERD_BUILD:-$root/build}
 vmm=${HERD_VMM:-$build/bin/herd-vmm}
-img=${HERD_GUEST_IMAGE:-$root/build/guest}
 client=$build/tests/bin/control-client
 limit=${HERD_LINUX_TIMEOUT:-600}
 
 skip() { echo "skip: $*"; exit 77; }
 [ "$(id -u)" -eq 0 ] || skip "needs root (network namespace, taps)"
 [ -r /dev/kvm ] && [ -w /dev/kvm ] || skip "/dev/kvm is missing or not accessible"
-for f in vmlinuz initrd.img root.img cmdline; do
-    [ -s "$img/$f" ] || skip "no guest image in $img ($f missing): run tools/build-guest-image $img"
-done
+require_guest_image
 for f in "$vmm" "$client"; do [ -x "$f" ] || skip "$f is not built"; done
 for t in ip qemu-img sha256sum; do command -v $t >/dev/null || skip "$t is not installed"; done
 
@@ -53,18 +50,6 @@ cleanup() {
     rm -rf "$tmp"
 }
 trap cleanup EXIT
-
-# wait_line FILE REGEX SECS PID: true once FILE has a line matching REGEX;
-# false after SECS or when PID ends first.
-wait_line() {
-    local file=$1 re=$2 secs=$3 pid=$4 i
-    for ((i = 0; i < secs * 5; i++)); do
-        grep -qaE "$re" "$file" 2>/dev/null && return 0
-        kill -0 "$pid" 2>/dev/null || { grep -qaE "$re" "$file" 2>/dev/null; return; }
-        sleep 0.2
-    done
-    return 1
-}
 
 parent=$img/root.img
 echo "image: $img ($(du -h --apparent-size "$parent" | cut -f1) parent, $(cat "$img/cmdline"))"

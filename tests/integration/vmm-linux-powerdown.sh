@@ -22,7 +22,6 @@ set -u
 root=${HERD_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 build=${HERD_BUILD:-$root/build}
 vmm=${HERD_VMM:-$build/bin/herd-vmm}
-img=${HERD_GUEST_IMAGE:-$root/build/guest}
 client=$build/tests/bin/control-client
 boot_limit=${HERD_LINUX_TIMEOUT:-600}
 down_limit=300
@@ -31,9 +30,7 @@ skip() { echo "skip: $*"; exit 77; }
 [ -r /dev/kvm ] && [ -w /dev/kvm ] || skip "/dev/kvm is missing or not accessible"
 grep -qE '\b(vmx|svm)\b' /proc/cpuinfo ||
     skip "host CPU has no vmx/svm (KVM here cannot boot a stock kernel to userspace)"
-for f in vmlinuz initrd.img root.img cmdline; do
-    [ -s "$img/$f" ] || skip "no guest image in $img ($f missing): run tools/build-guest-image $img"
-done
+require_guest_image
 for f in "$vmm" "$client" "$build/bin/herd-img"; do [ -x "$f" ] || skip "$f is not built"; done
 command -v qemu-img >/dev/null || skip "qemu-img is not installed"
 
@@ -49,18 +46,6 @@ fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 con=$tmp/console
 log=$tmp/vmm.log
 sock=$tmp/ctl.sock
-
-# wait_line FILE REGEX SECS PID: true once FILE has a line matching REGEX;
-# false after SECS or when PID ends first.
-wait_line() {
-    local file=$1 re=$2 secs=$3 p=$4 i
-    for ((i = 0; i < secs * 5; i++)); do
-        grep -qaE "$re" "$file" 2>/dev/null && return 0
-        kill -0 "$p" 2>/dev/null || { grep -qaE "$re" "$file" 2>/dev/null; return; }
-        sleep 0.2
-    done
-    return 1
-}
 
 dump() {
     echo "-- console (last 60 lines):"
