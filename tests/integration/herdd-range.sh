@@ -17,7 +17,8 @@
 set -u
 . "$(dirname "$0")/herdd-lib.sh"
 
-write_config "capacity: {cpu_overcommit: 64}"
+write_config "capacity: {cpu_overcommit: 64}
+ready_timeout: 600"
 start_herdd
 make_parent
 add_probe_template probe >/dev/null || fail "template add"

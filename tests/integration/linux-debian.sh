@@ -11,9 +11,11 @@
 #     herd's virtio-net: each pings the other (addresses from herd.ip= on
 #     the kernel command line, the peer from herd.ping=), and this host
 #     pings both from the bridge;
-#  3. stopped through the control socket: herd-vmm exits 0 and removes its
-#     socket, no herd-vmm is left, `qemu-img check` is clean on both
-#     overlays, the parent's sha256 is unchanged;
+#  3. guest a shuts down cleanly when asked (control socket powerdown: the
+#     ACPI power button; systemd stops its units, powers off through ACPI
+#     S5, herd-vmm exits 0), guest b is stopped by herd-vmm (stop); both
+#     sockets removed, no herd-vmm left, `qemu-img check` clean on both
+#     overlays, the parent's sha256 unchanged;
 #  4. the oracle: the same image on the same kind of overlay under
 #     qemu-system-x86_64 -enable-kvm (q35, QEMU's own virtio devices) boots
 #     to "login:" too.
@@ -113,13 +115,29 @@ for g in a b; do
         { fail "host cannot ping guest $g (${ip_of[$g]})"; cat "$tmp/ping-$g.log"; }
 done
 
-# --- 3. stop, check the images, nothing left ---------------------------------
+# --- 3. guest a shuts itself down (powerdown: the ACPI power button), guest b
+# is stopped by herd-vmm; check the images, nothing left ---------------------
+out=$(printf '%s\n' '{"cmd":"powerdown","id":1}' | "$client" "$tmp/a.sock" -t 10 2>&1)
+[ "$out" = '{"ok":true,"id":1}' ] || fail "guest a: powerdown: $out"
+t0=$(date +%s)
+wait_bounded "${pid_of[a]}" 300
+rc=$?
+echo "guest a: powerdown: herd-vmm exit $rc after $(( $(date +%s) - t0 ))s ($(tail -n 1 "$tmp/a.vmm.log"))"
+[ "$rc" -eq 0 ] || fail "guest a: herd-vmm exit $rc after powerdown, expected 0"
+grep -q 'guest powered off (ACPI S5)' "$tmp/a.vmm.log" ||
+    fail "guest a did not power off through ACPI S5"
+grep -qa 'Power Button \[PWRF\]' "$tmp/a.console" &&
+    fail "guest a: the kernel made a fixed-feature power button (FADT flag ignored?)"
+tr -d '\r' < "$tmp/a.console" | grep -aqE 'Stopped target|Stopping ' ||
+    fail "guest a: no units stopped on its console: not an orderly systemd shutdown"
+tr -d '\r' < "$tmp/a.console" | grep -aqE 'reboot: Power down|Powering off' ||
+    fail "guest a: its console shows no power-off"
+out=$(printf '%s\n' '{"cmd":"stop"}' | "$client" "$tmp/b.sock" -t 10 2>&1)
+[ "$out" = '{"ok":true}' ] || fail "guest b: stop: $out"
+wait_bounded "${pid_of[b]}" 60
+rc=$?
+[ "$rc" -eq 0 ] || fail "guest b: herd-vmm exit $rc after stop, expected 0"
 for g in a b; do
-    out=$(printf '%s\n' '{"cmd":"stop"}' | "$client" "$tmp/$g.sock" -t 10 2>&1)
-    [ "$out" = '{"ok":true}' ] || fail "guest $g: stop: $out"
-    wait_bounded "${pid_of[$g]}" 60
-    rc=$?
-    [ "$rc" -eq 0 ] || fail "guest $g: herd-vmm exit $rc after stop, expected 0"
     [ -e "$tmp/$g.sock" ] && fail "guest $g: control socket left behind"
     out=$(qemu-img check -f qcow2 "$tmp/$g.qcow2" 2>&1) || fail "qemu-img check $g.qcow2: $out"
     echo "guest $g: qemu-img check: $(tail -n 1 <<<"$out")"
