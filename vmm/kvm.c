@@ -97,6 +97,35 @@ static int fail(int rc, char *err, size_t errlen, const char *what)
     return rc;
 }
 
+/*
+ * The in-kernel 8259s start unprogrammed: all inputs unmasked, vector base
+ * 0. KVM routes GSI 0-15 to them as well as to the IOAPIC, and the boot
+ * CPU's LINT0 comes out of reset as ExtINT, which Linux leaves unmasked
+ * when it finds it so. A guest that never programs the PICs (Linux on our
+ * hardware-reduced ACPI uses none) would then take the serial port's IRQ 4
+ * as vector 4, the i8042's as vector 1 (#DB): seen as a triple fault early
+ * in boot, while the console driver started using interrupts. Leave them
+ * the way a PC firmware does: vectors 0x08/0x70, every input masked; a
+ * guest that wants the PICs initialises them itself (ICW1 clears the mask).
+ */
+static int pic_mask_all(struct kvm *kvm)
+{
+    static const uint8_t base[2] = {0x08, 0x70};
+
+    for (uint32_t chip = KVM_IRQCHIP_PIC_MASTER; chip <= KVM_IRQCHIP_PIC_SLAVE; chip++) {
+        struct kvm_irqchip ic = {.chip_id = chip};
+
+        if (ioctl(kvm->vm_fd, KVM_GET_IRQCHIP, &ic) < 0)
+            return -errno;
+        ic.chip.pic.imr = 0xff;
+        ic.chip.pic.irq_base = base[chip];
+        ic.chip.pic.init_state = 0;
+        if (ioctl(kvm->vm_fd, KVM_SET_IRQCHIP, &ic) < 0)
+            return -errno;
+    }
+    return 0;
+}
+
 int kvm_create_vm(struct kvm *kvm, const struct guest_mem *gm, char *err, size_t errlen)
 {
     struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
@@ -121,6 +150,9 @@ int kvm_create_vm(struct kvm *kvm, const struct guest_mem *gm, char *err, size_t
         return fail(-errno, err, errlen, "KVM_SET_IDENTITY_MAP_ADDR");
     if (ioctl(kvm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
         return fail(-errno, err, errlen, "KVM_CREATE_IRQCHIP");
+    rc = pic_mask_all(kvm);
+    if (rc < 0)
+        return fail(rc, err, errlen, "KVM_SET_IRQCHIP (8259 mask)");
     if (ioctl(kvm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
         return fail(-errno, err, errlen, "KVM_CREATE_PIT2");
     return 0;
