@@ -7,7 +7,9 @@
  * window, the capability chain, the PCI-config access window, and a kick
  * reaching the device through the I/O thread.
  *
- * Needs /dev/kvm: without a usable one every case is skipped with the reason.
+ * Needs /dev/kvm: without a usable one every case is skipped with the reason;
+ * tests/run-all runs it in the nested host where this machine has none:
+ * herd-test-needs: kvm
  */
 #include <stdarg.h>
 #include <stddef.h>
