@@ -24,7 +24,7 @@ if [ "${HERD_NESTED:-0}" != 1 ]; then
     if ! native; then
         out=$build/nested/bench
         echo "linux bench: no vmx/svm here: measuring both VMMs in the nested host" >&2
-        "$root/tools/nested-host" -q -o "$out" -e HERD_GUEST_IMAGE -e BENCH_LINUX_RUNS \
+        "$root/tools/nested-host" -q -o "$out" -e HERD_GUEST_IMAGE -e BENCH_LINUX_RUNS -e HERD_LINUX_TIMEOUT \
             -- "$0" >&2 || { echo "linux bench: the nested run failed ($out)" >&2; exit 1; }
         sed -n 's/^ROW \([^|]*\)|/\1, nested host|/p' "$out/job.log"
         exit 0
@@ -36,7 +36,8 @@ trap 'pkill -KILL -f "$tmp" 2>/dev/null; rm -rf "$tmp"' EXIT
 cmdline=$(cat "$img/cmdline")
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
-# boot WHO RUN: prints "LOGIN_MS READY_MS" (0 where not reached in 900 s)
+# boot WHO RUN: prints "LOGIN_MS READY_MS" (0 where not reached within
+# HERD_LINUX_TIMEOUT seconds, default 600; the table then shows no ratio)
 boot() {
     local who=$1 n=$2 con=$tmp/$1-$2.console ov=$tmp/$1-$2.qcow2 t0 pid login=0 ready=0 i
     "$build/bin/herd-img" create -q -f qcow2 -b "$img/root.img" -F raw "$ov" || return 1
@@ -52,7 +53,7 @@ boot() {
             -drive "file=$ov,if=virtio,format=qcow2" </dev/null >/dev/null 2>&1 &
     fi
     pid=$!
-    for ((i = 0; i < 900 * 20; i++)); do
+    for ((i = 0; i < ${HERD_LINUX_TIMEOUT:-600} * 20; i++)); do
         [ "$login" = 0 ] && grep -qa ' login:' "$con" 2>/dev/null && login=$(( $(now_ms) - t0 ))
         [ "$ready" = 0 ] && grep -qa 'herd-guest: ready ' "$con" 2>/dev/null && ready=$(( $(now_ms) - t0 ))
         [ "$login" != 0 ] && [ "$ready" != 0 ] && break
