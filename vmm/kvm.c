@@ -102,10 +102,9 @@ static int fail(int rc, char *err, size_t errlen, const char *what)
  * 0. KVM routes GSI 0-15 to them as well as to the IOAPIC, and the boot
  * CPU's LINT0 comes out of reset as ExtINT, which Linux leaves unmasked
  * when it finds it so. A guest that never programs the PICs (Linux on our
- * hardware-reduced ACPI uses none) would then take the serial port's IRQ 4
- * as vector 4, the i8042's as vector 1 (#DB): seen as a triple fault early
- * in boot, while the console driver started using interrupts. Leave them
- * the way a PC firmware does: vectors 0x08/0x70, every input masked; a
+ * hardware-reduced ACPI uses none) could then take the serial port's IRQ 4
+ * as vector 4, the i8042's as vector 1 (#DB). Leave them the way a PC
+ * firmware does: vectors 0x08/0x70, every input masked; a
  * guest that wants the PICs initialises them itself (ICW1 clears the mask).
  */
 static int pic_mask_all(struct kvm *kvm)
