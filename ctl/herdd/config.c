@@ -304,6 +304,21 @@ static char *dup_str(json_t *o, const char *key, const char *def)
     return strdup(v && json_is_string(v) ? json_string_value(v) : def);
 }
 
+/* KEY: a number of seconds in [min, max] (def when absent), stored in ms. */
+static int seconds_ms(json_t *root, const char *key, unsigned def, unsigned min, unsigned max,
+                      const char *path, unsigned *ms, struct hd_err *err)
+{
+    json_t *v = json_object_get(root, key);
+
+    *ms = def * 1000;
+    if (!v)
+        return 0;
+    if (!json_is_number(v) || json_number_value(v) < min || json_number_value(v) > max)
+        return hd_fail(err, 400, key, "%s: %s: seconds, %u-%u", path, key, min, max);
+    *ms = (unsigned)(json_number_value(v) * 1000);
+    return 0;
+}
+
 int hd_config_load(const char *path, struct hd_config *cfg, struct hd_err *err)
 {
     static const char *const known[] = {"node", "state_dir", "socket", "vmm", "roles",
@@ -453,24 +468,9 @@ int hd_config_load(const char *path, struct hd_config *cfg, struct hd_err *err)
             }
         }
     }
-    cfg->stop_timeout_ms = 10000;
-    v = json_object_get(root, "stop_timeout");
-    if (v) {
-        if (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > 3600) {
-            hd_fail(err, 400, "stop_timeout", "%s: stop_timeout: seconds, 0-3600", path);
-            goto fail;
-        }
-        cfg->stop_timeout_ms = (unsigned)(json_number_value(v) * 1000);
-    }
-    cfg->ready_timeout_ms = 120000;
-    v = json_object_get(root, "ready_timeout");
-    if (v) {
-        if (!json_is_number(v) || json_number_value(v) < 1 || json_number_value(v) > 86400) {
-            hd_fail(err, 400, "ready_timeout", "%s: ready_timeout: seconds, 1-86400", path);
-            goto fail;
-        }
-        cfg->ready_timeout_ms = (unsigned)(json_number_value(v) * 1000);
-    }
+    if (seconds_ms(root, "stop_timeout", 10, 0, 3600, path, &cfg->stop_timeout_ms, err) < 0 ||
+        seconds_ms(root, "ready_timeout", 120, 1, 86400, path, &cfg->ready_timeout_ms, err) < 0)
+        goto fail;
     cfg->range_parallel = 8;
     v = json_object_get(root, "range_parallel");
     if (v) {
