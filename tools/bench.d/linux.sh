@@ -34,12 +34,12 @@ fi
 tmp=$(mktemp -d /tmp/bench-linux.XXXXXX)
 trap 'pkill -KILL -f "$tmp" 2>/dev/null; rm -rf "$tmp"' EXIT
 cmdline=$(cat "$img/cmdline")
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+now_ms() { local t=${EPOCHREALTIME/[.,]/}; echo $(( t / 1000 )); }
 
 # boot WHO RUN: prints "LOGIN_MS READY_MS" (0 where not reached within
 # HERD_LINUX_TIMEOUT seconds, default 600; the table then shows no ratio)
 boot() {
-    local who=$1 n=$2 con=$tmp/$1-$2.console ov=$tmp/$1-$2.qcow2 t0 pid login=0 ready=0 i
+    local who=$1 n=$2 con=$tmp/$1-$2.console ov=$tmp/$1-$2.qcow2 t0 pid login=0 ready=0 deadline
     "$build/bin/herd-img" create -q -f qcow2 -b "$img/root.img" -F raw "$ov" || return 1
     t0=$(now_ms)
     if [ "$who" = herd ]; then
@@ -53,7 +53,10 @@ boot() {
             -drive "file=$ov,if=virtio,format=qcow2" </dev/null >/dev/null 2>&1 &
     fi
     pid=$!
-    for ((i = 0; i < ${HERD_LINUX_TIMEOUT:-600} * 20; i++)); do
+    # bounded by time, not by rounds: in the nested host a round (two greps
+    # and a sleep) costs about a second
+    deadline=$(( EPOCHSECONDS + ${HERD_LINUX_TIMEOUT:-600} ))
+    while [ "$EPOCHSECONDS" -lt "$deadline" ]; do
         [ "$login" = 0 ] && grep -qa ' login:' "$con" 2>/dev/null && login=$(( $(now_ms) - t0 ))
         [ "$ready" = 0 ] && grep -qa 'herd-guest: ready ' "$con" 2>/dev/null && ready=$(( $(now_ms) - t0 ))
         [ "$login" != 0 ] && [ "$ready" != 0 ] && break
