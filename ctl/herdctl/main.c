@@ -298,7 +298,7 @@ static int cmd_vm(int argc, char **argv)
         {"range", required_argument, NULL, 'R'},    {"follow", no_argument, NULL, 'F'},
         {NULL, 0, NULL, 0}};
     if (argc < 2)
-        die("vm: ls|create|start|stop|kill|pause|resume|reboot|rm|inspect|logs|console");
+        die("vm: ls|create|start|stop|shutdown|kill|pause|resume|reboot|rm|inspect|logs|console");
     const char *sub = argv[1];
     json_t *body = json_object();
     json_t *nics = NULL;
@@ -391,8 +391,9 @@ static int cmd_vm(int argc, char **argv)
                     usleep(200000);
                 }
             } while (cons || follow);
-        } else if (!strcmp(sub, "start") || !strcmp(sub, "stop") || !strcmp(sub, "kill") ||
-                   !strcmp(sub, "pause") || !strcmp(sub, "resume") || !strcmp(sub, "reboot")) {
+        } else if (!strcmp(sub, "start") || !strcmp(sub, "stop") || !strcmp(sub, "shutdown") ||
+                   !strcmp(sub, "kill") || !strcmp(sub, "pause") || !strcmp(sub, "resume") ||
+                   !strcmp(sub, "reboot")) {
             snprintf(path, sizeof(path), "/v1/vms/%s/%s", name, sub);
             json_t *b = timeout >= 0 ? json_pack("{sf}", "timeout", timeout) : NULL;
             r = send_json("POST", path, b);
@@ -861,7 +862,7 @@ static void usage(FILE *f)
             "usage: herdctl [--socket PATH] [--json] COMMAND ...\n\n"
             "  vm ls [--range R] | create NAME --template T [--cpus N] [--mem M] [--nic ROLE]...\n"
             "     [--restart no|on-failure|always] [--start]\n"
-            "  vm start|stop|kill|pause|resume|reboot NAME... [--timeout S]\n"
+            "  vm start|stop|shutdown|kill|pause|resume|reboot NAME... [--timeout S]\n"
             "  vm rm NAME... [--force] | inspect NAME | logs NAME [--lines N] [--vmm] [--follow]\n"
             "  vm console NAME           (attach to the serial console; Ctrl-] detaches)\n"
             "  template add NAME --image P --format raw|qcow2 --kernel K [--initrd I]\n"

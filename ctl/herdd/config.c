@@ -323,7 +323,8 @@ int hd_config_load(const char *path, struct hd_config *cfg, struct hd_err *err)
 {
     static const char *const known[] = {"node", "state_dir", "socket", "vmm", "roles",
                                         "network_setup", "users", "capacity", "storage",
-                                        "stop_timeout", "ready_timeout", "range_parallel", "guest_uids",
+                                        "stop_timeout", "shutdown_timeout", "ready_timeout",
+                                        "range_parallel", "guest_uids",
                                         "cgroup_root", "wipe_overlays", "vmm_env", NULL};
     FILE *f = fopen(path, "r");
     char buf[1 << 16];
@@ -469,6 +470,8 @@ int hd_config_load(const char *path, struct hd_config *cfg, struct hd_err *err)
         }
     }
     if (seconds_ms(root, "stop_timeout", 10, 0, 3600, path, &cfg->stop_timeout_ms, err) < 0 ||
+        seconds_ms(root, "shutdown_timeout", 120, 1, 3600, path, &cfg->shutdown_timeout_ms,
+                   err) < 0 ||
         seconds_ms(root, "ready_timeout", 120, 1, 86400, path, &cfg->ready_timeout_ms, err) < 0)
         goto fail;
     cfg->range_parallel = 8;

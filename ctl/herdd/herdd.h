@@ -59,6 +59,7 @@ struct hd_config {
     uint64_t storage_alarm;      /* bytes free in the state dir */
     uint64_t storage_floor;      /* below this no new overlays */
     unsigned stop_timeout_ms;
+    unsigned shutdown_timeout_ms; /* how long a guest may take to power off */
     unsigned ready_timeout_ms;   /* range up waits this long for guests to be ready */
     unsigned range_parallel;
     /* confinement (docs/security.md) */

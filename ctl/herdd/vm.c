@@ -646,31 +646,57 @@ static int pidfd_signal(int pidfd, int sig)
     return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
 }
 
-/* g.mu held on entry and exit; dropped while waiting. */
-static int vm_stop_locked(struct hd_vm *vm, bool force, int timeout_ms, struct hd_err *err)
+/* How a guest is ended: herd-vmm stops it (flushing its disks), the guest
+ * shuts itself down (ACPI power button), or SIGKILL. */
+enum stop_how { STOP_VMM, STOP_POWERDOWN, STOP_KILL };
+
+/* Asks herd-vmm (control command CMD) or the process (SIGTERM) to end and
+ * waits up to TIMEOUT_MS for it. g.mu not held. */
+static bool ask_and_wait(const struct hd_vm *vm, int pidfd, const char *cmd, int timeout_ms)
 {
+    char why[256];
+    json_t *r = g.vmm_has_control ? hd_control(vm, cmd, 2000, why, sizeof(why)) : NULL;
+    if (r)
+        json_decref(r);
+    else if (!strcmp(cmd, "stop"))
+        pidfd_signal(pidfd, SIGTERM);
+    else
+        return false; /* no power button without a control socket */
+    return wait_gone(pidfd, timeout_ms);
+}
+
+/* g.mu held on entry and exit; dropped while waiting. STOP_POWERDOWN waits
+ * TIMEOUT_MS for the guest to power off, then stops it as STOP_VMM does
+ * (stop_timeout); STOP_VMM waits TIMEOUT_MS; SIGKILL ends what is left. */
+static int vm_stop_locked(struct hd_vm *vm, enum stop_how how, int timeout_ms,
+                          struct hd_err *err)
+{
+    static const char *const notes[] = {
+        [STOP_VMM] = "stopped by request",
+        [STOP_POWERDOWN] = "shut down by request (ACPI power button)",
+        [STOP_KILL] = "killed by request",
+    };
     if (vm->busy)
         return hd_fail(err, 409, "state", "guest '%s' is busy with another request", vm->name);
     if (vm->pidfd < 0)
         return hd_fail(err, 409, "state", "guest '%s' is %s, not running", vm->name, vm->state);
+    if (how == STOP_POWERDOWN && !g.vmm_has_control)
+        return hd_fail(err, 501, "", "this herd-vmm has no control socket (--control)");
     int pidfd = dup(vm->pidfd);
     if (pidfd < 0)
         return hd_fail(err, 500, "", "dup: %s", strerror(errno));
     vm->busy = true;
     vm->stop_requested = true;
-    hd_vm_set_state(vm, "stopping", force ? "killed by request" : "stopped by request");
+    hd_vm_set_state(vm, "stopping", notes[how]);
     pthread_mutex_unlock(&g.mu);
 
     bool gone = false;
-    if (!force) {
-        char why[256];
-        json_t *r = g.vmm_has_control ? hd_control(vm, "stop", 2000, why, sizeof(why)) : NULL;
-        if (r)
-            json_decref(r);
-        else
-            pidfd_signal(pidfd, SIGTERM);
-        gone = wait_gone(pidfd, timeout_ms);
+    if (how == STOP_POWERDOWN) {
+        gone = ask_and_wait(vm, pidfd, "powerdown", timeout_ms);
+        timeout_ms = (int)g.cfg.stop_timeout_ms;
     }
+    if (!gone && how != STOP_KILL)
+        gone = ask_and_wait(vm, pidfd, "stop", timeout_ms);
     if (!gone) {
         pidfd_signal(pidfd, SIGKILL);
         gone = wait_gone(pidfd, 5000);
@@ -688,7 +714,8 @@ int hd_vm_action(const char *name, const char *action, json_t *opts, json_t **ou
                  struct hd_err *err)
 {
     int rc = 0;
-    int timeout_ms = (int)g.cfg.stop_timeout_ms;
+    bool shutdown = !strcmp(action, "shutdown");
+    int timeout_ms = (int)(shutdown ? g.cfg.shutdown_timeout_ms : g.cfg.stop_timeout_ms);
     json_t *tv = json_object_get(opts, "timeout");
     if (tv) {
         if (!json_is_number(tv) || json_number_value(tv) < 0 || json_number_value(tv) > 3600)
@@ -703,11 +730,15 @@ int hd_vm_action(const char *name, const char *action, json_t *opts, json_t **ou
     }
     if (!strcmp(action, "start")) {
         rc = vm_start_locked(vm, err);
-    } else if (!strcmp(action, "stop") || !strcmp(action, "kill")) {
-        rc = vm_stop_locked(vm, !strcmp(action, "kill"), timeout_ms, err);
+    } else if (!strcmp(action, "stop")) {
+        rc = vm_stop_locked(vm, STOP_VMM, timeout_ms, err);
+    } else if (shutdown) {
+        rc = vm_stop_locked(vm, STOP_POWERDOWN, timeout_ms, err);
+    } else if (!strcmp(action, "kill")) {
+        rc = vm_stop_locked(vm, STOP_KILL, timeout_ms, err);
     } else if (!strcmp(action, "reboot")) {
         if (vm->pidfd >= 0)
-            rc = vm_stop_locked(vm, false, timeout_ms, err);
+            rc = vm_stop_locked(vm, STOP_VMM, timeout_ms, err);
         if (rc == 0)
             rc = vm_start_locked(vm, err);
     } else if (!strcmp(action, "pause") || !strcmp(action, "resume")) {
@@ -761,7 +792,7 @@ int hd_vm_rm(const char *name, bool force, struct hd_err *err)
             pthread_mutex_unlock(&g.mu);
             return -1;
         }
-        if (vm_stop_locked(vm, true, 0, err) < 0) {
+        if (vm_stop_locked(vm, STOP_KILL, 0, err) < 0) {
             pthread_mutex_unlock(&g.mu);
             return -1;
         }
@@ -863,7 +894,7 @@ int hd_vm_reset(const char *name, struct hd_err *err)
         return hd_fail(err, 404, "name", "no guest '%s'", name);
     }
     bool was_running = vm->pidfd >= 0;
-    if (was_running && vm_stop_locked(vm, true, 0, err) < 0) {
+    if (was_running && vm_stop_locked(vm, STOP_KILL, 0, err) < 0) {
         pthread_mutex_unlock(&g.mu);
         return -1;
     }

@@ -7,7 +7,9 @@
 # guests on one segment comes up and every guest reaches ready (systemd at
 # multi-user, reported by the image's herd-guest-ready unit); the guests are
 # listed with their boot times; each console shows systemd's state, a
-# login: prompt and the root disk; after a stop qemu-img check is clean on
+# login: prompt and the root disk; the first guest shuts itself down on
+# `herdctl vm shutdown` (ACPI power button: systemd stops its units,
+# herd-vmm exits 0), the others are stopped; qemu-img check is clean on
 # every overlay, the parent is unchanged, and range down leaves no herd-vmm,
 # tap, overlay, socket or segment bridge.
 # The image dir is $HERD_GUEST_IMAGE (default build/guest).
@@ -72,7 +74,16 @@ for v in $(hc --json vm ls --range deb | python3 -c 'import json,sys; print(" ".
     grep -qaE 'EXT4-fs \(vda\): mounted' "$con" || fail "$v: no ext4 root on /dev/vda in its console"
 done
 
-echo "== stop, qemu-img check, range down"
+echo "== shutdown (ACPI power button) of the first guest, stop of the rest, qemu-img check"
+first=$(hc --json range status deb | python3 -c 'import json,sys; print(json.load(sys.stdin)["vms"][0]["name"])')
+hc vm shutdown "$first" || fail "shutdown $first"
+[ "$(vm_field "$first" 'd["state"]')" = stopped ] || fail "$first: state $(vm_field "$first" 'd["state"]') after shutdown"
+[ "$(vm_field "$first" 'd["exit"]["code"]')" = 0 ] ||
+    fail "$first: herd-vmm exit status $(vm_field "$first" 'd["exit"]["code"]') after shutdown, expected 0 (ACPI S5)"
+con=$tmp/state/vms/$first/console.log
+tr -d '\r' < "$con" | grep -aqE 'Stopped target|Stopping ' ||
+    fail "$first: no units stopped on its console: not an orderly systemd shutdown"
+tr -d '\r' < "$con" | grep -aqE 'reboot: Power down|Powering off' || fail "$first: its console shows no power-off"
 stop_and_check_overlays deb
 [ "$(sha256sum < "$parent")" = "$parent_sum" ] || fail "the parent changed"
 hc range down deb || fail "range down"

@@ -151,12 +151,12 @@ vmm_count() { # herd-vmm processes of this test (not zombies)
     echo $n
 }
 
-stop_and_check_overlays() { # NAME
+stop_and_check_overlays() { # NAME: stops every running guest of range NAME
     local v
     for v in $(hc --json range status "$1" | python3 -c '
 import json, sys
 print(" ".join(v["name"] for v in json.load(sys.stdin)["vms"]))'); do
-        hc vm stop "$v" >/dev/null || fail "stop $v"
+        [ "$(vm_field "$v" 'd["state"]')" = stopped ] || hc vm stop "$v" >/dev/null || fail "stop $v"
         qemu-img check -q "$tmp/state/vms/$v/disk.qcow2" || fail "qemu-img check $v"
     done
 }

@@ -118,7 +118,8 @@ static void test_config_full(void **state)
                           "users: {0: sysadmin, 1000: [auditor, secadmin]}\n"
                           "capacity: {cpu_overcommit: 2.5, memory_fraction: 0.5}\n"
                           "storage: {alarm_free: 1G, floor_free: 100M}\n"
-                          "stop_timeout: 3\nready_timeout: 900\nrange_parallel: 4\nnetwork_setup: true\n"
+                          "stop_timeout: 3\nshutdown_timeout: 45\nready_timeout: 900\nrange_parallel: 4\n"
+                          "network_setup: true\n"
                           "guest_uids: {first: 500000, count: 20}\ncgroup_root: off\n"
                           "wipe_overlays: zero\nvmm_env: [ASAN_OPTIONS, HERD_TEST_X]\n",
                           &cfg, &err),
@@ -136,6 +137,7 @@ static void test_config_full(void **state)
     assert_int_equal(cfg.storage_alarm, 1ull << 30);
     assert_int_equal(cfg.storage_floor, 100ull << 20);
     assert_int_equal(cfg.stop_timeout_ms, 3000);
+    assert_int_equal(cfg.shutdown_timeout_ms, 45000);
     assert_int_equal(cfg.ready_timeout_ms, 900000);
     assert_int_equal(cfg.range_parallel, 4);
     assert_int_equal(cfg.uid_first, 500000);
@@ -160,6 +162,8 @@ static void test_config_defaults_and_root(void **state)
     assert_int_equal(hd_roles_of(&cfg, 1), 0);
     assert_int_equal(cfg.range_parallel, 8);
     assert_int_equal(cfg.ready_timeout_ms, 120000);
+    assert_int_equal(cfg.stop_timeout_ms, 10000);
+    assert_int_equal(cfg.shutdown_timeout_ms, 120000);
     /* confinement defaults: uids 200000-209999, cgroups under /sys/fs/cgroup
      * when usable, overlays discarded, no environment passed */
     assert_int_equal(cfg.uid_first, 200000);
@@ -185,6 +189,7 @@ static void test_config_refusals(void **state)
         {"capacity: {memory_fraction: 1.5}\n", "capacity", "memory_fraction"},
         {"storage: {alarm_free: lots}\n", "storage", "alarm_free"},
         {"stop_timeout: -1\n", "stop_timeout", "0-3600"},
+        {"shutdown_timeout: 0\n", "shutdown_timeout", "1-3600"},
         {"ready_timeout: 0\n", "ready_timeout", "1-86400"},
         {"ready_timeout: soon\n", "ready_timeout", "1-86400"},
         {"range_parallel: 0\n", "range_parallel", "1-256"},
