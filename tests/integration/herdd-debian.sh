@@ -46,8 +46,29 @@ scenarios:
 YAML
 echo "== range up (4 Debian guests)"
 start=$(date +%s)
-hc range up "$tmp/debian.yaml" || fail "range up"
+hc range up "$tmp/debian.yaml"
+up=$?
 echo "range up: $(( $(date +%s) - start ))s"
+# In the nested host only: QEMU's emulated SVM ends about 1 Debian boot in 6
+# to 9 in a guest triple fault, with QEMU as the VMM too (docs/nested-host.md);
+# a guest that ended that way is started once more and must become ready.
+retried=0
+if [ "${HERD_NESTED:-0}" = 1 ]; then
+    for v in $(hc --json vm ls --range deb | python3 -c '
+import json, sys
+print(" ".join(v["name"] for v in json.load(sys.stdin) if v["state"] == "exited"))'); do
+        grep -q 'guest triple fault (KVM_EXIT_SHUTDOWN)' "$tmp/state/vms/$v/vmm.log" || continue
+        echo "$v: guest triple fault in the nested host (the emulated host's fault); starting it once more"
+        retried=$((retried + 1))
+        hc vm start "$v" >/dev/null || fail "start $v again"
+    done
+    for v in $(hc --json vm ls --range deb | python3 -c '
+import json, sys
+print(" ".join(v["name"] for v in json.load(sys.stdin) if v["state"] == "running" and not v["ready"]))'); do
+        wait_ready "$v" "$limit" || echo "$v: not ready after its second start"
+    done
+fi
+[ "$up" -eq 0 ] || [ "$retried" -gt 0 ] || fail "range up"
 hc vm ls --range deb
 hc --json range status deb > "$tmp/status.json" || fail "range status"
 python3 - "$tmp/status.json" <<'PY' || fail "range deb: not every guest is ready"
@@ -69,7 +90,12 @@ for v in $(hc --json vm ls --range deb | python3 -c 'import json,sys; print(" ".
         echo "--- $v: console (last 30 lines)"; tail -n 30 "$con" | tr -d '\r'
     fi
     grep -q 'state=running' <<<"$state" || fail "$v: systemd is not running cleanly: $state"
-    for _ in $(seq 300); do grep -qa ' login:' "$con" && break; sleep 0.2; done
+    # a ready guest prints login: within moments (getty starts with
+    # multi-user); a guest that never got there has nothing to wait for
+    deadline=$((EPOCHSECONDS + 60))
+    while [ -n "$state" ] && [ "$EPOCHSECONDS" -lt "$deadline" ] && ! grep -qa ' login:' "$con"; do
+        sleep 0.5
+    done
     grep -qa ' login:' "$con" || fail "$v: no login: prompt on its console"
     grep -qaE 'EXT4-fs \(vda\): mounted' "$con" || fail "$v: no ext4 root on /dev/vda in its console"
 done

@@ -108,13 +108,14 @@ add_probe_template() { # [NAME]
         --nic communication --nic management
 }
 
-wait_ready() { # NAME [SECONDS]
-    local n=$1 t=${2:-20} i
-    for i in $(seq $((t * 20))); do
+wait_ready() { # NAME [SECONDS]: bounded by time (in the nested host one
+    # round, herdctl and python3, costs about a second)
+    local n=$1 deadline=$((EPOCHSECONDS + ${2:-60}))
+    while :; do
         [ "$(vm_field "$n" 'd["ready"]' 2>/dev/null)" = True ] && return 0
-        sleep 0.05
+        [ "$EPOCHSECONDS" -lt "$deadline" ] || return 1
+        sleep 0.1
     done
-    return 1
 }
 
 # alive PID: the process exists and is not a zombie (an adopted herd-vmm is
