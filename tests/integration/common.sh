@@ -5,9 +5,10 @@
 # Returns the child's exit status (137 when it had to be killed), so no
 # test ever blocks forever on a guest nobody stops.
 wait_bounded() {
-    local pid=$1 limit=$2 i
-    for ((i = 0; i < limit * 10; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
+    local pid=$1 limit=$2 deadline=$((EPOCHSECONDS + $2))
+    # bounded by time, not rounds: a round costs far more than its sleep in
+    # the nested host
+    while kill -0 "$pid" 2>/dev/null && [ "$EPOCHSECONDS" -lt "$deadline" ]; do
         sleep 0.1
     done
     if kill -0 "$pid" 2>/dev/null; then
@@ -17,16 +18,16 @@ wait_bounded() {
     wait "$pid"
 }
 
-# wait_line FILE REGEX SECS PID: true once FILE has a line matching REGEX;
-# false after SECS seconds, or when PID has ended without it.
+# wait_line FILE REGEX SECS [PID]: true once FILE has a line matching REGEX;
+# false after SECS seconds, or when PID (if given) has ended without it.
 wait_line() {
-    local file=$1 re=$2 secs=$3 pid=$4 i
-    for ((i = 0; i < secs * 5; i++)); do
+    local file=$1 re=$2 pid=${4:-} deadline=$((EPOCHSECONDS + $3))
+    while [ "$EPOCHSECONDS" -lt "$deadline" ]; do
         grep -qaE "$re" "$file" 2>/dev/null && return 0
-        kill -0 "$pid" 2>/dev/null || { grep -qaE "$re" "$file" 2>/dev/null; return; }
+        [ -z "$pid" ] || kill -0 "$pid" 2>/dev/null || { grep -qaE "$re" "$file" 2>/dev/null; return; }
         sleep 0.2
     done
-    return 1
+    grep -qaE "$re" "$file" 2>/dev/null
 }
 
 # require_guest_image: sets $img to the Debian guest image directory

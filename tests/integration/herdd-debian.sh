@@ -52,23 +52,19 @@ echo "range up: $(( $(date +%s) - start ))s"
 # In the nested host only: QEMU's emulated SVM ends about 1 Debian boot in 6
 # to 9 in a guest triple fault, with QEMU as the VMM too (docs/nested-host.md);
 # a guest that ended that way is started once more and must become ready.
-retried=0
+retried=()
 if [ "${HERD_NESTED:-0}" = 1 ]; then
-    for v in $(hc --json vm ls --range deb | python3 -c '
-import json, sys
-print(" ".join(v["name"] for v in json.load(sys.stdin) if v["state"] == "exited"))'); do
+    for v in $(range_vms deb 'v["state"] == "exited"'); do
         grep -q 'guest triple fault (KVM_EXIT_SHUTDOWN)' "$tmp/state/vms/$v/vmm.log" || continue
         echo "$v: guest triple fault in the nested host (the emulated host's fault); starting it once more"
-        retried=$((retried + 1))
+        retried+=("$v")
         hc vm start "$v" >/dev/null || fail "start $v again"
     done
-    for v in $(hc --json vm ls --range deb | python3 -c '
-import json, sys
-print(" ".join(v["name"] for v in json.load(sys.stdin) if v["state"] == "running" and not v["ready"]))'); do
+    for v in "${retried[@]}"; do # only these: range up has waited for the others
         wait_ready "$v" "$limit" || echo "$v: not ready after its second start"
     done
 fi
-[ "$up" -eq 0 ] || [ "$retried" -gt 0 ] || fail "range up"
+[ "$up" -eq 0 ] || [ ${#retried[@]} -gt 0 ] || fail "range up"
 hc vm ls --range deb
 hc --json range status deb > "$tmp/status.json" || fail "range status"
 python3 - "$tmp/status.json" <<'PY' || fail "range deb: not every guest is ready"
@@ -81,7 +77,7 @@ print(f'{len(vms)} guests, {len(vms) - len(bad)} ready')
 for b in bad: print("  " + b)
 sys.exit(1 if bad or len(vms) != 4 else 0)
 PY
-for v in $(hc --json vm ls --range deb | python3 -c 'import json,sys; print(" ".join(v["name"] for v in json.load(sys.stdin)))'); do
+for v in $(range_vms deb); do
     con=$tmp/state/vms/$v/console.log
     state=$(grep -a 'herd-guest: ready ' "$con" | tail -n 1 | tr -d '\r')
     echo "$v: ${state:-no ready line}"
@@ -92,11 +88,8 @@ for v in $(hc --json vm ls --range deb | python3 -c 'import json,sys; print(" ".
     grep -q 'state=running' <<<"$state" || fail "$v: systemd is not running cleanly: $state"
     # a ready guest prints login: within moments (getty starts with
     # multi-user); a guest that never got there has nothing to wait for
-    deadline=$((EPOCHSECONDS + 60))
-    while [ -n "$state" ] && [ "$EPOCHSECONDS" -lt "$deadline" ] && ! grep -qa ' login:' "$con"; do
-        sleep 0.5
-    done
-    grep -qa ' login:' "$con" || fail "$v: no login: prompt on its console"
+    wait_line "$con" ' login:' "$([ -n "$state" ] && echo 60 || echo 0)" ||
+        fail "$v: no login: prompt on its console"
     grep -qaE 'EXT4-fs \(vda\): mounted' "$con" || fail "$v: no ext4 root on /dev/vda in its console"
 done
 

@@ -152,11 +152,16 @@ vmm_count() { # herd-vmm processes of this test (not zombies)
     echo $n
 }
 
+range_vms() { # RANGE [PYTHON-EXPR]: the names of RANGE's guests (v is
+    # each guest's JSON; only those for which the expression is true)
+    hc --json vm ls --range "$1" | python3 -c '
+import json, sys
+print(" ".join(v["name"] for v in json.load(sys.stdin) if eval(sys.argv[1])))' "${2:-True}"
+}
+
 stop_and_check_overlays() { # NAME: stops every running guest of range NAME
     local v
-    for v in $(hc --json range status "$1" | python3 -c '
-import json, sys
-print(" ".join(v["name"] for v in json.load(sys.stdin)["vms"]))'); do
+    for v in $(range_vms "$1"); do
         [ "$(vm_field "$v" 'd["state"]')" = stopped ] || hc vm stop "$v" >/dev/null || fail "stop $v"
         qemu-img check -q "$tmp/state/vms/$v/disk.qcow2" || fail "qemu-img check $v"
     done

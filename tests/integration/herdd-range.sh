@@ -116,7 +116,7 @@ hc range up "$root/examples/range.yaml" >/dev/null || fail "range up again (idem
 
 echo "== range reset"
 hc range reset lab1 || fail "range reset"
-for v in $(hc --json vm ls --range lab1 | python3 -c 'import json,sys; print(" ".join(v["name"] for v in json.load(sys.stdin)))'); do
+for v in $(range_vms lab1); do
     wait_ready "$v" 20 || fail "$v not ready after reset"
 done
 check_range lab1 16
