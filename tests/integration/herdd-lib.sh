@@ -50,7 +50,7 @@ write_config() {
     cat > "$tmp/herdd.yaml" <<YAML
 node: test
 state_dir: $tmp/state
-image_dirs: [$tmp, $build]
+image_dirs: ${image_dirs:-[$tmp, $build]}
 socket: $sock
 vmm: $vmm
 network_setup: true
