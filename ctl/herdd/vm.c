@@ -485,8 +485,9 @@ static int pidfd_open_(pid_t pid)
 /* The guest's --disk with its template's chain pinned, after checking that
  * the overlay (which the guest's herd-vmm could write) names that chain and
  * nothing else, and that the template's files are still where image_dirs
- * allows. A refusal is audited and announced: it means a compromised guest
- * or a changed image directory. */
+ * allows. A refusal is announced (the request that asked for the start, or
+ * the supervisor's restart, is audited with its message): it means a
+ * compromised guest or a changed image directory. */
 static char *pinned_disk(struct hd_vm *vm, const struct hd_template *t, const char *disk,
                          struct hd_err *err)
 {
@@ -507,7 +508,6 @@ static char *pinned_disk(struct hd_vm *vm, const struct hd_template *t, const ch
     hd_vm_set_state(vm, "error", err->msg);
     hd_event("vm.start_refused", vm->name,
              json_pack("{ss ss}", "field", err->field, "reason", err->msg));
-    hd_audit(vm->uid, 0, "REFUSE", "vm.start", vm->name, err->status, err->msg);
     return NULL;
 }
 

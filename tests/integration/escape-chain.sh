@@ -91,9 +91,17 @@ case $out in *"pinned chain"*"$parent"*) ;; *) fail "the refusal does not say wh
 [ "$(vm_state g1)" = error ] || fail "g1 is $(vm_state g1), expected error"
 ev=$(api GET "/v1/events?since=$seq0&type=vm.start_refused&name=g1" | cut -d' ' -f2-)
 [ "$(jget "$ev" 'len(d["events"])')" -ge 1 ] || fail "no vm.start_refused event: $ev"
-hc --json audit ls 50 > "$tmp/audit.json" || fail "audit ls"
-grep -q '"vm.start' "$tmp/audit.json" && grep -q 'pinned chain' "$tmp/audit.json" ||
-    fail "no audit entry for the refused start"
+audited() { # ACTION TARGET: an audit entry for it whose result names the pinned chain
+    hc --json audit ls 200 > "$tmp/audit.json" || return 1
+    python3 - "$tmp/audit.json" "$1" "$2" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+es = d if isinstance(d, list) else d.get("entries", d.get("audit", []))
+sys.exit(0 if any(e["action"] == sys.argv[2] and e["target"] == sys.argv[3]
+                  and "pinned chain" in e["result"] for e in es) else 1)
+PY
+}
+audited "POST /v1/vms/g1/start" g1 || fail "no audit entry for the refused start"
 # with the right chain back, the guest starts (the check refuses only lies)
 qemu-img rebase -u -f qcow2 -b "$parent" -F raw "$ov1" || fail "rebase back"
 hc vm start g1 >/dev/null || fail "start with the header restored"
@@ -111,6 +119,7 @@ ev=$(api GET "/v1/events?since=$seq0&type=vm.&name=g2" | cut -d' ' -f2-)
 jget "$ev" '[e["type"] for e in d["events"]]'
 [ "$(jget "$ev" 'sum(e["type"] == "vm.start_refused" for e in d["events"])')" -ge 1 ] ||
     fail "no vm.start_refused for g2's restart"
+audited "RESTART vm.start" g2 || fail "no audit entry for the refused restart"
 
 echo "== 3. herd-vmm given herdd's pinned chain"
 hc vm stop g1 >/dev/null || fail "stop g1"
