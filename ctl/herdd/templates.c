@@ -225,7 +225,8 @@ int hd_template_add(json_t *body, json_t **out, struct hd_err *err)
     if (exists)
         return hd_fail(err, 409, "name", "template '%s' exists already", name);
     /* Every file is checked before it is opened: herdd opens them as root. */
-    if (hd_image_file_check(kernel, "kernel", err) < 0 ||
+    if (hd_image_file_check(image, "image", err) < 0 ||
+        hd_image_file_check(kernel, "kernel", err) < 0 ||
         (initrd && hd_image_file_check(initrd, "initrd", err) < 0))
         return -1;
     struct hd_chain chain;
