@@ -22,6 +22,9 @@
 #define HD_NAME_MAX 63
 #define HD_MAX_NICS 8
 #define HD_BODY_MAX (1u << 20)
+#define HD_API_CONNECTIONS 2000        /* libmicrohttpd's connection limit */
+#define HD_CONSOLE_LOG_MIN (64ull << 10) /* console_log_max bounds */
+#define HD_CONSOLE_LOG_MAX (1ull << 30)
 #define HD_READY_LINE "herd-probe: ready"
 #define HD_IMAGE_DIR "/var/lib/herd/images" /* image_dirs default */
 #define HD_CHAIN_MAX 16                     /* backing chain links herdd pins */
@@ -69,6 +72,8 @@ struct hd_config {
     char *cgroup_root;           /* cgroup v2 mount; "" = do not use cgroups */
     bool wipe_zero;              /* wipe_overlays: zero (else discard) */
     unsigned pids_max;           /* cgroup pids.max per guest */
+    uint64_t console_log_max;    /* console.log cap in bytes (console.log.1 the same) */
+    unsigned api_conns_per_uid;  /* open API connections per caller uid */
     char **vmm_env;              /* names passed from herdd's environment (test hooks) */
     size_t n_vmm_env;
     char **image_dirs;           /* where template files may come from (canonical) */
