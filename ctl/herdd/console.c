@@ -177,15 +177,11 @@ static void append(struct hd_vm *vm, const char *p, size_t n)
         }
         size_t w = n < max - vm->con_size ? n : (size_t)(max - vm->con_size);
         ssize_t k = write(vm->con_wfd, p, w);
-        if (k <= 0) {
-            if (k < 0 && errno == EINTR)
-                continue;
-            /* a full disk: the bytes are lost, the offsets stay right */
-            k = (ssize_t)w;
-            vm->con_size += w;
-        } else {
-            vm->con_size += (uint64_t)k;
-        }
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return; /* a full disk: these bytes are lost (offsets follow the file) */
+        vm->con_size += (uint64_t)k;
         p += k;
         n -= (size_t)k;
     }
