@@ -3,8 +3,9 @@
  * seconds (default 60), ~900-byte lines, then passes. With
  * probe.flood.bar=1 it also tries to move the first memory BAR it finds
  * before every line (herd-vmm refuses and warns: a guest-triggerable log
- * line). What herdd's console cap and herd-vmm's log rate limit are tested
- * against (tests/integration/escape-console.sh).
+ * line; a VMM that allows moves gets the BAR back at the end). What
+ * herdd's console cap and herd-vmm's log rate limit are tested against
+ * (tests/integration/escape-console.sh). Fails only on bad keys.
  */
 #include "cmdline.h"
 #include "lib.h"
@@ -44,8 +45,20 @@ void test_flood(struct test_ctx *t)
                 }
             }
         }
+        /* none placed by firmware (QEMU microvm): place one ourselves */
+        for (uint32_t i = 0; i < pci_count() && !d; i++) {
+            for (int b = 0; b < 6 && !d; b++) {
+                uint64_t size;
+                char why[96];
+                if (pci_map_bar(pci_get(i), b, &size, why, sizeof(why))) {
+                    d = pci_get(i);
+                    bar_off = (uint16_t)(PCI_BAR0 + 4 * b);
+                    bar0 = pci_read32(d, bar_off);
+                }
+            }
+        }
         if (!d) {
-            fail(t, "probe.flood.bar: no device with an assigned memory BAR");
+            fail(t, "probe.flood.bar: no device with a memory BAR");
             return;
         }
     }
@@ -58,7 +71,8 @@ void test_flood(struct test_ctx *t)
             pci_write32(d, bar_off, (bar0 & ~0xfu) + 0x100000u + (uint32_t)(lines & 0xff) * 0x1000u);
         say("flood %llu %s", (unsigned long long)lines++, pad);
     }
-    if (d && (pci_read32(d, bar_off) & ~0xfu) != (bar0 & ~0xfu))
-        fail(t, "the BAR moved: %#x", pci_read32(d, bar_off));
+    /* herd-vmm refuses every move; a VMM that allows them gets its BAR back */
+    if (d)
+        pci_write32(d, bar_off, bar0);
     say("flood: done, %llu lines", (unsigned long long)lines);
 }
