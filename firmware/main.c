@@ -32,6 +32,7 @@ static const struct {
     { "net", test_net },
     { "hostile", test_hostile },
     { "msix", test_msix },
+    { "flood", test_flood },
 };
 
 static struct bootinfo bi;

@@ -177,6 +177,12 @@ static int apply_setting(struct vmm_config *cfg, const char *name, const char *v
         snprintf(err, errlen, "cgroup: the path is empty");
         return -EINVAL;
     }
+    if (strcmp(name, "file-size-max") == 0) {
+        if (vmm_parse_size(value, &cfg->file_size_max) == 0 && cfg->file_size_max)
+            return 0;
+        snprintf(err, errlen, "file-size-max: '%s' is not a size above 0 (e.g. 8G)", value);
+        return -EINVAL;
+    }
     if (strcmp(name, "uid") == 0 || strcmp(name, "gid") == 0) {
         if (parse_id(value, name[0] == 'u' ? &cfg->uid : &cfg->gid) == 0)
             return 0;
@@ -229,6 +235,7 @@ static const struct {
     {"kernel", 0}, {"initrd", 0}, {"cmdline", 0}, {"mem", 1},
     {"cpus", 1},   {"serial", 0}, {"log-level", 0}, {"disks", 0}, {"nets", 0},
     {"control", 0}, {"cgroup", 0}, {"uid", 1}, {"gid", 1}, {"seccomp", 0},
+    {"file-size-max", 0},
 };
 
 static int json_setting_index(const char *key)
@@ -418,6 +425,7 @@ static const struct option long_options[] = {
     {"net", required_argument, NULL, 'n'},
     {"control", required_argument, NULL, 'C'},
     {"cgroup", required_argument, NULL, 'G'},
+    {"file-size-max", required_argument, NULL, 'F'},
     {"uid", required_argument, NULL, 'u'},
     {"gid", required_argument, NULL, 'g'},
     {"seccomp", required_argument, NULL, 'S'},
@@ -525,6 +533,10 @@ void vmm_config_usage(FILE *out)
 "  --log-level LEVEL  error, warn, info (default), debug\n"
 "\n"
 "Confinement (docs/security.md), applied once the VM is built:\n"
+"  --file-size-max SIZE  RLIMIT_FSIZE (soft and hard), set first thing: no\n"
+"                     file herd-vmm writes (disks, serial file, a log on\n"
+"                     stderr) grows past SIZE; a write past it fails (EFBIG,\n"
+"                     SIGXFSZ is ignored)\n"
 "  --cgroup DIR       join the cgroup v2 group DIR (write our pid to\n"
 "                     DIR/cgroup.procs) before anything is allocated;\n"
 "                     herdd creates it with its limits and removes it\n"

@@ -4,9 +4,11 @@
  */
 #include "herd/log.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static enum log_level current_level = LOG_INFO;
@@ -40,23 +42,86 @@ int log_parse_level(const char *name, enum log_level *out)
     return -1;
 }
 
-void log_msg(enum log_level level, const char *fmt, ...)
+static void log_vmsg(enum log_level level, unsigned long suppressed, const char *fmt,
+                     va_list ap) __attribute__((format(printf, 3, 0)));
+static void log_vmsg(enum log_level level, unsigned long suppressed, const char *fmt,
+                     va_list ap)
 {
     static const char *const tags[] = {"error: ", "warning: ", "", "debug: "};
     char line[1024];
-    va_list ap;
     int n;
 
-    if (!log_enabled(level))
-        return;
     n = snprintf(line, sizeof(line), "%s: %s", current_prefix, tags[level]);
-    va_start(ap, fmt);
     n += vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
-    va_end(ap);
     if (n > (int)sizeof(line) - 2)
         n = (int)sizeof(line) - 2;
+    if (suppressed) {
+        n += snprintf(line + n, sizeof(line) - (size_t)n - 1,
+                      " [%lu more like this suppressed]", suppressed);
+        if (n > (int)sizeof(line) - 2)
+            n = (int)sizeof(line) - 2;
+    }
     line[n++] = '\n';
     if (write(STDERR_FILENO, line, (size_t)n) < 0) {
         /* Nothing sensible to do if stderr is gone. */
     }
+}
+
+void log_msg(enum log_level level, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!log_enabled(level))
+        return;
+    va_start(ap, fmt);
+    log_vmsg(level, 0, fmt, ap);
+    va_end(ap);
+}
+
+int log_ratelimit_take(struct log_ratelimit *rl, long long now_ns, unsigned long *suppressed)
+{
+    const long long period = (long long)LOG_RATELIMIT_PERIOD_S * 1000000000LL;
+
+    if (!rl->last_ns) {
+        rl->last_ns = now_ns ? now_ns : 1;
+        rl->tokens = LOG_RATELIMIT_BURST;
+    } else if (now_ns - rl->last_ns >= period) {
+        long long add = (now_ns - rl->last_ns) / period;
+
+        rl->tokens = add >= LOG_RATELIMIT_BURST || rl->tokens + add >= LOG_RATELIMIT_BURST
+                         ? LOG_RATELIMIT_BURST : rl->tokens + (unsigned)add;
+        rl->last_ns += add * period;
+    }
+    if (!rl->tokens) {
+        rl->suppressed++;
+        return 0;
+    }
+    rl->tokens--;
+    *suppressed = rl->suppressed;
+    rl->suppressed = 0;
+    return 1;
+}
+
+/* One lock for every site's bucket (vCPU and I/O threads log; it is taken
+ * only for a line of a guest-triggerable kind). */
+static pthread_mutex_t ratelimit_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void log_msg_limited(struct log_ratelimit *rl, enum log_level level, const char *fmt, ...)
+{
+    struct timespec ts;
+    unsigned long suppressed = 0;
+    va_list ap;
+    int ok;
+
+    if (!log_enabled(level))
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    pthread_mutex_lock(&ratelimit_mu);
+    ok = log_ratelimit_take(rl, (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec, &suppressed);
+    pthread_mutex_unlock(&ratelimit_mu);
+    if (!ok)
+        return;
+    va_start(ap, fmt);
+    log_vmsg(level, suppressed, fmt, ap);
+    va_end(ap);
 }

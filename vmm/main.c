@@ -2,7 +2,9 @@
  * herd-vmm: one process per guest. Parses the configuration, builds the VM
  * and runs it; the exit status says how the guest ended (see --help).
  */
+#include <errno.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -43,6 +45,19 @@ int main(int argc, char **argv)
         log_error("%s", err);
         vmm_config_free(&cfg);
         return VMM_EXIT_ERROR;
+    }
+    /* A write past RLIMIT_FSIZE (--file-size-max, or one inherited) fails
+     * with EFBIG instead of killing herd-vmm with SIGXFSZ: a guest that
+     * fills its console or disk gets refused writes, not a dead VMM. Set
+     * before anything is opened; seccomp later forbids changing either. */
+    signal(SIGXFSZ, SIG_IGN);
+    if (cfg.file_size_max) {
+        struct rlimit rl = {.rlim_cur = cfg.file_size_max, .rlim_max = cfg.file_size_max};
+        if (setrlimit(RLIMIT_FSIZE, &rl) < 0) {
+            log_error("file-size-max: setrlimit: %s", strerror(errno));
+            vmm_config_free(&cfg);
+            return VMM_EXIT_ERROR;
+        }
     }
     /* The cgroup before anything is allocated, so guest RAM is charged to
      * it; every privileged open (control socket, /dev/kvm, images, taps)

@@ -95,7 +95,7 @@ static void check_bar(struct pci_dev *dev, unsigned bar)
 
     if (!dev->bars[bar].size || v == mask || v == (uint32_t)dev->bars[bar].addr)
         return;
-    log_warn("pci %02x.0: guest tried to move BAR%u from %#llx to %#x; BAR relocation is not "
+    log_warn_guest("pci %02x.0: guest tried to move BAR%u from %#llx to %#x; BAR relocation is not "
              "supported, keeping it", dev->slot, bar, (unsigned long long)dev->bars[bar].addr,
              v);
     pci_put32(reg, (uint32_t)dev->bars[bar].addr);

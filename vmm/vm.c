@@ -178,14 +178,26 @@ static int open_serial_output(struct vm *vm, char *err, size_t errlen)
         return STDOUT_FILENO;
     case SERIAL_NONE:
         return -1;
-    case SERIAL_FILE:
-        vm->serial_fd = open(vm->cfg->serial_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+    case SERIAL_FILE: {
+        /* O_APPEND: whoever rotates the file finds the next byte at its
+         * end. O_NONBLOCK matters for a FIFO (herdd's console pipe, which
+         * herdd drains into a capped console.log): when the reader lags a
+         * whole pipe buffer behind, bytes are dropped rather than a vCPU
+         * stalled; with no reader (herdd restarting) a write fails with
+         * EPIPE, so SIGPIPE is ignored. */
+        struct stat st;
+
+        vm->serial_fd = open(vm->cfg->serial_path,
+                             O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_NONBLOCK | O_CLOEXEC,
                              0640);
         if (vm->serial_fd < 0) {
             snprintf(err, errlen, "serial file %s: %s", vm->cfg->serial_path, strerror(errno));
             return -2;
         }
+        if (fstat(vm->serial_fd, &st) == 0 && S_ISFIFO(st.st_mode))
+            signal(SIGPIPE, SIG_IGN);
         return vm->serial_fd;
+    }
     }
     return -1;
 }

@@ -13,8 +13,96 @@
 
 #include "herdd.h"
 
+/* Each connection has its own thread (libmicrohttpd); 2 MiB of stack, not
+ * the default 8, bounds the address space 2000 of them reserve. The
+ * deepest request handling is jansson's parser at its 2048-level nesting
+ * limit (tests/integration/escape-api.sh sends such a body). */
+#define HD_API_THREAD_STACK (2u << 20)
+
 static struct MHD_Daemon *daemon_;
 static int listen_fd = -1;
+
+/* One per accepted socket (MHD's socket context), made when the connection
+ * starts, before any byte of it is read: the caller's credentials and
+ * whether this connection put its uid over api_connections_per_uid. */
+struct sock {
+    bool cred;
+    bool over;      /* over the per-uid limit: every request gets 429 */
+    uid_t uid;
+    pid_t pid;
+};
+
+/* Open connections per uid (at most HD_API_CONNECTIONS exist at once, so
+ * as many slots are enough; a slot with n == 0 is free). */
+static struct uid_count {
+    uid_t uid;
+    unsigned n;
+} uid_counts[HD_API_CONNECTIONS];
+static pthread_mutex_t uid_counts_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* Adds delta to uid's count; returns the new count. */
+static unsigned uid_count_add(uid_t uid, int delta)
+{
+    struct uid_count *slot = NULL, *free_slot = NULL;
+    unsigned n = 0;
+
+    pthread_mutex_lock(&uid_counts_mu);
+    for (size_t i = 0; i < HD_API_CONNECTIONS && !slot; i++) {
+        if (uid_counts[i].n && uid_counts[i].uid == uid)
+            slot = &uid_counts[i];
+        else if (!uid_counts[i].n && !free_slot)
+            free_slot = &uid_counts[i];
+    }
+    if (!slot && delta > 0 && free_slot) {
+        slot = free_slot;
+        slot->uid = uid;
+        slot->n = 0;
+    }
+    if (slot) {
+        if (delta < 0 && slot->n < (unsigned)-delta)
+            slot->n = 0;
+        else
+            slot->n += (unsigned)delta;
+        n = slot->n;
+    }
+    pthread_mutex_unlock(&uid_counts_mu);
+    return n;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    (void)cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        struct sock *s = calloc(1, sizeof(*s));
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+        struct ucred uc;
+        socklen_t l = sizeof(uc);
+
+        if (!s)
+            return; /* on_request refuses a connection without one */
+        if (ci && getsockopt(ci->connect_fd, SOL_SOCKET, SO_PEERCRED, &uc, &l) == 0) {
+            s->cred = true;
+            s->uid = uc.uid;
+            s->pid = uc.pid;
+            s->over = uid_count_add(uc.uid, 1) > g.cfg.api_conns_per_uid;
+            /* A uid with no role over its limit gets no answer at all: the
+             * connection ends before herdd reads a byte of it, so such
+             * callers hold at most api_connections_per_uid connections
+             * (and their threads) while their 403s go out. */
+            if (s->over && !hd_roles_of(&g.cfg, uc.uid))
+                shutdown(ci->connect_fd, SHUT_RDWR);
+        }
+        *socket_context = s;
+    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        struct sock *s = *socket_context;
+        if (s && s->cred)
+            uid_count_add(s->uid, -1);
+        free(s);
+        *socket_context = NULL;
+    }
+}
 
 struct conn {
     char *body;
@@ -434,6 +522,65 @@ static int route(struct MHD_Connection *mc, struct conn *c, const char *method,
                        "%s %s is not part of the API", method, url);
 }
 
+/* Sends r (JSON or raw) and audits mutating requests. close: the connection
+ * is closed after the answer (a request refused before its body was read). */
+static enum MHD_Result answer(struct MHD_Connection *mc, uid_t uid, unsigned roles,
+                              const char *method, const char *url, struct reply *r, bool close)
+{
+    bool mutating = strcmp(method, "GET") && strcmp(method, "HEAD") &&
+                    !(strcmp(method, "POST") == 0 && strstr(url, "/v1/node/plan"));
+    if (mutating) {
+        const char *msg = json_string_value(json_object_get(r->json, "error"));
+        hd_audit(uid, roles, method, url, r->target, r->status, msg);
+    }
+    struct MHD_Response *resp = r->raw;
+    if (!resp) {
+        char *text = r->json ? json_dumps(r->json, JSON_COMPACT) : strdup("{}");
+        size_t n = strlen(text);
+        text = realloc(text, n + 2);
+        text[n++] = '\n';
+        text[n] = 0;
+        resp = MHD_create_response_from_buffer(n, text, MHD_RESPMEM_MUST_FREE);
+        MHD_add_response_header(resp, "Content-Type", "application/json");
+    }
+    if (close)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    json_decref(r->json);
+    enum MHD_Result ret = MHD_queue_response(mc, (unsigned)r->status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* The first callback of a request, before any body byte is read: callers
+ * without credentials or role, over their uid's connection limit, or
+ * announcing a body over HD_BODY_MAX are answered at once and the
+ * connection closed, so nothing of theirs is ever buffered. Returns false
+ * when the request was refused (r filled). */
+static bool admit(struct MHD_Connection *mc, const struct sock *s, unsigned roles,
+                  struct reply *r)
+{
+    if (!s || !s->cred) {
+        error_reply(r, 403, "", "caller's credentials are unknown");
+        return false;
+    }
+    if (!roles) {
+        error_reply(r, 403, "", "uid %u has no role on this node", (unsigned)s->uid);
+        return false;
+    }
+    if (s->over) {
+        error_reply(r, 429, "", "uid %u has more than %u connections open to herdd",
+                    (unsigned)s->uid, g.cfg.api_conns_per_uid);
+        return false;
+    }
+    const char *cl = MHD_lookup_connection_value(mc, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl && strtoull(cl, NULL, 10) > HD_BODY_MAX) {
+        error_reply(r, 413, "", "request body over %u bytes", HD_BODY_MAX);
+        return false;
+    }
+    return true;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const char *url,
                                   const char *method, const char *version,
                                   const char *upload, size_t *upload_size, void **con_cls)
@@ -442,16 +589,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
     (void)cls;
     (void)version;
     if (!c) {
-        c = calloc(1, sizeof(*c));
         const union MHD_ConnectionInfo *ci =
-            MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
-        struct ucred uc;
-        socklen_t l = sizeof(uc);
-        if (ci && getsockopt(ci->connect_fd, SOL_SOCKET, SO_PEERCRED, &uc, &l) == 0) {
-            c->cred = true;
-            c->uid = uc.uid;
-            c->pid = uc.pid;
-        }
+            MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        const struct sock *s = ci ? ci->socket_context : NULL;
+        unsigned roles = s && s->cred ? hd_roles_of(&g.cfg, s->uid) : 0;
+        struct reply r = {0};
+
+        if (!admit(mc, s, roles, &r))
+            return answer(mc, s && s->cred ? s->uid : (uid_t)-1, roles, method, url, &r, true);
+        c = calloc(1, sizeof(*c));
+        if (!c)
+            return MHD_NO;
+        c->cred = true;
+        c->uid = s->uid;
+        c->pid = s->pid;
         *con_cls = c;
         return MHD_YES;
     }
@@ -461,6 +612,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         } else {
             if (c->len + *upload_size + 1 > c->cap) {
                 c->cap = (c->len + *upload_size + 1) * 2;
+                if (c->cap > HD_BODY_MAX + 1)
+                    c->cap = HD_BODY_MAX + 1;
                 c->body = realloc(c->body, c->cap);
             }
             memcpy(c->body + c->len, upload, *upload_size);
@@ -472,36 +625,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
     }
 
     struct reply r = {0};
-    unsigned roles = c->cred ? hd_roles_of(&g.cfg, c->uid) : 0;
-    bool mutating = strcmp(method, "GET") && strcmp(method, "HEAD") &&
-                    !(strcmp(method, "POST") == 0 && strstr(url, "/v1/node/plan"));
-    if (!c->cred)
-        error_reply(&r, 403, "", "caller's credentials are unknown");
-    else if (!roles)
+    unsigned roles = hd_roles_of(&g.cfg, c->uid);
+    if (!roles)
         error_reply(&r, 403, "", "uid %u has no role on this node", (unsigned)c->uid);
     else if (c->too_big)
         error_reply(&r, 413, "", "request body over %u bytes", HD_BODY_MAX);
     else
         route(mc, c, method, url, roles, &r);
-
-    if (mutating) {
-        const char *msg = json_string_value(json_object_get(r.json, "error"));
-        hd_audit(c->uid, roles, method, url, r.target, r.status, msg);
-    }
-    struct MHD_Response *resp = r.raw;
-    if (!resp) {
-        char *text = r.json ? json_dumps(r.json, JSON_COMPACT) : strdup("{}");
-        size_t n = strlen(text);
-        text = realloc(text, n + 2);
-        text[n++] = '\n';
-        text[n] = 0;
-        resp = MHD_create_response_from_buffer(n, text, MHD_RESPMEM_MUST_FREE);
-        MHD_add_response_header(resp, "Content-Type", "application/json");
-    }
-    json_decref(r.json);
-    enum MHD_Result ret = MHD_queue_response(mc, (unsigned)r.status, resp);
-    MHD_destroy_response(resp);
-    return ret;
+    return answer(mc, c->uid, roles, method, url, &r, false);
 }
 
 static void on_done(void *cls, struct MHD_Connection *mc, void **con_cls,
@@ -552,7 +683,9 @@ int hd_api_start(struct hd_err *err)
                                    MHD_USE_POLL | MHD_USE_ERROR_LOG,
                                0, NULL, NULL, on_request, NULL, MHD_OPTION_LISTEN_SOCKET,
                                listen_fd, MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
-                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)2000,
+                               MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
+                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)HD_API_CONNECTIONS,
+                               MHD_OPTION_THREAD_STACK_SIZE, (size_t)HD_API_THREAD_STACK,
                                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
                                MHD_OPTION_END);
     if (!daemon_)

@@ -354,8 +354,8 @@ int hd_config_load(const char *path, struct hd_config *cfg, struct hd_err *err)
                                         "network_setup", "users", "capacity", "storage",
                                         "stop_timeout", "shutdown_timeout", "ready_timeout",
                                         "range_parallel", "guest_uids",
-                                        "cgroup_root", "wipe_overlays", "vmm_env", "image_dirs",
-                                        NULL};
+                                         "cgroup_root", "wipe_overlays", "vmm_env", "image_dirs",
+                                         "console_log_max", "api_connections_per_uid", NULL};
     FILE *f = fopen(path, "r");
     char buf[1 << 16];
     size_t n;
@@ -512,6 +512,29 @@ int hd_config_load(const char *path, struct hd_config *cfg, struct hd_err *err)
             goto fail;
         }
         cfg->range_parallel = (unsigned)json_integer_value(v);
+    }
+    /* console_log_max: console.log's cap (herdd writes it; one older file,
+     * console.log.1, of at most the same size is kept) */
+    cfg->console_log_max = 4ull << 20;
+    v = json_object_get(root, "console_log_max");
+    if (v && (hd_parse_size(v, &cfg->console_log_max) < 0 ||
+              cfg->console_log_max < HD_CONSOLE_LOG_MIN ||
+              cfg->console_log_max > HD_CONSOLE_LOG_MAX)) {
+        hd_fail(err, 400, "console_log_max", "%s: console_log_max: a size from 64K to 1G",
+                path);
+        goto fail;
+    }
+    /* api_connections_per_uid: open API connections one uid may hold */
+    cfg->api_conns_per_uid = 256;
+    v = json_object_get(root, "api_connections_per_uid");
+    if (v) {
+        if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+            json_integer_value(v) > HD_API_CONNECTIONS) {
+            hd_fail(err, 400, "api_connections_per_uid", "%s: api_connections_per_uid: 1-%d",
+                    path, HD_API_CONNECTIONS);
+            goto fail;
+        }
+        cfg->api_conns_per_uid = (unsigned)json_integer_value(v);
     }
     /* guest_uids: {first, count}; one uid (= gid) per guest, no passwd entry */
     cfg->uid_first = 200000;

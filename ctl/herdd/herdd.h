@@ -22,6 +22,9 @@
 #define HD_NAME_MAX 63
 #define HD_MAX_NICS 8
 #define HD_BODY_MAX (1u << 20)
+#define HD_API_CONNECTIONS 2000        /* libmicrohttpd's connection limit */
+#define HD_CONSOLE_LOG_MIN (64ull << 10) /* console_log_max bounds */
+#define HD_CONSOLE_LOG_MAX (1ull << 30)
 #define HD_READY_LINE "herd-probe: ready"
 #define HD_IMAGE_DIR "/var/lib/herd/images" /* image_dirs default */
 #define HD_CHAIN_MAX 16                     /* backing chain links herdd pins */
@@ -69,6 +72,8 @@ struct hd_config {
     char *cgroup_root;           /* cgroup v2 mount; "" = do not use cgroups */
     bool wipe_zero;              /* wipe_overlays: zero (else discard) */
     unsigned pids_max;           /* cgroup pids.max per guest */
+    uint64_t console_log_max;    /* console.log cap in bytes (console.log.1 the same) */
+    unsigned api_conns_per_uid;  /* open API connections per caller uid */
     char **vmm_env;              /* names passed from herdd's environment (test hooks) */
     size_t n_vmm_env;
     char **image_dirs;           /* where template files may come from (canonical) */
@@ -140,6 +145,12 @@ struct hd_vm {
     int64_t spawn_ns;
     off_t console_off;
     char console_carry[128];
+    /* the console pipe (console.c): herd-vmm writes STATE/vms/NAME/console.pipe,
+     * herdd appends what it reads to console.log, capped and rotated */
+    bool con_open;
+    int con_rfd, con_wfd;
+    uint64_t con_size;  /* bytes in console.log */
+    uint64_t con_base;  /* console offset of console.log's first byte */
     struct hd_vm *next;
 };
 
@@ -152,6 +163,7 @@ struct hd_state {
     struct hd_template *templates;
     struct hd_vm *vms;
     bool vmm_has_control;
+    bool vmm_has_fsize;          /* herd-vmm takes --file-size-max (RLIMIT_FSIZE) */
     volatile int stopping;
     int epfd;                    /* pidfds of supervised guests */
     int64_t started_at;
@@ -270,6 +282,19 @@ json_t *hd_control_request(const struct hd_vm *vm, const char *request, const ch
 
 /* console.c: console output from a byte offset, and input to the guest. */
 json_t *hd_vm_console_read(const char *name, long long offset, struct hd_err *err);
+/* The console pipe (console.c). start: a fresh log and FIFO before a spawn
+ * (fifo = the path for --serial file:); adopt: the FIFO of a running guest
+ * started by a herdd with console pipes (false if it has none); drain:
+ * what herd-vmm wrote, into console.log (called every 20 ms, g.mu held);
+ * finish: the last bytes, then the fds closed. */
+int hd_console_start(struct hd_vm *vm, char *fifo, size_t fifo_len, struct hd_err *err);
+bool hd_console_adopt(struct hd_vm *vm);
+void hd_console_drain(struct hd_vm *vm);
+void hd_console_finish(struct hd_vm *vm);
+/* Up to len console bytes from console offset *off (console.log.1 and
+ * console.log together; *off is moved to the oldest byte kept when older,
+ * to 0 when past the end: a restarted guest's new log). g.mu held. */
+ssize_t hd_console_pread(const struct hd_vm *vm, uint64_t *off, char *buf, size_t len);
 int hd_vm_console_input(const char *name, json_t *body, json_t **out, struct hd_err *err);
 void hd_vm_free(struct hd_vm *vm);
 /* Removes what a "creating" record left behind (herdd died mid-create). */

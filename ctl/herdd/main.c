@@ -41,7 +41,8 @@ static void usage(FILE *f)
                "  --help, --version\n");
 }
 
-static bool vmm_supports_control(const char *vmm)
+/* Whether herd-vmm's --help names OPTION. */
+static bool vmm_supports(const char *vmm, const char *option)
 {
     char cmd[4200];
     snprintf(cmd, sizeof(cmd), "'%s' --help 2>&1", vmm);
@@ -51,7 +52,7 @@ static bool vmm_supports_control(const char *vmm)
     if (!p)
         return false;
     while (fgets(line, sizeof(line), p))
-        if (strstr(line, "--control"))
+        if (strstr(line, option))
             yes = true;
     pclose(p);
     return yes;
@@ -157,7 +158,8 @@ int main(int argc, char **argv)
     pthread_condattr_destroy(&ca);
     hd_events_init();
     g.started_at = hd_now_ms();
-    g.vmm_has_control = vmm_supports_control(g.cfg.vmm_path);
+    g.vmm_has_control = vmm_supports(g.cfg.vmm_path, "--control");
+    g.vmm_has_fsize = vmm_supports(g.cfg.vmm_path, "--file-size-max");
     g.epfd = epoll_create1(EPOLL_CLOEXEC);
 
     if (hd_image_dirs_prepare(&g.cfg, &err) < 0 || hd_jail_init(&err) < 0 ||

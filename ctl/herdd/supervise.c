@@ -85,6 +85,7 @@ static bool record_exit(struct hd_vm *vm, bool *escape_out)
     }
     hd_supervise_del(vm);
     vm->exited = hd_now_ms();
+    hd_console_finish(vm);
     hd_vm_path(vm, "console.log", p, sizeof(p));
     json_decref(vm->last_console);
     vm->last_console = hd_tail_lines(p, 10);
@@ -137,17 +138,14 @@ static void check_ready(struct hd_vm *vm)
     struct hd_template *t = hd_template_find(vm->tmpl);
     const char *line = t && t->ready_line ? t->ready_line : HD_READY_LINE;
 
-    hd_vm_path(vm, "console.log", path, sizeof(path));
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return;
+    (void)path;
     size_t carry = strlen(vm->console_carry);
     memcpy(buf, vm->console_carry, carry);
-    ssize_t n = pread(fd, buf + carry, 65536, vm->console_off);
-    close(fd);
+    uint64_t off = (uint64_t)vm->console_off;
+    ssize_t n = hd_console_pread(vm, &off, buf + carry, 65536);
     if (n <= 0)
         return;
-    vm->console_off += n;
+    vm->console_off = (off_t)(off + (uint64_t)n);
     size_t len = carry + (size_t)n;
     for (size_t i = 0; i < len; i++)
         if (!buf[i])
@@ -216,9 +214,11 @@ static void *supervise_main(void *arg)
             if (escape)
                 escape_ids[nescape++] = vm->id;
         }
-        for (struct hd_vm *vm = g.vms; vm; vm = vm->next)
+        for (struct hd_vm *vm = g.vms; vm; vm = vm->next) {
+            hd_console_drain(vm);
             if (vm->pidfd >= 0 && !vm->ready)
                 check_ready(vm);
+        }
         pthread_mutex_unlock(&g.mu);
         for (int i = 0; i < nescape; i++) {
             char name[HD_NAME_MAX + 1] = "", line[sizeof(((struct hd_vm *)0)->escape)] = "";
@@ -289,13 +289,16 @@ static bool cmdline_has(pid_t pid, const char *needle)
     return strstr(buf, needle) != NULL;
 }
 
-/* A herd-vmm whose command line names this guest's console file. */
+/* A herd-vmm whose command line names this guest's console pipe (or its
+ * console file: started by a herdd before console pipes). */
 static pid_t find_vmm(const struct hd_vm *vm)
 {
-    char console[4200], needle[4300];
+    char console[4200], needle[4300], pipe_[4200], needle2[4300];
     hd_vm_path(vm, "console.log", console, sizeof(console));
     snprintf(needle, sizeof(needle), "file:%s", console);
-    if (vm->pid > 0 && cmdline_has(vm->pid, needle))
+    hd_vm_path(vm, "console.pipe", pipe_, sizeof(pipe_));
+    snprintf(needle2, sizeof(needle2), "file:%s", pipe_);
+    if (vm->pid > 0 && (cmdline_has(vm->pid, needle2) || cmdline_has(vm->pid, needle)))
         return vm->pid;
     DIR *d = opendir("/proc");
     struct dirent *e;
@@ -305,7 +308,7 @@ static pid_t find_vmm(const struct hd_vm *vm)
         long p = strtol(e->d_name, &end, 10);
         if (*end || p <= 0)
             continue;
-        if (cmdline_has((pid_t)p, needle))
+        if (cmdline_has((pid_t)p, needle2) || cmdline_has((pid_t)p, needle))
             found = (pid_t)p;
     }
     if (d)
@@ -372,6 +375,7 @@ void hd_adopt_all(void)
             vm->console_off = 0;
             vm->console_carry[0] = 0;
             vm->spawn_ns = 0;
+            hd_console_adopt(vm);
             hd_cgroup_adopt(vm);
             hd_supervise_add(vm);
             hd_vm_set_state(vm, state, "re-adopted after a herdd restart");

@@ -44,6 +44,7 @@ void hd_vm_free(struct hd_vm *vm)
 {
     if (!vm)
         return;
+    hd_console_finish(vm);
     json_decref(vm->last_console);
     free(vm);
 }
@@ -515,7 +516,8 @@ static int vm_start_locked(struct hd_vm *vm, struct hd_err *err)
 {
     struct hd_template *t = hd_template_find(vm->tmpl);
     char disk[4096], console[4096], vmmlog[4096], control[108];
-    char serial[4200], memarg[32], cpuarg[16], uidarg[16];
+    char serial[4200], memarg[32], cpuarg[16], uidarg[16], fsizearg[32];
+    char fifo[4096];
     char netspec[HD_MAX_NICS][64];
     const char *argv[64];
     int argc = 0;
@@ -550,9 +552,28 @@ static int vm_start_locked(struct hd_vm *vm, struct hd_err *err)
     hd_vm_path(vm, "console.log", console, sizeof(console));
     hd_vm_path(vm, "vmm.log", vmmlog, sizeof(vmmlog));
     hd_vm_control_path(vm, control, sizeof(control));
-    unlink(console);
     unlink(control);
-    snprintf(serial, sizeof(serial), "file:%s", console);
+    /* The console goes through a FIFO herdd drains into a capped
+     * console.log (console.c), so no guest fills the disk through it. */
+    if (hd_console_start(vm, fifo, sizeof(fifo), err) < 0) {
+        free(diskspec);
+        hd_cgroup_release(vm);
+        return -1;
+    }
+    snprintf(serial, sizeof(serial), "file:%s", fifo);
+    (void)console;
+    /* vmm.log is appended to across starts: one older copy past the cap */
+    struct stat vst;
+    if (stat(vmmlog, &vst) == 0 && (uint64_t)vst.st_size > g.cfg.console_log_max) {
+        char old[4200];
+        snprintf(old, sizeof(old), "%s.1", vmmlog);
+        rename(vmmlog, old);
+    }
+    /* RLIMIT_FSIZE: no file herd-vmm writes (its overlay, vmm.log) grows
+     * past what the overlay can legitimately need: the virtual size plus
+     * an eighth for qcow2 metadata plus 256 MiB (docs/security.md). */
+    snprintf(fsizearg, sizeof(fsizearg), "%llu",
+             (unsigned long long)(t->image_size + t->image_size / 8 + (256ull << 20)));
     snprintf(memarg, sizeof(memarg), "%lluK", (unsigned long long)(vm->mem >> 10));
     snprintf(cpuarg, sizeof(cpuarg), "%u", vm->cpus);
     argv[argc++] = g.cfg.vmm_path;
@@ -581,6 +602,10 @@ static int vm_start_locked(struct hd_vm *vm, struct hd_err *err)
     if (g.vmm_has_control) {
         argv[argc++] = "--control";
         argv[argc++] = control;
+    }
+    if (g.vmm_has_fsize) {
+        argv[argc++] = "--file-size-max";
+        argv[argc++] = fsizearg;
     }
     snprintf(uidarg, sizeof(uidarg), "%u", (unsigned)vm->uid);
     argv[argc++] = "--uid";
@@ -618,6 +643,7 @@ static int vm_start_locked(struct hd_vm *vm, struct hd_err *err)
     posix_spawnattr_destroy(&at);
     free(diskspec);
     if (rc != 0) {
+        hd_console_finish(vm);
         hd_cgroup_release(vm);
         hd_vm_set_state(vm, "error", "herd-vmm could not be run");
         return hd_fail(err, 500, "vmm", "cannot run %s: %s", g.cfg.vmm_path, strerror(rc));
@@ -644,6 +670,7 @@ static int vm_start_locked(struct hd_vm *vm, struct hd_err *err)
             close(vm->pidfd);
         vm->pidfd = -1;
         vm->pid = 0;
+        hd_console_finish(vm);
         hd_cgroup_release(vm);
         hd_vm_set_state(vm, "error", "herd-vmm could not be supervised");
         return hd_fail(err, 500, "", "cannot supervise herd-vmm: %s", strerror(errno));

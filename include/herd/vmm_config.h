@@ -37,6 +37,7 @@ struct vmm_config {
     unsigned nr_nics;
     char *control;     /* --control PATH: the control socket, or NULL */
     char *cgroup;      /* --cgroup DIR: join this cgroup v2 group, or NULL */
+    uint64_t file_size_max; /* --file-size-max SIZE: RLIMIT_FSIZE, 0 = unchanged */
     long uid, gid;     /* --uid/--gid: run as these after setup; -1 keeps */
     int seccomp;       /* --seccomp on|off (default on) */
     int jail_check;    /* --jail-check: build, confine, report, exit */

@@ -121,7 +121,8 @@ static void test_config_full(void **state)
                           "stop_timeout: 3\nshutdown_timeout: 45\nready_timeout: 900\nrange_parallel: 4\n"
                           "network_setup: true\n"
                           "guest_uids: {first: 500000, count: 20}\ncgroup_root: off\n"
-                          "wipe_overlays: zero\nvmm_env: [ASAN_OPTIONS, HERD_TEST_X]\n",
+                          "wipe_overlays: zero\nvmm_env: [ASAN_OPTIONS, HERD_TEST_X]\n"
+                          "console_log_max: 64K\napi_connections_per_uid: 2000\n",
                           &cfg, &err),
                      0);
     assert_string_equal(cfg.node_name, "n1");
@@ -146,6 +147,8 @@ static void test_config_full(void **state)
     assert_true(cfg.wipe_zero);
     assert_int_equal(cfg.n_vmm_env, 2);
     assert_string_equal(cfg.vmm_env[1], "HERD_TEST_X");
+    assert_int_equal(cfg.console_log_max, 64 << 10);
+    assert_int_equal(cfg.api_conns_per_uid, 2000);
     hd_config_free(&cfg);
 }
 
@@ -172,6 +175,9 @@ static void test_config_defaults_and_root(void **state)
     assert_false(cfg.wipe_zero);
     assert_int_equal(cfg.n_vmm_env, 0);
     assert_int_equal(cfg.pids_max, 64);
+    /* containment: a 4 MiB console log (and its .1), 256 API connections a uid */
+    assert_int_equal(cfg.console_log_max, 4 << 20);
+    assert_int_equal(cfg.api_conns_per_uid, 256);
     /* template files only from /var/lib/herd/images */
     assert_int_equal(cfg.n_image_dirs, 1);
     assert_string_equal(cfg.image_dirs[0], "/var/lib/herd/images");
@@ -219,6 +225,11 @@ static void test_config_refusals(void **state)
         {"wipe_overlays: shred\n", "wipe_overlays", "discard or zero"},
         {"vmm_env: [\"LD_PRELOAD=x\"]\n", "vmm_env", "variable name"},
         {"vmm_env: PATH\n", "vmm_env", "list"},
+        {"console_log_max: 1K\n", "console_log_max", "64K to 1G"},
+        {"console_log_max: 2G\n", "console_log_max", "64K to 1G"},
+        {"console_log_max: big\n", "console_log_max", "64K to 1G"},
+        {"api_connections_per_uid: 0\n", "api_connections_per_uid", "1-2000"},
+        {"api_connections_per_uid: 2001\n", "api_connections_per_uid", "1-2000"},
     };
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

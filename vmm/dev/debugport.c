@@ -72,7 +72,7 @@ static void marker_write(struct debugport *d, const uint8_t *data, const char *v
     us = (debugport_now_ns() - d->start_ns) / 1000;
     if (!__atomic_load_n(&d->first_marker_us, __ATOMIC_RELAXED))
         __atomic_store_n(&d->first_marker_us, us ? us : 1, __ATOMIC_RELAXED);
-    log_info("boot marker after %llu us (%s)", (unsigned long long)us, via);
+    log_info_guest("boot marker after %llu us (%s)", (unsigned long long)us, via);
 }
 
 static void marker_pio_write(void *opaque, uint64_t offset, const uint8_t *data, unsigned len)

@@ -327,7 +327,7 @@ static void features_ok(struct virtio_dev *dev)
 
     net->mrg_rxbuf = virtio_has_feature(dev, VIRTIO_NET_F_MRG_RXBUF);
     if (ioctl(net->tap.fds[0], TUNSETOFFLOAD, offloads) < 0)
-        log_warn("virtio-net: TUNSETOFFLOAD %#x on %s: %s", offloads, net->tap.name,
+        log_warn_guest("virtio-net: TUNSETOFFLOAD %#x on %s: %s", offloads, net->tap.name,
                  strerror(errno));
 }
 
@@ -394,7 +394,7 @@ static void driver_ok(struct virtio_dev *dev)
         return;
     rc = vhost_start(net);
     if (rc)
-        log_warn("virtio-net %s: vhost-net start failed (%s); serving in userspace",
+        log_warn_guest("virtio-net %s: vhost-net start failed (%s); serving in userspace",
                  net->tap.name, strerror(-rc));
 }
 

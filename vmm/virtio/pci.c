@@ -72,7 +72,7 @@ static void fire_vector(struct virtio_dev *dev, uint16_t v)
         return;
     }
     if (write(dev->vectors[v].fd, &one, sizeof(one)) < 0)
-        log_warn("%s: interrupt eventfd write failed: %s", dev->ops->name, strerror(errno));
+        log_warn_guest("%s: interrupt eventfd write failed: %s", dev->ops->name, strerror(errno));
 }
 
 void virtio_dev_signal_queue(struct virtio_dev *dev, unsigned q)
@@ -101,8 +101,8 @@ void virtio_dev_config_changed(struct virtio_dev *dev)
 void virtio_dev_fail(struct virtio_dev *dev, unsigned q, const char *why)
 {
     dev->bad_chains++;
-    log_warn("%s (pci %02x.0) queue %u: %s; device needs reset", dev->ops->name, dev->pci.slot,
-             q, why);
+    log_warn_guest("%s (pci %02x.0) queue %u: %s; device needs reset", dev->ops->name,
+                   dev->pci.slot, q, why);
     if (dev->status & VIRTIO_STATUS_NEEDS_RESET)
         return;
     dev->status |= VIRTIO_STATUS_NEEDS_RESET;
@@ -122,7 +122,7 @@ static void update_vector(struct virtio_dev *dev, unsigned v)
         int rc = kvm_msi_route_set(dev->kvm, (unsigned)vec->gsi, addr, vec->data);
 
         if (rc)
-            log_warn("%s: MSI route for vector %u: %s", dev->ops->name, v, strerror(-rc));
+            log_warn_guest("%s: MSI route for vector %u: %s", dev->ops->name, v, strerror(-rc));
         if (vec->pending && dev->msix_enabled) {
             vec->pending = false;
             fire_vector(dev, (uint16_t)v);
@@ -178,7 +178,7 @@ static void set_status(struct virtio_dev *dev, uint8_t status)
         /* Refuse features we did not offer, and legacy drivers. */
         if ((dev->driver_features & ~dev->device_features) ||
             !virtio_has_feature(dev, VIRTIO_F_VERSION_1)) {
-            log_warn("%s: driver accepted features %#llx (offered %#llx): refused",
+            log_warn_guest("%s: driver accepted features %#llx (offered %#llx): refused",
                      dev->ops->name, (unsigned long long)dev->driver_features,
                      (unsigned long long)dev->device_features);
             status &= (uint8_t)~VIRTIO_STATUS_FEATURES_OK;
@@ -198,7 +198,7 @@ static void set_status(struct virtio_dev *dev, uint8_t status)
         /* Work the driver queued before DRIVER_OK is picked up now. */
         for (unsigned q = 0; q < dev->nr_queues; q++)
             if (dev->queues[q].enabled && write(dev->queues[q].kick_fd, &one, sizeof(one)) < 0)
-                log_warn("%s: kick eventfd write failed", dev->ops->name);
+                log_warn_guest("%s: kick eventfd write failed", dev->ops->name);
     }
 }
 
@@ -408,7 +408,7 @@ void virtio_bar_write(struct virtio_dev *dev, uint64_t off, const uint8_t *data,
         uint64_t one = 1;
 
         if (write(dev->queues[q].kick_fd, &one, sizeof(one)) < 0)
-            log_warn("%s: kick eventfd write failed", dev->ops->name);
+            log_warn_guest("%s: kick eventfd write failed", dev->ops->name);
         return;
     }
     pthread_mutex_lock(&dev->lock);
