@@ -141,9 +141,10 @@ as4242() { setpriv --reuid=4242 --regid=4242 --clear-groups "$@"; }
 tpl() { # NAME IMAGE FORMAT [KERNEL] [INITRD] -> prints STATUS BODY
     local body="{\"name\":\"$1\",\"image\":\"$2\",\"format\":\"$3\",\"kernel\":\"${4:-$probe}\""
     [ -n "${5:-}" ] && body="$body,\"initrd\":\"$5\""
-    as4242 curl -s --unix-socket "$sock" -o "$tmp/tpl.out" -w '%{http_code}' -X POST \
-        --data-binary "$body}" http://herd/v1/templates
-    printf ' %s\n' "$(cat "$tmp/tpl.out")"
+    local out # uid 4242 cannot write into $tmp: the status comes last on stdout
+    out=$(as4242 curl -s --unix-socket "$sock" -w '\n%{http_code}' -X POST \
+        --data-binary "$body}" http://herd/v1/templates)
+    printf '%s %s\n' "${out##*$'\n'}" "${out%$'\n'*}"
 }
 while IFS='|' read -r name image fmt kernel initrd want field msg; do
     out=$(tpl "$name" "$image" "$fmt" "$kernel" "$initrd")
