@@ -318,9 +318,15 @@ int netdev_kfilter_rules(const struct netdev_kfilter_cfg *c, char **out)
                "\t\tether saddr != %s counter name src_mac drop\n"
                "\t\tmeta protocol arp jump arp_check\n"
                "\t\tmeta protocol ip jump ip4_check\n"
-               "\t\tmeta protocol ip6 jump ip6_check\n"
-               "\t\tmeta protocol != { arp, ip, ip6 } counter name ethertype drop\n",
+               "\t\tmeta protocol ip6 jump ip6_check\n",
             c->tap, mac);
+    /* One 802.1Q tag is stripped before the hook (the checks above see the
+     * inner frame); a second one would hide it. Other ethertypes pass only
+     * while the addresses are not pinned (as in the userspace filter). */
+    if (c->pin_ip)
+        fputs("\t\tmeta protocol != { arp, ip, ip6 } counter name ethertype drop\n", f);
+    else
+        fputs("\t\tmeta protocol { 0x8100, 0x88a8 } counter name ethertype drop\n", f);
     if (c->bytes.size)
         fputs("\t\tlimit name limit_bytes counter name rate_bytes drop\n", f);
     if (c->frames.size)

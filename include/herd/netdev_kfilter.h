@@ -15,8 +15,9 @@
  *   - the base chain "guest_tx" (hook ingress, device <tap>) and regular
  *     chains it jumps to.
  * What it enforces (docs/netdev.md has the reasons):
- *   - Ethernet source = the NIC's MAC; only ARP, IPv4 and IPv6 (one 802.1Q
- *     tag looked through, as the kernel strips it before the hook);
+ *   - Ethernet source = the NIC's MAC; one 802.1Q tag is looked through
+ *     (the kernel strips it before the hook), a second one is dropped;
+ *     with pinned addresses, only ARP, IPv4 and IPv6;
  *   - ARP: Ethernet/IPv4 only, sender MAC = the NIC's; sender IP in allow4
  *     (or 0.0.0.0, a probe) when pinned, not a martian otherwise;
  *   - IPv4/IPv6 source in allow4/allow6 when pinned (0.0.0.0 only for DHCP

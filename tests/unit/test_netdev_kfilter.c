@@ -189,6 +189,8 @@ static void test_open(void **state)
                               "icmp6_behind_ext"));
     assert_non_null(strstr(r, "@th,208,48 != 0x0e1122334455 counter name nd_spoof drop"));
     assert_non_null(strstr(r, "counter name accepted accept"));
+    assert_null(strstr(r, "meta protocol != { arp, ip, ip6 }"));
+    assert_non_null(strstr(r, "meta protocol { 0x8100, 0x88a8 } counter name ethertype drop"));
     free(r);
 }
 
