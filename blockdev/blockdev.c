@@ -86,10 +86,15 @@ static void bd_free(struct blockdev *bd)
 static int open_files(struct blockdev *bd, const struct blockdev_open_opts *opts)
 {
     int flags = (opts->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+    if (opts->chain_pinned)
+        flags |= O_NOFOLLOW | O_NONBLOCK; /* a FIFO must not block us */
     bd->fd = open(bd->filename, flags);
     if (bd->fd < 0) {
         int err = errno;
-        bd_set_error("Could not open '%s': %s", bd->filename, strerror(err));
+        if (err == ELOOP && opts->chain_pinned)
+            bd_set_error("'%s' is a symbolic link (refused in a pinned chain)", bd->filename);
+        else
+            bd_set_error("Could not open '%s': %s", bd->filename, strerror(err));
         return -err;
     }
     struct stat st;
@@ -97,8 +102,20 @@ static int open_files(struct blockdev *bd, const struct blockdev_open_opts *opts
         bd_set_error("'%s' is a directory", bd->filename);
         return -EISDIR;
     }
-    if (opts->direct)
+    if (opts->chain_pinned && !S_ISREG(st.st_mode)) {
+        bd_set_error("'%s' is not a regular file (refused in a pinned chain)", bd->filename);
+        return -EPERM;
+    }
+    if (opts->chain_pinned && fcntl(bd->fd, F_SETFL, 0) < 0)
+        return -errno;
+    if (opts->direct && opts->chain_pinned) {
+        /* the same inode again, not whatever the name points at by now */
+        char self[64];
+        snprintf(self, sizeof(self), "/proc/self/fd/%d", bd->fd);
+        bd->dfd = open(self, (flags & ~(O_NOFOLLOW | O_NONBLOCK)) | O_DIRECT);
+    } else if (opts->direct) {
         bd->dfd = open(bd->filename, flags | O_DIRECT); /* -1: no O_DIRECT here */
+    }
     if (opts->no_lock)
         return 0;
     int r = bd_lock_image(bd->fd, !opts->read_only, bd->filename);
@@ -129,6 +146,10 @@ static int bd_open_depth(const char *path, const struct blockdev_open_opts *opts
     bd->read_only = opts->read_only;
     bd->filename = strdup(path);
     int r = bd->filename ? 0 : -ENOMEM;
+    if (r == 0 && drv == &bd_nbd_driver && opts->chain_pinned && depth == 0) {
+        bd_set_error("'%s': the top image of a pinned chain must be a file", path);
+        r = -EPERM;
+    }
     if (r == 0 && drv != &bd_nbd_driver)
         r = open_files(bd, opts);
     if (r == 0)
@@ -143,9 +164,51 @@ static int bd_open_depth(const char *path, const struct blockdev_open_opts *opts
     return 0;
 }
 
+/* With a pinned chain: does BD's backing (name resolved, format) match the
+ * pin for this depth? Nothing is opened here. */
+static int check_pin(const struct blockdev *bd, const struct blockdev_open_opts *opts,
+                     unsigned depth)
+{
+    bool has = bd->backing_name && bd->backing_name[0];
+    if (depth >= opts->chain_len) {
+        if (!has)
+            return 0;
+        bd_set_error("'%s' names the backing file '%s', but its pinned chain ends there: "
+                     "refusing to open it", bd->filename, bd->backing_name);
+        return -EPERM;
+    }
+    const struct blockdev_link *want = &opts->chain[depth];
+    if (!has) {
+        bd_set_error("'%s' has no backing file, but its pinned chain says '%s'", bd->filename,
+                     want->path);
+        return -EPERM;
+    }
+    char *p = backing_path(bd->filename, bd->backing_name);
+    if (!p)
+        return -ENOMEM;
+    int r = 0;
+    if (strcmp(p, want->path)) {
+        bd_set_error("'%s' names the backing file '%s', but its pinned chain says '%s': "
+                     "refusing to open it", bd->filename, p, want->path);
+        r = -EPERM;
+    } else if (bd->backing_fmt && strcmp(bd->backing_fmt, want->format)) {
+        bd_set_error("'%s' names the backing format '%s' for '%s', but its pinned chain says "
+                     "'%s': refusing to open it", bd->filename, bd->backing_fmt, p,
+                     want->format);
+        r = -EPERM;
+    }
+    free(p);
+    return r;
+}
+
 static int open_backing(struct blockdev *bd, const struct blockdev_open_opts *opts,
                         unsigned depth)
 {
+    if (opts->chain_pinned) {
+        int r = check_pin(bd, opts, depth);
+        if (r < 0)
+            return r;
+    }
     if (!bd->backing_name || !bd->backing_name[0] || opts->no_backing)
         return 0;
     unsigned max = opts->max_chain ? opts->max_chain : BLOCKDEV_MAX_CHAIN;
@@ -154,6 +217,8 @@ static int open_backing(struct blockdev *bd, const struct blockdev_open_opts *op
         return -ELOOP;
     }
     const char *fmt = bd->backing_fmt;
+    if (opts->chain_pinned)
+        fmt = opts->chain[depth].format;
     if (!fmt && depth == 0)
         fmt = opts->backing_format;
     if (!fmt && opts->backing_raw_fallback)
@@ -233,6 +298,13 @@ struct blockdev *blockdev_backing(const struct blockdev *bd)
 const char *blockdev_backing_name(const struct blockdev *bd)
 {
     return bd->backing_name ? bd->backing_name : "";
+}
+
+char *blockdev_backing_path(const struct blockdev *bd)
+{
+    if (!bd->backing_name || !bd->backing_name[0])
+        return NULL;
+    return backing_path(bd->filename, bd->backing_name);
 }
 
 const char *blockdev_backing_format(const struct blockdev *bd)

@@ -75,6 +75,51 @@ static int replace(char **field, const char *v)
     return 0;
 }
 
+/* backing=none, or backing=FORMAT:PATH once per image below the top one. */
+static int add_backing(struct disk_config *cfg, const char *v, char *err, size_t errlen)
+{
+    const char *colon = strchr(v, ':');
+
+    if (!strcmp(v, "none")) {
+        if (cfg->chain_pinned) {
+            snprintf(err, errlen, "disk: backing=none cannot follow another backing=");
+            return -EINVAL;
+        }
+        cfg->chain_pinned = true;
+        cfg->chain_len = 0;
+        cfg->chain_format[0] = NULL;
+        return 0;
+    }
+    if (cfg->chain_pinned && cfg->chain_len == 0) {
+        snprintf(err, errlen, "disk: backing=none cannot be followed by another backing=");
+        return -EINVAL;
+    }
+    if (cfg->chain_len == DISK_MAX_CHAIN) {
+        snprintf(err, errlen, "disk: at most %d backing= images", DISK_MAX_CHAIN);
+        return -EINVAL;
+    }
+    if (!colon || colon[1] != '/') {
+        snprintf(err, errlen, "disk: backing '%s' is not FORMAT:/ABSOLUTE/PATH or none", v);
+        return -EINVAL;
+    }
+    size_t flen = (size_t)(colon - v);
+    if ((flen != 3 || strncmp(v, "raw", 3)) && (flen != 5 || strncmp(v, "qcow2", 5))) {
+        snprintf(err, errlen, "disk: backing format in '%s' is not raw or qcow2", v);
+        return -EINVAL;
+    }
+    char *f = strndup(v, flen), *p = strdup(colon + 1);
+    if (!f || !p) {
+        free(f);
+        free(p);
+        return -ENOMEM;
+    }
+    cfg->chain_format[cfg->chain_len] = f;
+    cfg->chain_path[cfg->chain_len] = p;
+    cfg->chain_len++;
+    cfg->chain_pinned = true;
+    return 0;
+}
+
 static int disk_kv(void *p, const char *k, const char *v, char *err, size_t errlen)
 {
     struct disk_config *cfg = p;
@@ -107,7 +152,10 @@ static int disk_kv(void *p, const char *k, const char *v, char *err, size_t errl
         snprintf(err, errlen, "disk: queues='%s' is not 1-%d", v, DEVICE_MAX_QUEUES);
         return -EINVAL;
     }
-    snprintf(err, errlen, "disk: unknown key '%s' (path, format, readonly, serial, queues)", k);
+    if (!strcmp(k, "backing"))
+        return add_backing(cfg, v, err, errlen);
+    snprintf(err, errlen,
+             "disk: unknown key '%s' (path, format, readonly, serial, queues, backing)", k);
     return -EINVAL;
 }
 
@@ -139,6 +187,10 @@ void disk_config_free(struct disk_config *cfg)
     free(cfg->path);
     free(cfg->format);
     free(cfg->serial);
+    for (unsigned i = 0; i < cfg->chain_len; i++) {
+        free(cfg->chain_format[i]);
+        free(cfg->chain_path[i]);
+    }
     memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -253,11 +305,19 @@ int disk_config_copy(struct disk_config *dst, const struct disk_config *src)
 {
     *dst = *src;
     dst->path = dst->format = dst->serial = NULL; /* never free the source's */
+    for (unsigned i = 0; i < src->chain_len; i++)
+        dst->chain_format[i] = dst->chain_path[i] = NULL;
     if (dup_or_null(&dst->path, src->path) || dup_or_null(&dst->format, src->format) ||
         dup_or_null(&dst->serial, src->serial)) {
         disk_config_free(dst);
         return -ENOMEM;
     }
+    for (unsigned i = 0; i < src->chain_len; i++)
+        if (dup_or_null(&dst->chain_format[i], src->chain_format[i]) ||
+            dup_or_null(&dst->chain_path[i], src->chain_path[i])) {
+            disk_config_free(dst);
+            return -ENOMEM;
+        }
     return 0;
 }
 

@@ -319,13 +319,43 @@ static int seconds_ms(json_t *root, const char *key, unsigned def, unsigned min,
     return 0;
 }
 
+/* image_dirs: a path or a list of absolute paths (default HD_IMAGE_DIR). */
+static int parse_image_dirs(json_t *v, const char *path, struct hd_config *cfg,
+                            struct hd_err *err)
+{
+    json_t *list = json_is_string(v) ? json_pack("[O]", v) : json_incref(v);
+    size_t i;
+    json_t *x;
+
+    if (!list)
+        list = json_pack("[s]", HD_IMAGE_DIR);
+    if (!json_is_array(list) || !json_array_size(list) || json_array_size(list) > 16) {
+        json_decref(list);
+        return hd_fail(err, 400, "image_dirs", "%s: image_dirs: 1-16 absolute directory paths",
+                       path);
+    }
+    cfg->image_dirs = calloc(json_array_size(list), sizeof(char *));
+    json_array_foreach(list, i, x) {
+        const char *d = json_string_value(x);
+        if (!d || d[0] != '/' || strlen(d) >= 1024) {
+            json_decref(list);
+            return hd_fail(err, 400, "image_dirs", "%s: image_dirs: '%s' is not an absolute "
+                           "path", path, d ? d : "?");
+        }
+        cfg->image_dirs[cfg->n_image_dirs++] = strdup(d);
+    }
+    json_decref(list);
+    return 0;
+}
+
 int hd_config_load(const char *path, struct hd_config *cfg, struct hd_err *err)
 {
     static const char *const known[] = {"node", "state_dir", "socket", "vmm", "roles",
                                         "network_setup", "users", "capacity", "storage",
                                         "stop_timeout", "shutdown_timeout", "ready_timeout",
                                         "range_parallel", "guest_uids",
-                                        "cgroup_root", "wipe_overlays", "vmm_env", NULL};
+                                        "cgroup_root", "wipe_overlays", "vmm_env", "image_dirs",
+                                        NULL};
     FILE *f = fopen(path, "r");
     char buf[1 << 16];
     size_t n;
@@ -554,6 +584,8 @@ int hd_config_load(const char *path, struct hd_config *cfg, struct hd_err *err)
             cfg->vmm_env[cfg->n_vmm_env++] = strdup(nm);
         }
     }
+    if (parse_image_dirs(json_object_get(root, "image_dirs"), path, cfg, err) < 0)
+        goto fail;
     json_decref(root);
     return 0;
 fail:
@@ -571,6 +603,9 @@ void hd_config_free(struct hd_config *cfg)
     for (size_t i = 0; i < cfg->n_vmm_env; i++)
         free(cfg->vmm_env[i]);
     free(cfg->vmm_env);
+    for (size_t i = 0; i < cfg->n_image_dirs; i++)
+        free(cfg->image_dirs[i]);
+    free(cfg->image_dirs);
     free(cfg->socket_path);
     free(cfg->vmm_path);
     json_decref(cfg->roles_json);

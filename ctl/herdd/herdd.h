@@ -24,6 +24,8 @@
 #define HD_MAX_NICS 8
 #define HD_BODY_MAX (1u << 20)
 #define HD_READY_LINE "herd-probe: ready"
+#define HD_IMAGE_DIR "/var/lib/herd/images" /* image_dirs default */
+#define HD_CHAIN_MAX 16                     /* backing chain links herdd pins */
 
 /* ---- errors: an HTTP status, a message and the offending field ---------- */
 struct hd_err {
@@ -70,6 +72,8 @@ struct hd_config {
     unsigned pids_max;           /* cgroup pids.max per guest */
     char **vmm_env;              /* names passed from herdd's environment (test hooks) */
     size_t n_vmm_env;
+    char **image_dirs;           /* where template files may come from (canonical) */
+    size_t n_image_dirs;
 };
 
 /* YAML text -> JSON value (mappings, sequences, plain scalars typed like
@@ -202,6 +206,30 @@ json_t *hd_audit_list(size_t limit, struct hd_err *err);
 json_t *hd_audit_verify(struct hd_err *err);
 
 /* templates.c (g.mu held) */
+/* ---- image files and pinned chains (chain.c) ------------------------------
+ * Template files (image, kernel, initrd, every backing file) come from
+ * image_dirs only (or herdd's own state/templates); a guest's overlay may
+ * name only its template's chain, which herdd pins for herd-vmm. */
+struct hd_chain {
+    unsigned n;                    /* path[0] is the template image */
+    char *path[HD_CHAIN_MAX];
+    char *format[HD_CHAIN_MAX];
+};
+void hd_chain_free(struct hd_chain *c);
+/* At start: creates the default directory, refuses ones others may write,
+ * keeps their canonical paths. */
+int hd_image_dirs_prepare(struct hd_config *cfg, struct hd_err *err);
+/* PATH: absolute, a regular file itself (not a link), inside image_dirs. */
+int hd_image_file_check(const char *path, const char *field, struct hd_err *err);
+/* IMAGE's chain, each link checked before it is opened. */
+int hd_chain_of(const char *image, const char *format, const char *field, struct hd_chain *out,
+                struct hd_err *err);
+/* OVERLAY (qcow2) must name exactly PIN as its backing chain; 409 if not.
+ * Nothing it names is opened. */
+int hd_chain_verify(const char *overlay, const struct hd_chain *pin, struct hd_err *err);
+/* herd-vmm's --disk for OVERLAY with PIN: malloc'd. */
+char *hd_chain_diskspec(const char *overlay, const struct hd_chain *pin);
+
 struct hd_template *hd_template_find(const char *name);
 json_t *hd_template_json(const struct hd_template *t);
 /* Validates and adds; body is the API object. Not with g.mu held (hashes). */

@@ -160,7 +160,8 @@ int main(int argc, char **argv)
     g.vmm_has_control = vmm_supports_control(g.cfg.vmm_path);
     g.epfd = epoll_create1(EPOLL_CLOEXEC);
 
-    if (hd_jail_init(&err) < 0 || hd_db_open(&err) < 0 || hd_db_load(&err) < 0 ||
+    if (hd_image_dirs_prepare(&g.cfg, &err) < 0 || hd_jail_init(&err) < 0 ||
+        hd_db_open(&err) < 0 || hd_db_load(&err) < 0 ||
         hd_audit_open(&err) < 0) {
         fprintf(stderr, "herdd: %s\n", err.msg);
         return 1;

@@ -94,20 +94,6 @@ static const char *req_str(json_t *body, const char *key, bool required, struct 
     return json_string_value(v);
 }
 
-static int check_file(const char *path, const char *field, struct hd_err *err)
-{
-    struct stat st;
-    if (path[0] != '/')
-        return hd_fail(err, 400, field, "%s must be an absolute path", field);
-    if (stat(path, &st) < 0)
-        return hd_fail(err, 400, field, "%s: %s", path, strerror(errno));
-    if (!S_ISREG(st.st_mode))
-        return hd_fail(err, 400, field, "%s is not a regular file", path);
-    if (access(path, R_OK) < 0)
-        return hd_fail(err, 400, field, "%s: %s", path, strerror(errno));
-    return 0;
-}
-
 int hd_nic_resolve(json_t *item, char role[24], char bridge[IFNAMSIZ], const char *field,
                    struct hd_err *err)
 {
@@ -239,20 +225,29 @@ int hd_template_add(json_t *body, json_t **out, struct hd_err *err)
     json_t *nics = NULL;
     if (hd_check_shape(body, &cpus, &mem, &nics, err) < 0)
         return -1;
-    if (check_file(image, "image", err) < 0 || check_file(kernel, "kernel", err) < 0 ||
-        (initrd && check_file(initrd, "initrd", err) < 0))
-        return -1;
-
     pthread_mutex_lock(&g.mu);
     bool exists = hd_template_find(name) != NULL;
     pthread_mutex_unlock(&g.mu);
     if (exists)
         return hd_fail(err, 409, "name", "template '%s' exists already", name);
+    /* Every file is checked before it is opened: herdd opens them as root. */
+    if (hd_image_file_check(kernel, "kernel", err) < 0 ||
+        (initrd && hd_image_file_check(initrd, "initrd", err) < 0))
+        return -1;
+    struct hd_chain chain;
+    if (hd_chain_of(image, format, "image", &chain, err) < 0)
+        return -1;
 
-    /* The parent must open read-only in the named format (chain included). */
-    struct blockdev_open_opts o = {.format = format, .read_only = true};
+    /* The parent must open read-only in the named format, with exactly the
+     * chain just checked. */
+    struct blockdev_link links[HD_CHAIN_MAX];
+    for (unsigned i = 1; i < chain.n; i++)
+        links[i - 1] = (struct blockdev_link){.path = chain.path[i], .format = chain.format[i]};
+    struct blockdev_open_opts o = {.format = format, .read_only = true, .chain_pinned = true,
+                                   .chain = links, .chain_len = chain.n - 1};
     struct blockdev *bd = NULL;
     int rc = blockdev_open(image, &o, &bd);
+    hd_chain_free(&chain);
     if (rc < 0)
         return hd_fail(err, 400, "image", "%s does not open as %s: %s", image, format,
                        blockdev_last_error());
@@ -345,17 +340,22 @@ int hd_template_rm(const char *name, struct hd_err *err)
 
 static int copy_file(const char *src, const char *dst)
 {
-    int in = open(src, O_RDONLY | O_CLOEXEC);
+    /* src is a guest's overlay, in a directory its uid owns: a link there
+     * must not make herdd (root) copy what it points at */
+    int in = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (in < 0)
         return -errno;
+    struct stat st;
+    if (fstat(in, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(in);
+        return -EPERM;
+    }
     int outfd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (outfd < 0) {
         int e = -errno;
         close(in);
         return e;
     }
-    struct stat st;
-    fstat(in, &st);
     int rc = 0;
     /* sparse copy: data extents only */
     off_t off = 0;
@@ -452,6 +452,7 @@ int hd_template_derive(json_t *body, json_t **out, struct hd_err *err)
     vm->busy = true;
     char src[4096], dir[4096], dst[4200];
     hd_vm_path(vm, "disk.qcow2", src, sizeof(src));
+    char *base_image = strdup(base->image), *base_format = strdup(base->format);
     pthread_mutex_unlock(&g.mu);
 
     snprintf(dir, sizeof(dir), "%s/templates", g.cfg.state_dir);
@@ -462,13 +463,14 @@ int hd_template_derive(json_t *body, json_t **out, struct hd_err *err)
     char sum[65] = "";
     struct stat st;
     if (rc == 0) {
-        struct blockdev_open_opts o = {.format = "qcow2", .read_only = true};
-        struct blockdev *bd = NULL;
-        rc = blockdev_open(dst, &o, &bd);
-        if (rc == 0)
-            blockdev_close(bd);
-        else
-            hd_fail(err, 500, "vm", "the copied overlay does not open: %s", blockdev_last_error());
+        /* The overlay was written by the guest's herd-vmm: it may name only
+         * its template's chain, which the delta then keeps for good. */
+        struct hd_chain pin;
+        rc = hd_chain_of(base_image, base_format, "vm", &pin, err);
+        if (rc == 0) {
+            rc = hd_chain_verify(dst, &pin, err);
+            hd_chain_free(&pin);
+        }
     } else {
         hd_fail(err, rc == -EEXIST ? 409 : 500, "name", "%s: %s", dst, strerror(-rc));
     }
@@ -479,6 +481,8 @@ int hd_template_derive(json_t *body, json_t **out, struct hd_err *err)
         stat(dst, &st);
         t->file_size = (uint64_t)st.st_size;
     }
+    free(base_image);
+    free(base_format);
     t->image = strdup(dst);
     t->sha256 = strdup(sum);
     t->created = hd_now_ms();

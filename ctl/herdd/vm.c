@@ -495,11 +495,40 @@ static int pidfd_open_(pid_t pid)
     return (int)syscall(SYS_pidfd_open, pid, 0);
 }
 
+/* The guest's --disk with its template's chain pinned, after checking that
+ * the overlay (which the guest's herd-vmm could write) names that chain and
+ * nothing else, and that the template's files are still where image_dirs
+ * allows. A refusal is audited and announced: it means a compromised guest
+ * or a changed image directory. */
+static char *pinned_disk(struct hd_vm *vm, const struct hd_template *t, const char *disk,
+                         struct hd_err *err)
+{
+    struct hd_chain pin = {0};
+    char *spec = NULL;
+    if (hd_image_file_check(t->kernel, "kernel", err) == 0 &&
+        (!t->initrd || hd_image_file_check(t->initrd, "initrd", err) == 0) &&
+        hd_chain_of(t->image, t->format, "template", &pin, err) == 0 &&
+        hd_chain_verify(disk, &pin, err) == 0)
+        spec = hd_chain_diskspec(disk, &pin);
+    else
+        err->status = 409;
+    hd_chain_free(&pin);
+    if (spec)
+        return spec;
+    if (!err->msg[0])
+        hd_fail(err, 500, "disk", "out of memory");
+    hd_vm_set_state(vm, "error", err->msg);
+    hd_event("vm.start_refused", vm->name,
+             json_pack("{ss ss}", "field", err->field, "reason", err->msg));
+    hd_audit(vm->uid, 0, "REFUSE", "vm.start", vm->name, err->status, err->msg);
+    return NULL;
+}
+
 static int vm_start_locked(struct hd_vm *vm, struct hd_err *err)
 {
     struct hd_template *t = hd_template_find(vm->tmpl);
     char disk[4096], console[4096], vmmlog[4096], control[108];
-    char diskspec[4200], serial[4200], memarg[32], cpuarg[16], uidarg[16];
+    char serial[4200], memarg[32], cpuarg[16], uidarg[16];
     char netspec[HD_MAX_NICS][64];
     const char *argv[64];
     int argc = 0;
@@ -513,23 +542,29 @@ static int vm_start_locked(struct hd_vm *vm, struct hd_err *err)
         return hd_fail(err, 409, "template", "template '%s' is gone", vm->tmpl);
     if (hd_admit(vm->cpus, vm->mem, 1, err) < 0)
         return -1;
+    hd_vm_path(vm, "disk.qcow2", disk, sizeof(disk));
+    char *diskspec = pinned_disk(vm, t, disk, err);
+    if (!diskspec)
+        return -1;
     /* confinement: its own uid (kept while the guest exists), the run
      * directory that uid owns, its cgroup where the host has one */
     uid_t old_uid = vm->uid;
-    if (hd_uid_alloc(vm, err) < 0)
+    if (hd_uid_alloc(vm, err) < 0) {
+        free(diskspec);
         return -1;
+    }
     if (vm->uid != old_uid)
         hd_db_save_vm(vm);
-    if (hd_run_dir_prepare(vm, err) < 0)
+    if (hd_run_dir_prepare(vm, err) < 0) {
+        free(diskspec);
         return -1;
+    }
     hd_cgroup_prepare(vm);
-    hd_vm_path(vm, "disk.qcow2", disk, sizeof(disk));
     hd_vm_path(vm, "console.log", console, sizeof(console));
     hd_vm_path(vm, "vmm.log", vmmlog, sizeof(vmmlog));
     hd_vm_control_path(vm, control, sizeof(control));
     unlink(console);
     unlink(control);
-    snprintf(diskspec, sizeof(diskspec), "path=%s,format=qcow2", disk);
     snprintf(serial, sizeof(serial), "file:%s", console);
     snprintf(memarg, sizeof(memarg), "%lluK", (unsigned long long)(vm->mem >> 10));
     snprintf(cpuarg, sizeof(cpuarg), "%u", vm->cpus);
@@ -594,6 +629,7 @@ static int vm_start_locked(struct hd_vm *vm, struct hd_err *err)
     pthread_mutex_unlock(&fd_mu);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
+    free(diskspec);
     if (rc != 0) {
         hd_cgroup_release(vm);
         hd_vm_set_state(vm, "error", "herd-vmm could not be run");

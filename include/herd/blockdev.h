@@ -26,6 +26,13 @@
 
 struct blockdev;
 
+/* One image of a pinned backing chain: its path (as resolved against the
+ * image naming it) and its format. */
+struct blockdev_link {
+    const char *path;
+    const char *format;
+};
+
 struct blockdev_open_opts {
     const char *format;         /* "raw", "qcow2" or "nbd" (path = NBD URI); required */
     bool read_only;             /* open O_RDONLY, take only shared locks */
@@ -37,6 +44,18 @@ struct blockdev_open_opts {
     unsigned max_chain;         /* 0 = BLOCKDEV_MAX_CHAIN */
     size_t l2_cache_bytes;      /* 0 = default (32 MiB or what fits the disk) */
     int engine;                 /* enum blockdev_engine; 0 = auto */
+    /*
+     * Pinned chain (chain_pinned): the caller, not the image headers,
+     * decides what may be opened. The top image's backing must resolve to
+     * exactly chain[0] (path and format; a format stored in the header must
+     * agree), chain[0]'s to chain[1], ..., and chain[chain_len - 1] must
+     * have none; any difference fails with -EPERM before the differing file
+     * is opened. Every file (the top one too) is then opened with
+     * O_NOFOLLOW and must be a regular file. Checked even with no_backing.
+     */
+    bool chain_pinned;
+    const struct blockdev_link *chain;
+    unsigned chain_len;
 };
 
 enum blockdev_engine {
@@ -61,6 +80,9 @@ struct blockdev *blockdev_backing(const struct blockdev *bd); /* NULL if none */
 /* Backing name as stored in the image and its format ("" if none stored). */
 const char *blockdev_backing_name(const struct blockdev *bd);
 const char *blockdev_backing_format(const struct blockdev *bd);
+/* The backing name resolved as blockdev_open would resolve it (relative to
+ * the image's directory), malloc'd; NULL if none or out of memory. */
+char *blockdev_backing_path(const struct blockdev *bd);
 /* Engine in use for data I/O (BLOCKDEV_ENGINE_SYNC or _IO_URING). */
 int blockdev_engine(const struct blockdev *bd);
 

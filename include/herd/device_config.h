@@ -12,12 +12,20 @@
 #define DEVICE_SPEC_ID_BYTES 20 /* virtio-blk serial */
 #define DEVICE_MAX_QUEUES    16
 
+#define DISK_MAX_CHAIN 16
+
 struct disk_config {
     char *path;
     char *format;  /* "raw" or "qcow2": required */
     bool readonly;
     char *serial;  /* up to 20 bytes; default: the file name */
     unsigned queues;
+    /* backing=FORMAT:PATH (repeatable, top's backing first) or backing=none:
+     * the chain is pinned; see blockdev_open_opts.chain_pinned */
+    bool chain_pinned;
+    unsigned chain_len;
+    char *chain_format[DISK_MAX_CHAIN];
+    char *chain_path[DISK_MAX_CHAIN];
 };
 
 enum vhost_mode { VHOST_AUTO, VHOST_ON, VHOST_OFF };

@@ -53,6 +53,7 @@ write_config() {
     cat > "$tmp/herdd.yaml" <<YAML
 node: test
 state_dir: $tmp/state
+image_dirs: ${image_dirs:-[$tmp, $build]}
 socket: $sock
 vmm: $vmm
 network_setup: true

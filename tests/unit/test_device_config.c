@@ -252,6 +252,47 @@ static void test_disk_copy_is_deep(void **state)
     disk_config_free(&dst);
 }
 
+/* backing=: the pinned chain herdd hands herd-vmm, in order, deep-copied */
+static void test_disk_pinned_chain(void **state)
+{
+    struct disk_config cfg, dst;
+    char err[ERRLEN] = "";
+
+    (void)state;
+    assert_int_equal(disk_config_parse("path=/o.qcow2,format=qcow2,backing=qcow2:/i/a:b.qcow2,"
+                                       "backing=raw:/i/base.raw", &cfg, err, sizeof(err)), 0);
+    assert_true(cfg.chain_pinned);
+    assert_int_equal(cfg.chain_len, 2);
+    assert_string_equal(cfg.chain_format[0], "qcow2");
+    assert_string_equal(cfg.chain_path[0], "/i/a:b.qcow2");
+    assert_string_equal(cfg.chain_format[1], "raw");
+    assert_string_equal(cfg.chain_path[1], "/i/base.raw");
+    assert_int_equal(disk_config_copy(&dst, &cfg), 0);
+    disk_config_free(&cfg);
+    assert_string_equal(dst.chain_path[1], "/i/base.raw");
+    disk_config_free(&dst);
+
+    assert_int_equal(disk_config_parse("path=/o.raw,format=raw,backing=none", &cfg, err,
+                                       sizeof(err)), 0);
+    assert_true(cfg.chain_pinned);
+    assert_int_equal(cfg.chain_len, 0);
+    disk_config_free(&cfg);
+    assert_int_equal(disk_config_parse("path=/o.raw,format=raw", &cfg, err, sizeof(err)), 0);
+    assert_false(cfg.chain_pinned);
+    disk_config_free(&cfg);
+
+    disk_refused("path=/o,format=qcow2,backing=/i/base.raw", "not FORMAT:/ABSOLUTE/PATH");
+    disk_refused("path=/o,format=qcow2,backing=raw:base.raw", "not FORMAT:/ABSOLUTE/PATH");
+    disk_refused("path=/o,format=qcow2,backing=vmdk:/i/b", "not raw or qcow2");
+    disk_refused("path=/o,format=qcow2,backing=rawx:/i/b", "not raw or qcow2");
+    disk_refused("path=/o,format=qcow2,backing=raw:/a,backing=none", "cannot follow");
+    disk_refused("path=/o,format=qcow2,backing=none,backing=raw:/a", "cannot be followed");
+    char spec[2048] = "path=/o,format=qcow2";
+    for (int i = 0; i <= DISK_MAX_CHAIN; i++)
+        snprintf(spec + strlen(spec), sizeof(spec) - strlen(spec), ",backing=raw:/i/%d", i);
+    disk_refused(spec, "at most");
+}
+
 /* ---- --net --------------------------------------------------------------- */
 
 static void test_nic_minimal_defaults(void **state)
@@ -491,6 +532,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_disk_minimal_defaults),
+        cmocka_unit_test(test_disk_pinned_chain),
         cmocka_unit_test(test_disk_all_keys),
         cmocka_unit_test(test_disk_repeated_key_last_wins),
         cmocka_unit_test(test_disk_required_keys),

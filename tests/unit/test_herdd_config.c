@@ -172,6 +172,17 @@ static void test_config_defaults_and_root(void **state)
     assert_false(cfg.wipe_zero);
     assert_int_equal(cfg.n_vmm_env, 0);
     assert_int_equal(cfg.pids_max, 64);
+    /* template files only from /var/lib/herd/images */
+    assert_int_equal(cfg.n_image_dirs, 1);
+    assert_string_equal(cfg.image_dirs[0], "/var/lib/herd/images");
+    hd_config_free(&cfg);
+    assert_int_equal(load("image_dirs: /srv/img\n", &cfg, &err), 0);
+    assert_int_equal(cfg.n_image_dirs, 1);
+    assert_string_equal(cfg.image_dirs[0], "/srv/img");
+    hd_config_free(&cfg);
+    assert_int_equal(load("image_dirs: [/a, /b/c]\n", &cfg, &err), 0);
+    assert_int_equal(cfg.n_image_dirs, 2);
+    assert_string_equal(cfg.image_dirs[1], "/b/c");
     hd_config_free(&cfg);
 }
 
@@ -182,6 +193,9 @@ static void test_config_refusals(void **state)
     } cases[] = {
         {"colour: red\n", "colour", "unknown key"},
         {"state_dir: relative\n", "state_dir", "absolute"},
+        {"image_dirs: images\n", "image_dirs", "absolute"},
+        {"image_dirs: [/a, 3]\n", "image_dirs", "absolute"},
+        {"image_dirs: []\n", "image_dirs", "1-16"},
         {"users: {0: root}\n", "users.0", "unknown role"},
         {"users: [1, 2]\n", "users", "map uids"},
         {"users: {no-such-user-xyz: auditor}\n", "users.no-such-user-xyz", "no user"},

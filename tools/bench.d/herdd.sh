@@ -46,6 +46,7 @@ chmod 0444 "$tmp/parent.raw"
 # herd
 cat > "$tmp/herdd.yaml" <<YAML
 state_dir: $tmp/state
+image_dirs: [$tmp, $build]
 socket: $tmp/herdd.sock
 vmm: $build/bin/herd-vmm
 network_setup: true

@@ -332,6 +332,13 @@ int virtio_blk_create(const struct disk_config *cfg, struct kvm *kvm,
     blk->readonly = cfg->readonly;
     blk->queues = cfg->queues ? cfg->queues : 1;
     set_serial(blk, cfg);
+    struct blockdev_link chain[DISK_MAX_CHAIN];
+    for (unsigned i = 0; i < cfg->chain_len; i++)
+        chain[i] = (struct blockdev_link){.path = cfg->chain_path[i],
+                                          .format = cfg->chain_format[i]};
+    opts.chain_pinned = cfg->chain_pinned;
+    opts.chain = chain;
+    opts.chain_len = cfg->chain_len;
     rc = blockdev_open(cfg->path, &opts, &blk->bd);
     if (rc) {
         snprintf(err, errlen, "disk %s: %s", cfg->path, blockdev_last_error());
