@@ -139,7 +139,7 @@ static enum netfilter_verdict check_nd(const struct netfilter *f, const uint8_t 
     off = icmp[0] == ND_RS ? 8 : 24;
     if (len < off)
         return NETFILTER_DROP_MALFORMED;
-    if (icmp[0] == ND_NA && !ip6_allowed(f, icmp + 8))
+    if (icmp[0] == ND_NA && f->restrict_ip && !ip6_allowed(f, icmp + 8))
         return NETFILTER_DROP_ND;
     while (off + 2 <= len) {
         size_t olen = (size_t)icmp[off + 1] * 8;
@@ -153,22 +153,94 @@ static enum netfilter_verdict check_nd(const struct netfilter *f, const uint8_t 
     return NETFILTER_PASS;
 }
 
+#define IPPROTO_ROUTING_ 43
+#define IPPROTO_FRAGMENT_ 44
+#define IPPROTO_AH_ 51
+#define IPPROTO_DSTOPTS_ 60
+#define IP6_MAX_EXT 8
+#define ICMP6_ECHO_REQUEST 128
+#define ICMP6_ECHO_REPLY 129
+#define MLD_QUERY 130
+#define MLD_DONE 132
+#define MLD2_REPORT 143
+
+static bool icmp6_is_mld(uint8_t type)
+{
+    return (type >= MLD_QUERY && type <= MLD_DONE) || type == MLD2_REPORT;
+}
+
+/* ICMPv6 that is not directly after the fixed header (item 7a). Neighbour
+ * discovery must not hide there: RFC 6980 forbids fragmenting it and
+ * nothing legitimate puts other headers in front of it, so the chain of
+ * extension headers is walked (bounded) and ICMPv6 behind it passes only
+ * as MLD right after hop-by-hop (router alert), as a later fragment (its
+ * type is in the first one), or as the first fragment of an echo. *off
+ * gets the upper-layer offset (40 when there are no extension headers),
+ * *nh its protocol; NETFILTER_PASS when there is nothing to refuse. */
+static enum netfilter_verdict walk_ip6_ext(struct frame fr, uint8_t *nh, size_t *off)
+{
+    uint8_t first = *nh;
+    bool frag = false;
+    int n = 0;
+
+    *off = 40;
+    for (; n <= IP6_MAX_EXT; n++) {
+        const uint8_t *h = fr.p + *off;
+        size_t hlen;
+
+        if (*nh != IPPROTO_HOPOPTS_ && *nh != IPPROTO_ROUTING_ && *nh != IPPROTO_DSTOPTS_ &&
+            *nh != IPPROTO_FRAGMENT_ && *nh != IPPROTO_AH_)
+            break;
+        if (n == IP6_MAX_EXT || *off + 8 > fr.len)
+            return NETFILTER_DROP_MALFORMED;
+        if (*nh == IPPROTO_FRAGMENT_) {
+            frag = true;
+            if (rd16(h + 2) & 0xfff8) /* a later fragment: no header to see */
+                return NETFILTER_PASS;
+            hlen = 8;
+        } else if (*nh == IPPROTO_AH_) {
+            hlen = ((size_t)h[1] + 2) * 4;
+        } else {
+            hlen = ((size_t)h[1] + 1) * 8;
+        }
+        if (*off + hlen > fr.len)
+            return NETFILTER_DROP_MALFORMED;
+        *nh = h[0];
+        *off += hlen;
+    }
+    if (*nh != IPPROTO_ICMP6_ || n == 0)
+        return NETFILTER_PASS;
+    if (*off + 1 > fr.len) /* its type is not in this (first) fragment */
+        return NETFILTER_DROP_ND;
+    if (n == 1 && first == IPPROTO_HOPOPTS_ && icmp6_is_mld(fr.p[*off]))
+        return NETFILTER_PASS;
+    if (frag && (fr.p[*off] == ICMP6_ECHO_REQUEST || fr.p[*off] == ICMP6_ECHO_REPLY))
+        return NETFILTER_PASS;
+    return NETFILTER_DROP_ND;
+}
+
 static enum netfilter_verdict check_ip6(const struct netfilter *f, struct frame fr)
 {
     static const uint8_t any6[16];
+    enum netfilter_verdict v;
     uint8_t nh;
+    size_t off;
 
     if (fr.len < 40 || (fr.p[0] >> 4) != 6)
         return NETFILTER_DROP_MALFORMED;
-    if (!f->restrict_ip)
-        return NETFILTER_PASS;
     nh = fr.p[6];
-    if (memcmp(fr.p + 8, any6, 16) == 0) {
-        /* No address yet: DAD (ICMPv6 NS) and MLD (hop-by-hop) only. */
-        if (nh != IPPROTO_ICMP6_ && nh != IPPROTO_HOPOPTS_)
+    if ((v = walk_ip6_ext(fr, &nh, &off)) != NETFILTER_PASS)
+        return v;
+    if (off != 40) /* allowed ICMPv6 behind extension headers is not ND */
+        nh = 0;
+    if (f->restrict_ip) {
+        if (memcmp(fr.p + 8, any6, 16) == 0) {
+            /* No address yet: DAD (ICMPv6 NS) and MLD (hop-by-hop) only. */
+            if (fr.p[6] != IPPROTO_ICMP6_ && fr.p[6] != IPPROTO_HOPOPTS_)
+                return NETFILTER_DROP_IP6_SRC;
+        } else if (!ip6_allowed(f, fr.p + 8)) {
             return NETFILTER_DROP_IP6_SRC;
-    } else if (!ip6_allowed(f, fr.p + 8)) {
-        return NETFILTER_DROP_IP6_SRC;
+        }
     }
     if (nh == IPPROTO_ICMP6_)
         return check_nd(f, fr.p + 40, fr.len - 40);

@@ -11,6 +11,7 @@
 #include <netlink/attr.h>
 #include <netlink/msg.h>
 
+#include "herd/netdev_kfilter.h"
 #include "nl.h"
 
 struct stale_list {
@@ -104,6 +105,9 @@ int netdev_tap_cleanup(struct netdev_nl *nl, const char *prefix, unsigned *remov
             count++;
     }
     free(l.names);
+    /* the kernel filters of taps that are gone (those just removed too) */
+    if (!rc)
+        rc = netdev_kfilter_cleanup(NULL);
     if (removed)
         *removed = count;
     return rc;

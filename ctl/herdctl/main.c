@@ -287,6 +287,54 @@ static void vm_table(json_t *in)
     json_decref(a);
 }
 
+/* --nic ROLE, or a NIC object: '{"network": "communication", "addresses":
+ * ["10.1.0.5"], "rate_limit": {...}}' */
+static json_t *nic_arg(const char *a)
+{
+    json_error_t je;
+    json_t *o;
+
+    if (*a != '{')
+        return json_string(a);
+    if (!(o = json_loads(a, 0, &je)))
+        die("--nic %s: %s", a, je.text);
+    return o;
+}
+
+/* herdctl vm net NAME: the kernel filter's counters of each NIC. */
+static void vm_net_table(json_t *r)
+{
+    size_t i;
+    json_t *n;
+
+    printf("%-4s %-15s %-17s %10s %10s  %s\n", "NIC", "TAP", "MAC", "ACCEPTED", "DROPPED",
+           "DROPS BY REASON / LIMITS");
+    json_array_foreach(json_object_get(r, "nics"), i, n) {
+        json_t *f = json_object_get(n, "filter");
+        printf("%-4zu %-15s %-17s ", i, str(n, "tap"), str(n, "mac"));
+        if (!json_is_object(f)) {
+            printf("%10s %10s  %s\n", "-", "-", str(n, "filter_error"));
+            continue;
+        }
+        printf("%10lld %10lld ", num(json_object_get(f, "accepted"), "packets"),
+               num(json_object_get(f, "dropped"), "packets"));
+        const char *k;
+        json_t *v;
+        json_object_foreach(json_object_get(f, "drops"), k, v)
+            if (num(v, "packets"))
+                printf(" %s=%lld", k, num(v, "packets"));
+        json_object_foreach(json_object_get(f, "limits"), k, v)
+            printf(" limit:%s=%lld%s/%s", k, num(v, "rate"),
+                   strcmp(k, "bytes") ? "" : "B", str(v, "per"));
+        json_t *ad = json_object_get(f, "addresses");
+        printf(" addresses:%s", json_is_array(ad) ? "" : "any");
+        json_t *x;
+        size_t j;
+        json_array_foreach(ad, j, x) printf("%s%s", j ? "," : "", json_string_value(x));
+        printf("\n");
+    }
+}
+
 static int cmd_vm(int argc, char **argv)
 {
     static const struct option o[] = {
@@ -298,7 +346,8 @@ static int cmd_vm(int argc, char **argv)
         {"range", required_argument, NULL, 'R'},    {"follow", no_argument, NULL, 'F'},
         {NULL, 0, NULL, 0}};
     if (argc < 2)
-        die("vm: ls|create|start|stop|shutdown|kill|pause|resume|reboot|rm|inspect|logs|console");
+        die("vm: ls|create|start|stop|shutdown|kill|pause|resume|reboot|rm|inspect|net|logs|"
+            "console");
     const char *sub = argv[1];
     json_t *body = json_object();
     json_t *nics = NULL;
@@ -315,7 +364,7 @@ static int cmd_vm(int argc, char **argv)
         case 'n':
             if (!nics)
                 nics = json_array();
-            json_array_append_new(nics, json_string(optarg));
+            json_array_append_new(nics, nic_arg(optarg));
             break;
         case 'r': json_object_set_new(body, "restart", json_string(optarg)); break;
         case 's': json_object_set_new(body, "start", json_true()); break;
@@ -360,6 +409,10 @@ static int cmd_vm(int argc, char **argv)
         if (!strcmp(sub, "inspect")) {
             snprintf(path, sizeof(path), "/v1/vms/%s", name);
             print_json(r = GET(path));
+        } else if (!strcmp(sub, "net")) {
+            snprintf(path, sizeof(path), "/v1/vms/%s/net", name);
+            r = GET(path);
+            json_out ? print_json(r) : vm_net_table(r);
         } else if (!strcmp(sub, "rm")) {
             snprintf(path, sizeof(path), "/v1/vms/%s%s", name, force ? "?force=1" : "");
             r = request("DELETE", path, NULL, 0, NULL, NULL);
@@ -450,7 +503,7 @@ static int cmd_template(int argc, char **argv)
         case 'n':
             if (!nics)
                 nics = json_array();
-            json_array_append_new(nics, json_string(optarg));
+            json_array_append_new(nics, nic_arg(optarg));
             break;
         case 'r': json_object_set_new(body, "ready_line", json_string(optarg)); break;
         case 'v': json_object_set_new(body, "vm", json_string(optarg)); break;
@@ -860,13 +913,14 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: herdctl [--socket PATH] [--json] COMMAND ...\n\n"
-            "  vm ls [--range R] | create NAME --template T [--cpus N] [--mem M] [--nic ROLE]...\n"
+            "  vm ls [--range R] | create NAME --template T [--cpus N] [--mem M] [--nic ROLE|JSON]...\n"
             "     [--restart no|on-failure|always] [--start]\n"
             "  vm start|stop|shutdown|kill|pause|resume|reboot NAME... [--timeout S]\n"
             "  vm rm NAME... [--force] | inspect NAME | logs NAME [--lines N] [--vmm] [--follow]\n"
+            "  vm net NAME...            (kernel filter counters per NIC: accepted, drops by reason)\n"
             "  vm console NAME           (attach to the serial console; Ctrl-] detaches)\n"
             "  template add NAME --image P --format raw|qcow2 --kernel K [--initrd I]\n"
-            "     [--cmdline C] [--cpus N] [--mem M] [--nic ROLE]... [--ready-line S]\n"
+            "     [--cmdline C] [--cpus N] [--mem M] [--nic ROLE|JSON]... [--ready-line S]\n"
             "  template derive NAME --vm STOPPED-GUEST [--cmdline C] [--cpus N] [--mem M]\n"
             "  template ls | rm NAME | inspect NAME\n"
             "  range up FILE.yaml [--detach] | down NAME | status NAME | reset NAME | ls\n"

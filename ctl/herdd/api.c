@@ -448,6 +448,10 @@ static int route(struct MHD_Connection *mc, struct conn *c, const char *method,
             json_decref(b);
             return rc < 0 ? fail_reply(r, &err) : 0;
         }
+        if (name && sub && !strcmp(sub, "net") && get) {
+            r->json = hd_vm_net(name, &err);
+            return r->json ? 0 : fail_reply(r, &err);
+        }
         if (name && sub && !strcmp(sub, "logs") && get) {
             const char *lines = query(mc, "lines");
             const char *which = query(mc, "log");

@@ -17,6 +17,7 @@
 #include <sys/types.h>
 
 #include "herd/netdev.h"
+#include "herd/netdev_kfilter.h"
 
 #define HD_VERSION "0.1"
 #define HD_NAME_MAX 63
@@ -111,6 +112,7 @@ struct hd_nic {
     char bridge[IFNAMSIZ];
     char tap[IFNAMSIZ];
     char mac[18];
+    struct netdev_kfilter_cfg kf; /* the tap's kernel filter (at create; not stored) */
 };
 
 struct hd_vm {
@@ -271,6 +273,9 @@ int hd_vm_action(const char *name, const char *action, json_t *opts, json_t **ou
 int hd_vm_rm(const char *name, bool force, struct hd_err *err);
 int hd_vm_reset(const char *name, struct hd_err *err);
 json_t *hd_vm_logs(const char *name, const char *which, long lines, struct hd_err *err);
+/* GET /v1/vms/NAME/net: per NIC, the kernel filter's counters and policy
+ * (netdev_kfilter_stats), read from the host kernel. */
+json_t *hd_vm_net(const char *name, struct hd_err *err);
 void hd_vm_set_state(struct hd_vm *vm, const char *state, const char *note); /* g.mu held */
 /* Talks to a guest's control socket: one request, one reply. */
 json_t *hd_control(const struct hd_vm *vm, const char *cmd, int timeout_ms,

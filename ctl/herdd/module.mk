@@ -19,7 +19,7 @@ $(BUILD)/bin/herdd: $(HERDD_OBJS) $(BUILD)/lib/libherd-ctl.a $(BUILD)/lib/libher
                     $(BUILD)/lib/libherd-netdev.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(HERDD_LDLIBS) $(CTL_LIB_LDLIBS) $(BLOCKDEV_LDLIBS) \
-	    $(NETDEV_LDLIBS) -lpthread $(LDLIBS)
+	    $(NETDEV_LDLIBS) $(NETDEV_NFT_LDLIBS) -lpthread $(LDLIBS)
 
 # Unit tests: tests/unit/test_herdd_<name>.c against herdd's own objects.
 HERDD_UNIT := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(wildcard tests/unit/test_herdd_*.c))

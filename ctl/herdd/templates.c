@@ -106,10 +106,16 @@ int hd_nic_resolve(json_t *item, char role[24], char bridge[IFNAMSIZ], const cha
         const char *k;
         json_t *v;
         json_object_foreach(item, k, v) {
-            if (strcmp(k, "network") && strcmp(k, "segment"))
-                return hd_fail(err, 400, field, "%s.%s: unknown field (network, segment)", field,
-                               k);
+            if (strcmp(k, "network") && strcmp(k, "segment") && strcmp(k, "addresses") &&
+                strcmp(k, "rate_limit"))
+                return hd_fail(err, 400, field, "%s.%s: unknown field (network, segment, "
+                               "addresses, rate_limit)", field, k);
         }
+        struct netdev_kfilter_cfg kf;
+        struct netdev_err nerr;
+        netdev_err_clear(&nerr);
+        if (netdev_kfilter_parse_nic(item, field, &kf, &nerr) < 0)
+            return hd_fail(err, 400, nerr.field, "%s", nerr.msg);
         net = json_string_value(json_object_get(item, "network"));
         seg = json_string_value(json_object_get(item, "segment"));
         if (json_object_get(item, "segment") && (!seg || netdev_ident_check(seg) < 0))

@@ -253,8 +253,10 @@ static void release_resources(struct hd_vm *vm)
 
     if (vm->n_nics && netdev_nl_open(&nl) == 0) {
         for (unsigned i = 0; i < vm->n_nics; i++)
-            if (vm->nics[i].tap[0])
+            if (vm->nics[i].tap[0]) {
                 netdev_tap_remove(nl, vm->nics[i].tap);
+                netdev_kfilter_remove(vm->nics[i].tap);
+            }
         netdev_nl_close(nl);
     }
     hd_run_dir_remove(vm);
@@ -314,8 +316,18 @@ static int make_resources(struct hd_vm *vm, const struct hd_template *t, int64_t
             netdev_tap_remove(nl, nic->tap);
             rc = netdev_tap_create(nl, &tc, &tap, &nerr);
         }
-        if (rc == 0)
-            netdev_tap_close(&tap);
+        if (rc == 0) {
+            /* The kernel filter, before anything can send through the tap
+             * (herdd holds its only queue): whatever path herd-vmm takes,
+             * vhost-net or userspace, the guest's frames meet it. */
+            memcpy(nic->kf.tap, nic->tap, sizeof(nic->kf.tap));
+            memcpy(nic->kf.mac, mac, 6);
+            rc = netdev_kfilter_install(&nic->kf, &nerr);
+            if (rc < 0)
+                netdev_tap_destroy(nl, &tap);
+            else
+                netdev_tap_close(&tap);
+        }
         pthread_mutex_unlock(&fd_mu);
         if (rc < 0) {
             nic->tap[0] = 0;
@@ -428,6 +440,7 @@ int hd_vm_create(json_t *body, const char *range, json_t **out, struct hd_err *e
     json_array_foreach(nics, i, v) {
         struct hd_nic *nic = &vm->nics[vm->n_nics++];
         hd_nic_resolve(v, nic->role, nic->bridge, "nics", NULL);
+        netdev_kfilter_parse_nic(v, "nics", &nic->kf, NULL); /* checked by hd_check_shape */
     }
     /* Recorded as "creating" first: a herdd killed from here on finds the
      * record and removes what was made. */
@@ -877,6 +890,39 @@ void hd_vm_discard_partial(struct hd_vm *vm)
     for (unsigned i = 0; i < vm->n_nics; i++)
         netdev_tap_name(vm->nics[i].tap, vm->name, i);
     release_resources(vm);
+}
+
+/* ---- network (the kernel filters of the guest's taps) ------------------------- */
+
+json_t *hd_vm_net(const char *name, struct hd_err *err)
+{
+    struct hd_nic nics[HD_MAX_NICS];
+    unsigned n;
+
+    pthread_mutex_lock(&g.mu);
+    struct hd_vm *vm = hd_vm_find(name);
+    if (!vm) {
+        pthread_mutex_unlock(&g.mu);
+        hd_fail(err, 404, "name", "no guest '%s'", name);
+        return NULL;
+    }
+    n = vm->n_nics;
+    memcpy(nics, vm->nics, sizeof(nics[0]) * n);
+    pthread_mutex_unlock(&g.mu);
+    json_t *a = json_array();
+    for (unsigned i = 0; i < n; i++) {
+        json_t *f = NULL;
+        int rc = nics[i].tap[0] ? netdev_kfilter_stats(nics[i].tap, &f) : -ENOENT;
+        json_t *o = json_pack("{ss ss ss ss}", "role", nics[i].role, "bridge", nics[i].bridge,
+                              "tap", nics[i].tap, "mac", nics[i].mac);
+        json_object_set_new(o, "filter", rc == 0 ? f : json_null());
+        if (rc < 0)
+            json_object_set_new(o, "filter_error", json_string(rc == -ENOENT
+                                                               ? "no kernel filter on the tap"
+                                                               : strerror(-rc)));
+        json_array_append_new(a, o);
+    }
+    return json_pack("{ss so}", "name", name, "nics", a);
 }
 
 /* ---- logs --------------------------------------------------------------------- */

@@ -253,7 +253,9 @@ int netdev_tap_destroy(struct netdev_nl *nl, struct netdev_tap *tap);
 int netdev_tap_remove(struct netdev_nl *nl, const char *name);
 /* Deletes every tap whose name starts with prefix (NULL: NETDEV_TAP_PREFIX)
  * and that no process holds open: what a crash leaves behind. Taps in use
- * are kept. *removed (may be NULL) gets the count. */
+ * are kept. *removed (may be NULL) gets the count. Also deletes the kernel
+ * filters (herd/netdev_kfilter.h) of taps that no longer exist: a program
+ * calling this links libnftables ($(NETDEV_NFT_LDLIBS)). */
 int netdev_tap_cleanup(struct netdev_nl *nl, const char *prefix, unsigned *removed);
 
 /* True if mac is a link address or a bridge FDB entry on this host (for

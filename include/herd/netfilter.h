@@ -10,8 +10,12 @@
  *   - with an allowed set: IPv4 source in the set (0.0.0.0 only for DHCP,
  *     UDP 68 -> 67); IPv6 source in the set or the NIC's EUI-64 link-local
  *     address (:: only for ICMPv6 and hop-by-hop, i.e. DAD and MLD); an
- *     ICMPv6 neighbour advertisement's target must be allowed too, and the
- *     link-layer address options of NS/NA/RS must carry the NIC's MAC;
+ *     ICMPv6 neighbour advertisement's target must be allowed too;
+ *   - always: the link-layer address options of NS/NA/RS must carry the
+ *     NIC's MAC, and ICMPv6 behind extension headers is refused unless it
+ *     is MLD right after hop-by-hop, a later fragment or the first fragment
+ *     of an echo (so neighbour discovery cannot hide behind them: RFC 6980);
+ *     the extension header chain is walked with bounds (8 headers at most);
  *   - with an allowed set, ethertypes other than ARP, IPv4 and IPv6 are
  *     dropped (up to two 802.1Q/802.1ad tags are looked through).
  * Receive (tap -> guest), netfilter_rx: unless promiscuous (off by default),

@@ -6,6 +6,13 @@
  *   netdev-ctl cleanup-taps [PREFIX]        prints the number removed
  *   netdev-ctl tap-persist ID BRIDGE [QUEUES] creates a persistent tap, exits
  *   netdev-ctl mac IDENTITY NIC             collision-checked guest MAC
+ *   netdev-ctl filter-rules|filter-install TAP MAC NIC-JSON
+ *                                           the tap's kernel filter (nft text /
+ *                                           installed), policy from a NIC item
+ *                                           ({"addresses": [...], "rate_limit": ...})
+ *   netdev-ctl filter-stats TAP             its counters (JSON)
+ *   netdev-ctl filter-remove TAP            deletes it
+ *   netdev-ctl filter-cleanup               deletes the filters of taps that are gone
  * Errors: "error: MESSAGE" and "field: FIELD" on stderr, exit status 2. */
 #include <errno.h>
 #include <stdio.h>
@@ -13,6 +20,7 @@
 #include <string.h>
 
 #include "herd/netdev.h"
+#include "herd/netdev_kfilter.h"
 
 static int fail(const char *what, int rc, const struct netdev_err *err)
 {
@@ -90,6 +98,56 @@ static int cmd_mac(struct netdev_nl *nl, const char *identity, const char *nic)
     return 0;
 }
 
+static int cmd_filter(const char *cmd, int argc, char **argv)
+{
+    struct netdev_kfilter_cfg cfg = {0};
+    struct netdev_err err;
+    json_error_t je;
+    json_t *nic, *stats;
+    char *rules;
+    unsigned n;
+    int rc;
+
+    netdev_err_clear(&err);
+    if (!strcmp(cmd, "filter-cleanup")) {
+        if ((rc = netdev_kfilter_cleanup(&n)))
+            return fail(cmd, rc, NULL);
+        printf("%u\n", n);
+        return 0;
+    }
+    if (argc < 3)
+        return 64;
+    snprintf(cfg.tap, sizeof(cfg.tap), "%s", argv[2]);
+    if (!strcmp(cmd, "filter-remove"))
+        return (rc = netdev_kfilter_remove(cfg.tap)) ? fail(cmd, rc, NULL) : 0;
+    if (!strcmp(cmd, "filter-stats")) {
+        if ((rc = netdev_kfilter_stats(cfg.tap, &stats)))
+            return fail(cmd, rc, NULL);
+        json_dumpf(stats, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+        printf("\n");
+        json_decref(stats);
+        return 0;
+    }
+    if (argc != 5 || netdev_mac_parse(argv[3], cfg.mac))
+        return 64;
+    if (!(nic = json_loads(argv[4], JSON_DECODE_ANY, &je)))
+        return fail(cmd, -EINVAL, NULL);
+    rc = netdev_kfilter_parse_nic(nic, "nic", &cfg, &err);
+    json_decref(nic);
+    if (rc)
+        return fail(cmd, rc, &err);
+    if (!strcmp(cmd, "filter-rules")) {
+        if ((rc = netdev_kfilter_rules(&cfg, &rules)))
+            return fail(cmd, rc, NULL);
+        fputs(rules, stdout);
+        free(rules);
+        return 0;
+    }
+    if ((rc = netdev_kfilter_install(&cfg, &err)))
+        return fail(cmd, rc, &err);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct netdev_nl *nl;
@@ -108,9 +166,13 @@ int main(int argc, char **argv)
                              argc == 5 ? (unsigned)atoi(argv[4]) : 1);
     else if (argc == 4 && !strcmp(cmd, "mac"))
         rc = cmd_mac(nl, argv[2], argv[3]);
+    else if (!strncmp(cmd, "filter-", 7) && (rc = cmd_filter(cmd, argc, argv)) != 64)
+        ;
     else {
         fprintf(stderr, "usage: netdev-ctl setup|check|teardown CONFIG | "
-                        "cleanup-taps [PREFIX] | tap-persist ID BRIDGE [QUEUES] | mac ID NIC\n");
+                        "cleanup-taps [PREFIX] | tap-persist ID BRIDGE [QUEUES] | mac ID NIC | "
+                        "filter-rules|filter-install TAP MAC NIC-JSON | "
+                        "filter-stats|filter-remove TAP | filter-cleanup\n");
         rc = 64;
     }
     netdev_nl_close(nl);

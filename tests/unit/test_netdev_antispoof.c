@@ -242,6 +242,95 @@ static void test_nd(void **state)
     assert_int_equal(netfilter_tx(&f, fr.b, fr.len), NETFILTER_DROP_MALFORMED);
 }
 
+/* An 8-byte extension header (hop-by-hop, destination options, fragment)
+ * whose next header is nh; for a fragment, off is the fragment offset. */
+static void ext(struct fb *f, uint8_t nh, uint16_t frag_off)
+{
+    uint8_t *p = f->b + f->len;
+
+    memset(p, 0, 8);
+    p[0] = nh;
+    p[2] = (uint8_t)(frag_off >> 5);
+    p[3] = (uint8_t)(frag_off << 3);
+    f->len += 8;
+}
+
+/* Item 7a: neighbour discovery behind extension headers. RFC 6980: ND is
+ * never fragmented, and nothing legitimate puts it behind other headers,
+ * so it is refused whatever it says; MLD behind hop-by-hop (router alert)
+ * and fragmented echo still pass. */
+static void test_nd_behind_extension_headers(void **state)
+{
+    struct netfilter f = restricted();
+    struct fb fr;
+
+    (void)state;
+    /* NA claiming the router's address, behind destination options */
+    eth(&fr, BCAST, MAC, 0x86dd);
+    ip6(&fr, "fd00::5", 60);
+    ext(&fr, 58, 0);
+    na(&fr, "fd00::1", OTHER);
+    assert_int_equal(netfilter_tx(&f, fr.b, fr.len), NETFILTER_DROP_ND);
+    /* even a truthful one: ND is only accepted directly after the header */
+    eth(&fr, BCAST, MAC, 0x86dd);
+    ip6(&fr, "fd00::5", 0);
+    ext(&fr, 60, 0);
+    fr.b[14 + 40] = 60;
+    ext(&fr, 58, 0);
+    na(&fr, "fd00::5", MAC);
+    assert_int_equal(netfilter_tx(&f, fr.b, fr.len), NETFILTER_DROP_ND);
+    /* first fragment of an NA */
+    eth(&fr, BCAST, MAC, 0x86dd);
+    ip6(&fr, "fd00::5", 44);
+    ext(&fr, 58, 0);
+    na(&fr, "fd00::5", MAC);
+    assert_int_equal(netfilter_tx(&f, fr.b, fr.len), NETFILTER_DROP_ND);
+    /* a first fragment too short to show the ICMPv6 type */
+    eth(&fr, BCAST, MAC, 0x86dd);
+    ip6(&fr, "fd00::5", 44);
+    ext(&fr, 58, 0);
+    assert_int_equal(netfilter_tx(&f, fr.b, fr.len), NETFILTER_DROP_ND);
+    /* the same without an address set (the checks are about MACs) */
+    f.restrict_ip = false;
+    eth(&fr, BCAST, MAC, 0x86dd);
+    ip6(&fr, "fd00::77", 60);
+    ext(&fr, 58, 0);
+    na(&fr, "fd00::1", OTHER);
+    assert_int_equal(netfilter_tx(&f, fr.b, fr.len), NETFILTER_DROP_ND);
+    f.restrict_ip = true;
+    /* extension header running past the frame */
+    eth(&fr, BCAST, MAC, 0x86dd);
+    ip6(&fr, "fd00::5", 60);
+    ext(&fr, 58, 0);
+    fr.b[14 + 41] = 4; /* 40 bytes claimed, 8 there */
+    assert_int_equal(netfilter_tx(&f, fr.b, fr.len), NETFILTER_DROP_MALFORMED);
+    /* still allowed: MLDv2 report behind hop-by-hop, from :: too */
+    eth(&fr, BCAST, MAC, 0x86dd);
+    ip6(&fr, "::", 0);
+    ext(&fr, 58, 0);
+    fr.b[fr.len] = 143;
+    fr.len += 8;
+    assert_int_equal(netfilter_tx(&f, fr.b, fr.len), NETFILTER_PASS);
+    /* ... a fragmented echo request, first and later fragments */
+    eth(&fr, BCAST, MAC, 0x86dd);
+    ip6(&fr, "fd00::5", 44);
+    ext(&fr, 58, 0);
+    fr.b[fr.len] = 128;
+    fr.len += 8;
+    assert_int_equal(netfilter_tx(&f, fr.b, fr.len), NETFILTER_PASS);
+    eth(&fr, BCAST, MAC, 0x86dd);
+    ip6(&fr, "fd00::5", 44);
+    ext(&fr, 58, 1448);
+    fr.len += 8;
+    assert_int_equal(netfilter_tx(&f, fr.b, fr.len), NETFILTER_PASS);
+    /* ... and UDP behind destination options */
+    eth(&fr, BCAST, MAC, 0x86dd);
+    ip6(&fr, "fd00::5", 60);
+    ext(&fr, 17, 0);
+    fr.len += 8;
+    assert_int_equal(netfilter_tx(&f, fr.b, fr.len), NETFILTER_PASS);
+}
+
 static void test_other_ethertypes(void **state)
 {
     struct netfilter f = restricted();
@@ -304,6 +393,7 @@ int main(void)
         cmocka_unit_test(test_arp),
         cmocka_unit_test(test_ip6),
         cmocka_unit_test(test_nd),
+        cmocka_unit_test(test_nd_behind_extension_headers),
         cmocka_unit_test(test_other_ethertypes),
         cmocka_unit_test(test_rx),
         cmocka_unit_test(test_allow_ip_limits),
