@@ -32,9 +32,27 @@ all: $(VMM_HOOKS_BIN)
 $(BUILD)/obj/vmm/jail-hooks.o: vmm/jail.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -DHERD_TEST_HOOKS -c -o $@ $<
-$(VMM_HOOKS_BIN): $(BUILD)/obj/vmm/main.o $(BUILD)/obj/vmm/jail-hooks.o $(VMM_LIB) $(BLOCKDEV_LIB) $(NETDEV_LIB)
+# HERD_TEST_FORBIDDEN_URING=<ops|all> attacks a disk's io_uring from the
+# thread serving the guest's first disk request: jail.c parses it, the
+# engine (blockdev/io_uring.c with HERD_TEST_HOOKS, linked before the
+# library likewise) runs it; tests/integration/escape-uring.sh.
+$(BUILD)/obj/blockdev/io_uring-hooks.o: blockdev/io_uring.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DHERD_TEST_HOOKS -c -o $@ $<
+$(VMM_HOOKS_BIN): $(BUILD)/obj/vmm/main.o $(BUILD)/obj/vmm/jail-hooks.o \
+                  $(BUILD)/obj/blockdev/io_uring-hooks.o $(VMM_LIB) $(BLOCKDEV_LIB) $(NETDEV_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(VMM_LDLIBS) $(LDLIBS)
+
+# The io_uring restrictions without KVM: an engine on a temporary image, the
+# same attacks, and a control ring without restrictions (tests/unit).
+URING_UNIT_TEST := $(BUILD)/tests/unit/test_uring_restrict
+UNIT_TESTS += $(URING_UNIT_TEST)
+$(BUILD)/obj/tests/unit/test_uring_restrict.o: CFLAGS += -DHERD_TEST_HOOKS
+$(URING_UNIT_TEST): $(BUILD)/obj/tests/unit/test_uring_restrict.o \
+                    $(BUILD)/obj/blockdev/io_uring-hooks.o $(BLOCKDEV_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(BLOCKDEV_LDLIBS) -lcmocka $(LDLIBS)
 
 # Unit tests: one cmocka program per concept, linked against the VMM library.
 # Only the ones whose source exists are built, so the list can lead the code.
