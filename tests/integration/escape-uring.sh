@@ -7,7 +7,8 @@
 #     the probe's blk test on a raw disk, confined (--uid 65534, seccomp);
 #     at the guest's first disk request the thread serving it submits on the
 #     disk's real ring: OPENAT of /proc/self/mem and of a readable file,
-#     SOCKET, CONNECT (to the guest's own control socket), SYMLINKAT,
+#     SOCKET, CONNECT (to a listening unix socket any uid may connect to,
+#     a stand-in for herdd's API socket), SYMLINKAT,
 #     RENAMEAT and UNLINKAT in a directory the guest uid may write, READV
 #     and WRITEV on the image's plain (not registered) fd. Every one must
 #     log "refused (-EACCES)", nothing in the directory may change, and the
@@ -18,7 +19,8 @@
 #     tests/unit/test_uring_restrict.c);
 #  3. build/bin/herd-vmm contains no such hook.
 # Without the restrictions (the ring as it was before), part 1 logs
-# "ALLOWED" for all but /proc/self/mem, and the directory changes.
+# "ALLOWED" for all but /proc/self/mem (the uid switch made herd-vmm
+# non-dumpable: DAC refuses that one), and the directory changes.
 #
 # Exit 0 pass, 77 skip (not root, no /dev/kvm), else fail.
 set -u
@@ -49,8 +51,10 @@ done
 
 tmp=$(mktemp -d /tmp/herd-escape-uring.XXXXXX)
 pid=
+listener=
 cleanup() {
     [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
+    [ -n "$listener" ] && kill -KILL "$listener" 2>/dev/null
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -69,8 +73,24 @@ for f in victim rename-me; do
     : >"$tmp/attack/$f" && chown "$nobody:$nobody" "$tmp/attack/$f"
 done
 echo "not for the guest" >"$tmp/secret" && chmod 644 "$tmp/secret"
+# CONNECT's target: a listening socket open to every uid (herdd's API socket
+# stands for what lies outside the guest); the control socket would not do,
+# it is root's and 0600, so DAC alone refuses it.
+target=$tmp/listen/api.sock
+mkdir -m 755 "$tmp/listen"
+if command -v python3 >/dev/null; then
+    python3 -c 'import os, socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1]); os.chmod(sys.argv[1], 0o777); s.listen(16); time.sleep(900)' "$target" &
+    listener=$!
+    for _ in $(seq 1 100); do [ -S "$target" ] && break; sleep 0.1; done
+fi
+if [ ! -S "$target" ]; then
+    echo "note: no listening socket for CONNECT (no python3); it aims at the control socket"
+    target=$sock
+fi
 uring_env=(HERD_TEST_URING_FILE="$tmp/secret" HERD_TEST_URING_DIR="$tmp/attack"
-    HERD_TEST_URING_SOCKET="$sock")
+    HERD_TEST_URING_SOCKET="$target")
 
 # --- 1. every operation, while the guest's own disk I/O keeps working -------------
 : >"$tmp/console.log"
