@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -15,11 +16,8 @@
 
 int blockdev_aio_fd(struct blockdev *bd)
 {
-    if (bd->efd < 0) {
+    if (bd->efd < 0)
         bd->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        if (bd->efd >= 0 && bd->eng)
-            bd_engine_set_eventfd(bd->eng, bd->efd);
-    }
     return bd->efd;
 }
 
@@ -28,17 +26,35 @@ unsigned blockdev_aio_inflight(const struct blockdev *bd)
     return bd->inflight;
 }
 
+/*
+ * The ring can only ever use the files registered when it is created (see
+ * io_uring.c): every descriptor try_direct may pick, i.e. the buffered and
+ * O_DIRECT fds of every layer of the chain, and the completion eventfd,
+ * which is therefore created first.
+ */
 static void engine_start(struct blockdev *bd)
 {
     if (bd->engine_kind != 0)
         return;
     bd->engine_kind = BLOCKDEV_ENGINE_SYNC;
-    bd->eng = bd_engine_new(RING_DEPTH);
-    if (!bd->eng)
+    unsigned n = 0;
+    for (struct blockdev *c = bd; c; c = c->backing)
+        n += 2;
+    int *fds = malloc(n * sizeof(*fds));
+    if (!fds)
         return;
-    bd->engine_kind = BLOCKDEV_ENGINE_IO_URING;
-    if (bd->efd >= 0)
-        bd_engine_set_eventfd(bd->eng, bd->efd);
+    n = 0;
+    for (struct blockdev *c = bd; c; c = c->backing) {
+        if (c->fd >= 0)
+            fds[n++] = c->fd;
+        if (c->dfd >= 0)
+            fds[n++] = c->dfd;
+    }
+    if (n && blockdev_aio_fd(bd) >= 0)
+        bd->eng = bd_engine_new(RING_DEPTH, fds, n, bd->efd);
+    free(fds);
+    if (bd->eng)
+        bd->engine_kind = BLOCKDEV_ENGINE_IO_URING;
 }
 
 void blockdev_aio_start(struct blockdev *bd)

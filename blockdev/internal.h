@@ -74,14 +74,45 @@ int bd_lock_image(int fd, bool write, const char *path);
 void bd_unlock_image(int fd);
 
 /* io_uring.c */
-struct bd_engine *bd_engine_new(unsigned depth);
+/* A ring restricted to READV/WRITEV on the given fds (registered files, fixed
+ * file required), completions signalled on efd; NULL where none can be had. */
+struct bd_engine *bd_engine_new(unsigned depth, const int *fds, unsigned nfds, int efd);
 void bd_engine_free(struct bd_engine *e);
-int bd_engine_set_eventfd(struct bd_engine *e, int efd);
+/* -EBADF when fd is not one of the ring's files (take the synchronous path). */
 int bd_engine_submit(struct bd_engine *e, int fd, bool write, const struct iovec *iov,
                      int iovcnt, uint64_t off, struct blockdev_req *req);
 /* Waits for at least min completions; calls cb for each. Returns count or -errno. */
 int bd_engine_reap(struct bd_engine *e, unsigned min,
                    void (*cb)(struct blockdev_req *req, int64_t res, void *ctx), void *ctx);
+#ifdef HERD_TEST_HOOKS
+/* Test builds only: fn runs once, on the ring, just before the next
+ * submission (fd: the image descriptor that submission is for). */
+struct io_uring;
+void bd_test_on_first_submit(void (*fn)(struct io_uring *ring, int fd));
+/* What a compromised herd-vmm could submit on a ring (io_uring.c). */
+enum bd_uring_attack {
+    BD_ATK_OPENAT_MEM, /* open /proc/self/mem read-write (defeats no PROT_EXEC) */
+    BD_ATK_OPENAT,     /* open ctx->file */
+    BD_ATK_SOCKET,     /* a new AF_UNIX socket */
+    BD_ATK_CONNECT,    /* connect it (or fd) to ctx->sock */
+    BD_ATK_SYMLINKAT,  /* ctx->dir/symlink -> / */
+    BD_ATK_RENAMEAT,   /* ctx->dir/rename-me -> ctx->dir/renamed */
+    BD_ATK_UNLINKAT,   /* ctx->dir/victim */
+    BD_ATK_READV_FD,   /* read fd as a plain (not registered) descriptor */
+    BD_ATK_WRITEV_FD,  /* write 0 bytes to fd the same way */
+    BD_ATK_REGISTER,   /* io_uring_register: register fd as a new file */
+    BD_ATK_NR
+};
+struct bd_uring_attack_ctx {
+    const char *file, *dir, *sock;
+    int sock_fd; /* set by BD_ATK_SOCKET when it succeeds; start with -1 */
+};
+extern const char *const bd_uring_attack_names[BD_ATK_NR];
+/* The completion's result (an fd, a byte count, 0 or -errno), or
+ * io_uring_register's for BD_ATK_REGISTER; -ETIME: no completion in 2 s. */
+int bd_test_uring_attack(struct io_uring *ring, int fd, enum bd_uring_attack op,
+                         struct bd_uring_attack_ctx *c);
+#endif
 
 /* Big-endian helpers. */
 static inline uint64_t bd_be64(const void *p)

@@ -58,6 +58,7 @@ static char sys_names[SYSNAME_MAX][SYSNAME_LEN];
 static __thread int my_class = JAIL_MAIN;
 #ifdef HERD_TEST_HOOKS
 static int forbidden_class = -1; /* HERD_TEST_FORBIDDEN_SYSCALL=<class> */
+static int uring_attack_setup(char *err, size_t errlen);
 #endif
 
 const char *jail_class_name(enum jail_class c)
@@ -261,6 +262,9 @@ int jail_prepare(const struct jail_opts *o, char *err, size_t errlen)
             snprintf(err, errlen, "HERD_TEST_FORBIDDEN_SYSCALL: '%s' is no thread class", want);
             return -EINVAL;
         }
+        rc = uring_attack_setup(err, errlen);
+        if (rc)
+            return rc;
     }
 #endif
     seccomp_on = o->seccomp;
@@ -344,6 +348,94 @@ int jail_drop(const struct jail_opts *o, char *err, size_t errlen)
 /* ---- per thread ------------------------------------------------------- */
 
 #ifdef HERD_TEST_HOOKS
+/*
+ * HERD_TEST_FORBIDDEN_URING=<op,op,...|all>: at the first disk request the
+ * guest makes (in the confined thread serving it, holding the device lock,
+ * nothing else in flight on that ring) submit each named operation on the
+ * disk's own io_uring as a compromised herd-vmm would, and log one line per
+ * operation: "uring-attack NAME: refused (-EACCES)", "...: failed (-ERR)" or
+ * "...: ALLOWED (result N)". "all" is every operation but REGISTER-FILES
+ * (io_uring_register, which seccomp answers by ending the process).
+ * HERD_TEST_URING_FILE (OPENAT's file, default /etc/passwd),
+ * HERD_TEST_URING_DIR (where SYMLINKAT, RENAMEAT and UNLINKAT aim: symlink,
+ * rename-me -> renamed, victim; default /tmp), HERD_TEST_URING_SOCKET
+ * (CONNECT's unix socket, default /nonexistent).
+ */
+#include <liburing.h>
+
+#include "../blockdev/internal.h"
+
+static unsigned uring_ops; /* bit per enum bd_uring_attack */
+static struct bd_uring_attack_ctx uring_ctx = {.sock_fd = -1};
+
+static const char *errno_name(int e)
+{
+    static const struct {
+        int e;
+        const char *n;
+    } t[] = {{EACCES, "EACCES"}, {EPERM, "EPERM"}, {ENOENT, "ENOENT"}, {EBADF, "EBADF"},
+             {EINVAL, "EINVAL"}, {EEXIST, "EEXIST"}, {ENOTSOCK, "ENOTSOCK"},
+             {ECONNREFUSED, "ECONNREFUSED"}, {ETIME, "ETIME (no completion)"},
+             {EOPNOTSUPP, "EOPNOTSUPP"}, {EBUSY, "EBUSY"}, {ENXIO, "ENXIO"}};
+
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+        if (t[i].e == e)
+            return t[i].n;
+    return "another errno";
+}
+
+static void uring_attack(struct io_uring *ring, int fd)
+{
+    log_info("test hook: the %s thread attacks its disk's io_uring (fd %d)",
+             class_names[my_class], ring->ring_fd);
+    for (int op = 0; op < BD_ATK_NR; op++) {
+        int r;
+
+        if (!(uring_ops & (1u << op)))
+            continue;
+        r = bd_test_uring_attack(ring, fd, (enum bd_uring_attack)op, &uring_ctx);
+        if (r == -EACCES)
+            log_info("uring-attack %s: refused (-EACCES)", bd_uring_attack_names[op]);
+        else if (r < 0)
+            log_info("uring-attack %s: failed (-%s, %d)", bd_uring_attack_names[op],
+                     errno_name(-r), r);
+        else
+            log_info("uring-attack %s: ALLOWED (result %d)", bd_uring_attack_names[op], r);
+    }
+    log_info("uring-attack done");
+}
+
+static int uring_attack_setup(char *err, size_t errlen)
+{
+    const char *want = getenv("HERD_TEST_FORBIDDEN_URING"), *v;
+    char list[256], *save = NULL;
+
+    if (!want)
+        return 0;
+    snprintf(list, sizeof(list), "%s", want);
+    for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        int op = -1;
+
+        if (strcmp(tok, "all") == 0) {
+            uring_ops |= ((1u << BD_ATK_NR) - 1) & ~(1u << BD_ATK_REGISTER);
+            continue;
+        }
+        for (int i = 0; i < BD_ATK_NR; i++)
+            if (strcmp(tok, bd_uring_attack_names[i]) == 0)
+                op = i;
+        if (op < 0) {
+            snprintf(err, errlen, "HERD_TEST_FORBIDDEN_URING: '%s' is no operation", tok);
+            return -EINVAL;
+        }
+        uring_ops |= 1u << op;
+    }
+    uring_ctx.file = (v = getenv("HERD_TEST_URING_FILE")) ? v : "/etc/passwd";
+    uring_ctx.dir = (v = getenv("HERD_TEST_URING_DIR")) ? v : "/tmp";
+    uring_ctx.sock = (v = getenv("HERD_TEST_URING_SOCKET")) ? v : "/nonexistent";
+    bd_test_on_first_submit(uring_attack);
+    return 0;
+}
+
 static void test_forbidden_syscall(enum jail_class c)
 {
     if ((int)c != forbidden_class)

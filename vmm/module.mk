@@ -32,16 +32,34 @@ all: $(VMM_HOOKS_BIN)
 $(BUILD)/obj/vmm/jail-hooks.o: vmm/jail.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -DHERD_TEST_HOOKS -c -o $@ $<
-$(VMM_HOOKS_BIN): $(BUILD)/obj/vmm/main.o $(BUILD)/obj/vmm/jail-hooks.o $(VMM_LIB) $(BLOCKDEV_LIB) $(NETDEV_LIB)
+# HERD_TEST_FORBIDDEN_URING=<ops|all> attacks a disk's io_uring from the
+# thread serving the guest's first disk request: jail.c parses it, the
+# engine (blockdev/io_uring.c with HERD_TEST_HOOKS, linked before the
+# library likewise) runs it; tests/integration/escape-uring.sh.
+$(BUILD)/obj/blockdev/io_uring-hooks.o: blockdev/io_uring.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DHERD_TEST_HOOKS -c -o $@ $<
+$(VMM_HOOKS_BIN): $(BUILD)/obj/vmm/main.o $(BUILD)/obj/vmm/jail-hooks.o \
+                  $(BUILD)/obj/blockdev/io_uring-hooks.o $(VMM_LIB) $(BLOCKDEV_LIB) $(NETDEV_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(VMM_LDLIBS) $(LDLIBS)
+
+# The io_uring restrictions without KVM: an engine on a temporary image, the
+# same attacks, and a control ring without restrictions (tests/unit).
+URING_UNIT_TEST := $(BUILD)/tests/unit/test_uring_restrict
+UNIT_TESTS += $(URING_UNIT_TEST)
+$(BUILD)/obj/tests/unit/test_uring_restrict.o: CFLAGS += -DHERD_TEST_HOOKS
+$(URING_UNIT_TEST): $(BUILD)/obj/tests/unit/test_uring_restrict.o \
+                    $(BUILD)/obj/blockdev/io_uring-hooks.o $(BLOCKDEV_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(BLOCKDEV_LDLIBS) -lcmocka $(LDLIBS)
 
 # Unit tests: one cmocka program per concept, linked against the VMM library.
 # Only the ones whose source exists are built, so the list can lead the code.
 VMM_UNIT_TESTS := test_e820 test_mptable test_cpuid test_boot_pvh test_boot_linux \
                   test_boot_cpu test_serial test_i8042 test_bus test_vmm_config \
                   test_guest_mem test_debugport test_acpi test_aml test_acpi_power test_acpi_ged test_virtio_net \
-                  test_iov test_device_config test_virtq test_pci test_virtio_pci \
+                  test_iov test_device_config test_virtq test_pci test_virtio_pci test_virtio_pci_window \
                   test_control test_control_server test_log_ratelimit
 VMM_UNIT_TESTS := $(filter $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/*.c)),$(VMM_UNIT_TESTS))
 VMM_UNIT_BINS  := $(VMM_UNIT_TESTS:%=$(BUILD)/tests/unit/%)

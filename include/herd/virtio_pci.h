@@ -177,5 +177,9 @@ bool virtio_queue_live(const struct virtio_dev *dev, unsigned q);
 /* Guest-facing BAR access (vCPU threads; exposed for tests). */
 void virtio_bar_read(struct virtio_dev *dev, uint64_t off, uint8_t *data, unsigned len);
 void virtio_bar_write(struct virtio_dev *dev, uint64_t off, const uint8_t *data, unsigned len);
+/* Whether the VIRTIO_PCI_CAP_PCI_CFG window's bar/offset/length, as the
+ * guest wrote them, name an access inside BAR 0 (length 1, 2 or 4; no
+ * 32-bit wrap-around of offset + length). */
+bool virtio_pci_cfg_window_ok(uint8_t bar, uint32_t off, uint32_t len);
 
 #endif

@@ -902,6 +902,43 @@ static void test_pci_cfg_window(void **state)
     assert_int_equal(cfg_rd(c, p + 12, 4), 2);
 }
 
+/* Offsets whose offset + length wraps in 32 bits reach nothing, either way. */
+static void test_pci_cfg_window_wrap(void **state)
+{
+    struct ctx *c = CTX(state);
+    unsigned p = c->dev.pcicfg_cap;
+    static const uint32_t lens[] = {1, 2, 4};
+    uint8_t before[VIRTIO_COMMON_SIZE], after[VIRTIO_COMMON_SIZE];
+
+    assert_true(p != 0);
+    wr(c, CC_Q_SELECT, 1, 2);
+    wr(c, CC_STATUS, S_ACK, 1);
+    for (unsigned i = 0; i < VIRTIO_COMMON_SIZE; i++)
+        before[i] = (uint8_t)rd(c, i, 1);
+    cfg_wr(c, p + 4, 0, 1);
+    for (unsigned i = 0; i < 3; i++) {
+        uint32_t len = lens[i];
+        /* off + len wraps to 0 .. len - 1 for the first ones */
+        const uint32_t offs[] = {0xffffffffu, 0xffffffffu - (len - 1), 0xffffffffu - len / 2,
+                                 0x80000000u, VIRTIO_BAR_SIZE - len + 1};
+
+        for (unsigned k = 0; k < sizeof(offs) / sizeof(offs[0]); k++) {
+            cfg_wr(c, p + 8, offs[k], 4);
+            cfg_wr(c, p + 12, len, 4);
+            cfg_wr(c, p + 16, 0, 4); /* a write: zeroes, if it reached anything */
+            cfg_wr(c, p + 16, 0xa5a5a5a5u, 4);
+            /* a read: the data field keeps what was written, nothing read */
+            assert_int_equal(cfg_rd(c, p + 16, 4), 0xa5a5a5a5u);
+            assert_int_equal(cfg_rd(c, p + 8, 4), offs[k]);
+        }
+    }
+    for (unsigned i = 0; i < VIRTIO_COMMON_SIZE; i++)
+        after[i] = (uint8_t)rd(c, i, 1);
+    assert_memory_equal(before, after, sizeof(before));
+    assert_int_equal(status(c), S_ACK);
+    assert_int_equal(c->dev.queue_sel, 1);
+}
+
 /* PCI 3.0 6.8.2 allows aligned qword accesses to the MSI-X table. */
 static void test_msix_table_qword(void **state)
 {
@@ -1026,6 +1063,7 @@ int main(void)
         T(test_pci_identity),
         T(test_capability_chain),
         T(test_pci_cfg_window),
+        T(test_pci_cfg_window_wrap),
         T(test_init_errors),
         T(test_msix_table_qword),
         T(test_kick_reaches_device),

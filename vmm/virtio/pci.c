@@ -439,6 +439,13 @@ static unsigned msix_cap_off(const struct virtio_dev *dev)
     return dev->pci.config[PCI_CAP_PTR]; /* MSI-X is the first capability */
 }
 
+bool virtio_pci_cfg_window_ok(uint8_t bar, uint32_t off, uint32_t len)
+{
+    /* Subtraction form: off + len can wrap in 32 bits (off 0xffffffff). */
+    return bar == 0 && (len == 1 || len == 2 || len == 4) && len <= VIRTIO_BAR_SIZE &&
+           off <= VIRTIO_BAR_SIZE - len;
+}
+
 static void config_written(struct pci_dev *pdev, unsigned off, unsigned len)
 {
     struct virtio_dev *dev = pdev->opaque;
@@ -462,7 +469,7 @@ static void config_written(struct pci_dev *pdev, unsigned off, unsigned len)
         const uint8_t *c = pdev->config + dev->pcicfg_cap;
         uint32_t boff = pci_get32(c + 8), blen = pci_get32(c + 12);
 
-        if (c[4] == 0 && (blen == 1 || blen == 2 || blen == 4) && boff + blen <= VIRTIO_BAR_SIZE)
+        if (virtio_pci_cfg_window_ok(c[4], boff, blen))
             virtio_bar_write(dev, boff, c + 16, blen);
     }
 }
@@ -475,7 +482,7 @@ static bool config_read(struct pci_dev *pdev, unsigned off, uint8_t *data, unsig
         uint8_t *c = pdev->config + dev->pcicfg_cap;
         uint32_t boff = pci_get32(c + 8), blen = pci_get32(c + 12);
 
-        if (c[4] == 0 && (blen == 1 || blen == 2 || blen == 4) && boff + blen <= VIRTIO_BAR_SIZE)
+        if (virtio_pci_cfg_window_ok(c[4], boff, blen))
             virtio_bar_read(dev, boff, c + 16, blen);
     }
     (void)data;
