@@ -101,11 +101,13 @@ grep -qx "$pid" "$cg/cgroup.procs" || fail "herd-vmm $pid not in $cg/cgroup.proc
 [ "$(cat "$cg/cpu.max")" = "100000 100000" ] || fail "cpu.max $(cat "$cg/cpu.max")"
 [ "$(cat "$cg/pids.max")" = 16 ] || fail "pids.max $(cat "$cg/pids.max"), not cgroup_pids_max 16"
 [ "$(cat "$cg/memory.swap.max" 2>&1)" = 0 ] || fail "memory.swap.max: $(cat "$cg/memory.swap.max" 2>&1)"
-sleep 600 &
-stray=$!
+# not our child (setsid -f): nothing to reap, no job notice when it is killed
+stray=$(setsid -f sh -c 'echo $$; exec sleep 600 >/dev/null 2>&1')
 echo "$stray" > "$cg/cgroup.procs" || fail "cannot move a process into $cg"
 hc vm stop cg >/dev/null || fail "stop cg"
-wait_bounded "$stray" 10 >/dev/null 2>&1
+deadline=$((EPOCHSECONDS + 10))
+while alive "$stray" && [ "$EPOCHSECONDS" -lt "$deadline" ]; do sleep 0.1; done
+alive "$stray" && { fail "the stray process $stray outlived its group"; kill -KILL "$stray"; }
 [ -e "$cg" ] && fail "cg's group left after stop: $(cat "$cg/cgroup.procs")"
 grep -q "herdd: cg: cgroup $cg still has processes after herd-vmm ended: killing them" \
     "$tmp/herdd.log" || fail "no cgroup.kill line in herdd's log"
