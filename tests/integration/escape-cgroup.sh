@@ -128,6 +128,7 @@ wait_state threads exited 1 || fail "threads is $(vm_field threads 'd["state"]')
 grep -q "cannot start a vCPU thread" "$tmp/state/vms/threads/vmm.log" ||
     fail "threads: vmm.log: $(tail -n 3 "$tmp/state/vms/threads/vmm.log")"
 limit_checks threads pids.max "['pids.events']['max']" "$seq0"
+echo "threads: $(vm_field threads 'd["exit"]["cgroup_events"]')"
 [ -e "$cgdir/vm-threads" ] && fail "threads' group left"
 
 echo "== the exit record survives a herdd restart"
