@@ -445,6 +445,38 @@ static void test_forbidden_syscall(enum jail_class c)
 }
 #endif
 
+#ifdef HERD_TEST_HOOKS
+/* HERD_TEST_HOG=memory: once confined, the main thread plays a compromised
+ * herd-vmm and touches ever more anonymous memory (mmap without PROT_EXEC
+ * is allowed) until the kernel stops it at its cgroup's memory.max (an OOM
+ * kill herdd records). Bounded for hosts without a limit: after 1 GiB it
+ * says so and exits with status 3. */
+static void test_hog(enum jail_class c)
+{
+    const char *what = getenv("HERD_TEST_HOG");
+    const size_t chunk = (size_t)4 << 20;
+
+    if (c != JAIL_MAIN || !what)
+        return;
+    if (strcmp(what, "memory") != 0) {
+        log_error("HERD_TEST_HOG: '%s' is not memory", what);
+        syscall(SYS_exit_group, 2);
+    }
+    log_info("test hook: the main thread touches ever more memory");
+    for (size_t total = 0; total < ((size_t)1 << 30); total += chunk) {
+        char *p = mmap(NULL, chunk, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+        if (p == MAP_FAILED) {
+            log_error("test hook: mmap after %zu MiB: %s", total >> 20, strerror(errno));
+            syscall(SYS_exit_group, 3);
+        }
+        memset(p, 0xa5, chunk);
+    }
+    log_error("test hook: 1 GiB touched and still running: no memory limit");
+    syscall(SYS_exit_group, 3);
+}
+#endif
+
 void jail_enter(enum jail_class c)
 {
     sigset_t sys;
@@ -465,6 +497,7 @@ void jail_enter(enum jail_class c)
     }
 #ifdef HERD_TEST_HOOKS
     test_forbidden_syscall(c);
+    test_hog(c);
 #endif
 }
 

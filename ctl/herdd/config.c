@@ -354,8 +354,9 @@ int hd_config_load(const char *path, struct hd_config *cfg, struct hd_err *err)
                                         "network_setup", "users", "capacity", "storage",
                                         "stop_timeout", "shutdown_timeout", "ready_timeout",
                                         "range_parallel", "guest_uids",
-                                         "cgroup_root", "wipe_overlays", "vmm_env", "image_dirs",
-                                         "console_log_max", "api_connections_per_uid", NULL};
+                                        "cgroup_pids_max",
+                                        "cgroup_root", "wipe_overlays", "vmm_env", "image_dirs",
+                                        "console_log_max", "api_connections_per_uid", NULL};
     FILE *f = fopen(path, "r");
     char buf[1 << 16];
     size_t n;
@@ -573,7 +574,18 @@ int hd_config_load(const char *path, struct hd_config *cfg, struct hd_err *err)
     cfg->cgroup_root = dup_str(root, "cgroup_root", "/sys/fs/cgroup");
     if (!strcmp(cfg->cgroup_root, "off"))
         cfg->cgroup_root[0] = 0;
+    /* cgroup_pids_max: pids.max of each guest's group (herd-vmm's threads:
+     * main, vCPUs, one per device, control; clone itself is filtered) */
     cfg->pids_max = 64;
+    v = json_object_get(root, "cgroup_pids_max");
+    if (v) {
+        if (!json_is_integer(v) || json_integer_value(v) < 4 ||
+            json_integer_value(v) > 65536) {
+            hd_fail(err, 400, "cgroup_pids_max", "%s: cgroup_pids_max: 4-65536", path);
+            goto fail;
+        }
+        cfg->pids_max = (unsigned)json_integer_value(v);
+    }
     v = json_object_get(root, "wipe_overlays");
     if (v) {
         const char *w = json_string_value(v);

@@ -304,6 +304,7 @@ int hd_db_load(struct hd_err *err)
             vm->has_exit = true;
             vm->exit_code = (int)get_int(ex, "code", -1);
             vm->exit_signal = (int)get_int(ex, "signal", 0);
+            hd_cgroup_events_load(vm, ex);
             json_t *lc = json_object_get(ex, "last_console");
             vm->last_console = lc ? json_incref(lc) : NULL;
         }

@@ -72,7 +72,7 @@ struct hd_config {
     uint32_t uid_first, uid_count;  /* guest_uids: one uid (= gid) per guest */
     char *cgroup_root;           /* cgroup v2 mount; "" = do not use cgroups */
     bool wipe_zero;              /* wipe_overlays: zero (else discard) */
-    unsigned pids_max;           /* cgroup pids.max per guest */
+    unsigned pids_max;           /* cgroup_pids_max: pids.max per guest */
     uint64_t console_log_max;    /* console.log cap in bytes (console.log.1 the same) */
     unsigned api_conns_per_uid;  /* open API connections per caller uid */
     char **vmm_env;              /* names passed from herdd's environment (test hooks) */
@@ -140,6 +140,10 @@ struct hd_vm {
     uid_t uid;          /* herd-vmm's uid and gid; 0 = none allocated yet */
     char escape[512];   /* the seccomp line of a possible escape attempt, "" if none */
     int64_t escape_at;
+    /* its cgroup's counters when herd-vmm last ended (docs/herdd.md "exit") */
+    char limit[16];     /* the limit it hit: "memory.max", "pids.max" or "" */
+    bool has_cg_events;
+    uint64_t ev_mem_max, ev_oom, ev_oom_kill, ev_pids_max;
     /* runtime only */
     char cgroup[600];   /* the guest's cgroup while it runs, "" without one */
     bool busy;
@@ -346,6 +350,17 @@ void hd_cgroup_prepare(struct hd_vm *vm);
 void hd_cgroup_adopt(struct hd_vm *vm);
 /* After herd-vmm has exited: kill what is left, rmdir. */
 void hd_cgroup_release(struct hd_vm *vm);
+/* g.mu held, after herd-vmm has ended and before hd_cgroup_release: reads
+ * its group's memory.events and pids.events into vm (limit: an OOM kill in
+ * memory.max, or a fork refused by pids.max), logs a limit that was hit and
+ * announces it (vm.limit). Returns true when a limit was hit. */
+bool hd_cgroup_limits(struct hd_vm *vm);
+/* The exit record's "limit" and "cgroup_events" (into EXIT, an object), and
+ * back from a saved exit record. */
+void hd_cgroup_events_json(const struct hd_vm *vm, json_t *exit);
+void hd_cgroup_events_load(struct hd_vm *vm, json_t *exit);
+/* Its audit entry; without g.mu (the audit anchor takes it). */
+void hd_limit_audit(uid_t uid, const char *name, const char *limit);
 /* Discards (and with wipe_overlays: zero, overwrites) a file's data, then
  * unlinks it. */
 void hd_overlay_wipe_unlink(const char *path);

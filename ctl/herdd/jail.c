@@ -291,6 +291,9 @@ void hd_cgroup_prepare(struct hd_vm *vm)
     struct cap_policy pol;
 
     vm->cgroup[0] = 0;
+    vm->limit[0] = 0; /* the last run's counters go with its exit record */
+    vm->has_cg_events = false;
+    vm->ev_mem_max = vm->ev_oom = vm->ev_oom_kill = vm->ev_pids_max = 0;
     if (!g.cgroup_ok)
         return;
     cgroup_path(vm, dir, sizeof(dir));
@@ -349,6 +352,114 @@ void hd_cgroup_release(struct hd_vm *vm)
     if (dir[0])
         cgroup_remove(dir, vm->name);
     vm->cgroup[0] = 0;
+}
+
+/* ---- limits hit -------------------------------------------------------------------- */
+
+/* "KEY N" in a cgroup events file (memory.events, pids.events); 0 if absent */
+static uint64_t event_count(const char *text, const char *key)
+{
+    size_t l = strlen(key);
+    for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+        if (!strncmp(p, key, l) && p[l] == ' ')
+            return strtoull(p + l + 1, NULL, 10);
+    return 0;
+}
+
+bool hd_cgroup_limits(struct hd_vm *vm)
+{
+    char p[700], mem[1024], pids[256];
+
+    vm->limit[0] = 0;
+    vm->has_cg_events = false;
+    vm->ev_mem_max = vm->ev_oom = vm->ev_oom_kill = vm->ev_pids_max = 0;
+    if (!vm->cgroup[0])
+        return false;
+    /* read before anything is killed or removed: rmdir takes the counters */
+    snprintf(p, sizeof(p), "%s/memory.events", vm->cgroup);
+    ssize_t a = read_file(p, mem, sizeof(mem));
+    snprintf(p, sizeof(p), "%s/pids.events", vm->cgroup);
+    ssize_t b = read_file(p, pids, sizeof(pids));
+    if (a < 0 && b < 0)
+        return false;
+    vm->has_cg_events = true;
+    if (a >= 0) {
+        vm->ev_mem_max = event_count(mem, "max");
+        vm->ev_oom = event_count(mem, "oom");
+        vm->ev_oom_kill = event_count(mem, "oom_kill");
+    }
+    if (b >= 0)
+        vm->ev_pids_max = event_count(pids, "max");
+    /* memory "max" alone is reclaim at the limit, not a stop: only an OOM
+     * (an allocation memory.max refused) or an OOM kill counts */
+    if (vm->ev_oom_kill || vm->ev_oom)
+        snprintf(vm->limit, sizeof(vm->limit), "memory.max");
+    else if (vm->ev_pids_max)
+        snprintf(vm->limit, sizeof(vm->limit), "pids.max");
+    else
+        return false;
+
+    char how[64];
+    if (vm->exit_code >= 0)
+        snprintf(how, sizeof(how), "exited with status %d", vm->exit_code);
+    else if (vm->exit_signal)
+        snprintf(how, sizeof(how), "killed by signal %d", vm->exit_signal);
+    else
+        snprintf(how, sizeof(how), "ended (status unknown)");
+    fprintf(stderr, "herdd: LIMIT: guest %s (uid %u) hit its cgroup's %s (memory.events: "
+                    "oom_kill %llu, oom %llu, max %llu; pids.events: max %llu); herd-vmm %s\n",
+            vm->name, (unsigned)vm->uid, vm->limit, (unsigned long long)vm->ev_oom_kill,
+            (unsigned long long)vm->ev_oom, (unsigned long long)vm->ev_mem_max,
+            (unsigned long long)vm->ev_pids_max, how);
+    json_t *d = json_pack("{sI}", "uid", (json_int_t)vm->uid);
+    hd_cgroup_events_json(vm, d); /* limit, cgroup_events */
+    if (vm->exit_code >= 0)
+        json_object_set_new(d, "code", json_integer(vm->exit_code));
+    if (vm->exit_signal)
+        json_object_set_new(d, "signal", json_integer(vm->exit_signal));
+    if (vm->range[0])
+        json_object_set_new(d, "range", json_string(vm->range));
+    hd_event("vm.limit", vm->name, d);
+    return true;
+}
+
+void hd_cgroup_events_json(const struct hd_vm *vm, json_t *exit)
+{
+    if (vm->limit[0])
+        json_object_set_new(exit, "limit", json_string(vm->limit));
+    if (vm->has_cg_events)
+        json_object_set_new(
+            exit, "cgroup_events",
+            json_pack("{s{sI sI sI} s{sI}}", "memory.events", "max", (json_int_t)vm->ev_mem_max,
+                      "oom", (json_int_t)vm->ev_oom, "oom_kill", (json_int_t)vm->ev_oom_kill,
+                      "pids.events", "max", (json_int_t)vm->ev_pids_max));
+}
+
+static uint64_t events_get(json_t *ev, const char *file, const char *key)
+{
+    json_t *v = json_object_get(json_object_get(ev, file), key);
+    return json_is_integer(v) && json_integer_value(v) > 0 ? (uint64_t)json_integer_value(v) : 0;
+}
+
+void hd_cgroup_events_load(struct hd_vm *vm, json_t *exit)
+{
+    const char *l = json_string_value(json_object_get(exit, "limit"));
+    json_t *ev = json_object_get(exit, "cgroup_events");
+
+    snprintf(vm->limit, sizeof(vm->limit), "%s",
+             l && (!strcmp(l, "memory.max") || !strcmp(l, "pids.max")) ? l : "");
+    vm->has_cg_events = json_is_object(ev);
+    vm->ev_mem_max = events_get(ev, "memory.events", "max");
+    vm->ev_oom = events_get(ev, "memory.events", "oom");
+    vm->ev_oom_kill = events_get(ev, "memory.events", "oom_kill");
+    vm->ev_pids_max = events_get(ev, "pids.events", "max");
+}
+
+void hd_limit_audit(uid_t uid, const char *name, const char *limit)
+{
+    char what[200];
+    snprintf(what, sizeof(what), "herd-vmm hit its cgroup's %s", limit);
+    hd_audit(uid, 0, "LIMIT", "vm.limit", name, 403, what);
 }
 
 /* ---- overlays ------------------------------------------------------------------------ */

@@ -67,7 +67,7 @@ static int vm_start_again(const char *name)
 }
 
 /* g.mu held. Returns true when the guest should be restarted. */
-static bool record_exit(struct hd_vm *vm, bool *escape_out)
+static bool record_exit(struct hd_vm *vm, bool *escape_out, bool *limit_out)
 {
     siginfo_t si;
     char p[4096];
@@ -92,6 +92,8 @@ static bool record_exit(struct hd_vm *vm, bool *escape_out)
     vm->pid = 0;
     vm->ready = false;
     hd_run_dir_remove(vm);
+    bool limit = hd_cgroup_limits(vm); /* before the group goes */
+    *limit_out = limit;
     hd_cgroup_release(vm);
     bool escape = hd_escape_check(vm);
     *escape_out = escape;
@@ -106,11 +108,16 @@ static bool record_exit(struct hd_vm *vm, bool *escape_out)
     if (escape)
         snprintf(note, sizeof(note), "possible escape attempt: herd-vmm killed by its seccomp "
                  "filter; not restarted (see vm.escape_attempt)");
+    else if (limit)
+        snprintf(note, sizeof(note), "herd-vmm hit its cgroup's %s (%s); not restarted (see "
+                 "vm.limit)", vm->limit, !strcmp(vm->limit, "pids.max") ? "a thread refused"
+                 : vm->ev_oom_kill ? "OOM kill" : "allocation refused");
     json_t *d = json_pack("{sO}", "last_console", vm->last_console);
     if (vm->exit_code >= 0)
         json_object_set_new(d, "code", json_integer(vm->exit_code));
     if (vm->exit_signal)
         json_object_set_new(d, "signal", json_integer(vm->exit_signal));
+    hd_cgroup_events_json(vm, d);
     if (vm->range[0])
         json_object_set_new(d, "range", json_string(vm->range));
     hd_event("vm.exited", vm->name, d);
@@ -120,7 +127,7 @@ static bool record_exit(struct hd_vm *vm, bool *escape_out)
         return false;
     }
     hd_vm_set_state(vm, "exited", note);
-    if (escape)
+    if (escape || limit)
         return false;
     bool failed = vm->exit_code != 0;
     if ((!strcmp(vm->restart, "always") || (!strcmp(vm->restart, "on-failure") && failed)) &&
@@ -203,16 +210,18 @@ static void *supervise_main(void *arg)
     pthread_sigmask(SIG_BLOCK, &all, NULL);
     while (!g.stopping) {
         int n = epoll_wait(g.epfd, evs, 64, 20);
-        int64_t restart_ids[64], escape_ids[64];
-        int nrestart = 0, nescape = 0;
+        int64_t restart_ids[64], escape_ids[64], limit_ids[64];
+        int nrestart = 0, nescape = 0, nlimit = 0;
         pthread_mutex_lock(&g.mu);
         for (int i = 0; i < n; i++) {
             struct hd_vm *vm = vm_by_id((int64_t)evs[i].data.u64);
-            bool escape = false;
-            if (vm && vm->pidfd >= 0 && record_exit(vm, &escape))
+            bool escape = false, limit = false;
+            if (vm && vm->pidfd >= 0 && record_exit(vm, &escape, &limit))
                 restart_ids[nrestart++] = vm->id;
             if (escape)
                 escape_ids[nescape++] = vm->id;
+            if (limit)
+                limit_ids[nlimit++] = vm->id;
         }
         for (struct hd_vm *vm = g.vms; vm; vm = vm->next) {
             hd_console_drain(vm);
@@ -233,6 +242,20 @@ static void *supervise_main(void *arg)
             pthread_mutex_unlock(&g.mu);
             if (name[0])
                 hd_escape_audit(uid, name, line);
+        }
+        for (int i = 0; i < nlimit; i++) {
+            char name[HD_NAME_MAX + 1] = "", limit[sizeof(((struct hd_vm *)0)->limit)] = "";
+            uid_t uid = 0;
+            pthread_mutex_lock(&g.mu);
+            struct hd_vm *vm = vm_by_id(limit_ids[i]);
+            if (vm) {
+                snprintf(name, sizeof(name), "%s", vm->name);
+                snprintf(limit, sizeof(limit), "%s", vm->limit);
+                uid = vm->uid;
+            }
+            pthread_mutex_unlock(&g.mu);
+            if (name[0] && limit[0])
+                hd_limit_audit(uid, name, limit);
         }
         for (int i = 0; i < nrestart; i++) {
             pthread_mutex_lock(&g.mu);
@@ -393,6 +416,11 @@ void hd_adopt_all(void)
             vm->last_console = hd_tail_lines(p, 10);
             vm->pid = 0;
             vm->ready = false;
+            /* its group outlived it: what the counters say, then it goes */
+            hd_cgroup_adopt(vm);
+            if (hd_cgroup_limits(vm))
+                hd_limit_audit(vm->uid, vm->name, vm->limit);
+            hd_cgroup_release(vm);
             hd_vm_set_state(vm, "exited", "herd-vmm was gone when herdd started");
             fprintf(stderr, "herdd: %s: herd-vmm was gone when herdd started\n", vm->name);
         }

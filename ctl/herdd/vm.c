@@ -94,6 +94,7 @@ json_t *hd_vm_json(const struct hd_vm *vm, bool full)
         if (vm->exit_signal)
             json_object_set_new(ex, "signal", json_integer(vm->exit_signal));
         json_object_set_new(ex, "time", json_integer(vm->exited));
+        hd_cgroup_events_json(vm, ex); /* limit, cgroup_events */
         if (vm->last_console)
             json_object_set(ex, "last_console", vm->last_console);
         json_object_set_new(o, "exit", ex);

@@ -29,12 +29,14 @@ ns=hdt$$
 sock=$tmp/herdd.sock
 herdd_pid=
 failures=0
+cgmnt=
 
 cleanup() {
     [ -n "$herdd_pid" ] && { kill -KILL "$herdd_pid"; wait "$herdd_pid"; } 2>/dev/null
     ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null
     sleep 0.2
     ip netns del "$ns" 2>/dev/null
+    [ -n "$cgmnt" ] && cgroup_v2_cleanup
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -47,6 +49,52 @@ check() { # DESCRIPTION COMMAND...: fails when the command fails
 }
 
 ip netns add "$ns" || skip "cannot create a network namespace"
+
+# cgroup_v2: the host's cgroup v2 hierarchy mounted at a path of our own
+# ($cgmnt; `ip netns exec` remounts /sys, so herdd would find no cgroup at
+# /sys/fs/cgroup, but other mounts carry into its mount namespace). Sets
+# cg_yaml to "cgroup_root: $cgmnt" when the hierarchy has the memory, cpu
+# and pids controllers (unified: L1, a pure cgroup2 host), else returns 1
+# with cg_yaml empty and cg_why saying why (a hybrid v1/v2 host).
+cgroup_v2() {
+    local c w
+    cg_yaml= cg_why=
+    cgmnt=$(mktemp -d /tmp/herd-cg.XXXXXX)
+    if ! mount -t cgroup2 none "$cgmnt" 2>"$tmp/cg.err"; then
+        cg_why="cannot mount cgroup2: $(cat "$tmp/cg.err")"
+        rmdir "$cgmnt"
+        cgmnt=
+        return 1
+    fi
+    c=$(cat "$cgmnt/cgroup.controllers")
+    for w in memory cpu pids; do
+        [[ " $c " == *" $w "* ]] && continue
+        cg_why="the cgroup2 hierarchy has no $w controller (controllers: '$c'; a hybrid v1/v2 host?)"
+        umount "$cgmnt" && rmdir "$cgmnt"
+        cgmnt=
+        return 1
+    done
+    cg_yaml="cgroup_root: $cgmnt"
+}
+
+# The groups a failed test left (this state dir's only: herd/<key>), the mount.
+cgroup_v2_cleanup() {
+    local key d
+    key=$(python3 -c '
+import sys
+h = 2166136261
+for c in sys.argv[1].encode():
+    h = ((h ^ c) * 16777619) & 0xffffffff
+print("%08x" % h)' "$tmp/state")
+    for d in "$cgmnt/herd/$key"/vm-*; do
+        [ -d "$d" ] || continue
+        echo 1 > "$d/cgroup.kill" 2>/dev/null
+        for _ in 1 2 3 4 5 6 7 8 9 10; do rmdir "$d" 2>/dev/null && break; sleep 0.1; done
+    done
+    rmdir "$cgmnt/herd/$key" "$cgmnt/herd" 2>/dev/null
+    umount "$cgmnt" 2>/dev/null || umount -l "$cgmnt"
+    rmdir "$cgmnt"
+}
 
 # write_config [EXTRA YAML LINES]
 write_config() {

@@ -122,7 +122,8 @@ static void test_config_full(void **state)
                           "network_setup: true\n"
                           "guest_uids: {first: 500000, count: 20}\ncgroup_root: off\n"
                           "wipe_overlays: zero\nvmm_env: [ASAN_OPTIONS, HERD_TEST_X]\n"
-                          "console_log_max: 64K\napi_connections_per_uid: 2000\n",
+                          "console_log_max: 64K\napi_connections_per_uid: 2000\n"
+                          "cgroup_pids_max: 4\n",
                           &cfg, &err),
                      0);
     assert_string_equal(cfg.node_name, "n1");
@@ -149,6 +150,7 @@ static void test_config_full(void **state)
     assert_string_equal(cfg.vmm_env[1], "HERD_TEST_X");
     assert_int_equal(cfg.console_log_max, 64 << 10);
     assert_int_equal(cfg.api_conns_per_uid, 2000);
+    assert_int_equal(cfg.pids_max, 4);
     hd_config_free(&cfg);
 }
 
@@ -223,6 +225,9 @@ static void test_config_refusals(void **state)
         {"guest_uids: 200000-265535\n", "guest_uids", ""},
         {"cgroup_root: relative\n", "cgroup_root", "absolute"},
         {"wipe_overlays: shred\n", "wipe_overlays", "discard or zero"},
+        {"cgroup_pids_max: 3\n", "cgroup_pids_max", "4-65536"},
+        {"cgroup_pids_max: 65537\n", "cgroup_pids_max", "4-65536"},
+        {"cgroup_pids_max: many\n", "cgroup_pids_max", "4-65536"},
         {"vmm_env: [\"LD_PRELOAD=x\"]\n", "vmm_env", "variable name"},
         {"vmm_env: PATH\n", "vmm_env", "list"},
         {"console_log_max: 1K\n", "console_log_max", "64K to 1G"},
