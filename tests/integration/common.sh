@@ -42,3 +42,18 @@ require_guest_image() {
         exit 77
     done
 }
+
+# require_root_kvm WHY: skips (77, saying why) unless we are root with a
+# usable /dev/kvm
+require_root_kvm() {
+    [ "$(id -u)" = 0 ] || { echo "skip: needs root ($1)"; exit 77; }
+    [ -r /dev/kvm ] && [ -w /dev/kvm ] || { echo "skip: /dev/kvm is missing or not accessible"; exit 77; }
+}
+
+# require_built FILE...: fails (not skips) when a build product is missing
+require_built() {
+    local f
+    for f; do
+        [ -r "$f" ] || { echo "FAIL: $f not built (make)"; exit 1; }
+    done
+}

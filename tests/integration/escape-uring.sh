@@ -36,18 +36,8 @@ nobody=65534
 ops="OPENAT-PROC-SELF-MEM OPENAT SOCKET CONNECT SYMLINKAT RENAMEAT UNLINKAT
      READV-UNREGISTERED-FD WRITEV-UNREGISTERED-FD"
 
-if [ "$(id -u)" != 0 ]; then
-    echo "skip: needs root (switches uid like herdd does)"
-    exit 77
-fi
-if [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then
-    echo "skip: /dev/kvm is missing or not accessible"
-    exit 77
-fi
-for f in "$vmm" "$hooks" "$client" "$mkpattern"; do
-    [ -x "$f" ] || { echo "FAIL: $f not built (make)"; exit 1; }
-done
-[ -r "$probe" ] || { echo "FAIL: $probe not built (make)"; exit 1; }
+require_root_kvm "switches uid like herdd does"
+require_built "$vmm" "$hooks" "$client" "$mkpattern" "$probe"
 
 tmp=$(mktemp -d /tmp/herd-escape-uring.XXXXXX)
 pid=

@@ -28,18 +28,8 @@ mkpattern=$build/firmware/mkpattern
 client=$build/tests/bin/control-client
 nobody=65534
 
-if [ "$(id -u)" != 0 ]; then
-    echo "skip: needs root (switches uid, creates a cgroup, taps in a netns)"
-    exit 77
-fi
-if [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then
-    echo "skip: /dev/kvm is missing or not accessible"
-    exit 77
-fi
-for f in "$vmm" "$hooks" "$client" "$mkpattern"; do
-    [ -x "$f" ] || { echo "FAIL: $f not built (make)"; exit 1; }
-done
-[ -r "$probe" ] || { echo "FAIL: $probe not built (make)"; exit 1; }
+require_root_kvm "switches uid, creates a cgroup, taps in a netns"
+require_built "$vmm" "$hooks" "$client" "$mkpattern" "$probe"
 
 tmp=$(mktemp -d /tmp/herd-jail.XXXXXX)
 ns=hjail-$$
