@@ -241,6 +241,8 @@ echo "held connection: ${out%% *}, $((per_uid + 1))th: $(echo "$out" | cut -d' '
 [ "$out" = "200 429 200" ] || fail "per-uid limit: expected '200 429 200', got '$out'"
 
 kill -0 "$herdd_pid" 2>/dev/null || fail "herdd died"
+grep -qE 'ERROR: AddressSanitizer|runtime error|ERROR: LeakSanitizer' "$tmp/herdd.log" &&
+    fail "sanitizer report in herdd's log"
 if [ "$failures" -ne 0 ]; then
     echo "--- herdd log"
     tail -n 20 "$tmp/herdd.log"

@@ -1,8 +1,10 @@
 #!/bin/bash
 # herd-test-needs: kvm
-# herdd-jail.sh, herdd-console.sh (and herdd-basic.sh, herdd-range.sh in
-# make check-full) again with the ASan+UBSan herdd and herdctl (build/san);
-# any sanitizer report in herdd's log fails them.
+# herdd-jail.sh, herdd-console.sh, escape-chain.sh (and herdd-basic.sh,
+# herdd-range.sh, escape-cgroup.sh, escape-console.sh in make check-full)
+# again with the ASan+UBSan herdd and herdctl (build/san); any sanitizer
+# report in herdd's log fails them. escape-sanitizers.sh does the same for
+# the herdd tests that need no KVM.
 set -u
 root=${HERD_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 san=${HERD_SAN_BUILD:-$root/build/san}
@@ -11,10 +13,11 @@ for b in herdd herdctl; do
 done
 export HERD_HERDD=$san/bin/herdd HERD_HERDCTL=$san/bin/herdctl
 rc=0
-# herdd-basic and herdd-range under the sanitizers (the two longest herdd
-# tests a second time) are in make check-full only.
-tests="herdd-jail herdd-console"
-[ "${HERD_CHECK_FULL:-0}" = 1 ] && tests="herdd-basic $tests herdd-range"
+# The longest herdd tests a second time (herdd-basic, herdd-range, and the
+# two escapes that wait a minute each) are in make check-full only.
+tests="herdd-jail herdd-console escape-chain"
+[ "${HERD_CHECK_FULL:-0}" = 1 ] &&
+    tests="herdd-basic $tests herdd-range escape-cgroup escape-console"
 for t in $tests; do
     echo "=== $t (sanitizers)"
     "$(dirname "$0")/$t.sh"
