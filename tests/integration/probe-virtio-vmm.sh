@@ -63,7 +63,10 @@ hostile_completed=
 hostile_extra() {
     local n
     n=$(grep -c 'device needs reset' <<<"$out")
-    [ "$n" -ge 15 ] || fail "herd-vmm logged $n bad chains, expected one per case (15)"
+    # one line per case, but a guest's protocol violations are rate-limited
+    # per call site (include/herd/log.h: a burst of 10, then one per 10 s)
+    [ "$n" -ge 10 ] && [ "$n" -le 15 ] ||
+        fail "herd-vmm logged $n bad chains, expected 10 (the rate limit's burst) to 15 (one per case)"
     expect_line "herd-probe: hostile: 15 cases, 15 answered acceptably"
 }
 
