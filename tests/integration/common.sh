@@ -57,3 +57,23 @@ require_built() {
         [ -r "$f" ] || { echo "FAIL: $f not built (make)"; exit 1; }
     done
 }
+
+# with_san_herdd TEST...: runs each tests/integration/TEST.sh again with the
+# ASan+UBSan herdd and herdctl (build/san; skip when they are not built);
+# exits 77 if one skips, 1 if any failed, else 0
+with_san_herdd() {
+    local san=${HERD_SAN_BUILD:-${HERD_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}/build/san}
+    local b t r rc=0
+    for b in herdd herdctl; do
+        [ -x "$san/bin/$b" ] || { echo "skip: $san/bin/$b is not built (make SAN=1)"; exit 77; }
+    done
+    export HERD_HERDD=$san/bin/herdd HERD_HERDCTL=$san/bin/herdctl
+    for t; do
+        echo "=== $t (sanitizers)"
+        "$(dirname "${BASH_SOURCE[0]}")/$t.sh"
+        r=$?
+        [ "$r" -eq 77 ] && exit 77
+        [ "$r" -eq 0 ] || rc=1
+    done
+    exit $rc
+}

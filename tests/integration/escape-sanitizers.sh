@@ -5,21 +5,8 @@
 # hostile NIC address lists) must not make the sanitizers report anything.
 # herdd-sanitizers.sh does the same for the KVM ones.
 set -u
-root=${HERD_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-san=${HERD_SAN_BUILD:-$root/build/san}
-for b in herdd herdctl; do
-    [ -x "$san/bin/$b" ] || { echo "skip: $san/bin/$b is not built (make SAN=1)"; exit 77; }
-done
-export HERD_HERDD=$san/bin/herdd HERD_HERDCTL=$san/bin/herdctl
+. "$(dirname "$0")/common.sh"
 # ASan's shadow memory and quarantine are not herdd's: escape-api's RSS bound
 # (64 MiB) is for the plain build; here it only has to stay bounded
 export ESCAPE_API_RSS_MAX_KB=${ESCAPE_API_RSS_MAX_KB:-524288}
-rc=0
-for t in escape-api escape-net; do
-    echo "=== $t (sanitizers)"
-    "$(dirname "$0")/$t.sh"
-    r=$?
-    [ "$r" -eq 77 ] && exit 77
-    [ "$r" -eq 0 ] || rc=1
-done
-exit $rc
+with_san_herdd escape-api escape-net
