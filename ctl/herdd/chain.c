@@ -199,20 +199,3 @@ int hd_chain_verify(const char *overlay, const struct hd_chain *pin, struct hd_e
     blockdev_close(bd);
     return 0;
 }
-
-char *hd_chain_diskspec(const char *overlay, const struct hd_chain *pin)
-{
-    size_t len = strlen(overlay) + 64;
-    for (unsigned i = 0; i < pin->n; i++)
-        len += strlen(pin->path[i]) + strlen(pin->format[i]) + 16;
-    char *s = malloc(len);
-    if (!s)
-        return NULL;
-    size_t off = (size_t)snprintf(s, len, "path=%s,format=qcow2", overlay);
-    if (!pin->n)
-        off += (size_t)snprintf(s + off, len - off, ",backing=none");
-    for (unsigned i = 0; i < pin->n; i++)
-        off += (size_t)snprintf(s + off, len - off, ",backing=%s:%s", pin->format[i],
-                                pin->path[i]);
-    return s;
-}

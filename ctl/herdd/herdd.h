@@ -243,8 +243,6 @@ int hd_chain_of(const char *image, const char *format, const char *field, struct
 /* OVERLAY (qcow2) must name exactly PIN as its backing chain; 409 if not.
  * Nothing it names is opened. */
 int hd_chain_verify(const char *overlay, const struct hd_chain *pin, struct hd_err *err);
-/* herd-vmm's --disk for OVERLAY with PIN: malloc'd. */
-char *hd_chain_diskspec(const char *overlay, const struct hd_chain *pin);
 
 struct hd_template *hd_template_find(const char *name);
 json_t *hd_template_json(const struct hd_template *t);

@@ -4,7 +4,8 @@
 HERDD_SRCS := ctl/herdd/main.c ctl/herdd/config.c ctl/herdd/db.c ctl/herdd/events.c \
               ctl/herdd/audit.c ctl/herdd/templates.c ctl/herdd/vm.c ctl/herdd/supervise.c \
               ctl/herdd/node.c ctl/herdd/ranges.c ctl/herdd/api.c \
-              ctl/herdd/jail.c ctl/herdd/console.c ctl/herdd/chain.c
+              ctl/herdd/jail.c ctl/herdd/console.c ctl/herdd/chain.c \
+              ctl/herdd/vmm_argv.c
 HERDD_OBJS := $(HERDD_SRCS:%.c=$(BUILD)/obj/%.o)
 HERDD_PKGS := libmicrohttpd jansson sqlite3 yaml-0.1 libcrypto
 HERDD_CFLAGS = $(eval HERDD_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(HERDD_PKGS)))$(HERDD_CFLAGS)
@@ -30,5 +31,14 @@ $(BUILD)/tests/unit/test_herdd_config: $(BUILD)/obj/tests/unit/test_herdd_config
                                        $(BUILD)/obj/ctl/herdd/config.o $(BUILD)/lib/libherd-netdev.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(HERDD_LDLIBS) $(NETDEV_LDLIBS) $(LDLIBS)
+
+# herd-vmm's argv from herdd, parsed back by herd-vmm's own parser
+$(BUILD)/tests/unit/test_herdd_vmm_argv: $(BUILD)/obj/tests/unit/test_herdd_vmm_argv.o \
+                                         $(BUILD)/obj/ctl/herdd/vmm_argv.o \
+                                         $(BUILD)/obj/ctl/herdd/config.o \
+                                         $(BUILD)/lib/libherd-vmm.a $(BUILD)/lib/libherd-blockdev.a \
+                                         $(BUILD)/lib/libherd-netdev.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(HERDD_LDLIBS) $(VMM_LDLIBS) $(LDLIBS)
 
 .SECONDARY: $(HERDD_UNIT:$(BUILD)/tests/unit/%=$(BUILD)/obj/tests/unit/%.o)

@@ -24,6 +24,7 @@
 
 #include "herd/qcow2.h"
 #include "herdd.h"
+#include "vmm_argv.h"
 
 /* While herdd holds a tap's queue open (between netdev_tap_create and
  * netdev_tap_close), a herd-vmm spawned by another thread would inherit a
@@ -497,44 +498,62 @@ static int pidfd_open_(pid_t pid)
     return (int)syscall(SYS_pidfd_open, pid, 0);
 }
 
-/* The guest's --disk with its template's chain pinned, after checking that
- * the overlay (which the guest's herd-vmm could write) names that chain and
- * nothing else, and that the template's files are still where image_dirs
- * allows. A refusal is announced (the request that asked for the start, or
- * the supervisor's restart, is audited with its message): it means a
- * compromised guest or a changed image directory. */
-static char *pinned_disk(struct hd_vm *vm, const struct hd_template *t, const char *disk,
-                         struct hd_err *err)
+/* The guest's pinned chain (pin), after checking that the overlay (which
+ * the guest's herd-vmm could write) names that chain and nothing else, and
+ * that the template's files are still where image_dirs allows. A refusal
+ * is announced (the request that asked for the start, or the supervisor's
+ * restart, is audited with its message): it means a compromised guest or a
+ * changed image directory. */
+static int pinned_chain(struct hd_vm *vm, const struct hd_template *t, const char *disk,
+                        struct hd_chain *pin, struct hd_err *err)
 {
-    struct hd_chain pin = {0};
-    char *spec = NULL;
     if (hd_image_file_check(t->kernel, "kernel", err) == 0 &&
         (!t->initrd || hd_image_file_check(t->initrd, "initrd", err) == 0) &&
-        hd_chain_of(t->image, t->format, "template", &pin, err) == 0 &&
-        hd_chain_verify(disk, &pin, err) == 0)
-        spec = hd_chain_diskspec(disk, &pin);
-    else
-        err->status = 409;
-    hd_chain_free(&pin);
-    if (spec)
-        return spec;
+        hd_chain_of(t->image, t->format, "template", pin, err) == 0 &&
+        hd_chain_verify(disk, pin, err) == 0)
+        return 0;
+    hd_chain_free(pin);
+    err->status = 409;
     if (!err->msg[0])
         hd_fail(err, 500, "disk", "out of memory");
     hd_vm_set_state(vm, "error", err->msg);
     hd_event("vm.start_refused", vm->name,
              json_pack("{ss ss}", "field", err->field, "reason", err->msg));
-    return NULL;
+    return -1;
+}
+
+/* Spawns herd-vmm with argv, its output appended to vmmlog, in a session
+ * of its own with default signal handling. */
+static int spawn_vmm(const struct hd_vmm_argv *a, const char *vmmlog, pid_t *pid)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    sigset_t none, all;
+
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, vmmlog, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    posix_spawnattr_init(&at);
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&at, &none);
+    posix_spawnattr_setsigdefault(&at, &all);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
+                                      POSIX_SPAWN_SETSIGDEF);
+    pthread_mutex_lock(&fd_mu);
+    int rc = posix_spawn(pid, a->argv[0], &fa, &at, a->argv, hd_vmm_env());
+    pthread_mutex_unlock(&fd_mu);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    return rc;
 }
 
 static int vm_start_locked(struct hd_vm *vm, struct hd_err *err)
 {
     struct hd_template *t = hd_template_find(vm->tmpl);
-    char disk[4096], console[4096], vmmlog[4096], control[108];
-    char serial[4200], memarg[32], cpuarg[16], uidarg[16], fsizearg[32];
-    char fifo[4096];
-    char netspec[HD_MAX_NICS][64];
-    const char *argv[64];
-    int argc = 0;
+    char disk[4096], vmmlog[4096], control[108], fifo[4096];
+    struct hd_chain pin = {0};
 
     if (strcmp(vm->state, "created") && strcmp(vm->state, "stopped") &&
         strcmp(vm->state, "exited") && strcmp(vm->state, "error"))
@@ -546,36 +565,30 @@ static int vm_start_locked(struct hd_vm *vm, struct hd_err *err)
     if (hd_admit(vm->cpus, vm->mem, 1, err) < 0)
         return -1;
     hd_vm_path(vm, "disk.qcow2", disk, sizeof(disk));
-    char *diskspec = pinned_disk(vm, t, disk, err);
-    if (!diskspec)
+    if (pinned_chain(vm, t, disk, &pin, err) < 0)
         return -1;
     /* confinement: its own uid (kept while the guest exists), the run
      * directory that uid owns, its cgroup where the host has one */
     uid_t old_uid = vm->uid;
-    if (hd_uid_alloc(vm, err) < 0) {
-        free(diskspec);
+    if (hd_uid_alloc(vm, err) < 0 || hd_run_dir_prepare(vm, err) < 0) {
+        if (vm->uid != old_uid)
+            hd_db_save_vm(vm);
+        hd_chain_free(&pin);
         return -1;
     }
     if (vm->uid != old_uid)
         hd_db_save_vm(vm);
-    if (hd_run_dir_prepare(vm, err) < 0) {
-        free(diskspec);
-        return -1;
-    }
     hd_cgroup_prepare(vm);
-    hd_vm_path(vm, "console.log", console, sizeof(console));
     hd_vm_path(vm, "vmm.log", vmmlog, sizeof(vmmlog));
     hd_vm_control_path(vm, control, sizeof(control));
     unlink(control);
     /* The console goes through a FIFO herdd drains into a capped
      * console.log (console.c), so no guest fills the disk through it. */
     if (hd_console_start(vm, fifo, sizeof(fifo), err) < 0) {
-        free(diskspec);
+        hd_chain_free(&pin);
         hd_cgroup_release(vm);
         return -1;
     }
-    snprintf(serial, sizeof(serial), "file:%s", fifo);
-    (void)console;
     /* vmm.log is appended to across starts: one older copy past the cap */
     struct stat vst;
     if (stat(vmmlog, &vst) == 0 && (uint64_t)vst.st_size > g.cfg.console_log_max) {
@@ -583,79 +596,34 @@ static int vm_start_locked(struct hd_vm *vm, struct hd_err *err)
         snprintf(old, sizeof(old), "%s.1", vmmlog);
         rename(vmmlog, old);
     }
-    /* RLIMIT_FSIZE: no file herd-vmm writes (its overlay, vmm.log) grows
-     * past what the overlay can legitimately need: the virtual size plus
-     * an eighth for qcow2 metadata plus 256 MiB (docs/security.md). */
-    snprintf(fsizearg, sizeof(fsizearg), "%llu",
-             (unsigned long long)(t->image_size + t->image_size / 8 + (256ull << 20)));
-    snprintf(memarg, sizeof(memarg), "%lluK", (unsigned long long)(vm->mem >> 10));
-    snprintf(cpuarg, sizeof(cpuarg), "%u", vm->cpus);
-    argv[argc++] = g.cfg.vmm_path;
-    argv[argc++] = "--kernel";
-    argv[argc++] = t->kernel;
-    if (t->initrd) {
-        argv[argc++] = "--initrd";
-        argv[argc++] = t->initrd;
+    struct hd_vmm_nic nics[HD_MAX_NICS];
+    for (unsigned i = 0; i < vm->n_nics; i++)
+        nics[i] = (struct hd_vmm_nic){vm->nics[i].tap, vm->nics[i].mac};
+    const struct hd_vmm_launch launch = {
+        .vmm = g.cfg.vmm_path, .kernel = t->kernel, .initrd = t->initrd,
+        .cmdline = t->cmdline, .mem = vm->mem, .cpus = vm->cpus, .console = fifo,
+        .disk = disk, .chain = &pin, .nics = nics, .n_nics = vm->n_nics,
+        .control = g.vmm_has_control ? control : NULL,
+        /* RLIMIT_FSIZE: no file herd-vmm writes grows past what the overlay
+         * can legitimately need (docs/security.md) */
+        .file_size_max = g.vmm_has_fsize ? hd_vmm_file_size_max(t->image_size) : 0,
+        .uid = (unsigned)vm->uid, .cgroup = vm->cgroup,
+    };
+    struct hd_vmm_argv argv;
+    int rc = hd_vmm_argv_build(&launch, &argv, err);
+    hd_chain_free(&pin);
+    if (rc < 0) {
+        hd_console_finish(vm);
+        hd_cgroup_release(vm);
+        hd_vm_set_state(vm, "error", err->msg);
+        return -1;
     }
-    argv[argc++] = "--cmdline";
-    argv[argc++] = t->cmdline;
-    argv[argc++] = "--mem";
-    argv[argc++] = memarg;
-    argv[argc++] = "--cpus";
-    argv[argc++] = cpuarg;
-    argv[argc++] = "--serial";
-    argv[argc++] = serial;
-    argv[argc++] = "--disk";
-    argv[argc++] = diskspec;
-    for (unsigned i = 0; i < vm->n_nics; i++) {
-        snprintf(netspec[i], sizeof(netspec[i]), "tap=%s,mac=%s", vm->nics[i].tap,
-                 vm->nics[i].mac);
-        argv[argc++] = "--net";
-        argv[argc++] = netspec[i];
-    }
-    if (g.vmm_has_control) {
-        argv[argc++] = "--control";
-        argv[argc++] = control;
-    }
-    if (g.vmm_has_fsize) {
-        argv[argc++] = "--file-size-max";
-        argv[argc++] = fsizearg;
-    }
-    snprintf(uidarg, sizeof(uidarg), "%u", (unsigned)vm->uid);
-    argv[argc++] = "--uid";
-    argv[argc++] = uidarg;
-    argv[argc++] = "--gid";
-    argv[argc++] = uidarg;
-    if (vm->cgroup[0]) {
-        argv[argc++] = "--cgroup";
-        argv[argc++] = vm->cgroup;
-    }
-    argv[argc] = NULL;
-
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t at;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, vmmlog, O_WRONLY | O_CREAT | O_APPEND, 0600);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    posix_spawnattr_init(&at);
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawnattr_setsigmask(&at, &none);
-    posix_spawnattr_setsigdefault(&at, &all);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
-                                      POSIX_SPAWN_SETSIGDEF);
     pid_t pid;
     /* "starting" is on disk before the process exists: a herdd killed from
      * here on looks for this guest's herd-vmm when it starts again. */
     hd_vm_set_state(vm, "starting", "");
-    pthread_mutex_lock(&fd_mu);
-    int rc = posix_spawn(&pid, g.cfg.vmm_path, &fa, &at, (char *const *)argv, hd_vmm_env());
-    pthread_mutex_unlock(&fd_mu);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&at);
-    free(diskspec);
+    rc = spawn_vmm(&argv, vmmlog, &pid);
+    hd_vmm_argv_free(&argv);
     if (rc != 0) {
         hd_console_finish(vm);
         hd_cgroup_release(vm);
