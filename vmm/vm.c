@@ -184,12 +184,19 @@ static int open_serial_output(struct vm *vm, char *err, size_t errlen)
          * herdd drains into a capped console.log): when the reader lags a
          * whole pipe buffer behind, bytes are dropped rather than a vCPU
          * stalled; with no reader (herdd restarting) a write fails with
-         * EPIPE, so SIGPIPE is ignored. */
+         * EPIPE, so SIGPIPE is ignored. A FIFO without a reader at all
+         * (herdd ended between spawning us and this open) refuses a
+         * write-only open with ENXIO: it is opened read-write then (Linux,
+         * fifo(7)), so the guest keeps running, its first 64 KiB of
+         * output wait in the pipe for the next herdd, and what is past
+         * that is dropped. */
         struct stat st;
 
         vm->serial_fd = open(vm->cfg->serial_path,
                              O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_NONBLOCK | O_CLOEXEC,
                              0640);
+        if (vm->serial_fd < 0 && errno == ENXIO)
+            vm->serial_fd = open(vm->cfg->serial_path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
         if (vm->serial_fd < 0) {
             snprintf(err, errlen, "serial file %s: %s", vm->cfg->serial_path, strerror(errno));
             return -2;

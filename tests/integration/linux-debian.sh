@@ -86,7 +86,7 @@ done
 start=$(date +%s)
 for g in a b; do
     con=$tmp/$g.console
-    if wait_line "$con" 'herd-guest: ready ' "$limit" "${pid_of[$g]}" &&
+    if wait_console "$con" 'herd-guest: ready ' "$limit" "${pid_of[$g]}" &&
         wait_line "$con" ' login:' 60 "${pid_of[$g]}"; then
         echo "guest $g: login prompt and ready line after $(( $(date +%s) - start ))s"
     else

@@ -119,6 +119,11 @@ run --kernel "$probe" --serial "file:$tmp/console.log" --cmdline "probe.tests=se
 expect 1 "debug-exit" "--serial file"
 grep -q "herd-probe" <<<"$out" && fail "--serial file: console leaked to stdout"
 grep -qxF "herd-probe: 1 passed, 0 failed" "$tmp/console.log" || fail "--serial file: console missing"
+# --serial file: on a FIFO nobody reads (herdd's console pipe while herdd
+# restarts): the guest runs anyway; its output waits in the pipe for a reader
+mkfifo "$tmp/console.fifo"
+run --kernel "$probe" --serial "file:$tmp/console.fifo" --cmdline "probe.tests=serial"
+expect 1 "debug-exit" "--serial file: a FIFO without a reader"
 run --kernel "$probe" --serial none --cmdline "probe.tests=serial"
 expect 1 "debug-exit" "--serial none"
 grep -q "herd-probe:" <<<"$out" && fail "--serial none still printed the console"
