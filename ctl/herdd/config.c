@@ -267,6 +267,8 @@ int hd_parse_size(json_t *v, uint64_t *out)
 
 #define AT(cfg, k, type) ((type *)((char *)(cfg) + (k)->off))
 
+/* The plain types' readers: V (not NULL) into the key's place; false when
+ * V is not of the type or out of bounds. */
 static bool read_string(const struct hd_key *k, json_t *v, struct hd_config *cfg)
 {
     char **dst = AT(cfg, k, char *);
@@ -282,65 +284,81 @@ static bool read_bool(const struct hd_key *k, json_t *v, struct hd_config *cfg)
     return true;
 }
 
+/* V is a number (an integer where INTEGER) in [min, max] */
+static bool number_in(const struct hd_key *k, json_t *v, bool integer)
+{
+    return (integer ? json_is_integer(v) : json_is_number(v)) &&
+           json_number_value(v) >= k->min && json_number_value(v) <= k->max;
+}
+
 static bool read_count(const struct hd_key *k, json_t *v, struct hd_config *cfg)
 {
-    unsigned *dst = AT(cfg, k, unsigned);
-
-    *dst = (unsigned)k->def;
-    if (!v)
-        return true;
-    if (!json_is_integer(v) || json_integer_value(v) < k->min || json_integer_value(v) > k->max)
+    if (!number_in(k, v, true))
         return false;
-    *dst = (unsigned)json_integer_value(v);
+    *AT(cfg, k, unsigned) = (unsigned)json_integer_value(v);
     return true;
 }
 
 static bool read_size(const struct hd_key *k, json_t *v, struct hd_config *cfg)
 {
-    uint64_t *dst = AT(cfg, k, uint64_t), n;
+    uint64_t n;
 
-    *dst = (uint64_t)k->def;
-    if (!v)
-        return true;
     if (hd_parse_size(v, &n) < 0 || n < k->min || n > k->max)
         return false;
-    *dst = n;
+    *AT(cfg, k, uint64_t) = n;
     return true;
 }
 
 static bool read_seconds(const struct hd_key *k, json_t *v, struct hd_config *cfg)
 {
-    unsigned *ms = AT(cfg, k, unsigned);
-
-    *ms = (unsigned)k->def * 1000;
-    if (!v)
-        return true;
-    if (!json_is_number(v) || json_number_value(v) < k->min || json_number_value(v) > k->max)
+    if (!number_in(k, v, false))
         return false;
-    *ms = (unsigned)(json_number_value(v) * 1000);
+    *AT(cfg, k, unsigned) = (unsigned)(json_number_value(v) * 1000);
     return true;
 }
 
 static bool read_double(const struct hd_key *k, json_t *v, struct hd_config *cfg)
 {
-    double *dst = AT(cfg, k, double);
-
-    *dst = k->def;
-    if (!v)
-        return true;
     if (!json_is_number(v) || !(json_number_value(v) > k->min) || json_number_value(v) > k->max)
         return false;
-    *dst = json_number_value(v);
+    *AT(cfg, k, double) = json_number_value(v);
     return true;
 }
 
-/* The plain types: V (NULL: absent, the default) into the row's place;
- * false when V is not of the type or out of bounds. */
 static bool (*const readers[])(const struct hd_key *, json_t *, struct hd_config *) = {
     [HD_KEY_STRING] = read_string, [HD_KEY_PATH] = read_string, [HD_KEY_BOOL] = read_bool,
     [HD_KEY_COUNT] = read_count,   [HD_KEY_SIZE] = read_size,   [HD_KEY_SECONDS] = read_seconds,
     [HD_KEY_DOUBLE] = read_double,
 };
+
+/* a plain key's default into its place */
+static void store_default(const struct hd_key *k, struct hd_config *cfg)
+{
+    switch (k->type) {
+    case HD_KEY_STRING:
+    case HD_KEY_PATH:
+        free(*AT(cfg, k, char *));
+        *AT(cfg, k, char *) = strdup(k->def_s);
+        break;
+    case HD_KEY_BOOL:
+        *AT(cfg, k, bool) = k->def;
+        break;
+    case HD_KEY_COUNT:
+        *AT(cfg, k, unsigned) = (unsigned)k->def;
+        break;
+    case HD_KEY_SECONDS:
+        *AT(cfg, k, unsigned) = (unsigned)k->def * 1000;
+        break;
+    case HD_KEY_SIZE:
+        *AT(cfg, k, uint64_t) = (uint64_t)k->def;
+        break;
+    case HD_KEY_DOUBLE:
+        *AT(cfg, k, double) = k->def;
+        break;
+    default: /* sections and custom keys have none here */
+        break;
+    }
+}
 
 /* "64K", "1G": N in the largest unit that divides it */
 static const char *size_text(uint64_t n, char buf[32])
@@ -408,7 +426,7 @@ static int read_section(const struct hd_key *sk, json_t *obj, struct hd_key_ctx 
     json_t *v;
 
     for (const struct hd_key *k = s->keys; k->name; k++)
-        readers[k->type](k, NULL, c->cfg);
+        store_default(k, c->cfg);
     if (!obj)
         return 0;
     if (!json_is_object(obj))
@@ -429,7 +447,8 @@ static int read_key(const struct hd_key *k, json_t *v, struct hd_key_ctx *c)
         return read_section(k, v, c);
     if (k->type == HD_KEY_CUSTOM)
         return k->parse(v, c);
-    return readers[k->type](k, v, c->cfg) ? 0 : key_fail(k, c);
+    store_default(k, c->cfg);
+    return !v || readers[k->type](k, v, c->cfg) ? 0 : key_fail(k, c);
 }
 
 /* The top level: unknown keys first, then every row in the table's order. */

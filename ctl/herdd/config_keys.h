@@ -32,7 +32,7 @@ struct hd_key;
  * value that is not a mapping: "PATH: NAME must be a mapping" (without
  * key_in_msg: the help). Its keys are read in the file's order. */
 struct hd_section {
-    const struct hd_key *keys;  /* ends with a row without a name */
+    const struct hd_key *keys;  /* plain types only; ends with a row without a name */
     const char *help;
     bool key_in_msg;
     bool (*check)(const struct hd_config *cfg); /* after every key, or NULL */
