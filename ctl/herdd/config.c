@@ -1,9 +1,11 @@
 /* herdd configuration: YAML (libyaml) read into a JSON tree (jansson), then
- * checked key by key. Unknown keys are errors. */
+ * read through the tables of keys at the end (config_keys.h). Unknown keys
+ * are errors. */
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <math.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +13,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
-#include "herdd.h"
+#include "config_keys.h"
 
 int hd_fail(struct hd_err *err, int status, const char *field, const char *fmt, ...)
 {
@@ -261,25 +263,270 @@ int hd_parse_size(json_t *v, uint64_t *out)
     return 0;
 }
 
-/* ---- config ----------------------------------------------------------------- */
+/* ---- config: the keys' readers ---------------------------------------------- */
+
+#define AT(cfg, k, type) ((type *)((char *)(cfg) + (k)->off))
+
+/* The plain types' readers: V (not NULL) into the key's place; false when
+ * V is not of the type or out of bounds. */
+static bool read_string(const struct hd_key *k, json_t *v, struct hd_config *cfg)
+{
+    char **dst = AT(cfg, k, char *);
+
+    free(*dst);
+    *dst = strdup(json_is_string(v) ? json_string_value(v) : k->def_s);
+    return k->type != HD_KEY_PATH || (*dst)[0] == '/';
+}
+
+static bool read_bool(const struct hd_key *k, json_t *v, struct hd_config *cfg)
+{
+    *AT(cfg, k, bool) = json_is_true(v);
+    return true;
+}
+
+/* V is a number (an integer where INTEGER) in [min, max] */
+static bool number_in(const struct hd_key *k, json_t *v, bool integer)
+{
+    return (integer ? json_is_integer(v) : json_is_number(v)) &&
+           json_number_value(v) >= k->min && json_number_value(v) <= k->max;
+}
+
+static bool read_count(const struct hd_key *k, json_t *v, struct hd_config *cfg)
+{
+    if (!number_in(k, v, true))
+        return false;
+    *AT(cfg, k, unsigned) = (unsigned)json_integer_value(v);
+    return true;
+}
+
+static bool read_size(const struct hd_key *k, json_t *v, struct hd_config *cfg)
+{
+    uint64_t n;
+
+    if (hd_parse_size(v, &n) < 0 || n < k->min || n > k->max)
+        return false;
+    *AT(cfg, k, uint64_t) = n;
+    return true;
+}
+
+static bool read_seconds(const struct hd_key *k, json_t *v, struct hd_config *cfg)
+{
+    if (!number_in(k, v, false))
+        return false;
+    *AT(cfg, k, unsigned) = (unsigned)(json_number_value(v) * 1000);
+    return true;
+}
+
+static bool read_double(const struct hd_key *k, json_t *v, struct hd_config *cfg)
+{
+    if (!json_is_number(v) || !(json_number_value(v) > k->min) || json_number_value(v) > k->max)
+        return false;
+    *AT(cfg, k, double) = json_number_value(v);
+    return true;
+}
+
+static bool (*const readers[])(const struct hd_key *, json_t *, struct hd_config *) = {
+    [HD_KEY_STRING] = read_string, [HD_KEY_PATH] = read_string, [HD_KEY_BOOL] = read_bool,
+    [HD_KEY_COUNT] = read_count,   [HD_KEY_SIZE] = read_size,   [HD_KEY_SECONDS] = read_seconds,
+    [HD_KEY_DOUBLE] = read_double,
+};
+
+/* a plain key's default into its place */
+static void store_default(const struct hd_key *k, struct hd_config *cfg)
+{
+    switch (k->type) {
+    case HD_KEY_STRING:
+    case HD_KEY_PATH:
+        free(*AT(cfg, k, char *));
+        *AT(cfg, k, char *) = strdup(k->def_s);
+        break;
+    case HD_KEY_BOOL:
+        *AT(cfg, k, bool) = k->def;
+        break;
+    case HD_KEY_COUNT:
+        *AT(cfg, k, unsigned) = (unsigned)k->def;
+        break;
+    case HD_KEY_SECONDS:
+        *AT(cfg, k, unsigned) = (unsigned)k->def * 1000;
+        break;
+    case HD_KEY_SIZE:
+        *AT(cfg, k, uint64_t) = (uint64_t)k->def;
+        break;
+    case HD_KEY_DOUBLE:
+        *AT(cfg, k, double) = k->def;
+        break;
+    default: /* sections and custom keys have none here */
+        break;
+    }
+}
+
+/* "64K", "1G": N in the largest unit that divides it */
+static const char *size_text(uint64_t n, char buf[32])
+{
+    static const char *const unit[] = {"", "K", "M", "G", "T"};
+    int u = 0;
+
+    while (u < 4 && n && n % 1024 == 0) {
+        n /= 1024;
+        u++;
+    }
+    snprintf(buf, 32, "%" PRIu64 "%s", n, unit[u]);
+    return buf;
+}
+
+/* A bad value of a plain top-level key: the message says what is expected. */
+static int key_fail(const struct hd_key *k, struct hd_key_ctx *c)
+{
+    char lo[32], hi[32];
+
+    switch (k->type) {
+    case HD_KEY_PATH:
+        return hd_fail(c->err, 400, k->name, "%s: %s must be an absolute path", c->path, k->name);
+    case HD_KEY_SECONDS:
+        return hd_fail(c->err, 400, k->name, "%s: %s: seconds, %.0f-%.0f", c->path, k->name,
+                       k->min, k->max);
+    case HD_KEY_SIZE:
+        return hd_fail(c->err, 400, k->name, "%s: %s: a size from %s to %s", c->path, k->name,
+                       size_text((uint64_t)k->min, lo), size_text((uint64_t)k->max, hi));
+    case HD_KEY_DOUBLE:
+        return hd_fail(c->err, 400, k->name, "%s: %s: a number in (%g, %g]", c->path, k->name,
+                       k->min, k->max);
+    default:
+        return hd_fail(c->err, 400, k->name, "%s: %s: %.0f-%.0f", c->path, k->name, k->min,
+                       k->max);
+    }
+}
+
+static const struct hd_key *find_key(const struct hd_key *keys, const char *name)
+{
+    for (const struct hd_key *k = keys; k->name; k++)
+        if (!strcmp(k->name, name))
+            return k;
+    return NULL;
+}
+
+/* A section's error (struct hd_section): KEY NULL when OBJ is no mapping. */
+static int section_fail(const struct hd_key *sk, const char *key, struct hd_key_ctx *c)
+{
+    const struct hd_section *s = sk->section;
+
+    if (!s->key_in_msg)
+        return hd_fail(c->err, 400, sk->name, "%s: %s: %s", c->path, sk->name, s->help);
+    if (!key)
+        return hd_fail(c->err, 400, sk->name, "%s: %s must be a mapping", c->path, sk->name);
+    return hd_fail(c->err, 400, sk->name, "%s: %s.%s: %s", c->path, sk->name, key, s->help);
+}
+
+/* Section SK from OBJ (NULL: absent): every key's default, then the keys
+ * in the file's order, then the section's check. */
+static int read_section(const struct hd_key *sk, json_t *obj, struct hd_key_ctx *c)
+{
+    const struct hd_section *s = sk->section;
+    const char *key;
+    json_t *v;
+
+    for (const struct hd_key *k = s->keys; k->name; k++)
+        store_default(k, c->cfg);
+    if (!obj)
+        return 0;
+    if (!json_is_object(obj))
+        return section_fail(sk, NULL, c);
+    json_object_foreach(obj, key, v) {
+        const struct hd_key *k = find_key(s->keys, key);
+        if (!k || !readers[k->type](k, v, c->cfg))
+            return section_fail(sk, key, c);
+    }
+    if (s->check && !s->check(c->cfg))
+        return hd_fail(c->err, 400, sk->name, "%s: %s: %s", c->path, sk->name, s->help);
+    return 0;
+}
+
+static int read_key(const struct hd_key *k, json_t *v, struct hd_key_ctx *c)
+{
+    if (k->type == HD_KEY_SECTION)
+        return read_section(k, v, c);
+    if (k->type == HD_KEY_CUSTOM)
+        return k->parse(v, c);
+    store_default(k, c->cfg);
+    return !v || readers[k->type](k, v, c->cfg) ? 0 : key_fail(k, c);
+}
+
+/* The top level: unknown keys first, then every row in the table's order. */
+static int read_top(json_t *root, struct hd_key_ctx *c)
+{
+    const char *key;
+    json_t *v;
+
+    json_object_foreach(root, key, v) {
+        if (!find_key(hd_config_keys, key))
+            return hd_fail(c->err, 400, key, "%s: unknown key '%s'", c->path, key);
+    }
+    for (const struct hd_key *k = hd_config_keys; k->name; k++)
+        if (read_key(k, json_object_get(root, k->name), c) < 0)
+            return -1;
+    return 0;
+}
+
+/* ---- config: the custom keys ------------------------------------------------ */
+
+static int parse_node(json_t *v, struct hd_key_ctx *c)
+{
+    char host[256] = "node";
+
+    gethostname(host, sizeof(host) - 1);
+    c->cfg->node_name = strdup(json_is_string(v) ? json_string_value(v) : host);
+    return 0;
+}
+
+/* after state_dir: its default is STATE_DIR/herdd.sock */
+static int parse_socket(json_t *v, struct hd_key_ctx *c)
+{
+    struct hd_config *cfg = c->cfg;
+    const char *s = json_is_string(v) ? json_string_value(v) : "";
+
+    if (s[0])
+        cfg->socket_path = strdup(s);
+    else if (asprintf(&cfg->socket_path, "%s/herdd.sock", cfg->state_dir) < 0)
+        return hd_fail(c->err, 500, "socket", "%s: out of memory", c->path);
+    if (strlen(cfg->socket_path) >= 108)
+        return hd_fail(c->err, 400, "socket", "%s: socket path is longer than 107 bytes",
+                       c->path);
+    return 0;
+}
+
+/* roles -> bridges: handed to netdev as its JSON config */
+static int parse_net_roles(json_t *v, struct hd_key_ctx *c)
+{
+    struct hd_config *cfg = c->cfg;
+    struct netdev_err nerr = {{0}, {0}};
+    json_t *wrap;
+    char *text;
+    int rc;
+
+    cfg->roles_json = v ? json_incref(v) : json_object();
+    if (!json_object_size(cfg->roles_json))
+        return 0;
+    wrap = json_pack("{sO}", "roles", cfg->roles_json);
+    text = json_dumps(wrap, 0);
+    rc = netdev_config_parse_json(text, &cfg->net, &nerr);
+    free(text);
+    json_decref(wrap);
+    return rc < 0 ? hd_fail(c->err, 400, nerr.field, "%s: %s", c->path, nerr.msg) : 0;
+}
 
 static const char *const role_names[] = {"sysadmin", "secadmin", "auditor"};
 
-static int parse_roles(json_t *v, const char *field, unsigned *out, struct hd_err *err)
+/* a role name or a list of them -> HD_ROLE_* bits */
+static int parse_role_names(json_t *v, const char *field, unsigned *out, struct hd_err *err)
 {
-    json_t *items = v;
-    bool own = false;
-    *out = 0;
-    if (json_is_string(v)) {
-        items = json_array();
-        json_array_append(items, v);
-        own = true;
-    }
-    if (!json_is_array(items))
-        return hd_fail(err, 400, field, "a role name or a list of role names is expected");
+    json_t *items = json_is_string(v) ? json_pack("[O]", v) : json_incref(v);
     size_t i;
     json_t *it;
     int rc = 0;
+
+    *out = 0;
+    if (!json_is_array(items))
+        rc = hd_fail(err, 400, field, "a role name or a list of role names is expected");
     json_array_foreach(items, i, it) {
         const char *n = json_string_value(it);
         unsigned bit = 0;
@@ -293,340 +540,266 @@ static int parse_roles(json_t *v, const char *field, unsigned *out, struct hd_er
         }
         *out |= bit;
     }
-    if (own)
-        json_decref(items);
+    json_decref(items);
     return rc;
 }
 
-static char *dup_str(json_t *o, const char *key, const char *def)
+/* a users key: a uid or a user name */
+static int user_uid(const char *key, const char *field, uid_t *uid, struct hd_key_ctx *c)
 {
-    json_t *v = json_object_get(o, key);
-    return strdup(v && json_is_string(v) ? json_string_value(v) : def);
-}
+    char *end;
+    struct passwd *pw;
 
-/* KEY: a number of seconds in [min, max] (def when absent), stored in ms. */
-static int seconds_ms(json_t *root, const char *key, unsigned def, unsigned min, unsigned max,
-                      const char *path, unsigned *ms, struct hd_err *err)
-{
-    json_t *v = json_object_get(root, key);
-
-    *ms = def * 1000;
-    if (!v)
+    errno = 0;
+    unsigned long u = strtoul(key, &end, 10);
+    if (*key && !*end && !errno && u < UINT32_MAX) {
+        *uid = (uid_t)u;
         return 0;
-    if (!json_is_number(v) || json_number_value(v) < min || json_number_value(v) > max)
-        return hd_fail(err, 400, key, "%s: %s: seconds, %u-%u", path, key, min, max);
-    *ms = (unsigned)(json_number_value(v) * 1000);
+    }
+    pw = getpwnam(key);
+    if (!pw)
+        return hd_fail(c->err, 400, field, "%s: no user '%s'", c->path, key);
+    *uid = pw->pw_uid;
     return 0;
 }
 
-/* image_dirs: a path or a list of absolute paths (default HD_IMAGE_DIR). */
-static int parse_image_dirs(json_t *v, const char *path, struct hd_config *cfg,
-                            struct hd_err *err)
+/* users: {uid-or-name: role | [roles]} */
+static int parse_users(json_t *v, struct hd_key_ctx *c)
 {
-    json_t *list = json_is_string(v) ? json_pack("[O]", v) : json_incref(v);
+    struct hd_config *cfg = c->cfg;
+    const char *key;
+    json_t *rv;
+
+    if (!v)
+        return 0;
+    if (!json_is_object(v))
+        return hd_fail(c->err, 400, "users", "%s: users must map uids (or user names) to roles",
+                       c->path);
+    cfg->users = calloc(json_object_size(v) + 1, sizeof(*cfg->users));
+    json_object_foreach(v, key, rv) {
+        struct hd_user *u = &cfg->users[cfg->n_users];
+        char field[96];
+        snprintf(field, sizeof(field), "users.%s", key);
+        if (user_uid(key, field, &u->uid, c) < 0 ||
+            parse_role_names(rv, field, &u->roles, c->err) < 0)
+            return -1;
+        cfg->root_listed |= u->uid == 0;
+        cfg->n_users++;
+    }
+    return 0;
+}
+
+static int parse_cgroup_root(json_t *v, struct hd_key_ctx *c)
+{
+    const char *s = v ? json_string_value(v) : "/sys/fs/cgroup";
+
+    if (!s || (s[0] != '/' && strcmp(s, "off")))
+        return hd_fail(c->err, 400, "cgroup_root", "%s: cgroup_root: an absolute path (a "
+                       "cgroup v2 mount) or off", c->path);
+    c->cfg->cgroup_root = strdup(strcmp(s, "off") ? s : "");
+    return 0;
+}
+
+static int parse_wipe_overlays(json_t *v, struct hd_key_ctx *c)
+{
+    const char *w = v ? json_string_value(v) : "discard";
+
+    if (!w || (strcmp(w, "discard") && strcmp(w, "zero")))
+        return hd_fail(c->err, 400, "wipe_overlays", "%s: wipe_overlays: discard or zero",
+                       c->path);
+    c->cfg->wipe_zero = !strcmp(w, "zero");
+    return 0;
+}
+
+/* LIST's strings into *OUT (NULL-terminated) and *N; each must pass OK,
+ * else "PATH: KEY: 'STRING' WHAT". */
+static int read_strings(json_t *list, const char *key, bool (*ok)(const char *),
+                        const char *what, char ***out, size_t *n, struct hd_key_ctx *c)
+{
     size_t i;
     json_t *x;
 
-    if (!list)
-        list = json_pack("[s]", HD_IMAGE_DIR);
-    if (!json_is_array(list) || !json_array_size(list) || json_array_size(list) > 16) {
-        json_decref(list);
-        return hd_fail(err, 400, "image_dirs", "%s: image_dirs: 1-16 absolute directory paths",
-                       path);
-    }
-    cfg->image_dirs = calloc(json_array_size(list), sizeof(char *));
+    *out = calloc(json_array_size(list) + 1, sizeof(char *));
     json_array_foreach(list, i, x) {
-        const char *d = json_string_value(x);
-        if (!d || d[0] != '/' || strlen(d) >= 1024) {
-            json_decref(list);
-            return hd_fail(err, 400, "image_dirs", "%s: image_dirs: '%s' is not an absolute "
-                           "path", path, d ? d : "?");
-        }
-        cfg->image_dirs[cfg->n_image_dirs++] = strdup(d);
+        const char *s = json_string_value(x);
+        if (!ok(s))
+            return hd_fail(c->err, 400, key, "%s: %s: '%s' %s", c->path, key, s ? s : "?",
+                           what);
+        (*out)[(*n)++] = strdup(s);
     }
-    json_decref(list);
     return 0;
 }
 
-int hd_config_load(const char *path, struct hd_config *cfg, struct hd_err *err)
+static bool env_name_ok(const char *s)
 {
-    static const char *const known[] = {"node", "state_dir", "socket", "vmm", "roles",
-                                        "network_setup", "users", "capacity", "storage",
-                                        "stop_timeout", "shutdown_timeout", "ready_timeout",
-                                        "range_parallel", "guest_uids",
-                                        "cgroup_pids_max",
-                                        "cgroup_root", "wipe_overlays", "vmm_env", "image_dirs",
-                                        "console_log_max", "api_connections_per_uid", NULL};
+    bool ok = s && *s && strlen(s) < 64;
+
+    for (const char *p = s; ok && *p; p++)
+        ok = (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_';
+    return ok;
+}
+
+static bool abs_path_ok(const char *s)
+{
+    return s && s[0] == '/' && strlen(s) < 1024;
+}
+
+/* vmm_env: names of variables passed from herdd's environment to herd-vmm
+ * (test hooks, sanitizer options); nothing else is passed. */
+static int parse_vmm_env(json_t *v, struct hd_key_ctx *c)
+{
+    if (!v)
+        return 0;
+    if (!json_is_array(v) || json_array_size(v) > 32)
+        return hd_fail(c->err, 400, "vmm_env", "%s: vmm_env: a list of variable names",
+                       c->path);
+    return read_strings(v, "vmm_env", env_name_ok, "is not a variable name ([A-Z0-9_])",
+                        &c->cfg->vmm_env, &c->cfg->n_vmm_env, c);
+}
+
+/* image_dirs: a path or a list of 1-16 absolute paths (default HD_IMAGE_DIR) */
+static int parse_image_dirs(json_t *v, struct hd_key_ctx *c)
+{
+    json_t *list = !v                 ? json_pack("[s]", HD_IMAGE_DIR)
+                   : json_is_string(v) ? json_pack("[O]", v)
+                                       : json_incref(v);
+    int rc;
+
+    if (!json_is_array(list) || !json_array_size(list) || json_array_size(list) > 16)
+        rc = hd_fail(c->err, 400, "image_dirs", "%s: image_dirs: 1-16 absolute directory paths",
+                     c->path);
+    else
+        rc = read_strings(list, "image_dirs", abs_path_ok, "is not an absolute path",
+                          &c->cfg->image_dirs, &c->cfg->n_image_dirs, c);
+    json_decref(list);
+    return rc;
+}
+
+/* ---- config: the keys -------------------------------------------------------- */
+
+#define OFF(field) offsetof(struct hd_config, field)
+
+static const struct hd_key capacity_keys[] = {
+    /* vCPUs per host CPU */
+    {"cpu_overcommit", HD_KEY_DOUBLE, OFF(cpu_overcommit), .min = 0, .max = 64, .def = 4.0},
+    /* share of host RAM the guests may commit */
+    {"memory_fraction", HD_KEY_DOUBLE, OFF(mem_fraction), .min = 0, .max = 1, .def = 0.9},
+    {.name = NULL},
+};
+
+static const struct hd_section capacity = {
+    capacity_keys, "expected cpu_overcommit (0-64] or memory_fraction (0-1]", .key_in_msg = true,
+};
+
+static const struct hd_key storage_keys[] = {
+    /* free bytes in the state dir under which alarm.storage is raised */
+    {"alarm_free", HD_KEY_SIZE, OFF(storage_alarm), .min = 0, .max = INFINITY, .def = 2ull << 30},
+    /* free bytes under which new overlays are refused */
+    {"floor_free", HD_KEY_SIZE, OFF(storage_floor), .min = 0, .max = INFINITY, .def = 256 << 20},
+    {.name = NULL},
+};
+
+static const struct hd_section storage = {
+    storage_keys, "expected alarm_free or floor_free with a size (e.g. 2G)", .key_in_msg = true,
+};
+
+/* one uid (= gid) per guest, no passwd entry */
+static const struct hd_key guest_uid_keys[] = {
+    {"first", HD_KEY_COUNT, OFF(uid_first), .min = 1000, .max = 0x7ffffffe, .def = 200000},
+    {"count", HD_KEY_COUNT, OFF(uid_count), .min = 1, .max = 1000000, .def = 10000},
+    {.name = NULL},
+};
+
+static bool guest_uids_below_2_31(const struct hd_config *cfg)
+{
+    return (uint64_t)cfg->uid_first + cfg->uid_count <= 0x7fffffffu;
+}
+
+static const struct hd_section guest_uids = {
+    guest_uid_keys, "expected {first: N, count: M} with first >= 1000, 1 <= count <= 1000000, "
+    "first + count < 2^31", .check = guest_uids_below_2_31,
+};
+
+/* In the order of the checks (docs/herdd.md "Configuration" lists them). */
+const struct hd_key hd_config_keys[] = {
+    {"node", HD_KEY_CUSTOM, .parse = parse_node},           /* default: the host name */
+    {"state_dir", HD_KEY_PATH, OFF(state_dir), .def_s = "/var/lib/herd"},
+    {"socket", HD_KEY_CUSTOM, .parse = parse_socket},       /* STATE_DIR/herdd.sock */
+    {"vmm", HD_KEY_STRING, OFF(vmm_path), .def_s = "/usr/local/bin/herd-vmm"},
+    /* create missing role bridges at start */
+    {"network_setup", HD_KEY_BOOL, OFF(net_setup), .def = false},
+    {"roles", HD_KEY_CUSTOM, .parse = parse_net_roles},     /* netdev's configuration */
+    {"users", HD_KEY_CUSTOM, .parse = parse_users},
+    {"capacity", HD_KEY_SECTION, .section = &capacity},
+    {"storage", HD_KEY_SECTION, .section = &storage},
+    /* graceful stop before SIGKILL */
+    {"stop_timeout", HD_KEY_SECONDS, OFF(stop_timeout_ms), .min = 0, .max = 3600, .def = 10},
+    /* how long a guest may take to power off */
+    {"shutdown_timeout", HD_KEY_SECONDS, OFF(shutdown_timeout_ms), .min = 1, .max = 3600,
+     .def = 120},
+    /* range up waits this long for guests to be ready */
+    {"ready_timeout", HD_KEY_SECONDS, OFF(ready_timeout_ms), .min = 1, .max = 86400,
+     .def = 120},
+    {"range_parallel", HD_KEY_COUNT, OFF(range_parallel), .min = 1, .max = 256, .def = 8},
+    /* console.log's cap (herdd writes it; one older console.log.1 of at most
+     * the same size is kept) */
+    {"console_log_max", HD_KEY_SIZE, OFF(console_log_max), .min = HD_CONSOLE_LOG_MIN,
+     .max = HD_CONSOLE_LOG_MAX, .def = 4 << 20},
+    /* open API connections one uid may hold */
+    {"api_connections_per_uid", HD_KEY_COUNT, OFF(api_conns_per_uid), .min = 1,
+     .max = HD_API_CONNECTIONS, .def = 256},
+    {"guest_uids", HD_KEY_SECTION, .section = &guest_uids},
+    /* the cgroup v2 mount, or off */
+    {"cgroup_root", HD_KEY_CUSTOM, .parse = parse_cgroup_root},
+    /* pids.max of each guest's group (herd-vmm's threads: main, vCPUs, one
+     * per device, control; clone itself is filtered) */
+    {"cgroup_pids_max", HD_KEY_COUNT, OFF(pids_max), .min = 4, .max = 65536, .def = 64},
+    {"wipe_overlays", HD_KEY_CUSTOM, .parse = parse_wipe_overlays}, /* discard or zero */
+    {"vmm_env", HD_KEY_CUSTOM, .parse = parse_vmm_env},
+    {"image_dirs", HD_KEY_CUSTOM, .parse = parse_image_dirs},
+    {.name = NULL},
+};
+
+/* The file's text (its first 64 KiB) as JSON: a mapping, or NULL and err. */
+static json_t *load_mapping(const char *path, struct hd_err *err)
+{
     FILE *f = fopen(path, "r");
     char buf[1 << 16];
     size_t n;
     json_t *root;
-    const char *key;
-    json_t *v;
 
-    memset(cfg, 0, sizeof(*cfg));
-    if (!f)
-        return hd_fail(err, 500, "", "%s: %s", path, strerror(errno));
+    if (!f) {
+        hd_fail(err, 500, "", "%s: %s", path, strerror(errno));
+        return NULL;
+    }
     n = fread(buf, 1, sizeof(buf) - 1, f);
     fclose(f);
     buf[n] = 0;
     root = hd_yaml_to_json(buf, n, err);
+    if (root && !json_is_object(root)) {
+        json_decref(root);
+        hd_fail(err, 400, "", "%s: a mapping is expected at the top", path);
+        return NULL;
+    }
+    return root;
+}
+
+int hd_config_load(const char *path, struct hd_config *cfg, struct hd_err *err)
+{
+    struct hd_key_ctx c = {path, cfg, err};
+    json_t *root;
+    int rc;
+
+    memset(cfg, 0, sizeof(*cfg));
+    root = load_mapping(path, err);
     if (!root)
         return -1;
-    if (!json_is_object(root)) {
-        json_decref(root);
-        return hd_fail(err, 400, "", "%s: a mapping is expected at the top", path);
-    }
-    json_object_foreach(root, key, v) {
-        bool ok = false;
-        for (int i = 0; known[i]; i++)
-            ok |= !strcmp(known[i], key);
-        if (!ok) {
-            hd_fail(err, 400, key, "%s: unknown key '%s'", path, key);
-            goto fail;
-        }
-    }
     cfg->path = strdup(path);
-    char host[256] = "node";
-    gethostname(host, sizeof(host) - 1);
-    cfg->node_name = dup_str(root, "node", host);
-    cfg->state_dir = dup_str(root, "state_dir", "/var/lib/herd");
-    cfg->socket_path = dup_str(root, "socket", "");
-    if (!cfg->socket_path[0]) {
-        free(cfg->socket_path);
-        if (asprintf(&cfg->socket_path, "%s/herdd.sock", cfg->state_dir) < 0)
-            cfg->socket_path = NULL;
-    }
-    cfg->vmm_path = dup_str(root, "vmm", "/usr/local/bin/herd-vmm");
-    if (cfg->state_dir[0] != '/') {
-        hd_fail(err, 400, "state_dir", "%s: state_dir must be an absolute path", path);
-        goto fail;
-    }
-    if (strlen(cfg->socket_path) >= 108) {
-        hd_fail(err, 400, "socket", "%s: socket path is longer than 107 bytes", path);
-        goto fail;
-    }
-    cfg->net_setup = json_is_true(json_object_get(root, "network_setup"));
-    /* roles -> bridges: handed to netdev as its JSON config */
-    v = json_object_get(root, "roles");
-    cfg->roles_json = v ? json_incref(v) : json_object();
-    if (json_object_size(cfg->roles_json)) {
-        json_t *wrap = json_pack("{sO}", "roles", cfg->roles_json);
-        char *text = json_dumps(wrap, 0);
-        struct netdev_err nerr = {{0}, {0}};
-        int rc = netdev_config_parse_json(text, &cfg->net, &nerr);
-        free(text);
-        json_decref(wrap);
-        if (rc < 0) {
-            hd_fail(err, 400, nerr.field, "%s: %s", path, nerr.msg);
-            goto fail;
-        }
-    }
-    /* users: {uid-or-name: role | [roles]} */
-    v = json_object_get(root, "users");
-    if (v && !json_is_object(v)) {
-        hd_fail(err, 400, "users", "%s: users must map uids (or user names) to roles", path);
-        goto fail;
-    }
-    if (v) {
-        cfg->users = calloc(json_object_size(v) + 1, sizeof(*cfg->users));
-        json_t *rv;
-        json_object_foreach(v, key, rv) {
-            char field[96];
-            char *end;
-            uid_t uid;
-            snprintf(field, sizeof(field), "users.%s", key);
-            errno = 0;
-            unsigned long u = strtoul(key, &end, 10);
-            if (*key && !*end && !errno && u < UINT32_MAX) {
-                uid = (uid_t)u;
-            } else {
-                struct passwd *pw = getpwnam(key);
-                if (!pw) {
-                    hd_fail(err, 400, field, "%s: no user '%s'", path, key);
-                    goto fail;
-                }
-                uid = pw->pw_uid;
-            }
-            unsigned roles;
-            if (parse_roles(rv, field, &roles, err) < 0)
-                goto fail;
-            cfg->users[cfg->n_users].uid = uid;
-            cfg->users[cfg->n_users++].roles = roles;
-            if (uid == 0)
-                cfg->root_listed = true;
-        }
-    }
-    /* capacity */
-    cfg->cpu_overcommit = 4.0;
-    cfg->mem_fraction = 0.9;
-    v = json_object_get(root, "capacity");
-    if (v) {
-        json_t *x;
-        if (!json_is_object(v)) {
-            hd_fail(err, 400, "capacity", "%s: capacity must be a mapping", path);
-            goto fail;
-        }
-        json_object_foreach(v, key, x) {
-            if (!strcmp(key, "cpu_overcommit") && json_is_number(x) &&
-                json_number_value(x) > 0 && json_number_value(x) <= 64) {
-                cfg->cpu_overcommit = json_number_value(x);
-            } else if (!strcmp(key, "memory_fraction") && json_is_number(x) &&
-                       json_number_value(x) > 0 && json_number_value(x) <= 1) {
-                cfg->mem_fraction = json_number_value(x);
-            } else {
-                hd_fail(err, 400, "capacity", "%s: capacity.%s: expected cpu_overcommit "
-                        "(0-64] or memory_fraction (0-1]", path, key);
-                goto fail;
-            }
-        }
-    }
-    cfg->storage_alarm = 2ull << 30;
-    cfg->storage_floor = 256ull << 20;
-    v = json_object_get(root, "storage");
-    if (v) {
-        json_t *x;
-        if (!json_is_object(v)) {
-            hd_fail(err, 400, "storage", "%s: storage must be a mapping", path);
-            goto fail;
-        }
-        json_object_foreach(v, key, x) {
-            uint64_t *dst = !strcmp(key, "alarm_free") ? &cfg->storage_alarm
-                          : !strcmp(key, "floor_free") ? &cfg->storage_floor : NULL;
-            if (!dst || hd_parse_size(x, dst) < 0) {
-                hd_fail(err, 400, "storage", "%s: storage.%s: expected alarm_free or "
-                        "floor_free with a size (e.g. 2G)", path, key);
-                goto fail;
-            }
-        }
-    }
-    if (seconds_ms(root, "stop_timeout", 10, 0, 3600, path, &cfg->stop_timeout_ms, err) < 0 ||
-        seconds_ms(root, "shutdown_timeout", 120, 1, 3600, path, &cfg->shutdown_timeout_ms,
-                   err) < 0 ||
-        seconds_ms(root, "ready_timeout", 120, 1, 86400, path, &cfg->ready_timeout_ms, err) < 0)
-        goto fail;
-    cfg->range_parallel = 8;
-    v = json_object_get(root, "range_parallel");
-    if (v) {
-        if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 256) {
-            hd_fail(err, 400, "range_parallel", "%s: range_parallel: 1-256", path);
-            goto fail;
-        }
-        cfg->range_parallel = (unsigned)json_integer_value(v);
-    }
-    /* console_log_max: console.log's cap (herdd writes it; one older file,
-     * console.log.1, of at most the same size is kept) */
-    cfg->console_log_max = 4ull << 20;
-    v = json_object_get(root, "console_log_max");
-    if (v && (hd_parse_size(v, &cfg->console_log_max) < 0 ||
-              cfg->console_log_max < HD_CONSOLE_LOG_MIN ||
-              cfg->console_log_max > HD_CONSOLE_LOG_MAX)) {
-        hd_fail(err, 400, "console_log_max", "%s: console_log_max: a size from 64K to 1G",
-                path);
-        goto fail;
-    }
-    /* api_connections_per_uid: open API connections one uid may hold */
-    cfg->api_conns_per_uid = 256;
-    v = json_object_get(root, "api_connections_per_uid");
-    if (v) {
-        if (!json_is_integer(v) || json_integer_value(v) < 1 ||
-            json_integer_value(v) > HD_API_CONNECTIONS) {
-            hd_fail(err, 400, "api_connections_per_uid", "%s: api_connections_per_uid: 1-%d",
-                    path, HD_API_CONNECTIONS);
-            goto fail;
-        }
-        cfg->api_conns_per_uid = (unsigned)json_integer_value(v);
-    }
-    /* guest_uids: {first, count}; one uid (= gid) per guest, no passwd entry */
-    cfg->uid_first = 200000;
-    cfg->uid_count = 10000;
-    v = json_object_get(root, "guest_uids");
-    if (v) {
-        json_t *x;
-        bool bad = !json_is_object(v);
-        if (!bad)
-            json_object_foreach(v, key, x) {
-                if ((strcmp(key, "first") && strcmp(key, "count")) || !json_is_integer(x))
-                    bad = true;
-                else if (!strcmp(key, "first"))
-                    cfg->uid_first = json_integer_value(x) >= 1000 &&
-                                             json_integer_value(x) < 0x7fffffff
-                                         ? (uint32_t)json_integer_value(x) : 0;
-                else
-                    cfg->uid_count = json_integer_value(x) >= 1 &&
-                                             json_integer_value(x) <= 1000000
-                                         ? (uint32_t)json_integer_value(x) : 0;
-            }
-        if (bad || !cfg->uid_first || !cfg->uid_count ||
-            (uint64_t)cfg->uid_first + cfg->uid_count > 0x7fffffffu) {
-            hd_fail(err, 400, "guest_uids", "%s: guest_uids: expected {first: N, count: M} "
-                    "with first >= 1000, 1 <= count <= 1000000, first + count < 2^31", path);
-            goto fail;
-        }
-    }
-    v = json_object_get(root, "cgroup_root");
-    if (v && (!json_is_string(v) || (json_string_value(v)[0] != '/' &&
-                                     strcmp(json_string_value(v), "off")))) {
-        hd_fail(err, 400, "cgroup_root", "%s: cgroup_root: an absolute path (a cgroup v2 "
-                "mount) or off", path);
-        goto fail;
-    }
-    cfg->cgroup_root = dup_str(root, "cgroup_root", "/sys/fs/cgroup");
-    if (!strcmp(cfg->cgroup_root, "off"))
-        cfg->cgroup_root[0] = 0;
-    /* cgroup_pids_max: pids.max of each guest's group (herd-vmm's threads:
-     * main, vCPUs, one per device, control; clone itself is filtered) */
-    cfg->pids_max = 64;
-    v = json_object_get(root, "cgroup_pids_max");
-    if (v) {
-        if (!json_is_integer(v) || json_integer_value(v) < 4 ||
-            json_integer_value(v) > 65536) {
-            hd_fail(err, 400, "cgroup_pids_max", "%s: cgroup_pids_max: 4-65536", path);
-            goto fail;
-        }
-        cfg->pids_max = (unsigned)json_integer_value(v);
-    }
-    v = json_object_get(root, "wipe_overlays");
-    if (v) {
-        const char *w = json_string_value(v);
-        if (!w || (strcmp(w, "discard") && strcmp(w, "zero"))) {
-            hd_fail(err, 400, "wipe_overlays", "%s: wipe_overlays: discard or zero", path);
-            goto fail;
-        }
-        cfg->wipe_zero = !strcmp(w, "zero");
-    }
-    /* vmm_env: names of variables passed from herdd's environment to herd-vmm
-     * (test hooks, sanitizer options); nothing else is passed. */
-    v = json_object_get(root, "vmm_env");
-    if (v) {
-        size_t i;
-        json_t *x;
-        if (!json_is_array(v) || json_array_size(v) > 32) {
-            hd_fail(err, 400, "vmm_env", "%s: vmm_env: a list of variable names", path);
-            goto fail;
-        }
-        cfg->vmm_env = calloc(json_array_size(v) + 1, sizeof(char *));
-        json_array_foreach(v, i, x) {
-            const char *nm = json_string_value(x);
-            bool ok = nm && *nm && strlen(nm) < 64;
-            for (const char *c = nm; ok && *c; c++)
-                ok = (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_';
-            if (!ok) {
-                hd_fail(err, 400, "vmm_env", "%s: vmm_env: '%s' is not a variable name "
-                        "([A-Z0-9_])", path, nm ? nm : "?");
-                goto fail;
-            }
-            cfg->vmm_env[cfg->n_vmm_env++] = strdup(nm);
-        }
-    }
-    if (parse_image_dirs(json_object_get(root, "image_dirs"), path, cfg, err) < 0)
-        goto fail;
+    rc = read_top(root, &c);
     json_decref(root);
-    return 0;
-fail:
-    json_decref(root);
-    hd_config_free(cfg);
-    return -1;
+    if (rc < 0)
+        hd_config_free(cfg);
+    return rc;
 }
 
 void hd_config_free(struct hd_config *cfg)

@@ -1,5 +1,8 @@
 /* herdd configuration: YAML read into JSON (types, duplicates, documents,
- * sizes), the config file's keys and their checks, uid -> roles, names. */
+ * sizes), the config file's keys and their checks, uid -> roles, names.
+ * The test_keys_* cases walk the key tables (config_keys.h): a key added to
+ * a table is tested by them (bounds, types, default, docs/herdd.md). */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "../../ctl/herdd/herdd.h"
+#include "../../ctl/herdd/config_keys.h"
 
 static json_t *yj(const char *text, struct hd_err *err)
 {
@@ -249,6 +252,426 @@ static void test_config_refusals(void **state)
     }
 }
 
+/* ---- cases generated from the key tables ------------------------------------ */
+
+/* "SEC: {OTHERS KEY: VALUE}" (SEC NULL: "KEY: VALUE"); a section with a
+ * check gets its other keys at their minimum, so that a bound of one key
+ * is tried alone. */
+static int load_key(const struct hd_key *sec, const struct hd_key *k, const char *value,
+                    struct hd_config *cfg, struct hd_err *err)
+{
+    char text[1024], others[256] = "";
+
+    if (!sec) {
+        snprintf(text, sizeof(text), "%s: %s\n", k->name, value);
+        return load(text, cfg, err);
+    }
+    for (const struct hd_key *o = sec->section->keys; sec->section->check && o->name; o++)
+        if (o != k)
+            snprintf(others + strlen(others), sizeof(others) - strlen(others), "%s: %.0f, ",
+                     o->name, o->min);
+    snprintf(text, sizeof(text), "%s: {%s%s: %s}\n", sec->name, others, k->name, value);
+    return load(text, cfg, err);
+}
+
+static const char *key_name(const struct hd_key *sec, const struct hd_key *k)
+{
+    static char name[128];
+
+    snprintf(name, sizeof(name), "%s%s%s", sec ? sec->name : "", sec ? "." : "", k->name);
+    return name;
+}
+
+/* refused, naming the key: err.field is the key (a section's key: the
+ * section) and the message names it ("SEC.KEY", or "SEC:" where the
+ * section's message names no key) */
+static void assert_refused(const struct hd_key *sec, const struct hd_key *k, const char *value)
+{
+    struct hd_config cfg;
+    struct hd_err err;
+    char named[128];
+
+    if (load_key(sec, k, value, &cfg, &err) == 0) {
+        hd_config_free(&cfg);
+        fail_msg("%s: %s was accepted", key_name(sec, k), value);
+    }
+    if (!sec)
+        snprintf(named, sizeof(named), "%s", k->name);
+    else if (sec->section->key_in_msg)
+        snprintf(named, sizeof(named), "%s.%s", sec->name, k->name);
+    else
+        snprintf(named, sizeof(named), "%s:", sec->name);
+    if (err.status != 400 || strcmp(err.field, sec ? sec->name : k->name) ||
+        !strstr(err.msg, named))
+        fail_msg("%s: %s: %d '%s' '%s'", key_name(sec, k), value, err.status, err.field,
+                 err.msg);
+}
+
+static double stored(const struct hd_key *k, const struct hd_config *cfg)
+{
+    const char *at = (const char *)cfg + k->off;
+
+    switch (k->type) {
+    case HD_KEY_COUNT:
+    case HD_KEY_SECONDS:
+        return *(const unsigned *)at;
+    case HD_KEY_SIZE:
+        return (double)*(const uint64_t *)at;
+    case HD_KEY_DOUBLE:
+        return *(const double *)at;
+    case HD_KEY_BOOL:
+        return *(const bool *)at;
+    default:
+        fail_msg("%s: not a number", k->name);
+        return 0;
+    }
+}
+
+/* accepted, and WANT is what the key's place in struct hd_config holds */
+static void assert_accepted(const struct hd_key *sec, const struct hd_key *k, const char *value,
+                            double want)
+{
+    struct hd_config cfg;
+    struct hd_err err;
+
+    if (load_key(sec, k, value, &cfg, &err) < 0)
+        fail_msg("%s: %s refused: '%s' '%s'", key_name(sec, k), value, err.field, err.msg);
+    if (stored(k, &cfg) != want)
+        fail_msg("%s: %s gave %.17g, not %.17g", key_name(sec, k), value, stored(k, &cfg), want);
+    hd_config_free(&cfg);
+}
+
+static unsigned keys_seen;
+
+/* FN for every key that is not a section: (NULL, key) at the top,
+ * (section's row, key) in a section */
+static void each_key(void (*fn)(const struct hd_key *sec, const struct hd_key *k))
+{
+    keys_seen = 0;
+    for (const struct hd_key *k = hd_config_keys; k->name; k++) {
+        if (k->type != HD_KEY_SECTION) {
+            fn(NULL, k);
+            keys_seen++;
+            continue;
+        }
+        for (const struct hd_key *s = k->section->keys; s->name; s++, keys_seen++)
+            fn(k, s);
+    }
+    assert_true(keys_seen >= 20);
+}
+
+static void key_bounds(const struct hd_key *sec, const struct hd_key *k)
+{
+    double scale = k->type == HD_KEY_SECONDS ? 1000 : 1;
+    char v[64];
+
+    if (k->type == HD_KEY_DOUBLE) { /* min < v <= max */
+        snprintf(v, sizeof(v), "%.17g", k->min);
+        assert_refused(sec, k, v);
+        snprintf(v, sizeof(v), "%.17g", k->max + fabs(k->max) * 1e-9);
+        assert_refused(sec, k, v);
+        snprintf(v, sizeof(v), "%.17g", k->max);
+        assert_accepted(sec, k, v, k->max);
+        snprintf(v, sizeof(v), "%.17g", k->min + (k->max - k->min) / 1e6);
+        assert_accepted(sec, k, v, strtod(v, NULL));
+        return;
+    }
+    if (k->type != HD_KEY_COUNT && k->type != HD_KEY_SECONDS && k->type != HD_KEY_SIZE)
+        return;
+    snprintf(v, sizeof(v), "%.0f", k->min - 1);
+    assert_refused(sec, k, v);
+    snprintf(v, sizeof(v), "%.0f", k->min);
+    assert_accepted(sec, k, v, k->min * scale);
+    if (isfinite(k->max)) {
+        snprintf(v, sizeof(v), "%.0f", k->max);
+        assert_accepted(sec, k, v, k->max * scale);
+        snprintf(v, sizeof(v), "%.0f", k->max + 1);
+        assert_refused(sec, k, v);
+    } else {
+        assert_accepted(sec, k, "16777215T", (double)(16777215ull << 40));
+    }
+    if (k->type == HD_KEY_SECONDS) { /* fractions count */
+        snprintf(v, sizeof(v), "%.1f", k->max + 0.5);
+        assert_refused(sec, k, v);
+        snprintf(v, sizeof(v), "%.1f", k->min + 0.5);
+        assert_accepted(sec, k, v, (unsigned)((k->min + 0.5) * 1000));
+    }
+}
+
+static void test_keys_bounds(void **state)
+{
+    (void)state;
+    each_key(key_bounds);
+}
+
+static void key_wrong_types(const struct hd_key *sec, const struct hd_key *k)
+{
+    static const char *const wrong[][10] = {
+        [HD_KEY_COUNT] = {"'5'", "1.5", "true", "[1]", "{a: 1}", "~", "five", "''", NULL},
+        [HD_KEY_SECONDS] = {"'5'", "true", "[1]", "{a: 1}", "~", "soon", "''", NULL},
+        [HD_KEY_SIZE] = {"true", "1.5", "1.5G", "[1]", "{a: 1}", "~", "-1", "lots", "1X", NULL},
+        [HD_KEY_DOUBLE] = {"'0.5'", "true", "[1]", "{a: 1}", "~", "half", NULL},
+        [HD_KEY_PATH] = {"relative", "''", "'x/y'", NULL},
+    };
+
+    for (int i = 0; k->type < sizeof(wrong) / sizeof(wrong[0]) && wrong[k->type][i]; i++)
+        assert_refused(sec, k, wrong[k->type][i]);
+    if (k->type == HD_KEY_BOOL) { /* only true is true */
+        assert_accepted(sec, k, "true", 1);
+        assert_accepted(sec, k, "'true'", 0);
+        assert_accepted(sec, k, "1", 0);
+        assert_accepted(sec, k, "yes", 0);
+    }
+}
+
+static void test_keys_wrong_types(void **state)
+{
+    (void)state;
+    each_key(key_wrong_types);
+    /* a section: a mapping of its own keys */
+    for (const struct hd_key *k = hd_config_keys; k->name; k++) {
+        static const char *const not_map[] = {"5", "[1]", "x", "~", "''"};
+        struct hd_key none = {.name = "no_such_key"}, deeper = {.name = "deeper"};
+        if (k->type != HD_KEY_SECTION)
+            continue;
+        for (size_t i = 0; i < sizeof(not_map) / sizeof(not_map[0]); i++)
+            assert_refused(NULL, k, not_map[i]);
+        assert_refused(k, &none, "1");
+        assert_refused(k, &deeper, "{no_such_key: 1}");
+    }
+}
+
+/* "{}": every key at its default */
+static void key_default(const struct hd_key *sec, const struct hd_key *k)
+{
+    struct hd_config cfg;
+    struct hd_err err;
+
+    assert_int_equal(load("{}\n", &cfg, &err), 0);
+    if (k->type == HD_KEY_STRING || k->type == HD_KEY_PATH) {
+        assert_string_equal(*(char **)((char *)&cfg + k->off), k->def_s);
+        hd_config_free(&cfg);
+        assert_int_equal(load_key(sec, k, "[1]", &cfg, &err), 0); /* not a string */
+        assert_string_equal(*(char **)((char *)&cfg + k->off), k->def_s);
+    } else if (k->type != HD_KEY_CUSTOM) {
+        double want = k->def * (k->type == HD_KEY_SECONDS ? 1000 : 1);
+        if (stored(k, &cfg) != want)
+            fail_msg("%s: default %.17g, not %.17g", key_name(sec, k), stored(k, &cfg), want);
+    }
+    hd_config_free(&cfg);
+}
+
+static void test_keys_defaults(void **state)
+{
+    (void)state;
+    each_key(key_default);
+}
+
+/* custom keys: each has cases here (a new one fails until it has some) */
+static void test_keys_custom(void **state)
+{
+    static const struct {
+        const char *key, *value, *field, *msg; /* field NULL: accepted */
+    } cases[] = {
+        {"node", "n1", NULL, NULL},
+        {"node", "[1]", NULL, NULL},
+        {"socket", "/run/x.sock", NULL, NULL},
+        {"socket", "/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                   "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "socket", "107 bytes"},
+        {"roles", "{management: {bridge: hbr-m}}", NULL, NULL},
+        {"roles", "{dmz: {bridge: b}}", "roles", "unknown role"},
+        {"roles", "{management: {bridge: b, colour: red}}", "roles.management", "colour"},
+        {"users", "{0: sysadmin}", NULL, NULL},
+        {"users", "[1, 2]", "users", "map uids"},
+        {"users", "{0: [sysadmin, 5]}", "users.0", "not a string"},
+        {"users", "{0: {a: 1}}", "users.0", "a role name or a list"},
+        {"cgroup_root", "off", NULL, NULL},
+        {"cgroup_root", "relative", "cgroup_root", "absolute path"},
+        {"cgroup_root", "5", "cgroup_root", "absolute path"},
+        {"wipe_overlays", "zero", NULL, NULL},
+        {"wipe_overlays", "shred", "wipe_overlays", "discard or zero"},
+        {"wipe_overlays", "[zero]", "wipe_overlays", "discard or zero"},
+        {"vmm_env", "[A_1, B]", NULL, NULL},
+        {"vmm_env", "PATH", "vmm_env", "a list of variable names"},
+        {"vmm_env", "[a]", "vmm_env", "'a' is not a variable name"},
+        {"vmm_env", "[V0, V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16, "
+                    "V17, V18, V19, V20, V21, V22, V23, V24, V25, V26, V27, V28, V29, V30, V31, "
+                    "V32]", "vmm_env", "a list of variable names"},
+        {"image_dirs", "/srv", NULL, NULL},
+        {"image_dirs", "[]", "image_dirs", "1-16"},
+        {"image_dirs", "[/a, rel]", "image_dirs", "'rel' is not an absolute path"},
+    };
+    (void)state;
+    for (const struct hd_key *k = hd_config_keys; k->name; k++) {
+        bool has = false;
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+            has |= !strcmp(cases[i].key, k->name);
+        if (k->type == HD_KEY_CUSTOM && !has)
+            fail_msg("custom key %s has no case in test_keys_custom", k->name);
+    }
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct hd_key k = {.name = cases[i].key};
+        struct hd_config cfg;
+        struct hd_err err;
+        int rc = load_key(NULL, &k, cases[i].value, &cfg, &err);
+        if (!cases[i].field && rc < 0)
+            fail_msg("%s: %s refused: %s", cases[i].key, cases[i].value, err.msg);
+        if (!cases[i].field) {
+            hd_config_free(&cfg);
+            continue;
+        }
+        if (rc == 0 || err.status != 400 || strcmp(err.field, cases[i].field) ||
+            !strstr(err.msg, cases[i].msg))
+            fail_msg("%s: %s: %d %d '%s' '%s'", cases[i].key, cases[i].value, rc, err.status,
+                     err.field, err.msg);
+    }
+}
+
+static void assert_load_fails(const char *text, const char *field, const char *msg)
+{
+    struct hd_config cfg;
+    struct hd_err err;
+
+    assert_int_equal(load(text, &cfg, &err), -1);
+    assert_int_equal(err.status, 400);
+    assert_string_equal(err.field, field);
+    if (!strstr(err.msg, msg))
+        fail_msg("'%s': '%s' lacks '%s'", text, err.msg, msg);
+}
+
+static void test_keys_unknown_and_order(void **state)
+{
+    struct hd_config cfg;
+    struct hd_err err;
+    char text[256], key[128];
+    (void)state;
+    for (const struct hd_key *k = hd_config_keys; k->name; k++) {
+        snprintf(key, sizeof(key), "%ss", k->name);
+        snprintf(text, sizeof(text), "%s: 1\n", key);
+        assert_load_fails(text, key, "unknown key");
+    }
+    /* unknown keys before any value; then the table's order; in a section
+     * the file's order */
+    assert_load_fails("state_dir: relative\ncolour: red\n", "colour", "unknown key 'colour'");
+    assert_load_fails("range_parallel: 0\nstop_timeout: -1\n", "stop_timeout", "0-3600");
+    assert_load_fails("capacity: {memory_fraction: 2, cpu_overcommit: 0}\n", "capacity",
+                      "capacity.memory_fraction:");
+    assert_load_fails("capacity: {cpu_overcommit: 0, memory_fraction: 2}\n", "capacity",
+                      "capacity.cpu_overcommit:");
+    assert_load_fails("storage: {alarm_free: 1G, nested: {x: 1}}\n", "storage", "storage.nested:");
+    assert_load_fails("node: a\nnode: b\n", "node", "duplicate key 'node'");
+    assert_load_fails("", "", "empty");
+    assert_load_fails("- a\n", "", "a mapping is expected");
+    /* guest_uids' check: first + count below 2^31, count's default counted */
+    assert_load_fails("guest_uids: {first: 2147473648}\n", "guest_uids", "2^31");
+    assert_int_equal(load("guest_uids: {first: 2147473647}\n", &cfg, &err), 0);
+    hd_config_free(&cfg);
+}
+
+/* docs/herdd.md's configuration table has a row for each key, "| `KEY`" or
+ * "| `SECTION.KEY`", and no other; a bounded number's row says its bounds. */
+static char *doc_config_section(void)
+{
+    static char doc[1 << 17];
+    FILE *f = fopen("docs/herdd.md", "r");
+    if (!f)
+        f = fopen("../../docs/herdd.md", "r");
+    if (!f)
+        return NULL;
+    doc[fread(doc, 1, sizeof(doc) - 1, f)] = 0;
+    fclose(f);
+    char *start = strstr(doc, "\n## Configuration\n"), *end;
+    assert_non_null(start);
+    end = strstr(start + 1, "\n## ");
+    if (end)
+        *end = 0;
+    return start;
+}
+
+static const char *doc_row(const char *section, const struct hd_key *sec, const struct hd_key *k)
+{
+    char row[160];
+
+    snprintf(row, sizeof(row), "\n| `%s` |", key_name(sec, k));
+    return strstr(section, row);
+}
+
+static const char *doc;
+
+/* the row's third column ("| key | type | default | meaning |"), without
+ * backticks, is the key's default */
+static bool doc_default_ok(const char *row, const struct hd_key *k)
+{
+    char def[128];
+    uint64_t size;
+    json_t *j;
+    bool ok;
+
+    if (sscanf(row, "\n| %*[^|]| %*[^|]| `%127[^`|]", def) != 1 &&
+        sscanf(row, "\n| %*[^|]| %*[^|]| %127[^ |]", def) != 1)
+        return false;
+    switch (k->type) {
+    case HD_KEY_STRING:
+    case HD_KEY_PATH:
+        return !strcmp(def, k->def_s);
+    case HD_KEY_BOOL:
+        return !strcmp(def, k->def ? "true" : "false");
+    case HD_KEY_SIZE:
+        ok = hd_parse_size(j = json_string(def), &size) == 0 && size == k->def;
+        json_decref(j);
+        return ok;
+    case HD_KEY_CUSTOM:
+        return true;
+    default:
+        return strtod(def, NULL) == k->def;
+    }
+}
+
+static void key_documented(const struct hd_key *sec, const struct hd_key *k)
+{
+    const char *row = doc_row(doc, sec, k);
+    char bounds[64] = "";
+
+    if (!row)
+        fail_msg("docs/herdd.md: no row for %s", key_name(sec, k));
+    if (k->type == HD_KEY_COUNT || k->type == HD_KEY_SECONDS)
+        snprintf(bounds, sizeof(bounds), "%.0f-%.0f", k->min, k->max);
+    if (k->type == HD_KEY_DOUBLE)
+        snprintf(bounds, sizeof(bounds), "(%g-%g]", k->min, k->max);
+    const char *eol = strchr(row + 1, '\n');
+    const char *at = bounds[0] ? strstr(row, bounds) : row;
+    if (!at || (eol && at > eol))
+        fail_msg("docs/herdd.md: the row of %s does not say %s", key_name(sec, k), bounds);
+    if (!doc_default_ok(row, k))
+        fail_msg("docs/herdd.md: the row of %s has another default", key_name(sec, k));
+}
+
+static void test_keys_documented(void **state)
+{
+    (void)state;
+    doc = doc_config_section();
+    if (!doc)
+        skip();
+    each_key(key_documented);
+    for (const char *r = strstr(doc, "\n| `"); r; r = strstr(r + 1, "\n| `")) {
+        char name[128];
+        const char *dot;
+        if (sscanf(r, "\n| `%127[^`]`", name) != 1)
+            fail_msg("docs/herdd.md: a row without a key");
+        dot = strchr(name, '.');
+        const struct hd_key *k = hd_config_keys;
+        while (k->name && strncmp(k->name, name, dot ? (size_t)(dot - name) : strlen(name) + 1))
+            k++;
+        if (!k->name || (dot && k->type != HD_KEY_SECTION) || (!dot && k->type == HD_KEY_SECTION))
+            fail_msg("docs/herdd.md: %s is no key (or a section without its keys)", name);
+        const struct hd_key *s = dot ? k->section->keys : NULL;
+        while (s && s->name && strcmp(s->name, dot + 1))
+            s++;
+        if (dot && !s->name)
+            fail_msg("docs/herdd.md: %s is no key", name);
+    }
+}
+
 static void test_names(void **state)
 {
     (void)state;
@@ -273,6 +696,12 @@ int main(void)
         cmocka_unit_test(test_config_full),
         cmocka_unit_test(test_config_defaults_and_root),
         cmocka_unit_test(test_config_refusals),
+        cmocka_unit_test(test_keys_bounds),
+        cmocka_unit_test(test_keys_wrong_types),
+        cmocka_unit_test(test_keys_defaults),
+        cmocka_unit_test(test_keys_custom),
+        cmocka_unit_test(test_keys_unknown_and_order),
+        cmocka_unit_test(test_keys_documented),
         cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
