@@ -3,7 +3,7 @@
 
 HERDD_SRCS := ctl/herdd/main.c ctl/herdd/config.c ctl/herdd/db.c ctl/herdd/events.c \
               ctl/herdd/audit.c ctl/herdd/templates.c ctl/herdd/vm.c ctl/herdd/supervise.c \
-              ctl/herdd/node.c ctl/herdd/ranges.c ctl/herdd/api.c \
+              ctl/herdd/node.c ctl/herdd/ranges.c ctl/herdd/api.c ctl/herdd/routes.c \
               ctl/herdd/jail.c ctl/herdd/console.c ctl/herdd/chain.c
 HERDD_OBJS := $(HERDD_SRCS:%.c=$(BUILD)/obj/%.o)
 HERDD_PKGS := libmicrohttpd jansson sqlite3 yaml-0.1 libcrypto
