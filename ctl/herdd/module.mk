@@ -31,4 +31,14 @@ $(BUILD)/tests/unit/test_herdd_config: $(BUILD)/obj/tests/unit/test_herdd_config
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(HERDD_LDLIBS) $(NETDEV_LDLIBS) $(LDLIBS)
 
+# The route table is api.c's (its rows point at api.c's handlers): the test
+# links every herdd object but main.o (it defines main.c's g and clocks).
+$(BUILD)/tests/unit/test_herdd_routes: $(BUILD)/obj/tests/unit/test_herdd_routes.o \
+                                       $(filter-out $(BUILD)/obj/ctl/herdd/main.o,$(HERDD_OBJS)) \
+                                       $(BUILD)/lib/libherd-ctl.a $(BUILD)/lib/libherd-blockdev.a \
+                                       $(BUILD)/lib/libherd-netdev.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(HERDD_LDLIBS) $(CTL_LIB_LDLIBS) $(BLOCKDEV_LDLIBS) \
+	    $(NETDEV_LDLIBS) $(NETDEV_NFT_LDLIBS) -lpthread $(LDLIBS)
+
 .SECONDARY: $(HERDD_UNIT:$(BUILD)/tests/unit/%=$(BUILD)/obj/tests/unit/%.o)
