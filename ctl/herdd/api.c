@@ -475,8 +475,9 @@ static int h_vm_action(struct hd_call *q)
     json_t *v;
     json_object_foreach(b, key, v) {
         if (strcmp(key, "timeout")) {
+            error_reply(q->r, 400, key, "unknown field '%s'", key); /* key is b's */
             json_decref(b);
-            return error_reply(q->r, 400, key, "unknown field '%s'", key);
+            return -1;
         }
     }
     int rc = hd_vm_action(q->cap[0], q->cap[1], b, &q->r->json, &err);
