@@ -541,7 +541,7 @@ static int h_audit_verify(struct hd_call *q)
 /* ---- the routes: the API and its access policy -------------------------------- */
 
 /* One row a route (routes.h): the role a caller needs (else 403, before
- * anything else about the request is looked at), whether the request is
+ * 405 and before the handler looks at anything), whether the request is
  * audited (refused and failed ones too) and its handler. A request gets the
  * most specific row that matches it. The fallback rows ("**", no handler)
  * give the policy of the paths that have no route: a caller who passes is
