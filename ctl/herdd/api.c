@@ -1,6 +1,7 @@
 /* herdd's API: HTTP/1.1 + JSON on a unix socket (libmicrohttpd, one thread
  * per connection). Callers are identified by SO_PEERCRED and authorised by
- * role; every state-changing request is audited, refused ones included. */
+ * role; every state-changing request is audited, refused ones included.
+ * Routes, the role each needs and whether it is audited: hd_routes below. */
 #include <errno.h>
 #include <microhttpd.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "herdd.h"
+#include "routes.h"
 
 /* Each connection has its own thread (libmicrohttpd); 2 MiB of stack, not
  * the default 8, bounds the address space 2000 of them reserve. The
@@ -251,8 +253,27 @@ static void ev_free(void *cls)
     free(s);
 }
 
-static int h_events(struct MHD_Connection *mc, struct reply *r)
+/* ---- the routes' handlers ------------------------------------------------------ */
+
+/* A request being answered: what a route's handler gets. */
+struct hd_call {
+    struct MHD_Connection *mc;
+    struct conn *c;
+    struct reply *r;
+    const char *cap[HD_ROUTE_CAPS]; /* the row's {captures}: name, then action */
+};
+
+/* r's body is j, or err when j is NULL. */
+static int json_reply(struct reply *r, json_t *j, const struct hd_err *err)
 {
+    r->json = j;
+    return j ? 0 : fail_reply(r, err);
+}
+
+static int h_events(struct hd_call *q)
+{
+    struct MHD_Connection *mc = q->mc;
+    struct reply *r = q->r;
     const char *since = query(mc, "since");
     const char *type = query(mc, "type");
     const char *name = query(mc, "name");
@@ -279,261 +300,344 @@ static int h_events(struct MHD_Connection *mc, struct reply *r)
     return 0;
 }
 
-/* ---- routing ---------------------------------------------------------------------- */
-
-enum need { NEED_READ, NEED_SYSADMIN, NEED_SECADMIN, NEED_AUDITOR };
-
-static bool allowed(unsigned roles, enum need n)
+static int h_node(struct hd_call *q)
 {
-    switch (n) {
-    case NEED_READ: return roles != 0;
-    case NEED_SYSADMIN: return roles & HD_ROLE_SYSADMIN;
-    case NEED_SECADMIN: return roles & HD_ROLE_SECADMIN;
-    case NEED_AUDITOR: return roles & HD_ROLE_AUDITOR;
+    q->r->json = hd_node_json();
+    return 0;
+}
+
+static int h_node_plan(struct hd_call *q)
+{
+    struct hd_err err = {0};
+    if (hd_node_plan(q->c->body ? q->c->body : "", q->c->len, &q->r->json, &err) < 0)
+        return fail_reply(q->r, &err);
+    return 0;
+}
+
+static int h_node_network(struct hd_call *q)
+{
+    struct netdev_nl *nl;
+    struct netdev_err nerr;
+    netdev_err_clear(&nerr);
+    if (!g.cfg.net.bridges)
+        return error_reply(q->r, 409, "roles", "no roles are configured");
+    int rc = netdev_nl_open(&nl);
+    if (rc == 0) {
+        rc = netdev_setup(nl, &g.cfg.net, &nerr);
+        netdev_nl_close(nl);
     }
-    return false;
+    if (rc < 0)
+        return error_reply(q->r, 409, nerr.field, "%s", nerr.msg[0] ? nerr.msg : strerror(-rc));
+    hd_event("node.network", NULL, NULL);
+    q->r->json = hd_node_json();
+    return 0;
 }
 
-static const char *need_name(enum need n)
+static int h_templates(struct hd_call *q)
 {
-    return n == NEED_SYSADMIN ? "sysadmin" : n == NEED_SECADMIN ? "secadmin"
-         : n == NEED_AUDITOR ? "auditor" : "any role";
+    json_t *a = json_array();
+    pthread_mutex_lock(&g.mu);
+    for (struct hd_template *t = g.templates; t; t = t->next)
+        json_array_append_new(a, hd_template_json(t));
+    pthread_mutex_unlock(&g.mu);
+    q->r->json = a;
+    return 0;
 }
 
+static int h_template_add(struct hd_call *q)
+{
+    return create_template(q->c, q->r, hd_template_add);
+}
+
+static int h_template_derive(struct hd_call *q)
+{
+    return create_template(q->c, q->r, hd_template_derive);
+}
+
+static int h_template(struct hd_call *q)
+{
+    const char *name = q->cap[0];
+    pthread_mutex_lock(&g.mu);
+    struct hd_template *t = hd_template_find(name);
+    q->r->json = t ? hd_template_json(t) : NULL;
+    pthread_mutex_unlock(&g.mu);
+    return q->r->json ? 0 : error_reply(q->r, 404, "name", "no template '%s'", name);
+}
+
+static int h_template_rm(struct hd_call *q)
+{
+    struct hd_err err = {0};
+    if (hd_template_rm(q->cap[0], &err) < 0)
+        return fail_reply(q->r, &err);
+    q->r->json = json_pack("{ss}", "removed", q->cap[0]);
+    return 0;
+}
+
+static int h_vms(struct hd_call *q)
+{
+    const char *range = query(q->mc, "range");
+    json_t *a = json_array();
+    pthread_mutex_lock(&g.mu);
+    for (struct hd_vm *vm = g.vms; vm; vm = vm->next)
+        if (!range || !strcmp(range, vm->range))
+            json_array_append_new(a, hd_vm_json(vm, false));
+    pthread_mutex_unlock(&g.mu);
+    q->r->json = a;
+    return 0;
+}
+
+static int h_vm_create(struct hd_call *q)
+{
+    struct hd_err err = {0};
+    struct reply *r = q->r;
+    json_t *b = parse_body(q->c, r);
+    if (!b)
+        return -1;
+    const char *n = json_string_value(json_object_get(b, "name"));
+    snprintf(r->target, sizeof(r->target), "%s", n ? n : "");
+    int rc = hd_vm_create(b, NULL, &r->json, &err);
+    json_decref(b);
+    if (rc < 0)
+        return fail_reply(r, &err);
+    r->status = 201;
+    return 0;
+}
+
+static int h_vm(struct hd_call *q)
+{
+    const char *name = q->cap[0];
+    pthread_mutex_lock(&g.mu);
+    struct hd_vm *vm = hd_vm_find(name);
+    q->r->json = vm ? hd_vm_json(vm, true) : NULL;
+    pthread_mutex_unlock(&g.mu);
+    return q->r->json ? 0 : error_reply(q->r, 404, "name", "no guest '%s'", name);
+}
+
+static int h_vm_rm(struct hd_call *q)
+{
+    struct hd_err err = {0};
+    if (hd_vm_rm(q->cap[0], query_true(q->mc, "force"), &err) < 0)
+        return fail_reply(q->r, &err);
+    q->r->json = json_pack("{ss}", "removed", q->cap[0]);
+    return 0;
+}
+
+static int h_vm_console(struct hd_call *q)
+{
+    struct hd_err err = {0};
+    const char *off = query(q->mc, "offset");
+    char *end = NULL;
+    long long o = off ? strtoll(off, &end, 10) : 0;
+    if (off && (!*off || *end))
+        return error_reply(q->r, 400, "offset", "offset must be a number");
+    return json_reply(q->r, hd_vm_console_read(q->cap[0], o, &err), &err);
+}
+
+static int h_vm_console_input(struct hd_call *q)
+{
+    struct hd_err err = {0};
+    json_t *b = parse_body(q->c, q->r);
+    if (!b)
+        return -1;
+    int rc = hd_vm_console_input(q->cap[0], b, &q->r->json, &err);
+    json_decref(b);
+    return rc < 0 ? fail_reply(q->r, &err) : 0;
+}
+
+static int h_vm_net(struct hd_call *q)
+{
+    struct hd_err err = {0};
+    return json_reply(q->r, hd_vm_net(q->cap[0], &err), &err);
+}
+
+static int h_vm_logs(struct hd_call *q)
+{
+    struct hd_err err = {0};
+    const char *lines = query(q->mc, "lines");
+    const char *which = query(q->mc, "log");
+    long n = lines ? strtol(lines, NULL, 10) : 100;
+    if (n <= 0 || n > 100000)
+        return error_reply(q->r, 400, "lines", "lines must be 1-100000");
+    if (which && strcmp(which, "console") && strcmp(which, "vmm"))
+        return error_reply(q->r, 400, "log", "log must be console or vmm");
+    return json_reply(q->r, hd_vm_logs(q->cap[0], which ? which : "console", n, &err), &err);
+}
+
+/* POST /v1/vms/NAME/ACTION: start, stop, ... (hd_vm_action answers 404 to
+ * an unknown action); the body, if any, may only have "timeout". */
+static int h_vm_action(struct hd_call *q)
+{
+    struct hd_err err = {0};
+    json_t *b = NULL;
+    if (q->c->len && !(b = parse_body(q->c, q->r)))
+        return -1;
+    const char *key;
+    json_t *v;
+    json_object_foreach(b, key, v) {
+        if (strcmp(key, "timeout")) {
+            error_reply(q->r, 400, key, "unknown field '%s'", key); /* key is b's */
+            json_decref(b);
+            return -1;
+        }
+    }
+    int rc = hd_vm_action(q->cap[0], q->cap[1], b, &q->r->json, &err);
+    json_decref(b);
+    return rc < 0 ? fail_reply(q->r, &err) : 0;
+}
+
+static int h_ranges(struct hd_call *q)
+{
+    q->r->json = hd_range_list();
+    return 0;
+}
+
+static int h_range_up(struct hd_call *q)
+{
+    struct hd_err err = {0};
+    struct reply *r = q->r;
+    int rc = hd_range_up(q->c->body ? q->c->body : "", q->c->len, &r->json, &err);
+    if (rc < 0)
+        return fail_reply(r, &err);
+    const char *n = json_string_value(json_object_get(r->json, "name"));
+    snprintf(r->target, sizeof(r->target), "%s", n ? n : "");
+    r->status = 202;
+    return 0;
+}
+
+static int h_range(struct hd_call *q)
+{
+    struct hd_err err = {0};
+    return json_reply(q->r, hd_range_status(q->cap[0], &err), &err);
+}
+
+static int h_range_down(struct hd_call *q)
+{
+    struct hd_err err = {0};
+    return hd_range_down(q->cap[0], &q->r->json, &err) < 0 ? fail_reply(q->r, &err) : 0;
+}
+
+static int h_range_reset(struct hd_call *q)
+{
+    struct hd_err err = {0};
+    return hd_range_reset(q->cap[0], &q->r->json, &err) < 0 ? fail_reply(q->r, &err) : 0;
+}
+
+static int h_audit(struct hd_call *q)
+{
+    struct hd_err err = {0};
+    const char *l = query(q->mc, "limit");
+    long lim = l ? strtol(l, NULL, 10) : 100;
+    if (lim < 0 || lim > 1000000)
+        return error_reply(q->r, 400, "limit", "limit must be 0-1000000");
+    return json_reply(q->r, hd_audit_list((size_t)lim, &err), &err);
+}
+
+static int h_audit_verify(struct hd_call *q)
+{
+    struct hd_err err = {0};
+    return json_reply(q->r, hd_audit_verify(&err), &err);
+}
+
+/* ---- the routes: the API and its access policy -------------------------------- */
+
+/* One row a route (routes.h): the role a caller needs (else 403, before
+ * 405 and before the handler looks at anything), whether the request is
+ * audited (refused and failed ones too) and its handler. A request gets the
+ * most specific row that matches it. The fallback rows ("**", no handler)
+ * give the policy of the paths that have no route: a caller who passes is
+ * answered 405 "not part of the API", or 404 under an unknown collection.
+ * tests/unit/test_herdd_routes.c checks the table. */
+#define ANY HD_NEED_ANY
+#define SYSADMIN HD_NEED_SYSADMIN
+#define SECADMIN HD_NEED_SECADMIN
+#define AUDITOR HD_NEED_AUDITOR
+#define AUDITED true
+#define READONLY false
+const struct hd_route hd_routes[] = {
+    /* method   pattern                    need      audited   handler */
+    {"GET",    "/v1/node",                 ANY,      READONLY, h_node},
+    {"POST",   "/v1/node/plan",            ANY,      READONLY, h_node_plan},
+    {"POST",   "/v1/node/network",         SECADMIN, AUDITED,  h_node_network},
+    {"GET",    "/v1/templates",            ANY,      READONLY, h_templates},
+    {"POST",   "/v1/templates",            SYSADMIN, AUDITED,  h_template_add},
+    {"POST",   "/v1/templates/derive",     SYSADMIN, AUDITED,  h_template_derive},
+    {"GET",    "/v1/templates/{name}",     ANY,      READONLY, h_template},
+    {"DELETE", "/v1/templates/{name}",     SYSADMIN, AUDITED,  h_template_rm},
+    {"GET",    "/v1/vms",                  ANY,      READONLY, h_vms},
+    {"POST",   "/v1/vms",                  SYSADMIN, AUDITED,  h_vm_create},
+    {"GET",    "/v1/vms/{name}",           ANY,      READONLY, h_vm},
+    {"DELETE", "/v1/vms/{name}",           SYSADMIN, AUDITED,  h_vm_rm},
+    {"GET",    "/v1/vms/{name}/console",   ANY,      READONLY, h_vm_console},
+    {"POST",   "/v1/vms/{name}/console",   SYSADMIN, AUDITED,  h_vm_console_input},
+    {"GET",    "/v1/vms/{name}/net",       ANY,      READONLY, h_vm_net},
+    {"GET",    "/v1/vms/{name}/logs",      ANY,      READONLY, h_vm_logs},
+    {"POST",   "/v1/vms/{name}/{action}",  SYSADMIN, AUDITED,  h_vm_action},
+    {"GET",    "/v1/ranges",               ANY,      READONLY, h_ranges},
+    {"POST",   "/v1/ranges",               SYSADMIN, AUDITED,  h_range_up},
+    {"GET",    "/v1/ranges/{name}",        ANY,      READONLY, h_range},
+    {"DELETE", "/v1/ranges/{name}",        SYSADMIN, AUDITED,  h_range_down},
+    {"POST",   "/v1/ranges/{name}/reset",  SYSADMIN, AUDITED,  h_range_reset},
+    {"GET",    "/v1/events",               ANY,      READONLY, h_events},
+    {"GET",    "/v1/audit",                AUDITOR,  READONLY, h_audit},
+    {"GET",    "/v1/audit/verify",         AUDITOR,  READONLY, h_audit_verify},
+    /* fallbacks: paths without a route */
+    {"POST",   "/v1/node/plan/**",         ANY,      READONLY, NULL},
+    {"POST",   "/v1/node/network/**",      SECADMIN, AUDITED,  NULL},
+    {"GET",    "/v1/audit/**",             AUDITOR,  READONLY, NULL},
+    {"HEAD",   "/v1/audit/**",             AUDITOR,  READONLY, NULL},
+    {"*",      "/v1/audit/**",             AUDITOR,  AUDITED,  NULL},
+    {"GET",    "/**",                      ANY,      READONLY, NULL},
+    {"HEAD",   "/**",                      SYSADMIN, READONLY, NULL},
+    {"*",      "/**",                      SYSADMIN, AUDITED,  NULL},
+};
+const size_t hd_routes_n = sizeof(hd_routes) / sizeof(hd_routes[0]);
+#undef ANY
+#undef SYSADMIN
+#undef SECADMIN
+#undef AUDITOR
+#undef AUDITED
+#undef READONLY
+
+/* Answers a request whose caller has roles (not none) into r: 414 and 404
+ * for paths that are not /v1/COLLECTION[/NAME[/SUB]], then the matched row's
+ * role (403), 405 for methods other than GET, POST and DELETE, the row's
+ * handler, or 404/405 where only a fallback row matched. */
 static int route(struct MHD_Connection *mc, struct conn *c, const char *method,
                  const char *url, unsigned roles, struct reply *r)
 {
-    char path[512];
-    char *seg[8] = {0};
-    int nseg = 0;
-    struct hd_err err = {0};
-    bool get = !strcmp(method, "GET"), post = !strcmp(method, "POST"),
-         del = !strcmp(method, "DELETE");
+    struct hd_path p;
+    struct hd_call q = {.mc = mc, .c = c, .r = r};
 
-    if (strlen(url) >= sizeof(path))
+    if (hd_path_split(url, &p) < 0)
         return error_reply(r, 414, "", "path too long");
-    snprintf(path, sizeof(path), "%s", url);
-    for (char *save = NULL, *t = strtok_r(path, "/", &save); t && nseg < 8;
-         t = strtok_r(NULL, "/", &save))
-        seg[nseg++] = t;
-    if (nseg < 2 || strcmp(seg[0], "v1"))
+    if (p.nseg < 2 || strcmp(p.seg[0], "v1"))
         return error_reply(r, 404, "", "no such path: %s (API paths start with /v1/)", url);
-    const char *coll = seg[1];
-    const char *name = nseg > 2 ? seg[2] : NULL;
-    const char *sub = nseg > 3 ? seg[3] : NULL;
-    if (nseg > 4)
+    if (p.nseg > 4)
         return error_reply(r, 404, "", "no such path: %s", url);
-    if (name)
-        snprintf(r->target, sizeof(r->target), "%s", name);
+    if (p.nseg > 2)
+        snprintf(r->target, sizeof(r->target), "%s", p.seg[2]);
 
-    enum need need = (get || (post && !strcmp(coll, "node") && name && !strcmp(name, "plan")))
-                         ? NEED_READ : NEED_SYSADMIN;
-    if (!strcmp(coll, "audit"))
-        need = NEED_AUDITOR;
-    if (!strcmp(coll, "node") && name && !strcmp(name, "network") && post)
-        need = NEED_SECADMIN;
-    if (!allowed(roles, need))
+    const struct hd_route *row = hd_route_match(hd_routes, hd_routes_n, method, &p, q.cap);
+    if (!hd_route_allowed(roles, row))
         return error_reply(r, 403, "", "uid %u may not %s %s: %s is required", (unsigned)c->uid,
-                           method, url, need_name(need));
-    if (!get && !post && !del)
+                           method, url, hd_need_name(row ? row->need : HD_NEED_UNSET));
+    if (strcmp(method, "GET") && strcmp(method, "POST") && strcmp(method, "DELETE"))
         return error_reply(r, 405, "", "method %s is not allowed", method);
-
     r->status = 200;
-    if (!strcmp(coll, "node")) {
-        if (!name && get) {
-            r->json = hd_node_json();
-            return 0;
-        }
-        if (name && !strcmp(name, "plan") && post && !sub) {
-            if (hd_node_plan(c->body ? c->body : "", c->len, &r->json, &err) < 0)
-                return fail_reply(r, &err);
-            return 0;
-        }
-        if (name && !strcmp(name, "network") && post && !sub) {
-            struct netdev_nl *nl;
-            struct netdev_err nerr;
-            netdev_err_clear(&nerr);
-            if (!g.cfg.net.bridges)
-                return error_reply(r, 409, "roles", "no roles are configured");
-            int rc = netdev_nl_open(&nl);
-            if (rc == 0) {
-                rc = netdev_setup(nl, &g.cfg.net, &nerr);
-                netdev_nl_close(nl);
-            }
-            if (rc < 0)
-                return error_reply(r, 409, nerr.field, "%s", nerr.msg[0] ? nerr.msg : strerror(-rc));
-            hd_event("node.network", NULL, NULL);
-            r->json = hd_node_json();
-            return 0;
-        }
-    } else if (!strcmp(coll, "templates")) {
-        if (!name && get) {
-            json_t *a = json_array();
-            pthread_mutex_lock(&g.mu);
-            for (struct hd_template *t = g.templates; t; t = t->next)
-                json_array_append_new(a, hd_template_json(t));
-            pthread_mutex_unlock(&g.mu);
-            r->json = a;
-            return 0;
-        }
-        if (!name && post)
-            return create_template(c, r, hd_template_add);
-        if (name && !strcmp(name, "derive") && !sub && post)
-            return create_template(c, r, hd_template_derive);
-        if (name && !sub && get) {
-            pthread_mutex_lock(&g.mu);
-            struct hd_template *t = hd_template_find(name);
-            r->json = t ? hd_template_json(t) : NULL;
-            pthread_mutex_unlock(&g.mu);
-            return r->json ? 0 : error_reply(r, 404, "name", "no template '%s'", name);
-        }
-        if (name && !sub && del) {
-            if (hd_template_rm(name, &err) < 0)
-                return fail_reply(r, &err);
-            r->json = json_pack("{ss}", "removed", name);
-            return 0;
-        }
-    } else if (!strcmp(coll, "vms")) {
-        if (!name && get) {
-            const char *range = query(mc, "range");
-            json_t *a = json_array();
-            pthread_mutex_lock(&g.mu);
-            for (struct hd_vm *vm = g.vms; vm; vm = vm->next)
-                if (!range || !strcmp(range, vm->range))
-                    json_array_append_new(a, hd_vm_json(vm, false));
-            pthread_mutex_unlock(&g.mu);
-            r->json = a;
-            return 0;
-        }
-        if (!name && post) {
-            json_t *b = parse_body(c, r);
-            if (!b)
-                return -1;
-            const char *n = json_string_value(json_object_get(b, "name"));
-            snprintf(r->target, sizeof(r->target), "%s", n ? n : "");
-            int rc = hd_vm_create(b, NULL, &r->json, &err);
-            json_decref(b);
-            if (rc < 0)
-                return fail_reply(r, &err);
-            r->status = 201;
-            return 0;
-        }
-        if (name && !sub && get) {
-            pthread_mutex_lock(&g.mu);
-            struct hd_vm *vm = hd_vm_find(name);
-            r->json = vm ? hd_vm_json(vm, true) : NULL;
-            pthread_mutex_unlock(&g.mu);
-            return r->json ? 0 : error_reply(r, 404, "name", "no guest '%s'", name);
-        }
-        if (name && !sub && del) {
-            if (hd_vm_rm(name, query_true(mc, "force"), &err) < 0)
-                return fail_reply(r, &err);
-            r->json = json_pack("{ss}", "removed", name);
-            return 0;
-        }
-        if (name && sub && !strcmp(sub, "console") && get) {
-            const char *off = query(mc, "offset");
-            char *end = NULL;
-            long long o = off ? strtoll(off, &end, 10) : 0;
-            if (off && (!*off || *end))
-                return error_reply(r, 400, "offset", "offset must be a number");
-            r->json = hd_vm_console_read(name, o, &err);
-            return r->json ? 0 : fail_reply(r, &err);
-        }
-        if (name && sub && !strcmp(sub, "console") && post) {
-            json_t *b = parse_body(c, r);
-            if (!b)
-                return -1;
-            int rc = hd_vm_console_input(name, b, &r->json, &err);
-            json_decref(b);
-            return rc < 0 ? fail_reply(r, &err) : 0;
-        }
-        if (name && sub && !strcmp(sub, "net") && get) {
-            r->json = hd_vm_net(name, &err);
-            return r->json ? 0 : fail_reply(r, &err);
-        }
-        if (name && sub && !strcmp(sub, "logs") && get) {
-            const char *lines = query(mc, "lines");
-            const char *which = query(mc, "log");
-            long n = lines ? strtol(lines, NULL, 10) : 100;
-            if (n <= 0 || n > 100000)
-                return error_reply(r, 400, "lines", "lines must be 1-100000");
-            if (which && strcmp(which, "console") && strcmp(which, "vmm"))
-                return error_reply(r, 400, "log", "log must be console or vmm");
-            r->json = hd_vm_logs(name, which ? which : "console", n, &err);
-            return r->json ? 0 : fail_reply(r, &err);
-        }
-        if (name && sub && post) {
-            json_t *b = NULL;
-            if (c->len && !(b = parse_body(c, r)))
-                return -1;
-            const char *key;
-            json_t *v;
-            json_object_foreach(b, key, v) {
-                if (strcmp(key, "timeout")) {
-                    json_decref(b);
-                    return error_reply(r, 400, key, "unknown field '%s'", key);
-                }
-            }
-            int rc = hd_vm_action(name, sub, b, &r->json, &err);
-            json_decref(b);
-            return rc < 0 ? fail_reply(r, &err) : 0;
-        }
-    } else if (!strcmp(coll, "ranges")) {
-        if (!name && get) {
-            r->json = hd_range_list();
-            return 0;
-        }
-        if (!name && post) {
-            int rc = hd_range_up(c->body ? c->body : "", c->len, &r->json, &err);
-            if (rc < 0)
-                return fail_reply(r, &err);
-            const char *n = json_string_value(json_object_get(r->json, "name"));
-            snprintf(r->target, sizeof(r->target), "%s", n ? n : "");
-            r->status = 202;
-            return 0;
-        }
-        if (name && !sub && get) {
-            r->json = hd_range_status(name, &err);
-            return r->json ? 0 : fail_reply(r, &err);
-        }
-        if (name && !sub && del) {
-            return hd_range_down(name, &r->json, &err) < 0 ? fail_reply(r, &err) : 0;
-        }
-        if (name && sub && !strcmp(sub, "reset") && post) {
-            return hd_range_reset(name, &r->json, &err) < 0 ? fail_reply(r, &err) : 0;
-        }
-    } else if (!strcmp(coll, "events")) {
-        if (!name && get)
-            return h_events(mc, r);
-    } else if (!strcmp(coll, "audit")) {
-        if (!name && get) {
-            const char *l = query(mc, "limit");
-            long lim = l ? strtol(l, NULL, 10) : 100;
-            if (lim < 0 || lim > 1000000)
-                return error_reply(r, 400, "limit", "limit must be 0-1000000");
-            r->json = hd_audit_list((size_t)lim, &err);
-            return r->json ? 0 : fail_reply(r, &err);
-        }
-        if (name && !strcmp(name, "verify") && !sub && get) {
-            r->json = hd_audit_verify(&err);
-            return r->json ? 0 : fail_reply(r, &err);
-        }
-    } else {
+    if (row->handler)
+        return row->handler(&q);
+    if (!hd_route_collection_known(hd_routes, hd_routes_n, p.seg[1]))
         return error_reply(r, 404, "", "no such path: %s", url);
-    }
-    return error_reply(r, (get || post || del) ? 405 : 404, "",
-                       "%s %s is not part of the API", method, url);
+    return error_reply(r, 405, "", "%s %s is not part of the API", method, url);
 }
 
-/* Sends r (JSON or raw) and audits mutating requests. close: the connection
+/* Sends r (JSON or raw) and audits it if its route says so (hd_routes: also
+ * requests refused before routing). close: the connection
  * is closed after the answer (a request refused before its body was read). */
 static enum MHD_Result answer(struct MHD_Connection *mc, uid_t uid, unsigned roles,
                               const char *method, const char *url, struct reply *r, bool close)
 {
-    bool mutating = strcmp(method, "GET") && strcmp(method, "HEAD") &&
-                    !(strcmp(method, "POST") == 0 && strstr(url, "/v1/node/plan"));
-    if (mutating) {
+    if (hd_route_audited(hd_routes, hd_routes_n, method, url)) {
         const char *msg = json_string_value(json_object_get(r->json, "error"));
         hd_audit(uid, roles, method, url, r->target, r->status, msg);
     }

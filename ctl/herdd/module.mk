@@ -3,7 +3,7 @@
 
 HERDD_SRCS := ctl/herdd/main.c ctl/herdd/config.c ctl/herdd/db.c ctl/herdd/events.c \
               ctl/herdd/audit.c ctl/herdd/templates.c ctl/herdd/vm.c ctl/herdd/supervise.c \
-              ctl/herdd/node.c ctl/herdd/ranges.c ctl/herdd/api.c \
+              ctl/herdd/node.c ctl/herdd/ranges.c ctl/herdd/api.c ctl/herdd/routes.c \
               ctl/herdd/jail.c ctl/herdd/console.c ctl/herdd/chain.c \
               ctl/herdd/vmm_argv.c
 HERDD_OBJS := $(HERDD_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -40,5 +40,15 @@ $(BUILD)/tests/unit/test_herdd_vmm_argv: $(BUILD)/obj/tests/unit/test_herdd_vmm_
                                          $(BUILD)/lib/libherd-netdev.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(HERDD_LDLIBS) $(VMM_LDLIBS) $(LDLIBS)
+
+# The route table is api.c's (its rows point at api.c's handlers): the test
+# links every herdd object but main.o (it defines main.c's g and clocks).
+$(BUILD)/tests/unit/test_herdd_routes: $(BUILD)/obj/tests/unit/test_herdd_routes.o \
+                                       $(filter-out $(BUILD)/obj/ctl/herdd/main.o,$(HERDD_OBJS)) \
+                                       $(BUILD)/lib/libherd-ctl.a $(BUILD)/lib/libherd-blockdev.a \
+                                       $(BUILD)/lib/libherd-netdev.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(HERDD_LDLIBS) $(CTL_LIB_LDLIBS) $(BLOCKDEV_LDLIBS) \
+	    $(NETDEV_LDLIBS) $(NETDEV_NFT_LDLIBS) -lpthread $(LDLIBS)
 
 .SECONDARY: $(HERDD_UNIT:$(BUILD)/tests/unit/%=$(BUILD)/obj/tests/unit/%.o)
