@@ -183,26 +183,26 @@ static int open_serial_output(struct vm *vm, char *err, size_t errlen)
          * end. O_NONBLOCK matters for a FIFO (herdd's console pipe, which
          * herdd drains into a capped console.log): when the reader lags a
          * whole pipe buffer behind, bytes are dropped rather than a vCPU
-         * stalled; with no reader (herdd restarting) a write fails with
-         * EPIPE, so SIGPIPE is ignored. A FIFO without a reader at all
-         * (herdd ended between spawning us and this open) refuses a
-         * write-only open with ENXIO: it is opened read-write then (Linux,
-         * fifo(7)), so the guest keeps running, its first 64 KiB of
-         * output wait in the pipe for the next herdd, and what is past
-         * that is dropped. */
+         * stalled. A FIFO is opened read-write (Linux, fifo(7)): herd-vmm
+         * then holds a reader itself, so while herdd is away (restarting,
+         * or not yet there when herdd ended right after spawning us) the
+         * guest's output waits in the pipe, up to its size, for the next
+         * herdd to drain, instead of failing with EPIPE (and the guest's
+         * ready line being lost) or the open failing with ENXIO. */
         struct stat st;
+        bool fifo = stat(vm->cfg->serial_path, &st) == 0 && S_ISFIFO(st.st_mode);
 
-        vm->serial_fd = open(vm->cfg->serial_path,
-                             O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_NONBLOCK | O_CLOEXEC,
-                             0640);
-        if (vm->serial_fd < 0 && errno == ENXIO)
+        if (fifo)
             vm->serial_fd = open(vm->cfg->serial_path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+        else
+            vm->serial_fd = open(vm->cfg->serial_path,
+                                 O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0640);
         if (vm->serial_fd < 0) {
             snprintf(err, errlen, "serial file %s: %s", vm->cfg->serial_path, strerror(errno));
             return -2;
         }
-        if (fstat(vm->serial_fd, &st) == 0 && S_ISFIFO(st.st_mode))
-            signal(SIGPIPE, SIG_IGN);
+        if (fifo)
+            signal(SIGPIPE, SIG_IGN); /* never expected: we hold a reader */
         return vm->serial_fd;
     }
     }

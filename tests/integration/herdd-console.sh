@@ -5,7 +5,9 @@
 # POST /v1/vms/NAME/console {"data"} types into the guest's UART through
 # herd-vmm's control socket, bad bodies get 4xx with the field, and
 # `herdctl vm console` on a terminal sends keystrokes until Ctrl-] detaches.
-# The guest is tests/guests/echo.S (echoes its serial input).
+# The guest is tests/guests/echo.S (echoes its serial input). Then a probe
+# guest boots while herdd is killed and restarted: its console output from
+# that gap reaches console.log and the guest becomes ready.
 # Exit 0 pass, 77 skip (reason on the last line), else fail.
 set -u
 . "$(dirname "$0")/herdd-lib.sh"
@@ -69,4 +71,19 @@ hc vm stop e1 > /dev/null 2>&1 || hc vm kill e1 > /dev/null 2>&1
 out=$(api POST /v1/vms/e1/console '{"data":"x"}')
 grep -q '^409 ' <<<"$out" || fail "input to a stopped guest: $out"
 hc vm rm e1 > /dev/null || fail "vm rm"
+
+# What a guest prints while herdd is away (killed right after the start,
+# restarted seconds later) waits in its console pipe: the next herdd drains
+# it, finds the ready line and marks the guest ready (herd-vmm holds the
+# pipe open for reading itself; without that the bytes were lost and the
+# guest never became ready).
+add_probe_template probe > /dev/null || fail "template add probe"
+hc vm create away --template probe --start > /dev/null || fail "vm create away"
+stop_herdd KILL
+sleep 3
+start_herdd
+wait_ready away 60 || fail "a guest that printed its ready line while herdd was away is not ready"
+grep -qa 'herd-probe: ready' "$tmp/state/vms/away/console.log" ||
+    fail "the ready line printed while herdd was away is not in console.log"
+hc vm rm away --force > /dev/null || fail "vm rm away"
 finish
