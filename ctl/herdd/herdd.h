@@ -183,6 +183,7 @@ struct hd_state {
 };
 extern struct hd_state g;
 
+/* state.c (layer 0): g above and the clocks */
 int64_t hd_now_ms(void);
 int64_t hd_mono_ns(void);
 bool hd_name_ok(const char *name);
@@ -262,11 +263,30 @@ int hd_nic_resolve(json_t *item, char role[24], char bridge[IFNAMSIZ], const cha
 int hd_check_shape(json_t *body, unsigned *cpus, uint64_t *mem, json_t **nics,
                    struct hd_err *err);
 
-/* vm.c */
+/* guest.c (layer 1): guest records */
 struct hd_vm *hd_vm_find(const char *name);          /* g.mu held */
+/* The record as JSON: what the state database stores and the API shows
+ * (full: with the paths of its disk, console and control socket). */
 json_t *hd_vm_json(const struct hd_vm *vm, bool full); /* g.mu held */
 void hd_vm_path(const struct hd_vm *vm, const char *file, char *out, size_t size);
 void hd_vm_control_path(const struct hd_vm *vm, char *out, size_t size);
+/* Last lines of a text file as an array of strings (non-ASCII as '?'). */
+json_t *hd_tail_lines(const char *path, long lines);
+/* The exit record's "limit" and "cgroup_events" (into EXIT, an object), and
+ * back from a saved exit record. */
+void hd_cgroup_events_json(const struct hd_vm *vm, json_t *exit);
+void hd_cgroup_events_load(struct hd_vm *vm, json_t *exit);
+
+/* control.c (layer 1): a guest's herd-vmm control socket, client side */
+/* One request, one reply. */
+json_t *hd_control(const struct hd_vm *vm, const char *cmd, int timeout_ms,
+                   char *why, size_t why_size);
+/* The same with a whole request line (newline-terminated); cmd names it in
+ * messages. */
+json_t *hd_control_request(const struct hd_vm *vm, const char *request, const char *cmd,
+                           int timeout_ms, char *why, size_t why_size);
+
+/* vm.c (layer 3) */
 /* body: {"name", "template", "cpus"?, "mem"?, "nics"?, "restart"?, "start"?};
  * range may be NULL. */
 int hd_vm_create(json_t *body, const char *range, json_t **out, struct hd_err *err);
@@ -279,13 +299,9 @@ json_t *hd_vm_logs(const char *name, const char *which, long lines, struct hd_er
  * (netdev_kfilter_stats), read from the host kernel. */
 json_t *hd_vm_net(const char *name, struct hd_err *err);
 void hd_vm_set_state(struct hd_vm *vm, const char *state, const char *note); /* g.mu held */
-/* Talks to a guest's control socket: one request, one reply. */
-json_t *hd_control(const struct hd_vm *vm, const char *cmd, int timeout_ms,
-                   char *why, size_t why_size);
-/* The same with a whole request line (newline-terminated); cmd names it in
- * messages. */
-json_t *hd_control_request(const struct hd_vm *vm, const char *request, const char *cmd,
-                           int timeout_ms, char *why, size_t why_size);
+/* Supervision registers here (main.c wires it): vm.c calls the hook for
+ * each herd-vmm it spawns (g.mu held; -1 fails the start). */
+void hd_vm_set_spawn_hook(int (*hook)(struct hd_vm *vm));
 
 /* console.c: console output from a byte offset, and input to the guest. */
 json_t *hd_vm_console_read(const char *name, long long offset, struct hd_err *err);
@@ -306,8 +322,6 @@ int hd_vm_console_input(const char *name, json_t *body, json_t **out, struct hd_
 void hd_vm_free(struct hd_vm *vm);
 /* Removes what a "creating" record left behind (herdd died mid-create). */
 void hd_vm_discard_partial(struct hd_vm *vm);
-/* Last lines of a text file as an array of strings (non-ASCII as '?'). */
-json_t *hd_tail_lines(const char *path, long lines);
 
 /* supervise.c */
 int hd_supervise_start(void);
@@ -353,10 +367,6 @@ void hd_cgroup_release(struct hd_vm *vm);
  * memory.max, or a fork refused by pids.max), logs a limit that was hit and
  * announces it (vm.limit). Returns true when a limit was hit. */
 bool hd_cgroup_limits(struct hd_vm *vm);
-/* The exit record's "limit" and "cgroup_events" (into EXIT, an object), and
- * back from a saved exit record. */
-void hd_cgroup_events_json(const struct hd_vm *vm, json_t *exit);
-void hd_cgroup_events_load(struct hd_vm *vm, json_t *exit);
 /* Its audit entry; without g.mu (the audit anchor takes it). */
 void hd_limit_audit(uid_t uid, const char *name, const char *limit);
 /* Discards (and with wipe_overlays: zero, overwrites) a file's data, then

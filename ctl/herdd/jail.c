@@ -423,38 +423,6 @@ bool hd_cgroup_limits(struct hd_vm *vm)
     return true;
 }
 
-void hd_cgroup_events_json(const struct hd_vm *vm, json_t *exit)
-{
-    if (vm->limit[0])
-        json_object_set_new(exit, "limit", json_string(vm->limit));
-    if (vm->has_cg_events)
-        json_object_set_new(
-            exit, "cgroup_events",
-            json_pack("{s{sI sI sI} s{sI}}", "memory.events", "max", (json_int_t)vm->ev_mem_max,
-                      "oom", (json_int_t)vm->ev_oom, "oom_kill", (json_int_t)vm->ev_oom_kill,
-                      "pids.events", "max", (json_int_t)vm->ev_pids_max));
-}
-
-static uint64_t events_get(json_t *ev, const char *file, const char *key)
-{
-    json_t *v = json_object_get(json_object_get(ev, file), key);
-    return json_is_integer(v) && json_integer_value(v) > 0 ? (uint64_t)json_integer_value(v) : 0;
-}
-
-void hd_cgroup_events_load(struct hd_vm *vm, json_t *exit)
-{
-    const char *l = json_string_value(json_object_get(exit, "limit"));
-    json_t *ev = json_object_get(exit, "cgroup_events");
-
-    snprintf(vm->limit, sizeof(vm->limit), "%s",
-             l && (!strcmp(l, "memory.max") || !strcmp(l, "pids.max")) ? l : "");
-    vm->has_cg_events = json_is_object(ev);
-    vm->ev_mem_max = events_get(ev, "memory.events", "max");
-    vm->ev_oom = events_get(ev, "memory.events", "oom");
-    vm->ev_oom_kill = events_get(ev, "memory.events", "oom_kill");
-    vm->ev_pids_max = events_get(ev, "pids.events", "max");
-}
-
 void hd_limit_audit(uid_t uid, const char *name, const char *limit)
 {
     char what[200];

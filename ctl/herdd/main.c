@@ -15,22 +15,6 @@
 
 #include "herdd.h"
 
-struct hd_state g = {.mu = PTHREAD_MUTEX_INITIALIZER, .epfd = -1};
-
-int64_t hd_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t hd_mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static void usage(FILE *f)
 {
     fprintf(f, "usage: herdd [--config FILE]\n\n"
@@ -184,6 +168,7 @@ int main(int argc, char **argv)
         }
     }
     hd_storage_check();
+    hd_vm_set_spawn_hook(hd_supervise_add); /* guests are supervised from above */
     hd_adopt_all();
     hd_audit(getuid(), HD_ROLE_SYSADMIN, "START", "herdd", g.cfg.node_name, 200, NULL);
     if (hd_supervise_start() < 0) {

@@ -1,7 +1,8 @@
 # ctl/herdd: the node daemon (herdd); ctl/herdctl: the CLI (herdctl).
 # Both link libherd-ctl.a (ctl/lib); herdd also the block and network libraries.
 
-HERDD_SRCS := ctl/herdd/main.c ctl/herdd/config.c ctl/herdd/db.c ctl/herdd/events.c \
+HERDD_SRCS := ctl/herdd/main.c ctl/herdd/state.c ctl/herdd/config.c ctl/herdd/guest.c \
+              ctl/herdd/control.c ctl/herdd/db.c ctl/herdd/events.c \
               ctl/herdd/audit.c ctl/herdd/templates.c ctl/herdd/vm.c ctl/herdd/supervise.c \
               ctl/herdd/node.c ctl/herdd/ranges.c ctl/herdd/api.c ctl/herdd/routes.c \
               ctl/herdd/jail.c ctl/herdd/console.c ctl/herdd/chain.c \
@@ -42,7 +43,7 @@ $(BUILD)/tests/unit/test_herdd_vmm_argv: $(BUILD)/obj/tests/unit/test_herdd_vmm_
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(HERDD_LDLIBS) $(VMM_LDLIBS) $(LDLIBS)
 
 # The route table is api.c's (its rows point at api.c's handlers): the test
-# links every herdd object but main.o (it defines main.c's g and clocks).
+# links every herdd object but main.o.
 $(BUILD)/tests/unit/test_herdd_routes: $(BUILD)/obj/tests/unit/test_herdd_routes.o \
                                        $(filter-out $(BUILD)/obj/ctl/herdd/main.o,$(HERDD_OBJS)) \
                                        $(BUILD)/lib/libherd-ctl.a $(BUILD)/lib/libherd-blockdev.a \

@@ -33,12 +33,13 @@
  * this lock only (taken after g.mu, never the other way round). */
 static pthread_mutex_t fd_mu = PTHREAD_MUTEX_INITIALIZER;
 
-struct hd_vm *hd_vm_find(const char *name)
+/* Called with each herd-vmm this file spawns (g.mu held): supervision,
+ * registered from above by main.c, so that guests never call up into it. */
+static int (*spawn_hook)(struct hd_vm *vm);
+
+void hd_vm_set_spawn_hook(int (*hook)(struct hd_vm *vm))
 {
-    for (struct hd_vm *vm = g.vms; vm; vm = vm->next)
-        if (!strcmp(vm->name, name))
-            return vm;
-    return NULL;
+    spawn_hook = hook;
 }
 
 void hd_vm_free(struct hd_vm *vm)
@@ -48,68 +49,6 @@ void hd_vm_free(struct hd_vm *vm)
     hd_console_finish(vm);
     json_decref(vm->last_console);
     free(vm);
-}
-
-void hd_vm_path(const struct hd_vm *vm, const char *file, char *out, size_t size)
-{
-    snprintf(out, size, "%s/vms/%s%s%s", g.cfg.state_dir, vm->name, file ? "/" : "",
-             file ? file : "");
-}
-
-void hd_vm_control_path(const struct hd_vm *vm, char *out, size_t size)
-{
-    snprintf(out, size, "%s/run/%lld/ctl.sock", g.cfg.state_dir, (long long)vm->id);
-}
-
-json_t *hd_vm_json(const struct hd_vm *vm, bool full)
-{
-    json_t *o = json_pack("{ss ss ss si sI ss sb sI sI}", "name", vm->name, "template",
-                          vm->tmpl, "state", vm->state, "cpus", (int)vm->cpus, "mem",
-                          (json_int_t)vm->mem, "restart", vm->restart[0] ? vm->restart : "no",
-                          "ready", vm->ready, "pid", (json_int_t)vm->pid, "created",
-                          (json_int_t)vm->created);
-    json_object_set_new(o, "range", vm->range[0] ? json_string(vm->range) : json_null());
-    json_t *nics = json_array();
-    for (unsigned i = 0; i < vm->n_nics; i++)
-        json_array_append_new(nics, json_pack("{ss ss ss ss}", "role", vm->nics[i].role,
-                                              "bridge", vm->nics[i].bridge, "tap",
-                                              vm->nics[i].tap, "mac", vm->nics[i].mac));
-    json_object_set_new(o, "nics", nics);
-    json_object_set_new(o, "started", vm->started ? json_integer(vm->started) : json_null());
-    json_object_set_new(o, "ready_at", vm->ready_at ? json_integer(vm->ready_at) : json_null());
-    if (vm->started && vm->ready_at)
-        json_object_set_new(o, "boot_ms", json_integer(vm->ready_at - vm->started));
-    json_object_set_new(o, "restarts", json_integer(vm->restarts));
-    json_object_set_new(o, "uid", vm->uid ? json_integer(vm->uid) : json_null());
-    if (vm->escape[0])
-        json_object_set_new(o, "escape_attempt", json_pack("{ss sI}", "line", vm->escape,
-                                                           "time", (json_int_t)vm->escape_at));
-    if (vm->cgroup[0])
-        json_object_set_new(o, "cgroup", json_string(vm->cgroup));
-    if (vm->note[0])
-        json_object_set_new(o, "note", json_string(vm->note));
-    if (vm->has_exit) {
-        json_t *ex = json_object();
-        json_object_set_new(ex, "code", vm->exit_code >= 0 ? json_integer(vm->exit_code)
-                                                           : json_null());
-        if (vm->exit_signal)
-            json_object_set_new(ex, "signal", json_integer(vm->exit_signal));
-        json_object_set_new(ex, "time", json_integer(vm->exited));
-        hd_cgroup_events_json(vm, ex); /* limit, cgroup_events */
-        if (vm->last_console)
-            json_object_set(ex, "last_console", vm->last_console);
-        json_object_set_new(o, "exit", ex);
-    }
-    if (full) {
-        char p[4096];
-        hd_vm_path(vm, "disk.qcow2", p, sizeof(p));
-        json_object_set_new(o, "disk", json_string(p));
-        hd_vm_path(vm, "console.log", p, sizeof(p));
-        json_object_set_new(o, "console", json_string(p));
-        hd_vm_control_path(vm, p, sizeof(p));
-        json_object_set_new(o, "control", json_string(p));
-    }
-    return o;
 }
 
 void hd_vm_set_state(struct hd_vm *vm, const char *state, const char *note)
@@ -129,81 +68,6 @@ void hd_vm_set_state(struct hd_vm *vm, const char *state, const char *note)
         hd_event("vm.state", vm->name, d);
     }
     pthread_cond_broadcast(&g.changed);
-}
-
-/* ---- control socket --------------------------------------------------------- */
-
-json_t *hd_control(const struct hd_vm *vm, const char *cmd, int timeout_ms, char *why,
-                   size_t why_size)
-{
-    char req[64];
-
-    snprintf(req, sizeof(req), "{\"cmd\":\"%s\"}\n", cmd);
-    return hd_control_request(vm, req, cmd, timeout_ms, why, why_size);
-}
-
-json_t *hd_control_request(const struct hd_vm *vm, const char *request, const char *cmd,
-                           int timeout_ms, char *why, size_t why_size)
-{
-    struct sockaddr_un a = {.sun_family = AF_UNIX};
-    char line[8192];
-    size_t have = 0;
-    int fd;
-
-    hd_vm_control_path(vm, a.sun_path, sizeof(a.sun_path));
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-        snprintf(why, why_size, "control socket %s: %s", a.sun_path, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return NULL;
-    }
-    size_t n = strlen(request);
-    if (write(fd, request, n) != (ssize_t)n) {
-        snprintf(why, why_size, "control socket: write: %s", strerror(errno));
-        close(fd);
-        return NULL;
-    }
-    int64_t deadline = hd_mono_ns() + (int64_t)timeout_ms * 1000000;
-    for (;;) {
-        int64_t left = (deadline - hd_mono_ns()) / 1000000;
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (left <= 0 || poll(&p, 1, (int)left) <= 0) {
-            snprintf(why, why_size, "control socket: no answer to %s in %d ms", cmd,
-                     timeout_ms);
-            close(fd);
-            return NULL;
-        }
-        ssize_t r = read(fd, line + have, sizeof(line) - 1 - have);
-        if (r <= 0) {
-            snprintf(why, why_size, "control socket: closed before answering %s", cmd);
-            close(fd);
-            return NULL;
-        }
-        have += (size_t)r;
-        line[have] = 0;
-        char *nl = strchr(line, '\n');
-        if (nl || have == sizeof(line) - 1) {
-            if (nl)
-                *nl = 0;
-            break;
-        }
-    }
-    close(fd);
-    json_error_t je;
-    json_t *rep = json_loads(line, 0, &je);
-    if (!json_is_object(rep)) {
-        json_decref(rep);
-        snprintf(why, why_size, "control socket: bad reply to %s", cmd);
-        return NULL;
-    }
-    if (!json_is_true(json_object_get(rep, "ok"))) {
-        const char *e = json_string_value(json_object_get(rep, "error"));
-        snprintf(why, why_size, "herd-vmm refused %s: %s", cmd, e ? e : "?");
-        json_decref(rep);
-        return NULL;
-    }
-    return rep;
 }
 
 /* ---- create ------------------------------------------------------------------- */
@@ -645,7 +509,7 @@ static int vm_start_locked(struct hd_vm *vm, struct hd_err *err)
     vm->console_carry[0] = 0;
     vm->started = hd_now_ms();
     vm->spawn_ns = hd_mono_ns();
-    if (vm->pidfd < 0 || hd_supervise_add(vm) < 0) {
+    if (vm->pidfd < 0 || !spawn_hook || spawn_hook(vm) < 0) {
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
         if (vm->pidfd >= 0)
@@ -895,55 +759,6 @@ json_t *hd_vm_net(const char *name, struct hd_err *err)
 }
 
 /* ---- logs --------------------------------------------------------------------- */
-
-json_t *hd_tail_lines(const char *path, long lines)
-{
-    json_t *a = json_array();
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return a;
-    struct stat st;
-    fstat(fd, &st);
-    size_t want = (size_t)(lines > 0 ? lines : 1) * 256;
-    if (want > (1u << 20))
-        want = 1u << 20;
-    off_t off = st.st_size > (off_t)want ? st.st_size - (off_t)want : 0;
-    size_t len = (size_t)(st.st_size - off);
-    char *buf = malloc(len + 1);
-    ssize_t n = pread(fd, buf, len, off);
-    close(fd);
-    if (n < 0)
-        n = 0;
-    buf[n] = 0;
-    /* console bytes may be anything: keep printable ASCII for JSON */
-    for (ssize_t k = 0; k < n; k++) {
-        unsigned char ch = (unsigned char)buf[k];
-        if (ch == 0 || ch >= 0x80 || (ch < 0x20 && ch != '\t' && ch != '\n' && ch != '\r'))
-            buf[k] = '?';
-    }
-    /* split, skipping a cut first line */
-    char *p = buf;
-    if (off > 0) {
-        char *nl = strchr(p, '\n');
-        p = nl ? nl + 1 : buf + n;
-    }
-    json_t *all = json_array();
-    while (*p) {
-        char *nl = strchr(p, '\n');
-        size_t l = nl ? (size_t)(nl - p) : strlen(p);
-        if (l && p[l - 1] == '\r')
-            l--;
-        json_array_append_new(all, json_stringn(p, l));
-        p = nl ? nl + 1 : p + strlen(p);
-    }
-    free(buf);
-    size_t total = json_array_size(all);
-    size_t from = lines > 0 && total > (size_t)lines ? total - (size_t)lines : 0;
-    for (size_t i = from; i < total; i++)
-        json_array_append(a, json_array_get(all, i));
-    json_decref(all);
-    return a;
-}
 
 json_t *hd_vm_logs(const char *name, const char *which, long lines, struct hd_err *err)
 {

@@ -16,17 +16,6 @@
 #include "../../ctl/herdd/herdd.h"
 #include "../../ctl/herdd/routes.h"
 
-/* main.c's, which this test does not link (it has main). */
-struct hd_state g = {.mu = PTHREAD_MUTEX_INITIALIZER, .epfd = -1};
-int64_t hd_now_ms(void)
-{
-    return 0;
-}
-int64_t hd_mono_ns(void)
-{
-    return 0;
-}
-
 /* POST requests that change nothing, so are not audited. Any other row
  * whose method is not GET or HEAD must be audited. */
 static const char *const read_only[] = {"POST /v1/node/plan", "POST /v1/node/plan/**"};
