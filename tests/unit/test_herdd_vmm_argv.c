@@ -23,10 +23,20 @@
 static char *chain_paths[] = {"/var/lib/herd/images/mid.qcow2", "/var/lib/herd/images/base.raw"};
 static char *chain_formats[] = {"qcow2", "raw"};
 
+/* One start: what herdd decided, and the chain and NICs it points at. */
+struct start {
+    struct hd_vmm_launch l;
+    struct hd_chain chain;
+    struct hd_vmm_nic nics[2];
+};
+
 /* A guest as herdd starts it: probe-like template, two NICs, confined. */
-static void full_launch(struct hd_vmm_launch *l, struct hd_chain *chain,
-                        struct hd_vmm_nic nics[2])
+static void full_launch(struct start *st)
 {
+    struct hd_vmm_launch *l = &st->l;
+    struct hd_chain *chain = &st->chain;
+    struct hd_vmm_nic *nics = st->nics;
+
     *chain = (struct hd_chain){.n = 2};
     for (unsigned i = 0; i < 2; i++) {
         chain->path[i] = chain_paths[i];
@@ -76,23 +86,21 @@ static void build_and_parse(const struct hd_vmm_launch *l, struct vmm_config *cf
 static void test_full_guest(void **state)
 {
     (void)state;
-    struct hd_vmm_launch l;
-    struct hd_chain chain;
-    struct hd_vmm_nic nics[2];
+    struct start st;
     struct vmm_config cfg;
 
-    full_launch(&l, &chain, nics);
-    build_and_parse(&l, &cfg);
-    assert_string_equal(cfg.kernel, l.kernel);
-    assert_string_equal(cfg.initrd, l.initrd);
-    assert_string_equal(cfg.cmdline, l.cmdline);
-    assert_int_equal(cfg.mem, l.mem);
+    full_launch(&st);
+    build_and_parse(&st.l, &cfg);
+    assert_string_equal(cfg.kernel, st.l.kernel);
+    assert_string_equal(cfg.initrd, st.l.initrd);
+    assert_string_equal(cfg.cmdline, st.l.cmdline);
+    assert_int_equal(cfg.mem, st.l.mem);
     assert_int_equal(cfg.cpus, 2);
     assert_int_equal(cfg.serial, SERIAL_FILE);
-    assert_string_equal(cfg.serial_path, l.console);
+    assert_string_equal(cfg.serial_path, st.l.console);
     assert_int_equal(cfg.nr_disks, 1);
     const struct disk_config *d = &cfg.disks[0];
-    assert_string_equal(d->path, l.disk);
+    assert_string_equal(d->path, st.l.disk);
     assert_string_equal(d->format, "qcow2");
     assert_false(d->readonly);
     assert_true(d->chain_pinned);
@@ -107,15 +115,15 @@ static void test_full_guest(void **state)
         const uint8_t *m = cfg.nics[i].mac;
         snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4],
                  m[5]);
-        assert_string_equal(cfg.nics[i].tap, nics[i].tap);
+        assert_string_equal(cfg.nics[i].tap, st.nics[i].tap);
         assert_true(cfg.nics[i].mac_set);
-        assert_string_equal(mac, nics[i].mac);
+        assert_string_equal(mac, st.nics[i].mac);
     }
-    assert_string_equal(cfg.control, l.control);
+    assert_string_equal(cfg.control, st.l.control);
     assert_int_equal(cfg.file_size_max, (1ull << 30) + (1ull << 27) + (256ull << 20));
     assert_int_equal(cfg.uid, 800003);
     assert_int_equal(cfg.gid, 800003);
-    assert_string_equal(cfg.cgroup, l.cgroup);
+    assert_string_equal(cfg.cgroup, st.l.cgroup);
     assert_int_equal(cfg.seccomp, 1);
     vmm_config_free(&cfg);
 }
@@ -125,19 +133,17 @@ static void test_full_guest(void **state)
 static void test_minimal_guest(void **state)
 {
     (void)state;
-    struct hd_vmm_launch l;
-    struct hd_chain chain;
-    struct hd_vmm_nic nics[2];
+    struct start st;
     struct vmm_config cfg;
 
-    full_launch(&l, &chain, nics);
-    chain.n = 0;
-    l.initrd = NULL;
-    l.n_nics = 0;
-    l.control = NULL;
-    l.file_size_max = 0;
-    l.cgroup = "";
-    build_and_parse(&l, &cfg);
+    full_launch(&st);
+    st.chain.n = 0;
+    st.l.initrd = NULL;
+    st.l.n_nics = 0;
+    st.l.control = NULL;
+    st.l.file_size_max = 0;
+    st.l.cgroup = "";
+    build_and_parse(&st.l, &cfg);
     assert_null(cfg.initrd);
     assert_int_equal(cfg.nr_nics, 0);
     assert_null(cfg.control);
@@ -164,22 +170,20 @@ static void test_spec_injection_refused(void **state)
         {"tap", "nics"},  {"mac", "nics"},        {"empty tap", "nics"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        struct hd_vmm_launch l;
-        struct hd_chain chain;
-        struct hd_vmm_nic nics[2];
+        struct start st;
         struct hd_vmm_argv a;
         struct hd_err err = {0};
 
-        full_launch(&l, &chain, nics);
+        full_launch(&st);
         switch (i) {
-        case 0: l.disk = "/state/vms/g1/disk.qcow2,backing=none"; break;
-        case 1: chain.path[1] = evil_path; break;
-        case 2: chain.format[0] = evil_format; break;
-        case 3: nics[1].tap = "hd3-1,vhost=off"; break;
-        case 4: nics[0].mac = "52:54:00:12:34:56\n"; break;
-        case 5: nics[0].tap = ""; break;
+        case 0: st.l.disk = "/state/vms/g1/disk.qcow2,backing=none"; break;
+        case 1: st.chain.path[1] = evil_path; break;
+        case 2: st.chain.format[0] = evil_format; break;
+        case 3: st.nics[1].tap = "hd3-1,vhost=off"; break;
+        case 4: st.nics[0].mac = "52:54:00:12:34:56\n"; break;
+        case 5: st.nics[0].tap = ""; break;
         }
-        assert_int_equal(hd_vmm_argv_build(&l, &a, &err), -1);
+        assert_int_equal(hd_vmm_argv_build(&st.l, &a, &err), -1);
         assert_string_equal(err.field, cases[i].field);
         assert_int_equal(err.status, 500);
         assert_int_equal(a.argc, 0);
@@ -190,19 +194,17 @@ static void test_spec_injection_refused(void **state)
 static void test_bad_launch_refused(void **state)
 {
     (void)state;
-    struct hd_vmm_launch l;
-    struct hd_chain chain;
-    struct hd_vmm_nic nics[2];
+    struct start st;
     struct hd_vmm_argv a;
     struct hd_err err = {0};
 
-    full_launch(&l, &chain, nics);
-    l.uid = 0;
-    assert_int_equal(hd_vmm_argv_build(&l, &a, &err), -1);
+    full_launch(&st);
+    st.l.uid = 0;
+    assert_int_equal(hd_vmm_argv_build(&st.l, &a, &err), -1);
     assert_string_equal(err.field, "uid");
-    full_launch(&l, &chain, nics);
-    l.n_nics = HD_MAX_NICS + 1;
-    assert_int_equal(hd_vmm_argv_build(&l, &a, &err), -1);
+    full_launch(&st);
+    st.l.n_nics = HD_MAX_NICS + 1;
+    assert_int_equal(hd_vmm_argv_build(&st.l, &a, &err), -1);
     assert_string_equal(err.field, "nics");
 }
 
@@ -211,23 +213,21 @@ static void test_bad_launch_refused(void **state)
 static void test_cmdline_is_one_argument(void **state)
 {
     (void)state;
-    struct hd_vmm_launch l;
-    struct hd_chain chain;
-    struct hd_vmm_nic nics[2];
+    struct start st;
     struct vmm_config cfg;
 
-    full_launch(&l, &chain, nics);
+    full_launch(&st);
     static const char *const lines[] = {
         "a=1,2 --disk path=/etc/shadow,format=raw \"quoted\" x",
         "--disk",
         "--disk=path=/etc/shadow,format=raw",
     };
     for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
-        l.cmdline = lines[i];
-        build_and_parse(&l, &cfg);
-        assert_string_equal(cfg.cmdline, l.cmdline);
+        st.l.cmdline = lines[i];
+        build_and_parse(&st.l, &cfg);
+        assert_string_equal(cfg.cmdline, st.l.cmdline);
         assert_int_equal(cfg.nr_disks, 1);
-        assert_string_equal(cfg.disks[0].path, l.disk);
+        assert_string_equal(cfg.disks[0].path, st.l.disk);
         vmm_config_free(&cfg);
     }
 }
