@@ -38,6 +38,24 @@ static bool job_running(const char *name)
     return false;
 }
 
+/* g.mu held */
+static void job_unlink(struct job *j)
+{
+    for (struct job **pp = &jobs; *pp; pp = &(*pp)->next_job)
+        if (*pp == j) {
+            *pp = j->next_job;
+            break;
+        }
+}
+
+static void job_free(struct job *j)
+{
+    free(j->guests);
+    range_spec_free(j->spec);
+    pthread_mutex_destroy(&j->mu);
+    free(j);
+}
+
 static void set_range_state(const char *name, const char *state, json_t *extra)
 {
     json_t *r = hd_db_ranges(name);
@@ -197,16 +215,10 @@ static void *job_main(void *arg)
     j->failed = failed;
     set_range_state(j->name, failed ? "degraded" : "up",
                     json_pack("{sI sI}", "ready", (json_int_t)ready, "failed", (json_int_t)failed));
-    struct job **pp = &jobs;
-    while (*pp != j)
-        pp = &(*pp)->next_job;
-    *pp = j->next_job;
+    job_unlink(j);
     pthread_mutex_unlock(&g.mu);
     progress(j, "range.up.done");
-    free(j->guests);
-    range_spec_free(j->spec);
-    pthread_mutex_destroy(&j->mu);
-    free(j);
+    job_free(j);
     return NULL;
 }
 
@@ -276,35 +288,40 @@ static void remove_bridges(json_t *names)
     netdev_nl_close(nl);
 }
 
-int hd_range_up(const char *yaml, size_t len, json_t **out, struct hd_err *err)
+/* A job for the range spec in yaml: parsed and expanded into its guests. */
+static struct job *job_new(const char *yaml, size_t len, struct hd_err *err)
 {
     struct range_spec *spec = NULL;
     struct range_err rerr;
     memset(&rerr, 0, sizeof(rerr));
     int rc = range_spec_parse(yaml, len, &spec, &rerr);
-    if (rc < 0)
-        return hd_fail(err, rc == -EFBIG ? 413 : 400, rerr.field, "%s",
-                       rerr.msg[0] ? rerr.msg : strerror(-rc));
+    if (rc < 0) {
+        hd_fail(err, rc == -EFBIG ? 413 : 400, rerr.field, "%s",
+                rerr.msg[0] ? rerr.msg : strerror(-rc));
+        return NULL;
+    }
     struct job *j = calloc(1, sizeof(*j));
     snprintf(j->name, sizeof(j->name), "%s", spec->name);
     j->spec = spec;
     if (range_spec_expand(spec, &j->guests, &j->n) < 0) {
         range_spec_free(spec);
         free(j);
-        return hd_fail(err, 500, "", "range expansion failed");
+        hd_fail(err, 500, "", "range expansion failed");
+        return NULL;
     }
     pthread_mutex_init(&j->mu, NULL);
+    return j;
+}
 
-    pthread_mutex_lock(&g.mu);
-    /* every check before anything changes */
-    if (job_running(j->name)) {
-        rc = hd_fail(err, 409, "range", "range '%s' is being brought up already", j->name);
-        goto refuse;
-    }
-    size_t nroles = 0;
+/* One capacity item per role (g.mu held): its template must exist and each
+ * of its networks have a bridge here. Counts are left 0. */
+static struct cap_item *role_items(const struct range_spec *spec, size_t *nroles,
+                                   struct hd_err *err)
+{
+    *nroles = 0;
     for (size_t s = 0; s < spec->n_scenarios; s++)
-        nroles += spec->scenarios[s].n_roles;
-    struct cap_item *items = calloc(nroles + 1, sizeof(*items));
+        *nroles += spec->scenarios[s].n_roles;
+    struct cap_item *items = calloc(*nroles + 1, sizeof(*items));
     size_t k = 0;
     for (size_t s = 0; s < spec->n_scenarios; s++) {
         for (size_t r = 0; r < spec->scenarios[s].n_roles; r++) {
@@ -314,29 +331,34 @@ int hd_range_up(const char *yaml, size_t len, json_t **out, struct hd_err *err)
             snprintf(field, sizeof(field), "scenarios[%zu].roles[%zu].template", s, r);
             if (!t) {
                 free(items);
-                rc = hd_fail(err, 400, field, "%s: no template '%s'", field, role->template_name);
-                goto refuse;
+                hd_fail(err, 400, field, "%s: no template '%s'", field, role->template_name);
+                return NULL;
             }
             for (size_t n = 0; n < role->n_nics; n++) {
                 const char *net = range_network_name(role->nics[n].network);
-                if (!hd_bridge_of(&g.cfg, net)) {
-                    free(items);
-                    snprintf(field, sizeof(field), "scenarios[%zu].roles[%zu].nics[%zu].network",
-                             s, r, n);
-                    rc = hd_fail(err, 400, field, "%s: network '%s' has no bridge on this node",
-                                 field, net);
-                    goto refuse;
-                }
+                if (hd_bridge_of(&g.cfg, net))
+                    continue;
+                free(items);
+                snprintf(field, sizeof(field), "scenarios[%zu].roles[%zu].nics[%zu].network", s,
+                         r, n);
+                hd_fail(err, 400, field, "%s: network '%s' has no bridge on this node", field,
+                        net);
+                return NULL;
             }
             items[k].template_name = t->name;
             items[k].cpus = role->cpus ? role->cpus : t->cpus;
             items[k].mem = role->mem ? role->mem : t->mem;
-            items[k].count = 0;
             k++;
         }
     }
-    /* names taken by guests of other ranges or by lone guests; count what must start */
-    k = 0;
+    return items;
+}
+
+/* Counts, per role, the guests that must start (g.mu held); a name taken
+ * by a guest outside the range refuses it. */
+static int count_to_start(const struct job *j, struct cap_item *items, struct hd_err *err)
+{
+    size_t k = 0;
     const struct range_role *prev_role = NULL;
     for (size_t i = 0; i < j->n; i++) {
         const struct range_guest *gu = &j->guests[i];
@@ -344,41 +366,41 @@ int hd_range_up(const char *yaml, size_t len, json_t **out, struct hd_err *err)
             k++;
         prev_role = gu->role;
         struct hd_vm *vm = hd_vm_find(gu->name);
-        if (vm && strcmp(vm->range, j->name)) {
-            free(items);
-            rc = hd_fail(err, 409, "range", "guest name %s is taken by a guest outside range %s",
-                         gu->name, j->name);
-            goto refuse;
-        }
+        if (vm && strcmp(vm->range, j->name))
+            return hd_fail(err, 409, "range",
+                           "guest name %s is taken by a guest outside range %s", gu->name,
+                           j->name);
         if (!vm || vm->pidfd < 0)
             items[k].count++;
     }
-    rc = hd_admit_many(items, nroles, err);
+    return 0;
+}
+
+/* Every check before anything changes (g.mu held): not already coming
+ * up, templates and networks, names, capacity, the storage floor. */
+static int range_admit(const struct job *j, struct hd_err *err)
+{
+    size_t nroles;
+    if (job_running(j->name))
+        return hd_fail(err, 409, "range", "range '%s' is being brought up already", j->name);
+    struct cap_item *items = role_items(j->spec, &nroles, err);
+    if (!items)
+        return -1;
+    int rc = count_to_start(j, items, err);
+    if (rc == 0)
+        rc = hd_admit_many(items, nroles, err);
     free(items);
     if (rc < 0)
-        goto refuse;
-    if (g.disk_total && g.disk_free < g.cfg.storage_floor) {
-        rc = hd_fail(err, 507, "", "state dir is under its free-space floor: no new overlays");
-        goto refuse;
-    }
-    j->next_job = jobs;
-    jobs = j;
-    json_t *old = hd_db_ranges(j->name);
-    pthread_mutex_unlock(&g.mu);
+        return -1;
+    if (g.disk_total && g.disk_free < g.cfg.storage_floor)
+        return hd_fail(err, 507, "", "state dir is under its free-space floor: no new overlays");
+    return 0;
+}
 
-    json_t *made = json_array();
-    if (make_segments(spec, made, err) < 0) {
-        remove_bridges(made);
-        json_decref(made);
-        json_decref(old);
-        pthread_mutex_lock(&g.mu);
-        for (struct job **pp = &jobs; *pp; pp = &(*pp)->next_job)
-            if (*pp == j) {
-                *pp = j->next_job;
-                break;
-            }
-        goto refuse;
-    }
+/* The range's record: starting, its bridges (this run's and an earlier
+ * run's), its first creation time. */
+static void save_range_start(const struct job *j, const char *yaml, json_t *made, json_t *old)
+{
     if (old) {
         json_t *prev = json_object_get(old, "bridges_created");
         json_array_extend(made, prev ? prev : json_array());
@@ -387,12 +409,14 @@ int hd_range_up(const char *yaml, size_t len, json_t **out, struct hd_err *err)
                             "bridges_created", made, "created",
                             (json_int_t)(old ? json_integer_value(json_object_get(old, "created"))
                                              : hd_now_ms()));
-    json_decref(old);
     pthread_mutex_lock(&g.mu);
     hd_db_save_range(j->name, yaml, doc);
     pthread_mutex_unlock(&g.mu);
     json_decref(doc);
+}
 
+static int start_job(struct job *j, json_t **out, struct hd_err *err)
+{
     uint64_t seq = hd_event_seq();
     *out = json_pack("{ss sI sI si}", "name", j->name, "guests", (json_int_t)j->n, "event_seq",
                      (json_int_t)seq, "parallel", (int)g.cfg.range_parallel);
@@ -402,22 +426,45 @@ int hd_range_up(const char *yaml, size_t len, json_t **out, struct hd_err *err)
     pthread_attr_t at;
     pthread_attr_init(&at);
     pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-    if (pthread_create(&th, &at, job_main, j) != 0) {
-        pthread_attr_destroy(&at);
-        json_decref(*out);
-        *out = NULL;
-        return hd_fail(err, 500, "", "cannot start the range job");
-    }
+    int rc = pthread_create(&th, &at, job_main, j);
     pthread_attr_destroy(&at);
-    return 0;
+    if (rc == 0)
+        return 0;
+    json_decref(*out);
+    *out = NULL;
+    return hd_fail(err, 500, "", "cannot start the range job");
+}
 
-refuse:
+int hd_range_up(const char *yaml, size_t len, json_t **out, struct hd_err *err)
+{
+    struct job *j = job_new(yaml, len, err);
+    if (!j)
+        return -1;
+    pthread_mutex_lock(&g.mu);
+    if (range_admit(j, err) < 0) {
+        pthread_mutex_unlock(&g.mu);
+        job_free(j);
+        return -1;
+    }
+    j->next_job = jobs;
+    jobs = j;
+    json_t *old = hd_db_ranges(j->name);
     pthread_mutex_unlock(&g.mu);
-    free(j->guests);
-    range_spec_free(spec);
-    pthread_mutex_destroy(&j->mu);
-    free(j);
-    return -1;
+
+    json_t *made = json_array();
+    if (make_segments(j->spec, made, err) < 0) {
+        remove_bridges(made);
+        json_decref(made);
+        json_decref(old);
+        pthread_mutex_lock(&g.mu);
+        job_unlink(j);
+        pthread_mutex_unlock(&g.mu);
+        job_free(j);
+        return -1;
+    }
+    save_range_start(j, yaml, made, old);
+    json_decref(old);
+    return start_job(j, out, err);
 }
 
 static json_t *range_vm_names(const char *name)

@@ -227,7 +227,13 @@ static void append_vm(struct hd_vm *vm)
 
 static int vm_start_locked(struct hd_vm *vm, struct hd_err *err);
 
-int hd_vm_create(json_t *body, const char *range, json_t **out, struct hd_err *err)
+/* A create request's body, checked (no lock held). */
+struct create_req {
+    const char *name, *tmpl, *restart;
+    bool start;
+};
+
+static int create_req_parse(json_t *body, struct create_req *req, struct hd_err *err)
 {
     static const char *const known[] = {"name", "template", "cpus", "mem", "nics",
                                         "restart", "start", NULL};
@@ -245,77 +251,103 @@ int hd_vm_create(json_t *body, const char *range, json_t **out, struct hd_err *e
         return hd_fail(err, 400, "name",
                        "name must be 1-%d characters from [A-Za-z0-9_.-], starting with a "
                        "letter or digit", HD_NAME_MAX);
-    const char *name = json_string_value(v);
+    req->name = json_string_value(v);
     v = json_object_get(body, "template");
     if (!v)
         return hd_fail(err, 400, "template", "template is required");
     if (!json_is_string(v))
         return hd_fail(err, 400, "template", "template must be a template name");
-    const char *tname = json_string_value(v);
-    const char *restart = "no";
+    req->tmpl = json_string_value(v);
+    req->restart = "no";
     v = json_object_get(body, "restart");
     if (v) {
-        restart = json_string_value(v);
-        if (!restart ||
-            (strcmp(restart, "no") && strcmp(restart, "on-failure") && strcmp(restart, "always")))
+        req->restart = json_string_value(v);
+        if (!req->restart || (strcmp(req->restart, "no") && strcmp(req->restart, "on-failure") &&
+                              strcmp(req->restart, "always")))
             return hd_fail(err, 400, "restart", "restart must be no, on-failure or always");
     }
     v = json_object_get(body, "start");
     if (v && !json_is_boolean(v))
         return hd_fail(err, 400, "start", "start must be true or false");
-    bool start = json_is_true(v);
+    req->start = json_is_true(v);
+    return 0;
+}
 
-    pthread_mutex_lock(&g.mu);
-    struct hd_template *t = hd_template_find(tname);
-    if (!t) {
-        pthread_mutex_unlock(&g.mu);
-        return hd_fail(err, 404, "template", "no template '%s'", tname);
-    }
-    unsigned cpus = t->cpus;
-    uint64_t mem = t->mem;
-    json_t *nics = t->nics;
-    if (hd_check_shape(body, &cpus, &mem, &nics, err) < 0) {
-        pthread_mutex_unlock(&g.mu);
+/* The checks that need the node's state (g.mu held): the template, the
+ * guest's shape, its name, the storage floor, and capacity for a start. */
+static int create_admit(json_t *body, const struct create_req *req, struct hd_template **t,
+                        unsigned *cpus, uint64_t *mem, json_t **nics, struct hd_err *err)
+{
+    *t = hd_template_find(req->tmpl);
+    if (!*t)
+        return hd_fail(err, 404, "template", "no template '%s'", req->tmpl);
+    *cpus = (*t)->cpus;
+    *mem = (*t)->mem;
+    *nics = (*t)->nics;
+    if (hd_check_shape(body, cpus, mem, nics, err) < 0)
         return -1;
-    }
-    if (hd_vm_find(name)) {
-        pthread_mutex_unlock(&g.mu);
-        return hd_fail(err, 409, "name", "guest '%s' exists already", name);
-    }
-    if (g.disk_total && g.disk_free < g.cfg.storage_floor) {
-        pthread_mutex_unlock(&g.mu);
+    if (hd_vm_find(req->name))
+        return hd_fail(err, 409, "name", "guest '%s' exists already", req->name);
+    if (g.disk_total && g.disk_free < g.cfg.storage_floor)
         return hd_fail(err, 507, "", "state dir has %llu MiB free, under the floor of %llu MiB: "
                        "no new overlays", (unsigned long long)(g.disk_free >> 20),
                        (unsigned long long)(g.cfg.storage_floor >> 20));
-    }
-    if (start && hd_admit(cpus, mem, 1, err) < 0) {
-        pthread_mutex_unlock(&g.mu);
+    if (req->start && hd_admit(*cpus, *mem, 1, err) < 0)
         return -1;
-    }
+    return 0;
+}
+
+/* A new record, "creating" and busy (NICs resolved; checked already). */
+static struct hd_vm *vm_new(const struct create_req *req, const char *range, unsigned cpus,
+                            uint64_t mem, json_t *nics)
+{
     struct hd_vm *vm = calloc(1, sizeof(*vm));
-    snprintf(vm->name, sizeof(vm->name), "%s", name);
-    snprintf(vm->tmpl, sizeof(vm->tmpl), "%s", tname);
+    size_t i;
+    json_t *v;
+
+    if (!vm)
+        return NULL;
+    snprintf(vm->name, sizeof(vm->name), "%s", req->name);
+    snprintf(vm->tmpl, sizeof(vm->tmpl), "%s", req->tmpl);
     snprintf(vm->range, sizeof(vm->range), "%s", range ? range : "");
-    snprintf(vm->restart, sizeof(vm->restart), "%s", restart);
+    snprintf(vm->restart, sizeof(vm->restart), "%s", req->restart);
     vm->cpus = cpus;
     vm->mem = mem;
     vm->pidfd = -1;
     vm->exit_code = -1;
     vm->created = hd_now_ms();
-    size_t i;
     json_array_foreach(nics, i, v) {
         struct hd_nic *nic = &vm->nics[vm->n_nics++];
         hd_nic_resolve(v, nic->role, nic->bridge, "nics", NULL);
         netdev_kfilter_parse_nic(v, "nics", &nic->kf, NULL); /* checked by hd_check_shape */
     }
-    /* Recorded as "creating" first: a herdd killed from here on finds the
-     * record and removes what was made. */
     snprintf(vm->state, sizeof(vm->state), "creating");
     vm->busy = true;
-    if (hd_uid_alloc(vm, err) < 0) {
+    return vm;
+}
+
+int hd_vm_create(json_t *body, const char *range, json_t **out, struct hd_err *err)
+{
+    struct create_req req = {0};
+    struct hd_template *t = NULL;
+    unsigned cpus = 0;
+    uint64_t mem = 0;
+    json_t *nics = NULL;
+
+    if (create_req_parse(body, &req, err) < 0)
+        return -1;
+    pthread_mutex_lock(&g.mu);
+    if (create_admit(body, &req, &t, &cpus, &mem, &nics, err) < 0) {
+        pthread_mutex_unlock(&g.mu);
+        return -1;
+    }
+    /* Recorded as "creating" first: a herdd killed from here on finds the
+     * record and removes what was made. */
+    struct hd_vm *vm = vm_new(&req, range, cpus, mem, nics);
+    if (!vm || hd_uid_alloc(vm, err) < 0) {
         pthread_mutex_unlock(&g.mu);
         hd_vm_free(vm);
-        return -1;
+        return vm ? -1 : hd_fail(err, 500, "", "out of memory");
     }
     if (hd_db_save_vm(vm) < 0) {
         pthread_mutex_unlock(&g.mu);
@@ -323,8 +355,7 @@ int hd_vm_create(json_t *body, const char *range, json_t **out, struct hd_err *e
         return hd_fail(err, 500, "", "database write failed");
     }
     append_vm(vm);
-    /* Copy what make_resources needs from the template (t may go only when
-     * no guest uses it, and this one is listed now). */
+    /* t stays while a guest uses it, and this one is listed now */
     pthread_mutex_unlock(&g.mu);
 
     int64_t t0 = hd_mono_ns(), overlay_ns = 0;
@@ -341,11 +372,9 @@ int hd_vm_create(json_t *body, const char *range, json_t **out, struct hd_err *e
     }
     vm->busy = false;
     hd_vm_set_state(vm, "created", NULL);
-    if (start && vm_start_locked(vm, err) < 0) {
+    if (req.start && vm_start_locked(vm, err) < 0) {
         /* created, but not started: say so, keep the guest */
-        json_t *o = hd_vm_json(vm, true);
         pthread_mutex_unlock(&g.mu);
-        json_decref(o);
         return -1;
     }
     *out = hd_vm_json(vm, true);
