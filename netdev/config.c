@@ -29,7 +29,7 @@ static const char *json_kind(const json_t *v)
 
 /* Every key of obj must be in allowed (NULL-terminated). */
 static int json_keys_check(const json_t *obj, const char *const *allowed,
-                           const char *field, struct netdev_err *err)
+                           const char *field, struct herd_err *err)
 {
     const char *key;
     json_t *val;
@@ -39,15 +39,15 @@ static int json_keys_check(const json_t *obj, const char *const *allowed,
         for (const char *const *a = allowed; *a; a++)
             known = known || strcmp(*a, key) == 0;
         if (!known)
-            return netdev_err_set(err, -EINVAL, field, "%s: unknown key '%s'",
-                                  field, key);
+            return herd_err_set(err, -EINVAL, field, "%s: unknown key '%s'",
+                                field, key);
     }
     return 0;
 }
 
 static int json_str(const json_t *obj, const char *key, bool required,
                     const char *field, char *out, size_t size,
-                    struct netdev_err *err)
+                    struct herd_err *err)
 {
     json_t *v = json_object_get(obj, key);
     char path[128];
@@ -55,24 +55,24 @@ static int json_str(const json_t *obj, const char *key, bool required,
     snprintf(path, sizeof(path), "%s.%s", field, key);
     if (!v) {
         if (required)
-            return netdev_err_set(err, -EINVAL, path, "%s is required", path);
+            return herd_err_set(err, -EINVAL, path, "%s is required", path);
         return 0;
     }
     if (!json_is_string(v))
-        return netdev_err_set(err, -EINVAL, path, "%s: expected a string, got %s",
-                              path, json_kind(v));
+        return herd_err_set(err, -EINVAL, path, "%s: expected a string, got %s",
+                            path, json_kind(v));
     if (strlen(json_string_value(v)) >= size)
-        return netdev_err_set(err, -ENAMETOOLONG, path,
-                              "%s: '%s' is %zu characters, at most %zu allowed", path,
-                              json_string_value(v), strlen(json_string_value(v)),
-                              size - 1);
+        return herd_err_set(err, -ENAMETOOLONG, path,
+                            "%s: '%s' is %zu characters, at most %zu allowed", path,
+                            json_string_value(v), strlen(json_string_value(v)),
+                            size - 1);
     snprintf(out, size, "%s", json_string_value(v));
     return 0;
 }
 
 static int json_uint(const json_t *obj, const char *key, bool required,
                      const char *field, long long max, long long *out,
-                     struct netdev_err *err)
+                     struct herd_err *err)
 {
     json_t *v = json_object_get(obj, key);
     char path[128];
@@ -80,15 +80,15 @@ static int json_uint(const json_t *obj, const char *key, bool required,
     snprintf(path, sizeof(path), "%s.%s", field, key);
     if (!v) {
         if (required)
-            return netdev_err_set(err, -EINVAL, path, "%s is required", path);
+            return herd_err_set(err, -EINVAL, path, "%s is required", path);
         return 0;
     }
     if (!json_is_integer(v))
-        return netdev_err_set(err, -EINVAL, path, "%s: expected an integer, got %s",
-                              path, json_kind(v));
+        return herd_err_set(err, -EINVAL, path, "%s: expected an integer, got %s",
+                            path, json_kind(v));
     if (json_integer_value(v) < 0 || json_integer_value(v) > max)
-        return netdev_err_set(err, -ERANGE, path, "%s: %lld out of range (0..%lld)",
-                              path, (long long)json_integer_value(v), max);
+        return herd_err_set(err, -ERANGE, path, "%s: %lld out of range (0..%lld)",
+                            path, (long long)json_integer_value(v), max);
     *out = json_integer_value(v);
     return 0;
 }
@@ -109,7 +109,7 @@ static int addr_parse(const char *text, int *family, union netdev_inaddr *a)
 }
 
 static int parse_vxlan_addrs(const json_t *obj, const char *field,
-                             struct netdev_vxlan_cfg *vx, struct netdev_err *err)
+                             struct netdev_vxlan_cfg *vx, struct herd_err *err)
 {
     char local[64] = "", remote[64] = "", group[64] = "", path[128];
     int fam_remote = 0, rc;
@@ -120,25 +120,25 @@ static int parse_vxlan_addrs(const json_t *obj, const char *field,
         return rc;
     snprintf(path, sizeof(path), "%s.local", field);
     if (addr_parse(local, &vx->family, &vx->local))
-        return netdev_err_set(err, -EINVAL, path, "%s: '%s' is not an IP address",
-                              path, local);
+        return herd_err_set(err, -EINVAL, path, "%s: '%s' is not an IP address",
+                            path, local);
     if (!*remote == !*group)
-        return netdev_err_set(err, -EINVAL, field,
-                              "%s: exactly one of 'remote' (unicast peer) and "
-                              "'group' (multicast) is required", field);
+        return herd_err_set(err, -EINVAL, field,
+                            "%s: exactly one of 'remote' (unicast peer) and "
+                            "'group' (multicast) is required", field);
     vx->remote_is_group = *group != 0;
     snprintf(path, sizeof(path), "%s.%s", field, *group ? "group" : "remote");
     if (addr_parse(*group ? group : remote, &fam_remote, &vx->remote))
-        return netdev_err_set(err, -EINVAL, path, "%s: '%s' is not an IP address",
-                              path, *group ? group : remote);
+        return herd_err_set(err, -EINVAL, path, "%s: '%s' is not an IP address",
+                            path, *group ? group : remote);
     if (fam_remote != vx->family)
-        return netdev_err_set(err, -EINVAL, path,
-                              "%s: address family differs from 'local'", path);
+        return herd_err_set(err, -EINVAL, path,
+                            "%s: address family differs from 'local'", path);
     return 0;
 }
 
 static int parse_vxlan(const json_t *obj, const char *field,
-                       struct netdev_vxlan_cfg *vx, struct netdev_err *err)
+                       struct netdev_vxlan_cfg *vx, struct herd_err *err)
 {
     static const char *const keys[] = {"vni", "local", "remote", "group", "port",
                                        "dev", NULL};
@@ -146,8 +146,8 @@ static int parse_vxlan(const json_t *obj, const char *field,
     int rc;
 
     if (!json_is_object(obj))
-        return netdev_err_set(err, -EINVAL, field, "%s: expected an object, got %s",
-                              field, json_kind(obj));
+        return herd_err_set(err, -EINVAL, field, "%s: expected an object, got %s",
+                            field, json_kind(obj));
     if ((rc = json_keys_check(obj, keys, field, err)) ||
         (rc = json_uint(obj, "vni", true, field, 0xffffffffLL, &vni, err)) ||
         (rc = json_uint(obj, "port", false, field, 0xffffLL, &port, err)) ||
@@ -176,7 +176,7 @@ static struct netdev_bridge_cfg *bridge_add(struct netdev_config *cfg)
 /* Fields common to roles and segments: mtu, uplink, vxlan. */
 static int parse_bridge_common(const json_t *obj, const char *field,
                                unsigned default_mtu, struct netdev_bridge_cfg *b,
-                               struct netdev_err *err)
+                               struct herd_err *err)
 {
     long long mtu = default_mtu;
     json_t *vx = json_object_get(obj, "vxlan");
@@ -195,19 +195,19 @@ static int parse_bridge_common(const json_t *obj, const char *field,
 
 static int parse_segment(struct netdev_config *cfg, enum netdev_role role,
                          unsigned role_mtu, const json_t *obj, const char *field,
-                         struct netdev_err *err)
+                         struct herd_err *err)
 {
     static const char *const keys[] = {"name", "mtu", "uplink", "vxlan", NULL};
     struct netdev_bridge_cfg *b;
     int rc;
 
     if (!json_is_object(obj))
-        return netdev_err_set(err, -EINVAL, field, "%s: expected an object, got %s",
-                              field, json_kind(obj));
+        return herd_err_set(err, -EINVAL, field, "%s: expected an object, got %s",
+                            field, json_kind(obj));
     if ((rc = json_keys_check(obj, keys, field, err)))
         return rc;
     if (!(b = bridge_add(cfg)))
-        return netdev_err_set(err, -ENOMEM, field, "out of memory");
+        return herd_err_set(err, -ENOMEM, field, "out of memory");
     b->role = role;
     if ((rc = json_str(obj, "name", true, field, b->segment, sizeof(b->segment),
                        err)))
@@ -216,7 +216,7 @@ static int parse_segment(struct netdev_config *cfg, enum netdev_role role,
 }
 
 static int parse_role(struct netdev_config *cfg, enum netdev_role role,
-                      const json_t *obj, struct netdev_err *err)
+                      const json_t *obj, struct herd_err *err)
 {
     static const char *const keys[] = {"bridge", "mtu", "uplink", "vxlan",
                                        "segments", NULL};
@@ -228,12 +228,12 @@ static int parse_role(struct netdev_config *cfg, enum netdev_role role,
 
     snprintf(field, sizeof(field), "roles.%s", netdev_role_name(role));
     if (!json_is_object(obj))
-        return netdev_err_set(err, -EINVAL, field, "%s: expected an object, got %s",
-                              field, json_kind(obj));
+        return herd_err_set(err, -EINVAL, field, "%s: expected an object, got %s",
+                            field, json_kind(obj));
     if ((rc = json_keys_check(obj, keys, field, err)))
         return rc;
     if (!(b = bridge_add(cfg)))
-        return netdev_err_set(err, -ENOMEM, field, "out of memory");
+        return herd_err_set(err, -ENOMEM, field, "out of memory");
     b->role = role;
     cfg->role_bridge[role] = (int)(cfg->n_bridges - 1);
     if ((rc = json_str(obj, "bridge", true, field, b->name, sizeof(b->name), err)) ||
@@ -244,8 +244,8 @@ static int parse_role(struct netdev_config *cfg, enum netdev_role role,
         return 0;
     snprintf(path, sizeof(path), "%s.segments", field);
     if (!json_is_array(segs))
-        return netdev_err_set(err, -EINVAL, path, "%s: expected an array, got %s",
-                              path, json_kind(segs));
+        return herd_err_set(err, -EINVAL, path, "%s: expected an array, got %s",
+                            path, json_kind(segs));
     unsigned role_mtu = b->mtu; /* b moves when bridges grow */
     json_array_foreach(segs, i, seg) {
         snprintf(path, sizeof(path), "%s.segments[%zu]", field, i);
@@ -256,7 +256,7 @@ static int parse_role(struct netdev_config *cfg, enum netdev_role role,
 }
 
 static int parse_roles(struct netdev_config *cfg, const json_t *roles,
-                       struct netdev_err *err)
+                       struct herd_err *err)
 {
     const char *key;
     json_t *val;
@@ -264,13 +264,13 @@ static int parse_roles(struct netdev_config *cfg, const json_t *roles,
     int rc;
 
     if (!json_is_object(roles))
-        return netdev_err_set(err, -EINVAL, "roles", "roles: expected an object, got %s",
-                              json_kind(roles));
+        return herd_err_set(err, -EINVAL, "roles", "roles: expected an object, got %s",
+                            json_kind(roles));
     json_object_foreach((json_t *)roles, key, val) {
         if (netdev_role_parse(key, &role))
-            return netdev_err_set(err, -EINVAL, "roles",
-                                  "roles: unknown role '%s' (expected management, "
-                                  "storage, service or communication)", key);
+            return herd_err_set(err, -EINVAL, "roles",
+                                "roles: unknown role '%s' (expected management, "
+                                "storage, service or communication)", key);
     }
     for (int r = 0; r < NETDEV_ROLE_COUNT; r++) {
         val = json_object_get(roles, netdev_role_name((enum netdev_role)r));
@@ -288,29 +288,29 @@ static void config_init(struct netdev_config *cfg)
 }
 
 int netdev_config_parse_json(const char *text, struct netdev_config *cfg,
-                             struct netdev_err *err)
+                             struct herd_err *err)
 {
     static const char *const keys[] = {"roles", NULL};
     json_error_t jerr;
     json_t *root, *roles;
     int rc;
 
-    netdev_err_clear(err);
+    herd_err_clear(err);
     config_init(cfg);
     root = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
     if (!root)
-        return netdev_err_set(err, -EINVAL, "", "JSON error at line %d column %d: %s",
-                              jerr.line, jerr.column, jerr.text);
+        return herd_err_set(err, -EINVAL, "", "JSON error at line %d column %d: %s",
+                            jerr.line, jerr.column, jerr.text);
     rc = -EINVAL;
     if (!json_is_object(root)) {
-        netdev_err_set(err, rc, "", "expected a JSON object at top level");
+        herd_err_set(err, rc, "", "expected a JSON object at top level");
         goto out;
     }
     if ((rc = json_keys_check(root, keys, "(top level)", err)))
         goto out;
     roles = json_object_get(root, "roles");
     if (!roles) {
-        rc = netdev_err_set(err, -EINVAL, "roles", "roles is required");
+        rc = herd_err_set(err, -EINVAL, "roles", "roles is required");
         goto out;
     }
     if ((rc = parse_roles(cfg, roles, err)))
@@ -324,7 +324,7 @@ out:
 }
 
 int netdev_config_load(const char *path, struct netdev_config *cfg,
-                       struct netdev_err *err)
+                       struct herd_err *err)
 {
     FILE *f = fopen(path, "re");
     char *text = NULL;
@@ -333,15 +333,15 @@ int netdev_config_load(const char *path, struct netdev_config *cfg,
 
     config_init(cfg);
     if (!f)
-        return netdev_err_set(err, -errno, path, "cannot open %s: %s", path,
-                              strerror(errno));
+        return herd_err_set(err, -errno, path, "cannot open %s: %s", path,
+                            strerror(errno));
     do {
         if (len + 4096 + 1 > cap) {
             char *t = realloc(text, cap = cap * 2 + 4096 + 1);
             if (!t) {
                 free(text);
                 fclose(f);
-                return netdev_err_set(err, -ENOMEM, path, "out of memory");
+                return herd_err_set(err, -ENOMEM, path, "out of memory");
             }
             text = t;
         }

@@ -57,7 +57,7 @@ static int parse_prefix(const char *text, struct netdev_kf_prefix *p)
 }
 
 static int parse_bucket(json_t *o, const char *field, struct tbucket_cfg *b,
-                        struct netdev_err *err)
+                        struct herd_err *err)
 {
     const char *k;
     json_t *v;
@@ -66,30 +66,30 @@ static int parse_bucket(json_t *o, const char *field, struct tbucket_cfg *b,
     if (!o)
         return 0;
     if (!json_is_object(o))
-        return netdev_err_set(err, -EINVAL, field, "%s must be {size, refill_time}", field);
+        return herd_err_set(err, -EINVAL, field, "%s must be {size, refill_time}", field);
     json_object_foreach(o, k, v) {
         if (strcmp(k, "size") && strcmp(k, "refill_time"))
-            return netdev_err_set(err, -EINVAL, field, "%s.%s: unknown field (size, "
-                                  "refill_time; the kernel limiter has no one_time_burst)",
-                                  field, k);
+            return herd_err_set(err, -EINVAL, field, "%s.%s: unknown field (size, "
+                                "refill_time; the kernel limiter has no one_time_burst)",
+                                field, k);
         if (!json_is_integer(v) || json_integer_value(v) <= 0 ||
             json_integer_value(v) > (json_int_t)UINT32_MAX)
-            return netdev_err_set(err, -EINVAL, field, "%s.%s must be an integer in 1..%u",
-                                  field, k, UINT32_MAX);
+            return herd_err_set(err, -EINVAL, field, "%s.%s must be an integer in 1..%u",
+                                field, k, UINT32_MAX);
     }
     b->size = (uint64_t)json_integer_value(json_object_get(o, "size"));
     b->refill_time_ms = (uint64_t)json_integer_value(json_object_get(o, "refill_time"));
     if (!b->size || !b->refill_time_ms)
-        return netdev_err_set(err, -EINVAL, field, "%s needs size and refill_time (ms)", field);
+        return herd_err_set(err, -EINVAL, field, "%s needs size and refill_time (ms)", field);
     if (b->size * 1000 / b->refill_time_ms == 0)
-        return netdev_err_set(err, -EINVAL, field, "%s: %llu per %llu ms is under 1 per "
-                              "second", field, (unsigned long long)b->size,
-                              (unsigned long long)b->refill_time_ms);
+        return herd_err_set(err, -EINVAL, field, "%s: %llu per %llu ms is under 1 per "
+                            "second", field, (unsigned long long)b->size,
+                            (unsigned long long)b->refill_time_ms);
     return 0;
 }
 
 int netdev_kfilter_parse_nic(json_t *item, const char *field,
-                             struct netdev_kfilter_cfg *cfg, struct netdev_err *err)
+                             struct netdev_kfilter_cfg *cfg, struct herd_err *err)
 {
     char f[128];
     json_t *a, *rl, *v;
@@ -106,25 +106,25 @@ int netdev_kfilter_parse_nic(json_t *item, const char *field,
     if ((a = json_object_get(item, "addresses"))) {
         snprintf(f, sizeof(f), "%s.addresses", field);
         if (!json_is_array(a) || json_array_size(a) > NETDEV_KF_MAX_ADDRS)
-            return netdev_err_set(err, -EINVAL, f, "%s must be a list of at most %d "
-                                  "addresses or prefixes", f, NETDEV_KF_MAX_ADDRS);
+            return herd_err_set(err, -EINVAL, f, "%s must be a list of at most %d "
+                                "addresses or prefixes", f, NETDEV_KF_MAX_ADDRS);
         cfg->pin_ip = true;
         json_array_foreach(a, i, v) {
             snprintf(f, sizeof(f), "%s.addresses[%zu]", field, i);
             if (!json_is_string(v) || parse_prefix(json_string_value(v), &cfg->addrs[i]))
-                return netdev_err_set(err, -EINVAL, f, "%s must be an IPv4 or IPv6 address "
-                                      "or prefix (10.1.0.5, fd01::/64)", f);
+                return herd_err_set(err, -EINVAL, f, "%s must be an IPv4 or IPv6 address "
+                                    "or prefix (10.1.0.5, fd01::/64)", f);
             cfg->n_addrs++;
         }
     }
     if ((rl = json_object_get(item, "rate_limit"))) {
         snprintf(f, sizeof(f), "%s.rate_limit", field);
         if (!json_is_object(rl))
-            return netdev_err_set(err, -EINVAL, f, "%s must be {bandwidth, ops}", f);
+            return herd_err_set(err, -EINVAL, f, "%s must be {bandwidth, ops}", f);
         json_object_foreach(rl, k, v) {
             if (strcmp(k, "bandwidth") && strcmp(k, "ops"))
-                return netdev_err_set(err, -EINVAL, f, "%s.%s: unknown field (bandwidth, ops)",
-                                      f, k);
+                return herd_err_set(err, -EINVAL, f, "%s.%s: unknown field (bandwidth, ops)",
+                                    f, k);
         }
         snprintf(f, sizeof(f), "%s.rate_limit.bandwidth", field);
         if ((rc = parse_bucket(json_object_get(rl, "bandwidth"), f, &cfg->bytes, err)))

@@ -51,33 +51,33 @@ static int nft_run(struct nft *n, const char *cmd, char *err, size_t errlen)
     return -EIO;
 }
 
-int netdev_kfilter_install(const struct netdev_kfilter_cfg *cfg, struct netdev_err *err)
+int netdev_kfilter_install(const struct netdev_kfilter_cfg *cfg, struct herd_err *err)
 {
     char table[IFNAMSIZ + 8], msg[200];
     char *rules = NULL, *cmd = NULL;
     struct nft n;
     int rc;
 
-    netdev_err_clear(err);
+    herd_err_clear(err);
     if ((rc = netdev_kfilter_rules(cfg, &rules)))
-        return netdev_err_set(err, rc, "tap", "kernel filter for '%s': bad configuration",
-                              cfg->tap);
+        return herd_err_set(err, rc, "tap", "kernel filter for '%s': bad configuration",
+                            cfg->tap);
     netdev_kfilter_table_name(cfg->tap, table);
     /* create-then-delete: replaces a table of a former tap of that name in
      * the same transaction as the new one is made */
     if (asprintf(&cmd, "table netdev %s\ndelete table netdev %s\n%s", table, table, rules) < 0) {
         free(rules);
-        return netdev_err_set(err, -ENOMEM, "tap", "out of memory");
+        return herd_err_set(err, -ENOMEM, "tap", "out of memory");
     }
     free(rules);
     if ((rc = nft_open(&n, false)) == 0) {
         rc = nft_run(&n, cmd, msg, sizeof(msg));
         nft_close(&n);
         if (rc)
-            netdev_err_set(err, rc, "tap", "kernel filter for '%s' (nftables): %s", cfg->tap,
-                           msg);
+            herd_err_set(err, rc, "tap", "kernel filter for '%s' (nftables): %s", cfg->tap,
+                         msg);
     } else {
-        netdev_err_set(err, rc, "tap", "libnftables: %s", strerror(-rc));
+        herd_err_set(err, rc, "tap", "libnftables: %s", strerror(-rc));
     }
     free(cmd);
     return rc;

@@ -1,7 +1,7 @@
 # netdev: host networking library (bridges, taps, VXLAN, userspace-path
 # filters and rate limits). No KVM knowledge.
 
-NETDEV_SRCS := netdev/error.c netdev/role.c netdev/name.c netdev/mac.c \
+NETDEV_SRCS := netdev/role.c netdev/name.c netdev/mac.c \
                netdev/config.c netdev/validate.c netdev/nl.c netdev/bridge.c \
                netdev/vxlan.c netdev/setup.c netdev/tap.c netdev/tapclean.c \
                netdev/machost.c netdev/antispoof.c netdev/ratelimit.c \

@@ -33,15 +33,15 @@ void undo_rollback(struct netdev_nl *nl, struct undo_log *u);
 void undo_free(struct undo_log *u);
 
 int bridge_inspect(struct netdev_nl *nl, const struct netdev_bridge_cfg *br,
-                   struct bridge_plan *plan, struct netdev_err *err);
+                   struct bridge_plan *plan, struct herd_err *err);
 int bridge_apply(struct netdev_nl *nl, const struct netdev_bridge_cfg *br,
                  const struct bridge_plan *plan, struct undo_log *undo,
-                 struct netdev_err *err);
+                 struct herd_err *err);
 int vxlan_inspect(struct netdev_nl *nl, const struct netdev_bridge_cfg *br,
-                  struct bridge_plan *plan, struct netdev_err *err);
+                  struct bridge_plan *plan, struct herd_err *err);
 int vxlan_apply(struct netdev_nl *nl, const struct netdev_bridge_cfg *br,
                 const struct bridge_plan *plan, struct undo_log *undo,
-                struct netdev_err *err);
+                struct herd_err *err);
 /* First thing a plan would do, as a message for netdev_check; NULL if none. */
 const char *plan_pending(const struct bridge_plan *plan);
 

@@ -78,7 +78,7 @@ const char *plan_pending(const struct bridge_plan *p)
 }
 
 static int plan_one(struct netdev_nl *nl, const struct netdev_bridge_cfg *br,
-                    struct bridge_plan *plan, struct netdev_err *err)
+                    struct bridge_plan *plan, struct herd_err *err)
 {
     int rc = bridge_inspect(nl, br, plan, err);
 
@@ -87,7 +87,7 @@ static int plan_one(struct netdev_nl *nl, const struct netdev_bridge_cfg *br,
 
 static int apply_one(struct netdev_nl *nl, const struct netdev_bridge_cfg *br,
                      const struct bridge_plan *plan, struct undo_log *undo,
-                     struct netdev_err *err)
+                     struct herd_err *err)
 {
     int rc = bridge_apply(nl, br, plan, undo, err);
 
@@ -95,7 +95,7 @@ static int apply_one(struct netdev_nl *nl, const struct netdev_bridge_cfg *br,
 }
 
 static int setup_bridges(struct netdev_nl *nl, const struct netdev_bridge_cfg *brs,
-                         size_t n, struct netdev_err *err)
+                         size_t n, struct herd_err *err)
 {
     struct bridge_plan *plans = calloc(n ? n : 1, sizeof(*plans));
     struct undo_log undo;
@@ -103,7 +103,7 @@ static int setup_bridges(struct netdev_nl *nl, const struct netdev_bridge_cfg *b
 
     if (rc) {
         free(plans);
-        return netdev_err_set(err, rc, "", "out of memory");
+        return herd_err_set(err, rc, "", "out of memory");
     }
     for (size_t i = 0; i < n && !rc; i++)
         rc = plan_one(nl, &brs[i], &plans[i], err);
@@ -117,7 +117,7 @@ static int setup_bridges(struct netdev_nl *nl, const struct netdev_bridge_cfg *b
 }
 
 static int check_bridges(struct netdev_nl *nl, const struct netdev_bridge_cfg *brs,
-                         size_t n, struct netdev_err *err)
+                         size_t n, struct herd_err *err)
 {
     struct bridge_plan plan;
     const char *pending;
@@ -127,15 +127,15 @@ static int check_bridges(struct netdev_nl *nl, const struct netdev_bridge_cfg *b
         if ((rc = plan_one(nl, &brs[i], &plan, err)))
             return rc;
         if ((pending = plan_pending(&plan)))
-            return netdev_err_set(err, -ENOENT, brs[i].field, "%s: '%s': %s",
-                                  brs[i].field, brs[i].name, pending);
+            return herd_err_set(err, -ENOENT, brs[i].field, "%s: '%s': %s",
+                                brs[i].field, brs[i].name, pending);
     }
     return 0;
 }
 
 /* Deletes name if netdev made it; leaves anything else alone. */
 static int teardown_link(struct netdev_nl *nl, const char *name, const char *field,
-                         struct netdev_err *err)
+                         struct herd_err *err)
 {
     struct rtnl_link *link;
     bool owned;
@@ -144,18 +144,18 @@ static int teardown_link(struct netdev_nl *nl, const char *name, const char *fie
     if (rc == -ENODEV)
         return 0;
     if (rc)
-        return netdev_err_set(err, rc, field, "%s: cannot read '%s': %s", field, name,
-                              strerror(-rc));
+        return herd_err_set(err, rc, field, "%s: cannot read '%s': %s", field, name,
+                            strerror(-rc));
     owned = netdev_link_is_owned(link);
     rtnl_link_put(link);
     if (owned && (rc = netdev_link_delete(nl, name)))
-        return netdev_err_set(err, rc, field, "%s: deleting '%s': %s", field, name,
-                              strerror(-rc));
+        return herd_err_set(err, rc, field, "%s: deleting '%s': %s", field, name,
+                            strerror(-rc));
     return 0;
 }
 
 int netdev_bridge_teardown(struct netdev_nl *nl, const struct netdev_bridge_cfg *br,
-                           struct netdev_err *err)
+                           struct herd_err *err)
 {
     int rc = 0;
 
@@ -165,39 +165,39 @@ int netdev_bridge_teardown(struct netdev_nl *nl, const struct netdev_bridge_cfg 
 }
 
 int netdev_bridge_setup(struct netdev_nl *nl, const struct netdev_bridge_cfg *br,
-                        struct netdev_err *err)
+                        struct herd_err *err)
 {
-    netdev_err_clear(err);
+    herd_err_clear(err);
     return setup_bridges(nl, br, 1, err);
 }
 
 int netdev_bridge_check(struct netdev_nl *nl, const struct netdev_bridge_cfg *br,
-                        struct netdev_err *err)
+                        struct herd_err *err)
 {
-    netdev_err_clear(err);
+    herd_err_clear(err);
     return check_bridges(nl, br, 1, err);
 }
 
 int netdev_setup(struct netdev_nl *nl, const struct netdev_config *cfg,
-                 struct netdev_err *err)
+                 struct herd_err *err)
 {
-    netdev_err_clear(err);
+    herd_err_clear(err);
     return setup_bridges(nl, cfg->bridges, cfg->n_bridges, err);
 }
 
 int netdev_check(struct netdev_nl *nl, const struct netdev_config *cfg,
-                 struct netdev_err *err)
+                 struct herd_err *err)
 {
-    netdev_err_clear(err);
+    herd_err_clear(err);
     return check_bridges(nl, cfg->bridges, cfg->n_bridges, err);
 }
 
 int netdev_teardown(struct netdev_nl *nl, const struct netdev_config *cfg,
-                    struct netdev_err *err)
+                    struct herd_err *err)
 {
     int rc, first = 0;
 
-    netdev_err_clear(err);
+    herd_err_clear(err);
     /* Segments before their roles; keep going so one failure leaves less. */
     for (size_t i = cfg->n_bridges; i-- > 0;) {
         rc = netdev_bridge_teardown(nl, &cfg->bridges[i], first ? NULL : err);

@@ -134,7 +134,7 @@ out:
 
 /* The bridge's ifindex and MTU, or an error message. */
 static int tap_bridge(struct netdev_nl *nl, const char *bridge, int *ifindex,
-                      unsigned *mtu, struct netdev_err *err)
+                      unsigned *mtu, struct herd_err *err)
 {
     struct rtnl_link *link;
     int rc;
@@ -143,11 +143,11 @@ static int tap_bridge(struct netdev_nl *nl, const char *bridge, int *ifindex,
     if (!bridge)
         return 0;
     if ((rc = netdev_link_get(nl, bridge, &link)))
-        return netdev_err_set(err, -ENODEV, "bridge", "bridge '%s' does not exist",
-                              bridge);
+        return herd_err_set(err, -ENODEV, "bridge", "bridge '%s' does not exist",
+                            bridge);
     if (!netdev_link_is_kind(link, "bridge"))
-        rc = netdev_err_set(err, -EINVAL, "bridge", "'%s' is a %s, not a bridge",
-                            bridge, netdev_link_kind(link));
+        rc = herd_err_set(err, -EINVAL, "bridge", "'%s' is a %s, not a bridge",
+                          bridge, netdev_link_kind(link));
     *ifindex = rtnl_link_get_ifindex(link);
     if (!*mtu)
         *mtu = rtnl_link_get_mtu(link);
@@ -156,28 +156,28 @@ static int tap_bridge(struct netdev_nl *nl, const char *bridge, int *ifindex,
 }
 
 static int tap_name_for(const struct netdev_tap_cfg *cfg, char name[IFNAMSIZ],
-                        struct netdev_err *err)
+                        struct herd_err *err)
 {
     int rc;
 
     if (cfg->name) {
         if ((rc = netdev_name_check(cfg->name)))
-            return netdev_err_set(err, rc, "name", "'%s' is not a valid interface "
-                                  "name (1-%d characters)", cfg->name,
-                                  NETDEV_NAME_MAX);
+            return herd_err_set(err, rc, "name", "'%s' is not a valid interface "
+                                "name (1-%d characters)", cfg->name,
+                                NETDEV_NAME_MAX);
         snprintf(name, IFNAMSIZ, "%s", cfg->name);
         return 0;
     }
     if (!cfg->identity || (rc = netdev_tap_name(name, cfg->identity, cfg->nic)))
-        return netdev_err_set(err, -EINVAL, "identity",
-                              "guest identity '%s' must be 1-%d characters from "
-                              "A-Z a-z 0-9 _ . -", cfg->identity ? cfg->identity : "",
-                              NETDEV_IDENT_MAX);
+        return herd_err_set(err, -EINVAL, "identity",
+                            "guest identity '%s' must be 1-%d characters from "
+                            "A-Z a-z 0-9 _ . -", cfg->identity ? cfg->identity : "",
+                            NETDEV_IDENT_MAX);
     return 0;
 }
 
 int netdev_tap_create(struct netdev_nl *nl, const struct netdev_tap_cfg *cfg,
-                      struct netdev_tap *tap, struct netdev_err *err)
+                      struct netdev_tap *tap, struct herd_err *err)
 {
     struct rtnl_link *existing;
     char name[IFNAMSIZ];
@@ -185,29 +185,29 @@ int netdev_tap_create(struct netdev_nl *nl, const struct netdev_tap_cfg *cfg,
     int master, rc;
 
     tap_reset(tap);
-    netdev_err_clear(err);
+    herd_err_clear(err);
     if ((rc = tap_name_for(cfg, name, err)) ||
         (rc = tap_bridge(nl, cfg->bridge, &master, &mtu, err)))
         return rc;
     if (!mtu)
         mtu = 1500;
     if (mtu < NETDEV_MTU_MIN || mtu > NETDEV_MTU_MAX)
-        return netdev_err_set(err, -ERANGE, "mtu", "MTU %u out of range (%d..%d)",
-                              mtu, NETDEV_MTU_MIN, NETDEV_MTU_MAX);
+        return herd_err_set(err, -ERANGE, "mtu", "MTU %u out of range (%d..%d)",
+                            mtu, NETDEV_MTU_MIN, NETDEV_MTU_MAX);
     if (!netdev_link_get(nl, name, &existing)) {
         rtnl_link_put(existing);
-        return netdev_err_set(err, -EEXIST, "name", "link '%s' exists already", name);
+        return herd_err_set(err, -EEXIST, "name", "link '%s' exists already", name);
     }
     rc = tap_open_queues(tap, name, cfg->queues, cfg->vnet_hdr_len);
     if (rc)
-        netdev_err_set(err, rc, "name", "opening tap '%s': %s", name, strerror(-rc));
+        herd_err_set(err, rc, "name", "opening tap '%s': %s", name, strerror(-rc));
     if (!rc && cfg->persist && (rc = tap_persist(tap, cfg->owner)))
-        netdev_err_set(err, rc, "name", "making tap '%s' persistent: %s", name,
-                       strerror(-rc));
+        herd_err_set(err, rc, "name", "making tap '%s' persistent: %s", name,
+                     strerror(-rc));
     if (!rc && (rc = tap_configure(nl, tap, cfg, master, mtu)))
-        netdev_err_set(err, rc, "name", "configuring tap '%s' (MTU %u%s%s): %s", name,
-                       mtu, cfg->bridge ? ", bridge " : "",
-                       cfg->bridge ? cfg->bridge : "", strerror(-rc));
+        herd_err_set(err, rc, "name", "configuring tap '%s' (MTU %u%s%s): %s", name,
+                     mtu, cfg->bridge ? ", bridge " : "",
+                     cfg->bridge ? cfg->bridge : "", strerror(-rc));
     if (rc)
         netdev_tap_destroy(nl, tap);
     return rc;

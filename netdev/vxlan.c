@@ -44,7 +44,7 @@ static int addr_owner(struct netdev_nl *nl, int family, const union netdev_inadd
 }
 
 static int inspect_underlay(struct netdev_nl *nl, const struct netdev_bridge_cfg *br,
-                            struct bridge_plan *plan, struct netdev_err *err)
+                            struct bridge_plan *plan, struct herd_err *err)
 {
     const struct netdev_vxlan_cfg *vx = &br->vxlan;
     struct rtnl_link *dev;
@@ -55,27 +55,27 @@ static int inspect_underlay(struct netdev_nl *nl, const struct netdev_bridge_cfg
     snprintf(field, sizeof(field), "%s.vxlan", br->field);
     inet_ntop(vx->family, &vx->local, local, sizeof(local));
     if (owner < 0)
-        return netdev_err_set(err, owner, field, "%s: reading addresses: %s", field,
-                              strerror(-owner));
+        return herd_err_set(err, owner, field, "%s: reading addresses: %s", field,
+                            strerror(-owner));
     if (owner == 0)
-        return netdev_err_set(err, -EADDRNOTAVAIL, field,
-                              "%s: local address %s is not configured on this node",
-                              field, local);
+        return herd_err_set(err, -EADDRNOTAVAIL, field,
+                            "%s: local address %s is not configured on this node",
+                            field, local);
     rc = *vx->dev ? netdev_link_get(nl, vx->dev, &dev)
                   : netdev_link_get_index(nl, owner, &dev);
     if (rc)
-        return netdev_err_set(err, -ENODEV, field,
-                              "%s: underlay device '%s' does not exist", field, vx->dev);
+        return herd_err_set(err, -ENODEV, field,
+                            "%s: underlay device '%s' does not exist", field, vx->dev);
     plan->underlay_ifindex = rtnl_link_get_ifindex(dev);
     mtu = rtnl_link_get_mtu(dev);
     if (mtu < need)
-        rc = netdev_err_set(err, -ERANGE, field,
-                            "%s: underlay '%s' has MTU %u, which cannot carry the "
-                            "bridge MTU %u plus %u bytes of VXLAN overhead; set the "
-                            "bridge MTU to at most %u or the underlay's to at least %u",
-                            field, rtnl_link_get_name(dev), mtu, br->mtu,
-                            vxlan_overhead(vx->family),
-                            mtu > vxlan_overhead(vx->family)
+        rc = herd_err_set(err, -ERANGE, field,
+                          "%s: underlay '%s' has MTU %u, which cannot carry the "
+                          "bridge MTU %u plus %u bytes of VXLAN overhead; set the "
+                          "bridge MTU to at most %u or the underlay's to at least %u",
+                          field, rtnl_link_get_name(dev), mtu, br->mtu,
+                          vxlan_overhead(vx->family),
+                          mtu > vxlan_overhead(vx->family)
                                 ? mtu - vxlan_overhead(vx->family) : 0, need);
     rtnl_link_put(dev);
     return rc;
@@ -119,7 +119,7 @@ static const char *vxlan_mismatch(struct rtnl_link *link, const struct netdev_br
 }
 
 int vxlan_inspect(struct netdev_nl *nl, const struct netdev_bridge_cfg *br,
-                  struct bridge_plan *plan, struct netdev_err *err)
+                  struct bridge_plan *plan, struct herd_err *err)
 {
     const struct netdev_vxlan_cfg *vx = &br->vxlan;
     struct rtnl_link *link, *brl = NULL;
@@ -137,16 +137,16 @@ int vxlan_inspect(struct netdev_nl *nl, const struct netdev_bridge_cfg *br,
     if (rc == -ENODEV)
         return 0;
     if (rc)
-        return netdev_err_set(err, rc, field, "%s: cannot read link '%s': %s", field,
-                              vx->name, strerror(-rc));
+        return herd_err_set(err, rc, field, "%s: cannot read link '%s': %s", field,
+                            vx->name, strerror(-rc));
     if (!netdev_link_is_kind(link, "vxlan"))
-        rc = netdev_err_set(err, -EEXIST, field,
-                            "%s: link '%s' exists but is a %s, not a VXLAN device",
-                            field, vx->name, netdev_link_kind(link));
+        rc = herd_err_set(err, -EEXIST, field,
+                          "%s: link '%s' exists but is a %s, not a VXLAN device",
+                          field, vx->name, netdev_link_kind(link));
     else if ((diff = vxlan_mismatch(link, br, plan)))
-        rc = netdev_err_set(err, -EEXIST, field,
-                            "%s: VXLAN device '%s' exists with another %s than the "
-                            "configuration's", field, vx->name, diff);
+        rc = herd_err_set(err, -EEXIST, field,
+                          "%s: VXLAN device '%s' exists with another %s than the "
+                          "configuration's", field, vx->name, diff);
     if (!rc && !plan->br_create && !netdev_link_get(nl, br->name, &brl)) {
         plan->vx_attach = rtnl_link_get_master(link) != rtnl_link_get_ifindex(brl);
         rtnl_link_put(brl);
@@ -182,7 +182,7 @@ static int vxlan_fill(struct rtnl_link *link, const struct netdev_bridge_cfg *br
 
 static int vxlan_create(struct netdev_nl *nl, const struct netdev_bridge_cfg *br,
                         const struct bridge_plan *plan, struct undo_log *undo,
-                        struct netdev_err *err)
+                        struct herd_err *err)
 {
     struct rtnl_link *link = rtnl_link_vxlan_alloc();
     int rc = link ? vxlan_fill(link, br, plan) : -ENOMEM;
@@ -192,15 +192,15 @@ static int vxlan_create(struct netdev_nl *nl, const struct netdev_bridge_cfg *br
     if (link)
         rtnl_link_put(link);
     if (rc)
-        return netdev_err_set(err, rc, br->field, "%s.vxlan: creating '%s': %s",
-                              br->field, br->vxlan.name, strerror(-rc));
+        return herd_err_set(err, rc, br->field, "%s.vxlan: creating '%s': %s",
+                            br->field, br->vxlan.name, strerror(-rc));
     undo_note_created(undo, br->vxlan.name);
     return 0;
 }
 
 int vxlan_apply(struct netdev_nl *nl, const struct netdev_bridge_cfg *br,
                 const struct bridge_plan *plan, struct undo_log *undo,
-                struct netdev_err *err)
+                struct herd_err *err)
 {
     struct rtnl_link *link, *brl;
     int rc;
@@ -212,12 +212,12 @@ int vxlan_apply(struct netdev_nl *nl, const struct netdev_bridge_cfg *br,
     if (!plan->vx_create && !plan->vx_up && !plan->vx_attach && !plan->br_create)
         return 0;
     if ((rc = netdev_link_get(nl, br->vxlan.name, &link)))
-        return netdev_err_set(err, rc, br->field, "%s.vxlan: '%s' vanished",
-                              br->field, br->vxlan.name);
+        return herd_err_set(err, rc, br->field, "%s.vxlan: '%s' vanished",
+                            br->field, br->vxlan.name);
     if ((rc = netdev_link_get(nl, br->name, &brl))) {
         rtnl_link_put(link);
-        return netdev_err_set(err, rc, br->field, "%s: bridge '%s' vanished",
-                              br->field, br->name);
+        return herd_err_set(err, rc, br->field, "%s: bridge '%s' vanished",
+                            br->field, br->name);
     }
     if (plan->vx_create)
         rc = netdev_link_set_owner(nl, link);
@@ -231,7 +231,7 @@ int vxlan_apply(struct netdev_nl *nl, const struct netdev_bridge_cfg *br,
     rtnl_link_put(brl);
     rtnl_link_put(link);
     if (rc)
-        return netdev_err_set(err, rc, br->field, "%s.vxlan: configuring '%s': %s",
-                              br->field, br->vxlan.name, strerror(-rc));
+        return herd_err_set(err, rc, br->field, "%s.vxlan: configuring '%s': %s",
+                            br->field, br->vxlan.name, strerror(-rc));
     return 0;
 }

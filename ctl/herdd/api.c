@@ -317,8 +317,8 @@ static int h_node_plan(struct hd_call *q)
 static int h_node_network(struct hd_call *q)
 {
     struct netdev_nl *nl;
-    struct netdev_err nerr;
-    netdev_err_clear(&nerr);
+    struct herd_err nerr;
+    herd_err_clear(&nerr);
     if (!g.cfg.net.bridges)
         return error_reply(q->r, 409, "roles", "no roles are configured");
     int rc = netdev_nl_open(&nl);

@@ -498,7 +498,7 @@ static int parse_socket(json_t *v, struct hd_key_ctx *c)
 static int parse_net_roles(json_t *v, struct hd_key_ctx *c)
 {
     struct hd_config *cfg = c->cfg;
-    struct netdev_err nerr = {{0}, {0}};
+    struct herd_err nerr = {0};
     json_t *wrap;
     char *text;
     int rc;

@@ -154,8 +154,8 @@ int main(int argc, char **argv)
     }
     if (g.cfg.net_setup && g.cfg.net.bridges) {
         struct netdev_nl *nl;
-        struct netdev_err nerr;
-        netdev_err_clear(&nerr);
+        struct herd_err nerr;
+        herd_err_clear(&nerr);
         int rc = netdev_nl_open(&nl);
         if (rc == 0) {
             rc = netdev_setup(nl, &g.cfg.net, &nerr);

@@ -253,8 +253,8 @@ static int make_segments(const struct range_spec *spec, json_t *made, struct hd_
                     hd_fail(err, 500, "", "netlink: %s", strerror(-rc));
                     break;
                 }
-                struct netdev_err nerr;
-                netdev_err_clear(&nerr);
+                struct herd_err nerr;
+                herd_err_clear(&nerr);
                 rc = netdev_bridge_setup(nl, &b, &nerr);
                 if (rc < 0) {
                     hd_fail(err, 409, b.field, "segment bridge %s: %s", b.name,
@@ -279,10 +279,10 @@ static void remove_bridges(json_t *names)
         return;
     json_array_foreach(names, i, v) {
         struct netdev_bridge_cfg b;
-        struct netdev_err nerr;
+        struct herd_err nerr;
         memset(&b, 0, sizeof(b));
         snprintf(b.name, sizeof(b.name), "%s", json_string_value(v));
-        netdev_err_clear(&nerr);
+        herd_err_clear(&nerr);
         netdev_bridge_teardown(nl, &b, &nerr);
     }
     netdev_nl_close(nl);

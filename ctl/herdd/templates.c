@@ -112,8 +112,8 @@ int hd_nic_resolve(json_t *item, char role[24], char bridge[IFNAMSIZ], const cha
                                "addresses, rate_limit)", field, k);
         }
         struct netdev_kfilter_cfg kf;
-        struct netdev_err nerr;
-        netdev_err_clear(&nerr);
+        struct herd_err nerr;
+        herd_err_clear(&nerr);
         if (netdev_kfilter_parse_nic(item, field, &kf, &nerr) < 0)
             return hd_fail(err, 400, nerr.field, "%s", nerr.msg);
         net = json_string_value(json_object_get(item, "network"));

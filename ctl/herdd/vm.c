@@ -161,8 +161,8 @@ static int make_resources(struct hd_vm *vm, const struct hd_template *t, int64_t
         struct hd_nic *nic = &vm->nics[i];
         struct mac_ctx mc = {nl, vm->name};
         uint8_t mac[6];
-        struct netdev_err nerr;
-        netdev_err_clear(&nerr);
+        struct herd_err nerr;
+        herd_err_clear(&nerr);
         rc = netdev_mac_assign(vm->name, i, mac_in_use, &mc, mac);
         if (rc < 0) {
             netdev_nl_close(nl);

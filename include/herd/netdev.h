@@ -11,11 +11,12 @@
  * out. Links netdev creates carry the ifalias NETDEV_OWNER_ALIAS, so teardown
  * removes only what netdev made.
  *
- * Errors: functions return 0 or a negative errno. Where a struct netdev_err is
- * passed it is filled with the offending field (dotted path into the
- * configuration, e.g. "roles.communication.segments[0].vxlan.vni", or a link
- * name) and a one-line, human message that says what is wrong and what was
- * expected. herdd can hand both to API clients as {"error", "field"}.
+ * Errors: functions return 0 or a negative errno. Where a struct herd_err
+ * (herd/error.h) is passed it is filled with that errno, the offending field
+ * (dotted path into the configuration, e.g.
+ * "roles.communication.segments[0].vxlan.vni", or a link name) and a one-line,
+ * human message that says what is wrong and what was expected. herdd hands
+ * its own record to netdev, so both reach API clients as {"error", "field"}.
  *
  * The userspace packet path (anti-spoofing, rate limits, counters) lives in
  * herd/netfilter.h, herd/ratelimit.h, herd/netstats.h and herd/netpath.h.
@@ -30,17 +31,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/* ---- errors -------------------------------------------------------------- */
-
-struct netdev_err {
-    char field[96];
-    char msg[256];
-};
-
-/* Fills err (may be NULL) and returns rc (a negative errno). */
-int netdev_err_set(struct netdev_err *err, int rc, const char *field,
-                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-void netdev_err_clear(struct netdev_err *err);
+#include "herd/error.h"
 
 /* ---- roles --------------------------------------------------------------- */
 
@@ -160,12 +151,12 @@ struct netdev_config {
  * is required). Unknown keys are errors. The result is validated
  * (netdev_config_validate). Free with netdev_config_free. */
 int netdev_config_parse_json(const char *text, struct netdev_config *cfg,
-                             struct netdev_err *err);
+                             struct herd_err *err);
 int netdev_config_load(const char *path, struct netdev_config *cfg,
-                       struct netdev_err *err);
+                       struct herd_err *err);
 /* Static checks (no host access): names, MTU ranges, VNIs, uniqueness of
  * bridge names, VNIs and uplinks, derived names. Fills derived names. */
-int netdev_config_validate(struct netdev_config *cfg, struct netdev_err *err);
+int netdev_config_validate(struct netdev_config *cfg, struct herd_err *err);
 void netdev_config_free(struct netdev_config *cfg);
 const struct netdev_bridge_cfg *netdev_config_find(const struct netdev_config *cfg,
                                                    enum netdev_role role,
@@ -189,25 +180,25 @@ void netdev_nl_close(struct netdev_nl *nl);
  * again. Running it on a host that already matches changes nothing (no
  * netlink write at all). */
 int netdev_setup(struct netdev_nl *nl, const struct netdev_config *cfg,
-                 struct netdev_err *err);
+                 struct herd_err *err);
 /* 0 when the host matches cfg, -ENOENT when something is missing, another
  * negative errno when something exists with other settings. Read-only. */
 int netdev_check(struct netdev_nl *nl, const struct netdev_config *cfg,
-                 struct netdev_err *err);
+                 struct herd_err *err);
 /* Removes the VXLAN devices and bridges of cfg that netdev created (ifalias
  * NETDEV_OWNER_ALIAS); links it adopted are left in place. Uplinks are
  * released by the kernel when their bridge goes. Missing links are fine. */
 int netdev_teardown(struct netdev_nl *nl, const struct netdev_config *cfg,
-                    struct netdev_err *err);
+                    struct herd_err *err);
 
 /* One bridge (with its uplink and VXLAN device); what netdev_setup does per
  * entry, for callers that manage bridges one at a time. */
 int netdev_bridge_setup(struct netdev_nl *nl, const struct netdev_bridge_cfg *br,
-                        struct netdev_err *err);
+                        struct herd_err *err);
 int netdev_bridge_check(struct netdev_nl *nl, const struct netdev_bridge_cfg *br,
-                        struct netdev_err *err);
+                        struct herd_err *err);
 int netdev_bridge_teardown(struct netdev_nl *nl, const struct netdev_bridge_cfg *br,
-                           struct netdev_err *err);
+                           struct herd_err *err);
 
 /* ---- taps ---------------------------------------------------------------- */
 
@@ -240,7 +231,7 @@ struct netdev_tap {
  * up. -EEXIST if a link of that name exists already. On failure nothing is
  * left behind. */
 int netdev_tap_create(struct netdev_nl *nl, const struct netdev_tap_cfg *cfg,
-                      struct netdev_tap *tap, struct netdev_err *err);
+                      struct netdev_tap *tap, struct herd_err *err);
 /* Opens queues of an existing (persistent) tap by name: what herd-vmm does
  * when herdd made the tap. Needs CAP_NET_ADMIN or to be the tap's owner. */
 int netdev_tap_open(const char *name, unsigned queues, int vnet_hdr_len,

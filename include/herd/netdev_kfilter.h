@@ -72,7 +72,7 @@ struct netdev_kfilter_cfg {
  * (no pinning, no limit). Other keys are the caller's. err->field gets
  * "<field>.addresses[1]" etc. 0 or -EINVAL. */
 int netdev_kfilter_parse_nic(json_t *item, const char *field,
-                             struct netdev_kfilter_cfg *cfg, struct netdev_err *err);
+                             struct netdev_kfilter_cfg *cfg, struct herd_err *err);
 
 /* "herd-<tap>"; -EINVAL for a tap name with characters other than
  * [A-Za-z0-9_.-]. */
@@ -84,7 +84,7 @@ int netdev_kfilter_rules(const struct netdev_kfilter_cfg *cfg, char **out);
 
 /* Replaces the tap's table with a new one for cfg, in one transaction
  * (libnftables). The tap must exist. err gets nft's message. */
-int netdev_kfilter_install(const struct netdev_kfilter_cfg *cfg, struct netdev_err *err);
+int netdev_kfilter_install(const struct netdev_kfilter_cfg *cfg, struct herd_err *err);
 /* Deletes the tap's table; 0 when there was none. */
 int netdev_kfilter_remove(const char *tap);
 /* {"table", "enforced_by", "accepted": {"packets", "bytes"},

@@ -22,7 +22,7 @@
 #include "herd/netdev.h"
 #include "herd/netdev_kfilter.h"
 
-static int fail(const char *what, int rc, const struct netdev_err *err)
+static int fail(const char *what, int rc, const struct herd_err *err)
 {
     if (err && err->msg[0]) {
         fprintf(stderr, "error: %s\n", err->msg);
@@ -36,7 +36,7 @@ static int fail(const char *what, int rc, const struct netdev_err *err)
 static int cmd_config(struct netdev_nl *nl, const char *cmd, const char *path)
 {
     struct netdev_config cfg;
-    struct netdev_err err;
+    struct herd_err err;
     int rc = netdev_config_load(path, &cfg, &err);
 
     if (rc)
@@ -73,7 +73,7 @@ static int cmd_tap_persist(struct netdev_nl *nl, const char *identity,
                                  .vnet_hdr_len = NETDEV_VNET_HDR_LEN,
                                  .queues = queues};
     struct netdev_tap tap;
-    struct netdev_err err;
+    struct herd_err err;
     int rc;
 
     netdev_mac_derive(identity, 0, 0, cfg.guest_mac);
@@ -101,14 +101,14 @@ static int cmd_mac(struct netdev_nl *nl, const char *identity, const char *nic)
 static int cmd_filter(const char *cmd, int argc, char **argv)
 {
     struct netdev_kfilter_cfg cfg = {0};
-    struct netdev_err err;
+    struct herd_err err;
     json_error_t je;
     json_t *nic, *stats;
     char *rules;
     unsigned n;
     int rc;
 
-    netdev_err_clear(&err);
+    herd_err_clear(&err);
     if (!strcmp(cmd, "filter-cleanup")) {
         if ((rc = netdev_kfilter_cleanup(&n)))
             return fail(cmd, rc, NULL);

@@ -71,7 +71,7 @@ static int ep_open(struct ep *e, const char *ns, const char *bridge, const char 
     struct netdev_tap_cfg cfg = {.identity = id, .bridge = bridge,
                                  .vnet_hdr_len = VNET, .owner = (uid_t)-1};
     struct netdev_nl *nl;
-    struct netdev_err err;
+    struct herd_err err;
     int rc;
 
     if ((rc = ns_enter(ns))) {

@@ -57,7 +57,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct netdev_kfilter_cfg cfg = {.tap = "ht-fz-0",
                                      .mac = {0x0e, 0x11, 0x22, 0x33, 0x44, 0x55}};
-    struct netdev_err err;
+    struct herd_err err;
     json_error_t je;
     json_t *nic = json_loadb((const char *)data, size, JSON_DECODE_ANY, &je);
     char *rules = NULL;
@@ -65,7 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (!nic)
         return 0;
-    netdev_err_clear(&err);
+    herd_err_clear(&err);
     rc = netdev_kfilter_parse_nic(nic, "nics[0]", &cfg, &err);
     json_decref(nic);
     if (rc) {

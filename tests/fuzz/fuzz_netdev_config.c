@@ -29,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void check_accepted(struct netdev_config *cfg)
 {
-    struct netdev_err err;
+    struct herd_err err;
 
     for (int r = 0; r < NETDEV_ROLE_COUNT; r++) {
         int i = cfg->role_bridge[r];
@@ -68,7 +68,7 @@ static void check_accepted(struct netdev_config *cfg)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct netdev_config cfg;
-    struct netdev_err err;
+    struct herd_err err;
     char *text = malloc(size + 1);
     int rc;
 

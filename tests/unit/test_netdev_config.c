@@ -25,7 +25,7 @@ static const char *good =
 static void test_good_config(void **state)
 {
     struct netdev_config cfg;
-    struct netdev_err err;
+    struct herd_err err;
     const struct netdev_bridge_cfg *b;
 
     (void)state;
@@ -136,7 +136,7 @@ static const struct bad bads[] = {
 static void test_bad_configs(void **state)
 {
     struct netdev_config cfg;
-    struct netdev_err err;
+    struct herd_err err;
 
     (void)state;
     for (size_t i = 0; i < sizeof(bads) / sizeof(bads[0]); i++) {
@@ -151,7 +151,7 @@ static void test_bad_configs(void **state)
 static void test_long_segment_names_stay_distinct(void **state)
 {
     struct netdev_config cfg;
-    struct netdev_err err;
+    struct herd_err err;
     const char *json =
         "{\"roles\": {\"communication\": {\"bridge\": \"b\", \"segments\": ["
         "{\"name\": \"scenario-alpha-dmz\"}, {\"name\": \"scenario-alpha-lan\"}]}}}";
@@ -167,7 +167,7 @@ static void test_long_segment_names_stay_distinct(void **state)
 static void test_load_missing_file(void **state)
 {
     struct netdev_config cfg;
-    struct netdev_err err;
+    struct herd_err err;
 
     (void)state;
     assert_int_equal(netdev_config_load("/nonexistent/herd.json", &cfg, &err), -ENOENT);

@@ -14,7 +14,7 @@
 static const uint8_t MAC[6] = {0x0e, 0x11, 0x22, 0x33, 0x44, 0x55};
 
 /* Parses a NIC item into cfg for tap ht-web01-0; returns the rc. */
-static int parse(const char *json, struct netdev_kfilter_cfg *cfg, struct netdev_err *err)
+static int parse(const char *json, struct netdev_kfilter_cfg *cfg, struct herd_err *err)
 {
     json_error_t je;
     json_t *nic = json_loads(json, JSON_DECODE_ANY, &je);
@@ -24,7 +24,7 @@ static int parse(const char *json, struct netdev_kfilter_cfg *cfg, struct netdev
     memset(cfg, 0, sizeof(*cfg));
     snprintf(cfg->tap, sizeof(cfg->tap), "ht-web01-0");
     memcpy(cfg->mac, MAC, 6);
-    netdev_err_clear(err);
+    herd_err_clear(err);
     rc = netdev_kfilter_parse_nic(nic, "nics[0]", cfg, err);
     json_decref(nic);
     return rc;
@@ -33,7 +33,7 @@ static int parse(const char *json, struct netdev_kfilter_cfg *cfg, struct netdev
 static char *rules_of(const char *json)
 {
     struct netdev_kfilter_cfg cfg;
-    struct netdev_err err;
+    struct herd_err err;
     char *out = NULL;
 
     assert_int_equal(parse(json, &cfg, &err), 0);
@@ -213,7 +213,7 @@ static void test_empty_addresses(void **state)
 static void expect_error(const char *json, const char *field)
 {
     struct netdev_kfilter_cfg cfg;
-    struct netdev_err err;
+    struct herd_err err;
 
     assert_int_equal(parse(json, &cfg, &err), -EINVAL);
     assert_string_equal(err.field, field);
@@ -249,7 +249,7 @@ static void test_parse_errors(void **state)
 static void test_bad_config(void **state)
 {
     struct netdev_kfilter_cfg cfg;
-    struct netdev_err err;
+    struct herd_err err;
     char name[IFNAMSIZ + 8], *out = (char *)1;
 
     (void)state;
