@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,21 +12,6 @@
 #include <unistd.h>
 
 #include "internal.h"
-
-static __thread char last_error[1024];
-
-void bd_set_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(last_error, sizeof(last_error), fmt, ap);
-    va_end(ap);
-}
-
-const char *blockdev_last_error(void)
-{
-    return last_error[0] ? last_error : "no error";
-}
 
 static const struct bd_driver *driver_find(const char *name)
 {
@@ -92,20 +76,19 @@ static int open_files(struct blockdev *bd, const struct blockdev_open_opts *opts
     if (bd->fd < 0) {
         int err = errno;
         if (err == ELOOP && opts->chain_pinned)
-            bd_set_error("'%s' is a symbolic link (refused in a pinned chain)", bd->filename);
-        else
-            bd_set_error("Could not open '%s': %s", bd->filename, strerror(err));
-        return -err;
+            return herd_err_set(opts->err, -err, NULL,
+                                "'%s' is a symbolic link (refused in a pinned chain)",
+                                bd->filename);
+        return herd_err_set(opts->err, -err, NULL, "Could not open '%s': %s", bd->filename,
+                            strerror(err));
     }
     struct stat st;
-    if (fstat(bd->fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-        bd_set_error("'%s' is a directory", bd->filename);
-        return -EISDIR;
-    }
-    if (opts->chain_pinned && !S_ISREG(st.st_mode)) {
-        bd_set_error("'%s' is not a regular file (refused in a pinned chain)", bd->filename);
-        return -EPERM;
-    }
+    if (fstat(bd->fd, &st) == 0 && S_ISDIR(st.st_mode))
+        return herd_err_set(opts->err, -EISDIR, NULL, "'%s' is a directory", bd->filename);
+    if (opts->chain_pinned && !S_ISREG(st.st_mode))
+        return herd_err_set(opts->err, -EPERM, NULL,
+                            "'%s' is not a regular file (refused in a pinned chain)",
+                            bd->filename);
     if (opts->chain_pinned && fcntl(bd->fd, F_SETFL, 0) < 0)
         return -errno;
     if (opts->direct && opts->chain_pinned) {
@@ -118,7 +101,7 @@ static int open_files(struct blockdev *bd, const struct blockdev_open_opts *opts
     }
     if (opts->no_lock)
         return 0;
-    int r = bd_lock_image(bd->fd, !opts->read_only, bd->filename);
+    int r = bd_lock_image(bd->fd, !opts->read_only, bd->filename, opts->err);
     if (r < 0)
         return r;
     bd->locked = true;
@@ -133,11 +116,9 @@ static int bd_open_depth(const char *path, const struct blockdev_open_opts *opts
 {
     *out = NULL;
     const struct bd_driver *drv = driver_find(opts->format);
-    if (!drv) {
-        bd_set_error("Unknown or missing image format '%s'",
-                     opts->format ? opts->format : "(none)");
-        return -EINVAL;
-    }
+    if (!drv)
+        return herd_err_set(opts->err, -EINVAL, NULL, "Unknown or missing image format '%s'",
+                            opts->format ? opts->format : "(none)");
     struct blockdev *bd = calloc(1, sizeof(*bd));
     if (!bd)
         return -ENOMEM;
@@ -146,10 +127,9 @@ static int bd_open_depth(const char *path, const struct blockdev_open_opts *opts
     bd->read_only = opts->read_only;
     bd->filename = strdup(path);
     int r = bd->filename ? 0 : -ENOMEM;
-    if (r == 0 && drv == &bd_nbd_driver && opts->chain_pinned && depth == 0) {
-        bd_set_error("'%s': the top image of a pinned chain must be a file", path);
-        r = -EPERM;
-    }
+    if (r == 0 && drv == &bd_nbd_driver && opts->chain_pinned && depth == 0)
+        r = herd_err_set(opts->err, -EPERM, NULL,
+                         "'%s': the top image of a pinned chain must be a file", path);
     if (r == 0 && drv != &bd_nbd_driver)
         r = open_files(bd, opts);
     if (r == 0)
@@ -173,30 +153,28 @@ static int check_pin(const struct blockdev *bd, const struct blockdev_open_opts 
     if (depth >= opts->chain_len) {
         if (!has)
             return 0;
-        bd_set_error("'%s' names the backing file '%s', but its pinned chain ends there: "
-                     "refusing to open it", bd->filename, bd->backing_name);
-        return -EPERM;
+        return herd_err_set(opts->err, -EPERM, NULL,
+                            "'%s' names the backing file '%s', but its pinned chain ends "
+                            "there: refusing to open it", bd->filename, bd->backing_name);
     }
     const struct blockdev_link *want = &opts->chain[depth];
-    if (!has) {
-        bd_set_error("'%s' has no backing file, but its pinned chain says '%s'", bd->filename,
-                     want->path);
-        return -EPERM;
-    }
+    if (!has)
+        return herd_err_set(opts->err, -EPERM, NULL,
+                            "'%s' has no backing file, but its pinned chain says '%s'",
+                            bd->filename, want->path);
     char *p = backing_path(bd->filename, bd->backing_name);
     if (!p)
         return -ENOMEM;
     int r = 0;
-    if (strcmp(p, want->path)) {
-        bd_set_error("'%s' names the backing file '%s', but its pinned chain says '%s': "
-                     "refusing to open it", bd->filename, p, want->path);
-        r = -EPERM;
-    } else if (bd->backing_fmt && strcmp(bd->backing_fmt, want->format)) {
-        bd_set_error("'%s' names the backing format '%s' for '%s', but its pinned chain says "
-                     "'%s': refusing to open it", bd->filename, bd->backing_fmt, p,
-                     want->format);
-        r = -EPERM;
-    }
+    if (strcmp(p, want->path))
+        r = herd_err_set(opts->err, -EPERM, NULL,
+                         "'%s' names the backing file '%s', but its pinned chain says '%s': "
+                         "refusing to open it", bd->filename, p, want->path);
+    else if (bd->backing_fmt && strcmp(bd->backing_fmt, want->format))
+        r = herd_err_set(opts->err, -EPERM, NULL,
+                         "'%s' names the backing format '%s' for '%s', but its pinned chain "
+                         "says '%s': refusing to open it", bd->filename, bd->backing_fmt, p,
+                         want->format);
     free(p);
     return r;
 }
@@ -212,10 +190,9 @@ static int open_backing(struct blockdev *bd, const struct blockdev_open_opts *op
     if (!bd->backing_name || !bd->backing_name[0] || opts->no_backing)
         return 0;
     unsigned max = opts->max_chain ? opts->max_chain : BLOCKDEV_MAX_CHAIN;
-    if (depth + 1 >= max) {
-        bd_set_error("Backing chain of '%s' is deeper than %u", bd->filename, max);
-        return -ELOOP;
-    }
+    if (depth + 1 >= max)
+        return herd_err_set(opts->err, -ELOOP, NULL, "Backing chain of '%s' is deeper than %u",
+                            bd->filename, max);
     const char *fmt = bd->backing_fmt;
     if (opts->chain_pinned)
         fmt = opts->chain[depth].format;
@@ -223,12 +200,11 @@ static int open_backing(struct blockdev *bd, const struct blockdev_open_opts *op
         fmt = opts->backing_format;
     if (!fmt && opts->backing_raw_fallback)
         fmt = "raw";
-    if (!fmt) {
-        bd_set_error("Backing file '%s' of '%s' has no format (set the backing "
-                     "format explicitly; formats are never probed)",
-                     bd->backing_name, bd->filename);
-        return -EINVAL;
-    }
+    if (!fmt)
+        return herd_err_set(opts->err, -EINVAL, NULL,
+                            "Backing file '%s' of '%s' has no format (set the backing "
+                            "format explicitly; formats are never probed)",
+                            bd->backing_name, bd->filename);
     char *p = backing_path(bd->filename, bd->backing_name);
     if (!p)
         return -ENOMEM;
@@ -246,12 +222,12 @@ static int open_backing(struct blockdev *bd, const struct blockdev_open_opts *op
 int blockdev_open(const char *path, const struct blockdev_open_opts *opts,
                   struct blockdev **out)
 {
-    last_error[0] = 0;
     if (!path || !opts || !out)
         return -EINVAL;
+    herd_err_clear(opts->err);
     int r = bd_open_depth(path, opts, 0, out);
-    if (r < 0 && !last_error[0])
-        bd_set_error("Could not open '%s': %s", path, strerror(-r));
+    if (r < 0 && opts->err && !opts->err->msg[0])
+        herd_err_set(opts->err, r, NULL, "Could not open '%s': %s", path, strerror(-r));
     return r;
 }
 

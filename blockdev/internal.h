@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "herd/blockdev.h"
+#include "herd/error.h"
 
 struct bd_engine;
 
@@ -58,7 +59,6 @@ extern const struct bd_driver bd_qcow2_driver;
 extern const struct bd_driver bd_nbd_driver;
 
 /* blockdev.c */
-void bd_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int bd_read_backing(struct blockdev *bd, void *buf, uint64_t len, uint64_t off);
 
 /* file.c: full-length positional I/O; short reads past EOF are zero-filled. */
@@ -69,8 +69,8 @@ int bd_fdatasync(int fd);
 int bd_file_status(int fd, uint64_t off, uint64_t maxlen, uint64_t file_size,
                    struct blockdev_status *st);
 
-/* lock.c: QEMU-compatible OFD byte locks. */
-int bd_lock_image(int fd, bool write, const char *path);
+/* lock.c: QEMU-compatible OFD byte locks; a conflict is explained in err. */
+int bd_lock_image(int fd, bool write, const char *path, struct herd_err *err);
 void bd_unlock_image(int fd);
 
 /* io_uring.c */

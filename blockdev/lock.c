@@ -43,14 +43,14 @@ static int byte_taken(int fd, off_t at)
     return fl.l_type != F_UNLCK;
 }
 
-static int conflict(int n, bool shared_byte, const char *path)
+static int conflict(int n, bool shared_byte, const char *path, struct herd_err *err)
 {
-    bd_set_error("Failed to get %s\"%s\" lock. Is another process using the image [%s]?",
-                 shared_byte ? "shared " : "", perm_names[n], path);
-    return -EAGAIN;
+    return herd_err_set(err, -EAGAIN, NULL,
+                        "Failed to get %s\"%s\" lock. Is another process using the image [%s]?",
+                        shared_byte ? "shared " : "", perm_names[n], path);
 }
 
-int bd_lock_image(int fd, bool write, const char *path)
+int bd_lock_image(int fd, bool write, const char *path, struct herd_err *err)
 {
     unsigned use = 1u << PERM_READ, unshare = (1u << PERM_WRITE) | (1u << PERM_RESIZE);
     if (write)
@@ -65,18 +65,18 @@ int bd_lock_image(int fd, bool write, const char *path)
             return 0; /* file system without OFD locks: run unlocked, as QEMU does */
         if (r < 0) {
             bd_unlock_image(fd);
-            return conflict(n, false, path);
+            return conflict(n, false, path, err);
         }
     }
     for (int n = 0; n < PERM_COUNT; n++) {
         int r = 0;
         if ((use >> n) & 1 && (r = byte_taken(fd, SHARED_BASE + n)) > 0) {
             bd_unlock_image(fd);
-            return conflict(n, false, path);
+            return conflict(n, false, path, err);
         }
         if ((unshare >> n) & 1 && (r = byte_taken(fd, PERM_BASE + n)) > 0) {
             bd_unlock_image(fd);
-            return conflict(n, true, path);
+            return conflict(n, true, path, err);
         }
     }
     return 0;

@@ -62,30 +62,27 @@ static void load_libnbd(void)
 
 static int nbdev_open(struct blockdev *bd, const struct blockdev_open_opts *opts)
 {
-    if (!opts->read_only) {
-        bd_set_error("NBD image '%s': only read-only use is supported", bd->filename);
-        return -EROFS;
-    }
+    if (!opts->read_only)
+        return herd_err_set(opts->err, -EROFS, NULL,
+                            "NBD image '%s': only read-only use is supported", bd->filename);
     pthread_once(&lib_once, load_libnbd);
-    if (!lib.create) {
-        bd_set_error("NBD image '%s': cannot load %s: %s", bd->filename, LIBNBD_SONAME,
-                     lib_error ? lib_error : "unknown error");
-        return -ENOSYS;
-    }
+    if (!lib.create)
+        return herd_err_set(opts->err, -ENOSYS, NULL,
+                            "NBD image '%s': cannot load %s: %s", bd->filename, LIBNBD_SONAME,
+                            lib_error ? lib_error : "unknown error");
     struct nbd_handle *h = nbd_create();
     if (!h)
         return -ENOMEM;
     bd->priv = h;
     if (nbd_connect_uri(h, bd->filename) < 0) {
         int err = nbd_get_errno();
-        bd_set_error("NBD image '%s': %s", bd->filename, nbd_get_error());
-        return err ? -err : -EIO;
+        return herd_err_set(opts->err, err ? -err : -EIO, NULL, "NBD image '%s': %s",
+                            bd->filename, nbd_get_error());
     }
     int64_t size = nbd_get_size(h);
-    if (size < 0) {
-        bd_set_error("NBD image '%s': %s", bd->filename, nbd_get_error());
-        return -EIO;
-    }
+    if (size < 0)
+        return herd_err_set(opts->err, -EIO, NULL,
+                            "NBD image '%s': %s", bd->filename, nbd_get_error());
     bd->size = (uint64_t)size;
     return 0;
 }

@@ -206,16 +206,16 @@ static void check_copied(struct chk *c)
     }
 }
 
-int qcow2_check(struct blockdev *bd, struct qcow2_check_result *res, FILE *msgs)
+int qcow2_check(struct blockdev *bd, struct qcow2_check_result *res, FILE *msgs,
+                struct herd_err *err)
 {
     if (bd->drv != &bd_qcow2_driver)
         return -EINVAL;
     struct qcow2 *q = qcow2_of(bd);
     memset(res, 0, sizeof(*res));
-    if (q->nb_snapshots) {
-        bd_set_error("checking images with internal snapshots is not supported");
-        return -ENOTSUP;
-    }
+    if (q->nb_snapshots)
+        return herd_err_set(err, -ENOTSUP, NULL,
+                            "checking images with internal snapshots is not supported");
     int r = blockdev_flush(bd);
     uint64_t fsize;
     if (r == 0)

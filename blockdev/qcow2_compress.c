@@ -91,9 +91,6 @@ int qcow2_read_compressed(struct qcow2 *q, uint64_t entry, uint8_t *out)
     free(in);
     q->cbuf_valid = r == 0;
     q->cbuf_entry = entry;
-    if (r == -EIO)
-        bd_set_error("compressed cluster at %#llx does not decompress",
-                     (unsigned long long)off);
     if (r == 0 && out)
         memcpy(out, q->cbuf, q->cs);
     return r;

@@ -52,35 +52,31 @@ static int layout_compute(const struct qcow2_create_opts *o, struct layout *l)
 {
     memset(l, 0, sizeof(*l));
     l->cs = o->cluster_size ? o->cluster_size : 65536;
-    if (l->cs < 512 || l->cs > (2u << 20) || (l->cs & (l->cs - 1))) {
-        bd_set_error("Cluster size must be a power of two between 512 and 2048k");
-        return -EINVAL;
-    }
+    if (l->cs < 512 || l->cs > (2u << 20) || (l->cs & (l->cs - 1)))
+        return herd_err_set(o->err, -EINVAL, NULL,
+                            "Cluster size must be a power of two between 512 and 2048k");
     l->cluster_bits = (unsigned)__builtin_ctzll(l->cs);
     unsigned rb = o->refcount_bits ? o->refcount_bits : 16;
-    if (rb > 64 || (rb & (rb - 1))) {
-        bd_set_error("Refcount width must be a power of two and may not exceed 64 bits");
-        return -EINVAL;
-    }
+    if (rb > 64 || (rb & (rb - 1)))
+        return herd_err_set(o->err, -EINVAL, NULL,
+                            "Refcount width must be a power of two and may not exceed 64 bits");
     l->refcount_order = (unsigned)__builtin_ctz(rb);
     l->rb_entries = l->cs * 8 / rb;
     uint64_t cover = l->cs / 8 * l->cs;
     l->l1_size = (o->size + cover - 1) / cover;
-    if (l->l1_size * 8 > QCOW2_MAX_L1_BYTES) {
-        bd_set_error("Image size too large for the L1 table at this cluster size");
-        return -EFBIG;
-    }
+    if (l->l1_size * 8 > QCOW2_MAX_L1_BYTES)
+        return herd_err_set(o->err, -EFBIG, NULL,
+                            "Image size too large for the L1 table at this cluster size");
     l->l1_off = l->l1_size ? 3 * l->cs : 0;
     uint64_t l1_end = l->l1_size ? l->l1_off + l->l1_size * 8 : 3 * l->cs;
     uint64_t used = (l1_end + l->cs - 1) / l->cs, next = used;
     l->rb_at[0] = 2;
     l->nrb = 1;
     for (uint64_t r = 0; r <= (used - 1) / l->rb_entries; r++) {
-        if (place_refblock(l, r, &next) < 0) {
-            bd_set_error("Image too large for a single-cluster refcount table at this "
-                         "cluster size");
-            return -EFBIG;
-        }
+        if (place_refblock(l, r, &next) < 0)
+            return herd_err_set(o->err, -EFBIG, NULL,
+                                "Image too large for a single-cluster refcount table at this "
+                                "cluster size");
     }
     l->end = next > used ? next * l->cs : l1_end;
     return 0;
@@ -135,27 +131,18 @@ static void header_build(uint8_t *c0, const struct qcow2_create_opts *o, const s
 static int check_opts(const struct qcow2_create_opts *o)
 {
     size_t blen = o->backing_file ? strlen(o->backing_file) : 0;
-    if (blen > QCOW2_MAX_BACKING_NAME) {
-        bd_set_error("Backing file name too long");
-        return -EINVAL;
-    }
-    if (blen && (!o->backing_fmt || !o->backing_fmt[0])) {
-        bd_set_error("Backing file specified without backing format");
-        return -EINVAL;
-    }
-    if (o->backing_fmt && strlen(o->backing_fmt) > 63) {
-        bd_set_error("Backing format name too long");
-        return -EINVAL;
-    }
+    if (blen > QCOW2_MAX_BACKING_NAME)
+        return herd_err_set(o->err, -EINVAL, NULL, "Backing file name too long");
+    if (blen && (!o->backing_fmt || !o->backing_fmt[0]))
+        return herd_err_set(o->err, -EINVAL, NULL,
+                            "Backing file specified without backing format");
+    if (o->backing_fmt && strlen(o->backing_fmt) > 63)
+        return herd_err_set(o->err, -EINVAL, NULL, "Backing format name too long");
     if (o->compression_type != QCOW2_COMPRESSION_ZLIB &&
-        o->compression_type != QCOW2_COMPRESSION_ZSTD) {
-        bd_set_error("Unknown compression type");
-        return -EINVAL;
-    }
-    if (o->size % 512) {
-        bd_set_error("Image size must be a multiple of 512 bytes");
-        return -EINVAL;
-    }
+        o->compression_type != QCOW2_COMPRESSION_ZSTD)
+        return herd_err_set(o->err, -EINVAL, NULL, "Unknown compression type");
+    if (o->size % 512)
+        return herd_err_set(o->err, -EINVAL, NULL, "Image size must be a multiple of 512 bytes");
     return 0;
 }
 
@@ -196,12 +183,10 @@ int qcow2_create(const char *path, const struct qcow2_create_opts *opts)
     if (r < 0)
         return r;
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        r = -errno;
-        bd_set_error("Could not create '%s': %s", path, strerror(errno));
-        return r;
-    }
-    r = bd_lock_image(fd, true, path);
+    if (fd < 0)
+        return herd_err_set(opts->err, -errno, NULL, "Could not create '%s': %s", path,
+                            strerror(errno));
+    r = bd_lock_image(fd, true, path, opts->err);
     if (r == 0 && ftruncate(fd, 0) < 0)
         r = -errno;
     if (r == 0)

@@ -14,18 +14,17 @@
 #define KNOWN_INCOMPAT (QCOW2_INCOMPAT_DIRTY | QCOW2_INCOMPAT_CORRUPT | \
                         QCOW2_INCOMPAT_COMPRESSION)
 
-static int hdr_err(int err, const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static int hdr_err(struct herd_err *herr, int err, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
-static int hdr_err(int err, const char *path, const char *fmt, ...)
+static int hdr_err(struct herd_err *herr, int err, const char *path, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    bd_set_error("qcow2 image '%s': %s", path, msg);
-    return -err;
+    return herd_err_set(herr, -err, NULL, "qcow2 image '%s': %s", path, msg);
 }
 
 /* Name of an incompatible feature bit from the image's own feature table. */
@@ -41,46 +40,47 @@ static void feature_name(const struct qcow2 *q, unsigned bit, char *out, size_t 
     }
 }
 
-static int check_incompat(struct qcow2 *q, const char *path)
+static int check_incompat(struct qcow2 *q, struct herd_err *herr, const char *path)
 {
     uint64_t unknown = q->incompat & ~KNOWN_INCOMPAT;
     if (q->incompat & QCOW2_INCOMPAT_DATA_FILE)
-        return hdr_err(ENOTSUP, path, "external data files are not supported");
+        return hdr_err(herr, ENOTSUP, path, "external data files are not supported");
     if (q->incompat & QCOW2_INCOMPAT_EXTL2)
-        return hdr_err(ENOTSUP, path, "extended L2 entries (subclusters) are not supported");
+        return hdr_err(herr, ENOTSUP, path, "extended L2 entries (subclusters) are not supported");
     for (unsigned bit = 0; bit < 64; bit++) {
         if (!(unknown & (1ull << bit)))
             continue;
         char name[64];
         feature_name(q, bit, name, sizeof(name));
-        return hdr_err(ENOTSUP, path, "unsupported incompatible feature: %s", name);
+        return hdr_err(herr, ENOTSUP, path, "unsupported incompatible feature: %s", name);
     }
     if (q->writable && (q->incompat & QCOW2_INCOMPAT_CORRUPT))
-        return hdr_err(EACCES, path, "image is marked corrupt; it can only be opened read-only");
+        return hdr_err(herr, EACCES, path,
+                       "image is marked corrupt; it can only be opened read-only");
     if (q->writable && (q->incompat & QCOW2_INCOMPAT_DIRTY))
-        return hdr_err(EACCES, path, "image is dirty (lazy refcounts); repair it with "
-                                     "'qemu-img check -r all' before writing");
+        return hdr_err(herr, EACCES, path, "image is dirty (lazy refcounts); repair it with "
+                       "'qemu-img check -r all' before writing");
     return 0;
 }
 
 static int parse_fixed(struct qcow2 *q, const uint8_t *h, uint64_t file_size,
-                       const char *path)
+                       struct herd_err *herr, const char *path)
 {
     if (bd_be32(h) != QCOW2_MAGIC)
-        return hdr_err(EINVAL, path, "bad magic");
+        return hdr_err(herr, EINVAL, path, "bad magic");
     q->version = bd_be32(h + 4);
     if (q->version != 2 && q->version != 3)
-        return hdr_err(ENOTSUP, path, "unsupported version %u", q->version);
+        return hdr_err(herr, ENOTSUP, path, "unsupported version %u", q->version);
     q->backing_offset = bd_be64(h + 8);
     q->backing_len = bd_be32(h + 16);
     q->cluster_bits = bd_be32(h + 20);
     if (q->cluster_bits < QCOW2_MIN_CLUSTER_BITS || q->cluster_bits > QCOW2_MAX_CLUSTER_BITS)
-        return hdr_err(EINVAL, path, "cluster_bits %u out of range [9, 21]", q->cluster_bits);
+        return hdr_err(herr, EINVAL, path, "cluster_bits %u out of range [9, 21]", q->cluster_bits);
     q->cs = 1ull << q->cluster_bits;
     q->l2_entries = q->cs / 8;
     q->bd->size = bd_be64(h + 24);
     if (bd_be32(h + 32) != 0)
-        return hdr_err(ENOTSUP, path, "encrypted images are not supported");
+        return hdr_err(herr, ENOTSUP, path, "encrypted images are not supported");
     q->l1_size = bd_be32(h + 36);
     q->l1_offset = bd_be64(h + 40);
     q->reft_offset = bd_be64(h + 48);
@@ -96,7 +96,8 @@ static int parse_fixed(struct qcow2 *q, const uint8_t *h, uint64_t file_size,
         q->refcount_order = bd_be32(h + 96);
         q->header_length = bd_be32(h + 100);
         if (q->header_length < 104 || q->header_length % 8 || q->header_length > q->cs)
-            return hdr_err(EINVAL, path, "header_length %" PRIu64 " invalid", q->header_length);
+            return hdr_err(herr, EINVAL, path, "header_length %" PRIu64 " invalid",
+                           q->header_length);
         if (q->header_length > 104)
             q->compression_type = h[104];
     }
@@ -104,15 +105,15 @@ static int parse_fixed(struct qcow2 *q, const uint8_t *h, uint64_t file_size,
     return 0;
 }
 
-static int check_compression(struct qcow2 *q, const char *path)
+static int check_compression(struct qcow2 *q, struct herd_err *herr, const char *path)
 {
     bool bit = q->incompat & QCOW2_INCOMPAT_COMPRESSION;
     if (q->compression_type > QCOW2_COMPRESSION_ZSTD)
-        return hdr_err(ENOTSUP, path, "unknown compression type %u", q->compression_type);
+        return hdr_err(herr, ENOTSUP, path, "unknown compression type %u", q->compression_type);
     if (bit && q->compression_type == QCOW2_COMPRESSION_ZLIB)
-        return hdr_err(EINVAL, path, "compression type bit set with zlib compression");
+        return hdr_err(herr, EINVAL, path, "compression type bit set with zlib compression");
     if (!bit && q->compression_type != QCOW2_COMPRESSION_ZLIB)
-        return hdr_err(EINVAL, path, "non-zlib compression type without the feature bit");
+        return hdr_err(herr, EINVAL, path, "non-zlib compression type without the feature bit");
     return 0;
 }
 
@@ -121,56 +122,57 @@ static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
     return a < b + blen && b < a + alen;
 }
 
-static int check_tables(struct qcow2 *q, const char *path)
+static int check_tables(struct qcow2 *q, struct herd_err *herr, const char *path)
 {
     uint64_t mask = q->cs - 1;
     if (q->refcount_order > 6)
-        return hdr_err(EINVAL, path, "refcount_order %u > 6", q->refcount_order);
+        return hdr_err(herr, EINVAL, path, "refcount_order %u > 6", q->refcount_order);
     q->rb_entries = q->cs * 8 >> q->refcount_order;
     unsigned bits = 1u << q->refcount_order;
     q->refcount_max = bits == 64 ? UINT64_MAX : (1ull << bits) - 1;
     if (q->bd->size > (1ull << 62))
-        return hdr_err(EINVAL, path, "virtual size %" PRIu64 " too large", q->bd->size);
+        return hdr_err(herr, EINVAL, path, "virtual size %" PRIu64 " too large", q->bd->size);
     uint64_t cover = q->l2_entries * q->cs;
     uint64_t need = (q->bd->size + cover - 1) / cover;
     if (q->l1_size < need)
-        return hdr_err(EINVAL, path, "L1 table too small (%u entries, need %" PRIu64 ")",
+        return hdr_err(herr, EINVAL, path, "L1 table too small (%u entries, need %" PRIu64 ")",
                        q->l1_size, need);
     if ((uint64_t)q->l1_size * 8 > QCOW2_MAX_L1_BYTES)
-        return hdr_err(EFBIG, path, "L1 table too large (%u entries)", q->l1_size);
+        return hdr_err(herr, EFBIG, path, "L1 table too large (%u entries)", q->l1_size);
     if (q->l1_size && ((q->l1_offset & mask) || q->l1_offset == 0 ||
                        q->l1_offset > QCOW2_OFFSET_MASK))
-        return hdr_err(EINVAL, path, "L1 table offset %#" PRIx64 " invalid", q->l1_offset);
+        return hdr_err(herr, EINVAL, path, "L1 table offset %#" PRIx64 " invalid", q->l1_offset);
     if (q->reft_clusters == 0 || (q->reft_offset & mask) || q->reft_offset == 0 ||
         q->reft_offset > QCOW2_OFFSET_MASK)
-        return hdr_err(EINVAL, path, "refcount table offset %#" PRIx64 " invalid",
+        return hdr_err(herr, EINVAL, path, "refcount table offset %#" PRIx64 " invalid",
                        q->reft_offset);
     if ((uint64_t)q->reft_clusters * q->cs > QCOW2_MAX_REFTABLE_BYTES)
-        return hdr_err(EFBIG, path, "refcount table too large (%u clusters)",
+        return hdr_err(herr, EFBIG, path, "refcount table too large (%u clusters)",
                        q->reft_clusters);
     q->reft_size = (uint64_t)q->reft_clusters * q->cs / 8;
     if (q->l1_size && ranges_overlap(q->l1_offset, (uint64_t)q->l1_size * 8, q->reft_offset,
                                      q->reft_size * 8))
-        return hdr_err(EINVAL, path, "L1 table overlaps the refcount table");
+        return hdr_err(herr, EINVAL, path, "L1 table overlaps the refcount table");
     if (q->nb_snapshots && ((q->snapshots_offset & mask) || q->snapshots_offset == 0))
-        return hdr_err(EINVAL, path, "snapshot table offset %#" PRIx64 " invalid",
+        return hdr_err(herr, EINVAL, path, "snapshot table offset %#" PRIx64 " invalid",
                        q->snapshots_offset);
     if (q->nb_snapshots && q->writable)
-        return hdr_err(ENOTSUP, path, "images with internal snapshots open read-only");
+        return hdr_err(herr, ENOTSUP, path, "images with internal snapshots open read-only");
     return 0;
 }
 
-static int check_backing_name(struct qcow2 *q, const uint8_t *c0, const char *path)
+static int check_backing_name(struct qcow2 *q, const uint8_t *c0, struct herd_err *herr,
+                              const char *path)
 {
     if (q->backing_offset == 0)
         return 0;
     if (q->backing_len == 0 || q->backing_len > QCOW2_MAX_BACKING_NAME)
-        return hdr_err(EINVAL, path, "backing file name length %u invalid", q->backing_len);
+        return hdr_err(herr, EINVAL, path, "backing file name length %u invalid", q->backing_len);
     if (q->backing_offset < q->header_length || q->backing_offset > q->cs ||
         q->cs - q->backing_offset < q->backing_len)
-        return hdr_err(EINVAL, path, "backing file name outside the header cluster");
+        return hdr_err(herr, EINVAL, path, "backing file name outside the header cluster");
     if (memchr(c0 + q->backing_offset, 0, q->backing_len))
-        return hdr_err(EINVAL, path, "backing file name contains a NUL byte");
+        return hdr_err(herr, EINVAL, path, "backing file name contains a NUL byte");
     q->bd->backing_name = strndup((const char *)c0 + q->backing_offset, q->backing_len);
     return q->bd->backing_name ? 0 : -ENOMEM;
 }
@@ -193,11 +195,11 @@ static int keep_ext(struct qcow2 *q, uint32_t type, const uint8_t *data, uint32_
 }
 
 static int parse_one_ext(struct qcow2 *q, uint32_t type, const uint8_t *d, uint32_t len,
-                         const char *path)
+                         struct herd_err *herr, const char *path)
 {
     if (type == QCOW2_EXT_BACKING_FMT) {
         if (len == 0 || len > 63 || memchr(d, 0, len))
-            return hdr_err(EINVAL, path, "backing format extension invalid");
+            return hdr_err(herr, EINVAL, path, "backing format extension invalid");
         free(q->bd->backing_fmt);
         q->bd->backing_fmt = strndup((const char *)d, len);
         return q->bd->backing_fmt ? 0 : -ENOMEM;
@@ -210,12 +212,13 @@ static int parse_one_ext(struct qcow2 *q, uint32_t type, const uint8_t *d, uint3
         q->feature_len = len;
     }
     if (type == QCOW2_EXT_DATA_FILE)
-        return hdr_err(ENOTSUP, path, "external data file extension is not supported");
+        return hdr_err(herr, ENOTSUP, path, "external data file extension is not supported");
     /* Unknown extensions are kept verbatim so a header rewrite preserves them. */
     return keep_ext(q, type, d, len);
 }
 
-static int parse_exts(struct qcow2 *q, const uint8_t *c0, const char *path)
+static int parse_exts(struct qcow2 *q, const uint8_t *c0, struct herd_err *herr,
+                      const char *path)
 {
     uint64_t pos = q->header_length;
     uint64_t end = q->backing_offset ? q->backing_offset : q->cs;
@@ -228,8 +231,8 @@ static int parse_exts(struct qcow2 *q, const uint8_t *c0, const char *path)
         if (type == QCOW2_EXT_END)
             return 0;
         if (len > end - pos)
-            return hdr_err(EINVAL, path, "header extension %#x overruns the header", type);
-        int r = parse_one_ext(q, type, c0 + pos, len, path);
+            return hdr_err(herr, EINVAL, path, "header extension %#x overruns the header", type);
+        int r = parse_one_ext(q, type, c0 + pos, len, herr, path);
         if (r < 0)
             return r;
         pos += (len + 7ull) & ~7ull;
@@ -253,15 +256,15 @@ static int load_table(struct qcow2 *q, uint64_t off, uint64_t entries, uint64_t 
     return 0;
 }
 
-static int check_reftable(struct qcow2 *q, const char *path)
+static int check_reftable(struct qcow2 *q, struct herd_err *herr, const char *path)
 {
     for (uint64_t i = 0; i < q->reft_size; i++) {
         uint64_t e = q->reft[i];
         if (e & QCOW2_REFT_RESERVED)
-            return hdr_err(EINVAL, path, "refcount table entry %" PRIu64 " has reserved bits",
+            return hdr_err(herr, EINVAL, path, "refcount table entry %" PRIu64 " has reserved bits",
                            i);
         if (e && ((e & (q->cs - 1)) || e > QCOW2_OFFSET_MASK))
-            return hdr_err(EINVAL, path, "refblock offset %#" PRIx64 " unaligned", e);
+            return hdr_err(herr, EINVAL, path, "refblock offset %#" PRIx64 " unaligned", e);
     }
     return 0;
 }
@@ -282,34 +285,35 @@ static int clear_autoclear(struct qcow2 *q)
 int qcow2_header_read(struct qcow2 *q, const struct blockdev_open_opts *opts)
 {
     const char *path = q->bd->filename;
+    struct herd_err *herr = opts->err;
     uint64_t fsize;
     int r = bd_file_size(q->fd, &fsize);
     if (r < 0)
         return r;
     uint8_t h[112] = {0};
     if (fsize < 72)
-        return hdr_err(EINVAL, path, "file too small for a qcow2 header");
+        return hdr_err(herr, EINVAL, path, "file too small for a qcow2 header");
     r = bd_pread_full(q->fd, h, sizeof(h), 0);
     if (r < 0)
         return r;
-    if ((r = parse_fixed(q, h, fsize, path)) < 0 || (r = check_incompat(q, path)) < 0 ||
-        (r = check_compression(q, path)) < 0 || (r = check_tables(q, path)) < 0)
+    if ((r = parse_fixed(q, h, fsize, herr, path)) < 0 || (r = check_incompat(q, herr, path)) < 0 ||
+        (r = check_compression(q, herr, path)) < 0 || (r = check_tables(q, herr, path)) < 0)
         return r;
     uint8_t *c0 = malloc(q->cs);
     if (!c0)
         return -ENOMEM;
     r = bd_pread_full(q->fd, c0, q->cs, 0);
     if (r == 0)
-        r = check_backing_name(q, c0, path);
+        r = check_backing_name(q, c0, herr, path);
     if (r == 0)
-        r = parse_exts(q, c0, path);
+        r = parse_exts(q, c0, herr, path);
     free(c0);
     if (r == 0)
         r = load_table(q, q->l1_offset, q->l1_size, &q->l1);
     if (r == 0)
         r = load_table(q, q->reft_offset, q->reft_size, &q->reft);
     if (r == 0)
-        r = check_reftable(q, path);
+        r = check_reftable(q, herr, path);
     if (r == 0)
         r = clear_autoclear(q);
     return r;

@@ -151,12 +151,13 @@ int hd_chain_of(const char *image, const char *format, const char *field, struct
         out->path[out->n] = cur;
         out->format[out->n] = fmt;
         out->n++;
+        struct herd_err berr;
         struct blockdev_open_opts o = {.format = fmt, .read_only = true, .no_lock = true,
-                                       .no_backing = true};
+                                       .no_backing = true, .err = &berr};
         struct blockdev *bd = NULL;
         if (blockdev_open(cur, &o, &bd) < 0) {
             rc = hd_fail(err, 400, field, "%s: %s does not open as %s: %s", field, cur, fmt,
-                         blockdev_last_error());
+                         berr.msg);
             cur = fmt = NULL;
             break;
         }
@@ -189,13 +190,14 @@ static void links_of(const struct hd_chain *pin, struct blockdev_link *links)
 int hd_chain_verify(const char *overlay, const struct hd_chain *pin, struct hd_err *err)
 {
     struct blockdev_link links[HD_CHAIN_MAX];
+    struct herd_err berr;
     links_of(pin, links);
     struct blockdev_open_opts o = {.format = "qcow2", .read_only = true, .no_lock = true,
                                    .no_backing = true, .chain_pinned = true, .chain = links,
-                                   .chain_len = pin->n};
+                                   .chain_len = pin->n, .err = &berr};
     struct blockdev *bd = NULL;
     if (blockdev_open(overlay, &o, &bd) < 0)
-        return hd_fail(err, 409, "disk", "%s", blockdev_last_error());
+        return hd_fail(err, 409, "disk", "%s", berr.msg);
     blockdev_close(bd);
     return 0;
 }

@@ -244,14 +244,15 @@ int hd_template_add(json_t *body, json_t **out, struct hd_err *err)
     struct blockdev_link links[HD_CHAIN_MAX];
     for (unsigned i = 1; i < chain.n; i++)
         links[i - 1] = (struct blockdev_link){.path = chain.path[i], .format = chain.format[i]};
+    struct herd_err berr;
     struct blockdev_open_opts o = {.format = format, .read_only = true, .chain_pinned = true,
-                                   .chain = links, .chain_len = chain.n - 1};
+                                   .chain = links, .chain_len = chain.n - 1, .err = &berr};
     struct blockdev *bd = NULL;
     int rc = blockdev_open(image, &o, &bd);
     hd_chain_free(&chain);
     if (rc < 0)
         return hd_fail(err, 400, "image", "%s does not open as %s: %s", image, format,
-                       blockdev_last_error());
+                       berr.msg);
     uint64_t vsize = blockdev_size(bd);
     blockdev_close(bd);
     struct stat st;

@@ -4,8 +4,10 @@
  * synchronous fallback, and NBD-backed read-only parents.
  *
  * No KVM knowledge. Every function returns 0 (or a count) on success and a
- * negative errno on failure; blockdev_strerror()-style detail for the last
- * failure of an open is in blockdev_last_error().
+ * negative errno on failure. Why an open failed is told in the struct herd_err
+ * (herd/error.h) the caller names in opts->err: that errno and one line such as
+ * "Could not open 'x': No such file or directory" (field is left ""); a
+ * failed open always leaves a message there.
  *
  * Formats are never probed: the caller names the top image's format, and a
  * backing file's format comes from the qcow2 backing-format header extension,
@@ -21,6 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/uio.h>
+
+#include "herd/error.h"
 
 #define BLOCKDEV_MAX_CHAIN 64 /* default bound on backing chain depth */
 
@@ -56,6 +60,7 @@ struct blockdev_open_opts {
     bool chain_pinned;
     const struct blockdev_link *chain;
     unsigned chain_len;
+    struct herd_err *err;       /* cleared, then filled when the open fails; may be NULL */
 };
 
 enum blockdev_engine {
@@ -69,8 +74,6 @@ int blockdev_open(const char *path, const struct blockdev_open_opts *opts,
                   struct blockdev **out);
 /* Flushes (when writable) and closes the chain. Returns the flush result. */
 int blockdev_close(struct blockdev *bd);
-/* Human-readable reason for the last failed blockdev_open on this thread. */
-const char *blockdev_last_error(void);
 
 uint64_t blockdev_size(const struct blockdev *bd);
 const char *blockdev_format(const struct blockdev *bd);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "herd/blockdev.h"
+#include "herd/error.h"
 
 #define QCOW2_MAGIC 0x514649fbu /* "QFI\xfb" */
 
@@ -57,6 +58,7 @@ struct qcow2_create_opts {
     int compression_type;     /* QCOW2_COMPRESSION_* */
     const char *backing_file; /* stored as given */
     const char *backing_fmt;  /* required with backing_file */
+    struct herd_err *err;     /* why it failed (may be NULL) */
 };
 
 /* Creates a new qcow2 v3 image laid out exactly as qemu-img create lays it out. */
@@ -82,8 +84,10 @@ struct qcow2_check_result {
 };
 
 /* Reads every table from disk (the image must be flushed) and cross-checks
- * references with refcounts. Messages like qemu-img's go to msgs (may be NULL). */
-int qcow2_check(struct blockdev *bd, struct qcow2_check_result *res, FILE *msgs);
+ * references with refcounts. Messages like qemu-img's go to msgs (may be NULL);
+ * a check that cannot run says why in err (may be NULL). */
+int qcow2_check(struct blockdev *bd, struct qcow2_check_result *res, FILE *msgs,
+                struct herd_err *err);
 
 /* Rewrites the backing file name and format in the header (rebase -u). */
 int qcow2_set_backing(struct blockdev *bd, const char *name, const char *fmt);

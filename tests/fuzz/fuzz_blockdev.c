@@ -202,7 +202,7 @@ static void qcow2_facts(struct blockdev *bd)
     uint64_t entry, actual;
 
     qcow2_get_info(bd, &info);
-    qcow2_check(bd, &res, devnull);
+    qcow2_check(bd, &res, devnull, NULL);
     qcow2_get_l2_entry(bd, 0, &entry);
     if (blockdev_size(bd))
         qcow2_get_l2_entry(bd, blockdev_size(bd) - 1, &entry);
@@ -213,6 +213,7 @@ static void qcow2_facts(struct blockdev *bd)
 
 static void open_read(bool backing)
 {
+    struct herd_err e;
     struct blockdev_open_opts o = {
         .format = "qcow2",
         .read_only = true,
@@ -222,13 +223,15 @@ static void open_read(bool backing)
         .max_chain = 4,
         .l2_cache_bytes = 64 * 1024,
         .engine = BLOCKDEV_ENGINE_SYNC,
+        .err = &e,
     };
     struct blockdev *bd;
     int r = blockdev_open(img_path, &o, &bd);
 
     if (r < 0) {
         FUZZ_ASSERT(bd == NULL, "failed open left *out set");
-        FUZZ_ASSERT(blockdev_last_error()[0], "failed open without a message");
+        FUZZ_ASSERT(e.msg[0], "failed open without a message");
+        FUZZ_ASSERT(e.code == r, "failed open with an error code other than its result");
         return;
     }
     walk(bd);
@@ -263,7 +266,7 @@ static void open_write(bool backing)
         blockdev_discard(bd, mid, len);
         blockdev_pread(bd, chunk, len, mid);
         blockdev_flush(bd);
-        qcow2_check(bd, &res, devnull);
+        qcow2_check(bd, &res, devnull, NULL);
     }
     blockdev_close(bd);
 }

@@ -41,11 +41,12 @@ static int teardown(void **state)
 
 static struct blockdev *open_img(const char *p, bool rw)
 {
-    struct blockdev_open_opts o = {.format = "qcow2", .read_only = !rw};
+    struct herd_err e;
+    struct blockdev_open_opts o = {.format = "qcow2", .read_only = !rw, .err = &e};
     struct blockdev *bd = NULL;
     int r = blockdev_open(p, &o, &bd);
     if (r < 0)
-        print_message("open %s: %s\n", p, blockdev_last_error());
+        print_message("open %s: %s\n", p, e.msg);
     return bd;
 }
 
@@ -93,13 +94,15 @@ static void patch_be64(const char *p, off_t off, uint64_t v)
 
 static void expect_refused(const char *p, int err, const char *msg)
 {
-    struct blockdev_open_opts o = {.format = "qcow2", .read_only = true};
+    struct herd_err e;
+    struct blockdev_open_opts o = {.format = "qcow2", .read_only = true, .err = &e};
     struct blockdev *bd = NULL;
     int r = blockdev_open(p, &o, &bd);
     assert_null(bd);
     assert_int_equal(r, err);
-    if (!strstr(blockdev_last_error(), msg))
-        fail_msg("error '%s' lacks '%s'", blockdev_last_error(), msg);
+    assert_int_equal(e.code, err);
+    if (!strstr(e.msg, msg))
+        fail_msg("error '%s' lacks '%s'", e.msg, msg);
 }
 
 static void fresh(const char *p, uint64_t size)
@@ -189,7 +192,7 @@ static void test_roundtrip_and_check(void **state)
     bd = open_img(p, false);
     assert_non_null(bd);
     struct qcow2_check_result res;
-    assert_int_equal(qcow2_check(bd, &res, NULL), 0);
+    assert_int_equal(qcow2_check(bd, &res, NULL, NULL), 0);
     assert_int_equal(res.corruptions, 0);
     assert_int_equal(res.leaks, 0);
     assert_true(res.allocated_clusters >= 256);
@@ -221,7 +224,7 @@ static void test_unflushed_is_leak_only(void **state)
     bd = open_img(p, false);
     assert_non_null(bd);
     struct qcow2_check_result res;
-    assert_int_equal(qcow2_check(bd, &res, NULL), 0);
+    assert_int_equal(qcow2_check(bd, &res, NULL, NULL), 0);
     assert_int_equal(res.corruptions, 0);
     assert_true(res.leaks > 0);
     blockdev_close(bd);
@@ -248,9 +251,10 @@ static void test_backing_format_required(void **state)
     blockdev_close(bd);
     /* No format extension and no caller argument: refused, never probed. */
     patch_be32(top, 112, 0x1234567);
-    struct blockdev_open_opts o = {.format = "qcow2", .read_only = true};
+    struct herd_err e;
+    struct blockdev_open_opts o = {.format = "qcow2", .read_only = true, .err = &e};
     assert_int_equal(blockdev_open(top, &o, &bd), -EINVAL);
-    assert_non_null(strstr(blockdev_last_error(), "never probed"));
+    assert_non_null(strstr(e.msg, "never probed"));
     o.backing_format = "raw";
     assert_int_equal(blockdev_open(top, &o, &bd), 0);
     blockdev_close(bd);

@@ -83,13 +83,15 @@ int img_bench(int argc, char **argv)
         img_error("Expecting one image file name (and sane -d/-s)");
         return 1;
     }
+    struct herd_err e;
     struct blockdev_open_opts o = {.format = img_guess_format(argv[optind], fmt),
-                                   .read_only = !write, .direct = direct, .no_lock = force};
+                                   .read_only = !write, .direct = direct, .no_lock = force,
+                                   .err = &e};
     struct bench b = {.count = count, .offset = offset, .bufsize = bufsize, .write = write,
                       .step = step ? step : bufsize};
     int r = blockdev_open(argv[optind], &o, &b.bd);
     if (r < 0) {
-        img_error("Could not open '%s': %s", argv[optind], blockdev_last_error());
+        img_error("Could not open '%s': %s", argv[optind], img_errmsg(&e));
         return 1;
     }
     b.size = blockdev_size(b.bd);

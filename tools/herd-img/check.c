@@ -91,9 +91,10 @@ int img_check(int argc, char **argv)
         return 63;
     }
     struct qcow2_check_result res;
-    int r = qcow2_check(bd, &res, stderr);
+    struct herd_err e = {0};
+    int r = qcow2_check(bd, &res, stderr, &e);
     if (r < 0) {
-        img_error("Check failed: %s", blockdev_last_error());
+        img_error("Check failed: %s", img_errmsg(&e));
         blockdev_close(bd);
         return 1;
     }

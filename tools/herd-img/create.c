@@ -158,9 +158,11 @@ int img_create(int argc, char **argv)
         print_formatting(&a);
     if (!strcmp(a.fmt, "raw"))
         return create_raw(&a);
+    struct herd_err e = {0};
+    a.q.err = &e;
     int r = qcow2_create(a.file, &a.q);
     if (r < 0) {
-        img_error("%s: %s", a.file, blockdev_last_error());
+        img_error("%s: %s", a.file, img_errmsg(&e));
         return 1;
     }
     return 0;

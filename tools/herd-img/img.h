@@ -31,6 +31,9 @@ int img_parse_size(const char *s, uint64_t *out);
  * "qcow2" when the file starts with the qcow2 magic and "raw" otherwise. */
 const char *img_guess_format(const char *path, const char *given);
 
+/* A library's message for a failure, or "no error" when it left none. */
+const char *img_errmsg(const struct herd_err *e);
+
 /* Opens an image for a command; prints the error itself. */
 struct blockdev *img_open(const char *path, const char *fmt, bool rw, bool force_share,
                           bool no_backing);

@@ -68,19 +68,26 @@ const char *img_guess_format(const char *path, const char *given)
     return "raw";
 }
 
+const char *img_errmsg(const struct herd_err *e)
+{
+    return e->msg[0] ? e->msg : "no error";
+}
+
 struct blockdev *img_open(const char *path, const char *fmt, bool rw, bool force_share,
                           bool no_backing)
 {
+    struct herd_err e;
     struct blockdev_open_opts o = {
         .format = img_guess_format(path, fmt),
         .read_only = !rw,
         .no_lock = force_share,
         .no_backing = no_backing,
+        .err = &e,
     };
     struct blockdev *bd;
     int r = blockdev_open(path, &o, &bd);
     if (r < 0) {
-        img_error("Could not open '%s': %s", path, blockdev_last_error());
+        img_error("Could not open '%s': %s", path, img_errmsg(&e));
         return NULL;
     }
     return bd;

@@ -322,7 +322,9 @@ int virtio_blk_create(const struct disk_config *cfg, struct kvm *kvm,
                       const struct guest_mem *mem, struct pci_bus *pci, struct bus *mmio,
                       struct virtio_blk **out, char *err, size_t errlen)
 {
-    struct blockdev_open_opts opts = {.format = cfg->format, .read_only = cfg->readonly};
+    struct herd_err berr;
+    struct blockdev_open_opts opts = {.format = cfg->format, .read_only = cfg->readonly,
+                                      .err = &berr};
     struct virtio_blk *blk = calloc(1, sizeof(*blk));
     int rc;
 
@@ -341,7 +343,7 @@ int virtio_blk_create(const struct disk_config *cfg, struct kvm *kvm,
     opts.chain_len = cfg->chain_len;
     rc = blockdev_open(cfg->path, &opts, &blk->bd);
     if (rc) {
-        snprintf(err, errlen, "disk %s: %s", cfg->path, blockdev_last_error());
+        snprintf(err, errlen, "disk %s: %s", cfg->path, berr.msg);
         free(blk);
         return rc;
     }
