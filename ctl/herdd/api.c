@@ -317,17 +317,18 @@ static int h_node_plan(struct hd_call *q)
 static int h_node_network(struct hd_call *q)
 {
     struct netdev_nl *nl;
-    struct herd_err nerr;
-    herd_err_clear(&nerr);
+    struct hd_err err = {0};
     if (!g.cfg.net.bridges)
         return error_reply(q->r, 409, "roles", "no roles are configured");
     int rc = netdev_nl_open(&nl);
     if (rc == 0) {
-        rc = netdev_setup(nl, &g.cfg.net, &nerr);
+        rc = netdev_setup(nl, &g.cfg.net, &err.lib);
         netdev_nl_close(nl);
     }
-    if (rc < 0)
-        return error_reply(q->r, 409, nerr.field, "%s", nerr.msg[0] ? nerr.msg : strerror(-rc));
+    if (rc < 0) {
+        hd_fail_lib(&err, 409, rc, "");
+        return fail_reply(q->r, &err);
+    }
     hd_event("node.network", NULL, NULL);
     q->r->json = hd_node_json();
     return 0;

@@ -190,14 +190,14 @@ static void links_of(const struct hd_chain *pin, struct blockdev_link *links)
 int hd_chain_verify(const char *overlay, const struct hd_chain *pin, struct hd_err *err)
 {
     struct blockdev_link links[HD_CHAIN_MAX];
-    struct herd_err berr;
     links_of(pin, links);
     struct blockdev_open_opts o = {.format = "qcow2", .read_only = true, .no_lock = true,
                                    .no_backing = true, .chain_pinned = true, .chain = links,
-                                   .chain_len = pin->n, .err = &berr};
+                                   .chain_len = pin->n, .err = err ? &err->lib : NULL};
     struct blockdev *bd = NULL;
-    if (blockdev_open(overlay, &o, &bd) < 0)
-        return hd_fail(err, 409, "disk", "%s", berr.msg);
+    int rc = blockdev_open(overlay, &o, &bd);
+    if (rc < 0)
+        return hd_fail_lib(err, 409, rc, "disk");
     blockdev_close(bd);
     return 0;
 }

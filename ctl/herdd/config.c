@@ -22,10 +22,23 @@ int hd_fail(struct hd_err *err, int status, const char *field, const char *fmt, 
     if (!err)
         return -1;
     err->status = status;
-    snprintf(err->field, sizeof(err->field), "%s", field ? field : "");
     va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    herd_err_vset(&err->lib, 0, field, fmt, ap);
     va_end(ap);
+    return -1;
+}
+
+int hd_fail_lib(struct hd_err *err, int status, int rc, const char *field)
+{
+    if (!err)
+        return -1;
+    err->status = status;
+    if (!err->code)
+        err->code = rc;
+    if (!err->field[0])
+        snprintf(err->field, sizeof(err->field), "%s", field ? field : "");
+    if (!err->msg[0])
+        snprintf(err->msg, sizeof(err->msg), "%s", strerror(-rc));
     return -1;
 }
 

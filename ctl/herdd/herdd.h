@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "herd/error.h"
 #include "herd/netdev.h"
 #include "herd/netdev_kfilter.h"
 
@@ -30,15 +31,24 @@
 #define HD_IMAGE_DIR "/var/lib/herd/images" /* image_dirs default */
 #define HD_CHAIN_MAX 16                     /* backing chain links herdd pins */
 
-/* ---- errors: an HTTP status, a message and the offending field ---------- */
+/* ---- errors: an HTTP status and the libraries' record (herd/error.h) ------
+ * &err->lib goes to blockdev and netdev, which fill it; herdd then adds the
+ * status. err->msg and err->field name the same storage as err->lib's. */
 struct hd_err {
     int status;
-    char field[96];
-    char msg[512];
+    union {
+        struct herd_err lib;
+        struct {
+            HERD_ERR_FIELDS;
+        };
+    };
 };
-/* Fills err and returns -1. */
+/* Fills err (code 0: herdd's own check, no errno) and returns -1. */
 int hd_fail(struct hd_err *err, int status, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* A library call given &err->lib failed with rc: adds the status, and the
+ * field and message (strerror) where the library left none. Returns -1. */
+int hd_fail_lib(struct hd_err *err, int status, int rc, const char *field);
 
 /* ---- configuration ------------------------------------------------------ */
 enum { HD_ROLE_SYSADMIN = 1, HD_ROLE_SECADMIN = 2, HD_ROLE_AUDITOR = 4 };

@@ -112,10 +112,9 @@ int hd_nic_resolve(json_t *item, char role[24], char bridge[IFNAMSIZ], const cha
                                "addresses, rate_limit)", field, k);
         }
         struct netdev_kfilter_cfg kf;
-        struct herd_err nerr;
-        herd_err_clear(&nerr);
-        if (netdev_kfilter_parse_nic(item, field, &kf, &nerr) < 0)
-            return hd_fail(err, 400, nerr.field, "%s", nerr.msg);
+        int rc = netdev_kfilter_parse_nic(item, field, &kf, err ? &err->lib : NULL);
+        if (rc < 0)
+            return hd_fail_lib(err, 400, rc, "");
         net = json_string_value(json_object_get(item, "network"));
         seg = json_string_value(json_object_get(item, "segment"));
         if (json_object_get(item, "segment") && (!seg || netdev_ident_check(seg) < 0))
