@@ -18,18 +18,6 @@ wait_bounded() {
     wait "$pid"
 }
 
-# wait_line FILE REGEX SECS [PID]: true once FILE has a line matching REGEX;
-# false after SECS seconds, or when PID (if given) has ended without it.
-wait_line() {
-    local file=$1 re=$2 pid=${4:-} deadline=$((EPOCHSECONDS + $3))
-    while [ "$EPOCHSECONDS" -lt "$deadline" ]; do
-        grep -qaE "$re" "$file" 2>/dev/null && return 0
-        [ -z "$pid" ] || kill -0 "$pid" 2>/dev/null || { grep -qaE "$re" "$file" 2>/dev/null; return; }
-        sleep 0.2
-    done
-    grep -qaE "$re" "$file" 2>/dev/null
-}
-
 # HERD_NESTED_SILENCE (default 120): seconds a booting guest's console may
 # stay silent in the nested host before the guest counts as hung. QEMU's
 # emulated SVM hangs now and then a Debian boot there, with any VMM
@@ -37,24 +25,38 @@ wait_line() {
 # seconds. On real hardware this is never used.
 nested_silence=${HERD_NESTED_SILENCE:-120}
 
+# wait_for_line SILENCE FILE REGEX SECS [PID]: true once FILE has a line
+# matching REGEX; false after SECS seconds, or when PID (if given) has ended
+# without it; with SILENCE > 0, 2 (saying so) once FILE has not grown for
+# SILENCE seconds.
+wait_for_line() {
+    local silence=$1 file=$2 re=$3 pid=${5:-} deadline=$((EPOCHSECONDS + $4))
+    local size last=-1 changed=$EPOCHSECONDS
+    while [ "$EPOCHSECONDS" -lt "$deadline" ]; do
+        grep -qaE "$re" "$file" 2>/dev/null && return 0
+        [ -z "$pid" ] || kill -0 "$pid" 2>/dev/null || { grep -qaE "$re" "$file" 2>/dev/null; return; }
+        if [ "$silence" -gt 0 ]; then
+            size=$(stat -c %s "$file" 2>/dev/null || echo 0)
+            [ "$size" != "$last" ] && { last=$size changed=$EPOCHSECONDS; }
+            if [ $((EPOCHSECONDS - changed)) -ge "$silence" ]; then
+                echo "$file: console silent for $silence s in the nested host (a hang of the emulated host; docs/nested-host.md)"
+                return 2
+            fi
+        fi
+        sleep 0.2
+    done
+    grep -qaE "$re" "$file" 2>/dev/null
+}
+
+# wait_line FILE REGEX SECS [PID]: wait_for_line without a silence limit.
+wait_line() { wait_for_line 0 "$@"; }
+
 # wait_console FILE REGEX SECS [PID]: wait_line for a guest's console, except
 # that in the nested host it gives up early, printing "console silent for
 # N s in the nested host" and returning 2, when FILE has not grown for
 # $nested_silence seconds (run-all runs such a test once more).
 wait_console() {
-    local file=$1 re=$2 pid=${4:-} deadline=$((EPOCHSECONDS + $3)) size last=-1 changed=$EPOCHSECONDS
-    while [ "$EPOCHSECONDS" -lt "$deadline" ]; do
-        grep -qaE "$re" "$file" 2>/dev/null && return 0
-        [ -z "$pid" ] || kill -0 "$pid" 2>/dev/null || { grep -qaE "$re" "$file" 2>/dev/null; return; }
-        size=$(stat -c %s "$file" 2>/dev/null || echo 0)
-        [ "$size" != "$last" ] && { last=$size changed=$EPOCHSECONDS; }
-        if [ "${HERD_NESTED:-0}" = 1 ] && [ $((EPOCHSECONDS - changed)) -ge "$nested_silence" ]; then
-            echo "$file: console silent for $nested_silence s in the nested host (a hang of the emulated host; docs/nested-host.md)"
-            return 2
-        fi
-        sleep 0.2
-    done
-    grep -qaE "$re" "$file" 2>/dev/null
+    wait_for_line "$([ "${HERD_NESTED:-0}" = 1 ] && echo "$nested_silence" || echo 0)" "$@"
 }
 
 # require_guest_image: sets $img to the Debian guest image directory
