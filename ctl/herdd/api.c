@@ -21,9 +21,6 @@
  * limit (tests/integration/escape-api.sh sends such a body). */
 #define HD_API_THREAD_STACK (2u << 20)
 
-static struct MHD_Daemon *daemon_;
-static int listen_fd = -1;
-
 /* One per accepted socket (MHD's socket context), made when the connection
  * starts, before any byte of it is read: the caller's credentials and
  * whether this connection put its uid over api_connections_per_uid. */
@@ -34,26 +31,27 @@ struct sock {
     pid_t pid;
 };
 
-/* Open connections per uid (at most HD_API_CONNECTIONS exist at once, so
- * as many slots are enough; a slot with n == 0 is free). */
-static struct uid_count {
+/* Open connections per uid: api->uid_counts, HD_API_CONNECTIONS slots (at
+ * most that many connections exist at once, so as many slots are enough; a
+ * slot with n == 0 is free), under api->uid_counts_mu. */
+struct hd_uid_count {
     uid_t uid;
     unsigned n;
-} uid_counts[HD_API_CONNECTIONS];
-static pthread_mutex_t uid_counts_mu = PTHREAD_MUTEX_INITIALIZER;
+};
 
 /* Adds delta to uid's count; returns the new count. */
-static unsigned uid_count_add(uid_t uid, int delta)
+static unsigned uid_count_add(struct hd_api *api, uid_t uid, int delta)
 {
-    struct uid_count *slot = NULL, *free_slot = NULL;
+    struct hd_uid_count *counts = api->uid_counts;
+    struct hd_uid_count *slot = NULL, *free_slot = NULL;
     unsigned n = 0;
 
-    pthread_mutex_lock(&uid_counts_mu);
+    pthread_mutex_lock(&api->uid_counts_mu);
     for (size_t i = 0; i < HD_API_CONNECTIONS && !slot; i++) {
-        if (uid_counts[i].n && uid_counts[i].uid == uid)
-            slot = &uid_counts[i];
-        else if (!uid_counts[i].n && !free_slot)
-            free_slot = &uid_counts[i];
+        if (counts[i].n && counts[i].uid == uid)
+            slot = &counts[i];
+        else if (!counts[i].n && !free_slot)
+            free_slot = &counts[i];
     }
     if (!slot && delta > 0 && free_slot) {
         slot = free_slot;
@@ -67,14 +65,14 @@ static unsigned uid_count_add(uid_t uid, int delta)
             slot->n += (unsigned)delta;
         n = slot->n;
     }
-    pthread_mutex_unlock(&uid_counts_mu);
+    pthread_mutex_unlock(&api->uid_counts_mu);
     return n;
 }
 
 static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe)
 {
-    (void)cls;
+    struct hd_api *api = cls;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
         struct sock *s = calloc(1, sizeof(*s));
         const union MHD_ConnectionInfo *ci =
@@ -88,19 +86,19 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_co
             s->cred = true;
             s->uid = uc.uid;
             s->pid = uc.pid;
-            s->over = uid_count_add(uc.uid, 1) > g.cfg.api_conns_per_uid;
+            s->over = uid_count_add(api, uc.uid, 1) > api->cfg->api_conns_per_uid;
             /* A uid with no role over its limit gets no answer at all: the
              * connection ends before herdd reads a byte of it, so such
              * callers hold at most api_connections_per_uid connections
              * (and their threads) while their 403s go out. */
-            if (s->over && !hd_roles_of(&g.cfg, uc.uid))
+            if (s->over && !hd_roles_of(api->cfg, uc.uid))
                 shutdown(ci->connect_fd, SHUT_RDWR);
         }
         *socket_context = s;
     } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
         struct sock *s = *socket_context;
         if (s && s->cred)
-            uid_count_add(s->uid, -1);
+            uid_count_add(api, s->uid, -1);
         free(s);
         *socket_context = NULL;
     }
@@ -165,8 +163,8 @@ static json_t *parse_body(struct conn *c, struct reply *r)
 
 /* POST /v1/templates and /v1/templates/derive: both make a template from a
  * body naming it; 201 on success. */
-static int create_template(struct conn *c, struct reply *r,
-                           int (*make)(json_t *, json_t **, struct hd_err *))
+static int create_template(struct hd_res *res, struct conn *c, struct reply *r,
+                           int (*make)(struct hd_res *, json_t *, json_t **, struct hd_err *))
 {
     struct hd_err err = {0};
     json_t *b = parse_body(c, r);
@@ -175,7 +173,7 @@ static int create_template(struct conn *c, struct reply *r,
         return -1;
     const char *n = json_string_value(json_object_get(b, "name"));
     snprintf(r->target, sizeof(r->target), "%s", n ? n : "");
-    int rc = make(b, &r->json, &err);
+    int rc = make(res, b, &r->json, &err);
     json_decref(b);
     if (rc < 0)
         return fail_reply(r, &err);
@@ -197,6 +195,7 @@ static bool query_true(struct MHD_Connection *mc, const char *key)
 /* ---- events stream -------------------------------------------------------------- */
 
 struct ev_stream {
+    struct hd_store *st;    /* its events and whether herdd is stopping */
     uint64_t seq;
     char type[64], name[80];
     char *buf;
@@ -211,10 +210,10 @@ static ssize_t ev_read(void *cls, uint64_t pos, char *out, size_t max)
         free(s->buf);
         s->buf = NULL;
         s->len = s->off = 0;
-        if (g.stopping)
+        if (s->st->stopping)
             return MHD_CONTENT_READER_END_OF_STREAM;
         uint64_t last;
-        json_t *a = hd_events_after(s->seq, s->type, s->name, 256, 15000, &last);
+        json_t *a = hd_events_after(&s->st->ev, s->seq, s->type, s->name, 256, 15000, &last);
         s->seq = last;
         if (!json_array_size(a)) {
             json_decref(a);
@@ -257,6 +256,7 @@ static void ev_free(void *cls)
 
 /* A request being answered: what a route's handler gets. */
 struct hd_call {
+    struct hd_api *api;             /* its context */
     struct MHD_Connection *mc;
     struct conn *c;
     struct reply *r;
@@ -272,12 +272,13 @@ static int json_reply(struct reply *r, json_t *j, const struct hd_err *err)
 
 static int h_events(struct hd_call *q)
 {
+    struct hd_store *st = q->api->st;
     struct MHD_Connection *mc = q->mc;
     struct reply *r = q->r;
     const char *since = query(mc, "since");
     const char *type = query(mc, "type");
     const char *name = query(mc, "name");
-    uint64_t seq = since ? strtoull(since, NULL, 10) : hd_event_seq();
+    uint64_t seq = since ? strtoull(since, NULL, 10) : hd_event_seq(&st->ev);
     if (since && !*since)
         return error_reply(r, 400, "since", "since must be an event number");
     if (!query_true(mc, "follow")) {
@@ -285,12 +286,13 @@ static int h_events(struct hd_call *q)
         int wait = query(mc, "wait") ? atoi(query(mc, "wait")) : 0;
         if (wait < 0 || wait > 600)
             return error_reply(r, 400, "wait", "wait must be 0-600 seconds");
-        json_t *a = hd_events_after(since ? seq : 0, type, name, 10000, wait * 1000, &last);
+        json_t *a = hd_events_after(&st->ev, since ? seq : 0, type, name, 10000, wait * 1000, &last);
         r->json = json_pack("{so sI}", "events", a, "last", (json_int_t)last);
         r->status = 200;
         return 0;
     }
     struct ev_stream *s = calloc(1, sizeof(*s));
+    s->st = st;
     s->seq = seq;
     snprintf(s->type, sizeof(s->type), "%s", type ? type : "");
     snprintf(s->name, sizeof(s->name), "%s", name ? name : "");
@@ -302,73 +304,76 @@ static int h_events(struct hd_call *q)
 
 static int h_node(struct hd_call *q)
 {
-    q->r->json = hd_node_json();
+    q->r->json = hd_node_json(q->api->res);
     return 0;
 }
 
 static int h_node_plan(struct hd_call *q)
 {
     struct hd_err err = {0};
-    if (hd_node_plan(q->c->body ? q->c->body : "", q->c->len, &q->r->json, &err) < 0)
+    if (hd_node_plan(q->api->res, q->c->body ? q->c->body : "", q->c->len, &q->r->json, &err) < 0)
         return fail_reply(q->r, &err);
     return 0;
 }
 
 static int h_node_network(struct hd_call *q)
 {
+    struct hd_api *api = q->api;
     struct netdev_nl *nl;
     struct hd_err err = {0};
-    if (!g.cfg.net.bridges)
+    if (!api->cfg->net.bridges)
         return error_reply(q->r, 409, "roles", "no roles are configured");
     int rc = netdev_nl_open(&nl);
     if (rc == 0) {
-        rc = netdev_setup(nl, &g.cfg.net, &err.lib);
+        rc = netdev_setup(nl, &api->cfg->net, &err.lib);
         netdev_nl_close(nl);
     }
     if (rc < 0) {
         hd_fail_lib(&err, 409, rc, "");
         return fail_reply(q->r, &err);
     }
-    hd_event("node.network", NULL, NULL);
-    q->r->json = hd_node_json();
+    hd_event(&api->st->ev, "node.network", NULL, NULL);
+    q->r->json = hd_node_json(api->res);
     return 0;
 }
 
 static int h_templates(struct hd_call *q)
 {
+    struct hd_store *st = q->api->st;
     json_t *a = json_array();
-    pthread_mutex_lock(&g.mu);
-    for (struct hd_template *t = g.templates; t; t = t->next)
-        json_array_append_new(a, hd_template_json(t));
-    pthread_mutex_unlock(&g.mu);
+    pthread_mutex_lock(&st->mu);
+    for (struct hd_template *t = st->templates; t; t = t->next)
+        json_array_append_new(a, hd_template_json(st, t));
+    pthread_mutex_unlock(&st->mu);
     q->r->json = a;
     return 0;
 }
 
 static int h_template_add(struct hd_call *q)
 {
-    return create_template(q->c, q->r, hd_template_add);
+    return create_template(q->api->res, q->c, q->r, hd_template_add);
 }
 
 static int h_template_derive(struct hd_call *q)
 {
-    return create_template(q->c, q->r, hd_template_derive);
+    return create_template(q->api->res, q->c, q->r, hd_template_derive);
 }
 
 static int h_template(struct hd_call *q)
 {
+    struct hd_store *st = q->api->st;
     const char *name = q->cap[0];
-    pthread_mutex_lock(&g.mu);
-    struct hd_template *t = hd_template_find(name);
-    q->r->json = t ? hd_template_json(t) : NULL;
-    pthread_mutex_unlock(&g.mu);
+    pthread_mutex_lock(&st->mu);
+    struct hd_template *t = hd_template_find(st, name);
+    q->r->json = t ? hd_template_json(st, t) : NULL;
+    pthread_mutex_unlock(&st->mu);
     return q->r->json ? 0 : error_reply(q->r, 404, "name", "no template '%s'", name);
 }
 
 static int h_template_rm(struct hd_call *q)
 {
     struct hd_err err = {0};
-    if (hd_template_rm(q->cap[0], &err) < 0)
+    if (hd_template_rm(q->api->res, q->cap[0], &err) < 0)
         return fail_reply(q->r, &err);
     q->r->json = json_pack("{ss}", "removed", q->cap[0]);
     return 0;
@@ -376,13 +381,14 @@ static int h_template_rm(struct hd_call *q)
 
 static int h_vms(struct hd_call *q)
 {
+    struct hd_store *st = q->api->st;
     const char *range = query(q->mc, "range");
     json_t *a = json_array();
-    pthread_mutex_lock(&g.mu);
-    for (struct hd_vm *vm = g.vms; vm; vm = vm->next)
+    pthread_mutex_lock(&st->mu);
+    for (struct hd_vm *vm = st->vms; vm; vm = vm->next)
         if (!range || !strcmp(range, vm->range))
             json_array_append_new(a, hd_vm_json(vm, false));
-    pthread_mutex_unlock(&g.mu);
+    pthread_mutex_unlock(&st->mu);
     q->r->json = a;
     return 0;
 }
@@ -396,7 +402,7 @@ static int h_vm_create(struct hd_call *q)
         return -1;
     const char *n = json_string_value(json_object_get(b, "name"));
     snprintf(r->target, sizeof(r->target), "%s", n ? n : "");
-    int rc = hd_vm_create(b, NULL, &r->json, &err);
+    int rc = hd_vm_create(q->api->gs, b, NULL, &r->json, &err);
     json_decref(b);
     if (rc < 0)
         return fail_reply(r, &err);
@@ -406,18 +412,19 @@ static int h_vm_create(struct hd_call *q)
 
 static int h_vm(struct hd_call *q)
 {
+    struct hd_store *st = q->api->st;
     const char *name = q->cap[0];
-    pthread_mutex_lock(&g.mu);
-    struct hd_vm *vm = hd_vm_find(name);
+    pthread_mutex_lock(&st->mu);
+    struct hd_vm *vm = hd_vm_find(st, name);
     q->r->json = vm ? hd_vm_json(vm, true) : NULL;
-    pthread_mutex_unlock(&g.mu);
+    pthread_mutex_unlock(&st->mu);
     return q->r->json ? 0 : error_reply(q->r, 404, "name", "no guest '%s'", name);
 }
 
 static int h_vm_rm(struct hd_call *q)
 {
     struct hd_err err = {0};
-    if (hd_vm_rm(q->cap[0], query_true(q->mc, "force"), &err) < 0)
+    if (hd_vm_rm(q->api->gs, q->cap[0], query_true(q->mc, "force"), &err) < 0)
         return fail_reply(q->r, &err);
     q->r->json = json_pack("{ss}", "removed", q->cap[0]);
     return 0;
@@ -431,7 +438,7 @@ static int h_vm_console(struct hd_call *q)
     long long o = off ? strtoll(off, &end, 10) : 0;
     if (off && (!*off || *end))
         return error_reply(q->r, 400, "offset", "offset must be a number");
-    return json_reply(q->r, hd_vm_console_read(q->cap[0], o, &err), &err);
+    return json_reply(q->r, hd_vm_console_read(q->api->st, q->cap[0], o, &err), &err);
 }
 
 static int h_vm_console_input(struct hd_call *q)
@@ -440,7 +447,7 @@ static int h_vm_console_input(struct hd_call *q)
     json_t *b = parse_body(q->c, q->r);
     if (!b)
         return -1;
-    int rc = hd_vm_console_input(q->cap[0], b, &q->r->json, &err);
+    int rc = hd_vm_console_input(q->api->st, q->cap[0], b, &q->r->json, &err);
     json_decref(b);
     return rc < 0 ? fail_reply(q->r, &err) : 0;
 }
@@ -448,7 +455,7 @@ static int h_vm_console_input(struct hd_call *q)
 static int h_vm_net(struct hd_call *q)
 {
     struct hd_err err = {0};
-    return json_reply(q->r, hd_vm_net(q->cap[0], &err), &err);
+    return json_reply(q->r, hd_vm_net(q->api->gs, q->cap[0], &err), &err);
 }
 
 static int h_vm_logs(struct hd_call *q)
@@ -461,7 +468,7 @@ static int h_vm_logs(struct hd_call *q)
         return error_reply(q->r, 400, "lines", "lines must be 1-100000");
     if (which && strcmp(which, "console") && strcmp(which, "vmm"))
         return error_reply(q->r, 400, "log", "log must be console or vmm");
-    return json_reply(q->r, hd_vm_logs(q->cap[0], which ? which : "console", n, &err), &err);
+    return json_reply(q->r, hd_vm_logs(q->api->gs, q->cap[0], which ? which : "console", n, &err), &err);
 }
 
 /* POST /v1/vms/NAME/ACTION: start, stop, ... (hd_vm_action answers 404 to
@@ -481,14 +488,14 @@ static int h_vm_action(struct hd_call *q)
             return -1;
         }
     }
-    int rc = hd_vm_action(q->cap[0], q->cap[1], b, &q->r->json, &err);
+    int rc = hd_vm_action(q->api->gs, q->cap[0], q->cap[1], b, &q->r->json, &err);
     json_decref(b);
     return rc < 0 ? fail_reply(q->r, &err) : 0;
 }
 
 static int h_ranges(struct hd_call *q)
 {
-    q->r->json = hd_range_list();
+    q->r->json = hd_range_list(q->api->rg);
     return 0;
 }
 
@@ -496,7 +503,7 @@ static int h_range_up(struct hd_call *q)
 {
     struct hd_err err = {0};
     struct reply *r = q->r;
-    int rc = hd_range_up(q->c->body ? q->c->body : "", q->c->len, &r->json, &err);
+    int rc = hd_range_up(q->api->rg, q->c->body ? q->c->body : "", q->c->len, &r->json, &err);
     if (rc < 0)
         return fail_reply(r, &err);
     const char *n = json_string_value(json_object_get(r->json, "name"));
@@ -508,19 +515,19 @@ static int h_range_up(struct hd_call *q)
 static int h_range(struct hd_call *q)
 {
     struct hd_err err = {0};
-    return json_reply(q->r, hd_range_status(q->cap[0], &err), &err);
+    return json_reply(q->r, hd_range_status(q->api->rg, q->cap[0], &err), &err);
 }
 
 static int h_range_down(struct hd_call *q)
 {
     struct hd_err err = {0};
-    return hd_range_down(q->cap[0], &q->r->json, &err) < 0 ? fail_reply(q->r, &err) : 0;
+    return hd_range_down(q->api->rg, q->cap[0], &q->r->json, &err) < 0 ? fail_reply(q->r, &err) : 0;
 }
 
 static int h_range_reset(struct hd_call *q)
 {
     struct hd_err err = {0};
-    return hd_range_reset(q->cap[0], &q->r->json, &err) < 0 ? fail_reply(q->r, &err) : 0;
+    return hd_range_reset(q->api->rg, q->cap[0], &q->r->json, &err) < 0 ? fail_reply(q->r, &err) : 0;
 }
 
 static int h_audit(struct hd_call *q)
@@ -530,13 +537,13 @@ static int h_audit(struct hd_call *q)
     long lim = l ? strtol(l, NULL, 10) : 100;
     if (lim < 0 || lim > 1000000)
         return error_reply(q->r, 400, "limit", "limit must be 0-1000000");
-    return json_reply(q->r, hd_audit_list((size_t)lim, &err), &err);
+    return json_reply(q->r, hd_audit_list(q->api->st, (size_t)lim, &err), &err);
 }
 
 static int h_audit_verify(struct hd_call *q)
 {
     struct hd_err err = {0};
-    return json_reply(q->r, hd_audit_verify(&err), &err);
+    return json_reply(q->r, hd_audit_verify(q->api->st, &err), &err);
 }
 
 /* ---- the routes: the API and its access policy -------------------------------- */
@@ -603,11 +610,11 @@ const size_t hd_routes_n = sizeof(hd_routes) / sizeof(hd_routes[0]);
  * for paths that are not /v1/COLLECTION[/NAME[/SUB]], then the matched row's
  * role (403), 405 for methods other than GET, POST and DELETE, the row's
  * handler, or 404/405 where only a fallback row matched. */
-static int route(struct MHD_Connection *mc, struct conn *c, const char *method,
-                 const char *url, unsigned roles, struct reply *r)
+static int route(struct hd_api *api, struct MHD_Connection *mc, struct conn *c,
+                 const char *method, const char *url, unsigned roles, struct reply *r)
 {
     struct hd_path p;
-    struct hd_call q = {.mc = mc, .c = c, .r = r};
+    struct hd_call q = {.api = api, .mc = mc, .c = c, .r = r};
 
     if (hd_path_split(url, &p) < 0)
         return error_reply(r, 414, "", "path too long");
@@ -635,12 +642,13 @@ static int route(struct MHD_Connection *mc, struct conn *c, const char *method,
 /* Sends r (JSON or raw) and audits it if its route says so (hd_routes: also
  * requests refused before routing). close: the connection
  * is closed after the answer (a request refused before its body was read). */
-static enum MHD_Result answer(struct MHD_Connection *mc, uid_t uid, unsigned roles,
-                              const char *method, const char *url, struct reply *r, bool close)
+static enum MHD_Result answer(struct hd_api *api, struct MHD_Connection *mc, uid_t uid,
+                              unsigned roles, const char *method, const char *url,
+                              struct reply *r, bool close)
 {
     if (hd_route_audited(hd_routes, hd_routes_n, method, url)) {
         const char *msg = json_string_value(json_object_get(r->json, "error"));
-        hd_audit(uid, roles, method, url, r->target, r->status, msg);
+        hd_audit(api->st, uid, roles, method, url, r->target, r->status, msg);
     }
     struct MHD_Response *resp = r->raw;
     if (!resp) {
@@ -665,8 +673,8 @@ static enum MHD_Result answer(struct MHD_Connection *mc, uid_t uid, unsigned rol
  * announcing a body over HD_BODY_MAX are answered at once and the
  * connection closed, so nothing of theirs is ever buffered. Returns false
  * when the request was refused (r filled). */
-static bool admit(struct MHD_Connection *mc, const struct sock *s, unsigned roles,
-                  struct reply *r)
+static bool admit(struct hd_api *api, struct MHD_Connection *mc, const struct sock *s,
+                  unsigned roles, struct reply *r)
 {
     if (!s || !s->cred) {
         error_reply(r, 403, "", "caller's credentials are unknown");
@@ -678,7 +686,7 @@ static bool admit(struct MHD_Connection *mc, const struct sock *s, unsigned role
     }
     if (s->over) {
         error_reply(r, 429, "", "uid %u has more than %u connections open to herdd",
-                    (unsigned)s->uid, g.cfg.api_conns_per_uid);
+                    (unsigned)s->uid, api->cfg->api_conns_per_uid);
         return false;
     }
     const char *cl = MHD_lookup_connection_value(mc, MHD_HEADER_KIND,
@@ -694,18 +702,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
                                   const char *method, const char *version,
                                   const char *upload, size_t *upload_size, void **con_cls)
 {
+    struct hd_api *api = cls;
     struct conn *c = *con_cls;
-    (void)cls;
     (void)version;
     if (!c) {
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
         const struct sock *s = ci ? ci->socket_context : NULL;
-        unsigned roles = s && s->cred ? hd_roles_of(&g.cfg, s->uid) : 0;
+        unsigned roles = s && s->cred ? hd_roles_of(api->cfg, s->uid) : 0;
         struct reply r = {0};
 
-        if (!admit(mc, s, roles, &r))
-            return answer(mc, s && s->cred ? s->uid : (uid_t)-1, roles, method, url, &r, true);
+        if (!admit(api, mc, s, roles, &r))
+            return answer(api, mc, s && s->cred ? s->uid : (uid_t)-1, roles, method, url, &r, true);
         c = calloc(1, sizeof(*c));
         if (!c)
             return MHD_NO;
@@ -734,14 +742,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
     }
 
     struct reply r = {0};
-    unsigned roles = hd_roles_of(&g.cfg, c->uid);
+    unsigned roles = hd_roles_of(api->cfg, c->uid);
     if (!roles)
         error_reply(&r, 403, "", "uid %u has no role on this node", (unsigned)c->uid);
     else if (c->too_big)
         error_reply(&r, 413, "", "request body over %u bytes", HD_BODY_MAX);
     else
-        route(mc, c, method, url, roles, &r);
-    return answer(mc, c->uid, roles, method, url, &r, false);
+        route(api, mc, c, method, url, roles, &r);
+    return answer(api, mc, c->uid, roles, method, url, &r, false);
 }
 
 static void on_done(void *cls, struct MHD_Connection *mc, void **con_cls,
@@ -758,14 +766,27 @@ static void on_done(void *cls, struct MHD_Connection *mc, void **con_cls,
     *con_cls = NULL;
 }
 
-int hd_api_start(struct hd_err *err)
+int hd_api_start(struct hd_api *api, struct hd_ranges *rg, struct hd_guests *gs,
+                 struct hd_err *err)
 {
     struct sockaddr_un a = {.sun_family = AF_UNIX};
-    const char *path = g.cfg.socket_path;
 
+    api->gs = gs;
+    api->rg = rg;
+    api->res = gs->res;
+    api->st = gs->st;
+    api->cfg = gs->cfg;
+    api->daemon = NULL;
+    api->listen_fd = -1;
+    pthread_mutex_init(&api->uid_counts_mu, NULL);
+    api->uid_counts = calloc(HD_API_CONNECTIONS, sizeof(*api->uid_counts));
+    if (!api->uid_counts)
+        return hd_fail(err, 500, "", "out of memory");
+
+    const char *path = api->cfg->socket_path;
     snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
-    listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (listen_fd < 0)
+    api->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (api->listen_fd < 0)
         return hd_fail(err, 500, "socket", "socket: %s", strerror(errno));
     struct stat st;
     if (lstat(path, &st) == 0) {
@@ -780,35 +801,42 @@ int hd_api_start(struct hd_err *err)
         unlink(path);
     }
     mode_t old = umask(0);
-    int rc = bind(listen_fd, (struct sockaddr *)&a, sizeof(a));
+    int rc = bind(api->listen_fd, (struct sockaddr *)&a, sizeof(a));
     umask(old);
     if (rc < 0)
         return hd_fail(err, 500, "socket", "bind %s: %s", path, strerror(errno));
     /* Anyone may connect; what a caller may do depends on its uid. */
     chmod(path, 0666);
-    if (listen(listen_fd, 512) < 0)
+    if (listen(api->listen_fd, 512) < 0)
         return hd_fail(err, 500, "socket", "listen %s: %s", path, strerror(errno));
-    daemon_ = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                                   MHD_USE_POLL | MHD_USE_ERROR_LOG,
-                               0, NULL, NULL, on_request, NULL, MHD_OPTION_LISTEN_SOCKET,
-                               listen_fd, MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
-                               MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
-                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)HD_API_CONNECTIONS,
-                               MHD_OPTION_THREAD_STACK_SIZE, (size_t)HD_API_THREAD_STACK,
-                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-                               MHD_OPTION_END);
-    if (!daemon_)
+    /* the callbacks get api as their cls */
+    api->daemon = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION |
+                                       MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
+                                       MHD_USE_ERROR_LOG,
+                                   0, NULL, NULL, on_request, api, MHD_OPTION_LISTEN_SOCKET,
+                                   api->listen_fd, MHD_OPTION_NOTIFY_COMPLETED, on_done, api,
+                                   MHD_OPTION_NOTIFY_CONNECTION, on_connection, api,
+                                   MHD_OPTION_CONNECTION_LIMIT, (unsigned)HD_API_CONNECTIONS,
+                                   MHD_OPTION_THREAD_STACK_SIZE, (size_t)HD_API_THREAD_STACK,
+                                   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+                                   MHD_OPTION_END);
+    if (!api->daemon)
         return hd_fail(err, 500, "socket", "libmicrohttpd did not start on %s", path);
     return 0;
 }
 
-void hd_api_stop(void)
+void hd_api_stop(struct hd_api *api)
 {
-    if (daemon_)
-        MHD_stop_daemon(daemon_);
-    daemon_ = NULL;
+    if (api->daemon)
+        MHD_stop_daemon(api->daemon); /* every connection's thread has ended */
+    api->daemon = NULL;
     /* libmicrohttpd closed the listening socket */
-    if (listen_fd >= 0)
-        unlink(g.cfg.socket_path);
-    listen_fd = -1;
+    if (api->listen_fd >= 0)
+        unlink(api->cfg->socket_path);
+    api->listen_fd = -1;
+    if (api->uid_counts) {
+        free(api->uid_counts);
+        api->uid_counts = NULL;
+        pthread_mutex_destroy(&api->uid_counts_mu);
+    }
 }

@@ -10,62 +10,58 @@
 #include "herd/audit.h"
 #include "herdd.h"
 
-static struct audit_log *alog;
-static pthread_mutex_t audit_mu = PTHREAD_MUTEX_INITIALIZER;
-static char audit_path[4096];
-
-static void anchor_save(const struct audit_head *h)
+static void anchor_save(struct hd_store *st, const struct audit_head *h)
 {
     char sql[256];
     snprintf(sql, sizeof(sql),
              "INSERT OR REPLACE INTO meta VALUES ('audit_head', '%llu:%s')",
              (unsigned long long)h->seq, h->hash);
-    pthread_mutex_lock(&g.mu);
-    hd_db_exec(sql);
-    pthread_mutex_unlock(&g.mu);
+    pthread_mutex_lock(&st->mu);
+    hd_db_exec(st, sql);
+    pthread_mutex_unlock(&st->mu);
 }
 
-static int anchor_load(struct audit_head *h)
+static int anchor_load(struct hd_store *st, struct audit_head *h)
 {
-    sqlite3_stmt *st = NULL;
+    sqlite3_stmt *stmt = NULL;
     int rc = -1;
     memset(h, 0, sizeof(*h));
-    if (sqlite3_prepare_v2(g.db, "SELECT value FROM meta WHERE key = 'audit_head'", -1, &st,
+    if (sqlite3_prepare_v2(st->db, "SELECT value FROM meta WHERE key = 'audit_head'", -1, &stmt,
                            NULL) != SQLITE_OK)
         return -1;
-    if (sqlite3_step(st) == SQLITE_ROW) {
+    if (sqlite3_step(stmt) == SQLITE_ROW) {
         unsigned long long seq;
         char hash[AUDIT_HEX_LEN + 1];
-        if (sscanf((const char *)sqlite3_column_text(st, 0), "%llu:%64s", &seq, hash) == 2) {
+        if (sscanf((const char *)sqlite3_column_text(stmt, 0), "%llu:%64s", &seq, hash) == 2) {
             h->seq = seq;
             snprintf(h->hash, sizeof(h->hash), "%s", hash);
             rc = 0;
         }
     }
-    sqlite3_finalize(st);
+    sqlite3_finalize(stmt);
     return rc;
 }
 
-int hd_audit_open(struct hd_err *err)
+int hd_audit_open(struct hd_store *st, struct hd_err *err)
 {
-    snprintf(audit_path, sizeof(audit_path), "%s/audit.log", g.cfg.state_dir);
-    int rc = audit_open(audit_path, &alog);
+    snprintf(st->audit.path, sizeof(st->audit.path), "%s/audit.log", st->cfg->state_dir);
+    int rc = audit_open(st->audit.path, &st->audit.log);
     if (rc == -ENOSYS) {
         fprintf(stderr, "herdd: audit log: libherd-ctl has no audit yet; not auditing\n");
-        alog = NULL;
+        st->audit.log = NULL;
         return 0;
     }
     if (rc < 0)
-        return hd_fail(err, 500, "state_dir", "%s: %s (run `herdctl audit verify`)",
-                       audit_path, strerror(-rc));
+        return hd_fail(err, 500, "state_dir", "%s: %s (run `herdctl audit verify`)", st->audit.path,
+                       strerror(-rc));
     return 0;
 }
 
-void hd_audit_close(void)
+void hd_audit_close(struct hd_store *st)
 {
-    if (alog)
-        audit_close(alog);
-    alog = NULL;
+    if (st->audit.log)
+        audit_close(st->audit.log);
+    st->audit.log = NULL;
 }
 
 static const char *role_name(unsigned roles)
@@ -79,30 +75,31 @@ static const char *role_name(unsigned roles)
     return "none";
 }
 
-void hd_audit(uid_t uid, unsigned roles, const char *method, const char *path,
+void hd_audit(struct hd_store *st, uid_t uid, unsigned roles, const char *method, const char *path,
               const char *target, int status, const char *what)
 {
     char action[AUDIT_ACTION_MAX + 1];
     char result[AUDIT_RESULT_MAX + 1];
     struct audit_entry e;
 
-    if (!alog)
+    if (!st->audit.log)
         return;
     snprintf(action, sizeof(action), "%s %s", method, path);
     if (status < 300)
         snprintf(result, sizeof(result), "ok");
     else
         snprintf(result, sizeof(result), "error: %d %s", status, what ? what : "");
-    pthread_mutex_lock(&audit_mu);
-    int rc = audit_append(alog, uid, role_name(roles), action, target ? target : "", result, &e);
+    pthread_mutex_lock(&st->audit.mu);
+    int rc = audit_append(st->audit.log, uid, role_name(roles), action, target ? target : "",
+                          result, &e);
     if (rc == 0) {
         struct audit_head h = {.seq = e.seq};
         memcpy(h.hash, e.hash, sizeof(h.hash));
-        anchor_save(&h);
+        anchor_save(st, &h);
     } else {
         fprintf(stderr, "herdd: audit append: %s\n", strerror(-rc));
     }
-    pthread_mutex_unlock(&audit_mu);
+    pthread_mutex_unlock(&st->audit.mu);
 }
 
 static json_t *entry_json(const struct audit_entry *e)
@@ -112,12 +109,12 @@ static json_t *entry_json(const struct audit_entry *e)
                      e->target, "result", e->result, "prev", e->prev, "hash", e->hash);
 }
 
-json_t *hd_audit_list(size_t limit, struct hd_err *err)
+json_t *hd_audit_list(struct hd_store *st, size_t limit, struct hd_err *err)
 {
     struct audit_filter f = {.limit = limit, .tail = true};
     struct audit_entry *es = NULL;
     size_t n = 0;
-    int rc = audit_list(audit_path, &f, &es, &n);
+    int rc = audit_list(st->audit.path, &f, &es, &n);
     if (rc < 0) {
         hd_fail(err, rc == -ENOSYS ? 501 : 500, "", "audit log: %s", strerror(-rc));
         return NULL;
@@ -129,17 +126,17 @@ json_t *hd_audit_list(size_t limit, struct hd_err *err)
     return a;
 }
 
-json_t *hd_audit_verify(struct hd_err *err)
+json_t *hd_audit_verify(struct hd_store *st, struct hd_err *err)
 {
     struct audit_head anchor;
     struct audit_report rep;
     memset(&rep, 0, sizeof(rep));
-    pthread_mutex_lock(&audit_mu);
-    pthread_mutex_lock(&g.mu);
-    anchor_load(&anchor);
-    pthread_mutex_unlock(&g.mu);
-    int rc = audit_verify_anchor(audit_path, &anchor, &rep);
-    pthread_mutex_unlock(&audit_mu);
+    pthread_mutex_lock(&st->audit.mu);
+    pthread_mutex_lock(&st->mu);
+    anchor_load(st, &anchor);
+    pthread_mutex_unlock(&st->mu);
+    int rc = audit_verify_anchor(st->audit.path, &anchor, &rep);
+    pthread_mutex_unlock(&st->audit.mu);
     if (rc < 0 && rc != -EBADMSG) {
         hd_fail(err, rc == -ENOSYS ? 501 : 500, "", "audit log: %s", strerror(-rc));
         return NULL;
@@ -147,5 +144,5 @@ json_t *hd_audit_verify(struct hd_err *err)
     return json_pack("{sb sI sI sI ss sI ss}", "ok", rep.ok, "entries", (json_int_t)rep.entries,
                      "first_bad_seq", (json_int_t)rep.first_bad_seq, "first_bad_line",
                      (json_int_t)rep.first_bad_line, "message", rep.ok ? "intact" : rep.msg,
-                     "anchor_seq", (json_int_t)anchor.seq, "path", audit_path);
+                     "anchor_seq", (json_int_t)anchor.seq, "path", st->audit.path);
 }

@@ -85,9 +85,9 @@ static bool under(const char *path, const char *dir)
 }
 
 /* Is the canonical path one herdd may hand out as a template file? */
-static bool allowed_place(const char *canon)
+static bool allowed_place(const struct hd_config *cfg, const char *canon)
 {
-    char *state = realpath(g.cfg.state_dir, NULL);
+    char *state = realpath(cfg->state_dir, NULL);
     bool in_state = false, in_own = false;
     if (state) {
         char own[PATH_MAX + 16];
@@ -100,13 +100,14 @@ static bool allowed_place(const char *canon)
         return true;
     if (in_state)
         return false; /* guests' overlays, the database, the audit log */
-    for (size_t i = 0; i < g.cfg.n_image_dirs; i++)
-        if (under(canon, g.cfg.image_dirs[i]))
+    for (size_t i = 0; i < cfg->n_image_dirs; i++)
+        if (under(canon, cfg->image_dirs[i]))
             return true;
     return false;
 }
 
-int hd_image_file_check(const char *path, const char *field, struct hd_err *err)
+int hd_image_file_check(const struct hd_config *cfg, const char *path, const char *field,
+                        struct hd_err *err)
 {
     struct stat st;
     if (path[0] != '/')
@@ -125,7 +126,7 @@ int hd_image_file_check(const char *path, const char *field, struct hd_err *err)
     char *canon = realpath(path, NULL);
     if (!canon)
         return hd_fail(err, 400, field, "%s: %s: %s", field, path, strerror(errno));
-    bool ok = allowed_place(canon);
+    bool ok = allowed_place(cfg, canon);
     free(canon);
     if (!ok)
         return hd_fail(err, 400, field, "%s: %s is outside image_dirs (herdd's configuration "
@@ -133,8 +134,8 @@ int hd_image_file_check(const char *path, const char *field, struct hd_err *err)
     return 0;
 }
 
-int hd_chain_of(const char *image, const char *format, const char *field, struct hd_chain *out,
-                struct hd_err *err)
+int hd_chain_of(const struct hd_config *cfg, const char *image, const char *format,
+                const char *field, struct hd_chain *out, struct hd_err *err)
 {
     char *cur = strdup(image), *fmt = strdup(format);
     int rc = 0;
@@ -146,7 +147,7 @@ int hd_chain_of(const char *image, const char *format, const char *field, struct
                          image, HD_CHAIN_MAX);
             break;
         }
-        if ((rc = hd_image_file_check(cur, field, err)) < 0)
+        if ((rc = hd_image_file_check(cfg, cur, field, err)) < 0)
             break;
         out->path[out->n] = cur;
         out->format[out->n] = fmt;

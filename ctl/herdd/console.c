@@ -93,13 +93,26 @@ static int open_log(const struct hd_vm *vm, bool trunc)
     return open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (trunc ? O_TRUNC : 0), 0600);
 }
 
-int hd_console_start(struct hd_vm *vm, char *fifo, size_t fifo_len, struct hd_err *err)
+/* The pipe's descriptors closed (what is still in it stays unread). */
+static void close_pipe(struct hd_vm *vm)
+{
+    if (!vm->con_open)
+        return;
+    close(vm->con_rfd);
+    if (vm->con_wfd >= 0)
+        close(vm->con_wfd);
+    vm->con_rfd = vm->con_wfd = -1;
+    vm->con_open = false;
+}
+
+int hd_console_start(const struct hd_config *cfg, struct hd_vm *vm, char *fifo, size_t fifo_len,
+                     struct hd_err *err)
 {
     static const char *const old[] = {"console.log", "console.log.1", "console.base",
                                       "console.pipe"};
     char p[4096];
 
-    hd_console_finish(vm);
+    hd_console_finish(cfg, vm);
     for (size_t i = 0; i < sizeof(old) / sizeof(old[0]); i++) {
         console_file(vm, old[i], p, sizeof(p));
         unlink(p);
@@ -130,7 +143,9 @@ bool hd_console_adopt(struct hd_vm *vm)
     char p[4096];
     struct stat st;
 
-    hd_console_finish(vm);
+    /* a record being adopted has no pipe open (hd_db_load made it): this
+     * only closes what might be, as hd_console_finish would */
+    close_pipe(vm);
     console_file(vm, "console.pipe", p, sizeof(p));
     if (lstat(p, &st) < 0 || !S_ISFIFO(st.st_mode))
         return false;
@@ -166,9 +181,9 @@ static void rotate(struct hd_vm *vm)
     vm->con_wfd = open_log(vm, true);
 }
 
-static void append(struct hd_vm *vm, const char *p, size_t n)
+static void append(const struct hd_config *cfg, struct hd_vm *vm, const char *p, size_t n)
 {
-    uint64_t max = g.cfg.console_log_max;
+    uint64_t max = cfg->console_log_max;
 
     while (n && vm->con_wfd >= 0) {
         if (vm->con_size >= max) {
@@ -187,7 +202,7 @@ static void append(struct hd_vm *vm, const char *p, size_t n)
     }
 }
 
-void hd_console_drain(struct hd_vm *vm)
+void hd_console_drain(const struct hd_config *cfg, struct hd_vm *vm)
 {
     char buf[16384];
     size_t total = 0;
@@ -200,21 +215,17 @@ void hd_console_drain(struct hd_vm *vm)
             continue;
         if (n <= 0)
             break;
-        append(vm, buf, (size_t)n);
+        append(cfg, vm, buf, (size_t)n);
         total += (size_t)n;
     }
 }
 
-void hd_console_finish(struct hd_vm *vm)
+void hd_console_finish(const struct hd_config *cfg, struct hd_vm *vm)
 {
     if (!vm->con_open)
         return;
-    hd_console_drain(vm);
-    close(vm->con_rfd);
-    if (vm->con_wfd >= 0)
-        close(vm->con_wfd);
-    vm->con_rfd = vm->con_wfd = -1;
-    vm->con_open = false;
+    hd_console_drain(cfg, vm);
+    close_pipe(vm);
 }
 
 ssize_t hd_console_pread(const struct hd_vm *vm, uint64_t *off, char *buf, size_t len)
@@ -250,7 +261,8 @@ ssize_t hd_console_pread(const struct hd_vm *vm, uint64_t *off, char *buf, size_
     return n < 0 ? 0 : n;
 }
 
-json_t *hd_vm_console_read(const char *name, long long offset, struct hd_err *err)
+json_t *hd_vm_console_read(struct hd_store *st, const char *name, long long offset,
+                           struct hd_err *err)
 {
     char *buf;
     ssize_t n = 0;
@@ -265,17 +277,17 @@ json_t *hd_vm_console_read(const char *name, long long offset, struct hd_err *er
         hd_fail(err, 500, "", "out of memory");
         return NULL;
     }
-    pthread_mutex_lock(&g.mu);
-    struct hd_vm *vm = hd_vm_find(name);
+    pthread_mutex_lock(&st->mu);
+    struct hd_vm *vm = hd_vm_find(st, name);
     if (!vm) {
-        pthread_mutex_unlock(&g.mu);
+        pthread_mutex_unlock(&st->mu);
         free(buf);
         hd_fail(err, 404, "name", "no guest '%s'", name);
         return NULL;
     }
-    /* under g.mu: the supervisor rotates the files under it */
+    /* under the store lock: the supervisor rotates the files under it */
     n = hd_console_pread(vm, &off, buf, CONSOLE_CHUNK);
-    pthread_mutex_unlock(&g.mu);
+    pthread_mutex_unlock(&st->mu);
     offset = (long long)off;
     /* JSON strings are text: bytes that are not printable ASCII, newline,
      * carriage return, tab, backspace or escape show as '?'. */
@@ -294,7 +306,8 @@ json_t *hd_vm_console_read(const char *name, long long offset, struct hd_err *er
     return out;
 }
 
-int hd_vm_console_input(const char *name, json_t *body, json_t **out, struct hd_err *err)
+int hd_vm_console_input(struct hd_store *st, const char *name, json_t *body, json_t **out,
+                        struct hd_err *err)
 {
     char why[256], *line;
     const char *key;
@@ -309,35 +322,35 @@ int hd_vm_console_input(const char *name, json_t *body, json_t **out, struct hd_
         return hd_fail(err, 400, "data", "data must be a string");
     if (json_string_length(data) == 0 || json_string_length(data) > CONSOLE_INPUT_MAX)
         return hd_fail(err, 400, "data", "data must be 1-%d bytes", CONSOLE_INPUT_MAX);
-    pthread_mutex_lock(&g.mu);
-    struct hd_vm *vm = hd_vm_find(name);
+    pthread_mutex_lock(&st->mu);
+    struct hd_vm *vm = hd_vm_find(st, name);
     if (!vm) {
-        pthread_mutex_unlock(&g.mu);
+        pthread_mutex_unlock(&st->mu);
         return hd_fail(err, 404, "name", "no guest '%s'", name);
     }
     if (vm->pidfd < 0) {
-        pthread_mutex_unlock(&g.mu);
+        pthread_mutex_unlock(&st->mu);
         return hd_fail(err, 409, "state", "guest '%s' is not running", name);
     }
     json_t *req = json_pack("{ss sO}", "cmd", "input", "data", data);
     line = req ? json_dumps(req, JSON_COMPACT) : NULL;
     json_decref(req);
     if (!line) {
-        pthread_mutex_unlock(&g.mu);
+        pthread_mutex_unlock(&st->mu);
         return hd_fail(err, 500, "", "out of memory");
     }
     size_t len = strlen(line);
     char *msg = malloc(len + 2);
     if (!msg) {
         free(line);
-        pthread_mutex_unlock(&g.mu);
+        pthread_mutex_unlock(&st->mu);
         return hd_fail(err, 500, "", "out of memory");
     }
     memcpy(msg, line, len);
     memcpy(msg + len, "\n", 2);
     free(line);
     json_t *rep = hd_control_request(vm, msg, "input", 2000, why, sizeof(why));
-    pthread_mutex_unlock(&g.mu);
+    pthread_mutex_unlock(&st->mu);
     free(msg);
     if (!rep)
         return hd_fail(err, 502, "", "%s", why);

@@ -1,5 +1,5 @@
 /* herdd's SQLite database (STATE/herdd.db): templates, guests, ranges, meta.
- * Called with g.mu held (one connection, serialised by herdd). */
+ * Called with the store lock held (one connection, serialised by herdd). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,10 +26,10 @@ static const char schema[] =
     "  range TEXT, state TEXT NOT NULL, pid INTEGER, doc TEXT NOT NULL);"
     "INSERT OR IGNORE INTO meta VALUES ('schema', '1');";
 
-int hd_db_exec(const char *sql)
+int hd_db_exec(struct hd_store *st, const char *sql)
 {
     char *msg = NULL;
-    int rc = sqlite3_exec(g.db, sql, NULL, NULL, &msg);
+    int rc = sqlite3_exec(st->db, sql, NULL, NULL, &msg);
     if (rc != SQLITE_OK) {
         fprintf(stderr, "herdd: sqlite: %s\n", msg ? msg : sqlite3_errstr(rc));
         sqlite3_free(msg);
@@ -38,19 +38,17 @@ int hd_db_exec(const char *sql)
     return 0;
 }
 
-int hd_db_open(struct hd_err *err)
+int hd_db_open(struct hd_store *st, struct hd_err *err)
 {
     char path[4096];
-    snprintf(path, sizeof(path), "%s/herdd.db", g.cfg.state_dir);
-    int rc = sqlite3_open_v2(path, &g.db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                                 SQLITE_OPEN_FULLMUTEX,
-                             NULL);
+    snprintf(path, sizeof(path), "%s/herdd.db", st->cfg->state_dir);
+    int rc = sqlite3_open_v2(
+        path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
     if (rc != SQLITE_OK)
         return hd_fail(err, 500, "state_dir", "%s: %s", path, sqlite3_errstr(rc));
-    sqlite3_busy_timeout(g.db, 5000);
+    sqlite3_busy_timeout(st->db, 5000);
     char *msg = NULL;
-    if (sqlite3_exec(g.db, schema, NULL, NULL, &msg) != SQLITE_OK) {
+    if (sqlite3_exec(st->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
         hd_fail(err, 500, "state_dir", "%s: schema: %s", path, msg ? msg : "?");
         sqlite3_free(msg);
         return -1;
@@ -58,158 +56,158 @@ int hd_db_open(struct hd_err *err)
     return 0;
 }
 
-void hd_db_close(void)
+void hd_db_close(struct hd_store *st)
 {
-    if (g.db)
-        sqlite3_close(g.db);
-    g.db = NULL;
+    if (st->db)
+        sqlite3_close(st->db);
+    st->db = NULL;
 }
 
-static sqlite3_stmt *prep(const char *sql)
+static sqlite3_stmt *prep(struct hd_store *st, const char *sql)
 {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(g.db, sql, -1, &st, NULL) != SQLITE_OK) {
-        fprintf(stderr, "herdd: sqlite: %s: %s\n", sql, sqlite3_errmsg(g.db));
+    sqlite3_stmt *stmt = NULL;
+    if (sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+        fprintf(stderr, "herdd: sqlite: %s: %s\n", sql, sqlite3_errmsg(st->db));
         return NULL;
     }
-    return st;
+    return stmt;
 }
 
-static int step_done(sqlite3_stmt *st)
+static int step_done(struct hd_store *st, sqlite3_stmt *stmt)
 {
-    int rc = sqlite3_step(st);
+    int rc = sqlite3_step(stmt);
     if (rc != SQLITE_DONE)
-        fprintf(stderr, "herdd: sqlite: %s\n", sqlite3_errmsg(g.db));
-    sqlite3_finalize(st);
+        fprintf(stderr, "herdd: sqlite: %s\n", sqlite3_errmsg(st->db));
+    sqlite3_finalize(stmt);
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
-static void bind_text(sqlite3_stmt *st, int i, const char *s)
+static void bind_text(sqlite3_stmt *stmt, int i, const char *s)
 {
     if (s)
-        sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(stmt, i, s, -1, SQLITE_TRANSIENT);
     else
-        sqlite3_bind_null(st, i);
+        sqlite3_bind_null(stmt, i);
 }
 
-int hd_db_save_template(const struct hd_template *t)
+int hd_db_save_template(struct hd_store *st, const struct hd_template *t)
 {
-    sqlite3_stmt *st = prep("INSERT OR REPLACE INTO templates VALUES "
-                            "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
-    if (!st)
+    sqlite3_stmt *stmt = prep(st, "INSERT OR REPLACE INTO templates VALUES "
+                                  "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    if (!stmt)
         return -1;
     char *nics = json_dumps(t->nics, JSON_COMPACT);
-    bind_text(st, 1, t->name);
-    bind_text(st, 2, t->image);
-    bind_text(st, 3, t->format);
-    bind_text(st, 4, t->kernel);
-    bind_text(st, 5, t->initrd);
-    bind_text(st, 6, t->cmdline);
-    bind_text(st, 7, t->ready_line);
-    sqlite3_bind_int64(st, 8, t->cpus);
-    sqlite3_bind_int64(st, 9, (sqlite3_int64)t->mem);
-    bind_text(st, 10, nics);
-    bind_text(st, 11, t->sha256);
-    sqlite3_bind_int64(st, 12, (sqlite3_int64)t->image_size);
-    sqlite3_bind_int64(st, 13, (sqlite3_int64)t->file_size);
-    sqlite3_bind_int64(st, 14, t->created);
-    bind_text(st, 15, t->parent[0] ? t->parent : NULL);
+    bind_text(stmt, 1, t->name);
+    bind_text(stmt, 2, t->image);
+    bind_text(stmt, 3, t->format);
+    bind_text(stmt, 4, t->kernel);
+    bind_text(stmt, 5, t->initrd);
+    bind_text(stmt, 6, t->cmdline);
+    bind_text(stmt, 7, t->ready_line);
+    sqlite3_bind_int64(stmt, 8, t->cpus);
+    sqlite3_bind_int64(stmt, 9, (sqlite3_int64)t->mem);
+    bind_text(stmt, 10, nics);
+    bind_text(stmt, 11, t->sha256);
+    sqlite3_bind_int64(stmt, 12, (sqlite3_int64)t->image_size);
+    sqlite3_bind_int64(stmt, 13, (sqlite3_int64)t->file_size);
+    sqlite3_bind_int64(stmt, 14, t->created);
+    bind_text(stmt, 15, t->parent[0] ? t->parent : NULL);
     free(nics);
-    return step_done(st);
+    return step_done(st, stmt);
 }
 
-int hd_db_delete_template(const char *name)
+int hd_db_delete_template(struct hd_store *st, const char *name)
 {
-    sqlite3_stmt *st = prep("DELETE FROM templates WHERE name = ?");
-    if (!st)
+    sqlite3_stmt *stmt = prep(st, "DELETE FROM templates WHERE name = ?");
+    if (!stmt)
         return -1;
-    bind_text(st, 1, name);
-    return step_done(st);
+    bind_text(stmt, 1, name);
+    return step_done(st, stmt);
 }
 
-int hd_db_save_vm(struct hd_vm *vm)
+int hd_db_save_vm(struct hd_store *st, struct hd_vm *vm)
 {
     json_t *doc = hd_vm_json(vm, true);
     char *text = json_dumps(doc, JSON_COMPACT);
-    sqlite3_stmt *st;
+    sqlite3_stmt *stmt;
     int rc;
 
     json_decref(doc);
     if (vm->id == 0) {
-        st = prep("INSERT INTO vms (name, template, range, state, pid, doc) "
-                  "VALUES (?,?,?,?,?,?)");
+        stmt = prep(st, "INSERT INTO vms (name, template, range, state, pid, doc) "
+                        "VALUES (?,?,?,?,?,?)");
     } else {
-        st = prep("UPDATE vms SET name=?, template=?, range=?, state=?, pid=?, doc=? "
-                  "WHERE id=?");
-        if (st)
-            sqlite3_bind_int64(st, 7, vm->id);
+        stmt = prep(st, "UPDATE vms SET name=?, template=?, range=?, state=?, pid=?, doc=? "
+                        "WHERE id=?");
+        if (stmt)
+            sqlite3_bind_int64(stmt, 7, vm->id);
     }
-    if (!st) {
+    if (!stmt) {
         free(text);
         return -1;
     }
-    bind_text(st, 1, vm->name);
-    bind_text(st, 2, vm->tmpl);
-    bind_text(st, 3, vm->range[0] ? vm->range : NULL);
-    bind_text(st, 4, vm->state);
-    sqlite3_bind_int64(st, 5, vm->pid);
-    bind_text(st, 6, text);
+    bind_text(stmt, 1, vm->name);
+    bind_text(stmt, 2, vm->tmpl);
+    bind_text(stmt, 3, vm->range[0] ? vm->range : NULL);
+    bind_text(stmt, 4, vm->state);
+    sqlite3_bind_int64(stmt, 5, vm->pid);
+    bind_text(stmt, 6, text);
     free(text);
-    rc = step_done(st);
+    rc = step_done(st, stmt);
     if (rc == 0 && vm->id == 0)
-        vm->id = sqlite3_last_insert_rowid(g.db);
+        vm->id = sqlite3_last_insert_rowid(st->db);
     return rc;
 }
 
-int hd_db_delete_vm(const struct hd_vm *vm)
+int hd_db_delete_vm(struct hd_store *st, const struct hd_vm *vm)
 {
-    sqlite3_stmt *st = prep("DELETE FROM vms WHERE id = ?");
-    if (!st)
+    sqlite3_stmt *stmt = prep(st, "DELETE FROM vms WHERE id = ?");
+    if (!stmt)
         return -1;
-    sqlite3_bind_int64(st, 1, vm->id);
-    return step_done(st);
+    sqlite3_bind_int64(stmt, 1, vm->id);
+    return step_done(st, stmt);
 }
 
-int hd_db_save_range(const char *name, const char *spec, json_t *doc)
+int hd_db_save_range(struct hd_store *st, const char *name, const char *spec, json_t *doc)
 {
-    sqlite3_stmt *st = prep("INSERT OR REPLACE INTO ranges VALUES (?,?,?)");
-    if (!st)
+    sqlite3_stmt *stmt = prep(st, "INSERT OR REPLACE INTO ranges VALUES (?,?,?)");
+    if (!stmt)
         return -1;
     char *text = json_dumps(doc, JSON_COMPACT);
-    bind_text(st, 1, name);
-    bind_text(st, 2, spec);
-    bind_text(st, 3, text);
+    bind_text(stmt, 1, name);
+    bind_text(stmt, 2, spec);
+    bind_text(stmt, 3, text);
     free(text);
-    return step_done(st);
+    return step_done(st, stmt);
 }
 
-int hd_db_delete_range(const char *name)
+int hd_db_delete_range(struct hd_store *st, const char *name)
 {
-    sqlite3_stmt *st = prep("DELETE FROM ranges WHERE name = ?");
-    if (!st)
+    sqlite3_stmt *stmt = prep(st, "DELETE FROM ranges WHERE name = ?");
+    if (!stmt)
         return -1;
-    bind_text(st, 1, name);
-    return step_done(st);
+    bind_text(stmt, 1, name);
+    return step_done(st, stmt);
 }
 
-json_t *hd_db_ranges(const char *name)
+json_t *hd_db_ranges(struct hd_store *st, const char *name)
 {
-    sqlite3_stmt *st = prep(name ? "SELECT name, spec, doc FROM ranges WHERE name = ?"
-                                 : "SELECT name, spec, doc FROM ranges ORDER BY name");
+    sqlite3_stmt *stmt = prep(st, name ? "SELECT name, spec, doc FROM ranges WHERE name = ?"
+                                       : "SELECT name, spec, doc FROM ranges ORDER BY name");
     json_t *out = json_array();
-    if (!st)
+    if (!stmt)
         return out;
     if (name)
-        bind_text(st, 1, name);
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        json_t *doc = json_loads((const char *)sqlite3_column_text(st, 2), 0, NULL);
+        bind_text(stmt, 1, name);
+    while (sqlite3_step(stmt) == SQLITE_ROW) {
+        json_t *doc = json_loads((const char *)sqlite3_column_text(stmt, 2), 0, NULL);
         if (!doc)
             doc = json_object();
-        json_object_set_new(doc, "name", json_string((const char *)sqlite3_column_text(st, 0)));
-        json_object_set_new(doc, "spec", json_string((const char *)sqlite3_column_text(st, 1)));
+        json_object_set_new(doc, "name", json_string((const char *)sqlite3_column_text(stmt, 0)));
+        json_object_set_new(doc, "spec", json_string((const char *)sqlite3_column_text(stmt, 1)));
         json_array_append_new(out, doc);
     }
-    sqlite3_finalize(st);
+    sqlite3_finalize(stmt);
     if (name) {
         json_t *one = json_array_size(out) ? json_incref(json_array_get(out, 0)) : NULL;
         json_decref(out);
@@ -218,9 +216,9 @@ json_t *hd_db_ranges(const char *name)
     return out;
 }
 
-static char *col_dup(sqlite3_stmt *st, int i)
+static char *col_dup(sqlite3_stmt *stmt, int i)
 {
-    const unsigned char *s = sqlite3_column_text(st, i);
+    const unsigned char *s = sqlite3_column_text(stmt, i);
     return s ? strdup((const char *)s) : NULL;
 }
 
@@ -236,48 +234,49 @@ static int64_t get_int(json_t *o, const char *key, int64_t def)
     return json_is_integer(v) ? json_integer_value(v) : def;
 }
 
-int hd_db_load(struct hd_err *err)
+int hd_db_load(struct hd_store *st, struct hd_err *err)
 {
-    sqlite3_stmt *st = prep("SELECT name, image, format, kernel, initrd, cmdline, ready_line,"
-                            " cpus, mem, nics, sha256, image_size, file_size, created, parent"
-                            " FROM templates ORDER BY name DESC");
-    if (!st)
+    sqlite3_stmt *stmt = prep(st, "SELECT name, image, format, kernel, initrd, cmdline, ready_line,"
+                                  " cpus, mem, nics, sha256, image_size, file_size, created, parent"
+                                  " FROM templates ORDER BY name DESC");
+    if (!stmt)
         return hd_fail(err, 500, "", "database: cannot read templates");
-    while (sqlite3_step(st) == SQLITE_ROW) {
+    while (sqlite3_step(stmt) == SQLITE_ROW) {
         struct hd_template *t = calloc(1, sizeof(*t));
-        snprintf(t->name, sizeof(t->name), "%s", sqlite3_column_text(st, 0));
-        t->image = col_dup(st, 1);
-        t->format = col_dup(st, 2);
-        t->kernel = col_dup(st, 3);
-        t->initrd = col_dup(st, 4);
-        t->cmdline = col_dup(st, 5);
-        t->ready_line = col_dup(st, 6);
-        t->cpus = (unsigned)sqlite3_column_int64(st, 7);
-        t->mem = (uint64_t)sqlite3_column_int64(st, 8);
-        t->nics = json_loads((const char *)sqlite3_column_text(st, 9), 0, NULL);
+        snprintf(t->name, sizeof(t->name), "%s", sqlite3_column_text(stmt, 0));
+        t->image = col_dup(stmt, 1);
+        t->format = col_dup(stmt, 2);
+        t->kernel = col_dup(stmt, 3);
+        t->initrd = col_dup(stmt, 4);
+        t->cmdline = col_dup(stmt, 5);
+        t->ready_line = col_dup(stmt, 6);
+        t->cpus = (unsigned)sqlite3_column_int64(stmt, 7);
+        t->mem = (uint64_t)sqlite3_column_int64(stmt, 8);
+        t->nics = json_loads((const char *)sqlite3_column_text(stmt, 9), 0, NULL);
         if (!t->nics)
             t->nics = json_array();
-        t->sha256 = col_dup(st, 10);
-        t->image_size = (uint64_t)sqlite3_column_int64(st, 11);
-        t->file_size = (uint64_t)sqlite3_column_int64(st, 12);
-        t->created = sqlite3_column_int64(st, 13);
-        if (sqlite3_column_text(st, 14))
-            snprintf(t->parent, sizeof(t->parent), "%s", sqlite3_column_text(st, 14));
-        t->next = g.templates;
-        g.templates = t;
+        t->sha256 = col_dup(stmt, 10);
+        t->image_size = (uint64_t)sqlite3_column_int64(stmt, 11);
+        t->file_size = (uint64_t)sqlite3_column_int64(stmt, 12);
+        t->created = sqlite3_column_int64(stmt, 13);
+        if (sqlite3_column_text(stmt, 14))
+            snprintf(t->parent, sizeof(t->parent), "%s", sqlite3_column_text(stmt, 14));
+        t->next = st->templates;
+        st->templates = t;
     }
-    sqlite3_finalize(st);
+    sqlite3_finalize(stmt);
 
-    st = prep("SELECT id, doc FROM vms ORDER BY id DESC");
-    if (!st)
+    stmt = prep(st, "SELECT id, doc FROM vms ORDER BY id DESC");
+    if (!stmt)
         return hd_fail(err, 500, "", "database: cannot read guests");
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        json_t *d = json_loads((const char *)sqlite3_column_text(st, 1), 0, NULL);
+    while (sqlite3_step(stmt) == SQLITE_ROW) {
+        json_t *d = json_loads((const char *)sqlite3_column_text(stmt, 1), 0, NULL);
         if (!d)
             continue;
         struct hd_vm *vm = calloc(1, sizeof(*vm));
-        vm->id = sqlite3_column_int64(st, 0);
+        vm->id = sqlite3_column_int64(stmt, 0);
         vm->pidfd = -1;
+        vm->state_dir = st->cfg->state_dir;
         copy_str(vm->name, sizeof(vm->name), d, "name");
         copy_str(vm->tmpl, sizeof(vm->tmpl), d, "template");
         copy_str(vm->range, sizeof(vm->range), d, "range");
@@ -321,9 +320,9 @@ int hd_db_load(struct hd_err *err)
             copy_str(nic->mac, sizeof(nic->mac), n, "mac");
         }
         json_decref(d);
-        vm->next = g.vms;
-        g.vms = vm;
+        vm->next = st->vms;
+        st->vms = vm;
     }
-    sqlite3_finalize(st);
+    sqlite3_finalize(stmt);
     return 0;
 }

@@ -8,23 +8,25 @@
 
 #include "herdd.h"
 
-#define HD_EVENTS_KEPT 8192
-
-static pthread_mutex_t ev_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t ev_cond;
-static json_t *ring[HD_EVENTS_KEPT];
-static uint64_t ev_seq; /* last assigned */
-
-void hd_events_init(void)
+void hd_events_init(struct hd_events *ev)
 {
+    pthread_mutex_init(&ev->mu, NULL);
     pthread_condattr_t a;
     pthread_condattr_init(&a);
     pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-    pthread_cond_init(&ev_cond, &a);
+    pthread_cond_init(&ev->cond, &a);
     pthread_condattr_destroy(&a);
 }
 
-uint64_t hd_event(const char *type, const char *name, json_t *data)
+void hd_events_stop(struct hd_events *ev)
+{
+    pthread_mutex_lock(&ev->mu);
+    ev->stopping = true;
+    pthread_cond_broadcast(&ev->cond);
+    pthread_mutex_unlock(&ev->mu);
+}
+
+uint64_t hd_event(struct hd_events *ev, const char *type, const char *name, json_t *data)
 {
     json_t *e = json_object();
     uint64_t seq;
@@ -37,21 +39,21 @@ uint64_t hd_event(const char *type, const char *name, json_t *data)
         json_object_update(e, data);
         json_decref(data);
     }
-    pthread_mutex_lock(&ev_mu);
-    seq = ++ev_seq;
+    pthread_mutex_lock(&ev->mu);
+    seq = ++ev->seq;
     json_object_set_new(e, "seq", json_integer((json_int_t)seq));
-    json_decref(ring[seq % HD_EVENTS_KEPT]);
-    ring[seq % HD_EVENTS_KEPT] = e;
-    pthread_cond_broadcast(&ev_cond);
-    pthread_mutex_unlock(&ev_mu);
+    json_decref(ev->ring[seq % HD_EVENTS_KEPT]);
+    ev->ring[seq % HD_EVENTS_KEPT] = e;
+    pthread_cond_broadcast(&ev->cond);
+    pthread_mutex_unlock(&ev->mu);
     return seq;
 }
 
-uint64_t hd_event_seq(void)
+uint64_t hd_event_seq(struct hd_events *ev)
 {
-    pthread_mutex_lock(&ev_mu);
-    uint64_t s = ev_seq;
-    pthread_mutex_unlock(&ev_mu);
+    pthread_mutex_lock(&ev->mu);
+    uint64_t s = ev->seq;
+    pthread_mutex_unlock(&ev->mu);
     return s;
 }
 
@@ -71,8 +73,8 @@ static bool match(json_t *e, const char *type_prefix, const char *name_prefix)
     return true;
 }
 
-json_t *hd_events_after(uint64_t seq, const char *type_prefix, const char *name_prefix,
-                        size_t max, int wait_ms, uint64_t *last)
+json_t *hd_events_after(struct hd_events *ev, uint64_t seq, const char *type_prefix,
+                        const char *name_prefix, size_t max, int wait_ms, uint64_t *last)
 {
     json_t *out = json_array();
     struct timespec dl;
@@ -84,24 +86,24 @@ json_t *hd_events_after(uint64_t seq, const char *type_prefix, const char *name_
         dl.tv_sec++;
         dl.tv_nsec -= 1000000000L;
     }
-    pthread_mutex_lock(&ev_mu);
+    pthread_mutex_lock(&ev->mu);
     for (;;) {
-        uint64_t first = ev_seq > HD_EVENTS_KEPT ? ev_seq - HD_EVENTS_KEPT + 1 : 1;
+        uint64_t first = ev->seq > HD_EVENTS_KEPT ? ev->seq - HD_EVENTS_KEPT + 1 : 1;
         if (seq + 1 < first)
             seq = first - 1;
-        while (seq < ev_seq && json_array_size(out) < max) {
+        while (seq < ev->seq && json_array_size(out) < max) {
             seq++;
-            json_t *e = ring[seq % HD_EVENTS_KEPT];
+            json_t *e = ev->ring[seq % HD_EVENTS_KEPT];
             if (e && match(e, type_prefix, name_prefix))
                 json_array_append(out, e);
         }
-        if (json_array_size(out) || wait_ms <= 0 || g.stopping)
+        if (json_array_size(out) || wait_ms <= 0 || ev->stopping)
             break;
-        if (pthread_cond_timedwait(&ev_cond, &ev_mu, &dl) == ETIMEDOUT) {
+        if (pthread_cond_timedwait(&ev->cond, &ev->mu, &dl) == ETIMEDOUT) {
             wait_ms = 0;
         }
     }
-    pthread_mutex_unlock(&ev_mu);
+    pthread_mutex_unlock(&ev->mu);
     *last = seq;
     return out;
 }

@@ -1,20 +1,36 @@
-/* Guest records (layer 1, docs/herdd.md "Layers"): finding a guest, the
- * paths of its files, the record as JSON (what the state database stores
- * and the API shows: one document, so the two cannot drift apart), its
- * exit record's cgroup counters, and the tail of a text file. Nothing here
+/* Guest records (layer 1, docs/herdd.md "Layers"): the store that holds
+ * them (hd_store_init), finding a guest, the paths of its files, the record
+ * as JSON (what the state database stores and the API shows: one document,
+ * so the two cannot drift apart), its exit record's cgroup counters, and
+ * the tail of a text file. Nothing here
  * calls a layer above: resources, guests and the API build on it. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "herdd.h"
 
-struct hd_vm *hd_vm_find(const char *name)
+void hd_store_init(struct hd_store *st, const struct hd_config *cfg)
 {
-    for (struct hd_vm *vm = g.vms; vm; vm = vm->next)
+    memset(st, 0, sizeof(*st));
+    st->cfg = cfg;
+    pthread_mutex_init(&st->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&st->changed, &ca);
+    pthread_condattr_destroy(&ca);
+    hd_events_init(&st->ev);
+    pthread_mutex_init(&st->audit.mu, NULL);
+}
+
+struct hd_vm *hd_vm_find(struct hd_store *st, const char *name)
+{
+    for (struct hd_vm *vm = st->vms; vm; vm = vm->next)
         if (!strcmp(vm->name, name))
             return vm;
     return NULL;
@@ -22,13 +38,13 @@ struct hd_vm *hd_vm_find(const char *name)
 
 void hd_vm_path(const struct hd_vm *vm, const char *file, char *out, size_t size)
 {
-    snprintf(out, size, "%s/vms/%s%s%s", g.cfg.state_dir, vm->name, file ? "/" : "",
+    snprintf(out, size, "%s/vms/%s%s%s", vm->state_dir, vm->name, file ? "/" : "",
              file ? file : "");
 }
 
 void hd_vm_control_path(const struct hd_vm *vm, char *out, size_t size)
 {
-    snprintf(out, size, "%s/run/%lld/ctl.sock", g.cfg.state_dir, (long long)vm->id);
+    snprintf(out, size, "%s/run/%lld/ctl.sock", vm->state_dir, (long long)vm->id);
 }
 
 json_t *hd_vm_json(const struct hd_vm *vm, bool full)

@@ -1,9 +1,20 @@
 /*
  * herdd internals: one process per node. State lives in memory (authoritative
  * while herdd runs) and is written through to SQLite in the state directory
- * (authoritative across restarts). One global mutex (g.mu) guards both; slow
- * work (waiting for a guest to stop, checksumming a parent) runs without it,
- * with the object marked busy.
+ * (authoritative across restarts). One mutex (struct hd_store's mu, "the
+ * store lock" below) guards both; slow work (waiting for a guest to stop,
+ * checksumming a parent) runs without it, with the object marked busy.
+ *
+ * There is no process-wide state: main.c owns one struct herdd and hands
+ * each layer its own context (docs/herdd.md "Layers"), which points only at
+ * the contexts of the layers below it:
+ *   0 const struct hd_config   configuration, read-only once loaded
+ *   1 struct hd_store          records, their lock, SQLite, events, audit
+ *   2 struct hd_res            host resources: cgroups, storage, herd-vmm's options
+ *   3 struct hd_guests         guest lifecycle
+ *   4 struct hd_super, hd_ranges   supervision; ranges
+ *   5 struct hd_api            the HTTP API
+ * A function takes the lowest context that has what it needs.
  */
 #ifndef HERDD_H
 #define HERDD_H
@@ -148,6 +159,8 @@ struct hd_vm {
     char note[256];     /* why the last state came about */
     int64_t created, started, ready_at, exited;
     uid_t uid;          /* herd-vmm's uid and gid; 0 = none allocated yet */
+    const char *state_dir; /* the configuration's state_dir, set when the record
+                            * is made (its paths: hd_vm_path) */
     char escape[512];   /* the seccomp line of a possible escape attempt, "" if none */
     int64_t escape_at;
     /* its cgroup's counters when herd-vmm last ended (docs/herdd.md "exit") */
@@ -170,30 +183,7 @@ struct hd_vm {
     struct hd_vm *next;
 };
 
-/* ---- global state -------------------------------------------------------- */
-struct hd_state {
-    struct hd_config cfg;
-    pthread_mutex_t mu;
-    pthread_cond_t changed;      /* broadcast on any guest state change */
-    sqlite3 *db;
-    struct hd_template *templates;
-    struct hd_vm *vms;
-    bool vmm_has_control;
-    bool vmm_has_fsize;          /* herd-vmm takes --file-size-max (RLIMIT_FSIZE) */
-    volatile int stopping;
-    int epfd;                    /* pidfds of supervised guests */
-    int64_t started_at;
-    /* storage */
-    uint64_t disk_free, disk_total;
-    bool storage_alarm;
-    /* cgroups: usable, and if not why (node profile) */
-    bool cgroup_ok;
-    char cgroup_dir[512];        /* ROOT/herd/<state key>: the guests' groups go below */
-    char cgroup_why[256];
-};
-extern struct hd_state g;
-
-/* state.c (layer 0): g above and the clocks */
+/* ---- layer 0: clocks (state.c) and checks (config.c) --------------------- */
 int64_t hd_now_ms(void);
 int64_t hd_mono_ns(void);
 bool hd_name_ok(const char *name);
@@ -201,39 +191,123 @@ bool hd_name_ok(const char *name);
  * terminated); 0 when all are known. */
 int hd_check_fields(json_t *body, const char *const known[], struct hd_err *err);
 
-/* db.c */
-int hd_db_open(struct hd_err *err);
-void hd_db_close(void);
-int hd_db_exec(const char *sql);
-int hd_db_save_template(const struct hd_template *t);
-int hd_db_delete_template(const char *name);
-int hd_db_save_vm(struct hd_vm *vm);
-int hd_db_delete_vm(const struct hd_vm *vm);
-int hd_db_load(struct hd_err *err);
-int hd_db_save_range(const char *name, const char *spec, json_t *doc);
-int hd_db_delete_range(const char *name);
-json_t *hd_db_ranges(const char *name); /* array, or object when name given (NULL if none) */
+/* ---- layer 1: records and sinks ------------------------------------------ */
+#define HD_EVENTS_KEPT 8192
+
+/* events.c: a ring of the last HD_EVENTS_KEPT events, numbered from 1;
+ * readers ask for what came after a number and may wait for it. Its own
+ * lock: safe with or without the store lock held. */
+struct hd_events {
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    json_t *ring[HD_EVENTS_KEPT];
+    uint64_t seq;        /* last assigned */
+    bool stopping;       /* waiters return at once */
+};
+
+/* audit.c: the hash-chained audit log (its anchor is in the database). */
+struct audit_log;
+struct hd_audit {
+    struct audit_log *log;
+    pthread_mutex_t mu;
+    char path[4096];
+};
+
+/* The node's records: templates and guests in memory, written through to
+ * SQLite, all under mu; changed is broadcast on any guest state change. */
+struct hd_store {
+    const struct hd_config *cfg;
+    pthread_mutex_t mu;
+    pthread_cond_t changed;      /* CLOCK_MONOTONIC */
+    struct hd_template *templates;
+    struct hd_vm *vms;
+    sqlite3 *db;
+    struct hd_events ev;
+    struct hd_audit audit;
+    volatile int stopping;       /* herdd is shutting down */
+    int64_t started_at;
+};
+/* mu, changed and the event ring ready; cfg kept (not owned). */
+void hd_store_init(struct hd_store *st, const struct hd_config *cfg);
+
+/* db.c (store lock held; one connection, serialised by it) */
+int hd_db_open(struct hd_store *st, struct hd_err *err);
+void hd_db_close(struct hd_store *st);
+int hd_db_exec(struct hd_store *st, const char *sql);
+int hd_db_save_template(struct hd_store *st, const struct hd_template *t);
+int hd_db_delete_template(struct hd_store *st, const char *name);
+int hd_db_save_vm(struct hd_store *st, struct hd_vm *vm);
+int hd_db_delete_vm(struct hd_store *st, const struct hd_vm *vm);
+/* Loads templates and guests into st's lists. */
+int hd_db_load(struct hd_store *st, struct hd_err *err);
+int hd_db_save_range(struct hd_store *st, const char *name, const char *spec, json_t *doc);
+int hd_db_delete_range(struct hd_store *st, const char *name);
+/* array, or object when name given (NULL if none) */
+json_t *hd_db_ranges(struct hd_store *st, const char *name);
 
 /* events.c */
-void hd_events_init(void);
-/* Appends an event (steals data; may be NULL). Safe with or without g.mu held. */
-uint64_t hd_event(const char *type, const char *name, json_t *data);
-uint64_t hd_event_seq(void);
+void hd_events_init(struct hd_events *ev);
+/* Wakes every waiter; later waits return at once. */
+void hd_events_stop(struct hd_events *ev);
+/* Appends an event (steals data; may be NULL). */
+uint64_t hd_event(struct hd_events *ev, const char *type, const char *name, json_t *data);
+uint64_t hd_event_seq(struct hd_events *ev);
 /* Events after seq matching the filter, up to max; waits up to wait_ms for
  * the first one. Returns an array (new reference). */
-json_t *hd_events_after(uint64_t seq, const char *type_prefix, const char *name_prefix,
-                        size_t max, int wait_ms, uint64_t *last);
+json_t *hd_events_after(struct hd_events *ev, uint64_t seq, const char *type_prefix,
+                        const char *name_prefix, size_t max, int wait_ms, uint64_t *last);
 
-/* audit.c */
-int hd_audit_open(struct hd_err *err);
-void hd_audit_close(void);
-void hd_audit(uid_t uid, unsigned roles, const char *method, const char *path,
-              const char *target, int status, const char *what);
-json_t *hd_audit_list(size_t limit, struct hd_err *err);
-json_t *hd_audit_verify(struct hd_err *err);
+/* audit.c (the audit anchor takes the store lock: call without it) */
+int hd_audit_open(struct hd_store *st, struct hd_err *err);
+void hd_audit_close(struct hd_store *st);
+void hd_audit(struct hd_store *st, uid_t uid, unsigned roles, const char *method,
+              const char *path, const char *target, int status, const char *what);
+json_t *hd_audit_list(struct hd_store *st, size_t limit, struct hd_err *err);
+json_t *hd_audit_verify(struct hd_store *st, struct hd_err *err);
 
-/* templates.c (g.mu held) */
-/* ---- image files and pinned chains (chain.c) ------------------------------
+/* guest.c: guest records */
+struct hd_vm *hd_vm_find(struct hd_store *st, const char *name); /* store lock held */
+/* The record as JSON: what the state database stores and the API shows
+ * (full: with the paths of its disk, console and control socket). */
+json_t *hd_vm_json(const struct hd_vm *vm, bool full); /* store lock held */
+void hd_vm_path(const struct hd_vm *vm, const char *file, char *out, size_t size);
+void hd_vm_control_path(const struct hd_vm *vm, char *out, size_t size);
+/* Last lines of a text file as an array of strings (non-ASCII as '?'). */
+json_t *hd_tail_lines(const char *path, long lines);
+/* The exit record's "limit" and "cgroup_events" (into EXIT, an object), and
+ * back from a saved exit record. */
+void hd_cgroup_events_json(const struct hd_vm *vm, json_t *exit);
+void hd_cgroup_events_load(struct hd_vm *vm, json_t *exit);
+
+/* control.c: a guest's herd-vmm control socket, client side */
+/* One request, one reply. */
+json_t *hd_control(const struct hd_vm *vm, const char *cmd, int timeout_ms,
+                   char *why, size_t why_size);
+/* The same with a whole request line (newline-terminated); cmd names it in
+ * messages. */
+json_t *hd_control_request(const struct hd_vm *vm, const char *request, const char *cmd,
+                           int timeout_ms, char *why, size_t why_size);
+
+/* ---- layer 2: host resources --------------------------------------------- */
+/* What herdd found on the host: written at start (main.c, jail.c) and by the
+ * storage check (supervise.c, store lock held). */
+struct hd_res {
+    struct hd_store *st;
+    const struct hd_config *cfg; /* st->cfg */
+    /* cgroups: usable, and if not why (node profile); jail.c */
+    bool cgroup_ok;
+    char cgroup_dir[512];        /* ROOT/herd/<state key>: the guests' groups go below */
+    char cgroup_why[256];
+    char **vmm_envp;             /* herd-vmm's environment (hd_vmm_env) */
+    /* storage (store lock) */
+    uint64_t disk_free, disk_total;
+    bool storage_alarm;
+    /* herd-vmm's options, from its --help (main.c) */
+    bool vmm_has_control;
+    bool vmm_has_fsize;          /* takes --file-size-max (RLIMIT_FSIZE) */
+};
+
+/* chain.c: image files and pinned chains.
  * Template files (image, kernel, initrd, every backing file) come from
  * image_dirs only (or herdd's own state/templates); a guest's overlay may
  * name only its template's chain, which herdd pins for herd-vmm. */
@@ -247,152 +321,196 @@ void hd_chain_free(struct hd_chain *c);
  * keeps their canonical paths. */
 int hd_image_dirs_prepare(struct hd_config *cfg, struct hd_err *err);
 /* PATH: absolute, a regular file itself (not a link), inside image_dirs. */
-int hd_image_file_check(const char *path, const char *field, struct hd_err *err);
+int hd_image_file_check(const struct hd_config *cfg, const char *path, const char *field,
+                        struct hd_err *err);
 /* IMAGE's chain, each link checked before it is opened. */
-int hd_chain_of(const char *image, const char *format, const char *field, struct hd_chain *out,
-                struct hd_err *err);
+int hd_chain_of(const struct hd_config *cfg, const char *image, const char *format,
+                const char *field, struct hd_chain *out, struct hd_err *err);
 /* OVERLAY (qcow2) must name exactly PIN as its backing chain; 409 if not.
  * Nothing it names is opened. */
 int hd_chain_verify(const char *overlay, const struct hd_chain *pin, struct hd_err *err);
 
-struct hd_template *hd_template_find(const char *name);
-json_t *hd_template_json(const struct hd_template *t);
-/* Validates and adds; body is the API object. Not with g.mu held (hashes). */
-int hd_template_add(json_t *body, json_t **out, struct hd_err *err);
-int hd_template_rm(const char *name, struct hd_err *err);
+/* templates.c (store lock held unless said) */
+struct hd_template *hd_template_find(struct hd_store *st, const char *name);
+json_t *hd_template_json(struct hd_store *st, const struct hd_template *t);
+/* Validates and adds; body is the API object. Not with the store lock held
+ * (hashes). */
+int hd_template_add(struct hd_res *r, json_t *body, json_t **out, struct hd_err *err);
+int hd_template_rm(struct hd_res *r, const char *name, struct hd_err *err);
 /* A new template whose image is a copy of a stopped guest's overlay: a qcow2
  * delta on that guest's template (STATE/templates/NAME.qcow2, read-only).
  * body: {"name", "vm", and optionally cmdline, cpus, mem, nics, ready_line}. */
-int hd_template_derive(json_t *body, json_t **out, struct hd_err *err);
+int hd_template_derive(struct hd_res *r, json_t *body, json_t **out, struct hd_err *err);
 void hd_template_free(struct hd_template *t);
 /* A NIC item: "role" or {"network": role, "segment": name} -> role and bridge
  * (the role's bridge, or the segment's: configured or netdev's derived name). */
-int hd_nic_resolve(json_t *item, char role[24], char bridge[IFNAMSIZ], const char *field,
-                   struct hd_err *err);
+int hd_nic_resolve(const struct hd_config *cfg, json_t *item, char role[24],
+                   char bridge[IFNAMSIZ], const char *field, struct hd_err *err);
 /* Checks cpus/mem/nics fields of an API body; leaves defaults when absent. */
-int hd_check_shape(json_t *body, unsigned *cpus, uint64_t *mem, json_t **nics,
-                   struct hd_err *err);
-
-/* guest.c (layer 1): guest records */
-struct hd_vm *hd_vm_find(const char *name);          /* g.mu held */
-/* The record as JSON: what the state database stores and the API shows
- * (full: with the paths of its disk, console and control socket). */
-json_t *hd_vm_json(const struct hd_vm *vm, bool full); /* g.mu held */
-void hd_vm_path(const struct hd_vm *vm, const char *file, char *out, size_t size);
-void hd_vm_control_path(const struct hd_vm *vm, char *out, size_t size);
-/* Last lines of a text file as an array of strings (non-ASCII as '?'). */
-json_t *hd_tail_lines(const char *path, long lines);
-/* The exit record's "limit" and "cgroup_events" (into EXIT, an object), and
- * back from a saved exit record. */
-void hd_cgroup_events_json(const struct hd_vm *vm, json_t *exit);
-void hd_cgroup_events_load(struct hd_vm *vm, json_t *exit);
-
-/* control.c (layer 1): a guest's herd-vmm control socket, client side */
-/* One request, one reply. */
-json_t *hd_control(const struct hd_vm *vm, const char *cmd, int timeout_ms,
-                   char *why, size_t why_size);
-/* The same with a whole request line (newline-terminated); cmd names it in
- * messages. */
-json_t *hd_control_request(const struct hd_vm *vm, const char *request, const char *cmd,
-                           int timeout_ms, char *why, size_t why_size);
-
-/* vm.c (layer 3) */
-/* body: {"name", "template", "cpus"?, "mem"?, "nics"?, "restart"?, "start"?};
- * range may be NULL. */
-int hd_vm_create(json_t *body, const char *range, json_t **out, struct hd_err *err);
-int hd_vm_action(const char *name, const char *action, json_t *opts, json_t **out,
-                 struct hd_err *err);
-int hd_vm_rm(const char *name, bool force, struct hd_err *err);
-int hd_vm_reset(const char *name, struct hd_err *err);
-json_t *hd_vm_logs(const char *name, const char *which, long lines, struct hd_err *err);
-/* GET /v1/vms/NAME/net: per NIC, the kernel filter's counters and policy
- * (netdev_kfilter_stats), read from the host kernel. */
-json_t *hd_vm_net(const char *name, struct hd_err *err);
-void hd_vm_set_state(struct hd_vm *vm, const char *state, const char *note); /* g.mu held */
-/* Supervision registers here (main.c wires it): vm.c calls the hook for
- * each herd-vmm it spawns (g.mu held; -1 fails the start). */
-void hd_vm_set_spawn_hook(int (*hook)(struct hd_vm *vm));
+int hd_check_shape(const struct hd_config *cfg, json_t *body, unsigned *cpus, uint64_t *mem,
+                   json_t **nics, struct hd_err *err);
 
 /* console.c: console output from a byte offset, and input to the guest. */
-json_t *hd_vm_console_read(const char *name, long long offset, struct hd_err *err);
-/* The console pipe (console.c). start: a fresh log and FIFO before a spawn
- * (fifo = the path for --serial file:); adopt: the FIFO of a running guest
- * started by a herdd with console pipes (false if it has none); drain:
- * what herd-vmm wrote, into console.log (called every 20 ms, g.mu held);
- * finish: the last bytes, then the fds closed. */
-int hd_console_start(struct hd_vm *vm, char *fifo, size_t fifo_len, struct hd_err *err);
+json_t *hd_vm_console_read(struct hd_store *st, const char *name, long long offset,
+                           struct hd_err *err);
+int hd_vm_console_input(struct hd_store *st, const char *name, json_t *body, json_t **out,
+                        struct hd_err *err);
+/* The console pipe. start: a fresh log and FIFO before a spawn (fifo = the
+ * path for --serial file:); adopt: the FIFO of a running guest started by a
+ * herdd with console pipes (false if it has none); drain: what herd-vmm
+ * wrote, into console.log, capped at cfg's console_log_max (called every
+ * 20 ms, store lock held); finish: the last bytes, then the fds closed. */
+int hd_console_start(const struct hd_config *cfg, struct hd_vm *vm, char *fifo,
+                     size_t fifo_len, struct hd_err *err);
 bool hd_console_adopt(struct hd_vm *vm);
-void hd_console_drain(struct hd_vm *vm);
-void hd_console_finish(struct hd_vm *vm);
+void hd_console_drain(const struct hd_config *cfg, struct hd_vm *vm);
+void hd_console_finish(const struct hd_config *cfg, struct hd_vm *vm);
 /* Up to len console bytes from console offset *off (console.log.1 and
  * console.log together; *off is moved to the oldest byte kept when older,
- * to 0 when past the end: a restarted guest's new log). g.mu held. */
+ * to 0 when past the end: a restarted guest's new log). Store lock held. */
 ssize_t hd_console_pread(const struct hd_vm *vm, uint64_t *off, char *buf, size_t len);
-int hd_vm_console_input(const char *name, json_t *body, json_t **out, struct hd_err *err);
-void hd_vm_free(struct hd_vm *vm);
-/* Removes what a "creating" record left behind (herdd died mid-create). */
-void hd_vm_discard_partial(struct hd_vm *vm);
-
-/* supervise.c */
-int hd_supervise_start(void);
-void hd_supervise_stop(void);
-int hd_supervise_add(struct hd_vm *vm);   /* g.mu held; registers vm->pidfd */
-void hd_supervise_del(struct hd_vm *vm);  /* g.mu held */
-void hd_adopt_all(void);                  /* at start, before the API opens */
-void hd_storage_check(void);
-
-/* ranges.c */
-int hd_range_up(const char *yaml, size_t len, json_t **out, struct hd_err *err);
-int hd_range_down(const char *name, json_t **out, struct hd_err *err);
-int hd_range_reset(const char *name, json_t **out, struct hd_err *err);
-json_t *hd_range_status(const char *name, struct hd_err *err);
-json_t *hd_range_list(void);
-void hd_ranges_resume(void);
 
 /* node.c */
-json_t *hd_node_json(void);
-int hd_node_plan(const char *yaml, size_t len, json_t **out, struct hd_err *err);
-/* Admission: may a guest with cpus/mem start now? (g.mu held) */
-int hd_admit(unsigned cpus, uint64_t mem, unsigned count, struct hd_err *err);
+json_t *hd_node_json(struct hd_res *r);
+int hd_node_plan(struct hd_res *r, const char *yaml, size_t len, json_t **out,
+                 struct hd_err *err);
+/* Admission: may a guest with cpus/mem start now? (store lock held) */
+int hd_admit(struct hd_res *r, unsigned cpus, uint64_t mem, unsigned count,
+             struct hd_err *err);
 struct cap_item;
-int hd_admit_many(const struct cap_item *items, size_t n, struct hd_err *err); /* g.mu held */
+int hd_admit_many(struct hd_res *r, const struct cap_item *items, size_t n,
+                  struct hd_err *err); /* store lock held */
 
 /* jail.c: herd-vmm confinement (docs/security.md) */
-/* State dir modes, umask, cgroup detection (one log line when degraded). */
-int hd_jail_init(struct hd_err *err);
-/* g.mu held: a free uid of guest_uids for vm (lowest not held by a guest). */
-int hd_uid_alloc(struct hd_vm *vm, struct hd_err *err);
+/* State dir modes, umask, cgroup detection (one log line when degraded),
+ * herd-vmm's environment. */
+int hd_jail_init(struct hd_res *r, struct hd_err *err);
+/* Store lock held: a free uid of guest_uids for vm (lowest not held by a guest). */
+int hd_uid_alloc(struct hd_res *r, struct hd_vm *vm, struct hd_err *err);
 /* STATE/run/ID: owned by the guest's uid, mode 0700 (its control socket). */
 int hd_run_dir_prepare(const struct hd_vm *vm, struct hd_err *err);
 void hd_run_dir_remove(const struct hd_vm *vm);
 /* The guest's cgroup with its limits; leaves vm->cgroup "" when cgroups are
  * not usable. Never fails a start because of the host. */
-void hd_cgroup_prepare(struct hd_vm *vm);
+void hd_cgroup_prepare(struct hd_res *r, struct hd_vm *vm);
 /* A re-adopted guest: its group, if it has one. */
-void hd_cgroup_adopt(struct hd_vm *vm);
+void hd_cgroup_adopt(struct hd_res *r, struct hd_vm *vm);
 /* After herd-vmm has exited: kill what is left, rmdir. */
-void hd_cgroup_release(struct hd_vm *vm);
-/* g.mu held, after herd-vmm has ended and before hd_cgroup_release: reads
- * its group's memory.events and pids.events into vm (limit: an OOM kill in
- * memory.max, or a fork refused by pids.max), logs a limit that was hit and
- * announces it (vm.limit). Returns true when a limit was hit. */
-bool hd_cgroup_limits(struct hd_vm *vm);
-/* Its audit entry; without g.mu (the audit anchor takes it). */
-void hd_limit_audit(uid_t uid, const char *name, const char *limit);
+void hd_cgroup_release(struct hd_res *r, struct hd_vm *vm);
+/* Store lock held, after herd-vmm has ended and before hd_cgroup_release:
+ * reads its group's memory.events and pids.events into vm (limit: an OOM
+ * kill in memory.max, or a fork refused by pids.max), logs a limit that was
+ * hit and announces it (vm.limit). Returns true when a limit was hit. */
+bool hd_cgroup_limits(struct hd_store *st, struct hd_vm *vm);
+/* Its audit entry; without the store lock (the audit anchor takes it). */
+void hd_limit_audit(struct hd_store *st, uid_t uid, const char *name, const char *limit);
 /* Discards (and with wipe_overlays: zero, overwrites) a file's data, then
  * unlinks it. */
-void hd_overlay_wipe_unlink(const char *path);
+void hd_overlay_wipe_unlink(const struct hd_config *cfg, const char *path);
 /* herd-vmm's environment: PATH plus the vmm_env names herdd itself has. */
-char **hd_vmm_env(void);
-/* g.mu held, after an exit was recorded: a seccomp kill (status 6 and the
- * line in vmm.log) is recorded as a possible escape attempt. Returns true
- * when it was one. */
-bool hd_escape_check(struct hd_vm *vm);
-/* Its audit entry; without g.mu (the audit anchor takes it). */
-void hd_escape_audit(uid_t uid, const char *name, const char *line);
+char *const *hd_vmm_env(struct hd_res *r);
+/* Store lock held, after an exit was recorded: a seccomp kill (status 6 and
+ * the line in vmm.log) is recorded as a possible escape attempt. Returns
+ * true when it was one. */
+bool hd_escape_check(struct hd_store *st, struct hd_vm *vm);
+/* Its audit entry; without the store lock (the audit anchor takes it). */
+void hd_escape_audit(struct hd_store *st, uid_t uid, const char *name, const char *line);
 
-/* api.c */
-int hd_api_start(struct hd_err *err);
-void hd_api_stop(void);
+/* ---- layer 3: guests (vm.c) ---------------------------------------------- */
+/* Supervision registers its hook here (main.c wires it): vm.c calls it for
+ * each herd-vmm it spawns (store lock held; -1 fails the start). */
+typedef int (*hd_spawn_hook)(void *arg, struct hd_vm *vm);
+struct hd_guests {
+    struct hd_res *res;
+    struct hd_store *st;         /* res->st */
+    const struct hd_config *cfg; /* res->cfg */
+    pthread_mutex_t fd_mu;       /* descriptor creation around posix_spawn */
+    hd_spawn_hook spawn_hook;
+    void *spawn_arg;
+};
+void hd_guests_init(struct hd_guests *gs, struct hd_res *r);
+void hd_vm_set_spawn_hook(struct hd_guests *gs, hd_spawn_hook hook, void *arg);
+/* body: {"name", "template", "cpus"?, "mem"?, "nics"?, "restart"?, "start"?};
+ * range may be NULL. */
+int hd_vm_create(struct hd_guests *gs, json_t *body, const char *range, json_t **out,
+                 struct hd_err *err);
+int hd_vm_action(struct hd_guests *gs, const char *name, const char *action, json_t *opts,
+                 json_t **out, struct hd_err *err);
+int hd_vm_rm(struct hd_guests *gs, const char *name, bool force, struct hd_err *err);
+int hd_vm_reset(struct hd_guests *gs, const char *name, struct hd_err *err);
+json_t *hd_vm_logs(struct hd_guests *gs, const char *name, const char *which, long lines,
+                   struct hd_err *err);
+/* GET /v1/vms/NAME/net: per NIC, the kernel filter's counters and policy
+ * (netdev_kfilter_stats), read from the host kernel. */
+json_t *hd_vm_net(struct hd_guests *gs, const char *name, struct hd_err *err);
+/* Store lock held: the new state, written through, announced, changed
+ * broadcast. */
+void hd_vm_set_state(struct hd_store *st, struct hd_vm *vm, const char *state,
+                     const char *note);
+void hd_vm_free(const struct hd_config *cfg, struct hd_vm *vm);
+/* Removes what a "creating" record left behind (herdd died mid-create). */
+void hd_vm_discard_partial(struct hd_guests *gs, struct hd_vm *vm);
+
+/* ---- layer 4: supervision (supervise.c) and ranges (ranges.c) ------------ */
+struct hd_super {
+    struct hd_guests *gs;
+    int epfd;                    /* pidfds of supervised guests */
+    pthread_t thread;
+    bool running;
+};
+/* epfd made; 0, or -1 with errno. */
+int hd_super_init(struct hd_super *sv, struct hd_guests *gs);
+int hd_supervise_start(struct hd_super *sv);
+void hd_supervise_stop(struct hd_super *sv);
+/* The spawn hook (arg: the struct hd_super): registers vm->pidfd. Store
+ * lock held. */
+int hd_supervise_add(void *sv, struct hd_vm *vm);
+void hd_supervise_del(struct hd_super *sv, struct hd_vm *vm); /* store lock held */
+void hd_adopt_all(struct hd_super *sv);      /* at start, before the API opens */
+/* The state dir's free space against storage_alarm (store lock not held). */
+void hd_storage_check(struct hd_res *r);
+
+struct hd_range_job;
+struct hd_ranges {
+    struct hd_guests *gs;
+    struct hd_range_job *jobs;   /* running up jobs, store lock */
+};
+void hd_ranges_init(struct hd_ranges *rg, struct hd_guests *gs);
+int hd_range_up(struct hd_ranges *rg, const char *yaml, size_t len, json_t **out,
+                struct hd_err *err);
+int hd_range_down(struct hd_ranges *rg, const char *name, json_t **out, struct hd_err *err);
+int hd_range_reset(struct hd_ranges *rg, const char *name, json_t **out, struct hd_err *err);
+json_t *hd_range_status(struct hd_ranges *rg, const char *name, struct hd_err *err);
+json_t *hd_range_list(struct hd_ranges *rg);
+void hd_ranges_resume(struct hd_ranges *rg);
+
+/* ---- layer 5: the API (api.c) -------------------------------------------- */
+struct MHD_Daemon;
+struct hd_uid_count;
+struct hd_api {
+    struct hd_guests *gs;
+    struct hd_ranges *rg;
+    struct hd_res *res;          /* gs->res */
+    struct hd_store *st;         /* gs->st */
+    const struct hd_config *cfg; /* gs->cfg */
+    struct MHD_Daemon *daemon;
+    int listen_fd;
+    pthread_mutex_t uid_counts_mu;
+    struct hd_uid_count *uid_counts; /* open connections per caller uid */
+};
+int hd_api_start(struct hd_api *api, struct hd_ranges *rg, struct hd_guests *gs,
+                 struct hd_err *err);
+void hd_api_stop(struct hd_api *api);
+
+/* ---- layer 6: main.c owns it all ----------------------------------------- */
+struct herdd {
+    struct hd_config cfg;
+    struct hd_store st;
+    struct hd_res res;
+    struct hd_guests gs;
+    struct hd_super sv;
+    struct hd_ranges rg;
+    struct hd_api api;
+};
 
 #endif

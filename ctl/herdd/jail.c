@@ -24,8 +24,6 @@
 #define CGROUP2_SUPER_MAGIC 0x63677270
 #endif
 
-static char **vmm_envp;
-
 /* ---- small file helpers ------------------------------------------------------ */
 
 static int write_file(const char *path, const char *text)
@@ -64,19 +62,19 @@ static bool has_word(const char *list, const char *word)
 
 /* ---- start-up --------------------------------------------------------------- */
 
-static void cgroup_detect(void)
+static void cgroup_detect(struct hd_res *r)
 {
-    const char *root = g.cfg.cgroup_root;
+    const char *root = r->cfg->cgroup_root;
     char p[700], list[512];
     struct statfs sf;
 
-    g.cgroup_ok = false;
+    r->cgroup_ok = false;
     if (!root || !root[0]) {
-        snprintf(g.cgroup_why, sizeof(g.cgroup_why), "cgroup_root: off in the configuration");
+        snprintf(r->cgroup_why, sizeof(r->cgroup_why), "cgroup_root: off in the configuration");
         return;
     }
     if (statfs(root, &sf) < 0 || sf.f_type != CGROUP2_SUPER_MAGIC) {
-        snprintf(g.cgroup_why, sizeof(g.cgroup_why), "%s is not a cgroup v2 mount", root);
+        snprintf(r->cgroup_why, sizeof(r->cgroup_why), "%s is not a cgroup v2 mount", root);
         return;
     }
     snprintf(p, sizeof(p), "%s/cgroup.controllers", root);
@@ -88,14 +86,14 @@ static void cgroup_detect(void)
             size_t l = strlen(list);
             while (l && (list[l - 1] == '\n' || list[l - 1] == ' '))
                 list[--l] = 0;
-            snprintf(g.cgroup_why, sizeof(g.cgroup_why),
+            snprintf(r->cgroup_why, sizeof(r->cgroup_why),
                      "%s has no %s controller (controllers: '%s'; a hybrid v1/v2 host?)", root,
                      need[i], list);
             return;
         }
     /* ROOT/herd/<key of the state dir>: two herdds on one host never share */
     uint32_t h = 2166136261u;
-    for (const char *c = g.cfg.state_dir; *c; c++)
+    for (const char *c = r->cfg->state_dir; *c; c++)
         h = (h ^ (unsigned char)*c) * 16777619u;
     char dirs[2][600];
     snprintf(dirs[0], sizeof(dirs[0]), "%s/herd", root);
@@ -103,33 +101,34 @@ static void cgroup_detect(void)
     const char *parents[3] = {root, dirs[0], dirs[1]};
     for (int i = 0; i < 3; i++) {
         if (i && mkdir(parents[i], 0755) < 0 && errno != EEXIST) {
-            snprintf(g.cgroup_why, sizeof(g.cgroup_why), "mkdir %s: %s", parents[i],
+            snprintf(r->cgroup_why, sizeof(r->cgroup_why), "mkdir %s: %s", parents[i],
                      strerror(errno));
             return;
         }
         snprintf(p, sizeof(p), "%s/cgroup.subtree_control", parents[i]);
         int rc = write_file(p, "+memory +cpu +pids");
         if (rc < 0) {
-            snprintf(g.cgroup_why, sizeof(g.cgroup_why), "%s: +memory +cpu +pids: %s", p,
+            snprintf(r->cgroup_why, sizeof(r->cgroup_why), "%s: +memory +cpu +pids: %s", p,
                      strerror(-rc));
             return;
         }
     }
-    snprintf(g.cgroup_dir, sizeof(g.cgroup_dir), "%s", dirs[1]);
-    g.cgroup_ok = true;
+    snprintf(r->cgroup_dir, sizeof(r->cgroup_dir), "%s", dirs[1]);
+    r->cgroup_ok = true;
 }
 
-int hd_jail_init(struct hd_err *err)
+int hd_jail_init(struct hd_res *r, struct hd_err *err)
 {
+    const struct hd_config *cfg = r->cfg;
     char p[4200];
 
     /* nothing herdd creates is for anybody else (the API socket is chmod'ed) */
     umask(077);
     /* guest uids traverse STATE and STATE/run to reach their run directory;
      * everything else in STATE is 0600/0700 */
-    if (chmod(g.cfg.state_dir, 0711) < 0)
-        return hd_fail(err, 500, "state_dir", "%s: %s", g.cfg.state_dir, strerror(errno));
-    snprintf(p, sizeof(p), "%s/run", g.cfg.state_dir);
+    if (chmod(cfg->state_dir, 0711) < 0)
+        return hd_fail(err, 500, "state_dir", "%s: %s", cfg->state_dir, strerror(errno));
+    snprintf(p, sizeof(p), "%s/run", cfg->state_dir);
     if (mkdir(p, 0711) < 0 && errno != EEXIST)
         return hd_fail(err, 500, "state_dir", "%s: %s", p, strerror(errno));
     chmod(p, 0711);
@@ -137,12 +136,12 @@ int hd_jail_init(struct hd_err *err)
                                           "herdd.db-shm", "herdd.lock", "audit.log", NULL};
     for (int i = 0; private[i]; i++) {
         struct stat st;
-        snprintf(p, sizeof(p), "%s/%s", g.cfg.state_dir, private[i]);
+        snprintf(p, sizeof(p), "%s/%s", cfg->state_dir, private[i]);
         if (lstat(p, &st) == 0 && !S_ISLNK(st.st_mode))
             chmod(p, S_ISDIR(st.st_mode) ? 0700 : 0600);
     }
     /* every parent of the state dir must be traversable by the guest uids */
-    snprintf(p, sizeof(p), "%s", g.cfg.state_dir);
+    snprintf(p, sizeof(p), "%s", cfg->state_dir);
     for (char *slash = strrchr(p, '/'); slash; slash = strrchr(p, '/')) {
         *slash = 0;
         const char *dir = p[0] ? p : "/";
@@ -156,44 +155,44 @@ int hd_jail_init(struct hd_err *err)
             break;
     }
     /* herd-vmm's environment */
-    vmm_envp = calloc(g.cfg.n_vmm_env + 2, sizeof(char *));
+    r->vmm_envp = calloc(cfg->n_vmm_env + 2, sizeof(char *));
     size_t n = 0;
-    vmm_envp[n++] = strdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-    for (size_t i = 0; i < g.cfg.n_vmm_env; i++) {
-        const char *v = getenv(g.cfg.vmm_env[i]);
-        if (v && asprintf(&vmm_envp[n], "%s=%s", g.cfg.vmm_env[i], v) > 0)
+    r->vmm_envp[n++] = strdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    for (size_t i = 0; i < cfg->n_vmm_env; i++) {
+        const char *v = getenv(cfg->vmm_env[i]);
+        if (v && asprintf(&r->vmm_envp[n], "%s=%s", cfg->vmm_env[i], v) > 0)
             n++;
     }
-    if (g.cfg.n_vmm_env)
+    if (cfg->n_vmm_env)
         fprintf(stderr, "herdd: vmm_env: passing %zu variable(s) to herd-vmm (test hooks, "
                         "sanitizer options; not for production)\n", n - 1);
-    cgroup_detect();
-    if (g.cgroup_ok)
+    cgroup_detect(r);
+    if (r->cgroup_ok)
         fprintf(stderr, "herdd: cgroups: guests in %s/vm-NAME (memory.max, cpu.max, "
-                        "pids.max)\n", g.cgroup_dir);
+                        "pids.max)\n", r->cgroup_dir);
     else
         fprintf(stderr, "herdd: cgroups: not used: %s; guests run without memory, cpu and "
-                        "pids limits\n", g.cgroup_why);
+                        "pids limits\n", r->cgroup_why);
     return 0;
 }
 
-char **hd_vmm_env(void)
+char *const *hd_vmm_env(struct hd_res *r)
 {
-    static char *empty[] = {NULL};
-    return vmm_envp ? vmm_envp : empty;
+    static char *const empty[] = {NULL};
+    return r->vmm_envp ? r->vmm_envp : empty;
 }
 
 /* ---- uids -------------------------------------------------------------------- */
 
-int hd_uid_alloc(struct hd_vm *vm, struct hd_err *err)
+int hd_uid_alloc(struct hd_res *r, struct hd_vm *vm, struct hd_err *err)
 {
-    uint32_t first = g.cfg.uid_first, count = g.cfg.uid_count;
+    uint32_t first = r->cfg->uid_first, count = r->cfg->uid_count;
     uint8_t *used = calloc(count / 8 + 1, 1);
     bool mine_ok = vm->uid >= first && vm->uid - first < count;
 
     if (!used)
         return hd_fail(err, 500, "", "out of memory");
-    for (struct hd_vm *o = g.vms; o; o = o->next)
+    for (struct hd_vm *o = r->st->vms; o; o = o->next)
         if (o != vm && o->uid >= first && o->uid - first < count) {
             uint32_t k = o->uid - first;
             used[k / 8] |= (uint8_t)(1u << (k % 8));
@@ -219,7 +218,7 @@ int hd_uid_alloc(struct hd_vm *vm, struct hd_err *err)
 
 static void run_dir_path(const struct hd_vm *vm, char *out, size_t size)
 {
-    snprintf(out, size, "%s/run/%lld", g.cfg.state_dir, (long long)vm->id);
+    snprintf(out, size, "%s/run/%lld", vm->state_dir, (long long)vm->id);
 }
 
 int hd_run_dir_prepare(const struct hd_vm *vm, struct hd_err *err)
@@ -249,15 +248,15 @@ void hd_run_dir_remove(const struct hd_vm *vm)
     run_dir_path(vm, p, sizeof(p));
     rmdir(p);
     /* herdd before per-guest run directories: STATE/run/ID.sock */
-    snprintf(p, sizeof(p), "%s/run/%lld.sock", g.cfg.state_dir, (long long)vm->id);
+    snprintf(p, sizeof(p), "%s/run/%lld.sock", vm->state_dir, (long long)vm->id);
     unlink(p);
 }
 
 /* ---- cgroups -------------------------------------------------------------------- */
 
-static void cgroup_path(const struct hd_vm *vm, char *out, size_t size)
+static void cgroup_path(struct hd_res *r, const struct hd_vm *vm, char *out, size_t size)
 {
-    snprintf(out, size, "%s/vm-%s", g.cgroup_dir, vm->name);
+    snprintf(out, size, "%s/vm-%s", r->cgroup_dir, vm->name);
 }
 
 static void cgroup_remove(const char *dir, const char *name)
@@ -285,7 +284,7 @@ static void cgroup_remove(const char *dir, const char *name)
         fprintf(stderr, "herdd: %s: rmdir %s: %s\n", name, dir, strerror(errno));
 }
 
-void hd_cgroup_prepare(struct hd_vm *vm)
+void hd_cgroup_prepare(struct hd_res *r, struct hd_vm *vm)
 {
     char dir[600], p[700], v[64];
     struct cap_policy pol;
@@ -294,9 +293,9 @@ void hd_cgroup_prepare(struct hd_vm *vm)
     vm->limit[0] = 0; /* the last run's counters go with its exit record */
     vm->has_cg_events = false;
     vm->ev_mem_max = vm->ev_oom = vm->ev_oom_kill = vm->ev_pids_max = 0;
-    if (!g.cgroup_ok)
+    if (!r->cgroup_ok)
         return;
-    cgroup_path(vm, dir, sizeof(dir));
+    cgroup_path(r, vm, dir, sizeof(dir));
     cgroup_remove(dir, vm->name); /* a leftover of a crash */
     if (mkdir(dir, 0755) < 0) {
         fprintf(stderr, "herdd: %s: mkdir %s: %s: started without a cgroup\n", vm->name, dir,
@@ -315,7 +314,7 @@ void hd_cgroup_prepare(struct hd_vm *vm)
         else if (i == 1)
             snprintf(v, sizeof(v), "%u 100000", vm->cpus * 100000u);
         else if (i == 2)
-            snprintf(v, sizeof(v), "%u", g.cfg.pids_max);
+            snprintf(v, sizeof(v), "%u", r->cfg->pids_max);
         else
             snprintf(v, sizeof(v), "0");
         snprintf(p, sizeof(p), "%s/%s", dir, lim[i].file);
@@ -330,23 +329,23 @@ void hd_cgroup_prepare(struct hd_vm *vm)
     snprintf(vm->cgroup, sizeof(vm->cgroup), "%s", dir);
 }
 
-void hd_cgroup_adopt(struct hd_vm *vm)
+void hd_cgroup_adopt(struct hd_res *r, struct hd_vm *vm)
 {
     char dir[600];
     struct stat st;
     vm->cgroup[0] = 0;
-    if (!g.cgroup_ok)
+    if (!r->cgroup_ok)
         return;
-    cgroup_path(vm, dir, sizeof(dir));
+    cgroup_path(r, vm, dir, sizeof(dir));
     if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
         snprintf(vm->cgroup, sizeof(vm->cgroup), "%s", dir);
 }
 
-void hd_cgroup_release(struct hd_vm *vm)
+void hd_cgroup_release(struct hd_res *r, struct hd_vm *vm)
 {
     char dir[600];
-    if (g.cgroup_ok)
-        cgroup_path(vm, dir, sizeof(dir));
+    if (r->cgroup_ok)
+        cgroup_path(r, vm, dir, sizeof(dir));
     else
         snprintf(dir, sizeof(dir), "%s", vm->cgroup);
     if (dir[0])
@@ -366,7 +365,7 @@ static uint64_t event_count(const char *text, const char *key)
     return 0;
 }
 
-bool hd_cgroup_limits(struct hd_vm *vm)
+bool hd_cgroup_limits(struct hd_store *st, struct hd_vm *vm)
 {
     char p[700], mem[1024], pids[256];
 
@@ -419,26 +418,26 @@ bool hd_cgroup_limits(struct hd_vm *vm)
         json_object_set_new(d, "signal", json_integer(vm->exit_signal));
     if (vm->range[0])
         json_object_set_new(d, "range", json_string(vm->range));
-    hd_event("vm.limit", vm->name, d);
+    hd_event(&st->ev, "vm.limit", vm->name, d);
     return true;
 }
 
-void hd_limit_audit(uid_t uid, const char *name, const char *limit)
+void hd_limit_audit(struct hd_store *st, uid_t uid, const char *name, const char *limit)
 {
     char what[200];
     snprintf(what, sizeof(what), "herd-vmm hit its cgroup's %s", limit);
-    hd_audit(uid, 0, "LIMIT", "vm.limit", name, 403, what);
+    hd_audit(st, uid, 0, "LIMIT", "vm.limit", name, 403, what);
 }
 
 /* ---- overlays ------------------------------------------------------------------------ */
 
-void hd_overlay_wipe_unlink(const char *path)
+void hd_overlay_wipe_unlink(const struct hd_config *cfg, const char *path)
 {
     int fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
     struct stat st;
 
     if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-        if (g.cfg.wipe_zero && st.st_size > 0) {
+        if (cfg->wipe_zero && st.st_size > 0) {
             static const char zero[1 << 16];
             for (off_t off = 0; off < st.st_size;) {
                 size_t n = st.st_size - off < (off_t)sizeof(zero) ? (size_t)(st.st_size - off)
@@ -462,7 +461,7 @@ void hd_overlay_wipe_unlink(const char *path)
 
 /* ---- seccomp kills ------------------------------------------------------------------- */
 
-bool hd_escape_check(struct hd_vm *vm)
+bool hd_escape_check(struct hd_store *st, struct hd_vm *vm)
 {
     char p[4200];
     const char *line = NULL;
@@ -499,13 +498,13 @@ bool hd_escape_check(struct hd_vm *vm)
         json_object_set_new(d, "code", json_integer(vm->exit_code));
     if (vm->range[0])
         json_object_set_new(d, "range", json_string(vm->range));
-    hd_event("vm.escape_attempt", vm->name, d);
+    hd_event(&st->ev, "vm.escape_attempt", vm->name, d);
     return true;
 }
 
-void hd_escape_audit(uid_t uid, const char *name, const char *line)
+void hd_escape_audit(struct hd_store *st, uid_t uid, const char *name, const char *line)
 {
     char what[600];
     snprintf(what, sizeof(what), "possible escape attempt: %s", line);
-    hd_audit(uid, 0, "SECCOMP", "vm.escape_attempt", name, 403, what);
+    hd_audit(st, uid, 0, "SECCOMP", "vm.escape_attempt", name, 403, what);
 }

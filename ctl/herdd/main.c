@@ -6,11 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "herdd.h"
@@ -58,22 +56,21 @@ static int mkdirs(const char *dir)
     return 0;
 }
 
-int main(int argc, char **argv)
+/* The command line: *config and *check_only set, or an exit status (0 for
+ * --help and --version, 2 for a usage error); -1 to go on. */
+static int parse_args(int argc, char **argv, const char **config, bool *check_only)
 {
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
                                          {"check", no_argument, NULL, 'k'},
                                          {"help", no_argument, NULL, 'h'},
                                          {"version", no_argument, NULL, 'V'},
                                          {NULL, 0, NULL, 0}};
-    const char *config = "/etc/herd/herdd.yaml";
-    bool check_only = false;
-    struct hd_err err = {0};
     int c;
 
     while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'c': config = optarg; break;
-        case 'k': check_only = true; break;
+        case 'c': *config = optarg; break;
+        case 'k': *check_only = true; break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("herdd %s\n", HD_VERSION); return 0;
         default: usage(stderr); return 2;
@@ -83,21 +80,18 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    setvbuf(stderr, NULL, _IOLBF, 0);
-    if (hd_config_load(config, &g.cfg, &err) < 0) {
-        fprintf(stderr, "herdd: %s%s%s%s\n", err.msg, err.field[0] ? " (field " : "",
-                err.field, err.field[0] ? ")" : "");
-        return 2;
-    }
-    if (check_only) {
-        printf("herdd: %s is valid\n", config);
-        hd_config_free(&g.cfg);
-        return 0;
-    }
-    if (strlen(g.cfg.state_dir) + sizeof("/run/18446744073709551615/ctl.sock") > 108) {
+    return -1;
+}
+
+/* What the loaded configuration asks of this host: a state_dir short
+ * enough for the guests' control sockets, descriptors enough, a herd-vmm
+ * herdd can run. 0, or the exit status. */
+static int check_limits(const struct hd_config *cfg)
+{
+    if (strlen(cfg->state_dir) + sizeof("/run/18446744073709551615/ctl.sock") > 108) {
         fprintf(stderr, "herdd: state_dir %s is too long for the guests' control sockets "
                         "(at most %zu characters)\n",
-                g.cfg.state_dir, 108 - sizeof("/run/18446744073709551615/ctl.sock"));
+                cfg->state_dir, 108 - sizeof("/run/18446744073709551615/ctl.sock"));
         return 2;
     }
     /* one pidfd per guest plus one descriptor per API connection */
@@ -106,98 +100,194 @@ int main(int argc, char **argv)
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
-    if (access(g.cfg.vmm_path, X_OK) < 0) {
-        fprintf(stderr, "herdd: vmm %s: %s\n", g.cfg.vmm_path, strerror(errno));
+    if (access(cfg->vmm_path, X_OK) < 0) {
+        fprintf(stderr, "herdd: vmm %s: %s\n", cfg->vmm_path, strerror(errno));
         return 2;
     }
+    return 0;
+}
+
+/* The state dir and its vms/ and run/, and its lock (held, its descriptor
+ * left open, until herdd exits). 0, or the exit status. */
+static int prepare_state_dir(const struct hd_config *cfg)
+{
     char p[4096];
-    if (mkdirs(g.cfg.state_dir) < 0) {
-        fprintf(stderr, "herdd: %s: %s\n", g.cfg.state_dir, strerror(errno));
+    if (mkdirs(cfg->state_dir) < 0) {
+        fprintf(stderr, "herdd: %s: %s\n", cfg->state_dir, strerror(errno));
         return 1;
     }
-    snprintf(p, sizeof(p), "%s/vms", g.cfg.state_dir);
+    snprintf(p, sizeof(p), "%s/vms", cfg->state_dir);
     mkdir(p, 0700);
-    snprintf(p, sizeof(p), "%s/run", g.cfg.state_dir);
+    snprintf(p, sizeof(p), "%s/run", cfg->state_dir);
     mkdir(p, 0700);
-    snprintf(p, sizeof(p), "%s/herdd.lock", g.cfg.state_dir);
+    snprintf(p, sizeof(p), "%s/herdd.lock", cfg->state_dir);
     int lock = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (lock < 0 || flock(lock, LOCK_EX | LOCK_NB) < 0) {
         fprintf(stderr, "herdd: %s: another herdd owns this state dir\n", p);
         return 1;
     }
+    return 0;
+}
 
-    /* Signals: only the main thread takes them (every thread inherits the mask). */
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
+/* Signals: only the main thread takes them (every thread inherits the mask). */
+static void block_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, set, NULL);
     signal(SIGPIPE, SIG_IGN);
+}
 
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&g.changed, &ca);
-    pthread_condattr_destroy(&ca);
-    hd_events_init();
-    g.started_at = hd_now_ms();
-    g.vmm_has_control = vmm_supports(g.cfg.vmm_path, "--control");
-    g.vmm_has_fsize = vmm_supports(g.cfg.vmm_path, "--file-size-max");
-    g.epfd = epoll_create1(EPOLL_CLOEXEC);
+/* Each layer's context, pointing at the ones below it; nothing is opened
+ * here but the supervisor's epoll set. */
+static void wire(struct herdd *hd)
+{
+    hd_store_init(&hd->st, &hd->cfg);
+    hd->st.started_at = hd_now_ms();
+    hd->res = (struct hd_res){.st = &hd->st, .cfg = &hd->cfg};
+    hd->res.vmm_has_control = vmm_supports(hd->cfg.vmm_path, "--control");
+    hd->res.vmm_has_fsize = vmm_supports(hd->cfg.vmm_path, "--file-size-max");
+    hd_guests_init(&hd->gs, &hd->res);
+    /* as ever, a failed epoll_create1 is not fatal here: guests then fail to
+     * start (hd_supervise_add) */
+    hd_super_init(&hd->sv, &hd->gs);
+    hd_ranges_init(&hd->rg, &hd->gs);
+}
 
-    if (hd_image_dirs_prepare(&g.cfg, &err) < 0 || hd_jail_init(&err) < 0 ||
-        hd_db_open(&err) < 0 || hd_db_load(&err) < 0 ||
-        hd_audit_open(&err) < 0) {
+/* Image dirs, confinement, the database, the audit log. 0, or the exit
+ * status. */
+static int open_state(struct herdd *hd)
+{
+    struct hd_err err = {0};
+    if (hd_image_dirs_prepare(&hd->cfg, &err) < 0 || hd_jail_init(&hd->res, &err) < 0 ||
+        hd_db_open(&hd->st, &err) < 0 || hd_db_load(&hd->st, &err) < 0 ||
+        hd_audit_open(&hd->st, &err) < 0) {
         fprintf(stderr, "herdd: %s\n", err.msg);
         return 1;
     }
-    if (g.cfg.net_setup && g.cfg.net.bridges) {
-        struct netdev_nl *nl;
-        struct herd_err nerr;
-        herd_err_clear(&nerr);
-        int rc = netdev_nl_open(&nl);
-        if (rc == 0) {
-            rc = netdev_setup(nl, &g.cfg.net, &nerr);
-            netdev_nl_close(nl);
-        }
-        if (rc < 0) {
-            fprintf(stderr, "herdd: network setup: %s (%s)\n",
-                    nerr.msg[0] ? nerr.msg : strerror(-rc), nerr.field);
-            return 1;
-        }
+    return 0;
+}
+
+/* With net_setup: the role bridges that are missing. 0, or the exit status. */
+static int setup_network(const struct hd_config *cfg)
+{
+    if (!cfg->net_setup || !cfg->net.bridges)
+        return 0;
+    struct netdev_nl *nl;
+    struct herd_err nerr;
+    herd_err_clear(&nerr);
+    int rc = netdev_nl_open(&nl);
+    if (rc == 0) {
+        rc = netdev_setup(nl, &cfg->net, &nerr);
+        netdev_nl_close(nl);
     }
-    hd_storage_check();
-    hd_vm_set_spawn_hook(hd_supervise_add); /* guests are supervised from above */
-    hd_adopt_all();
-    hd_audit(getuid(), HD_ROLE_SYSADMIN, "START", "herdd", g.cfg.node_name, 200, NULL);
-    if (hd_supervise_start() < 0) {
+    if (rc < 0) {
+        fprintf(stderr, "herdd: network setup: %s (%s)\n",
+                nerr.msg[0] ? nerr.msg : strerror(-rc), nerr.field);
+        return 1;
+    }
+    return 0;
+}
+
+/* Everything from the state to the open API. 0, or the exit status. */
+static int start(struct herdd *hd)
+{
+    struct hd_err err = {0};
+    int rc;
+
+    if ((rc = open_state(hd)) != 0 || (rc = setup_network(&hd->cfg)) != 0)
+        return rc;
+    hd_storage_check(&hd->res);
+    /* guests are supervised from above */
+    hd_vm_set_spawn_hook(&hd->gs, hd_supervise_add, &hd->sv);
+    hd_adopt_all(&hd->sv);
+    hd_audit(&hd->st, getuid(), HD_ROLE_SYSADMIN, "START", "herdd", hd->cfg.node_name, 200,
+             NULL);
+    if (hd_supervise_start(&hd->sv) < 0) {
         fprintf(stderr, "herdd: cannot start the supervisor\n");
         return 1;
     }
-    hd_ranges_resume();
-    if (hd_api_start(&err) < 0) {
+    hd_ranges_resume(&hd->rg);
+    if (hd_api_start(&hd->api, &hd->rg, &hd->gs, &err) < 0) {
         fprintf(stderr, "herdd: %s\n", err.msg);
-        g.stopping = 1;
-        hd_supervise_stop();
+        hd->st.stopping = 1;
+        hd_events_stop(&hd->st.ev);
+        hd_supervise_stop(&hd->sv);
         return 1;
     }
     fprintf(stderr, "herdd %s: node %s, state %s, listening on %s, vmm %s%s\n", HD_VERSION,
-            g.cfg.node_name, g.cfg.state_dir, g.cfg.socket_path, g.cfg.vmm_path,
-            g.vmm_has_control ? " (control sockets)" : " (no control socket support)");
-    hd_event("node.started", g.cfg.node_name, NULL);
-
-    int sig = 0;
-    sigwait(&set, &sig);
-    fprintf(stderr, "herdd: signal %d: stopping (guests keep running)\n", sig);
-    g.stopping = 1;
-    hd_event("node.stopping", g.cfg.node_name, NULL);
-    hd_api_stop();
-    hd_supervise_stop();
-    hd_audit(getuid(), HD_ROLE_SYSADMIN, "STOP", "herdd", g.cfg.node_name, 200, NULL);
-    hd_audit_close();
-    pthread_mutex_lock(&g.mu);
-    hd_db_close();
-    pthread_mutex_unlock(&g.mu);
+            hd->cfg.node_name, hd->cfg.state_dir, hd->cfg.socket_path, hd->cfg.vmm_path,
+            hd->res.vmm_has_control ? " (control sockets)" : " (no control socket support)");
+    hd_event(&hd->st.ev, "node.started", hd->cfg.node_name, NULL);
     return 0;
+}
+
+static void run_until_signal(sigset_t *set)
+{
+    int sig = 0;
+    sigwait(set, &sig);
+    fprintf(stderr, "herdd: signal %d: stopping (guests keep running)\n", sig);
+}
+
+/* Guests keep running; the API, the supervisor, the audit log and the
+ * database close. */
+static void stop(struct herdd *hd)
+{
+    hd->st.stopping = 1;
+    hd_events_stop(&hd->st.ev);
+    hd_event(&hd->st.ev, "node.stopping", hd->cfg.node_name, NULL);
+    hd_api_stop(&hd->api);
+    hd_supervise_stop(&hd->sv);
+    hd_audit(&hd->st, getuid(), HD_ROLE_SYSADMIN, "STOP", "herdd", hd->cfg.node_name, 200,
+             NULL);
+    hd_audit_close(&hd->st);
+    pthread_mutex_lock(&hd->st.mu);
+    hd_db_close(&hd->st);
+    pthread_mutex_unlock(&hd->st.mu);
+}
+
+/* herdd's life, as main's exit status. */
+static int run(struct herdd *hd, int argc, char **argv)
+{
+    const char *config = "/etc/herd/herdd.yaml";
+    bool check_only = false;
+    struct hd_err err = {0};
+    sigset_t set;
+    int rc;
+
+    if ((rc = parse_args(argc, argv, &config, &check_only)) >= 0)
+        return rc;
+    setvbuf(stderr, NULL, _IOLBF, 0);
+    if (hd_config_load(config, &hd->cfg, &err) < 0) {
+        fprintf(stderr, "herdd: %s%s%s%s\n", err.msg, err.field[0] ? " (field " : "",
+                err.field, err.field[0] ? ")" : "");
+        return 2;
+    }
+    if (check_only) {
+        printf("herdd: %s is valid\n", config);
+        hd_config_free(&hd->cfg);
+        return 0;
+    }
+    if ((rc = check_limits(&hd->cfg)) != 0 || (rc = prepare_state_dir(&hd->cfg)) != 0)
+        return rc;
+    block_signals(&set);
+    wire(hd);
+    if ((rc = start(hd)) != 0)
+        return rc;
+    run_until_signal(&set);
+    stop(hd);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct herdd hd;
+
+    memset(&hd, 0, sizeof(hd));
+    /* exit, not return: hd stays on the stack until the process ends, for
+     * threads still running (detached range jobs) and so that what it holds
+     * is still reachable at exit (no LeakSanitizer report) */
+    exit(run(&hd, argc, argv));
 }

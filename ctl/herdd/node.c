@@ -9,39 +9,41 @@
 #include "herd/range_spec.h"
 #include "herdd.h"
 
-static struct cap_node node_now(void)
+static struct cap_node node_now(struct hd_res *r)
 {
     struct cap_node n;
     memset(&n, 0, sizeof(n));
     capacity_read_node(NULL, NULL, &n);
     if (!n.cpus)
         n.cpus = 1;
-    n.disk_free = g.disk_free;
-    n.disk_total = g.disk_total;
+    n.disk_free = r->disk_free;
+    n.disk_total = r->disk_total;
     return n;
 }
 
-static void policy(struct cap_policy *p, bool for_create)
+static void policy(struct hd_res *r, struct cap_policy *p, bool for_create)
 {
+    const struct hd_config *cfg = r->cfg;
+
     cap_policy_default(p);
-    p->vcpu_overcommit = g.cfg.cpu_overcommit;
-    p->mem_threshold = g.cfg.mem_fraction;
+    p->vcpu_overcommit = cfg->cpu_overcommit;
+    p->mem_threshold = cfg->mem_fraction;
     if (!for_create) {
         p->overlay_initial = 0;
         p->disk_floor = 0;
     } else {
-        p->disk_floor = g.cfg.storage_floor;
+        p->disk_floor = cfg->storage_floor;
     }
 }
 
-/* g.mu held */
-static struct cap_use use_now(unsigned *running)
+/* store lock held */
+static struct cap_use use_now(struct hd_res *r, unsigned *running)
 {
     struct cap_use u = {0, 0, 0};
     struct cap_policy p;
-    policy(&p, false);
+    policy(r, &p, false);
     *running = 0;
-    for (struct hd_vm *vm = g.vms; vm; vm = vm->next) {
+    for (struct hd_vm *vm = r->st->vms; vm; vm = vm->next) {
         u.guests++;
         if (vm->pidfd >= 0) {
             (*running)++;
@@ -52,9 +54,9 @@ static struct cap_use use_now(unsigned *running)
     return u;
 }
 
-int hd_admit(unsigned cpus, uint64_t mem, unsigned count, struct hd_err *err)
+int hd_admit(struct hd_res *r, unsigned cpus, uint64_t mem, unsigned count, struct hd_err *err)
 {
-    struct cap_node n = node_now();
+    struct cap_node n = node_now(r);
     struct cap_policy p;
     unsigned running;
     struct cap_use u;
@@ -62,8 +64,8 @@ int hd_admit(unsigned cpus, uint64_t mem, unsigned count, struct hd_err *err)
     enum cap_limit lim = CAP_LIMIT_NONE;
     char msg[256] = "";
 
-    policy(&p, false);
-    u = use_now(&running);
+    policy(r, &p, false);
+    u = use_now(r, &running);
     int rc = cap_admit(&n, &p, &u, &it, 1, &lim, msg, sizeof(msg));
     if (rc == -ENOSPC)
         return hd_fail(err, 409, cap_limit_name(lim), "admission refused: %s", msg);
@@ -72,16 +74,16 @@ int hd_admit(unsigned cpus, uint64_t mem, unsigned count, struct hd_err *err)
     return 0;
 }
 
-int hd_admit_many(const struct cap_item *items, size_t n, struct hd_err *err)
+int hd_admit_many(struct hd_res *r, const struct cap_item *items, size_t n, struct hd_err *err)
 {
-    struct cap_node nd = node_now();
+    struct cap_node nd = node_now(r);
     struct cap_policy p;
     unsigned running;
     enum cap_limit lim = CAP_LIMIT_NONE;
     char msg[256] = "";
 
-    policy(&p, false);
-    struct cap_use u = use_now(&running);
+    policy(r, &p, false);
+    struct cap_use u = use_now(r, &running);
     int rc = cap_admit(&nd, &p, &u, items, n, &lim, msg, sizeof(msg));
     if (rc == -ENOSPC)
         return hd_fail(err, 409, cap_limit_name(lim), "admission refused: %s", msg);
@@ -90,24 +92,26 @@ int hd_admit_many(const struct cap_item *items, size_t n, struct hd_err *err)
     return 0;
 }
 
-json_t *hd_node_json(void)
+json_t *hd_node_json(struct hd_res *r)
 {
-    struct cap_node n = node_now();
+    const struct hd_config *cfg = r->cfg;
+    struct hd_store *st = r->st;
+    struct cap_node n = node_now(r);
     struct cap_policy p;
     unsigned running;
     char b1[32];
 
-    policy(&p, false);
-    pthread_mutex_lock(&g.mu);
-    struct cap_use u = use_now(&running);
+    policy(r, &p, false);
+    pthread_mutex_lock(&st->mu);
+    struct cap_use u = use_now(r, &running);
     unsigned ready = 0, ntempl = 0;
-    for (struct hd_vm *vm = g.vms; vm; vm = vm->next)
+    for (struct hd_vm *vm = st->vms; vm; vm = vm->next)
         ready += vm->ready;
-    for (struct hd_template *t = g.templates; t; t = t->next)
+    for (struct hd_template *t = st->templates; t; t = t->next)
         ntempl++;
     json_t *bridges = json_array();
-    for (size_t i = 0; i < g.cfg.net.n_bridges; i++) {
-        const struct netdev_bridge_cfg *b = &g.cfg.net.bridges[i];
+    for (size_t i = 0; i < cfg->net.n_bridges; i++) {
+        const struct netdev_bridge_cfg *b = &cfg->net.bridges[i];
         json_t *o = json_pack("{ss ss sb si}", "role", netdev_role_name(b->role), "bridge",
                               b->name, "present", if_nametoindex(b->name) != 0, "mtu",
                               (int)b->mtu);
@@ -118,42 +122,43 @@ json_t *hd_node_json(void)
     json_t *o = json_pack(
         "{ss ss ss ss sb sI s{si sI sI sI sI} so s{sI sI sI sI si} s{sI sI} s{sf sf sI sI sb} "
         "si}",
-        "node", g.cfg.node_name, "version", HD_VERSION, "state_dir", g.cfg.state_dir, "vmm",
-        g.cfg.vmm_path, "vmm_control", g.vmm_has_control, "uptime_ms",
-        (json_int_t)(hd_now_ms() - g.started_at), "host", "cpus", (int)n.cpus, "mem_total",
+        "node", cfg->node_name, "version", HD_VERSION, "state_dir", cfg->state_dir, "vmm",
+        cfg->vmm_path, "vmm_control", r->vmm_has_control, "uptime_ms",
+        (json_int_t)(hd_now_ms() - st->started_at), "host", "cpus", (int)n.cpus, "mem_total",
         (json_int_t)n.mem_total, "mem_available", (json_int_t)n.mem_available, "disk_total",
-        (json_int_t)g.disk_total, "disk_free", (json_int_t)g.disk_free, "bridges", bridges,
+        (json_int_t)r->disk_total, "disk_free", (json_int_t)r->disk_free, "bridges", bridges,
         "use", "guests", (json_int_t)u.guests, "running", (json_int_t)running, "ready",
         (json_int_t)ready, "vcpus", (json_int_t)u.vcpus, "templates", (int)ntempl, "limits",
         "vcpus", (json_int_t)cap_vcpu_limit(&n, &p), "mem", (json_int_t)cap_mem_limit(&n, &p),
-        "policy", "cpu_overcommit", g.cfg.cpu_overcommit, "memory_fraction",
-        g.cfg.mem_fraction, "storage_alarm", (json_int_t)g.cfg.storage_alarm, "storage_floor",
-        (json_int_t)g.cfg.storage_floor, "storage_alarm_on", g.storage_alarm, "range_parallel",
-        (int)g.cfg.range_parallel);
+        "policy", "cpu_overcommit", cfg->cpu_overcommit, "memory_fraction",
+        cfg->mem_fraction, "storage_alarm", (json_int_t)cfg->storage_alarm, "storage_floor",
+        (json_int_t)cfg->storage_floor, "storage_alarm_on", r->storage_alarm, "range_parallel",
+        (int)cfg->range_parallel);
     json_object_set_new(json_object_get(o, "use"), "mem", json_integer((json_int_t)u.mem));
     json_object_set_new(json_object_get(o, "use"), "mem_text",
                         json_string(cap_fmt_bytes(b1, sizeof(b1), u.mem)));
     /* confinement (docs/security.md) */
     unsigned uids_used = 0;
-    for (struct hd_vm *vm = g.vms; vm; vm = vm->next)
+    for (struct hd_vm *vm = st->vms; vm; vm = vm->next)
         uids_used += vm->uid != 0;
-    json_t *cg = json_pack("{sb}", "enabled", g.cgroup_ok);
-    json_object_set_new(cg, g.cgroup_ok ? "dir" : "reason",
-                        json_string(g.cgroup_ok ? g.cgroup_dir : g.cgroup_why));
-    if (g.cgroup_ok)
-        json_object_set_new(cg, "pids_max", json_integer(g.cfg.pids_max));
+    json_t *cg = json_pack("{sb}", "enabled", r->cgroup_ok);
+    json_object_set_new(cg, r->cgroup_ok ? "dir" : "reason",
+                        json_string(r->cgroup_ok ? r->cgroup_dir : r->cgroup_why));
+    if (r->cgroup_ok)
+        json_object_set_new(cg, "pids_max", json_integer(cfg->pids_max));
     json_object_set_new(o, "confinement",
                         json_pack("{s{sI sI sI} so ss}", "guest_uids", "first",
-                                  (json_int_t)g.cfg.uid_first, "count",
-                                  (json_int_t)g.cfg.uid_count, "used", (json_int_t)uids_used,
+                                  (json_int_t)cfg->uid_first, "count",
+                                  (json_int_t)cfg->uid_count, "used", (json_int_t)uids_used,
                                   "cgroups", cg, "wipe_overlays",
-                                  g.cfg.wipe_zero ? "zero" : "discard"));
-    pthread_mutex_unlock(&g.mu);
+                                  cfg->wipe_zero ? "zero" : "discard"));
+    pthread_mutex_unlock(&st->mu);
     return o;
 }
 
-int hd_node_plan(const char *yaml, size_t len, json_t **out, struct hd_err *err)
+int hd_node_plan(struct hd_res *r, const char *yaml, size_t len, json_t **out, struct hd_err *err)
 {
+    struct hd_store *st = r->st;
     struct range_spec *spec = NULL;
     struct range_err rerr;
     memset(&rerr, 0, sizeof(rerr));
@@ -168,17 +173,17 @@ int hd_node_plan(const char *yaml, size_t len, json_t **out, struct hd_err *err)
     struct cap_item *items = calloc(nroles + 1, sizeof(*items));
     char (*names)[128] = calloc(nroles + 1, sizeof(*names));
     size_t k = 0;
-    pthread_mutex_lock(&g.mu);
+    pthread_mutex_lock(&st->mu);
     for (size_t s = 0; s < spec->n_scenarios; s++) {
-        for (size_t r = 0; r < spec->scenarios[s].n_roles; r++) {
-            const struct range_role *role = &spec->scenarios[s].roles[r];
-            struct hd_template *t = hd_template_find(role->template_name);
+        for (size_t j = 0; j < spec->scenarios[s].n_roles; j++) {
+            const struct range_role *role = &spec->scenarios[s].roles[j];
+            struct hd_template *t = hd_template_find(st, role->template_name);
             if (!t) {
-                pthread_mutex_unlock(&g.mu);
+                pthread_mutex_unlock(&st->mu);
                 hd_fail(err, 400, "", "scenarios[%zu].roles[%zu].template: no template '%s'",
-                        s, r, role->template_name);
+                        s, j, role->template_name);
                 snprintf(err->field, sizeof(err->field), "scenarios[%zu].roles[%zu].template",
-                         s, r);
+                         s, j);
                 free(items);
                 free(names);
                 range_spec_free(spec);
@@ -192,15 +197,15 @@ int hd_node_plan(const char *yaml, size_t len, json_t **out, struct hd_err *err)
             k++;
         }
     }
-    struct cap_node n = node_now();
+    struct cap_node n = node_now(r);
     struct cap_policy p;
     unsigned running;
-    policy(&p, true);
-    struct cap_use u = use_now(&running);
+    policy(r, &p, true);
+    struct cap_use u = use_now(r, &running);
     struct cap_plan plan;
     memset(&plan, 0, sizeof(plan));
     rc = cap_plan(&n, &p, &u, items, k, &plan);
-    pthread_mutex_unlock(&g.mu);
+    pthread_mutex_unlock(&st->mu);
     if (rc < 0) {
         free(items);
         free(names);

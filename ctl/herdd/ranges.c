@@ -17,7 +17,8 @@
 #include "herdd.h"
 
 
-struct job {
+struct hd_range_job {
+    struct hd_ranges *rg; /* its context (the job's threads reach it here) */
     char name[RANGE_NAME_MAX + 1];
     struct range_spec *spec;
     struct range_guest *guests;
@@ -25,30 +26,35 @@ struct job {
     pthread_mutex_t mu;
     size_t next;
     long created, started, failed, ready;
-    struct job *next_job;
+    struct hd_range_job *next_job;
 };
 
-static struct job *jobs; /* running up jobs, under g.mu */
-
-static bool job_running(const char *name)
+void hd_ranges_init(struct hd_ranges *rg, struct hd_guests *gs)
 {
-    for (struct job *j = jobs; j; j = j->next_job)
+    rg->gs = gs;
+    rg->jobs = NULL;
+}
+
+/* store lock held */
+static bool job_running(struct hd_ranges *rg, const char *name)
+{
+    for (struct hd_range_job *j = rg->jobs; j; j = j->next_job)
         if (!strcmp(j->name, name))
             return true;
     return false;
 }
 
-/* g.mu held */
-static void job_unlink(struct job *j)
+/* store lock held */
+static void job_unlink(struct hd_range_job *j)
 {
-    for (struct job **pp = &jobs; *pp; pp = &(*pp)->next_job)
+    for (struct hd_range_job **pp = &j->rg->jobs; *pp; pp = &(*pp)->next_job)
         if (*pp == j) {
             *pp = j->next_job;
             break;
         }
 }
 
-static void job_free(struct job *j)
+static void job_free(struct hd_range_job *j)
 {
     free(j->guests);
     range_spec_free(j->spec);
@@ -56,9 +62,11 @@ static void job_free(struct job *j)
     free(j);
 }
 
-static void set_range_state(const char *name, const char *state, json_t *extra)
+/* store lock held */
+static void set_range_state(struct hd_store *st, const char *name, const char *state,
+                            json_t *extra)
 {
-    json_t *r = hd_db_ranges(name);
+    json_t *r = hd_db_ranges(st, name);
     if (!r)
         return;
     json_t *spec = json_incref(json_object_get(r, "spec"));
@@ -67,14 +75,14 @@ static void set_range_state(const char *name, const char *state, json_t *extra)
     json_object_set_new(r, "state", json_string(state));
     if (extra)
         json_object_update(r, extra);
-    hd_db_save_range(name, json_string_value(spec), r);
+    hd_db_save_range(st, name, json_string_value(spec), r);
     json_decref(spec);
     json_decref(r);
 }
 
-static void progress(struct job *j, const char *type)
+static void progress(struct hd_range_job *j, const char *type)
 {
-    hd_event(type, j->name,
+    hd_event(&j->rg->gs->st->ev, type, j->name,
              json_pack("{ss sI sI sI sI sI}", "range", j->name, "guests", (json_int_t)j->n,
                        "created", (json_int_t)j->created, "started", (json_int_t)j->started,
                        "ready", (json_int_t)j->ready, "failed", (json_int_t)j->failed));
@@ -102,23 +110,25 @@ static json_t *guest_body(const struct range_guest *gu)
     return b;
 }
 
-static void one_guest(struct job *j, const struct range_guest *gu)
+static void one_guest(struct hd_range_job *j, const struct range_guest *gu)
 {
+    struct hd_guests *gs = j->rg->gs;
+    struct hd_store *st = gs->st;
     struct hd_err err = {0};
     json_t *out = NULL;
     int rc;
 
-    pthread_mutex_lock(&g.mu);
-    struct hd_vm *vm = hd_vm_find(gu->name);
+    pthread_mutex_lock(&st->mu);
+    struct hd_vm *vm = hd_vm_find(st, gu->name);
     bool exists = vm != NULL, running = vm && vm->pidfd >= 0;
-    pthread_mutex_unlock(&g.mu);
+    pthread_mutex_unlock(&st->mu);
     if (running) {
         rc = 0;
     } else if (exists) {
-        rc = hd_vm_action(gu->name, "start", NULL, &out, &err);
+        rc = hd_vm_action(gs, gu->name, "start", NULL, &out, &err);
     } else {
         json_t *b = guest_body(gu);
-        rc = hd_vm_create(b, j->name, &out, &err);
+        rc = hd_vm_create(gs, b, j->name, &out, &err);
         json_decref(b);
     }
     json_decref(out);
@@ -129,13 +139,13 @@ static void one_guest(struct job *j, const struct range_guest *gu)
     } else {
         j->failed++;
         /* create may have succeeded and only the start failed */
-        pthread_mutex_lock(&g.mu);
-        j->created += !exists && hd_vm_find(gu->name) != NULL;
-        pthread_mutex_unlock(&g.mu);
+        pthread_mutex_lock(&st->mu);
+        j->created += !exists && hd_vm_find(st, gu->name) != NULL;
+        pthread_mutex_unlock(&st->mu);
     }
     pthread_mutex_unlock(&j->mu);
     if (rc < 0)
-        hd_event("range.failed_guest", gu->name,
+        hd_event(&st->ev, "range.failed_guest", gu->name,
                  json_pack("{ss ss si}", "range", j->name, "error", err.msg, "status", err.status));
     pthread_mutex_lock(&j->mu);
     progress(j, "range.progress");
@@ -144,7 +154,7 @@ static void one_guest(struct job *j, const struct range_guest *gu)
 
 static void *worker(void *arg)
 {
-    struct job *j = arg;
+    struct hd_range_job *j = arg;
     for (;;) {
         pthread_mutex_lock(&j->mu);
         size_t i = j->next++;
@@ -156,12 +166,12 @@ static void *worker(void *arg)
     return NULL;
 }
 
-/* Counts the range's guests: ready, and those that ended (g.mu held). */
-static void count_ready(struct job *j, long *ready, long *pending)
+/* Counts the range's guests: ready, and those that ended (store lock held). */
+static void count_ready(struct hd_range_job *j, long *ready, long *pending)
 {
     *ready = 0;
     *pending = 0;
-    for (struct hd_vm *vm = g.vms; vm; vm = vm->next) {
+    for (struct hd_vm *vm = j->rg->gs->st->vms; vm; vm = vm->next) {
         if (strcmp(vm->range, j->name))
             continue;
         if (vm->ready)
@@ -173,8 +183,9 @@ static void count_ready(struct job *j, long *ready, long *pending)
 
 static void *job_main(void *arg)
 {
-    struct job *j = arg;
-    unsigned np = g.cfg.range_parallel;
+    struct hd_range_job *j = arg;
+    struct hd_store *st = j->rg->gs->st;
+    unsigned np = st->cfg->range_parallel;
     pthread_t th[256];
     if (np > j->n)
         np = (unsigned)j->n;
@@ -192,8 +203,8 @@ static void *job_main(void *arg)
     /* wait until every started guest is ready or gone */
     struct timespec dl;
     clock_gettime(CLOCK_MONOTONIC, &dl);
-    dl.tv_sec += g.cfg.ready_timeout_ms / 1000;
-    pthread_mutex_lock(&g.mu);
+    dl.tv_sec += st->cfg->ready_timeout_ms / 1000;
+    pthread_mutex_lock(&st->mu);
     long ready = 0, pending = 0, last = -1;
     for (;;) {
         count_ready(j, &ready, &pending);
@@ -204,27 +215,28 @@ static void *job_main(void *arg)
             pthread_mutex_unlock(&j->mu);
             last = ready;
         }
-        if (!pending || g.stopping)
+        if (!pending || st->stopping)
             break;
-        if (pthread_cond_timedwait(&g.changed, &g.mu, &dl) == ETIMEDOUT)
+        if (pthread_cond_timedwait(&st->changed, &st->mu, &dl) == ETIMEDOUT)
             break;
     }
     long total = (long)j->n;
     long failed = total - ready;
     j->ready = ready;
     j->failed = failed;
-    set_range_state(j->name, failed ? "degraded" : "up",
+    set_range_state(st, j->name, failed ? "degraded" : "up",
                     json_pack("{sI sI}", "ready", (json_int_t)ready, "failed", (json_int_t)failed));
     job_unlink(j);
-    pthread_mutex_unlock(&g.mu);
+    pthread_mutex_unlock(&st->mu);
     progress(j, "range.up.done");
     job_free(j);
     return NULL;
 }
 
 /* Creates the segment bridges the spec needs that do not exist; their names
- * go to *made. g.mu not held. */
-static int make_segments(const struct range_spec *spec, json_t *made, struct hd_err *err)
+ * go to *made. Store lock not held. */
+static int make_segments(const struct hd_config *cfg, const struct range_spec *spec,
+                         json_t *made, struct hd_err *err)
 {
     struct netdev_nl *nl = NULL;
     int rc = 0;
@@ -234,9 +246,9 @@ static int make_segments(const struct range_spec *spec, json_t *made, struct hd_
             for (size_t k = 0; k < role->n_nics && rc == 0; k++) {
                 const struct range_nic *nic = &role->nics[k];
                 enum netdev_role nr = (enum netdev_role)nic->network;
-                if (!nic->segment[0] || netdev_config_find(&g.cfg.net, nr, nic->segment))
+                if (!nic->segment[0] || netdev_config_find(&cfg->net, nr, nic->segment))
                     continue;
-                const struct netdev_bridge_cfg *parent = netdev_config_find(&g.cfg.net, nr, "");
+                const struct netdev_bridge_cfg *parent = netdev_config_find(&cfg->net, nr, "");
                 if (!parent)
                     continue; /* guest creation reports the missing role */
                 struct netdev_bridge_cfg b;
@@ -289,7 +301,8 @@ static void remove_bridges(json_t *names)
 }
 
 /* A job for the range spec in yaml: parsed and expanded into its guests. */
-static struct job *job_new(const char *yaml, size_t len, struct hd_err *err)
+static struct hd_range_job *job_new(struct hd_ranges *rg, const char *yaml, size_t len,
+                                    struct hd_err *err)
 {
     struct range_spec *spec = NULL;
     struct range_err rerr;
@@ -300,7 +313,8 @@ static struct job *job_new(const char *yaml, size_t len, struct hd_err *err)
                 rerr.msg[0] ? rerr.msg : strerror(-rc));
         return NULL;
     }
-    struct job *j = calloc(1, sizeof(*j));
+    struct hd_range_job *j = calloc(1, sizeof(*j));
+    j->rg = rg;
     snprintf(j->name, sizeof(j->name), "%s", spec->name);
     j->spec = spec;
     if (range_spec_expand(spec, &j->guests, &j->n) < 0) {
@@ -313,10 +327,10 @@ static struct job *job_new(const char *yaml, size_t len, struct hd_err *err)
     return j;
 }
 
-/* One capacity item per role (g.mu held): its template must exist and each
- * of its networks have a bridge here. Counts are left 0. */
-static struct cap_item *role_items(const struct range_spec *spec, size_t *nroles,
-                                   struct hd_err *err)
+/* One capacity item per role (store lock held): its template must exist and
+ * each of its networks have a bridge here. Counts are left 0. */
+static struct cap_item *role_items(struct hd_store *st, const struct range_spec *spec,
+                                   size_t *nroles, struct hd_err *err)
 {
     *nroles = 0;
     for (size_t s = 0; s < spec->n_scenarios; s++)
@@ -326,7 +340,7 @@ static struct cap_item *role_items(const struct range_spec *spec, size_t *nroles
     for (size_t s = 0; s < spec->n_scenarios; s++) {
         for (size_t r = 0; r < spec->scenarios[s].n_roles; r++) {
             const struct range_role *role = &spec->scenarios[s].roles[r];
-            struct hd_template *t = hd_template_find(role->template_name);
+            struct hd_template *t = hd_template_find(st, role->template_name);
             char field[96];
             snprintf(field, sizeof(field), "scenarios[%zu].roles[%zu].template", s, r);
             if (!t) {
@@ -336,7 +350,7 @@ static struct cap_item *role_items(const struct range_spec *spec, size_t *nroles
             }
             for (size_t n = 0; n < role->n_nics; n++) {
                 const char *net = range_network_name(role->nics[n].network);
-                if (hd_bridge_of(&g.cfg, net))
+                if (hd_bridge_of(st->cfg, net))
                     continue;
                 free(items);
                 snprintf(field, sizeof(field), "scenarios[%zu].roles[%zu].nics[%zu].network", s,
@@ -354,9 +368,9 @@ static struct cap_item *role_items(const struct range_spec *spec, size_t *nroles
     return items;
 }
 
-/* Counts, per role, the guests that must start (g.mu held); a name taken
- * by a guest outside the range refuses it. */
-static int count_to_start(const struct job *j, struct cap_item *items, struct hd_err *err)
+/* Counts, per role, the guests that must start (store lock held); a name
+ * taken by a guest outside the range refuses it. */
+static int count_to_start(const struct hd_range_job *j, struct cap_item *items, struct hd_err *err)
 {
     size_t k = 0;
     const struct range_role *prev_role = NULL;
@@ -365,7 +379,7 @@ static int count_to_start(const struct job *j, struct cap_item *items, struct hd
         if (prev_role && gu->role != prev_role)
             k++;
         prev_role = gu->role;
-        struct hd_vm *vm = hd_vm_find(gu->name);
+        struct hd_vm *vm = hd_vm_find(j->rg->gs->st, gu->name);
         if (vm && strcmp(vm->range, j->name))
             return hd_fail(err, 409, "range",
                            "guest name %s is taken by a guest outside range %s", gu->name,
@@ -376,31 +390,34 @@ static int count_to_start(const struct job *j, struct cap_item *items, struct hd
     return 0;
 }
 
-/* Every check before anything changes (g.mu held): not already coming
- * up, templates and networks, names, capacity, the storage floor. */
-static int range_admit(const struct job *j, struct hd_err *err)
+/* Every check before anything changes (store lock held): not already
+ * coming up, templates and networks, names, capacity, the storage floor. */
+static int range_admit(const struct hd_range_job *j, struct hd_err *err)
 {
+    struct hd_res *res = j->rg->gs->res;
     size_t nroles;
-    if (job_running(j->name))
+    if (job_running(j->rg, j->name))
         return hd_fail(err, 409, "range", "range '%s' is being brought up already", j->name);
-    struct cap_item *items = role_items(j->spec, &nroles, err);
+    struct cap_item *items = role_items(res->st, j->spec, &nroles, err);
     if (!items)
         return -1;
     int rc = count_to_start(j, items, err);
     if (rc == 0)
-        rc = hd_admit_many(items, nroles, err);
+        rc = hd_admit_many(res, items, nroles, err);
     free(items);
     if (rc < 0)
         return -1;
-    if (g.disk_total && g.disk_free < g.cfg.storage_floor)
+    if (res->disk_total && res->disk_free < res->cfg->storage_floor)
         return hd_fail(err, 507, "", "state dir is under its free-space floor: no new overlays");
     return 0;
 }
 
 /* The range's record: starting, its bridges (this run's and an earlier
  * run's), its first creation time. */
-static void save_range_start(const struct job *j, const char *yaml, json_t *made, json_t *old)
+static void save_range_start(const struct hd_range_job *j, const char *yaml, json_t *made,
+                             json_t *old)
 {
+    struct hd_store *st = j->rg->gs->st;
     if (old) {
         json_t *prev = json_object_get(old, "bridges_created");
         json_array_extend(made, prev ? prev : json_array());
@@ -409,18 +426,19 @@ static void save_range_start(const struct job *j, const char *yaml, json_t *made
                             "bridges_created", made, "created",
                             (json_int_t)(old ? json_integer_value(json_object_get(old, "created"))
                                              : hd_now_ms()));
-    pthread_mutex_lock(&g.mu);
-    hd_db_save_range(j->name, yaml, doc);
-    pthread_mutex_unlock(&g.mu);
+    pthread_mutex_lock(&st->mu);
+    hd_db_save_range(st, j->name, yaml, doc);
+    pthread_mutex_unlock(&st->mu);
     json_decref(doc);
 }
 
-static int start_job(struct job *j, json_t **out, struct hd_err *err)
+static int start_job(struct hd_range_job *j, json_t **out, struct hd_err *err)
 {
-    uint64_t seq = hd_event_seq();
+    struct hd_store *st = j->rg->gs->st;
+    uint64_t seq = hd_event_seq(&st->ev);
     *out = json_pack("{ss sI sI si}", "name", j->name, "guests", (json_int_t)j->n, "event_seq",
-                     (json_int_t)seq, "parallel", (int)g.cfg.range_parallel);
-    hd_event("range.up.started", j->name,
+                     (json_int_t)seq, "parallel", (int)st->cfg->range_parallel);
+    hd_event(&st->ev, "range.up.started", j->name,
              json_pack("{ss sI}", "range", j->name, "guests", (json_int_t)j->n));
     pthread_t th;
     pthread_attr_t at;
@@ -435,30 +453,32 @@ static int start_job(struct job *j, json_t **out, struct hd_err *err)
     return hd_fail(err, 500, "", "cannot start the range job");
 }
 
-int hd_range_up(const char *yaml, size_t len, json_t **out, struct hd_err *err)
+int hd_range_up(struct hd_ranges *rg, const char *yaml, size_t len, json_t **out,
+                struct hd_err *err)
 {
-    struct job *j = job_new(yaml, len, err);
+    struct hd_store *st = rg->gs->st;
+    struct hd_range_job *j = job_new(rg, yaml, len, err);
     if (!j)
         return -1;
-    pthread_mutex_lock(&g.mu);
+    pthread_mutex_lock(&st->mu);
     if (range_admit(j, err) < 0) {
-        pthread_mutex_unlock(&g.mu);
+        pthread_mutex_unlock(&st->mu);
         job_free(j);
         return -1;
     }
-    j->next_job = jobs;
-    jobs = j;
-    json_t *old = hd_db_ranges(j->name);
-    pthread_mutex_unlock(&g.mu);
+    j->next_job = rg->jobs;
+    rg->jobs = j;
+    json_t *old = hd_db_ranges(st, j->name);
+    pthread_mutex_unlock(&st->mu);
 
     json_t *made = json_array();
-    if (make_segments(j->spec, made, err) < 0) {
+    if (make_segments(st->cfg, j->spec, made, err) < 0) {
         remove_bridges(made);
         json_decref(made);
         json_decref(old);
-        pthread_mutex_lock(&g.mu);
+        pthread_mutex_lock(&st->mu);
         job_unlink(j);
-        pthread_mutex_unlock(&g.mu);
+        pthread_mutex_unlock(&st->mu);
         job_free(j);
         return -1;
     }
@@ -467,37 +487,39 @@ int hd_range_up(const char *yaml, size_t len, json_t **out, struct hd_err *err)
     return start_job(j, out, err);
 }
 
-static json_t *range_vm_names(const char *name)
+/* store lock held */
+static json_t *range_vm_names(struct hd_store *st, const char *name)
 {
     json_t *a = json_array();
-    for (struct hd_vm *vm = g.vms; vm; vm = vm->next)
+    for (struct hd_vm *vm = st->vms; vm; vm = vm->next)
         if (!strcmp(vm->range, name))
             json_array_append_new(a, json_string(vm->name));
     return a;
 }
 
-int hd_range_down(const char *name, json_t **out, struct hd_err *err)
+int hd_range_down(struct hd_ranges *rg, const char *name, json_t **out, struct hd_err *err)
 {
-    pthread_mutex_lock(&g.mu);
-    json_t *r = hd_db_ranges(name);
+    struct hd_store *st = rg->gs->st;
+    pthread_mutex_lock(&st->mu);
+    json_t *r = hd_db_ranges(st, name);
     if (!r) {
-        pthread_mutex_unlock(&g.mu);
+        pthread_mutex_unlock(&st->mu);
         return hd_fail(err, 404, "name", "no range '%s'", name);
     }
-    if (job_running(name)) {
-        pthread_mutex_unlock(&g.mu);
+    if (job_running(rg, name)) {
+        pthread_mutex_unlock(&st->mu);
         json_decref(r);
         return hd_fail(err, 409, "name", "range '%s' is still coming up", name);
     }
-    json_t *names = range_vm_names(name);
-    pthread_mutex_unlock(&g.mu);
+    json_t *names = range_vm_names(st, name);
+    pthread_mutex_unlock(&st->mu);
     size_t i;
     json_t *v;
     long removed = 0, errors = 0;
     char last[512] = "";
     json_array_foreach(names, i, v) {
         struct hd_err e = {0};
-        if (hd_vm_rm(json_string_value(v), true, &e) == 0) {
+        if (hd_vm_rm(rg->gs, json_string_value(v), true, &e) == 0) {
             removed++;
         } else if (e.status != 404) {
             errors++;
@@ -511,9 +533,9 @@ int hd_range_down(const char *name, json_t **out, struct hd_err *err)
     }
     /* segment bridges this range made, unless another range still uses them */
     json_t *made = json_deep_copy(json_object_get(r, "bridges_created"));
-    pthread_mutex_lock(&g.mu);
-    hd_db_delete_range(name);
-    json_t *others = hd_db_ranges(NULL);
+    pthread_mutex_lock(&st->mu);
+    hd_db_delete_range(st, name);
+    json_t *others = hd_db_ranges(st, NULL);
     json_t *keep = json_array();
     json_array_foreach(made, i, v) {
         bool used = false;
@@ -528,37 +550,38 @@ int hd_range_down(const char *name, json_t **out, struct hd_err *err)
         if (!used)
             json_array_append(keep, v);
     }
-    pthread_mutex_unlock(&g.mu);
+    pthread_mutex_unlock(&st->mu);
     remove_bridges(keep);
     json_decref(others);
     json_decref(made);
     json_decref(r);
-    hd_event("range.down", name, json_pack("{ss sI}", "range", name, "removed", (json_int_t)removed));
+    hd_event(&st->ev, "range.down", name, json_pack("{ss sI}", "range", name, "removed", (json_int_t)removed));
     *out = json_pack("{ss sI so}", "name", name, "removed", (json_int_t)removed,
                      "bridges_removed", keep);
     return 0;
 }
 
-int hd_range_reset(const char *name, json_t **out, struct hd_err *err)
+int hd_range_reset(struct hd_ranges *rg, const char *name, json_t **out, struct hd_err *err)
 {
-    pthread_mutex_lock(&g.mu);
-    json_t *r = hd_db_ranges(name);
-    if (!r || job_running(name)) {
-        pthread_mutex_unlock(&g.mu);
+    struct hd_store *st = rg->gs->st;
+    pthread_mutex_lock(&st->mu);
+    json_t *r = hd_db_ranges(st, name);
+    if (!r || job_running(rg, name)) {
+        pthread_mutex_unlock(&st->mu);
         json_decref(r);
         return r ? hd_fail(err, 409, "name", "range '%s' is still coming up", name)
                  : hd_fail(err, 404, "name", "no range '%s'", name);
     }
     json_decref(r);
-    json_t *names = range_vm_names(name);
-    pthread_mutex_unlock(&g.mu);
+    json_t *names = range_vm_names(st, name);
+    pthread_mutex_unlock(&st->mu);
     size_t i;
     json_t *v;
     long n = 0, errors = 0;
     char last[512] = "";
     json_array_foreach(names, i, v) {
         struct hd_err e = {0};
-        if (hd_vm_reset(json_string_value(v), &e) == 0) {
+        if (hd_vm_reset(rg->gs, json_string_value(v), &e) == 0) {
             n++;
         } else {
             errors++;
@@ -566,18 +589,19 @@ int hd_range_reset(const char *name, json_t **out, struct hd_err *err)
         }
     }
     json_decref(names);
-    hd_event("range.reset", name, json_pack("{ss sI}", "range", name, "reset", (json_int_t)n));
+    hd_event(&st->ev, "range.reset", name, json_pack("{ss sI}", "range", name, "reset", (json_int_t)n));
     if (errors)
         return hd_fail(err, 500, "", "%ld guest(s) not reset; last: %s", errors, last);
     *out = json_pack("{ss sI}", "name", name, "reset", (json_int_t)n);
     return 0;
 }
 
-static void add_counts(json_t *r, const char *name, bool list)
+/* store lock held */
+static void add_counts(struct hd_ranges *rg, json_t *r, const char *name, bool list)
 {
     long running = 0, ready = 0, failed = 0, not_started = 0, total = 0;
     json_t *vms = json_array();
-    for (struct hd_vm *vm = g.vms; vm; vm = vm->next) {
+    for (struct hd_vm *vm = rg->gs->st->vms; vm; vm = vm->next) {
         if (strcmp(vm->range, name))
             continue;
         total++;
@@ -594,7 +618,7 @@ static void add_counts(json_t *r, const char *name, bool list)
     json_object_set_new(r, "failed", json_integer(failed));
     json_int_t guests = json_integer_value(json_object_get(r, "guests"));
     json_object_set_new(r, "not_started", json_integer(not_started + (guests > total ? guests - total : 0)));
-    if (job_running(name))
+    if (job_running(rg, name))
         json_object_set_new(r, "state", json_string("starting"));
     if (list)
         json_object_set_new(r, "vms", vms);
@@ -602,45 +626,49 @@ static void add_counts(json_t *r, const char *name, bool list)
         json_decref(vms);
 }
 
-json_t *hd_range_status(const char *name, struct hd_err *err)
+json_t *hd_range_status(struct hd_ranges *rg, const char *name, struct hd_err *err)
 {
-    pthread_mutex_lock(&g.mu);
-    json_t *r = hd_db_ranges(name);
+    struct hd_store *st = rg->gs->st;
+    pthread_mutex_lock(&st->mu);
+    json_t *r = hd_db_ranges(st, name);
     if (r)
-        add_counts(r, name, true);
-    pthread_mutex_unlock(&g.mu);
+        add_counts(rg, r, name, true);
+    pthread_mutex_unlock(&st->mu);
     if (!r)
         hd_fail(err, 404, "name", "no range '%s'", name);
     return r;
 }
 
-json_t *hd_range_list(void)
+json_t *hd_range_list(struct hd_ranges *rg)
 {
-    pthread_mutex_lock(&g.mu);
-    json_t *a = hd_db_ranges(NULL);
+    struct hd_store *st = rg->gs->st;
+    pthread_mutex_lock(&st->mu);
+    json_t *a = hd_db_ranges(st, NULL);
     size_t i;
     json_t *r;
     json_array_foreach(a, i, r) {
         json_object_del(r, "spec");
-        add_counts(r, json_string_value(json_object_get(r, "name")), false);
+        add_counts(rg, r, json_string_value(json_object_get(r, "name")), false);
     }
-    pthread_mutex_unlock(&g.mu);
+    pthread_mutex_unlock(&st->mu);
     return a;
 }
 
 /* At start: a range whose `up` was cut by a herdd stop is "interrupted";
  * `range up` again completes it. */
-void hd_ranges_resume(void)
+void hd_ranges_resume(struct hd_ranges *rg)
 {
-    pthread_mutex_lock(&g.mu);
-    json_t *a = hd_db_ranges(NULL);
+    struct hd_store *st = rg->gs->st;
+    pthread_mutex_lock(&st->mu);
+    json_t *a = hd_db_ranges(st, NULL);
     size_t i;
     json_t *r;
     json_array_foreach(a, i, r) {
-        const char *st = json_string_value(json_object_get(r, "state"));
-        if (st && !strcmp(st, "starting"))
-            set_range_state(json_string_value(json_object_get(r, "name")), "interrupted", NULL);
+        const char *state = json_string_value(json_object_get(r, "state"));
+        if (state && !strcmp(state, "starting"))
+            set_range_state(st, json_string_value(json_object_get(r, "name")), "interrupted",
+                            NULL);
     }
-    pthread_mutex_unlock(&g.mu);
+    pthread_mutex_unlock(&st->mu);
     json_decref(a);
 }

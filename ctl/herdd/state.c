@@ -1,11 +1,10 @@
-/* herdd's process state and clock (layer 0, docs/herdd.md "Layers"): the
- * one struct hd_state main.c fills and every layer reads, and the two
- * clocks, so that no layer has to reach up into main.c for them. */
+/* herdd's clocks (layer 0, docs/herdd.md "Layers"): the one place the time
+ * comes from, so that no layer has to reach up into main.c for it. herdd's
+ * state is not here: main.c owns it (struct herdd) and hands each layer its
+ * context. */
 #include <time.h>
 
 #include "herdd.h"
-
-struct hd_state g = {.mu = PTHREAD_MUTEX_INITIALIZER, .epfd = -1};
 
 int64_t hd_now_ms(void)
 {

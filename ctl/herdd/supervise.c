@@ -24,51 +24,59 @@
 #define P_PIDFD 3
 #endif
 
-static pthread_t sup_thread;
-static bool sup_running;
-
-int hd_supervise_add(struct hd_vm *vm)
+int hd_super_init(struct hd_super *sv, struct hd_guests *gs)
 {
-    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uint64_t)vm->id};
-    return epoll_ctl(g.epfd, EPOLL_CTL_ADD, vm->pidfd, &ev);
+    sv->gs = gs;
+    sv->running = false;
+    sv->epfd = epoll_create1(EPOLL_CLOEXEC);
+    return sv->epfd < 0 ? -1 : 0;
 }
 
-void hd_supervise_del(struct hd_vm *vm)
+int hd_supervise_add(void *arg, struct hd_vm *vm)
+{
+    struct hd_super *sv = arg;
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uint64_t)vm->id};
+    return epoll_ctl(sv->epfd, EPOLL_CTL_ADD, vm->pidfd, &ev);
+}
+
+void hd_supervise_del(struct hd_super *sv, struct hd_vm *vm)
 {
     if (vm->pidfd >= 0) {
-        epoll_ctl(g.epfd, EPOLL_CTL_DEL, vm->pidfd, NULL);
+        epoll_ctl(sv->epfd, EPOLL_CTL_DEL, vm->pidfd, NULL);
         close(vm->pidfd);
     }
     vm->pidfd = -1;
 }
 
-static struct hd_vm *vm_by_id(int64_t id)
+static struct hd_vm *vm_by_id(struct hd_store *st, int64_t id)
 {
-    for (struct hd_vm *vm = g.vms; vm; vm = vm->next)
+    for (struct hd_vm *vm = st->vms; vm; vm = vm->next)
         if (vm->id == id)
             return vm;
     return NULL;
 }
 
-static int vm_start_again(const char *name)
+static int vm_start_again(struct hd_guests *gs, const char *name)
 {
     json_t *out = NULL;
     struct hd_err err = {0};
-    /* hd_vm_action takes g.mu itself: called from the supervisor without it */
-    int rc = hd_vm_action(name, "start", NULL, &out, &err);
+    /* hd_vm_action takes the store lock itself: called from the supervisor
+     * without it */
+    int rc = hd_vm_action(gs, name, "start", NULL, &out, &err);
     json_decref(out);
     if (rc < 0) {
         fprintf(stderr, "herdd: restart of %s failed: %s\n", name, err.msg);
         /* no request carries this start: the audit log must still show it
          * (a refused chain means a compromised guest) */
-        hd_audit(0, 0, "RESTART", "vm.start", name, err.status ? err.status : 500, err.msg);
+        hd_audit(gs->st, 0, 0, "RESTART", "vm.start", name, err.status ? err.status : 500, err.msg);
     }
     return rc;
 }
 
-/* g.mu held. Returns true when the guest should be restarted. */
-static bool record_exit(struct hd_vm *vm, bool *escape_out, bool *limit_out)
+/* Store lock held. Returns true when the guest should be restarted. */
+static bool record_exit(struct hd_super *sv, struct hd_vm *vm, bool *escape_out, bool *limit_out)
 {
+    struct hd_store *st = sv->gs->st;
     siginfo_t si;
     char p[4096];
 
@@ -83,19 +91,19 @@ static bool record_exit(struct hd_vm *vm, bool *escape_out, bool *limit_out)
         else
             vm->exit_signal = si.si_status;
     }
-    hd_supervise_del(vm);
+    hd_supervise_del(sv, vm);
     vm->exited = hd_now_ms();
-    hd_console_finish(vm);
+    hd_console_finish(sv->gs->cfg, vm);
     hd_vm_path(vm, "console.log", p, sizeof(p));
     json_decref(vm->last_console);
     vm->last_console = hd_tail_lines(p, 10);
     vm->pid = 0;
     vm->ready = false;
     hd_run_dir_remove(vm);
-    bool limit = hd_cgroup_limits(vm); /* before the group goes */
+    bool limit = hd_cgroup_limits(st, vm); /* before the group goes */
     *limit_out = limit;
-    hd_cgroup_release(vm);
-    bool escape = hd_escape_check(vm);
+    hd_cgroup_release(sv->gs->res, vm);
+    bool escape = hd_escape_check(st, vm);
     *escape_out = escape;
 
     char note[200];
@@ -120,29 +128,29 @@ static bool record_exit(struct hd_vm *vm, bool *escape_out, bool *limit_out)
     hd_cgroup_events_json(vm, d);
     if (vm->range[0])
         json_object_set_new(d, "range", json_string(vm->range));
-    hd_event("vm.exited", vm->name, d);
+    hd_event(&st->ev, "vm.exited", vm->name, d);
     if (vm->stop_requested) {
         vm->stop_requested = false;
-        hd_vm_set_state(vm, "stopped", note);
+        hd_vm_set_state(st, vm, "stopped", note);
         return false;
     }
-    hd_vm_set_state(vm, "exited", note);
+    hd_vm_set_state(st, vm, "exited", note);
     if (escape || limit)
         return false;
     bool failed = vm->exit_code != 0;
     if ((!strcmp(vm->restart, "always") || (!strcmp(vm->restart, "on-failure") && failed)) &&
-        vm->restarts < 10 && !g.stopping) {
+        vm->restarts < 10 && !st->stopping) {
         vm->restarts++;
         return true;
     }
     return false;
 }
 
-static void check_ready(struct hd_vm *vm)
+static void check_ready(struct hd_store *st, struct hd_vm *vm)
 {
     char path[4096];
     char buf[65536 + 128];
-    struct hd_template *t = hd_template_find(vm->tmpl);
+    struct hd_template *t = hd_template_find(st, vm->tmpl);
     const char *line = t && t->ready_line ? t->ready_line : HD_READY_LINE;
 
     (void)path;
@@ -165,9 +173,9 @@ static void check_ready(struct hd_vm *vm)
         json_t *d = json_pack("{sI}", "boot_us", (json_int_t)(vm->spawn_ns ? boot_us : 0));
         if (vm->range[0])
             json_object_set_new(d, "range", json_string(vm->range));
-        hd_db_save_vm(vm);
-        hd_event("vm.ready", vm->name, d);
-        pthread_cond_broadcast(&g.changed);
+        hd_db_save_vm(st, vm);
+        hd_event(&st->ev, "vm.ready", vm->name, d);
+        pthread_cond_broadcast(&st->changed);
         vm->console_carry[0] = 0;
         return;
     }
@@ -178,118 +186,120 @@ static void check_ready(struct hd_vm *vm)
     vm->console_carry[keep] = 0;
 }
 
-void hd_storage_check(void)
+void hd_storage_check(struct hd_res *r)
 {
+    const struct hd_config *cfg = r->cfg;
     struct statvfs sv;
-    if (statvfs(g.cfg.state_dir, &sv) < 0)
+    if (statvfs(cfg->state_dir, &sv) < 0)
         return;
     uint64_t freeb = (uint64_t)sv.f_bavail * sv.f_frsize;
     uint64_t total = (uint64_t)sv.f_blocks * sv.f_frsize;
-    bool alarm = freeb < g.cfg.storage_alarm;
-    pthread_mutex_lock(&g.mu);
-    bool was = g.storage_alarm;
-    g.disk_free = freeb;
-    g.disk_total = total;
-    g.storage_alarm = alarm;
-    pthread_mutex_unlock(&g.mu);
+    bool alarm = freeb < cfg->storage_alarm;
+    pthread_mutex_lock(&r->st->mu);
+    bool was = r->storage_alarm;
+    r->disk_free = freeb;
+    r->disk_total = total;
+    r->storage_alarm = alarm;
+    pthread_mutex_unlock(&r->st->mu);
     if (alarm != was)
-        hd_event(alarm ? "alarm.storage" : "alarm.storage.cleared", NULL,
+        hd_event(&r->st->ev, alarm ? "alarm.storage" : "alarm.storage.cleared", NULL,
                  json_pack("{sI sI sI}", "free", (json_int_t)freeb, "threshold",
-                           (json_int_t)g.cfg.storage_alarm, "floor",
-                           (json_int_t)g.cfg.storage_floor));
+                           (json_int_t)cfg->storage_alarm, "floor",
+                           (json_int_t)cfg->storage_floor));
 }
 
 static void *supervise_main(void *arg)
 {
+    struct hd_super *sv = arg;
+    struct hd_store *st = sv->gs->st;
     struct epoll_event evs[64];
     int64_t last_storage = 0;
     sigset_t all;
 
-    (void)arg;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL);
-    while (!g.stopping) {
-        int n = epoll_wait(g.epfd, evs, 64, 20);
+    while (!st->stopping) {
+        int n = epoll_wait(sv->epfd, evs, 64, 20);
         int64_t restart_ids[64], escape_ids[64], limit_ids[64];
         int nrestart = 0, nescape = 0, nlimit = 0;
-        pthread_mutex_lock(&g.mu);
+        pthread_mutex_lock(&st->mu);
         for (int i = 0; i < n; i++) {
-            struct hd_vm *vm = vm_by_id((int64_t)evs[i].data.u64);
+            struct hd_vm *vm = vm_by_id(st, (int64_t)evs[i].data.u64);
             bool escape = false, limit = false;
-            if (vm && vm->pidfd >= 0 && record_exit(vm, &escape, &limit))
+            if (vm && vm->pidfd >= 0 && record_exit(sv, vm, &escape, &limit))
                 restart_ids[nrestart++] = vm->id;
             if (escape)
                 escape_ids[nescape++] = vm->id;
             if (limit)
                 limit_ids[nlimit++] = vm->id;
         }
-        for (struct hd_vm *vm = g.vms; vm; vm = vm->next) {
-            hd_console_drain(vm);
+        for (struct hd_vm *vm = st->vms; vm; vm = vm->next) {
+            hd_console_drain(sv->gs->cfg, vm);
             if (vm->pidfd >= 0 && !vm->ready)
-                check_ready(vm);
+                check_ready(st, vm);
         }
-        pthread_mutex_unlock(&g.mu);
+        pthread_mutex_unlock(&st->mu);
         for (int i = 0; i < nescape; i++) {
             char name[HD_NAME_MAX + 1] = "", line[sizeof(((struct hd_vm *)0)->escape)] = "";
             uid_t uid = 0;
-            pthread_mutex_lock(&g.mu);
-            struct hd_vm *vm = vm_by_id(escape_ids[i]);
+            pthread_mutex_lock(&st->mu);
+            struct hd_vm *vm = vm_by_id(st, escape_ids[i]);
             if (vm) {
                 snprintf(name, sizeof(name), "%s", vm->name);
                 snprintf(line, sizeof(line), "%s", vm->escape);
                 uid = vm->uid;
             }
-            pthread_mutex_unlock(&g.mu);
+            pthread_mutex_unlock(&st->mu);
             if (name[0])
-                hd_escape_audit(uid, name, line);
+                hd_escape_audit(st, uid, name, line);
         }
         for (int i = 0; i < nlimit; i++) {
             char name[HD_NAME_MAX + 1] = "", limit[sizeof(((struct hd_vm *)0)->limit)] = "";
             uid_t uid = 0;
-            pthread_mutex_lock(&g.mu);
-            struct hd_vm *vm = vm_by_id(limit_ids[i]);
+            pthread_mutex_lock(&st->mu);
+            struct hd_vm *vm = vm_by_id(st, limit_ids[i]);
             if (vm) {
                 snprintf(name, sizeof(name), "%s", vm->name);
                 snprintf(limit, sizeof(limit), "%s", vm->limit);
                 uid = vm->uid;
             }
-            pthread_mutex_unlock(&g.mu);
+            pthread_mutex_unlock(&st->mu);
             if (name[0] && limit[0])
-                hd_limit_audit(uid, name, limit);
+                hd_limit_audit(st, uid, name, limit);
         }
         for (int i = 0; i < nrestart; i++) {
-            pthread_mutex_lock(&g.mu);
-            struct hd_vm *vm = vm_by_id(restart_ids[i]);
+            pthread_mutex_lock(&st->mu);
+            struct hd_vm *vm = vm_by_id(st, restart_ids[i]);
             char name[HD_NAME_MAX + 1] = "";
             if (vm)
                 snprintf(name, sizeof(name), "%s", vm->name);
-            pthread_mutex_unlock(&g.mu);
+            pthread_mutex_unlock(&st->mu);
             if (name[0]) {
-                hd_event("vm.restarting", name, NULL);
-                vm_start_again(name);
+                hd_event(&st->ev, "vm.restarting", name, NULL);
+                vm_start_again(sv->gs, name);
             }
         }
         if (hd_now_ms() - last_storage > 5000) {
             last_storage = hd_now_ms();
-            hd_storage_check();
+            hd_storage_check(sv->gs->res);
         }
     }
     return NULL;
 }
 
-int hd_supervise_start(void)
+int hd_supervise_start(struct hd_super *sv)
 {
-    if (pthread_create(&sup_thread, NULL, supervise_main, NULL) != 0)
+    if (pthread_create(&sv->thread, NULL, supervise_main, sv) != 0)
         return -1;
-    sup_running = true;
+    sv->running = true;
     return 0;
 }
 
-void hd_supervise_stop(void)
+void hd_supervise_stop(struct hd_super *sv)
 {
-    if (sup_running)
-        pthread_join(sup_thread, NULL);
-    sup_running = false;
+    if (sv->running)
+        pthread_join(sv->thread, NULL);
+    sv->running = false;
 }
 
 /* ---- re-adoption ------------------------------------------------------------------ */
@@ -339,25 +349,28 @@ static pid_t find_vmm(const struct hd_vm *vm)
     return found;
 }
 
-/* Called before the API and the supervisor run (no g.mu contention). */
-void hd_adopt_all(void)
+/* Called before the API and the supervisor run (no store lock contention). */
+void hd_adopt_all(struct hd_super *sv)
 {
+    struct hd_guests *gs = sv->gs;
+    struct hd_store *st = gs->st;
+    struct hd_res *r = gs->res;
     struct hd_vm *next;
-    for (struct hd_vm *vm = g.vms; vm; vm = next) {
+    for (struct hd_vm *vm = st->vms; vm; vm = next) {
         next = vm->next;
         vm->pidfd = -1;
         if (!strcmp(vm->state, "creating")) {
             fprintf(stderr, "herdd: %s was being created when herdd stopped: removed\n",
                     vm->name);
-            hd_vm_discard_partial(vm);
-            hd_db_delete_vm(vm);
-            struct hd_vm **pp = &g.vms;
+            hd_vm_discard_partial(gs, vm);
+            hd_db_delete_vm(st, vm);
+            struct hd_vm **pp = &st->vms;
             while (*pp != vm)
                 pp = &(*pp)->next;
             *pp = vm->next;
-            hd_event("vm.removed", vm->name,
+            hd_event(&st->ev, "vm.removed", vm->name,
                      json_pack("{ss}", "note", "half-created when herdd stopped"));
-            hd_vm_free(vm);
+            hd_vm_free(gs->cfg, vm);
             continue;
         }
         bool was_up = !strcmp(vm->state, "running") || !strcmp(vm->state, "paused") ||
@@ -368,16 +381,17 @@ void hd_adopt_all(void)
         bool has_sock = stat(ctl, &sst) == 0;
         pid_t pid = 0;
         const char *state = "running";
-        json_t *st = g.vmm_has_control && has_sock ? hd_control(vm, "status", 1000, why, sizeof(why))
-                                                   : NULL;
-        if (st) {
-            json_t *p = json_object_get(st, "pid");
+        json_t *reply = r->vmm_has_control && has_sock
+                            ? hd_control(vm, "status", 1000, why, sizeof(why))
+                            : NULL;
+        if (reply) {
+            json_t *p = json_object_get(reply, "pid");
             if (json_is_integer(p))
                 pid = (pid_t)json_integer_value(p);
-            const char *s = json_string_value(json_object_get(st, "state"));
+            const char *s = json_string_value(json_object_get(reply, "state"));
             if (s && !strcmp(s, "paused"))
                 state = "paused";
-            json_decref(st);
+            json_decref(reply);
         }
         /* no answer (yet): a herd-vmm spawned for this guest, found by its command line */
         if (!pid && (was_up || has_sock))
@@ -387,7 +401,7 @@ void hd_adopt_all(void)
         if (!pid && !strcmp(vm->state, "starting")) {
             /* herdd stopped between recording the start and spawning */
             vm->pid = 0;
-            hd_vm_set_state(vm, "created", "not started: herdd stopped while starting it");
+            hd_vm_set_state(st, vm, "created", "not started: herdd stopped while starting it");
             continue;
         }
         int fd = pid > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
@@ -399,10 +413,10 @@ void hd_adopt_all(void)
             vm->console_carry[0] = 0;
             vm->spawn_ns = 0;
             hd_console_adopt(vm);
-            hd_cgroup_adopt(vm);
-            hd_supervise_add(vm);
-            hd_vm_set_state(vm, state, "re-adopted after a herdd restart");
-            hd_event("vm.adopted", vm->name,
+            hd_cgroup_adopt(r, vm);
+            hd_supervise_add(sv, vm);
+            hd_vm_set_state(st, vm, state, "re-adopted after a herdd restart");
+            hd_event(&st->ev, "vm.adopted", vm->name,
                      vm->range[0] ? json_pack("{ss}", "range", vm->range) : NULL);
             fprintf(stderr, "herdd: re-adopted %s (pid %d)\n", vm->name, pid);
         } else {
@@ -417,11 +431,11 @@ void hd_adopt_all(void)
             vm->pid = 0;
             vm->ready = false;
             /* its group outlived it: what the counters say, then it goes */
-            hd_cgroup_adopt(vm);
-            if (hd_cgroup_limits(vm))
-                hd_limit_audit(vm->uid, vm->name, vm->limit);
-            hd_cgroup_release(vm);
-            hd_vm_set_state(vm, "exited", "herd-vmm was gone when herdd started");
+            hd_cgroup_adopt(r, vm);
+            if (hd_cgroup_limits(st, vm))
+                hd_limit_audit(st, vm->uid, vm->name, vm->limit);
+            hd_cgroup_release(r, vm);
+            hd_vm_set_state(st, vm, "exited", "herd-vmm was gone when herdd started");
             fprintf(stderr, "herdd: %s: herd-vmm was gone when herdd started\n", vm->name);
         }
     }

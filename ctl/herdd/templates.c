@@ -13,9 +13,9 @@
 #include "herd/blockdev.h"
 #include "herdd.h"
 
-struct hd_template *hd_template_find(const char *name)
+struct hd_template *hd_template_find(struct hd_store *st, const char *name)
 {
-    for (struct hd_template *t = g.templates; t; t = t->next)
+    for (struct hd_template *t = st->templates; t; t = t->next)
         if (!strcmp(t->name, name))
             return t;
     return NULL;
@@ -36,10 +36,10 @@ void hd_template_free(struct hd_template *t)
     free(t);
 }
 
-json_t *hd_template_json(const struct hd_template *t)
+json_t *hd_template_json(struct hd_store *st, const struct hd_template *t)
 {
     unsigned users = 0;
-    for (struct hd_vm *vm = g.vms; vm; vm = vm->next)
+    for (struct hd_vm *vm = st->vms; vm; vm = vm->next)
         users += !strcmp(vm->tmpl, t->name);
     json_t *o = json_pack("{ss ss ss ss ss ss sI sI sO ss sI sI sI si}", "name", t->name,
                           "image", t->image, "format", t->format, "kernel", t->kernel,
@@ -94,8 +94,8 @@ static const char *req_str(json_t *body, const char *key, bool required, struct 
     return json_string_value(v);
 }
 
-int hd_nic_resolve(json_t *item, char role[24], char bridge[IFNAMSIZ], const char *field,
-                   struct hd_err *err)
+int hd_nic_resolve(const struct hd_config *cfg, json_t *item, char role[24],
+                   char bridge[IFNAMSIZ], const char *field, struct hd_err *err)
 {
     const char *net = NULL, *seg = NULL;
     enum netdev_role r;
@@ -124,13 +124,13 @@ int hd_nic_resolve(json_t *item, char role[24], char bridge[IFNAMSIZ], const cha
         return hd_fail(err, 400, field,
                        "%s must be a network role (management, storage, service, "
                        "communication) or {network, segment}", field);
-    const char *b = hd_bridge_of(&g.cfg, net);
+    const char *b = hd_bridge_of(cfg, net);
     if (!b)
         return hd_fail(err, 400, field, "%s: role '%s' has no bridge in herdd's configuration",
                        field, net);
     snprintf(role, 24, "%s", net);
     if (seg) {
-        const struct netdev_bridge_cfg *bc = netdev_config_find(&g.cfg.net, r, seg);
+        const struct netdev_bridge_cfg *bc = netdev_config_find(&cfg->net, r, seg);
         if (bc)
             snprintf(bridge, IFNAMSIZ, "%s", bc->name);
         else if (netdev_segment_bridge_name(bridge, r, seg) < 0)
@@ -142,8 +142,8 @@ int hd_nic_resolve(json_t *item, char role[24], char bridge[IFNAMSIZ], const cha
 }
 
 /* Shared by templates and guests: cpus, mem and nics fields. */
-int hd_check_shape(json_t *body, unsigned *cpus, uint64_t *mem, json_t **nics,
-                   struct hd_err *err)
+int hd_check_shape(const struct hd_config *cfg, json_t *body, unsigned *cpus, uint64_t *mem,
+                   json_t **nics, struct hd_err *err)
 {
     json_t *v = json_object_get(body, "cpus");
     if (v) {
@@ -169,7 +169,7 @@ int hd_check_shape(json_t *body, unsigned *cpus, uint64_t *mem, json_t **nics,
         json_array_foreach(v, i, it) {
             char field[32], role[24], bridge[IFNAMSIZ];
             snprintf(field, sizeof(field), "nics[%zu]", i);
-            if (hd_nic_resolve(it, role, bridge, field, err) < 0)
+            if (hd_nic_resolve(cfg, it, role, bridge, field, err) < 0)
                 return -1;
         }
         *nics = v;
@@ -177,7 +177,7 @@ int hd_check_shape(json_t *body, unsigned *cpus, uint64_t *mem, json_t **nics,
     return 0;
 }
 
-int hd_template_add(json_t *body, json_t **out, struct hd_err *err)
+int hd_template_add(struct hd_res *r, json_t *body, json_t **out, struct hd_err *err)
 {
     static const char *const known[] = {"name", "image", "format", "kernel", "initrd",
                                         "cmdline", "cpus", "mem", "nics", "ready_line", NULL};
@@ -222,20 +222,20 @@ int hd_template_add(json_t *body, json_t **out, struct hd_err *err)
     unsigned cpus = 1;
     uint64_t mem = 64u << 20;
     json_t *nics = NULL;
-    if (hd_check_shape(body, &cpus, &mem, &nics, err) < 0)
+    if (hd_check_shape(r->cfg, body, &cpus, &mem, &nics, err) < 0)
         return -1;
-    pthread_mutex_lock(&g.mu);
-    bool exists = hd_template_find(name) != NULL;
-    pthread_mutex_unlock(&g.mu);
+    pthread_mutex_lock(&r->st->mu);
+    bool exists = hd_template_find(r->st, name) != NULL;
+    pthread_mutex_unlock(&r->st->mu);
     if (exists)
         return hd_fail(err, 409, "name", "template '%s' exists already", name);
     /* Every file is checked before it is opened: herdd opens them as root. */
-    if (hd_image_file_check(image, "image", err) < 0 ||
-        hd_image_file_check(kernel, "kernel", err) < 0 ||
-        (initrd && hd_image_file_check(initrd, "initrd", err) < 0))
+    if (hd_image_file_check(r->cfg, image, "image", err) < 0 ||
+        hd_image_file_check(r->cfg, kernel, "kernel", err) < 0 ||
+        (initrd && hd_image_file_check(r->cfg, initrd, "initrd", err) < 0))
         return -1;
     struct hd_chain chain;
-    if (hd_chain_of(image, format, "image", &chain, err) < 0)
+    if (hd_chain_of(r->cfg, image, format, "image", &chain, err) < 0)
         return -1;
 
     /* The parent must open read-only in the named format, with exactly the
@@ -276,66 +276,68 @@ int hd_template_add(json_t *body, json_t **out, struct hd_err *err)
     t->nics = nics ? json_deep_copy(nics) : json_array();
     t->created = hd_now_ms();
 
-    pthread_mutex_lock(&g.mu);
-    if (hd_template_find(name)) {
-        pthread_mutex_unlock(&g.mu);
+    pthread_mutex_lock(&r->st->mu);
+    if (hd_template_find(r->st, name)) {
+        pthread_mutex_unlock(&r->st->mu);
         hd_template_free(t);
         return hd_fail(err, 409, "name", "template '%s' exists already", name);
     }
-    if (hd_db_save_template(t) < 0) {
-        pthread_mutex_unlock(&g.mu);
+    if (hd_db_save_template(r->st, t) < 0) {
+        pthread_mutex_unlock(&r->st->mu);
         hd_template_free(t);
         return hd_fail(err, 500, "", "database write failed");
     }
-    t->next = g.templates;
-    g.templates = t;
-    *out = hd_template_json(t);
-    pthread_mutex_unlock(&g.mu);
-    hd_event("template.added", name, NULL);
+    t->next = r->st->templates;
+    r->st->templates = t;
+    *out = hd_template_json(r->st, t);
+    pthread_mutex_unlock(&r->st->mu);
+    hd_event(&r->st->ev, "template.added", name, NULL);
     return 0;
 }
 
-int hd_template_rm(const char *name, struct hd_err *err)
+int hd_template_rm(struct hd_res *r, const char *name, struct hd_err *err)
 {
-    pthread_mutex_lock(&g.mu);
-    struct hd_template **pp = &g.templates;
+    struct hd_store *st = r->st;
+
+    pthread_mutex_lock(&st->mu);
+    struct hd_template **pp = &st->templates;
     while (*pp && strcmp((*pp)->name, name))
         pp = &(*pp)->next;
     if (!*pp) {
-        pthread_mutex_unlock(&g.mu);
+        pthread_mutex_unlock(&st->mu);
         return hd_fail(err, 404, "name", "no template '%s'", name);
     }
     unsigned users = 0;
     const char *one = NULL;
-    for (struct hd_vm *vm = g.vms; vm; vm = vm->next)
+    for (struct hd_vm *vm = st->vms; vm; vm = vm->next)
         if (!strcmp(vm->tmpl, name)) {
             users++;
             one = one ? one : vm->name;
         }
-    for (struct hd_template *d = g.templates; d; d = d->next)
+    for (struct hd_template *d = st->templates; d; d = d->next)
         if (!strcmp(d->parent, name)) {
             hd_fail(err, 409, "name", "template '%s' is the parent of template '%s'", name,
                     d->name);
-            pthread_mutex_unlock(&g.mu);
+            pthread_mutex_unlock(&st->mu);
             return -1;
         }
     if (users) {
         hd_fail(err, 409, "name", "template '%s' is used by %u guest(s) (e.g. %s)", name, users,
                 one);
-        pthread_mutex_unlock(&g.mu);
+        pthread_mutex_unlock(&st->mu);
         return -1;
     }
     struct hd_template *t = *pp;
-    if (hd_db_delete_template(name) < 0) {
-        pthread_mutex_unlock(&g.mu);
+    if (hd_db_delete_template(st, name) < 0) {
+        pthread_mutex_unlock(&st->mu);
         return hd_fail(err, 500, "", "database write failed");
     }
     *pp = t->next;
-    pthread_mutex_unlock(&g.mu);
+    pthread_mutex_unlock(&st->mu);
     if (t->parent[0])
         unlink(t->image); /* a derived template's delta is herdd's own file */
     hd_template_free(t);
-    hd_event("template.removed", name, NULL);
+    hd_event(&st->ev, "template.removed", name, NULL);
     return 0;
 }
 
@@ -390,7 +392,7 @@ static int copy_file(const char *src, const char *dst)
     return rc;
 }
 
-int hd_template_derive(json_t *body, json_t **out, struct hd_err *err)
+int hd_template_derive(struct hd_res *r, json_t *body, json_t **out, struct hd_err *err)
 {
     static const char *const known[] = {"name", "vm", "cmdline", "cpus", "mem", "nics",
                                         "ready_line", NULL};
@@ -415,11 +417,11 @@ int hd_template_derive(json_t *body, json_t **out, struct hd_err *err)
     if (v && !req_str(body, "ready_line", false, err))
         return -1;
 
-    pthread_mutex_lock(&g.mu);
-    struct hd_vm *vm = hd_vm_find(vmname);
-    struct hd_template *base = vm ? hd_template_find(vm->tmpl) : NULL;
+    pthread_mutex_lock(&r->st->mu);
+    struct hd_vm *vm = hd_vm_find(r->st, vmname);
+    struct hd_template *base = vm ? hd_template_find(r->st, vm->tmpl) : NULL;
     int rc = 0;
-    if (hd_template_find(name))
+    if (hd_template_find(r->st, name))
         rc = hd_fail(err, 409, "name", "template '%s' exists already", name);
     else if (!vm || !strcmp(vm->state, "creating"))
         rc = hd_fail(err, 404, "vm", "no guest '%s'", vmname);
@@ -430,10 +432,10 @@ int hd_template_derive(json_t *body, json_t **out, struct hd_err *err)
     unsigned cpus = base ? base->cpus : 1;
     uint64_t mem = base ? base->mem : 0;
     json_t *nics = base ? base->nics : NULL;
-    if (rc == 0 && hd_check_shape(body, &cpus, &mem, &nics, err) < 0)
+    if (rc == 0 && hd_check_shape(r->cfg, body, &cpus, &mem, &nics, err) < 0)
         rc = -1;
     if (rc < 0) {
-        pthread_mutex_unlock(&g.mu);
+        pthread_mutex_unlock(&r->st->mu);
         return -1;
     }
     struct hd_template *t = calloc(1, sizeof(*t));
@@ -454,9 +456,9 @@ int hd_template_derive(json_t *body, json_t **out, struct hd_err *err)
     char src[4096], dir[4096], dst[4200];
     hd_vm_path(vm, "disk.qcow2", src, sizeof(src));
     char *base_image = strdup(base->image), *base_format = strdup(base->format);
-    pthread_mutex_unlock(&g.mu);
+    pthread_mutex_unlock(&r->st->mu);
 
-    snprintf(dir, sizeof(dir), "%s/templates", g.cfg.state_dir);
+    snprintf(dir, sizeof(dir), "%s/templates", r->cfg->state_dir);
     mkdir(dir, 0755);
     snprintf(dst, sizeof(dst), "%s/%s.qcow2", dir, name);
     rc = copy_file(src, dst);
@@ -467,7 +469,7 @@ int hd_template_derive(json_t *body, json_t **out, struct hd_err *err)
         /* The overlay was written by the guest's herd-vmm: it may name only
          * its template's chain, which the delta then keeps for good. */
         struct hd_chain pin;
-        rc = hd_chain_of(base_image, base_format, "vm", &pin, err);
+        rc = hd_chain_of(r->cfg, base_image, base_format, "vm", &pin, err);
         if (rc == 0) {
             rc = hd_chain_verify(dst, &pin, err);
             hd_chain_free(&pin);
@@ -488,25 +490,26 @@ int hd_template_derive(json_t *body, json_t **out, struct hd_err *err)
     t->sha256 = strdup(sum);
     t->created = hd_now_ms();
 
-    pthread_mutex_lock(&g.mu);
-    vm = hd_vm_find(vmname);
+    pthread_mutex_lock(&r->st->mu);
+    vm = hd_vm_find(r->st, vmname);
     if (vm)
         vm->busy = false;
-    if (rc == 0 && hd_template_find(name))
+    if (rc == 0 && hd_template_find(r->st, name))
         rc = hd_fail(err, 409, "name", "template '%s' exists already", name);
-    if (rc == 0 && hd_db_save_template(t) < 0)
+    if (rc == 0 && hd_db_save_template(r->st, t) < 0)
         rc = hd_fail(err, 500, "", "database write failed");
     if (rc < 0) {
-        pthread_mutex_unlock(&g.mu);
+        pthread_mutex_unlock(&r->st->mu);
         if (made)
             unlink(dst);
         hd_template_free(t);
         return -1;
     }
-    t->next = g.templates;
-    g.templates = t;
-    *out = hd_template_json(t);
-    pthread_mutex_unlock(&g.mu);
-    hd_event("template.added", name, json_pack("{ss ss}", "parent", t->parent, "from_vm", vmname));
+    t->next = r->st->templates;
+    r->st->templates = t;
+    *out = hd_template_json(r->st, t);
+    pthread_mutex_unlock(&r->st->mu);
+    hd_event(&r->st->ev, "template.added", name,
+             json_pack("{ss ss}", "parent", t->parent, "from_vm", vmname));
     return 0;
 }

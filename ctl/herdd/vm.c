@@ -26,53 +26,65 @@
 #include "herdd.h"
 #include "vmm_argv.h"
 
-/* While herdd holds a tap's queue open (between netdev_tap_create and
- * netdev_tap_close), a herd-vmm spawned by another thread would inherit a
- * copy of that descriptor until its exec, and the guest that owns the tap
- * could meet EBUSY opening it. Taps are held and processes spawned under
- * this lock only (taken after g.mu, never the other way round). */
-static pthread_mutex_t fd_mu = PTHREAD_MUTEX_INITIALIZER;
-
-/* Called with each herd-vmm this file spawns (g.mu held): supervision,
- * registered from above by main.c, so that guests never call up into it. */
-static int (*spawn_hook)(struct hd_vm *vm);
-
-void hd_vm_set_spawn_hook(int (*hook)(struct hd_vm *vm))
+/* gs->fd_mu: while herdd holds a tap's queue open (between
+ * netdev_tap_create and netdev_tap_close), a herd-vmm spawned by another
+ * thread would inherit a copy of that descriptor until its exec, and the
+ * guest that owns the tap could meet EBUSY opening it. Taps are held and
+ * processes spawned under this lock only (taken after the store lock, never
+ * the other way round).
+ *
+ * gs->spawn_hook is called with each herd-vmm this file spawns (store lock
+ * held): supervision, registered from above by main.c, so that guests never
+ * call up into it. */
+void hd_guests_init(struct hd_guests *gs, struct hd_res *r)
 {
-    spawn_hook = hook;
+    gs->res = r;
+    gs->st = r->st;
+    gs->cfg = r->cfg;
+    pthread_mutex_init(&gs->fd_mu, NULL);
+    gs->spawn_hook = NULL;
+    gs->spawn_arg = NULL;
 }
 
-void hd_vm_free(struct hd_vm *vm)
+void hd_vm_set_spawn_hook(struct hd_guests *gs, hd_spawn_hook hook, void *arg)
+{
+    gs->spawn_hook = hook;
+    gs->spawn_arg = arg;
+}
+
+void hd_vm_free(const struct hd_config *cfg, struct hd_vm *vm)
 {
     if (!vm)
         return;
-    hd_console_finish(vm);
+    hd_console_finish(cfg, vm);
     json_decref(vm->last_console);
     free(vm);
 }
 
-void hd_vm_set_state(struct hd_vm *vm, const char *state, const char *note)
+void hd_vm_set_state(struct hd_store *st, struct hd_vm *vm, const char *state,
+                     const char *note)
 {
     bool changed = strcmp(vm->state, state) != 0;
     snprintf(vm->state, sizeof(vm->state), "%s", state);
     if (note)
         snprintf(vm->note, sizeof(vm->note), "%s", note);
     if (strcmp(state, "creating"))
-        hd_db_save_vm(vm);
+        hd_db_save_vm(st, vm);
     if (changed) {
         json_t *d = json_pack("{ss}", "state", state);
         if (vm->range[0])
             json_object_set_new(d, "range", json_string(vm->range));
         if (note)
             json_object_set_new(d, "note", json_string(note));
-        hd_event("vm.state", vm->name, d);
+        hd_event(&st->ev, "vm.state", vm->name, d);
     }
-    pthread_cond_broadcast(&g.changed);
+    pthread_cond_broadcast(&st->changed);
 }
 
 /* ---- create ------------------------------------------------------------------- */
 
 struct mac_ctx {
+    struct hd_store *st;
     struct netdev_nl *nl;
     const char *self;
 };
@@ -84,12 +96,12 @@ static bool mac_in_use(const uint8_t mac[6], void *opaque)
     bool used = false;
 
     netdev_mac_format(mac, text);
-    pthread_mutex_lock(&g.mu);
-    for (struct hd_vm *vm = g.vms; vm && !used; vm = vm->next)
+    pthread_mutex_lock(&c->st->mu);
+    for (struct hd_vm *vm = c->st->vms; vm && !used; vm = vm->next)
         for (unsigned i = 0; i < vm->n_nics; i++)
             if (!strcmp(vm->nics[i].mac, text) && strcmp(vm->name, c->self))
                 used = true;
-    pthread_mutex_unlock(&g.mu);
+    pthread_mutex_unlock(&c->st->mu);
     return used || (c->nl && netdev_mac_seen_on_host(mac, c->nl));
 }
 
@@ -111,8 +123,8 @@ static void remove_tree(const char *dir)
 }
 
 /* Removes what create made: taps, the overlay and the guest's directory,
- * the control socket file. Without g.mu. */
-static void release_resources(struct hd_vm *vm)
+ * the control socket file. Without the store lock. */
+static void release_resources(struct hd_res *r, struct hd_vm *vm)
 {
     struct netdev_nl *nl = NULL;
     char p[4096];
@@ -126,15 +138,15 @@ static void release_resources(struct hd_vm *vm)
         netdev_nl_close(nl);
     }
     hd_run_dir_remove(vm);
-    hd_cgroup_release(vm);
+    hd_cgroup_release(r, vm);
     hd_vm_path(vm, "disk.qcow2", p, sizeof(p));
-    hd_overlay_wipe_unlink(p);
+    hd_overlay_wipe_unlink(r->cfg, p);
     hd_vm_path(vm, NULL, p, sizeof(p));
     remove_tree(p);
 }
 
-static int make_resources(struct hd_vm *vm, const struct hd_template *t, int64_t *overlay_ns,
-                          struct hd_err *err)
+static int make_resources(struct hd_guests *gs, struct hd_vm *vm, const struct hd_template *t,
+                          int64_t *overlay_ns, struct hd_err *err)
 {
     char dir[4096], disk[4096];
     struct netdev_nl *nl = NULL;
@@ -144,7 +156,7 @@ static int make_resources(struct hd_vm *vm, const struct hd_template *t, int64_t
     if (mkdir(dir, 0700) < 0 && errno != EEXIST)
         return hd_fail(err, 500, "", "%s: %s", dir, strerror(errno));
     hd_vm_path(vm, "disk.qcow2", disk, sizeof(disk));
-    hd_overlay_wipe_unlink(disk);
+    hd_overlay_wipe_unlink(gs->cfg, disk);
     struct qcow2_create_opts o = {.backing_file = t->image, .backing_fmt = t->format,
                                   .size = t->image_size};
     int64_t t0 = hd_mono_ns();
@@ -159,7 +171,7 @@ static int make_resources(struct hd_vm *vm, const struct hd_template *t, int64_t
         return hd_fail(err, 500, "", "netlink: %s", strerror(-rc));
     for (unsigned i = 0; i < vm->n_nics; i++) {
         struct hd_nic *nic = &vm->nics[i];
-        struct mac_ctx mc = {nl, vm->name};
+        struct mac_ctx mc = {gs->st, nl, vm->name};
         uint8_t mac[6];
         struct herd_err nerr;
         herd_err_clear(&nerr);
@@ -175,7 +187,7 @@ static int make_resources(struct hd_vm *vm, const struct hd_template *t, int64_t
                                     .owner = (uid_t)-1};
         memcpy(tc.guest_mac, mac, 6);
         struct netdev_tap tap;
-        pthread_mutex_lock(&fd_mu);
+        pthread_mutex_lock(&gs->fd_mu);
         rc = netdev_tap_create(nl, &tc, &tap, &nerr);
         if (rc == -EEXIST) {
             /* A leftover of a crash (no guest of ours has it): replace it. */
@@ -194,7 +206,7 @@ static int make_resources(struct hd_vm *vm, const struct hd_template *t, int64_t
             else
                 netdev_tap_close(&tap);
         }
-        pthread_mutex_unlock(&fd_mu);
+        pthread_mutex_unlock(&gs->fd_mu);
         if (rc < 0) {
             nic->tap[0] = 0;
             netdev_nl_close(nl);
@@ -207,25 +219,25 @@ static int make_resources(struct hd_vm *vm, const struct hd_template *t, int64_t
     return 0;
 }
 
-static void unlink_vm(struct hd_vm *vm)
+static void unlink_vm(struct hd_store *st, struct hd_vm *vm)
 {
-    struct hd_vm **pp = &g.vms;
+    struct hd_vm **pp = &st->vms;
     while (*pp && *pp != vm)
         pp = &(*pp)->next;
     if (*pp)
         *pp = vm->next;
 }
 
-static void append_vm(struct hd_vm *vm)
+static void append_vm(struct hd_store *st, struct hd_vm *vm)
 {
-    struct hd_vm **pp = &g.vms;
+    struct hd_vm **pp = &st->vms;
     while (*pp)
         pp = &(*pp)->next;
     vm->next = NULL;
     *pp = vm;
 }
 
-static int vm_start_locked(struct hd_vm *vm, struct hd_err *err);
+static int vm_start_locked(struct hd_guests *gs, struct hd_vm *vm, struct hd_err *err);
 
 /* A create request's body, checked (no lock held). */
 struct create_req {
@@ -273,33 +285,34 @@ static int create_req_parse(json_t *body, struct create_req *req, struct hd_err 
     return 0;
 }
 
-/* The checks that need the node's state (g.mu held): the template, the
- * guest's shape, its name, the storage floor, and capacity for a start. */
-static int create_admit(json_t *body, const struct create_req *req, struct hd_template **t,
-                        unsigned *cpus, uint64_t *mem, json_t **nics, struct hd_err *err)
+/* The checks that need the node's state (store lock held): the template,
+ * the guest's shape, its name, the storage floor, and capacity for a start. */
+static int create_admit(struct hd_res *r, json_t *body, const struct create_req *req,
+                        struct hd_template **t, unsigned *cpus, uint64_t *mem, json_t **nics,
+                        struct hd_err *err)
 {
-    *t = hd_template_find(req->tmpl);
+    *t = hd_template_find(r->st, req->tmpl);
     if (!*t)
         return hd_fail(err, 404, "template", "no template '%s'", req->tmpl);
     *cpus = (*t)->cpus;
     *mem = (*t)->mem;
     *nics = (*t)->nics;
-    if (hd_check_shape(body, cpus, mem, nics, err) < 0)
+    if (hd_check_shape(r->cfg, body, cpus, mem, nics, err) < 0)
         return -1;
-    if (hd_vm_find(req->name))
+    if (hd_vm_find(r->st, req->name))
         return hd_fail(err, 409, "name", "guest '%s' exists already", req->name);
-    if (g.disk_total && g.disk_free < g.cfg.storage_floor)
+    if (r->disk_total && r->disk_free < r->cfg->storage_floor)
         return hd_fail(err, 507, "", "state dir has %llu MiB free, under the floor of %llu MiB: "
-                       "no new overlays", (unsigned long long)(g.disk_free >> 20),
-                       (unsigned long long)(g.cfg.storage_floor >> 20));
-    if (req->start && hd_admit(*cpus, *mem, 1, err) < 0)
+                       "no new overlays", (unsigned long long)(r->disk_free >> 20),
+                       (unsigned long long)(r->cfg->storage_floor >> 20));
+    if (req->start && hd_admit(r, *cpus, *mem, 1, err) < 0)
         return -1;
     return 0;
 }
 
 /* A new record, "creating" and busy (NICs resolved; checked already). */
-static struct hd_vm *vm_new(const struct create_req *req, const char *range, unsigned cpus,
-                            uint64_t mem, json_t *nics)
+static struct hd_vm *vm_new(const struct hd_config *cfg, const struct create_req *req,
+                            const char *range, unsigned cpus, uint64_t mem, json_t *nics)
 {
     struct hd_vm *vm = calloc(1, sizeof(*vm));
     size_t i;
@@ -316,9 +329,10 @@ static struct hd_vm *vm_new(const struct create_req *req, const char *range, uns
     vm->pidfd = -1;
     vm->exit_code = -1;
     vm->created = hd_now_ms();
+    vm->state_dir = cfg->state_dir;
     json_array_foreach(nics, i, v) {
         struct hd_nic *nic = &vm->nics[vm->n_nics++];
-        hd_nic_resolve(v, nic->role, nic->bridge, "nics", NULL);
+        hd_nic_resolve(cfg, v, nic->role, nic->bridge, "nics", NULL);
         netdev_kfilter_parse_nic(v, "nics", &nic->kf, NULL); /* checked by hd_check_shape */
     }
     snprintf(vm->state, sizeof(vm->state), "creating");
@@ -326,8 +340,10 @@ static struct hd_vm *vm_new(const struct create_req *req, const char *range, uns
     return vm;
 }
 
-int hd_vm_create(json_t *body, const char *range, json_t **out, struct hd_err *err)
+int hd_vm_create(struct hd_guests *gs, json_t *body, const char *range, json_t **out,
+                 struct hd_err *err)
 {
+    struct hd_store *st = gs->st;
     struct create_req req = {0};
     struct hd_template *t = NULL;
     unsigned cpus = 0;
@@ -336,51 +352,51 @@ int hd_vm_create(json_t *body, const char *range, json_t **out, struct hd_err *e
 
     if (create_req_parse(body, &req, err) < 0)
         return -1;
-    pthread_mutex_lock(&g.mu);
-    if (create_admit(body, &req, &t, &cpus, &mem, &nics, err) < 0) {
-        pthread_mutex_unlock(&g.mu);
+    pthread_mutex_lock(&st->mu);
+    if (create_admit(gs->res, body, &req, &t, &cpus, &mem, &nics, err) < 0) {
+        pthread_mutex_unlock(&st->mu);
         return -1;
     }
     /* Recorded as "creating" first: a herdd killed from here on finds the
      * record and removes what was made. */
-    struct hd_vm *vm = vm_new(&req, range, cpus, mem, nics);
-    if (!vm || hd_uid_alloc(vm, err) < 0) {
-        pthread_mutex_unlock(&g.mu);
-        hd_vm_free(vm);
+    struct hd_vm *vm = vm_new(gs->cfg, &req, range, cpus, mem, nics);
+    if (!vm || hd_uid_alloc(gs->res, vm, err) < 0) {
+        pthread_mutex_unlock(&st->mu);
+        hd_vm_free(gs->cfg, vm);
         return vm ? -1 : hd_fail(err, 500, "", "out of memory");
     }
-    if (hd_db_save_vm(vm) < 0) {
-        pthread_mutex_unlock(&g.mu);
-        hd_vm_free(vm);
+    if (hd_db_save_vm(st, vm) < 0) {
+        pthread_mutex_unlock(&st->mu);
+        hd_vm_free(gs->cfg, vm);
         return hd_fail(err, 500, "", "database write failed");
     }
-    append_vm(vm);
+    append_vm(st, vm);
     /* t stays while a guest uses it, and this one is listed now */
-    pthread_mutex_unlock(&g.mu);
+    pthread_mutex_unlock(&st->mu);
 
     int64_t t0 = hd_mono_ns(), overlay_ns = 0;
-    int rc = make_resources(vm, t, &overlay_ns, err);
+    int rc = make_resources(gs, vm, t, &overlay_ns, err);
     int64_t dt = hd_mono_ns() - t0;
-    pthread_mutex_lock(&g.mu);
+    pthread_mutex_lock(&st->mu);
     if (rc < 0) {
-        unlink_vm(vm);
-        hd_db_delete_vm(vm);
-        pthread_mutex_unlock(&g.mu);
-        release_resources(vm);
-        hd_vm_free(vm);
+        unlink_vm(st, vm);
+        hd_db_delete_vm(st, vm);
+        pthread_mutex_unlock(&st->mu);
+        release_resources(gs->res, vm);
+        hd_vm_free(gs->cfg, vm);
         return -1;
     }
     vm->busy = false;
-    hd_vm_set_state(vm, "created", NULL);
-    if (req.start && vm_start_locked(vm, err) < 0) {
+    hd_vm_set_state(st, vm, "created", NULL);
+    if (req.start && vm_start_locked(gs, vm, err) < 0) {
         /* created, but not started: say so, keep the guest */
-        pthread_mutex_unlock(&g.mu);
+        pthread_mutex_unlock(&st->mu);
         return -1;
     }
     *out = hd_vm_json(vm, true);
     json_object_set_new(*out, "create_us", json_integer(dt / 1000));
     json_object_set_new(*out, "overlay_us", json_integer(overlay_ns / 1000));
-    pthread_mutex_unlock(&g.mu);
+    pthread_mutex_unlock(&st->mu);
     return 0;
 }
 
@@ -397,27 +413,28 @@ static int pidfd_open_(pid_t pid)
  * is announced (the request that asked for the start, or the supervisor's
  * restart, is audited with its message): it means a compromised guest or a
  * changed image directory. */
-static int pinned_chain(struct hd_vm *vm, const struct hd_template *t, const char *disk,
-                        struct hd_chain *pin, struct hd_err *err)
+static int pinned_chain(struct hd_res *r, struct hd_vm *vm, const struct hd_template *t,
+                        const char *disk, struct hd_chain *pin, struct hd_err *err)
 {
-    if (hd_image_file_check(t->kernel, "kernel", err) == 0 &&
-        (!t->initrd || hd_image_file_check(t->initrd, "initrd", err) == 0) &&
-        hd_chain_of(t->image, t->format, "template", pin, err) == 0 &&
+    if (hd_image_file_check(r->cfg, t->kernel, "kernel", err) == 0 &&
+        (!t->initrd || hd_image_file_check(r->cfg, t->initrd, "initrd", err) == 0) &&
+        hd_chain_of(r->cfg, t->image, t->format, "template", pin, err) == 0 &&
         hd_chain_verify(disk, pin, err) == 0)
         return 0;
     hd_chain_free(pin);
     err->status = 409;
     if (!err->msg[0])
         hd_fail(err, 500, "disk", "out of memory");
-    hd_vm_set_state(vm, "error", err->msg);
-    hd_event("vm.start_refused", vm->name,
+    hd_vm_set_state(r->st, vm, "error", err->msg);
+    hd_event(&r->st->ev, "vm.start_refused", vm->name,
              json_pack("{ss ss}", "field", err->field, "reason", err->msg));
     return -1;
 }
 
 /* Spawns herd-vmm with argv, its output appended to vmmlog, in a session
  * of its own with default signal handling. */
-static int spawn_vmm(const struct hd_vmm_argv *a, const char *vmmlog, pid_t *pid)
+static int spawn_vmm(struct hd_guests *gs, const struct hd_vmm_argv *a, const char *vmmlog,
+                     pid_t *pid)
 {
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t at;
@@ -434,17 +451,20 @@ static int spawn_vmm(const struct hd_vmm_argv *a, const char *vmmlog, pid_t *pid
     posix_spawnattr_setsigdefault(&at, &all);
     posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
                                       POSIX_SPAWN_SETSIGDEF);
-    pthread_mutex_lock(&fd_mu);
-    int rc = posix_spawn(pid, a->argv[0], &fa, &at, a->argv, hd_vmm_env());
-    pthread_mutex_unlock(&fd_mu);
+    pthread_mutex_lock(&gs->fd_mu);
+    int rc = posix_spawn(pid, a->argv[0], &fa, &at, a->argv, hd_vmm_env(gs->res));
+    pthread_mutex_unlock(&gs->fd_mu);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
     return rc;
 }
 
-static int vm_start_locked(struct hd_vm *vm, struct hd_err *err)
+static int vm_start_locked(struct hd_guests *gs, struct hd_vm *vm, struct hd_err *err)
 {
-    struct hd_template *t = hd_template_find(vm->tmpl);
+    struct hd_store *st = gs->st;
+    struct hd_res *r = gs->res;
+    const struct hd_config *cfg = gs->cfg;
+    struct hd_template *t = hd_template_find(st, vm->tmpl);
     char disk[4096], vmmlog[4096], control[108], fifo[4096];
     struct hd_chain pin = {0};
 
@@ -455,36 +475,36 @@ static int vm_start_locked(struct hd_vm *vm, struct hd_err *err)
         return hd_fail(err, 409, "state", "guest '%s' is busy with another request", vm->name);
     if (!t)
         return hd_fail(err, 409, "template", "template '%s' is gone", vm->tmpl);
-    if (hd_admit(vm->cpus, vm->mem, 1, err) < 0)
+    if (hd_admit(r, vm->cpus, vm->mem, 1, err) < 0)
         return -1;
     hd_vm_path(vm, "disk.qcow2", disk, sizeof(disk));
-    if (pinned_chain(vm, t, disk, &pin, err) < 0)
+    if (pinned_chain(r, vm, t, disk, &pin, err) < 0)
         return -1;
     /* confinement: its own uid (kept while the guest exists), the run
      * directory that uid owns, its cgroup where the host has one */
     uid_t old_uid = vm->uid;
-    if (hd_uid_alloc(vm, err) < 0 || hd_run_dir_prepare(vm, err) < 0) {
+    if (hd_uid_alloc(r, vm, err) < 0 || hd_run_dir_prepare(vm, err) < 0) {
         if (vm->uid != old_uid)
-            hd_db_save_vm(vm);
+            hd_db_save_vm(st, vm);
         hd_chain_free(&pin);
         return -1;
     }
     if (vm->uid != old_uid)
-        hd_db_save_vm(vm);
-    hd_cgroup_prepare(vm);
+        hd_db_save_vm(st, vm);
+    hd_cgroup_prepare(r, vm);
     hd_vm_path(vm, "vmm.log", vmmlog, sizeof(vmmlog));
     hd_vm_control_path(vm, control, sizeof(control));
     unlink(control);
     /* The console goes through a FIFO herdd drains into a capped
      * console.log (console.c), so no guest fills the disk through it. */
-    if (hd_console_start(vm, fifo, sizeof(fifo), err) < 0) {
+    if (hd_console_start(cfg, vm, fifo, sizeof(fifo), err) < 0) {
         hd_chain_free(&pin);
-        hd_cgroup_release(vm);
+        hd_cgroup_release(r, vm);
         return -1;
     }
     /* vmm.log is appended to across starts: one older copy past the cap */
     struct stat vst;
-    if (stat(vmmlog, &vst) == 0 && (uint64_t)vst.st_size > g.cfg.console_log_max) {
+    if (stat(vmmlog, &vst) == 0 && (uint64_t)vst.st_size > cfg->console_log_max) {
         char old[4200];
         snprintf(old, sizeof(old), "%s.1", vmmlog);
         rename(vmmlog, old);
@@ -493,35 +513,35 @@ static int vm_start_locked(struct hd_vm *vm, struct hd_err *err)
     for (unsigned i = 0; i < vm->n_nics; i++)
         nics[i] = (struct hd_vmm_nic){vm->nics[i].tap, vm->nics[i].mac};
     const struct hd_vmm_launch launch = {
-        .vmm = g.cfg.vmm_path, .kernel = t->kernel, .initrd = t->initrd,
+        .vmm = cfg->vmm_path, .kernel = t->kernel, .initrd = t->initrd,
         .cmdline = t->cmdline, .mem = vm->mem, .cpus = vm->cpus, .console = fifo,
         .disk = disk, .chain = &pin, .nics = nics, .n_nics = vm->n_nics,
-        .control = g.vmm_has_control ? control : NULL,
+        .control = r->vmm_has_control ? control : NULL,
         /* RLIMIT_FSIZE: no file herd-vmm writes grows past what the overlay
          * can legitimately need (docs/security.md) */
-        .file_size_max = g.vmm_has_fsize ? hd_vmm_file_size_max(t->image_size) : 0,
+        .file_size_max = r->vmm_has_fsize ? hd_vmm_file_size_max(t->image_size) : 0,
         .uid = (unsigned)vm->uid, .cgroup = vm->cgroup,
     };
     struct hd_vmm_argv argv;
     int rc = hd_vmm_argv_build(&launch, &argv, err);
     hd_chain_free(&pin);
     if (rc < 0) {
-        hd_console_finish(vm);
-        hd_cgroup_release(vm);
-        hd_vm_set_state(vm, "error", err->msg);
+        hd_console_finish(cfg, vm);
+        hd_cgroup_release(r, vm);
+        hd_vm_set_state(st, vm, "error", err->msg);
         return -1;
     }
     pid_t pid;
     /* "starting" is on disk before the process exists: a herdd killed from
      * here on looks for this guest's herd-vmm when it starts again. */
-    hd_vm_set_state(vm, "starting", "");
-    rc = spawn_vmm(&argv, vmmlog, &pid);
+    hd_vm_set_state(st, vm, "starting", "");
+    rc = spawn_vmm(gs, &argv, vmmlog, &pid);
     hd_vmm_argv_free(&argv);
     if (rc != 0) {
-        hd_console_finish(vm);
-        hd_cgroup_release(vm);
-        hd_vm_set_state(vm, "error", "herd-vmm could not be run");
-        return hd_fail(err, 500, "vmm", "cannot run %s: %s", g.cfg.vmm_path, strerror(rc));
+        hd_console_finish(cfg, vm);
+        hd_cgroup_release(r, vm);
+        hd_vm_set_state(st, vm, "error", "herd-vmm could not be run");
+        return hd_fail(err, 500, "vmm", "cannot run %s: %s", cfg->vmm_path, strerror(rc));
     }
     vm->pid = pid;
     vm->child = true;
@@ -538,33 +558,33 @@ static int vm_start_locked(struct hd_vm *vm, struct hd_err *err)
     vm->console_carry[0] = 0;
     vm->started = hd_now_ms();
     vm->spawn_ns = hd_mono_ns();
-    if (vm->pidfd < 0 || !spawn_hook || spawn_hook(vm) < 0) {
+    if (vm->pidfd < 0 || !gs->spawn_hook || gs->spawn_hook(gs->spawn_arg, vm) < 0) {
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
         if (vm->pidfd >= 0)
             close(vm->pidfd);
         vm->pidfd = -1;
         vm->pid = 0;
-        hd_console_finish(vm);
-        hd_cgroup_release(vm);
-        hd_vm_set_state(vm, "error", "herd-vmm could not be supervised");
+        hd_console_finish(cfg, vm);
+        hd_cgroup_release(r, vm);
+        hd_vm_set_state(st, vm, "error", "herd-vmm could not be supervised");
         return hd_fail(err, 500, "", "cannot supervise herd-vmm: %s", strerror(errno));
     }
-    hd_vm_set_state(vm, "running", "");
+    hd_vm_set_state(st, vm, "running", "");
     return 0;
 }
 
 /* ---- stop, kill, pause, resume -------------------------------------------------- */
 
-/* Waits (without g.mu) until the guest's process is gone and the supervisor
- * has recorded it. */
+/* Waits (without the store lock) until the guest's process is gone and the
+ * supervisor has recorded it. */
 static bool wait_gone(int pidfd, int timeout_ms)
 {
     struct pollfd p = {.fd = pidfd, .events = POLLIN};
     return poll(&p, 1, timeout_ms) > 0;
 }
 
-static void wait_recorded(struct hd_vm *vm, int timeout_ms)
+static void wait_recorded(struct hd_store *st, struct hd_vm *vm, int timeout_ms)
 {
     struct timespec dl;
     clock_gettime(CLOCK_MONOTONIC, &dl);
@@ -575,7 +595,7 @@ static void wait_recorded(struct hd_vm *vm, int timeout_ms)
         dl.tv_nsec -= 1000000000L;
     }
     while (vm->pidfd >= 0)
-        if (pthread_cond_timedwait(&g.changed, &g.mu, &dl) == ETIMEDOUT)
+        if (pthread_cond_timedwait(&st->changed, &st->mu, &dl) == ETIMEDOUT)
             break;
 }
 
@@ -589,11 +609,12 @@ static int pidfd_signal(int pidfd, int sig)
 enum stop_how { STOP_VMM, STOP_POWERDOWN, STOP_KILL };
 
 /* Asks herd-vmm (control command CMD) or the process (SIGTERM) to end and
- * waits up to TIMEOUT_MS for it. g.mu not held. */
-static bool ask_and_wait(const struct hd_vm *vm, int pidfd, const char *cmd, int timeout_ms)
+ * waits up to TIMEOUT_MS for it. Store lock not held. */
+static bool ask_and_wait(struct hd_res *res, const struct hd_vm *vm, int pidfd, const char *cmd,
+                         int timeout_ms)
 {
     char why[256];
-    json_t *r = g.vmm_has_control ? hd_control(vm, cmd, 2000, why, sizeof(why)) : NULL;
+    json_t *r = res->vmm_has_control ? hd_control(vm, cmd, 2000, why, sizeof(why)) : NULL;
     if (r)
         json_decref(r);
     else if (!strcmp(cmd, "stop"))
@@ -603,12 +624,13 @@ static bool ask_and_wait(const struct hd_vm *vm, int pidfd, const char *cmd, int
     return wait_gone(pidfd, timeout_ms);
 }
 
-/* g.mu held on entry and exit; dropped while waiting. STOP_POWERDOWN waits
- * TIMEOUT_MS for the guest to power off, then stops it as STOP_VMM does
- * (stop_timeout); STOP_VMM waits TIMEOUT_MS; SIGKILL ends what is left. */
-static int vm_stop_locked(struct hd_vm *vm, enum stop_how how, int timeout_ms,
-                          struct hd_err *err)
+/* Store lock held on entry and exit; dropped while waiting. STOP_POWERDOWN
+ * waits TIMEOUT_MS for the guest to power off, then stops it as STOP_VMM
+ * does (stop_timeout); STOP_VMM waits TIMEOUT_MS; SIGKILL ends what is left. */
+static int vm_stop_locked(struct hd_res *r, struct hd_vm *vm, enum stop_how how,
+                          int timeout_ms, struct hd_err *err)
 {
+    struct hd_store *st = r->st;
     static const char *const notes[] = {
         [STOP_VMM] = "stopped by request",
         [STOP_POWERDOWN] = "shut down by request (ACPI power button)",
@@ -618,88 +640,90 @@ static int vm_stop_locked(struct hd_vm *vm, enum stop_how how, int timeout_ms,
         return hd_fail(err, 409, "state", "guest '%s' is busy with another request", vm->name);
     if (vm->pidfd < 0)
         return hd_fail(err, 409, "state", "guest '%s' is %s, not running", vm->name, vm->state);
-    if (how == STOP_POWERDOWN && !g.vmm_has_control)
+    if (how == STOP_POWERDOWN && !r->vmm_has_control)
         return hd_fail(err, 501, "", "this herd-vmm has no control socket (--control)");
     int pidfd = dup(vm->pidfd);
     if (pidfd < 0)
         return hd_fail(err, 500, "", "dup: %s", strerror(errno));
     vm->busy = true;
     vm->stop_requested = true;
-    hd_vm_set_state(vm, "stopping", notes[how]);
-    pthread_mutex_unlock(&g.mu);
+    hd_vm_set_state(st, vm, "stopping", notes[how]);
+    pthread_mutex_unlock(&st->mu);
 
     bool gone = false;
     if (how == STOP_POWERDOWN) {
-        gone = ask_and_wait(vm, pidfd, "powerdown", timeout_ms);
-        timeout_ms = (int)g.cfg.stop_timeout_ms;
+        gone = ask_and_wait(r, vm, pidfd, "powerdown", timeout_ms);
+        timeout_ms = (int)r->cfg->stop_timeout_ms;
     }
     if (!gone && how != STOP_KILL)
-        gone = ask_and_wait(vm, pidfd, "stop", timeout_ms);
+        gone = ask_and_wait(r, vm, pidfd, "stop", timeout_ms);
     if (!gone) {
         pidfd_signal(pidfd, SIGKILL);
         gone = wait_gone(pidfd, 5000);
     }
     close(pidfd);
-    pthread_mutex_lock(&g.mu);
-    wait_recorded(vm, 5000);
+    pthread_mutex_lock(&st->mu);
+    wait_recorded(st, vm, 5000);
     vm->busy = false;
     if (!gone)
         return hd_fail(err, 500, "", "herd-vmm (pid %d) did not end after SIGKILL", vm->pid);
     return 0;
 }
 
-int hd_vm_action(const char *name, const char *action, json_t *opts, json_t **out,
-                 struct hd_err *err)
+int hd_vm_action(struct hd_guests *gs, const char *name, const char *action, json_t *opts,
+                 json_t **out, struct hd_err *err)
 {
+    struct hd_store *st = gs->st;
+    struct hd_res *res = gs->res;
     int rc = 0;
     bool shutdown = !strcmp(action, "shutdown");
-    int timeout_ms = (int)(shutdown ? g.cfg.shutdown_timeout_ms : g.cfg.stop_timeout_ms);
+    int timeout_ms = (int)(shutdown ? gs->cfg->shutdown_timeout_ms : gs->cfg->stop_timeout_ms);
     json_t *tv = json_object_get(opts, "timeout");
     if (tv) {
         if (!json_is_number(tv) || json_number_value(tv) < 0 || json_number_value(tv) > 3600)
             return hd_fail(err, 400, "timeout", "timeout must be seconds, 0-3600");
         timeout_ms = (int)(json_number_value(tv) * 1000);
     }
-    pthread_mutex_lock(&g.mu);
-    struct hd_vm *vm = hd_vm_find(name);
+    pthread_mutex_lock(&st->mu);
+    struct hd_vm *vm = hd_vm_find(st, name);
     if (!vm || !strcmp(vm->state, "creating")) {
-        pthread_mutex_unlock(&g.mu);
+        pthread_mutex_unlock(&st->mu);
         return hd_fail(err, 404, "name", "no guest '%s'", name);
     }
     if (!strcmp(action, "start")) {
-        rc = vm_start_locked(vm, err);
+        rc = vm_start_locked(gs, vm, err);
     } else if (!strcmp(action, "stop")) {
-        rc = vm_stop_locked(vm, STOP_VMM, timeout_ms, err);
+        rc = vm_stop_locked(res, vm, STOP_VMM, timeout_ms, err);
     } else if (shutdown) {
-        rc = vm_stop_locked(vm, STOP_POWERDOWN, timeout_ms, err);
+        rc = vm_stop_locked(res, vm, STOP_POWERDOWN, timeout_ms, err);
     } else if (!strcmp(action, "kill")) {
-        rc = vm_stop_locked(vm, STOP_KILL, timeout_ms, err);
+        rc = vm_stop_locked(res, vm, STOP_KILL, timeout_ms, err);
     } else if (!strcmp(action, "reboot")) {
         if (vm->pidfd >= 0)
-            rc = vm_stop_locked(vm, STOP_VMM, timeout_ms, err);
+            rc = vm_stop_locked(res, vm, STOP_VMM, timeout_ms, err);
         if (rc == 0)
-            rc = vm_start_locked(vm, err);
+            rc = vm_start_locked(gs, vm, err);
     } else if (!strcmp(action, "pause") || !strcmp(action, "resume")) {
         bool pause = !strcmp(action, "pause");
         if (vm->busy) {
             rc = hd_fail(err, 409, "state", "guest '%s' is busy with another request", name);
         } else if (strcmp(vm->state, pause ? "running" : "paused")) {
             rc = hd_fail(err, 409, "state", "guest '%s' is %s", name, vm->state);
-        } else if (!g.vmm_has_control) {
+        } else if (!res->vmm_has_control) {
             rc = hd_fail(err, 501, "", "this herd-vmm has no control socket (--control)");
         } else {
             vm->busy = true;
-            pthread_mutex_unlock(&g.mu);
+            pthread_mutex_unlock(&st->mu);
             char why[256];
             json_t *r = hd_control(vm, action, 7000, why, sizeof(why));
-            pthread_mutex_lock(&g.mu);
+            pthread_mutex_lock(&st->mu);
             vm->busy = false;
             if (!r) {
                 rc = hd_fail(err, 502, "", "%s", why);
             } else {
                 json_decref(r);
                 if (vm->pidfd >= 0)
-                    hd_vm_set_state(vm, pause ? "paused" : "running", "");
+                    hd_vm_set_state(st, vm, pause ? "paused" : "running", "");
             }
         }
     } else {
@@ -707,70 +731,72 @@ int hd_vm_action(const char *name, const char *action, json_t *opts, json_t **ou
     }
     if (rc == 0)
         *out = hd_vm_json(vm, true);
-    pthread_mutex_unlock(&g.mu);
+    pthread_mutex_unlock(&st->mu);
     return rc;
 }
 
-int hd_vm_rm(const char *name, bool force, struct hd_err *err)
+int hd_vm_rm(struct hd_guests *gs, const char *name, bool force, struct hd_err *err)
 {
-    pthread_mutex_lock(&g.mu);
-    struct hd_vm *vm = hd_vm_find(name);
+    struct hd_store *st = gs->st;
+    pthread_mutex_lock(&st->mu);
+    struct hd_vm *vm = hd_vm_find(st, name);
     if (!vm || !strcmp(vm->state, "creating")) {
-        pthread_mutex_unlock(&g.mu);
+        pthread_mutex_unlock(&st->mu);
         return hd_fail(err, 404, "name", "no guest '%s'", name);
     }
     if (vm->busy) {
-        pthread_mutex_unlock(&g.mu);
+        pthread_mutex_unlock(&st->mu);
         return hd_fail(err, 409, "state", "guest '%s' is busy with another request", name);
     }
     if (vm->pidfd >= 0) {
         if (!force) {
             hd_fail(err, 409, "state", "guest '%s' is %s: stop it first (or force)", name,
                     vm->state);
-            pthread_mutex_unlock(&g.mu);
+            pthread_mutex_unlock(&st->mu);
             return -1;
         }
-        if (vm_stop_locked(vm, STOP_KILL, 0, err) < 0) {
-            pthread_mutex_unlock(&g.mu);
+        if (vm_stop_locked(gs->res, vm, STOP_KILL, 0, err) < 0) {
+            pthread_mutex_unlock(&st->mu);
             return -1;
         }
     }
     vm->busy = true;
-    hd_db_delete_vm(vm);
-    unlink_vm(vm);
-    pthread_mutex_unlock(&g.mu);
-    release_resources(vm);
+    hd_db_delete_vm(st, vm);
+    unlink_vm(st, vm);
+    pthread_mutex_unlock(&st->mu);
+    release_resources(gs->res, vm);
     json_t *d = vm->range[0] ? json_pack("{ss}", "range", vm->range) : NULL;
-    hd_event("vm.removed", vm->name, d);
-    hd_vm_free(vm);
+    hd_event(&st->ev, "vm.removed", vm->name, d);
+    hd_vm_free(gs->cfg, vm);
     return 0;
 }
 
 /* Removes what a "creating" record left behind (herdd died mid-create). */
-void hd_vm_discard_partial(struct hd_vm *vm)
+void hd_vm_discard_partial(struct hd_guests *gs, struct hd_vm *vm)
 {
     for (unsigned i = 0; i < vm->n_nics; i++)
         netdev_tap_name(vm->nics[i].tap, vm->name, i);
-    release_resources(vm);
+    release_resources(gs->res, vm);
 }
 
 /* ---- network (the kernel filters of the guest's taps) ------------------------- */
 
-json_t *hd_vm_net(const char *name, struct hd_err *err)
+json_t *hd_vm_net(struct hd_guests *gs, const char *name, struct hd_err *err)
 {
+    struct hd_store *st = gs->st;
     struct hd_nic nics[HD_MAX_NICS];
     unsigned n;
 
-    pthread_mutex_lock(&g.mu);
-    struct hd_vm *vm = hd_vm_find(name);
+    pthread_mutex_lock(&st->mu);
+    struct hd_vm *vm = hd_vm_find(st, name);
     if (!vm) {
-        pthread_mutex_unlock(&g.mu);
+        pthread_mutex_unlock(&st->mu);
         hd_fail(err, 404, "name", "no guest '%s'", name);
         return NULL;
     }
     n = vm->n_nics;
     memcpy(nics, vm->nics, sizeof(nics[0]) * n);
-    pthread_mutex_unlock(&g.mu);
+    pthread_mutex_unlock(&st->mu);
     json_t *a = json_array();
     for (unsigned i = 0; i < n; i++) {
         json_t *f = NULL;
@@ -789,55 +815,59 @@ json_t *hd_vm_net(const char *name, struct hd_err *err)
 
 /* ---- logs --------------------------------------------------------------------- */
 
-json_t *hd_vm_logs(const char *name, const char *which, long lines, struct hd_err *err)
+json_t *hd_vm_logs(struct hd_guests *gs, const char *name, const char *which, long lines,
+                   struct hd_err *err)
 {
+    struct hd_store *st = gs->st;
     char path[4096];
-    pthread_mutex_lock(&g.mu);
-    struct hd_vm *vm = hd_vm_find(name);
+    pthread_mutex_lock(&st->mu);
+    struct hd_vm *vm = hd_vm_find(st, name);
     if (!vm) {
-        pthread_mutex_unlock(&g.mu);
+        pthread_mutex_unlock(&st->mu);
         hd_fail(err, 404, "name", "no guest '%s'", name);
         return NULL;
     }
     hd_vm_path(vm, !strcmp(which, "vmm") ? "vmm.log" : "console.log", path, sizeof(path));
-    pthread_mutex_unlock(&g.mu);
+    pthread_mutex_unlock(&st->mu);
     json_t *l = hd_tail_lines(path, lines);
     return json_pack("{ss ss so}", "name", name, "log", which, "lines", l);
 }
 
 /* Back to a fresh overlay: kill, new overlay over the same parent, start
  * again if it was running. */
-int hd_vm_reset(const char *name, struct hd_err *err)
+int hd_vm_reset(struct hd_guests *gs, const char *name, struct hd_err *err)
 {
-    pthread_mutex_lock(&g.mu);
-    struct hd_vm *vm = hd_vm_find(name);
+    struct hd_store *st = gs->st;
+    pthread_mutex_lock(&st->mu);
+    struct hd_vm *vm = hd_vm_find(st, name);
     if (!vm || !strcmp(vm->state, "creating")) {
-        pthread_mutex_unlock(&g.mu);
+        pthread_mutex_unlock(&st->mu);
         return hd_fail(err, 404, "name", "no guest '%s'", name);
     }
     bool was_running = vm->pidfd >= 0;
-    if (was_running && vm_stop_locked(vm, STOP_KILL, 0, err) < 0) {
-        pthread_mutex_unlock(&g.mu);
+    if (was_running && vm_stop_locked(gs->res, vm, STOP_KILL, 0, err) < 0) {
+        pthread_mutex_unlock(&st->mu);
         return -1;
     }
-    struct hd_template *t = hd_template_find(vm->tmpl);
+    struct hd_template *t = hd_template_find(st, vm->tmpl);
     if (!t || vm->busy) {
-        pthread_mutex_unlock(&g.mu);
+        pthread_mutex_unlock(&st->mu);
         return hd_fail(err, 409, "state", "guest '%s' cannot be reset now", name);
     }
     char disk[4096];
     hd_vm_path(vm, "disk.qcow2", disk, sizeof(disk));
-    hd_overlay_wipe_unlink(disk);
+    hd_overlay_wipe_unlink(gs->cfg, disk);
     struct qcow2_create_opts o = {.backing_file = t->image, .backing_fmt = t->format,
                                   .size = t->image_size};
     int rc = qcow2_create(disk, &o);
     if (rc < 0) {
-        pthread_mutex_unlock(&g.mu);
+        pthread_mutex_unlock(&st->mu);
         return hd_fail(err, 500, "", "overlay %s: %s", disk, strerror(-rc));
     }
     vm->restarts = 0;
-    hd_event("vm.reset", vm->name, vm->range[0] ? json_pack("{ss}", "range", vm->range) : NULL);
-    rc = was_running || !strcmp(vm->state, "exited") ? vm_start_locked(vm, err) : 0;
-    pthread_mutex_unlock(&g.mu);
+    hd_event(&st->ev, "vm.reset", vm->name,
+             vm->range[0] ? json_pack("{ss}", "range", vm->range) : NULL);
+    rc = was_running || !strcmp(vm->state, "exited") ? vm_start_locked(gs, vm, err) : 0;
+    pthread_mutex_unlock(&st->mu);
     return rc;
 }

@@ -11,7 +11,10 @@
 #  - cycle: c.c and d.c (one layer) calling each other is refused, printed;
 #  - unlisted: an object the table does not place (e.o) is refused;
 #  - missing: a file the table lists with no object (d.c) is refused;
-#  - stale: an object whose make .d names a source that is gone is ignored.
+#  - stale: an object whose make .d names a source that is gone is ignored;
+#  - state: with --stateless, a file keeping a writable variable (global,
+#    file-static or function-static) is refused, constant tables pass.
+# herdd's own objects are checked with --stateless (docs/herdd.md "Contexts").
 # Needs no KVM. Exit 0 pass, 77 skip (herdd not built), else fail.
 set -u
 root=${HERD_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -33,7 +36,7 @@ fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 for objdir in "$build/obj/ctl/herdd" "$san/obj/ctl/herdd"; do
     compgen -G "$objdir/*.o" >/dev/null || continue
     echo "--- $check docs/herdd.md $objdir"
-    "$check" docs/herdd.md "$objdir" || fail "herdd's objects in $objdir break the layers (above)"
+    "$check" --stateless docs/herdd.md "$objdir" || fail "herdd's objects in $objdir break the layers (above)"
 done
 
 # The synthetic cases.
@@ -62,7 +65,11 @@ int c_fn(void) { return b_fn() + a_count; }'
 src c_cyc 'int d_fn(void); int c_fn(void); int c_fn(void) { return d_fn(); }'
 src d 'int c_fn(void); int d_fn(void); int d_count; int d_fn(void) { return c_fn() + d_count; }'
 src e 'int e_fn(void); int e_fn(void) { return 7; }'
-for f in a_ok a_up b c_ok c_cyc d e; do
+src s_const 'static const int tab[] = {1, 2}; const char *const names[] = {"x"};
+int s_fn(int i); int s_fn(int i) { return tab[i & 1] + names[0][0]; }'
+src s_static 'static int hits; int s_fn(int i); int s_fn(int i) { return hits += i; }'
+src s_local 'int s_fn(int i); int s_fn(int i) { static int seen; return seen += i; }'
+for f in a_ok a_up b c_ok c_cyc d e s_const s_static s_local; do
     "$cc" -c -o "$tmp/$f.o" "$tmp/$f.c" || { echo "FAIL: $cc -c $f.c"; exit 1; }
 done
 
@@ -81,12 +88,26 @@ objs missing a=a_ok b=b c=c_ok
 objs stale a=a_ok b=b c=c_ok d=d e=e
 echo "$tmp/stale/e.o: $tmp/gone/e.c" > "$tmp/stale/e.d"
 
-# expect CASE RC [STRING...]: the checker on the case exits RC and prints
-# each STRING (and, for a passing case, no FAIL line)
+# The --stateless cases: a.c-d.c without their mutable globals (a.c and
+# d.c read a constant instead), plus a d.c with constant tables or a static.
+src a_const 'const int a_count = 1; int a_fn(void); int a_fn(void) { return a_count; }'
+src d_const 'int c_fn(void); int d_fn(void); int d_fn(void) { return c_fn(); }'
+for f in a_const d_const; do
+    "$cc" -c -o "$tmp/$f.o" "$tmp/$f.c" || { echo "FAIL: $cc -c $f.c"; exit 1; }
+done
+objs s_clean a=a_const b=b c=c_ok d=s_const
+objs s_static a=a_const b=b c=c_ok d=s_static
+objs s_local a=a_const b=b c=c_ok d=s_local
+objs s_global a=a_ok b=b c=c_ok d=d_const
+
+# expect [--stateless] CASE RC [STRING...]: the checker on the case exits RC
+# and prints each STRING (and, for a passing case, no FAIL line)
 expect() {
+    local opt=()
+    if [ "$1" = --stateless ]; then opt=(--stateless); shift; fi
     local name=$1 want=$2 out rc s
     shift 2
-    out=$("$check" "$tmp/doc.md" "$tmp/$name" 2>&1)
+    out=$("$check" "${opt[@]}" "$tmp/doc.md" "$tmp/$name" 2>&1)
     rc=$?
     echo "--- case $name: exit $rc"
     printf '%s\n' "$out" | grep -E 'FAIL|OK|ignoring'
@@ -108,9 +129,17 @@ expect unlisted 1 "$d/unlisted/e.o is in no layer: place e.c in the layer table 
 expect missing 1 "$d/doc.md lists d.c (layer 2) but $d/missing has no d.o" \
     'layer-check: 1 problem(s)'
 expect stale 0 "ignoring $d/stale/e.o: its source is gone"
+expect clean 0 'layer-check: OK: 4 files'   # without --stateless a_count is fine
+expect --stateless s_clean 0 'no writable variable'
+expect --stateless s_global 1 'state: a.c keeps state in writable variables: a_count' \
+    'layer-check: 1 problem(s)'
+expect --stateless s_static 1 'state: d.c keeps state in writable variables: hits' \
+    'layer-check: 1 problem(s)'
+expect --stateless s_local 1 'state: d.c keeps state in writable variables: seen' \
+    'layer-check: 1 problem(s)'
 
 if [ "$failures" -ne 0 ]; then
     echo "herdd-layers: $failures failure(s)"
     exit 1
 fi
-echo "herdd-layers: herdd's layers hold; the checker refuses upward calls, cycles, unplaced and missing files"
+echo "herdd-layers: herdd's layers hold and herdd keeps no writable variable; the checker refuses upward calls, cycles, unplaced and missing files, and state outside contexts"
