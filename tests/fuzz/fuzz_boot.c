@@ -191,7 +191,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t at = first_changed(ram, ram_size);
         FUZZ_ASSERT(rc < 0 && err.msg[0], "refused (%d) without a message", rc);
         FUZZ_ASSERT(at == ram_size,
-                    "refused kernel (%d: %s) changed guest RAM at %#zx", rc, err, at);
+                    "refused kernel (%d: %s) changed guest RAM at %#zx", rc, err.msg, at);
     } else {
         check_loaded(&gm, &args, &entry, ram_size);
         memset(ram, FILL, ram_size);

@@ -73,7 +73,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc) {
         FUZZ_ASSERT(rc < 0 && err.msg[0], "refused (%d) without a message", rc);
         FUZZ_ASSERT(same_config(&cfg, &before), "refused JSON changed the configuration: %s",
-                    err);
+                    err.msg);
     } else {
         herd_err_clear(&err);
         rc = vmm_config_validate(&cfg, &err);
