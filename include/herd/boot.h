@@ -15,7 +15,6 @@
 #include "herd/error.h"
 #include "herd/guest_mem.h"
 
-#define BOOT_ERR_LEN 256
 
 enum boot_mode {
     BOOT_MODE_PVH,     /* 32-bit protected mode, paging off, ebx = start_info */

@@ -15,7 +15,6 @@
 #include "herd/log.h"
 
 #define HERD_VERSION       "0.1.0"
-#define VMM_CONFIG_ERR_LEN 512
 #define VMM_DEFAULT_MEM    (64ULL << 20)
 #define VMM_MAX_CPUS       32
 #define VMM_MAX_DISKS      8
