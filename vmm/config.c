@@ -150,7 +150,8 @@ static int parse_id(const char *s, long *out)
 }
 
 /* One setting by its option/JSON name. The value is always text here. */
-static int apply_setting(struct vmm_config *cfg, const char *name, const char *value, struct herd_err *err)
+static int apply_setting(struct vmm_config *cfg, const char *name, const char *value,
+                         struct herd_err *err)
 {
     enum log_level level;
     char opt[32];
@@ -301,7 +302,8 @@ static int apply_list(struct vmm_config *cfg, const char *key, json_t *list, str
         int rc;
 
         if (!json_is_string(item))
-            return herd_err_set(err, -EINVAL, key, "%s[%zu]: wrong type (expected a string)", key, i);
+            return herd_err_set(err, -EINVAL, key, "%s[%zu]: wrong type (expected a string)", key,
+                                i);
         rc = apply_setting(cfg, one, json_string_value(item), err);
         if (rc)
             return rc;
@@ -309,7 +311,8 @@ static int apply_list(struct vmm_config *cfg, const char *key, json_t *list, str
     return 0;
 }
 
-static int apply_object(struct vmm_config *cfg, json_t *root, const char *origin, struct herd_err *err)
+static int apply_object(struct vmm_config *cfg, json_t *root, const char *origin,
+                        struct herd_err *err)
 {
     const char *key;
     json_t *value;
@@ -437,7 +440,8 @@ int vmm_config_parse_args(struct vmm_config *cfg, int argc, char **argv, struct 
                 return rc;
             break;
         case ':':
-            return herd_err_set(err, -EINVAL, argv[optind - 1], "%s needs a value", argv[optind - 1]);
+            return herd_err_set(err, -EINVAL, argv[optind - 1], "%s needs a value",
+                                argv[optind - 1]);
         case '?':
             return herd_err_set(err, -EINVAL, argv[optind - 1], "unknown option '%s' (see --help)",
                                 argv[optind - 1]);
@@ -449,7 +453,8 @@ int vmm_config_parse_args(struct vmm_config *cfg, int argc, char **argv, struct 
         }
     }
     if (optind < argc)
-        return herd_err_set(err, -EINVAL, "", "unexpected argument '%s' (see --help)", argv[optind]);
+        return herd_err_set(err, -EINVAL, "", "unexpected argument '%s' (see --help)",
+                            argv[optind]);
     return 0;
 }
 

@@ -147,7 +147,8 @@ int control_server_open(const char *path, struct control_server **out, struct he
     umask(old_mask);
     if (rc) {
         herd_err_set(err, rc, "", "control: cannot create the socket %s: %s", path,
-                     rc == -EADDRINUSE ? "the path appeared meanwhile (another herd-vmm?)" : strerror(-rc));
+                     rc == -EADDRINUSE ? "the path appeared meanwhile (another herd-vmm?)"
+                                       : strerror(-rc));
         goto fail;
     }
     if (stat(path, &st) < 0) {

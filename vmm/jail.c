@@ -193,7 +193,8 @@ static int build_class(enum jail_class c, struct herd_err *err)
     int rc;
 
     if (!ctx)
-        return herd_err_set(err, -ENOMEM, "", "seccomp: cannot start the %s filter", class_names[c]);
+        return herd_err_set(err, -ENOMEM, "", "seccomp: cannot start the %s filter",
+                            class_names[c]);
     /* Calls of another architecture (int 0x80, x32) trap as well. */
     rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_TRAP);
     if (!rc)

@@ -45,7 +45,9 @@ int kvm_open(struct kvm *kvm, const char *path, struct herd_err *err)
     if (kvm->dev_fd < 0) {
         rc = -errno;
         herd_err_set(err, rc, "", "cannot open %s: %s%s", path, strerror(errno),
-                     errno == ENOENT ? " (is the kvm module loaded?)" : errno == EACCES ? " (are you in the kvm group, or root?)" : "");
+                     errno == ENOENT   ? " (is the kvm module loaded?)"
+                     : errno == EACCES ? " (are you in the kvm group, or root?)"
+                                       : "");
         return rc;
     }
     version = ioctl(kvm->dev_fd, KVM_GET_API_VERSION, 0);

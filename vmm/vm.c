@@ -197,7 +197,8 @@ static int open_serial_output(struct vm *vm, struct herd_err *err)
             vm->serial_fd = open(vm->cfg->serial_path,
                                  O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0640);
         if (vm->serial_fd < 0) {
-            herd_err_set(err, -EIO, "", "serial file %s: %s", vm->cfg->serial_path, strerror(errno));
+            herd_err_set(err, -EIO, "", "serial file %s: %s", vm->cfg->serial_path,
+                         strerror(errno));
             return -2;
         }
         if (fifo)

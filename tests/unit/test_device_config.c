@@ -453,7 +453,8 @@ static void test_nic_copy_is_deep(void **state)
     static const uint8_t mac[6] = {0x02, 0x11, 0x22, 0x33, 0x44, 0x55};
 
     (void)state;
-    assert_int_equal(nic_config_parse("tap=tap-copy,mac=02:11:22:33:44:55,vhost=on", &src, &err), 0);
+    assert_int_equal(nic_config_parse("tap=tap-copy,mac=02:11:22:33:44:55,vhost=on", &src, &err),
+                     0);
     assert_int_equal(nic_config_copy(&dst, &src), 0);
     assert_ptr_not_equal(dst.tap, src.tap);
     nic_config_free(&src);

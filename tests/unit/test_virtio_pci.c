@@ -974,7 +974,8 @@ static void test_init_errors(void **state)
     virtio_dev_destroy(d);
     big.config_size = VIRTIO_DEVCFG_MAX + 1;
     herd_err_clear(&err);
-    assert_int_equal(virtio_dev_init(d, &big, c, 0, 1, &c->kvm, &c->gm, &c->pci, &c->mmio, &err), -EINVAL);
+    assert_int_equal(virtio_dev_init(d, &big, c, 0, 1, &c->kvm, &c->gm, &c->pci, &c->mmio, &err),
+                     -EINVAL);
     assert_non_null(strstr(err.msg, "config")); /* names the real problem */
     virtio_dev_destroy(d);
     /* nothing was plugged in */

@@ -52,11 +52,13 @@ static int parse_header(const uint8_t *image, size_t len, struct bzimage *bz, st
                             bz->hdr.boot_flag);
     if (bz->hdr.header != HDRS_MAGIC)
         return herd_err_set(err, -ENOEXEC, "", "bzImage: no \"HdrS\" signature at offset 0x202");
-    if (bz->hdr.version < LINUX_MIN_PROTOCOL)
-        return herd_err_set(err, -ENOEXEC, "",
-                            "bzImage: boot protocol %u.%02u has no 64-bit entry point (need %u.%02u+)",
-                            bz->hdr.version >> 8, bz->hdr.version & 0xff, LINUX_MIN_PROTOCOL >> 8,
-                            LINUX_MIN_PROTOCOL & 0xff);
+    if (bz->hdr.version < LINUX_MIN_PROTOCOL) {
+        herd_err_set(err, -ENOEXEC, "",
+                     "bzImage: boot protocol %u.%02u has no 64-bit entry point (need %u.%02u+)",
+                     bz->hdr.version >> 8, bz->hdr.version & 0xff, LINUX_MIN_PROTOCOL >> 8,
+                     LINUX_MIN_PROTOCOL & 0xff);
+        return -ENOEXEC;
+    }
     if (!(bz->hdr.xloadflags & XLF_KERNEL_64))
         return herd_err_set(err, -ENOEXEC, "",
                             "bzImage: xloadflags lack XLF_KERNEL_64 (not a 64-bit kernel)");
@@ -85,16 +87,19 @@ static uint64_t kernel_footprint(const struct bzimage *bz)
     return init > bz->kernel_size ? init : bz->kernel_size;
 }
 
-static int check_kernel_fits(const struct guest_mem *gm, const struct bzimage *bz, struct herd_err *err)
+static int check_kernel_fits(const struct guest_mem *gm, const struct bzimage *bz,
+                             struct herd_err *err)
 {
     uint64_t footprint = kernel_footprint(bz);
 
-    if (!guest_mem_ptr(gm, LAYOUT_KERNEL_START, footprint))
-        return herd_err_set(err, -ENOMEM, "",
-                            "bzImage: kernel needs %llu KiB from 1 MiB (init_size) but guest RAM below "
-                            "the MMIO hole ends at %llu KiB; give it more --mem",
-                            (unsigned long long)(footprint / KiB),
-                            (unsigned long long)(guest_mem_low_end(gm) / KiB));
+    if (!guest_mem_ptr(gm, LAYOUT_KERNEL_START, footprint)) {
+        herd_err_set(err, -ENOMEM, "",
+                     "bzImage: kernel needs %llu KiB from 1 MiB (init_size) but guest RAM below "
+                     "the MMIO hole ends at %llu KiB; give it more --mem",
+                     (unsigned long long)(footprint / KiB),
+                     (unsigned long long)(guest_mem_low_end(gm) / KiB));
+        return -ENOMEM;
+    }
     return 0;
 }
 
@@ -171,7 +176,8 @@ int linux_load(const struct guest_mem *gm, const uint8_t *image, size_t len,
     if (guest_mem_write(gm, LAYOUT_KERNEL_START, bz.kernel, bz.kernel_size) ||
         boot_write_cmdline(gm, args->cmdline) ||
         (initrd_addr && boot_write_initrd(gm, args, initrd_addr))) {
-        return herd_err_set(err, -EFAULT, "", "bzImage: internal error: a checked range is not RAM");
+        return herd_err_set(err, -EFAULT, "",
+                            "bzImage: internal error: a checked range is not RAM");
     }
     fill_zero_page(zp, &bz, args, initrd_addr);
 

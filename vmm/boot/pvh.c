@@ -28,7 +28,8 @@ static int in_file(uint64_t off, uint64_t size, size_t len)
     return off <= len && size <= len - off;
 }
 
-static int check_ehdr(const uint8_t *image, size_t len, const Elf64_Ehdr **out, struct herd_err *err)
+static int check_ehdr(const uint8_t *image, size_t len, const Elf64_Ehdr **out,
+                      struct herd_err *err)
 {
     const Elf64_Ehdr *eh = (const Elf64_Ehdr *)image;
 
@@ -130,10 +131,12 @@ static int check_segment(const struct guest_mem *gm, size_t len, const Elf64_Phd
         return herd_err_set(err, -ENOEXEC, "",
                             "ELF: segment %u at %#llx is below 1 MiB, where herd-vmm keeps "
                             "boot structures", idx, (unsigned long long)ph->p_paddr);
-    if (!guest_mem_ptr(gm, ph->p_paddr, ph->p_memsz))
-        return herd_err_set(err, -ENOMEM, "",
-                            "ELF: segment %u (%#llx+%#llx) does not fit in guest RAM; give it more --mem",
-                            idx, (unsigned long long)ph->p_paddr, (unsigned long long)ph->p_memsz);
+    if (!guest_mem_ptr(gm, ph->p_paddr, ph->p_memsz)) {
+        herd_err_set(err, -ENOMEM, "",
+                     "ELF: segment %u (%#llx+%#llx) does not fit in guest RAM; give it more --mem",
+                     idx, (unsigned long long)ph->p_paddr, (unsigned long long)ph->p_memsz);
+        return -ENOMEM;
+    }
     return 0;
 }
 
