@@ -39,25 +39,21 @@ void vmm_config_free(struct vmm_config *cfg)
     memset(cfg, 0, sizeof(*cfg));
 }
 
-static int add_disk(struct vmm_config *cfg, const char *spec, char *err, size_t errlen)
+static int add_disk(struct vmm_config *cfg, const char *spec, struct herd_err *err)
 {
-    if (cfg->nr_disks == VMM_MAX_DISKS) {
-        snprintf(err, errlen, "disk: at most %d disks", VMM_MAX_DISKS);
-        return -E2BIG;
-    }
-    if (disk_config_parse(spec, &cfg->disks[cfg->nr_disks], err, errlen))
+    if (cfg->nr_disks == VMM_MAX_DISKS)
+        return herd_err_set(err, -E2BIG, "--disk", "disk: at most %d disks", VMM_MAX_DISKS);
+    if (disk_config_parse(spec, &cfg->disks[cfg->nr_disks], err))
         return -EINVAL;
     cfg->nr_disks++;
     return 0;
 }
 
-static int add_nic(struct vmm_config *cfg, const char *spec, char *err, size_t errlen)
+static int add_nic(struct vmm_config *cfg, const char *spec, struct herd_err *err)
 {
-    if (cfg->nr_nics == VMM_MAX_NICS) {
-        snprintf(err, errlen, "net: at most %d NICs", VMM_MAX_NICS);
-        return -E2BIG;
-    }
-    if (nic_config_parse(spec, &cfg->nics[cfg->nr_nics], err, errlen))
+    if (cfg->nr_nics == VMM_MAX_NICS)
+        return herd_err_set(err, -E2BIG, "--net", "net: at most %d NICs", VMM_MAX_NICS);
+    if (nic_config_parse(spec, &cfg->nics[cfg->nr_nics], err))
         return -EINVAL;
     cfg->nr_nics++;
     return 0;
@@ -106,7 +102,7 @@ int vmm_parse_size(const char *s, uint64_t *out)
     return 0;
 }
 
-int vmm_parse_serial(struct vmm_config *cfg, const char *s, char *err, size_t errlen)
+int vmm_parse_serial(struct vmm_config *cfg, const char *s, struct herd_err *err)
 {
     if (strcmp(s, "stdio") == 0) {
         cfg->serial = SERIAL_STDIO;
@@ -120,8 +116,8 @@ int vmm_parse_serial(struct vmm_config *cfg, const char *s, char *err, size_t er
         cfg->serial = SERIAL_FILE;
         return set_string(&cfg->serial_path, s + 5);
     }
-    snprintf(err, errlen, "serial: '%s' is not one of stdio, none, file:PATH", s);
-    return -EINVAL;
+    return herd_err_set(err, -EINVAL, "--serial",
+                        "serial: '%s' is not one of stdio, none, file:PATH", s);
 }
 
 static int parse_cpus(const char *s, unsigned *out)
@@ -154,10 +150,13 @@ static int parse_id(const char *s, long *out)
 }
 
 /* One setting by its option/JSON name. The value is always text here. */
-static int apply_setting(struct vmm_config *cfg, const char *name, const char *value, char *err,
-                         size_t errlen)
+static int apply_setting(struct vmm_config *cfg, const char *name, const char *value,
+                         struct herd_err *err)
 {
     enum log_level level;
+    char opt[32];
+
+    snprintf(opt, sizeof(opt), "--%s", name);
 
     if (strcmp(name, "kernel") == 0)
         return set_string(&cfg->kernel, value);
@@ -168,63 +167,58 @@ static int apply_setting(struct vmm_config *cfg, const char *name, const char *v
     if (strcmp(name, "control") == 0) {
         if (value[0])
             return set_string(&cfg->control, value);
-        snprintf(err, errlen, "control: the socket path is empty");
-        return -EINVAL;
+        return herd_err_set(err, -EINVAL, opt, "control: the socket path is empty");
     }
     if (strcmp(name, "cgroup") == 0) {
         if (value[0])
             return set_string(&cfg->cgroup, value);
-        snprintf(err, errlen, "cgroup: the path is empty");
-        return -EINVAL;
+        return herd_err_set(err, -EINVAL, opt, "cgroup: the path is empty");
     }
     if (strcmp(name, "file-size-max") == 0) {
         if (vmm_parse_size(value, &cfg->file_size_max) == 0 && cfg->file_size_max)
             return 0;
-        snprintf(err, errlen, "file-size-max: '%s' is not a size above 0 (e.g. 8G)", value);
-        return -EINVAL;
+        return herd_err_set(err, -EINVAL, opt,
+                            "file-size-max: '%s' is not a size above 0 (e.g. 8G)", value);
     }
     if (strcmp(name, "uid") == 0 || strcmp(name, "gid") == 0) {
         if (parse_id(value, name[0] == 'u' ? &cfg->uid : &cfg->gid) == 0)
             return 0;
-        snprintf(err, errlen, "%s: '%s' is not a number from 0 to 4294967294", name, value);
-        return -EINVAL;
+        return herd_err_set(err, -EINVAL, opt, "%s: '%s' is not a number from 0 to 4294967294",
+                            name, value);
     }
     if (strcmp(name, "seccomp") == 0) {
         if (strcmp(value, "on") == 0 || strcmp(value, "off") == 0) {
             cfg->seccomp = value[1] == 'n';
             return 0;
         }
-        snprintf(err, errlen, "seccomp: '%s' is not one of on, off", value);
-        return -EINVAL;
+        return herd_err_set(err, -EINVAL, opt, "seccomp: '%s' is not one of on, off", value);
     }
     if (strcmp(name, "mem") == 0) {
         if (vmm_parse_size(value, &cfg->mem) == 0)
             return 0;
-        snprintf(err, errlen, "mem: '%s' is not a size (e.g. 64M, 1G)", value);
-        return -EINVAL;
+        return herd_err_set(err, -EINVAL, opt, "mem: '%s' is not a size (e.g. 64M, 1G)", value);
     }
     if (strcmp(name, "cpus") == 0) {
         if (parse_cpus(value, &cfg->cpus) == 0)
             return 0;
-        snprintf(err, errlen, "cpus: '%s' is not a number from 1 to %d", value, VMM_MAX_CPUS);
-        return -EINVAL;
+        return herd_err_set(err, -EINVAL, opt, "cpus: '%s' is not a number from 1 to %d", value,
+                            VMM_MAX_CPUS);
     }
     if (strcmp(name, "serial") == 0)
-        return vmm_parse_serial(cfg, value, err, errlen);
+        return vmm_parse_serial(cfg, value, err);
     if (strcmp(name, "disk") == 0)
-        return add_disk(cfg, value, err, errlen);
+        return add_disk(cfg, value, err);
     if (strcmp(name, "net") == 0)
-        return add_nic(cfg, value, err, errlen);
+        return add_nic(cfg, value, err);
     if (strcmp(name, "log-level") == 0) {
         if (log_parse_level(value, &level) == 0) {
             cfg->log_level = level;
             return 0;
         }
-        snprintf(err, errlen, "log-level: '%s' is not one of error, warn, info, debug", value);
-        return -EINVAL;
+        return herd_err_set(err, -EINVAL, opt,
+                            "log-level: '%s' is not one of error, warn, info, debug", value);
     }
-    snprintf(err, errlen, "unknown setting '%s'", name);
-    return -EINVAL;
+    return herd_err_set(err, -EINVAL, name, "unknown setting '%s'", name);
 }
 
 /* Settings a JSON file may carry; `numeric` ones also take a JSON number. */
@@ -247,14 +241,12 @@ static int json_setting_index(const char *key)
 }
 
 static int json_value_text(json_t *v, const char *key, char *buf, size_t buflen,
-                           const char **text, char *err, size_t errlen)
+                           const char **text, struct herd_err *err)
 {
     int idx = json_setting_index(key);
 
-    if (idx < 0) {
-        snprintf(err, errlen, "unknown setting '%s'", key);
-        return -EINVAL;
-    }
+    if (idx < 0)
+        return herd_err_set(err, -EINVAL, key, "unknown setting '%s'", key);
     if (json_is_string(v)) {
         *text = json_string_value(v);
         return 0;
@@ -264,9 +256,8 @@ static int json_value_text(json_t *v, const char *key, char *buf, size_t buflen,
         *text = buf;
         return 0;
     }
-    snprintf(err, errlen, "%s: wrong type (expected %s)", key,
-             json_settings[idx].numeric ? "a number or a string" : "a string");
-    return -EINVAL;
+    return herd_err_set(err, -EINVAL, key, "%s: wrong type (expected %s)", key,
+                        json_settings[idx].numeric ? "a number or a string" : "a string");
 }
 
 static int dup_field(char **dst, const char *src)
@@ -298,86 +289,78 @@ fail:
 }
 
 /* "disks"/"nets": arrays of the same specs --disk/--net take. */
-static int apply_list(struct vmm_config *cfg, const char *key, json_t *list, char *err,
-                      size_t errlen)
+static int apply_list(struct vmm_config *cfg, const char *key, json_t *list, struct herd_err *err)
 {
     const char *one = strcmp(key, "disks") == 0 ? "disk" : "net";
     size_t i;
     json_t *item;
 
-    if (!json_is_array(list)) {
-        snprintf(err, errlen, "%s: wrong type (expected an array of \"%s\" specs)", key,
-                 strcmp(one, "disk") == 0 ? "path=...,format=..." : "tap=...");
-        return -EINVAL;
-    }
+    if (!json_is_array(list))
+        return herd_err_set(err, -EINVAL, key, "%s: wrong type (expected an array of \"%s\" specs)",
+                            key, strcmp(one, "disk") == 0 ? "path=...,format=..." : "tap=...");
     json_array_foreach(list, i, item) {
         int rc;
 
-        if (!json_is_string(item)) {
-            snprintf(err, errlen, "%s[%zu]: wrong type (expected a string)", key, i);
-            return -EINVAL;
-        }
-        rc = apply_setting(cfg, one, json_string_value(item), err, errlen);
+        if (!json_is_string(item))
+            return herd_err_set(err, -EINVAL, key, "%s[%zu]: wrong type (expected a string)", key,
+                                i);
+        rc = apply_setting(cfg, one, json_string_value(item), err);
         if (rc)
             return rc;
     }
     return 0;
 }
 
-static int apply_object(struct vmm_config *cfg, json_t *root, const char *origin, char *err,
-                        size_t errlen)
+static int apply_object(struct vmm_config *cfg, json_t *root, const char *origin,
+                        struct herd_err *err)
 {
     const char *key;
     json_t *value;
 
     json_object_foreach(root, key, value) {
         if (!strcmp(key, "disks") || !strcmp(key, "nets")) {
-            char inner[VMM_CONFIG_ERR_LEN / 2] = "";
-            int rc = apply_list(cfg, key, value, inner, sizeof(inner));
+            struct herd_err inner = {0};
+            int rc = apply_list(cfg, key, value, &inner);
 
-            if (rc) {
-                snprintf(err, errlen, "%s: %s", origin, inner);
-                return rc;
-            }
+            if (rc)
+                return herd_err_set(err, rc, inner.field, "%s: %s", origin, inner.msg);
             continue;
         }
-        char num[32], inner[VMM_CONFIG_ERR_LEN / 2];
-        const char *v;
+        struct herd_err inner = {0};
+        char num[32];
+        const char *v = NULL;
         int rc;
 
-        inner[0] = 0;
-        rc = json_value_text(value, key, num, sizeof(num), &v, inner, sizeof(inner));
+        rc = json_value_text(value, key, num, sizeof(num), &v, &inner);
         if (!rc)
-            rc = apply_setting(cfg, key, v, inner, sizeof(inner));
-        if (rc) {
-            snprintf(err, errlen, "%s: %s", origin, inner[0] ? inner : strerror(-rc));
-            return rc;
-        }
+            rc = apply_setting(cfg, key, v, &inner);
+        if (rc)
+            return herd_err_set(err, rc, inner.field, "%s: %s", origin,
+                                inner.msg[0] ? inner.msg : strerror(-rc));
     }
     return 0;
 }
 
 int vmm_config_apply_json(struct vmm_config *cfg, const char *text, const char *origin,
-                          char *err, size_t errlen)
+                          struct herd_err *err)
 {
     json_error_t jerr;
     json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
     struct vmm_config scratch;
     int rc;
 
-    if (!root) {
-        snprintf(err, errlen, "%s:%d:%d: %s", origin, jerr.line, jerr.column, jerr.text);
-        return -EINVAL;
-    }
+    if (!root)
+        return herd_err_set(err, -EINVAL, "", "%s:%d:%d: %s", origin, jerr.line, jerr.column,
+                            jerr.text);
     if (!json_is_object(root)) {
-        snprintf(err, errlen, "%s: the top level must be a JSON object", origin);
+        herd_err_set(err, -EINVAL, "", "%s: the top level must be a JSON object", origin);
         json_decref(root);
         return -EINVAL;
     }
     /* All or nothing: a bad key anywhere leaves cfg exactly as it was. */
     rc = config_copy(&scratch, cfg);
     if (!rc)
-        rc = apply_object(&scratch, root, origin, err, errlen);
+        rc = apply_object(&scratch, root, origin, err);
     json_decref(root);
     if (rc) {
         vmm_config_free(&scratch); /* also safe after a failed copy: it is zeroed */
@@ -388,7 +371,7 @@ int vmm_config_apply_json(struct vmm_config *cfg, const char *text, const char *
     return 0;
 }
 
-static int load_json_file(struct vmm_config *cfg, const char *path, char *err, size_t errlen)
+static int load_json_file(struct vmm_config *cfg, const char *path, struct herd_err *err)
 {
     FILE *f = fopen(path, "re");
     char *text = NULL;
@@ -397,17 +380,16 @@ static int load_json_file(struct vmm_config *cfg, const char *path, char *err, s
     int rc;
 
     if (!f) {
-        snprintf(err, errlen, "--config %s: %s", path, strerror(errno));
-        return -errno;
+        rc = -errno;
+        return herd_err_set(err, rc, "--config", "--config %s: %s", path, strerror(-rc));
     }
     n = getdelim(&text, &cap, '\0', f);
     fclose(f);
     if (n < 0) {
         free(text);
-        snprintf(err, errlen, "--config %s: empty or unreadable", path);
-        return -EINVAL;
+        return herd_err_set(err, -EINVAL, "--config", "--config %s: empty or unreadable", path);
     }
-    rc = vmm_config_apply_json(cfg, text, path, err, errlen);
+    rc = vmm_config_apply_json(cfg, text, path, err);
     free(text);
     return rc;
 }
@@ -435,8 +417,7 @@ static const struct option long_options[] = {
     {NULL, 0, NULL, 0},
 };
 
-int vmm_config_parse_args(struct vmm_config *cfg, int argc, char **argv, char *err,
-                          size_t errlen)
+int vmm_config_parse_args(struct vmm_config *cfg, int argc, char **argv, struct herd_err *err)
 {
     int opt, idx, rc;
 
@@ -454,49 +435,43 @@ int vmm_config_parse_args(struct vmm_config *cfg, int argc, char **argv, char *e
             cfg->jail_check = 1;
             break;
         case 'f':
-            rc = load_json_file(cfg, optarg, err, errlen);
+            rc = load_json_file(cfg, optarg, err);
             if (rc)
                 return rc;
             break;
         case ':':
-            snprintf(err, errlen, "%s needs a value", argv[optind - 1]);
-            return -EINVAL;
+            return herd_err_set(err, -EINVAL, argv[optind - 1], "%s needs a value",
+                                argv[optind - 1]);
         case '?':
-            snprintf(err, errlen, "unknown option '%s' (see --help)", argv[optind - 1]);
-            return -EINVAL;
+            return herd_err_set(err, -EINVAL, argv[optind - 1], "unknown option '%s' (see --help)",
+                                argv[optind - 1]);
         default:
-            rc = apply_setting(cfg, long_options[idx].name, optarg, err, errlen);
+            rc = apply_setting(cfg, long_options[idx].name, optarg, err);
             if (rc)
                 return rc;
             break;
         }
     }
-    if (optind < argc) {
-        snprintf(err, errlen, "unexpected argument '%s' (see --help)", argv[optind]);
-        return -EINVAL;
-    }
+    if (optind < argc)
+        return herd_err_set(err, -EINVAL, "", "unexpected argument '%s' (see --help)",
+                            argv[optind]);
     return 0;
 }
 
-int vmm_config_validate(const struct vmm_config *cfg, char *err, size_t errlen)
+int vmm_config_validate(const struct vmm_config *cfg, struct herd_err *err)
 {
-    if (!cfg->kernel) {
-        snprintf(err, errlen, "no kernel: give --kernel PATH (or \"kernel\" in --config)");
-        return -EINVAL;
-    }
-    if (cfg->mem < 4 * (1ULL << 20) || cfg->mem % 4096) {
-        snprintf(err, errlen, "mem: %llu bytes is not a multiple of 4 KiB of at least 4 MiB",
-                 (unsigned long long)cfg->mem);
-        return -EINVAL;
-    }
-    if ((cfg->uid < 0) != (cfg->gid < 0)) {
-        snprintf(err, errlen, "uid and gid go together: give both --uid and --gid");
-        return -EINVAL;
-    }
-    if (cfg->mem > (1ULL << 40)) {
-        snprintf(err, errlen, "mem: more than 1 TiB is not supported");
-        return -EINVAL;
-    }
+    if (!cfg->kernel)
+        return herd_err_set(err, -EINVAL, "--kernel",
+                            "no kernel: give --kernel PATH (or \"kernel\" in --config)");
+    if (cfg->mem < 4 * (1ULL << 20) || cfg->mem % 4096)
+        return herd_err_set(err, -EINVAL, "--mem",
+                            "mem: %llu bytes is not a multiple of 4 KiB of at least 4 MiB",
+                            (unsigned long long)cfg->mem);
+    if ((cfg->uid < 0) != (cfg->gid < 0))
+        return herd_err_set(err, -EINVAL, "--uid",
+                            "uid and gid go together: give both --uid and --gid");
+    if (cfg->mem > (1ULL << 40))
+        return herd_err_set(err, -EINVAL, "--mem", "mem: more than 1 TiB is not supported");
     return 0;
 }
 

@@ -184,23 +184,23 @@ static const char *check_request(json_t *req, const char **cmd, char *buf, size_
 
 static json_t *powerdown(const struct control_ops *ops, void *ctx)
 {
-    char err[CONTROL_ERR_LEN] = "";
+    struct herd_err err = {0};
     int rc;
 
     if (!ops->powerdown)
         return error_object("powerdown: this VM has no power button");
-    rc = ops->powerdown(ctx, err, sizeof(err));
+    rc = ops->powerdown(ctx, &err);
     if (!rc)
         return json_pack("{s:b}", "ok", 1);
-    if (!err[0])
-        snprintf(err, sizeof(err), "powerdown: %s", strerror(-rc));
-    return error_object(err);
+    if (!err.msg[0])
+        herd_err_set(&err, rc, "", "powerdown: %s", strerror(-rc));
+    return error_object(err.msg);
 }
 
 static json_t *dispatch(const char *cmd, json_t *req, const struct control_ops *ops,
                         void *ctx, enum control_action *action)
 {
-    char err[CONTROL_ERR_LEN] = "";
+    struct herd_err err = {0};
     int rc;
 
     if (strcmp(cmd, "ping") == 0)
@@ -236,12 +236,11 @@ static json_t *dispatch(const char *cmd, json_t *req, const struct control_ops *
         *action = CONTROL_ACTION_STOP;
         return json_pack("{s:b}", "ok", 1);
     }
-    rc = strcmp(cmd, "pause") == 0 ? ops->pause(ctx, err, sizeof(err))
-                                   : ops->resume(ctx, err, sizeof(err));
+    rc = strcmp(cmd, "pause") == 0 ? ops->pause(ctx, &err) : ops->resume(ctx, &err);
     if (rc) {
-        if (!err[0])
-            snprintf(err, sizeof(err), "%s: %s", cmd, strerror(-rc));
-        return error_object(err);
+        if (!err.msg[0])
+            herd_err_set(&err, rc, "", "%s: %s", cmd, strerror(-rc));
+        return error_object(err.msg);
     }
     return json_pack("{s:b}", "ok", 1);
 }

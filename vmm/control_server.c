@@ -55,24 +55,22 @@ struct control_server {
     struct client clients[CONTROL_MAX_CLIENTS];
 };
 
-static int make_addr(const char *path, struct sockaddr_un *addr, char *err, size_t errlen)
+static int make_addr(const char *path, struct sockaddr_un *addr, struct herd_err *err)
 {
     size_t len = strlen(path);
 
     memset(addr, 0, sizeof(*addr));
     addr->sun_family = AF_UNIX;
-    if (len >= sizeof(addr->sun_path)) {
-        snprintf(err, errlen, "control: the socket path is %zu bytes; a unix socket path "
-                 "holds at most %zu: %s", len, sizeof(addr->sun_path) - 1, path);
-        return -ENAMETOOLONG;
-    }
+    if (len >= sizeof(addr->sun_path))
+        return herd_err_set(err, -ENAMETOOLONG, "",
+                            "control: the socket path is %zu bytes; a unix socket path "
+                            "holds at most %zu: %s", len, sizeof(addr->sun_path) - 1, path);
     memcpy(addr->sun_path, path, len);
     return 0;
 }
 
 /* An existing path: a live socket is refused, a stale one removed. */
-static int clear_path(const char *path, const struct sockaddr_un *addr, char *err,
-                      size_t errlen)
+static int clear_path(const char *path, const struct sockaddr_un *addr, struct herd_err *err)
 {
     struct stat st;
     int fd, rc;
@@ -81,44 +79,40 @@ static int clear_path(const char *path, const struct sockaddr_un *addr, char *er
         if (errno == ENOENT)
             return 0;
         rc = -errno;
-        snprintf(err, errlen, "control: %s: %s", path, strerror(errno));
+        herd_err_set(err, rc, "", "control: %s: %s", path, strerror(errno));
         return rc;
     }
-    if (!S_ISSOCK(st.st_mode)) {
-        snprintf(err, errlen, "control: %s exists and is not a socket; refusing to replace it",
-                 path);
-        return -EEXIST;
-    }
+    if (!S_ISSOCK(st.st_mode))
+        return herd_err_set(err, -EEXIST, "",
+                            "control: %s exists and is not a socket; refusing to replace it", path);
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) {
         rc = -errno;
-        snprintf(err, errlen, "control: socket: %s", strerror(errno));
+        herd_err_set(err, rc, "", "control: socket: %s", strerror(errno));
         return rc;
     }
     rc = connect(fd, (const struct sockaddr *)addr, sizeof(*addr)) == 0 ? 0 : -errno;
     close(fd);
-    if (rc == 0 || rc == -EAGAIN || rc == -EINPROGRESS) {
-        snprintf(err, errlen, "control: %s is a live socket (another process serves it, "
-                 "another herd-vmm for this guest?); refusing to start", path);
-        return -EADDRINUSE;
-    }
+    if (rc == 0 || rc == -EAGAIN || rc == -EINPROGRESS)
+        return herd_err_set(err, -EADDRINUSE, "",
+                            "control: %s is a live socket (another process serves it, "
+                            "another herd-vmm for this guest?); refusing to start", path);
     if (rc != -ECONNREFUSED) {
-        snprintf(err, errlen, "control: %s exists and cannot be checked: connect: %s", path,
-                 strerror(-rc));
+        herd_err_set(err, rc, "", "control: %s exists and cannot be checked: connect: %s", path,
+                     strerror(-rc));
         return rc;
     }
     if (unlink(path) < 0 && errno != ENOENT) {
         rc = -errno;
-        snprintf(err, errlen, "control: cannot remove the stale socket %s: %s", path,
-                 strerror(errno));
+        herd_err_set(err, rc, "", "control: cannot remove the stale socket %s: %s", path,
+                     strerror(errno));
         return rc;
     }
     log_info("control: removed the stale socket %s", path);
     return 0;
 }
 
-int control_server_open(const char *path, struct control_server **out, char *err,
-                        size_t errlen)
+int control_server_open(const char *path, struct control_server **out, struct herd_err *err)
 {
     struct control_server *s;
     struct sockaddr_un addr;
@@ -127,17 +121,16 @@ int control_server_open(const char *path, struct control_server **out, char *err
     int rc;
 
     *out = NULL;
-    rc = make_addr(path, &addr, err, errlen);
+    rc = make_addr(path, &addr, err);
     if (rc)
         return rc;
-    rc = clear_path(path, &addr, err, errlen);
+    rc = clear_path(path, &addr, err);
     if (rc)
         return rc;
     s = calloc(1, sizeof(*s));
     if (!s || !(s->path = strdup(path))) {
         free(s);
-        snprintf(err, errlen, "control: out of memory");
-        return -ENOMEM;
+        return herd_err_set(err, -ENOMEM, "", "control: out of memory");
     }
     s->wake_fd = s->epoll_fd = -1;
     for (unsigned i = 0; i < CONTROL_MAX_CLIENTS; i++)
@@ -145,7 +138,7 @@ int control_server_open(const char *path, struct control_server **out, char *err
     s->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (s->listen_fd < 0) {
         rc = -errno;
-        snprintf(err, errlen, "control: socket: %s", strerror(errno));
+        herd_err_set(err, rc, "", "control: socket: %s", strerror(errno));
         goto fail;
     }
     /* Created 0600 from the start: no window where others could connect. */
@@ -153,14 +146,14 @@ int control_server_open(const char *path, struct control_server **out, char *err
     rc = bind(s->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) ? -errno : 0;
     umask(old_mask);
     if (rc) {
-        snprintf(err, errlen, "control: cannot create the socket %s: %s", path,
-                 rc == -EADDRINUSE ? "the path appeared meanwhile (another herd-vmm?)"
-                                   : strerror(-rc));
+        herd_err_set(err, rc, "", "control: cannot create the socket %s: %s", path,
+                     rc == -EADDRINUSE ? "the path appeared meanwhile (another herd-vmm?)"
+                                       : strerror(-rc));
         goto fail;
     }
     if (stat(path, &st) < 0) {
         rc = -errno;
-        snprintf(err, errlen, "control: %s: %s", path, strerror(errno));
+        herd_err_set(err, rc, "", "control: %s: %s", path, strerror(errno));
         unlink(path);
         goto fail;
     }
@@ -168,7 +161,7 @@ int control_server_open(const char *path, struct control_server **out, char *err
     s->ino = st.st_ino;
     if (chmod(path, 0600) < 0 || listen(s->listen_fd, 32) < 0) {
         rc = -errno;
-        snprintf(err, errlen, "control: %s: %s", path, strerror(errno));
+        herd_err_set(err, rc, "", "control: %s: %s", path, strerror(errno));
         unlink(path);
         goto fail;
     }
@@ -467,7 +460,7 @@ static void *serve(void *arg)
 }
 
 int control_server_start(struct control_server *s, const struct control_ops *ops, void *ctx,
-                         char *err, size_t errlen)
+                         struct herd_err *err)
 {
     struct epoll_event ev = {.events = EPOLLIN};
     sigset_t all, old;
@@ -478,17 +471,17 @@ int control_server_start(struct control_server *s, const struct control_ops *ops
     s->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (s->epoll_fd < 0 || s->wake_fd < 0) {
-        snprintf(err, errlen, "control: epoll/eventfd: %s", strerror(errno));
+        herd_err_set(err, -errno, "", "control: epoll/eventfd: %s", strerror(errno));
         return -errno;
     }
     ev.data.u64 = EV_LISTEN;
     if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, s->listen_fd, &ev) < 0) {
-        snprintf(err, errlen, "control: epoll_ctl: %s", strerror(errno));
+        herd_err_set(err, -errno, "", "control: epoll_ctl: %s", strerror(errno));
         return -errno;
     }
     ev.data.u64 = EV_WAKE;
     if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, s->wake_fd, &ev) < 0) {
-        snprintf(err, errlen, "control: epoll_ctl: %s", strerror(errno));
+        herd_err_set(err, -errno, "", "control: epoll_ctl: %s", strerror(errno));
         return -errno;
     }
     /* Termination signals belong to the main thread's signalfd, the kick
@@ -498,7 +491,7 @@ int control_server_start(struct control_server *s, const struct control_ops *ops
     rc = pthread_create(&s->thread, NULL, serve, s);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc) {
-        snprintf(err, errlen, "control: cannot start its thread: %s", strerror(rc));
+        herd_err_set(err, -rc, "", "control: cannot start its thread: %s", strerror(rc));
         return -rc;
     }
     s->started = true;

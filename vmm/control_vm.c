@@ -55,42 +55,40 @@ static size_t vm_input(void *ctx, const uint8_t *data, size_t len)
     return serial_receive(&vm->serial, data, len);
 }
 
-static int vm_pause(void *ctx, char *err, size_t errlen)
+static int vm_pause(void *ctx, struct herd_err *err)
 {
     struct vm *vm = ctx;
     int rc = vcpu_pause_all(&vm->pause, vm->vcpus, vm->nr_vcpus, &vm->stopping,
                             CONTROL_PAUSE_TIMEOUT_MS);
 
     if (rc == -ESHUTDOWN)
-        snprintf(err, errlen, "pause: the guest is stopping");
+        herd_err_set(err, rc, "", "pause: the guest is stopping");
     else if (rc == -ETIMEDOUT)
-        snprintf(err, errlen, "pause: a vCPU did not leave KVM_RUN within %d ms; the guest "
-                 "keeps running", CONTROL_PAUSE_TIMEOUT_MS);
+        herd_err_set(err, rc, "", "pause: a vCPU did not leave KVM_RUN within %d ms; the guest "
+                     "keeps running", CONTROL_PAUSE_TIMEOUT_MS);
     else if (rc)
-        snprintf(err, errlen, "pause: %s", strerror(-rc));
+        herd_err_set(err, rc, "", "pause: %s", strerror(-rc));
     return rc;
 }
 
-static int vm_resume(void *ctx, char *err, size_t errlen)
+static int vm_resume(void *ctx, struct herd_err *err)
 {
     struct vm *vm = ctx;
 
-    if (__atomic_load_n(&vm->stopping, __ATOMIC_ACQUIRE)) {
-        snprintf(err, errlen, "resume: the guest is stopping");
-        return -ESHUTDOWN;
-    }
+    if (__atomic_load_n(&vm->stopping, __ATOMIC_ACQUIRE))
+        return herd_err_set(err, -ESHUTDOWN, "", "resume: the guest is stopping");
     vcpu_resume_all(&vm->pause);
     return 0;
 }
 
-static int vm_powerdown(void *ctx, char *err, size_t errlen)
+static int vm_powerdown(void *ctx, struct herd_err *err)
 {
     int rc = vm_press_power_button(ctx);
 
     if (rc == -ESHUTDOWN)
-        snprintf(err, errlen, "powerdown: the guest is stopping");
+        herd_err_set(err, rc, "", "powerdown: the guest is stopping");
     else if (rc)
-        snprintf(err, errlen, "powerdown: %s", strerror(-rc));
+        herd_err_set(err, rc, "", "powerdown: %s", strerror(-rc));
     return rc;
 }
 

@@ -11,19 +11,21 @@
 
 #include "herd/device_config.h"
 
-typedef int (*kv_fn)(void *cfg, const char *key, const char *value, char *err, size_t errlen);
+typedef int (*kv_fn)(void *cfg, const char *key, const char *value, struct herd_err *err);
 
 /* Splits spec at commas and '=' and calls fn for each pair. */
-static int kv_parse(const char *spec, void *cfg, kv_fn fn, const char *what, char *err,
-                    size_t errlen)
+static int kv_parse(const char *spec, void *cfg, kv_fn fn, const char *what, struct herd_err *err)
 {
     char *copy = strdup(spec), *save = NULL, *tok;
     int rc = 0;
+    char opt[16];
+
+    snprintf(opt, sizeof(opt), "--%s", what);
 
     if (!copy)
         return -ENOMEM;
     if ((*spec && (spec[0] == ',' || spec[strlen(spec) - 1] == ',')) || strstr(spec, ",,")) {
-        snprintf(err, errlen, "%s: empty item in '%s'", what, spec);
+        herd_err_set(err, -EINVAL, opt, "%s: empty item in '%s'", what, spec);
         free(copy);
         return -EINVAL;
     }
@@ -31,12 +33,11 @@ static int kv_parse(const char *spec, void *cfg, kv_fn fn, const char *what, cha
         char *eq = strchr(tok, '=');
 
         if (!eq || eq == tok || !eq[1]) {
-            snprintf(err, errlen, "%s: '%s' is not key=value", what, tok);
-            rc = -EINVAL;
+            rc = herd_err_set(err, -EINVAL, opt, "%s: '%s' is not key=value", what, tok);
             break;
         }
         *eq = 0;
-        rc = fn(cfg, tok, eq + 1, err, errlen);
+        rc = fn(cfg, tok, eq + 1, err);
     }
     free(copy);
     return rc;
@@ -76,37 +77,32 @@ static int replace(char **field, const char *v)
 }
 
 /* backing=none, or backing=FORMAT:PATH once per image below the top one. */
-static int add_backing(struct disk_config *cfg, const char *v, char *err, size_t errlen)
+static int add_backing(struct disk_config *cfg, const char *v, struct herd_err *err)
 {
     const char *colon = strchr(v, ':');
 
     if (!strcmp(v, "none")) {
-        if (cfg->chain_pinned) {
-            snprintf(err, errlen, "disk: backing=none cannot follow another backing=");
-            return -EINVAL;
-        }
+        if (cfg->chain_pinned)
+            return herd_err_set(err, -EINVAL, "backing",
+                                "disk: backing=none cannot follow another backing=");
         cfg->chain_pinned = true;
         cfg->chain_len = 0;
         cfg->chain_format[0] = NULL;
         return 0;
     }
-    if (cfg->chain_pinned && cfg->chain_len == 0) {
-        snprintf(err, errlen, "disk: backing=none cannot be followed by another backing=");
-        return -EINVAL;
-    }
-    if (cfg->chain_len == DISK_MAX_CHAIN) {
-        snprintf(err, errlen, "disk: at most %d backing= images", DISK_MAX_CHAIN);
-        return -EINVAL;
-    }
-    if (!colon || colon[1] != '/') {
-        snprintf(err, errlen, "disk: backing '%s' is not FORMAT:/ABSOLUTE/PATH or none", v);
-        return -EINVAL;
-    }
+    if (cfg->chain_pinned && cfg->chain_len == 0)
+        return herd_err_set(err, -EINVAL, "backing",
+                            "disk: backing=none cannot be followed by another backing=");
+    if (cfg->chain_len == DISK_MAX_CHAIN)
+        return herd_err_set(err, -EINVAL, "backing", "disk: at most %d backing= images",
+                            DISK_MAX_CHAIN);
+    if (!colon || colon[1] != '/')
+        return herd_err_set(err, -EINVAL, "backing",
+                            "disk: backing '%s' is not FORMAT:/ABSOLUTE/PATH or none", v);
     size_t flen = (size_t)(colon - v);
-    if ((flen != 3 || strncmp(v, "raw", 3)) && (flen != 5 || strncmp(v, "qcow2", 5))) {
-        snprintf(err, errlen, "disk: backing format in '%s' is not raw or qcow2", v);
-        return -EINVAL;
-    }
+    if ((flen != 3 || strncmp(v, "raw", 3)) && (flen != 5 || strncmp(v, "qcow2", 5)))
+        return herd_err_set(err, -EINVAL, "backing",
+                            "disk: backing format in '%s' is not raw or qcow2", v);
     char *f = strndup(v, flen), *p = strdup(colon + 1);
     if (!f || !p) {
         free(f);
@@ -120,62 +116,56 @@ static int add_backing(struct disk_config *cfg, const char *v, char *err, size_t
     return 0;
 }
 
-static int disk_kv(void *p, const char *k, const char *v, char *err, size_t errlen)
+static int disk_kv(void *p, const char *k, const char *v, struct herd_err *err)
 {
     struct disk_config *cfg = p;
 
     if (!strcmp(k, "path"))
         return replace(&cfg->path, v);
     if (!strcmp(k, "format")) {
-        if (strcmp(v, "raw") && strcmp(v, "qcow2")) {
-            snprintf(err, errlen, "disk: format '%s' is not raw or qcow2", v);
-            return -EINVAL;
-        }
+        if (strcmp(v, "raw") && strcmp(v, "qcow2"))
+            return herd_err_set(err, -EINVAL, k, "disk: format '%s' is not raw or qcow2", v);
         return replace(&cfg->format, v);
     }
     if (!strcmp(k, "readonly")) {
         if (!parse_onoff(v, &cfg->readonly))
             return 0;
-        snprintf(err, errlen, "disk: readonly='%s' is not on or off", v);
-        return -EINVAL;
+        return herd_err_set(err, -EINVAL, k, "disk: readonly='%s' is not on or off", v);
     }
     if (!strcmp(k, "serial")) {
         if (strlen(v) <= DEVICE_SPEC_ID_BYTES)
             return replace(&cfg->serial, v);
-        snprintf(err, errlen, "disk: serial '%s' is longer than %d bytes", v,
-                 DEVICE_SPEC_ID_BYTES);
-        return -EINVAL;
+        return herd_err_set(err, -EINVAL, k, "disk: serial '%s' is longer than %d bytes", v,
+                            DEVICE_SPEC_ID_BYTES);
     }
     if (!strcmp(k, "queues")) {
         if (!parse_queues(v, &cfg->queues))
             return 0;
-        snprintf(err, errlen, "disk: queues='%s' is not 1-%d", v, DEVICE_MAX_QUEUES);
-        return -EINVAL;
+        return herd_err_set(err, -EINVAL, k, "disk: queues='%s' is not 1-%d", v, DEVICE_MAX_QUEUES);
     }
     if (!strcmp(k, "backing"))
-        return add_backing(cfg, v, err, errlen);
-    snprintf(err, errlen,
-             "disk: unknown key '%s' (path, format, readonly, serial, queues, backing)", k);
-    return -EINVAL;
+        return add_backing(cfg, v, err);
+    return herd_err_set(err, -EINVAL, k,
+                        "disk: unknown key '%s' (path, format, readonly, serial, queues, backing)",
+                        k);
 }
 
-int disk_config_parse(const char *spec, struct disk_config *cfg, char *err, size_t errlen)
+int disk_config_parse(const char *spec, struct disk_config *cfg, struct herd_err *err)
 {
     int rc;
 
     memset(cfg, 0, sizeof(*cfg));
     cfg->queues = 1;
-    rc = kv_parse(spec, cfg, disk_kv, "disk", err, errlen);
+    rc = kv_parse(spec, cfg, disk_kv, "disk", err);
     if (!rc && !cfg->path) {
-        snprintf(err, errlen, "disk: 'path=' is required");
-        rc = -EINVAL;
+        rc = herd_err_set(err, -EINVAL, "path", "disk: 'path=' is required");
     }
     if (!rc && !cfg->format) {
         /* Formats are never probed: a raw file taken for qcow2 (or the
          * reverse) is how guests read host files. */
-        snprintf(err, errlen, "disk %s: 'format=raw|qcow2' is required (herd never guesses "
-                 "image formats)", cfg->path);
-        rc = -EINVAL;
+        rc = herd_err_set(err, -EINVAL, "format",
+                          "disk %s: 'format=raw|qcow2' is required (herd never guesses "
+                          "image formats)", cfg->path);
     }
     if (rc)
         disk_config_free(cfg);
@@ -230,24 +220,24 @@ static bool valid_ifname(const char *v)
     return true;
 }
 
-static int nic_kv(void *p, const char *k, const char *v, char *err, size_t errlen)
+static int nic_kv(void *p, const char *k, const char *v, struct herd_err *err)
 {
     struct nic_config *cfg = p;
 
     if (!strcmp(k, "tap")) {
         if (valid_ifname(v))
             return replace(&cfg->tap, v);
-        snprintf(err, errlen, "net: tap name '%s' is not an interface name (1-15 characters, "
-                 "no '/', ':' or blanks)", v);
-        return -EINVAL;
+        return herd_err_set(err, -EINVAL, k,
+                            "net: tap name '%s' is not an interface name (1-15 characters, "
+                            "no '/', ':' or blanks)", v);
     }
     if (!strcmp(k, "mac")) {
         if (!parse_mac(v, cfg->mac)) {
             cfg->mac_set = true;
             return 0;
         }
-        snprintf(err, errlen, "net: mac '%s' is not a unicast xx:xx:xx:xx:xx:xx address", v);
-        return -EINVAL;
+        return herd_err_set(err, -EINVAL, k,
+                            "net: mac '%s' is not a unicast xx:xx:xx:xx:xx:xx address", v);
     }
     if (!strcmp(k, "vhost")) {
         if (!strcmp(v, "auto"))
@@ -257,32 +247,29 @@ static int nic_kv(void *p, const char *k, const char *v, char *err, size_t errle
         else if (!strcmp(v, "off"))
             cfg->vhost = VHOST_OFF;
         else {
-            snprintf(err, errlen, "net: vhost='%s' is not auto, on or off", v);
-            return -EINVAL;
+            return herd_err_set(err, -EINVAL, k, "net: vhost='%s' is not auto, on or off", v);
         }
         return 0;
     }
     if (!strcmp(k, "queues")) {
         if (!parse_queues(v, &cfg->queues) && cfg->queues == 1)
             return 0;
-        snprintf(err, errlen, "net: queues='%s': only 1 queue pair is supported so far", v);
-        return -EINVAL;
+        return herd_err_set(err, -EINVAL, k,
+                            "net: queues='%s': only 1 queue pair is supported so far", v);
     }
-    snprintf(err, errlen, "net: unknown key '%s' (tap, mac, vhost, queues)", k);
-    return -EINVAL;
+    return herd_err_set(err, -EINVAL, k, "net: unknown key '%s' (tap, mac, vhost, queues)", k);
 }
 
-int nic_config_parse(const char *spec, struct nic_config *cfg, char *err, size_t errlen)
+int nic_config_parse(const char *spec, struct nic_config *cfg, struct herd_err *err)
 {
     int rc;
 
     memset(cfg, 0, sizeof(*cfg));
     cfg->queues = 1;
     cfg->vhost = VHOST_AUTO;
-    rc = kv_parse(spec, cfg, nic_kv, "net", err, errlen);
+    rc = kv_parse(spec, cfg, nic_kv, "net", err);
     if (!rc && !cfg->tap) {
-        snprintf(err, errlen, "net: 'tap=' is required");
-        rc = -EINVAL;
+        rc = herd_err_set(err, -EINVAL, "tap", "net: 'tap=' is required");
     }
     if (rc)
         nic_config_free(cfg);

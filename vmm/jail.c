@@ -58,7 +58,7 @@ static char sys_names[SYSNAME_MAX][SYSNAME_LEN];
 static __thread int my_class = JAIL_MAIN;
 #ifdef HERD_TEST_HOOKS
 static int forbidden_class = -1; /* HERD_TEST_FORBIDDEN_SYSCALL=<class> */
-static int uring_attack_setup(char *err, size_t errlen);
+static int uring_attack_setup(struct herd_err *err);
 #endif
 
 const char *jail_class_name(enum jail_class c)
@@ -73,26 +73,24 @@ bool jail_seccomp_active(void)
 
 /* ---- cgroup ------------------------------------------------------------- */
 
-int jail_join_cgroup(const char *path, char *err, size_t errlen)
+int jail_join_cgroup(const char *path, struct herd_err *err)
 {
     char file[4096], pid[32];
     int fd, n, rc = 0;
 
-    if ((size_t)snprintf(file, sizeof(file), "%s/cgroup.procs", path) >= sizeof(file)) {
-        snprintf(err, errlen, "cgroup: the path is too long");
-        return -ENAMETOOLONG;
-    }
+    if ((size_t)snprintf(file, sizeof(file), "%s/cgroup.procs", path) >= sizeof(file))
+        return herd_err_set(err, -ENAMETOOLONG, "", "cgroup: the path is too long");
     fd = open(file, O_WRONLY | O_CLOEXEC);
     if (fd < 0) {
         rc = -errno;
-        snprintf(err, errlen, "cgroup: %s: %s (herdd creates the group before starting "
-                 "herd-vmm)", file, strerror(errno));
+        herd_err_set(err, rc, "", "cgroup: %s: %s (herdd creates the group before starting "
+                     "herd-vmm)", file, strerror(errno));
         return rc;
     }
     n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
     if (write(fd, pid, (size_t)n) != n) {
         rc = -errno;
-        snprintf(err, errlen, "cgroup: cannot join %s: %s", path, strerror(errno));
+        herd_err_set(err, rc, "", "cgroup: cannot join %s: %s", path, strerror(errno));
     }
     close(fd);
     return rc;
@@ -189,23 +187,22 @@ static int export_bpf(scmp_filter_ctx ctx, struct sock_fprog *prog)
     return rc;
 }
 
-static int build_class(enum jail_class c, char *err, size_t errlen)
+static int build_class(enum jail_class c, struct herd_err *err)
 {
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
     int rc;
 
-    if (!ctx) {
-        snprintf(err, errlen, "seccomp: cannot start the %s filter", class_names[c]);
-        return -ENOMEM;
-    }
+    if (!ctx)
+        return herd_err_set(err, -ENOMEM, "", "seccomp: cannot start the %s filter",
+                            class_names[c]);
     /* Calls of another architecture (int 0x80, x32) trap as well. */
     rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_TRAP);
     if (!rc)
-        rc = seccomp_policy_add(ctx, c, err, errlen);
+        rc = seccomp_policy_add(ctx, c, err);
     if (!rc)
         rc = export_bpf(ctx, &progs[c]);
-    if (rc && !err[0])
-        snprintf(err, errlen, "seccomp: %s filter: %s", class_names[c], strerror(-rc));
+    if (rc && err && !err->msg[0])
+        herd_err_set(err, rc, "", "seccomp: %s filter: %s", class_names[c], strerror(-rc));
     seccomp_release(ctx);
     return rc;
 }
@@ -245,12 +242,12 @@ static void preload_lazy_state(void)
     }
 }
 
-int jail_prepare(const struct jail_opts *o, char *err, size_t errlen)
+int jail_prepare(const struct jail_opts *o, struct herd_err *err)
 {
     struct sigaction sa;
     int rc;
 
-    err[0] = 0;
+    herd_err_clear(err);
 #ifdef HERD_TEST_HOOKS
     {
         const char *want = getenv("HERD_TEST_FORBIDDEN_SYSCALL");
@@ -258,11 +255,10 @@ int jail_prepare(const struct jail_opts *o, char *err, size_t errlen)
         for (int c = 0; want && c < JAIL_NR_CLASSES; c++)
             if (strcmp(want, class_names[c]) == 0)
                 forbidden_class = c;
-        if (want && forbidden_class < 0) {
-            snprintf(err, errlen, "HERD_TEST_FORBIDDEN_SYSCALL: '%s' is no thread class", want);
-            return -EINVAL;
-        }
-        rc = uring_attack_setup(err, errlen);
+        if (want && forbidden_class < 0)
+            return herd_err_set(err, -EINVAL, "",
+                                "HERD_TEST_FORBIDDEN_SYSCALL: '%s' is no thread class", want);
+        rc = uring_attack_setup(err);
         if (rc)
             return rc;
     }
@@ -283,7 +279,7 @@ int jail_prepare(const struct jail_opts *o, char *err, size_t errlen)
         return 0;
     fill_sys_names();
     for (int c = 0; c < JAIL_NR_CLASSES; c++) {
-        rc = build_class((enum jail_class)c, err, errlen);
+        rc = build_class((enum jail_class)c, err);
         if (rc)
             return rc;
     }
@@ -293,7 +289,7 @@ int jail_prepare(const struct jail_opts *o, char *err, size_t errlen)
     sigfillset(&sa.sa_mask);
     if (sigaction(SIGSYS, &sa, NULL) < 0) {
         rc = -errno;
-        snprintf(err, errlen, "seccomp: SIGSYS handler: %s", strerror(errno));
+        herd_err_set(err, rc, "", "seccomp: SIGSYS handler: %s", strerror(errno));
         return rc;
     }
     return 0;
@@ -301,14 +297,12 @@ int jail_prepare(const struct jail_opts *o, char *err, size_t errlen)
 
 /* ---- dropping privileges ---------------------------------------------- */
 
-int jail_drop(const struct jail_opts *o, char *err, size_t errlen)
+int jail_drop(const struct jail_opts *o, struct herd_err *err)
 {
     int rc;
 
-    if ((o->uid < 0) != (o->gid < 0)) {
-        snprintf(err, errlen, "--uid and --gid go together");
-        return -EINVAL;
-    }
+    if ((o->uid < 0) != (o->gid < 0))
+        return herd_err_set(err, -EINVAL, "", "--uid and --gid go together");
     capng_get_caps_process();
     if (o->uid >= 0) {
         /* No supplementary groups, the gid, the uid, and with them every
@@ -316,11 +310,10 @@ int jail_drop(const struct jail_opts *o, char *err, size_t errlen)
         capng_clear(CAPNG_SELECT_BOTH);
         rc = capng_change_id((int)o->uid, (int)o->gid,
                              CAPNG_DROP_SUPP_GRP | CAPNG_CLEAR_BOUNDING);
-        if (rc) {
-            snprintf(err, errlen, "cannot switch to uid %ld gid %ld (libcap-ng error %d): %s",
-                     o->uid, o->gid, rc, strerror(errno));
-            return -EPERM;
-        }
+        if (rc)
+            return herd_err_set(err, -EPERM, "",
+                                "cannot switch to uid %ld gid %ld (libcap-ng error %d): %s", o->uid,
+                                o->gid, rc, strerror(errno));
     } else if (capng_have_capabilities(CAPNG_SELECT_CAPS) != CAPNG_NONE ||
                capng_have_capabilities(CAPNG_SELECT_BOUNDS) != CAPNG_NONE) {
         /* The bounding set can only shrink with CAP_SETPCAP; without it
@@ -328,18 +321,16 @@ int jail_drop(const struct jail_opts *o, char *err, size_t errlen)
         bool bounds = capng_have_capability(CAPNG_EFFECTIVE, CAP_SETPCAP);
 
         capng_clear(bounds ? CAPNG_SELECT_BOTH : CAPNG_SELECT_CAPS);
-        if (capng_apply(bounds ? CAPNG_SELECT_BOTH : CAPNG_SELECT_CAPS)) {
-            snprintf(err, errlen, "cannot drop capabilities: %s", strerror(errno));
-            return -EPERM;
-        }
+        if (capng_apply(bounds ? CAPNG_SELECT_BOTH : CAPNG_SELECT_CAPS))
+            return herd_err_set(err, -EPERM, "", "cannot drop capabilities: %s", strerror(errno));
     }
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) {
-        snprintf(err, errlen, "cannot clear ambient capabilities: %s", strerror(errno));
+        herd_err_set(err, -errno, "", "cannot clear ambient capabilities: %s", strerror(errno));
         return -errno;
     }
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
         rc = -errno;
-        snprintf(err, errlen, "cannot set no_new_privs: %s", strerror(errno));
+        herd_err_set(err, rc, "", "cannot set no_new_privs: %s", strerror(errno));
         return rc;
     }
     return 0;
@@ -405,7 +396,7 @@ static void uring_attack(struct io_uring *ring, int fd)
     log_info("uring-attack done");
 }
 
-static int uring_attack_setup(char *err, size_t errlen)
+static int uring_attack_setup(struct herd_err *err)
 {
     const char *want = getenv("HERD_TEST_FORBIDDEN_URING"), *v;
     char list[256], *save = NULL;
@@ -423,10 +414,9 @@ static int uring_attack_setup(char *err, size_t errlen)
         for (int i = 0; i < BD_ATK_NR; i++)
             if (strcmp(tok, bd_uring_attack_names[i]) == 0)
                 op = i;
-        if (op < 0) {
-            snprintf(err, errlen, "HERD_TEST_FORBIDDEN_URING: '%s' is no operation", tok);
-            return -EINVAL;
-        }
+        if (op < 0)
+            return herd_err_set(err, -EINVAL, "", "HERD_TEST_FORBIDDEN_URING: '%s' is no operation",
+                                tok);
         uring_ops |= 1u << op;
     }
     uring_ctx.file = (v = getenv("HERD_TEST_URING_FILE")) ? v : "/etc/passwd";

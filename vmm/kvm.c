@@ -33,7 +33,7 @@ const unsigned kvm_nr_required_caps = sizeof(kvm_required_caps) / sizeof(kvm_req
 #define KVM_TSS_ADDR        0xfffbd000ULL
 #define KVM_IDENTITY_MAP    0xfffbc000ULL
 
-int kvm_open(struct kvm *kvm, const char *path, char *err, size_t errlen)
+int kvm_open(struct kvm *kvm, const char *path, struct herd_err *err)
 {
     int version, rc;
 
@@ -44,29 +44,30 @@ int kvm_open(struct kvm *kvm, const char *path, char *err, size_t errlen)
     kvm->dev_fd = open(path, O_RDWR | O_CLOEXEC);
     if (kvm->dev_fd < 0) {
         rc = -errno;
-        snprintf(err, errlen, "cannot open %s: %s%s", path, strerror(errno),
-                 errno == ENOENT ? " (is the kvm module loaded?)"
-                 : errno == EACCES ? " (are you in the kvm group, or root?)" : "");
+        herd_err_set(err, rc, "", "cannot open %s: %s%s", path, strerror(errno),
+                     errno == ENOENT   ? " (is the kvm module loaded?)"
+                     : errno == EACCES ? " (are you in the kvm group, or root?)"
+                                       : "");
         return rc;
     }
     version = ioctl(kvm->dev_fd, KVM_GET_API_VERSION, 0);
     if (version != KVM_API_VERSION) {
-        snprintf(err, errlen, "%s speaks KVM API version %d, herd-vmm needs %d", path, version,
-                 KVM_API_VERSION);
+        herd_err_set(err, -ENOTSUP, "", "%s speaks KVM API version %d, herd-vmm needs %d", path,
+                     version, KVM_API_VERSION);
         kvm_close(kvm);
         return -ENOTSUP;
     }
     for (unsigned i = 0; i < kvm_nr_required_caps; i++) {
         if (ioctl(kvm->dev_fd, KVM_CHECK_EXTENSION, kvm_required_caps[i].cap) <= 0) {
-            snprintf(err, errlen, "KVM on this host lacks %s (needed for %s)",
-                     kvm_required_caps[i].name, kvm_required_caps[i].why);
+            herd_err_set(err, -ENOTSUP, "", "KVM on this host lacks %s (needed for %s)",
+                         kvm_required_caps[i].name, kvm_required_caps[i].why);
             kvm_close(kvm);
             return -ENOTSUP;
         }
     }
     kvm->run_size = ioctl(kvm->dev_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
     if (kvm->run_size < (int)sizeof(struct kvm_run)) {
-        snprintf(err, errlen, "KVM_GET_VCPU_MMAP_SIZE returned %d", kvm->run_size);
+        herd_err_set(err, -ENOTSUP, "", "KVM_GET_VCPU_MMAP_SIZE returned %d", kvm->run_size);
         kvm_close(kvm);
         return -ENOTSUP;
     }
@@ -91,9 +92,9 @@ static int set_slot(struct kvm *kvm, unsigned slot, const struct guest_mem_slot 
     return ioctl(kvm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0 ? -errno : 0;
 }
 
-static int fail(int rc, char *err, size_t errlen, const char *what)
+static int fail(int rc, struct herd_err *err, const char *what)
 {
-    snprintf(err, errlen, "%s: %s", what, strerror(-rc));
+    herd_err_set(err, rc, "", "%s: %s", what, strerror(-rc));
     return rc;
 }
 
@@ -125,7 +126,7 @@ static int pic_mask_all(struct kvm *kvm)
     return 0;
 }
 
-int kvm_create_vm(struct kvm *kvm, const struct guest_mem *gm, char *err, size_t errlen)
+int kvm_create_vm(struct kvm *kvm, const struct guest_mem *gm, struct herd_err *err)
 {
     struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
     uint64_t identity = KVM_IDENTITY_MAP;
@@ -133,27 +134,27 @@ int kvm_create_vm(struct kvm *kvm, const struct guest_mem *gm, char *err, size_t
 
     kvm->vm_fd = ioctl(kvm->dev_fd, KVM_CREATE_VM, 0);
     if (kvm->vm_fd < 0)
-        return fail(-errno, err, errlen, "KVM_CREATE_VM");
+        return fail(-errno, err, "KVM_CREATE_VM");
     /* RAM first: registering it after KVM_CREATE_IRQCHIP/PIT2 took 6-11 ms
      * per call on the PVM development host (the memslot update waits for an
      * SRCU grace period once those exist), before them ~0.1 ms. */
     for (unsigned i = 0; i < gm->nr_slots; i++) {
         rc = set_slot(kvm, i, &gm->slots[i]);
         if (rc)
-            return fail(rc, err, errlen, "KVM_SET_USER_MEMORY_REGION");
+            return fail(rc, err, "KVM_SET_USER_MEMORY_REGION");
     }
     if (ioctl(kvm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)KVM_TSS_ADDR) < 0)
-        return fail(-errno, err, errlen, "KVM_SET_TSS_ADDR");
+        return fail(-errno, err, "KVM_SET_TSS_ADDR");
     if (ioctl(kvm->dev_fd, KVM_CHECK_EXTENSION, KVM_CAP_SET_IDENTITY_MAP_ADDR) > 0 &&
         ioctl(kvm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &identity) < 0)
-        return fail(-errno, err, errlen, "KVM_SET_IDENTITY_MAP_ADDR");
+        return fail(-errno, err, "KVM_SET_IDENTITY_MAP_ADDR");
     if (ioctl(kvm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
-        return fail(-errno, err, errlen, "KVM_CREATE_IRQCHIP");
+        return fail(-errno, err, "KVM_CREATE_IRQCHIP");
     rc = pic_mask_all(kvm);
     if (rc < 0)
-        return fail(rc, err, errlen, "KVM_SET_IRQCHIP (8259 mask)");
+        return fail(rc, err, "KVM_SET_IRQCHIP (8259 mask)");
     if (ioctl(kvm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
-        return fail(-errno, err, errlen, "KVM_CREATE_PIT2");
+        return fail(-errno, err, "KVM_CREATE_PIT2");
     return 0;
 }
 

@@ -17,7 +17,7 @@
 
 int main(int argc, char **argv)
 {
-    char err[VMM_CONFIG_ERR_LEN] = "";
+    struct herd_err err = {0};
     struct control_server *control = NULL;
     struct vmm_config cfg;
     struct vm vm;
@@ -25,8 +25,8 @@ int main(int argc, char **argv)
 
     log_set_prefix("herd-vmm");
     vmm_config_init(&cfg);
-    if (vmm_config_parse_args(&cfg, argc, argv, err, sizeof(err))) {
-        log_error("%s", err);
+    if (vmm_config_parse_args(&cfg, argc, argv, &err)) {
+        log_error("%s", err.msg);
         vmm_config_free(&cfg);
         return VMM_EXIT_ERROR;
     }
@@ -41,8 +41,8 @@ int main(int argc, char **argv)
         return 0;
     }
     log_set_level(cfg.log_level);
-    if (vmm_config_validate(&cfg, err, sizeof(err))) {
-        log_error("%s", err);
+    if (vmm_config_validate(&cfg, &err)) {
+        log_error("%s", err.msg);
         vmm_config_free(&cfg);
         return VMM_EXIT_ERROR;
     }
@@ -62,8 +62,8 @@ int main(int argc, char **argv)
     /* The cgroup before anything is allocated, so guest RAM is charged to
      * it; every privileged open (control socket, /dev/kvm, images, taps)
      * before the drop (docs/security.md). */
-    if (cfg.cgroup && jail_join_cgroup(cfg.cgroup, err, sizeof(err))) {
-        log_error("%s", err);
+    if (cfg.cgroup && jail_join_cgroup(cfg.cgroup, &err)) {
+        log_error("%s", err.msg);
         vmm_config_free(&cfg);
         return VMM_EXIT_ERROR;
     }
@@ -71,18 +71,18 @@ int main(int argc, char **argv)
      * and it must exist before privileges are dropped. */
     if (cfg.control)
         signal(SIGHUP, SIG_IGN); /* supervised: no terminal whose hangup matters */
-    if (cfg.control && control_server_open(cfg.control, &control, err, sizeof(err))) {
-        log_error("%s", err);
+    if (cfg.control && control_server_open(cfg.control, &control, &err)) {
+        log_error("%s", err.msg);
         vmm_config_free(&cfg);
         return VMM_EXIT_ERROR;
     }
     struct jail_opts jail = {.cgroup = cfg.cgroup, .uid = cfg.uid, .gid = cfg.gid,
                              .seccomp = cfg.seccomp != 0};
 
-    if (vm_create(&vm, &cfg, err, sizeof(err)) || jail_prepare(&jail, err, sizeof(err)) ||
-        jail_drop(&jail, err, sizeof(err)) ||
-        (control && control_server_start(control, &control_vm_ops, &vm, err, sizeof(err)))) {
-        log_error("%s", err);
+    if (vm_create(&vm, &cfg, &err) || jail_prepare(&jail, &err) ||
+        jail_drop(&jail, &err) ||
+        (control && control_server_start(control, &control_vm_ops, &vm, &err))) {
+        log_error("%s", err.msg);
         control_server_close(control);
         vm_destroy(&vm);
         vmm_config_free(&cfg);

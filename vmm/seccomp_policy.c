@@ -118,7 +118,7 @@ static int allow_ioctls(scmp_filter_ctx ctx, const unsigned long *req)
     return 0;
 }
 
-int seccomp_policy_add(scmp_filter_ctx ctx, enum jail_class c, char *err, size_t errlen)
+int seccomp_policy_add(scmp_filter_ctx ctx, enum jail_class c, struct herd_err *err)
 {
     static const int *const calls[JAIL_NR_CLASSES] = {
         [JAIL_MAIN] = main_calls, [JAIL_VCPU] = vcpu_calls, [JAIL_IO] = io_calls,
@@ -147,7 +147,7 @@ int seccomp_policy_add(scmp_filter_ctx ctx, enum jail_class c, char *err, size_t
     if (!rc && c == JAIL_MAIN)
         rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(openat), 0);
     if (rc)
-        snprintf(err, errlen, "seccomp: building the %s filter: %s", jail_class_name(c),
-                 strerror(-rc));
+        herd_err_set(err, rc, "", "seccomp: building the %s filter: %s", jail_class_name(c),
+                     strerror(-rc));
     return rc;
 }

@@ -8,9 +8,10 @@
 #include <seccomp.h>
 #include <stddef.h>
 
+#include "herd/error.h"
 #include "herd/jail.h"
 
 /* Adds class c's allow rules to ctx (default action: trap). */
-int seccomp_policy_add(scmp_filter_ctx ctx, enum jail_class c, char *err, size_t errlen);
+int seccomp_policy_add(scmp_filter_ctx ctx, enum jail_class c, struct herd_err *err);
 
 #endif

@@ -61,14 +61,14 @@ int vcpu_setup_signals(void)
 }
 
 int vcpu_create(struct vcpu *v, const struct kvm *kvm, unsigned id, const struct vcpu_env *env,
-                char *err, size_t errlen)
+                struct herd_err *err)
 {
     memset(v, 0, sizeof(*v));
     v->id = id;
     v->env = env;
     v->fd = ioctl(kvm->vm_fd, KVM_CREATE_VCPU, (unsigned long)id);
     if (v->fd < 0) {
-        snprintf(err, errlen, "KVM_CREATE_VCPU %u: %s", id, strerror(errno));
+        herd_err_set(err, -errno, "", "KVM_CREATE_VCPU %u: %s", id, strerror(errno));
         return -errno;
     }
     v->run_size = (size_t)kvm->run_size;
@@ -76,7 +76,7 @@ int vcpu_create(struct vcpu *v, const struct kvm *kvm, unsigned id, const struct
     if (v->run == MAP_FAILED) {
         int rc = -errno;
 
-        snprintf(err, errlen, "mmap of vCPU %u's kvm_run: %s", id, strerror(errno));
+        herd_err_set(err, rc, "", "mmap of vCPU %u's kvm_run: %s", id, strerror(errno));
         close(v->fd);
         v->fd = -1;
         v->run = NULL;
@@ -178,49 +178,48 @@ static int set_lapic(struct vcpu *v)
 }
 
 int vcpu_init_cpu(struct vcpu *v, const struct kvm_cpuid_entry2 *supported, unsigned nr,
-                  unsigned nr_vcpus, char *err, size_t errlen)
+                  unsigned nr_vcpus, struct herd_err *err)
 {
     int rc;
 
     rc = set_cpuid(v, supported, nr, nr_vcpus);
     if (rc) {
-        snprintf(err, errlen, "vCPU %u: KVM_SET_CPUID2: %s", v->id, strerror(-rc));
+        herd_err_set(err, rc, "", "vCPU %u: KVM_SET_CPUID2: %s", v->id, strerror(-rc));
         return rc;
     }
     rc = set_msrs(v);
     if (rc) {
-        snprintf(err, errlen, "vCPU %u: KVM_SET_MSRS: %s", v->id, strerror(-rc));
+        herd_err_set(err, rc, "", "vCPU %u: KVM_SET_MSRS: %s", v->id, strerror(-rc));
         return rc;
     }
     rc = set_fpu(v);
     if (rc) {
-        snprintf(err, errlen, "vCPU %u: KVM_SET_FPU: %s", v->id, strerror(-rc));
+        herd_err_set(err, rc, "", "vCPU %u: KVM_SET_FPU: %s", v->id, strerror(-rc));
         return rc;
     }
     rc = set_lapic(v);
     if (rc)
-        snprintf(err, errlen, "vCPU %u: KVM_GET/SET_LAPIC: %s", v->id, strerror(-rc));
+        herd_err_set(err, rc, "", "vCPU %u: KVM_GET/SET_LAPIC: %s", v->id, strerror(-rc));
     return rc;
 }
 
-int vcpu_init_boot_regs(struct vcpu *v, const struct boot_entry *entry, char *err,
-                        size_t errlen)
+int vcpu_init_boot_regs(struct vcpu *v, const struct boot_entry *entry, struct herd_err *err)
 {
     struct kvm_sregs sregs;
     struct kvm_regs regs;
 
     if (ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0) {
-        snprintf(err, errlen, "vCPU %u: KVM_GET_SREGS: %s", v->id, strerror(errno));
+        herd_err_set(err, -errno, "", "vCPU %u: KVM_GET_SREGS: %s", v->id, strerror(errno));
         return -errno;
     }
     boot_cpu_sregs(entry, &sregs);
     if (ioctl(v->fd, KVM_SET_SREGS, &sregs) < 0) {
-        snprintf(err, errlen, "vCPU %u: KVM_SET_SREGS: %s", v->id, strerror(errno));
+        herd_err_set(err, -errno, "", "vCPU %u: KVM_SET_SREGS: %s", v->id, strerror(errno));
         return -errno;
     }
     boot_cpu_regs(entry, &regs);
     if (ioctl(v->fd, KVM_SET_REGS, &regs) < 0) {
-        snprintf(err, errlen, "vCPU %u: KVM_SET_REGS: %s", v->id, strerror(errno));
+        herd_err_set(err, -errno, "", "vCPU %u: KVM_SET_REGS: %s", v->id, strerror(errno));
         return -errno;
     }
     return 0;

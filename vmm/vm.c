@@ -37,8 +37,7 @@ struct mapped_file {
     size_t len;
 };
 
-static int map_file(const char *what, const char *path, struct mapped_file *f, char *err,
-                    size_t errlen)
+static int map_file(const char *what, const char *path, struct mapped_file *f, struct herd_err *err)
 {
     struct stat st;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -48,11 +47,11 @@ static int map_file(const char *what, const char *path, struct mapped_file *f, c
     f->len = 0;
     if (fd < 0) {
         rc = -errno;
-        snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
+        herd_err_set(err, rc, "", "%s %s: %s", what, path, strerror(errno));
         return rc;
     }
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0) {
-        snprintf(err, errlen, "%s %s: not a non-empty regular file", what, path);
+        herd_err_set(err, -EINVAL, "", "%s %s: not a non-empty regular file", what, path);
         close(fd);
         return -EINVAL;
     }
@@ -61,7 +60,7 @@ static int map_file(const char *what, const char *path, struct mapped_file *f, c
     close(fd);
     if (rc) {
         f->data = NULL;
-        snprintf(err, errlen, "%s %s: mmap: %s", what, path, strerror(-rc));
+        herd_err_set(err, rc, "", "%s %s: mmap: %s", what, path, strerror(-rc));
         return rc;
     }
     f->len = (size_t)st.st_size;
@@ -118,7 +117,7 @@ int vm_press_power_button(struct vm *vm)
     return acpi_ged_notify(&vm->ged, ACPI_GED_EVT_POWER_BUTTON);
 }
 
-static int load_kernel(struct vm *vm, char *err, size_t errlen)
+static int load_kernel(struct vm *vm, struct herd_err *err)
 {
     struct mapped_file kernel, initrd = {0};
     struct boot_entry entry;
@@ -129,7 +128,7 @@ static int load_kernel(struct vm *vm, char *err, size_t errlen)
 
     rc = e820_build(&map, &vm->mem);
     if (rc) {
-        snprintf(err, errlen, "cannot build the memory map: %s", strerror(-rc));
+        herd_err_set(err, rc, "", "cannot build the memory map: %s", strerror(-rc));
         return rc;
     }
     rc = acpi_write_tables(&vm->mem, vm->nr_vcpus, &rsdp);
@@ -138,14 +137,14 @@ static int load_kernel(struct vm *vm, char *err, size_t errlen)
     if (!rc)
         rc = mptable_write(&vm->mem, vm->nr_vcpus);
     if (rc) {
-        snprintf(err, errlen, "cannot write the ACPI and MP tables: %s", strerror(-rc));
+        herd_err_set(err, rc, "", "cannot write the ACPI and MP tables: %s", strerror(-rc));
         return rc;
     }
-    rc = map_file("kernel", vm->cfg->kernel, &kernel, err, errlen);
+    rc = map_file("kernel", vm->cfg->kernel, &kernel, err);
     if (rc)
         return rc;
     if (vm->cfg->initrd) {
-        rc = map_file("initrd", vm->cfg->initrd, &initrd, err, errlen);
+        rc = map_file("initrd", vm->cfg->initrd, &initrd, err);
         if (rc) {
             unmap_file(&kernel);
             return rc;
@@ -154,24 +153,24 @@ static int load_kernel(struct vm *vm, char *err, size_t errlen)
     args = (struct boot_args){.cmdline = vm->cfg->cmdline, .initrd = initrd.data,
                               .initrd_size = initrd.len, .e820 = &map,
                               .rsdp = rsdp};
-    char why[BOOT_ERR_LEN] = "";
+    struct herd_err why = {0};
 
-    rc = boot_load(&vm->mem, kernel.data, kernel.len, &args, &entry, why, sizeof(why));
+    rc = boot_load(&vm->mem, kernel.data, kernel.len, &args, &entry, &why);
     unmap_file(&kernel);
     unmap_file(&initrd);
     if (rc) {
-        snprintf(err, errlen, "kernel %s: %s", vm->cfg->kernel, why);
+        herd_err_set(err, rc, "", "kernel %s: %s", vm->cfg->kernel, why.msg);
         return rc;
     }
     rc = boot_cpu_write_tables(&vm->mem);
     if (rc) {
-        snprintf(err, errlen, "cannot write boot tables: %s", strerror(-rc));
+        herd_err_set(err, rc, "", "cannot write boot tables: %s", strerror(-rc));
         return rc;
     }
-    return vcpu_init_boot_regs(&vm->vcpus[0], &entry, err, errlen);
+    return vcpu_init_boot_regs(&vm->vcpus[0], &entry, err);
 }
 
-static int open_serial_output(struct vm *vm, char *err, size_t errlen)
+static int open_serial_output(struct vm *vm, struct herd_err *err)
 {
     switch (vm->cfg->serial) {
     case SERIAL_STDIO:
@@ -198,7 +197,8 @@ static int open_serial_output(struct vm *vm, char *err, size_t errlen)
             vm->serial_fd = open(vm->cfg->serial_path,
                                  O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0640);
         if (vm->serial_fd < 0) {
-            snprintf(err, errlen, "serial file %s: %s", vm->cfg->serial_path, strerror(errno));
+            herd_err_set(err, -EIO, "", "serial file %s: %s", vm->cfg->serial_path,
+                         strerror(errno));
             return -2;
         }
         if (fifo)
@@ -209,10 +209,10 @@ static int open_serial_output(struct vm *vm, char *err, size_t errlen)
     return -1;
 }
 
-static int create_devices(struct vm *vm, char *err, size_t errlen)
+static int create_devices(struct vm *vm, struct herd_err *err)
 {
     struct vm_stopper stopper = {.stop = stop_cb, .ctx = vm};
-    int out_fd = open_serial_output(vm, err, errlen);
+    int out_fd = open_serial_output(vm, err);
     int rc;
 
     if (out_fd == -2)
@@ -237,29 +237,29 @@ static int create_devices(struct vm *vm, char *err, size_t errlen)
     if (!rc)
         rc = acpi_ged_register(&vm->ged, &vm->pio);
     if (rc)
-        snprintf(err, errlen, "device registration: %s", strerror(-rc));
+        herd_err_set(err, rc, "", "device registration: %s", strerror(-rc));
     return rc;
 }
 
 /* PCI bus 0 and the virtio devices the user asked for. */
-static int create_pci_devices(struct vm *vm, char *err, size_t errlen)
+static int create_pci_devices(struct vm *vm, struct herd_err *err)
 {
     int rc = pci_bus_init(&vm->pci, &vm->pio, &vm->mmio);
 
     if (rc) {
-        snprintf(err, errlen, "PCI bus: %s", strerror(-rc));
+        herd_err_set(err, rc, "", "PCI bus: %s", strerror(-rc));
         return rc;
     }
     vm->pci_ready = true;
     for (unsigned i = 0; i < vm->cfg->nr_disks; i++) {
         rc = virtio_blk_create(&vm->cfg->disks[i], &vm->kvm, &vm->mem, &vm->pci, &vm->mmio,
-                               &vm->disks[i], err, errlen);
+                               &vm->disks[i], err);
         if (rc)
             return rc;
     }
     for (unsigned i = 0; i < vm->cfg->nr_nics; i++) {
         rc = virtio_net_create(&vm->cfg->nics[i], i, &vm->kvm, &vm->mem, &vm->pci, &vm->mmio,
-                               &vm->nics[i], err, errlen);
+                               &vm->nics[i], err);
         if (rc)
             return rc;
     }
@@ -293,7 +293,7 @@ static void destroy_pci_devices(struct vm *vm)
     }
 }
 
-static int create_vcpus(struct vm *vm, char *err, size_t errlen)
+static int create_vcpus(struct vm *vm, struct herd_err *err)
 {
     struct kvm_cpuid_entry2 *cpuid = calloc(CPUID_MAX_ENTRIES, sizeof(*cpuid));
     int nr, rc = 0;
@@ -302,7 +302,7 @@ static int create_vcpus(struct vm *vm, char *err, size_t errlen)
         return -ENOMEM;
     nr = kvm_supported_cpuid(&vm->kvm, cpuid, CPUID_MAX_ENTRIES);
     if (nr < 0) {
-        snprintf(err, errlen, "KVM_GET_SUPPORTED_CPUID: %s", strerror(-nr));
+        herd_err_set(err, nr, "", "KVM_GET_SUPPORTED_CPUID: %s", strerror(-nr));
         free(cpuid);
         return nr;
     }
@@ -319,15 +319,15 @@ static int create_vcpus(struct vm *vm, char *err, size_t errlen)
                                 .stopper = {.stop = stop_cb, .ctx = vm},
                                 .stopping = &vm->stopping, .pause = &vm->pause};
     for (unsigned i = 0; i < vm->nr_vcpus && !rc; i++) {
-        rc = vcpu_create(&vm->vcpus[i], &vm->kvm, i, &vm->env, err, errlen);
+        rc = vcpu_create(&vm->vcpus[i], &vm->kvm, i, &vm->env, err);
         if (!rc)
-            rc = vcpu_init_cpu(&vm->vcpus[i], cpuid, (unsigned)nr, vm->nr_vcpus, err, errlen);
+            rc = vcpu_init_cpu(&vm->vcpus[i], cpuid, (unsigned)nr, vm->nr_vcpus, err);
     }
     free(cpuid);
     return rc;
 }
 
-int vm_create(struct vm *vm, const struct vmm_config *cfg, char *err, size_t errlen)
+int vm_create(struct vm *vm, const struct vmm_config *cfg, struct herd_err *err)
 {
     int rc;
 
@@ -341,36 +341,34 @@ int vm_create(struct vm *vm, const struct vmm_config *cfg, char *err, size_t err
     vcpu_pause_init(&vm->pause);
     vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (vm->stop_fd < 0) {
-        snprintf(err, errlen, "eventfd: %s", strerror(errno));
+        herd_err_set(err, -errno, "", "eventfd: %s", strerror(errno));
         return -errno;
     }
-    rc = kvm_open(&vm->kvm, NULL, err, errlen);
+    rc = kvm_open(&vm->kvm, NULL, err);
     if (rc)
         return rc;
-    if (cfg->cpus > (unsigned)vm->kvm.max_vcpus) {
-        snprintf(err, errlen, "cpus: %u requested, KVM on this host allows %d", cfg->cpus,
-                 vm->kvm.max_vcpus);
-        return -EINVAL;
-    }
+    if (cfg->cpus > (unsigned)vm->kvm.max_vcpus)
+        return herd_err_set(err, -EINVAL, "", "cpus: %u requested, KVM on this host allows %d",
+                            cfg->cpus, vm->kvm.max_vcpus);
     rc = guest_mem_create(&vm->mem, cfg->mem);
     if (rc) {
-        snprintf(err, errlen, "guest RAM of %llu MiB: %s",
-                 (unsigned long long)(cfg->mem >> 20), strerror(-rc));
+        herd_err_set(err, rc, "", "guest RAM of %llu MiB: %s", (unsigned long long)(cfg->mem >> 20),
+                     strerror(-rc));
         return rc;
     }
-    rc = kvm_create_vm(&vm->kvm, &vm->mem, err, errlen);
+    rc = kvm_create_vm(&vm->kvm, &vm->mem, err);
     if (rc)
         return rc;
-    rc = create_devices(vm, err, errlen);
+    rc = create_devices(vm, err);
     if (rc)
         return rc;
-    rc = create_pci_devices(vm, err, errlen);
+    rc = create_pci_devices(vm, err);
     if (rc)
         return rc;
-    rc = create_vcpus(vm, err, errlen);
+    rc = create_vcpus(vm, err);
     if (rc)
         return rc;
-    return load_kernel(vm, err, errlen);
+    return load_kernel(vm, err);
 }
 
 static struct termios saved_tty;

@@ -12,9 +12,9 @@
 #include <stdint.h>
 
 #include "herd/e820.h"
+#include "herd/error.h"
 #include "herd/guest_mem.h"
 
-#define BOOT_ERR_LEN 256
 
 enum boot_mode {
     BOOT_MODE_PVH,     /* 32-bit protected mode, paging off, ebx = start_info */
@@ -44,14 +44,14 @@ enum kernel_format boot_kernel_format(const uint8_t *image, size_t len);
 
 /* Loads `image` according to its format. */
 int boot_load(const struct guest_mem *gm, const uint8_t *image, size_t len,
-              const struct boot_args *args, struct boot_entry *entry, char *err, size_t errlen);
+              const struct boot_args *args, struct boot_entry *entry, struct herd_err *err);
 
 /* Helpers shared by both loaders. Each loader checks everything first
  * (the *_check / *_plan calls write nothing) and only then writes guest
  * memory, so a refused kernel, command line or initrd leaves RAM as it was. */
 
 /* Fails with -E2BIG if the command line is longer than max_len bytes. */
-int boot_check_cmdline(const char *cmdline, size_t max_len, char *err, size_t errlen);
+int boot_check_cmdline(const char *cmdline, size_t max_len, struct herd_err *err);
 
 /* Copies the checked command line (NUL-terminated) to LAYOUT_CMDLINE. */
 int boot_write_cmdline(const struct guest_mem *gm, const char *cmdline);
@@ -59,7 +59,7 @@ int boot_write_cmdline(const struct guest_mem *gm, const char *cmdline);
 /* Picks the initrd's place: page-aligned, as high as possible below `limit`
  * (0: no limit) and below the end of low RAM, above `floor`. */
 int boot_plan_initrd(const struct guest_mem *gm, const struct boot_args *args, uint64_t floor,
-                     uint64_t limit, uint64_t *addr, char *err, size_t errlen);
+                     uint64_t limit, uint64_t *addr, struct herd_err *err);
 
 /* Copies the initrd to the planned address. */
 int boot_write_initrd(const struct guest_mem *gm, const struct boot_args *args, uint64_t addr);

@@ -8,11 +8,12 @@
 #define HERD_BOOT_LINUX_H
 
 #include "herd/boot.h"
+#include "herd/error.h"
 
 /* The oldest protocol with a 64-bit entry point (xloadflags). */
 #define LINUX_MIN_PROTOCOL 0x020c
 
 int linux_load(const struct guest_mem *gm, const uint8_t *image, size_t len,
-               const struct boot_args *args, struct boot_entry *entry, char *err, size_t errlen);
+               const struct boot_args *args, struct boot_entry *entry, struct herd_err *err);
 
 #endif

@@ -8,6 +8,7 @@
 #define HERD_BOOT_PVH_H
 
 #include "herd/boot.h"
+#include "herd/error.h"
 
 #define XEN_ELFNOTE_PHYS32_ENTRY 18
 #define HVM_START_MAGIC          0x336ec578u
@@ -40,9 +41,9 @@ struct hvm_memmap_table_entry {
 };
 
 /* Finds the PVH entry in an ELF image; 0 or -ENOEXEC with a reason. */
-int pvh_find_entry(const uint8_t *image, size_t len, uint32_t *entry, char *err, size_t errlen);
+int pvh_find_entry(const uint8_t *image, size_t len, uint32_t *entry, struct herd_err *err);
 
 int pvh_load(const struct guest_mem *gm, const uint8_t *image, size_t len,
-             const struct boot_args *args, struct boot_entry *entry, char *err, size_t errlen);
+             const struct boot_args *args, struct boot_entry *entry, struct herd_err *err);
 
 #endif

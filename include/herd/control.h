@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "herd/error.h"
 #include "herd/netstats.h"
 #include "herd/virtio_net.h"
 #include "herd/vmm_config.h"
@@ -73,15 +74,15 @@ struct control_status {
  * runs it after the reply has been sent (see control_handle). */
 struct control_ops {
     void (*status)(void *ctx, struct control_status *out);
-    int (*pause)(void *ctx, char *err, size_t errlen);
-    int (*resume)(void *ctx, char *err, size_t errlen);
+    int (*pause)(void *ctx, struct herd_err *err);
+    int (*resume)(void *ctx, struct herd_err *err);
     void (*stop)(void *ctx);
     /* Console input: bytes for the guest's serial port; returns how many
      * the UART's receive FIFO took (the rest is the client's to resend). */
     size_t (*input)(void *ctx, const uint8_t *data, size_t len);
     /* Presses the ACPI power button; 0 or a negative errno with a message
      * in err. NULL: the command answers an error. */
-    int (*powerdown)(void *ctx, char *err, size_t errlen);
+    int (*powerdown)(void *ctx, struct herd_err *err);
 };
 
 enum control_action { CONTROL_ACTION_NONE, CONTROL_ACTION_STOP };
@@ -118,10 +119,9 @@ const char *control_state_name(enum control_state s);
  */
 struct control_server;
 
-int control_server_open(const char *path, struct control_server **out, char *err,
-                        size_t errlen);
+int control_server_open(const char *path, struct control_server **out, struct herd_err *err);
 int control_server_start(struct control_server *s, const struct control_ops *ops, void *ctx,
-                         char *err, size_t errlen);
+                         struct herd_err *err);
 void control_server_close(struct control_server *s);
 
 /* Callbacks for a struct vm (ctx: struct vm *). */

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "herd/error.h"
+
 #define DEVICE_SPEC_ID_BYTES 20 /* virtio-blk serial */
 #define DEVICE_MAX_QUEUES    16
 
@@ -39,12 +41,12 @@ struct nic_config {
 };
 
 /* "path=FILE,format=qcow2|raw[,readonly=on][,serial=ID][,queues=N]". */
-int disk_config_parse(const char *spec, struct disk_config *cfg, char *err, size_t errlen);
+int disk_config_parse(const char *spec, struct disk_config *cfg, struct herd_err *err);
 void disk_config_free(struct disk_config *cfg);
 int disk_config_copy(struct disk_config *dst, const struct disk_config *src);
 
 /* "tap=NAME[,mac=MAC][,vhost=auto|on|off][,queues=N]". */
-int nic_config_parse(const char *spec, struct nic_config *cfg, char *err, size_t errlen);
+int nic_config_parse(const char *spec, struct nic_config *cfg, struct herd_err *err);
 void nic_config_free(struct nic_config *cfg);
 int nic_config_copy(struct nic_config *dst, const struct nic_config *src);
 

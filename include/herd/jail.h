@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "herd/error.h"
+
 /* A thread made a system call its class does not allow. Even, like every
  * herd-vmm status, so it never collides with a debug-exit verdict. */
 #define VMM_EXIT_SECCOMP 6
@@ -42,15 +44,15 @@ struct jail_opts {
 const char *jail_class_name(enum jail_class c);
 
 /* Writes our pid to PATH/cgroup.procs. */
-int jail_join_cgroup(const char *path, char *err, size_t errlen);
+int jail_join_cgroup(const char *path, struct herd_err *err);
 
 /* Builds everything jail_enter needs, so that it is one system call. */
-int jail_prepare(const struct jail_opts *o, char *err, size_t errlen);
+int jail_prepare(const struct jail_opts *o, struct herd_err *err);
 
 /* setgroups(0)/setgid/setuid when asked, then drops every capability
  * (effective, permitted, inheritable, ambient, bounding) and sets
  * no_new_privs. Must run before any other thread exists. */
-int jail_drop(const struct jail_opts *o, char *err, size_t errlen);
+int jail_drop(const struct jail_opts *o, struct herd_err *err);
 
 /* Installs the calling thread's filter (nothing when seccomp is off).
  * A failure here ends the process: a thread must never run unconfined. */

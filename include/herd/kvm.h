@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "herd/error.h"
 #include "herd/guest_mem.h"
 
 #define KVM_IOAPIC_PINS   24
@@ -38,11 +39,11 @@ struct kvm {
 /* Opens /dev/kvm (path may be NULL for the default), checks the API version
  * and every capability herd-vmm relies on. On failure writes a one-line
  * reason into err and returns a negative errno. */
-int kvm_open(struct kvm *kvm, const char *path, char *err, size_t errlen);
+int kvm_open(struct kvm *kvm, const char *path, struct herd_err *err);
 
 /* Creates the VM with its in-kernel IRQ chip (PIC, IOAPIC, LAPICs) and PIT,
  * and registers guest RAM. */
-int kvm_create_vm(struct kvm *kvm, const struct guest_mem *gm, char *err, size_t errlen);
+int kvm_create_vm(struct kvm *kvm, const struct guest_mem *gm, struct herd_err *err);
 
 void kvm_close(struct kvm *kvm);
 

@@ -14,6 +14,7 @@
 
 #include "herd/boot.h"
 #include "herd/bus.h"
+#include "herd/error.h"
 #include "herd/kvm.h"
 #include "herd/vm_stop.h"
 
@@ -58,16 +59,15 @@ struct vcpu {
 };
 
 int vcpu_create(struct vcpu *v, const struct kvm *kvm, unsigned id, const struct vcpu_env *env,
-                char *err, size_t errlen);
+                struct herd_err *err);
 void vcpu_destroy(struct vcpu *v);
 
 /* CPUID (filtered for this vCPU), MSRs, FPU and LAPIC LINT pins. */
 int vcpu_init_cpu(struct vcpu *v, const struct kvm_cpuid_entry2 *supported, unsigned nr,
-                  unsigned nr_vcpus, char *err, size_t errlen);
+                  unsigned nr_vcpus, struct herd_err *err);
 
 /* Registers for the boot vCPU (application processors wait for INIT/SIPI). */
-int vcpu_init_boot_regs(struct vcpu *v, const struct boot_entry *entry, char *err,
-                        size_t errlen);
+int vcpu_init_boot_regs(struct vcpu *v, const struct boot_entry *entry, struct herd_err *err);
 
 /* Starts the run loop on its own thread / makes it leave KVM_RUN soon. */
 int vcpu_start(struct vcpu *v);

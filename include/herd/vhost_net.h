@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "herd/error.h"
 #include "herd/guest_mem.h"
 #include "herd/virtq.h"
 
@@ -22,7 +23,7 @@ struct vhost_net {
 };
 
 /* Opens /dev/vhost-net and claims it (VHOST_SET_OWNER). */
-int vhost_net_open(struct vhost_net *v, char *err, size_t errlen);
+int vhost_net_open(struct vhost_net *v, struct herd_err *err);
 void vhost_net_close(struct vhost_net *v);
 
 /* The guest's accepted features that vhost-net must know about (ring and

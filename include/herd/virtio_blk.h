@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "herd/device_config.h"
+#include "herd/error.h"
 #include "herd/virtio_pci.h"
 
 #define VIRTIO_ID_BLOCK 2
@@ -46,7 +47,7 @@ struct virtio_blk;
 /* Opens the image and creates the device on the PCI bus. */
 int virtio_blk_create(const struct disk_config *cfg, struct kvm *kvm,
                       const struct guest_mem *mem, struct pci_bus *pci, struct bus *mmio,
-                      struct virtio_blk **out, char *err, size_t errlen);
+                      struct virtio_blk **out, struct herd_err *err);
 int virtio_blk_start(struct virtio_blk *blk);
 /* Stops the I/O thread, completes or drops in-flight work, closes the image. */
 void virtio_blk_destroy(struct virtio_blk *blk);

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "herd/device_config.h"
+#include "herd/error.h"
 #include "herd/netstats.h"
 #include "herd/virtio_pci.h"
 
@@ -40,7 +41,7 @@ struct virtio_net;
  * otherwise), auto uses it where it exists and falls back to userspace,
  * off is userspace. */
 int virtio_net_choose_path(enum vhost_mode mode, bool vhost_available, enum net_path *path,
-                           char *err, size_t errlen);
+                           struct herd_err *err);
 
 /* Features offered for a path (vhost-net cannot do what it does not know). */
 uint64_t virtio_net_features(enum net_path path);
@@ -50,7 +51,7 @@ unsigned virtio_net_tap_offloads(uint64_t guest_features);
 
 int virtio_net_create(const struct nic_config *cfg, unsigned index, struct kvm *kvm,
                       const struct guest_mem *mem, struct pci_bus *pci, struct bus *mmio,
-                      struct virtio_net **out, char *err, size_t errlen);
+                      struct virtio_net **out, struct herd_err *err);
 int virtio_net_start(struct virtio_net *net);
 void virtio_net_destroy(struct virtio_net *net);
 

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "herd/error.h"
 #include "herd/guest_mem.h"
 #include "herd/kvm.h"
 #include "herd/pci.h"
@@ -142,7 +143,7 @@ struct virtio_dev {
 int virtio_dev_init(struct virtio_dev *dev, const struct virtio_dev_ops *ops, void *backend,
                     uint64_t features, unsigned nr_queues, struct kvm *kvm,
                     const struct guest_mem *mem, struct pci_bus *pci, struct bus *mmio,
-                    char *err, size_t errlen);
+                    struct herd_err *err);
 
 /* Watches `fd` in the I/O thread (before virtio_dev_start). */
 int virtio_dev_watch_fd(struct virtio_dev *dev, int fd, uint32_t events,

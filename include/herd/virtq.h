@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "herd/error.h"
 #include "herd/guest_mem.h"
 
 #define VIRTQ_MAX_SIZE  1024
@@ -62,13 +63,13 @@ struct virtq_chain {
 void virtq_init(struct virtq *vq, const struct guest_mem *mem);
 
 /* Validates the ring addresses/size and maps them; -EINVAL with reason. */
-int virtq_start(struct virtq *vq, char *err, size_t errlen);
+int virtq_start(struct virtq *vq, struct herd_err *err);
 void virtq_reset(struct virtq *vq);
 
 /* Takes the next available chain. 1: got one; 0: ring empty; negative: the
  * guest handed us garbage (reason in err; the queue must not be used again
  * until reset). */
-int virtq_pop(struct virtq *vq, struct virtq_chain *chain, char *err, size_t errlen);
+int virtq_pop(struct virtq *vq, struct virtq_chain *chain, struct herd_err *err);
 
 /* Returns a chain to the guest with `written` bytes in its writable part. */
 void virtq_push(struct virtq *vq, uint16_t head, uint32_t written);

@@ -11,6 +11,7 @@
 #include "herd/acpi_ged.h"
 #include "herd/bus.h"
 #include "herd/debugport.h"
+#include "herd/error.h"
 #include "herd/guest_mem.h"
 #include "herd/i8042.h"
 #include "herd/kvm.h"
@@ -52,7 +53,7 @@ struct vm {
 
 /* Builds everything up to the point where vCPUs could run. On failure the
  * VM is left safe to vm_destroy and err says what went wrong. */
-int vm_create(struct vm *vm, const struct vmm_config *cfg, char *err, size_t errlen);
+int vm_create(struct vm *vm, const struct vmm_config *cfg, struct herd_err *err);
 
 /* Runs until the guest or a signal ends it; returns herd-vmm's exit status. */
 int vm_run(struct vm *vm);

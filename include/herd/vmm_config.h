@@ -11,10 +11,10 @@
 #include <stdio.h>
 
 #include "herd/device_config.h"
+#include "herd/error.h"
 #include "herd/log.h"
 
 #define HERD_VERSION       "0.1.0"
-#define VMM_CONFIG_ERR_LEN 512
 #define VMM_DEFAULT_MEM    (64ULL << 20)
 #define VMM_MAX_CPUS       32
 #define VMM_MAX_DISKS      8
@@ -50,21 +50,20 @@ void vmm_config_free(struct vmm_config *cfg);
 
 /* Parses argv (a --config file is read where it appears; later options
  * override it). 0, or -EINVAL with a message in err. */
-int vmm_config_parse_args(struct vmm_config *cfg, int argc, char **argv, char *err,
-                          size_t errlen);
+int vmm_config_parse_args(struct vmm_config *cfg, int argc, char **argv, struct herd_err *err);
 
 /* Applies a JSON object given as text (`origin` names it in messages). */
 int vmm_config_apply_json(struct vmm_config *cfg, const char *text, const char *origin,
-                          char *err, size_t errlen);
+                          struct herd_err *err);
 
 /* Checks the whole configuration once everything is applied. */
-int vmm_config_validate(const struct vmm_config *cfg, char *err, size_t errlen);
+int vmm_config_validate(const struct vmm_config *cfg, struct herd_err *err);
 
 /* "64M", "1G", "65536K", "4194304" -> bytes. -EINVAL on junk or overflow. */
 int vmm_parse_size(const char *s, uint64_t *out);
 
 /* "stdio", "none", "file:PATH". */
-int vmm_parse_serial(struct vmm_config *cfg, const char *s, char *err, size_t errlen);
+int vmm_parse_serial(struct vmm_config *cfg, const char *s, struct herd_err *err);
 
 void vmm_config_usage(FILE *out);
 

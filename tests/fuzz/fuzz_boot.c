@@ -147,7 +147,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct guest_mem gm;
     struct e820_map map;
     struct boot_entry entry;
-    char err[BOOT_ERR_LEN];
+    struct herd_err err;
 
     if (!ram)
         setup();
@@ -184,14 +184,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     memcpy(img, image, image_len);
     memset(&entry, 0, sizeof(entry));
-    err[0] = 0;
+    herd_err_clear(&err);
 
-    int rc = boot_load(&gm, img, image_len, &args, &entry, err, sizeof(err));
+    int rc = boot_load(&gm, img, image_len, &args, &entry, &err);
     if (rc) {
         size_t at = first_changed(ram, ram_size);
-        FUZZ_ASSERT(rc < 0 && err[0], "refused (%d) without a message", rc);
+        FUZZ_ASSERT(rc < 0 && err.msg[0], "refused (%d) without a message", rc);
         FUZZ_ASSERT(at == ram_size,
-                    "refused kernel (%d: %s) changed guest RAM at %#zx", rc, err, at);
+                    "refused kernel (%d: %s) changed guest RAM at %#zx", rc, err.msg, at);
     } else {
         check_loaded(&gm, &args, &entry, ram_size);
         memset(ram, FILL, ram_size);

@@ -48,7 +48,7 @@ static int same_config(const struct vmm_config *a, const struct vmm_config *b)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct vmm_config cfg, before;
-    char err[VMM_CONFIG_ERR_LEN];
+    struct herd_err err;
     char *text = malloc(size + 1);
     uint64_t bytes;
     int rc;
@@ -63,21 +63,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* Inputs of odd length start from a configuration that holds values,
      * the others from the defaults. */
     if (size & 1) {
-        if (vmm_config_apply_json(&cfg, base_json, "base", err, sizeof(err)) ||
-            vmm_config_apply_json(&before, base_json, "base", err, sizeof(err)))
+        if (vmm_config_apply_json(&cfg, base_json, "base", &err) ||
+            vmm_config_apply_json(&before, base_json, "base", &err))
             abort();
     }
 
-    err[0] = 0;
-    rc = vmm_config_apply_json(&cfg, text, "fuzz.json", err, sizeof(err));
+    herd_err_clear(&err);
+    rc = vmm_config_apply_json(&cfg, text, "fuzz.json", &err);
     if (rc) {
-        FUZZ_ASSERT(rc < 0 && err[0], "refused (%d) without a message", rc);
+        FUZZ_ASSERT(rc < 0 && err.msg[0], "refused (%d) without a message", rc);
         FUZZ_ASSERT(same_config(&cfg, &before), "refused JSON changed the configuration: %s",
-                    err);
+                    err.msg);
     } else {
-        err[0] = 0;
-        rc = vmm_config_validate(&cfg, err, sizeof(err));
-        FUZZ_ASSERT(rc == 0 || err[0], "validate refused (%d) without a message", rc);
+        herd_err_clear(&err);
+        rc = vmm_config_validate(&cfg, &err);
+        FUZZ_ASSERT(rc == 0 || err.msg[0], "validate refused (%d) without a message", rc);
     }
     vmm_config_free(&cfg);
     vmm_config_free(&before);
@@ -86,9 +86,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (vmm_parse_size(text, &bytes) == 0)
         FUZZ_ASSERT(text[0] >= '0' && text[0] <= '9', "size '%s' accepted", text);
     vmm_config_init(&cfg);
-    err[0] = 0;
-    rc = vmm_parse_serial(&cfg, text, err, sizeof(err));
-    FUZZ_ASSERT(rc == 0 || err[0], "serial refused (%d) without a message", rc);
+    herd_err_clear(&err);
+    rc = vmm_parse_serial(&cfg, text, &err);
+    FUZZ_ASSERT(rc == 0 || err.msg[0], "serial refused (%d) without a message", rc);
     vmm_config_free(&cfg);
 
     free(text);

@@ -40,7 +40,7 @@ struct ctx {
     uint8_t *ram;
     struct guest_mem gm;
     struct e820_map map;
-    char err[BOOT_ERR_LEN];
+    struct herd_err err;
 };
 
 static int setup(void **state)
@@ -127,8 +127,8 @@ static int load(struct ctx *c, struct img *im, const char *cmdline, const uint8_
     struct boot_args args = {.cmdline = cmdline, .initrd = initrd, .initrd_size = initrd_size,
                              .e820 = &c->map};
 
-    c->err[0] = 0;
-    return linux_load(&c->gm, im->buf, im->len, &args, e, c->err, sizeof(c->err));
+    herd_err_clear(&c->err);
+    return linux_load(&c->gm, im->buf, im->len, &args, e, &c->err);
 }
 
 static int ram_untouched(const struct ctx *c)
@@ -141,9 +141,9 @@ static void expect_refused(struct ctx *c, struct img *im, const char *what)
     struct boot_entry e;
 
     assert_true(load(c, im, "console=ttyS0", NULL, 0, &e) < 0);
-    assert_true(strlen(c->err) > 0);
-    if (!strstr(c->err, what))
-        fail_msg("error \"%s\" does not mention \"%s\"", c->err, what);
+    assert_true(strlen(c->err.msg) > 0);
+    if (!strstr(c->err.msg, what))
+        fail_msg("error \"%s\" does not mention \"%s\"", c->err.msg, what);
     assert_true(ram_untouched(c));
     drop(im);
 }
@@ -286,16 +286,16 @@ static void test_boot_load_dispatches_bzimage(void **state)
 
     assert_int_equal(boot_kernel_format(im.buf, im.len), KERNEL_FORMAT_BZIMAGE);
     assert_int_equal(boot_kernel_format(im.buf, 0x205), KERNEL_FORMAT_UNKNOWN);
-    assert_int_equal(boot_load(&c->gm, im.buf, im.len, &args, &e, c->err, sizeof(c->err)), 0);
+    assert_int_equal(boot_load(&c->gm, im.buf, im.len, &args, &e, &c->err), 0);
     check_common(c, &im, "dispatch", &e);
     drop(&im);
 
     memset(c->ram, FILL, RAM);
-    c->err[0] = 0;
+    herd_err_clear(&c->err);
     assert_int_equal(boot_kernel_format(junk, sizeof(junk)), KERNEL_FORMAT_UNKNOWN);
-    assert_int_equal(boot_load(&c->gm, junk, sizeof(junk), &args, &e, c->err, sizeof(c->err)),
+    assert_int_equal(boot_load(&c->gm, junk, sizeof(junk), &args, &e, &c->err),
                      -ENOEXEC);
-    assert_non_null(strstr(c->err, "HdrS"));
+    assert_non_null(strstr(c->err.msg, "HdrS"));
     assert_true(ram_untouched(c));
 }
 
@@ -309,8 +309,8 @@ static void test_cmdline_limit_is_cmdline_size(void **state)
     memset(cl, 'k', sizeof(cl) - 1);
     cl[sizeof(cl) - 1] = 0; /* CMDLINE_SIZE + 1 characters */
     assert_true(load(c, &im, cl, NULL, 0, &e) < 0);
-    assert_non_null(strstr(c->err, "command line"));
-    assert_non_null(strstr(c->err, "2047"));
+    assert_non_null(strstr(c->err.msg, "command line"));
+    assert_non_null(strstr(c->err.msg, "2047"));
     cl[CMDLINE_SIZE] = 0; /* exactly cmdline_size: fine */
     assert_int_equal(load(c, &im, cl, NULL, 0, &e), 0);
     assert_string_equal((char *)c->ram + LAYOUT_CMDLINE, cl);
@@ -417,8 +417,8 @@ static void test_bad_cmdline_too_long(void **state)
     memset(cl, 'x', 256);
     cl[256] = 0;
     assert_true(load(c, &im, cl, NULL, 0, &e) < 0);
-    assert_non_null(strstr(c->err, "command line is 256 bytes"));
-    assert_non_null(strstr(c->err, "255"));
+    assert_non_null(strstr(c->err.msg, "command line is 256 bytes"));
+    assert_non_null(strstr(c->err.msg, "255"));
     assert_true(ram_untouched(c)); /* refused before the kernel was copied */
     drop(&im);
 }
@@ -462,7 +462,7 @@ static void test_bad_initrd_too_large(void **state)
 
     assert_non_null(initrd);
     assert_true(load(c, &im, "x", initrd, size, &e) < 0);
-    assert_non_null(strstr(c->err, "initrd"));
+    assert_non_null(strstr(c->err.msg, "initrd"));
     assert_true(ram_untouched(c)); /* nothing written: kernel, cmdline, zero page */
     /* One page less does fit. */
     assert_int_equal(load(c, &im, "x", initrd, size - 4096, &e), 0);
@@ -488,7 +488,7 @@ static void test_real_bzimage(void **state)
     struct e820_map map;
     struct boot_args args = {.cmdline = "console=ttyS0", .e820 = &map};
     struct boot_entry e;
-    char err[BOOT_ERR_LEN] = "";
+    struct herd_err err = {0};
     uint8_t *buf;
 
     assert_non_null(image);
@@ -498,8 +498,8 @@ static void test_real_bzimage(void **state)
     assert_true(buf != MAP_FAILED);
     assert_int_equal(guest_mem_init_buffer(&gm, buf, ram), 0);
     assert_int_equal(e820_build(&map, &gm), 0);
-    if (linux_load(&gm, image, len, &args, &e, err, sizeof(err)))
-        fail_msg("%s: %s", path, err);
+    if (linux_load(&gm, image, len, &args, &e, &err))
+        fail_msg("%s: %s", path, err.msg);
     zp = guest_mem_ptr(&gm, LAYOUT_ZERO_PAGE, sizeof(*zp));
     assert_int_equal(e.rip, 0x100200);
     assert_true(zp->hdr.version >= LINUX_MIN_PROTOCOL);

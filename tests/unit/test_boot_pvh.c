@@ -39,7 +39,7 @@ struct ctx {
     uint8_t *ram;
     struct guest_mem gm;
     struct e820_map map;
-    char err[BOOT_ERR_LEN];
+    struct herd_err err;
 };
 
 static int setup(void **state)
@@ -167,8 +167,8 @@ static int load(struct ctx *c, struct img *im, const char *cmdline, const uint8_
     struct boot_args args = {.cmdline = cmdline, .initrd = initrd, .initrd_size = initrd_size,
                              .e820 = &c->map};
 
-    c->err[0] = 0;
-    return pvh_load(&c->gm, im->buf, im->len, &args, e, c->err, sizeof(c->err));
+    herd_err_clear(&c->err);
+    return pvh_load(&c->gm, im->buf, im->len, &args, e, &c->err);
 }
 
 static int ram_untouched(const struct ctx *c)
@@ -184,9 +184,9 @@ static void expect_refused(struct ctx *c, struct img *im, const char *what)
 
     memset(&e, 0x5a, sizeof(e));
     assert_true(load(c, im, "console=ttyS0", NULL, 0, &e) < 0);
-    assert_true(strlen(c->err) > 0);
-    if (!strstr(c->err, what))
-        fail_msg("error \"%s\" does not mention \"%s\"", c->err, what);
+    assert_true(strlen(c->err.msg) > 0);
+    if (!strstr(c->err.msg, what))
+        fail_msg("error \"%s\" does not mention \"%s\"", c->err.msg, what);
     assert_true(ram_untouched(c));
     drop(im);
 }
@@ -337,7 +337,7 @@ static void test_boot_load_dispatches_elf(void **state)
 
     assert_int_equal(boot_kernel_format(im.buf, im.len), KERNEL_FORMAT_ELF);
     assert_int_equal(boot_kernel_format(im.buf, 3), KERNEL_FORMAT_UNKNOWN);
-    assert_int_equal(boot_load(&c->gm, im.buf, im.len, &args, &e, c->err, sizeof(c->err)), 0);
+    assert_int_equal(boot_load(&c->gm, im.buf, im.len, &args, &e, &c->err), 0);
     assert_int_equal(e.mode, BOOT_MODE_PVH);
     assert_int_equal(e.rip, ENTRY);
     check_start_info(c, "a=b", &e);
@@ -350,7 +350,7 @@ static void test_find_entry(void **state)
     struct img im = build(0x123456);
     uint32_t entry = 0;
 
-    assert_int_equal(pvh_find_entry(im.buf, im.len, &entry, c->err, sizeof(c->err)), 0);
+    assert_int_equal(pvh_find_entry(im.buf, im.len, &entry, &c->err), 0);
     assert_int_equal(entry, 0x123456);
     drop(&im);
 }
@@ -519,13 +519,13 @@ static void test_bad_entry_outside_segments(void **state)
     struct boot_entry e;
 
     assert_true(load(c, &im, "x", NULL, 0, &e) < 0);
-    assert_non_null(strstr(c->err, "not inside any loaded segment"));
+    assert_non_null(strstr(c->err.msg, "not inside any loaded segment"));
     assert_true(ram_untouched(c)); /* no segment copied before the entry was checked */
     drop(&im);
     /* An entry in the bss is not code the file supplies either. */
     im = build(LAYOUT_KERNEL_START + SEG_FILE + 0x10);
     assert_true(load(c, &im, "x", NULL, 0, &e) < 0);
-    assert_non_null(strstr(c->err, "not inside any loaded segment"));
+    assert_non_null(strstr(c->err.msg, "not inside any loaded segment"));
     drop(&im);
 }
 
@@ -595,7 +595,7 @@ static void test_bad_cmdline_too_long(void **state)
     memset(cl, 'a', LAYOUT_CMDLINE_MAX);
     cl[LAYOUT_CMDLINE_MAX] = 0; /* 64 KiB of text: one too many with the NUL */
     assert_true(load(c, &im, cl, NULL, 0, &e) < 0);
-    assert_non_null(strstr(c->err, "command line"));
+    assert_non_null(strstr(c->err.msg, "command line"));
     assert_true(ram_untouched(c));
     /* The longest accepted one is exactly LAYOUT_CMDLINE_MAX - 1 bytes. */
     cl[LAYOUT_CMDLINE_MAX - 1] = 0;
@@ -615,7 +615,7 @@ static void test_bad_initrd_too_large(void **state)
 
     assert_non_null(initrd);
     assert_true(load(c, &im, "x", initrd, size, &e) < 0);
-    assert_non_null(strstr(c->err, "initrd"));
+    assert_non_null(strstr(c->err.msg, "initrd"));
     assert_true(ram_untouched(c));
     free(initrd);
     drop(&im);
@@ -638,19 +638,19 @@ static void test_real_vmlinux(void **state)
     struct e820_map map;
     struct boot_args args = {.cmdline = "console=ttyS0", .e820 = &map};
     struct boot_entry e;
-    char err[BOOT_ERR_LEN] = "";
+    struct herd_err err = {0};
     uint32_t entry = 0;
 
     assert_non_null(image);
-    assert_int_equal(pvh_find_entry(image, len, &entry, err, sizeof(err)), 0);
+    assert_int_equal(pvh_find_entry(image, len, &entry, &err), 0);
     assert_true(entry >= LAYOUT_KERNEL_START);
     buf = mmap(NULL, ram, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
                -1, 0);
     assert_true(buf != MAP_FAILED);
     assert_int_equal(guest_mem_init_buffer(&gm, buf, ram), 0);
     assert_int_equal(e820_build(&map, &gm), 0);
-    if (pvh_load(&gm, image, len, &args, &e, err, sizeof(err)))
-        fail_msg("%s: %s", path, err);
+    if (pvh_load(&gm, image, len, &args, &e, &err))
+        fail_msg("%s: %s", path, err.msg);
     assert_int_equal(e.rip, entry);
     assert_true(e.kernel_end > entry && e.kernel_end <= ram);
     munmap(buf, ram);

@@ -33,17 +33,17 @@ static void fake_status(void *ctx, struct control_status *out)
     *out = f->st;
 }
 
-static int fake_pause(void *ctx, char *err, size_t errlen)
+static int fake_pause(void *ctx, struct herd_err *err)
 {
     struct fake *f = ctx;
 
     f->pause_calls++;
     if (f->pause_err)
-        snprintf(err, errlen, "%s", f->pause_err);
+        herd_err_set(err, f->pause_rc, "", "%s", f->pause_err);
     return f->pause_rc;
 }
 
-static int fake_resume(void *ctx, char *err, size_t errlen)
+static int fake_resume(void *ctx, struct herd_err *err)
 {
     struct fake *f = ctx;
 
@@ -56,13 +56,13 @@ static void fake_stop(void *ctx)
     ((struct fake *)ctx)->stop_calls++;
 }
 
-static int fake_powerdown(void *ctx, char *err, size_t errlen)
+static int fake_powerdown(void *ctx, struct herd_err *err)
 {
     struct fake *f = ctx;
 
     f->powerdown_calls++;
     if (f->powerdown_err)
-        snprintf(err, errlen, "%s", f->powerdown_err);
+        herd_err_set(err, f->powerdown_rc, "", "%s", f->powerdown_err);
     return f->powerdown_rc;
 }
 

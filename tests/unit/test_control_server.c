@@ -35,7 +35,7 @@ static void fake_status(void *ctx, struct control_status *out)
     out->kernel = "k";
 }
 
-static int fake_pause(void *ctx, char *err, size_t errlen)
+static int fake_pause(void *ctx, struct herd_err *err)
 {
     return 0;
 }
@@ -137,18 +137,19 @@ static void expect_line(int fd, const char *want)
 
 static struct control_server *serve(const struct env *e)
 {
-    char err[CONTROL_ERR_LEN] = "";
+    struct herd_err err = {0};
     struct control_server *s = NULL;
 
-    assert_int_equal(control_server_open(e->path, &s, err, sizeof(err)), 0);
-    assert_int_equal(control_server_start(s, &ops, NULL, err, sizeof(err)), 0);
+    assert_int_equal(control_server_open(e->path, &s, &err), 0);
+    assert_int_equal(control_server_start(s, &ops, NULL, &err), 0);
     return s;
 }
 
 static void test_open_checks(void **state)
 {
     struct env *e = *state;
-    char err[CONTROL_ERR_LEN] = "", longp[200];
+    struct herd_err err = {0};
+    char longp[200];
     struct control_server *s, *s2 = NULL;
     struct stat st;
     int fd;
@@ -158,9 +159,9 @@ static void test_open_checks(void **state)
     assert_true(S_ISSOCK(st.st_mode));
     assert_int_equal(st.st_mode & 0777, 0600);
     /* A live socket: refused, and left alone. */
-    assert_int_equal(control_server_open(e->path, &s2, err, sizeof(err)), -EADDRINUSE);
+    assert_int_equal(control_server_open(e->path, &s2, &err), -EADDRINUSE);
     assert_null(s2);
-    assert_non_null(strstr(err, "is a live socket"));
+    assert_non_null(strstr(err.msg, "is a live socket"));
     assert_int_equal(stat(e->path, &st), 0);
     control_server_close(s);
     assert_int_equal(stat(e->path, &st), -1);
@@ -185,9 +186,9 @@ static void test_open_checks(void **state)
     fd = open(e->path, O_CREAT | O_WRONLY, 0600);
     assert_true(fd >= 0);
     close(fd);
-    err[0] = 0;
-    assert_int_equal(control_server_open(e->path, &s2, err, sizeof(err)), -EEXIST);
-    assert_non_null(strstr(err, "exists and is not a socket"));
+    herd_err_clear(&err);
+    assert_int_equal(control_server_open(e->path, &s2, &err), -EEXIST);
+    assert_non_null(strstr(err.msg, "exists and is not a socket"));
     assert_int_equal(stat(e->path, &st), 0);
     unlink(e->path);
 
@@ -195,15 +196,15 @@ static void test_open_checks(void **state)
     memset(longp, 'x', sizeof(longp) - 1);
     longp[0] = '/';
     longp[sizeof(longp) - 1] = 0;
-    assert_int_equal(control_server_open(longp, &s2, err, sizeof(err)), -ENAMETOOLONG);
-    assert_non_null(strstr(err, "holds at most 107"));
+    assert_int_equal(control_server_open(longp, &s2, &err), -ENAMETOOLONG);
+    assert_non_null(strstr(err.msg, "holds at most 107"));
     /* A directory that does not exist. */
-    assert_int_equal(control_server_open("/nonexistent-herd/x.sock", &s2, err, sizeof(err)),
+    assert_int_equal(control_server_open("/nonexistent-herd/x.sock", &s2, &err),
                      -ENOENT);
-    assert_non_null(strstr(err, "cannot create the socket"));
+    assert_non_null(strstr(err.msg, "cannot create the socket"));
 
     /* Never started: close still removes the file. */
-    assert_int_equal(control_server_open(e->path, &s2, err, sizeof(err)), 0);
+    assert_int_equal(control_server_open(e->path, &s2, &err), 0);
     control_server_close(s2);
     assert_int_equal(stat(e->path, &st), -1);
     control_server_close(NULL);

@@ -16,20 +16,18 @@
 
 #include "herd/device_config.h"
 
-#define ERRLEN 256
-
 /* Parses a disk spec that must be refused; the error must mention `needle`
  * and the config must come back empty (nothing leaked: ASan checks). */
 static void disk_refused(const char *spec, const char *needle)
 {
     struct disk_config cfg;
-    char err[ERRLEN] = "";
+    struct herd_err err = {0};
 
     memset(&cfg, 0x5a, sizeof(cfg));
-    if (disk_config_parse(spec, &cfg, err, sizeof(err)) != -EINVAL)
+    if (disk_config_parse(spec, &cfg, &err) != -EINVAL)
         fail_msg("disk spec '%s' was not refused with -EINVAL", spec);
-    if (!err[0] || !strstr(err, needle))
-        fail_msg("disk spec '%s': error '%s' does not mention '%s'", spec, err, needle);
+    if (!err.msg[0] || !strstr(err.msg, needle))
+        fail_msg("disk spec '%s': error '%s' does not mention '%s'", spec, err.msg, needle);
     assert_null(cfg.path);
     assert_null(cfg.format);
     assert_null(cfg.serial);
@@ -38,13 +36,13 @@ static void disk_refused(const char *spec, const char *needle)
 static void nic_refused(const char *spec, const char *needle)
 {
     struct nic_config cfg;
-    char err[ERRLEN] = "";
+    struct herd_err err = {0};
 
     memset(&cfg, 0x5a, sizeof(cfg));
-    if (nic_config_parse(spec, &cfg, err, sizeof(err)) != -EINVAL)
+    if (nic_config_parse(spec, &cfg, &err) != -EINVAL)
         fail_msg("net spec '%s' was not refused with -EINVAL", spec);
-    if (!err[0] || !strstr(err, needle))
-        fail_msg("net spec '%s': error '%s' does not mention '%s'", spec, err, needle);
+    if (!err.msg[0] || !strstr(err.msg, needle))
+        fail_msg("net spec '%s': error '%s' does not mention '%s'", spec, err.msg, needle);
     assert_null(cfg.tap);
 }
 
@@ -53,11 +51,10 @@ static void nic_refused(const char *spec, const char *needle)
 static void test_disk_minimal_defaults(void **state)
 {
     struct disk_config cfg;
-    char err[ERRLEN] = "";
+    struct herd_err err = {0};
 
     (void)state;
-    assert_int_equal(disk_config_parse("path=/var/lib/herd/a.img,format=raw", &cfg, err,
-                                       sizeof(err)), 0);
+    assert_int_equal(disk_config_parse("path=/var/lib/herd/a.img,format=raw", &cfg, &err), 0);
     assert_string_equal(cfg.path, "/var/lib/herd/a.img");
     assert_string_equal(cfg.format, "raw");
     assert_false(cfg.readonly);
@@ -73,12 +70,12 @@ static void test_disk_minimal_defaults(void **state)
 static void test_disk_all_keys(void **state)
 {
     struct disk_config cfg;
-    char err[ERRLEN] = "";
+    struct herd_err err = {0};
 
     (void)state;
     assert_int_equal(disk_config_parse("format=qcow2,readonly=on,serial=disk-0001,queues=4,"
                                        "path=/images/root.qcow2",
-                                       &cfg, err, sizeof(err)), 0);
+                                       &cfg, &err), 0);
     assert_string_equal(cfg.path, "/images/root.qcow2");
     assert_string_equal(cfg.format, "qcow2");
     assert_true(cfg.readonly);
@@ -90,11 +87,11 @@ static void test_disk_all_keys(void **state)
 static void test_disk_repeated_key_last_wins(void **state)
 {
     struct disk_config cfg;
-    char err[ERRLEN] = "";
+    struct herd_err err = {0};
 
     (void)state;
     assert_int_equal(disk_config_parse("path=a,format=qcow2,path=b,format=raw,serial=x,serial=y",
-                                       &cfg, err, sizeof(err)), 0);
+                                       &cfg, &err), 0);
     assert_string_equal(cfg.path, "b");
     assert_string_equal(cfg.format, "raw");
     assert_string_equal(cfg.serial, "y");
@@ -114,7 +111,7 @@ static void test_disk_required_keys(void **state)
 static void test_disk_format_only_raw_or_qcow2(void **state)
 {
     struct disk_config cfg;
-    char err[ERRLEN] = "";
+    struct herd_err err = {0};
     static const char *const bad[] = {"vmdk", "qcow", "RAW", "Qcow2", "raw ", "auto", "vdi"};
 
     (void)state;
@@ -125,7 +122,7 @@ static void test_disk_format_only_raw_or_qcow2(void **state)
         disk_refused(spec, bad[i]);
         disk_refused(spec, "format");
     }
-    assert_int_equal(disk_config_parse("path=/a.img,format=qcow2", &cfg, err, sizeof(err)), 0);
+    assert_int_equal(disk_config_parse("path=/a.img,format=qcow2", &cfg, &err), 0);
     disk_config_free(&cfg);
 }
 
@@ -133,16 +130,17 @@ static void test_disk_readonly_values(void **state)
 {
     static const char *const on[] = {"on", "true", "1"}, *const off[] = {"off", "false", "0"};
     struct disk_config cfg;
-    char err[ERRLEN] = "", spec[64];
+    struct herd_err err = {0};
+    char spec[64];
 
     (void)state;
     for (unsigned i = 0; i < 3; i++) {
         snprintf(spec, sizeof(spec), "path=p,format=raw,readonly=%s", on[i]);
-        assert_int_equal(disk_config_parse(spec, &cfg, err, sizeof(err)), 0);
+        assert_int_equal(disk_config_parse(spec, &cfg, &err), 0);
         assert_true(cfg.readonly);
         disk_config_free(&cfg);
         snprintf(spec, sizeof(spec), "path=p,format=raw,readonly=on,readonly=%s", off[i]);
-        assert_int_equal(disk_config_parse(spec, &cfg, err, sizeof(err)), 0);
+        assert_int_equal(disk_config_parse(spec, &cfg, &err), 0);
         assert_false(cfg.readonly);
         disk_config_free(&cfg);
     }
@@ -154,15 +152,15 @@ static void test_disk_readonly_values(void **state)
 static void test_disk_serial_limit(void **state)
 {
     struct disk_config cfg;
-    char err[ERRLEN] = "";
+    struct herd_err err = {0};
 
     (void)state;
     assert_int_equal(disk_config_parse("path=p,format=raw,serial=12345678901234567890", &cfg,
-                                       err, sizeof(err)), 0);
+                                       &err), 0);
     assert_int_equal(strlen(cfg.serial), DEVICE_SPEC_ID_BYTES);
     assert_string_equal(cfg.serial, "12345678901234567890");
     disk_config_free(&cfg);
-    assert_int_equal(disk_config_parse("path=p,format=raw,serial=s", &cfg, err, sizeof(err)), 0);
+    assert_int_equal(disk_config_parse("path=p,format=raw,serial=s", &cfg, &err), 0);
     assert_string_equal(cfg.serial, "s");
     disk_config_free(&cfg);
     disk_refused("path=p,format=raw,serial=123456789012345678901", "serial");
@@ -172,15 +170,15 @@ static void test_disk_serial_limit(void **state)
 static void test_disk_queues_range(void **state)
 {
     struct disk_config cfg;
-    char err[ERRLEN] = "";
+    struct herd_err err = {0};
     static const char *const bad[] = {"0", "17", "01", "-1", "+2", "2x", "x", " 2", "1.5",
                                       "99999999999999999999999"};
 
     (void)state;
-    assert_int_equal(disk_config_parse("path=p,format=raw,queues=1", &cfg, err, sizeof(err)), 0);
+    assert_int_equal(disk_config_parse("path=p,format=raw,queues=1", &cfg, &err), 0);
     assert_int_equal(cfg.queues, 1);
     disk_config_free(&cfg);
-    assert_int_equal(disk_config_parse("path=p,format=raw,queues=16", &cfg, err, sizeof(err)),
+    assert_int_equal(disk_config_parse("path=p,format=raw,queues=16", &cfg, &err),
                      0);
     assert_int_equal(cfg.queues, DEVICE_MAX_QUEUES);
     disk_config_free(&cfg);
@@ -213,10 +211,10 @@ static void test_disk_unknown_and_malformed(void **state)
 static void test_disk_value_may_contain_equals(void **state)
 {
     struct disk_config cfg;
-    char err[ERRLEN] = "";
+    struct herd_err err = {0};
 
     (void)state;
-    assert_int_equal(disk_config_parse("path=/tmp/a=b.img,format=raw", &cfg, err, sizeof(err)),
+    assert_int_equal(disk_config_parse("path=/tmp/a=b.img,format=raw", &cfg, &err),
                      0);
     assert_string_equal(cfg.path, "/tmp/a=b.img");
     disk_config_free(&cfg);
@@ -225,11 +223,11 @@ static void test_disk_value_may_contain_equals(void **state)
 static void test_disk_copy_is_deep(void **state)
 {
     struct disk_config src, dst;
-    char err[ERRLEN] = "";
+    struct herd_err err = {0};
 
     (void)state;
     assert_int_equal(disk_config_parse("path=/a.img,format=qcow2,serial=abc,readonly=on,"
-                                       "queues=3", &src, err, sizeof(err)), 0);
+                                       "queues=3", &src, &err), 0);
     assert_int_equal(disk_config_copy(&dst, &src), 0);
     assert_ptr_not_equal(dst.path, src.path);
     assert_ptr_not_equal(dst.format, src.format);
@@ -244,7 +242,7 @@ static void test_disk_copy_is_deep(void **state)
     disk_config_free(&dst);
 
     /* NULL fields stay NULL */
-    assert_int_equal(disk_config_parse("path=/b.img,format=raw", &src, err, sizeof(err)), 0);
+    assert_int_equal(disk_config_parse("path=/b.img,format=raw", &src, &err), 0);
     assert_int_equal(disk_config_copy(&dst, &src), 0);
     assert_null(dst.serial);
     assert_string_equal(dst.path, "/b.img");
@@ -256,11 +254,11 @@ static void test_disk_copy_is_deep(void **state)
 static void test_disk_pinned_chain(void **state)
 {
     struct disk_config cfg, dst;
-    char err[ERRLEN] = "";
+    struct herd_err err = {0};
 
     (void)state;
     assert_int_equal(disk_config_parse("path=/o.qcow2,format=qcow2,backing=qcow2:/i/a:b.qcow2,"
-                                       "backing=raw:/i/base.raw", &cfg, err, sizeof(err)), 0);
+                                       "backing=raw:/i/base.raw", &cfg, &err), 0);
     assert_true(cfg.chain_pinned);
     assert_int_equal(cfg.chain_len, 2);
     assert_string_equal(cfg.chain_format[0], "qcow2");
@@ -272,12 +270,11 @@ static void test_disk_pinned_chain(void **state)
     assert_string_equal(dst.chain_path[1], "/i/base.raw");
     disk_config_free(&dst);
 
-    assert_int_equal(disk_config_parse("path=/o.raw,format=raw,backing=none", &cfg, err,
-                                       sizeof(err)), 0);
+    assert_int_equal(disk_config_parse("path=/o.raw,format=raw,backing=none", &cfg, &err), 0);
     assert_true(cfg.chain_pinned);
     assert_int_equal(cfg.chain_len, 0);
     disk_config_free(&cfg);
-    assert_int_equal(disk_config_parse("path=/o.raw,format=raw", &cfg, err, sizeof(err)), 0);
+    assert_int_equal(disk_config_parse("path=/o.raw,format=raw", &cfg, &err), 0);
     assert_false(cfg.chain_pinned);
     disk_config_free(&cfg);
 
@@ -298,11 +295,11 @@ static void test_disk_pinned_chain(void **state)
 static void test_nic_minimal_defaults(void **state)
 {
     struct nic_config cfg;
-    char err[ERRLEN] = "";
+    struct herd_err err = {0};
     static const uint8_t zero[6];
 
     (void)state;
-    assert_int_equal(nic_config_parse("tap=herd0", &cfg, err, sizeof(err)), 0);
+    assert_int_equal(nic_config_parse("tap=herd0", &cfg, &err), 0);
     assert_string_equal(cfg.tap, "herd0");
     assert_false(cfg.mac_set);
     assert_memory_equal(cfg.mac, zero, 6);
@@ -315,12 +312,12 @@ static void test_nic_minimal_defaults(void **state)
 static void test_nic_all_keys(void **state)
 {
     struct nic_config cfg;
-    char err[ERRLEN] = "";
+    struct herd_err err = {0};
     static const uint8_t mac[6] = {0x52, 0x54, 0x00, 0xab, 0xcd, 0xef};
 
     (void)state;
     assert_int_equal(nic_config_parse("mac=52:54:00:AB:cd:Ef,vhost=off,queues=1,tap=vm7-eth0",
-                                      &cfg, err, sizeof(err)), 0);
+                                      &cfg, &err), 0);
     assert_string_equal(cfg.tap, "vm7-eth0");
     assert_true(cfg.mac_set);
     assert_memory_equal(cfg.mac, mac, 6);
@@ -345,10 +342,10 @@ static void test_nic_required_and_unknown(void **state)
 static void test_nic_tap_name_length(void **state)
 {
     struct nic_config cfg;
-    char err[ERRLEN] = "";
+    struct herd_err err = {0};
 
     (void)state;
-    assert_int_equal(nic_config_parse("tap=123456789012345", &cfg, err, sizeof(err)), 0);
+    assert_int_equal(nic_config_parse("tap=123456789012345", &cfg, &err), 0);
     assert_int_equal(strlen(cfg.tap), 15);
     nic_config_free(&cfg);
     nic_refused("tap=1234567890123456", "tap");
@@ -370,11 +367,12 @@ static void test_nic_mac_valid(void **state)
     (void)state;
     for (unsigned i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         struct nic_config cfg;
-        char err[ERRLEN] = "", spec[64];
+        struct herd_err err = {0};
+        char spec[64];
 
         snprintf(spec, sizeof(spec), "tap=t0,mac=%s", ok[i].text);
-        if (nic_config_parse(spec, &cfg, err, sizeof(err)))
-            fail_msg("'%s' refused: %s", spec, err);
+        if (nic_config_parse(spec, &cfg, &err))
+            fail_msg("'%s' refused: %s", spec, err.msg);
         assert_true(cfg.mac_set);
         assert_memory_equal(cfg.mac, ok[i].mac, 6);
         nic_config_free(&cfg);
@@ -420,10 +418,11 @@ static void test_nic_vhost_values(void **state)
     (void)state;
     for (unsigned i = 0; i < 3; i++) {
         struct nic_config cfg;
-        char err[ERRLEN] = "", spec[64];
+        struct herd_err err = {0};
+        char spec[64];
 
         snprintf(spec, sizeof(spec), "tap=t0,vhost=%s", ok[i].v);
-        assert_int_equal(nic_config_parse(spec, &cfg, err, sizeof(err)), 0);
+        assert_int_equal(nic_config_parse(spec, &cfg, &err), 0);
         assert_int_equal(cfg.vhost, ok[i].m);
         nic_config_free(&cfg);
     }
@@ -435,10 +434,10 @@ static void test_nic_vhost_values(void **state)
 static void test_nic_queues(void **state)
 {
     struct nic_config cfg;
-    char err[ERRLEN] = "";
+    struct herd_err err = {0};
 
     (void)state;
-    assert_int_equal(nic_config_parse("tap=t0,queues=1", &cfg, err, sizeof(err)), 0);
+    assert_int_equal(nic_config_parse("tap=t0,queues=1", &cfg, &err), 0);
     assert_int_equal(cfg.queues, 1);
     nic_config_free(&cfg);
     nic_refused("tap=t0,queues=2", "queues");
@@ -450,12 +449,12 @@ static void test_nic_queues(void **state)
 static void test_nic_copy_is_deep(void **state)
 {
     struct nic_config src, dst;
-    char err[ERRLEN] = "";
+    struct herd_err err = {0};
     static const uint8_t mac[6] = {0x02, 0x11, 0x22, 0x33, 0x44, 0x55};
 
     (void)state;
-    assert_int_equal(nic_config_parse("tap=tap-copy,mac=02:11:22:33:44:55,vhost=on", &src, err,
-                                      sizeof(err)), 0);
+    assert_int_equal(nic_config_parse("tap=tap-copy,mac=02:11:22:33:44:55,vhost=on", &src, &err),
+                     0);
     assert_int_equal(nic_config_copy(&dst, &src), 0);
     assert_ptr_not_equal(dst.tap, src.tap);
     nic_config_free(&src);
@@ -513,10 +512,9 @@ static void test_disk_copy_enomem_leaves_source_alone(void **state)
     (void)state;
     for (int k = 1; k <= 3; k++) {
         struct disk_config src, dst;
-        char err[256] = "";
+        struct herd_err err = {0};
 
-        assert_int_equal(disk_config_parse("path=/a.img,format=raw,serial=s1", &src, err,
-                                           sizeof(err)), 0);
+        assert_int_equal(disk_config_parse("path=/a.img,format=raw,serial=s1", &src, &err), 0);
         strdup_fail_at = k;
         assert_int_equal(disk_config_copy(&dst, &src), -ENOMEM);
         strdup_fail_at = 0;
@@ -525,6 +523,55 @@ static void test_disk_copy_enomem_leaves_source_alone(void **state)
         assert_string_equal(src.format, "raw");
         assert_string_equal(src.serial, "s1");
         disk_config_free(&src);
+    }
+}
+
+/* err.field names the spec key at fault, or the option for a malformed spec. */
+static void test_error_fields(void **state)
+{
+    static const struct {
+        int nic;
+        const char *spec, *field;
+    } cases[] = {
+        {0, "format=raw", "path"},
+        {0, "path=/a.img", "format"},
+        {0, "path=p,format=vmdk", "format"},
+        {0, "path=p,format=raw,readonly=yes", "readonly"},
+        {0, "path=p,format=raw,serial=123456789012345678901", "serial"},
+        {0, "path=p,format=raw,queues=0", "queues"},
+        {0, "path=p,format=raw,cache=none", "cache"},
+        {0, "path=p,format=raw,readonly", "--disk"},
+        {0, "path=p,,format=raw", "--disk"},
+        {0, "path=/o,format=qcow2,backing=vmdk:/i/b", "backing"},
+        {1, "mac=52:54:00:12:34:56", "tap"},
+        {1, "tap=a/b", "tap"},
+        {1, "tap=t0,mac=01:00:00:00:00:01", "mac"},
+        {1, "tap=t0,vhost=yes", "vhost"},
+        {1, "tap=t0,queues=2", "queues"},
+        {1, "tap=t0,model=e1000", "model"},
+        {1, "tap=t0,", "--net"},
+        {1, "tap=t0,vhost", "--net"},
+    };
+    (void)state;
+
+    for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct herd_err err = {0};
+        int rc;
+
+        if (cases[i].nic) {
+            struct nic_config cfg;
+
+            rc = nic_config_parse(cases[i].spec, &cfg, &err);
+        } else {
+            struct disk_config cfg;
+
+            rc = disk_config_parse(cases[i].spec, &cfg, &err);
+        }
+        assert_int_equal(rc, -EINVAL);
+        assert_int_equal(err.code, -EINVAL);
+        if (strcmp(err.field, cases[i].field))
+            fail_msg("'%s': field '%s', expected '%s' (%s)", cases[i].spec, err.field,
+                     cases[i].field, err.msg);
     }
 }
 
@@ -555,6 +602,7 @@ int main(void)
         cmocka_unit_test(test_nic_mac_junk_refused),
         cmocka_unit_test(test_empty_items_and_bad_tap_names),
         cmocka_unit_test(test_disk_copy_enomem_leaves_source_alone),
+        cmocka_unit_test(test_error_fields),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

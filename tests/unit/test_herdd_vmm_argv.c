@@ -68,17 +68,17 @@ static void build_and_parse(const struct hd_vmm_launch *l, struct vmm_config *cf
 {
     struct hd_vmm_argv a;
     struct hd_err err = {0};
-    char why[VMM_CONFIG_ERR_LEN] = "";
+    struct herd_err why = {0};
 
     assert_int_equal(hd_vmm_argv_build(l, &a, &err), 0);
     assert_string_equal(a.argv[0], l->vmm);
     assert_null(a.argv[a.argc]);
     vmm_config_init(cfg);
-    int rc = vmm_config_parse_args(cfg, a.argc, a.argv, why, sizeof(why));
+    int rc = vmm_config_parse_args(cfg, a.argc, a.argv, &why);
     if (rc == 0)
-        rc = vmm_config_validate(cfg, why, sizeof(why));
+        rc = vmm_config_validate(cfg, &why);
     if (rc != 0)
-        fail_msg("herd-vmm refuses herdd's command line: %s", why);
+        fail_msg("herd-vmm refuses herdd's command line: %s", why.msg);
     hd_vmm_argv_free(&a);
     assert_int_equal(a.argc, 0);
 }

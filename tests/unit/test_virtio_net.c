@@ -21,30 +21,30 @@
 static void test_vhost_on_without_device_is_an_error(void **state)
 {
     enum net_path path = NET_PATH_VHOST;
-    char err[128] = "";
+    struct herd_err err = {0};
 
     (void)state;
-    assert_int_equal(virtio_net_choose_path(VHOST_ON, false, &path, err, sizeof(err)), -ENODEV);
-    assert_non_null(strstr(err, "/dev/vhost-net"));
+    assert_int_equal(virtio_net_choose_path(VHOST_ON, false, &path, &err), -ENODEV);
+    assert_non_null(strstr(err.msg, "/dev/vhost-net"));
 }
 
 static void test_path_choice(void **state)
 {
     enum net_path path = NET_PATH_VHOST;
-    char err[128] = "";
+    struct herd_err err = {0};
 
     (void)state;
     /* auto: vhost where it exists, userspace where it does not */
-    assert_int_equal(virtio_net_choose_path(VHOST_AUTO, false, &path, err, sizeof(err)), 0);
+    assert_int_equal(virtio_net_choose_path(VHOST_AUTO, false, &path, &err), 0);
     assert_int_equal(path, NET_PATH_USERSPACE);
-    assert_int_equal(virtio_net_choose_path(VHOST_AUTO, true, &path, err, sizeof(err)), 0);
+    assert_int_equal(virtio_net_choose_path(VHOST_AUTO, true, &path, &err), 0);
     assert_int_equal(path, NET_PATH_VHOST);
     /* on: vhost; off: userspace even when vhost exists */
-    assert_int_equal(virtio_net_choose_path(VHOST_ON, true, &path, err, sizeof(err)), 0);
+    assert_int_equal(virtio_net_choose_path(VHOST_ON, true, &path, &err), 0);
     assert_int_equal(path, NET_PATH_VHOST);
-    assert_int_equal(virtio_net_choose_path(VHOST_OFF, true, &path, err, sizeof(err)), 0);
+    assert_int_equal(virtio_net_choose_path(VHOST_OFF, true, &path, &err), 0);
     assert_int_equal(path, NET_PATH_USERSPACE);
-    assert_string_equal(err, "");
+    assert_string_equal(err.msg, "");
 }
 
 static void test_vhost_ring_features(void **state)

@@ -59,7 +59,7 @@ struct ctx {
     struct bus pio, mmio;
     struct pci_bus pci;
     struct virtio_dev dev;
-    char err[256];
+    struct herd_err err;
     /* what the fake device saw */
     unsigned notify[VIRTIO_MAX_QUEUES]; /* atomics: the I/O thread writes */
     unsigned features_ok, resets, cfg_writes, cfg_reads;
@@ -67,7 +67,7 @@ struct ctx {
     uint8_t last_cfg_data[8];
 };
 
-static char kvm_why[256];
+static struct herd_err kvm_why;
 static int kvm_usable = -1;
 
 /* ---- the fake device ---------------------------------------------------- */
@@ -144,21 +144,21 @@ static int group_setup(void **state)
     struct guest_mem gm;
 
     (void)state;
-    if (kvm_open(&kvm, NULL, kvm_why, sizeof(kvm_why))) {
+    if (kvm_open(&kvm, NULL, &kvm_why)) {
         kvm_usable = 0;
     } else {
         if (guest_mem_create(&gm, RAM)) {
-            snprintf(kvm_why, sizeof(kvm_why), "cannot create guest RAM");
+            herd_err_set(&kvm_why, -ENOMEM, "", "cannot create guest RAM");
             kvm_usable = 0;
         } else {
-            kvm_usable = !kvm_create_vm(&kvm, &gm, kvm_why, sizeof(kvm_why));
+            kvm_usable = !kvm_create_vm(&kvm, &gm, &kvm_why);
             guest_mem_destroy(&gm);
         }
         kvm_close(&kvm);
     }
     if (!kvm_usable)
         fprintf(stderr, "test_virtio_pci: /dev/kvm is not usable (%s): every case is skipped\n",
-                kvm_why);
+                kvm_why.msg);
     /* expected complaints (refused features, bad rings) stay off the output */
     log_set_level(LOG_ERROR);
     return 0;
@@ -174,9 +174,9 @@ static int setup(void **state)
     c = calloc(1, sizeof(*c));
     if (!c)
         return -1;
-    if (guest_mem_create(&c->gm, RAM) || kvm_open(&c->kvm, NULL, c->err, sizeof(c->err)) ||
-        kvm_create_vm(&c->kvm, &c->gm, c->err, sizeof(c->err))) {
-        fprintf(stderr, "setup: %s\n", c->err);
+    if (guest_mem_create(&c->gm, RAM) || kvm_open(&c->kvm, NULL, &c->err) ||
+        kvm_create_vm(&c->kvm, &c->gm, &c->err)) {
+        fprintf(stderr, "setup: %s\n", c->err.msg);
         return -1;
     }
     bus_init(&c->pio, "pio");
@@ -184,8 +184,8 @@ static int setup(void **state)
     if (pci_bus_init(&c->pci, &c->pio, &c->mmio))
         return -1;
     if (virtio_dev_init(&c->dev, &fake_ops, c, 1ULL << DEV_BIT, NQUEUES, &c->kvm, &c->gm,
-                        &c->pci, &c->mmio, c->err, sizeof(c->err))) {
-        fprintf(stderr, "setup: virtio_dev_init: %s\n", c->err);
+                        &c->pci, &c->mmio, &c->err)) {
+        fprintf(stderr, "setup: virtio_dev_init: %s\n", c->err.msg);
         return -1;
     }
     *state = c;
@@ -959,24 +959,24 @@ static void test_init_errors(void **state)
     struct ctx *c = CTX(state);
     struct virtio_dev *d = calloc(1, sizeof(*d));
     struct virtio_dev_ops big = fake_ops;
-    char err[256];
+    struct herd_err err;
 
     assert_non_null(d);
-    err[0] = 0;
+    herd_err_clear(&err);
     assert_int_equal(virtio_dev_init(d, &fake_ops, c, 0, 0, &c->kvm, &c->gm, &c->pci, &c->mmio,
-                                     err, sizeof(err)), -EINVAL);
-    assert_true(err[0] != 0);
+                                     &err), -EINVAL);
+    assert_true(err.msg[0] != 0);
     virtio_dev_destroy(d);
-    err[0] = 0;
+    herd_err_clear(&err);
     assert_int_equal(virtio_dev_init(d, &fake_ops, c, 0, VIRTIO_MAX_QUEUES + 1, &c->kvm, &c->gm,
-                                     &c->pci, &c->mmio, err, sizeof(err)), -EINVAL);
-    assert_true(err[0] != 0);
+                                     &c->pci, &c->mmio, &err), -EINVAL);
+    assert_true(err.msg[0] != 0);
     virtio_dev_destroy(d);
     big.config_size = VIRTIO_DEVCFG_MAX + 1;
-    err[0] = 0;
-    assert_int_equal(virtio_dev_init(d, &big, c, 0, 1, &c->kvm, &c->gm, &c->pci, &c->mmio, err,
-                                     sizeof(err)), -EINVAL);
-    assert_non_null(strstr(err, "config")); /* names the real problem */
+    herd_err_clear(&err);
+    assert_int_equal(virtio_dev_init(d, &big, c, 0, 1, &c->kvm, &c->gm, &c->pci, &c->mmio, &err),
+                     -EINVAL);
+    assert_non_null(strstr(err.msg, "config")); /* names the real problem */
     virtio_dev_destroy(d);
     /* nothing was plugged in */
     assert_null(c->pci.devs[c->dev.pci.slot + 1]);

@@ -28,7 +28,6 @@
 #define USED    0x3000ULL
 #define TABLE   0x8000ULL  /* indirect tables */
 #define BUF     0x10000ULL /* data buffers */
-#define ERRLEN  256
 
 struct ctx {
     uint8_t *ram;
@@ -37,7 +36,7 @@ struct ctx {
     struct guest_mem gm;
     struct virtq vq;
     struct virtq_chain chain;
-    char err[ERRLEN];
+    struct herd_err err;
 };
 
 static int setup_ram(void **state, uint64_t size, int mapped)
@@ -153,15 +152,15 @@ static uint32_t used_elem(struct ctx *c, unsigned i, unsigned word)
 
 static void start(struct ctx *c)
 {
-    c->err[0] = 0;
-    if (virtq_start(&c->vq, c->err, sizeof(c->err)))
-        fail_msg("virtq_start: %s", c->err);
+    herd_err_clear(&c->err);
+    if (virtq_start(&c->vq, &c->err))
+        fail_msg("virtq_start: %s", c->err.msg);
 }
 
 static int pop(struct ctx *c)
 {
-    c->err[0] = 0;
-    return virtq_pop(&c->vq, &c->chain, c->err, sizeof(c->err));
+    herd_err_clear(&c->err);
+    return virtq_pop(&c->vq, &c->chain, &c->err);
 }
 
 /* The head just made available must be refused: negative, a reason that
@@ -173,10 +172,10 @@ static void pop_refused(struct ctx *c, const char *needle, int line)
 
     if (rc >= 0)
         fail_msg("line %d: pop returned %d, expected an error", line, rc);
-    if (!c->err[0])
+    if (!c->err.msg[0])
         fail_msg("line %d: error %d without a reason", line, rc);
-    if (needle && !strstr(c->err, needle))
-        fail_msg("line %d: reason '%s' does not mention '%s'", line, c->err, needle);
+    if (needle && !strstr(c->err.msg, needle))
+        fail_msg("line %d: reason '%s' does not mention '%s'", line, c->err.msg, needle);
     assert_int_equal(c->vq.last_avail, last);
 }
 #define POP_REFUSED(c, needle) pop_refused(c, needle, __LINE__)
@@ -185,11 +184,11 @@ static void start_refused(struct ctx *c, int line)
 {
     int rc;
 
-    c->err[0] = 0;
-    rc = virtq_start(&c->vq, c->err, sizeof(c->err));
+    herd_err_clear(&c->err);
+    rc = virtq_start(&c->vq, &c->err);
     if (rc != -EINVAL)
         fail_msg("line %d: virtq_start returned %d, expected -EINVAL", line, rc);
-    if (!c->err[0])
+    if (!c->err.msg[0])
         fail_msg("line %d: no reason", line);
     assert_false(c->vq.ready);
 }

@@ -22,7 +22,7 @@
 
 struct ctx {
     struct vmm_config cfg;
-    char err[VMM_CONFIG_ERR_LEN];
+    struct herd_err err;
     char path[64];
 };
 
@@ -65,14 +65,22 @@ static void write_json(struct ctx *c, const char *text)
 
 static void assert_err_has(const struct ctx *c, const char *what)
 {
-    if (!strstr(c->err, what))
-        fail_msg("error \"%s\" does not mention \"%s\"", c->err, what);
+    if (!strstr(c->err.msg, what))
+        fail_msg("error \"%s\" does not mention \"%s\"", c->err.msg, what);
+}
+
+/* err.field names the option or key at fault. */
+static void assert_err_field(const struct ctx *c, const char *field)
+{
+    if (strcmp(c->err.field, field))
+        fail_msg("error \"%s\": field \"%s\", expected \"%s\"", c->err.msg, c->err.field, field);
+    assert_int_equal(c->err.code, -EINVAL);
 }
 
 static int parse(struct ctx *c, int argc, char **argv)
 {
-    c->err[0] = 0;
-    return vmm_config_parse_args(&c->cfg, argc, argv, c->err, sizeof(c->err));
+    herd_err_clear(&c->err);
+    return vmm_config_parse_args(&c->cfg, argc, argv, &c->err);
 }
 
 /* ---- sizes ------------------------------------------------------------- */
@@ -147,7 +155,7 @@ static void test_all_options(void **state)
     assert_int_equal(c->cfg.log_level, LOG_DEBUG);
     assert_int_equal(c->cfg.show_help, 0);
     assert_int_equal(c->cfg.show_version, 0);
-    assert_int_equal(vmm_config_validate(&c->cfg, c->err, sizeof(c->err)), 0);
+    assert_int_equal(vmm_config_validate(&c->cfg, &c->err), 0);
 }
 
 static void test_equals_form_and_repeats(void **state)
@@ -194,14 +202,17 @@ static void test_bad_options(void **state)
 
     assert_int_equal(parse(c, ARGC(unknown), unknown), -EINVAL);
     assert_err_has(c, "--frobnicate");
+    assert_err_field(c, "--frobnicate");
     assert_int_equal(parse(c, ARGC(missing), missing), -EINVAL);
     assert_err_has(c, "--mem");
     assert_err_has(c, "needs a value");
+    assert_err_field(c, "--mem");
     assert_int_equal(parse(c, ARGC(extra), extra), -EINVAL);
     assert_err_has(c, "stray");
     assert_int_equal(parse(c, ARGC(mem), mem), -EINVAL);
     assert_err_has(c, "mem");
     assert_err_has(c, "lots");
+    assert_err_field(c, "--mem");
     assert_int_equal(parse(c, ARGC(cpus0), cpus0), -EINVAL);
     assert_err_has(c, "cpus");
     assert_int_equal(parse(c, ARGC(cpus33), cpus33), -EINVAL);
@@ -210,11 +221,14 @@ static void test_bad_options(void **state)
     assert_err_has(c, "cpus");
     assert_int_equal(parse(c, ARGC(cpusjunk), cpusjunk), -EINVAL);
     assert_err_has(c, "'4x'");
+    assert_err_field(c, "--cpus");
     assert_int_equal(parse(c, ARGC(serial), serial), -EINVAL);
     assert_err_has(c, "serial");
     assert_err_has(c, "tty");
+    assert_err_field(c, "--serial");
     assert_int_equal(parse(c, ARGC(level), level), -EINVAL);
     assert_err_has(c, "log-level");
+    assert_err_field(c, "--log-level");
     /* Refused values did not replace the defaults. */
     assert_int_equal(c->cfg.mem, VMM_DEFAULT_MEM);
     assert_int_equal(c->cfg.cpus, 1);
@@ -286,17 +300,17 @@ static void expect_json_refused(struct ctx *c, const char *text, const char *wha
 static void test_config_refusal_changes_nothing(void **state)
 {
     struct ctx *c = *state;
-    char err[256] = "";
+    struct herd_err err = {0};
 
     c->cfg.cpus = 1;
     assert_int_equal(vmm_config_apply_json(&c->cfg, "{\"cpus\": 4, \"kernel\": \"k\", "
                                            "\"cmdline\": \"x\", \"bogus\": 1}",
-                                           "t.json", err, sizeof(err)), -EINVAL);
+                                           "t.json", &err), -EINVAL);
     assert_int_equal(c->cfg.cpus, 1);
     assert_null(c->cfg.kernel);
     assert_null(c->cfg.cmdline);
     /* The unknown key is named as unknown, whatever its value's type. */
-    assert_non_null(strstr(err, "unknown setting 'bogus'"));
+    assert_non_null(strstr(err.msg, "unknown setting 'bogus'"));
 }
 
 static void test_config_refusals(void **state)
@@ -337,13 +351,13 @@ static void test_apply_json_direct(void **state)
 {
     struct ctx *c = *state;
 
-    c->err[0] = 0;
-    assert_int_equal(vmm_config_apply_json(&c->cfg, "{\"cpus\": 8}", "inline", c->err,
-                                           sizeof(c->err)), 0);
+    herd_err_clear(&c->err);
+    assert_int_equal(vmm_config_apply_json(&c->cfg, "{\"cpus\": 8}", "inline", &c->err), 0);
     assert_int_equal(c->cfg.cpus, 8);
-    assert_int_equal(vmm_config_apply_json(&c->cfg, "{\"cpus\": \"x\"}", "inline", c->err,
-                                           sizeof(c->err)), -EINVAL);
+    assert_int_equal(vmm_config_apply_json(&c->cfg, "{\"cpus\": \"x\"}", "inline", &c->err),
+                     -EINVAL);
     assert_err_has(c, "inline: cpus");
+    assert_err_field(c, "--cpus");
     assert_int_equal(c->cfg.cpus, 8);
 }
 
@@ -360,14 +374,14 @@ static void test_control_option(void **state)
     assert_string_equal(c->cfg.control, "/run/herd/a.sock");
     /* JSON: same key; copied with the rest, replaced by a later value. */
     assert_int_equal(vmm_config_apply_json(&c->cfg, "{\"control\": \"/run/b.sock\"}", "inline",
-                                           c->err, sizeof(c->err)), 0);
+                                           &c->err), 0);
     assert_string_equal(c->cfg.control, "/run/b.sock");
-    assert_int_equal(vmm_config_apply_json(&c->cfg, "{\"control\": 3}", "inline", c->err,
-                                           sizeof(c->err)), -EINVAL);
+    assert_int_equal(vmm_config_apply_json(&c->cfg, "{\"control\": 3}", "inline", &c->err),
+                     -EINVAL);
     assert_err_has(c, "control: wrong type");
     assert_string_equal(c->cfg.control, "/run/b.sock");
-    assert_int_equal(vmm_config_apply_json(&c->cfg, "{\"control\": \"\"}", "inline", c->err,
-                                           sizeof(c->err)), -EINVAL);
+    assert_int_equal(vmm_config_apply_json(&c->cfg, "{\"control\": \"\"}", "inline", &c->err),
+                     -EINVAL);
     assert_err_has(c, "control: the socket path is empty");
     assert_int_equal(parse(c, ARGC(empty), empty), -EINVAL);
     assert_err_has(c, "control: the socket path is empty");
@@ -396,10 +410,10 @@ static void test_jail_options(void **state)
     assert_string_equal(c->cfg.cgroup, "/sys/fs/cgroup/herd/g1");
     assert_int_equal(c->cfg.seccomp, 0);
     assert_int_equal(c->cfg.jail_check, 1);
-    assert_int_equal(vmm_config_validate(&c->cfg, c->err, sizeof(c->err)), 0);
+    assert_int_equal(vmm_config_validate(&c->cfg, &c->err), 0);
     assert_int_equal(vmm_config_apply_json(&c->cfg, "{\"uid\": 200001, \"gid\": \"200002\", "
                                            "\"seccomp\": \"on\", \"cgroup\": \"/cg\"}",
-                                           "inline", c->err, sizeof(c->err)), 0);
+                                           "inline", &c->err), 0);
     assert_int_equal(c->cfg.uid, 200001);
     assert_int_equal(c->cfg.gid, 200002);
     assert_int_equal(c->cfg.seccomp, 1);
@@ -413,7 +427,7 @@ static void test_jail_options(void **state)
     vmm_config_free(&c->cfg);
     vmm_config_init(&c->cfg);
     assert_int_equal(parse(c, ARGC(lone), lone), 0);
-    assert_int_equal(vmm_config_validate(&c->cfg, c->err, sizeof(c->err)), -EINVAL);
+    assert_int_equal(vmm_config_validate(&c->cfg, &c->err), -EINVAL);
     assert_err_has(c, "uid and gid go together");
 }
 
@@ -423,47 +437,49 @@ static void test_validate(void **state)
 {
     struct ctx *c = *state;
 
-    assert_int_equal(vmm_config_validate(&c->cfg, c->err, sizeof(c->err)), -EINVAL);
+    assert_int_equal(vmm_config_validate(&c->cfg, &c->err), -EINVAL);
     assert_err_has(c, "kernel");
+    assert_err_field(c, "--kernel");
     c->cfg.kernel = strdup("vmlinux");
-    assert_int_equal(vmm_config_validate(&c->cfg, c->err, sizeof(c->err)), 0);
+    assert_int_equal(vmm_config_validate(&c->cfg, &c->err), 0);
     c->cfg.mem = 2ULL << 20;
-    assert_int_equal(vmm_config_validate(&c->cfg, c->err, sizeof(c->err)), -EINVAL);
+    assert_int_equal(vmm_config_validate(&c->cfg, &c->err), -EINVAL);
     assert_err_has(c, "mem");
     c->cfg.mem = 0;
-    assert_int_equal(vmm_config_validate(&c->cfg, c->err, sizeof(c->err)), -EINVAL);
+    assert_int_equal(vmm_config_validate(&c->cfg, &c->err), -EINVAL);
     c->cfg.mem = (64ULL << 20) + 512;
-    assert_int_equal(vmm_config_validate(&c->cfg, c->err, sizeof(c->err)), -EINVAL);
+    assert_int_equal(vmm_config_validate(&c->cfg, &c->err), -EINVAL);
     assert_err_has(c, "4 KiB");
+    assert_err_field(c, "--mem");
     c->cfg.mem = 4ULL << 20; /* the smallest accepted */
-    assert_int_equal(vmm_config_validate(&c->cfg, c->err, sizeof(c->err)), 0);
+    assert_int_equal(vmm_config_validate(&c->cfg, &c->err), 0);
     c->cfg.mem = (1ULL << 40) + 4096;
-    assert_int_equal(vmm_config_validate(&c->cfg, c->err, sizeof(c->err)), -EINVAL);
+    assert_int_equal(vmm_config_validate(&c->cfg, &c->err), -EINVAL);
     assert_err_has(c, "mem");
     c->cfg.mem = 1ULL << 40;
-    assert_int_equal(vmm_config_validate(&c->cfg, c->err, sizeof(c->err)), 0);
+    assert_int_equal(vmm_config_validate(&c->cfg, &c->err), 0);
 }
 
 static void test_serial_modes(void **state)
 {
     struct ctx *c = *state;
 
-    assert_int_equal(vmm_parse_serial(&c->cfg, "none", c->err, sizeof(c->err)), 0);
+    assert_int_equal(vmm_parse_serial(&c->cfg, "none", &c->err), 0);
     assert_int_equal(c->cfg.serial, SERIAL_NONE);
-    assert_int_equal(vmm_parse_serial(&c->cfg, "file:/var/log/vm0.log", c->err,
-                                      sizeof(c->err)), 0);
+    assert_int_equal(vmm_parse_serial(&c->cfg, "file:/var/log/vm0.log", &c->err), 0);
     assert_int_equal(c->cfg.serial, SERIAL_FILE);
     assert_string_equal(c->cfg.serial_path, "/var/log/vm0.log");
-    assert_int_equal(vmm_parse_serial(&c->cfg, "file:a:b", c->err, sizeof(c->err)), 0);
+    assert_int_equal(vmm_parse_serial(&c->cfg, "file:a:b", &c->err), 0);
     assert_string_equal(c->cfg.serial_path, "a:b");
-    assert_int_equal(vmm_parse_serial(&c->cfg, "stdio", c->err, sizeof(c->err)), 0);
+    assert_int_equal(vmm_parse_serial(&c->cfg, "stdio", &c->err), 0);
     assert_int_equal(c->cfg.serial, SERIAL_STDIO);
 
     static const char *const bad[] = {"file:", "file", "FILE:x", "Stdio", "", "none ", "tcp:1"};
     for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        c->err[0] = 0;
-        assert_int_equal(vmm_parse_serial(&c->cfg, bad[i], c->err, sizeof(c->err)), -EINVAL);
+        herd_err_clear(&c->err);
+        assert_int_equal(vmm_parse_serial(&c->cfg, bad[i], &c->err), -EINVAL);
         assert_err_has(c, "serial");
+        assert_err_field(c, "--serial");
         assert_int_equal(c->cfg.serial, SERIAL_STDIO); /* unchanged */
     }
 }

@@ -25,32 +25,30 @@ enum kernel_format boot_kernel_format(const uint8_t *image, size_t len)
 }
 
 int boot_load(const struct guest_mem *gm, const uint8_t *image, size_t len,
-              const struct boot_args *args, struct boot_entry *entry, char *err, size_t errlen)
+              const struct boot_args *args, struct boot_entry *entry, struct herd_err *err)
 {
     switch (boot_kernel_format(image, len)) {
     case KERNEL_FORMAT_ELF:
-        return pvh_load(gm, image, len, args, entry, err, errlen);
+        return pvh_load(gm, image, len, args, entry, err);
     case KERNEL_FORMAT_BZIMAGE:
-        return linux_load(gm, image, len, args, entry, err, errlen);
+        return linux_load(gm, image, len, args, entry, err);
     default:
-        snprintf(err, errlen,
-                 "not a kernel herd-vmm can boot: neither an ELF (PVH) nor a bzImage "
-                 "(no \"HdrS\" setup header at offset 0x202)");
-        return -ENOEXEC;
+        return herd_err_set(err, -ENOEXEC, "",
+                            "not a kernel herd-vmm can boot: neither an ELF (PVH) nor a bzImage "
+                            "(no \"HdrS\" setup header at offset 0x202)");
     }
 }
 
-int boot_check_cmdline(const char *cmdline, size_t max_len, char *err, size_t errlen)
+int boot_check_cmdline(const char *cmdline, size_t max_len, struct herd_err *err)
 {
     size_t len = cmdline ? strlen(cmdline) : 0;
 
     if (max_len > LAYOUT_CMDLINE_MAX - 1)
         max_len = LAYOUT_CMDLINE_MAX - 1;
-    if (len > max_len) {
-        snprintf(err, errlen, "command line is %zu bytes, this kernel accepts at most %zu",
-                 len, max_len);
-        return -E2BIG;
-    }
+    if (len > max_len)
+        return herd_err_set(err, -E2BIG, "",
+                            "command line is %zu bytes, this kernel accepts at most %zu", len,
+                            max_len);
     return 0;
 }
 
@@ -65,7 +63,7 @@ int boot_write_cmdline(const struct guest_mem *gm, const char *cmdline)
 }
 
 int boot_plan_initrd(const struct guest_mem *gm, const struct boot_args *args, uint64_t floor,
-                     uint64_t limit, uint64_t *addr, char *err, size_t errlen)
+                     uint64_t limit, uint64_t *addr, struct herd_err *err)
 {
     uint64_t top = guest_mem_low_end(gm);
     uint64_t size = args->initrd_size;
@@ -74,19 +72,15 @@ int boot_plan_initrd(const struct guest_mem *gm, const struct boot_args *args, u
     if (limit && limit < top)
         top = limit;
     floor = (floor + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
-    if (size == 0 || size > top || top - size < floor) {
-        snprintf(err, errlen,
-                 "initrd of %zu bytes does not fit in guest RAM between %#llx and %#llx "
-                 "(give the guest more --mem)",
-                 args->initrd_size, (unsigned long long)floor, (unsigned long long)top);
-        return -ENOMEM;
-    }
+    if (size == 0 || size > top || top - size < floor)
+        return herd_err_set(err, -ENOMEM, "",
+                            "initrd of %zu bytes does not fit in guest RAM between %#llx and %#llx "
+                            "(give the guest more --mem)", args->initrd_size,
+                            (unsigned long long)floor, (unsigned long long)top);
     start = (top - size) & ~(PAGE_SIZE - 1);
-    if (!guest_mem_ptr(gm, start, size)) {
-        snprintf(err, errlen, "initrd range %#llx+%#llx is not RAM", (unsigned long long)start,
-                 (unsigned long long)size);
-        return -EFAULT;
-    }
+    if (!guest_mem_ptr(gm, start, size))
+        return herd_err_set(err, -EFAULT, "", "initrd range %#llx+%#llx is not RAM",
+                            (unsigned long long)start, (unsigned long long)size);
     *addr = start;
     return 0;
 }

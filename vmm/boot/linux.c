@@ -30,64 +30,53 @@ struct bzimage {
     size_t kernel_size;
 };
 
-static int parse_header(const uint8_t *image, size_t len, struct bzimage *bz, char *err,
-                        size_t errlen)
+static int parse_header(const uint8_t *image, size_t len, struct bzimage *bz, struct herd_err *err)
 {
     unsigned setup_sects;
 
-    if (len < 0x202 + 2 + 4) {
-        snprintf(err, errlen, "bzImage: file of %zu bytes is too short for a setup header", len);
-        return -ENOEXEC;
-    }
+    if (len < 0x202 + 2 + 4)
+        return herd_err_set(err, -ENOEXEC, "",
+                            "bzImage: file of %zu bytes is too short for a setup header", len);
     memset(bz, 0, sizeof(*bz));
     /* The byte at 0x201 is the jump offset that skips the header: its end. */
     bz->header_len = (size_t)0x202 + image[0x201] - SETUP_HEADER_OFFSET;
     if (bz->header_len > sizeof(bz->hdr))
         bz->header_len = sizeof(bz->hdr);
-    if (bz->header_len > len - SETUP_HEADER_OFFSET) {
-        snprintf(err, errlen, "bzImage: setup header runs past the end of the %zu-byte file",
-                 len);
-        return -ENOEXEC;
-    }
+    if (bz->header_len > len - SETUP_HEADER_OFFSET)
+        return herd_err_set(err, -ENOEXEC, "",
+                            "bzImage: setup header runs past the end of the %zu-byte file", len);
     memcpy(&bz->hdr, image + SETUP_HEADER_OFFSET, bz->header_len);
 
-    if (bz->hdr.boot_flag != BOOT_FLAG_MAGIC) {
-        snprintf(err, errlen, "bzImage: boot_flag is %#x, expected 0xaa55", bz->hdr.boot_flag);
-        return -ENOEXEC;
-    }
-    if (bz->hdr.header != HDRS_MAGIC) {
-        snprintf(err, errlen, "bzImage: no \"HdrS\" signature at offset 0x202");
-        return -ENOEXEC;
-    }
+    if (bz->hdr.boot_flag != BOOT_FLAG_MAGIC)
+        return herd_err_set(err, -ENOEXEC, "", "bzImage: boot_flag is %#x, expected 0xaa55",
+                            bz->hdr.boot_flag);
+    if (bz->hdr.header != HDRS_MAGIC)
+        return herd_err_set(err, -ENOEXEC, "", "bzImage: no \"HdrS\" signature at offset 0x202");
     if (bz->hdr.version < LINUX_MIN_PROTOCOL) {
-        snprintf(err, errlen,
-                 "bzImage: boot protocol %u.%02u has no 64-bit entry point (need %u.%02u+)",
-                 bz->hdr.version >> 8, bz->hdr.version & 0xff, LINUX_MIN_PROTOCOL >> 8,
-                 LINUX_MIN_PROTOCOL & 0xff);
+        herd_err_set(err, -ENOEXEC, "",
+                     "bzImage: boot protocol %u.%02u has no 64-bit entry point (need %u.%02u+)",
+                     bz->hdr.version >> 8, bz->hdr.version & 0xff, LINUX_MIN_PROTOCOL >> 8,
+                     LINUX_MIN_PROTOCOL & 0xff);
         return -ENOEXEC;
     }
-    if (!(bz->hdr.xloadflags & XLF_KERNEL_64)) {
-        snprintf(err, errlen, "bzImage: xloadflags lack XLF_KERNEL_64 (not a 64-bit kernel)");
-        return -ENOEXEC;
-    }
-    if (!(bz->hdr.loadflags & LOADED_HIGH)) {
-        snprintf(err, errlen, "bzImage: loadflags lack LOADED_HIGH (zImage kernels unsupported)");
-        return -ENOEXEC;
-    }
+    if (!(bz->hdr.xloadflags & XLF_KERNEL_64))
+        return herd_err_set(err, -ENOEXEC, "",
+                            "bzImage: xloadflags lack XLF_KERNEL_64 (not a 64-bit kernel)");
+    if (!(bz->hdr.loadflags & LOADED_HIGH))
+        return herd_err_set(err, -ENOEXEC, "",
+                            "bzImage: loadflags lack LOADED_HIGH (zImage kernels unsupported)");
     setup_sects = bz->hdr.setup_sects ? bz->hdr.setup_sects : DEFAULT_SETUP_SECTS;
     bz->setup_size = (size_t)(setup_sects + 1) * 512;
-    if (bz->setup_size >= len) {
-        snprintf(err, errlen, "bzImage: setup_sects=%u runs past the end of the %zu-byte file",
-                 setup_sects, len);
-        return -ENOEXEC;
-    }
+    if (bz->setup_size >= len)
+        return herd_err_set(err, -ENOEXEC, "",
+                            "bzImage: setup_sects=%u runs past the end of the %zu-byte file",
+                            setup_sects, len);
     bz->kernel = image + bz->setup_size;
     bz->kernel_size = len - bz->setup_size;
-    if (bz->kernel_size <= ENTRY64_OFFSET) {
-        snprintf(err, errlen, "bzImage: protected-mode part of %zu bytes holds no 64-bit entry",
-                 bz->kernel_size);
-        return -ENOEXEC;
-    }
+    if (bz->kernel_size <= ENTRY64_OFFSET)
+        return herd_err_set(err, -ENOEXEC, "",
+                            "bzImage: protected-mode part of %zu bytes holds no 64-bit entry",
+                            bz->kernel_size);
     return 0;
 }
 
@@ -98,17 +87,17 @@ static uint64_t kernel_footprint(const struct bzimage *bz)
     return init > bz->kernel_size ? init : bz->kernel_size;
 }
 
-static int check_kernel_fits(const struct guest_mem *gm, const struct bzimage *bz, char *err,
-                             size_t errlen)
+static int check_kernel_fits(const struct guest_mem *gm, const struct bzimage *bz,
+                             struct herd_err *err)
 {
     uint64_t footprint = kernel_footprint(bz);
 
     if (!guest_mem_ptr(gm, LAYOUT_KERNEL_START, footprint)) {
-        snprintf(err, errlen,
-                 "bzImage: kernel needs %llu KiB from 1 MiB (init_size) but guest RAM below "
-                 "the MMIO hole ends at %llu KiB; give it more --mem",
-                 (unsigned long long)(footprint / KiB),
-                 (unsigned long long)(guest_mem_low_end(gm) / KiB));
+        herd_err_set(err, -ENOMEM, "",
+                     "bzImage: kernel needs %llu KiB from 1 MiB (init_size) but guest RAM below "
+                     "the MMIO hole ends at %llu KiB; give it more --mem",
+                     (unsigned long long)(footprint / KiB),
+                     (unsigned long long)(guest_mem_low_end(gm) / KiB));
         return -ENOMEM;
     }
     return 0;
@@ -127,7 +116,7 @@ static void fill_e820(struct boot_params *zp, const struct e820_map *map)
 }
 
 static int plan_initrd(const struct guest_mem *gm, const struct bzimage *bz,
-                       const struct boot_args *args, uint64_t *addr, char *err, size_t errlen)
+                       const struct boot_args *args, uint64_t *addr, struct herd_err *err)
 {
     uint64_t max = bz->hdr.version >= 0x203 ? bz->hdr.initrd_addr_max : OLD_INITRD_ADDR_MAX;
 
@@ -135,7 +124,7 @@ static int plan_initrd(const struct guest_mem *gm, const struct bzimage *bz,
     if (!args->initrd || !args->initrd_size)
         return 0;
     return boot_plan_initrd(gm, args, LAYOUT_KERNEL_START + kernel_footprint(bz), max + 1, addr,
-                            err, errlen);
+                            err);
 }
 
 static void fill_zero_page(struct boot_params *zp, const struct bzimage *bz,
@@ -162,35 +151,33 @@ static void fill_zero_page(struct boot_params *zp, const struct bzimage *bz,
 }
 
 int linux_load(const struct guest_mem *gm, const uint8_t *image, size_t len,
-               const struct boot_args *args, struct boot_entry *entry, char *err, size_t errlen)
+               const struct boot_args *args, struct boot_entry *entry, struct herd_err *err)
 {
     struct boot_params *zp = guest_mem_ptr(gm, LAYOUT_ZERO_PAGE, sizeof(*zp));
     uint64_t initrd_addr;
     struct bzimage bz;
     int rc;
 
-    if (!zp) {
-        snprintf(err, errlen, "no RAM for the zero page");
-        return -EFAULT;
-    }
+    if (!zp)
+        return herd_err_set(err, -EFAULT, "", "no RAM for the zero page");
     /* Everything is checked before anything is written. */
-    rc = parse_header(image, len, &bz, err, errlen);
+    rc = parse_header(image, len, &bz, err);
     if (!rc)
-        rc = check_kernel_fits(gm, &bz, err, errlen);
+        rc = check_kernel_fits(gm, &bz, err);
     if (!rc)
         rc = boot_check_cmdline(args->cmdline,
                                 bz.hdr.version >= 0x206 ? bz.hdr.cmdline_size : OLD_CMDLINE_MAX,
-                                err, errlen);
+                                err);
     if (!rc)
-        rc = plan_initrd(gm, &bz, args, &initrd_addr, err, errlen);
+        rc = plan_initrd(gm, &bz, args, &initrd_addr, err);
     if (rc)
         return rc;
 
     if (guest_mem_write(gm, LAYOUT_KERNEL_START, bz.kernel, bz.kernel_size) ||
         boot_write_cmdline(gm, args->cmdline) ||
         (initrd_addr && boot_write_initrd(gm, args, initrd_addr))) {
-        snprintf(err, errlen, "bzImage: internal error: a checked range is not RAM");
-        return -EFAULT;
+        return herd_err_set(err, -EFAULT, "",
+                            "bzImage: internal error: a checked range is not RAM");
     }
     fill_zero_page(zp, &bz, args, initrd_addr);
 

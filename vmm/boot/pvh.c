@@ -28,35 +28,28 @@ static int in_file(uint64_t off, uint64_t size, size_t len)
     return off <= len && size <= len - off;
 }
 
-static int check_ehdr(const uint8_t *image, size_t len, const Elf64_Ehdr **out, char *err,
-                      size_t errlen)
+static int check_ehdr(const uint8_t *image, size_t len, const Elf64_Ehdr **out,
+                      struct herd_err *err)
 {
     const Elf64_Ehdr *eh = (const Elf64_Ehdr *)image;
 
-    if (len < sizeof(*eh) || memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0) {
-        snprintf(err, errlen, "ELF: not an ELF file");
-        return -ENOEXEC;
-    }
-    if (eh->e_ident[EI_CLASS] != ELFCLASS64) {
-        snprintf(err, errlen, "ELF: class %u is not ELFCLASS64 (32-bit PVH images unsupported)",
-                 eh->e_ident[EI_CLASS]);
-        return -ENOEXEC;
-    }
-    if (eh->e_ident[EI_DATA] != ELFDATA2LSB || eh->e_machine != EM_X86_64) {
-        snprintf(err, errlen, "ELF: not a little-endian x86-64 image (e_machine %u)",
-                 eh->e_machine);
-        return -ENOEXEC;
-    }
+    if (len < sizeof(*eh) || memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0)
+        return herd_err_set(err, -ENOEXEC, "", "ELF: not an ELF file");
+    if (eh->e_ident[EI_CLASS] != ELFCLASS64)
+        return herd_err_set(err, -ENOEXEC, "",
+                            "ELF: class %u is not ELFCLASS64 (32-bit PVH images unsupported)",
+                            eh->e_ident[EI_CLASS]);
+    if (eh->e_ident[EI_DATA] != ELFDATA2LSB || eh->e_machine != EM_X86_64)
+        return herd_err_set(err, -ENOEXEC, "",
+                            "ELF: not a little-endian x86-64 image (e_machine %u)", eh->e_machine);
     if (eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phnum == 0 || eh->e_phnum > MAX_PHDRS ||
         !in_file(eh->e_phoff, (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr), len)) {
-        snprintf(err, errlen, "ELF: program header table (off %#llx, %u x %u bytes) is invalid",
-                 (unsigned long long)eh->e_phoff, eh->e_phnum, eh->e_phentsize);
-        return -ENOEXEC;
+        return herd_err_set(err, -ENOEXEC, "",
+                            "ELF: program header table (off %#llx, %u x %u bytes) is invalid",
+                            (unsigned long long)eh->e_phoff, eh->e_phnum, eh->e_phentsize);
     }
-    if (eh->e_phoff % 8) {
-        snprintf(err, errlen, "ELF: program header table is misaligned");
-        return -ENOEXEC;
-    }
+    if (eh->e_phoff % 8)
+        return herd_err_set(err, -ENOEXEC, "", "ELF: program header table is misaligned");
     *out = eh;
     return 0;
 }
@@ -67,7 +60,7 @@ static const Elf64_Phdr *phdrs(const uint8_t *image, const Elf64_Ehdr *eh)
 }
 
 /* Walks one PT_NOTE segment; returns 1 and the entry if it holds the note. */
-static int scan_notes(const uint8_t *p, uint64_t size, uint32_t *entry, char *err, size_t errlen)
+static int scan_notes(const uint8_t *p, uint64_t size, uint32_t *entry, struct herd_err *err)
 {
     uint64_t off = 0;
 
@@ -79,24 +72,19 @@ static int scan_notes(const uint8_t *p, uint64_t size, uint32_t *entry, char *er
         off += sizeof(nh);
         name_len = ((uint64_t)nh.n_namesz + 3) & ~3ULL;
         desc_len = ((uint64_t)nh.n_descsz + 3) & ~3ULL;
-        if (name_len > size - off || desc_len > size - off - name_len) {
-            snprintf(err, errlen, "ELF: note runs past the end of its segment");
-            return -ENOEXEC;
-        }
+        if (name_len > size - off || desc_len > size - off - name_len)
+            return herd_err_set(err, -ENOEXEC, "", "ELF: note runs past the end of its segment");
         if (nh.n_type == XEN_ELFNOTE_PHYS32_ENTRY && nh.n_namesz == 4 &&
             memcmp(p + off, "Xen", 4) == 0) {
             uint64_t value = 0;
 
-            if (nh.n_descsz != 4 && nh.n_descsz != 8) {
-                snprintf(err, errlen, "ELF: PVH entry note has %u-byte value", nh.n_descsz);
-                return -ENOEXEC;
-            }
+            if (nh.n_descsz != 4 && nh.n_descsz != 8)
+                return herd_err_set(err, -ENOEXEC, "", "ELF: PVH entry note has %u-byte value",
+                                    nh.n_descsz);
             memcpy(&value, p + off + name_len, nh.n_descsz);
-            if (value > UINT32_MAX) {
-                snprintf(err, errlen, "ELF: PVH entry %#llx is above 4 GiB",
-                         (unsigned long long)value);
-                return -ENOEXEC;
-            }
+            if (value > UINT32_MAX)
+                return herd_err_set(err, -ENOEXEC, "", "ELF: PVH entry %#llx is above 4 GiB",
+                                    (unsigned long long)value);
             *entry = (uint32_t)value;
             return 1;
         }
@@ -105,10 +93,10 @@ static int scan_notes(const uint8_t *p, uint64_t size, uint32_t *entry, char *er
     return 0;
 }
 
-int pvh_find_entry(const uint8_t *image, size_t len, uint32_t *entry, char *err, size_t errlen)
+int pvh_find_entry(const uint8_t *image, size_t len, uint32_t *entry, struct herd_err *err)
 {
-    const Elf64_Ehdr *eh;
-    int rc = check_ehdr(image, len, &eh, err, errlen);
+    const Elf64_Ehdr *eh = NULL;
+    int rc = check_ehdr(image, len, &eh, err);
 
     if (rc)
         return rc;
@@ -117,41 +105,36 @@ int pvh_find_entry(const uint8_t *image, size_t len, uint32_t *entry, char *err,
 
         if (ph->p_type != PT_NOTE)
             continue;
-        if (!in_file(ph->p_offset, ph->p_filesz, len)) {
-            snprintf(err, errlen, "ELF: note segment %u lies outside the file", i);
-            return -ENOEXEC;
-        }
-        rc = scan_notes(image + ph->p_offset, ph->p_filesz, entry, err, errlen);
+        if (!in_file(ph->p_offset, ph->p_filesz, len))
+            return herd_err_set(err, -ENOEXEC, "", "ELF: note segment %u lies outside the file", i);
+        rc = scan_notes(image + ph->p_offset, ph->p_filesz, entry, err);
         if (rc < 0)
             return rc;
         if (rc == 1)
             return 0;
     }
-    snprintf(err, errlen,
-             "ELF: no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY); a Linux vmlinux needs "
-             "CONFIG_PVH=y");
-    return -ENOEXEC;
+    return herd_err_set(err, -ENOEXEC, "",
+                        "ELF: no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY); a Linux vmlinux needs "
+                        "CONFIG_PVH=y");
 }
 
 /* Checks one PT_LOAD segment against the file and guest RAM; writes nothing. */
 static int check_segment(const struct guest_mem *gm, size_t len, const Elf64_Phdr *ph,
-                         unsigned idx, char *err, size_t errlen)
+                         unsigned idx, struct herd_err *err)
 {
-    if (ph->p_filesz > ph->p_memsz || !in_file(ph->p_offset, ph->p_filesz, len)) {
-        snprintf(err, errlen, "ELF: segment %u (offset %#llx, filesz %#llx, memsz %#llx) is "
-                 "invalid", idx, (unsigned long long)ph->p_offset,
-                 (unsigned long long)ph->p_filesz, (unsigned long long)ph->p_memsz);
-        return -ENOEXEC;
-    }
-    if (ph->p_paddr < LAYOUT_KERNEL_START) {
-        snprintf(err, errlen, "ELF: segment %u at %#llx is below 1 MiB, where herd-vmm keeps "
-                 "boot structures", idx, (unsigned long long)ph->p_paddr);
-        return -ENOEXEC;
-    }
+    if (ph->p_filesz > ph->p_memsz || !in_file(ph->p_offset, ph->p_filesz, len))
+        return herd_err_set(err, -ENOEXEC, "",
+                            "ELF: segment %u (offset %#llx, filesz %#llx, memsz %#llx) is "
+                            "invalid", idx, (unsigned long long)ph->p_offset,
+                            (unsigned long long)ph->p_filesz, (unsigned long long)ph->p_memsz);
+    if (ph->p_paddr < LAYOUT_KERNEL_START)
+        return herd_err_set(err, -ENOEXEC, "",
+                            "ELF: segment %u at %#llx is below 1 MiB, where herd-vmm keeps "
+                            "boot structures", idx, (unsigned long long)ph->p_paddr);
     if (!guest_mem_ptr(gm, ph->p_paddr, ph->p_memsz)) {
-        snprintf(err, errlen,
-                 "ELF: segment %u (%#llx+%#llx) does not fit in guest RAM; give it more --mem",
-                 idx, (unsigned long long)ph->p_paddr, (unsigned long long)ph->p_memsz);
+        herd_err_set(err, -ENOMEM, "",
+                     "ELF: segment %u (%#llx+%#llx) does not fit in guest RAM; give it more --mem",
+                     idx, (unsigned long long)ph->p_paddr, (unsigned long long)ph->p_memsz);
         return -ENOMEM;
     }
     return 0;
@@ -164,7 +147,7 @@ static int is_loadable(const Elf64_Phdr *ph)
 
 /* Validates every loadable segment and the entry; computes the kernel end. */
 static int check_segments(const struct guest_mem *gm, const uint8_t *image, size_t len,
-                          uint32_t entry, uint64_t *kernel_end, char *err, size_t errlen)
+                          uint32_t entry, uint64_t *kernel_end, struct herd_err *err)
 {
     const Elf64_Ehdr *eh = (const Elf64_Ehdr *)image;
     int entry_inside = 0, loadable = 0;
@@ -176,7 +159,7 @@ static int check_segments(const struct guest_mem *gm, const uint8_t *image, size
 
         if (!is_loadable(ph))
             continue;
-        rc = check_segment(gm, len, ph, i, err, errlen);
+        rc = check_segment(gm, len, ph, i, err);
         if (rc)
             return rc;
         loadable++;
@@ -185,14 +168,11 @@ static int check_segments(const struct guest_mem *gm, const uint8_t *image, size
         if (entry >= ph->p_paddr && entry - ph->p_paddr < ph->p_filesz)
             entry_inside = 1;
     }
-    if (!loadable) {
-        snprintf(err, errlen, "ELF: no loadable segment");
-        return -ENOEXEC;
-    }
-    if (!entry_inside) {
-        snprintf(err, errlen, "ELF: PVH entry %#x is not inside any loaded segment", entry);
-        return -ENOEXEC;
-    }
+    if (!loadable)
+        return herd_err_set(err, -ENOEXEC, "", "ELF: no loadable segment");
+    if (!entry_inside)
+        return herd_err_set(err, -ENOEXEC, "",
+                            "ELF: PVH entry %#x is not inside any loaded segment", entry);
     return 0;
 }
 
@@ -248,28 +228,26 @@ static int write_start_info(const struct guest_mem *gm, const struct boot_args *
 }
 
 int pvh_load(const struct guest_mem *gm, const uint8_t *image, size_t len,
-             const struct boot_args *args, struct boot_entry *entry, char *err, size_t errlen)
+             const struct boot_args *args, struct boot_entry *entry, struct herd_err *err)
 {
     uint64_t kernel_end, initrd_addr = 0;
     uint32_t pvh_entry;
     int rc;
 
     /* Everything is checked before anything is written. */
-    rc = pvh_find_entry(image, len, &pvh_entry, err, errlen);
+    rc = pvh_find_entry(image, len, &pvh_entry, err);
     if (!rc)
-        rc = check_segments(gm, image, len, pvh_entry, &kernel_end, err, errlen);
+        rc = check_segments(gm, image, len, pvh_entry, &kernel_end, err);
     if (!rc)
-        rc = boot_check_cmdline(args->cmdline, LAYOUT_CMDLINE_MAX - 1, err, errlen);
+        rc = boot_check_cmdline(args->cmdline, LAYOUT_CMDLINE_MAX - 1, err);
     if (!rc && args->initrd && args->initrd_size)
-        rc = boot_plan_initrd(gm, args, kernel_end, 0, &initrd_addr, err, errlen);
+        rc = boot_plan_initrd(gm, args, kernel_end, 0, &initrd_addr, err);
     if (rc)
         return rc;
 
     write_segments(gm, image);
-    if (boot_write_cmdline(gm, args->cmdline) || write_start_info(gm, args, initrd_addr)) {
-        snprintf(err, errlen, "no RAM for the PVH start_info");
-        return -EFAULT;
-    }
+    if (boot_write_cmdline(gm, args->cmdline) || write_start_info(gm, args, initrd_addr))
+        return herd_err_set(err, -EFAULT, "", "no RAM for the PVH start_info");
     entry->mode = BOOT_MODE_PVH;
     entry->rip = pvh_entry;
     entry->boot_info = LAYOUT_PVH_START_INFO;

@@ -213,21 +213,21 @@ static unsigned queue_notify(struct virtio_dev *dev, unsigned q)
     struct virtio_blk *blk = blk_of(dev);
     struct virtq *vq = &dev->queues[q].vq;
     unsigned taken = 0;
-    char why[160];
+    struct herd_err why;
     int rc;
 
-    while ((rc = virtq_pop(vq, &blk->chain, why, sizeof(why))) > 0) {
+    while ((rc = virtq_pop(vq, &blk->chain, &why)) > 0) {
         taken++;
         if (!handle_chain(blk, q, &blk->chain)) {
-            snprintf(why, sizeof(why), "request without header or status byte (%llu/%llu "
-                     "bytes readable/writable)", (unsigned long long)blk->chain.out_len,
-                     (unsigned long long)blk->chain.in_len);
-            rc = -EINVAL;
+            rc = herd_err_set(&why, -EINVAL, "",
+                              "request without header or status byte (%llu/%llu "
+                              "bytes readable/writable)", (unsigned long long)blk->chain.out_len,
+                              (unsigned long long)blk->chain.in_len);
             break;
         }
     }
     if (rc < 0)
-        virtio_dev_fail(dev, q, why);
+        virtio_dev_fail(dev, q, why.msg);
     blockdev_aio_reap(blk->bd, 0);
     return taken;
 }
@@ -320,7 +320,7 @@ static void set_serial(struct virtio_blk *blk, const struct disk_config *cfg)
 
 int virtio_blk_create(const struct disk_config *cfg, struct kvm *kvm,
                       const struct guest_mem *mem, struct pci_bus *pci, struct bus *mmio,
-                      struct virtio_blk **out, char *err, size_t errlen)
+                      struct virtio_blk **out, struct herd_err *err)
 {
     struct herd_err berr;
     struct blockdev_open_opts opts = {.format = cfg->format, .read_only = cfg->readonly,
@@ -343,7 +343,7 @@ int virtio_blk_create(const struct disk_config *cfg, struct kvm *kvm,
     opts.chain_len = cfg->chain_len;
     rc = blockdev_open(cfg->path, &opts, &blk->bd);
     if (rc) {
-        snprintf(err, errlen, "disk %s: %s", cfg->path, berr.msg);
+        herd_err_set(err, rc, "", "disk %s: %s", cfg->path, berr.msg);
         free(blk);
         return rc;
     }
@@ -356,7 +356,7 @@ int virtio_blk_create(const struct disk_config *cfg, struct kvm *kvm,
         }
     }
     rc = virtio_dev_init(&blk->dev, &blk_ops, blk, blk_features(blk), blk->queues, kvm, mem, pci,
-                         mmio, err, errlen);
+                         mmio, err);
     if (!rc)
         rc = virtio_dev_watch_fd(&blk->dev, blockdev_aio_fd(blk->bd), EPOLLIN, aio_ready);
     if (!rc) /* the ring now: io_uring_setup is not allowed once confined */

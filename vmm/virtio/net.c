@@ -67,12 +67,11 @@ static struct virtio_net *net_of(struct virtio_dev *dev)
 }
 
 int virtio_net_choose_path(enum vhost_mode mode, bool vhost_available, enum net_path *path,
-                           char *err, size_t errlen)
+                           struct herd_err *err)
 {
-    if (mode == VHOST_ON && !vhost_available) {
-        snprintf(err, errlen, "vhost=on but /dev/vhost-net is not available on this host");
-        return -ENODEV;
-    }
+    if (mode == VHOST_ON && !vhost_available)
+        return herd_err_set(err, -ENODEV, "",
+                            "vhost=on but /dev/vhost-net is not available on this host");
     *path = mode != VHOST_OFF && vhost_available ? NET_PATH_VHOST : NET_PATH_USERSPACE;
     return 0;
 }
@@ -152,16 +151,16 @@ static unsigned process_tx(struct virtio_net *net)
     struct virtio_dev *dev = &net->dev;
     struct virtq *vq = &dev->queues[TXQ].vq;
     unsigned taken = 0;
-    char why[160];
+    struct herd_err why;
     int rc;
 
-    while ((rc = virtq_pop(vq, &net->chain, why, sizeof(why))) > 0) {
+    while ((rc = virtq_pop(vq, &net->chain, &why)) > 0) {
         if (!tx_one(net, &net->chain))
             break; /* rate limited: the timer resumes */
         taken++;
     }
     if (rc < 0)
-        virtio_dev_fail(dev, TXQ, why);
+        virtio_dev_fail(dev, TXQ, why.msg);
     if (taken)
         virtio_dev_signal_queue(dev, TXQ);
     return taken;
@@ -186,7 +185,7 @@ static enum deliver_result deliver(struct virtio_net *net)
     struct virtq *vq = &net->dev.queues[RXQ].vq;
     unsigned max = net->mrg_rxbuf ? vq->size : 1, used = 0;
     size_t len = net->rx_len, off = 0;
-    char why[160];
+    struct herd_err why;
     uint16_t nbuf;
 
     while (off < len) {
@@ -199,9 +198,9 @@ static enum deliver_result deliver(struct virtio_net *net)
                 virtq_unpop(vq);
             return DROPPED; /* the guest's buffers cannot hold this frame */
         }
-        rc = virtq_pop(vq, c, why, sizeof(why));
+        rc = virtq_pop(vq, c, &why);
         if (rc < 0) {
-            virtio_dev_fail(&net->dev, RXQ, why);
+            virtio_dev_fail(&net->dev, RXQ, why.msg);
             return BROKEN;
         }
         if (rc == 0) {
@@ -448,10 +447,10 @@ static void default_mac(uint8_t mac[6], unsigned index)
 
 int virtio_net_create(const struct nic_config *cfg, unsigned index, struct kvm *kvm,
                       const struct guest_mem *mem, struct pci_bus *pci, struct bus *mmio,
-                      struct virtio_net **out, char *err, size_t errlen)
+                      struct virtio_net **out, struct herd_err *err)
 {
     struct virtio_net *net = calloc(1, sizeof(*net));
-    enum net_path path;
+    enum net_path path = NET_PATH_USERSPACE;
     int rc;
 
     *out = NULL;
@@ -462,22 +461,22 @@ int virtio_net_create(const struct nic_config *cfg, unsigned index, struct kvm *
     for (unsigned i = 0; i < NETDEV_TAP_MAX_QUEUES; i++)
         net->tap.fds[i] = -1;
     rc = virtio_net_choose_path(cfg->vhost, access(VHOST_NET_DEVICE, R_OK | W_OK) == 0, &path,
-                                err, errlen);
+                                err);
     if (rc) {
         free(net);
         return rc;
     }
     if (path == NET_PATH_VHOST) {
-        char why[160];
+        struct herd_err why;
 
-        rc = vhost_net_open(&net->vhost, why, sizeof(why));
+        rc = vhost_net_open(&net->vhost, &why);
         if (rc && cfg->vhost == VHOST_ON) {
-            snprintf(err, errlen, "net tap=%s: vhost=on: %s", cfg->tap, why);
+            herd_err_set(err, rc, "", "net tap=%s: vhost=on: %s", cfg->tap, why.msg);
             free(net);
             return rc;
         }
         if (rc) {
-            log_info("virtio-net %s: %s; using the userspace path", cfg->tap, why);
+            log_info("virtio-net %s: %s; using the userspace path", cfg->tap, why.msg);
             path = NET_PATH_USERSPACE;
         }
         for (unsigned q = 0; q < 2 && path == NET_PATH_VHOST; q++)
@@ -486,7 +485,7 @@ int virtio_net_create(const struct nic_config *cfg, unsigned index, struct kvm *
     net->data_path = path;
     rc = netdev_tap_open(cfg->tap, 1, VIRTIO_NET_HDR_LEN, &net->tap);
     if (rc) {
-        snprintf(err, errlen, "net tap=%s: %s", cfg->tap, strerror(-rc));
+        herd_err_set(err, rc, "", "net tap=%s: %s", cfg->tap, strerror(-rc));
         free(net);
         return rc;
     }
@@ -497,7 +496,7 @@ int virtio_net_create(const struct nic_config *cfg, unsigned index, struct kvm *
     netpath_init(&net->path, net->mac, ratelimit_now_ns());
     net->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
     rc = virtio_dev_init(&net->dev, &net_ops, net, virtio_net_features(path), 2, kvm, mem, pci,
-                         mmio, err, errlen);
+                         mmio, err);
     /* The tap must be extra fd slot 0 (set_rx_armed relies on it). */
     if (!rc)
         rc = virtio_dev_watch_fd(&net->dev, net->tap.fds[0], EPOLLIN, tap_ready);
@@ -507,8 +506,8 @@ int virtio_net_create(const struct nic_config *cfg, unsigned index, struct kvm *
         if (net->vhost_call_fd[q] >= 0)
             rc = virtio_dev_watch_fd(&net->dev, net->vhost_call_fd[q], EPOLLIN, vhost_call);
     if (rc) {
-        if (!err[0])
-            snprintf(err, errlen, "virtio-net: %s", strerror(-rc));
+        if (err && !err->msg[0])
+            herd_err_set(err, rc, "", "virtio-net: %s", strerror(-rc));
         virtio_net_destroy(net);
         return rc;
     }

@@ -155,12 +155,12 @@ static void reset_device(struct virtio_dev *dev)
 static void enable_queue(struct virtio_dev *dev, unsigned q)
 {
     struct virtio_queue *vq = &dev->queues[q];
-    char why[160];
+    struct herd_err why;
 
     vq->vq.event_idx = virtio_has_feature(dev, VIRTIO_F_EVENT_IDX);
     vq->vq.indirect = virtio_has_feature(dev, VIRTIO_F_INDIRECT_DESC);
-    if (virtq_start(&vq->vq, why, sizeof(why))) {
-        virtio_dev_fail(dev, q, why);
+    if (virtq_start(&vq->vq, &why)) {
+        virtio_dev_fail(dev, q, why.msg);
         return;
     }
     vq->enabled = true;
@@ -707,7 +707,7 @@ int virtio_dev_rewatch_fd(struct virtio_dev *dev, int fd, uint32_t events)
 
 /* ---- lifetime ------------------------------------------------------------- */
 
-static int init_vectors(struct virtio_dev *dev, char *err, size_t errlen)
+static int init_vectors(struct virtio_dev *dev, struct herd_err *err)
 {
     for (unsigned v = 0; v < dev->nr_vectors; v++) {
         struct virtio_vector *vec = &dev->vectors[v];
@@ -716,20 +716,19 @@ static int init_vectors(struct virtio_dev *dev, char *err, size_t errlen)
         vec->ctrl = MSIX_ENTRY_MASKED;
         vec->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         vec->gsi = kvm_msi_gsi_alloc(dev->kvm);
-        if (vec->fd < 0 || vec->gsi < 0) {
-            snprintf(err, errlen, "%s: no eventfd or GSI for MSI-X vector %u", dev->ops->name, v);
-            return -ENOSPC;
-        }
+        if (vec->fd < 0 || vec->gsi < 0)
+            return herd_err_set(err, -ENOSPC, "", "%s: no eventfd or GSI for MSI-X vector %u",
+                                dev->ops->name, v);
         rc = kvm_irqfd(dev->kvm, vec->fd, (unsigned)vec->gsi, true);
         if (rc) {
-            snprintf(err, errlen, "%s: KVM_IRQFD: %s", dev->ops->name, strerror(-rc));
+            herd_err_set(err, rc, "", "%s: KVM_IRQFD: %s", dev->ops->name, strerror(-rc));
             return rc;
         }
     }
     return 0;
 }
 
-static int init_queues(struct virtio_dev *dev, char *err, size_t errlen)
+static int init_queues(struct virtio_dev *dev, struct herd_err *err)
 {
     uint64_t bar = dev->pci.bars[0].addr;
 
@@ -743,18 +742,18 @@ static int init_queues(struct virtio_dev *dev, char *err, size_t errlen)
         vq->msix_vector = VIRTIO_NO_VECTOR;
         vq->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (vq->kick_fd < 0) {
-            snprintf(err, errlen, "%s: eventfd: %s", dev->ops->name, strerror(errno));
+            herd_err_set(err, -errno, "", "%s: eventfd: %s", dev->ops->name, strerror(errno));
             return -errno;
         }
         rc = kvm_ioeventfd(dev->kvm, vq->kick_fd, bar + VIRTIO_NOTIFY_OFF + VIRTIO_NOTIFY_MULT * q,
                            0, true);
         if (rc) {
-            snprintf(err, errlen, "%s: KVM_IOEVENTFD: %s", dev->ops->name, strerror(-rc));
+            herd_err_set(err, rc, "", "%s: KVM_IOEVENTFD: %s", dev->ops->name, strerror(-rc));
             return rc;
         }
         rc = watch(dev, vq->kick_fd, EPOLLIN, q);
         if (rc) {
-            snprintf(err, errlen, "%s: epoll: %s", dev->ops->name, strerror(-rc));
+            herd_err_set(err, rc, "", "%s: epoll: %s", dev->ops->name, strerror(-rc));
             return rc;
         }
     }
@@ -764,7 +763,7 @@ static int init_queues(struct virtio_dev *dev, char *err, size_t errlen)
 int virtio_dev_init(struct virtio_dev *dev, const struct virtio_dev_ops *ops, void *backend,
                     uint64_t features, unsigned nr_queues, struct kvm *kvm,
                     const struct guest_mem *mem, struct pci_bus *pci, struct bus *mmio,
-                    char *err, size_t errlen)
+                    struct herd_err *err)
 {
     struct bus_range range;
     int rc;
@@ -775,15 +774,12 @@ int virtio_dev_init(struct virtio_dev *dev, const struct virtio_dev_ops *ops, vo
         dev->queues[i].kick_fd = -1;
     for (unsigned i = 0; i < VIRTIO_MAX_VECTORS; i++)
         dev->vectors[i].fd = dev->vectors[i].gsi = -1;
-    if (nr_queues == 0 || nr_queues > VIRTIO_MAX_QUEUES) {
-        snprintf(err, errlen, "%s: %u queues is not 1-%d", ops->name, nr_queues, VIRTIO_MAX_QUEUES);
-        return -EINVAL;
-    }
-    if (ops->config_size > VIRTIO_DEVCFG_MAX) {
-        snprintf(err, errlen, "%s: device config of %u bytes exceeds %d", ops->name,
-                 ops->config_size, VIRTIO_DEVCFG_MAX);
-        return -EINVAL;
-    }
+    if (nr_queues == 0 || nr_queues > VIRTIO_MAX_QUEUES)
+        return herd_err_set(err, -EINVAL, "", "%s: %u queues is not 1-%d", ops->name, nr_queues,
+                            VIRTIO_MAX_QUEUES);
+    if (ops->config_size > VIRTIO_DEVCFG_MAX)
+        return herd_err_set(err, -EINVAL, "", "%s: device config of %u bytes exceeds %d", ops->name,
+                            ops->config_size, VIRTIO_DEVCFG_MAX);
     pthread_mutex_init(&dev->lock, NULL);
     dev->ops = ops;
     dev->backend = backend;
@@ -799,7 +795,7 @@ int virtio_dev_init(struct virtio_dev *dev, const struct virtio_dev_ops *ops, vo
     if (!rc)
         rc = pci_bus_add(pci, &dev->pci);
     if (rc) {
-        snprintf(err, errlen, "%s: no room on the PCI bus: %s", ops->name, strerror(-rc));
+        herd_err_set(err, rc, "", "%s: no room on the PCI bus: %s", ops->name, strerror(-rc));
         return rc;
     }
     range = (struct bus_range){.base = dev->pci.bars[0].addr, .size = VIRTIO_BAR_SIZE,
@@ -807,18 +803,18 @@ int virtio_dev_init(struct virtio_dev *dev, const struct virtio_dev_ops *ops, vo
                                .write = bar_mmio_write, .opaque = dev};
     rc = bus_register(mmio, &range);
     if (rc) {
-        snprintf(err, errlen, "%s: BAR registration: %s", ops->name, strerror(-rc));
+        herd_err_set(err, rc, "", "%s: BAR registration: %s", ops->name, strerror(-rc));
         return rc;
     }
     dev->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     dev->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (dev->epoll_fd < 0 || dev->stop_fd < 0 || watch(dev, dev->stop_fd, EPOLLIN, EV_STOP)) {
-        snprintf(err, errlen, "%s: epoll/eventfd: %s", ops->name, strerror(errno));
+        herd_err_set(err, -errno, "", "%s: epoll/eventfd: %s", ops->name, strerror(errno));
         return -errno;
     }
-    rc = init_vectors(dev, err, errlen);
+    rc = init_vectors(dev, err);
     if (!rc)
-        rc = init_queues(dev, err, errlen);
+        rc = init_queues(dev, err);
     return rc;
 }
 

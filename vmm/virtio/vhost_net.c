@@ -31,20 +31,20 @@ int vhost_net_ring_features(uint64_t guest_features, uint64_t vhost_features, ui
     return 0;
 }
 
-int vhost_net_open(struct vhost_net *v, char *err, size_t errlen)
+int vhost_net_open(struct vhost_net *v, struct herd_err *err)
 {
     v->fd = open(VHOST_NET_DEVICE, O_RDWR | O_CLOEXEC);
     if (v->fd < 0) {
         int rc = -errno;
 
-        snprintf(err, errlen, "%s: %s", VHOST_NET_DEVICE, strerror(errno));
+        herd_err_set(err, rc, "", "%s: %s", VHOST_NET_DEVICE, strerror(errno));
         return rc;
     }
     if (ioctl(v->fd, VHOST_SET_OWNER) < 0 || ioctl(v->fd, VHOST_GET_FEATURES, &v->features) < 0) {
         int rc = -errno;
 
-        snprintf(err, errlen, "%s: VHOST_SET_OWNER/GET_FEATURES: %s", VHOST_NET_DEVICE,
-                 strerror(errno));
+        herd_err_set(err, rc, "", "%s: VHOST_SET_OWNER/GET_FEATURES: %s", VHOST_NET_DEVICE,
+                     strerror(errno));
         vhost_net_close(v);
         return rc;
     }

@@ -34,29 +34,26 @@ static bool aligned(uint64_t v, uint64_t a)
     return (v & (a - 1)) == 0;
 }
 
-int virtq_start(struct virtq *vq, char *err, size_t errlen)
+int virtq_start(struct virtq *vq, struct herd_err *err)
 {
     uint64_t n = vq->size;
     uint64_t desc_len = 16 * n, avail_len = 6 + 2 * n, used_len = 6 + 8 * n;
 
-    if (n == 0 || n > VIRTQ_MAX_SIZE || (n & (n - 1))) {
-        snprintf(err, errlen, "queue size %u is not a power of two up to %d", vq->size,
-                 VIRTQ_MAX_SIZE);
-        return -EINVAL;
-    }
-    if (!aligned(vq->desc_gpa, 16) || !aligned(vq->avail_gpa, 2) || !aligned(vq->used_gpa, 4)) {
-        snprintf(err, errlen, "ring addresses misaligned (desc %#llx avail %#llx used %#llx)",
-                 (unsigned long long)vq->desc_gpa, (unsigned long long)vq->avail_gpa,
-                 (unsigned long long)vq->used_gpa);
-        return -EINVAL;
-    }
+    if (n == 0 || n > VIRTQ_MAX_SIZE || (n & (n - 1)))
+        return herd_err_set(err, -EINVAL, "", "queue size %u is not a power of two up to %d",
+                            vq->size, VIRTQ_MAX_SIZE);
+    if (!aligned(vq->desc_gpa, 16) || !aligned(vq->avail_gpa, 2) || !aligned(vq->used_gpa, 4))
+        return herd_err_set(err, -EINVAL, "",
+                            "ring addresses misaligned (desc %#llx avail %#llx used %#llx)",
+                            (unsigned long long)vq->desc_gpa, (unsigned long long)vq->avail_gpa,
+                            (unsigned long long)vq->used_gpa);
     vq->desc = guest_mem_ptr(vq->mem, vq->desc_gpa, desc_len);
     vq->avail = guest_mem_ptr(vq->mem, vq->avail_gpa, avail_len);
     vq->used = guest_mem_ptr(vq->mem, vq->used_gpa, used_len);
     if (!vq->desc || !vq->avail || !vq->used) {
-        snprintf(err, errlen, "ring outside guest RAM (desc %#llx avail %#llx used %#llx)",
-                 (unsigned long long)vq->desc_gpa, (unsigned long long)vq->avail_gpa,
-                 (unsigned long long)vq->used_gpa);
+        herd_err_set(err, -EINVAL, "", "ring outside guest RAM (desc %#llx avail %#llx used %#llx)",
+                     (unsigned long long)vq->desc_gpa, (unsigned long long)vq->avail_gpa,
+                     (unsigned long long)vq->used_gpa);
         vq->desc = NULL;
         vq->avail = vq->used = NULL;
         return -EINVAL;
@@ -80,28 +77,23 @@ uint16_t virtq_pending(const struct virtq *vq)
 
 /* Adds one buffer to the chain after checking it lies in guest RAM. */
 static int add_buffer(struct virtq *vq, struct virtq_chain *c, const struct virtq_desc *d,
-                      char *err, size_t errlen)
+                      struct herd_err *err)
 {
     bool writable = d->flags & VIRTQ_DESC_F_WRITE;
     void *host;
 
-    if (!writable && c->writable_seen) {
-        snprintf(err, errlen, "device-readable descriptor after a device-writable one");
-        return -EINVAL;
-    }
+    if (!writable && c->writable_seen)
+        return herd_err_set(err, -EINVAL, "",
+                            "device-readable descriptor after a device-writable one");
     c->writable_seen |= writable;
     if (d->len == 0)
         return 0; /* legal and harmless: nothing to map */
     host = guest_mem_ptr(vq->mem, d->addr, d->len);
-    if (!host) {
-        snprintf(err, errlen, "descriptor buffer %#llx+%u is not guest RAM",
-                 (unsigned long long)d->addr, d->len);
-        return -EFAULT;
-    }
-    if (c->nr_out + c->nr_in >= VIRTQ_MAX_IOV) {
-        snprintf(err, errlen, "chain has more than %d buffers", VIRTQ_MAX_IOV);
-        return -E2BIG;
-    }
+    if (!host)
+        return herd_err_set(err, -EFAULT, "", "descriptor buffer %#llx+%u is not guest RAM",
+                            (unsigned long long)d->addr, d->len);
+    if (c->nr_out + c->nr_in >= VIRTQ_MAX_IOV)
+        return herd_err_set(err, -E2BIG, "", "chain has more than %d buffers", VIRTQ_MAX_IOV);
     if (writable) {
         c->in[c->nr_in++] = (struct iovec){.iov_base = host, .iov_len = d->len};
         c->in_len += d->len;
@@ -109,65 +101,51 @@ static int add_buffer(struct virtq *vq, struct virtq_chain *c, const struct virt
         c->out[c->nr_out++] = (struct iovec){.iov_base = host, .iov_len = d->len};
         c->out_len += d->len;
     }
-    if (c->in_len + c->out_len > VIRTQ_MAX_CHAIN_BYTES) {
-        snprintf(err, errlen, "chain longer than %llu bytes", VIRTQ_MAX_CHAIN_BYTES);
-        return -E2BIG;
-    }
+    if (c->in_len + c->out_len > VIRTQ_MAX_CHAIN_BYTES)
+        return herd_err_set(err, -E2BIG, "", "chain longer than %llu bytes", VIRTQ_MAX_CHAIN_BYTES);
     return 0;
 }
 
 /* Walks an indirect table (one level only, as the spec allows). */
 static int walk_indirect(struct virtq *vq, struct virtq_chain *c, const struct virtq_desc *d,
-                         char *err, size_t errlen)
+                         struct herd_err *err)
 {
     const struct virtq_desc *table;
     unsigned n, i = 0, steps = 0;
 
-    if (!vq->indirect) {
-        snprintf(err, errlen, "indirect descriptor without VIRTIO_F_INDIRECT_DESC");
-        return -EINVAL;
-    }
-    if (d->flags & VIRTQ_DESC_F_NEXT) {
-        snprintf(err, errlen, "indirect descriptor with the NEXT flag");
-        return -EINVAL;
-    }
+    if (!vq->indirect)
+        return herd_err_set(err, -EINVAL, "", "indirect descriptor without VIRTIO_F_INDIRECT_DESC");
+    if (d->flags & VIRTQ_DESC_F_NEXT)
+        return herd_err_set(err, -EINVAL, "", "indirect descriptor with the NEXT flag");
     if (d->len == 0 || d->len % sizeof(struct virtq_desc) ||
         d->len / sizeof(struct virtq_desc) > VIRTQ_MAX_SIZE) {
-        snprintf(err, errlen, "indirect table of %u bytes", d->len);
-        return -EINVAL;
+        return herd_err_set(err, -EINVAL, "", "indirect table of %u bytes", d->len);
     }
     n = d->len / sizeof(struct virtq_desc);
     table = guest_mem_ptr(vq->mem, d->addr, d->len);
-    if (!table || !aligned(d->addr, 8)) {
-        snprintf(err, errlen, "indirect table %#llx+%u is not guest RAM",
-                 (unsigned long long)d->addr, d->len);
-        return -EFAULT;
-    }
+    if (!table || !aligned(d->addr, 8))
+        return herd_err_set(err, -EFAULT, "", "indirect table %#llx+%u is not guest RAM",
+                            (unsigned long long)d->addr, d->len);
     for (;;) {
         struct virtq_desc e;
         int rc;
 
         memcpy(&e, &table[i], sizeof(e)); /* the guest may change it under us */
-        if (e.flags & VIRTQ_DESC_F_INDIRECT) {
-            snprintf(err, errlen, "nested indirect descriptor");
-            return -EINVAL;
-        }
-        rc = add_buffer(vq, c, &e, err, errlen);
+        if (e.flags & VIRTQ_DESC_F_INDIRECT)
+            return herd_err_set(err, -EINVAL, "", "nested indirect descriptor");
+        rc = add_buffer(vq, c, &e, err);
         if (rc)
             return rc;
         if (!(e.flags & VIRTQ_DESC_F_NEXT))
             return 0;
-        if (e.next >= n || ++steps >= n) {
-            snprintf(err, errlen, "indirect chain %s", e.next >= n ? "index out of range"
-                                                                   : "loops");
-            return -EINVAL;
-        }
+        if (e.next >= n || ++steps >= n)
+            return herd_err_set(err, -EINVAL, "", "indirect chain %s",
+                                e.next >= n ? "index out of range" : "loops");
         i = e.next;
     }
 }
 
-static int walk_chain(struct virtq *vq, struct virtq_chain *c, uint16_t head, char *err,
-                      size_t errlen)
+static int walk_chain(struct virtq *vq, struct virtq_chain *c, uint16_t head, struct herd_err *err)
 {
     unsigned steps = 0;
     uint16_t i = head;
@@ -178,34 +156,29 @@ static int walk_chain(struct virtq *vq, struct virtq_chain *c, uint16_t head, ch
 
         memcpy(&d, &vq->desc[i], sizeof(d));
         if (d.flags & VIRTQ_DESC_F_INDIRECT) {
-            rc = walk_indirect(vq, c, &d, err, errlen);
+            rc = walk_indirect(vq, c, &d, err);
             if (rc)
                 return rc;
-            if (steps > 0 || (d.flags & VIRTQ_DESC_F_NEXT)) {
-                snprintf(err, errlen, "indirect descriptor inside a chain");
-                return -EINVAL;
-            }
+            if (steps > 0 || (d.flags & VIRTQ_DESC_F_NEXT))
+                return herd_err_set(err, -EINVAL, "", "indirect descriptor inside a chain");
             return 0;
         }
-        rc = add_buffer(vq, c, &d, err, errlen);
+        rc = add_buffer(vq, c, &d, err);
         if (rc)
             return rc;
         if (!(d.flags & VIRTQ_DESC_F_NEXT))
             return 0;
-        if (d.next >= vq->size) {
-            snprintf(err, errlen, "descriptor %u: next %u out of range (queue size %u)", i,
-                     d.next, vq->size);
-            return -EINVAL;
-        }
-        if (++steps >= vq->size) {
-            snprintf(err, errlen, "descriptor chain from %u loops", head);
-            return -ELOOP;
-        }
+        if (d.next >= vq->size)
+            return herd_err_set(err, -EINVAL, "",
+                                "descriptor %u: next %u out of range (queue size %u)", i, d.next,
+                                vq->size);
+        if (++steps >= vq->size)
+            return herd_err_set(err, -ELOOP, "", "descriptor chain from %u loops", head);
         i = d.next;
     }
 }
 
-int virtq_pop(struct virtq *vq, struct virtq_chain *chain, char *err, size_t errlen)
+int virtq_pop(struct virtq *vq, struct virtq_chain *chain, struct herd_err *err)
 {
     uint16_t idx, head;
 
@@ -214,21 +187,18 @@ int virtq_pop(struct virtq *vq, struct virtq_chain *chain, char *err, size_t err
     idx = avail_idx(vq);
     if (idx == vq->last_avail)
         return 0;
-    if ((uint16_t)(idx - vq->last_avail) > vq->size) {
-        snprintf(err, errlen, "avail index moved by %u on a queue of %u",
-                 (uint16_t)(idx - vq->last_avail), vq->size);
-        return -EINVAL;
-    }
+    if ((uint16_t)(idx - vq->last_avail) > vq->size)
+        return herd_err_set(err, -EINVAL, "", "avail index moved by %u on a queue of %u",
+                            (uint16_t)(idx - vq->last_avail), vq->size);
     head = vq->avail[AVAIL_RING + vq->last_avail % vq->size];
-    if (head >= vq->size) {
-        snprintf(err, errlen, "avail ring names descriptor %u (queue size %u)", head, vq->size);
-        return -EINVAL;
-    }
+    if (head >= vq->size)
+        return herd_err_set(err, -EINVAL, "", "avail ring names descriptor %u (queue size %u)",
+                            head, vq->size);
     memset(chain, 0, offsetof(struct virtq_chain, out));
     chain->out_len = chain->in_len = 0;
     chain->writable_seen = false;
     chain->head = head;
-    int rc = walk_chain(vq, chain, head, err, errlen);
+    int rc = walk_chain(vq, chain, head, err);
 
     if (rc)
         return rc;
