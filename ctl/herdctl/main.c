@@ -261,6 +261,27 @@ static int by_name(const void *x, const void *y)
                   json_string_value(json_object_get(*(json_t *const *)y, "name")));
 }
 
+/* The IPv4 addresses of a guest's NICs (no prefix), comma-separated; "-"
+ * when it has none. */
+static void nic_addresses(json_t *nics, char *out, size_t size)
+{
+    size_t i, used = 0;
+    json_t *n;
+    out[0] = 0;
+    json_array_foreach(nics, i, n) {
+        const char *a = json_string_value(json_object_get(n, "ipv4"));
+        if (!a)
+            continue;
+        int w = snprintf(out + used, size - used, "%s%.*s", used ? "," : "",
+                         (int)strcspn(a, "/"), a);
+        if (w < 0 || (size_t)w >= size - used)
+            break;
+        used += (size_t)w;
+    }
+    if (!out[0])
+        snprintf(out, size, "-");
+}
+
 static void vm_table(json_t *in)
 {
     size_t i, n = json_array_size(in);
@@ -273,16 +294,18 @@ static void vm_table(json_t *in)
         json_array_append(a, rows[i]);
     free(rows);
     char mem[32];
-    printf("%-32s %-9s %-5s %-12s %4s %6s %7s %-17s %s\n", "NAME", "STATE", "READY", "TEMPLATE",
-           "CPUS", "MEM", "PID", "MAC", "NOTE");
+    printf("%-32s %-9s %-5s %-12s %4s %6s %7s %-17s %-15s %s\n", "NAME", "STATE", "READY",
+           "TEMPLATE", "CPUS", "MEM", "PID", "MAC", "ADDRESSES", "NOTE");
     json_array_foreach(a, i, v) {
         json_t *nics = json_object_get(v, "nics");
         const char *mac = json_array_size(nics) ? str(json_array_get(nics, 0), "mac") : "-";
         const char *note = str(v, "note");
-        printf("%-32s %-9s %-5s %-12s %4lld %6s %7lld %-17s %s\n", str(v, "name"),
+        char addrs[256];
+        nic_addresses(nics, addrs, sizeof(addrs));
+        printf("%-32s %-9s %-5s %-12s %4lld %6s %7lld %-17s %-15s %s\n", str(v, "name"),
                str(v, "state"), json_is_true(json_object_get(v, "ready")) ? "yes" : "no",
                str(v, "template"), num(v, "cpus"), fmt_bytes(mem, sizeof(mem), num(v, "mem")),
-               num(v, "pid"), mac, strcmp(note, "-") ? note : "");
+               num(v, "pid"), mac, addrs, strcmp(note, "-") ? note : "");
     }
     json_decref(a);
 }

@@ -318,6 +318,10 @@ int hd_db_load(struct hd_store *st, struct hd_err *err)
             copy_str(nic->bridge, sizeof(nic->bridge), n, "bridge");
             copy_str(nic->tap, sizeof(nic->tap), n, "tap");
             copy_str(nic->mac, sizeof(nic->mac), n, "mac");
+            copy_str(nic->segment, sizeof(nic->segment), n, "segment");
+            copy_str(nic->ipv4, sizeof(nic->ipv4), n, "ipv4");
+            copy_str(nic->gateway, sizeof(nic->gateway), n, "gateway");
+            copy_str(nic->ipv6, sizeof(nic->ipv6), n, "ipv6");
         }
         json_decref(d);
         vm->next = st->vms;

@@ -56,10 +56,18 @@ json_t *hd_vm_json(const struct hd_vm *vm, bool full)
                           (json_int_t)vm->created);
     json_object_set_new(o, "range", vm->range[0] ? json_string(vm->range) : json_null());
     json_t *nics = json_array();
-    for (unsigned i = 0; i < vm->n_nics; i++)
-        json_array_append_new(nics, json_pack("{ss ss ss ss}", "role", vm->nics[i].role,
-                                              "bridge", vm->nics[i].bridge, "tap",
-                                              vm->nics[i].tap, "mac", vm->nics[i].mac));
+    for (unsigned i = 0; i < vm->n_nics; i++) {
+        const struct hd_nic *n = &vm->nics[i];
+        json_t *item = json_pack("{ss ss ss ss}", "role", n->role, "bridge", n->bridge, "tap",
+                                 n->tap, "mac", n->mac);
+        /* the addressing fields only where set: records without stay as they were */
+        const char *opt[][2] = {{"segment", n->segment}, {"ipv4", n->ipv4},
+                                {"gateway", n->gateway}, {"ipv6", n->ipv6}};
+        for (size_t k = 0; k < sizeof(opt) / sizeof(opt[0]); k++)
+            if (opt[k][1][0])
+                json_object_set_new(item, opt[k][0], json_string(opt[k][1]));
+        json_array_append_new(nics, item);
+    }
     json_object_set_new(o, "nics", nics);
     json_object_set_new(o, "started", vm->started ? json_integer(vm->started) : json_null());
     json_object_set_new(o, "ready_at", vm->ready_at ? json_integer(vm->ready_at) : json_null());

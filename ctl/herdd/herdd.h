@@ -28,8 +28,10 @@
 #include <sys/types.h>
 
 #include "herd/error.h"
+#include "herd/ipam.h"
 #include "herd/netdev.h"
 #include "herd/netdev_kfilter.h"
+#include "herd/range_addr.h"
 
 #define HD_VERSION "0.1"
 #define HD_NAME_MAX 63
@@ -130,9 +132,14 @@ struct hd_template {
 
 struct hd_nic {
     char role[24];
+    char segment[24];           /* "" on the role's own bridge */
     char bridge[IFNAMSIZ];
     char tap[IFNAMSIZ];
     char mac[18];
+    /* the guest's addresses on this NIC (addr.c), "" when none */
+    char ipv4[IPAM_NET_STR];    /* "10.20.1.5/24" */
+    char gateway[IPAM_ADDR_STR];
+    char ipv6[IPAM_NET_STR];    /* "fd00:20:1::5/64" */
     struct netdev_kfilter_cfg kf; /* the tap's kernel filter (at create; not stored) */
 };
 
@@ -349,6 +356,20 @@ int hd_nic_resolve(const struct hd_config *cfg, json_t *item, char role[24],
 /* Checks cpus/mem/nics fields of an API body; leaves defaults when absent. */
 int hd_check_shape(const struct hd_config *cfg, json_t *body, unsigned *cpus, uint64_t *mem,
                    json_t **nics, struct hd_err *err);
+
+/* addr.c: guests' NIC addresses */
+/* The NIC item's "ipv4" ("10.1.0.5/24", a host of its subnet), "gateway"
+ * (another host of that subnet) and "ipv6" ("fd00:1::5/64") into nic, in
+ * canonical form; all "" when absent. 400 naming FIELD.ipv4 etc. */
+int hd_nic_addr_parse(json_t *item, const char *field, struct hd_nic *nic, struct hd_err *err);
+/* Store lock held: 409 when a NIC of another guest than SELF on nic's
+ * bridge has nic's IPv4 or IPv6 address. */
+int hd_nic_addr_conflict(struct hd_store *st, const struct hd_nic *nic, const char *self,
+                         const char *field, struct hd_err *err);
+/* Store lock held: the IPv4 addresses guests hold, for range_addr_plan (its
+ * strings point into the records: use it before unlocking; free() it).
+ * NULL when out of memory. */
+struct range_held *hd_addr_held(struct hd_store *st, size_t *n);
 
 /* console.c: console output from a byte offset, and input to the guest. */
 json_t *hd_vm_console_read(struct hd_store *st, const char *name, long long offset,

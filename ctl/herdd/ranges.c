@@ -23,6 +23,7 @@ struct hd_range_job {
     struct range_spec *spec;
     struct range_guest *guests;
     size_t n;
+    struct range_nic_addr *addrs; /* guest g's NIC k: addrs[g * RANGE_NICS_MAX + k] */
     pthread_mutex_t mu;
     size_t next;
     long created, started, failed, ready;
@@ -57,18 +58,21 @@ static void job_unlink(struct hd_range_job *j)
 static void job_free(struct hd_range_job *j)
 {
     free(j->guests);
+    free(j->addrs);
     range_spec_free(j->spec);
     pthread_mutex_destroy(&j->mu);
     free(j);
 }
 
-/* store lock held */
+/* store lock held; steals extra (may be NULL) */
 static void set_range_state(struct hd_store *st, const char *name, const char *state,
                             json_t *extra)
 {
     json_t *r = hd_db_ranges(st, name);
-    if (!r)
+    if (!r) {
+        json_decref(extra);
         return;
+    }
     json_t *spec = json_incref(json_object_get(r, "spec"));
     json_object_del(r, "spec");
     json_object_del(r, "name");
@@ -78,6 +82,7 @@ static void set_range_state(struct hd_store *st, const char *name, const char *s
     hd_db_save_range(st, name, json_string_value(spec), r);
     json_decref(spec);
     json_decref(r);
+    json_decref(extra);
 }
 
 static void progress(struct hd_range_job *j, const char *type)
@@ -88,8 +93,29 @@ static void progress(struct hd_range_job *j, const char *type)
                        "ready", (json_int_t)j->ready, "failed", (json_int_t)j->failed));
 }
 
-static json_t *guest_body(const struct range_guest *gu)
+/* The planned addresses of one NIC, into its API item. */
+static void nic_addresses(json_t *o, const struct range_nic_addr *na)
 {
+    char a[IPAM_NET_STR + 4];
+    if (!na->set)
+        return;
+    ipam_addr_format(&na->v4, a);
+    snprintf(a + strlen(a), sizeof(a) - strlen(a), "/%u", na->len4);
+    json_object_set_new(o, "ipv4", json_string(a));
+    if (na->has_gateway) {
+        ipam_addr_format(&na->gateway, a);
+        json_object_set_new(o, "gateway", json_string(a));
+    }
+    if (na->has_v6) {
+        ipam_addr_format(&na->v6, a);
+        snprintf(a + strlen(a), sizeof(a) - strlen(a), "/%u", na->len6);
+        json_object_set_new(o, "ipv6", json_string(a));
+    }
+}
+
+static json_t *guest_body(const struct hd_range_job *j, size_t g)
+{
+    const struct range_guest *gu = &j->guests[g];
     const struct range_role *role = gu->role;
     json_t *b = json_pack("{ss ss sb}", "name", gu->name, "template", role->template_name,
                           "start", 1);
@@ -103,6 +129,7 @@ static json_t *guest_body(const struct range_guest *gu)
             json_t *o = json_pack("{ss}", "network", range_network_name(role->nics[k].network));
             if (role->nics[k].segment[0])
                 json_object_set_new(o, "segment", json_string(role->nics[k].segment));
+            nic_addresses(o, &j->addrs[g * RANGE_NICS_MAX + k]);
             json_array_append_new(a, o);
         }
         json_object_set_new(b, "nics", a);
@@ -127,7 +154,7 @@ static void one_guest(struct hd_range_job *j, const struct range_guest *gu)
     } else if (exists) {
         rc = hd_vm_action(gs, gu->name, "start", NULL, &out, &err);
     } else {
-        json_t *b = guest_body(gu);
+        json_t *b = guest_body(j, (size_t)(gu - j->guests));
         rc = hd_vm_create(gs, b, j->name, &out, &err);
         json_decref(b);
     }
@@ -324,6 +351,12 @@ static struct hd_range_job *job_new(struct hd_ranges *rg, const char *yaml, size
         return NULL;
     }
     pthread_mutex_init(&j->mu, NULL);
+    j->addrs = calloc(j->n ? j->n * RANGE_NICS_MAX : 1, sizeof(*j->addrs));
+    if (!j->addrs) {
+        job_free(j);
+        hd_fail(err, 500, "", "out of memory");
+        return NULL;
+    }
     return j;
 }
 
@@ -392,12 +425,33 @@ static int count_to_start(const struct hd_range_job *j, struct cap_item *items, 
 
 /* Every check before anything changes (store lock held): not already
  * coming up, templates and networks, names, capacity, the storage floor. */
-static int range_admit(const struct hd_range_job *j, struct hd_err *err)
+/* Every NIC's address (store lock held): guests that exist keep theirs,
+ * other guests' are not handed out (herd/range_addr.h). */
+static int plan_addresses(struct hd_range_job *j, struct hd_err *err)
+{
+    size_t n_held = 0;
+    struct range_held *held = hd_addr_held(j->rg->gs->st, &n_held);
+    struct range_err rerr;
+    if (!held)
+        return hd_fail(err, 500, "", "out of memory");
+    memset(&rerr, 0, sizeof(rerr));
+    int rc = range_addr_plan(j->spec, j->guests, j->n, held, n_held, j->addrs, &rerr);
+    free(held);
+    if (rc == -ENOMEM)
+        return hd_fail(err, 500, "", "out of memory");
+    if (rc < 0)
+        return hd_fail(err, 400, rerr.field, "%s", rerr.msg);
+    return 0;
+}
+
+static int range_admit(struct hd_range_job *j, struct hd_err *err)
 {
     struct hd_res *res = j->rg->gs->res;
     size_t nroles;
     if (job_running(j->rg, j->name))
         return hd_fail(err, 409, "range", "range '%s' is being brought up already", j->name);
+    if (plan_addresses(j, err) < 0)
+        return -1;
     struct cap_item *items = role_items(res->st, j->spec, &nroles, err);
     if (!items)
         return -1;

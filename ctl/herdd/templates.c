@@ -107,9 +107,10 @@ int hd_nic_resolve(const struct hd_config *cfg, json_t *item, char role[24],
         json_t *v;
         json_object_foreach(item, k, v) {
             if (strcmp(k, "network") && strcmp(k, "segment") && strcmp(k, "addresses") &&
-                strcmp(k, "rate_limit"))
+                strcmp(k, "rate_limit") && strcmp(k, "ipv4") && strcmp(k, "gateway") &&
+                strcmp(k, "ipv6"))
                 return hd_fail(err, 400, field, "%s.%s: unknown field (network, segment, "
-                               "addresses, rate_limit)", field, k);
+                               "addresses, rate_limit, ipv4, gateway, ipv6)", field, k);
         }
         struct netdev_kfilter_cfg kf;
         int rc = netdev_kfilter_parse_nic(item, field, &kf, err ? &err->lib : NULL);
@@ -169,10 +170,30 @@ int hd_check_shape(const struct hd_config *cfg, json_t *body, unsigned *cpus, ui
         json_array_foreach(v, i, it) {
             char field[32], role[24], bridge[IFNAMSIZ];
             snprintf(field, sizeof(field), "nics[%zu]", i);
-            if (hd_nic_resolve(cfg, it, role, bridge, field, err) < 0)
+            struct hd_nic addr;
+            if (hd_nic_resolve(cfg, it, role, bridge, field, err) < 0 ||
+                hd_nic_addr_parse(it, field, &addr, err) < 0)
                 return -1;
         }
         *nics = v;
+    }
+    return 0;
+}
+
+/* A template's NICs have no addresses: every guest would get the same. */
+static int no_addresses(json_t *nics, struct hd_err *err)
+{
+    static const char *const keys[] = {"ipv4", "gateway", "ipv6"};
+    size_t i;
+    json_t *it;
+    json_array_foreach(nics, i, it) {
+        for (size_t k = 0; k < 3; k++)
+            if (json_is_object(it) && json_object_get(it, keys[k])) {
+                char field[32];
+                snprintf(field, sizeof(field), "nics[%zu].%s", i, keys[k]);
+                return hd_fail(err, 400, field, "%s: a template's NICs have no addresses (a "
+                               "guest's have: vm create, or a range's networks)", field);
+            }
     }
     return 0;
 }
@@ -222,7 +243,8 @@ int hd_template_add(struct hd_res *r, json_t *body, json_t **out, struct hd_err 
     unsigned cpus = 1;
     uint64_t mem = 64u << 20;
     json_t *nics = NULL;
-    if (hd_check_shape(r->cfg, body, &cpus, &mem, &nics, err) < 0)
+    if (hd_check_shape(r->cfg, body, &cpus, &mem, &nics, err) < 0 ||
+        no_addresses(nics, err) < 0)
         return -1;
     pthread_mutex_lock(&r->st->mu);
     bool exists = hd_template_find(r->st, name) != NULL;
@@ -432,7 +454,8 @@ int hd_template_derive(struct hd_res *r, json_t *body, json_t **out, struct hd_e
     unsigned cpus = base ? base->cpus : 1;
     uint64_t mem = base ? base->mem : 0;
     json_t *nics = base ? base->nics : NULL;
-    if (rc == 0 && hd_check_shape(r->cfg, body, &cpus, &mem, &nics, err) < 0)
+    if (rc == 0 && (hd_check_shape(r->cfg, body, &cpus, &mem, &nics, err) < 0 ||
+                    no_addresses(nics, err) < 0))
         rc = -1;
     if (rc < 0) {
         pthread_mutex_unlock(&r->st->mu);

@@ -287,6 +287,42 @@ static int create_req_parse(json_t *body, struct create_req *req, struct hd_err 
 
 /* The checks that need the node's state (store lock held): the template,
  * the guest's shape, its name, the storage floor, and capacity for a start. */
+/* One NIC item's role, segment, bridge and addresses (checked already). */
+static void nic_fill(const struct hd_config *cfg, json_t *item, struct hd_nic *nic)
+{
+    memset(nic, 0, sizeof(*nic));
+    hd_nic_resolve(cfg, item, nic->role, nic->bridge, "nics", NULL);
+    const char *seg = json_is_object(item) ? json_string_value(json_object_get(item, "segment"))
+                                           : NULL;
+    snprintf(nic->segment, sizeof(nic->segment), "%s", seg ? seg : "");
+    hd_nic_addr_parse(item, "nics", nic, NULL);
+}
+
+/* No address of the new guest's NICs is another NIC's on the same bridge
+ * (another guest's, or another of its own). Store lock held. */
+static int addresses_free(struct hd_res *r, const char *name, json_t *nics, struct hd_err *err)
+{
+    struct hd_nic mine[HD_MAX_NICS];
+    size_t i;
+    json_t *it;
+    json_array_foreach(nics, i, it) {
+        char field[32];
+        if (i >= HD_MAX_NICS)
+            break;
+        snprintf(field, sizeof(field), "nics[%zu]", i);
+        nic_fill(r->cfg, it, &mine[i]);
+        if (hd_nic_addr_conflict(r->st, &mine[i], name, field, err) < 0)
+            return -1;
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(mine[j].bridge, mine[i].bridge) &&
+                ((mine[i].ipv4[0] && !strcmp(mine[j].ipv4, mine[i].ipv4)) ||
+                 (mine[i].ipv6[0] && !strcmp(mine[j].ipv6, mine[i].ipv6))))
+                return hd_fail(err, 400, field, "%s: the same address as nics[%zu] on bridge %s",
+                               field, j, mine[i].bridge);
+    }
+    return 0;
+}
+
 static int create_admit(struct hd_res *r, json_t *body, const struct create_req *req,
                         struct hd_template **t, unsigned *cpus, uint64_t *mem, json_t **nics,
                         struct hd_err *err)
@@ -301,6 +337,8 @@ static int create_admit(struct hd_res *r, json_t *body, const struct create_req 
         return -1;
     if (hd_vm_find(r->st, req->name))
         return hd_fail(err, 409, "name", "guest '%s' exists already", req->name);
+    if (addresses_free(r, req->name, *nics, err) < 0)
+        return -1;
     if (r->disk_total && r->disk_free < r->cfg->storage_floor)
         return hd_fail(err, 507, "", "state dir has %llu MiB free, under the floor of %llu MiB: "
                        "no new overlays", (unsigned long long)(r->disk_free >> 20),
@@ -332,7 +370,7 @@ static struct hd_vm *vm_new(const struct hd_config *cfg, const struct create_req
     vm->state_dir = cfg->state_dir;
     json_array_foreach(nics, i, v) {
         struct hd_nic *nic = &vm->nics[vm->n_nics++];
-        hd_nic_resolve(cfg, v, nic->role, nic->bridge, "nics", NULL);
+        nic_fill(cfg, v, nic);
         netdev_kfilter_parse_nic(v, "nics", &nic->kf, NULL); /* checked by hd_check_shape */
     }
     snprintf(vm->state, sizeof(vm->state), "creating");

@@ -1,8 +1,10 @@
 # ctl/lib: pure pieces herdd and herdctl link: the range YAML spec, capacity
 # planning / admission, the hash-chained audit log, IP address
-# management (subnets and address pools). libherd-ctl.a.
+# management (subnets and address pools) and a range's address plan.
+# libherd-ctl.a.
 
-CTL_LIB_SRCS := ctl/lib/range_spec.c ctl/lib/capacity.c ctl/lib/audit.c ctl/lib/ipam.c
+CTL_LIB_SRCS := ctl/lib/range_spec.c ctl/lib/range_addr.c ctl/lib/capacity.c ctl/lib/audit.c \
+                ctl/lib/ipam.c
 CTL_LIB_OBJS := $(CTL_LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 CTL_LIB      := $(BUILD)/lib/libherd-ctl.a
 
@@ -15,7 +17,7 @@ $(CTL_LIB): $(CTL_LIB_OBJS)
 $(CTL_LIB_OBJS): CFLAGS += $(CTL_LIB_CFLAGS)
 
 # Unit tests, one program each: tests/unit/test_ctl_<name>.c
-CTL_LIB_UNIT := range_spec capacity audit ipam
+CTL_LIB_UNIT := range_spec capacity audit ipam range_addr
 CTL_LIB_UNIT_PROGS := $(CTL_LIB_UNIT:%=$(BUILD)/tests/unit/test_ctl_%)
 UNIT_TESTS += $(CTL_LIB_UNIT_PROGS)
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/socket.h>
 #include <yaml.h>
 
 #include "herd/range_spec.h"
@@ -576,15 +577,72 @@ static int missing(struct vctx *v, const struct ynode *map, const char *key)
 #define PUSH(...) size_t old_ = path_push(&v->path, __VA_ARGS__)
 #define POP() path_pop(&v->path, old_)
 
-static int check_nic(struct vctx *v, const struct ynode *n, struct range_nic *nic)
+/* A scalar that is an IPv4 address (family AF_INET) into out. */
+static int get_addr(struct vctx *v, const struct ynode *n, struct ipam_addr *out)
 {
-    static const char *const keys[] = {"network", "segment"};
-    const struct ynode *f[2];
+    char sb[48];
+    int rc = want_kind(v, n, Y_SCALAR, "an IPv4 address");
+    if (rc)
+        return rc;
+    if (strlen(n->str) != n->len || ipam_addr_parse(n->str, AF_INET, out) < 0)
+        return verr(v, n, "'%s' is not an IPv4 address (expected e.g. 10.1.0.5)",
+                    shown(n, sb, sizeof(sb)));
+    return 0;
+}
+
+/* A scalar that is a subnet of family into out (ipam's message). */
+static int get_net(struct vctx *v, const struct ynode *n, int family, struct ipam_net *out)
+{
+    int rc = want_kind(v, n, Y_SCALAR, family == AF_INET ? "an IPv4 subnet (e.g. 10.1.0.0/24)"
+                                                         : "an IPv6 prefix (e.g. fd00:1::/64)");
+    if (rc)
+        return rc;
+    if (strlen(n->str) != n->len)
+        return verr(v, n, "the subnet contains a NUL character");
+    struct herd_err e;
+    herd_err_clear(&e);
+    if (ipam_net_parse(n->str, family, out, v->path.buf, &e) < 0)
+        return verr(v, n, "%s", e.msg);
+    return 0;
+}
+
+/* nic.addresses: one IPv4 address per guest of the role (count of them). */
+static int check_addresses(struct vctx *v, const struct ynode *n, unsigned count,
+                           struct range_nic *nic)
+{
+    int rc = want_kind(v, n, Y_SEQ, "a list of IPv4 addresses, one per guest");
+    if (rc)
+        return rc;
+    if (n->n != count)
+        return verr(v, n, "%zu addresses for %u guests (give one per guest, or none)", n->n,
+                    count);
+    nic->addresses = calloc(count, sizeof(*nic->addresses));
+    nic->addr_line = calloc(count, sizeof(*nic->addr_line));
+    if (!nic->addresses || !nic->addr_line)
+        return -ENOMEM;
+    for (size_t i = 0; i < n->n; i++) {
+        size_t o = path_push(&v->path, "[%zu]", i);
+        rc = get_addr(v, n->kids[i], &nic->addresses[i]);
+        nic->addr_line[i] = n->kids[i]->line;
+        for (size_t j = 0; !rc && j < i; j++)
+            if (ipam_addr_equal(&nic->addresses[j], &nic->addresses[i]))
+                rc = verr(v, n->kids[i], "duplicate address (also [%zu])", j);
+        path_pop(&v->path, o);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int check_nic(struct vctx *v, const struct ynode *n, unsigned count, struct range_nic *nic)
+{
+    static const char *const keys[] = {"network", "segment", "addresses"};
+    const struct ynode *f[3];
     char sb[48];
     int rc = want_kind(v, n, Y_MAP, "a mapping {network: ..., segment: ...}");
     if (rc)
         return rc;
-    if ((rc = get_fields(v, n, keys, 2, f, "network, segment")))
+    if ((rc = get_fields(v, n, keys, 3, f, "network, segment, addresses")))
         return rc;
     if (!f[0])
         return missing(v, n, "network");
@@ -604,19 +662,90 @@ static int check_nic(struct vctx *v, const struct ynode *n, struct range_nic *ni
         PUSH(".segment");
         rc = get_name(v, f[1], RANGE_PART_MAX, nic->segment);
         POP();
+        if (rc)
+            return rc;
+    }
+    if (f[2]) {
+        PUSH(".addresses");
+        rc = check_addresses(v, f[2], count, nic);
+        POP();
     }
     return rc;
 }
 
+/* role.overrides: [{guest: N, nic: K, address: A}], each (guest, nic) once. */
+static int check_override(struct vctx *v, const struct ynode *n, const struct range_role *r,
+                          struct range_override *o)
+{
+    static const char *const keys[] = {"guest", "nic", "address"};
+    const struct ynode *f[3];
+    int rc = want_kind(v, n, Y_MAP, "a mapping {guest: N, nic: K, address: A}");
+    if (rc)
+        return rc;
+    if ((rc = get_fields(v, n, keys, 3, f, "guest, nic, address")))
+        return rc;
+    for (int i = 0; i < 3; i++)
+        if (!f[i])
+            return missing(v, n, keys[i]);
+    o->line = n->line;
+    {
+        PUSH(".guest");
+        rc = get_uint(v, f[0], 1, r->count, &o->guest);
+        POP();
+        if (rc)
+            return rc;
+    }
+    {
+        PUSH(".nic");
+        if (!r->nics_set || r->n_nics == 0)
+            rc = verr(v, f[1], "the role lists no nics to override");
+        else
+            rc = get_uint(v, f[1], 0, r->n_nics - 1, &o->nic);
+        POP();
+        if (rc)
+            return rc;
+    }
+    PUSH(".address");
+    rc = get_addr(v, f[2], &o->address);
+    POP();
+    return rc;
+}
+
+static int check_overrides(struct vctx *v, const struct ynode *n, struct range_role *r)
+{
+    int rc = want_kind(v, n, Y_SEQ, "a list of overrides");
+    if (rc)
+        return rc;
+    if (n->n > RANGE_OVERRIDES_MAX)
+        return verr(v, n, "%zu overrides, more than %d", n->n, RANGE_OVERRIDES_MAX);
+    if (n->n && !(r->overrides = calloc(n->n, sizeof(*r->overrides))))
+        return -ENOMEM;
+    for (size_t i = 0; i < n->n; i++) {
+        size_t o = path_push(&v->path, "[%zu]", i);
+        struct range_override *ov = &r->overrides[i];
+        rc = check_override(v, n->kids[i], r, ov);
+        for (size_t j = 0; !rc && j < i; j++)
+            if (r->overrides[j].guest == ov->guest && r->overrides[j].nic == ov->nic)
+                rc = verr(v, n->kids[i], "guest %u nic %u is overridden twice (also [%zu])",
+                          ov->guest, ov->nic, j);
+        path_pop(&v->path, o);
+        if (rc)
+            return rc;
+        r->n_overrides = i + 1;
+    }
+    return 0;
+}
+
 static int check_role(struct vctx *v, const struct ynode *n, struct range_role *r)
 {
-    static const char *const keys[] = {"name", "template", "count", "cpus", "mem", "nics"};
-    const struct ynode *f[6];
+    static const char *const keys[] = {"name", "template", "count", "cpus",
+                                       "mem",  "nics",     "overrides"};
+    const struct ynode *f[7];
     char sb[48];
     int rc = want_kind(v, n, Y_MAP, "a role (mapping)");
     if (rc)
         return rc;
-    if ((rc = get_fields(v, n, keys, 6, f, "name, template, count, cpus, mem, nics")))
+    if ((rc = get_fields(v, n, keys, 7, f, "name, template, count, cpus, mem, nics, overrides")))
         return rc;
     r->line = n->line;
     for (int i = 0; i < 3; i++)
@@ -687,16 +816,35 @@ static int check_role(struct vctx *v, const struct ynode *n, struct range_role *
             rc = verr(v, f[5], "%zu NICs, more than %d", f[5]->n, RANGE_NICS_MAX);
         for (size_t i = 0; !rc && i < f[5]->n; i++) {
             size_t o = path_push(&v->path, "[%zu]", i);
-            rc = check_nic(v, f[5]->kids[i], &r->nics[i]);
+            rc = check_nic(v, f[5]->kids[i], r->count, &r->nics[i]);
             path_pop(&v->path, o);
+            if (!rc)
+                r->n_nics = i + 1;
         }
         POP();
         if (rc)
             return rc;
         r->nics_set = true;
-        r->n_nics = f[5]->n;
     }
-    return 0;
+    if (f[6]) {
+        PUSH(".overrides");
+        rc = check_overrides(v, f[6], r);
+        POP();
+    }
+    return rc;
+}
+
+/* What check_role allocated (the role itself is part of its scenario's array). */
+static void role_free(struct range_role *role)
+{
+    for (size_t k = 0; k < RANGE_NICS_MAX; k++) {
+        free(role->nics[k].addresses);
+        free(role->nics[k].addr_line);
+        role->nics[k].addresses = NULL;
+        role->nics[k].addr_line = NULL;
+    }
+    free(role->overrides);
+    role->overrides = NULL;
 }
 
 static int check_scenario(struct vctx *v, const struct ynode *n, struct range_scenario *s)
@@ -739,7 +887,9 @@ static int check_scenario(struct vctx *v, const struct ynode *n, struct range_sc
                 path_pop(&v->path, o2);
             }
         path_pop(&v->path, o);
-        if (!rc)
+        if (rc)
+            role_free(&s->roles[i]);
+        else
             s->n_roles = i + 1;
     }
     POP();
@@ -784,16 +934,143 @@ static int check_totals(struct vctx *v, struct range_spec *spec, size_t i)
     return 0;
 }
 
+/* ---- addressing: networks.<net>[.segments.<seg>] ------------------------ */
+
+/* One scope's {subnet, gateway, ipv6} (and, for a network, segments) into
+ * a new entry of spec->subnets when it has a subnet. */
+static int check_scope(struct vctx *v, const struct ynode *n, enum range_network net,
+                       const char *segment, struct range_spec *spec, const struct ynode **segs)
+{
+    static const char *const keys[] = {"subnet", "gateway", "ipv6", "segments"};
+    const struct ynode *f[4];
+    size_t nkeys = segs ? 4 : 3;
+    int rc = want_kind(v, n, Y_MAP, segs ? "a mapping {subnet, gateway, ipv6, segments}"
+                                         : "a mapping {subnet, gateway, ipv6}");
+    if (rc)
+        return rc;
+    if ((rc = get_fields(v, n, keys, nkeys, f, segs ? "subnet, gateway, ipv6, segments"
+                                                    : "subnet, gateway, ipv6")))
+        return rc;
+    if (segs)
+        *segs = f[3];
+    if (!f[0]) {
+        if (f[1] || f[2])
+            return missing(v, n, "subnet");
+        return 0;
+    }
+    if (spec->n_subnets == RANGE_SUBNETS_MAX)
+        return verr(v, n, "more than %d networks and segments with a subnet", RANGE_SUBNETS_MAX);
+    struct range_subnet *sn = &spec->subnets[spec->n_subnets];
+    memset(sn, 0, sizeof(*sn));
+    sn->network = net;
+    snprintf(sn->segment, sizeof(sn->segment), "%s", segment);
+    sn->line = n->line;
+    {
+        PUSH(".subnet");
+        rc = get_net(v, f[0], AF_INET, &sn->v4);
+        POP();
+        if (rc)
+            return rc;
+    }
+    if (f[1]) {
+        PUSH(".gateway");
+        uint32_t off;
+        char sb[48], net_s[IPAM_NET_STR];
+        rc = get_addr(v, f[1], &sn->gateway);
+        if (!rc && ipam_net_offset(&sn->v4, &sn->gateway, &off) < 0) {
+            ipam_net_format(&sn->v4, net_s);
+            rc = verr(v, f[1], "%s is not a host address of %s", shown(f[1], sb, sizeof(sb)),
+                      net_s);
+        }
+        POP();
+        if (rc)
+            return rc;
+        sn->has_gateway = true;
+    }
+    if (f[2]) {
+        PUSH(".ipv6");
+        rc = get_net(v, f[2], AF_INET6, &sn->v6);
+        if (!rc && ipam_net_hosts(&sn->v6) < ipam_net_hosts(&sn->v4)) {
+            char n4[IPAM_NET_STR], n6[IPAM_NET_STR];
+            ipam_net_format(&sn->v4, n4);
+            ipam_net_format(&sn->v6, n6);
+            rc = verr(v, f[2], "%s has fewer host addresses than the subnet %s (each guest's "
+                               "IPv6 address mirrors its IPv4 host number)", n6, n4);
+        }
+        POP();
+        if (rc)
+            return rc;
+        sn->has_v6 = true;
+    }
+    spec->n_subnets++;
+    return 0;
+}
+
+static int check_segments(struct vctx *v, const struct ynode *n, enum range_network net,
+                          struct range_spec *spec)
+{
+    char seg[RANGE_PART_MAX + 1];
+    int rc = want_kind(v, n, Y_MAP, "a mapping of segment names");
+    for (size_t k = 0; !rc && k + 1 < n->n; k += 2) {
+        const struct ynode *key = n->kids[k];
+        char sb[48];
+        size_t o = path_push(&v->path, ".%s", key->kind == Y_SCALAR ? shown(key, sb, sizeof(sb)) : "?");
+        rc = get_name(v, key, RANGE_PART_MAX, seg);
+        for (size_t j = 0; !rc && j < k; j += 2)
+            if (n->kids[j]->len == key->len && !memcmp(n->kids[j]->str, key->str, key->len))
+                rc = verr(v, key, "duplicate segment");
+        if (!rc)
+            rc = check_scope(v, n->kids[k + 1], net, seg, spec, NULL);
+        path_pop(&v->path, o);
+    }
+    return rc;
+}
+
+static int check_networks(struct vctx *v, const struct ynode *n, struct range_spec *spec)
+{
+    int rc = want_kind(v, n, Y_MAP, "a mapping of network names");
+    if (rc)
+        return rc;
+    if (!(spec->subnets = calloc(RANGE_SUBNETS_MAX, sizeof(*spec->subnets))))
+        return -ENOMEM;
+    bool seen[RANGE_NET_COUNT] = {false};
+    for (size_t k = 0; !rc && k + 1 < n->n; k += 2) {
+        const struct ynode *key = n->kids[k];
+        enum range_network net = RANGE_NET_MANAGEMENT;
+        char sb[48];
+        if (key->kind != Y_SCALAR)
+            return verr(v, key, "keys must be plain strings, got %s", kind_name(key));
+        size_t o = path_push(&v->path, ".%s", shown(key, sb, sizeof(sb)));
+        if (strlen(key->str) != key->len || range_network_parse(key->str, &net))
+            rc = verr(v, key, "'%s' is not a network (management, storage, service, communication)",
+                      shown(key, sb, sizeof(sb)));
+        else if (seen[net])
+            rc = verr(v, key, "duplicate network");
+        const struct ynode *segs = NULL;
+        if (!rc) {
+            seen[net] = true;
+            rc = check_scope(v, n->kids[k + 1], net, "", spec, &segs);
+        }
+        if (!rc && segs) {
+            size_t o2 = path_push(&v->path, ".segments");
+            rc = check_segments(v, segs, net, spec);
+            path_pop(&v->path, o2);
+        }
+        path_pop(&v->path, o);
+    }
+    return rc;
+}
+
 static int check_spec(struct vctx *v, const struct ynode *root, struct range_spec *spec)
 {
-    static const char *const keys[] = {"range", "scenarios"};
-    const struct ynode *f[2];
+    static const char *const keys[] = {"range", "scenarios", "networks"};
+    const struct ynode *f[3];
     int rc;
     if (!root)
         return set_err(v->err, "", 0, 0, "the range spec is empty");
     if ((rc = want_kind(v, root, Y_MAP, "a mapping with range and scenarios")))
         return rc;
-    if ((rc = get_fields(v, root, keys, 2, f, "range, scenarios")))
+    if ((rc = get_fields(v, root, keys, 3, f, "range, scenarios, networks")))
         return rc;
     if (!f[0])
         return missing(v, root, "range");
@@ -832,6 +1109,11 @@ static int check_spec(struct vctx *v, const struct ynode *root, struct range_spe
         path_pop(&v->path, o);
     }
     POP();
+    if (!rc && f[2]) {
+        size_t o = path_push(&v->path, "networks");
+        rc = check_networks(v, f[2], spec);
+        path_pop(&v->path, o);
+    }
     return rc;
 }
 
@@ -841,9 +1123,14 @@ void range_spec_free(struct range_spec *spec)
 {
     if (!spec)
         return;
-    for (size_t i = 0; i < spec->n_scenarios; i++)
-        free(spec->scenarios[i].roles);
+    for (size_t i = 0; i < spec->n_scenarios; i++) {
+        struct range_scenario *sc = &spec->scenarios[i];
+        for (size_t r = 0; r < sc->n_roles; r++)
+            role_free(&sc->roles[r]);
+        free(sc->roles);
+    }
     free(spec->scenarios);
+    free(spec->subnets);
     free(spec);
 }
 

@@ -14,7 +14,20 @@
  *           mem: 64M                # optional, 4M..1T, multiple of 4K; K/M/G/T suffix
  *           nics:                   # optional (absent: the template's NICs), 0..8
  *             - {network: communication, segment: red-net}
- *             - {network: management}
+ *             - {network: management, addresses: [10.10.0.20, 10.10.0.21, ...]}
+ *           overrides:              # optional: one guest's address on one NIC
+ *             - {guest: 2, nic: 0, address: 10.20.1.99}
+ *   networks:                       # optional: addressing (docs/ranges.md "Addressing")
+ *     management: {subnet: 10.10.0.0/24, gateway: 10.10.0.1, ipv6: "fd00:10::/64"}
+ *     communication:
+ *       segments:
+ *         red-net: {subnet: 10.20.1.0/24, gateway: 10.20.1.1}
+ *
+ * A NIC whose network (or segment) has a subnet gets an address: the next
+ * of its explicit `addresses` (one per guest of the role), an override, or
+ * else one allocated by range_addr_plan() (herd/range_addr.h). Here only the
+ * syntax of subnets and addresses is checked; whether they fit, overlap or
+ * collide is range_addr's.
  *
  * Names ([a-z0-9-]) start and end with a letter or digit. Guest names are
  * "<range>-<scenario>-<role>-<n>", n from 1: at most 24+1+16+1+16+1+4 = 63
@@ -41,6 +54,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "herd/ipam.h"
+
 #define RANGE_NAME_MAX       24       /* range name */
 #define RANGE_PART_MAX       16       /* scenario, role and segment names */
 #define RANGE_TEMPLATE_MAX   63       /* template names */
@@ -54,6 +69,8 @@
 #define RANGE_MEM_MIN        (4ULL << 20)
 #define RANGE_MEM_MAX        (1ULL << 40)
 #define RANGE_SPEC_BYTES_MAX (1u << 20)
+#define RANGE_SUBNETS_MAX    64       /* networks and segments with addressing */
+#define RANGE_OVERRIDES_MAX  1000     /* per role */
 
 /* Same order and names as enum netdev_role (herd/netdev.h), so a cast or
  * netdev_role_parse(range_network_name(n)) both work. */
@@ -74,6 +91,30 @@ struct range_err {
 struct range_nic {
     enum range_network network;
     char segment[RANGE_PART_MAX + 1]; /* "" = the role's own bridge */
+    /* explicit addresses, one per guest of the role (n = the role's count),
+     * IPv4; NULL when absent (allocated); addr_line[i]: where item i is */
+    struct ipam_addr *addresses;
+    int *addr_line;
+};
+
+/* overrides[i]: guest `guest` (1..count) gets `address` on nics[nic]. */
+struct range_override {
+    unsigned guest;
+    unsigned nic;
+    struct ipam_addr address;
+    int line;
+};
+
+/* Addressing of one network (segment "") or one segment of a network. */
+struct range_subnet {
+    enum range_network network;
+    char segment[RANGE_PART_MAX + 1];
+    struct ipam_net v4;              /* the subnet (always given) */
+    bool has_gateway;
+    struct ipam_addr gateway;        /* inside v4, not its network/broadcast */
+    bool has_v6;
+    struct ipam_net v6;              /* optional IPv6 prefix */
+    int line;
 };
 
 struct range_role {
@@ -85,6 +126,8 @@ struct range_role {
     bool nics_set;                  /* false: use the template's NICs */
     size_t n_nics;
     struct range_nic nics[RANGE_NICS_MAX];
+    size_t n_overrides;
+    struct range_override *overrides;
     int line;                       /* where the role starts in the YAML */
 };
 
@@ -100,6 +143,8 @@ struct range_spec {
     size_t n_scenarios;
     struct range_scenario *scenarios;
     size_t n_guests;                /* sum of the counts, <= RANGE_GUESTS_MAX */
+    size_t n_subnets;               /* networks: in file order, networks' own */
+    struct range_subnet *subnets;   /* subnet before their segments' */
 };
 
 /* One guest of the expanded range. The pointers point into the spec, which

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <cmocka.h>
 
 #include "herd/range_spec.h"
@@ -221,7 +222,7 @@ static void test_bad_document(void **state)
     parse_bad("range: lab1\nscenarios: {}\n", "scenarios", "expected a list of scenarios, got a mapping");
     parse_bad("range: lab1\nscenarios:\n", "scenarios", "got null");
     parse_bad(HEAD "  - {name: a, template: t, count: 1}\nextra: 1\n", "extra",
-              "unknown field (expected range, scenarios)");
+              "unknown field (expected range, scenarios, networks)");
     parse_bad("range: lab1\nrange: lab2\nscenarios: []\n", "range", "duplicate field");
     parse_bad("range: lab1\nscenarios: [\n", "", "YAML:");
     parse_bad("range: lab1\n  bad: indent\n", "", "YAML:");
@@ -396,12 +397,12 @@ static void test_unknown_and_missing(void **state)
 {
     (void)state;
     parse_bad(ROLE("    colour: red\n"), "scenarios[0].roles[0].colour",
-              "unknown field (expected name, template, count, cpus, mem, nics)");
+              "unknown field (expected name, template, count, cpus, mem, nics, overrides)");
     parse_bad(ROLE("    Count: 1\n"), "scenarios[0].roles[0].Count", "unknown field");
     parse_bad("range: lab1\nscenarios:\n- name: red\n  roles: [{name: a, template: t, count: 1}]\n"
               "  color: 1\n", "scenarios[0].color", "unknown field (expected name, roles)");
     parse_bad(ROLE("    nics: [{network: service, vlan: 4}]\n"), "scenarios[0].roles[0].nics[0].vlan",
-              "unknown field (expected network, segment)");
+              "unknown field (expected network, segment, addresses)");
     parse_bad(HEAD "  - {template: t, count: 1}\n", "scenarios[0].roles[0].name", "required");
     parse_bad(HEAD "  - {name: a, count: 1}\n", "scenarios[0].roles[0].template", "required");
     parse_bad(HEAD "  - {name: a, template: t}\n", "scenarios[0].roles[0].count", "required");
@@ -564,6 +565,441 @@ static void test_truncations(void **state)
     free(buf);
 }
 
+/* ---- addressing: networks, nics[k].addresses, overrides ----------------- */
+
+static const char good_addr[] =
+    "range: lab2\n"
+    "networks:\n"
+    "  management: {subnet: 10.10.0.0/24, gateway: 10.10.0.1, ipv6: \"fd00:10::/64\"}\n"
+    "  communication:\n"
+    "    subnet: 10.20.0.0/24\n"
+    "    segments:\n"
+    "      red-net: {subnet: 10.20.1.0/24, gateway: 10.20.1.254}\n"
+    "      blue-net: {subnet: 10.20.2.0/24, ipv6: \"fd00:20:2::/120\"}\n"
+    "      plain: {}\n"
+    "  storage: {}\n"
+    "scenarios:\n"
+    "  - name: red\n"
+    "    roles:\n"
+    "      - name: attacker\n"
+    "        template: debian\n"
+    "        count: 3\n"
+    "        nics:\n"
+    "          - {network: communication, segment: red-net}\n"
+    "          - network: management\n"
+    "            addresses: [10.10.0.50, 10.10.0.51,\n"
+    "                        10.10.0.52]\n"
+    "        overrides:\n"
+    "          - {guest: 2, nic: 0, address: 10.20.1.99}\n"
+    "          - {guest: 2, nic: 1, address: 10.10.0.9}\n"
+    "      - name: c2\n"
+    "        template: debian\n"
+    "        count: 1\n";
+
+static void assert_addr_is(const struct ipam_addr *a, const char *want)
+{
+    char buf[IPAM_ADDR_STR];
+    ipam_addr_format(a, buf);
+    assert_string_equal(buf, want);
+}
+
+static void assert_net_is(const struct ipam_net *n, const char *want)
+{
+    char buf[IPAM_NET_STR];
+    ipam_net_format(n, buf);
+    assert_string_equal(buf, want);
+}
+
+static void test_networks(void **state)
+{
+    (void)state;
+    struct range_spec *s = parse_ok(good_addr);
+    /* file order, a network's own subnet before its segments'; scopes
+     * without a subnet ("plain", storage) have no entry */
+    assert_int_equal(s->n_subnets, 4);
+    const struct range_subnet *sn = &s->subnets[0];
+    assert_int_equal(sn->network, RANGE_NET_MANAGEMENT);
+    assert_string_equal(sn->segment, "");
+    assert_net_is(&sn->v4, "10.10.0.0/24");
+    assert_true(sn->has_gateway);
+    assert_addr_is(&sn->gateway, "10.10.0.1");
+    assert_true(sn->has_v6);
+    assert_net_is(&sn->v6, "fd00:10::/64");
+    assert_int_equal(sn->line, 3);
+    sn = &s->subnets[1];
+    assert_int_equal(sn->network, RANGE_NET_COMMUNICATION);
+    assert_string_equal(sn->segment, "");
+    assert_net_is(&sn->v4, "10.20.0.0/24");
+    assert_false(sn->has_gateway);
+    assert_false(sn->has_v6);
+    sn = &s->subnets[2];
+    assert_int_equal(sn->network, RANGE_NET_COMMUNICATION);
+    assert_string_equal(sn->segment, "red-net");
+    assert_net_is(&sn->v4, "10.20.1.0/24");
+    assert_true(sn->has_gateway);
+    assert_addr_is(&sn->gateway, "10.20.1.254");
+    assert_false(sn->has_v6);
+    assert_int_equal(sn->line, 7);
+    sn = &s->subnets[3];
+    assert_string_equal(sn->segment, "blue-net");
+    assert_false(sn->has_gateway);
+    assert_true(sn->has_v6);
+    assert_net_is(&sn->v6, "fd00:20:2::/120");
+
+    const struct range_role *a = &s->scenarios[0].roles[0];
+    assert_int_equal(a->n_nics, 2);
+    assert_null(a->nics[0].addresses);
+    assert_null(a->nics[0].addr_line);
+    assert_non_null(a->nics[1].addresses);
+    assert_addr_is(&a->nics[1].addresses[0], "10.10.0.50");
+    assert_addr_is(&a->nics[1].addresses[1], "10.10.0.51");
+    assert_addr_is(&a->nics[1].addresses[2], "10.10.0.52");
+    assert_int_equal(a->nics[1].addresses[2].family, AF_INET);
+    assert_int_equal(a->nics[1].addr_line[0], 20);
+    assert_int_equal(a->nics[1].addr_line[2], 21);
+    assert_int_equal(a->n_overrides, 2);
+    assert_int_equal(a->overrides[0].guest, 2);
+    assert_int_equal(a->overrides[0].nic, 0);
+    assert_addr_is(&a->overrides[0].address, "10.20.1.99");
+    assert_int_equal(a->overrides[0].line, 23);
+    assert_int_equal(a->overrides[1].nic, 1);
+    assert_addr_is(&a->overrides[1].address, "10.10.0.9");
+    const struct range_role *c2 = &s->scenarios[0].roles[1];
+    assert_int_equal(c2->n_overrides, 0);
+    assert_null(c2->overrides);
+    range_spec_free(s);
+
+    /* without networks: no subnets; the syntax level does not look for a
+     * subnet behind an explicit address (range_addr does) */
+    s = parse_ok(ROLE("    nics: [{network: service, addresses: [192.0.2.7]}]\n"));
+    assert_int_equal(s->n_subnets, 0);
+    assert_addr_is(&s->scenarios[0].roles[0].nics[0].addresses[0], "192.0.2.7");
+    range_spec_free(s);
+    /* the IPv6 prefix may have exactly as many hosts as needed */
+    s = parse_ok("range: lab1\nnetworks:\n  service: {subnet: 10.0.0.0/16, ipv6: \"fd00::/112\"}\n"
+                 "scenarios:\n- {name: r, roles: [{name: a, template: t, count: 1}]}\n");
+    assert_int_equal(s->n_subnets, 1);
+    assert_int_equal(s->subnets[0].v6.len, 112);
+    range_spec_free(s);
+}
+
+#define NETS(x)                                                                    \
+    "range: lab1\nnetworks:\n" x                                                    \
+    "scenarios:\n- name: red\n  roles:\n  - {name: a, template: t, count: 3}\n"
+
+static void test_networks_refused(void **state)
+{
+    (void)state;
+    parse_bad("range: lab1\nnetworks: [management]\n"
+              "scenarios:\n- {name: r, roles: [{name: a, template: t, count: 1}]}\n",
+              "networks", "expected a mapping of network names, got a list");
+    parse_bad(NETS("  dmz: {subnet: 10.0.0.0/24}\n"), "networks.dmz",
+              "'dmz' is not a network (management, storage, service, communication)");
+    parse_bad(NETS("  Management: {subnet: 10.0.0.0/24}\n"), "networks.Management",
+              "is not a network");
+    parse_bad(NETS("  management: {subnet: 10.0.0.0/24}\n  storage: {subnet: 10.1.0.0/24}\n"
+                   "  management: {subnet: 10.2.0.0/24}\n"),
+              "networks.management", "duplicate network");
+    parse_bad(NETS("  management: {subnet: 10.0.0.0/24, vlan: 3}\n"), "networks.management.vlan",
+              "unknown field (expected subnet, gateway, ipv6, segments)");
+    parse_bad(NETS("  management: {subnet: 10.0.0.0/24, subnet: 10.1.0.0/24}\n"),
+              "networks.management.subnet", "duplicate field");
+    parse_bad(NETS("  management: 10.0.0.0/24\n"), "networks.management",
+              "expected a mapping {subnet, gateway, ipv6, segments}, got a scalar");
+    parse_bad(NETS("  management:\n"), "networks.management", "got null");
+    /* segments */
+    parse_bad(NETS("  communication: {segments: [red]}\n"), "networks.communication.segments",
+              "expected a mapping of segment names, got a list");
+    parse_bad(NETS("  communication:\n    segments:\n      Red: {subnet: 10.0.0.0/24}\n"),
+              "networks.communication.segments.Red", "'Red' is not a valid name");
+    parse_bad(NETS("  communication:\n    segments:\n      red_net: {subnet: 10.0.0.0/24}\n"),
+              "networks.communication.segments.red_net", "not a valid name");
+    parse_bad(NETS("  communication:\n    segments:\n      abcdefghijklmnopq: {subnet: 10.0.0.0/24}\n"),
+              "networks.communication.segments.abcdefghijklmnopq", "longer than 16 characters");
+    parse_bad(NETS("  communication:\n    segments:\n      red: {subnet: 10.0.0.0/24}\n"
+                   "      blue: {subnet: 10.1.0.0/24}\n      red: {subnet: 10.2.0.0/24}\n"),
+              "networks.communication.segments.red", "duplicate segment");
+    parse_bad(NETS("  communication:\n    segments:\n"
+                   "      red: {subnet: 10.0.0.0/24, segments: {x: {subnet: 10.1.0.0/24}}}\n"),
+              "networks.communication.segments.red.segments",
+              "unknown field (expected subnet, gateway, ipv6)");
+    parse_bad(NETS("  communication:\n    segments:\n      red: {subnet: 10.0.0.0/24}\n"
+                   "      blue: {subnet: 10.1.0.5/24}\n"),
+              "networks.communication.segments.blue.subnet", "host bits are set");
+    /* subnets */
+    parse_bad(NETS("  management: {subnet: 10.10.0.5/24}\n"), "networks.management.subnet",
+              "10.10.0.5/24: host bits are set (the subnet is 10.10.0.0/24)");
+    parse_bad(NETS("  management: {subnet: 10.0.0.0/8}\n"), "networks.management.subnet",
+              "10.0.0.0/8: an IPv4 subnet must be /16 to /30");
+    parse_bad(NETS("  management: {subnet: 10.0.0.0/31}\n"), "networks.management.subnet",
+              "must be /16 to /30");
+    parse_bad(NETS("  management: {subnet: 10.0.0.0}\n"), "networks.management.subnet",
+              "not an IPv4 subnet");
+    parse_bad(NETS("  management: {subnet: \"fd00::/64\"}\n"), "networks.management.subnet",
+              "not an IPv4 subnet");
+    parse_bad(NETS("  management: {subnet: [10.0.0.0/24]}\n"), "networks.management.subnet",
+              "expected an IPv4 subnet");
+    /* gateways */
+    parse_bad(NETS("  management: {subnet: 10.10.0.0/24, gateway: 10.11.0.1}\n"),
+              "networks.management.gateway", "10.11.0.1 is not a host address of 10.10.0.0/24");
+    parse_bad(NETS("  management: {subnet: 10.10.0.0/24, gateway: 10.10.0.0}\n"),
+              "networks.management.gateway", "10.10.0.0 is not a host address of 10.10.0.0/24");
+    parse_bad(NETS("  management: {subnet: 10.10.0.0/24, gateway: 10.10.0.255}\n"),
+              "networks.management.gateway", "10.10.0.255 is not a host address");
+    parse_bad(NETS("  management: {subnet: 10.10.0.0/24, gateway: 10.10.0.1/24}\n"),
+              "networks.management.gateway", "'10.10.0.1/24' is not an IPv4 address");
+    parse_bad(NETS("  management: {subnet: 10.10.0.0/24, gateway: 010.10.0.1}\n"),
+              "networks.management.gateway", "is not an IPv4 address");
+    parse_bad(NETS("  management: {gateway: 10.10.0.1}\n"), "networks.management.subnet",
+              "required field is missing");
+    parse_bad(NETS("  management: {ipv6: \"fd00::/64\"}\n"), "networks.management.subnet",
+              "required field is missing");
+    parse_bad(NETS("  communication:\n    segments:\n      red: {gateway: 10.0.0.1}\n"),
+              "networks.communication.segments.red.subnet", "required field is missing");
+    /* IPv6 prefixes */
+    parse_bad(NETS("  management: {subnet: 10.10.0.0/24, ipv6: \"fd00::/121\"}\n"),
+              "networks.management.ipv6",
+              "fd00::/121 has fewer host addresses than the subnet 10.10.0.0/24");
+    parse_bad(NETS("  management: {subnet: 10.10.0.0/16, ipv6: \"fd00::/113\"}\n"),
+              "networks.management.ipv6", "has fewer host addresses than the subnet 10.10.0.0/16");
+    parse_bad(NETS("  management: {subnet: 10.10.0.0/24, ipv6: \"fd00::/40\"}\n"),
+              "networks.management.ipv6", "must be /48 to /126");
+    parse_bad(NETS("  management: {subnet: 10.10.0.0/24, ipv6: \"fd00::5/64\"}\n"),
+              "networks.management.ipv6", "host bits are set");
+    parse_bad(NETS("  management: {subnet: 10.10.0.0/24, ipv6: 10.11.0.0/24}\n"),
+              "networks.management.ipv6", "not an IPv6 subnet");
+    /* at most RANGE_SUBNETS_MAX scopes with a subnet */
+    size_t cap = 8192, o;
+    char *y = malloc(cap);
+    for (int total = 64; total <= 65; total++) {
+        o = (size_t)snprintf(y, cap, "range: lab1\nnetworks:\n  communication:\n    segments:\n");
+        for (int i = 0; i < total; i++)
+            o += (size_t)snprintf(y + o, cap - o, "      s%d: {subnet: 10.%d.0.0/24}\n", i, i);
+        snprintf(y + o, cap - o, "scenarios:\n- {name: r, roles: [{name: a, template: t, count: 1}]}\n");
+        if (total == 64) {
+            struct range_spec *s = parse_ok(y);
+            assert_int_equal(s->n_subnets, 64);
+            assert_string_equal(s->subnets[63].segment, "s63");
+            range_spec_free(s);
+        } else {
+            parse_bad(y, "networks.communication.segments.s64",
+                      "more than 64 networks and segments with a subnet");
+        }
+    }
+    free(y);
+    /* networks is checked after the scenarios */
+    parse_bad("range: lab1\nnetworks:\n  dmz: {}\n"
+              "scenarios:\n- {name: r, roles: [{name: a, template: t, count: 0}]}\n",
+              "scenarios[0].roles[0].count", "0 is not in 1..1000");
+}
+
+#define ROLE3(extra) HEAD "  - name: a\n    template: probe\n    count: 3\n" extra
+
+static void test_addresses_refused(void **state)
+{
+    (void)state;
+    const char *f = "scenarios[0].roles[0].nics[0].addresses";
+    parse_bad(ROLE3("    nics: [{network: management, addresses: [10.0.0.1, 10.0.0.2]}]\n"), f,
+              "2 addresses for 3 guests (give one per guest, or none)");
+    parse_bad(ROLE3("    nics: [{network: management,\n"
+                    "            addresses: [10.0.0.1, 10.0.0.2, 10.0.0.3, 10.0.0.4]}]\n"),
+              f, "4 addresses for 3 guests");
+    parse_bad(ROLE3("    nics: [{network: management, addresses: []}]\n"), f,
+              "0 addresses for 3 guests");
+    parse_bad(ROLE3("    nics: [{network: management, addresses: 10.0.0.1}]\n"), f,
+              "expected a list of IPv4 addresses, one per guest, got a scalar");
+    parse_bad(ROLE3("    nics: [{network: management, addresses: [10.0.0.1, foo, 10.0.0.3]}]\n"),
+              "scenarios[0].roles[0].nics[0].addresses[1]",
+              "'foo' is not an IPv4 address (expected e.g. 10.1.0.5)");
+    parse_bad(ROLE3("    nics: [{network: management, addresses: [10.0.0.1, 10.0.0.2, \"fd00::3\"]}]\n"),
+              "scenarios[0].roles[0].nics[0].addresses[2]", "'fd00::3' is not an IPv4 address");
+    parse_bad(ROLE3("    nics: [{network: management, addresses: [10.0.0.1/24, 10.0.0.2, 10.0.0.3]}]\n"),
+              "scenarios[0].roles[0].nics[0].addresses[0]", "is not an IPv4 address");
+    parse_bad(ROLE3("    nics: [{network: management, addresses: [10.0.0.1, [10.0.0.2], 10.0.0.3]}]\n"),
+              "scenarios[0].roles[0].nics[0].addresses[1]", "expected an IPv4 address, got a list");
+    parse_bad(ROLE3("    nics: [{network: management, addresses: [10.0.0.1, ~, 10.0.0.3]}]\n"),
+              "scenarios[0].roles[0].nics[0].addresses[1]", "got null");
+    parse_bad(ROLE3("    nics: [{network: management, addresses: [10.0.0.1, 10.0.0.2, 10.0.0.1]}]\n"),
+              "scenarios[0].roles[0].nics[0].addresses[2]", "duplicate address (also [0])");
+    parse_bad(ROLE3("    nics:\n"
+                    "      - {network: management, addresses: [10.0.0.1, 10.0.0.2, 10.0.0.3]}\n"
+                    "      - {network: storage, addresses: [10.1.0.1, 10.1.0.1, 10.1.0.3]}\n"),
+              "scenarios[0].roles[0].nics[1].addresses[1]", "duplicate address (also [0])");
+    /* The same address in two NICs' lists is the plan's business, not the
+     * syntax's (they may be on different networks). */
+    struct range_spec *s =
+        parse_ok(ROLE3("    nics:\n"
+                       "      - {network: management, addresses: [10.0.0.1, 10.0.0.2, 10.0.0.3]}\n"
+                       "      - {network: storage, addresses: [10.0.0.1, 10.0.0.2, 10.0.0.3]}\n"));
+    range_spec_free(s);
+}
+
+static void test_overrides_refused(void **state)
+{
+    (void)state;
+#define NICS2 "    nics: [{network: management}, {network: storage}]\n"
+    parse_bad(ROLE3(NICS2 "    overrides: [{guest: 0, nic: 0, address: 10.0.0.5}]\n"),
+              "scenarios[0].roles[0].overrides[0].guest", "0 is not in 1..3");
+    parse_bad(ROLE3(NICS2 "    overrides: [{guest: 4, nic: 0, address: 10.0.0.5}]\n"),
+              "scenarios[0].roles[0].overrides[0].guest", "4 is not in 1..3");
+    parse_bad(ROLE3(NICS2 "    overrides: [{guest: -1, nic: 0, address: 10.0.0.5}]\n"),
+              "scenarios[0].roles[0].overrides[0].guest", "-1 is not in 1..3");
+    parse_bad(ROLE3(NICS2 "    overrides: [{guest: '1', nic: 0, address: 10.0.0.5}]\n"),
+              "scenarios[0].roles[0].overrides[0].guest", "quoted string");
+    parse_bad(ROLE3(NICS2 "    overrides: [{guest: 1, nic: 2, address: 10.0.0.5}]\n"),
+              "scenarios[0].roles[0].overrides[0].nic", "2 is not in 0..1");
+    parse_bad(ROLE3(NICS2 "    overrides: [{guest: 1, nic: -1, address: 10.0.0.5}]\n"),
+              "scenarios[0].roles[0].overrides[0].nic", "is not in 0..1");
+    parse_bad(ROLE3("    overrides: [{guest: 1, nic: 0, address: 10.0.0.5}]\n"),
+              "scenarios[0].roles[0].overrides[0].nic", "the role lists no nics to override");
+    parse_bad(ROLE3("    nics: []\n    overrides: [{guest: 1, nic: 0, address: 10.0.0.5}]\n"),
+              "scenarios[0].roles[0].overrides[0].nic", "the role lists no nics to override");
+    /* overrides before nics in the file: nics still count */
+    parse_bad(ROLE3("    overrides: [{guest: 1, nic: 1, address: 10.0.0.5}]\n"
+                    "    nics: [{network: management}]\n"),
+              "scenarios[0].roles[0].overrides[0].nic", "1 is not in 0..0");
+    parse_bad(ROLE3(NICS2 "    overrides:\n"
+                    "      - {guest: 2, nic: 0, address: 10.0.0.5}\n"
+                    "      - {guest: 2, nic: 1, address: 10.1.0.5}\n"
+                    "      - {guest: 2, nic: 0, address: 10.0.0.6}\n"),
+              "scenarios[0].roles[0].overrides[2]",
+              "guest 2 nic 0 is overridden twice (also [0])");
+    parse_bad(ROLE3(NICS2 "    overrides: [{guest: 1, nic: 0, address: 10.0.0.5, vlan: 3}]\n"),
+              "scenarios[0].roles[0].overrides[0].vlan",
+              "unknown field (expected guest, nic, address)");
+    parse_bad(ROLE3(NICS2 "    overrides: [{guest: 1, nic: 0}]\n"),
+              "scenarios[0].roles[0].overrides[0].address", "required field is missing");
+    parse_bad(ROLE3(NICS2 "    overrides: [{nic: 0, address: 10.0.0.5}]\n"),
+              "scenarios[0].roles[0].overrides[0].guest", "required field is missing");
+    parse_bad(ROLE3(NICS2 "    overrides: [{guest: 1, nic: 0, address: 10.0.0}]\n"),
+              "scenarios[0].roles[0].overrides[0].address", "'10.0.0' is not an IPv4 address");
+    parse_bad(ROLE3(NICS2 "    overrides: [{guest: 1, nic: 0, address: 10.0.0.5, guest: 2}]\n"),
+              "scenarios[0].roles[0].overrides[0].guest", "duplicate field");
+    parse_bad(ROLE3(NICS2 "    overrides: {guest: 1, nic: 0, address: 10.0.0.5}\n"),
+              "scenarios[0].roles[0].overrides", "expected a list of overrides, got a mapping");
+    parse_bad(ROLE3(NICS2 "    overrides: [7]\n"), "scenarios[0].roles[0].overrides[0]",
+              "expected a mapping {guest: N, nic: K, address: A}");
+#undef NICS2
+    /* one override per (guest, nic), different pairs are fine */
+    struct range_spec *s = parse_ok(ROLE3("    nics: [{network: management}, {network: storage}]\n"
+                                          "    overrides:\n"
+                                          "      - {guest: 1, nic: 1, address: 10.0.0.5}\n"
+                                          "      - {guest: 3, nic: 1, address: 10.0.0.5}\n"
+                                          "      - {guest: 1, nic: 0, address: 10.0.0.6}\n"));
+    assert_int_equal(s->scenarios[0].roles[0].n_overrides, 3);
+    assert_int_equal(s->scenarios[0].roles[0].overrides[1].guest, 3);
+    range_spec_free(s);
+}
+
+/* Specs with addressing that fail at every stage free what they allocated
+ * (the sanitizer build reports a leak otherwise). */
+static void test_addressing_frees(void **state)
+{
+    (void)state;
+#define ADDR_ROLE(n)                                                                   \
+    "  - name: " n "\n    template: t\n    count: 2\n"                                  \
+    "    nics:\n"                                                                       \
+    "      - {network: management, addresses: [10.0.0.1, 10.0.0.2]}\n"                \
+    "      - {network: storage, addresses: [10.1.0.1, 10.1.0.2]}\n"                    \
+    "    overrides: [{guest: 1, nic: 0, address: 10.0.0.9}]\n"
+    /* halfway through a role's (second) addresses list */
+    parse_bad(HEAD ADDR_ROLE("a")
+              "  - name: b\n    template: t\n    count: 3\n"
+              "    nics:\n"
+              "      - {network: management, addresses: [10.0.0.3, 10.0.0.4, 10.0.0.5]}\n"
+              "      - {network: storage, addresses: [10.1.0.3, 10.1.0.4, bad]}\n",
+              "scenarios[0].roles[1].nics[1].addresses[2]", "'bad' is not an IPv4 address");
+    /* a duplicate inside the list */
+    parse_bad(HEAD ADDR_ROLE("a")
+              "  - name: b\n    template: t\n    count: 3\n"
+              "    nics: [{network: management, addresses: [10.0.0.3, 10.0.0.3, 10.0.0.5]}]\n",
+              "scenarios[0].roles[1].nics[0].addresses[1]", "duplicate address");
+    /* in the overrides, after the addresses */
+    parse_bad(HEAD ADDR_ROLE("a")
+              "  - name: b\n    template: t\n    count: 2\n"
+              "    nics: [{network: management, addresses: [10.0.0.3, 10.0.0.4]}]\n"
+              "    overrides:\n"
+              "      - {guest: 1, nic: 0, address: 10.0.0.7}\n"
+              "      - {guest: 2, nic: 0, address: x}\n",
+              "scenarios[0].roles[1].overrides[1].address", "not an IPv4 address");
+    /* a later NIC refused after an earlier one's list */
+    parse_bad(HEAD "  - name: a\n    template: t\n    count: 2\n"
+              "    nics:\n"
+              "      - {network: management, addresses: [10.0.0.1, 10.0.0.2]}\n"
+              "      - {network: dmz}\n",
+              "scenarios[0].roles[0].nics[1].network", "'dmz' is not a network");
+    /* a duplicate role name after the role's own lists */
+    parse_bad(HEAD ADDR_ROLE("a") ADDR_ROLE("a"), "scenarios[0].roles[1].name",
+              "duplicate role 'a'");
+    /* a later scenario, the guest-name check, and networks, after all roles */
+    parse_bad("range: lab1\nscenarios:\n- name: red\n  roles:\n" ADDR_ROLE("a")
+              "- name: blue\n  roles:\n" ADDR_ROLE("a") "  - {name: b, template: t, count: x}\n",
+              "scenarios[1].roles[1].count", "expected an integer");
+    parse_bad("range: lab1\nscenarios:\n- name: a-b\n  roles:\n" ADDR_ROLE("c")
+              "- name: a\n  roles:\n" ADDR_ROLE("b-c"),
+              "scenarios[1].roles[0].name", "same names");
+    parse_bad("range: lab1\nnetworks:\n  management: {subnet: 10.0.0.0/24}\n"
+              "  communication:\n    segments:\n      red: {subnet: 10.2.0.0/24}\n"
+              "      blue: {subnet: 10.3.0.0/24, gateway: 10.4.0.1}\n"
+              "scenarios:\n- name: red\n  roles:\n" ADDR_ROLE("a"),
+              "networks.communication.segments.blue.gateway", "is not a host address");
+    /* and the good one */
+    struct range_spec *s = parse_ok("range: lab1\nnetworks:\n  management: {subnet: 10.0.0.0/24}\n"
+                                    "scenarios:\n- name: red\n  roles:\n" ADDR_ROLE("a")
+                                    ADDR_ROLE("b"));
+    assert_int_equal(s->scenarios[0].n_roles, 2);
+    assert_int_equal(s->n_subnets, 1);
+    range_spec_free(s);
+#undef ADDR_ROLE
+}
+
+/* test_truncations for the addressing spec: every prefix and single-byte
+ * corruption parses or fails cleanly, without a leak. */
+static void test_addressing_truncations(void **state)
+{
+    (void)state;
+    size_t len = strlen(good_addr);
+    char *buf = malloc(len + 1);
+    int ok = 0, bad = 0;
+    for (size_t l = 0; l <= len; l++) {
+        memcpy(buf, good_addr, l);
+        struct range_spec *s = (struct range_spec *)1;
+        struct range_err err;
+        int rc = range_spec_parse(buf, l, &s, &err);
+        if (rc == 0) {
+            range_spec_free(s);
+            ok++;
+        } else {
+            assert_int_equal(rc, -EINVAL);
+            assert_null(s);
+            assert_true(strlen(err.msg) > 0);
+            bad++;
+        }
+    }
+    assert_true(ok > 0);
+    assert_true(bad > 0);
+    static const char junk[] = {'\0', ':', '[', '{', ',', '/', '.', '9', 'x', ' ', '\n', '"'};
+    memcpy(buf, good_addr, len);
+    for (size_t i = 0; i < len; i++) {
+        for (size_t j = 0; j < sizeof(junk); j++) {
+            char save = buf[i];
+            buf[i] = junk[j];
+            struct range_spec *s = NULL;
+            struct range_err err;
+            int rc = range_spec_parse(buf, len, &s, &err);
+            if (rc == 0) {
+                range_spec_free(s);
+            } else {
+                assert_int_equal(rc, -EINVAL);
+                assert_null(s);
+                assert_true(strlen(err.msg) > 0);
+            }
+            buf[i] = save;
+        }
+    }
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -583,6 +1019,12 @@ int main(void)
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_anchors_aliases_tags),
         cmocka_unit_test(test_truncations),
+        cmocka_unit_test(test_networks),
+        cmocka_unit_test(test_networks_refused),
+        cmocka_unit_test(test_addresses_refused),
+        cmocka_unit_test(test_overrides_refused),
+        cmocka_unit_test(test_addressing_frees),
+        cmocka_unit_test(test_addressing_truncations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
