@@ -307,6 +307,11 @@ int hd_db_load(struct hd_store *st, struct hd_err *err)
             json_t *lc = json_object_get(ex, "last_console");
             vm->last_console = lc ? json_incref(lc) : NULL;
         }
+        json_t *ci = json_object_get(d, "cloud_init");
+        if (json_is_object(ci)) {
+            vm->cloud_init = json_incref(ci);
+            vm->seed_gen = (unsigned)get_int(json_object_get(d, "seed"), "generation", 0);
+        }
         json_t *nics = json_object_get(d, "nics");
         size_t i;
         json_t *n;

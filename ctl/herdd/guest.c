@@ -36,6 +36,11 @@ struct hd_vm *hd_vm_find(struct hd_store *st, const char *name)
     return NULL;
 }
 
+void hd_vm_instance_id(const struct hd_vm *vm, char *out, size_t size)
+{
+    snprintf(out, size, "%s.%lld.%u", vm->name, (long long)vm->created, vm->seed_gen);
+}
+
 void hd_vm_path(const struct hd_vm *vm, const char *file, char *out, size_t size)
 {
     snprintf(out, size, "%s/vms/%s%s%s", vm->state_dir, vm->name, file ? "/" : "",
@@ -67,6 +72,13 @@ json_t *hd_vm_json(const struct hd_vm *vm, bool full)
             if (opt[k][1][0])
                 json_object_set_new(item, opt[k][0], json_string(opt[k][1]));
         json_array_append_new(nics, item);
+    }
+    if (vm->cloud_init) {
+        char iid[HD_NAME_MAX + 48];
+        hd_vm_instance_id(vm, iid, sizeof(iid));
+        json_object_set(o, "cloud_init", vm->cloud_init);
+        json_object_set_new(o, "seed", json_pack("{ss si}", "instance_id", iid, "generation",
+                                                 (int)vm->seed_gen));
     }
     json_object_set_new(o, "nics", nics);
     json_object_set_new(o, "started", vm->started ? json_integer(vm->started) : json_null());

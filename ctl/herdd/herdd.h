@@ -168,6 +168,9 @@ struct hd_vm {
     uid_t uid;          /* herd-vmm's uid and gid; 0 = none allocated yet */
     const char *state_dir; /* the configuration's state_dir, set when the record
                             * is made (its paths: hd_vm_path) */
+    json_t *cloud_init;  /* {hostname, ssh_authorized_keys, runcmd}: its NoCloud
+                          * seed (seed.c); NULL: no seed disk */
+    unsigned seed_gen;   /* bumped by each reset: a new instance-id */
     char escape[512];   /* the seccomp line of a possible escape attempt, "" if none */
     int64_t escape_at;
     /* its cgroup's counters when herd-vmm last ended (docs/herdd.md "exit") */
@@ -278,6 +281,9 @@ struct hd_vm *hd_vm_find(struct hd_store *st, const char *name); /* store lock h
  * (full: with the paths of its disk, console and control socket). */
 json_t *hd_vm_json(const struct hd_vm *vm, bool full); /* store lock held */
 void hd_vm_path(const struct hd_vm *vm, const char *file, char *out, size_t size);
+/* Its cloud-init instance-id, NAME.CREATED.GEN: new for each guest and
+ * after each reset (seed_gen). */
+void hd_vm_instance_id(const struct hd_vm *vm, char *out, size_t size);
 void hd_vm_control_path(const struct hd_vm *vm, char *out, size_t size);
 /* Last lines of a text file as an array of strings (non-ASCII as '?'). */
 json_t *hd_tail_lines(const char *path, long lines);
@@ -370,6 +376,19 @@ int hd_nic_addr_conflict(struct hd_store *st, const struct hd_nic *nic, const ch
  * strings point into the records: use it before unlocking; free() it).
  * NULL when out of memory. */
 struct range_held *hd_addr_held(struct hd_store *st, size_t *n);
+
+/* seed.c: a guest's cloud-init NoCloud seed disk (STATE/vms/NAME/seed.iso) */
+int hd_seed_init(void);          /* libisofs, once at start (main.c) */
+void hd_seed_finish(void);
+/* An API body's "cloud_init" object: 400 naming the field when it is not
+ * {hostname, ssh_authorized_keys (OpenSSH public keys), runcmd}. */
+int hd_seed_check(json_t *ci, struct hd_err *err);
+void hd_seed_path(const struct hd_vm *vm, char *out, size_t size);
+/* {"meta-data", "user-data", "network-config"}: the seed's files (text). */
+json_t *hd_seed_docs(const struct hd_vm *vm);
+/* Writes vm's seed.iso (0400 under herdd's umask) from its record: cloud_init, NICs, addresses. */
+int hd_seed_write(const struct hd_vm *vm, struct hd_err *err);
+void hd_seed_remove(const struct hd_vm *vm);
 
 /* console.c: console output from a byte offset, and input to the guest. */
 json_t *hd_vm_console_read(struct hd_store *st, const char *name, long long offset,

@@ -167,6 +167,10 @@ static int open_state(struct herdd *hd)
         fprintf(stderr, "herdd: %s\n", err.msg);
         return 1;
     }
+    if (hd_seed_init() < 0) {
+        fprintf(stderr, "herdd: libisofs (cloud-init seed disks) did not initialise\n");
+        return 1;
+    }
     return 0;
 }
 

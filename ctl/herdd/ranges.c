@@ -113,6 +113,21 @@ static void nic_addresses(json_t *o, const struct range_nic_addr *na)
     }
 }
 
+/* The guest's NoCloud seed (herdd.md "Seeds"): when the range has keys or
+ * the role commands; its host name is the guest's name (vm create's
+ * default). NULL: no seed. */
+static json_t *cloud_init(const struct range_spec *spec, const struct range_role *role)
+{
+    if (!spec->n_ssh_keys && !role->n_runcmd)
+        return NULL;
+    json_t *keys = json_array(), *cmds = json_array();
+    for (size_t i = 0; i < spec->n_ssh_keys; i++)
+        json_array_append_new(keys, json_string(spec->ssh_keys[i]));
+    for (size_t i = 0; i < role->n_runcmd; i++)
+        json_array_append_new(cmds, json_string(role->runcmd[i]));
+    return json_pack("{so so}", "ssh_authorized_keys", keys, "runcmd", cmds);
+}
+
 static json_t *guest_body(const struct hd_range_job *j, size_t g)
 {
     const struct range_guest *gu = &j->guests[g];
@@ -134,6 +149,9 @@ static json_t *guest_body(const struct hd_range_job *j, size_t g)
         }
         json_object_set_new(b, "nics", a);
     }
+    json_t *ci = cloud_init(j->spec, role);
+    if (ci)
+        json_object_set_new(b, "cloud_init", ci);
     return b;
 }
 

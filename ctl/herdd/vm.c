@@ -58,6 +58,7 @@ void hd_vm_free(const struct hd_config *cfg, struct hd_vm *vm)
         return;
     hd_console_finish(cfg, vm);
     json_decref(vm->last_console);
+    json_decref(vm->cloud_init);
     free(vm);
 }
 
@@ -243,12 +244,13 @@ static int vm_start_locked(struct hd_guests *gs, struct hd_vm *vm, struct hd_err
 struct create_req {
     const char *name, *tmpl, *restart;
     bool start;
+    json_t *cloud_init; /* borrowed from the body; NULL: no seed */
 };
 
 static int create_req_parse(json_t *body, struct create_req *req, struct hd_err *err)
 {
     static const char *const known[] = {"name", "template", "cpus", "mem", "nics",
-                                        "restart", "start", NULL};
+                                        "restart", "start", "cloud_init", NULL};
     json_t *v;
 
     if (!json_is_object(body))
@@ -282,6 +284,9 @@ static int create_req_parse(json_t *body, struct create_req *req, struct hd_err 
     if (v && !json_is_boolean(v))
         return hd_fail(err, 400, "start", "start must be true or false");
     req->start = json_is_true(v);
+    req->cloud_init = json_object_get(body, "cloud_init");
+    if (req->cloud_init && hd_seed_check(req->cloud_init, err) < 0)
+        return -1;
     return 0;
 }
 
@@ -368,6 +373,7 @@ static struct hd_vm *vm_new(const struct hd_config *cfg, const struct create_req
     vm->exit_code = -1;
     vm->created = hd_now_ms();
     vm->state_dir = cfg->state_dir;
+    vm->cloud_init = req->cloud_init ? json_deep_copy(req->cloud_init) : NULL;
     json_array_foreach(nics, i, v) {
         struct hd_nic *nic = &vm->nics[vm->n_nics++];
         nic_fill(cfg, v, nic);
@@ -414,6 +420,8 @@ int hd_vm_create(struct hd_guests *gs, json_t *body, const char *range, json_t *
 
     int64_t t0 = hd_mono_ns(), overlay_ns = 0;
     int rc = make_resources(gs, vm, t, &overlay_ns, err);
+    if (rc == 0 && vm->cloud_init)
+        rc = hd_seed_write(vm, err); /* the MACs are known now */
     int64_t dt = hd_mono_ns() - t0;
     pthread_mutex_lock(&st->mu);
     if (rc < 0) {
@@ -503,7 +511,7 @@ static int vm_start_locked(struct hd_guests *gs, struct hd_vm *vm, struct hd_err
     struct hd_res *r = gs->res;
     const struct hd_config *cfg = gs->cfg;
     struct hd_template *t = hd_template_find(st, vm->tmpl);
-    char disk[4096], vmmlog[4096], control[108], fifo[4096];
+    char disk[4096], seed[4096], vmmlog[4096], control[108], fifo[4096];
     struct hd_chain pin = {0};
 
     if (strcmp(vm->state, "created") && strcmp(vm->state, "stopped") &&
@@ -516,6 +524,7 @@ static int vm_start_locked(struct hd_guests *gs, struct hd_vm *vm, struct hd_err
     if (hd_admit(r, vm->cpus, vm->mem, 1, err) < 0)
         return -1;
     hd_vm_path(vm, "disk.qcow2", disk, sizeof(disk));
+    hd_seed_path(vm, seed, sizeof(seed));
     if (pinned_chain(r, vm, t, disk, &pin, err) < 0)
         return -1;
     /* confinement: its own uid (kept while the guest exists), the run
@@ -553,7 +562,8 @@ static int vm_start_locked(struct hd_guests *gs, struct hd_vm *vm, struct hd_err
     const struct hd_vmm_launch launch = {
         .vmm = cfg->vmm_path, .kernel = t->kernel, .initrd = t->initrd,
         .cmdline = t->cmdline, .mem = vm->mem, .cpus = vm->cpus, .console = fifo,
-        .disk = disk, .chain = &pin, .nics = nics, .n_nics = vm->n_nics,
+        .disk = disk, .chain = &pin, .seed = vm->cloud_init ? seed : NULL,
+        .nics = nics, .n_nics = vm->n_nics,
         .control = r->vmm_has_control ? control : NULL,
         /* RLIMIT_FSIZE: no file herd-vmm writes grows past what the overlay
          * can legitimately need (docs/security.md) */
@@ -901,6 +911,14 @@ int hd_vm_reset(struct hd_guests *gs, const char *name, struct hd_err *err)
     if (rc < 0) {
         pthread_mutex_unlock(&st->mu);
         return hd_fail(err, 500, "", "overlay %s: %s", disk, strerror(-rc));
+    }
+    if (vm->cloud_init) {
+        /* a new instance: cloud-init runs again on the fresh overlay */
+        vm->seed_gen++;
+        if (hd_seed_write(vm, err) < 0 || hd_db_save_vm(st, vm) < 0) {
+            pthread_mutex_unlock(&st->mu);
+            return err->msg[0] ? -1 : hd_fail(err, 500, "", "database write failed");
+        }
     }
     vm->restarts = 0;
     hd_event(&st->ev, "vm.reset", vm->name,

@@ -112,6 +112,15 @@ int hd_vmm_argv_build(const struct hd_vmm_launch *l, struct hd_vmm_argv *out,
     char *disk = disk_spec(l->disk, l->chain, err);
     if (!disk)
         return -1;
+    char *seed = NULL;
+    if (l->seed && spec_value_ok(l->seed, "seed", err) < 0) {
+        free(disk);
+        return -1;
+    }
+    if (l->seed && asprintf(&seed, "path=%s,format=raw,readonly=on", l->seed) < 0) {
+        free(disk);
+        return hd_fail(err, 500, "seed", "out of memory");
+    }
     err->msg[0] = 0;
     bool ok = push(out, "%s", l->vmm) && push_opt(out, "--kernel", l->kernel) &&
               (!l->initrd || push_opt(out, "--initrd", l->initrd)) &&
@@ -119,8 +128,10 @@ int hd_vmm_argv_build(const struct hd_vmm_launch *l, struct hd_vmm_argv *out,
               push(out, "%lluK", (unsigned long long)(l->mem >> 10)) && push(out, "--cpus") &&
               push(out, "%u", l->cpus) && push(out, "--serial") &&
               push(out, "file:%s", l->console) && push_opt(out, "--disk", disk) &&
-              push_nics(out, l, err) && push_confinement(out, l);
+              (!seed || push_opt(out, "--disk", seed)) && push_nics(out, l, err) &&
+              push_confinement(out, l);
     free(disk);
+    free(seed);
     if (ok)
         return 0;
     hd_vmm_argv_free(out);

@@ -29,6 +29,7 @@ struct hd_vmm_launch {
     const char *console;        /* what herd-vmm writes its serial port to */
     const char *disk;           /* the guest's qcow2 overlay */
     const struct hd_chain *chain; /* the overlay's pinned backing chain */
+    const char *seed;           /* NULL, or its NoCloud seed (raw, read-only) */
     const struct hd_vmm_nic *nics;
     unsigned n_nics;
     const char *control;        /* NULL: this herd-vmm has no control socket */

@@ -138,6 +138,163 @@ int range_parse_size(const char *s, uint64_t *out)
     return 0;
 }
 
+/* ---- OpenSSH public keys ------------------------------------------------- */
+
+static const char *const ssh_key_types[] = {
+    "ssh-ed25519",
+    "ssh-rsa",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "sk-ssh-ed25519@openssh.com",
+    "sk-ecdsa-sha2-nistp256@openssh.com",
+};
+
+static int b64_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
+}
+
+/* Strict standard base64 (RFC 4648 section 4): a non-zero multiple of 4
+ * characters, '=' only as the last one or two, unused bits zero. out has
+ * room for len / 4 * 3 bytes. -EINVAL on anything else. */
+static int b64_decode_strict(const char *s, size_t len, unsigned char *out, size_t *out_len)
+{
+    if (len == 0 || len % 4)
+        return -EINVAL;
+    size_t pad = 0;
+    if (s[len - 1] == '=')
+        pad = s[len - 2] == '=' ? 2 : 1;
+    size_t o = 0;
+    for (size_t i = 0; i < len; i += 4) {
+        int d[4];
+        bool last = i + 4 == len;
+        for (size_t k = 0; k < 4; k++) {
+            if (last && k >= 4 - pad) {
+                d[k] = 0;
+                continue;
+            }
+            d[k] = b64_value((unsigned char)s[i + k]);
+            if (d[k] < 0)
+                return -EINVAL;
+        }
+        uint32_t w = (uint32_t)d[0] << 18 | (uint32_t)d[1] << 12 | (uint32_t)d[2] << 6 |
+                     (uint32_t)d[3];
+        out[o++] = (unsigned char)(w >> 16);
+        if (last && pad == 2) {
+            if (w & 0xffff)
+                return -EINVAL; /* non-canonical: unused bits set */
+            break;
+        }
+        out[o++] = (unsigned char)(w >> 8);
+        if (last && pad == 1) {
+            if (w & 0xff)
+                return -EINVAL;
+            break;
+        }
+        out[o++] = (unsigned char)w;
+    }
+    *out_len = o;
+    return 0;
+}
+
+static uint32_t be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+static int ssh_why(char *why, size_t why_size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int ssh_why(char *why, size_t why_size, const char *fmt, ...)
+{
+    if (why && why_size) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(why, why_size, fmt, ap);
+        va_end(ap);
+    }
+    return -EINVAL;
+}
+
+int range_ssh_key_check(const char *line, char *why, size_t why_size)
+{
+    static const char not_key[] = "not an OpenSSH public key (expected TYPE BASE64 [COMMENT])";
+    if (why && why_size)
+        why[0] = '\0';
+    if (!line)
+        return ssh_why(why, why_size, "%s", not_key);
+    size_t len = strnlen(line, RANGE_SSH_KEY_BYTES_MAX + 1);
+    if (len > RANGE_SSH_KEY_BYTES_MAX)
+        return ssh_why(why, why_size, "the key is longer than %d bytes", RANGE_SSH_KEY_BYTES_MAX);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)line[i];
+        if (c < 0x20 || c == 0x7f)
+            return ssh_why(why, why_size,
+                           "the key contains a control character (it must be one line, fields separated by spaces)");
+    }
+
+    /* TYPE */
+    size_t tl = 0;
+    while (tl < len && line[tl] != ' ')
+        tl++;
+    if (tl == 0 || !((line[0] >= 'a' && line[0] <= 'z') || (line[0] >= 'A' && line[0] <= 'Z')))
+        return ssh_why(why, why_size, "%s", not_key);
+    for (size_t i = 0; i < tl; i++) {
+        char c = line[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '.' || c == '@' || c == '_'))
+            return ssh_why(why, why_size, "%s", not_key);
+    }
+    const char *type = NULL;
+    for (size_t i = 0; i < sizeof(ssh_key_types) / sizeof(ssh_key_types[0]); i++)
+        if (strlen(ssh_key_types[i]) == tl && !memcmp(line, ssh_key_types[i], tl)) {
+            type = ssh_key_types[i];
+            break;
+        }
+    if (!type)
+        return ssh_why(why, why_size, "unknown key type '%.*s'", tl > 40 ? 40 : (int)tl, line);
+
+    /* BASE64 */
+    size_t b = tl;
+    while (b < len && line[b] == ' ')
+        b++;
+    size_t bl = 0;
+    while (b + bl < len && line[b + bl] != ' ')
+        bl++;
+    if (bl == 0)
+        return ssh_why(why, why_size, "%s", not_key);
+    unsigned char blob[RANGE_SSH_KEY_BYTES_MAX / 4 * 3 + 3]; /* bl < the line's length */
+    size_t blen = 0;
+    if (b64_decode_strict(line + b, bl, blob, &blen))
+        return ssh_why(why, why_size, "the key data is not base64");
+    size_t n = strlen(type);
+    bool match = blen >= 4 + n && be32(blob) == n && !memcmp(blob + 4, type, n);
+    /* ssh-ed25519: string "ssh-ed25519" (4 + 11), string key (4 + 32) */
+    bool ed = !strcmp(type, "ssh-ed25519");
+    if (match && ed && blen != 51)
+        return ssh_why(why, why_size,
+                       "the key data does not match its type %s (%zu bytes, expected 51)", type,
+                       blen);
+    if (!match || (ed && be32(blob + 15) != 32))
+        return ssh_why(why, why_size, "the key data does not match its type %s", type);
+
+    /* [COMMENT]: the rest, printable ASCII */
+    for (size_t i = b + bl; i < len; i++)
+        if ((unsigned char)line[i] > 0x7e)
+            return ssh_why(why, why_size, "the comment is not printable ASCII");
+    return 0;
+}
+
 /* ---- errors -------------------------------------------------------------- */
 
 struct path {
@@ -736,16 +893,60 @@ static int check_overrides(struct vctx *v, const struct ynode *n, struct range_r
     return 0;
 }
 
+/* A copy of scalar n (want: what it should be, for the kind message). */
+static int get_string(struct vctx *v, const struct ynode *n, const char *want, char **out)
+{
+    int rc = want_kind(v, n, Y_SCALAR, want);
+    if (rc)
+        return rc;
+    if (!(*out = malloc(n->len + 1)))
+        return -ENOMEM;
+    memcpy(*out, n->str, n->len + 1);
+    return 0;
+}
+
+/* role.runcmd: 0..RANGE_RUNCMD_MAX shell commands, kept byte-exact. */
+static int check_runcmd(struct vctx *v, const struct ynode *n, struct range_role *r)
+{
+    int rc = want_kind(v, n, Y_SEQ, "a list of shell commands");
+    if (rc)
+        return rc;
+    if (n->n > RANGE_RUNCMD_MAX)
+        return verr(v, n, "%zu commands, more than %d", n->n, RANGE_RUNCMD_MAX);
+    if (n->n && !(r->runcmd = calloc(n->n, sizeof(*r->runcmd))))
+        return -ENOMEM;
+    for (size_t i = 0; i < n->n; i++) {
+        const struct ynode *c = n->kids[i];
+        size_t o = path_push(&v->path, "[%zu]", i);
+        rc = want_kind(v, c, Y_SCALAR, "a shell command (string)");
+        if (!rc && c->len == 0)
+            rc = verr(v, c, "the command is empty");
+        else if (!rc && c->len > RANGE_RUNCMD_BYTES_MAX)
+            rc = verr(v, c, "the command is %zu bytes, more than %d", c->len,
+                      RANGE_RUNCMD_BYTES_MAX);
+        else if (!rc && strlen(c->str) != c->len)
+            rc = verr(v, c, "the command contains a NUL character");
+        if (!rc)
+            rc = get_string(v, c, "a shell command (string)", &r->runcmd[i]);
+        path_pop(&v->path, o);
+        if (rc)
+            return rc;
+        r->n_runcmd = i + 1;
+    }
+    return 0;
+}
+
 static int check_role(struct vctx *v, const struct ynode *n, struct range_role *r)
 {
-    static const char *const keys[] = {"name", "template", "count", "cpus",
-                                       "mem",  "nics",     "overrides"};
-    const struct ynode *f[7];
+    static const char *const keys[] = {"name", "template", "count",     "cpus",
+                                       "mem",  "nics",     "overrides", "runcmd"};
+    const struct ynode *f[8];
     char sb[48];
     int rc = want_kind(v, n, Y_MAP, "a role (mapping)");
     if (rc)
         return rc;
-    if ((rc = get_fields(v, n, keys, 7, f, "name, template, count, cpus, mem, nics, overrides")))
+    if ((rc = get_fields(v, n, keys, 8, f,
+                         "name, template, count, cpus, mem, nics, overrides, runcmd")))
         return rc;
     r->line = n->line;
     for (int i = 0; i < 3; i++)
@@ -830,6 +1031,13 @@ static int check_role(struct vctx *v, const struct ynode *n, struct range_role *
         PUSH(".overrides");
         rc = check_overrides(v, f[6], r);
         POP();
+        if (rc)
+            return rc;
+    }
+    if (f[7]) {
+        PUSH(".runcmd");
+        rc = check_runcmd(v, f[7], r);
+        POP();
     }
     return rc;
 }
@@ -845,6 +1053,11 @@ static void role_free(struct range_role *role)
     }
     free(role->overrides);
     role->overrides = NULL;
+    for (size_t k = 0; k < role->n_runcmd; k++)
+        free(role->runcmd[k]);
+    free(role->runcmd);
+    role->runcmd = NULL;
+    role->n_runcmd = 0;
 }
 
 static int check_scenario(struct vctx *v, const struct ynode *n, struct range_scenario *s)
@@ -1061,16 +1274,47 @@ static int check_networks(struct vctx *v, const struct ynode *n, struct range_sp
     return rc;
 }
 
+/* ssh_authorized_keys: 0..RANGE_SSH_KEYS_MAX OpenSSH public key lines. */
+static int check_ssh_keys(struct vctx *v, const struct ynode *n, struct range_spec *spec)
+{
+    int rc = want_kind(v, n, Y_SEQ, "a list of OpenSSH public keys");
+    if (rc)
+        return rc;
+    if (n->n > RANGE_SSH_KEYS_MAX)
+        return verr(v, n, "%zu keys, more than %d", n->n, RANGE_SSH_KEYS_MAX);
+    if (n->n && !(spec->ssh_keys = calloc(n->n, sizeof(*spec->ssh_keys))))
+        return -ENOMEM;
+    for (size_t i = 0; i < n->n; i++) {
+        const struct ynode *k = n->kids[i];
+        size_t o = path_push(&v->path, "[%zu]", i);
+        rc = want_kind(v, k, Y_SCALAR, "an OpenSSH public key (TYPE BASE64 [COMMENT])");
+        if (!rc && strlen(k->str) != k->len)
+            rc = verr(v, k, "the key contains a NUL character");
+        if (!rc) {
+            char why[160];
+            if (range_ssh_key_check(k->str, why, sizeof(why)))
+                rc = verr(v, k, "%s", why);
+        }
+        if (!rc)
+            rc = get_string(v, k, "an OpenSSH public key", &spec->ssh_keys[i]);
+        path_pop(&v->path, o);
+        if (rc)
+            return rc;
+        spec->n_ssh_keys = i + 1;
+    }
+    return 0;
+}
+
 static int check_spec(struct vctx *v, const struct ynode *root, struct range_spec *spec)
 {
-    static const char *const keys[] = {"range", "scenarios", "networks"};
-    const struct ynode *f[3];
+    static const char *const keys[] = {"range", "scenarios", "networks", "ssh_authorized_keys"};
+    const struct ynode *f[4];
     int rc;
     if (!root)
         return set_err(v->err, "", 0, 0, "the range spec is empty");
     if ((rc = want_kind(v, root, Y_MAP, "a mapping with range and scenarios")))
         return rc;
-    if ((rc = get_fields(v, root, keys, 3, f, "range, scenarios, networks")))
+    if ((rc = get_fields(v, root, keys, 4, f, "range, scenarios, networks, ssh_authorized_keys")))
         return rc;
     if (!f[0])
         return missing(v, root, "range");
@@ -1114,6 +1358,11 @@ static int check_spec(struct vctx *v, const struct ynode *root, struct range_spe
         rc = check_networks(v, f[2], spec);
         path_pop(&v->path, o);
     }
+    if (!rc && f[3]) {
+        size_t o = path_push(&v->path, "ssh_authorized_keys");
+        rc = check_ssh_keys(v, f[3], spec);
+        path_pop(&v->path, o);
+    }
     return rc;
 }
 
@@ -1131,6 +1380,9 @@ void range_spec_free(struct range_spec *spec)
     }
     free(spec->scenarios);
     free(spec->subnets);
+    for (size_t i = 0; i < spec->n_ssh_keys; i++)
+        free(spec->ssh_keys[i]);
+    free(spec->ssh_keys);
     free(spec);
 }
 

@@ -17,6 +17,10 @@
  *             - {network: management, addresses: [10.10.0.20, 10.10.0.21, ...]}
  *           overrides:              # optional: one guest's address on one NIC
  *             - {guest: 2, nic: 0, address: 10.20.1.99}
+ *           runcmd:                 # optional, 0..64 shell commands, 1..4096 bytes
+ *             - systemctl restart nginx
+ *   ssh_authorized_keys:            # optional, 0..32 OpenSSH public key lines
+ *     - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA... alice@laptop
  *   networks:                       # optional: addressing (docs/ranges.md "Addressing")
  *     management: {subnet: 10.10.0.0/24, gateway: 10.10.0.1, ipv6: "fd00:10::/64"}
  *     communication:
@@ -28,6 +32,10 @@
  * else one allocated by range_addr_plan() (herd/range_addr.h). Here only the
  * syntax of subnets and addresses is checked; whether they fit, overlap or
  * collide is range_addr's.
+ *
+ * ssh_authorized_keys and runcmd go into each guest's cloud-init NoCloud
+ * user-data (herdd builds the seed): the keys for the image's default user,
+ * the commands run once per instance. Both are kept byte-exact.
  *
  * Names ([a-z0-9-]) start and end with a letter or digit. Guest names are
  * "<range>-<scenario>-<role>-<n>", n from 1: at most 24+1+16+1+16+1+4 = 63
@@ -71,6 +79,10 @@
 #define RANGE_SPEC_BYTES_MAX (1u << 20)
 #define RANGE_SUBNETS_MAX    64       /* networks and segments with addressing */
 #define RANGE_OVERRIDES_MAX  1000     /* per role */
+#define RANGE_SSH_KEYS_MAX   32       /* ssh_authorized_keys entries */
+#define RANGE_SSH_KEY_BYTES_MAX 8192  /* one public key line */
+#define RANGE_RUNCMD_MAX     64       /* runcmd entries per role */
+#define RANGE_RUNCMD_BYTES_MAX 4096   /* one command */
 
 /* Same order and names as enum netdev_role (herd/netdev.h), so a cast or
  * netdev_role_parse(range_network_name(n)) both work. */
@@ -128,6 +140,8 @@ struct range_role {
     struct range_nic nics[RANGE_NICS_MAX];
     size_t n_overrides;
     struct range_override *overrides;
+    size_t n_runcmd;                /* runcmd: shell commands, byte-exact, */
+    char **runcmd;                  /* malloc'd; NULL when absent or [] */
     int line;                       /* where the role starts in the YAML */
 };
 
@@ -145,6 +159,8 @@ struct range_spec {
     size_t n_guests;                /* sum of the counts, <= RANGE_GUESTS_MAX */
     size_t n_subnets;               /* networks: in file order, networks' own */
     struct range_subnet *subnets;   /* subnet before their segments' */
+    size_t n_ssh_keys;              /* ssh_authorized_keys, each passed */
+    char **ssh_keys;                /* range_ssh_key_check(); malloc'd */
 };
 
 /* One guest of the expanded range. The pointers point into the spec, which
@@ -188,5 +204,16 @@ int range_name_check(const char *s, size_t max);
 /* "64M", "1G", "4096", "2T" (binary multiples, optional trailing 'B' or
  * "iB": "64MiB") into bytes; -EINVAL for anything else, -ERANGE on overflow. */
 int range_parse_size(const char *s, uint64_t *out);
+
+/* One OpenSSH public key line, "TYPE BASE64 [COMMENT]" (as in a .pub file or
+ * authorized_keys, without options): at most RANGE_SSH_KEY_BYTES_MAX bytes,
+ * one line; TYPE one of ssh-ed25519, ssh-rsa, ecdsa-sha2-nistp256/384/521,
+ * sk-ssh-ed25519@openssh.com, sk-ecdsa-sha2-nistp256@openssh.com; BASE64
+ * strict (standard alphabet, correct padding) and decoding to a blob that
+ * starts with the string TYPE (uint32 big-endian length, then the bytes),
+ * 51 bytes in all for ssh-ed25519; COMMENT printable ASCII. Fields are
+ * separated by spaces; no leading space. 0, or -EINVAL with a one-line
+ * reason in why (when why_size > 0), e.g. "unknown key type 'ssh-dss'". */
+int range_ssh_key_check(const char *line, char *why, size_t why_size);
 
 #endif

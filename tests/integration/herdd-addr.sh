@@ -82,8 +82,13 @@ expect_plan() { # RANGE: the documented plan of the lab spec
     done
 }
 
-up() { # SPEC: range up, not waiting for readiness (guests need not boot here)
-    timeout 120 "$herdctl_bin" --socket "$sock" range up "$1" --detach
+up() { # SPEC: range up until its job is done (without KVM the guests' herd-vmm
+    # exits and range up says so: what counts is that every guest was made)
+    local name state
+    name=$(sed -n 's/^range: //p' "$1")
+    timeout 300 "$herdctl_bin" --socket "$sock" range up "$1" >/dev/null 2>&1
+    state=$(hc --json range status "$name" | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])')
+    [ "$state" = up ] || [ "$state" = degraded ] || { echo "range $name: $state"; return 1; }
 }
 
 before=$(hc --json vm ls)

@@ -5,7 +5,11 @@
 # registered as a template (kernel, initrd, raw root parent, its command
 # line with root=/dev/vda, ready line "herd-guest: ready"), a range of 2
 # guests (4 in make check-full) on one segment comes up and every guest reaches ready (systemd at
-# multi-user, reported by the image's herd-guest-ready unit); the guests are
+# multi-user, reported by the image's herd-guest-ready unit); cloud-init, from
+# the NoCloud seed herdd built, gave each guest its name and the address
+# herdd planned (reported from inside the guest on its console), each pings
+# the next by that address, and ssh with the range's key logs into each
+# (the same instance-id as herdd's record); the guests are
 # listed with their boot times; each console shows systemd's state, a
 # login: prompt and the root disk; the first guest shuts itself down on
 # `herdctl vm shutdown` (ACPI power button: systemd stops its units,
@@ -37,8 +41,19 @@ hc template ls
 # Debian boot costs minutes of the run's time (docs/testing.md)
 count=2
 [ "${HERD_CHECK_FULL:-0}" = 1 ] && count=4
+# The range's addressing and cloud-init seed (docs/ranges.md "Addressing",
+# docs/herdd.md "Seeds"): each guest reports, from inside, the host name and
+# address cloud-init gave it and pings the next guest by its planned
+# address; the test then logs in with the range's key over ssh.
+ssh-keygen -q -t ed25519 -N '' -C 'herdd-debian' -f "$tmp/key" || fail "ssh-keygen"
+peer() { echo "10.30.0.$(( $1 % count + 2 ))"; } # guest n pings guest n+1 (wrapping)
 cat > "$tmp/debian.yaml" <<YAML
 range: deb
+networks:
+  communication:
+    segments:
+      lab-net: {subnet: 10.30.0.0/24, gateway: 10.30.0.1}
+ssh_authorized_keys: ["$(cat "$tmp/key.pub")"]
 scenarios:
   - name: lab
     roles:
@@ -47,6 +62,10 @@ scenarios:
         count: $count
         nics:
           - {network: communication, segment: lab-net}
+        runcmd:
+          - "echo herd-seed: host=\$(hostname) > /dev/ttyS0"
+          - "ip -4 -o addr show dev eth0 | sed 's/^/herd-seed: /' > /dev/ttyS0"
+          - "for a in \$(seq 60); do ping -c 1 -W 2 10.30.0.\$(( \$(hostname | sed 's/.*-//') % $count + 2 )) >/dev/null && break; done; echo herd-seed: ping rc=\$? > /dev/ttyS0"
 YAML
 echo "== range up ($count Debian guests)"
 start=$EPOCHSECONDS
@@ -124,6 +143,28 @@ for v in $(range_vms deb); do
     wait_line "$con" ' login:' "$([ -n "$state" ] && echo 60 || echo 0)" ||
         fail "$v: no login: prompt on its console"
     grep -qaE 'EXT4-fs \(vda\): mounted' "$con" || fail "$v: no ext4 root on /dev/vda in its console"
+done
+
+echo "== inside the guests: cloud-init's host name, address, ping; ssh with the range's key"
+ip -n "$ns" addr add 10.30.0.254/24 dev hsc-lab-net || fail "host address on hsc-lab-net"
+n=0
+for v in $(range_vms deb); do
+    n=$((n + 1))
+    con=$tmp/state/vms/$v/console.log
+    want=$(vm_field "$v" 'd["nics"][0]["ipv4"]')
+    [ "$want" = "10.30.0.$((n + 1))/24" ] || fail "$v: herdd planned $want"
+    wait_line "$con" 'herd-seed: ping rc=' 240 || fail "$v: cloud-init's runcmd did not report"
+    tr -d '\r' < "$con" | grep -a '^herd-seed: ' | sed "s/^/   $v: /"
+    tr -d '\r' < "$con" | grep -aq "^herd-seed: host=$v\$" || fail "$v: host name is not $v"
+    tr -d '\r' < "$con" | grep -aq "^herd-seed: .* inet ${want%/*}/24 " ||
+        fail "$v: eth0 does not have $want"
+    tr -d '\r' < "$con" | grep -aq '^herd-seed: ping rc=0' || fail "$v: could not ping $(peer $n)"
+    out=$(ip netns exec "$ns" timeout 60 ssh -i "$tmp/key" -o StrictHostKeyChecking=no \
+          -o UserKnownHostsFile=/dev/null -o BatchMode=yes -o ConnectTimeout=20 \
+          "debian@${want%/*}" 'hostname; cat /var/lib/cloud/data/instance-id' 2>"$tmp/ssh.err")
+    [ "$(head -n 1 <<<"$out")" = "$v" ] || fail "$v: ssh with the range's key: '$out' $(cat "$tmp/ssh.err")"
+    [ "$(tail -n 1 <<<"$out")" = "$(vm_field "$v" 'd["seed"]["instance_id"]')" ] ||
+        fail "$v: its cloud-init instance-id is not herdd's: $out"
 done
 
 echo "== shutdown (ACPI power button) of the first guest, stop of the rest, qemu-img check"

@@ -222,7 +222,7 @@ static void test_bad_document(void **state)
     parse_bad("range: lab1\nscenarios: {}\n", "scenarios", "expected a list of scenarios, got a mapping");
     parse_bad("range: lab1\nscenarios:\n", "scenarios", "got null");
     parse_bad(HEAD "  - {name: a, template: t, count: 1}\nextra: 1\n", "extra",
-              "unknown field (expected range, scenarios, networks)");
+              "unknown field (expected range, scenarios, networks, ssh_authorized_keys)");
     parse_bad("range: lab1\nrange: lab2\nscenarios: []\n", "range", "duplicate field");
     parse_bad("range: lab1\nscenarios: [\n", "", "YAML:");
     parse_bad("range: lab1\n  bad: indent\n", "", "YAML:");
@@ -397,7 +397,7 @@ static void test_unknown_and_missing(void **state)
 {
     (void)state;
     parse_bad(ROLE("    colour: red\n"), "scenarios[0].roles[0].colour",
-              "unknown field (expected name, template, count, cpus, mem, nics, overrides)");
+              "unknown field (expected name, template, count, cpus, mem, nics, overrides, runcmd)");
     parse_bad(ROLE("    Count: 1\n"), "scenarios[0].roles[0].Count", "unknown field");
     parse_bad("range: lab1\nscenarios:\n- name: red\n  roles: [{name: a, template: t, count: 1}]\n"
               "  color: 1\n", "scenarios[0].color", "unknown field (expected name, roles)");
@@ -1000,6 +1000,443 @@ static void test_addressing_truncations(void **state)
     free(buf);
 }
 
+/* ---- cloud-init: ssh_authorized_keys, roles[j].runcmd ------------------- */
+
+/* Real public keys (ssh-keygen -t ed25519 / rsa -b 2048 / ecdsa -b 256|384|521);
+ * the sk- ones are hand-built blobs of the right shape (no token needed). */
+#define KEY_ED25519                                                                  \
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJPBAtyXxLYbVC1LRljSqQVTA4xmFioevki/jbPnZJtF " \
+    "user@host-ed25519"
+#define KEY_RSA                                                                        \
+    "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC/PLK6H/T4XrBq10vueDKtMr/IgSmUxXFANqvrww0XWH86yptj" \
+    "//cRmU0j15siliHjU5nFYCboYWvm/1Nh8xUt0YCf3eQ4yqrzXXo3yWCyI2JcfFbAfjSEbo5TICDX2C3gZ1+vlEN5" \
+    "divR2qGeKmKzETNPYuZrx7ZVAkFVD8WcPEVbr7xIWxu8vBeIdSwKg4IDGEmeE6MGYyMN2tImiBDDik/KAAUvIpwD" \
+    "AUfUHYVnX2VToxQ/fPVF9S8rcpO5duYaGvaWResKm3mys9f1Xz4kyJXvnmpu/ycSURxVGovWIK6rYvVrdlvXj5moT" \
+    "6fozho66ZgSta1kfPoNxGacBl05 user@host-rsab2048"
+#define KEY_P256                                                                       \
+    "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBFHDfBo6So0yccdC" \
+    "CQEBnZFdHtT1lFdQwFzHtI4z0xPIjkbVhOrqgsFDcP36VfL0/U0HMULwrxlVIVVLgVQlJoc= user@host-ecdsab256"
+#define KEY_P384                                                                       \
+    "ecdsa-sha2-nistp384 AAAAE2VjZHNhLXNoYTItbmlzdHAzODQAAAAIbmlzdHAzODQAAABhBLOLFx09HeLVZ/YY" \
+    "IrNF029d80Bv+etMeZCBB+wN/qV0IOvACt21pRNatrsmIS/9/ROEwvvmTNpJvjvVG05yWJyH9S6jZw4/BG8bmvgz" \
+    "eModxG6mXczgaiD0dwvS018ksw== user@host-ecdsab384"
+#define KEY_P521                                                                       \
+    "ecdsa-sha2-nistp521 AAAAE2VjZHNhLXNoYTItbmlzdHA1MjEAAAAIbmlzdHA1MjEAAACFBAD8uBZT3G5jK2pC" \
+    "5GK65mr2M5ZtkNWUDalkTaisclI85HBugnoTSvcT3munZnIh/zv3+lW1XNJZ/p+OxMEecNhtPABzivuwMKVTM/Kn" \
+    "40vn+44j94GeGYV4F1K64VPrdFH5B+QTMIuTelyMUNqkUX5W3vs9ZUcsn7b+1b5RUEtcAE+KVA== " \
+    "user@host-ecdsab521"
+#define KEY_SK_ED25519                                                                 \
+    "sk-ssh-ed25519@openssh.com AAAAGnNrLXNzaC1lZDI1NTE5QG9wZW5zc2guY29tAAAAIAECAwQFBgcICQoLDA0O" \
+    "DxAREhMUFRYXGBkaGxwdHh8gAAAABHNzaDo="
+#define KEY_SK_P256                                                                    \
+    "sk-ecdsa-sha2-nistp256@openssh.com AAAAInNrLWVjZHNhLXNoYTItbmlzdHAyNTZAb3BlbnNzaC5jb20AAAA" \
+    "IbmlzdHAyNTYAAABBBAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4fICEiIyQlJicoKSorLC0uLzAxMjM0" \
+    "NTY3ODk6Ozw9Pj8AAAAEc3NoOg== yubikey 5"
+/* base64 of ssh-ed25519 blobs with a 31-byte key and with a trailing byte */
+#define B64_ED_SHORT "AAAAC3NzaC1lZDI1NTE5AAAAHwECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+#define B64_ED_LONG "AAAAC3NzaC1lZDI1NTE5AAAAIAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gAA=="
+#define B64_ED "AAAAC3NzaC1lZDI1NTE5AAAAIJPBAtyXxLYbVC1LRljSqQVTA4xmFioevki/jbPnZJtF"
+#define B64_DSS "AAAAB3NzaC1kc3MAAAAUAQEBAQEBAQEBAQEBAQEBAQEBAQE="
+
+static void key_ok(const char *line)
+{
+    char why[160] = "untouched";
+    int rc = range_ssh_key_check(line, why, sizeof(why));
+    if (rc)
+        print_error("key '%s' -> %d '%s'\n", line, rc, why);
+    assert_int_equal(rc, 0);
+}
+
+static void key_bad(const char *line, const char *want)
+{
+    char why[160] = "";
+    int rc = range_ssh_key_check(line, why, sizeof(why));
+    if (rc != -EINVAL || !strstr(why, want))
+        print_error("key '%s' -> %d '%s'; want '%s'\n", line ? line : "(null)", rc, why, want);
+    assert_int_equal(rc, -EINVAL);
+    assert_non_null(strstr(why, want));
+    assert_null(strchr(why, '\n'));
+}
+
+static void test_ssh_key_check(void **state)
+{
+    (void)state;
+    key_ok(KEY_ED25519);
+    key_ok(KEY_RSA);
+    key_ok(KEY_P256);
+    key_ok(KEY_P384);
+    key_ok(KEY_P521);
+    key_ok(KEY_SK_ED25519);
+    key_ok(KEY_SK_P256);
+    key_ok("ssh-ed25519 " B64_ED);                      /* no comment */
+    key_ok("ssh-ed25519 " B64_ED " ");                  /* trailing space */
+    key_ok("ssh-ed25519  " B64_ED "  two  spaces ~!#$%^&*()'\"{}[]<>?/\\|`=+;:,.");
+    /* no why buffer: still the right answer */
+    assert_int_equal(range_ssh_key_check(KEY_ED25519, NULL, 0), 0);
+    assert_int_equal(range_ssh_key_check("ssh-dss " B64_DSS, NULL, 0), -EINVAL);
+    char tiny[8];
+    assert_int_equal(range_ssh_key_check("ssh-dss " B64_DSS, tiny, sizeof(tiny)), -EINVAL);
+    assert_string_equal(tiny, "unknown");
+
+    const char *nk = "not an OpenSSH public key (expected TYPE BASE64 [COMMENT])";
+    key_bad(NULL, nk);
+    key_bad("", nk);
+    key_bad("   ", nk);
+    key_bad("ssh-ed25519", nk);
+    key_bad("ssh-ed25519 ", nk);
+    key_bad(" " KEY_ED25519, nk);
+    key_bad("command=\"ls\" " KEY_ED25519, nk);   /* authorized_keys options */
+    key_bad("-----BEGIN OPENSSH PRIVATE KEY-----", nk);
+    key_bad("ssh-dss " B64_DSS " old", "unknown key type 'ssh-dss'");
+    key_bad("SSH-ED25519 " B64_ED, "unknown key type 'SSH-ED25519'");
+    key_bad("ssh-ed448 " B64_ED, "unknown key type 'ssh-ed448'");
+    key_bad(B64_ED " user@host", nk);   /* the type left out */
+    key_bad("abcdefghij-abcdefghij-abcdefghij-abcdefghij-abcdefghij " B64_ED,
+            "unknown key type 'abcdefghij-abcdefghij-abcdefghij-abcdefg'");
+    /* base64: alphabet, length, padding, canonical trailing bits */
+    const char *nb = "the key data is not base64";
+    key_bad("ssh-ed25519 " B64_ED "!", nb);
+    key_bad("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJPBAtyXxLYbVC1LRljSqQVTA4xmFioevki_jbPnZJtF", nb);
+    key_bad("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJPBAtyXxLYbVC1LRljSqQVTA4xmFioevki/jbPnZJt", nb);
+    key_bad("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJPBAtyXxLYbVC1LRljSqQVTA4xmFioevki/jbPnZJtF=", nb);
+    key_bad("ssh-ed25519 AAA=AAAA", nb);
+    key_bad("ssh-ed25519 AA==AAAA", nb);
+    key_bad("ssh-ed25519 A===", nb);
+    key_bad("ssh-ed25519 ====", nb);
+    key_bad("ssh-ed25519 AAB=", nb);   /* unused bits set */
+    key_bad("ssh-ed25519 AB==", nb);
+    key_bad("ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBFHDfBo6So0yccdC"
+            "CQEBnZFdHtT1lFdQwFzHtI4z0xPIjkbVhOrqgsFDcP36VfL0/U0HMULwrxlVIVVLgVQlJoc user", nb);
+    /* blob vs type */
+    key_bad("ssh-rsa " B64_ED " x", "the key data does not match its type ssh-rsa");
+    key_bad("ssh-ed25519 " B64_DSS, "the key data does not match its type ssh-ed25519");
+    key_bad("ecdsa-sha2-nistp384 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBFHDfBo6So0yccdC"
+            "CQEBnZFdHtT1lFdQwFzHtI4z0xPIjkbVhOrqgsFDcP36VfL0/U0HMULwrxlVIVVLgVQlJoc=",
+            "the key data does not match its type ecdsa-sha2-nistp384");
+    key_bad("ssh-ed25519 AAAA", "the key data does not match its type ssh-ed25519");
+    key_bad("ssh-ed25519 /////yBzc2gtZWQyNTUxOQ==", "does not match its type ssh-ed25519");
+    key_bad("ssh-ed25519 " B64_ED_SHORT, "does not match its type ssh-ed25519 (50 bytes, expected 51)");
+    key_bad("ssh-ed25519 " B64_ED_LONG, "does not match its type ssh-ed25519 (52 bytes, expected 51)");
+    /* 51 bytes, but the key string's length says 31 */
+    key_bad("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAHwECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8g",
+            "the key data does not match its type ssh-ed25519");
+    key_bad("sk-ssh-ed25519@openssh.com " B64_ED,
+            "does not match its type sk-ssh-ed25519@openssh.com");
+    /* one line, printable ASCII */
+    const char *cc = "control character";
+    key_bad(KEY_ED25519 "\n", cc);
+    key_bad(KEY_ED25519 "\n" KEY_RSA, cc);
+    key_bad("ssh-ed25519\t" B64_ED, cc);
+    key_bad("ssh-ed25519 " B64_ED " a\rb", cc);
+    key_bad("ssh-ed25519 " B64_ED " del\x7f", cc);
+    key_bad("ssh-ed25519 " B64_ED " j\xc3\xbcrgen@host", "the comment is not printable ASCII");
+    key_bad("ssh-ed25519\xc2\xa0" B64_ED, nk);
+
+    /* at most 8192 bytes: pad the comment */
+    char *big = malloc(8194);
+    size_t l = strlen(KEY_ED25519);
+    memcpy(big, KEY_ED25519, l);
+    memset(big + l, 'x', 8192 - l);
+    big[8192] = '\0';
+    key_ok(big);
+    big[8192] = 'x';
+    big[8193] = '\0';
+    key_bad(big, "the key is longer than 8192 bytes");
+    free(big);
+}
+
+#define KEYS_HEAD "range: lab1\nscenarios:\n- name: red\n  roles: [{name: a, template: t, count: 1}]\n"
+
+static void test_ssh_keys_spec(void **state)
+{
+    (void)state;
+    struct range_spec *s = parse_ok(KEYS_HEAD
+                                    "ssh_authorized_keys:\n"
+                                    "  - " KEY_ED25519 "\n"
+                                    "  - '" KEY_RSA "'\n"
+                                    "  - \"" KEY_P256 "\"\n"
+                                    "  - " KEY_P384 "\n"
+                                    "  - " KEY_P521 "\n"
+                                    "  - " KEY_SK_ED25519 "\n"
+                                    "  - " KEY_SK_P256 "\n");
+    assert_int_equal(s->n_ssh_keys, 7);
+    assert_string_equal(s->ssh_keys[0], KEY_ED25519);
+    assert_string_equal(s->ssh_keys[1], KEY_RSA);
+    assert_string_equal(s->ssh_keys[2], KEY_P256);
+    assert_string_equal(s->ssh_keys[6], KEY_SK_P256);
+    range_spec_free(s);
+
+    s = parse_ok(KEYS_HEAD);
+    assert_int_equal(s->n_ssh_keys, 0);
+    assert_null(s->ssh_keys);
+    range_spec_free(s);
+    s = parse_ok(KEYS_HEAD "ssh_authorized_keys: []\n");
+    assert_int_equal(s->n_ssh_keys, 0);
+    assert_null(s->ssh_keys);
+    range_spec_free(s);
+    /* JSON works too; keys before scenarios */
+    s = parse_ok("{\"range\": \"lab1\", \"ssh_authorized_keys\": [\"" KEY_ED25519 "\"],"
+                 " \"scenarios\": [{\"name\": \"red\", \"roles\": [{\"name\": \"a\","
+                 " \"template\": \"t\", \"count\": 1}]}]}");
+    assert_int_equal(s->n_ssh_keys, 1);
+    assert_string_equal(s->ssh_keys[0], KEY_ED25519);
+    range_spec_free(s);
+
+    parse_bad(KEYS_HEAD "ssh_authorized_keys:\n  - " KEY_ED25519 "\n  - ssh-dss " B64_DSS "\n",
+              "ssh_authorized_keys[1]", "ssh_authorized_keys[1]: unknown key type 'ssh-dss' (line 7, column 5)");
+    parse_bad(KEYS_HEAD "ssh_authorized_keys:\n  - ssh-ed25519 " B64_ED "!\n",
+              "ssh_authorized_keys[0]", "the key data is not base64");
+    parse_bad(KEYS_HEAD "ssh_authorized_keys:\n  - ssh-rsa " B64_ED "\n",
+              "ssh_authorized_keys[0]", "the key data does not match its type ssh-rsa");
+    parse_bad(KEYS_HEAD "ssh_authorized_keys:\n  - my key\n", "ssh_authorized_keys[0]",
+              "unknown key type 'my'");
+    parse_bad(KEYS_HEAD "ssh_authorized_keys:\n  - \"" KEY_ED25519 "\\n\"\n",
+              "ssh_authorized_keys[0]", "control character");
+    parse_bad(KEYS_HEAD "ssh_authorized_keys:\n  - |\n    " KEY_ED25519 "\n",
+              "ssh_authorized_keys[0]", "control character");
+    parse_bad(KEYS_HEAD "ssh_authorized_keys:\n  - \"" KEY_ED25519 "\\0x\"\n",
+              "ssh_authorized_keys[0]", "NUL character");
+    parse_bad(KEYS_HEAD "ssh_authorized_keys:\n  - \"ssh-ed25519 " B64_ED " j\\u00fcrgen\"\n",
+              "ssh_authorized_keys[0]", "the comment is not printable ASCII");
+    parse_bad(KEYS_HEAD "ssh_authorized_keys:\n  - \n", "ssh_authorized_keys[0]",
+              "expected an OpenSSH public key (TYPE BASE64 [COMMENT]), got null");
+    parse_bad(KEYS_HEAD "ssh_authorized_keys:\n  - [a]\n", "ssh_authorized_keys[0]",
+              "got a list");
+    parse_bad(KEYS_HEAD "ssh_authorized_keys: " KEY_ED25519 "\n", "ssh_authorized_keys",
+              "expected a list of OpenSSH public keys, got a scalar");
+    parse_bad(KEYS_HEAD "ssh_authorized_keys:\n", "ssh_authorized_keys",
+              "expected a list of OpenSSH public keys, got null");
+    parse_bad(KEYS_HEAD "ssh_authorized_keys: []\nssh_authorized_keys: []\n",
+              "ssh_authorized_keys", "duplicate field");
+    parse_bad(KEYS_HEAD "ssh_keys: []\n", "ssh_keys",
+              "unknown field (expected range, scenarios, networks, ssh_authorized_keys)");
+
+    /* 32 keys fine, 33 refused */
+    size_t cap = 34 * (sizeof(KEY_ED25519) + 8) + 256;
+    char *y = malloc(cap);
+    size_t o = (size_t)snprintf(y, cap, KEYS_HEAD "ssh_authorized_keys:\n");
+    for (int i = 0; i < 32; i++)
+        o += (size_t)snprintf(y + o, cap - o, "  - " KEY_ED25519 "\n");
+    s = parse_ok(y);
+    assert_int_equal(s->n_ssh_keys, 32);
+    range_spec_free(s);
+    snprintf(y + o, cap - o, "  - " KEY_ED25519 "\n");
+    parse_bad(y, "ssh_authorized_keys", "33 keys, more than 32");
+    free(y);
+
+    /* 8192 bytes fine, 8193 refused */
+    cap = 8400;
+    y = malloc(cap);
+    o = (size_t)snprintf(y, cap, KEYS_HEAD "ssh_authorized_keys:\n  - ");
+    size_t start = o;
+    o += (size_t)snprintf(y + o, cap - o, "%s", KEY_ED25519);
+    memset(y + o, 'x', 8192 - (o - start));
+    o = start + 8192;
+    memcpy(y + o, "\n", 2);
+    s = parse_ok(y);
+    assert_int_equal(strlen(s->ssh_keys[0]), 8192);
+    range_spec_free(s);
+    memcpy(y + o, "x\n", 3);
+    parse_bad(y, "ssh_authorized_keys[0]", "the key is longer than 8192 bytes");
+    free(y);
+}
+
+#define RC_ROLE(extra) HEAD "  - name: a\n    template: probe\n    count: 1\n" extra
+
+static void test_runcmd(void **state)
+{
+    (void)state;
+    struct range_spec *s = parse_ok(RC_ROLE(
+        "    runcmd:\n"
+        "      - systemctl restart nginx\n"
+        "      - 'echo \"it''s\" > /tmp/x'\n"
+        "      - \"printf '%s\\\\n' \\\"a b\\\" | tee -a /etc/motd\"\n"
+        "      - echo h\xc3\xa9llo w\xc3\xb6rld \xe2\x9c\x93 \xf0\x9f\x90\x91\n"
+        "      - \"echo \\u00e9\\t\\U0001F411\"\n"
+        "      - |\n"
+        "        if true; then\n"
+        "          echo multi\n"
+        "        fi\n"
+        "      - true\n"
+        "      - 42\n"
+        "      - '  spaces kept  '\n"
+        "  - {name: b, template: t, count: 1, runcmd: []}\n"
+        "  - {name: c, template: t, count: 1}\n"));
+    const struct range_role *a = &s->scenarios[0].roles[0];
+    assert_int_equal(a->n_runcmd, 9);
+    assert_string_equal(a->runcmd[0], "systemctl restart nginx");
+    assert_string_equal(a->runcmd[1], "echo \"it's\" > /tmp/x");
+    assert_string_equal(a->runcmd[2], "printf '%s\\n' \"a b\" | tee -a /etc/motd");
+    assert_string_equal(a->runcmd[3], "echo h\xc3\xa9llo w\xc3\xb6rld \xe2\x9c\x93 \xf0\x9f\x90\x91");
+    assert_string_equal(a->runcmd[4], "echo \xc3\xa9\t\xf0\x9f\x90\x91");
+    assert_string_equal(a->runcmd[5], "if true; then\n  echo multi\nfi\n");
+    assert_string_equal(a->runcmd[6], "true");
+    assert_string_equal(a->runcmd[7], "42");
+    assert_string_equal(a->runcmd[8], "  spaces kept  ");
+    assert_int_equal(s->scenarios[0].roles[1].n_runcmd, 0);
+    assert_null(s->scenarios[0].roles[1].runcmd);
+    assert_int_equal(s->scenarios[0].roles[2].n_runcmd, 0);
+    assert_null(s->scenarios[0].roles[2].runcmd);
+    range_spec_free(s);
+
+    parse_bad(RC_ROLE("    runcmd: ls\n"), "scenarios[0].roles[0].runcmd",
+              "expected a list of shell commands, got a scalar");
+    parse_bad(RC_ROLE("    runcmd:\n"), "scenarios[0].roles[0].runcmd",
+              "expected a list of shell commands, got null");
+    parse_bad(RC_ROLE("    runcmd: [ls, '']\n"), "scenarios[0].roles[0].runcmd[1]",
+              "the command is empty");
+    parse_bad(RC_ROLE("    runcmd: [ls, ~]\n"), "scenarios[0].roles[0].runcmd[1]",
+              "expected a shell command (string), got null");
+    parse_bad(RC_ROLE("    runcmd: [[apt, install, x]]\n"), "scenarios[0].roles[0].runcmd[0]",
+              "expected a shell command (string), got a list");
+    parse_bad(RC_ROLE("    runcmd: [{a: b}]\n"), "scenarios[0].roles[0].runcmd[0]",
+              "got a mapping");
+    parse_bad(RC_ROLE("    runcmd: [ls, ls, ls, \"a\\0b\"]\n"), "scenarios[0].roles[0].runcmd[3]",
+              "the command contains a NUL character");
+    parse_bad(RC_ROLE("    runcmd: [ls]\n    runcmd: [ls]\n"), "scenarios[0].roles[0].runcmd",
+              "duplicate field");
+    parse_bad(HEAD "  - {name: a, template: t, count: 1}\n"
+                   "  - {name: b, template: t, count: 1, runcmd: [a, b, c, '']}\n",
+              "scenarios[0].roles[1].runcmd[3]",
+              "scenarios[0].roles[1].runcmd[3]: the command is empty (line 6, column ");
+
+    /* 64 commands fine, 65 refused */
+    size_t cap = 66 * 16 + 256;
+    char *y = malloc(cap);
+    size_t o = (size_t)snprintf(y, cap, RC_ROLE("    runcmd:\n"));
+    for (int i = 0; i < 64; i++)
+        o += (size_t)snprintf(y + o, cap - o, "      - echo %d\n", i);
+    s = parse_ok(y);
+    assert_int_equal(s->scenarios[0].roles[0].n_runcmd, 64);
+    assert_string_equal(s->scenarios[0].roles[0].runcmd[63], "echo 63");
+    range_spec_free(s);
+    snprintf(y + o, cap - o, "      - echo 64\n");
+    parse_bad(y, "scenarios[0].roles[0].runcmd", "65 commands, more than 64");
+    free(y);
+
+    /* 4096 bytes fine, 4097 refused */
+    cap = 4400;
+    y = malloc(cap);
+    o = (size_t)snprintf(y, cap, RC_ROLE("    runcmd:\n      - "));
+    memset(y + o, 'e', 4096);
+    memcpy(y + o + 4096, "\n", 2);
+    s = parse_ok(y);
+    assert_int_equal(strlen(s->scenarios[0].roles[0].runcmd[0]), 4096);
+    range_spec_free(s);
+    memcpy(y + o + 4096, "e\n", 3);
+    parse_bad(y, "scenarios[0].roles[0].runcmd[0]", "the command is 4097 bytes, more than 4096");
+    free(y);
+}
+
+/* Failing in the middle of the lists, and after them, frees what was kept
+ * (the sanitizer build reports a leak otherwise). */
+static void test_cloud_init_frees(void **state)
+{
+    (void)state;
+#define RC3 "    runcmd: [echo one, echo two, echo three]\n"
+    /* in the middle of a role's runcmd, after an earlier role's */
+    parse_bad(HEAD "  - name: a\n    template: t\n    count: 1\n" RC3
+                   "  - name: b\n    template: t\n    count: 1\n"
+                   "    runcmd: [echo one, echo two, '', echo four]\n",
+              "scenarios[0].roles[1].runcmd[2]", "the command is empty");
+    /* a duplicate role name after its runcmd */
+    parse_bad(HEAD "  - name: a\n    template: t\n    count: 1\n" RC3
+                   "  - name: a\n    template: t\n    count: 1\n" RC3,
+              "scenarios[0].roles[1].name", "duplicate role 'a'");
+    /* a later scenario fails, after roles with runcmd */
+    parse_bad("range: lab1\nscenarios:\n- name: red\n  roles:\n"
+              "  - name: a\n    template: t\n    count: 1\n" RC3
+              "- name: blue\n  roles:\n"
+              "  - name: a\n    template: t\n    count: 1\n" RC3
+              "  - {name: b, template: t, count: x}\n",
+              "scenarios[1].roles[1].count", "expected an integer");
+    /* in the middle of the keys, after runcmd and networks */
+    parse_bad("range: lab1\nnetworks:\n  management: {subnet: 10.0.0.0/24}\n"
+              "scenarios:\n- name: red\n  roles:\n"
+              "  - name: a\n    template: t\n    count: 1\n" RC3
+              "ssh_authorized_keys:\n"
+              "  - " KEY_ED25519 "\n"
+              "  - " KEY_RSA "\n"
+              "  - ssh-ed25519 AAAA\n"
+              "  - " KEY_P256 "\n",
+              "ssh_authorized_keys[2]", "does not match its type ssh-ed25519");
+    /* keys first in the file: networks still fail after them */
+    parse_bad("range: lab1\nssh_authorized_keys: [" KEY_ED25519 "]\n"
+              "scenarios:\n- name: red\n  roles:\n"
+              "  - name: a\n    template: t\n    count: 1\n" RC3
+              "networks: {dmz: {subnet: 10.0.0.0/24}}\n",
+              "networks.dmz", "is not a network");
+    /* and all of it at once, good */
+    struct range_spec *s = parse_ok("range: lab1\nssh_authorized_keys: [" KEY_ED25519 ", "
+                                    KEY_SK_ED25519 "]\n"
+                                    "scenarios:\n- name: red\n  roles:\n"
+                                    "  - name: a\n    template: t\n    count: 2\n" RC3
+                                    "  - name: b\n    template: t\n    count: 1\n" RC3);
+    assert_int_equal(s->n_ssh_keys, 2);
+    assert_int_equal(s->scenarios[0].roles[1].n_runcmd, 3);
+    assert_string_equal(s->scenarios[0].roles[1].runcmd[2], "echo three");
+    range_spec_free(s);
+#undef RC3
+}
+
+/* Every prefix and single-byte corruption of a spec with keys and runcmd
+ * parses or fails cleanly, without a leak. */
+static void test_cloud_init_truncations(void **state)
+{
+    (void)state;
+    static const char y[] = "range: lab1\n"
+                            "scenarios:\n"
+                            "- name: red\n"
+                            "  roles:\n"
+                            "  - name: a\n"
+                            "    template: t\n"
+                            "    count: 1\n"
+                            "    runcmd: [echo one, 'echo \"two\"', \"x\\ty\"]\n"
+                            "ssh_authorized_keys:\n"
+                            "  - " KEY_ED25519 "\n"
+                            "  - " KEY_P256 "\n";
+    size_t len = strlen(y);
+    char *buf = malloc(len + 1);
+    int ok = 0, bad = 0;
+    for (size_t l = 0; l <= len; l++) {
+        memcpy(buf, y, l);
+        struct range_spec *s = (struct range_spec *)1;
+        struct range_err err;
+        int rc = range_spec_parse(buf, l, &s, &err);
+        if (rc == 0) {
+            range_spec_free(s);
+            ok++;
+        } else {
+            assert_int_equal(rc, -EINVAL);
+            assert_null(s);
+            assert_true(strlen(err.msg) > 0);
+            bad++;
+        }
+    }
+    assert_true(ok > 0);
+    assert_true(bad > 0);
+    static const char junk[] = {'\0', ':', '[', ',', '=', '/', 'A', ' ', '\n', '"', '\t', (char)0xc3};
+    memcpy(buf, y, len);
+    for (size_t i = 0; i < len; i++) {
+        for (size_t j = 0; j < sizeof(junk); j++) {
+            char save = buf[i];
+            buf[i] = junk[j];
+            struct range_spec *s = NULL;
+            struct range_err err;
+            int rc = range_spec_parse(buf, len, &s, &err);
+            if (rc == 0) {
+                range_spec_free(s);
+            } else {
+                assert_int_equal(rc, -EINVAL);
+                assert_null(s);
+                assert_true(strlen(err.msg) > 0);
+            }
+            buf[i] = save;
+        }
+    }
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1025,6 +1462,11 @@ int main(void)
         cmocka_unit_test(test_overrides_refused),
         cmocka_unit_test(test_addressing_frees),
         cmocka_unit_test(test_addressing_truncations),
+        cmocka_unit_test(test_ssh_key_check),
+        cmocka_unit_test(test_ssh_keys_spec),
+        cmocka_unit_test(test_runcmd),
+        cmocka_unit_test(test_cloud_init_frees),
+        cmocka_unit_test(test_cloud_init_truncations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

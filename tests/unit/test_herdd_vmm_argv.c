@@ -128,6 +128,34 @@ static void test_full_guest(void **state)
     vmm_config_free(&cfg);
 }
 
+/* A guest with a NoCloud seed: a second disk, raw and read-only, after the
+ * overlay (the guest's /dev/vdb); a seed path that would split the spec is
+ * refused. */
+static void test_seed_disk(void **state)
+{
+    (void)state;
+    struct start st;
+    struct vmm_config cfg;
+
+    full_launch(&st);
+    st.l.seed = "/var/lib/herd/vms/g1/seed.iso";
+    build_and_parse(&st.l, &cfg);
+    assert_int_equal(cfg.nr_disks, 2);
+    assert_string_equal(cfg.disks[0].path, st.l.disk);
+    assert_false(cfg.disks[0].readonly);
+    assert_string_equal(cfg.disks[1].path, st.l.seed);
+    assert_string_equal(cfg.disks[1].format, "raw");
+    assert_true(cfg.disks[1].readonly);
+    assert_false(cfg.disks[1].chain_pinned);
+    vmm_config_free(&cfg);
+
+    struct hd_vmm_argv a;
+    struct hd_err err = {0};
+    st.l.seed = "/var/lib/herd/vms/g1,readonly=off/seed.iso";
+    assert_int_equal(hd_vmm_argv_build(&st.l, &a, &err), -1);
+    assert_string_equal(err.field, "seed");
+}
+
 /* No initrd, no NICs, no backing file (backing=none), no cgroup, and an
  * older herd-vmm without control sockets or --file-size-max. */
 static void test_minimal_guest(void **state)
@@ -236,6 +264,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_guest),
+        cmocka_unit_test(test_seed_disk),
         cmocka_unit_test(test_minimal_guest),
         cmocka_unit_test(test_spec_injection_refused),
         cmocka_unit_test(test_bad_launch_refused),

@@ -1,0 +1,276 @@
+/* A guest's cloud-init NoCloud seed (layer 2, docs/herdd.md "Seeds"): a
+ * read-only ISO 9660 disk labelled "cidata" with meta-data (instance-id,
+ * local-hostname), network-config (version 2: each NIC with addresses,
+ * matched by its MAC) and user-data (#cloud-config: ssh_authorized_keys,
+ * runcmd), written with libisofs in herdd's own process.
+ *
+ * The three files are JSON: YAML is a superset of JSON for everything
+ * cloud-init reads here, and jansson does the quoting, so no text a user
+ * hands us can break out of its string. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* libisofs.h declares struct burn_source itself when told that no
+ * libburn.h comes; a few of its declarations are old-style (f()). */
+#define LIBISOFS_WITHOUT_LIBBURN 1
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wstrict-prototypes"
+#include <libisofs.h>
+#pragma GCC diagnostic pop
+
+#include "herd/range_spec.h"
+#include "herdd.h"
+
+#define SEED_KEYS_MAX 32
+#define SEED_RUNCMD_MAX 64
+#define SEED_CMD_MAX 4096
+
+int hd_seed_init(void)
+{
+    if (iso_init() < 0)
+        return -1;
+    /* libisofs prints nothing itself: herdd reports what fails */
+    iso_set_msgs_severities("NEVER", "NEVER", "herdd");
+    return 0;
+}
+
+void hd_seed_finish(void)
+{
+    iso_finish();
+}
+
+/* A DNS label: [a-z0-9-], 1..63, not starting or ending with '-'. */
+static bool hostname_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+            return false;
+    return true;
+}
+
+/* A list of at most max strings, each checked by ok (NULL: 1..SEED_CMD_MAX
+ * bytes without NUL). */
+static int check_strings(json_t *a, const char *field, size_t max,
+                         int (*ok)(const char *s, char *why, size_t len), struct hd_err *err)
+{
+    size_t i;
+    json_t *v;
+    if (!json_is_array(a) || json_array_size(a) > max)
+        return hd_fail(err, 400, field, "%s must be a list of at most %zu strings", field, max);
+    json_array_foreach(a, i, v) {
+        char f[64], why[160] = "";
+        snprintf(f, sizeof(f), "%s[%zu]", field, i);
+        const char *s = json_string_value(v);
+        size_t len = s ? json_string_length(v) : 0;
+        if (!s || len == 0 || len > SEED_CMD_MAX || strlen(s) != len)
+            return hd_fail(err, 400, f, "%s must be a string of 1 to %d bytes without NUL", f,
+                           SEED_CMD_MAX);
+        if (ok && ok(s, why, sizeof(why)) < 0)
+            return hd_fail(err, 400, f, "%s: %s", f, why);
+    }
+    return 0;
+}
+
+int hd_seed_check(json_t *ci, struct hd_err *err)
+{
+    static const char *const known[] = {"hostname", "ssh_authorized_keys", "runcmd", NULL};
+    if (!json_is_object(ci))
+        return hd_fail(err, 400, "cloud_init", "cloud_init must be an object {hostname, "
+                       "ssh_authorized_keys, runcmd}");
+    const char *k;
+    json_t *v;
+    json_object_foreach(ci, k, v) {
+        size_t i;
+        for (i = 0; known[i] && strcmp(known[i], k); i++)
+            ;
+        if (!known[i])
+            return hd_fail(err, 400, "cloud_init", "cloud_init.%s: unknown field (hostname, "
+                           "ssh_authorized_keys, runcmd)", k);
+    }
+    v = json_object_get(ci, "hostname");
+    if (v && (!json_is_string(v) || !hostname_ok(json_string_value(v))))
+        return hd_fail(err, 400, "cloud_init.hostname", "cloud_init.hostname must be a host "
+                       "name: [a-z0-9-], 1 to 63 characters, not starting or ending with '-'");
+    v = json_object_get(ci, "ssh_authorized_keys");
+    if (v && check_strings(v, "cloud_init.ssh_authorized_keys", SEED_KEYS_MAX,
+                           range_ssh_key_check, err) < 0)
+        return -1;
+    v = json_object_get(ci, "runcmd");
+    if (v && check_strings(v, "cloud_init.runcmd", SEED_RUNCMD_MAX, NULL, err) < 0)
+        return -1;
+    return 0;
+}
+
+void hd_seed_path(const struct hd_vm *vm, char *out, size_t size)
+{
+    hd_vm_path(vm, "seed.iso", out, size);
+}
+
+/* network-config: every NIC with an address, by MAC; the first gateway is
+ * the default route. */
+static json_t *network_config(const struct hd_vm *vm)
+{
+    json_t *eths = json_object();
+    bool have_default = false;
+    for (unsigned i = 0; i < vm->n_nics; i++) {
+        const struct hd_nic *n = &vm->nics[i];
+        if (!n->ipv4[0] && !n->ipv6[0])
+            continue;
+        json_t *addrs = json_array();
+        if (n->ipv4[0])
+            json_array_append_new(addrs, json_string(n->ipv4));
+        if (n->ipv6[0])
+            json_array_append_new(addrs, json_string(n->ipv6));
+        json_t *e = json_pack("{s{ss} so}", "match", "macaddress", n->mac, "addresses", addrs);
+        if (n->gateway[0] && !have_default) {
+            json_object_set_new(e, "routes", json_pack("[{ss ss}]", "to", "0.0.0.0/0", "via",
+                                                       n->gateway));
+            have_default = true;
+        }
+        char id[16];
+        snprintf(id, sizeof(id), "nic%u", i);
+        json_object_set_new(eths, id, e);
+    }
+    return json_pack("{si so}", "version", 2, "ethernets", eths);
+}
+
+json_t *hd_seed_docs(const struct hd_vm *vm)
+{
+    char iid[HD_NAME_MAX + 48];
+    hd_vm_instance_id(vm, iid, sizeof(iid));
+    json_t *ci = vm->cloud_init;
+    const char *host = json_string_value(json_object_get(ci, "hostname"));
+    json_t *meta = json_pack("{ss ss}", "instance-id", iid, "local-hostname",
+                             host ? host : vm->name);
+    json_t *user = json_object();
+    json_t *v;
+    if ((v = json_object_get(ci, "ssh_authorized_keys")))
+        json_object_set(user, "ssh_authorized_keys", v);
+    if ((v = json_object_get(ci, "runcmd")))
+        json_object_set(user, "runcmd", v);
+    json_t *net = network_config(vm);
+    char *m = json_dumps(meta, JSON_INDENT(2) | JSON_SORT_KEYS);
+    char *u = json_dumps(user, JSON_INDENT(2) | JSON_SORT_KEYS);
+    char *n = json_dumps(net, JSON_INDENT(2) | JSON_SORT_KEYS);
+    json_t *docs = NULL;
+    if (m && u && n) {
+        char *ud = NULL;
+        if (asprintf(&ud, "#cloud-config\n%s\n", u) >= 0) {
+            docs = json_pack("{s:s+, s:s, s:s+}", "meta-data", m, "\n", "user-data", ud,
+                             "network-config", n, "\n");
+            free(ud);
+        }
+    }
+    free(m);
+    free(u);
+    free(n);
+    json_decref(meta);
+    json_decref(user);
+    json_decref(net);
+    return docs;
+}
+
+/* NAME with TEXT in the image's root directory. */
+static int iso_add_text(IsoImage *img, const char *name, const char *text)
+{
+    size_t len = strlen(text);
+    unsigned char *buf = malloc(len ? len : 1);
+    IsoStream *stream = NULL;
+    if (!buf)
+        return -ENOMEM;
+    memcpy(buf, text, len);
+    if (iso_memory_stream_new(buf, len, &stream) < 0) {
+        free(buf);
+        return -ENOMEM;
+    }
+    /* the new file node takes the stream's reference (and buf with it) */
+    int rc = iso_image_add_new_file(img, iso_image_get_root(img), name, stream, NULL);
+    if (rc < 0) {
+        iso_stream_unref(stream);
+        return -EIO;
+    }
+    return 0;
+}
+
+/* The image of docs into fd. */
+static int iso_write(json_t *docs, int fd)
+{
+    static const char *const files[] = {"meta-data", "user-data", "network-config"};
+    IsoImage *img = NULL;
+    IsoWriteOpts *opts = NULL;
+    struct burn_source *src = NULL;
+    int rc = -EIO;
+
+    if (iso_image_new("cidata", &img) < 0)
+        return -ENOMEM;
+    for (size_t i = 0; i < 3; i++)
+        if (iso_add_text(img, files[i], json_string_value(json_object_get(docs, files[i]))) < 0)
+            goto out;
+    /* Rock Ridge: the names stay as they are (ISO 9660 level 1 would say
+     * META_DAT.;1); Joliet for readers without Rock Ridge */
+    if (iso_write_opts_new(&opts, 2) < 0)
+        goto out;
+    iso_write_opts_set_rockridge(opts, 1);
+    iso_write_opts_set_joliet(opts, 1);
+    if (iso_image_create_burn_source(img, opts, &src) < 0)
+        goto out;
+    unsigned char block[2048];
+    int n;
+    rc = 0;
+    while ((n = src->read_xt(src, block, sizeof(block))) > 0)
+        if (rc == 0 && write(fd, block, (size_t)n) != n)
+            rc = errno ? -errno : -EIO;
+    if (n < 0 && rc == 0)
+        rc = -EIO;
+    src->free_data(src);
+    free(src);
+out:
+    if (opts)
+        iso_write_opts_free(opts);
+    iso_image_unref(img);
+    return rc;
+}
+
+int hd_seed_write(const struct hd_vm *vm, struct hd_err *err)
+{
+    char path[4200], tmp[4300];
+    hd_seed_path(vm, path, sizeof(path));
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    json_t *docs = hd_seed_docs(vm);
+    if (!docs)
+        return hd_fail(err, 500, "cloud_init", "seed: out of memory");
+    unlink(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0444);
+    if (fd < 0) {
+        json_decref(docs);
+        return hd_fail(err, 500, "cloud_init", "seed %s: %s", tmp, strerror(errno));
+    }
+    int rc = iso_write(docs, fd);
+    json_decref(docs);
+    if (rc == 0 && fsync(fd) < 0)
+        rc = -errno;
+    close(fd);
+    if (rc == 0 && rename(tmp, path) < 0)
+        rc = -errno;
+    if (rc < 0) {
+        unlink(tmp);
+        return hd_fail(err, 500, "cloud_init", "seed %s: %s", path, strerror(-rc));
+    }
+    return 0;
+}
+
+void hd_seed_remove(const struct hd_vm *vm)
+{
+    char path[4200];
+    hd_seed_path(vm, path, sizeof(path));
+    unlink(path);
+}
