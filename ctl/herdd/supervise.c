@@ -349,94 +349,132 @@ static pid_t find_vmm(const struct hd_vm *vm)
     return found;
 }
 
+/* A guest herdd was creating when it stopped: what the create left, its
+ * record and its row go. */
+static void discard_creating(struct hd_guests *gs, struct hd_vm *vm)
+{
+    struct hd_store *st = gs->st;
+    fprintf(stderr, "herdd: %s was being created when herdd stopped: removed\n", vm->name);
+    hd_vm_discard_partial(gs, vm);
+    hd_db_delete_vm(st, vm);
+    struct hd_vm **pp = &st->vms;
+    while (*pp != vm)
+        pp = &(*pp)->next;
+    *pp = vm->next;
+    hd_event(&st->ev, "vm.removed", vm->name,
+             json_pack("{ss}", "note", "half-created when herdd stopped"));
+    hd_vm_free(gs->cfg, vm);
+}
+
+/* Asks the guest's herd-vmm over its control socket (when herd-vmm has one
+ * and the socket exists): its pid (0: no answer), and *state "paused" when
+ * it says so. */
+static pid_t vmm_status(struct hd_res *r, const struct hd_vm *vm, bool *has_sock,
+                        const char **state)
+{
+    char why[256] = "", ctl[108];
+    struct stat sst;
+    hd_vm_control_path(vm, ctl, sizeof(ctl));
+    *has_sock = stat(ctl, &sst) == 0;
+    pid_t pid = 0;
+    json_t *reply = r->vmm_has_control && *has_sock
+                        ? hd_control(vm, "status", 1000, why, sizeof(why))
+                        : NULL;
+    if (reply) {
+        json_t *p = json_object_get(reply, "pid");
+        if (json_is_integer(p))
+            pid = (pid_t)json_integer_value(p);
+        const char *s = json_string_value(json_object_get(reply, "state"));
+        if (s && !strcmp(s, "paused"))
+            *state = "paused";
+        json_decref(reply);
+    }
+    return pid;
+}
+
+/* Its herd-vmm (pid, pidfd fd) still runs: supervised again, in state. */
+static void adopt_running(struct hd_super *sv, struct hd_vm *vm, pid_t pid, int fd,
+                          const char *state)
+{
+    struct hd_res *r = sv->gs->res;
+    struct hd_store *st = r->st;
+    vm->pid = pid;
+    vm->pidfd = fd;
+    vm->child = false;
+    vm->console_off = 0;
+    vm->console_carry[0] = 0;
+    vm->spawn_ns = 0;
+    hd_console_adopt(vm);
+    hd_cgroup_adopt(r, vm);
+    hd_supervise_add(sv, vm);
+    hd_vm_set_state(st, vm, state, "re-adopted after a herdd restart");
+    hd_event(&st->ev, "vm.adopted", vm->name,
+             vm->range[0] ? json_pack("{ss}", "range", vm->range) : NULL);
+    fprintf(stderr, "herdd: re-adopted %s (pid %d)\n", vm->name, pid);
+}
+
+/* Its herd-vmm is gone: recorded as exited (status unknown), its cgroup's
+ * counters read and the group released. */
+static void record_gone(struct hd_res *r, struct hd_vm *vm)
+{
+    struct hd_store *st = r->st;
+    char p[4096];
+    vm->has_exit = true;
+    vm->exit_code = -1;
+    vm->exit_signal = 0;
+    vm->exited = hd_now_ms();
+    hd_vm_path(vm, "console.log", p, sizeof(p));
+    json_decref(vm->last_console);
+    vm->last_console = hd_tail_lines(p, 10);
+    vm->pid = 0;
+    vm->ready = false;
+    /* its group outlived it: what the counters say, then it goes */
+    hd_cgroup_adopt(r, vm);
+    if (hd_cgroup_limits(st, vm))
+        hd_limit_audit(st, vm->uid, vm->name, vm->limit);
+    hd_cgroup_release(r, vm);
+    hd_vm_set_state(st, vm, "exited", "herd-vmm was gone when herdd started");
+    fprintf(stderr, "herdd: %s: herd-vmm was gone when herdd started\n", vm->name);
+}
+
+/* One guest record at start: its herd-vmm re-adopted, or its end recorded
+ * (nothing to do for a guest that was not up and has no herd-vmm). */
+static void adopt_one(struct hd_super *sv, struct hd_vm *vm)
+{
+    struct hd_res *r = sv->gs->res;
+    bool was_up = !strcmp(vm->state, "running") || !strcmp(vm->state, "paused") ||
+                  !strcmp(vm->state, "stopping") || !strcmp(vm->state, "starting");
+    bool has_sock;
+    const char *state = "running";
+    pid_t pid = vmm_status(r, vm, &has_sock, &state);
+    /* no answer (yet): a herd-vmm spawned for this guest, found by its command line */
+    if (!pid && (was_up || has_sock))
+        pid = find_vmm(vm);
+    if (!pid && !was_up)
+        return;
+    if (!pid && !strcmp(vm->state, "starting")) {
+        /* herdd stopped between recording the start and spawning */
+        vm->pid = 0;
+        hd_vm_set_state(r->st, vm, "created", "not started: herdd stopped while starting it");
+        return;
+    }
+    int fd = pid > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
+    if (fd >= 0)
+        adopt_running(sv, vm, pid, fd, state);
+    else
+        record_gone(r, vm);
+}
+
 /* Called before the API and the supervisor run (no store lock contention). */
 void hd_adopt_all(struct hd_super *sv)
 {
-    struct hd_guests *gs = sv->gs;
-    struct hd_store *st = gs->st;
-    struct hd_res *r = gs->res;
     struct hd_vm *next;
-    for (struct hd_vm *vm = st->vms; vm; vm = next) {
+    for (struct hd_vm *vm = sv->gs->st->vms; vm; vm = next) {
         next = vm->next;
         vm->pidfd = -1;
-        if (!strcmp(vm->state, "creating")) {
-            fprintf(stderr, "herdd: %s was being created when herdd stopped: removed\n",
-                    vm->name);
-            hd_vm_discard_partial(gs, vm);
-            hd_db_delete_vm(st, vm);
-            struct hd_vm **pp = &st->vms;
-            while (*pp != vm)
-                pp = &(*pp)->next;
-            *pp = vm->next;
-            hd_event(&st->ev, "vm.removed", vm->name,
-                     json_pack("{ss}", "note", "half-created when herdd stopped"));
-            hd_vm_free(gs->cfg, vm);
-            continue;
-        }
-        bool was_up = !strcmp(vm->state, "running") || !strcmp(vm->state, "paused") ||
-                      !strcmp(vm->state, "stopping") || !strcmp(vm->state, "starting");
-        char why[256] = "", ctl[108];
-        struct stat sst;
-        hd_vm_control_path(vm, ctl, sizeof(ctl));
-        bool has_sock = stat(ctl, &sst) == 0;
-        pid_t pid = 0;
-        const char *state = "running";
-        json_t *reply = r->vmm_has_control && has_sock
-                            ? hd_control(vm, "status", 1000, why, sizeof(why))
-                            : NULL;
-        if (reply) {
-            json_t *p = json_object_get(reply, "pid");
-            if (json_is_integer(p))
-                pid = (pid_t)json_integer_value(p);
-            const char *s = json_string_value(json_object_get(reply, "state"));
-            if (s && !strcmp(s, "paused"))
-                state = "paused";
-            json_decref(reply);
-        }
-        /* no answer (yet): a herd-vmm spawned for this guest, found by its command line */
-        if (!pid && (was_up || has_sock))
-            pid = find_vmm(vm);
-        if (!pid && !was_up)
-            continue;
-        if (!pid && !strcmp(vm->state, "starting")) {
-            /* herdd stopped between recording the start and spawning */
-            vm->pid = 0;
-            hd_vm_set_state(st, vm, "created", "not started: herdd stopped while starting it");
-            continue;
-        }
-        int fd = pid > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
-        if (fd >= 0) {
-            vm->pid = pid;
-            vm->pidfd = fd;
-            vm->child = false;
-            vm->console_off = 0;
-            vm->console_carry[0] = 0;
-            vm->spawn_ns = 0;
-            hd_console_adopt(vm);
-            hd_cgroup_adopt(r, vm);
-            hd_supervise_add(sv, vm);
-            hd_vm_set_state(st, vm, state, "re-adopted after a herdd restart");
-            hd_event(&st->ev, "vm.adopted", vm->name,
-                     vm->range[0] ? json_pack("{ss}", "range", vm->range) : NULL);
-            fprintf(stderr, "herdd: re-adopted %s (pid %d)\n", vm->name, pid);
-        } else {
-            char p[4096];
-            vm->has_exit = true;
-            vm->exit_code = -1;
-            vm->exit_signal = 0;
-            vm->exited = hd_now_ms();
-            hd_vm_path(vm, "console.log", p, sizeof(p));
-            json_decref(vm->last_console);
-            vm->last_console = hd_tail_lines(p, 10);
-            vm->pid = 0;
-            vm->ready = false;
-            /* its group outlived it: what the counters say, then it goes */
-            hd_cgroup_adopt(r, vm);
-            if (hd_cgroup_limits(st, vm))
-                hd_limit_audit(st, vm->uid, vm->name, vm->limit);
-            hd_cgroup_release(r, vm);
-            hd_vm_set_state(st, vm, "exited", "herd-vmm was gone when herdd started");
-            fprintf(stderr, "herdd: %s: herd-vmm was gone when herdd started\n", vm->name);
-        }
+        if (!strcmp(vm->state, "creating"))
+            discard_creating(sv->gs, vm);
+        else
+            adopt_one(sv, vm);
     }
 }
