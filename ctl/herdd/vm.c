@@ -145,76 +145,94 @@ static void release_resources(struct hd_res *r, struct hd_vm *vm)
     remove_tree(p);
 }
 
-static int make_resources(struct hd_guests *gs, struct hd_vm *vm, const struct hd_template *t,
-                          int64_t *overlay_ns, struct hd_err *err)
+/* The guest's directory and its overlay on t's image (*overlay_ns: how
+ * long making the overlay took). */
+static int overlay_create(const struct hd_config *cfg, const struct hd_vm *vm,
+                          const struct hd_template *t, int64_t *overlay_ns, struct hd_err *err)
 {
     char dir[4096], disk[4096];
-    struct netdev_nl *nl = NULL;
-    int rc;
 
     hd_vm_path(vm, NULL, dir, sizeof(dir));
     if (mkdir(dir, 0700) < 0 && errno != EEXIST)
         return hd_fail(err, 500, "", "%s: %s", dir, strerror(errno));
     hd_vm_path(vm, "disk.qcow2", disk, sizeof(disk));
-    hd_overlay_wipe_unlink(gs->cfg, disk);
+    hd_overlay_wipe_unlink(cfg, disk);
     struct qcow2_create_opts o = {.backing_file = t->image, .backing_fmt = t->format,
                                   .size = t->image_size};
     int64_t t0 = hd_mono_ns();
-    rc = qcow2_create(disk, &o);
+    int rc = qcow2_create(disk, &o);
     *overlay_ns = hd_mono_ns() - t0;
     if (rc < 0)
         return hd_fail(err, 500, "", "overlay %s: %s", disk, strerror(-rc));
+    return 0;
+}
+
+/* NIC i's MAC, its tap on the NIC's bridge and the tap's kernel filter
+ * (the tap held open under fd_mu only). On failure nic->tap is "". */
+static int nic_create(struct hd_guests *gs, struct netdev_nl *nl, struct hd_vm *vm, unsigned i,
+                      struct hd_err *err)
+{
+    struct hd_nic *nic = &vm->nics[i];
+    struct mac_ctx mc = {gs->st, nl, vm->name};
+    uint8_t mac[6];
+    struct herd_err nerr;
+    herd_err_clear(&nerr);
+    int rc = netdev_mac_assign(vm->name, i, mac_in_use, &mc, mac);
+    if (rc < 0)
+        return hd_fail(err, 500, "", "no free MAC for %s nic %u", vm->name, i);
+    netdev_mac_format(mac, nic->mac);
+    netdev_tap_name(nic->tap, vm->name, i);
+    struct netdev_tap_cfg tc = {.identity = vm->name, .nic = i, .bridge = nic->bridge,
+                                .vnet_hdr_len = NETDEV_VNET_HDR_LEN, .persist = true,
+                                .owner = (uid_t)-1};
+    memcpy(tc.guest_mac, mac, 6);
+    struct netdev_tap tap;
+    pthread_mutex_lock(&gs->fd_mu);
+    rc = netdev_tap_create(nl, &tc, &tap, &nerr);
+    if (rc == -EEXIST) {
+        /* A leftover of a crash (no guest of ours has it): replace it. */
+        netdev_tap_remove(nl, nic->tap);
+        rc = netdev_tap_create(nl, &tc, &tap, &nerr);
+    }
+    if (rc == 0) {
+        /* The kernel filter, before anything can send through the tap
+         * (herdd holds its only queue): whatever path herd-vmm takes,
+         * vhost-net or userspace, the guest's frames meet it. */
+        memcpy(nic->kf.tap, nic->tap, sizeof(nic->kf.tap));
+        memcpy(nic->kf.mac, mac, 6);
+        rc = netdev_kfilter_install(&nic->kf, &nerr);
+        if (rc < 0)
+            netdev_tap_destroy(nl, &tap);
+        else
+            netdev_tap_close(&tap);
+    }
+    pthread_mutex_unlock(&gs->fd_mu);
+    if (rc < 0) {
+        nic->tap[0] = 0;
+        return hd_fail(err, rc == -ENODEV || rc == -ENOENT ? 409 : 500,
+                       nerr.field[0] ? nerr.field : "nics", "tap for nic %u on %s: %s", i,
+                       nic->bridge, nerr.msg[0] ? nerr.msg : strerror(-rc));
+    }
+    return 0;
+}
+
+static int make_resources(struct hd_guests *gs, struct hd_vm *vm, const struct hd_template *t,
+                          int64_t *overlay_ns, struct hd_err *err)
+{
+    struct netdev_nl *nl = NULL;
+
+    if (overlay_create(gs->cfg, vm, t, overlay_ns, err) < 0)
+        return -1;
     if (!vm->n_nics)
         return 0;
-    rc = netdev_nl_open(&nl);
+    int rc = netdev_nl_open(&nl);
     if (rc < 0)
         return hd_fail(err, 500, "", "netlink: %s", strerror(-rc));
-    for (unsigned i = 0; i < vm->n_nics; i++) {
-        struct hd_nic *nic = &vm->nics[i];
-        struct mac_ctx mc = {gs->st, nl, vm->name};
-        uint8_t mac[6];
-        struct herd_err nerr;
-        herd_err_clear(&nerr);
-        rc = netdev_mac_assign(vm->name, i, mac_in_use, &mc, mac);
-        if (rc < 0) {
+    for (unsigned i = 0; i < vm->n_nics; i++)
+        if (nic_create(gs, nl, vm, i, err) < 0) {
             netdev_nl_close(nl);
-            return hd_fail(err, 500, "", "no free MAC for %s nic %u", vm->name, i);
+            return -1;
         }
-        netdev_mac_format(mac, nic->mac);
-        netdev_tap_name(nic->tap, vm->name, i);
-        struct netdev_tap_cfg tc = {.identity = vm->name, .nic = i, .bridge = nic->bridge,
-                                    .vnet_hdr_len = NETDEV_VNET_HDR_LEN, .persist = true,
-                                    .owner = (uid_t)-1};
-        memcpy(tc.guest_mac, mac, 6);
-        struct netdev_tap tap;
-        pthread_mutex_lock(&gs->fd_mu);
-        rc = netdev_tap_create(nl, &tc, &tap, &nerr);
-        if (rc == -EEXIST) {
-            /* A leftover of a crash (no guest of ours has it): replace it. */
-            netdev_tap_remove(nl, nic->tap);
-            rc = netdev_tap_create(nl, &tc, &tap, &nerr);
-        }
-        if (rc == 0) {
-            /* The kernel filter, before anything can send through the tap
-             * (herdd holds its only queue): whatever path herd-vmm takes,
-             * vhost-net or userspace, the guest's frames meet it. */
-            memcpy(nic->kf.tap, nic->tap, sizeof(nic->kf.tap));
-            memcpy(nic->kf.mac, mac, 6);
-            rc = netdev_kfilter_install(&nic->kf, &nerr);
-            if (rc < 0)
-                netdev_tap_destroy(nl, &tap);
-            else
-                netdev_tap_close(&tap);
-        }
-        pthread_mutex_unlock(&gs->fd_mu);
-        if (rc < 0) {
-            nic->tap[0] = 0;
-            netdev_nl_close(nl);
-            return hd_fail(err, rc == -ENODEV || rc == -ENOENT ? 409 : 500,
-                           nerr.field[0] ? nerr.field : "nics", "tap for nic %u on %s: %s", i,
-                           nic->bridge, nerr.msg[0] ? nerr.msg : strerror(-rc));
-        }
-    }
     netdev_nl_close(nl);
     return 0;
 }
@@ -760,6 +778,32 @@ static int vm_stop_locked(struct hd_res *r, struct hd_vm *vm, enum stop_how how,
     return 0;
 }
 
+/* Store lock held (dropped around the control request, the guest marked
+ * busy): pause or resume through herd-vmm's control socket. */
+static int vm_pause_resume_locked(struct hd_res *res, struct hd_vm *vm, const char *action,
+                                  struct hd_err *err)
+{
+    bool pause = !strcmp(action, "pause");
+    if (vm->busy)
+        return hd_fail(err, 409, "state", "guest '%s' is busy with another request", vm->name);
+    if (strcmp(vm->state, pause ? "running" : "paused"))
+        return hd_fail(err, 409, "state", "guest '%s' is %s", vm->name, vm->state);
+    if (!res->vmm_has_control)
+        return hd_fail(err, 501, "", "this herd-vmm has no control socket (--control)");
+    vm->busy = true;
+    pthread_mutex_unlock(&res->st->mu);
+    char why[256];
+    json_t *r = hd_control(vm, action, 7000, why, sizeof(why));
+    pthread_mutex_lock(&res->st->mu);
+    vm->busy = false;
+    if (!r)
+        return hd_fail(err, 502, "", "%s", why);
+    json_decref(r);
+    if (vm->pidfd >= 0)
+        hd_vm_set_state(res->st, vm, pause ? "paused" : "running", "");
+    return 0;
+}
+
 int hd_vm_action(struct hd_guests *gs, const char *name, const char *action, json_t *opts,
                  json_t **out, struct hd_err *err)
 {
@@ -794,28 +838,7 @@ int hd_vm_action(struct hd_guests *gs, const char *name, const char *action, jso
         if (rc == 0)
             rc = vm_start_locked(gs, vm, err);
     } else if (!strcmp(action, "pause") || !strcmp(action, "resume")) {
-        bool pause = !strcmp(action, "pause");
-        if (vm->busy) {
-            rc = hd_fail(err, 409, "state", "guest '%s' is busy with another request", name);
-        } else if (strcmp(vm->state, pause ? "running" : "paused")) {
-            rc = hd_fail(err, 409, "state", "guest '%s' is %s", name, vm->state);
-        } else if (!res->vmm_has_control) {
-            rc = hd_fail(err, 501, "", "this herd-vmm has no control socket (--control)");
-        } else {
-            vm->busy = true;
-            pthread_mutex_unlock(&st->mu);
-            char why[256];
-            json_t *r = hd_control(vm, action, 7000, why, sizeof(why));
-            pthread_mutex_lock(&st->mu);
-            vm->busy = false;
-            if (!r) {
-                rc = hd_fail(err, 502, "", "%s", why);
-            } else {
-                json_decref(r);
-                if (vm->pidfd >= 0)
-                    hd_vm_set_state(st, vm, pause ? "paused" : "running", "");
-            }
-        }
+        rc = vm_pause_resume_locked(res, vm, action, err);
     } else {
         rc = hd_fail(err, 404, "action", "no action '%s'", action);
     }
