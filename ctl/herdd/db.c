@@ -234,7 +234,32 @@ static int64_t get_int(json_t *o, const char *key, int64_t def)
     return json_is_integer(v) ? json_integer_value(v) : def;
 }
 
-int hd_db_load(struct hd_store *st, struct hd_err *err)
+/* One row of SELECT ... FROM templates (hd_db_load's column order). */
+static struct hd_template *template_from_row(sqlite3_stmt *stmt)
+{
+    struct hd_template *t = calloc(1, sizeof(*t));
+    snprintf(t->name, sizeof(t->name), "%s", sqlite3_column_text(stmt, 0));
+    t->image = col_dup(stmt, 1);
+    t->format = col_dup(stmt, 2);
+    t->kernel = col_dup(stmt, 3);
+    t->initrd = col_dup(stmt, 4);
+    t->cmdline = col_dup(stmt, 5);
+    t->ready_line = col_dup(stmt, 6);
+    t->cpus = (unsigned)sqlite3_column_int64(stmt, 7);
+    t->mem = (uint64_t)sqlite3_column_int64(stmt, 8);
+    t->nics = json_loads((const char *)sqlite3_column_text(stmt, 9), 0, NULL);
+    if (!t->nics)
+        t->nics = json_array();
+    t->sha256 = col_dup(stmt, 10);
+    t->image_size = (uint64_t)sqlite3_column_int64(stmt, 11);
+    t->file_size = (uint64_t)sqlite3_column_int64(stmt, 12);
+    t->created = sqlite3_column_int64(stmt, 13);
+    if (sqlite3_column_text(stmt, 14))
+        snprintf(t->parent, sizeof(t->parent), "%s", sqlite3_column_text(stmt, 14));
+    return t;
+}
+
+static int load_templates(struct hd_store *st, struct hd_err *err)
 {
     sqlite3_stmt *stmt = prep(st, "SELECT name, image, format, kernel, initrd, cmdline, ready_line,"
                                   " cpus, mem, nics, sha256, image_size, file_size, created, parent"
@@ -242,96 +267,108 @@ int hd_db_load(struct hd_store *st, struct hd_err *err)
     if (!stmt)
         return hd_fail(err, 500, "", "database: cannot read templates");
     while (sqlite3_step(stmt) == SQLITE_ROW) {
-        struct hd_template *t = calloc(1, sizeof(*t));
-        snprintf(t->name, sizeof(t->name), "%s", sqlite3_column_text(stmt, 0));
-        t->image = col_dup(stmt, 1);
-        t->format = col_dup(stmt, 2);
-        t->kernel = col_dup(stmt, 3);
-        t->initrd = col_dup(stmt, 4);
-        t->cmdline = col_dup(stmt, 5);
-        t->ready_line = col_dup(stmt, 6);
-        t->cpus = (unsigned)sqlite3_column_int64(stmt, 7);
-        t->mem = (uint64_t)sqlite3_column_int64(stmt, 8);
-        t->nics = json_loads((const char *)sqlite3_column_text(stmt, 9), 0, NULL);
-        if (!t->nics)
-            t->nics = json_array();
-        t->sha256 = col_dup(stmt, 10);
-        t->image_size = (uint64_t)sqlite3_column_int64(stmt, 11);
-        t->file_size = (uint64_t)sqlite3_column_int64(stmt, 12);
-        t->created = sqlite3_column_int64(stmt, 13);
-        if (sqlite3_column_text(stmt, 14))
-            snprintf(t->parent, sizeof(t->parent), "%s", sqlite3_column_text(stmt, 14));
+        struct hd_template *t = template_from_row(stmt);
         t->next = st->templates;
         st->templates = t;
     }
     sqlite3_finalize(stmt);
+    return 0;
+}
 
-    stmt = prep(st, "SELECT id, doc FROM vms ORDER BY id DESC");
+/* The stored record's "escape_attempt" and "exit" objects. */
+static void vm_exit_from_doc(struct hd_vm *vm, json_t *d)
+{
+    json_t *esc = json_object_get(d, "escape_attempt");
+    if (json_is_object(esc)) {
+        copy_str(vm->escape, sizeof(vm->escape), esc, "line");
+        vm->escape_at = get_int(esc, "time", 0);
+    }
+    json_t *ex = json_object_get(d, "exit");
+    if (json_is_object(ex)) {
+        vm->has_exit = true;
+        vm->exit_code = (int)get_int(ex, "code", -1);
+        vm->exit_signal = (int)get_int(ex, "signal", 0);
+        hd_cgroup_events_load(vm, ex);
+        json_t *lc = json_object_get(ex, "last_console");
+        vm->last_console = lc ? json_incref(lc) : NULL;
+    }
+}
+
+/* The stored record's "nics", at most HD_MAX_NICS of them. */
+static void vm_nics_from_doc(struct hd_vm *vm, json_t *d)
+{
+    json_t *nics = json_object_get(d, "nics");
+    size_t i;
+    json_t *n;
+    json_array_foreach(nics, i, n) {
+        if (vm->n_nics >= HD_MAX_NICS)
+            break;
+        struct hd_nic *nic = &vm->nics[vm->n_nics++];
+        copy_str(nic->role, sizeof(nic->role), n, "role");
+        copy_str(nic->bridge, sizeof(nic->bridge), n, "bridge");
+        copy_str(nic->tap, sizeof(nic->tap), n, "tap");
+        copy_str(nic->mac, sizeof(nic->mac), n, "mac");
+        copy_str(nic->segment, sizeof(nic->segment), n, "segment");
+        copy_str(nic->ipv4, sizeof(nic->ipv4), n, "ipv4");
+        copy_str(nic->gateway, sizeof(nic->gateway), n, "gateway");
+        copy_str(nic->ipv6, sizeof(nic->ipv6), n, "ipv6");
+    }
+}
+
+/* A guest record from its stored document d (the JSON hd_vm_json made). */
+static struct hd_vm *vm_from_doc(struct hd_store *st, int64_t id, json_t *d)
+{
+    struct hd_vm *vm = calloc(1, sizeof(*vm));
+    vm->id = id;
+    vm->pidfd = -1;
+    vm->state_dir = st->cfg->state_dir;
+    copy_str(vm->name, sizeof(vm->name), d, "name");
+    copy_str(vm->tmpl, sizeof(vm->tmpl), d, "template");
+    copy_str(vm->range, sizeof(vm->range), d, "range");
+    copy_str(vm->state, sizeof(vm->state), d, "state");
+    copy_str(vm->restart, sizeof(vm->restart), d, "restart");
+    copy_str(vm->note, sizeof(vm->note), d, "note");
+    vm->cpus = (unsigned)get_int(d, "cpus", 1);
+    vm->mem = (uint64_t)get_int(d, "mem", 64 << 20);
+    vm->ready = json_is_true(json_object_get(d, "ready"));
+    vm->pid = (pid_t)get_int(d, "pid", 0);
+    vm->restarts = (unsigned)get_int(d, "restarts", 0);
+    vm->created = get_int(d, "created", 0);
+    vm->started = get_int(d, "started", 0);
+    vm->ready_at = get_int(d, "ready_at", 0);
+    vm->exited = get_int(d, "exited", 0);
+    vm->uid = (uid_t)get_int(d, "uid", 0);
+    vm_exit_from_doc(vm, d);
+    json_t *ci = json_object_get(d, "cloud_init");
+    if (json_is_object(ci)) {
+        vm->cloud_init = json_incref(ci);
+        vm->seed_gen = (unsigned)get_int(json_object_get(d, "seed"), "generation", 0);
+    }
+    vm_nics_from_doc(vm, d);
+    return vm;
+}
+
+static int load_guests(struct hd_store *st, struct hd_err *err)
+{
+    sqlite3_stmt *stmt = prep(st, "SELECT id, doc FROM vms ORDER BY id DESC");
     if (!stmt)
         return hd_fail(err, 500, "", "database: cannot read guests");
     while (sqlite3_step(stmt) == SQLITE_ROW) {
         json_t *d = json_loads((const char *)sqlite3_column_text(stmt, 1), 0, NULL);
         if (!d)
             continue;
-        struct hd_vm *vm = calloc(1, sizeof(*vm));
-        vm->id = sqlite3_column_int64(stmt, 0);
-        vm->pidfd = -1;
-        vm->state_dir = st->cfg->state_dir;
-        copy_str(vm->name, sizeof(vm->name), d, "name");
-        copy_str(vm->tmpl, sizeof(vm->tmpl), d, "template");
-        copy_str(vm->range, sizeof(vm->range), d, "range");
-        copy_str(vm->state, sizeof(vm->state), d, "state");
-        copy_str(vm->restart, sizeof(vm->restart), d, "restart");
-        copy_str(vm->note, sizeof(vm->note), d, "note");
-        vm->cpus = (unsigned)get_int(d, "cpus", 1);
-        vm->mem = (uint64_t)get_int(d, "mem", 64 << 20);
-        vm->ready = json_is_true(json_object_get(d, "ready"));
-        vm->pid = (pid_t)get_int(d, "pid", 0);
-        vm->restarts = (unsigned)get_int(d, "restarts", 0);
-        vm->created = get_int(d, "created", 0);
-        vm->started = get_int(d, "started", 0);
-        vm->ready_at = get_int(d, "ready_at", 0);
-        vm->exited = get_int(d, "exited", 0);
-        vm->uid = (uid_t)get_int(d, "uid", 0);
-        json_t *esc = json_object_get(d, "escape_attempt");
-        if (json_is_object(esc)) {
-            copy_str(vm->escape, sizeof(vm->escape), esc, "line");
-            vm->escape_at = get_int(esc, "time", 0);
-        }
-        json_t *ex = json_object_get(d, "exit");
-        if (json_is_object(ex)) {
-            vm->has_exit = true;
-            vm->exit_code = (int)get_int(ex, "code", -1);
-            vm->exit_signal = (int)get_int(ex, "signal", 0);
-            hd_cgroup_events_load(vm, ex);
-            json_t *lc = json_object_get(ex, "last_console");
-            vm->last_console = lc ? json_incref(lc) : NULL;
-        }
-        json_t *ci = json_object_get(d, "cloud_init");
-        if (json_is_object(ci)) {
-            vm->cloud_init = json_incref(ci);
-            vm->seed_gen = (unsigned)get_int(json_object_get(d, "seed"), "generation", 0);
-        }
-        json_t *nics = json_object_get(d, "nics");
-        size_t i;
-        json_t *n;
-        json_array_foreach(nics, i, n) {
-            if (vm->n_nics >= HD_MAX_NICS)
-                break;
-            struct hd_nic *nic = &vm->nics[vm->n_nics++];
-            copy_str(nic->role, sizeof(nic->role), n, "role");
-            copy_str(nic->bridge, sizeof(nic->bridge), n, "bridge");
-            copy_str(nic->tap, sizeof(nic->tap), n, "tap");
-            copy_str(nic->mac, sizeof(nic->mac), n, "mac");
-            copy_str(nic->segment, sizeof(nic->segment), n, "segment");
-            copy_str(nic->ipv4, sizeof(nic->ipv4), n, "ipv4");
-            copy_str(nic->gateway, sizeof(nic->gateway), n, "gateway");
-            copy_str(nic->ipv6, sizeof(nic->ipv6), n, "ipv6");
-        }
+        struct hd_vm *vm = vm_from_doc(st, sqlite3_column_int64(stmt, 0), d);
         json_decref(d);
         vm->next = st->vms;
         st->vms = vm;
     }
     sqlite3_finalize(stmt);
     return 0;
+}
+
+int hd_db_load(struct hd_store *st, struct hd_err *err)
+{
+    if (load_templates(st, err) < 0)
+        return -1;
+    return load_guests(st, err);
 }

@@ -73,12 +73,11 @@ static int vm_start_again(struct hd_guests *gs, const char *name)
     return rc;
 }
 
-/* Store lock held. Returns true when the guest should be restarted. */
-static bool record_exit(struct hd_super *sv, struct hd_vm *vm, bool *escape_out, bool *limit_out)
+/* How herd-vmm ended: its exit status or signal when it was our child
+ * (unknown otherwise). Before its pidfd is closed. */
+static void exit_status_read(struct hd_vm *vm)
 {
-    struct hd_store *st = sv->gs->st;
     siginfo_t si;
-    char p[4096];
 
     memset(&si, 0, sizeof(si));
     vm->has_exit = true;
@@ -91,6 +90,48 @@ static bool record_exit(struct hd_super *sv, struct hd_vm *vm, bool *escape_out,
         else
             vm->exit_signal = si.si_status;
     }
+}
+
+/* The state note of an exit: its status, or the escape attempt or the
+ * cgroup limit that ended it. */
+static void exit_note(const struct hd_vm *vm, bool escape, bool limit, char *note, size_t size)
+{
+    if (vm->exit_code >= 0)
+        snprintf(note, size, "herd-vmm exited with status %d", vm->exit_code);
+    else if (vm->exit_signal)
+        snprintf(note, size, "herd-vmm killed by signal %d", vm->exit_signal);
+    else
+        snprintf(note, size, "herd-vmm ended (status unknown: not our child)");
+    if (escape)
+        snprintf(note, size, "possible escape attempt: herd-vmm killed by its seccomp "
+                 "filter; not restarted (see vm.escape_attempt)");
+    else if (limit)
+        snprintf(note, size, "herd-vmm hit its cgroup's %s (%s); not restarted (see "
+                 "vm.limit)", vm->limit, !strcmp(vm->limit, "pids.max") ? "a thread refused"
+                 : vm->ev_oom_kill ? "OOM kill" : "allocation refused");
+}
+
+/* Announces the exit (vm.exited). */
+static void exit_event(struct hd_store *st, const struct hd_vm *vm)
+{
+    json_t *d = json_pack("{sO}", "last_console", vm->last_console);
+    if (vm->exit_code >= 0)
+        json_object_set_new(d, "code", json_integer(vm->exit_code));
+    if (vm->exit_signal)
+        json_object_set_new(d, "signal", json_integer(vm->exit_signal));
+    hd_cgroup_events_json(vm, d);
+    if (vm->range[0])
+        json_object_set_new(d, "range", json_string(vm->range));
+    hd_event(&st->ev, "vm.exited", vm->name, d);
+}
+
+/* Store lock held. Returns true when the guest should be restarted. */
+static bool record_exit(struct hd_super *sv, struct hd_vm *vm, bool *escape_out, bool *limit_out)
+{
+    struct hd_store *st = sv->gs->st;
+    char p[4096], note[200];
+
+    exit_status_read(vm);
     hd_supervise_del(sv, vm);
     vm->exited = hd_now_ms();
     hd_console_finish(sv->gs->cfg, vm);
@@ -105,30 +146,8 @@ static bool record_exit(struct hd_super *sv, struct hd_vm *vm, bool *escape_out,
     hd_cgroup_release(sv->gs->res, vm);
     bool escape = hd_escape_check(st, vm);
     *escape_out = escape;
-
-    char note[200];
-    if (vm->exit_code >= 0)
-        snprintf(note, sizeof(note), "herd-vmm exited with status %d", vm->exit_code);
-    else if (vm->exit_signal)
-        snprintf(note, sizeof(note), "herd-vmm killed by signal %d", vm->exit_signal);
-    else
-        snprintf(note, sizeof(note), "herd-vmm ended (status unknown: not our child)");
-    if (escape)
-        snprintf(note, sizeof(note), "possible escape attempt: herd-vmm killed by its seccomp "
-                 "filter; not restarted (see vm.escape_attempt)");
-    else if (limit)
-        snprintf(note, sizeof(note), "herd-vmm hit its cgroup's %s (%s); not restarted (see "
-                 "vm.limit)", vm->limit, !strcmp(vm->limit, "pids.max") ? "a thread refused"
-                 : vm->ev_oom_kill ? "OOM kill" : "allocation refused");
-    json_t *d = json_pack("{sO}", "last_console", vm->last_console);
-    if (vm->exit_code >= 0)
-        json_object_set_new(d, "code", json_integer(vm->exit_code));
-    if (vm->exit_signal)
-        json_object_set_new(d, "signal", json_integer(vm->exit_signal));
-    hd_cgroup_events_json(vm, d);
-    if (vm->range[0])
-        json_object_set_new(d, "range", json_string(vm->range));
-    hd_event(&st->ev, "vm.exited", vm->name, d);
+    exit_note(vm, escape, limit, note, sizeof(note));
+    exit_event(st, vm);
     if (vm->stop_requested) {
         vm->stop_requested = false;
         hd_vm_set_state(st, vm, "stopped", note);
@@ -208,6 +227,87 @@ void hd_storage_check(struct hd_res *r)
                            (json_int_t)cfg->storage_floor));
 }
 
+/* What one round of the supervisor found, by guest id. */
+struct sv_round {
+    int64_t restart[64], escape[64], limit[64];
+    int nrestart, nescape, nlimit;
+};
+
+/* Store lock held: records the exits epoll reported (evs), drains every
+ * console and looks for ready lines. */
+static void round_locked(struct hd_super *sv, const struct epoll_event *evs, int n,
+                         struct sv_round *rd)
+{
+    struct hd_store *st = sv->gs->st;
+    for (int i = 0; i < n; i++) {
+        struct hd_vm *vm = vm_by_id(st, (int64_t)evs[i].data.u64);
+        bool escape = false, limit = false;
+        if (vm && vm->pidfd >= 0 && record_exit(sv, vm, &escape, &limit))
+            rd->restart[rd->nrestart++] = vm->id;
+        if (escape)
+            rd->escape[rd->nescape++] = vm->id;
+        if (limit)
+            rd->limit[rd->nlimit++] = vm->id;
+    }
+    for (struct hd_vm *vm = st->vms; vm; vm = vm->next) {
+        hd_console_drain(sv->gs->cfg, vm);
+        if (vm->pidfd >= 0 && !vm->ready)
+            check_ready(st, vm);
+    }
+}
+
+/* The round's escape attempts and limits hit, into the audit log (which
+ * takes the store lock: called without it). */
+static void round_audit(struct hd_store *st, const struct sv_round *rd)
+{
+    for (int i = 0; i < rd->nescape; i++) {
+        char name[HD_NAME_MAX + 1] = "", line[sizeof(((struct hd_vm *)0)->escape)] = "";
+        uid_t uid = 0;
+        pthread_mutex_lock(&st->mu);
+        struct hd_vm *vm = vm_by_id(st, rd->escape[i]);
+        if (vm) {
+            snprintf(name, sizeof(name), "%s", vm->name);
+            snprintf(line, sizeof(line), "%s", vm->escape);
+            uid = vm->uid;
+        }
+        pthread_mutex_unlock(&st->mu);
+        if (name[0])
+            hd_escape_audit(st, uid, name, line);
+    }
+    for (int i = 0; i < rd->nlimit; i++) {
+        char name[HD_NAME_MAX + 1] = "", limit[sizeof(((struct hd_vm *)0)->limit)] = "";
+        uid_t uid = 0;
+        pthread_mutex_lock(&st->mu);
+        struct hd_vm *vm = vm_by_id(st, rd->limit[i]);
+        if (vm) {
+            snprintf(name, sizeof(name), "%s", vm->name);
+            snprintf(limit, sizeof(limit), "%s", vm->limit);
+            uid = vm->uid;
+        }
+        pthread_mutex_unlock(&st->mu);
+        if (name[0] && limit[0])
+            hd_limit_audit(st, uid, name, limit);
+    }
+}
+
+/* The round's guests due for a restart, started again (without the store lock). */
+static void round_restart(struct hd_guests *gs, const struct sv_round *rd)
+{
+    struct hd_store *st = gs->st;
+    for (int i = 0; i < rd->nrestart; i++) {
+        pthread_mutex_lock(&st->mu);
+        struct hd_vm *vm = vm_by_id(st, rd->restart[i]);
+        char name[HD_NAME_MAX + 1] = "";
+        if (vm)
+            snprintf(name, sizeof(name), "%s", vm->name);
+        pthread_mutex_unlock(&st->mu);
+        if (name[0]) {
+            hd_event(&st->ev, "vm.restarting", name, NULL);
+            vm_start_again(gs, name);
+        }
+    }
+}
+
 static void *supervise_main(void *arg)
 {
     struct hd_super *sv = arg;
@@ -220,65 +320,13 @@ static void *supervise_main(void *arg)
     pthread_sigmask(SIG_BLOCK, &all, NULL);
     while (!st->stopping) {
         int n = epoll_wait(sv->epfd, evs, 64, 20);
-        int64_t restart_ids[64], escape_ids[64], limit_ids[64];
-        int nrestart = 0, nescape = 0, nlimit = 0;
+        struct sv_round rd;
+        rd.nrestart = rd.nescape = rd.nlimit = 0;
         pthread_mutex_lock(&st->mu);
-        for (int i = 0; i < n; i++) {
-            struct hd_vm *vm = vm_by_id(st, (int64_t)evs[i].data.u64);
-            bool escape = false, limit = false;
-            if (vm && vm->pidfd >= 0 && record_exit(sv, vm, &escape, &limit))
-                restart_ids[nrestart++] = vm->id;
-            if (escape)
-                escape_ids[nescape++] = vm->id;
-            if (limit)
-                limit_ids[nlimit++] = vm->id;
-        }
-        for (struct hd_vm *vm = st->vms; vm; vm = vm->next) {
-            hd_console_drain(sv->gs->cfg, vm);
-            if (vm->pidfd >= 0 && !vm->ready)
-                check_ready(st, vm);
-        }
+        round_locked(sv, evs, n, &rd);
         pthread_mutex_unlock(&st->mu);
-        for (int i = 0; i < nescape; i++) {
-            char name[HD_NAME_MAX + 1] = "", line[sizeof(((struct hd_vm *)0)->escape)] = "";
-            uid_t uid = 0;
-            pthread_mutex_lock(&st->mu);
-            struct hd_vm *vm = vm_by_id(st, escape_ids[i]);
-            if (vm) {
-                snprintf(name, sizeof(name), "%s", vm->name);
-                snprintf(line, sizeof(line), "%s", vm->escape);
-                uid = vm->uid;
-            }
-            pthread_mutex_unlock(&st->mu);
-            if (name[0])
-                hd_escape_audit(st, uid, name, line);
-        }
-        for (int i = 0; i < nlimit; i++) {
-            char name[HD_NAME_MAX + 1] = "", limit[sizeof(((struct hd_vm *)0)->limit)] = "";
-            uid_t uid = 0;
-            pthread_mutex_lock(&st->mu);
-            struct hd_vm *vm = vm_by_id(st, limit_ids[i]);
-            if (vm) {
-                snprintf(name, sizeof(name), "%s", vm->name);
-                snprintf(limit, sizeof(limit), "%s", vm->limit);
-                uid = vm->uid;
-            }
-            pthread_mutex_unlock(&st->mu);
-            if (name[0] && limit[0])
-                hd_limit_audit(st, uid, name, limit);
-        }
-        for (int i = 0; i < nrestart; i++) {
-            pthread_mutex_lock(&st->mu);
-            struct hd_vm *vm = vm_by_id(st, restart_ids[i]);
-            char name[HD_NAME_MAX + 1] = "";
-            if (vm)
-                snprintf(name, sizeof(name), "%s", vm->name);
-            pthread_mutex_unlock(&st->mu);
-            if (name[0]) {
-                hd_event(&st->ev, "vm.restarting", name, NULL);
-                vm_start_again(sv->gs, name);
-            }
-        }
+        round_audit(st, &rd);
+        round_restart(sv->gs, &rd);
         if (hd_now_ms() - last_storage > 5000) {
             last_storage = hd_now_ms();
             hd_storage_check(sv->gs->res);
@@ -349,94 +397,132 @@ static pid_t find_vmm(const struct hd_vm *vm)
     return found;
 }
 
+/* A guest herdd was creating when it stopped: what the create left, its
+ * record and its row go. */
+static void discard_creating(struct hd_guests *gs, struct hd_vm *vm)
+{
+    struct hd_store *st = gs->st;
+    fprintf(stderr, "herdd: %s was being created when herdd stopped: removed\n", vm->name);
+    hd_vm_discard_partial(gs, vm);
+    hd_db_delete_vm(st, vm);
+    struct hd_vm **pp = &st->vms;
+    while (*pp != vm)
+        pp = &(*pp)->next;
+    *pp = vm->next;
+    hd_event(&st->ev, "vm.removed", vm->name,
+             json_pack("{ss}", "note", "half-created when herdd stopped"));
+    hd_vm_free(gs->cfg, vm);
+}
+
+/* Asks the guest's herd-vmm over its control socket (when herd-vmm has one
+ * and the socket exists): its pid (0: no answer), and *state "paused" when
+ * it says so. */
+static pid_t vmm_status(struct hd_res *r, const struct hd_vm *vm, bool *has_sock,
+                        const char **state)
+{
+    char why[256] = "", ctl[108];
+    struct stat sst;
+    hd_vm_control_path(vm, ctl, sizeof(ctl));
+    *has_sock = stat(ctl, &sst) == 0;
+    pid_t pid = 0;
+    json_t *reply = r->vmm_has_control && *has_sock
+                        ? hd_control(vm, "status", 1000, why, sizeof(why))
+                        : NULL;
+    if (reply) {
+        json_t *p = json_object_get(reply, "pid");
+        if (json_is_integer(p))
+            pid = (pid_t)json_integer_value(p);
+        const char *s = json_string_value(json_object_get(reply, "state"));
+        if (s && !strcmp(s, "paused"))
+            *state = "paused";
+        json_decref(reply);
+    }
+    return pid;
+}
+
+/* Its herd-vmm (pid, pidfd fd) still runs: supervised again, in state. */
+static void adopt_running(struct hd_super *sv, struct hd_vm *vm, pid_t pid, int fd,
+                          const char *state)
+{
+    struct hd_res *r = sv->gs->res;
+    struct hd_store *st = r->st;
+    vm->pid = pid;
+    vm->pidfd = fd;
+    vm->child = false;
+    vm->console_off = 0;
+    vm->console_carry[0] = 0;
+    vm->spawn_ns = 0;
+    hd_console_adopt(vm);
+    hd_cgroup_adopt(r, vm);
+    hd_supervise_add(sv, vm);
+    hd_vm_set_state(st, vm, state, "re-adopted after a herdd restart");
+    hd_event(&st->ev, "vm.adopted", vm->name,
+             vm->range[0] ? json_pack("{ss}", "range", vm->range) : NULL);
+    fprintf(stderr, "herdd: re-adopted %s (pid %d)\n", vm->name, pid);
+}
+
+/* Its herd-vmm is gone: recorded as exited (status unknown), its cgroup's
+ * counters read and the group released. */
+static void record_gone(struct hd_res *r, struct hd_vm *vm)
+{
+    struct hd_store *st = r->st;
+    char p[4096];
+    vm->has_exit = true;
+    vm->exit_code = -1;
+    vm->exit_signal = 0;
+    vm->exited = hd_now_ms();
+    hd_vm_path(vm, "console.log", p, sizeof(p));
+    json_decref(vm->last_console);
+    vm->last_console = hd_tail_lines(p, 10);
+    vm->pid = 0;
+    vm->ready = false;
+    /* its group outlived it: what the counters say, then it goes */
+    hd_cgroup_adopt(r, vm);
+    if (hd_cgroup_limits(st, vm))
+        hd_limit_audit(st, vm->uid, vm->name, vm->limit);
+    hd_cgroup_release(r, vm);
+    hd_vm_set_state(st, vm, "exited", "herd-vmm was gone when herdd started");
+    fprintf(stderr, "herdd: %s: herd-vmm was gone when herdd started\n", vm->name);
+}
+
+/* One guest record at start: its herd-vmm re-adopted, or its end recorded
+ * (nothing to do for a guest that was not up and has no herd-vmm). */
+static void adopt_one(struct hd_super *sv, struct hd_vm *vm)
+{
+    struct hd_res *r = sv->gs->res;
+    bool was_up = !strcmp(vm->state, "running") || !strcmp(vm->state, "paused") ||
+                  !strcmp(vm->state, "stopping") || !strcmp(vm->state, "starting");
+    bool has_sock;
+    const char *state = "running";
+    pid_t pid = vmm_status(r, vm, &has_sock, &state);
+    /* no answer (yet): a herd-vmm spawned for this guest, found by its command line */
+    if (!pid && (was_up || has_sock))
+        pid = find_vmm(vm);
+    if (!pid && !was_up)
+        return;
+    if (!pid && !strcmp(vm->state, "starting")) {
+        /* herdd stopped between recording the start and spawning */
+        vm->pid = 0;
+        hd_vm_set_state(r->st, vm, "created", "not started: herdd stopped while starting it");
+        return;
+    }
+    int fd = pid > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
+    if (fd >= 0)
+        adopt_running(sv, vm, pid, fd, state);
+    else
+        record_gone(r, vm);
+}
+
 /* Called before the API and the supervisor run (no store lock contention). */
 void hd_adopt_all(struct hd_super *sv)
 {
-    struct hd_guests *gs = sv->gs;
-    struct hd_store *st = gs->st;
-    struct hd_res *r = gs->res;
     struct hd_vm *next;
-    for (struct hd_vm *vm = st->vms; vm; vm = next) {
+    for (struct hd_vm *vm = sv->gs->st->vms; vm; vm = next) {
         next = vm->next;
         vm->pidfd = -1;
-        if (!strcmp(vm->state, "creating")) {
-            fprintf(stderr, "herdd: %s was being created when herdd stopped: removed\n",
-                    vm->name);
-            hd_vm_discard_partial(gs, vm);
-            hd_db_delete_vm(st, vm);
-            struct hd_vm **pp = &st->vms;
-            while (*pp != vm)
-                pp = &(*pp)->next;
-            *pp = vm->next;
-            hd_event(&st->ev, "vm.removed", vm->name,
-                     json_pack("{ss}", "note", "half-created when herdd stopped"));
-            hd_vm_free(gs->cfg, vm);
-            continue;
-        }
-        bool was_up = !strcmp(vm->state, "running") || !strcmp(vm->state, "paused") ||
-                      !strcmp(vm->state, "stopping") || !strcmp(vm->state, "starting");
-        char why[256] = "", ctl[108];
-        struct stat sst;
-        hd_vm_control_path(vm, ctl, sizeof(ctl));
-        bool has_sock = stat(ctl, &sst) == 0;
-        pid_t pid = 0;
-        const char *state = "running";
-        json_t *reply = r->vmm_has_control && has_sock
-                            ? hd_control(vm, "status", 1000, why, sizeof(why))
-                            : NULL;
-        if (reply) {
-            json_t *p = json_object_get(reply, "pid");
-            if (json_is_integer(p))
-                pid = (pid_t)json_integer_value(p);
-            const char *s = json_string_value(json_object_get(reply, "state"));
-            if (s && !strcmp(s, "paused"))
-                state = "paused";
-            json_decref(reply);
-        }
-        /* no answer (yet): a herd-vmm spawned for this guest, found by its command line */
-        if (!pid && (was_up || has_sock))
-            pid = find_vmm(vm);
-        if (!pid && !was_up)
-            continue;
-        if (!pid && !strcmp(vm->state, "starting")) {
-            /* herdd stopped between recording the start and spawning */
-            vm->pid = 0;
-            hd_vm_set_state(st, vm, "created", "not started: herdd stopped while starting it");
-            continue;
-        }
-        int fd = pid > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
-        if (fd >= 0) {
-            vm->pid = pid;
-            vm->pidfd = fd;
-            vm->child = false;
-            vm->console_off = 0;
-            vm->console_carry[0] = 0;
-            vm->spawn_ns = 0;
-            hd_console_adopt(vm);
-            hd_cgroup_adopt(r, vm);
-            hd_supervise_add(sv, vm);
-            hd_vm_set_state(st, vm, state, "re-adopted after a herdd restart");
-            hd_event(&st->ev, "vm.adopted", vm->name,
-                     vm->range[0] ? json_pack("{ss}", "range", vm->range) : NULL);
-            fprintf(stderr, "herdd: re-adopted %s (pid %d)\n", vm->name, pid);
-        } else {
-            char p[4096];
-            vm->has_exit = true;
-            vm->exit_code = -1;
-            vm->exit_signal = 0;
-            vm->exited = hd_now_ms();
-            hd_vm_path(vm, "console.log", p, sizeof(p));
-            json_decref(vm->last_console);
-            vm->last_console = hd_tail_lines(p, 10);
-            vm->pid = 0;
-            vm->ready = false;
-            /* its group outlived it: what the counters say, then it goes */
-            hd_cgroup_adopt(r, vm);
-            if (hd_cgroup_limits(st, vm))
-                hd_limit_audit(st, vm->uid, vm->name, vm->limit);
-            hd_cgroup_release(r, vm);
-            hd_vm_set_state(st, vm, "exited", "herd-vmm was gone when herdd started");
-            fprintf(stderr, "herdd: %s: herd-vmm was gone when herdd started\n", vm->name);
-        }
+        if (!strcmp(vm->state, "creating"))
+            discard_creating(sv->gs, vm);
+        else
+            adopt_one(sv, vm);
     }
 }

@@ -198,122 +198,191 @@ static int no_addresses(json_t *nics, struct hd_err *err)
     return 0;
 }
 
-int hd_template_add(struct hd_res *r, json_t *body, json_t **out, struct hd_err *err)
+/* "name": required, and a valid name. */
+static const char *req_name(json_t *body, struct hd_err *err)
+{
+    const char *name = req_str(body, "name", true, err);
+    if (name && !hd_name_ok(name)) {
+        hd_fail(err, 400, "name",
+                "name must be 1-%d characters from [A-Za-z0-9_.-], starting with a "
+                "letter or digit", HD_NAME_MAX);
+        return NULL;
+    }
+    return name;
+}
+
+/* "cmdline", when present: a string of at most 2048 bytes. */
+static int cmdline_check(json_t *body, struct hd_err *err)
+{
+    json_t *v = json_object_get(body, "cmdline");
+    if (v && (!json_is_string(v) || json_string_length(v) > 2048))
+        return hd_fail(err, 400, "cmdline", "cmdline must be a string of at most 2048 bytes");
+    return 0;
+}
+
+/* What a template add asks for (the strings point into the request body). */
+struct add_req {
+    const char *name, *image, *format, *kernel, *initrd, *cmdline, *ready;
+    unsigned cpus;
+    uint64_t mem;
+    json_t *nics;               /* NULL: none given */
+};
+
+static int add_req_parse(const struct hd_config *cfg, json_t *body, struct add_req *q,
+                         struct hd_err *err)
 {
     static const char *const known[] = {"name", "image", "format", "kernel", "initrd",
                                         "cmdline", "cpus", "mem", "nics", "ready_line", NULL};
-    json_t *v;
 
     if (!json_is_object(body))
         return hd_fail(err, 400, "", "a JSON object is expected");
     if (hd_check_fields(body, known, err) < 0)
         return -1;
-    const char *name = req_str(body, "name", true, err);
-    if (!name)
+    if (!(q->name = req_name(body, err)) || !(q->image = req_str(body, "image", true, err)) ||
+        !(q->format = req_str(body, "format", true, err)))
         return -1;
-    if (!hd_name_ok(name))
-        return hd_fail(err, 400, "name",
-                       "name must be 1-%d characters from [A-Za-z0-9_.-], starting with a "
-                       "letter or digit", HD_NAME_MAX);
-    const char *image = req_str(body, "image", true, err);
-    if (!image)
-        return -1;
-    const char *format = req_str(body, "format", true, err);
-    if (!format)
-        return -1;
-    if (strcmp(format, "raw") && strcmp(format, "qcow2"))
+    if (strcmp(q->format, "raw") && strcmp(q->format, "qcow2"))
         return hd_fail(err, 400, "format", "format must be raw or qcow2 (never guessed)");
-    const char *kernel = req_str(body, "kernel", true, err);
-    if (!kernel)
+    if (!(q->kernel = req_str(body, "kernel", true, err)))
         return -1;
-    const char *initrd = req_str(body, "initrd", false, err);
-    if (!initrd && json_object_get(body, "initrd"))
+    q->initrd = req_str(body, "initrd", false, err);
+    if (!q->initrd && json_object_get(body, "initrd"))
         return -1;
-    const char *cmdline = "";
-    if (json_object_get(body, "cmdline")) {
-        v = json_object_get(body, "cmdline");
-        if (!json_is_string(v) || json_string_length(v) > 2048)
-            return hd_fail(err, 400, "cmdline", "cmdline must be a string of at most 2048 bytes");
-        cmdline = json_string_value(v);
-    }
-    const char *ready = HD_READY_LINE;
+    if (cmdline_check(body, err) < 0)
+        return -1;
+    json_t *v = json_object_get(body, "cmdline");
+    q->cmdline = v ? json_string_value(v) : "";
+    q->ready = HD_READY_LINE;
     if (json_object_get(body, "ready_line") &&
-        !(ready = req_str(body, "ready_line", false, err)))
+        !(q->ready = req_str(body, "ready_line", false, err)))
         return -1;
-    unsigned cpus = 1;
-    uint64_t mem = 64u << 20;
-    json_t *nics = NULL;
-    if (hd_check_shape(r->cfg, body, &cpus, &mem, &nics, err) < 0 ||
-        no_addresses(nics, err) < 0)
+    q->cpus = 1;
+    q->mem = 64u << 20;
+    q->nics = NULL;
+    if (hd_check_shape(cfg, body, &q->cpus, &q->mem, &q->nics, err) < 0 ||
+        no_addresses(q->nics, err) < 0)
         return -1;
-    pthread_mutex_lock(&r->st->mu);
-    bool exists = hd_template_find(r->st, name) != NULL;
-    pthread_mutex_unlock(&r->st->mu);
-    if (exists)
-        return hd_fail(err, 409, "name", "template '%s' exists already", name);
-    /* Every file is checked before it is opened: herdd opens them as root. */
-    if (hd_image_file_check(r->cfg, image, "image", err) < 0 ||
-        hd_image_file_check(r->cfg, kernel, "kernel", err) < 0 ||
-        (initrd && hd_image_file_check(r->cfg, initrd, "initrd", err) < 0))
-        return -1;
-    struct hd_chain chain;
-    if (hd_chain_of(r->cfg, image, format, "image", &chain, err) < 0)
-        return -1;
+    return 0;
+}
 
-    /* The parent must open read-only in the named format, with exactly the
-     * chain just checked. */
+/* Takes the store lock. */
+static bool template_exists(struct hd_store *st, const char *name)
+{
+    pthread_mutex_lock(&st->mu);
+    bool exists = hd_template_find(st, name) != NULL;
+    pthread_mutex_unlock(&st->mu);
+    return exists;
+}
+
+/* Every file is checked before it is opened: herdd opens them as root. */
+static int add_files_check(const struct hd_config *cfg, const struct add_req *q,
+                           struct hd_err *err)
+{
+    if (hd_image_file_check(cfg, q->image, "image", err) < 0 ||
+        hd_image_file_check(cfg, q->kernel, "kernel", err) < 0 ||
+        (q->initrd && hd_image_file_check(cfg, q->initrd, "initrd", err) < 0))
+        return -1;
+    return 0;
+}
+
+/* What a template records of its parent image. */
+struct image_facts {
+    uint64_t vsize, file_size;
+    char sum[65];
+};
+
+/* The parent must open read-only in the named format, with exactly the
+ * chain checked first; then its sizes and SHA-256. */
+static int image_inspect(const struct hd_config *cfg, const struct add_req *q,
+                         struct image_facts *f, struct hd_err *err)
+{
+    struct hd_chain chain;
+    if (hd_chain_of(cfg, q->image, q->format, "image", &chain, err) < 0)
+        return -1;
     struct blockdev_link links[HD_CHAIN_MAX];
     for (unsigned i = 1; i < chain.n; i++)
         links[i - 1] = (struct blockdev_link){.path = chain.path[i], .format = chain.format[i]};
     struct herd_err berr;
-    struct blockdev_open_opts o = {.format = format, .read_only = true, .chain_pinned = true,
+    struct blockdev_open_opts o = {.format = q->format, .read_only = true, .chain_pinned = true,
                                    .chain = links, .chain_len = chain.n - 1, .err = &berr};
     struct blockdev *bd = NULL;
-    int rc = blockdev_open(image, &o, &bd);
+    int rc = blockdev_open(q->image, &o, &bd);
     hd_chain_free(&chain);
     if (rc < 0)
-        return hd_fail(err, 400, "image", "%s does not open as %s: %s", image, format,
+        return hd_fail(err, 400, "image", "%s does not open as %s: %s", q->image, q->format,
                        berr.msg);
-    uint64_t vsize = blockdev_size(bd);
+    f->vsize = blockdev_size(bd);
     blockdev_close(bd);
     struct stat st;
-    stat(image, &st);
-    char sum[65];
-    if ((rc = sha256_file(image, sum)) < 0)
-        return hd_fail(err, 400, "image", "%s: %s", image, strerror(-rc));
+    stat(q->image, &st);
+    f->file_size = (uint64_t)st.st_size;
+    if ((rc = sha256_file(q->image, f->sum)) < 0)
+        return hd_fail(err, 400, "image", "%s: %s", q->image, strerror(-rc));
+    return 0;
+}
 
+static struct hd_template *template_new(const struct add_req *q, const struct image_facts *f)
+{
     struct hd_template *t = calloc(1, sizeof(*t));
-    snprintf(t->name, sizeof(t->name), "%s", name);
-    t->image = strdup(image);
-    t->format = strdup(format);
-    t->kernel = strdup(kernel);
-    t->initrd = initrd ? strdup(initrd) : NULL;
-    t->cmdline = strdup(cmdline);
-    t->ready_line = strdup(ready);
-    t->sha256 = strdup(sum);
-    t->image_size = vsize;
-    t->file_size = (uint64_t)st.st_size;
-    t->cpus = cpus;
-    t->mem = mem;
-    t->nics = nics ? json_deep_copy(nics) : json_array();
+    snprintf(t->name, sizeof(t->name), "%s", q->name);
+    t->image = strdup(q->image);
+    t->format = strdup(q->format);
+    t->kernel = strdup(q->kernel);
+    t->initrd = q->initrd ? strdup(q->initrd) : NULL;
+    t->cmdline = strdup(q->cmdline);
+    t->ready_line = strdup(q->ready);
+    t->sha256 = strdup(f->sum);
+    t->image_size = f->vsize;
+    t->file_size = f->file_size;
+    t->cpus = q->cpus;
+    t->mem = q->mem;
+    t->nics = q->nics ? json_deep_copy(q->nics) : json_array();
     t->created = hd_now_ms();
+    return t;
+}
 
-    pthread_mutex_lock(&r->st->mu);
-    if (hd_template_find(r->st, name)) {
-        pthread_mutex_unlock(&r->st->mu);
-        hd_template_free(t);
-        return hd_fail(err, 409, "name", "template '%s' exists already", name);
-    }
-    if (hd_db_save_template(r->st, t) < 0) {
-        pthread_mutex_unlock(&r->st->mu);
-        hd_template_free(t);
+/* Store lock held: t written through, unless its name was taken meanwhile. */
+static int template_save_new(struct hd_store *st, const struct hd_template *t,
+                             struct hd_err *err)
+{
+    if (hd_template_find(st, t->name))
+        return hd_fail(err, 409, "name", "template '%s' exists already", t->name);
+    if (hd_db_save_template(st, t) < 0)
         return hd_fail(err, 500, "", "database write failed");
+    return 0;
+}
+
+/* Store lock held: t (saved) joins the list; *out is what the API shows. */
+static void template_link(struct hd_store *st, struct hd_template *t, json_t **out)
+{
+    t->next = st->templates;
+    st->templates = t;
+    *out = hd_template_json(st, t);
+}
+
+int hd_template_add(struct hd_res *r, json_t *body, json_t **out, struct hd_err *err)
+{
+    struct hd_store *st = r->st;
+    struct add_req q;
+    struct image_facts f;
+
+    if (add_req_parse(r->cfg, body, &q, err) < 0)
+        return -1;
+    if (template_exists(st, q.name))
+        return hd_fail(err, 409, "name", "template '%s' exists already", q.name);
+    if (add_files_check(r->cfg, &q, err) < 0 || image_inspect(r->cfg, &q, &f, err) < 0)
+        return -1;
+    struct hd_template *t = template_new(&q, &f);
+
+    pthread_mutex_lock(&st->mu);
+    if (template_save_new(st, t, err) < 0) {
+        pthread_mutex_unlock(&st->mu);
+        hd_template_free(t);
+        return -1;
     }
-    t->next = r->st->templates;
-    r->st->templates = t;
-    *out = hd_template_json(r->st, t);
-    pthread_mutex_unlock(&r->st->mu);
-    hd_event(&r->st->ev, "template.added", name, NULL);
+    template_link(st, t, out);
+    pthread_mutex_unlock(&st->mu);
+    hd_event(&st->ev, "template.added", q.name, NULL);
     return 0;
 }
 
@@ -414,60 +483,60 @@ static int copy_file(const char *src, const char *dst)
     return rc;
 }
 
-int hd_template_derive(struct hd_res *r, json_t *body, json_t **out, struct hd_err *err)
+static int derive_req_parse(json_t *body, const char **name, const char **vmname,
+                            struct hd_err *err)
 {
     static const char *const known[] = {"name", "vm", "cmdline", "cpus", "mem", "nics",
                                         "ready_line", NULL};
-    json_t *v;
 
     if (hd_check_fields(body, known, err) < 0)
         return -1;
-    const char *name = req_str(body, "name", true, err);
-    if (!name)
+    if (!(*name = req_name(body, err)) || !(*vmname = req_str(body, "vm", true, err)))
         return -1;
-    if (!hd_name_ok(name))
-        return hd_fail(err, 400, "name",
-                       "name must be 1-%d characters from [A-Za-z0-9_.-], starting with a "
-                       "letter or digit", HD_NAME_MAX);
-    const char *vmname = req_str(body, "vm", true, err);
-    if (!vmname)
+    if (cmdline_check(body, err) < 0)
         return -1;
-    v = json_object_get(body, "cmdline");
-    if (v && (!json_is_string(v) || json_string_length(v) > 2048))
-        return hd_fail(err, 400, "cmdline", "cmdline must be a string of at most 2048 bytes");
-    v = json_object_get(body, "ready_line");
-    if (v && !req_str(body, "ready_line", false, err))
+    if (json_object_get(body, "ready_line") && !req_str(body, "ready_line", false, err))
         return -1;
+    return 0;
+}
 
-    pthread_mutex_lock(&r->st->mu);
-    struct hd_vm *vm = hd_vm_find(r->st, vmname);
-    struct hd_template *base = vm ? hd_template_find(r->st, vm->tmpl) : NULL;
-    int rc = 0;
-    if (hd_template_find(r->st, name))
-        rc = hd_fail(err, 409, "name", "template '%s' exists already", name);
-    else if (!vm || !strcmp(vm->state, "creating"))
-        rc = hd_fail(err, 404, "vm", "no guest '%s'", vmname);
-    else if (vm->busy || vm->pidfd >= 0)
-        rc = hd_fail(err, 409, "vm", "guest '%s' is %s: stop it first", vmname, vm->state);
-    else if (!base)
-        rc = hd_fail(err, 409, "vm", "guest '%s' has no template", vmname);
-    unsigned cpus = base ? base->cpus : 1;
-    uint64_t mem = base ? base->mem : 0;
-    json_t *nics = base ? base->nics : NULL;
-    if (rc == 0 && (hd_check_shape(r->cfg, body, &cpus, &mem, &nics, err) < 0 ||
-                    no_addresses(nics, err) < 0))
-        rc = -1;
-    if (rc < 0) {
-        pthread_mutex_unlock(&r->st->mu);
-        return -1;
-    }
+/* Store lock held: the guest to derive from (known, not running, not busy)
+ * and its template, into *vmp and *basep. */
+static int derive_source(struct hd_store *st, const char *name, const char *vmname,
+                         struct hd_vm **vmp, struct hd_template **basep, struct hd_err *err)
+{
+    struct hd_vm *vm = *vmp = hd_vm_find(st, vmname);
+    struct hd_template *base = *basep = vm ? hd_template_find(st, vm->tmpl) : NULL;
+    if (hd_template_find(st, name))
+        return hd_fail(err, 409, "name", "template '%s' exists already", name);
+    if (!vm || !strcmp(vm->state, "creating"))
+        return hd_fail(err, 404, "vm", "no guest '%s'", vmname);
+    if (vm->busy || vm->pidfd >= 0)
+        return hd_fail(err, 409, "vm", "guest '%s' is %s: stop it first", vmname, vm->state);
+    if (!base)
+        return hd_fail(err, 409, "vm", "guest '%s' has no template", vmname);
+    return 0;
+}
+
+/* Store lock held: the derived template's record, base's with body's
+ * fields over it; its image (the delta) comes later. NULL when body's
+ * cpus/mem/nics are refused. */
+static struct hd_template *derived_new(const struct hd_config *cfg, json_t *body,
+                                       const char *name, const struct hd_template *base,
+                                       struct hd_err *err)
+{
+    unsigned cpus = base->cpus;
+    uint64_t mem = base->mem;
+    json_t *nics = base->nics;
+    if (hd_check_shape(cfg, body, &cpus, &mem, &nics, err) < 0 || no_addresses(nics, err) < 0)
+        return NULL;
     struct hd_template *t = calloc(1, sizeof(*t));
     snprintf(t->name, sizeof(t->name), "%s", name);
     snprintf(t->parent, sizeof(t->parent), "%s", base->name);
     t->format = strdup("qcow2");
     t->kernel = strdup(base->kernel);
     t->initrd = base->initrd ? strdup(base->initrd) : NULL;
-    v = json_object_get(body, "cmdline");
+    json_t *v = json_object_get(body, "cmdline");
     t->cmdline = strdup(v ? json_string_value(v) : base->cmdline);
     v = json_object_get(body, "ready_line");
     t->ready_line = strdup(v ? json_string_value(v) : base->ready_line);
@@ -475,64 +544,96 @@ int hd_template_derive(struct hd_res *r, json_t *body, json_t **out, struct hd_e
     t->mem = mem;
     t->nics = json_deep_copy(nics);
     t->image_size = base->image_size;
-    vm->busy = true;
-    char src[4096], dir[4096], dst[4200];
-    hd_vm_path(vm, "disk.qcow2", src, sizeof(src));
-    char *base_image = strdup(base->image), *base_format = strdup(base->format);
-    pthread_mutex_unlock(&r->st->mu);
+    return t;
+}
 
-    snprintf(dir, sizeof(dir), "%s/templates", r->cfg->state_dir);
+/* The guest's overlay src copied to dst, STATE/templates/NAME.qcow2. */
+static int delta_copy(const struct hd_config *cfg, const char *name, const char *src,
+                      char *dst, size_t dst_size, struct hd_err *err)
+{
+    char dir[4096];
+    snprintf(dir, sizeof(dir), "%s/templates", cfg->state_dir);
     mkdir(dir, 0755);
-    snprintf(dst, sizeof(dst), "%s/%s.qcow2", dir, name);
-    rc = copy_file(src, dst);
-    bool made = rc == 0;
-    char sum[65] = "";
-    struct stat st;
-    if (rc == 0) {
-        /* The overlay was written by the guest's herd-vmm: it may name only
-         * its template's chain, which the delta then keeps for good. */
-        struct hd_chain pin;
-        rc = hd_chain_of(r->cfg, base_image, base_format, "vm", &pin, err);
-        if (rc == 0) {
-            rc = hd_chain_verify(dst, &pin, err);
-            hd_chain_free(&pin);
-        }
-    } else {
+    snprintf(dst, dst_size, "%s/%s.qcow2", dir, name);
+    int rc = copy_file(src, dst);
+    if (rc < 0)
         hd_fail(err, rc == -EEXIST ? 409 : 500, "name", "%s: %s", dst, strerror(-rc));
+    return rc;
+}
+
+/* The delta dst names only its base's chain (base_image, base_format); then
+ * its SHA-256 (sum) and size, and it is made read-only. */
+static int delta_check(const struct hd_config *cfg, const char *dst, const char *base_image,
+                       const char *base_format, char sum[65], uint64_t *file_size,
+                       struct hd_err *err)
+{
+    /* The overlay was written by the guest's herd-vmm: it may name only
+     * its template's chain, which the delta then keeps for good. */
+    struct hd_chain pin;
+    int rc = hd_chain_of(cfg, base_image, base_format, "vm", &pin, err);
+    if (rc == 0) {
+        rc = hd_chain_verify(dst, &pin, err);
+        hd_chain_free(&pin);
     }
     if (rc == 0 && (rc = sha256_file(dst, sum)) < 0)
         hd_fail(err, 500, "", "%s: %s", dst, strerror(-rc));
     if (rc == 0) {
+        struct stat st;
         chmod(dst, 0444);
         stat(dst, &st);
-        t->file_size = (uint64_t)st.st_size;
+        *file_size = (uint64_t)st.st_size;
     }
+    return rc;
+}
+
+int hd_template_derive(struct hd_res *r, json_t *body, json_t **out, struct hd_err *err)
+{
+    struct hd_store *st = r->st;
+    const char *name, *vmname;
+    struct hd_vm *vm;
+    struct hd_template *base, *t = NULL;
+    char src[4096], dst[4200], sum[65] = "";
+
+    if (derive_req_parse(body, &name, &vmname, err) < 0)
+        return -1;
+    pthread_mutex_lock(&st->mu);
+    if (derive_source(st, name, vmname, &vm, &base, err) == 0)
+        t = derived_new(r->cfg, body, name, base, err);
+    if (!t) {
+        pthread_mutex_unlock(&st->mu);
+        return -1;
+    }
+    vm->busy = true;
+    hd_vm_path(vm, "disk.qcow2", src, sizeof(src));
+    char *base_image = strdup(base->image), *base_format = strdup(base->format);
+    pthread_mutex_unlock(&st->mu);
+
+    int rc = delta_copy(r->cfg, name, src, dst, sizeof(dst), err);
+    bool made = rc == 0;
+    if (rc == 0)
+        rc = delta_check(r->cfg, dst, base_image, base_format, sum, &t->file_size, err);
     free(base_image);
     free(base_format);
     t->image = strdup(dst);
     t->sha256 = strdup(sum);
     t->created = hd_now_ms();
 
-    pthread_mutex_lock(&r->st->mu);
-    vm = hd_vm_find(r->st, vmname);
+    pthread_mutex_lock(&st->mu);
+    vm = hd_vm_find(st, vmname);
     if (vm)
         vm->busy = false;
-    if (rc == 0 && hd_template_find(r->st, name))
-        rc = hd_fail(err, 409, "name", "template '%s' exists already", name);
-    if (rc == 0 && hd_db_save_template(r->st, t) < 0)
-        rc = hd_fail(err, 500, "", "database write failed");
+    if (rc == 0)
+        rc = template_save_new(st, t, err);
     if (rc < 0) {
-        pthread_mutex_unlock(&r->st->mu);
+        pthread_mutex_unlock(&st->mu);
         if (made)
             unlink(dst);
         hd_template_free(t);
         return -1;
     }
-    t->next = r->st->templates;
-    r->st->templates = t;
-    *out = hd_template_json(r->st, t);
-    pthread_mutex_unlock(&r->st->mu);
-    hd_event(&r->st->ev, "template.added", name,
+    template_link(st, t, out);
+    pthread_mutex_unlock(&st->mu);
+    hd_event(&st->ev, "template.added", name,
              json_pack("{ss ss}", "parent", t->parent, "from_vm", vmname));
     return 0;
 }

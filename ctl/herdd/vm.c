@@ -146,76 +146,94 @@ static void release_resources(struct hd_res *r, struct hd_vm *vm)
     remove_tree(p);
 }
 
-static int make_resources(struct hd_guests *gs, struct hd_vm *vm, const struct hd_template *t,
-                          int64_t *overlay_ns, struct hd_err *err)
+/* The guest's directory and its overlay on t's image (*overlay_ns: how
+ * long making the overlay took). */
+static int overlay_create(const struct hd_config *cfg, const struct hd_vm *vm,
+                          const struct hd_template *t, int64_t *overlay_ns, struct hd_err *err)
 {
     char dir[4096], disk[4096];
-    struct netdev_nl *nl = NULL;
-    int rc;
 
     hd_vm_path(vm, NULL, dir, sizeof(dir));
     if (mkdir(dir, 0700) < 0 && errno != EEXIST)
         return hd_fail(err, 500, "", "%s: %s", dir, strerror(errno));
     hd_vm_path(vm, "disk.qcow2", disk, sizeof(disk));
-    hd_overlay_wipe_unlink(gs->cfg, disk);
+    hd_overlay_wipe_unlink(cfg, disk);
     struct qcow2_create_opts o = {.backing_file = t->image, .backing_fmt = t->format,
                                   .size = t->image_size};
     int64_t t0 = hd_mono_ns();
-    rc = qcow2_create(disk, &o);
+    int rc = qcow2_create(disk, &o);
     *overlay_ns = hd_mono_ns() - t0;
     if (rc < 0)
         return hd_fail(err, 500, "", "overlay %s: %s", disk, strerror(-rc));
+    return 0;
+}
+
+/* NIC i's MAC, its tap on the NIC's bridge and the tap's kernel filter
+ * (the tap held open under fd_mu only). On failure nic->tap is "". */
+static int nic_create(struct hd_guests *gs, struct netdev_nl *nl, struct hd_vm *vm, unsigned i,
+                      struct hd_err *err)
+{
+    struct hd_nic *nic = &vm->nics[i];
+    struct mac_ctx mc = {gs->st, nl, vm->name};
+    uint8_t mac[6];
+    struct herd_err nerr;
+    herd_err_clear(&nerr);
+    int rc = netdev_mac_assign(vm->name, i, mac_in_use, &mc, mac);
+    if (rc < 0)
+        return hd_fail(err, 500, "", "no free MAC for %s nic %u", vm->name, i);
+    netdev_mac_format(mac, nic->mac);
+    netdev_tap_name(nic->tap, vm->name, i);
+    struct netdev_tap_cfg tc = {.identity = vm->name, .nic = i, .bridge = nic->bridge,
+                                .vnet_hdr_len = NETDEV_VNET_HDR_LEN, .persist = true,
+                                .owner = (uid_t)-1};
+    memcpy(tc.guest_mac, mac, 6);
+    struct netdev_tap tap;
+    pthread_mutex_lock(&gs->fd_mu);
+    rc = netdev_tap_create(nl, &tc, &tap, &nerr);
+    if (rc == -EEXIST) {
+        /* A leftover of a crash (no guest of ours has it): replace it. */
+        netdev_tap_remove(nl, nic->tap);
+        rc = netdev_tap_create(nl, &tc, &tap, &nerr);
+    }
+    if (rc == 0) {
+        /* The kernel filter, before anything can send through the tap
+         * (herdd holds its only queue): whatever path herd-vmm takes,
+         * vhost-net or userspace, the guest's frames meet it. */
+        memcpy(nic->kf.tap, nic->tap, sizeof(nic->kf.tap));
+        memcpy(nic->kf.mac, mac, 6);
+        rc = netdev_kfilter_install(&nic->kf, &nerr);
+        if (rc < 0)
+            netdev_tap_destroy(nl, &tap);
+        else
+            netdev_tap_close(&tap);
+    }
+    pthread_mutex_unlock(&gs->fd_mu);
+    if (rc < 0) {
+        nic->tap[0] = 0;
+        return hd_fail(err, rc == -ENODEV || rc == -ENOENT ? 409 : 500,
+                       nerr.field[0] ? nerr.field : "nics", "tap for nic %u on %s: %s", i,
+                       nic->bridge, nerr.msg[0] ? nerr.msg : strerror(-rc));
+    }
+    return 0;
+}
+
+static int make_resources(struct hd_guests *gs, struct hd_vm *vm, const struct hd_template *t,
+                          int64_t *overlay_ns, struct hd_err *err)
+{
+    struct netdev_nl *nl = NULL;
+
+    if (overlay_create(gs->cfg, vm, t, overlay_ns, err) < 0)
+        return -1;
     if (!vm->n_nics)
         return 0;
-    rc = netdev_nl_open(&nl);
+    int rc = netdev_nl_open(&nl);
     if (rc < 0)
         return hd_fail(err, 500, "", "netlink: %s", strerror(-rc));
-    for (unsigned i = 0; i < vm->n_nics; i++) {
-        struct hd_nic *nic = &vm->nics[i];
-        struct mac_ctx mc = {gs->st, nl, vm->name};
-        uint8_t mac[6];
-        struct herd_err nerr;
-        herd_err_clear(&nerr);
-        rc = netdev_mac_assign(vm->name, i, mac_in_use, &mc, mac);
-        if (rc < 0) {
+    for (unsigned i = 0; i < vm->n_nics; i++)
+        if (nic_create(gs, nl, vm, i, err) < 0) {
             netdev_nl_close(nl);
-            return hd_fail(err, 500, "", "no free MAC for %s nic %u", vm->name, i);
+            return -1;
         }
-        netdev_mac_format(mac, nic->mac);
-        netdev_tap_name(nic->tap, vm->name, i);
-        struct netdev_tap_cfg tc = {.identity = vm->name, .nic = i, .bridge = nic->bridge,
-                                    .vnet_hdr_len = NETDEV_VNET_HDR_LEN, .persist = true,
-                                    .owner = (uid_t)-1};
-        memcpy(tc.guest_mac, mac, 6);
-        struct netdev_tap tap;
-        pthread_mutex_lock(&gs->fd_mu);
-        rc = netdev_tap_create(nl, &tc, &tap, &nerr);
-        if (rc == -EEXIST) {
-            /* A leftover of a crash (no guest of ours has it): replace it. */
-            netdev_tap_remove(nl, nic->tap);
-            rc = netdev_tap_create(nl, &tc, &tap, &nerr);
-        }
-        if (rc == 0) {
-            /* The kernel filter, before anything can send through the tap
-             * (herdd holds its only queue): whatever path herd-vmm takes,
-             * vhost-net or userspace, the guest's frames meet it. */
-            memcpy(nic->kf.tap, nic->tap, sizeof(nic->kf.tap));
-            memcpy(nic->kf.mac, mac, 6);
-            rc = netdev_kfilter_install(&nic->kf, &nerr);
-            if (rc < 0)
-                netdev_tap_destroy(nl, &tap);
-            else
-                netdev_tap_close(&tap);
-        }
-        pthread_mutex_unlock(&gs->fd_mu);
-        if (rc < 0) {
-            nic->tap[0] = 0;
-            netdev_nl_close(nl);
-            return hd_fail(err, rc == -ENODEV || rc == -ENOENT ? 409 : 500,
-                           nerr.field[0] ? nerr.field : "nics", "tap for nic %u on %s: %s", i,
-                           nic->bridge, nerr.msg[0] ? nerr.msg : strerror(-rc));
-        }
-    }
     netdev_nl_close(nl);
     return 0;
 }
@@ -505,15 +523,16 @@ static int spawn_vmm(struct hd_guests *gs, const struct hd_vmm_argv *a, const ch
     return rc;
 }
 
-static int vm_start_locked(struct hd_guests *gs, struct hd_vm *vm, struct hd_err *err)
-{
-    struct hd_store *st = gs->st;
-    struct hd_res *r = gs->res;
-    const struct hd_config *cfg = gs->cfg;
-    struct hd_template *t = hd_template_find(st, vm->tmpl);
+/* What one start hands herd-vmm: its files' paths and the pinned chain. */
+struct start_files {
     char disk[4096], seed[4096], vmmlog[4096], control[108], fifo[4096];
-    struct hd_chain pin = {0};
+    struct hd_chain pin;
+};
 
+/* May vm start now: its state, no other request on it, its template, admission. */
+static int start_check(struct hd_res *r, const struct hd_vm *vm, const struct hd_template *t,
+                       struct hd_err *err)
+{
     if (strcmp(vm->state, "created") && strcmp(vm->state, "stopped") &&
         strcmp(vm->state, "exited") && strcmp(vm->state, "error"))
         return hd_fail(err, 409, "state", "guest '%s' is %s", vm->name, vm->state);
@@ -521,76 +540,94 @@ static int vm_start_locked(struct hd_guests *gs, struct hd_vm *vm, struct hd_err
         return hd_fail(err, 409, "state", "guest '%s' is busy with another request", vm->name);
     if (!t)
         return hd_fail(err, 409, "template", "template '%s' is gone", vm->tmpl);
-    if (hd_admit(r, vm->cpus, vm->mem, 1, err) < 0)
-        return -1;
-    hd_vm_path(vm, "disk.qcow2", disk, sizeof(disk));
-    hd_seed_path(vm, seed, sizeof(seed));
-    if (pinned_chain(r, vm, t, disk, &pin, err) < 0)
-        return -1;
-    /* confinement: its own uid (kept while the guest exists), the run
-     * directory that uid owns, its cgroup where the host has one */
+    return hd_admit(r, vm->cpus, vm->mem, 1, err);
+}
+
+/* confinement: its own uid (kept while the guest exists, written through
+ * when new), the run directory that uid owns */
+static int confine_prepare(struct hd_res *r, struct hd_vm *vm, struct hd_err *err)
+{
     uid_t old_uid = vm->uid;
-    if (hd_uid_alloc(r, vm, err) < 0 || hd_run_dir_prepare(vm, err) < 0) {
-        if (vm->uid != old_uid)
-            hd_db_save_vm(st, vm);
-        hd_chain_free(&pin);
-        return -1;
-    }
+    int rc = hd_uid_alloc(r, vm, err) < 0 || hd_run_dir_prepare(vm, err) < 0 ? -1 : 0;
     if (vm->uid != old_uid)
-        hd_db_save_vm(st, vm);
-    hd_cgroup_prepare(r, vm);
-    hd_vm_path(vm, "vmm.log", vmmlog, sizeof(vmmlog));
-    hd_vm_control_path(vm, control, sizeof(control));
-    unlink(control);
-    /* The console goes through a FIFO herdd drains into a capped
-     * console.log (console.c), so no guest fills the disk through it. */
-    if (hd_console_start(cfg, vm, fifo, sizeof(fifo), err) < 0) {
-        hd_chain_free(&pin);
-        hd_cgroup_release(r, vm);
-        return -1;
-    }
-    /* vmm.log is appended to across starts: one older copy past the cap */
+        hd_db_save_vm(r->st, vm);
+    return rc;
+}
+
+/* vmm.log is appended to across starts: one older copy past the cap */
+static void vmm_log_rotate(const struct hd_config *cfg, const char *vmmlog)
+{
     struct stat vst;
     if (stat(vmmlog, &vst) == 0 && (uint64_t)vst.st_size > cfg->console_log_max) {
         char old[4200];
         snprintf(old, sizeof(old), "%s.1", vmmlog);
         rename(vmmlog, old);
     }
+}
+
+/* The host side of a start: pinned chain, confinement, cgroup (where the
+ * host has one), console pipe, paths. On failure nothing of it is held. */
+static int start_prepare(struct hd_res *r, struct hd_vm *vm, const struct hd_template *t,
+                         struct start_files *f, struct hd_err *err)
+{
+    hd_vm_path(vm, "disk.qcow2", f->disk, sizeof(f->disk));
+    hd_seed_path(vm, f->seed, sizeof(f->seed));
+    if (pinned_chain(r, vm, t, f->disk, &f->pin, err) < 0)
+        return -1;
+    if (confine_prepare(r, vm, err) < 0) {
+        hd_chain_free(&f->pin);
+        return -1;
+    }
+    hd_cgroup_prepare(r, vm);
+    hd_vm_path(vm, "vmm.log", f->vmmlog, sizeof(f->vmmlog));
+    hd_vm_control_path(vm, f->control, sizeof(f->control));
+    unlink(f->control);
+    /* The console goes through a FIFO herdd drains into a capped
+     * console.log (console.c), so no guest fills the disk through it. */
+    if (hd_console_start(r->cfg, vm, f->fifo, sizeof(f->fifo), err) < 0) {
+        hd_chain_free(&f->pin);
+        hd_cgroup_release(r, vm);
+        return -1;
+    }
+    vmm_log_rotate(r->cfg, f->vmmlog);
+    return 0;
+}
+
+/* herd-vmm's command line for this start; frees the pinned chain. */
+static int start_argv(struct hd_res *r, const struct hd_vm *vm, const struct hd_template *t,
+                      struct start_files *f, struct hd_vmm_argv *argv, struct hd_err *err)
+{
     struct hd_vmm_nic nics[HD_MAX_NICS];
     for (unsigned i = 0; i < vm->n_nics; i++)
         nics[i] = (struct hd_vmm_nic){vm->nics[i].tap, vm->nics[i].mac};
     const struct hd_vmm_launch launch = {
-        .vmm = cfg->vmm_path, .kernel = t->kernel, .initrd = t->initrd,
-        .cmdline = t->cmdline, .mem = vm->mem, .cpus = vm->cpus, .console = fifo,
-        .disk = disk, .chain = &pin, .seed = vm->cloud_init ? seed : NULL,
+        .vmm = r->cfg->vmm_path, .kernel = t->kernel, .initrd = t->initrd,
+        .cmdline = t->cmdline, .mem = vm->mem, .cpus = vm->cpus, .console = f->fifo,
+        .disk = f->disk, .chain = &f->pin, .seed = vm->cloud_init ? f->seed : NULL,
         .nics = nics, .n_nics = vm->n_nics,
-        .control = r->vmm_has_control ? control : NULL,
+        .control = r->vmm_has_control ? f->control : NULL,
         /* RLIMIT_FSIZE: no file herd-vmm writes grows past what the overlay
          * can legitimately need (docs/security.md) */
         .file_size_max = r->vmm_has_fsize ? hd_vmm_file_size_max(t->image_size) : 0,
         .uid = (unsigned)vm->uid, .cgroup = vm->cgroup,
     };
-    struct hd_vmm_argv argv;
-    int rc = hd_vmm_argv_build(&launch, &argv, err);
-    hd_chain_free(&pin);
-    if (rc < 0) {
-        hd_console_finish(cfg, vm);
-        hd_cgroup_release(r, vm);
-        hd_vm_set_state(st, vm, "error", err->msg);
-        return -1;
-    }
-    pid_t pid;
-    /* "starting" is on disk before the process exists: a herdd killed from
-     * here on looks for this guest's herd-vmm when it starts again. */
-    hd_vm_set_state(st, vm, "starting", "");
-    rc = spawn_vmm(gs, &argv, vmmlog, &pid);
-    hd_vmm_argv_free(&argv);
-    if (rc != 0) {
-        hd_console_finish(cfg, vm);
-        hd_cgroup_release(r, vm);
-        hd_vm_set_state(st, vm, "error", "herd-vmm could not be run");
-        return hd_fail(err, 500, "vmm", "cannot run %s: %s", cfg->vmm_path, strerror(rc));
-    }
+    int rc = hd_vmm_argv_build(&launch, argv, err);
+    hd_chain_free(&f->pin);
+    return rc;
+}
+
+/* A start that failed after start_prepare: console pipe and cgroup
+ * released, the guest in "error" with note. */
+static void start_undo(struct hd_res *r, struct hd_vm *vm, const char *note)
+{
+    hd_console_finish(r->cfg, vm);
+    hd_cgroup_release(r, vm);
+    hd_vm_set_state(r->st, vm, "error", note);
+}
+
+/* The record of a herd-vmm just spawned as pid: nothing left of the last run. */
+static void vm_spawned(struct hd_vm *vm, pid_t pid)
+{
     vm->pid = pid;
     vm->child = true;
     vm->pidfd = pidfd_open_(pid);
@@ -606,19 +643,52 @@ static int vm_start_locked(struct hd_guests *gs, struct hd_vm *vm, struct hd_err
     vm->console_carry[0] = 0;
     vm->started = hd_now_ms();
     vm->spawn_ns = hd_mono_ns();
+}
+
+/* Hands the new herd-vmm to supervision (the spawn hook); if that fails it
+ * is killed and reaped and the start undone. */
+static int start_supervise(struct hd_guests *gs, struct hd_vm *vm, struct hd_err *err)
+{
     if (vm->pidfd < 0 || !gs->spawn_hook || gs->spawn_hook(gs->spawn_arg, vm) < 0) {
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
+        kill(vm->pid, SIGKILL);
+        waitpid(vm->pid, NULL, 0);
         if (vm->pidfd >= 0)
             close(vm->pidfd);
         vm->pidfd = -1;
         vm->pid = 0;
-        hd_console_finish(cfg, vm);
-        hd_cgroup_release(r, vm);
-        hd_vm_set_state(st, vm, "error", "herd-vmm could not be supervised");
+        start_undo(gs->res, vm, "herd-vmm could not be supervised");
         return hd_fail(err, 500, "", "cannot supervise herd-vmm: %s", strerror(errno));
     }
-    hd_vm_set_state(st, vm, "running", "");
+    return 0;
+}
+
+static int vm_start_locked(struct hd_guests *gs, struct hd_vm *vm, struct hd_err *err)
+{
+    struct hd_res *r = gs->res;
+    struct hd_template *t = hd_template_find(gs->st, vm->tmpl);
+    struct start_files f = {.pin = {0}};
+    struct hd_vmm_argv argv;
+    pid_t pid;
+
+    if (start_check(r, vm, t, err) < 0 || start_prepare(r, vm, t, &f, err) < 0)
+        return -1;
+    if (start_argv(r, vm, t, &f, &argv, err) < 0) {
+        start_undo(r, vm, err->msg);
+        return -1;
+    }
+    /* "starting" is on disk before the process exists: a herdd killed from
+     * here on looks for this guest's herd-vmm when it starts again. */
+    hd_vm_set_state(gs->st, vm, "starting", "");
+    int rc = spawn_vmm(gs, &argv, f.vmmlog, &pid);
+    hd_vmm_argv_free(&argv);
+    if (rc != 0) {
+        start_undo(r, vm, "herd-vmm could not be run");
+        return hd_fail(err, 500, "vmm", "cannot run %s: %s", gs->cfg->vmm_path, strerror(rc));
+    }
+    vm_spawned(vm, pid);
+    if (start_supervise(gs, vm, err) < 0)
+        return -1;
+    hd_vm_set_state(gs->st, vm, "running", "");
     return 0;
 }
 
@@ -718,6 +788,32 @@ static int vm_stop_locked(struct hd_res *r, struct hd_vm *vm, enum stop_how how,
     return 0;
 }
 
+/* Store lock held (dropped around the control request, the guest marked
+ * busy): pause or resume through herd-vmm's control socket. */
+static int vm_pause_resume_locked(struct hd_res *res, struct hd_vm *vm, const char *action,
+                                  struct hd_err *err)
+{
+    bool pause = !strcmp(action, "pause");
+    if (vm->busy)
+        return hd_fail(err, 409, "state", "guest '%s' is busy with another request", vm->name);
+    if (strcmp(vm->state, pause ? "running" : "paused"))
+        return hd_fail(err, 409, "state", "guest '%s' is %s", vm->name, vm->state);
+    if (!res->vmm_has_control)
+        return hd_fail(err, 501, "", "this herd-vmm has no control socket (--control)");
+    vm->busy = true;
+    pthread_mutex_unlock(&res->st->mu);
+    char why[256];
+    json_t *r = hd_control(vm, action, 7000, why, sizeof(why));
+    pthread_mutex_lock(&res->st->mu);
+    vm->busy = false;
+    if (!r)
+        return hd_fail(err, 502, "", "%s", why);
+    json_decref(r);
+    if (vm->pidfd >= 0)
+        hd_vm_set_state(res->st, vm, pause ? "paused" : "running", "");
+    return 0;
+}
+
 int hd_vm_action(struct hd_guests *gs, const char *name, const char *action, json_t *opts,
                  json_t **out, struct hd_err *err)
 {
@@ -752,28 +848,7 @@ int hd_vm_action(struct hd_guests *gs, const char *name, const char *action, jso
         if (rc == 0)
             rc = vm_start_locked(gs, vm, err);
     } else if (!strcmp(action, "pause") || !strcmp(action, "resume")) {
-        bool pause = !strcmp(action, "pause");
-        if (vm->busy) {
-            rc = hd_fail(err, 409, "state", "guest '%s' is busy with another request", name);
-        } else if (strcmp(vm->state, pause ? "running" : "paused")) {
-            rc = hd_fail(err, 409, "state", "guest '%s' is %s", name, vm->state);
-        } else if (!res->vmm_has_control) {
-            rc = hd_fail(err, 501, "", "this herd-vmm has no control socket (--control)");
-        } else {
-            vm->busy = true;
-            pthread_mutex_unlock(&st->mu);
-            char why[256];
-            json_t *r = hd_control(vm, action, 7000, why, sizeof(why));
-            pthread_mutex_lock(&st->mu);
-            vm->busy = false;
-            if (!r) {
-                rc = hd_fail(err, 502, "", "%s", why);
-            } else {
-                json_decref(r);
-                if (vm->pidfd >= 0)
-                    hd_vm_set_state(st, vm, pause ? "paused" : "running", "");
-            }
-        }
+        rc = vm_pause_resume_locked(res, vm, action, err);
     } else {
         rc = hd_fail(err, 404, "action", "no action '%s'", action);
     }
