@@ -69,17 +69,22 @@ print(" ".join(",".join(n.get(k, "-") for k in ("ipv4", "gateway", "ipv6"))
                for n in json.load(sys.stdin)["nics"]))'
 }
 
-expect_plan() { # RANGE: the documented plan of the lab spec
-    local r=$1 want got
-    for want in \
-        "$r-s-att-1 10.20.1.2/24,10.20.1.1,fd00:20:1::2/64 10.10.0.50/24,10.10.0.1,-" \
-        "$r-s-att-2 10.20.1.99/24,10.20.1.1,fd00:20:1::63/64 10.10.0.51/24,10.10.0.1,-" \
-        "$r-s-att-3 10.20.1.3/24,10.20.1.1,fd00:20:1::3/64 10.10.0.52/24,10.10.0.1,-" \
-        "$r-s-web-1 10.20.1.4/24,10.20.1.1,fd00:20:1::4/64 ${2:-10.10.0.2}/24,10.10.0.1,-" \
-        "$r-s-web-2 10.20.1.5/24,10.20.1.1,fd00:20:1::5/64 ${3:-10.10.0.3}/24,10.10.0.1,-"; do
+check_addrs() { # "NAME NIC0 NIC1"...: each guest's addresses as addrs prints them
+    local want got
+    for want; do
         got="${want%% *} $(addrs "${want%% *}" 2>&1)"
         [ "$got" = "$want" ] || fail "addresses: got '$got', expected '$want'"
     done
+}
+
+expect_plan() { # RANGE: the documented plan of the lab spec
+    local r=$1
+    check_addrs \
+        "$r-s-att-1 10.20.1.2/24,10.20.1.1,fd00:20:1::2/64 10.10.0.50/24,10.10.0.1,-" \
+        "$r-s-att-2 10.20.1.99/24,10.20.1.1,fd00:20:1::63/64 10.10.0.51/24,10.10.0.1,-" \
+        "$r-s-att-3 10.20.1.3/24,10.20.1.1,fd00:20:1::3/64 10.10.0.52/24,10.10.0.1,-" \
+        "$r-s-web-1 10.20.1.4/24,10.20.1.1,fd00:20:1::4/64 10.10.0.2/24,10.10.0.1,-" \
+        "$r-s-web-2 10.20.1.5/24,10.20.1.1,fd00:20:1::5/64 10.10.0.3/24,10.10.0.1,-"
 }
 
 up() { # SPEC: range up until its job is done (without KVM the guests' herd-vmm
@@ -138,13 +143,10 @@ echo "== a second range on the same networks and segment"
 # network: its guests get the free hosts lab left, its explicit ones as given
 up "$(spec lab2 's/10.10.0.5\([0-9]\)/10.10.0.6\1/g; s/10.20.1.99/10.20.1.98/')" ||
     fail "range up lab2"
-for want in "lab2-s-att-1 10.20.1.6/24,10.20.1.1,fd00:20:1::6/64 10.10.0.60/24,10.10.0.1,-" \
+check_addrs "lab2-s-att-1 10.20.1.6/24,10.20.1.1,fd00:20:1::6/64 10.10.0.60/24,10.10.0.1,-" \
             "lab2-s-att-2 10.20.1.98/24,10.20.1.1,fd00:20:1::62/64 10.10.0.61/24,10.10.0.1,-" \
             "lab2-s-web-1 10.20.1.8/24,10.20.1.1,fd00:20:1::8/64 10.10.0.4/24,10.10.0.1,-" \
-            "lab2-s-web-2 10.20.1.9/24,10.20.1.1,fd00:20:1::9/64 10.10.0.5/24,10.10.0.1,-"; do
-    got="${want%% *} $(addrs "${want%% *}" 2>&1)"
-    [ "$got" = "$want" ] || fail "addresses: got '$got', expected '$want'"
-done
+            "lab2-s-web-2 10.20.1.9/24,10.20.1.1,fd00:20:1::9/64 10.10.0.5/24,10.10.0.1,-"
 before=$(hc --json vm ls)
 refused lab3 'scenarios[0].roles[0].nics[1].addresses[0]' \
     '10.10.0.50 is already taken by guest lab-s-att-1' ''
