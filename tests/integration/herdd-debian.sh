@@ -147,9 +147,8 @@ done
 
 echo "== inside the guests: cloud-init's host name, address, ping; ssh with the range's key"
 ip -n "$ns" addr add 10.30.0.254/24 dev hsc-lab-net || fail "host address on hsc-lab-net"
-n=0
 for v in $(range_vms deb); do
-    n=$((n + 1))
+    n=${v##*-} # deb-lab-node-N (range_vms lists them in no set order)
     con=$tmp/state/vms/$v/console.log
     want=$(vm_field "$v" 'd["nics"][0]["ipv4"]')
     [ "$want" = "10.30.0.$((n + 1))/24" ] || fail "$v: herdd planned $want"
