@@ -27,10 +27,6 @@
 #include "herd/range_spec.h"
 #include "herdd.h"
 
-#define SEED_KEYS_MAX 32
-#define SEED_RUNCMD_MAX 64
-#define SEED_CMD_MAX 4096
-
 int hd_seed_init(void)
 {
     if (iso_init() < 0)
@@ -45,21 +41,10 @@ void hd_seed_finish(void)
     iso_finish();
 }
 
-/* A DNS label: [a-z0-9-], 1..63, not starting or ending with '-'. */
-static bool hostname_ok(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
-            return false;
-    return true;
-}
-
-/* A list of at most max strings, each checked by ok (NULL: 1..SEED_CMD_MAX
- * bytes without NUL). */
-static int check_strings(json_t *a, const char *field, size_t max,
+/* A list of at most max strings of 1..bytes bytes without NUL, each also
+ * checked by ok (may be NULL). The range spec's limits (herd/range_spec.h),
+ * so a range's seed is never refused here. */
+static int check_strings(json_t *a, const char *field, size_t max, size_t bytes,
                          int (*ok)(const char *s, char *why, size_t len), struct hd_err *err)
 {
     size_t i;
@@ -71,9 +56,9 @@ static int check_strings(json_t *a, const char *field, size_t max,
         snprintf(f, sizeof(f), "%s[%zu]", field, i);
         const char *s = json_string_value(v);
         size_t len = s ? json_string_length(v) : 0;
-        if (!s || len == 0 || len > SEED_CMD_MAX || strlen(s) != len)
-            return hd_fail(err, 400, f, "%s must be a string of 1 to %d bytes without NUL", f,
-                           SEED_CMD_MAX);
+        if (!s || len == 0 || len > bytes || strlen(s) != len)
+            return hd_fail(err, 400, f, "%s must be a string of 1 to %zu bytes without NUL", f,
+                           bytes);
         if (ok && ok(s, why, sizeof(why)) < 0)
             return hd_fail(err, 400, f, "%s: %s", f, why);
     }
@@ -97,15 +82,17 @@ int hd_seed_check(json_t *ci, struct hd_err *err)
                            "ssh_authorized_keys, runcmd)", k);
     }
     v = json_object_get(ci, "hostname");
-    if (v && (!json_is_string(v) || !hostname_ok(json_string_value(v))))
+    /* a DNS label: the spec's name rule ([a-z0-9-], letter or digit at both ends) */
+    if (v && (!json_is_string(v) || range_name_check(json_string_value(v), 63) != 0))
         return hd_fail(err, 400, "cloud_init.hostname", "cloud_init.hostname must be a host "
                        "name: [a-z0-9-], 1 to 63 characters, not starting or ending with '-'");
     v = json_object_get(ci, "ssh_authorized_keys");
-    if (v && check_strings(v, "cloud_init.ssh_authorized_keys", SEED_KEYS_MAX,
-                           range_ssh_key_check, err) < 0)
+    if (v && check_strings(v, "cloud_init.ssh_authorized_keys", RANGE_SSH_KEYS_MAX,
+                           RANGE_SSH_KEY_BYTES_MAX, range_ssh_key_check, err) < 0)
         return -1;
     v = json_object_get(ci, "runcmd");
-    if (v && check_strings(v, "cloud_init.runcmd", SEED_RUNCMD_MAX, NULL, err) < 0)
+    if (v && check_strings(v, "cloud_init.runcmd", RANGE_RUNCMD_MAX, RANGE_RUNCMD_BYTES_MAX, NULL,
+                           err) < 0)
         return -1;
     return 0;
 }
