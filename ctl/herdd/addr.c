@@ -79,9 +79,7 @@ int hd_nic_addr_parse(json_t *item, const char *field, struct hd_nic *nic, struc
         snprintf(f, sizeof(f), "%s.ipv4", field);
         if (host_with_len(json_string_value(v4), AF_INET, &a, &len, f, err) < 0)
             return -1;
-        ipam_addr_format(&a, nic->ipv4);
-        snprintf(nic->ipv4 + strlen(nic->ipv4), sizeof(nic->ipv4) - strlen(nic->ipv4), "/%u",
-                 len);
+        ipam_addr_format_len(&a, len, nic->ipv4);
     }
     if (gw) {
         struct ipam_addr g;
@@ -100,9 +98,7 @@ int hd_nic_addr_parse(json_t *item, const char *field, struct hd_nic *nic, struc
         snprintf(f, sizeof(f), "%s.ipv6", field);
         if (host_with_len(json_string_value(v6), AF_INET6, &a, &len, f, err) < 0)
             return -1;
-        ipam_addr_format(&a, nic->ipv6);
-        snprintf(nic->ipv6 + strlen(nic->ipv6), sizeof(nic->ipv6) - strlen(nic->ipv6), "/%u",
-                 len);
+        ipam_addr_format_len(&a, len, nic->ipv6);
     }
     return 0;
 }

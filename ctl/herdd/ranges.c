@@ -96,19 +96,17 @@ static void progress(struct hd_range_job *j, const char *type)
 /* The planned addresses of one NIC, into its API item. */
 static void nic_addresses(json_t *o, const struct range_nic_addr *na)
 {
-    char a[IPAM_NET_STR + 4];
+    char a[IPAM_NET_STR];
     if (!na->set)
         return;
-    ipam_addr_format(&na->v4, a);
-    snprintf(a + strlen(a), sizeof(a) - strlen(a), "/%u", na->len4);
+    ipam_addr_format_len(&na->v4, na->len4, a);
     json_object_set_new(o, "ipv4", json_string(a));
     if (na->has_gateway) {
         ipam_addr_format(&na->gateway, a);
         json_object_set_new(o, "gateway", json_string(a));
     }
     if (na->has_v6) {
-        ipam_addr_format(&na->v6, a);
-        snprintf(a + strlen(a), sizeof(a) - strlen(a), "/%u", na->len6);
+        ipam_addr_format_len(&na->v6, na->len6, a);
         json_object_set_new(o, "ipv6", json_string(a));
     }
 }

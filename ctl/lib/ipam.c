@@ -150,15 +150,20 @@ int ipam_net_parse(const char *s, int family, struct ipam_net *out, const char *
     return 0;
 }
 
-void ipam_net_format(const struct ipam_net *n, char out[IPAM_NET_STR])
+void ipam_addr_format_len(const struct ipam_addr *a, unsigned len, char out[IPAM_NET_STR])
 {
-    char a[IPAM_ADDR_STR];
-    ipam_addr_format(&n->base, a);
-    if (!a[0]) {
+    char t[IPAM_ADDR_STR];
+    ipam_addr_format(a, t);
+    if (!t[0]) {
         out[0] = '\0';
         return;
     }
-    snprintf(out, IPAM_NET_STR, "%s/%u", a, n->len);
+    snprintf(out, IPAM_NET_STR, "%s/%u", t, len);
+}
+
+void ipam_net_format(const struct ipam_net *n, char out[IPAM_NET_STR])
+{
+    ipam_addr_format_len(&n->base, n->len, out);
 }
 
 bool ipam_net_contains(const struct ipam_net *n, const struct ipam_addr *a)

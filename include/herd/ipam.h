@@ -61,6 +61,9 @@ bool ipam_addr_equal(const struct ipam_addr *a, const struct ipam_addr *b);
 int ipam_net_parse(const char *s, int family, struct ipam_net *out, const char *field,
                    struct herd_err *err);
 /* Canonical text (inet_ntop: IPv6 lower-case, longest zero run as "::"). */
+/* "A/LEN": an address with a prefix length (a NIC's address, host bits
+ * kept); "" for an unknown family, like ipam_net_format. */
+void ipam_addr_format_len(const struct ipam_addr *a, unsigned len, char out[IPAM_NET_STR]);
 void ipam_net_format(const struct ipam_net *n, char out[IPAM_NET_STR]);
 bool ipam_net_contains(const struct ipam_net *n, const struct ipam_addr *a);
 /* Whether two subnets share an address (false across families). */
