@@ -390,6 +390,30 @@ json_t *hd_seed_docs(const struct hd_vm *vm);
 int hd_seed_write(const struct hd_vm *vm, struct hd_err *err);
 void hd_seed_remove(const struct hd_vm *vm);
 
+/* dhcp.c: DHCPv4 servers of range scopes with `dhcp: true`: one dnsmasq
+ * each, in its own network namespace, on the scope's bridge by a veth pair
+ * (docs/ranges.md "DHCP"). */
+#define HD_DNSMASQ "/usr/sbin/dnsmasq"
+#define HD_DHCP_IFNAME "eth0"   /* the veth's end in the server's namespace */
+struct hd_dhcp_scope {
+    const char *range;
+    const char *bridge;
+    struct ipam_net net;         /* the scope's IPv4 subnet */
+    struct ipam_addr server;     /* range_subnet.dhcp_server */
+    bool has_gateway;
+    struct ipam_addr gateway;
+    const char *hosts;           /* "dhcp-host=MAC,IPV4,NAME,infinite\n" lines */
+};
+int hd_dhcp_available(void);     /* 0, or -errno: HD_DNSMASQ is not executable */
+/* Starts the scope's server; *rec: {bridge, veth, pid, conf, log}, what
+ * hd_dhcp_stop needs (kept in the range's record). 0, or -1 with err. */
+int hd_dhcp_start(const struct hd_config *cfg, const struct hd_dhcp_scope *sc, json_t **rec,
+                  struct hd_err *err);
+/* Stops it (only the dnsmasq its conf names: a reused pid is left alone),
+ * deletes its veth pair and files. Safe on a record of a dead server. */
+void hd_dhcp_stop(json_t *rec);
+bool hd_dhcp_running(json_t *rec);
+
 /* console.c: console output from a byte offset, and input to the guest. */
 json_t *hd_vm_console_read(struct hd_store *st, const char *name, long long offset,
                            struct hd_err *err);
@@ -516,6 +540,28 @@ struct hd_ranges {
     struct hd_range_job *jobs;   /* running up jobs, store lock */
 };
 void hd_ranges_init(struct hd_ranges *rg, struct hd_guests *gs);
+
+/* ranges_dhcp.c: a range's DHCP servers (dhcp.c), from its address plan. */
+struct hd_range_plan {
+    const char *name;
+    const struct range_spec *spec;
+    const struct range_guest *guests;
+    size_t n;
+    const struct range_nic_addr *addrs; /* guest g's NIC k at g * RANGE_NICS_MAX + k */
+};
+/* Before anything is created (store lock held): dnsmasq is there, each
+ * dhcp scope has a bridge here that no other range serves. 0, or -1. */
+int hd_range_dhcp_check(struct hd_store *st, const char *range, const struct range_spec *spec,
+                        struct hd_err *err);
+/* Stops the servers of old (an earlier `up`'s records, may be NULL) and
+ * starts one per dhcp scope: their records (JSON array), or NULL with err
+ * and none left running. Store lock not held. */
+json_t *hd_range_dhcp_start(struct hd_store *st, const struct hd_range_plan *p, json_t *old,
+                            struct hd_err *err);
+/* After the guests are created: restarts a server whose leases changed
+ * (a NIC's MAC is not the predicted one) or that died; the new records. */
+json_t *hd_range_dhcp_refresh(struct hd_store *st, const struct hd_range_plan *p, json_t *recs);
+void hd_range_dhcp_stop(json_t *recs);
 int hd_range_up(struct hd_ranges *rg, const char *yaml, size_t len, json_t **out,
                 struct hd_err *err);
 int hd_range_down(struct hd_ranges *rg, const char *name, json_t **out, struct hd_err *err);

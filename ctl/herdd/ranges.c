@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "herd/capacity.h"
 #include "herd/range_spec.h"
@@ -224,6 +225,25 @@ static void count_ready(struct hd_range_job *j, long *ready, long *pending)
     }
 }
 
+/* The guests exist now: their DHCP leases are by their real MACs. */
+static void refresh_dhcp(struct hd_range_job *j)
+{
+    struct hd_store *st = j->rg->gs->st;
+    struct hd_range_plan plan = {j->name, j->spec, j->guests, j->n, j->addrs};
+    pthread_mutex_lock(&st->mu);
+    json_t *r = hd_db_ranges(st, j->name);
+    json_t *recs = json_incref(json_object_get(r, "dhcp"));
+    json_decref(r);
+    pthread_mutex_unlock(&st->mu);
+    if (json_array_size(recs)) {
+        json_t *now = hd_range_dhcp_refresh(st, &plan, recs);
+        pthread_mutex_lock(&st->mu);
+        set_range_state(st, j->name, "starting", json_pack("{so}", "dhcp", now));
+        pthread_mutex_unlock(&st->mu);
+    }
+    json_decref(recs);
+}
+
 static void *job_main(void *arg)
 {
     struct hd_range_job *j = arg;
@@ -242,6 +262,7 @@ static void *job_main(void *arg)
         worker(j);
     for (unsigned i = 0; i < started; i++)
         pthread_join(th[i], NULL);
+    refresh_dhcp(j);
 
     /* wait until every started guest is ready or gone */
     struct timespec dl;
@@ -466,7 +487,7 @@ static int range_admit(struct hd_range_job *j, struct hd_err *err)
     size_t nroles;
     if (job_running(j->rg, j->name))
         return hd_fail(err, 409, "range", "range '%s' is being brought up already", j->name);
-    if (plan_addresses(j, err) < 0)
+    if (plan_addresses(j, err) < 0 || hd_range_dhcp_check(res->st, j->name, j->spec, err) < 0)
         return -1;
     struct cap_item *items = role_items(res->st, j->spec, &nroles, err);
     if (!items)
@@ -483,9 +504,9 @@ static int range_admit(struct hd_range_job *j, struct hd_err *err)
 }
 
 /* The range's record: starting, its bridges (this run's and an earlier
- * run's), its first creation time. */
+ * run's), its DHCP servers (steals dhcp), its first creation time. */
 static void save_range_start(const struct hd_range_job *j, const char *yaml, json_t *made,
-                             json_t *old)
+                             json_t *dhcp, json_t *old)
 {
     struct hd_store *st = j->rg->gs->st;
     if (old) {
@@ -496,6 +517,7 @@ static void save_range_start(const struct hd_range_job *j, const char *yaml, jso
                             "bridges_created", made, "created",
                             (json_int_t)(old ? json_integer_value(json_object_get(old, "created"))
                                              : hd_now_ms()));
+    json_object_set_new(doc, "dhcp", dhcp);
     pthread_mutex_lock(&st->mu);
     hd_db_save_range(st, j->name, yaml, doc);
     pthread_mutex_unlock(&st->mu);
@@ -541,8 +563,10 @@ int hd_range_up(struct hd_ranges *rg, const char *yaml, size_t len, json_t **out
     json_t *old = hd_db_ranges(st, j->name);
     pthread_mutex_unlock(&st->mu);
 
-    json_t *made = json_array();
-    if (make_segments(st->cfg, j->spec, made, err) < 0) {
+    json_t *made = json_array(), *dhcp = NULL;
+    struct hd_range_plan plan = {j->name, j->spec, j->guests, j->n, j->addrs};
+    if (make_segments(st->cfg, j->spec, made, err) < 0 ||
+        !(dhcp = hd_range_dhcp_start(st, &plan, json_object_get(old, "dhcp"), err))) {
         remove_bridges(made);
         json_decref(made);
         json_decref(old);
@@ -552,7 +576,7 @@ int hd_range_up(struct hd_ranges *rg, const char *yaml, size_t len, json_t **out
         job_free(j);
         return -1;
     }
-    save_range_start(j, yaml, made, old);
+    save_range_start(j, yaml, made, dhcp, old);
     json_decref(old);
     return start_job(j, out, err);
 }
@@ -565,6 +589,14 @@ static json_t *range_vm_names(struct hd_store *st, const char *name)
         if (!strcmp(vm->range, name))
             json_array_append_new(a, json_string(vm->name));
     return a;
+}
+
+/* STATE/ranges/NAME, once what it held is gone. */
+static void range_dir_remove(const struct hd_config *cfg, const char *name)
+{
+    char dir[4096];
+    snprintf(dir, sizeof(dir), "%s/ranges/%s", cfg->state_dir, name);
+    rmdir(dir);
 }
 
 int hd_range_down(struct hd_ranges *rg, const char *name, json_t **out, struct hd_err *err)
@@ -601,6 +633,8 @@ int hd_range_down(struct hd_ranges *rg, const char *name, json_t **out, struct h
         json_decref(r);
         return hd_fail(err, 500, "", "%ld guest(s) not removed; last: %s", errors, last);
     }
+    hd_range_dhcp_stop(json_object_get(r, "dhcp"));
+    range_dir_remove(st->cfg, name);
     /* segment bridges this range made, unless another range still uses them */
     json_t *made = json_deep_copy(json_object_get(r, "bridges_created"));
     pthread_mutex_lock(&st->mu);

@@ -205,11 +205,16 @@ static int take_fixed(struct plan *p, const struct range_held *held, size_t n_he
     for (size_t i = 0; i < p->n_scopes; i++) {
         struct scope *s = &p->scopes[i];
         char holder[110];
-        if (!s->sn->has_gateway)
-            continue;
-        snprintf(holder, sizeof(holder), "%s.gateway", s->path);
-        if (take(s, &s->sn->gateway, holder, &prev) == -ENOMEM)
-            return -ENOMEM;
+        if (s->sn->has_gateway) {
+            snprintf(holder, sizeof(holder), "%s.gateway", s->path);
+            if (take(s, &s->sn->gateway, holder, &prev) == -ENOMEM)
+                return -ENOMEM;
+        }
+        if (s->sn->dhcp) {
+            snprintf(holder, sizeof(holder), "%s.dhcp (herdd's DHCP server)", s->path);
+            if (take(s, &s->sn->dhcp_server, holder, &prev) == -ENOMEM)
+                return -ENOMEM;
+        }
     }
     for (int own = 0; own < 2; own++) {
         for (size_t i = 0; i < n_held; i++) {

@@ -747,6 +747,22 @@ static int get_addr(struct vctx *v, const struct ynode *n, struct ipam_addr *out
     return 0;
 }
 
+/* A plain true or false (YAML 1.2 core schema, lower case). */
+static int get_bool(struct vctx *v, const struct ynode *n, bool *out)
+{
+    char sb[48];
+    int rc = want_kind(v, n, Y_SCALAR, "true or false");
+    if (rc)
+        return rc;
+    if (n->plain && !strcmp(n->str, "true"))
+        *out = true;
+    else if (n->plain && !strcmp(n->str, "false"))
+        *out = false;
+    else
+        return verr(v, n, "expected true or false, got '%s'", shown(n, sb, sizeof(sb)));
+    return 0;
+}
+
 /* A scalar that is a subnet of family into out (ipam's message). */
 static int get_net(struct vctx *v, const struct ynode *n, int family, struct ipam_net *out)
 {
@@ -1149,25 +1165,43 @@ static int check_totals(struct vctx *v, struct range_spec *spec, size_t i)
 
 /* ---- addressing: networks.<net>[.segments.<seg>] ------------------------ */
 
-/* One scope's {subnet, gateway, ipv6} (and, for a network, segments) into
- * a new entry of spec->subnets when it has a subnet. */
+/* dhcp: true: the server's address is the highest host of the subnet that
+ * is not its gateway (range_addr never hands it to a guest). */
+static int check_dhcp(struct vctx *v, const struct ynode *n, struct range_subnet *sn)
+{
+    PUSH(".dhcp");
+    int rc = get_bool(v, n, &sn->dhcp);
+    if (!rc && sn->dhcp) {
+        uint32_t off = ipam_net_hosts(&sn->v4);
+        if (sn->has_gateway && ipam_net_at(&sn->v4, off, &sn->dhcp_server) == 0 &&
+            ipam_addr_equal(&sn->dhcp_server, &sn->gateway))
+            off--;
+        if (off == 0 || ipam_net_at(&sn->v4, off, &sn->dhcp_server) < 0)
+            rc = verr(v, n, "the subnet has no host address left for the DHCP server");
+    }
+    POP();
+    return rc;
+}
+
+/* One scope's {subnet, gateway, ipv6, dhcp} (and, for a network, segments)
+ * into a new entry of spec->subnets when it has a subnet. */
 static int check_scope(struct vctx *v, const struct ynode *n, enum range_network net,
                        const char *segment, struct range_spec *spec, const struct ynode **segs)
 {
-    static const char *const keys[] = {"subnet", "gateway", "ipv6", "segments"};
-    const struct ynode *f[4];
-    size_t nkeys = segs ? 4 : 3;
-    int rc = want_kind(v, n, Y_MAP, segs ? "a mapping {subnet, gateway, ipv6, segments}"
-                                         : "a mapping {subnet, gateway, ipv6}");
+    static const char *const keys[] = {"subnet", "gateway", "ipv6", "dhcp", "segments"};
+    const struct ynode *f[5];
+    size_t nkeys = segs ? 5 : 4;
+    int rc = want_kind(v, n, Y_MAP, segs ? "a mapping {subnet, gateway, ipv6, dhcp, segments}"
+                                         : "a mapping {subnet, gateway, ipv6, dhcp}");
     if (rc)
         return rc;
-    if ((rc = get_fields(v, n, keys, nkeys, f, segs ? "subnet, gateway, ipv6, segments"
-                                                    : "subnet, gateway, ipv6")))
+    if ((rc = get_fields(v, n, keys, nkeys, f, segs ? "subnet, gateway, ipv6, dhcp, segments"
+                                                    : "subnet, gateway, ipv6, dhcp")))
         return rc;
     if (segs)
-        *segs = f[3];
+        *segs = f[4];
     if (!f[0]) {
-        if (f[1] || f[2])
+        if (f[1] || f[2] || f[3])
             return missing(v, n, "subnet");
         return 0;
     }
@@ -1215,6 +1249,8 @@ static int check_scope(struct vctx *v, const struct ynode *n, enum range_network
             return rc;
         sn->has_v6 = true;
     }
+    if (f[3] && (rc = check_dhcp(v, f[3], sn)))
+        return rc;
     spec->n_subnets++;
     return 0;
 }

@@ -249,6 +249,20 @@ int netdev_tap_remove(struct netdev_nl *nl, const char *name);
  * calling this links libnftables ($(NETDEV_NFT_LDLIBS)). */
 int netdev_tap_cleanup(struct netdev_nl *nl, const char *prefix, unsigned *removed);
 
+/* A veth pair for a service in its own network namespace (herdd's DHCP
+ * servers): host_name here, ours (NETDEV_OWNER_ALIAS), enslaved to bridge
+ * and up; its peer peer_name created in the namespace nsfd (an open
+ * /proc/PID/ns/net), up there with addr/prefix_len (and the subnet's
+ * broadcast address). The host has no address on the bridge. On failure
+ * nothing is left (deleting the host end deletes the peer). 0 or -errno. */
+#define NETDEV_VETH_PREFIX "hd-"   /* herdd names its host ends so */
+int netdev_veth_into_ns(struct netdev_nl *nl, const char *host_name, const char *bridge,
+                        int nsfd, const char *peer_name, struct in_addr addr,
+                        unsigned prefix_len, struct herd_err *err);
+/* Deletes such a pair by its host end: only a veth named NETDEV_VETH_PREFIX…
+ * that carries our ifalias (-EINVAL, -EPERM otherwise); 0 if it is gone. */
+int netdev_veth_remove(struct netdev_nl *nl, const char *host_name);
+
 /* True if mac is a link address or a bridge FDB entry on this host (for
  * netdev_mac_assign's in_use; ctx is the struct netdev_nl *). */
 bool netdev_mac_seen_on_host(const uint8_t mac[6], void *nl);

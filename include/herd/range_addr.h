@@ -14,7 +14,8 @@
  *   3. else the NIC's explicit `addresses`, item guest-1;
  *   4. else the lowest free host of the subnet, guests in range_spec_expand
  *      order, NICs in order.
- * Never handed out: the network and broadcast addresses, the gateway, an
+ * Never handed out: the network and broadcast addresses, the gateway, the
+ * DHCP server's address (a scope with dhcp: range_subnet.dhcp_server), an
  * address HELD by a NIC of any other guest (another range's on a shared
  * bridge) or by a guest of this range on a NIC the spec no longer gives it
  * (it keeps that address until it is removed), an address already given in

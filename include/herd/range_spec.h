@@ -25,7 +25,7 @@
  *     management: {subnet: 10.10.0.0/24, gateway: 10.10.0.1, ipv6: "fd00:10::/64"}
  *     communication:
  *       segments:
- *         red-net: {subnet: 10.20.1.0/24, gateway: 10.20.1.1}
+ *         red-net: {subnet: 10.20.1.0/24, gateway: 10.20.1.1, dhcp: true}
  *
  * A NIC whose network (or segment) has a subnet gets an address: the next
  * of its explicit `addresses` (one per guest of the role), an override, or
@@ -126,6 +126,9 @@ struct range_subnet {
     struct ipam_addr gateway;        /* inside v4, not its network/broadcast */
     bool has_v6;
     struct ipam_net v6;              /* optional IPv6 prefix */
+    bool dhcp;                       /* herdd serves DHCPv4 on the scope's bridge */
+    struct ipam_addr dhcp_server;    /* its address: the highest host that is
+                                      * not the gateway (set when dhcp) */
     int line;
 };
 

@@ -430,6 +430,68 @@ static void bad_spec(const char *yaml, const char *field, const char *want)
     fx_close(&f);
 }
 
+/* dhcp: true keeps the subnet's highest host that is not the gateway for
+ * herdd's server: never planned, refused as an explicit address, and it
+ * counts against the subnet's room. */
+static void test_dhcp_server(void **state)
+{
+    (void)state;
+    static const char *const yaml =
+        "range: d\n"
+        "networks:\n"
+        "  communication:\n"
+        "    segments:\n"
+        "      a: {subnet: 10.0.1.0/29, dhcp: true}\n"
+        "      b: {subnet: 10.0.2.0/29, gateway: 10.0.2.6, dhcp: true}\n"
+        "scenarios:\n"
+        "  - name: s\n"
+        "    roles:\n"
+        "      - name: r\n"
+        "        template: t\n"
+        "        count: 5\n"
+        "        nics:\n"
+        "          - {network: communication, segment: a}\n"
+        "          - {network: communication, segment: b}\n";
+    struct fx f;
+    fx_open(&f, yaml);
+    assert_true(f.spec->subnets[0].dhcp);
+    assert_addr(&f.spec->subnets[0].dhcp_server, AF_INET, "10.0.1.6");
+    assert_addr(&f.spec->subnets[1].dhcp_server, AF_INET, "10.0.2.5");
+    /* a: hosts .1-.6, .6 the server: five guests fit; b: .6 gateway, .5
+     * server: four hosts for five guests */
+    plan_bad(&f, NULL, 0, "networks.communication.segments.b.subnet",
+             "10.0.2.0/29 has 4 free host addresses for 5 NICs");
+    fx_close(&f);
+
+    char *small = strdup(yaml);
+    assert_non_null(small);
+    memcpy(strstr(small, "count: 5"), "count: 4", 8);
+    fx_open(&f, small);
+    plan_ok(&f, NULL, 0);
+    for (size_t g = 0; g < 4; g++) {
+        char a[16], b[16];
+        snprintf(a, sizeof(a), "10.0.1.%zu", g + 1);
+        snprintf(b, sizeof(b), "10.0.2.%zu", g + 1);
+        expect(&f, g, 0, a, 29, NULL, NULL, 0);
+        expect(&f, g, 1, b, 29, "10.0.2.6", NULL, 0);
+    }
+    fx_close(&f);
+    free(small);
+
+    bad_spec("range: d\n"
+             "networks:\n"
+             "  management: {subnet: 10.0.1.0/24, gateway: 10.0.1.1, dhcp: true}\n"
+             "scenarios:\n"
+             "  - name: s\n"
+             "    roles:\n"
+             "      - name: r\n"
+             "        template: t\n"
+             "        count: 1\n"
+             "        nics: [{network: management, addresses: [10.0.1.254]}]\n",
+             "scenarios[0].roles[0].nics[0].addresses[0]",
+             "10.0.1.254 is already taken by networks.management.dhcp (herdd's DHCP server)");
+}
+
 static void test_explicit_refused(void **state)
 {
     (void)state;
@@ -705,6 +767,7 @@ int main(void)
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_explicit),
         cmocka_unit_test(test_explicit_refused),
+        cmocka_unit_test(test_dhcp_server),
         cmocka_unit_test(test_overlap),
         cmocka_unit_test(test_exhaustion),
         cmocka_unit_test(test_failure_zeroes),

@@ -699,11 +699,11 @@ static void test_networks_refused(void **state)
                    "  management: {subnet: 10.2.0.0/24}\n"),
               "networks.management", "duplicate network");
     parse_bad(NETS("  management: {subnet: 10.0.0.0/24, vlan: 3}\n"), "networks.management.vlan",
-              "unknown field (expected subnet, gateway, ipv6, segments)");
+              "unknown field (expected subnet, gateway, ipv6, dhcp, segments)");
     parse_bad(NETS("  management: {subnet: 10.0.0.0/24, subnet: 10.1.0.0/24}\n"),
               "networks.management.subnet", "duplicate field");
     parse_bad(NETS("  management: 10.0.0.0/24\n"), "networks.management",
-              "expected a mapping {subnet, gateway, ipv6, segments}, got a scalar");
+              "expected a mapping {subnet, gateway, ipv6, dhcp, segments}, got a scalar");
     parse_bad(NETS("  management:\n"), "networks.management", "got null");
     /* segments */
     parse_bad(NETS("  communication: {segments: [red]}\n"), "networks.communication.segments",
@@ -720,10 +720,19 @@ static void test_networks_refused(void **state)
     parse_bad(NETS("  communication:\n    segments:\n"
                    "      red: {subnet: 10.0.0.0/24, segments: {x: {subnet: 10.1.0.0/24}}}\n"),
               "networks.communication.segments.red.segments",
-              "unknown field (expected subnet, gateway, ipv6)");
+              "unknown field (expected subnet, gateway, ipv6, dhcp)");
     parse_bad(NETS("  communication:\n    segments:\n      red: {subnet: 10.0.0.0/24}\n"
                    "      blue: {subnet: 10.1.0.5/24}\n"),
               "networks.communication.segments.blue.subnet", "host bits are set");
+    /* dhcp */
+    parse_bad(NETS("  management: {subnet: 10.0.0.0/24, dhcp: yes}\n"), "networks.management.dhcp",
+              "expected true or false, got 'yes'");
+    parse_bad(NETS("  management: {subnet: 10.0.0.0/24, dhcp: \"true\"}\n"),
+              "networks.management.dhcp", "expected true or false, got 'true'");
+    parse_bad(NETS("  management: {subnet: 10.0.0.0/24, dhcp: 1}\n"), "networks.management.dhcp",
+              "expected true or false");
+    parse_bad(NETS("  management: {dhcp: true}\n"), "networks.management.subnet",
+              "required field is missing");
     /* subnets */
     parse_bad(NETS("  management: {subnet: 10.10.0.5/24}\n"), "networks.management.subnet",
               "10.10.0.5/24: host bits are set (the subnet is 10.10.0.0/24)");
