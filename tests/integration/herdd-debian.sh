@@ -68,55 +68,7 @@ scenarios:
           - "for a in \$(seq 60); do ping -c 1 -W 2 10.30.0.\$(( \$(hostname | sed 's/.*-//') % $count + 2 )) >/dev/null && break; done; echo herd-seed: ping rc=\$? > /dev/ttyS0"
 YAML
 echo "== range up ($count Debian guests)"
-start=$EPOCHSECONDS
-hc range up "$tmp/debian.yaml" &
-up_pid=$!
-# In the nested host only: QEMU's emulated SVM ends about 1 Debian boot in 6
-# to 9 in a guest triple fault or a hang, with QEMU as the VMM too
-# (docs/nested-host.md); such a guest is started once more (while range up
-# waits, or after it) and must then become ready.
-declare -A retried=() size=() changed=()
-emulated_fault() { # NAME: sets why when NAME triple-faulted, or its console
-    # has been silent for $nested_silence s, in the nested host
-    local v=$1 d=$tmp/state/vms/$1 s
-    [ "${HERD_NESTED:-0}" = 1 ] && [ -z "${retried[$v]:-}" ] || return 1
-    grep -qa 'herd-guest: ready ' "$d/console.log" 2>/dev/null && return 1
-    if grep -q 'guest triple fault (KVM_EXIT_SHUTDOWN)' "$d/vmm.log" 2>/dev/null; then
-        why="guest triple fault"
-        return 0
-    fi
-    s=$(stat -c %s "$d/console.log" 2>/dev/null || echo 0)
-    if [ "$s" != "${size[$v]:-}" ]; then
-        size[$v]=$s changed[$v]=$EPOCHSECONDS
-        return 1
-    fi
-    [ $((EPOCHSECONDS - changed[$v])) -ge "$nested_silence" ] || return 1
-    why="console silent for $nested_silence s"
-}
-retry_faulted() {
-    local v
-    for v in $(range_vms deb 'v["state"] in ("running", "exited")'); do
-        emulated_fault "$v" || continue
-        echo "$v: $why in the nested host (the emulated host's fault); starting it once more"
-        retried[$v]=1
-        unset "size[$v]"
-        [ "$(vm_field "$v" 'd["state"]')" = exited ] || hc vm stop "$v" >/dev/null || fail "stop $v"
-        hc vm start "$v" >/dev/null || fail "start $v again"
-    done
-}
-while kill -0 "$up_pid" 2>/dev/null && [ $((EPOCHSECONDS - start)) -lt $((limit + 60)) ]; do
-    [ "${HERD_NESTED:-0}" = 1 ] && retry_faulted
-    sleep 2
-done
-wait_bounded "$up_pid" 30
-up=$?
-echo "range up: $((EPOCHSECONDS - start))s"
-[ "${HERD_NESTED:-0}" = 1 ] && retry_faulted # one that faulted as range up ended
-for v in "${!retried[@]}"; do
-    wait_ready "$v" "$((limit - (EPOCHSECONDS - start) > 60 ? limit - (EPOCHSECONDS - start) : 60))" ||
-        echo "$v: not ready after its second start"
-done
-[ "$up" -eq 0 ] || [ ${#retried[@]} -gt 0 ] || fail "range up"
+debian_range_up deb "$tmp/debian.yaml"
 hc vm ls --range deb
 hc --json range status deb > "$tmp/status.json" || fail "range status"
 python3 - "$tmp/status.json" "$count" <<'PY' || fail "range deb: not every guest is ready"
@@ -129,21 +81,7 @@ print(f'{len(vms)} guests, {len(vms) - len(bad)} ready')
 for b in bad: print("  " + b)
 sys.exit(1 if bad or len(vms) != int(sys.argv[2]) else 0)
 PY
-for v in $(range_vms deb); do
-    con=$tmp/state/vms/$v/console.log
-    state=$(grep -a 'herd-guest: ready ' "$con" | tail -n 1 | tr -d '\r')
-    echo "$v: ${state:-no ready line}"
-    if [ -z "$state" ]; then
-        echo "--- $v: herd-vmm log"; tail -n 30 "$tmp/state/vms/$v/vmm.log" 2>/dev/null
-        echo "--- $v: console (last 30 lines)"; tail -n 30 "$con" | tr -d '\r'
-    fi
-    grep -q 'state=running' <<<"$state" || fail "$v: systemd is not running cleanly: $state"
-    # a ready guest prints login: within moments (getty starts with
-    # multi-user); a guest that never got there has nothing to wait for
-    wait_line "$con" ' login:' "$([ -n "$state" ] && echo 60 || echo 0)" ||
-        fail "$v: no login: prompt on its console"
-    grep -qaE 'EXT4-fs \(vda\): mounted' "$con" || fail "$v: no ext4 root on /dev/vda in its console"
-done
+check_debian_consoles deb
 
 echo "== inside the guests: cloud-init's host name, address, ping; ssh with the range's key"
 ip -n "$ns" addr add 10.30.0.254/24 dev hsc-lab-net || fail "host address on hsc-lab-net"
