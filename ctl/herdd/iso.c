@@ -8,14 +8,16 @@
 #include "iso.h"
 
 /* The image's bytes into fd. */
-static int iso_stream_out(IsoImage *img, int level, int fd)
+static int iso_stream_out(IsoImage *img, int level, bool keep_modes, int fd)
 {
     IsoWriteOpts *opts = NULL;
     struct burn_source *src = NULL;
-    /* profile 2 (distribution): Rock Ridge, file modes 0444 or 0555 with
-     * an exec bit, owner 0; Joliet for readers without Rock Ridge */
+    /* profile 2 (distribution): Rock Ridge, modes 0444 (directories
+     * 0555), owner 0; Joliet for readers without Rock Ridge */
     if (iso_write_opts_new(&opts, 2) < 0)
         return -ENOMEM;
+    if (keep_modes)
+        iso_write_opts_set_replace_mode(opts, 0, 0, 1, 1);
     iso_write_opts_set_iso_level(opts, level);
     iso_write_opts_set_rockridge(opts, 1);
     iso_write_opts_set_joliet(opts, 1);
@@ -35,13 +37,13 @@ static int iso_stream_out(IsoImage *img, int level, int fd)
     return rc;
 }
 
-int hd_iso_write_tmp(IsoImage *img, int level, const char *tmp)
+int hd_iso_write_tmp(IsoImage *img, int level, bool keep_modes, const char *tmp)
 {
     unlink(tmp);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0444);
     if (fd < 0)
         return -errno;
-    int rc = iso_stream_out(img, level, fd);
+    int rc = iso_stream_out(img, level, keep_modes, fd);
     if (rc == 0 && fsync(fd) < 0)
         rc = -errno;
     close(fd);

@@ -6,6 +6,7 @@
 
 /* libisofs.h declares struct burn_source itself when told that no
  * libburn.h comes; a few of its declarations are old-style (f()). */
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -16,9 +17,10 @@
 #pragma GCC diagnostic pop
 
 /* Writes img to the new file tmp (created 0444, so 0400 under herdd's
- * umask; an old tmp is replaced), fsync'd: Rock Ridge (names as they are,
- * exec bits kept), Joliet besides, ISO level 2 or 3 (files of 4 GiB and
- * more). 0, or -errno with tmp removed. The caller renames it. */
-int hd_iso_write_tmp(IsoImage *img, int level, const char *tmp);
+ * umask; an old tmp is replaced), fsync'd: Rock Ridge (names as they are),
+ * Joliet besides, ISO level 2 or 3 (files of 4 GiB and more), owner 0.
+ * keep_modes: the nodes' modes as they are (else 0444, directories 0555).
+ * 0, or -errno with tmp removed. The caller renames it. */
+int hd_iso_write_tmp(IsoImage *img, int level, bool keep_modes, const char *tmp);
 
 #endif

@@ -105,6 +105,8 @@ static int walk_entry(struct walk *w, IsoDir *parent, int dfd, const char *name,
         return walk_fail(w, "may be written by others than root (chmod go-w)");
     if (iso_tree_add_new_node(w->img, parent, name, w->path, &node) < 0)
         return walk_fail(w, "cannot be added to the image");
+    /* read-only for all; the exec bit kept (a script stays runnable) */
+    iso_node_set_permissions(node, S_ISDIR(st.st_mode) || (st.st_mode & 0111) ? 0555 : 0444);
     if (!S_ISDIR(st.st_mode))
         return 0;
     int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -169,7 +171,7 @@ static int build_iso(const char *canon, struct hd_resdisk *d, struct hd_err *err
     }
     if (walk_dir(w, iso_image_get_root(w->img), fd, 0) < 0)
         goto out;
-    rc = hd_iso_write_tmp(w->img, 3, d->tmp);
+    rc = hd_iso_write_tmp(w->img, 3, true, d->tmp);
     if (rc < 0)
         hd_fail(err, 500, d->field, "%s: writing %s: %s", d->field, d->tmp, strerror(-rc));
 out:

@@ -149,7 +149,7 @@ json_t *hd_seed_docs(const struct hd_vm *vm)
         json_object_set(user, "runcmd", v);
     if (vm->resources) /* cloud-init's mounts run before runcmd */
         json_object_set_new(user, "mounts",
-                            json_pack("[[ss ss ss ss ss ss]]", "LABEL=" HD_RESDISK_LABEL,
+                            json_pack("[[s s s s s s]]", "LABEL=" HD_RESDISK_LABEL,
                                       HD_RESDISK_MOUNT, resources_fstype(vm), "ro,nofail",
                                       "0", "0"));
     json_t *net = network_config(vm);
@@ -208,7 +208,7 @@ static int iso_write(json_t *docs, const char *tmp)
     for (size_t i = 0; i < 3 && rc == 0; i++)
         rc = iso_add_text(img, files[i], json_string_value(json_object_get(docs, files[i])));
     if (rc == 0)
-        rc = hd_iso_write_tmp(img, 2, tmp);
+        rc = hd_iso_write_tmp(img, 2, false, tmp);
     iso_image_unref(img);
     return rc;
 }
