@@ -402,7 +402,7 @@ static int h_vm_create(struct hd_call *q)
         return -1;
     const char *n = json_string_value(json_object_get(b, "name"));
     snprintf(r->target, sizeof(r->target), "%s", n ? n : "");
-    int rc = hd_vm_create(q->api->gs, b, NULL, &r->json, &err);
+    int rc = hd_vm_create(q->api->gs, b, NULL, NULL, &r->json, &err);
     json_decref(b);
     if (rc < 0)
         return fail_reply(r, &err);

@@ -106,8 +106,8 @@ static bool allowed_place(const struct hd_config *cfg, const char *canon)
     return false;
 }
 
-int hd_image_file_check(const struct hd_config *cfg, const char *path, const char *field,
-                        struct hd_err *err)
+int hd_image_path_check(const struct hd_config *cfg, const char *path, const char *field,
+                        bool dir_ok, struct stat *stp, struct hd_err *err)
 {
     struct stat st;
     if (path[0] != '/')
@@ -121,8 +121,11 @@ int hd_image_file_check(const struct hd_config *cfg, const char *path, const cha
     if (S_ISLNK(st.st_mode))
         return hd_fail(err, 400, field, "%s: %s is a symbolic link (name the file itself)",
                        field, path);
-    if (!S_ISREG(st.st_mode))
-        return hd_fail(err, 400, field, "%s: %s is not a regular file", field, path);
+    if (!S_ISREG(st.st_mode) && !(dir_ok && S_ISDIR(st.st_mode)))
+        return hd_fail(err, 400, field, "%s: %s is not a regular file%s", field, path,
+                       dir_ok ? " or a directory" : "");
+    if (stp)
+        *stp = st;
     char *canon = realpath(path, NULL);
     if (!canon)
         return hd_fail(err, 400, field, "%s: %s: %s", field, path, strerror(errno));
@@ -132,6 +135,12 @@ int hd_image_file_check(const struct hd_config *cfg, const char *path, const cha
         return hd_fail(err, 400, field, "%s: %s is outside image_dirs (herdd's configuration "
                        "names the directories template files may come from)", field, path);
     return 0;
+}
+
+int hd_image_file_check(const struct hd_config *cfg, const char *path, const char *field,
+                        struct hd_err *err)
+{
+    return hd_image_path_check(cfg, path, field, false, NULL, err);
 }
 
 int hd_chain_of(const struct hd_config *cfg, const char *image, const char *format,

@@ -343,6 +343,10 @@ static struct hd_vm *vm_from_doc(struct hd_store *st, int64_t id, json_t *d)
     if (json_is_object(ci)) {
         vm->cloud_init = json_incref(ci);
         vm->seed_gen = (unsigned)get_int(json_object_get(d, "seed"), "generation", 0);
+        /* herdd's own record (resdisk.c's path), only with a seed */
+        const char *res = json_string_value(json_object_get(d, "resources"));
+        if (res && *res == '/')
+            vm->resources = strdup(res);
     }
     vm_nics_from_doc(vm, d);
     return vm;

@@ -80,6 +80,8 @@ json_t *hd_vm_json(const struct hd_vm *vm, bool full)
         json_object_set_new(o, "seed", json_pack("{ss si}", "instance_id", iid, "generation",
                                                  (int)vm->seed_gen));
     }
+    if (vm->resources)
+        json_object_set_new(o, "resources", json_string(vm->resources));
     json_object_set_new(o, "nics", nics);
     json_object_set_new(o, "started", vm->started ? json_integer(vm->started) : json_null());
     json_object_set_new(o, "ready_at", vm->ready_at ? json_integer(vm->ready_at) : json_null());

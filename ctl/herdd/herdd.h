@@ -25,6 +25,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "herd/error.h"
@@ -170,6 +171,8 @@ struct hd_vm {
                             * is made (its paths: hd_vm_path) */
     json_t *cloud_init;  /* {hostname, ssh_authorized_keys, runcmd}: its NoCloud
                           * seed (seed.c); NULL: no seed disk */
+    char *resources;     /* its range's resource disk (resdisk.c), attached
+                          * read-only after the seed; NULL: none */
     unsigned seed_gen;   /* bumped by each reset: a new instance-id */
     char escape[512];   /* the seccomp line of a possible escape attempt, "" if none */
     int64_t escape_at;
@@ -336,6 +339,9 @@ int hd_image_dirs_prepare(struct hd_config *cfg, struct hd_err *err);
 /* PATH: absolute, a regular file itself (not a link), inside image_dirs. */
 int hd_image_file_check(const struct hd_config *cfg, const char *path, const char *field,
                         struct hd_err *err);
+/* The same, a directory allowed too when dir_ok; *st (may be NULL): its lstat. */
+int hd_image_path_check(const struct hd_config *cfg, const char *path, const char *field,
+                        bool dir_ok, struct stat *st, struct hd_err *err);
 /* IMAGE's chain, each link checked before it is opened. */
 int hd_chain_of(const struct hd_config *cfg, const char *image, const char *format,
                 const char *field, struct hd_chain *out, struct hd_err *err);
@@ -413,6 +419,29 @@ int hd_dhcp_start(const struct hd_config *cfg, const struct hd_dhcp_scope *sc, j
  * deletes its veth pair and files. Safe on a record of a dead server. */
 void hd_dhcp_stop(json_t *rec);
 bool hd_dhcp_running(json_t *rec);
+
+/* resdisk.c: a range's resource disks (docs/ranges.md "Resource disk"):
+ * STATE/ranges/RANGE/resources.iso (range-wide) and resources-SCENARIO.iso,
+ * ISO 9660 images labelled HERD_RES built from a directory, or a raw image
+ * file attached as it is. Both must lie in image_dirs. */
+#define HD_RESDISK_LABEL "HERD_RES"            /* its ISO 9660 volume id */
+#define HD_RESDISK_MOUNT "/mnt/herd-resources" /* where the seed mounts it */
+struct hd_resdisk {
+    char field[48];           /* "resources", "scenarios[3].resources" */
+    char path[4096];          /* what its guests attach */
+    char tmp[4112];           /* a built image not yet in place; "" when none */
+};
+/* Checks src for the scope (scenario NULL: range-wide) and, for a
+ * directory, builds its image under a temporary name. 400 naming field
+ * when src is not fit; on failure nothing is left. No lock held (slow). */
+int hd_resdisk_prepare(const struct hd_config *cfg, const char *range, const char *scenario,
+                       const char *src, const char *field, struct hd_resdisk *d,
+                       struct hd_err *err);
+/* The built image to its place (replacing an earlier one), or discarded. */
+int hd_resdisk_commit(struct hd_resdisk *d, struct hd_err *err);
+void hd_resdisk_discard(struct hd_resdisk *d);
+/* range down: the range's images and then its directory. */
+void hd_resdisk_remove(const struct hd_config *cfg, const char *range);
 
 /* console.c: console output from a byte offset, and input to the guest. */
 json_t *hd_vm_console_read(struct hd_store *st, const char *name, long long offset,
@@ -494,10 +523,13 @@ struct hd_guests {
 };
 void hd_guests_init(struct hd_guests *gs, struct hd_res *r);
 void hd_vm_set_spawn_hook(struct hd_guests *gs, hd_spawn_hook hook, void *arg);
-/* body: {"name", "template", "cpus"?, "mem"?, "nics"?, "restart"?, "start"?};
- * range may be NULL. */
-int hd_vm_create(struct hd_guests *gs, json_t *body, const char *range, json_t **out,
-                 struct hd_err *err);
+/* body: {"name", "template", "cpus"?, "mem"?, "nics"?, "restart"?, "start"?,
+ * "cloud_init"?}. range and resources are NULL for the API's guests: a
+ * range's guests get their range's name and its resource disk (a path
+ * resdisk.c made or checked; never one from an API body). A guest with a
+ * resource disk always gets a seed (it mounts the disk). */
+int hd_vm_create(struct hd_guests *gs, json_t *body, const char *range, const char *resources,
+                 json_t **out, struct hd_err *err);
 int hd_vm_action(struct hd_guests *gs, const char *name, const char *action, json_t *opts,
                  json_t **out, struct hd_err *err);
 int hd_vm_rm(struct hd_guests *gs, const char *name, bool force, struct hd_err *err);

@@ -4,7 +4,8 @@
  * (range.progress, range.failed_guest, range.up.done). `up` is idempotent:
  * guests that exist are started if they are not running, missing ones are
  * created, so `up` after an interrupted `up` completes the range. `down`
- * removes exactly the range's guests and the segment bridges it created. */
+ * removes exactly the range's guests, the segment bridges it created and
+ * its resource disks (resdisk.c; built at each `up`, kept by `reset`). */
 #include <errno.h>
 #include <net/if.h>
 #include <stdio.h>
@@ -25,6 +26,7 @@ struct hd_range_job {
     struct range_guest *guests;
     size_t n;
     struct range_nic_addr *addrs; /* guest g's NIC k: addrs[g * RANGE_NICS_MAX + k] */
+    struct hd_resdisk *disks;     /* resource disks: [0] the range's, [1 + s] scenario s's */
     pthread_mutex_t mu;
     size_t next;
     long created, started, failed, ready;
@@ -60,6 +62,7 @@ static void job_free(struct hd_range_job *j)
 {
     free(j->guests);
     free(j->addrs);
+    free(j->disks);
     range_spec_free(j->spec);
     pthread_mutex_destroy(&j->mu);
     free(j);
@@ -154,6 +157,16 @@ static json_t *guest_body(const struct hd_range_job *j, size_t g)
     return b;
 }
 
+/* The resource disk of the guest's scope: its scenario's, else the range's;
+ * NULL when neither names one. */
+static const char *guest_resources(const struct hd_range_job *j, const struct range_guest *gu)
+{
+    size_t s = (size_t)(gu->scenario - j->spec->scenarios);
+    if (gu->scenario->resources)
+        return j->disks[1 + s].path;
+    return j->spec->resources ? j->disks[0].path : NULL;
+}
+
 static void one_guest(struct hd_range_job *j, const struct range_guest *gu)
 {
     struct hd_guests *gs = j->rg->gs;
@@ -172,7 +185,7 @@ static void one_guest(struct hd_range_job *j, const struct range_guest *gu)
         rc = hd_vm_action(gs, gu->name, "start", NULL, &out, &err);
     } else {
         json_t *b = guest_body(j, (size_t)(gu - j->guests));
-        rc = hd_vm_create(gs, b, j->name, &out, &err);
+        rc = hd_vm_create(gs, b, j->name, guest_resources(j, gu), &out, &err);
         json_decref(b);
     }
     json_decref(out);
@@ -389,7 +402,8 @@ static struct hd_range_job *job_new(struct hd_ranges *rg, const char *yaml, size
     }
     pthread_mutex_init(&j->mu, NULL);
     j->addrs = calloc(j->n ? j->n * RANGE_NICS_MAX : 1, sizeof(*j->addrs));
-    if (!j->addrs) {
+    j->disks = calloc(spec->n_scenarios + 1, sizeof(*j->disks));
+    if (!j->addrs || !j->disks) {
         job_free(j);
         hd_fail(err, 500, "", "out of memory");
         return NULL;
@@ -524,6 +538,49 @@ static void save_range_start(const struct hd_range_job *j, const char *yaml, jso
     json_decref(doc);
 }
 
+static void resources_discard(struct hd_range_job *j)
+{
+    for (size_t i = 0; i <= j->spec->n_scenarios; i++)
+        hd_resdisk_discard(&j->disks[i]);
+}
+
+/* Every scope's resource disk checked and built under a temporary name
+ * (store lock not held: a build reads the whole directory); 400 naming
+ * `resources` or `scenarios[i].resources`. On failure nothing is left. */
+static int resources_prepare(struct hd_range_job *j, struct hd_err *err)
+{
+    const struct range_spec *spec = j->spec;
+    const struct hd_config *cfg = j->rg->gs->cfg;
+    if (spec->resources &&
+        hd_resdisk_prepare(cfg, j->name, NULL, spec->resources, "resources", &j->disks[0],
+                           err) < 0)
+        return -1;
+    for (size_t s = 0; s < spec->n_scenarios; s++) {
+        const struct range_scenario *sc = &spec->scenarios[s];
+        char field[48];
+        if (!sc->resources)
+            continue;
+        snprintf(field, sizeof(field), "scenarios[%zu].resources", s);
+        if (hd_resdisk_prepare(cfg, j->name, sc->name, sc->resources, field, &j->disks[1 + s],
+                               err) < 0) {
+            resources_discard(j);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The built images into place, all or (on an error) none of the new ones. */
+static int resources_commit(struct hd_range_job *j, struct hd_err *err)
+{
+    for (size_t i = 0; i <= j->spec->n_scenarios; i++)
+        if (hd_resdisk_commit(&j->disks[i], err) < 0) {
+            resources_discard(j);
+            return -1;
+        }
+    return 0;
+}
+
 static int start_job(struct hd_range_job *j, json_t **out, struct hd_err *err)
 {
     struct hd_store *st = j->rg->gs->st;
@@ -565,9 +622,17 @@ int hd_range_up(struct hd_ranges *rg, const char *yaml, size_t len, json_t **out
 
     json_t *made = json_array(), *dhcp = NULL;
     struct hd_range_plan plan = {j->name, j->spec, j->guests, j->n, j->addrs};
-    if (make_segments(st->cfg, j->spec, made, err) < 0 ||
-        !(dhcp = hd_range_dhcp_start(st, &plan, json_object_get(old, "dhcp"), err))) {
+    int rc = resources_prepare(j, err);
+    if (rc == 0 && (rc = make_segments(st->cfg, j->spec, made, err)) < 0)
+        resources_discard(j);
+    if (rc == 0)
+        rc = resources_commit(j, err);
+    if (rc == 0 && !(dhcp = hd_range_dhcp_start(st, &plan, json_object_get(old, "dhcp"), err)))
+        rc = -1;
+    if (rc < 0) {
         remove_bridges(made);
+        if (!old) /* a new range: no image of it stays */
+            hd_resdisk_remove(st->cfg, j->name);
         json_decref(made);
         json_decref(old);
         pthread_mutex_lock(&st->mu);
@@ -589,14 +654,6 @@ static json_t *range_vm_names(struct hd_store *st, const char *name)
         if (!strcmp(vm->range, name))
             json_array_append_new(a, json_string(vm->name));
     return a;
-}
-
-/* STATE/ranges/NAME, once what it held is gone. */
-static void range_dir_remove(const struct hd_config *cfg, const char *name)
-{
-    char dir[4096];
-    snprintf(dir, sizeof(dir), "%s/ranges/%s", cfg->state_dir, name);
-    rmdir(dir);
 }
 
 int hd_range_down(struct hd_ranges *rg, const char *name, json_t **out, struct hd_err *err)
@@ -634,9 +691,9 @@ int hd_range_down(struct hd_ranges *rg, const char *name, json_t **out, struct h
         return hd_fail(err, 500, "", "%ld guest(s) not removed; last: %s", errors, last);
     }
     hd_range_dhcp_stop(json_object_get(r, "dhcp"));
-    range_dir_remove(st->cfg, name);
     /* segment bridges this range made, unless another range still uses them */
     json_t *made = json_deep_copy(json_object_get(r, "bridges_created"));
+    hd_resdisk_remove(st->cfg, name);
     pthread_mutex_lock(&st->mu);
     hd_db_delete_range(st, name);
     json_t *others = hd_db_ranges(st, NULL);

@@ -2,7 +2,8 @@
  * read-only ISO 9660 disk labelled "cidata" with meta-data (instance-id,
  * local-hostname), network-config (version 2: each NIC with addresses,
  * matched by its MAC) and user-data (#cloud-config: ssh_authorized_keys,
- * runcmd), written with libisofs in herdd's own process.
+ * runcmd, and for a range guest with a resource disk the mounts entry that
+ * mounts it), written with libisofs in herdd's own process.
  *
  * The three files are JSON: YAML is a superset of JSON for everything
  * cloud-init reads here, and jansson does the quoting, so no text a user
@@ -16,16 +17,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* libisofs.h declares struct burn_source itself when told that no
- * libburn.h comes; a few of its declarations are old-style (f()). */
-#define LIBISOFS_WITHOUT_LIBBURN 1
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wstrict-prototypes"
-#include <libisofs.h>
-#pragma GCC diagnostic pop
-
 #include "herd/range_spec.h"
 #include "herdd.h"
+#include "iso.h"
 
 int hd_seed_init(void)
 {
@@ -130,6 +124,15 @@ static json_t *network_config(const struct hd_vm *vm)
     return json_pack("{si so}", "version", 2, "ethernets", eths);
 }
 
+/* iso9660 for an image herdd built (STATE/ranges/RANGE/...), "auto" for an
+ * image file the spec named (its filesystem must carry the label). */
+static const char *resources_fstype(const struct hd_vm *vm)
+{
+    char built[4200];
+    int n = snprintf(built, sizeof(built), "%s/ranges/%s/", vm->state_dir, vm->range);
+    return n > 0 && !strncmp(vm->resources, built, (size_t)n) ? "iso9660" : "auto";
+}
+
 json_t *hd_seed_docs(const struct hd_vm *vm)
 {
     char iid[HD_NAME_MAX + 48];
@@ -144,6 +147,11 @@ json_t *hd_seed_docs(const struct hd_vm *vm)
         json_object_set(user, "ssh_authorized_keys", v);
     if ((v = json_object_get(ci, "runcmd")))
         json_object_set(user, "runcmd", v);
+    if (vm->resources) /* cloud-init's mounts run before runcmd */
+        json_object_set_new(user, "mounts",
+                            json_pack("[[s s s s s s]]", "LABEL=" HD_RESDISK_LABEL,
+                                      HD_RESDISK_MOUNT, resources_fstype(vm), "ro,nofail",
+                                      "0", "0"));
     json_t *net = network_config(vm);
     char *m = json_dumps(meta, JSON_INDENT(2) | JSON_SORT_KEYS);
     char *u = json_dumps(user, JSON_INDENT(2) | JSON_SORT_KEYS);
@@ -188,41 +196,19 @@ static int iso_add_text(IsoImage *img, const char *name, const char *text)
     return 0;
 }
 
-/* The image of docs into fd. */
-static int iso_write(json_t *docs, int fd)
+/* The image of docs into tmp. */
+static int iso_write(json_t *docs, const char *tmp)
 {
     static const char *const files[] = {"meta-data", "user-data", "network-config"};
     IsoImage *img = NULL;
-    IsoWriteOpts *opts = NULL;
-    struct burn_source *src = NULL;
-    int rc = -EIO;
+    int rc = 0;
 
     if (iso_image_new("cidata", &img) < 0)
         return -ENOMEM;
-    for (size_t i = 0; i < 3; i++)
-        if (iso_add_text(img, files[i], json_string_value(json_object_get(docs, files[i]))) < 0)
-            goto out;
-    /* Rock Ridge: the names stay as they are (ISO 9660 level 1 would say
-     * META_DAT.;1); Joliet for readers without Rock Ridge */
-    if (iso_write_opts_new(&opts, 2) < 0)
-        goto out;
-    iso_write_opts_set_rockridge(opts, 1);
-    iso_write_opts_set_joliet(opts, 1);
-    if (iso_image_create_burn_source(img, opts, &src) < 0)
-        goto out;
-    unsigned char block[2048];
-    int n;
-    rc = 0;
-    while ((n = src->read_xt(src, block, sizeof(block))) > 0)
-        if (rc == 0 && write(fd, block, (size_t)n) != n)
-            rc = errno ? -errno : -EIO;
-    if (n < 0 && rc == 0)
-        rc = -EIO;
-    src->free_data(src);
-    free(src);
-out:
-    if (opts)
-        iso_write_opts_free(opts);
+    for (size_t i = 0; i < 3 && rc == 0; i++)
+        rc = iso_add_text(img, files[i], json_string_value(json_object_get(docs, files[i])));
+    if (rc == 0)
+        rc = hd_iso_write_tmp(img, 2, false, tmp);
     iso_image_unref(img);
     return rc;
 }
@@ -235,17 +221,8 @@ int hd_seed_write(const struct hd_vm *vm, struct hd_err *err)
     json_t *docs = hd_seed_docs(vm);
     if (!docs)
         return hd_fail(err, 500, "cloud_init", "seed: out of memory");
-    unlink(tmp);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0444);
-    if (fd < 0) {
-        json_decref(docs);
-        return hd_fail(err, 500, "cloud_init", "seed %s: %s", tmp, strerror(errno));
-    }
-    int rc = iso_write(docs, fd);
+    int rc = iso_write(docs, tmp);
     json_decref(docs);
-    if (rc == 0 && fsync(fd) < 0)
-        rc = -errno;
-    close(fd);
     if (rc == 0 && rename(tmp, path) < 0)
         rc = -errno;
     if (rc < 0) {

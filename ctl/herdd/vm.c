@@ -59,6 +59,7 @@ void hd_vm_free(const struct hd_config *cfg, struct hd_vm *vm)
     hd_console_finish(cfg, vm);
     json_decref(vm->last_console);
     json_decref(vm->cloud_init);
+    free(vm->resources);
     free(vm);
 }
 
@@ -373,7 +374,8 @@ static int create_admit(struct hd_res *r, json_t *body, const struct create_req 
 
 /* A new record, "creating" and busy (NICs resolved; checked already). */
 static struct hd_vm *vm_new(const struct hd_config *cfg, const struct create_req *req,
-                            const char *range, unsigned cpus, uint64_t mem, json_t *nics)
+                            const char *range, const char *resources, unsigned cpus,
+                            uint64_t mem, json_t *nics)
 {
     struct hd_vm *vm = calloc(1, sizeof(*vm));
     size_t i;
@@ -392,6 +394,16 @@ static struct hd_vm *vm_new(const struct hd_config *cfg, const struct create_req
     vm->created = hd_now_ms();
     vm->state_dir = cfg->state_dir;
     vm->cloud_init = req->cloud_init ? json_deep_copy(req->cloud_init) : NULL;
+    if (resources) {
+        /* the seed mounts the resource disk: a guest with one has a seed */
+        vm->resources = strdup(resources);
+        if (!vm->cloud_init)
+            vm->cloud_init = json_object();
+        if (!vm->resources || !vm->cloud_init) {
+            hd_vm_free(cfg, vm);
+            return NULL;
+        }
+    }
     json_array_foreach(nics, i, v) {
         struct hd_nic *nic = &vm->nics[vm->n_nics++];
         nic_fill(cfg, v, nic);
@@ -402,8 +414,8 @@ static struct hd_vm *vm_new(const struct hd_config *cfg, const struct create_req
     return vm;
 }
 
-int hd_vm_create(struct hd_guests *gs, json_t *body, const char *range, json_t **out,
-                 struct hd_err *err)
+int hd_vm_create(struct hd_guests *gs, json_t *body, const char *range, const char *resources,
+                 json_t **out, struct hd_err *err)
 {
     struct hd_store *st = gs->st;
     struct create_req req = {0};
@@ -421,7 +433,7 @@ int hd_vm_create(struct hd_guests *gs, json_t *body, const char *range, json_t *
     }
     /* Recorded as "creating" first: a herdd killed from here on finds the
      * record and removes what was made. */
-    struct hd_vm *vm = vm_new(gs->cfg, &req, range, cpus, mem, nics);
+    struct hd_vm *vm = vm_new(gs->cfg, &req, range, resources, cpus, mem, nics);
     if (!vm || hd_uid_alloc(gs->res, vm, err) < 0) {
         pthread_mutex_unlock(&st->mu);
         hd_vm_free(gs->cfg, vm);
@@ -604,6 +616,7 @@ static int start_argv(struct hd_res *r, const struct hd_vm *vm, const struct hd_
         .vmm = r->cfg->vmm_path, .kernel = t->kernel, .initrd = t->initrd,
         .cmdline = t->cmdline, .mem = vm->mem, .cpus = vm->cpus, .console = f->fifo,
         .disk = f->disk, .chain = &f->pin, .seed = vm->cloud_init ? f->seed : NULL,
+        .resources = vm->cloud_init ? vm->resources : NULL,
         .nics = nics, .n_nics = vm->n_nics,
         .control = r->vmm_has_control ? f->control : NULL,
         /* RLIMIT_FSIZE: no file herd-vmm writes grows past what the overlay

@@ -77,6 +77,22 @@ static char *disk_spec(const char *overlay, const struct hd_chain *chain, struct
     return s;
 }
 
+/* "path=PATH,format=raw,readonly=on" into *out for a read-only raw disk
+ * (the seed, the resource disk); *out stays NULL without one. */
+static int readonly_spec(const char *path, const char *field, char **out, struct hd_err *err)
+{
+    *out = NULL;
+    if (!path)
+        return 0;
+    if (spec_value_ok(path, field, err) < 0)
+        return -1;
+    if (asprintf(out, "path=%s,format=raw,readonly=on", path) < 0) {
+        *out = NULL;
+        return hd_fail(err, 500, field, "out of memory");
+    }
+    return 0;
+}
+
 static bool push_nics(struct hd_vmm_argv *a, const struct hd_vmm_launch *l, struct hd_err *err)
 {
     for (unsigned i = 0; i < l->n_nics; i++) {
@@ -109,17 +125,17 @@ int hd_vmm_argv_build(const struct hd_vmm_launch *l, struct hd_vmm_argv *out,
         return hd_fail(err, 500, "uid", "herd-vmm never runs as root: no guest uid");
     if (l->n_nics > HD_MAX_NICS)
         return hd_fail(err, 500, "nics", "%u NICs: at most %d", l->n_nics, HD_MAX_NICS);
+    if (l->resources && !l->seed)
+        return hd_fail(err, 500, "resources", "a resource disk comes after a seed: no seed");
     char *disk = disk_spec(l->disk, l->chain, err);
     if (!disk)
         return -1;
-    char *seed = NULL;
-    if (l->seed && spec_value_ok(l->seed, "seed", err) < 0) {
+    char *seed = NULL, *res = NULL;
+    if (readonly_spec(l->seed, "seed", &seed, err) < 0 ||
+        readonly_spec(l->resources, "resources", &res, err) < 0) {
         free(disk);
+        free(seed);
         return -1;
-    }
-    if (l->seed && asprintf(&seed, "path=%s,format=raw,readonly=on", l->seed) < 0) {
-        free(disk);
-        return hd_fail(err, 500, "seed", "out of memory");
     }
     err->msg[0] = 0;
     bool ok = push(out, "%s", l->vmm) && push_opt(out, "--kernel", l->kernel) &&
@@ -128,10 +144,12 @@ int hd_vmm_argv_build(const struct hd_vmm_launch *l, struct hd_vmm_argv *out,
               push(out, "%lluK", (unsigned long long)(l->mem >> 10)) && push(out, "--cpus") &&
               push(out, "%u", l->cpus) && push(out, "--serial") &&
               push(out, "file:%s", l->console) && push_opt(out, "--disk", disk) &&
-              (!seed || push_opt(out, "--disk", seed)) && push_nics(out, l, err) &&
+              (!seed || push_opt(out, "--disk", seed)) &&
+              (!res || push_opt(out, "--disk", res)) && push_nics(out, l, err) &&
               push_confinement(out, l);
     free(disk);
     free(seed);
+    free(res);
     if (ok)
         return 0;
     hd_vmm_argv_free(out);

@@ -30,6 +30,8 @@ struct hd_vmm_launch {
     const char *disk;           /* the guest's qcow2 overlay */
     const struct hd_chain *chain; /* the overlay's pinned backing chain */
     const char *seed;           /* NULL, or its NoCloud seed (raw, read-only) */
+    const char *resources;      /* NULL, or its range's resource disk (raw,
+                                 * read-only), after the seed; needs a seed */
     const struct hd_vmm_nic *nics;
     unsigned n_nics;
     const char *control;        /* NULL: this herd-vmm has no control socket */

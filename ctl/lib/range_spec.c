@@ -952,6 +952,27 @@ static int check_runcmd(struct vctx *v, const struct ynode *n, struct range_role
     return 0;
 }
 
+/* resources: an absolute host path of 1..RANGE_RESOURCES_BYTES_MAX bytes,
+ * one line; what it names (a directory or an image file) is herdd's to
+ * check. */
+static int check_resources(struct vctx *v, const struct ynode *n, char **out)
+{
+    char sb[48];
+    int rc = want_kind(v, n, Y_SCALAR, "an absolute path");
+    if (rc)
+        return rc;
+    if (strlen(n->str) != n->len)
+        return verr(v, n, "the path contains a NUL character");
+    if (memchr(n->str, '\n', n->len) || memchr(n->str, '\r', n->len))
+        return verr(v, n, "the path contains a line break");
+    if (n->len > RANGE_RESOURCES_BYTES_MAX)
+        return verr(v, n, "the path is %zu bytes, more than %d", n->len,
+                    RANGE_RESOURCES_BYTES_MAX);
+    if (n->str[0] != '/')
+        return verr(v, n, "'%s' is not an absolute path", shown(n, sb, sizeof(sb)));
+    return get_string(v, n, "an absolute path", out);
+}
+
 static int check_role(struct vctx *v, const struct ynode *n, struct range_role *r)
 {
     static const char *const keys[] = {"name", "template", "count",     "cpus",
@@ -1078,12 +1099,12 @@ static void role_free(struct range_role *role)
 
 static int check_scenario(struct vctx *v, const struct ynode *n, struct range_scenario *s)
 {
-    static const char *const keys[] = {"name", "roles"};
-    const struct ynode *f[2];
+    static const char *const keys[] = {"name", "roles", "resources"};
+    const struct ynode *f[3];
     int rc = want_kind(v, n, Y_MAP, "a scenario (mapping)");
     if (rc)
         return rc;
-    if ((rc = get_fields(v, n, keys, 2, f, "name, roles")))
+    if ((rc = get_fields(v, n, keys, 3, f, "name, roles, resources")))
         return rc;
     s->line = n->line;
     if (!f[0])
@@ -1093,6 +1114,13 @@ static int check_scenario(struct vctx *v, const struct ynode *n, struct range_sc
     {
         PUSH(".name");
         rc = get_name(v, f[0], RANGE_PART_MAX, s->name);
+        POP();
+        if (rc)
+            return rc;
+    }
+    if (f[2]) {
+        PUSH(".resources");
+        rc = check_resources(v, f[2], &s->resources);
         POP();
         if (rc)
             return rc;
@@ -1343,14 +1371,16 @@ static int check_ssh_keys(struct vctx *v, const struct ynode *n, struct range_sp
 
 static int check_spec(struct vctx *v, const struct ynode *root, struct range_spec *spec)
 {
-    static const char *const keys[] = {"range", "scenarios", "networks", "ssh_authorized_keys"};
-    const struct ynode *f[4];
+    static const char *const keys[] = {"range", "scenarios", "networks", "ssh_authorized_keys",
+                                       "resources"};
+    const struct ynode *f[5];
     int rc;
     if (!root)
         return set_err(v->err, "", 0, 0, "the range spec is empty");
     if ((rc = want_kind(v, root, Y_MAP, "a mapping with range and scenarios")))
         return rc;
-    if ((rc = get_fields(v, root, keys, 4, f, "range, scenarios, networks, ssh_authorized_keys")))
+    if ((rc = get_fields(v, root, keys, 5, f,
+                         "range, scenarios, networks, ssh_authorized_keys, resources")))
         return rc;
     if (!f[0])
         return missing(v, root, "range");
@@ -1399,6 +1429,11 @@ static int check_spec(struct vctx *v, const struct ynode *root, struct range_spe
         rc = check_ssh_keys(v, f[3], spec);
         path_pop(&v->path, o);
     }
+    if (!rc && f[4]) {
+        size_t o = path_push(&v->path, "resources");
+        rc = check_resources(v, f[4], &spec->resources);
+        path_pop(&v->path, o);
+    }
     return rc;
 }
 
@@ -1413,12 +1448,14 @@ void range_spec_free(struct range_spec *spec)
         for (size_t r = 0; r < sc->n_roles; r++)
             role_free(&sc->roles[r]);
         free(sc->roles);
+        free(sc->resources);
     }
     free(spec->scenarios);
     free(spec->subnets);
     for (size_t i = 0; i < spec->n_ssh_keys; i++)
         free(spec->ssh_keys[i]);
     free(spec->ssh_keys);
+    free(spec->resources);
     free(spec);
 }
 

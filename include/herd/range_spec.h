@@ -6,6 +6,7 @@
  *   range: lab1                     # [a-z0-9-], 1..24 chars
  *   scenarios:                      # 1..64
  *     - name: red                   # [a-z0-9-], 1..16
+ *       resources: /srv/lab1/red    # optional: this scenario's resource disk
  *       roles:                      # 1..64 per scenario
  *         - name: attacker          # [a-z0-9-], 1..16
  *           template: probe         # [A-Za-z0-9._-], 1..63 (existence: herdd's job)
@@ -19,6 +20,7 @@
  *             - {guest: 2, nic: 0, address: 10.20.1.99}
  *           runcmd:                 # optional, 0..64 shell commands, 1..4096 bytes
  *             - systemctl restart nginx
+ *   resources: /srv/lab1/common     # optional: the range's resource disk
  *   ssh_authorized_keys:            # optional, 0..32 OpenSSH public key lines
  *     - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA... alice@laptop
  *   networks:                       # optional: addressing (docs/ranges.md "Addressing")
@@ -36,6 +38,12 @@
  * ssh_authorized_keys and runcmd go into each guest's cloud-init NoCloud
  * user-data (herdd builds the seed): the keys for the image's default user,
  * the commands run once per instance. Both are kept byte-exact.
+ *
+ * resources (range-wide, or a scenario's own, which replaces the range's
+ * for that scenario's guests) names a directory or a raw disk image on the
+ * host: an absolute path of at most RANGE_RESOURCES_BYTES_MAX bytes, one
+ * line, no NUL. Only its syntax is checked here; herdd checks what it
+ * names and builds the read-only disk (docs/ranges.md "Resource disk").
  *
  * Names ([a-z0-9-]) start and end with a letter or digit. Guest names are
  * "<range>-<scenario>-<role>-<n>", n from 1: at most 24+1+16+1+16+1+4 = 63
@@ -58,6 +66,7 @@
 #ifndef HERD_RANGE_SPEC_H
 #define HERD_RANGE_SPEC_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -83,6 +92,7 @@
 #define RANGE_SSH_KEY_BYTES_MAX 8192  /* one public key line */
 #define RANGE_RUNCMD_MAX     64       /* runcmd entries per role */
 #define RANGE_RUNCMD_BYTES_MAX 4096   /* one command */
+#define RANGE_RESOURCES_BYTES_MAX (PATH_MAX - 1) /* a resources path */
 
 /* Same order and names as enum netdev_role (herd/netdev.h), so a cast or
  * netdev_role_parse(range_network_name(n)) both work. */
@@ -152,6 +162,8 @@ struct range_scenario {
     char name[RANGE_PART_MAX + 1];
     size_t n_roles;
     struct range_role *roles;
+    char *resources;                /* its own resource disk (replaces the
+                                     * range's); malloc'd, NULL when absent */
     int line;
 };
 
@@ -164,6 +176,8 @@ struct range_spec {
     struct range_subnet *subnets;   /* subnet before their segments' */
     size_t n_ssh_keys;              /* ssh_authorized_keys, each passed */
     char **ssh_keys;                /* range_ssh_key_check(); malloc'd */
+    char *resources;                /* the range-wide resource disk: an
+                                     * absolute path; malloc'd, NULL when absent */
 };
 
 /* One guest of the expanded range. The pointers point into the spec, which

@@ -25,7 +25,9 @@ set -u
 herdd_lib_no_kvm=1
 . "$(dirname "$0")/herdd-lib.sh"
 
-write_config "users: {0: [sysadmin, secadmin, auditor]}"
+# the guests may really run (a /dev/kvm here): room for all of them on 2 CPUs
+write_config "users: {0: [sysadmin, secadmin, auditor]}
+capacity: {cpu_overcommit: 16}"
 start_herdd
 make_parent
 hc template add probe --image "$parent" --format raw --kernel "$probe" \

@@ -24,7 +24,9 @@ busybox=$(command -v busybox) || skip "busybox is not installed"
 "$busybox" udhcpc --help >/dev/null 2>&1 || [ $? -eq 1 ] || skip "busybox has no udhcpc"
 cl=hdc$$
 
-write_config "users: {0: [sysadmin, secadmin, auditor]}"
+# the guests may really run (a /dev/kvm here): room for all of them on 2 CPUs
+write_config "users: {0: [sysadmin, secadmin, auditor]}
+capacity: {cpu_overcommit: 16}"
 start_herdd
 make_parent
 hc template add probe --image "$parent" --format raw --kernel "$probe" \

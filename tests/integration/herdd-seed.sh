@@ -23,7 +23,9 @@ herdd_lib_no_kvm=1
 . "$(dirname "$0")/herdd-lib.sh"
 for t in bsdtar blkid ssh-keygen; do command -v $t >/dev/null || skip "$t is not installed"; done
 
-write_config "users: {0: [sysadmin, secadmin, auditor]}"
+# the guests may really run (a /dev/kvm here): room for all of them on 2 CPUs
+write_config "users: {0: [sysadmin, secadmin, auditor]}
+capacity: {cpu_overcommit: 16}"
 start_herdd
 make_parent
 hc template add probe --image "$parent" --format raw --kernel "$probe" \

@@ -222,7 +222,7 @@ static void test_bad_document(void **state)
     parse_bad("range: lab1\nscenarios: {}\n", "scenarios", "expected a list of scenarios, got a mapping");
     parse_bad("range: lab1\nscenarios:\n", "scenarios", "got null");
     parse_bad(HEAD "  - {name: a, template: t, count: 1}\nextra: 1\n", "extra",
-              "unknown field (expected range, scenarios, networks, ssh_authorized_keys)");
+              "unknown field (expected range, scenarios, networks, ssh_authorized_keys, resources)");
     parse_bad("range: lab1\nrange: lab2\nscenarios: []\n", "range", "duplicate field");
     parse_bad("range: lab1\nscenarios: [\n", "", "YAML:");
     parse_bad("range: lab1\n  bad: indent\n", "", "YAML:");
@@ -400,7 +400,7 @@ static void test_unknown_and_missing(void **state)
               "unknown field (expected name, template, count, cpus, mem, nics, overrides, runcmd)");
     parse_bad(ROLE("    Count: 1\n"), "scenarios[0].roles[0].Count", "unknown field");
     parse_bad("range: lab1\nscenarios:\n- name: red\n  roles: [{name: a, template: t, count: 1}]\n"
-              "  color: 1\n", "scenarios[0].color", "unknown field (expected name, roles)");
+              "  color: 1\n", "scenarios[0].color", "unknown field (expected name, roles, resources)");
     parse_bad(ROLE("    nics: [{network: service, vlan: 4}]\n"), "scenarios[0].roles[0].nics[0].vlan",
               "unknown field (expected network, segment, addresses)");
     parse_bad(HEAD "  - {template: t, count: 1}\n", "scenarios[0].roles[0].name", "required");
@@ -1178,7 +1178,7 @@ static void test_ssh_keys_spec(void **state)
     parse_bad(KEYS_HEAD "ssh_authorized_keys: []\nssh_authorized_keys: []\n",
               "ssh_authorized_keys", "duplicate field");
     parse_bad(KEYS_HEAD "ssh_keys: []\n", "ssh_keys",
-              "unknown field (expected range, scenarios, networks, ssh_authorized_keys)");
+              "unknown field (expected range, scenarios, networks, ssh_authorized_keys, resources)");
 
     /* 32 keys fine, 33 refused */
     size_t cap = 34 * (sizeof(KEY_ED25519) + 8) + 256;
@@ -1368,6 +1368,96 @@ static void test_cloud_init_truncations(void **state)
     parse_mangled(y, junk, sizeof(junk));
 }
 
+/* resources: range-wide and a scenario's own; syntax only (an absolute
+ * path, one line, no NUL, at most RANGE_RESOURCES_BYTES_MAX bytes). */
+#define RES_SPEC(top, red, blue)                                                   \
+    "range: lab1\n" top "scenarios:\n"                                             \
+    "- name: red\n" red "  roles: [{name: a, template: t, count: 1}]\n"            \
+    "- name: blue\n" blue "  roles: [{name: a, template: t, count: 1}]\n"
+
+static void test_resources(void **state)
+{
+    (void)state;
+    struct range_spec *s = parse_ok(RES_SPEC("resources: /srv/lab/common\n", "",
+                                             "  resources: '/srv/lab/blue dir/x.img'\n"));
+    assert_string_equal(s->resources, "/srv/lab/common");
+    assert_null(s->scenarios[0].resources);
+    assert_string_equal(s->scenarios[1].resources, "/srv/lab/blue dir/x.img");
+    range_spec_free(s);
+    s = parse_ok(RES_SPEC("", "", ""));
+    assert_null(s->resources);
+    assert_null(s->scenarios[0].resources);
+    assert_null(s->scenarios[1].resources);
+    range_spec_free(s);
+    s = parse_ok("{\"range\": \"lab1\", \"resources\": \"/r\", \"scenarios\": [{\"name\": \"red\", "
+                 "\"resources\": \"/s\", \"roles\": [{\"name\": \"a\", \"template\": \"t\", "
+                 "\"count\": 1}]}]}");
+    assert_string_equal(s->resources, "/r");
+    assert_string_equal(s->scenarios[0].resources, "/s");
+    range_spec_free(s);
+
+    parse_bad(RES_SPEC("resources: srv/lab\n", "", ""), "resources",
+              "resources: 'srv/lab' is not an absolute path (line 2, column 12)");
+    parse_bad(RES_SPEC("", "", "  resources: ./x\n"), "scenarios[1].resources",
+              "scenarios[1].resources: './x' is not an absolute path");
+    parse_bad(RES_SPEC("", "  resources:\n", ""), "scenarios[0].resources",
+              "expected an absolute path, got null");
+    parse_bad(RES_SPEC("", "  resources: ''\n", ""), "scenarios[0].resources",
+              "'' is not an absolute path");
+    parse_bad(RES_SPEC("resources: [/a]\n", "", ""), "resources",
+              "expected an absolute path, got a list");
+    parse_bad(RES_SPEC("resources: {a: b}\n", "", ""), "resources", "got a mapping");
+    parse_bad(RES_SPEC("resources: \"/a\\0b\"\n", "", ""), "resources",
+              "the path contains a NUL character");
+    parse_bad(RES_SPEC("", "", "  resources: \"/a\\nb\"\n"), "scenarios[1].resources",
+              "the path contains a line break");
+    parse_bad(RES_SPEC("resources: |\n  /a\n", "", ""), "resources",
+              "the path contains a line break");
+    parse_bad(RES_SPEC("resources: /a\nresources: /b\n", "", ""), "resources",
+              "duplicate field");
+    parse_bad(RES_SPEC("", "  resources: /a\n  resources: /b\n", ""), "scenarios[0].resources",
+              "duplicate field");
+
+    /* PATH_MAX - 1 bytes fine, PATH_MAX refused */
+    size_t cap = PATH_MAX + 512;
+    char *y = malloc(cap), *p = malloc(PATH_MAX + 1);
+    memset(p, 'a', PATH_MAX);
+    p[0] = '/';
+    p[PATH_MAX - 1] = 0;
+    snprintf(y, cap, RES_SPEC("resources: %s\n", "", ""), p);
+    s = parse_ok(y);
+    assert_int_equal(strlen(s->resources), PATH_MAX - 1);
+    range_spec_free(s);
+    p[PATH_MAX - 1] = 'a';
+    p[PATH_MAX] = 0;
+    snprintf(y, cap, RES_SPEC("", "", "  resources: %s\n"), p);
+    char want[96];
+    snprintf(want, sizeof(want), "the path is %d bytes, more than %d", PATH_MAX, PATH_MAX - 1);
+    parse_bad(y, "scenarios[1].resources", want);
+    free(p);
+    free(y);
+
+    /* failing after resources were kept frees them (a sanitizer leak otherwise) */
+    parse_bad(RES_SPEC("resources: /r\n", "  resources: /s\n",
+                       "  resources: /t\n  colour: x\n"),
+              "scenarios[1].colour", "unknown field");
+    parse_bad("range: lab1\nresources: /r\nscenarios:\n- name: red\n  resources: /s\n"
+              "  roles: [{name: a, template: t, count: 1}]\n- name: red\n  resources: /t\n"
+              "  roles: [{name: a, template: t, count: 1}]\n",
+              "scenarios[1].name", "duplicate scenario");
+    parse_bad("range: lab1\nscenarios:\n- name: red\n  resources: /s\n"
+              "  roles: [{name: a, template: t, count: 1}]\nresources: /r\n"
+              "networks: {dmz: {subnet: 10.0.0.0/24}}\n",
+              "networks.dmz", "is not a network");
+    parse_bad("range: lab1\nscenarios:\n- name: red\n  resources: /s\n"
+              "  roles: [{name: a, template: t, count: 0}]\nresources: /r\n",
+              "scenarios[0].roles[0].count", "is not in");
+    static const char m[] = RES_SPEC("resources: /srv/common\n", "  resources: /srv/red\n", "");
+    static const char junk[] = {'\0', ':', '[', ',', '/', 'A', ' ', '\n', '"', '\t'};
+    parse_mangled(m, junk, sizeof(junk));
+}
+#undef RES_SPEC
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1398,6 +1488,7 @@ int main(void)
         cmocka_unit_test(test_runcmd),
         cmocka_unit_test(test_cloud_init_frees),
         cmocka_unit_test(test_cloud_init_truncations),
+        cmocka_unit_test(test_resources),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

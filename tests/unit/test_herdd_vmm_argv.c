@@ -156,6 +156,40 @@ static void test_seed_disk(void **state)
     assert_string_equal(err.field, "seed");
 }
 
+/* A range guest's resource disk: a third disk, raw and read-only, after the
+ * seed (the guest's /dev/vdc); never without a seed; a path that would split
+ * the spec is refused. */
+static void test_resources_disk(void **state)
+{
+    (void)state;
+    struct start st;
+    struct vmm_config cfg;
+
+    full_launch(&st);
+    st.l.seed = "/var/lib/herd/vms/g1/seed.iso";
+    st.l.resources = "/var/lib/herd/ranges/lab/resources-red.iso";
+    build_and_parse(&st.l, &cfg);
+    assert_int_equal(cfg.nr_disks, 3);
+    assert_string_equal(cfg.disks[0].path, st.l.disk);
+    assert_string_equal(cfg.disks[1].path, st.l.seed);
+    assert_string_equal(cfg.disks[2].path, st.l.resources);
+    assert_string_equal(cfg.disks[2].format, "raw");
+    assert_true(cfg.disks[2].readonly);
+    assert_false(cfg.disks[2].chain_pinned);
+    vmm_config_free(&cfg);
+
+    struct hd_vmm_argv a;
+    struct hd_err err = {0};
+    st.l.resources = "/var/lib/herd/ranges/lab/x,readonly=off";
+    assert_int_equal(hd_vmm_argv_build(&st.l, &a, &err), -1);
+    assert_string_equal(err.field, "resources");
+    memset(&err, 0, sizeof(err));
+    st.l.resources = "/srv/res.img";
+    st.l.seed = NULL;
+    assert_int_equal(hd_vmm_argv_build(&st.l, &a, &err), -1);
+    assert_string_equal(err.field, "resources");
+}
+
 /* No initrd, no NICs, no backing file (backing=none), no cgroup, and an
  * older herd-vmm without control sockets or --file-size-max. */
 static void test_minimal_guest(void **state)
@@ -265,6 +299,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_guest),
         cmocka_unit_test(test_seed_disk),
+        cmocka_unit_test(test_resources_disk),
         cmocka_unit_test(test_minimal_guest),
         cmocka_unit_test(test_spec_injection_refused),
         cmocka_unit_test(test_bad_launch_refused),
