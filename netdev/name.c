@@ -86,6 +86,21 @@ int netdev_segment_bridge_name(char out[IFNAMSIZ], enum netdev_role role,
     return netdev_name_derive(out, prefix, segment);
 }
 
+int netdev_range_segment_bridge_name(char out[IFNAMSIZ], enum netdev_role role,
+                                     const char *range, const char *segment)
+{
+    char prefix[8], ident[NETDEV_IDENT_MAX + 1];
+    int n;
+
+    if ((unsigned)role >= NETDEV_ROLE_COUNT || !range || !segment)
+        return -EINVAL;
+    n = snprintf(ident, sizeof(ident), "%s.%s", range, segment);
+    if (n < 0 || (size_t)n >= sizeof(ident))
+        return -ENAMETOOLONG;
+    snprintf(prefix, sizeof(prefix), "hs%c-", netdev_role_letter(role));
+    return netdev_name_derive(out, prefix, ident);
+}
+
 int netdev_vxlan_name(char out[IFNAMSIZ], uint32_t vni)
 {
     if (vni == 0 || vni > NETDEV_VNI_MAX)

@@ -132,7 +132,17 @@ int hd_nic_addr_conflict(struct hd_store *st, const struct hd_nic *nic, const ch
     return 0;
 }
 
-struct range_held *hd_addr_held(struct hd_store *st, size_t *n)
+/* The NIC is on the bridge a NIC of range on its network and segment would
+ * get: only such an address can collide with the range's plan. */
+static bool same_scope(const struct hd_config *cfg, const char *range, const struct hd_nic *nic)
+{
+    enum netdev_role r;
+    char b[IFNAMSIZ];
+    return netdev_role_parse(nic->role, &r) == 0 &&
+           hd_segment_bridge(cfg, range, r, nic->segment, b) == 0 && !strcmp(b, nic->bridge);
+}
+
+struct range_held *hd_addr_held(struct hd_store *st, const char *range, size_t *n)
 {
     size_t count = 0, k = 0;
     for (struct hd_vm *vm = st->vms; vm; vm = vm->next)
@@ -146,7 +156,7 @@ struct range_held *hd_addr_held(struct hd_store *st, size_t *n)
             const struct hd_nic *nic = &vm->nics[i];
             char host[IPAM_ADDR_STR];
             size_t l = strcspn(nic->ipv4, "/");
-            if (!nic->ipv4[0] || l >= sizeof(host) ||
+            if (!nic->ipv4[0] || l >= sizeof(host) || !same_scope(st->cfg, range, nic) ||
                 range_network_parse(nic->role, &h[k].network) < 0)
                 continue;
             memcpy(host, nic->ipv4, l);

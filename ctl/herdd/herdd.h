@@ -361,9 +361,17 @@ int hd_template_rm(struct hd_res *r, const char *name, struct hd_err *err);
  * body: {"name", "vm", and optionally cmdline, cpus, mem, nics, ready_line}. */
 int hd_template_derive(struct hd_res *r, json_t *body, json_t **out, struct hd_err *err);
 void hd_template_free(struct hd_template *t);
+/* The bridge of segment seg of role r ("" or NULL: the role's own bridge):
+ * one herdd's configuration declares (shared by every guest that names
+ * it), else, for a guest of a range, that range's own
+ * (netdev_range_segment_bridge_name: ranges never share a segment they did
+ * not declare in the configuration), else netdev_segment_bridge_name.
+ * -ENOENT: the role has no bridge; -EINVAL, -ENAMETOOLONG: a bad name. */
+int hd_segment_bridge(const struct hd_config *cfg, const char *range, enum netdev_role r,
+                      const char *seg, char out[IFNAMSIZ]);
 /* A NIC item: "role" or {"network": role, "segment": name} -> role and bridge
- * (the role's bridge, or the segment's: configured or netdev's derived name). */
-int hd_nic_resolve(const struct hd_config *cfg, json_t *item, char role[24],
+ * (hd_segment_bridge; range: the guest's range, NULL or "" for none). */
+int hd_nic_resolve(const struct hd_config *cfg, json_t *item, const char *range, char role[24],
                    char bridge[IFNAMSIZ], const char *field, struct hd_err *err);
 /* Checks cpus/mem/nics fields of an API body; leaves defaults when absent. */
 int hd_check_shape(const struct hd_config *cfg, json_t *body, unsigned *cpus, uint64_t *mem,
@@ -381,7 +389,7 @@ int hd_nic_addr_conflict(struct hd_store *st, const struct hd_nic *nic, const ch
 /* Store lock held: the IPv4 addresses guests hold, for range_addr_plan (its
  * strings point into the records: use it before unlocking; free() it).
  * NULL when out of memory. */
-struct range_held *hd_addr_held(struct hd_store *st, size_t *n);
+struct range_held *hd_addr_held(struct hd_store *st, const char *range, size_t *n);
 
 /* seed.c: a guest's cloud-init NoCloud seed disk (STATE/vms/NAME/seed.iso) */
 int hd_seed_init(void);          /* libisofs, once at start (main.c) */

@@ -324,7 +324,7 @@ static int make_segments(const struct hd_config *cfg, const struct range_spec *s
                 const struct range_nic *nic = &role->nics[k];
                 enum netdev_role nr = (enum netdev_role)nic->network;
                 if (!nic->segment[0] || netdev_config_find(&cfg->net, nr, nic->segment))
-                    continue;
+                    continue; /* the role's bridge, or a configured segment */
                 const struct netdev_bridge_cfg *parent = netdev_config_find(&cfg->net, nr, "");
                 if (!parent)
                     continue; /* guest creation reports the missing role */
@@ -332,7 +332,7 @@ static int make_segments(const struct hd_config *cfg, const struct range_spec *s
                 memset(&b, 0, sizeof(b));
                 b.role = nr;
                 snprintf(b.segment, sizeof(b.segment), "%s", nic->segment);
-                netdev_segment_bridge_name(b.name, nr, nic->segment);
+                hd_segment_bridge(cfg, spec->name, nr, nic->segment, b.name);
                 b.mtu = parent->mtu;
                 snprintf(b.field, sizeof(b.field), "scenarios[%zu].roles[%zu].nics[%zu].segment",
                          s, r, k);
@@ -481,7 +481,7 @@ static int count_to_start(const struct hd_range_job *j, struct cap_item *items, 
 static int plan_addresses(struct hd_range_job *j, struct hd_err *err)
 {
     size_t n_held = 0;
-    struct range_held *held = hd_addr_held(j->rg->gs->st, &n_held);
+    struct range_held *held = hd_addr_held(j->rg->gs->st, j->name, &n_held);
     struct range_err rerr;
     if (!held)
         return hd_fail(err, 500, "", "out of memory");

@@ -10,18 +10,15 @@
 #include "herd/range_spec.h"
 #include "herdd.h"
 
-/* The scope's bridge on this node (as hd_nic_resolve finds a NIC's); ""
- * when its network has no bridge here. */
-static void scope_bridge(const struct hd_config *cfg, const struct range_subnet *sn,
-                         char out[IFNAMSIZ])
+/* The scope's bridge on this node (as hd_nic_resolve finds the range's
+ * NICs'); "" when its network has no bridge here. */
+static void scope_bridge(const struct hd_config *cfg, const char *range,
+                         const struct range_subnet *sn, char out[IFNAMSIZ])
 {
     enum netdev_role nr = (enum netdev_role)sn->network;
-    const struct netdev_bridge_cfg *b = netdev_config_find(&cfg->net, nr, sn->segment);
-    out[0] = '\0';
-    if (b)
-        snprintf(out, IFNAMSIZ, "%s", b->name);
-    else if (sn->segment[0] && netdev_config_find(&cfg->net, nr, ""))
-        netdev_segment_bridge_name(out, nr, sn->segment);
+    if (!netdev_config_find(&cfg->net, nr, "") ||
+        hd_segment_bridge(cfg, range, nr, sn->segment, out) < 0)
+        out[0] = '\0';
 }
 
 /* The range that runs a DHCP server on bridge, other than `range`; NULL
@@ -64,7 +61,7 @@ int hd_range_dhcp_check(struct hd_store *st, const char *range, const struct ran
         if (hd_dhcp_available() < 0)
             return hd_fail(err, 400, field, "%s: herdd's DHCP needs %s (Debian's dnsmasq-base)",
                            field, HD_DNSMASQ);
-        scope_bridge(st->cfg, sn, bridge);
+        scope_bridge(st->cfg, range, sn, bridge);
         if (!bridge[0])
             return hd_fail(err, 400, field, "%s: network '%s' has no bridge on this node", field,
                            range_network_name(sn->network));
@@ -137,7 +134,7 @@ static int start_scope(struct hd_store *st, const struct hd_range_plan *p,
                        const struct range_subnet *sn, json_t *recs, struct hd_err *err)
 {
     char bridge[IFNAMSIZ];
-    scope_bridge(st->cfg, sn, bridge);
+    scope_bridge(st->cfg, p->name, sn, bridge);
     char *hosts = scope_hosts(st, p, sn);
     if (!hosts)
         return hd_fail(err, 500, "", "out of memory");
@@ -188,7 +185,7 @@ static const struct range_subnet *rec_scope(const struct hd_config *cfg,
         char bridge[IFNAMSIZ];
         if (!spec->subnets[i].dhcp)
             continue;
-        scope_bridge(cfg, &spec->subnets[i], bridge);
+        scope_bridge(cfg, spec->name, &spec->subnets[i], bridge);
         if (!strcmp(bridge, b))
             return &spec->subnets[i];
     }

@@ -94,7 +94,22 @@ static const char *req_str(json_t *body, const char *key, bool required, struct 
     return json_string_value(v);
 }
 
-int hd_nic_resolve(const struct hd_config *cfg, json_t *item, char role[24],
+int hd_segment_bridge(const struct hd_config *cfg, const char *range, enum netdev_role r,
+                      const char *seg, char out[IFNAMSIZ])
+{
+    const struct netdev_bridge_cfg *bc = netdev_config_find(&cfg->net, r, seg ? seg : "");
+    if (bc) {
+        snprintf(out, IFNAMSIZ, "%s", bc->name);
+        return 0;
+    }
+    if (!seg || !seg[0])
+        return -ENOENT;
+    if (range && range[0])
+        return netdev_range_segment_bridge_name(out, r, range, seg);
+    return netdev_segment_bridge_name(out, r, seg);
+}
+
+int hd_nic_resolve(const struct hd_config *cfg, json_t *item, const char *range, char role[24],
                    char bridge[IFNAMSIZ], const char *field, struct hd_err *err)
 {
     const char *net = NULL, *seg = NULL;
@@ -131,10 +146,7 @@ int hd_nic_resolve(const struct hd_config *cfg, json_t *item, char role[24],
                        field, net);
     snprintf(role, 24, "%s", net);
     if (seg) {
-        const struct netdev_bridge_cfg *bc = netdev_config_find(&cfg->net, r, seg);
-        if (bc)
-            snprintf(bridge, IFNAMSIZ, "%s", bc->name);
-        else if (netdev_segment_bridge_name(bridge, r, seg) < 0)
+        if (hd_segment_bridge(cfg, range, r, seg, bridge) < 0)
             return hd_fail(err, 400, field, "%s: bad segment name '%s'", field, seg);
     } else {
         snprintf(bridge, IFNAMSIZ, "%s", b);
@@ -171,7 +183,7 @@ int hd_check_shape(const struct hd_config *cfg, json_t *body, unsigned *cpus, ui
             char field[32], role[24], bridge[IFNAMSIZ];
             snprintf(field, sizeof(field), "nics[%zu]", i);
             struct hd_nic addr;
-            if (hd_nic_resolve(cfg, it, role, bridge, field, err) < 0 ||
+            if (hd_nic_resolve(cfg, it, NULL, role, bridge, field, err) < 0 ||
                 hd_nic_addr_parse(it, field, &addr, err) < 0)
                 return -1;
         }

@@ -264,6 +264,7 @@ struct create_req {
     const char *name, *tmpl, *restart;
     bool start;
     json_t *cloud_init; /* borrowed from the body; NULL: no seed */
+    const char *range;  /* the guest's range (its segments' bridges); NULL: none */
 };
 
 static int create_req_parse(json_t *body, struct create_req *req, struct hd_err *err)
@@ -312,10 +313,11 @@ static int create_req_parse(json_t *body, struct create_req *req, struct hd_err 
 /* The checks that need the node's state (store lock held): the template,
  * the guest's shape, its name, the storage floor, and capacity for a start. */
 /* One NIC item's role, segment, bridge and addresses (checked already). */
-static void nic_fill(const struct hd_config *cfg, json_t *item, struct hd_nic *nic)
+static void nic_fill(const struct hd_config *cfg, json_t *item, const char *range,
+                     struct hd_nic *nic)
 {
     memset(nic, 0, sizeof(*nic));
-    hd_nic_resolve(cfg, item, nic->role, nic->bridge, "nics", NULL);
+    hd_nic_resolve(cfg, item, range, nic->role, nic->bridge, "nics", NULL);
     const char *seg = json_is_object(item) ? json_string_value(json_object_get(item, "segment"))
                                            : NULL;
     snprintf(nic->segment, sizeof(nic->segment), "%s", seg ? seg : "");
@@ -324,7 +326,8 @@ static void nic_fill(const struct hd_config *cfg, json_t *item, struct hd_nic *n
 
 /* No address of the new guest's NICs is another NIC's on the same bridge
  * (another guest's, or another of its own). Store lock held. */
-static int addresses_free(struct hd_res *r, const char *name, json_t *nics, struct hd_err *err)
+static int addresses_free(struct hd_res *r, const char *name, const char *range, json_t *nics,
+                          struct hd_err *err)
 {
     struct hd_nic mine[HD_MAX_NICS];
     size_t i;
@@ -334,7 +337,7 @@ static int addresses_free(struct hd_res *r, const char *name, json_t *nics, stru
         if (i >= HD_MAX_NICS)
             break;
         snprintf(field, sizeof(field), "nics[%zu]", i);
-        nic_fill(r->cfg, it, &mine[i]);
+        nic_fill(r->cfg, it, range, &mine[i]);
         if (hd_nic_addr_conflict(r->st, &mine[i], name, field, err) < 0)
             return -1;
         for (size_t j = 0; j < i; j++)
@@ -361,7 +364,7 @@ static int create_admit(struct hd_res *r, json_t *body, const struct create_req 
         return -1;
     if (hd_vm_find(r->st, req->name))
         return hd_fail(err, 409, "name", "guest '%s' exists already", req->name);
-    if (addresses_free(r, req->name, *nics, err) < 0)
+    if (addresses_free(r, req->name, req->range, *nics, err) < 0)
         return -1;
     if (r->disk_total && r->disk_free < r->cfg->storage_floor)
         return hd_fail(err, 507, "", "state dir has %llu MiB free, under the floor of %llu MiB: "
@@ -406,7 +409,7 @@ static struct hd_vm *vm_new(const struct hd_config *cfg, const struct create_req
     }
     json_array_foreach(nics, i, v) {
         struct hd_nic *nic = &vm->nics[vm->n_nics++];
-        nic_fill(cfg, v, nic);
+        nic_fill(cfg, v, range, nic);
         netdev_kfilter_parse_nic(v, "nics", &nic->kf, NULL); /* checked by hd_check_shape */
     }
     snprintf(vm->state, sizeof(vm->state), "creating");
@@ -426,6 +429,7 @@ int hd_vm_create(struct hd_guests *gs, json_t *body, const char *range, const ch
 
     if (create_req_parse(body, &req, err) < 0)
         return -1;
+    req.range = range;
     pthread_mutex_lock(&st->mu);
     if (create_admit(gs->res, body, &req, &t, &cpus, &mem, &nics, err) < 0) {
         pthread_mutex_unlock(&st->mu);

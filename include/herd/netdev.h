@@ -68,6 +68,11 @@ int netdev_name_derive(char out[IFNAMSIZ], const char *prefix, const char *ident
 /* "hs<role letter>-<segment>", e.g. "hsc-red". */
 int netdev_segment_bridge_name(char out[IFNAMSIZ], enum netdev_role role,
                                const char *segment);
+/* A range's own segment: "hs<role letter>-<range>.<segment>" (hashed when
+ * longer than 15 characters, netdev_name_derive), e.g. "hsc-deb.lab-net":
+ * two ranges that name the same segment get two bridges. */
+int netdev_range_segment_bridge_name(char out[IFNAMSIZ], enum netdev_role role,
+                                     const char *range, const char *segment);
 /* "hx-<vni>", e.g. "hx-1001". */
 int netdev_vxlan_name(char out[IFNAMSIZ], uint32_t vni);
 /* "ht-<identity>-<nic>", e.g. "ht-web01-0". */

@@ -141,14 +141,19 @@ up "$tmp/lab.yaml" || fail "range up lab again"
 expect_plan lab
 
 echo "== a second range on the same networks and segment"
-# lab2's red segment is lab's (one bridge) and so is its management
-# network: its guests get the free hosts lab left, its explicit ones as given
+# lab2's red segment is its own bridge (ranges never share a segment the
+# configuration does not declare): the same hosts as lab's there; its
+# management network is lab's (one role bridge): the free hosts lab left
 up "$(spec lab2 's/10.10.0.5\([0-9]\)/10.10.0.6\1/g; s/10.20.1.99/10.20.1.98/')" ||
     fail "range up lab2"
-check_addrs "lab2-s-att-1 10.20.1.6/24,10.20.1.1,fd00:20:1::6/64 10.10.0.60/24,10.10.0.1,-" \
+check_addrs "lab2-s-att-1 10.20.1.2/24,10.20.1.1,fd00:20:1::2/64 10.10.0.60/24,10.10.0.1,-" \
             "lab2-s-att-2 10.20.1.98/24,10.20.1.1,fd00:20:1::62/64 10.10.0.61/24,10.10.0.1,-" \
-            "lab2-s-web-1 10.20.1.8/24,10.20.1.1,fd00:20:1::8/64 10.10.0.4/24,10.10.0.1,-" \
-            "lab2-s-web-2 10.20.1.9/24,10.20.1.1,fd00:20:1::9/64 10.10.0.5/24,10.10.0.1,-"
+            "lab2-s-web-1 10.20.1.4/24,10.20.1.1,fd00:20:1::4/64 10.10.0.4/24,10.10.0.1,-" \
+            "lab2-s-web-2 10.20.1.5/24,10.20.1.1,fd00:20:1::5/64 10.10.0.5/24,10.10.0.1,-"
+br1=$(vm_field lab-s-att-1 'd["nics"][0]["bridge"]') br2=$(vm_field lab2-s-att-1 'd["nics"][0]["bridge"]')
+echo "segment red: lab on $br1, lab2 on $br2"
+[ "$br1" != "$br2" ] || fail "lab and lab2 share the red segment's bridge $br1"
+ip -n "$ns" link show "$br2" >/dev/null 2>&1 || fail "no bridge $br2"
 before=$(hc --json vm ls)
 refused lab3 'scenarios[0].roles[0].nics[1].addresses[0]' \
     '10.10.0.50 is already taken by guest lab-s-att-1' ''
@@ -156,8 +161,8 @@ refused lab3 'scenarios[0].roles[0].nics[1].addresses[0]' \
 
 echo "== vm create and templates"
 out=$(hc vm create dup --template probe \
-      --nic '{"network": "communication", "segment": "red", "ipv4": "10.20.1.99/24"}' 2>&1)
-[[ $out == *"10.20.1.99/24 is already the address of guest lab-s-att-2"*"(HTTP 409)"* ]] ||
+      --nic '{"network": "management", "ipv4": "10.10.0.51/24"}' 2>&1)
+[[ $out == *"10.10.0.51/24 is already the address of guest lab-s-att-2"*"(HTTP 409)"* ]] ||
     fail "vm create with a held address: $out"
 out=$(hc vm create other --template probe \
       --nic '{"network": "management", "ipv4": "10.20.1.99/24"}' 2>&1) ||

@@ -85,7 +85,8 @@ PY
 check_debian_consoles deb
 
 echo "== inside the guests: cloud-init's host name, address, ping; ssh with the range's key"
-ip -n "$ns" addr add 10.30.0.254/24 dev hsc-lab-net || fail "host address on hsc-lab-net"
+seg_br=$(vm_field deb-lab-node-1 'd["nics"][0]["bridge"]') # the range's own lab-net
+ip -n "$ns" addr add 10.30.0.254/24 dev "$seg_br" || fail "host address on $seg_br"
 for v in $(range_vms deb); do
     n=${v##*-} # deb-lab-node-N (range_vms lists them in no set order)
     con=$tmp/state/vms/$v/console.log
@@ -119,6 +120,6 @@ stop_and_check_overlays deb
 [ "$(sha256sum < "$parent")" = "$parent_sum" ] || fail "the parent changed"
 hc range down deb || fail "range down"
 check_nothing_left
-ip -n "$ns" link show hsc-lab-net >/dev/null 2>&1 && fail "segment bridge hsc-lab-net left"
+ip -n "$ns" link show "$seg_br" >/dev/null 2>&1 && fail "segment bridge $seg_br left"
 hc audit verify >/dev/null || fail "audit verify"
 finish

@@ -10,9 +10,11 @@
 #    on the blue bridge gets its own, without a router;
 #  - no leaks: red-1's MAC on the blue bridge and an unknown MAC on the red
 #    bridge get no lease;
-#  - bad specs: dhcp not a boolean, a subnet the server leaves too small,
-#    a second range with DHCP on a bridge that has one: each 4xx with its
-#    field path, nothing created;
+#  - bad specs: dhcp not a boolean, a subnet the server leaves too small:
+#    400 with the field path, nothing created;
+#  - a second range with the same segments gets its own bridges, servers
+#    and leases (the same addresses, isolated); DHCP on a bridge ranges
+#    share (a role bridge) is one range's: 409 for the second;
 #  - herdd restarted: the servers keep serving; range down stops them and
 #    leaves no dnsmasq, veth, configuration file or range directory.
 # Exit 0 pass, 77 skip, else fail.
@@ -90,9 +92,10 @@ trap 'ip netns del "$cl" 2>/dev/null; cleanup' EXIT
 
 echo "== bad specs: 4xx with the field, nothing created"
 before=$(hc --json vm ls)
-refused() { # NAME FIELD TEXT SED-EXPR [STATUS]
-    local out
-    out=$(hc range up "$(spec "$1" "$4")" 2>&1)
+refused() { # NAME FIELD TEXT SED-EXPR [STATUS]: the spec, edited (m2: mspec's)
+    local out f
+    if [ "$1" = m2 ]; then f=$(mspec m2); else f=$(spec "$1" "$4"); fi
+    out=$(hc range up "$f" 2>&1)
     [[ $out == *"[field $2]"*"(HTTP ${5:-400})"* && $out == *"$3"* ]] ||
         fail "$1: expected ${5:-400} at $2 with '$3', got: $out"
 }
@@ -142,9 +145,31 @@ got=$(dhcp_client 52:54:00:aa:bb:cc "$red_br")
 grep -q 'DHCPACK(eth0) 10.30.1.2 ' "$tmp"/state/ranges/dl/dhcp-"$red_br".log ||
     fail "the red server's log has no DHCPACK for 10.30.1.2"
 
-echo "== a second range asking for DHCP on a served bridge: 409"
-refused other 'networks.communication.segments.red.dhcp' "already has range dl's DHCP server" \
-    's/count: 2/count: 1/; s#10.30.1.0/24#10.30.1.0/24#' 409
+echo "== a second range with the same segments: its own bridges, servers and leases"
+up "$(spec other 's/count: 2/count: 1/')" || fail "range up other"
+[ "$(nicf other-s-red-1 ipv4)" = 10.30.1.2/24 ] || fail "other-s-red-1: $(nicf other-s-red-1 ipv4)"
+[ "$(nicf other-s-red-1 bridge)" != "$red_br" ] || fail "ranges other and dl share $red_br"
+lease_is other-s-red-1 "$(nicf other-s-red-1 bridge)" "10.30.1.2 10.30.1.1"
+lease_is dl-s-red-1 "$(nicf other-s-red-1 bridge)" ""
+hc range down other >/dev/null || fail "range down other"
+
+echo "== DHCP on a bridge ranges share (the management role bridge): one range only"
+mspec() { # NAME
+    cat > "$tmp/$1.yaml" <<YAML
+range: $1
+networks:
+  management: {subnet: 10.50.0.0/24, dhcp: true}
+scenarios:
+  - name: s
+    roles:
+      - {name: m, template: probe, count: 1, nics: [{network: management}]}
+YAML
+    echo "$tmp/$1.yaml"
+}
+up "$(mspec m1)" || fail "range up m1"
+refused m2 'networks.management.dhcp' "bridge hbr-mgmt already has range m1's DHCP server" '' 409
+hc range ls | grep -q '^m2 ' && fail "the refused m2 left a range"
+hc range down m1 >/dev/null || fail "range down m1"
 
 echo "== herdd restarted: the servers keep serving"
 pids=$(dnsmasqs | sort)

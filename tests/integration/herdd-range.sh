@@ -109,7 +109,9 @@ kill "$events_pid" 2>/dev/null
 hc range status lab1 | head -5
 check_range lab1 16
 check_taps_on_bridges lab1
-ip -n "$ns" link show hsc-red-net >/dev/null 2>&1 || fail "segment bridge hsc-red-net missing"
+red_br=$(vm_field lab1-red-attacker-1 'd["nics"][0]["bridge"]') # lab1's own red-net
+[ "$red_br" != hsc-red-net ] || fail "lab1's red-net is the shared bridge hsc-red-net"
+ip -n "$ns" link show "$red_br" >/dev/null 2>&1 || fail "segment bridge $red_br missing"
 [ "$(vmm_count)" = 16 ] || fail "$(vmm_count) herd-vmm processes, expected 16"
 hc range up "$root/examples/range.yaml" >/dev/null || fail "range up again (idempotent)"
 [ "$(vmm_count)" = 16 ] || fail "range up again changed the guests: $(vmm_count) herd-vmm"

@@ -66,21 +66,24 @@ SH
 chmod 0755 "$tmp/res/bin/firstboot.sh"
 echo "payload $$" > "$tmp/res/payload.txt"
 
-# runcmd of a seeded guest on SEG (its peer PEER, the other segment OTHER):
-# host name, addresses, ping of the peer, none from the other segment, the
-# resource disk's script.
-runcmd() { # PEER OTHER-NET OTHER-ADDR
-    cat <<YAML
-        runcmd:
-          - "echo herd-seed: host=\$(hostname) > /dev/ttyS0"
-          - "ip -4 -o addr show | sed 's/^/herd-seed: /' > /dev/ttyS0"
-          - "for a in \$(seq 60); do ping -c 1 -W 2 $1 >/dev/null && break; done; echo herd-seed: ping rc=\$? > /dev/ttyS0"
-          - "ip route add $2 dev eth0; ping -c 3 -W 1 $3 >/dev/null; echo herd-seed: cross rc=\$? > /dev/ttyS0"
-          - "/mnt/herd-resources/bin/firstboot.sh"
-YAML
+# runcmd of a seeded guest: host name, addresses, ping of its segment peer
+# PEER ("-": none), the resource disk's script.
+runcmd() { # PEER
+    echo "        runcmd:"
+    echo "          - \"echo herd-seed: host=\$(hostname) > /dev/ttyS0\""
+    echo "          - \"ip -4 -o addr show | sed 's/^/herd-seed: /' > /dev/ttyS0\""
+    [ "$1" = - ] ||
+        echo "          - \"for a in \$(seq 60); do ping -c 1 -W 2 $1 >/dev/null && break; done; echo herd-seed: ping rc=\$? > /dev/ttyS0\""
+    echo "          - \"/mnt/herd-resources/bin/firstboot.sh\""
 }
-{
-cat <<YAML
+# The spec in stages: 1 the red scenario, 2 and blue's srv, 3 and blue's web
+# (the whole range). In the nested host more than 2 or 3 Debian guests
+# booting at once bring QEMU's emulated host down (its kernel's stack
+# guard page, in KVM's path: docs/nested-host.md), so the range comes up
+# by `range up` of each stage in turn: each adds guests to the range and
+# keeps those it has (range up is idempotent).
+gen_spec() { # STAGE
+    cat <<YAML
 range: rd
 networks:
   management: {subnet: 10.40.0.0/24}
@@ -101,9 +104,10 @@ scenarios:
           - {network: communication, segment: red}
           - {network: management}
 YAML
-# att-1 has 10.41.1.2 and att-2 10.41.1.3 (the plan): each pings the other
-runcmd "10.41.1.\\\$(( 4 - \\\$(hostname | sed 's/.*-//') ))" 10.41.2.0/24 10.41.2.2
-cat <<YAML
+    # att-1 has 10.41.1.2 and att-2 10.41.1.3 (the plan): each pings the other
+    runcmd "10.41.1.\$(( 4 - \$(hostname | sed 's/.*-//') ))"
+    [ "$1" -ge 2 ] || return 0
+    cat <<YAML
   - name: blue
     roles:
       - name: srv
@@ -113,21 +117,25 @@ cat <<YAML
           - {network: communication, segment: blue}
           - {network: management}
 YAML
-runcmd 10.41.2.1 10.41.1.0/24 10.41.1.2
-cat <<YAML
+    # srv-1 and srv-2 (check-full) ping each other
+    if [ "$n_blue" = 2 ]; then runcmd "10.41.2.\$(( 4 - \$(hostname | sed 's/.*-//') ))"; else runcmd -; fi
+    [ "$1" -ge 3 ] || return 0
+    cat <<YAML
       - name: web
         template: debian-dhcp
         count: $n_blue
         nics:
           - {network: communication, segment: green}
 YAML
-} > "$tmp/rd.yaml"
-# blue's only peer on its segment is the gateway nobody answers for: its
-# ping is expected to fail (it shows the route is there); red's att guests
-# ping each other.
+}
+for stage in 1 2 3; do gen_spec $stage > "$tmp/rd-$stage.yaml"; done
 
 echo "== range up ($((2 + 2 * n_blue)) Debian guests, 2 scenarios, 3 segments)"
-debian_range_up rd "$tmp/rd.yaml"
+for stage in 1 2 3; do
+    echo "-- stage $stage"
+    debian_range_up rd "$tmp/rd-$stage.yaml"
+done
+hc range status rd >/dev/null 2>&1 || { fail "range rd was not made"; finish; }
 hc vm ls --range rd
 check_debian_consoles rd
 
@@ -143,10 +151,9 @@ for v in $(range_vms rd 'v["template"] == "debian"'); do
     seed_line "$v" ".* inet $a0 " || fail "$v: no $a0 (nics[0]) inside"
     seed_line "$v" ".* inet $a1 " || fail "$v: no $a1 (nics[1]) inside"
     case $v in
-    rd-red-*) seed_line "$v" 'ping rc=0' || fail "$v: could not ping its red peer" ;;
+    rd-red-*|rd-blue-srv-*) [ "$v" = rd-blue-srv-1 ] && [ "$n_blue" = 1 ] ||
+        seed_line "$v" 'ping rc=0' || fail "$v: could not ping its segment peer" ;;
     esac
-    seed_line "$v" 'cross rc=0' && fail "$v: reached a guest on another segment"
-    seed_line "$v" 'cross rc=' || fail "$v: the cross-segment check did not run"
     seed_line "$v" "firstboot $v" || fail "$v: the resource disk's script did not run"
     out=$(ip netns exec "$ns" timeout 60 ssh -i "$tmp/key" -o StrictHostKeyChecking=no \
           -o UserKnownHostsFile=/dev/null -o BatchMode=yes -o ConnectTimeout=20 \
@@ -160,6 +167,20 @@ for v in $(range_vms rd 'v["template"] == "debian"'); do
     [ "$(tail -n 1 <<<"$out")" = "$(vm_field "$v" 'd["seed"]["instance_id"]')" ] ||
         fail "$v: its instance-id is not herdd's"
 done
+
+echo "== isolation: a direct route to the other segment gets no reply"
+isolated() { # FROM TO: FROM (by ssh) reaches TO's segment address neither by ping nor ARP
+    local from=$1 to=$2 via dst net out
+    via=$(vm_field "$from" 'd["nics"][1]["ipv4"]') dst=$(vm_field "$to" 'd["nics"][0]["ipv4"]')
+    net=$(python3 -c "import ipaddress,sys; print(ipaddress.ip_interface(sys.argv[1]).network)" "$dst")
+    out=$(ip netns exec "$ns" timeout 60 ssh -i "$tmp/key" -o StrictHostKeyChecking=no \
+          -o UserKnownHostsFile=/dev/null -o BatchMode=yes -o ConnectTimeout=20 \
+          "debian@${via%/*}" "sudo ip route replace $net dev eth0; ping -c 3 -W 1 ${dst%/*} >/dev/null; echo cross=\$?; sudo ip route del $net dev eth0" 2>&1)
+    echo "   $from -> $to (${dst%/*}, on $net via eth0): $(grep cross= <<<"$out")"
+    grep -q '^cross=[12]$' <<<"$out" || fail "$from reached $to across segments (or did not try): $out"
+}
+isolated rd-red-att-1 rd-blue-srv-1
+isolated rd-blue-srv-1 rd-red-att-2
 
 echo "== DHCP guests (cloud-init disabled): herdd's dnsmasq gave the planned address"
 log=$(ls "$tmp"/state/ranges/rd/dhcp-*.log 2>/dev/null | head -n 1)

@@ -200,6 +200,20 @@ static void test_example_file(void **state)
     free(g);
     range_spec_free(s);
 
+    /* the Debian range: addressing, DHCP, keys, a resource disk */
+    snprintf(path, sizeof(path), "%s/examples/range-debian.yaml", root ? root : ".");
+    rc = range_spec_load(path, &s, &err);
+    if (rc)
+        print_error("%s: %s\n", path, err.msg);
+    assert_int_equal(rc, 0);
+    assert_int_equal(s->n_scenarios, 2);
+    assert_int_equal(s->n_guests, 5);
+    assert_int_equal(s->n_ssh_keys, 1);
+    assert_int_equal(s->n_subnets, 4);
+    assert_true(s->subnets[3].dhcp);
+    assert_string_equal(s->resources, "/var/lib/herd/images/range-debian");
+    range_spec_free(s);
+
     rc = range_spec_load("/nonexistent/range.yaml", &s, &err);
     assert_int_equal(rc, -ENOENT);
     assert_null(s);

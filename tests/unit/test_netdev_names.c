@@ -81,6 +81,24 @@ static void test_role_names(void **state)
     assert_string_equal(out, "hsc-red");
     assert_int_equal(netdev_segment_bridge_name(out, NETDEV_ROLE_SERVICE, "web"), 0);
     assert_string_equal(out, "hsv-web");
+    /* a range's own segment: two ranges, two bridges; stable, 15 chars */
+    char a[IFNAMSIZ], b[IFNAMSIZ];
+    assert_int_equal(netdev_range_segment_bridge_name(out, NETDEV_ROLE_COMMUNICATION, "deb",
+                                                      "lab-net"), 0);
+    assert_string_equal(out, "hsc-deb.lab-net");
+    assert_int_equal(netdev_range_segment_bridge_name(a, NETDEV_ROLE_COMMUNICATION, "team1",
+                                                      "red-net"), 0);
+    assert_int_equal(netdev_range_segment_bridge_name(b, NETDEV_ROLE_COMMUNICATION, "team2",
+                                                      "red-net"), 0);
+    assert_string_not_equal(a, b);
+    assert_int_equal((int)strlen(a), 15);
+    assert_int_equal(strncmp(a, "hsc-tea", 7), 0);
+    assert_int_equal(netdev_range_segment_bridge_name(b, NETDEV_ROLE_COMMUNICATION, "team1",
+                                                      "red-net"), 0);
+    assert_string_equal(a, b);
+    assert_int_not_equal(strcmp(a, "hsc-red-net"), 0);
+    assert_int_equal(netdev_range_segment_bridge_name(out, NETDEV_ROLE_COMMUNICATION, "r",
+                                                      "bad seg"), -EINVAL);
     assert_int_equal(netdev_role_parse("storage", &r), 0);
     assert_int_equal(r, NETDEV_ROLE_STORAGE);
     assert_int_equal(netdev_role_parse("mgmt", &r), -EINVAL);
