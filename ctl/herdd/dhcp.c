@@ -155,6 +155,20 @@ static int spawn(const char *conf, int logfd, pid_t *pid, int *nsfd, int *go)
     return 0;
 }
 
+/* What a server leaves: its files, its veth pair (NULL: none made). */
+static void remove_files(const char *conf, const char *log, const char *veth)
+{
+    struct netdev_nl *nl = NULL;
+    if (veth && netdev_nl_open(&nl) == 0) {
+        netdev_veth_remove(nl, veth);
+        netdev_nl_close(nl);
+    }
+    if (conf)
+        unlink(conf);
+    if (log)
+        unlink(log);
+}
+
 /* The veth's host end: "hd-" and a hash of range and bridge. */
 static void veth_name(const struct hd_dhcp_scope *sc, char out[IFNAMSIZ])
 {
@@ -216,13 +230,18 @@ int hd_dhcp_start(const struct hd_config *cfg, const struct hd_dhcp_scope *sc, j
     if (rc < 0) {
         close(go);
         reap(pid);
-        unlink(conf);
-        unlink(log);
+        remove_files(conf, log, NULL);
         return -1;
     }
     char c = 'g';
-    if (write(go, &c, 1) != 1)
-        rc = -errno;
+    if (write(go, &c, 1) != 1) {
+        int e = errno;
+        close(go);
+        reap(pid);
+        remove_files(conf, log, veth);
+        return hd_fail(err, 500, "", "DHCP server for %s: cannot start: %s", sc->bridge,
+                       strerror(e));
+    }
     close(go);
     *rec = json_pack("{ss ss sI ss ss}", "bridge", sc->bridge, "veth", veth, "pid",
                      (json_int_t)pid, "conf", conf, "log", log);
@@ -293,15 +312,7 @@ void hd_dhcp_stop(json_t *rec)
         stop_pid(pid);
     else if (pid > 1 && is_our_zombie(pid))
         waitpid(pid, NULL, 0);
-    struct netdev_nl *nl = NULL;
-    if (veth && netdev_nl_open(&nl) == 0) {
-        netdev_veth_remove(nl, veth);
-        netdev_nl_close(nl);
-    }
-    if (conf)
-        unlink(conf);
-    if (log)
-        unlink(log);
+    remove_files(conf, log, veth);
 }
 
 bool hd_dhcp_running(json_t *rec)

@@ -129,7 +129,8 @@ static char *scope_hosts(struct hd_store *st, const struct hd_range_plan *p,
     return s;
 }
 
-/* Starts scope sn's server; its record (with "hosts") into recs. */
+/* Starts scope sn's server (none while no NIC of the range is on it: its
+ * bridge may not exist yet); its record (with "hosts") into recs. */
 static int start_scope(struct hd_store *st, const struct hd_range_plan *p,
                        const struct range_subnet *sn, json_t *recs, struct hd_err *err)
 {
@@ -138,6 +139,10 @@ static int start_scope(struct hd_store *st, const struct hd_range_plan *p,
     char *hosts = scope_hosts(st, p, sn);
     if (!hosts)
         return hd_fail(err, 500, "", "out of memory");
+    if (!hosts[0]) { /* no NIC of the range on it (yet): no server, no bridge */
+        free(hosts);
+        return 0;
+    }
     struct hd_dhcp_scope sc = {.range = p->name, .bridge = bridge, .net = sn->v4,
                                .server = sn->dhcp_server, .has_gateway = sn->has_gateway,
                                .gateway = sn->gateway, .hosts = hosts};
