@@ -35,17 +35,15 @@ int hd_dhcp_available(void)
 
 /* STATE/ranges/RANGE/dhcp-BRIDGE.SUFFIX, making the directories. */
 static int scope_path(const struct hd_config *cfg, const char *range, const char *bridge,
-                      const char *suffix, char *out, size_t size)
+                      const char *suffix, char *out, size_t size, struct hd_err *err)
 {
     char dir[4096];
-    snprintf(dir, sizeof(dir), "%s/ranges", cfg->state_dir);
-    if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-        return -errno;
-    snprintf(dir, sizeof(dir), "%s/ranges/%s", cfg->state_dir, range);
-    if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-        return -errno;
+    if (hd_range_state_dir(cfg, range, dir, sizeof(dir), "", err) < 0)
+        return -1;
     int n = snprintf(out, size, "%s/dhcp-%s.%s", dir, bridge, suffix);
-    return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+    if (n < 0 || (size_t)n >= size)
+        return hd_fail(err, 500, "", "%s/dhcp-%s.%s: name too long", dir, bridge, suffix);
+    return 0;
 }
 
 /* dnsmasq's configuration: read once, as root, before it drops to nobody. */
@@ -202,11 +200,10 @@ int hd_dhcp_start(const struct hd_config *cfg, const struct hd_dhcp_scope *sc, j
                   struct hd_err *err)
 {
     char conf[4096], log[4096], veth[IFNAMSIZ];
-    int rc = scope_path(cfg, sc->range, sc->bridge, "conf", conf, sizeof(conf));
-    if (rc == 0)
-        rc = scope_path(cfg, sc->range, sc->bridge, "log", log, sizeof(log));
-    if (rc == 0)
-        rc = write_conf(conf, sc);
+    if (scope_path(cfg, sc->range, sc->bridge, "conf", conf, sizeof(conf), err) < 0 ||
+        scope_path(cfg, sc->range, sc->bridge, "log", log, sizeof(log), err) < 0)
+        return -1;
+    int rc = write_conf(conf, sc);
     if (rc < 0)
         return hd_fail(err, 500, "", "DHCP server for %s: %s", sc->bridge, strerror(-rc));
     int logfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);

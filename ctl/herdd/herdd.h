@@ -448,6 +448,10 @@ int hd_resdisk_prepare(const struct hd_config *cfg, const char *range, const cha
 /* The built image to its place (replacing an earlier one), or discarded. */
 int hd_resdisk_commit(struct hd_resdisk *d, struct hd_err *err);
 void hd_resdisk_discard(struct hd_resdisk *d);
+/* STATE/ranges/RANGE into out, made (0700) with STATE/ranges when missing:
+ * where a range's images and DHCP files live. 0, or 500 naming field. */
+int hd_range_state_dir(const struct hd_config *cfg, const char *range, char *out, size_t size,
+                       const char *field, struct hd_err *err);
 /* range down: the range's images and then its directory. */
 void hd_resdisk_remove(const struct hd_config *cfg, const char *range);
 

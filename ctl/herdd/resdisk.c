@@ -183,8 +183,8 @@ out:
 
 /* STATE/ranges/RANGE, made when missing (0700: herd-vmm opens its disks
  * before it drops to the guest's uid). */
-static int range_dir(const struct hd_config *cfg, const char *range, char *out, size_t size,
-                     const char *field, struct hd_err *err)
+int hd_range_state_dir(const struct hd_config *cfg, const char *range, char *out, size_t size,
+                       const char *field, struct hd_err *err)
 {
     snprintf(out, size, "%s/ranges", cfg->state_dir);
     if (mkdir(out, 0700) < 0 && errno != EEXIST)
@@ -213,7 +213,7 @@ int hd_resdisk_prepare(const struct hd_config *cfg, const char *range, const cha
     } else if (rc == 0 && !dir_locked(&st, false)) {
         rc = hd_fail(err, 400, field, "%s: %s may be written by others than root (chmod go-w)",
                      field, src);
-    } else if (rc == 0 && (rc = range_dir(cfg, range, d->path, sizeof(d->path), field, err)) == 0) {
+    } else if (rc == 0 && (rc = hd_range_state_dir(cfg, range, d->path, sizeof(d->path), field, err)) == 0) {
         size_t n = strlen(d->path);
         snprintf(d->path + n, sizeof(d->path) - n, "/resources%s%s.iso", scenario ? "-" : "",
                  scenario ? scenario : "");
