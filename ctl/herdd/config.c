@@ -846,6 +846,21 @@ unsigned hd_roles_of(const struct hd_config *cfg, uid_t uid)
     return 0;
 }
 
+int hd_segment_bridge(const struct hd_config *cfg, const char *range, enum netdev_role r,
+                      const char *seg, char out[IFNAMSIZ])
+{
+    const struct netdev_bridge_cfg *bc = netdev_config_find(&cfg->net, r, seg ? seg : "");
+    if (bc) {
+        snprintf(out, IFNAMSIZ, "%s", bc->name);
+        return 0;
+    }
+    if (!seg || !seg[0])
+        return -ENOENT;
+    if (range && range[0])
+        return netdev_range_segment_bridge_name(out, r, range, seg);
+    return netdev_segment_bridge_name(out, r, seg);
+}
+
 const char *hd_bridge_of(const struct hd_config *cfg, const char *role)
 {
     enum netdev_role r;

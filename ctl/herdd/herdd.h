@@ -115,6 +115,14 @@ void hd_config_free(struct hd_config *cfg);
 /* Parses "64M", "1G", 1048576 into bytes. -1 on error. */
 int hd_parse_size(json_t *v, uint64_t *out);
 unsigned hd_roles_of(const struct hd_config *cfg, uid_t uid);
+/* The bridge of segment seg of role r ("" or NULL: the role's own bridge):
+ * one herdd's configuration declares (shared by every guest that names
+ * it), else, for a guest of a range, that range's own
+ * (netdev_range_segment_bridge_name: ranges never share a segment they did
+ * not declare in the configuration), else netdev_segment_bridge_name.
+ * -ENOENT: the role has no bridge; -EINVAL, -ENAMETOOLONG: a bad name. */
+int hd_segment_bridge(const struct hd_config *cfg, const char *range, enum netdev_role r,
+                      const char *seg, char out[IFNAMSIZ]);
 const char *hd_bridge_of(const struct hd_config *cfg, const char *role);
 
 /* ---- templates, guests --------------------------------------------------- */
@@ -361,14 +369,6 @@ int hd_template_rm(struct hd_res *r, const char *name, struct hd_err *err);
  * body: {"name", "vm", and optionally cmdline, cpus, mem, nics, ready_line}. */
 int hd_template_derive(struct hd_res *r, json_t *body, json_t **out, struct hd_err *err);
 void hd_template_free(struct hd_template *t);
-/* The bridge of segment seg of role r ("" or NULL: the role's own bridge):
- * one herdd's configuration declares (shared by every guest that names
- * it), else, for a guest of a range, that range's own
- * (netdev_range_segment_bridge_name: ranges never share a segment they did
- * not declare in the configuration), else netdev_segment_bridge_name.
- * -ENOENT: the role has no bridge; -EINVAL, -ENAMETOOLONG: a bad name. */
-int hd_segment_bridge(const struct hd_config *cfg, const char *range, enum netdev_role r,
-                      const char *seg, char out[IFNAMSIZ]);
 /* A NIC item: "role" or {"network": role, "segment": name} -> role and bridge
  * (hd_segment_bridge; range: the guest's range, NULL or "" for none). */
 int hd_nic_resolve(const struct hd_config *cfg, json_t *item, const char *range, char role[24],

@@ -94,21 +94,6 @@ static const char *req_str(json_t *body, const char *key, bool required, struct 
     return json_string_value(v);
 }
 
-int hd_segment_bridge(const struct hd_config *cfg, const char *range, enum netdev_role r,
-                      const char *seg, char out[IFNAMSIZ])
-{
-    const struct netdev_bridge_cfg *bc = netdev_config_find(&cfg->net, r, seg ? seg : "");
-    if (bc) {
-        snprintf(out, IFNAMSIZ, "%s", bc->name);
-        return 0;
-    }
-    if (!seg || !seg[0])
-        return -ENOENT;
-    if (range && range[0])
-        return netdev_range_segment_bridge_name(out, r, range, seg);
-    return netdev_segment_bridge_name(out, r, seg);
-}
-
 int hd_nic_resolve(const struct hd_config *cfg, json_t *item, const char *range, char role[24],
                    char bridge[IFNAMSIZ], const char *field, struct hd_err *err)
 {

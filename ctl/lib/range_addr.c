@@ -204,7 +204,7 @@ static int take_fixed(struct plan *p, const struct range_held *held, size_t n_he
     const char *prev;
     for (size_t i = 0; i < p->n_scopes; i++) {
         struct scope *s = &p->scopes[i];
-        char holder[110];
+        char holder[sizeof(s->path) + 40];
         if (s->sn->has_gateway) {
             snprintf(holder, sizeof(holder), "%s.gateway", s->path);
             if (take(s, &s->sn->gateway, holder, &prev) == -ENOMEM)
