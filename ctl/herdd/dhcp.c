@@ -245,19 +245,29 @@ int hd_dhcp_start(const struct hd_config *cfg, const struct hd_dhcp_scope *sc, j
     return 0;
 }
 
+/* /proc/PID/WHAT into buf (NUL-terminated): its length, or -1. */
+static ssize_t read_proc(pid_t pid, const char *what, char *buf, size_t size)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, what);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, size - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    return n;
+}
+
 /* pid is the dnsmasq started with this conf (not a reused pid). */
 static bool is_ours(pid_t pid, const char *conf)
 {
-    char path[64], buf[8192], want[4200];
-    snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    char buf[8192], want[4200];
+    ssize_t n = read_proc(pid, "cmdline", buf, sizeof(buf));
+    if (n < 0)
         return false;
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0)
-        return false;
-    buf[n] = '\0';
     snprintf(want, sizeof(want), "--conf-file=%s", conf);
     for (ssize_t i = 0; i < n; i += (ssize_t)strlen(buf + i) + 1)
         if (!strcmp(buf + i, want))
@@ -269,19 +279,10 @@ static bool is_ours(pid_t pid, const char *conf)
  * gone, so is_ours cannot tell). */
 static bool is_our_zombie(pid_t pid)
 {
-    char path[64], buf[256];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return false;
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0)
-        return false;
-    buf[n] = '\0';
-    char state = 0;
+    char buf[256], state = 0;
     int ppid = 0;
-    return sscanf(buf, "%*d (dnsmasq) %c %d", &state, &ppid) == 2 && state == 'Z' &&
+    return read_proc(pid, "stat", buf, sizeof(buf)) > 0 &&
+           sscanf(buf, "%*d (dnsmasq) %c %d", &state, &ppid) == 2 && state == 'Z' &&
            ppid == (int)getpid();
 }
 

@@ -25,14 +25,7 @@ set -u
 herdd_lib_no_kvm=1
 . "$(dirname "$0")/herdd-lib.sh"
 
-# the guests may really run (a /dev/kvm here): room for all of them on 2 CPUs
-write_config "users: {0: [sysadmin, secadmin, auditor]}
-capacity: {cpu_overcommit: 16}"
-start_herdd
-make_parent
-hc template add probe --image "$parent" --format raw --kernel "$probe" \
-    --cmdline "probe.tests=boot probe.idle=1" --mem 64M --nic communication >/dev/null ||
-    fail "template add"
+start_range_herdd
 
 spec() { # NAME [SED-EXPR]: the lab spec, renamed, edited
     sed -e "s/^range: lab/range: $1/" ${2:+-e "$2"} > "$tmp/$1.yaml" <<'YAML'

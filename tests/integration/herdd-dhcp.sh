@@ -26,14 +26,7 @@ busybox=$(command -v busybox) || skip "busybox is not installed"
 "$busybox" udhcpc --help >/dev/null 2>&1 || [ $? -eq 1 ] || skip "busybox has no udhcpc"
 cl=hdc$$
 
-# the guests may really run (a /dev/kvm here): room for all of them on 2 CPUs
-write_config "users: {0: [sysadmin, secadmin, auditor]}
-capacity: {cpu_overcommit: 16}"
-start_herdd
-make_parent
-hc template add probe --image "$parent" --format raw --kernel "$probe" \
-    --cmdline "probe.tests=boot probe.idle=1" --mem 64M --nic communication >/dev/null ||
-    fail "template add"
+start_range_herdd
 
 spec() { # NAME [SED-EXPR]
     sed -e "s/^range: dl/range: $1/" ${2:+-e "$2"} > "$tmp/$1.yaml" <<'YAML'

@@ -301,3 +301,16 @@ check_debian_consoles() {
         grep -qaE 'EXT4-fs \(vda\): mounted' "$con" || fail "$v: no ext4 root on /dev/vda in its console"
     done
 }
+
+# start_range_herdd: the herdd of the no-KVM range tests: root has every API
+# role, room on 2 CPUs for all their guests (with a /dev/kvm here the probes
+# really run), and a probe template with one communication NIC.
+start_range_herdd() {
+    write_config "users: {0: [sysadmin, secadmin, auditor]}
+capacity: {cpu_overcommit: 16}"
+    start_herdd
+    make_parent
+    hc template add probe --image "$parent" --format raw --kernel "$probe" \
+        --cmdline "probe.tests=boot probe.idle=1" --mem 64M --nic communication >/dev/null ||
+        fail "template add"
+}

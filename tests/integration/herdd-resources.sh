@@ -35,14 +35,7 @@ exit 1
 SH
 chmod 755 "$vmm"
 
-# the guests may really run (a /dev/kvm here): room for all of them on 2 CPUs
-write_config "users: {0: [sysadmin, secadmin, auditor]}
-capacity: {cpu_overcommit: 16}"
-start_herdd
-make_parent
-hc template add probe --image "$parent" --format raw --kernel "$probe" \
-    --cmdline "probe.tests=boot probe.idle=1" --mem 64M --nic communication >/dev/null ||
-    fail "template add"
+start_range_herdd
 
 res=$tmp/res blue=$tmp/res-blue
 mkdir -p "$res/sub/deeper" "$blue"

@@ -23,14 +23,7 @@ herdd_lib_no_kvm=1
 . "$(dirname "$0")/herdd-lib.sh"
 for t in bsdtar blkid ssh-keygen; do command -v $t >/dev/null || skip "$t is not installed"; done
 
-# the guests may really run (a /dev/kvm here): room for all of them on 2 CPUs
-write_config "users: {0: [sysadmin, secadmin, auditor]}
-capacity: {cpu_overcommit: 16}"
-start_herdd
-make_parent
-hc template add probe --image "$parent" --format raw --kernel "$probe" \
-    --cmdline "probe.tests=boot probe.idle=1" --mem 64M --nic communication >/dev/null ||
-    fail "template add"
+start_range_herdd
 ssh-keygen -q -t ed25519 -N '' -C 'instructor@range' -f "$tmp/key" || fail "ssh-keygen"
 key=$(cat "$tmp/key.pub")
 
