@@ -29,16 +29,10 @@ require_guest_image
 [ "${HERD_CHECK_FULL:-0}" = 1 ] ||
     skip "make check-full only: range-debian.sh checks seeds, addresses, ssh, ACPI shutdown and overlays in make check"
 
-write_config "ready_timeout: $limit
-capacity: {cpu_overcommit: 16}"
-start_herdd
-parent=$img/root.img
-parent_sum=$(sha256sum < "$parent")
+start_debian_herdd
 
 echo "== template add debian ($img)"
-hc template add debian --image "$parent" --format raw --kernel "$img/vmlinuz" \
-    --initrd "$img/initrd.img" --cmdline "$(cat "$img/cmdline")" --mem 384M --cpus 1 \
-    --nic communication --ready-line "herd-guest: ready" || fail "template add debian"
+debian_template debian
 hc template ls
 
 count=4

@@ -314,3 +314,24 @@ capacity: {cpu_overcommit: 16}"
         --cmdline "probe.tests=boot probe.idle=1" --mem 64M --nic communication >/dev/null ||
         fail "template add"
 }
+
+# start_debian_herdd: the herdd of the Debian range tests (real guests:
+# $limit to get ready, vCPU room on small machines); sets parent and
+# parent_sum (the guest image's root, read-only). Needs common.sh's $img.
+start_debian_herdd() {
+    write_config "ready_timeout: $limit
+capacity: {cpu_overcommit: 16}"
+    start_herdd
+    parent=$img/root.img
+    parent_sum=$(sha256sum < "$parent")
+}
+
+# debian_template NAME [EXTRA-CMDLINE]: the guest image as a template (its
+# kernel, initrd and command line, 384M, 1 vCPU, one communication NIC,
+# ready when herd-guest-ready says so).
+debian_template() {
+    hc template add "$1" --image "$parent" --format raw --kernel "$img/vmlinuz" \
+        --initrd "$img/initrd.img" --cmdline "$(cat "$img/cmdline")${2:+ $2}" --mem 384M \
+        --cpus 1 --nic communication --ready-line "herd-guest: ready" >/dev/null ||
+        fail "template add $1"
+}

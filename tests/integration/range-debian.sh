@@ -37,27 +37,17 @@ require_guest_image
 [ -z "$(grep -wE 'vmx|svm' /proc/cpuinfo)" ] && skip "real Linux needs vmx/svm (run-all runs this in the nested host)"
 [ -x /usr/sbin/dnsmasq ] || skip "dnsmasq is not installed (dnsmasq-base)"
 
-write_config "ready_timeout: $limit
-capacity: {cpu_overcommit: 16}"
-start_herdd
-parent=$img/root.img
-parent_sum=$(sha256sum < "$parent")
-cmdline=$(cat "$img/cmdline")
+start_debian_herdd
 full=0
 [ "${HERD_CHECK_FULL:-0}" = 1 ] && full=1
 n_web=$((1 + full)) n_srv=$((2 * full))
 
 echo "== templates: debian (cloud-init) and debian-dhcp (cloud-init disabled)"
-tmpl() { # NAME EXTRA-CMDLINE
-    hc template add "$1" --image "$parent" --format raw --kernel "$img/vmlinuz" \
-        --initrd "$img/initrd.img" --cmdline "$cmdline $2" --mem 384M --cpus 1 \
-        --nic communication --ready-line "herd-guest: ready" >/dev/null || fail "template add $1"
-}
-tmpl debian ""
+debian_template debian
 # green's guests ping each other by their planned addresses (herd-ping):
 # green has no gateway, so they are its lowest hosts, .1 up
 green=$(seq -s, -f '10.41.3.%g' 1 "$n_web")
-tmpl debian-dhcp "cloud-init=disabled herd.ping=$green"
+debian_template debian-dhcp "cloud-init=disabled herd.ping=$green"
 
 ssh-keygen -q -t ed25519 -N '' -C 'range-debian' -f "$tmp/key" || fail "ssh-keygen"
 mkdir -p "$tmp/res/bin"
