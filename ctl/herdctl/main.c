@@ -754,7 +754,7 @@ static int on_range_event(json_t *e, void *ctx)
 static int cmd_range(int argc, char **argv)
 {
     if (argc < 3 && !(argc == 2 && !strcmp(argv[1], "ls")))
-        die("range: up FILE | down NAME | status NAME | reset NAME | ls");
+        die("range: up FILE | down NAME | status NAME | reset NAME [GUEST...] | ls");
     const char *sub = argv[1];
     char path[512];
     json_t *r;
@@ -813,8 +813,15 @@ static int cmd_range(int argc, char **argv)
                  : (void)printf("range %s down: %lld guests removed\n", argv[2],
                                 num(r, "removed"));
     } else if (!strcmp(sub, "reset")) {
+        json_t *b = NULL;
+        for (int i = 3; i < argc; i++) { /* reset NAME [GUEST...]: those only */
+            if (!b)
+                b = json_pack("{s[]}", "vms");
+            json_array_append_new(json_object_get(b, "vms"), json_string(argv[i]));
+        }
         snprintf(path, sizeof(path), "/v1/ranges/%s/reset", argv[2]);
-        r = send_json("POST", path, NULL);
+        r = send_json("POST", path, b);
+        json_decref(b);
         json_out ? print_json(r)
                  : (void)printf("range %s reset: %lld guests on fresh overlays\n", argv[2],
                                 num(r, "reset"));
@@ -946,7 +953,7 @@ static void usage(FILE *f)
             "     [--cmdline C] [--cpus N] [--mem M] [--nic ROLE|JSON]... [--ready-line S]\n"
             "  template derive NAME --vm STOPPED-GUEST [--cmdline C] [--cpus N] [--mem M]\n"
             "  template ls | rm NAME | inspect NAME\n"
-            "  range up FILE.yaml [--detach] | down NAME | status NAME | reset NAME | ls\n"
+            "  range up FILE.yaml [--detach] | down NAME | status NAME | reset NAME [GUEST...] | ls\n"
             "  node profile | plan FILE.yaml | network\n"
             "  events [--since N] [--type PREFIX] [--name NAME]\n"
             "  audit ls [N] | verify\n\n"

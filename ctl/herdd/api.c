@@ -524,10 +524,16 @@ static int h_range_down(struct hd_call *q)
     return hd_range_down(q->api->rg, q->cap[0], &q->r->json, &err) < 0 ? fail_reply(q->r, &err) : 0;
 }
 
+/* POST /v1/ranges/NAME/reset: every guest, or the body's {"vms": [...]} */
 static int h_range_reset(struct hd_call *q)
 {
     struct hd_err err = {0};
-    return hd_range_reset(q->api->rg, q->cap[0], &q->r->json, &err) < 0 ? fail_reply(q->r, &err) : 0;
+    json_t *b = NULL;
+    if (q->c->len && !(b = parse_body(q->c, q->r)))
+        return -1;
+    int rc = hd_range_reset(q->api->rg, q->cap[0], b, &q->r->json, &err);
+    json_decref(b);
+    return rc < 0 ? fail_reply(q->r, &err) : 0;
 }
 
 static int h_audit(struct hd_call *q)

@@ -609,7 +609,11 @@ void hd_range_dhcp_stop(json_t *recs);
 int hd_range_up(struct hd_ranges *rg, const char *yaml, size_t len, json_t **out,
                 struct hd_err *err);
 int hd_range_down(struct hd_ranges *rg, const char *name, json_t **out, struct hd_err *err);
-int hd_range_reset(struct hd_ranges *rg, const char *name, json_t **out, struct hd_err *err);
+/* Resets the range's guests (fresh overlays, a new seed instance-id, started
+ * again): all, or those sel's "vms" names (each one of the range's; sel may
+ * be NULL). 400 with the field for a bad selection, nothing reset. */
+int hd_range_reset(struct hd_ranges *rg, const char *name, json_t *sel, json_t **out,
+                   struct hd_err *err);
 json_t *hd_range_status(struct hd_ranges *rg, const char *name, struct hd_err *err);
 json_t *hd_range_list(struct hd_ranges *rg);
 void hd_ranges_resume(struct hd_ranges *rg);

@@ -722,7 +722,61 @@ int hd_range_down(struct hd_ranges *rg, const char *name, json_t **out, struct h
     return 0;
 }
 
-int hd_range_reset(struct hd_ranges *rg, const char *name, json_t **out, struct hd_err *err)
+/* The guests of range name that sel ({"vms": [NAME...]}, or NULL: all)
+ * names, checked: each a string naming one of the range's guests, once.
+ * Store lock held. NULL with err filled when sel is bad. */
+static json_t *reset_selection(struct hd_store *st, const char *name, json_t *sel,
+                               struct hd_err *err)
+{
+    json_t *all = range_vm_names(st, name);
+    json_t *want = sel ? json_object_get(sel, "vms") : NULL;
+    const char *key;
+    json_t *v;
+    json_object_foreach(sel, key, v) {
+        if (strcmp(key, "vms")) {
+            hd_fail(err, 400, key, "unknown field '%s' (reset takes \"vms\")", key);
+            json_decref(all);
+            return NULL;
+        }
+    }
+    if (!want)
+        return all;
+    if (!json_is_array(want) || !json_array_size(want)) {
+        hd_fail(err, 400, "vms", "vms must be a non-empty array of the range's guest names");
+        json_decref(all);
+        return NULL;
+    }
+    json_t *out = json_array();
+    size_t i, j, k;
+    json_array_foreach(want, i, v) {
+        const char *vn = json_string_value(v);
+        bool found = false, twice = false;
+        json_t *a;
+        json_array_foreach(all, j, a)
+            found |= vn && !strcmp(vn, json_string_value(a));
+        for (k = 0; vn && k < i; k++)
+            twice |= !strcmp(vn, json_string_value(json_array_get(want, k)) ?: "");
+        if (!found || twice) {
+            char field[32];
+            snprintf(field, sizeof(field), "vms[%zu]", i);
+            if (!vn)
+                hd_fail(err, 400, field, "a guest name (string) is expected");
+            else if (twice)
+                hd_fail(err, 400, field, "'%s' is named twice", vn);
+            else
+                hd_fail(err, 400, field, "'%s' is not a guest of range '%s'", vn, name);
+            json_decref(all);
+            json_decref(out);
+            return NULL;
+        }
+        json_array_append(out, v);
+    }
+    json_decref(all);
+    return out;
+}
+
+int hd_range_reset(struct hd_ranges *rg, const char *name, json_t *sel, json_t **out,
+                   struct hd_err *err)
 {
     struct hd_store *st = rg->gs->st;
     pthread_mutex_lock(&st->mu);
@@ -734,8 +788,10 @@ int hd_range_reset(struct hd_ranges *rg, const char *name, json_t **out, struct 
                  : hd_fail(err, 404, "name", "no range '%s'", name);
     }
     json_decref(r);
-    json_t *names = range_vm_names(st, name);
+    json_t *names = reset_selection(st, name, sel, err);
     pthread_mutex_unlock(&st->mu);
+    if (!names)
+        return -1;
     size_t i;
     json_t *v;
     long n = 0, errors = 0;
@@ -749,11 +805,14 @@ int hd_range_reset(struct hd_ranges *rg, const char *name, json_t **out, struct 
             snprintf(last, sizeof(last), "%s: %s", json_string_value(v), e.msg);
         }
     }
+    json_t *done = json_pack("{ss sI sO}", "name", name, "reset", (json_int_t)n, "vms", names);
     json_decref(names);
     hd_event(&st->ev, "range.reset", name, json_pack("{ss sI}", "range", name, "reset", (json_int_t)n));
-    if (errors)
+    if (errors) {
+        json_decref(done);
         return hd_fail(err, 500, "", "%ld guest(s) not reset; last: %s", errors, last);
-    *out = json_pack("{ss sI}", "name", name, "reset", (json_int_t)n);
+    }
+    *out = done;
     return 0;
 }
 

@@ -6,6 +6,8 @@
 #     guests on role and segment bridges): every guest ready, distinct
 #     overlays and MACs, taps on the right bridges, the parent's sha256
 #     unchanged; range reset brings every guest back on a fresh overlay;
+#     `range reset lab1 GUEST...` resets those only, a bad selection (not
+#     the range's, twice, not a list) is a 400 that resets none;
 #     after a graceful stop `qemu-img check` is clean on every overlay;
 #     `range down` leaves no herd-vmm, tap, overlay, socket or segment bridge.
 #  2. A 40-guest range (16 in make check): herdd is killed (SIGKILL) in the middle of `range
@@ -121,6 +123,23 @@ hc range reset lab1 || fail "range reset"
 for v in $(range_vms lab1); do
     wait_ready "$v" 20 || fail "$v not ready after reset"
 done
+check_range lab1 16
+
+echo "== range reset of named guests: those only; a bad selection resets none"
+pids() { for v in $(range_vms lab1); do echo "$v $(vm_field "$v" 'd["pid"]')"; done; }
+pids > "$tmp/pids.before"
+for body in '{"vms":["lab1-nope"]}' '{"vms":["lab1-red-attacker-1","lab1-red-attacker-1"]}' \
+            '{"vms":[]}' '{"vms":"lab1-red-attacker-1"}' '{"vms":[7]}' '{"guests":[]}'; do
+    out=$(api POST /v1/ranges/lab1/reset "$body")
+    echo "   $body -> $out"
+    case $out in 400\ *'"field"'*) ;; *) fail "reset $body: $out (400 with a field expected)" ;; esac
+done
+pids | cmp -s - "$tmp/pids.before" || fail "a refused reset changed guests"
+hc range reset lab1 lab1-red-attacker-1 lab1-blue-web-1 || fail "range reset of two guests"
+for v in lab1-red-attacker-1 lab1-blue-web-1; do wait_ready "$v" 20 || fail "$v not ready"; done
+pids > "$tmp/pids.after"
+changed=$(diff "$tmp/pids.before" "$tmp/pids.after" | sed -n 's/^> \([^ ]*\) .*/\1/p' | sort | tr '\n' ' ')
+[ "$changed" = "lab1-blue-web-1 lab1-red-attacker-1 " ] || fail "reset changed: '$changed'"
 check_range lab1 16
 
 echo "== stop, qemu-img check, range down"

@@ -1,5 +1,6 @@
 #!/bin/bash
 # herd-test-needs: kvm-linux
+# herd-test-limit-full: 2700
 # A range of real Debian guests with identities (issue 12; docs/ranges.md):
 # `herdctl range up` of a spec with two scenarios and three segments on the
 # communication network plus the management network:
@@ -202,9 +203,15 @@ if [ $full = 1 ]; then
     for v in $(range_vms rd 'v["template"] == "debian"'); do
         iid[$v]=$(vm_field "$v" 'd["seed"]["instance_id"]')
     done
-    hc range reset rd >/dev/null || fail "range reset"
+    # two guests at a time (att, then srv): the nested host does not survive
+    # four Debian boots at once (docs/testing.md)
+    for role in att srv; do
+        sel=$(printf '%s\n' "${!iid[@]}" | grep -- "-$role-" | sort | tr '\n' ' ')
+        [ -n "$sel" ] || continue
+        hc range reset rd $sel >/dev/null || fail "range reset rd $sel"
+        for v in $sel; do wait_ready "$v" "$limit" || fail "$v: not ready after reset"; done
+    done
     for v in "${!iid[@]}"; do
-        wait_ready "$v" "$limit" || fail "$v: not ready after reset"
         a1=$(vm_field "$v" 'd["nics"][1]["ipv4"]')
         now=$(vm_field "$v" 'd["seed"]["instance_id"]')
         [ "$now" != "${iid[$v]}" ] || fail "$v: the same instance-id after reset"
