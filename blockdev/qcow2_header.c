@@ -40,7 +40,8 @@ static void feature_name(const struct qcow2 *q, unsigned bit, char *out, size_t 
     }
 }
 
-static int check_incompat(struct qcow2 *q, struct herd_err *herr, const char *path)
+static int check_incompat(struct qcow2 *q, struct herd_err *herr, const char *path,
+                          bool repair)
 {
     uint64_t unknown = q->incompat & ~KNOWN_INCOMPAT;
     if (q->incompat & QCOW2_INCOMPAT_DATA_FILE)
@@ -54,12 +55,14 @@ static int check_incompat(struct qcow2 *q, struct herd_err *herr, const char *pa
         feature_name(q, bit, name, sizeof(name));
         return hdr_err(herr, ENOTSUP, path, "unsupported incompatible feature: %s", name);
     }
+    if (repair)
+        return 0; /* qcow2_repair clears the bits once the image is consistent */
     if (q->writable && (q->incompat & QCOW2_INCOMPAT_CORRUPT))
         return hdr_err(herr, EACCES, path,
                        "image is marked corrupt; it can only be opened read-only");
     if (q->writable && (q->incompat & QCOW2_INCOMPAT_DIRTY))
         return hdr_err(herr, EACCES, path, "image is dirty (lazy refcounts); repair it with "
-                       "'qemu-img check -r all' before writing");
+                       "'herd-img check -r all' before writing");
     return 0;
 }
 
@@ -296,7 +299,7 @@ int qcow2_header_read(struct qcow2 *q, const struct blockdev_open_opts *opts)
     r = bd_pread_full(q->fd, h, sizeof(h), 0);
     if (r < 0)
         return r;
-    if ((r = parse_fixed(q, h, fsize, herr, path)) < 0 || (r = check_incompat(q, herr, path)) < 0 ||
+    if ((r = parse_fixed(q, h, fsize, herr, path)) < 0 || (r = check_incompat(q, herr, path, opts->repair)) < 0 ||
         (r = check_compression(q, herr, path)) < 0 || (r = check_tables(q, herr, path)) < 0)
         return r;
     uint8_t *c0 = malloc(q->cs);

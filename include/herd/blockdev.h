@@ -48,6 +48,8 @@ struct blockdev_open_opts {
     unsigned max_chain;         /* 0 = BLOCKDEV_MAX_CHAIN */
     size_t l2_cache_bytes;      /* 0 = default (32 MiB or what fits the disk) */
     int engine;                 /* enum blockdev_engine; 0 = auto */
+    bool repair;                /* qcow2 check -r: a dirty or corrupt-marked image may
+                                   open read-write (only the repair writes to it) */
     /*
      * Pinned chain (chain_pinned): the caller, not the image headers,
      * decides what may be opened. The top image's backing must resolve to

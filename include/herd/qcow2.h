@@ -79,6 +79,7 @@ int qcow2_get_info(struct blockdev *bd, struct qcow2_info *info);
 
 struct qcow2_check_result {
     uint64_t corruptions, leaks, check_errors;
+    uint64_t corruptions_fixed, leaks_fixed; /* by qcow2_repair */
     uint64_t total_clusters, allocated_clusters, fragmented_clusters, compressed_clusters;
     uint64_t image_end_offset;
 };
@@ -88,6 +89,25 @@ struct qcow2_check_result {
  * a check that cannot run says why in err (may be NULL). */
 int qcow2_check(struct blockdev *bd, struct qcow2_check_result *res, FILE *msgs,
                 struct herd_err *err);
+
+/*
+ * qemu-img check -r: qcow2_check that also repairs. QCOW2_FIX_LEAKS lowers
+ * refcounts that exceed the references to them; QCOW2_FIX_ERRORS also raises
+ * refcounts that are too low and rebuilds the refcount structure when a
+ * referenced cluster has refcount 0 (or a refblock is unusable). Both fix the
+ * COPIED flags once the refcounts are right, and clear the dirty and corrupt
+ * header bits when nothing is left to fix. bd must be opened read-write with
+ * opts.repair. Crash-safe: every step moves a refcount towards the true
+ * count, each durable before the next depends on it; a rebuilt structure is
+ * written after the end of the file and switched to by one header write.
+ * Counts, as qemu-img's, in res (corruptions/leaks are what is left).
+ * -EIO with "need to rebuild" printed when only leaks may be fixed and the
+ * refcount structure is beyond that.
+ */
+#define QCOW2_FIX_LEAKS  1u
+#define QCOW2_FIX_ERRORS 2u
+int qcow2_repair(struct blockdev *bd, unsigned fix, struct qcow2_check_result *res,
+                 FILE *msgs, struct herd_err *err);
 
 /* Rewrites the backing file name and format in the header (rebase -u). */
 int qcow2_set_backing(struct blockdev *bd, const char *name, const char *fmt);

@@ -1,7 +1,12 @@
 /*
- * herd-img check: qcow2 consistency, qemu-img check's output and exit codes
- * (0 clean, 1 check failed, 2 corruptions, 3 leaks only, 63 format without checks).
+ * herd-img check [-r leaks|all]: qcow2 consistency and repair, qemu-img
+ * check's output and exit codes (0 clean, 1 check failed, 2 corruptions,
+ * 3 leaks only, 63 format without checks). With -r the image is opened
+ * read-write and locked, its backing file is never opened, and after a repair
+ * the image is checked again ("Double checking"): the exit code and the report
+ * are those of that second check, with the fixed counts.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <string.h>
@@ -22,9 +27,13 @@ static void print_json(struct blockdev *bd, const struct qcow2_check_result *r)
         jw_int(&w, "total-clusters", r->total_clusters);
     if (r->corruptions)
         jw_int(&w, "corruptions", r->corruptions);
+    if (r->corruptions_fixed)
+        jw_int(&w, "corruptions-fixed", r->corruptions_fixed);
     jw_int(&w, "check-errors", r->check_errors);
     if (r->leaks)
         jw_int(&w, "leaks", r->leaks);
+    if (r->leaks_fixed)
+        jw_int(&w, "leaks-fixed", r->leaks_fixed);
     if (r->allocated_clusters)
         jw_int(&w, "allocated-clusters", r->allocated_clusters);
     jw_str(&w, "filename", blockdev_filename(bd));
@@ -58,23 +67,58 @@ static void print_human(const struct qcow2_check_result *r)
         printf("Image end offset: %" PRIu64 "\n", r->image_end_offset);
 }
 
+/* Read-only for a check; read-write, locked, for a repair (which a dirty or
+ * corrupt-marked image allows). The backing chain is never opened. */
+static struct blockdev *open_for_check(const char *path, const char *fmt, unsigned fix,
+                                       bool force_share)
+{
+    struct herd_err e;
+    struct blockdev_open_opts o = {
+        .format = img_guess_format(path, fmt),
+        .read_only = !fix,
+        .no_lock = force_share,
+        .no_backing = true,
+        .repair = fix != 0,
+        .err = &e,
+    };
+    struct blockdev *bd;
+    if (blockdev_open(path, &o, &bd) < 0) {
+        img_error("Could not open '%s': %s", path, img_errmsg(&e));
+        return NULL;
+    }
+    return bd;
+}
+
 int img_check(int argc, char **argv)
 {
     const char *fmt = NULL;
     bool json = false, force = false, quiet = false;
+    unsigned fix = 0;
     static const struct option lo[] = {
         {"output", required_argument, NULL, 'O'},
         {"force-share", no_argument, NULL, 'U'},
+        {"repair", required_argument, NULL, 'r'},
         {NULL, 0, NULL, 0},
     };
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "f:Uq", lo, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "f:Uqr:", lo, NULL)) != -1) {
         switch (c) {
         case 'f': fmt = optarg; break;
         case 'O': json = !strcmp(optarg, "json"); break;
         case 'U': force = true; break;
         case 'q': quiet = true; break;
+        case 'r':
+            if (!strcmp(optarg, "leaks")) {
+                fix = QCOW2_FIX_LEAKS;
+            } else if (!strcmp(optarg, "all")) {
+                fix = QCOW2_FIX_LEAKS | QCOW2_FIX_ERRORS;
+            } else {
+                img_error("Unknown option value for -r (expecting 'leaks' or 'all'): %s",
+                          optarg);
+                return 1;
+            }
+            break;
         default: return 1;
         }
     }
@@ -82,7 +126,12 @@ int img_check(int argc, char **argv)
         img_error("Expecting one image file name");
         return 1;
     }
-    struct blockdev *bd = img_open(argv[optind], fmt, false, force, true);
+    if (fix && force) {
+        img_error("Could not open '%s': force-share=on can only be used with read-only images",
+                  argv[optind]);
+        return 1;
+    }
+    struct blockdev *bd = open_for_check(argv[optind], fmt, fix, force);
     if (!bd)
         return 1;
     if (strcmp(blockdev_format(bd), "qcow2")) {
@@ -92,7 +141,18 @@ int img_check(int argc, char **argv)
     }
     struct qcow2_check_result res;
     struct herd_err e = {0};
-    int r = qcow2_check(bd, &res, stderr, &e);
+    int r = qcow2_repair(bd, fix, &res, stderr, &e);
+    if (r == 0 && (res.leaks_fixed || res.corruptions_fixed)) {
+        uint64_t lf = res.leaks_fixed, cf = res.corruptions_fixed;
+        if (!json && !quiet)
+            printf("The following inconsistencies were found and repaired:\n\n"
+                   "    %" PRIu64 " leaked clusters\n    %" PRIu64 " corruptions\n\n"
+                   "Double checking the fixed image now...\n", lf, cf);
+        fflush(stdout);
+        r = qcow2_check(bd, &res, stderr, &e);
+        res.leaks_fixed = lf;
+        res.corruptions_fixed = cf;
+    }
     if (r < 0) {
         img_error("Check failed: %s", img_errmsg(&e));
         blockdev_close(bd);
@@ -102,9 +162,16 @@ int img_check(int argc, char **argv)
         print_json(bd, &res);
     else if (!quiet)
         print_human(&res);
-    blockdev_close(bd);
-    if (res.check_errors)
+    fflush(stdout);
+    r = blockdev_close(bd);
+    if (r < 0 && fix) {
+        img_error("Could not close the image: %s", strerror(-r));
         return 1;
+    }
+    if (res.check_errors) {
+        img_error("Check failed");
+        return 1;
+    }
     if (res.corruptions)
         return 2;
     return res.leaks ? 3 : 0;

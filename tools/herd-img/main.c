@@ -15,7 +15,7 @@ static const struct {
     {"create", img_create, "create [-q] -f FMT [-b BACKING -F BACKING_FMT] [-o OPTS] FILE [SIZE]"},
     {"info", img_info, "info [-f FMT] [--output=human|json] [--backing-chain] [-U] FILE"},
     {"map", img_map, "map [-f FMT] [--output=human|json] [-U] FILE"},
-    {"check", img_check, "check [-q] [-f FMT] [--output=human|json] [-U] FILE"},
+    {"check", img_check, "check [-q] [-f FMT] [--output=human|json] [-r leaks|all] [-U] FILE"},
     {"io", img_io, "io [-f FMT] [-n] [-r] [-U] [-c CMD]... FILE  (commands from stdin without -c)"},
     {"bench", img_bench, "bench [-c COUNT] [-d DEPTH] [-f FMT] [-n] [-o OFFSET] [-s SIZE] "
                          "[-S STEP] [-t CACHE] [-w] [-U] FILE"},
