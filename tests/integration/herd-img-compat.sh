@@ -54,4 +54,21 @@ qemu-img map --output=json h.qcow2 | head -1 | grep -q '"start": 0, "length": 65
 [ "$(wc -l < h.map)" = 4 ] || fail "rebase: unexpected allocation: $(cat h.map)"
 echo "rebase: per-cluster, as qemu-img"
 
+# 2. Pattern bytes qemu-io refuses (021): message, exit status, image unchanged.
+qemu-img create -q -f qcow2 h.qcow2 1M
+qemu-img create -q -f qcow2 q.qcow2 1M
+for p in 300 -1 256 12m route66 0x100; do
+    sum=$(sha256sum < h.qcow2)
+    same_io "write -P $p" h.qcow2 q.qcow2 -c "write -P $p 0 512"
+    grep -qx -- "$p is not a valid pattern byte" h.io || fail "write -P $p: $(cat h.io)"
+    [ "$(sha256sum < h.qcow2)" = "$sum" ] || fail "write -P $p changed the image"
+    same_io "read -P $p" h.qcow2 q.qcow2 -c "read -P $p 0 512"
+done
+# A refused command does not stop the next one; the exit status stays 1.
+same_io "bad then good" h.qcow2 q.qcow2 -c 'write -P 300 0 512' -c 'write -P 0x20 0 512' \
+    -c 'write -P 010 512 512'
+qemu-io -c 'read -P 0x20 0 512' -c 'read -P 8 512 512' h.qcow2 > qio.out ||
+    { cat qio.out; fail "pattern bytes 0x20 / 010 not written as qemu-io writes them"; }
+echo "io -P: patterns as qemu-io"
+
 exit 0

@@ -60,6 +60,20 @@ struct cmd_opts {
     uint64_t off, len;
 };
 
+/* A pattern byte as qemu-io takes it: a whole C integer literal (decimal,
+ * 0x hex or 0 octal) from 0 to 255, nothing after it. */
+static int parse_pattern(const char *arg)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(arg, &end, 0);
+    if (errno || v < 0 || v > 255 || *end) {
+        printf("%s is not a valid pattern byte\n", arg);
+        return -EINVAL;
+    }
+    return (int)v;
+}
+
 static int parse_cmd(int argc, char **argv, const char *flags, struct cmd_opts *o)
 {
     memset(o, 0, sizeof(*o));
@@ -73,7 +87,9 @@ static int parse_cmd(int argc, char **argv, const char *flags, struct cmd_opts *
         case 'u': o->unmap = true; break;
         case 'P':
             o->has_pattern = true;
-            o->pattern = (int)strtol(optarg, NULL, 0);
+            o->pattern = parse_pattern(optarg);
+            if (o->pattern < 0)
+                return -EINVAL;
             break;
         default:
             printf("%s: invalid option -- '%c'\n", argv[0], optopt);
