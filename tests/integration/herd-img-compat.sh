@@ -71,4 +71,23 @@ qemu-io -c 'read -P 0x20 0 512' -c 'read -P 8 512 512' h.qcow2 > qio.out ||
     { cat qio.out; fail "pattern bytes 0x20 / 010 not written as qemu-io writes them"; }
 echo "io -P: patterns as qemu-io"
 
+# 3. commit writes zero clusters without a host offset into the parent (313).
+for t in h q; do
+    qemu-img create -q -f qcow2 -o cluster_size=4096 $t.base 1M
+    qemu-io -c 'write -P 1 0 1M' $t.base >/dev/null
+    qemu-img create -q -f qcow2 -o cluster_size=4096 -b $t.base -F qcow2 $t.qcow2
+    qemu-io -c 'write -z 0 256k' -c 'write -z -u 512k 64k' -c 'write -z 700k 6k' \
+        -c 'write -P 2 900k 4k' $t.qcow2 >/dev/null
+done
+"$H" commit -q h.qcow2 || fail "commit"
+qemu-img commit -q q.qcow2
+qemu-img check -q h.base || fail "commit: qemu-img check"
+qemu-img compare -q h.base q.base || fail "commit: content differs from qemu-img commit"
+qemu-img map --output=json h.base > h.map; qemu-img map --output=json q.base > q.map
+diff -u q.map h.map || fail "commit: parent's map differs from qemu-img commit's"
+grep '"zero": true' h.map | grep -q offset && fail "commit: zero clusters kept host clusters"
+grep -q '"start": 0, "length": 262144, .*"zero": true, "data": false}' h.map ||
+    fail "commit: no zero clusters at 0..256k"
+echo "commit: zero clusters as qemu-img"
+
 exit 0

@@ -38,7 +38,8 @@ static bool all_zero(const uint8_t *b, size_t n)
 }
 
 /* Copies the allocated extents of `src`'s top layer (or of the whole chain
- * with whole_chain) into dst. Zero extents become write-zeroes. */
+ * with whole_chain) into dst. Zero extents become write-zeroes that may
+ * unmap (or are skipped with sparse). */
 static int copy_extents(struct blockdev *src, struct blockdev *dst, bool whole_chain,
                         bool sparse)
 {
@@ -62,8 +63,10 @@ static int copy_extents(struct blockdev *src, struct blockdev *dst, bool whole_c
         }
         if (r < 0)
             break;
+        /* As qemu-img commit (a mirror job with unmap): zeroes free the
+         * parent's clusters, leaving zero clusters without a host offset. */
         if (alloc && zero && !sparse)
-            r = blockdev_write_zeroes(dst, off, len, 0);
+            r = blockdev_write_zeroes(dst, off, len, BLOCKDEV_ZERO_MAY_UNMAP);
         for (uint64_t done = 0; r == 0 && alloc && !zero && done < len;) {
             uint64_t n = u64min(len - done, CHUNK);
             r = blockdev_pread(src, buf, n, off + done);
