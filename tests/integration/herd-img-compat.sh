@@ -90,4 +90,18 @@ grep -q '"start": 0, "length": 262144, .*"zero": true, "data": false}' h.map ||
     fail "commit: no zero clusters at 0..256k"
 echo "commit: zero clusters as qemu-img"
 
+# 4. A backing chain loop is named, nothing printed (043).
+qemu-img create -q -f qcow2 self.qcow2 1M
+qemu-img rebase -u -b self.qcow2 -F qcow2 self.qcow2
+qemu-img create -q -f qcow2 a.qcow2 1M
+qemu-img create -q -f qcow2 -b a.qcow2 -F qcow2 b.qcow2
+qemu-img rebase -u -b b.qcow2 -F qcow2 a.qcow2
+qemu-img create -q -f qcow2 -u -b b.qcow2 -F qcow2 c.qcow2 1M
+for f in self.qcow2 a.qcow2 c.qcow2 "$T/c.qcow2" ./b.qcow2; do
+    same_output "info --backing-chain $f" info --backing-chain "$f"
+    same_output "info --backing-chain json $f" info --backing-chain --output=json "$f"
+    grep -q 'creates an infinite loop' "$T/h.out" || fail "no loop named for $f"
+done
+echo "info --backing-chain: loops named as qemu-img"
+
 exit 0
