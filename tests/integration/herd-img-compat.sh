@@ -104,4 +104,21 @@ for f in self.qcow2 a.qcow2 c.qcow2 "$T/c.qcow2" ./b.qcow2; do
 done
 echo "info --backing-chain: loops named as qemu-img"
 
+# 5. A size given both in -o and as an argument is refused (049).
+for args in "-f qcow2 -o size=10M x.img 20M" "-f raw -o size=1M x.img 1M" \
+            "-f qcow2 -o cluster_size=4k,size=1M -o compat=v3 x.img 2M"; do
+    rm -f x.img
+    # shellcheck disable=SC2086
+    "$H" create $args > h.out 2>&1 && fail "create $args: accepted"
+    [ -e x.img ] && fail "create $args: made the file"
+    # shellcheck disable=SC2086
+    qemu-img create $args > q.out 2>&1
+    sed -i 's/^herd-img:/qemu-img:/' h.out
+    diff -u q.out h.out || fail "create $args: message differs"
+done
+"$H" create -q -f qcow2 -o size=10M -o size=20M x.img || fail "create -o size twice"
+[ "$(qemu-img info --output=json x.img | grep virtual-size)" = '    "virtual-size": 20971520,' ] ||
+    fail "create: the last -o size does not win"
+echo "create: size given twice refused as qemu-img"
+
 exit 0
