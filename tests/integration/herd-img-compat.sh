@@ -121,4 +121,27 @@ done
     fail "create: the last -o size does not win"
 echo "create: size given twice refused as qemu-img"
 
+# 6. qemu-io's report lines and its EIO for requests past the end.
+qemu-img create -q -f qcow2 h.qcow2 1M
+qemu-img create -q -f qcow2 q.qcow2 1M
+same_io "report lines" h.qcow2 q.qcow2 -c 'write -P 1 0 1536' -c 'write 0 1024000' \
+    -c 'read 1000 1000000' -c 'read 0 1023' -c 'write -z 0 4k' -c 'write 0 0' -c 'read 64k 960k'
+same_io "past the end" h.qcow2 q.qcow2 -c 'read 1M 512' -c 'read 1020k 8k' -c 'write 2M 4k' \
+    -c 'write -z 1020k 8k' -c 'discard 1020k 8k' -c 'read 1M 0' -c 'read 2M 0' -c 'read 0 512'
+# Offsets and lengths as qemu's size parser takes them, and its messages.
+same_io "numbers" h.qcow2 q.qcow2 -c 'read 010 1' -c 'read 0x10 1' -c 'read 1.5 1' \
+    -c 'read 0.5k 1' -c 'read .5k 1' -c 'read 1kb 1' -c 'read 0x 1' -c 'read 1e3 1' \
+    -c 'read 18446744073709551615 1' -c 'read 16383P 1' -c 'read 0.0001k 1' -c 'read 1b 1' \
+    -c 'read 0 2G' -c 'write 0 2G' -c 'discard 0 2g'
+# The same size syntax in create.
+for sz in 1e3 1.5 16E 0x1.5k; do
+    same_output "create size $sz" create -q -f raw s.img "$sz"
+done
+# Usage errors (stderr, before the buffered stdout, as qemu-io writes them).
+same_io "usage" h.qcow2 q.qcow2 -c 'read 0' -c 'discard -x 0 1' -c 'write 0 1 2' -c 'flush 1' \
+    -c 'read -1 1' -c 'nosuchcmd' -c 'read 0 1'
+qemu-img create -q -f raw h.raw 1000
+cp h.raw q.raw
+same_io "raw past the end" h.raw q.raw -f raw -c 'read 0 1000' -c 'read 512 1000'
+echo "io: report lines and EIO as qemu-io"
 exit 0

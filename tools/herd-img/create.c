@@ -133,9 +133,15 @@ int img_create(int argc, char **argv)
         return 1;
     }
     if (optind < argc) {
-        if (img_parse_size(argv[optind], &a.q.size) < 0) {
+        int r = img_parse_size(argv[optind], &a.q.size);
+        if (r == -ERANGE) {
+            img_error("Invalid image size specified. Must be between 0 and %lld.",
+                      (long long)INT64_MAX);
+            return 1;
+        } else if (r < 0) {
             img_error("Invalid image size specified. You may use k, M, G, T, P or E "
                       "suffixes for");
+            img_error("kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.");
             return 1;
         }
         a.have_size = true;
