@@ -38,7 +38,8 @@ static bool all_zero(const uint8_t *b, size_t n)
 }
 
 /* Copies the allocated extents of `src`'s top layer (or of the whole chain
- * with whole_chain) into dst. Zero extents become write-zeroes. */
+ * with whole_chain) into dst. Zero extents become write-zeroes that may
+ * unmap (or are skipped with sparse). */
 static int copy_extents(struct blockdev *src, struct blockdev *dst, bool whole_chain,
                         bool sparse)
 {
@@ -62,8 +63,10 @@ static int copy_extents(struct blockdev *src, struct blockdev *dst, bool whole_c
         }
         if (r < 0)
             break;
+        /* As qemu-img commit (a mirror job with unmap): zeroes free the
+         * parent's clusters, leaving zero clusters without a host offset. */
         if (alloc && zero && !sparse)
-            r = blockdev_write_zeroes(dst, off, len, 0);
+            r = blockdev_write_zeroes(dst, off, len, BLOCKDEV_ZERO_MAY_UNMAP);
         for (uint64_t done = 0; r == 0 && alloc && !zero && done < len;) {
             uint64_t n = u64min(len - done, CHUNK);
             r = blockdev_pread(src, buf, n, off + done);
@@ -131,26 +134,45 @@ int img_commit(int argc, char **argv)
     return 0;
 }
 
+/* Safe rebase: where the overlay does not decide the content, it must read
+ * the same through the new backing file as through the old one. Compared and
+ * copied cluster by cluster, so that a cluster whose bytes already agree stays
+ * unallocated (shared with the backing file), as qemu-img rebase leaves it. */
 static int rebase_copy(struct blockdev *bd, struct blockdev *nb)
 {
-    uint64_t size = blockdev_size(bd), off = 0;
+    uint64_t size = blockdev_size(bd), off = 0, nsize = nb ? blockdev_size(nb) : 0;
+    struct qcow2_info qi;
+    uint64_t cs = qcow2_get_info(bd, &qi) == 0 ? qi.cluster_size : 65536;
     uint8_t *a = malloc(CHUNK), *b = malloc(CHUNK);
     int r = a && b ? 0 : -ENOMEM;
     while (r == 0 && off < size) {
         struct blockdev_status st;
         r = blockdev_block_status(bd, off, u64min(size - off, CHUNK), &st);
-        if (r < 0 || (st.flags & BLOCKDEV_ST_ALLOCATED)) {
-            off += r < 0 ? 0 : st.len;
+        if (r < 0)
+            break;
+        uint64_t n = st.len;
+        if (st.flags & BLOCKDEV_ST_ALLOCATED) {
+            off += n;
             continue;
         }
-        uint64_t n = st.len, nsize = nb ? blockdev_size(nb) : 0;
         uint64_t in = off < nsize ? u64min(n, nsize - off) : 0;
         r = blockdev_pread(bd, a, n, off);
-        memset(b, 0, n);
+        memset(b + in, 0, n - in);
         if (r == 0 && in)
             r = blockdev_pread(nb, b, in, off);
-        if (r == 0 && memcmp(a, b, n))
-            r = blockdev_pwrite(bd, a, n, off);
+        /* [from, p): a run of consecutive clusters that differ. */
+        uint64_t from = 0, p = 0;
+        while (r == 0 && p < n) {
+            uint64_t end = u64min((off + p) / cs * cs + cs - off, n);
+            bool differ = memcmp(a + p, b + p, end - p) != 0;
+            if (!differ && from < p)
+                r = blockdev_pwrite(bd, a + from, p - from, off + from);
+            if (!differ)
+                from = end;
+            p = end;
+        }
+        if (r == 0 && from < n)
+            r = blockdev_pwrite(bd, a + from, n - from, off + from);
         off += n;
     }
     free(a);

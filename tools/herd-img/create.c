@@ -15,7 +15,7 @@
 struct create_args {
     const char *fmt, *file;
     struct qcow2_create_opts q;
-    bool quiet, have_size;
+    bool quiet, have_size, size_in_o;
 };
 
 static int parse_o(char *opts, struct create_args *a)
@@ -40,7 +40,7 @@ static int parse_o(char *opts, struct create_args *a)
         else if (!strcmp(kv, "backing_fmt"))
             a->q.backing_fmt = v;
         else if (!strcmp(kv, "size") && img_parse_size(v, &n) == 0)
-            a->q.size = n, a->have_size = true;
+            a->q.size = n, a->have_size = a->size_in_o = true;
         else if ((!strcmp(kv, "compat") && (!strcmp(v, "1.1") || !strcmp(v, "v3"))) ||
                  (!strcmp(kv, "lazy_refcounts") && !strcmp(v, "off")) ||
                  (!strcmp(kv, "extended_l2") && !strcmp(v, "off")) ||
@@ -127,10 +127,21 @@ int img_create(int argc, char **argv)
         return 1;
     }
     a.file = argv[optind++];
+    if (optind < argc && a.size_in_o) {
+        /* qemu-img refuses -o size=... together with the SIZE argument. */
+        img_error("%s: The image size must be specified only once", a.file);
+        return 1;
+    }
     if (optind < argc) {
-        if (img_parse_size(argv[optind], &a.q.size) < 0) {
+        int r = img_parse_size(argv[optind], &a.q.size);
+        if (r == -ERANGE) {
+            img_error("Invalid image size specified. Must be between 0 and %lld.",
+                      (long long)INT64_MAX);
+            return 1;
+        } else if (r < 0) {
             img_error("Invalid image size specified. You may use k, M, G, T, P or E "
                       "suffixes for");
+            img_error("kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.");
             return 1;
         }
         a.have_size = true;

@@ -164,6 +164,48 @@ static int info_one(const struct info_args *a, const char *path, const char *fmt
     return r;
 }
 
+/* Walks the chain's names as qemu-img info --backing-chain does, before
+ * printing anything: the first name seen twice makes a loop. Returns that
+ * name (malloc'ed) or NULL when the chain ends (or stops opening: info_one
+ * then says why). */
+static char *chain_loop(const struct info_args *a, const char *path)
+{
+    char *names[BLOCKDEV_MAX_CHAIN + 1], *loop = NULL, fmt[64] = "";
+    int n = 0;
+    names[n++] = strdup(path);
+    while (names[n - 1] && n <= BLOCKDEV_MAX_CHAIN && !loop) {
+        const char *cur = names[n - 1];
+        for (int i = 0; i < n - 1 && !loop; i++)
+            if (!strcmp(names[i], cur))
+                loop = strdup(cur);
+        if (loop)
+            break;
+        struct herd_err e;
+        struct blockdev_open_opts o = {
+            .format = img_guess_format(cur, n == 1 ? a->fmt : fmt),
+            .read_only = true,
+            .no_lock = a->force_share,
+            .no_backing = true,
+            .err = &e,
+        };
+        struct blockdev *bd;
+        if (blockdev_open(cur, &o, &bd) < 0)
+            break;
+        const char *bname = blockdev_backing_name(bd), *bfmt = blockdev_backing_format(bd);
+        bool more = bname[0] && bfmt[0];
+        if (more) {
+            snprintf(fmt, sizeof(fmt), "%s", bfmt);
+            names[n++] = full_backing(blockdev_filename(bd), bname);
+        }
+        blockdev_close(bd);
+        if (!more)
+            break;
+    }
+    for (int i = 0; i < n; i++)
+        free(names[i]);
+    return loop;
+}
+
 int img_info(int argc, char **argv)
 {
     struct info_args a = {0};
@@ -186,6 +228,12 @@ int img_info(int argc, char **argv)
     }
     if (optind != argc - 1) {
         img_error("Expecting one image file name");
+        return 1;
+    }
+    char *loop = a.chain ? chain_loop(&a, argv[optind]) : NULL;
+    if (loop) {
+        img_error("Backing file '%s' creates an infinite loop.", loop);
+        free(loop);
         return 1;
     }
     int r = info_one(&a, argv[optind], a.fmt, 0);

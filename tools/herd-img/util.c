@@ -24,30 +24,49 @@ void img_error(const char *fmt, ...)
 
 int img_parse_size(const char *s, uint64_t *out)
 {
+    /* qemu's size syntax: decimal (or 0x hex) digits, an optional decimal
+     * fraction (not with hex), an optional B/K/M/G/T/P/E suffix (required
+     * with a fraction), nothing else; at most INT64_MAX. No signs, spaces or
+     * exponents. */
+    if (!isdigit((unsigned char)s[0]))
+        return -EINVAL;
     char *end;
     errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || v < 0)
-        return -EINVAL;
-    uint64_t mul = 1;
-    switch (toupper((unsigned char)*end)) {
-    case 0: case 'B': break;
-    case 'K': mul = 1ull << 10; break;
-    case 'M': mul = 1ull << 20; break;
-    case 'G': mul = 1ull << 30; break;
-    case 'T': mul = 1ull << 40; break;
-    case 'P': mul = 1ull << 50; break;
-    case 'E': mul = 1ull << 60; break;
-    default: return -EINVAL;
+    unsigned long long v = strtoull(s, &end, 10);
+    bool hex = false;
+    if (v == 0 && end == s + 1 && (*end == 'x' || *end == 'X')) {
+        if (!isxdigit((unsigned char)end[1]))
+            return -EINVAL;
+        v = strtoull(s, &end, 16);
+        hex = true;
     }
-    if (*end && end[1])
-        return -EINVAL;
-    if (strchr(s, '.') && mul == 1)
-        return -EINVAL;
-    double r = v * (double)mul;
-    if (r >= 18446744073709551615.0)
+    if (errno == ERANGE)
         return -ERANGE;
-    *out = (uint64_t)r;
+    double frac = 0;
+    bool has_frac = *end == '.';
+    if (has_frac) {
+        size_t nd = strspn(end + 1, "0123456789");
+        char buf[40] = "0.";
+        if (hex)
+            return -EINVAL;
+        memcpy(buf + 2, end + 1, nd < sizeof(buf) - 3 ? nd : sizeof(buf) - 3);
+        frac = strtod(buf, NULL);
+        end += 1 + nd;
+    }
+    uint64_t mul = 1;
+    const char *sfx = *end ? strchr("BKMGTPE", toupper((unsigned char)*end)) : NULL;
+    if (sfx) {
+        mul = 1ull << (10 * (sfx - "BKMGTPE"));
+        end++;
+    }
+    if (*end || (has_frac && mul == 1))
+        return -EINVAL;
+    if (v > (uint64_t)INT64_MAX / mul)
+        return -ERANGE;
+    uint64_t r = v * mul + (uint64_t)(frac * (double)mul);
+    if (r > (uint64_t)INT64_MAX)
+        return -ERANGE;
+    *out = r;
     return 0;
 }
 

@@ -1,0 +1,147 @@
+#!/bin/bash
+# herd-img against qemu-img/qemu-io on the semantics QEMU's iotests found
+# wrong (issue 13): safe rebase keeps sharing per cluster (024, 252), bad
+# qemu-io pattern bytes are refused (021), commit of zero clusters frees the
+# parent's clusters (313), a backing chain loop is named (043), a size given
+# twice is refused (049); and qemu-io's number formatting and its EIO for
+# requests past the end. Each case runs the real tool on the same input and
+# compares.
+set -u
+. "$(dirname "$0")/common.sh"
+. "$(dirname "$0")/blockdev-lib.sh"
+blockdev_require
+cd "$T"
+
+# Same stdout+stderr and exit status from `herd-img io` and qemu-io, the
+# timing part of the report lines masked as QEMU's _filter_qemu_io does.
+io_filter() {
+    sed -e 's/^herd-img:/qemu-io:/' \
+        -e 's/[0-9]* ops; [0-9/:. sec]* ([0-9/.inf]* [EPTGMKiBbytes]*\/sec and [0-9/.inf]* ops\/sec)/X ops; XX:XX:XX.X (XXX YYY\/sec and XXX ops\/sec)/'
+}
+same_io() {
+    local what=$1 himg=$2 qimg=$3; shift 3
+    "$H" io "$@" "$himg" > h.io 2>&1; local hr=$?
+    qemu-io "$@" "$qimg" > q.io 2>&1; local qr=$?
+    io_filter < h.io > h.iof; io_filter < q.io > q.iof
+    [ "$hr" = "$qr" ] || fail "$what: exit herd=$hr qemu-io=$qr"
+    diff -u q.iof h.iof || fail "$what: output differs"
+}
+# Allocation map of the top layer only (depth 0), as qemu-img sees it.
+top_map() { qemu-img map --output=json -f qcow2 "$1" | grep '"depth": 0' | sed 's/, "offset": [0-9]*//'; }
+
+# 1. Safe rebase compares and copies cluster by cluster (024, 252).
+# Old and new backing agree everywhere but 64k+512 bytes, 1000k..1100k and
+# past the new one's end (3M): only the clusters holding those differences
+# may become allocated in the overlay.
+qemu-img create -q -f qcow2 old.qcow2 4M
+qemu-img create -q -f qcow2 new.qcow2 3M
+qemu-io -c 'write -P 0xa 0 4M' old.qcow2 >/dev/null
+qemu-io -c 'write -P 0xa 0 3M' -c 'write -P 0xb 64k 512' -c 'write -P 0xc 1000k 100k' \
+    new.qcow2 >/dev/null
+qemu-img create -q -f qcow2 -b old.qcow2 -F qcow2 h.qcow2
+qemu-io -c 'write -P 0xd 2M 64k' h.qcow2 >/dev/null
+cp h.qcow2 q.qcow2
+"$H" rebase -b new.qcow2 -F qcow2 h.qcow2 || fail "rebase"
+qemu-img rebase -b new.qcow2 -F qcow2 q.qcow2
+qemu-img check -q h.qcow2 || fail "rebase: qemu-img check"
+qemu-img compare -q h.qcow2 q.qcow2 || fail "rebase: content differs from qemu-img rebase"
+top_map h.qcow2 > h.map; top_map q.qcow2 > q.map
+diff -u q.map h.map || fail "rebase: allocation differs from qemu-img rebase"
+# The cluster at 0 agrees in both backing files: still shared, not copied.
+qemu-img map --output=json h.qcow2 | head -1 | grep -q '"start": 0, "length": 65536, "depth": 1' ||
+    fail "rebase: cluster 0 (equal in both backing files) was copied into the overlay"
+# Nothing allocated where the backing files agree (4M image: 64k + 192k + 64k + 1M).
+[ "$(wc -l < h.map)" = 4 ] || fail "rebase: unexpected allocation: $(cat h.map)"
+echo "rebase: per-cluster, as qemu-img"
+
+# 2. Pattern bytes qemu-io refuses (021): message, exit status, image unchanged.
+qemu-img create -q -f qcow2 h.qcow2 1M
+qemu-img create -q -f qcow2 q.qcow2 1M
+for p in 300 -1 256 12m route66 0x100; do
+    sum=$(sha256sum < h.qcow2)
+    same_io "write -P $p" h.qcow2 q.qcow2 -c "write -P $p 0 512"
+    grep -qx -- "$p is not a valid pattern byte" h.io || fail "write -P $p: $(cat h.io)"
+    [ "$(sha256sum < h.qcow2)" = "$sum" ] || fail "write -P $p changed the image"
+    same_io "read -P $p" h.qcow2 q.qcow2 -c "read -P $p 0 512"
+done
+# A refused command does not stop the next one; the exit status stays 1.
+same_io "bad then good" h.qcow2 q.qcow2 -c 'write -P 300 0 512' -c 'write -P 0x20 0 512' \
+    -c 'write -P 010 512 512'
+qemu-io -c 'read -P 0x20 0 512' -c 'read -P 8 512 512' h.qcow2 > qio.out ||
+    { cat qio.out; fail "pattern bytes 0x20 / 010 not written as qemu-io writes them"; }
+echo "io -P: patterns as qemu-io"
+
+# 3. commit writes zero clusters without a host offset into the parent (313).
+for t in h q; do
+    qemu-img create -q -f qcow2 -o cluster_size=4096 $t.base 1M
+    qemu-io -c 'write -P 1 0 1M' $t.base >/dev/null
+    qemu-img create -q -f qcow2 -o cluster_size=4096 -b $t.base -F qcow2 $t.qcow2
+    qemu-io -c 'write -z 0 256k' -c 'write -z -u 512k 64k' -c 'write -z 700k 6k' \
+        -c 'write -P 2 900k 4k' $t.qcow2 >/dev/null
+done
+"$H" commit -q h.qcow2 || fail "commit"
+qemu-img commit -q q.qcow2
+qemu-img check -q h.base || fail "commit: qemu-img check"
+qemu-img compare -q h.base q.base || fail "commit: content differs from qemu-img commit"
+qemu-img map --output=json h.base > h.map; qemu-img map --output=json q.base > q.map
+diff -u q.map h.map || fail "commit: parent's map differs from qemu-img commit's"
+grep '"zero": true' h.map | grep -q offset && fail "commit: zero clusters kept host clusters"
+grep -q '"start": 0, "length": 262144, .*"zero": true, "data": false}' h.map ||
+    fail "commit: no zero clusters at 0..256k"
+echo "commit: zero clusters as qemu-img"
+
+# 4. A backing chain loop is named, nothing printed (043).
+qemu-img create -q -f qcow2 self.qcow2 1M
+qemu-img rebase -u -b self.qcow2 -F qcow2 self.qcow2
+qemu-img create -q -f qcow2 a.qcow2 1M
+qemu-img create -q -f qcow2 -b a.qcow2 -F qcow2 b.qcow2
+qemu-img rebase -u -b b.qcow2 -F qcow2 a.qcow2
+qemu-img create -q -f qcow2 -u -b b.qcow2 -F qcow2 c.qcow2 1M
+for f in self.qcow2 a.qcow2 c.qcow2 "$T/c.qcow2" ./b.qcow2; do
+    same_output "info --backing-chain $f" info --backing-chain "$f"
+    same_output "info --backing-chain json $f" info --backing-chain --output=json "$f"
+    grep -q 'creates an infinite loop' "$T/h.out" || fail "no loop named for $f"
+done
+echo "info --backing-chain: loops named as qemu-img"
+
+# 5. A size given both in -o and as an argument is refused (049).
+for args in "-f qcow2 -o size=10M x.img 20M" "-f raw -o size=1M x.img 1M" \
+            "-f qcow2 -o cluster_size=4k,size=1M -o compat=v3 x.img 2M"; do
+    rm -f x.img
+    # shellcheck disable=SC2086
+    "$H" create $args > h.out 2>&1 && fail "create $args: accepted"
+    [ -e x.img ] && fail "create $args: made the file"
+    # shellcheck disable=SC2086
+    qemu-img create $args > q.out 2>&1
+    sed -i 's/^herd-img:/qemu-img:/' h.out
+    diff -u q.out h.out || fail "create $args: message differs"
+done
+"$H" create -q -f qcow2 -o size=10M -o size=20M x.img || fail "create -o size twice"
+[ "$(qemu-img info --output=json x.img | grep virtual-size)" = '    "virtual-size": 20971520,' ] ||
+    fail "create: the last -o size does not win"
+echo "create: size given twice refused as qemu-img"
+
+# 6. qemu-io's report lines and its EIO for requests past the end.
+qemu-img create -q -f qcow2 h.qcow2 1M
+qemu-img create -q -f qcow2 q.qcow2 1M
+same_io "report lines" h.qcow2 q.qcow2 -c 'write -P 1 0 1536' -c 'write 0 1024000' \
+    -c 'read 1000 1000000' -c 'read 0 1023' -c 'write -z 0 4k' -c 'write 0 0' -c 'read 64k 960k'
+same_io "past the end" h.qcow2 q.qcow2 -c 'read 1M 512' -c 'read 1020k 8k' -c 'write 2M 4k' \
+    -c 'write -z 1020k 8k' -c 'discard 1020k 8k' -c 'read 1M 0' -c 'read 2M 0' -c 'read 0 512'
+# Offsets and lengths as qemu's size parser takes them, and its messages.
+same_io "numbers" h.qcow2 q.qcow2 -c 'read 010 1' -c 'read 0x10 1' -c 'read 1.5 1' \
+    -c 'read 0.5k 1' -c 'read .5k 1' -c 'read 1kb 1' -c 'read 0x 1' -c 'read 1e3 1' \
+    -c 'read 18446744073709551615 1' -c 'read 16383P 1' -c 'read 0.0001k 1' -c 'read 1b 1' \
+    -c 'read 0 2G' -c 'write 0 2G' -c 'discard 0 2g'
+# The same size syntax in create.
+for sz in 1e3 1.5 16E 0x1.5k; do
+    same_output "create size $sz" create -q -f raw s.img "$sz"
+done
+# Usage errors (stderr, before the buffered stdout, as qemu-io writes them).
+same_io "usage" h.qcow2 q.qcow2 -c 'read 0' -c 'discard -x 0 1' -c 'write 0 1 2' -c 'flush 1' \
+    -c 'read -1 1' -c 'nosuchcmd' -c 'read 0 1'
+qemu-img create -q -f raw h.raw 1000
+cp h.raw q.raw
+same_io "raw past the end" h.raw q.raw -f raw -c 'read 0 1000' -c 'read 512 1000'
+echo "io: report lines and EIO as qemu-io"
+exit 0
