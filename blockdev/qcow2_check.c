@@ -331,16 +331,7 @@ static int rebuild_refcounts(struct chk *c)
     for (uint64_t k = 0; r == 0 && k < ranges; k++)
         bd_put_be64(&nt[k], nt[k]);
     if (r == 0)
-        r = bd_pwrite_full(q->fd, nt, tbytes, start << q->cluster_bits);
-    if (r == 0)
-        r = bd_fdatasync(q->fd); /* the whole new structure before the switch */
-    uint8_t h[12];
-    bd_put_be64(h, start << q->cluster_bits);
-    bd_put_be32(h + 8, (uint32_t)tcl);
-    if (r == 0)
-        r = bd_pwrite_full(q->fd, h, sizeof(h), 48);
-    if (r == 0)
-        r = bd_fdatasync(q->fd);
+        r = qcow2_reftable_write(q, nt, tbytes, start << q->cluster_bits);
     free(blk);
     if (r < 0) {
         free(nt);

@@ -109,6 +109,11 @@ void qcow2_cache_forget(struct qcow2_cache *c, uint64_t offset);
 /* qcow2_refcount.c */
 int qcow2_refcount_get(struct qcow2 *q, uint64_t cluster, uint64_t *rc);
 int qcow2_refcount_set(struct qcow2 *q, uint64_t cluster, uint64_t rc);
+/* Writes a new refcount table (bytes of big-endian entries, whole clusters)
+ * at offset and syncs it, then points the header at it in one 12-byte write,
+ * synced: a crash leaves the image on the old table or the new one. q's
+ * in-memory table is the caller's to swap. */
+int qcow2_reftable_write(struct qcow2 *q, const uint64_t *table, uint64_t bytes, uint64_t offset);
 int qcow2_alloc_clusters(struct qcow2 *q, uint64_t n, uint64_t *offset);
 int qcow2_free_deferred(struct qcow2 *q, uint64_t offset, uint64_t nclusters);
 int qcow2_apply_pending(struct qcow2 *q);

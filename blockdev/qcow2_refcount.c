@@ -126,6 +126,21 @@ static int refblock_create_at(struct qcow2 *q, uint64_t r, uint64_t at)
  * current table covers (everything there is free), with refblocks for its own
  * clusters, then switch the header to it and free the old one.
  */
+int qcow2_reftable_write(struct qcow2 *q, const uint64_t *table, uint64_t bytes, uint64_t offset)
+{
+    int r = bd_pwrite_full(q->fd, table, bytes, offset);
+    if (r == 0)
+        r = bd_fdatasync(q->fd); /* the whole table before the header names it */
+    uint8_t h[12]; /* refcount_table_offset and refcount_table_clusters */
+    bd_put_be64(h, offset);
+    bd_put_be32(h + 8, (uint32_t)(bytes >> q->cluster_bits));
+    if (r == 0)
+        r = bd_pwrite_full(q->fd, h, sizeof(h), 48);
+    if (r == 0)
+        r = bd_fdatasync(q->fd);
+    return r;
+}
+
 static int reftable_grow(struct qcow2 *q, uint64_t need_ranges)
 {
     uint64_t start = q->reft_size * q->rb_entries; /* first uncovered cluster */
@@ -165,16 +180,7 @@ static int reftable_grow(struct qcow2 *q, uint64_t need_ranges)
         bd_put_be64(&nt[i], q->reft[i]);
     uint64_t toff = start << q->cluster_bits;
     if (r == 0)
-        r = bd_pwrite_full(q->fd, nt, tbytes, toff);
-    if (r == 0)
-        r = bd_fdatasync(q->fd);
-    uint8_t h[12];
-    bd_put_be64(h, toff);
-    bd_put_be32(h + 8, (uint32_t)tclusters);
-    if (r == 0)
-        r = bd_pwrite_full(q->fd, h, 12, 48);
-    if (r == 0)
-        r = bd_fdatasync(q->fd);
+        r = qcow2_reftable_write(q, nt, tbytes, toff);
     free(blk);
     if (r < 0) {
         free(nt);

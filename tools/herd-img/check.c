@@ -72,21 +72,13 @@ static void print_human(const struct qcow2_check_result *r)
 static struct blockdev *open_for_check(const char *path, const char *fmt, unsigned fix,
                                        bool force_share)
 {
-    struct herd_err e;
     struct blockdev_open_opts o = {
-        .format = img_guess_format(path, fmt),
         .read_only = !fix,
         .no_lock = force_share,
         .no_backing = true,
         .repair = fix != 0,
-        .err = &e,
     };
-    struct blockdev *bd;
-    if (blockdev_open(path, &o, &bd) < 0) {
-        img_error("Could not open '%s': %s", path, img_errmsg(&e));
-        return NULL;
-    }
-    return bd;
+    return img_open_opts(path, fmt, &o);
 }
 
 int img_check(int argc, char **argv)

@@ -37,6 +37,8 @@ const char *img_errmsg(const struct herd_err *e);
 /* Opens an image for a command; prints the error itself. */
 struct blockdev *img_open(const char *path, const char *fmt, bool rw, bool force_share,
                           bool no_backing);
+/* The same with the caller's options (their format and err are set here). */
+struct blockdev *img_open_opts(const char *path, const char *fmt, struct blockdev_open_opts *o);
 
 /* qemu-style pretty JSON output, keys in the order they are emitted. */
 struct jw {

@@ -92,24 +92,30 @@ const char *img_errmsg(const struct herd_err *e)
     return e->msg[0] ? e->msg : "no error";
 }
 
-struct blockdev *img_open(const char *path, const char *fmt, bool rw, bool force_share,
-                          bool no_backing)
+struct blockdev *img_open_opts(const char *path, const char *fmt, struct blockdev_open_opts *o)
 {
     struct herd_err e;
-    struct blockdev_open_opts o = {
-        .format = img_guess_format(path, fmt),
-        .read_only = !rw,
-        .no_lock = force_share,
-        .no_backing = no_backing,
-        .err = &e,
-    };
     struct blockdev *bd;
-    int r = blockdev_open(path, &o, &bd);
+    o->format = img_guess_format(path, fmt);
+    o->err = &e;
+    int r = blockdev_open(path, o, &bd);
+    o->err = NULL;
     if (r < 0) {
         img_error("Could not open '%s': %s", path, img_errmsg(&e));
         return NULL;
     }
     return bd;
+}
+
+struct blockdev *img_open(const char *path, const char *fmt, bool rw, bool force_share,
+                          bool no_backing)
+{
+    struct blockdev_open_opts o = {
+        .read_only = !rw,
+        .no_lock = force_share,
+        .no_backing = no_backing,
+    };
+    return img_open_opts(path, fmt, &o);
 }
 
 void jw_string_escaped(FILE *f, const char *s)
