@@ -1,7 +1,6 @@
 /*
  * herd-img commit (merge an overlay into its parent), rebase (change the
- * backing file, copying what differs unless -u) and convert (flatten a chain
- * into a new raw or qcow2 image).
+ * backing file, copying what differs unless -u). convert is in convert.c.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -229,48 +228,6 @@ int img_rebase(int argc, char **argv)
         r = cr;
     if (r < 0) {
         img_error("Could not change the backing file: %s", strerror(-r));
-        return 1;
-    }
-    return 0;
-}
-
-int img_convert(int argc, char **argv)
-{
-    const char *fmt = NULL, *ofmt = "raw";
-    char *oopts = NULL;
-    int c;
-    optind = 1;
-    while ((c = getopt(argc, argv, "f:O:o:qpt:T:U")) != -1) {
-        switch (c) {
-        case 'f': fmt = optarg; break;
-        case 'O': ofmt = optarg; break;
-        case 'o': oopts = optarg; break;
-        case 'q': case 'p': case 't': case 'T': case 'U': break;
-        default: return 1;
-        }
-    }
-    if (optind != argc - 2) {
-        img_error("Expecting a source and a destination file name");
-        return 1;
-    }
-    const char *src_path = argv[optind], *dst_path = argv[optind + 1];
-    struct blockdev *src = img_open(src_path, fmt, false, false, false);
-    if (!src)
-        return 1;
-    char size[32];
-    snprintf(size, sizeof(size), "%llu", (unsigned long long)blockdev_size(src));
-    char *cargv[] = {"create", "-q", "-f", (char *)ofmt, "-o", oopts ? oopts : "",
-                     (char *)dst_path, size, NULL};
-    int r = oopts ? img_create(8, cargv)
-                  : img_create(6, (char *[]){"create", "-q", "-f", (char *)ofmt,
-                                             (char *)dst_path, size, NULL});
-    struct blockdev *dst = r == 0 ? img_open(dst_path, ofmt, true, false, true) : NULL;
-    r = dst ? copy_extents(src, dst, true, true) : -EINVAL;
-    if (dst && blockdev_close(dst) < 0)
-        r = -EIO;
-    blockdev_close(src);
-    if (r < 0) {
-        img_error("error while converting: %s", strerror(-r));
         return 1;
     }
     return 0;
