@@ -79,9 +79,76 @@ static int copy_extents(struct blockdev *src, struct blockdev *dst, bool whole_c
     return r < 0 ? r : blockdev_flush(dst);
 }
 
+/* Copies what the images above chain depth `depth` decide into base. */
+static int commit_above(struct blockdev *top, struct blockdev *base, unsigned depth)
+{
+    uint64_t size = u64min(blockdev_size(top), blockdev_size(base)), off = 0;
+    uint8_t *buf = malloc(CHUNK);
+    int r = buf ? 0 : -ENOMEM;
+    while (r == 0 && off < size) {
+        struct blockdev_extent e;
+        if ((r = blockdev_map_extent(top, off, u64min(size - off, CHUNK), &e)) < 0)
+            break;
+        if (e.present && e.depth < depth) {
+            if (e.zero && !e.data)
+                r = blockdev_write_zeroes(base, off, e.length, BLOCKDEV_ZERO_MAY_UNMAP);
+            else if ((r = blockdev_pread(top, buf, e.length, off)) == 0)
+                r = blockdev_pwrite(base, buf, e.length, off);
+        }
+        off += e.length;
+    }
+    free(buf);
+    return r < 0 ? r : blockdev_flush(base);
+}
+
+/* commit -b BASE where BASE is deeper than the immediate backing file: the
+ * top image keeps its content (qemu-img: -b implies -d). */
+static int commit_to_base(const char *path, const char *fmt, const char *base, bool quiet)
+{
+    struct blockdev *top = img_open(path, fmt, false, true, false);
+    if (!top)
+        return 1;
+    char *want = realpath(base, NULL);
+    unsigned depth = 0;
+    struct blockdev *b = top;
+    while (want && (b = blockdev_backing(b)) != NULL) {
+        depth++;
+        char *have = realpath(blockdev_filename(b), NULL);
+        bool same = have && !strcmp(have, want);
+        free(have);
+        if (same)
+            break;
+    }
+    bool found = want && b && depth > 0;
+    free(want);
+    if (!found) {
+        img_error("Did not find '%s' in the backing chain of '%s'", base, path);
+        blockdev_close(top);
+        return 1;
+    }
+    int r = 0;
+    if (depth == 1) {
+        blockdev_close(top);
+        return -1; /* the immediate backing file: the plain commit */
+    }
+    struct blockdev *dst = img_open(blockdev_filename(b), blockdev_format(b), true, false, true);
+    r = dst ? commit_above(top, dst, depth) : -EINVAL;
+    if (dst && blockdev_close(dst) < 0 && r == 0)
+        r = -EIO;
+    blockdev_close(top);
+    if (r < 0) {
+        if (r != -EINVAL)
+            img_error("Commit failed: %s", strerror(-r));
+        return 1;
+    }
+    if (!quiet)
+        printf("Image committed.\n");
+    return 0;
+}
+
 int img_commit(int argc, char **argv)
 {
-    const char *fmt = NULL;
+    const char *fmt = NULL, *base = NULL;
     bool keep = false, quiet = false;
     int c;
     optind = 1;
@@ -91,7 +158,7 @@ int img_commit(int argc, char **argv)
         case 'd': keep = true; break;
         case 'q': quiet = true; break;
         case 'p': case 't': break;
-        case 'b': img_error("commit -b: only the immediate parent is supported"); return 1;
+        case 'b': base = optarg; break;
         default: return 1;
         }
     }
@@ -100,6 +167,11 @@ int img_commit(int argc, char **argv)
         return 1;
     }
     const char *path = argv[optind];
+    if (base) {
+        int br = commit_to_base(path, fmt, base, quiet);
+        if (br >= 0)
+            return br;
+    }
     struct blockdev *top = img_open(path, fmt, false, false, true);
     if (!top)
         return 1;
