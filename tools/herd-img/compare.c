@@ -29,10 +29,12 @@ static int64_t first_diff(const uint8_t *a, const uint8_t *b, uint64_t n)
     return -1;
 }
 
-static unsigned ext_status(const struct blockdev_extent *e)
+/* The status qemu-img compare -s compares, EOF (the extent reaches the
+ * end of the image) included. */
+static unsigned ext_status(const struct blockdev_extent *e, uint64_t size)
 {
     return (e->present ? 4u : 0) | (e->zero ? 2u : 0) | (e->data ? 1u : 0) |
-           (e->offset_valid ? 8u : 0);
+           (e->offset_valid ? 8u : 0) | (e->start + e->length >= size ? 16u : 0);
 }
 
 int img_compare(int argc, char **argv)
@@ -60,6 +62,7 @@ int img_compare(int argc, char **argv)
     }
     if (optind != argc - 2) {
         img_error("Expecting two image file names");
+        fprintf(stderr, "Try 'herd-img --help' for more information\n");
         return 1;
     }
     const char *f1 = argv[optind], *f2 = argv[optind + 1];
@@ -82,11 +85,11 @@ int img_compare(int argc, char **argv)
     }
     for (uint64_t off = 0; r == 0 && off < common;) {
         struct blockdev_extent e1, e2;
-        if ((r = blockdev_map_extent(b1, off, min64(common - off, CMP_CHUNK), &e1)) < 0 ||
-            (r = blockdev_map_extent(b2, off, min64(common - off, CMP_CHUNK), &e2)) < 0)
+        if ((r = blockdev_map_extent(b1, off, common - off, &e1)) < 0 ||
+            (r = blockdev_map_extent(b2, off, common - off, &e2)) < 0)
             break;
-        uint64_t n = min64(e1.length, e2.length);
-        if (strict && ext_status(&e1) != ext_status(&e2)) {
+        uint64_t n = min64(min64(e1.length, e2.length), CMP_CHUNK);
+        if (strict && ext_status(&e1, s1) != ext_status(&e2, s2)) {
             if (!quiet)
                 printf("Strict mode: Offset %llu block status mismatch!\n",
                        (unsigned long long)off);

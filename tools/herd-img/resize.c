@@ -25,6 +25,7 @@ int img_resize(int argc, char **argv)
     bool quiet = false, shrink = false;
     if (argc < 3) {
         img_error("Not enough arguments");
+        fprintf(stderr, "Try 'herd-img --help' for more information\n");
         return 1;
     }
     /* As qemu-img: the size is the last argument, taken before getopt so
