@@ -95,3 +95,99 @@ int qcow2_read_compressed(struct qcow2 *q, uint64_t entry, uint8_t *out)
         memcpy(out, q->cbuf, q->cs);
     return r;
 }
+
+/* Compresses one cluster into out (room for out_max bytes); -ENOSPC when it
+ * does not fit (qemu then writes the cluster uncompressed). */
+static int compress_cluster(int type, const uint8_t *in, size_t in_len, uint8_t *out,
+                            size_t out_max, size_t *out_len)
+{
+    if (type == QCOW2_COMPRESSION_ZSTD) {
+        size_t n = ZSTD_compress(out, out_max, in, in_len, ZSTD_CLEVEL_DEFAULT);
+        if (ZSTD_isError(n))
+            return -ENOSPC;
+        *out_len = n;
+        return 0;
+    }
+    if (type != QCOW2_COMPRESSION_ZLIB)
+        return -ENOTSUP;
+    z_stream s;
+    memset(&s, 0, sizeof(s));
+    if (deflateInit2(&s, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -12, 9, Z_DEFAULT_STRATEGY) != Z_OK)
+        return -ENOMEM;
+    s.next_in = (Bytef *)in;
+    s.avail_in = (uInt)in_len;
+    s.next_out = out;
+    s.avail_out = (uInt)out_max;
+    int zr = deflate(&s, Z_FINISH);
+    *out_len = out_max - s.avail_out;
+    deflateEnd(&s);
+    return zr == Z_STREAM_END ? 0 : -ENOSPC;
+}
+
+/* Room for len compressed bytes: packed after the previous compressed
+ * cluster's data when it fits in that host cluster (one more reference to
+ * it), else at the start of newly allocated clusters. */
+static int alloc_bytes(struct qcow2 *q, uint64_t len, uint64_t *off)
+{
+    uint64_t in = q->cfree & (q->cs - 1);
+    if (q->cfree && in && in + len <= q->cs) {
+        uint64_t c = q->cfree >> q->cluster_bits, rc;
+        int r = qcow2_refcount_get(q, c, &rc);
+        if (r < 0)
+            return r;
+        if (rc > 0 && rc < q->refcount_max) {
+            if ((r = qcow2_refcount_set(q, c, rc + 1)) < 0)
+                return r;
+            *off = q->cfree;
+            q->cfree += len;
+            return 0;
+        }
+    }
+    int r = qcow2_alloc_clusters(q, (len + q->cs - 1) >> q->cluster_bits, off);
+    if (r == 0)
+        q->cfree = *off + len;
+    return r;
+}
+
+int qcow2_write_compressed(struct blockdev *bd, uint64_t off, const void *data)
+{
+    if (bd->drv != &bd_qcow2_driver)
+        return -EINVAL;
+    struct qcow2 *q = qcow2_of(bd);
+    if (!q->writable)
+        return -EROFS;
+    if ((off & (q->cs - 1)) || off >= bd->size)
+        return -EINVAL;
+    uint64_t ci = off >> q->cluster_bits, e;
+    int r = qcow2_l2_get(q, ci, &e);
+    if (r < 0)
+        return r;
+    enum qcow2_ctype t = qcow2_classify(q, e);
+    if (t != QCOW2_C_UNALLOCATED && t != QCOW2_C_ZERO_PLAIN)
+        return -EIO;
+    uint8_t *out = malloc(q->cs);
+    if (!out)
+        return -ENOMEM;
+    size_t len = 0;
+    r = compress_cluster(q->compression_type, data, q->cs, out, q->cs - 1, &len);
+    if (r == -ENOSPC) {
+        free(out);
+        return blockdev_pwrite(bd, data, BD_MIN(q->cs, bd->size - off), off);
+    }
+    uint64_t host = 0;
+    if (r == 0)
+        r = alloc_bytes(q, len, &host);
+    if (r == 0 && qcow2_overlaps_metadata(q, host, len))
+        r = qcow2_mark_corrupt(q, "compressed data at %#llx overlaps metadata",
+                               (unsigned long long)host);
+    if (r == 0)
+        r = bd_pwrite_full(q->fd, out, len, host);
+    free(out);
+    if (r < 0)
+        return r;
+    q->data_written = true;
+    unsigned x = 62 - (q->cluster_bits - 8);
+    uint64_t nsec = ((host + len - 1) >> 9) - (host >> 9);
+    q->cbuf_valid = false;
+    return qcow2_l2_set(q, ci, QCOW2_OFLAG_COMPRESSED | (nsec << x) | host);
+}

@@ -88,6 +88,7 @@ struct qcow2 {
     uint64_t cbuf_entry;
     bool cbuf_valid;
     uint8_t *bounce; /* one cluster, for copy-on-write */
+    uint64_t cfree; /* next free byte in the last compressed-data cluster; 0 = none */
 };
 
 /* qcow2_header.c */

@@ -261,6 +261,8 @@ int qcow2_free_deferred(struct qcow2 *q, uint64_t offset, uint64_t nclusters)
 /* Called once the tables that dropped these references are durable. */
 int qcow2_apply_pending(struct qcow2 *q)
 {
+    if (q->n_pending)
+        q->cfree = 0; /* the packing cluster may be freed and reused */
     for (size_t i = 0; i < q->n_pending; i++) {
         uint64_t c = q->pending[i], rc;
         int r = qcow2_refcount_get(q, c, &rc);

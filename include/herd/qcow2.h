@@ -118,4 +118,19 @@ int qcow2_make_empty(struct blockdev *bd);
 /* Reads one cluster's raw L2 entry for guest offset off (0 if unallocated). */
 int qcow2_get_l2_entry(struct blockdev *bd, uint64_t off, uint64_t *entry);
 
+/*
+ * Writes one whole guest cluster compressed (the image's compression type),
+ * at cluster-aligned off; data is one cluster (zero-padded past the end of
+ * the image). Compressed clusters are packed bytewise into host clusters,
+ * each user counted in the refcount, made durable before the L2 pointer as
+ * for every allocation. Data that does not compress below a cluster is
+ * written as a normal cluster. As qemu, the cluster must not be allocated
+ * yet: -EIO otherwise.
+ */
+int qcow2_write_compressed(struct blockdev *bd, uint64_t off, const void *data);
+
+/* qemu-img resize for qcow2: grows the virtual size (and the L1 table when
+ * needed). -ENOTSUP for a smaller size, -EFBIG past the L1 limit. */
+int qcow2_grow(struct blockdev *bd, uint64_t new_size);
+
 #endif

@@ -1,7 +1,6 @@
 /*
  * herd-img commit (merge an overlay into its parent), rebase (change the
- * backing file, copying what differs unless -u) and convert (flatten a chain
- * into a new raw or qcow2 image).
+ * backing file, copying what differs unless -u). convert is in convert.c.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -80,9 +79,76 @@ static int copy_extents(struct blockdev *src, struct blockdev *dst, bool whole_c
     return r < 0 ? r : blockdev_flush(dst);
 }
 
+/* Copies what the images above chain depth `depth` decide into base. */
+static int commit_above(struct blockdev *top, struct blockdev *base, unsigned depth)
+{
+    uint64_t size = u64min(blockdev_size(top), blockdev_size(base)), off = 0;
+    uint8_t *buf = malloc(CHUNK);
+    int r = buf ? 0 : -ENOMEM;
+    while (r == 0 && off < size) {
+        struct blockdev_extent e;
+        if ((r = blockdev_map_extent(top, off, u64min(size - off, CHUNK), &e)) < 0)
+            break;
+        if (e.present && e.depth < depth) {
+            if (e.zero && !e.data)
+                r = blockdev_write_zeroes(base, off, e.length, BLOCKDEV_ZERO_MAY_UNMAP);
+            else if ((r = blockdev_pread(top, buf, e.length, off)) == 0)
+                r = blockdev_pwrite(base, buf, e.length, off);
+        }
+        off += e.length;
+    }
+    free(buf);
+    return r < 0 ? r : blockdev_flush(base);
+}
+
+/* commit -b BASE where BASE is deeper than the immediate backing file: the
+ * top image keeps its content (qemu-img: -b implies -d). */
+static int commit_to_base(const char *path, const char *fmt, const char *base, bool quiet)
+{
+    struct blockdev *top = img_open(path, fmt, false, true, false);
+    if (!top)
+        return 1;
+    char *want = realpath(base, NULL);
+    unsigned depth = 0;
+    struct blockdev *b = top;
+    while (want && (b = blockdev_backing(b)) != NULL) {
+        depth++;
+        char *have = realpath(blockdev_filename(b), NULL);
+        bool same = have && !strcmp(have, want);
+        free(have);
+        if (same)
+            break;
+    }
+    bool found = want && b && depth > 0;
+    free(want);
+    if (!found) {
+        img_error("Did not find '%s' in the backing chain of '%s'", base, path);
+        blockdev_close(top);
+        return 1;
+    }
+    int r = 0;
+    if (depth == 1) {
+        blockdev_close(top);
+        return -1; /* the immediate backing file: the plain commit */
+    }
+    struct blockdev *dst = img_open(blockdev_filename(b), blockdev_format(b), true, false, true);
+    r = dst ? commit_above(top, dst, depth) : -EINVAL;
+    if (dst && blockdev_close(dst) < 0 && r == 0)
+        r = -EIO;
+    blockdev_close(top);
+    if (r < 0) {
+        if (r != -EINVAL)
+            img_error("Commit failed: %s", strerror(-r));
+        return 1;
+    }
+    if (!quiet)
+        printf("Image committed.\n");
+    return 0;
+}
+
 int img_commit(int argc, char **argv)
 {
-    const char *fmt = NULL;
+    const char *fmt = NULL, *base = NULL;
     bool keep = false, quiet = false;
     int c;
     optind = 1;
@@ -92,7 +158,7 @@ int img_commit(int argc, char **argv)
         case 'd': keep = true; break;
         case 'q': quiet = true; break;
         case 'p': case 't': break;
-        case 'b': img_error("commit -b: only the immediate parent is supported"); return 1;
+        case 'b': base = optarg; break;
         default: return 1;
         }
     }
@@ -101,6 +167,11 @@ int img_commit(int argc, char **argv)
         return 1;
     }
     const char *path = argv[optind];
+    if (base) {
+        int br = commit_to_base(path, fmt, base, quiet);
+        if (br >= 0)
+            return br;
+    }
     struct blockdev *top = img_open(path, fmt, false, false, true);
     if (!top)
         return 1;
@@ -229,48 +300,6 @@ int img_rebase(int argc, char **argv)
         r = cr;
     if (r < 0) {
         img_error("Could not change the backing file: %s", strerror(-r));
-        return 1;
-    }
-    return 0;
-}
-
-int img_convert(int argc, char **argv)
-{
-    const char *fmt = NULL, *ofmt = "raw";
-    char *oopts = NULL;
-    int c;
-    optind = 1;
-    while ((c = getopt(argc, argv, "f:O:o:qpt:T:U")) != -1) {
-        switch (c) {
-        case 'f': fmt = optarg; break;
-        case 'O': ofmt = optarg; break;
-        case 'o': oopts = optarg; break;
-        case 'q': case 'p': case 't': case 'T': case 'U': break;
-        default: return 1;
-        }
-    }
-    if (optind != argc - 2) {
-        img_error("Expecting a source and a destination file name");
-        return 1;
-    }
-    const char *src_path = argv[optind], *dst_path = argv[optind + 1];
-    struct blockdev *src = img_open(src_path, fmt, false, false, false);
-    if (!src)
-        return 1;
-    char size[32];
-    snprintf(size, sizeof(size), "%llu", (unsigned long long)blockdev_size(src));
-    char *cargv[] = {"create", "-q", "-f", (char *)ofmt, "-o", oopts ? oopts : "",
-                     (char *)dst_path, size, NULL};
-    int r = oopts ? img_create(8, cargv)
-                  : img_create(6, (char *[]){"create", "-q", "-f", (char *)ofmt,
-                                             (char *)dst_path, size, NULL});
-    struct blockdev *dst = r == 0 ? img_open(dst_path, ofmt, true, false, true) : NULL;
-    r = dst ? copy_extents(src, dst, true, true) : -EINVAL;
-    if (dst && blockdev_close(dst) < 0)
-        r = -EIO;
-    blockdev_close(src);
-    if (r < 0) {
-        img_error("error while converting: %s", strerror(-r));
         return 1;
     }
     return 0;

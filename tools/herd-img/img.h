@@ -20,6 +20,9 @@ int img_bench(int argc, char **argv);
 int img_commit(int argc, char **argv);
 int img_rebase(int argc, char **argv);
 int img_convert(int argc, char **argv);
+int img_compare(int argc, char **argv);
+int img_measure(int argc, char **argv);
+int img_resize(int argc, char **argv);
 
 /* Messages as qemu-img prints them: "herd-img: ..." on stderr. */
 void img_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -19,9 +19,14 @@ static const struct {
     {"io", img_io, "io [-f FMT] [-n] [-r] [-U] [-c CMD]... FILE  (commands from stdin without -c)"},
     {"bench", img_bench, "bench [-c COUNT] [-d DEPTH] [-f FMT] [-n] [-o OFFSET] [-s SIZE] "
                          "[-S STEP] [-t CACHE] [-w] [-U] FILE"},
-    {"commit", img_commit, "commit [-q] [-f FMT] [-d] FILE"},
     {"rebase", img_rebase, "rebase [-q] [-f FMT] [-u] -b NEW -F NEW_FMT FILE"},
-    {"convert", img_convert, "convert [-q] [-f FMT] -O raw|qcow2 [-o OPTS] SRC DST"},
+    {"commit", img_commit, "commit [-q] [-f FMT] [-d] [-b BASE] FILE"},
+    {"convert", img_convert, "convert [-q] [-c] [-n] [-S SIZE] [-f FMT] -O raw|qcow2 [-o OPTS] "
+                             "[-B BACKING -F BACKING_FMT] SRC... DST"},
+    {"compare", img_compare, "compare [-f FMT] [-F FMT] [-q] [-s] [-U] FILE1 FILE2"},
+    {"resize", img_resize, "resize [-q] [-f FMT] [--shrink] FILE [+|-]SIZE"},
+    {"measure", img_measure, "measure [--output=human|json] [-O FMT] [-o OPTS] "
+                             "[--size N | [-f FMT] FILE]"},
 };
 
 static void usage(FILE *f)
