@@ -193,4 +193,15 @@ same_io "image-opts" "driver=qcow2,file.filename=h.qcow2" "driver=qcow2,file.fil
     --image-opts -c 'read -P 3 0 512' -c 'alloc 0 128k'
 same_io "missing" nofile nofile -c 'read 0 1'
 echo "io: vectored, aio, alloc, map, length, open/close as qemu-io"
+# 8. Unknown incompatible features named from the image's feature table,
+# the nameless rest as a hex mask (qemu's wording).
+qemu-img create -q -f qcow2 feat.qcow2 1M
+# Table entry 9 ("raw external data", autoclear bit 1) becomes incompatible bit 9.
+printf '\x00\x09' | dd of=feat.qcow2 bs=1 seek=$((0x1c8)) conv=notrunc status=none
+printf '\x80\x00\x00\x00\x00\x00\x03\x00' | dd of=feat.qcow2 bs=1 seek=72 conv=notrunc status=none
+same_output "unknown features" info feat.qcow2
+grep -q "raw external data, Unknown incompatible feature: 8000000000000100" "$T/h.out" ||
+    fail "feature names: $(cat "$T/h.out")"
+same_io "unknown features" feat.qcow2 feat.qcow2 -c 'read 0 512'
+echo "unknown incompatible features named as qemu"
 exit 0
