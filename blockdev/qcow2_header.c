@@ -27,34 +27,39 @@ static int hdr_err(struct herd_err *herr, int err, const char *path, const char 
     return herd_err_set(herr, -err, NULL, "qcow2 image '%s': %s", path, msg);
 }
 
-/* Name of an incompatible feature bit from the image's own feature table. */
-static void feature_name(const struct qcow2 *q, unsigned bit, char *out, size_t n)
+/* qemu's message for incompatible feature bits this code does not know:
+ * the names the image's own feature table gives them (in table order, up to
+ * the first entry without a name), then the hex mask of the nameless rest. */
+static int unsupported_features(const struct qcow2 *q, struct herd_err *herr, uint64_t mask)
 {
-    snprintf(out, n, "bit %u", bit);
+    char list[400] = "";
+    size_t n = 0;
     for (uint32_t i = 0; q->feature_names && i + 48 <= q->feature_len; i += 48) {
         const uint8_t *f = (const uint8_t *)q->feature_names + i;
-        if (f[0] == 0 && f[1] == bit) {
-            snprintf(out, n, "%.46s", (const char *)f + 2);
-            return;
-        }
+        if (f[2] == 0)
+            break;
+        if (f[0] != 0 || f[1] >= 64 || !(mask & (1ull << f[1])))
+            continue;
+        mask &= ~(1ull << f[1]);
+        if (n < sizeof(list))
+            n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%.46s", n ? ", " : "",
+                                  (const char *)f + 2);
     }
+    if (mask && n < sizeof(list))
+        snprintf(list + n, sizeof(list) - n, "%sUnknown incompatible feature: %" PRIx64,
+                 n ? ", " : "", mask);
+    return herd_err_set(herr, -ENOTSUP, NULL, "Unsupported qcow2 feature(s): %s", list);
 }
 
 static int check_incompat(struct qcow2 *q, struct herd_err *herr, const char *path,
                           bool repair)
 {
-    uint64_t unknown = q->incompat & ~KNOWN_INCOMPAT;
     if (q->incompat & QCOW2_INCOMPAT_DATA_FILE)
         return hdr_err(herr, ENOTSUP, path, "external data files are not supported");
     if (q->incompat & QCOW2_INCOMPAT_EXTL2)
         return hdr_err(herr, ENOTSUP, path, "extended L2 entries (subclusters) are not supported");
-    for (unsigned bit = 0; bit < 64; bit++) {
-        if (!(unknown & (1ull << bit)))
-            continue;
-        char name[64];
-        feature_name(q, bit, name, sizeof(name));
-        return hdr_err(herr, ENOTSUP, path, "unsupported incompatible feature: %s", name);
-    }
+    /* Unknown bits are refused once the feature table is read
+     * (qcow2_header_read), to name them. */
     if (repair)
         return 0; /* qcow2_repair clears the bits once the image is consistent */
     if (q->writable && (q->incompat & QCOW2_INCOMPAT_CORRUPT))
@@ -311,6 +316,8 @@ int qcow2_header_read(struct qcow2 *q, const struct blockdev_open_opts *opts)
     if (r == 0)
         r = parse_exts(q, c0, herr, path);
     free(c0);
+    if (r == 0 && (q->incompat & ~KNOWN_INCOMPAT))
+        r = unsupported_features(q, herr, q->incompat & ~KNOWN_INCOMPAT);
     if (r == 0)
         r = load_table(q, q->l1_offset, q->l1_size, &q->l1);
     if (r == 0)

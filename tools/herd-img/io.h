@@ -1,0 +1,43 @@
+/*
+ * herd-img io internals: the state qemu-io's commands share, and the
+ * commands themselves (io_cmds.c), driven by io.c.
+ */
+#ifndef HERD_IMG_IO_H
+#define HERD_IMG_IO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "img.h"
+
+struct io_ctx {
+    struct blockdev *bd; /* NULL once closed */
+    bool interactive;
+};
+
+/* A command: argv[0] is its name. Returns 0, or a negative errno that
+ * makes the process exit 1 (qemu-io's rule). */
+typedef int (*io_cmd_fn)(struct io_ctx *x, int argc, char **argv);
+
+struct io_cmd {
+    const char *name, *altname;
+    int argmin, argmax; /* argmax -1: no bound */
+    bool nofile_ok, writes;
+    io_cmd_fn fn;
+    const char *args, *oneline;
+};
+
+extern const struct io_cmd io_cmds[];
+
+/* qemu-io's one-line usage of a command, on stdout; returns -EINVAL. */
+int io_usage(const char *name);
+/* An offset or length as qemu-io's cvtnum parses it; prints its error. */
+int io_parse_num(const char *arg, uint64_t *v);
+/* qemu-io's cvtstr: "1.500 KiB", "4 KiB", "512 bytes". */
+void io_human(double v, char *out, size_t n);
+
+/* io.c: open and close as commands. */
+int io_cmd_open(struct io_ctx *x, int argc, char **argv);
+int io_cmd_close(struct io_ctx *x, int argc, char **argv);
+
+#endif
