@@ -387,6 +387,17 @@ int blockdev_flush(struct blockdev *bd)
     return bd->drv->flush(bd);
 }
 
+int blockdev_resize(struct blockdev *bd, uint64_t size)
+{
+    if (bd->read_only)
+        return -EROFS;
+    if (!bd->drv->resize)
+        return -ENOTSUP;
+    if (bd->inflight)
+        return -EBUSY;
+    return bd->drv->resize(bd, size);
+}
+
 int blockdev_block_status(struct blockdev *bd, uint64_t off, uint64_t maxlen,
                           struct blockdev_status *st)
 {

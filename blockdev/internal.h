@@ -33,6 +33,8 @@ struct bd_driver {
      */
     int (*map_direct)(struct blockdev *bd, uint64_t off, uint64_t len, bool write,
                       uint64_t *host);
+    /* New guest-visible size (writable image); NULL: the format cannot. */
+    int (*resize)(struct blockdev *bd, uint64_t size);
 };
 
 struct blockdev {

@@ -413,6 +413,7 @@ const struct bd_driver bd_qcow2_driver = {
     .flush = qcow2_flush,
     .block_status = qcow2_block_status,
     .map_direct = qcow2_map_direct,
+    .resize = qcow2_grow,
 };
 
 int qcow2_get_info(struct blockdev *bd, struct qcow2_info *info)

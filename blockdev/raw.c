@@ -3,7 +3,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -77,6 +79,16 @@ static int raw_map_direct(struct blockdev *bd, uint64_t off, uint64_t len, bool 
     return 1;
 }
 
+static int raw_resize(struct blockdev *bd, uint64_t size)
+{
+    if (size > INT64_MAX)
+        return -EFBIG;
+    if (ftruncate(bd->fd, (off_t)size) < 0)
+        return -errno;
+    bd->size = size;
+    return 0;
+}
+
 const struct bd_driver bd_raw_driver = {
     .name = "raw",
     .open = raw_open,
@@ -88,4 +100,5 @@ const struct bd_driver bd_raw_driver = {
     .flush = raw_flush,
     .block_status = raw_block_status,
     .map_direct = raw_map_direct,
+    .resize = raw_resize,
 };

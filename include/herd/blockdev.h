@@ -107,6 +107,10 @@ int blockdev_write_zeroes(struct blockdev *bd, uint64_t off, uint64_t len, unsig
 int blockdev_discard(struct blockdev *bd, uint64_t off, uint64_t len);
 /* Makes every completed write durable (data, then metadata, in crash-safe order). */
 int blockdev_flush(struct blockdev *bd);
+/* Changes the guest-visible size: raw grows or shrinks the file; qcow2
+ * grows (-ENOTSUP for a smaller size). -EROFS read-only, -ENOTSUP for a
+ * format that cannot, -EBUSY with requests in flight. */
+int blockdev_resize(struct blockdev *bd, uint64_t size);
 
 /*
  * Asynchronous interface (what a virtio-blk device uses).

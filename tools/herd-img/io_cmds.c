@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "herd/qcow2.h"
 #include "io.h"
 
 #define MAX_REQ 2147483136ull /* qemu's BDRV_REQUEST_MAX_BYTES */
@@ -318,16 +319,46 @@ static int cmd_readv(struct io_ctx *x, int argc, char **argv)
     return aio ? 0 : r;
 }
 
+/* write -c: whole clusters from a cluster boundary, compressed; only the
+ * last may be short, where it ends the image (zero-padded), as qemu's
+ * qcow2 driver takes it. Written in order; the first failure ends it. raw
+ * has no compressed clusters. */
+static int write_compressed(struct io_ctx *x, const uint8_t *buf, uint64_t off, uint64_t len)
+{
+    struct qcow2_info qi;
+    if (strcmp(blockdev_format(x->bd), "qcow2") || qcow2_get_info(x->bd, &qi) < 0)
+        return -ENOTSUP;
+    uint64_t cs = qi.cluster_size, size = blockdev_size(x->bd);
+    if (off % cs)
+        return -EINVAL;
+    uint8_t *cl = malloc(cs);
+    int r = cl ? 0 : -ENOMEM;
+    for (uint64_t done = 0; r == 0 && done < len; done += cs) {
+        uint64_t n = len - done < cs ? len - done : cs;
+        if (n < cs && off + done + n != size) {
+            r = -EINVAL;
+            break;
+        }
+        memcpy(cl, buf + done, n);
+        memset(cl + n, 0, cs - n);
+        r = qcow2_write_compressed(x->bd, off + done, cl);
+    }
+    free(cl);
+    return r;
+}
+
 static int cmd_write(struct io_ctx *x, int argc, char **argv)
 {
     struct opts o = {0};
-    int r = parse_opts(argc, argv, "CfnpP:quz", &o);
+    int r = parse_opts(argc, argv, "cCfnpP:quz", &o);
     if (r == 0 && argc - optind != 2)
         r = io_usage(argv[0]);
     if (r < 0)
         return r;
     const char *clash = NULL;
-    if (o.zero && o.has_pattern)
+    if (o.fua && o.compress)
+        clash = "-f and -b or -c cannot be specified at the same time";
+    else if (o.zero && o.has_pattern)
         clash = "Only one of -z, -P, and -s can be specified at the same time";
     else if (o.unmap && !o.zero)
         clash = "-u requires -z to be specified";
@@ -339,6 +370,11 @@ static int cmd_write(struct io_ctx *x, int argc, char **argv)
     }
     if ((r = parse_off_len(argc, argv, &o)) < 0)
         return r;
+    if (o.compress && (o.off % 512 || o.len % 512)) {
+        printf("%" PRIu64 " is not a sector-aligned value for '%s'\n", o.off % 512 ? o.off : o.len,
+               o.off % 512 ? "offset" : "count");
+        return -EINVAL;
+    }
     double t0 = now_s();
     r = check_range(x, o.off, o.len);
     if (r == 0 && o.zero) {
@@ -348,7 +384,8 @@ static int cmd_write(struct io_ctx *x, int argc, char **argv)
         if (!buf)
             return -ENOMEM;
         memset(buf, o.has_pattern ? o.pattern : 0xcd, o.len);
-        r = blockdev_pwrite(x->bd, buf, o.len, o.off);
+        r = o.compress ? write_compressed(x, buf, o.off, o.len)
+                       : blockdev_pwrite(x->bd, buf, o.len, o.off);
         free(buf);
     }
     if (r == 0 && o.fua)
@@ -530,6 +567,51 @@ static int cmd_length(struct io_ctx *x, int argc, char **argv)
     return 0;
 }
 
+/* truncate [-m prealloc_mode] off: raw grows or shrinks, qcow2 grows (to a
+ * multiple of 512); preallocation other than "off" is not built. */
+static int cmd_truncate(struct io_ctx *x, int argc, char **argv)
+{
+    int c;
+    const char *mode = "off";
+    optind = 0;
+    opterr = 0;
+    while ((c = getopt(argc, argv, "m:")) != -1) {
+        if (c != 'm')
+            return io_usage(argv[0]);
+        mode = optarg;
+    }
+    if (argc - optind != 1)
+        return io_usage(argv[0]);
+    static const char *const modes[] = {"off", "metadata", "falloc", "full"};
+    size_t m = 0;
+    while (m < 4 && strcmp(mode, modes[m]))
+        m++;
+    if (m == 4) {
+        img_error("Invalid preallocation mode '%s'", mode);
+        return -EINVAL;
+    }
+    if (m) {
+        img_error("Unsupported preallocation mode '%s' (herd-img truncates with 'off' only)", mode);
+        return -ENOTSUP;
+    }
+    uint64_t size;
+    int r = io_parse_num(argv[optind], &size);
+    if (r < 0)
+        return r;
+    bool qcow2 = !strcmp(blockdev_format(x->bd), "qcow2");
+    if (qcow2 && size % 512) {
+        img_error("The new size must be a multiple of 512");
+        return -EINVAL;
+    }
+    if (qcow2 && size < blockdev_size(x->bd)) {
+        img_error("qcow2 shrink is not supported by herd-img");
+        return -ENOTSUP;
+    }
+    if ((r = blockdev_resize(x->bd, size)) < 0)
+        img_error("Could not resize image: %s", strerror(-r));
+    return r;
+}
+
 const struct io_cmd io_cmds[] = {
     {"read", "r", 2, -1, false, false, cmd_read, "[-abCqv] [-P pattern [-s off] [-l len]] off len",
      "reads a number of bytes at a specified offset"},
@@ -553,6 +635,8 @@ const struct io_cmd io_cmds[] = {
      "checks if offset is allocated in the file"},
     {"map", NULL, 0, 0, false, false, cmd_map, "", "prints the allocated areas of a file"},
     {"length", "l", 0, 0, false, false, cmd_length, "", "gets the length of the current file"},
+    {"truncate", "t", 1, 3, false, true, cmd_truncate, "[-m prealloc_mode] off",
+     "truncates the current file at the given offset"},
     {"open", "o", 1, -1, true, false, io_cmd_open,
      "[-rsCnkU] [-t cache] [-d discard] [-o options] [path]",
      "open the file specified by path"},

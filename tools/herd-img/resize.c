@@ -3,13 +3,10 @@
  * qcow2 grows (a shrink is refused: not supported by herd-img).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "herd/qcow2.h"
 #include "img.h"
 
 static void size_error(void)
@@ -91,18 +88,13 @@ int img_resize(int argc, char **argv)
         } else if ((uint64_t)want % 512) {
             img_error("The new size must be a multiple of 512");
             r = -1;
-        } else if ((r = qcow2_grow(bd, (uint64_t)want)) < 0) {
+        } else if ((r = blockdev_resize(bd, (uint64_t)want)) < 0) {
             img_error("Error resizing image: %s",
                       r == -EFBIG ? "File too large" : strerror(-r));
         }
     } else if (!strcmp(blockdev_format(bd), "raw")) {
-        int fd = open(file, O_WRONLY | O_CLOEXEC);
-        if (fd < 0 || ftruncate(fd, (off_t)want) < 0) {
-            img_error("Error resizing image: %s", strerror(errno));
-            r = -1;
-        }
-        if (fd >= 0)
-            close(fd);
+        if ((r = blockdev_resize(bd, (uint64_t)want)) < 0)
+            img_error("Error resizing image: %s", strerror(-r));
     } else {
         img_error("Image format driver does not support resize");
         r = -1;
