@@ -13,6 +13,7 @@
 # `make check-full` the same with the slowest cases too (docs/testing.md)
 # `make demo`       installs what is missing, builds, runs the main job
 # `make bench`      prints herd vs its peers, side by side, from one run
+# `make iotests`    QEMU's qemu-iotests (qcow2, no VM) with herd-img: the count
 
 SAN ?= 0
 ifeq ($(SAN),1)
@@ -45,7 +46,7 @@ UNIT_TESTS :=
 FIRMWARE   :=
 LIBS       :=
 
-.PHONY: all check check-full demo bench clean deps fuzz
+.PHONY: all check check-full demo bench clean deps fuzz iotests
 all:
 
 include $(sort $(wildcard */module.mk */*/module.mk))
@@ -72,11 +73,19 @@ check: deps
 	$(MAKE) SAN=1 all
 	./tools/fetch-test-kernel || echo "check: no test kernel; the real-Linux tests will skip"
 	./tools/build-guest-image build/guest || echo "check: no guest image; the Debian guest tests will skip"
+	./tools/fetch-qemu-iotests || echo "check: no QEMU iotests; herd-img-iotests will skip"
 	./tests/run-all
 
 # make check plus the slowest cases (docs/testing.md says which and why).
 check-full:
 	HERD_CHECK_FULL=1 $(MAKE) check
+
+# QEMU's qemu-iotests (qcow2, no VM) with herd-img as qemu-img and qemu-io:
+# every test, one line each, then the count (docs/testing.md).
+iotests: deps
+	$(MAKE) $(BUILD)/bin/herd-img
+	./tools/fetch-qemu-iotests
+	HERD_BUILD=$(BUILD) ./tests/iotests/run
 
 demo: deps
 	$(MAKE) all
