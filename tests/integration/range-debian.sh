@@ -227,6 +227,7 @@ if [ $full = 1 ]; then
               2>"$tmp/ssh.err")
         grep -q 'No such file' <<<"$out" || fail "$v: the file written before reset is still there"
         [ "$(tail -n 1 <<<"$out")" = "$now" ] || fail "$v: cloud-init did not run again ($out)"
+        echo "   $v: instance-id ${iid[$v]} -> $now (cloud-init's), the file written before is gone"
     done
 fi
 
