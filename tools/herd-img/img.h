@@ -24,7 +24,8 @@ int img_compare(int argc, char **argv);
 int img_measure(int argc, char **argv);
 int img_resize(int argc, char **argv);
 
-/* Messages as qemu-img prints them: "herd-img: ..." on stderr. */
+/* Messages as qemu-img prints them: "NAME: ..." on stderr, NAME the one it
+ * was run by (herd-img, or qemu-img where QEMU's iotests run it so). */
 void img_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Sizes with K/M/G/T/P/E suffixes (powers of 1024), as qemu-img accepts them. */

@@ -3,6 +3,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -15,7 +16,9 @@
 void img_error(const char *fmt, ...)
 {
     va_list ap;
-    fputs("herd-img: ", stderr);
+    /* the name it was run by, as qemu-img's error_report (QEMU's iotests
+     * run it as qemu-img and qemu-io and filter on that name) */
+    fprintf(stderr, "%s: ", program_invocation_short_name);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
