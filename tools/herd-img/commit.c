@@ -12,20 +12,6 @@
 
 #define CHUNK (1u << 20)
 
-static char *relative_to(const char *image, const char *name)
-{
-    const char *slash = strrchr(image, '/');
-    if (name[0] == '/' || strstr(name, "://") || !slash)
-        return strdup(name);
-    size_t dl = (size_t)(slash - image) + 1;
-    char *p = malloc(dl + strlen(name) + 1);
-    if (p) {
-        memcpy(p, image, dl);
-        strcpy(p + dl, name);
-    }
-    return p;
-}
-
 static uint64_t u64min(uint64_t a, uint64_t b)
 {
     return a < b ? a : b;
@@ -181,7 +167,7 @@ int img_commit(int argc, char **argv)
         blockdev_close(top);
         return 1;
     }
-    char *ppath = relative_to(blockdev_filename(top), bname);
+    char *ppath = img_backing_path(blockdev_filename(top), bname);
     struct blockdev *parent = ppath ? img_open(ppath, bfmt, true, false, false) : NULL;
     free(ppath);
     int r = parent ? copy_extents(top, parent, false, false) : -EINVAL;
@@ -282,7 +268,7 @@ int img_rebase(int argc, char **argv)
     if (!unsafe) {
         struct blockdev *newb = NULL;
         if (nb[0]) {
-            char *p = relative_to(blockdev_filename(bd), nb);
+            char *p = img_backing_path(blockdev_filename(bd), nb);
             newb = p ? img_open(p, nfmt, false, false, false) : NULL;
             free(p);
             if (!newb)

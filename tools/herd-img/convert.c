@@ -32,20 +32,6 @@ static bool is_zero(const uint8_t *b, uint64_t n)
     return n == 0 || (b[0] == 0 && memcmp(b, b + 1, n - 1) == 0);
 }
 
-static char *relative_to(const char *image, const char *name)
-{
-    const char *slash = strrchr(image, '/');
-    if (name[0] == '/' || !slash)
-        return strdup(name);
-    size_t dl = (size_t)(slash - image) + 1;
-    char *p = malloc(dl + strlen(name) + 1);
-    if (p) {
-        memcpy(p, image, dl);
-        strcpy(p + dl, name);
-    }
-    return p;
-}
-
 /* Does the target read [off, off+n) as zeros before we write anything? */
 static int target_reads_zero(struct conv *c, uint64_t off, uint64_t n, bool *zero)
 {
@@ -268,7 +254,7 @@ int img_convert(int argc, char **argv)
         r = c.dst ? 0 : -EINVAL;
     }
     if (r == 0 && base) {
-        char *bp = relative_to(dst_path, base);
+        char *bp = img_backing_path(dst_path, base);
         c.base = bp ? img_open(bp, bfmt, false, true, false) : NULL;
         free(bp);
         r = c.base ? 0 : -EINVAL;

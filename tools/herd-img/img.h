@@ -38,6 +38,11 @@ const char *img_guess_format(const char *path, const char *given);
 /* A library's message for a failure, or "no error" when it left none. */
 const char *img_errmsg(const struct herd_err *e);
 
+/* A backing file name as stored in image, as a path from here: relative
+ * names are taken from image's directory (qemu's rule); absolute names and
+ * URLs as they are. Malloc'd; NULL when out of memory. */
+char *img_backing_path(const char *image, const char *name);
+
 /* Opens an image for a command; prints the error itself. */
 struct blockdev *img_open(const char *path, const char *fmt, bool rw, bool force_share,
                           bool no_backing);

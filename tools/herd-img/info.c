@@ -26,20 +26,6 @@ static void size_str(uint64_t v, char *out, size_t n)
     snprintf(out, n, "%0.3g %s", (double)v / (double)(1ull << (i * 10)), sfx[i]);
 }
 
-static char *full_backing(const char *image, const char *name)
-{
-    const char *slash = strrchr(image, '/');
-    if (name[0] == '/' || strstr(name, "://") || !slash)
-        return strdup(name);
-    size_t dl = (size_t)(slash - image) + 1;
-    char *p = malloc(dl + strlen(name) + 1);
-    if (p) {
-        memcpy(p, image, dl);
-        strcpy(p + dl, name);
-    }
-    return p;
-}
-
 static void print_json(struct blockdev *bd, int depth)
 {
     struct jw w;
@@ -76,7 +62,7 @@ static void print_json(struct blockdev *bd, int depth)
         jw_obj_close(&w);
     }
     if (bname[0]) {
-        char *full = full_backing(blockdev_filename(bd), bname);
+        char *full = img_backing_path(blockdev_filename(bd), bname);
         jw_str(&w, "full-backing-filename", full ? full : bname);
         free(full);
         jw_str(&w, "backing-filename", bname);
@@ -101,7 +87,7 @@ static void print_human(struct blockdev *bd)
         printf("cluster_size: %llu\n", (unsigned long long)qi.cluster_size);
     const char *bname = blockdev_backing_name(bd), *bfmt = blockdev_backing_format(bd);
     if (bname[0]) {
-        char *full = full_backing(blockdev_filename(bd), bname);
+        char *full = img_backing_path(blockdev_filename(bd), bname);
         if (full && strcmp(full, bname))
             printf("backing file: %s (actual path: %s)\n", bname, full);
         else
@@ -142,7 +128,7 @@ static int info_one(const struct info_args *a, const char *path, const char *fmt
     const char *bname = blockdev_backing_name(bd);
     if (a->chain && bname[0]) {
         const char *bfmt = blockdev_backing_format(bd);
-        char *full = full_backing(blockdev_filename(bd), bname);
+        char *full = img_backing_path(blockdev_filename(bd), bname);
         if (!bfmt[0]) {
             img_error("Backing file '%s' has no recorded format; formats are never probed",
                       bname);
@@ -195,7 +181,7 @@ static char *chain_loop(const struct info_args *a, const char *path)
         bool more = bname[0] && bfmt[0];
         if (more) {
             snprintf(fmt, sizeof(fmt), "%s", bfmt);
-            names[n++] = full_backing(blockdev_filename(bd), bname);
+            names[n++] = img_backing_path(blockdev_filename(bd), bname);
         }
         blockdev_close(bd);
         if (!more)

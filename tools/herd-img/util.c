@@ -95,6 +95,20 @@ const char *img_errmsg(const struct herd_err *e)
     return e->msg[0] ? e->msg : "no error";
 }
 
+char *img_backing_path(const char *image, const char *name)
+{
+    const char *slash = strrchr(image, '/');
+    if (name[0] == '/' || strstr(name, "://") || !slash)
+        return strdup(name);
+    size_t dl = (size_t)(slash - image) + 1;
+    char *p = malloc(dl + strlen(name) + 1);
+    if (p) {
+        memcpy(p, image, dl);
+        strcpy(p + dl, name);
+    }
+    return p;
+}
+
 struct blockdev *img_open_opts(const char *path, const char *fmt, struct blockdev_open_opts *o)
 {
     struct herd_err e;
