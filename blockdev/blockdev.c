@@ -205,6 +205,9 @@ static int open_backing(struct blockdev *bd, const struct blockdev_open_opts *op
                             "Backing file '%s' of '%s' has no format (set the backing "
                             "format explicitly; formats are never probed)",
                             bd->backing_name, bd->filename);
+    if (!driver_find(fmt))
+        return herd_err_set(opts->err, -EINVAL, NULL,
+                            "Could not open backing file: Unknown driver '%s'", fmt);
     char *p = backing_path(bd->filename, bd->backing_name);
     if (!p)
         return -ENOMEM;
@@ -213,6 +216,14 @@ static int open_backing(struct blockdev *bd, const struct blockdev_open_opts *op
     child.read_only = true;
     child.backing_format = NULL;
     int r = bd_open_depth(p, &child, depth + 1, &bd->backing);
+    if (r < 0 && opts->err) { /* qemu's wording: the chain's failure, nested */
+        char inner[sizeof(opts->err->msg)];
+        if (opts->err->msg[0])
+            snprintf(inner, sizeof(inner), "%s", opts->err->msg);
+        else
+            snprintf(inner, sizeof(inner), "Could not open '%s': %s", p, strerror(-r));
+        herd_err_set(opts->err, r, opts->err->field, "Could not open backing file: %s", inner);
+    }
     free(p);
     if (r == 0 && !bd->backing_fmt)
         bd->backing_fmt = strdup(fmt);
