@@ -245,4 +245,17 @@ same_io "truncate raw" h.img q.img -f raw -c 'truncate 512k' -c length -c 'trunc
     -c 'write -P 3 3M 4k' -c length
 cmp h.img q.img || fail "truncate raw: files differ"
 echo "io: write -c and truncate as qemu-io"
+
+# 10. A chain member that cannot be opened is named per layer, as qemu-io
+# does (069); rebase without a backing format is refused in qemu-img's
+# words (114); neither probes a format.
+qemu-img create -q -f qcow2 gone.qcow2 1M
+qemu-img create -q -f qcow2 -b gone.qcow2 -F qcow2 mid.qcow2
+qemu-img create -q -f qcow2 -b mid.qcow2 -F qcow2 top.qcow2
+rm gone.qcow2
+same_io "missing backing" top.qcow2 top.qcow2 -c 'read 0 1'
+grep -q "Could not open backing file: Could not open backing file: Could not open 'gone.qcow2'" h.io ||
+    fail "missing backing: $(cat h.io)"
+same_output "rebase without -F" rebase -u -b mid.qcow2 top.qcow2
+echo "chain failures and rebase without -F worded as qemu"
 exit 0

@@ -258,7 +258,8 @@ int img_rebase(int argc, char **argv)
         return 1;
     }
     if (nb[0] && !nfmt) {
-        img_error("-F NEW_BACKING_FMT is required (formats are never probed)");
+        img_error("Could not change the backing file to '%s': backing format must be "
+                  "specified", nb); /* qemu-img's words; herd never probes either */
         return 1;
     }
     struct blockdev *bd = img_open(argv[optind], fmt, true, false, unsafe);
