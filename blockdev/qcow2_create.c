@@ -66,7 +66,8 @@ static int layout_compute(const struct qcow2_create_opts *o, struct layout *l)
     l->l1_size = (o->size + cover - 1) / cover;
     if (l->l1_size * 8 > QCOW2_MAX_L1_BYTES)
         return herd_err_set(o->err, -EFBIG, NULL,
-                            "Image size too large for the L1 table at this cluster size");
+                            "The image size is too large for file format 'qcow2' (try "
+                            "using a larger cluster size)");
     l->l1_off = l->l1_size ? 3 * l->cs : 0;
     uint64_t l1_end = l->l1_size ? l->l1_off + l->l1_size * 8 : 3 * l->cs;
     uint64_t used = (l1_end + l->cs - 1) / l->cs, next = used;

@@ -142,6 +142,8 @@ static int check_tables(struct qcow2 *q, struct herd_err *herr, const char *path
         return hdr_err(herr, EINVAL, path, "virtual size %" PRIu64 " too large", q->bd->size);
     uint64_t cover = q->l2_entries * q->cs;
     uint64_t need = (q->bd->size + cover - 1) / cover;
+    if (need > INT32_MAX) /* qemu's limit and words */
+        return herd_err_set(herr, -EFBIG, NULL, "Image is too big");
     if (q->l1_size < need)
         return hdr_err(herr, EINVAL, path, "L1 table too small (%u entries, need %" PRIu64 ")",
                        q->l1_size, need);

@@ -258,4 +258,11 @@ grep -q "Could not open backing file: Could not open backing file: Could not ope
     fail "missing backing: $(cat h.io)"
 same_output "rebase without -F" rebase -u -b mid.qcow2 top.qcow2
 echo "chain failures and rebase without -F worded as qemu"
+
+# 11. qcow2 sizes as qemu takes them: rounded up to whole sectors (104),
+# too large for the L1 table refused with the Formatting line first (054).
+"$H" create -q -f qcow2 h1234.qcow2 1234 && qemu-img create -q -f qcow2 q1234.qcow2 1234
+cmp h1234.qcow2 q1234.qcow2 || fail "create 1234: not qemu-img's bytes"
+same_output "create 1E" create -f qcow2 big.qcow2 1E
+echo "qcow2 create sizes as qemu-img"
 exit 0

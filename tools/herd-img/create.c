@@ -165,8 +165,12 @@ int img_create(int argc, char **argv)
         img_error("Image creation needs a size parameter");
         return 1;
     }
-    if (!a.quiet)
+    if (!a.quiet) {
         print_formatting(&a);
+        fflush(stdout); /* before any error, as qemu-img */
+    }
+    if (!strcmp(a.fmt, "qcow2")) /* qemu's qcow2 takes whole sectors */
+        a.q.size = (a.q.size + 511) & ~511ull;
     if (!strcmp(a.fmt, "raw"))
         return create_raw(&a);
     struct herd_err e = {0};
