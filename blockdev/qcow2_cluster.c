@@ -117,12 +117,23 @@ static int l2_table_prepare(struct qcow2 *q, uint64_t l1i, uint64_t *l2off)
     return r;
 }
 
+/* The writable L2 table for guest cluster ci, allocated or copied first. */
+static int l2_table_writable(struct qcow2 *q, uint64_t ci, uint64_t *l2off)
+{
+    int r = l2_table_of(q, ci, l2off);
+    return r < 0 ? r : l2_table_prepare(q, ci / q->l2_entries, l2off);
+}
+
+int qcow2_l2_prepare(struct qcow2 *q, uint64_t ci)
+{
+    uint64_t l2off;
+    return l2_table_writable(q, ci, &l2off);
+}
+
 int qcow2_l2_set(struct qcow2 *q, uint64_t ci, uint64_t entry)
 {
-    uint64_t l2off, l1i = ci / q->l2_entries;
-    int r = l2_table_of(q, ci, &l2off);
-    if (r == 0)
-        r = l2_table_prepare(q, l1i, &l2off);
+    uint64_t l2off;
+    int r = l2_table_writable(q, ci, &l2off);
     if (r < 0)
         return r;
     uint8_t *t;

@@ -175,6 +175,8 @@ int qcow2_write_compressed(struct blockdev *bd, uint64_t off, const void *data)
         return blockdev_pwrite(bd, data, BD_MIN(q->cs, bd->size - off), off);
     }
     uint64_t host = 0;
+    if (r == 0) /* the L2 table before the data, as qemu lays it out */
+        r = qcow2_l2_prepare(q, ci);
     if (r == 0)
         r = alloc_bytes(q, len, &host);
     if (r == 0 && qcow2_overlaps_metadata(q, host, len))

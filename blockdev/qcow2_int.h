@@ -125,6 +125,9 @@ void qcow2_rb_set(uint8_t *rb, uint64_t i, unsigned order, uint64_t v);
 enum qcow2_ctype qcow2_classify(const struct qcow2 *q, uint64_t entry);
 int qcow2_l2_get(struct qcow2 *q, uint64_t ci, uint64_t *entry);
 int qcow2_l2_set(struct qcow2 *q, uint64_t ci, uint64_t entry);
+/* Makes the L2 table of guest cluster ci exist and be writable (allocated
+ * or copied) before the data is placed: qemu's allocation order. */
+int qcow2_l2_prepare(struct qcow2 *q, uint64_t ci);
 int qcow2_entry_host(const struct qcow2 *q, uint64_t entry, uint64_t *host);
 int qcow2_write_l1(struct qcow2 *q);
 bool qcow2_overlaps_metadata(const struct qcow2 *q, uint64_t off, uint64_t len);
