@@ -262,7 +262,14 @@ same_io "missing backing" top.qcow2 top.qcow2 -c 'read 0 1'
 grep -q "Could not open backing file: Could not open backing file: Could not open 'gone.qcow2'" h.io ||
     fail "missing backing: $(cat h.io)"
 same_output "rebase without -F" rebase -u -b mid.qcow2 top.qcow2
-echo "chain failures and rebase without -F worded as qemu"
+# qemu-io's snapshot mode (-s) is not built: refused, never taken as a
+# plain open that would write the image
+qemu-img create -q -f qcow2 snap.qcow2 1M
+before=$(md5sum < snap.qcow2)
+"$H" io -s -c 'write 0 512' snap.qcow2 > s.out 2>&1 && fail "io -s was taken: $(cat s.out)"
+"$H" io -c close -c 'open -s snap.qcow2' -c 'write 0 512' snap.qcow2 > s.out 2>&1
+[ "$(md5sum < snap.qcow2)" = "$before" ] || fail "io -s / open -s wrote the image"
+echo "chain failures and rebase without -F worded as qemu; -s refused"
 
 # 11. qcow2 sizes as qemu takes them: rounded up to whole sectors (104),
 # too large for the L1 table refused with the Formatting line first (054).

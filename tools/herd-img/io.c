@@ -84,7 +84,9 @@ int io_cmd_open(struct io_ctx *x, int argc, char **argv)
     }
     optind = 0;
     opterr = 0;
-    while ((c = getopt(argc, argv, "snCro:ki:t:d:U")) != -1) {
+    /* no -s: qemu-io's snapshot mode (writes to a throwaway overlay) is
+     * not built, and taking it silently would write the image itself */
+    while ((c = getopt(argc, argv, "nCro:ki:t:d:U")) != -1) {
         switch (c) {
         case 'r': o.ro = true; break;
         case 'U': o.force = true; break;
@@ -94,8 +96,8 @@ int io_cmd_open(struct io_ctx *x, int argc, char **argv)
             if (!opts)
                 return -ENOMEM;
             break;
-        case 's': case 'n': case 'C': case 'k': case 'i': case 't': case 'd':
-            break; /* snapshot, cache, aio and discard modes: not ours to vary */
+        case 'n': case 'C': case 'k': case 'i': case 't': case 'd':
+            break; /* cache, aio and discard modes: not ours to vary */
         default:
             fprintf(stderr, "open: invalid option -- '%c'\n", optopt);
             free(opts);
@@ -203,7 +205,6 @@ int img_io(int argc, char **argv)
         {"nocache", no_argument, NULL, 'n'},
         {"cache", required_argument, NULL, 't'},
         {"discard", required_argument, NULL, 'd'},
-        {"snapshot", no_argument, NULL, 's'},
         {"misalign", no_argument, NULL, 'm'},
         {"native-aio", no_argument, NULL, 'k'},
         {"aio", required_argument, NULL, 'i'},
@@ -217,15 +218,16 @@ int img_io(int argc, char **argv)
     if (!cmds)
         return 1;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "f:c:nrUt:d:smki:C", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "f:c:nrUt:d:mki:C", longopts, NULL)) != -1) {
         switch (c) {
         case 'f': o.fmt = optarg; break;
         case 'c': cmds[ncmds++] = optarg; break;
         case 'r': o.ro = true; break;
         case 'U': o.force = true; break;
         case 'I': image_opts = true; break;
-        case 'n': case 't': case 'd': case 's': case 'm': case 'k': case 'i': case 'C':
-            break; /* cache/aio modes and the like: writeback semantics always */
+        case 'n': case 't': case 'd': case 'm': case 'k': case 'i': case 'C':
+            break; /* cache/aio modes and the like: writeback semantics always;
+                    * no -s (snapshot mode is not built: it must not write) */
         default: free(cmds); return 1;
         }
     }
