@@ -163,8 +163,10 @@ static int cow_cluster(struct qcow2 *q, uint64_t ci, uint64_t e, const uint8_t *
 {
     uint64_t clen = cluster_len(q, ci), gstart = ci << q->cluster_bits;
     uint8_t *b = q->bounce;
-    int r = 0;
-    if (n < clen)
+    /* The L2 table first (it may use the bounce buffer), then the data: qemu's
+     * layout, which tools and QEMU's iotests that poke images rely on. */
+    int r = qcow2_l2_prepare(q, ci);
+    if (r == 0 && n < clen)
         r = read_chunk(q, e, b, clen, gstart);
     if (r < 0)
         return r;

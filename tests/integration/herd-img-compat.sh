@@ -233,6 +233,12 @@ sys.exit(0 if m[0]["start"] == 0 and m[0]["length"] == 131072 and m[0]["data"] a
 pair qcow2 8M cluster_size=2097152
 same_io "write -c layout" h.img q.img -c 'write -c -P 0x11 0 2M' -c 'write -c -P 0x11 2M 2M'
 cmp h.img q.img || fail "write -c: not qemu-io's bytes (layout)"
+# The same for plain allocating writes (138 pokes an L2 entry at 2048)
+for cs in 512 65536; do
+    pair qcow2 1M cluster_size=$cs
+    same_io "layout $cs" h.img q.img -c 'write 0 512' -c 'write -P 3 128k 8k'
+    cmp h.img q.img || fail "allocating writes ($cs): not qemu-io's bytes (layout)"
+done
 pair qcow2 10240 cluster_size=4096
 same_io "write -c short last" h.img q.img -c 'write -c -P 2 8192 2048' -c 'write -c 4096 1808' \
     -c 'read -P 2 8192 2048'
