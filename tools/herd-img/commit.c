@@ -12,11 +12,6 @@
 
 #define CHUNK (1u << 20)
 
-static uint64_t u64min(uint64_t a, uint64_t b)
-{
-    return a < b ? a : b;
-}
-
 static bool all_zero(const uint8_t *b, size_t n)
 {
     return n == 0 || (b[0] == 0 && memcmp(b, b + 1, n - 1) == 0);
@@ -28,7 +23,7 @@ static bool all_zero(const uint8_t *b, size_t n)
 static int copy_extents(struct blockdev *src, struct blockdev *dst, bool whole_chain,
                         bool sparse)
 {
-    uint64_t size = u64min(blockdev_size(src), blockdev_size(dst)), off = 0;
+    uint64_t size = img_min(blockdev_size(src), blockdev_size(dst)), off = 0;
     uint8_t *buf = malloc(CHUNK);
     if (!buf)
         return -ENOMEM;
@@ -53,7 +48,7 @@ static int copy_extents(struct blockdev *src, struct blockdev *dst, bool whole_c
         if (alloc && zero && !sparse)
             r = blockdev_write_zeroes(dst, off, len, BLOCKDEV_ZERO_MAY_UNMAP);
         for (uint64_t done = 0; r == 0 && alloc && !zero && done < len;) {
-            uint64_t n = u64min(len - done, CHUNK);
+            uint64_t n = img_min(len - done, CHUNK);
             r = blockdev_pread(src, buf, n, off + done);
             if (r == 0 && !(sparse && all_zero(buf, n)))
                 r = blockdev_pwrite(dst, buf, n, off + done);
@@ -68,12 +63,12 @@ static int copy_extents(struct blockdev *src, struct blockdev *dst, bool whole_c
 /* Copies what the images above chain depth `depth` decide into base. */
 static int commit_above(struct blockdev *top, struct blockdev *base, unsigned depth)
 {
-    uint64_t size = u64min(blockdev_size(top), blockdev_size(base)), off = 0;
+    uint64_t size = img_min(blockdev_size(top), blockdev_size(base)), off = 0;
     uint8_t *buf = malloc(CHUNK);
     int r = buf ? 0 : -ENOMEM;
     while (r == 0 && off < size) {
         struct blockdev_extent e;
-        if ((r = blockdev_map_extent(top, off, u64min(size - off, CHUNK), &e)) < 0)
+        if ((r = blockdev_map_extent(top, off, img_min(size - off, CHUNK), &e)) < 0)
             break;
         if (e.present && e.depth < depth) {
             if (e.zero && !e.data)
@@ -204,7 +199,7 @@ static int rebase_copy(struct blockdev *bd, struct blockdev *nb)
     int r = a && b ? 0 : -ENOMEM;
     while (r == 0 && off < size) {
         struct blockdev_status st;
-        r = blockdev_block_status(bd, off, u64min(size - off, CHUNK), &st);
+        r = blockdev_block_status(bd, off, img_min(size - off, CHUNK), &st);
         if (r < 0)
             break;
         uint64_t n = st.len;
@@ -212,7 +207,7 @@ static int rebase_copy(struct blockdev *bd, struct blockdev *nb)
             off += n;
             continue;
         }
-        uint64_t in = off < nsize ? u64min(n, nsize - off) : 0;
+        uint64_t in = off < nsize ? img_min(n, nsize - off) : 0;
         r = blockdev_pread(bd, a, n, off);
         memset(b + in, 0, n - in);
         if (r == 0 && in)
@@ -220,7 +215,7 @@ static int rebase_copy(struct blockdev *bd, struct blockdev *nb)
         /* [from, p): a run of consecutive clusters that differ. */
         uint64_t from = 0, p = 0;
         while (r == 0 && p < n) {
-            uint64_t end = u64min((off + p) / cs * cs + cs - off, n);
+            uint64_t end = img_min((off + p) / cs * cs + cs - off, n);
             bool differ = memcmp(a + p, b + p, end - p) != 0;
             if (!differ && from < p)
                 r = blockdev_pwrite(bd, a + from, p - from, off + from);

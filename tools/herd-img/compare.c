@@ -4,6 +4,7 @@
  * image past the smaller one's end must read as zeros. Exit 0 identical,
  * 1 different, 2 error.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,16 +14,11 @@
 #define CMP_CHUNK (1u << 20)
 #define SECTOR 512u
 
-static uint64_t min64(uint64_t a, uint64_t b)
-{
-    return a < b ? a : b;
-}
-
 /* Index of the first 512-byte sector that differs (or is non-zero when b is NULL). */
 static int64_t first_diff(const uint8_t *a, const uint8_t *b, uint64_t n)
 {
     for (uint64_t i = 0; i < n; i += SECTOR) {
-        uint64_t k = min64(SECTOR, n - i);
+        uint64_t k = img_min(SECTOR, n - i);
         if (b ? memcmp(a + i, b + i, k) != 0 : !(a[i] == 0 && !memcmp(a + i, a + i + 1, k - 1)))
             return (int64_t)i;
     }
@@ -35,6 +31,17 @@ static unsigned ext_status(const struct blockdev_extent *e, uint64_t size)
 {
     return (e->present ? 4u : 0) | (e->zero ? 2u : 0) | (e->data ? 1u : 0) |
            (e->offset_valid ? 8u : 0) | (e->start + e->length >= size ? 16u : 0);
+}
+
+/* 1 with qemu-img's line when d (first_diff's answer for the chunk at off)
+ * found a difference, else 0. */
+static int mismatch(int64_t d, uint64_t off, bool quiet)
+{
+    if (d < 0)
+        return 0;
+    if (!quiet)
+        printf("Content mismatch at offset %llu!\n", (unsigned long long)(off + (uint64_t)d));
+    return 1;
 }
 
 int img_compare(int argc, char **argv)
@@ -74,9 +81,9 @@ int img_compare(int argc, char **argv)
         blockdev_close(b1);
         return 2;
     }
-    uint64_t s1 = blockdev_size(b1), s2 = blockdev_size(b2), common = min64(s1, s2);
+    uint64_t s1 = blockdev_size(b1), s2 = blockdev_size(b2), common = img_min(s1, s2);
     uint8_t *x = malloc(CMP_CHUNK), *y = malloc(CMP_CHUNK);
-    int ret = 0, r = x && y ? 0 : -12;
+    int ret = 0, r = x && y ? 0 : -ENOMEM;
     if (strict && s1 != s2) {
         if (!quiet)
             printf("Strict mode: Image size mismatch!\n");
@@ -88,7 +95,7 @@ int img_compare(int argc, char **argv)
         if ((r = blockdev_map_extent(b1, off, common - off, &e1)) < 0 ||
             (r = blockdev_map_extent(b2, off, common - off, &e2)) < 0)
             break;
-        uint64_t n = min64(min64(e1.length, e2.length), CMP_CHUNK);
+        uint64_t n = img_min(img_min(e1.length, e2.length), CMP_CHUNK);
         if (strict && ext_status(&e1, s1) != ext_status(&e2, s2)) {
             if (!quiet)
                 printf("Strict mode: Offset %llu block status mismatch!\n",
@@ -99,14 +106,8 @@ int img_compare(int argc, char **argv)
         if (!(e1.zero && !e1.data && e2.zero && !e2.data)) {
             if ((r = blockdev_pread(b1, x, n, off)) < 0 || (r = blockdev_pread(b2, y, n, off)) < 0)
                 break;
-            int64_t d = first_diff(x, y, n);
-            if (d >= 0) {
-                if (!quiet)
-                    printf("Content mismatch at offset %llu!\n",
-                           (unsigned long long)(off + (uint64_t)d));
-                ret = 1;
+            if ((ret = mismatch(first_diff(x, y, n), off, quiet)))
                 goto out;
-            }
         }
         off += n;
     }
@@ -117,19 +118,13 @@ int img_compare(int argc, char **argv)
             printf("Warning: Image size mismatch!\n");
         for (uint64_t off = common; r == 0 && off < total;) {
             struct blockdev_extent e;
-            if ((r = blockdev_map_extent(big, off, min64(total - off, CMP_CHUNK), &e)) < 0)
+            if ((r = blockdev_map_extent(big, off, img_min(total - off, CMP_CHUNK), &e)) < 0)
                 break;
             if (!(e.zero && !e.data)) {
                 if ((r = blockdev_pread(big, x, e.length, off)) < 0)
                     break;
-                int64_t d = first_diff(x, NULL, e.length);
-                if (d >= 0) {
-                    if (!quiet)
-                        printf("Content mismatch at offset %llu!\n",
-                               (unsigned long long)(off + (uint64_t)d));
-                    ret = 1;
+                if ((ret = mismatch(first_diff(x, NULL, e.length), off, quiet)))
                     goto out;
-                }
             }
             off += e.length;
         }

@@ -22,11 +22,6 @@ struct conv {
     uint8_t *buf, *bbuf;
 };
 
-static uint64_t min64(uint64_t a, uint64_t b)
-{
-    return a < b ? a : b;
-}
-
 static bool is_zero(const uint8_t *b, uint64_t n)
 {
     return n == 0 || (b[0] == 0 && memcmp(b, b + 1, n - 1) == 0);
@@ -39,7 +34,7 @@ static int target_reads_zero(struct conv *c, uint64_t off, uint64_t n, bool *zer
     if (!c->fresh || !c->base || off >= blockdev_size(c->base))
         return 0;
     struct blockdev_extent e;
-    int r = blockdev_map_extent(c->base, off, min64(n, blockdev_size(c->base) - off), &e);
+    int r = blockdev_map_extent(c->base, off, img_min(n, blockdev_size(c->base) - off), &e);
     if (r < 0)
         return r;
     *zero = e.zero && !e.data && e.length >= n;
@@ -63,8 +58,8 @@ static int put_data(struct conv *c, const uint8_t *b, uint64_t off, uint64_t n)
     uint64_t p = 0;
     while (p < n) {
         uint64_t q = p;
-        while (q < n && is_zero(b + q, min64(SECTOR, n - q)))
-            q += min64(SECTOR, n - q);
+        while (q < n && is_zero(b + q, img_min(SECTOR, n - q)))
+            q += img_min(SECTOR, n - q);
         if (q - p >= c->sparse || (q == n && p == 0)) {
             int r = put_zeroes(c, off + p, q - p);
             if (r < 0)
@@ -75,11 +70,11 @@ static int put_data(struct conv *c, const uint8_t *b, uint64_t off, uint64_t n)
         uint64_t d = q; /* data from p: extend past short zero runs */
         while (d < n) {
             uint64_t z = d;
-            while (z < n && is_zero(b + z, min64(SECTOR, n - z)))
-                z += min64(SECTOR, n - z);
+            while (z < n && is_zero(b + z, img_min(SECTOR, n - z)))
+                z += img_min(SECTOR, n - z);
             if (z > d && (z - d >= c->sparse || z == n))
                 break;
-            d = z > d ? z : d + min64(SECTOR, n - d);
+            d = z > d ? z : d + img_min(SECTOR, n - d);
         }
         int r = blockdev_pwrite(c->dst, b + p, d - p, off + p);
         if (r < 0)
@@ -95,7 +90,7 @@ static int convert_unit(struct conv *c, uint64_t off, uint64_t n)
     if (r < 0)
         return r;
     if (c->base) {
-        uint64_t bsz = blockdev_size(c->base), in = off < bsz ? min64(n, bsz - off) : 0;
+        uint64_t bsz = blockdev_size(c->base), in = off < bsz ? img_min(n, bsz - off) : 0;
         memset(c->bbuf + in, 0, n - in);
         if (in && (r = blockdev_pread(c->base, c->bbuf, in, off)) < 0)
             return r;
@@ -114,7 +109,7 @@ static int convert_unit(struct conv *c, uint64_t off, uint64_t n)
 static int convert_all(struct conv *c)
 {
     for (uint64_t off = 0; off < c->size;) {
-        uint64_t n = min64(c->gran - off % c->gran, c->size - off);
+        uint64_t n = img_min(c->gran - off % c->gran, c->size - off);
         struct blockdev_extent e;
         int r = blockdev_map_extent(c->src, off, c->size - off, &e);
         if (r < 0)
@@ -127,7 +122,7 @@ static int convert_all(struct conv *c)
             if (len < n)
                 len = n;
             for (uint64_t d = 0; d < len; d += c->gran - (off + d) % c->gran)
-                if ((r = put_zeroes(c, off + d, min64(c->gran - (off + d) % c->gran,
+                if ((r = put_zeroes(c, off + d, img_min(c->gran - (off + d) % c->gran,
                                                       len - d))) < 0)
                     return r;
             off += len;

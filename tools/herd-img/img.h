@@ -43,6 +43,11 @@ const char *img_errmsg(const struct herd_err *e);
  * URLs as they are. Malloc'd; NULL when out of memory. */
 char *img_backing_path(const char *image, const char *name);
 
+static inline uint64_t img_min(uint64_t a, uint64_t b)
+{
+    return a < b ? a : b;
+}
+
 /* Opens an image for a command; prints the error itself. */
 struct blockdev *img_open(const char *path, const char *fmt, bool rw, bool force_share,
                           bool no_backing);

@@ -334,7 +334,7 @@ static int write_compressed(struct io_ctx *x, const uint8_t *buf, uint64_t off, 
     uint8_t *cl = malloc(cs);
     int r = cl ? 0 : -ENOMEM;
     for (uint64_t done = 0; r == 0 && done < len; done += cs) {
-        uint64_t n = len - done < cs ? len - done : cs;
+        uint64_t n = img_min(len - done, cs);
         if (n < cs && off + done + n != size) {
             r = -EINVAL;
             break;
