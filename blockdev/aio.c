@@ -1,9 +1,21 @@
 /*
- * Asynchronous requests: metadata work at submission, data on io_uring when
- * the range maps straight to one host range of some layer, otherwise executed
- * synchronously and completed from the next reap.
+ * Asynchronous requests. A read, or an O_DIRECT write, that maps straight to
+ * one host range of some layer goes to the io_uring ring; a buffered write
+ * of mapped data runs at submission while the worker is idle (one
+ * page-cache copy: cheaper than a thread wake-up, see worker.c); everything
+ * else (allocating writes with their copy-on-write, flush, discard,
+ * write-zeroes, reads the ring cannot take) goes to the disk's worker thread
+ * (worker.c), or, where no thread could be had, runs at submission.
+ * Completions are reaped by blockdev_aio_reap.
+ *
+ * Two threads share a struct blockdev: the submitter (which also reaps) and
+ * the worker. The worker holds bd->meta_lock while it runs a request; the
+ * submitter only tries the lock to map a request (the mapping reads format
+ * metadata) and hands the request to the worker when it is held, so it
+ * never waits behind a copy-on-write or an fdatasync.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
@@ -62,6 +74,28 @@ void blockdev_aio_start(struct blockdev *bd)
     engine_start(bd);
 }
 
+int blockdev_aio_start_worker(struct blockdev *bd, void (*thread_init)(void))
+{
+    if (bd->worker_tried)
+        return bd->worker ? 0 : -EAGAIN;
+    bd->worker_tried = true;
+    if (blockdev_aio_fd(bd) < 0)
+        return -errno;
+    bd->worker = bd_worker_start(bd, thread_init);
+    return bd->worker ? 0 : -EAGAIN;
+}
+
+bool blockdev_aio_ready(struct blockdev *bd)
+{
+    return __atomic_load_n(&bd->done_head, __ATOMIC_ACQUIRE) != NULL ||
+           (bd->eng && bd_engine_ready(bd->eng));
+}
+
+bool blockdev_aio_background(const struct blockdev *bd)
+{
+    return bd_worker_busy(bd->worker);
+}
+
 static bool aligned_for_direct(const struct blockdev_req *req, uint64_t host)
 {
     if ((host | req->len) % DIRECT_ALIGN)
@@ -72,7 +106,13 @@ static bool aligned_for_direct(const struct blockdev_req *req, uint64_t host)
     return true;
 }
 
-/* 1 = submitted to the ring, 0 = take the sync path, <0 = error. */
+enum route {
+    ROUTE_OTHER = 0,  /* worker thread (or, without one, at submission) */
+    ROUTE_RING = 1,   /* submitted to the ring */
+    ROUTE_MAPPED = 2, /* a buffered write of mapped data: at submission when the worker is idle */
+};
+
+/* An enum route, or <0 = error. */
 static int try_direct(struct blockdev *bd, struct blockdev_req *req)
 {
     bool write = req->op == BLOCKDEV_OP_WRITE;
@@ -89,12 +129,14 @@ static int try_direct(struct blockdev *bd, struct blockdev_req *req)
         if (r <= 0)
             return r;
         int fd = cur->dfd >= 0 && aligned_for_direct(req, host) ? cur->dfd : cur->fd;
+        if (write && fd == cur->fd)
+            return ROUTE_MAPPED; /* the ring would punt it to io-wq (worker.c) */
         r = bd_engine_submit(bd->eng, fd, write, req->iov, req->iovcnt, host, req);
-        return r < 0 ? 0 : 1;
+        return r < 0 ? ROUTE_OTHER : ROUTE_RING;
     }
 }
 
-static int64_t run_sync(struct blockdev *bd, struct blockdev_req *req)
+int64_t bd_run_sync(struct blockdev *bd, struct blockdev_req *req)
 {
     int r;
     switch (req->op) {
@@ -122,17 +164,33 @@ static int64_t run_sync(struct blockdev *bd, struct blockdev_req *req)
 static void complete_later(struct blockdev *bd, struct blockdev_req *req, int64_t res)
 {
     req->result_ = res;
-    req->next_ = NULL;
-    if (bd->done_tail)
-        bd->done_tail->next_ = req;
-    else
-        bd->done_head = req;
-    bd->done_tail = req;
-    if (bd->efd >= 0) {
-        uint64_t one = 1;
-        ssize_t w = write(bd->efd, &one, sizeof(one));
-        (void)w;
-    }
+    bd_done_append(bd, req, req);
+}
+
+/* An enum route for a read or write, or <0 = error. */
+static int try_ring(struct blockdev *bd, struct blockdev_req *req)
+{
+    if (!bd->eng || (req->op != BLOCKDEV_OP_READ && req->op != BLOCKDEV_OP_WRITE) ||
+        !req->len || req->off > bd->size || req->len > bd->size - req->off ||
+        (req->op == BLOCKDEV_OP_WRITE && bd->read_only))
+        return ROUTE_OTHER;
+    if (!bd->worker)
+        return try_direct(bd, req);
+    if (pthread_mutex_trylock(&bd->meta_lock) != 0)
+        return ROUTE_OTHER; /* the worker is changing metadata: queue behind it */
+    int r = try_direct(bd, req);
+    pthread_mutex_unlock(&bd->meta_lock);
+    return r;
+}
+
+/* Runs req here and now; the worker is idle (or absent), so this cannot
+ * overtake anything queued before it. */
+static void run_now(struct blockdev *bd, struct blockdev_req *req)
+{
+    pthread_mutex_lock(&bd->meta_lock);
+    int64_t res = bd_run_sync(bd, req);
+    pthread_mutex_unlock(&bd->meta_lock);
+    complete_later(bd, req, res);
 }
 
 int blockdev_aio_submit(struct blockdev *bd, struct blockdev_req *req)
@@ -146,19 +204,17 @@ int blockdev_aio_submit(struct blockdev *bd, struct blockdev_req *req)
         req->len = t;
     }
     engine_start(bd);
+    blockdev_aio_start_worker(bd, NULL);
     bd->inflight++;
-    if (bd->eng && (req->op == BLOCKDEV_OP_READ || req->op == BLOCKDEV_OP_WRITE) &&
-        req->len && req->off <= bd->size && req->len <= bd->size - req->off &&
-        !(req->op == BLOCKDEV_OP_WRITE && bd->read_only)) {
-        int r = try_direct(bd, req);
-        if (r == 1)
-            return 0;
-        if (r < 0) {
-            complete_later(bd, req, r);
-            return 0;
-        }
-    }
-    complete_later(bd, req, run_sync(bd, req));
+    int r = try_ring(bd, req);
+    if (r == ROUTE_RING)
+        return 0;
+    if (r < 0)
+        complete_later(bd, req, r);
+    else if (bd->worker && (r != ROUTE_MAPPED || bd_worker_busy(bd->worker)))
+        bd_worker_push(bd->worker, req);
+    else
+        run_now(bd, req);
     return 0;
 }
 
@@ -171,13 +227,37 @@ static void ring_done(struct blockdev_req *req, int64_t res, void *opaque)
 {
     struct reap_ctx *c = opaque;
     /* A short transfer (end of a sparse file) is redone synchronously. */
-    if (res >= 0 && (uint64_t)res != req->len)
-        res = run_sync(c->bd, req);
+    if (res >= 0 && (uint64_t)res != req->len) {
+        pthread_mutex_lock(&c->bd->meta_lock);
+        res = bd_run_sync(c->bd, req);
+        pthread_mutex_unlock(&c->bd->meta_lock);
+    }
     c->bd->inflight--;
     c->n++;
     req->done(req, res);
 }
 
+static void run_done_list(struct blockdev *bd, struct reap_ctx *c)
+{
+    pthread_mutex_lock(&bd->done_lock);
+    struct blockdev_req *done = bd->done_head;
+    bd->done_head = bd->done_tail = NULL;
+    pthread_mutex_unlock(&bd->done_lock);
+    while (done) {
+        struct blockdev_req *req = done;
+        done = req->next_;
+        bd->inflight--;
+        c->n++;
+        req->done(req, req->result_);
+    }
+}
+
+/*
+ * Completions come from two places: the done list (the worker, errors, and
+ * requests run at submission) and the ring. Waiting (min_done > 0, drains
+ * only) is on the worker while it has requests, checking the ring every
+ * millisecond, else on the ring.
+ */
 int blockdev_aio_reap(struct blockdev *bd, unsigned min_done)
 {
     struct reap_ctx c = {.bd = bd};
@@ -186,20 +266,26 @@ int blockdev_aio_reap(struct blockdev *bd, unsigned min_done)
         ssize_t rd = read(bd->efd, &v, sizeof(v));
         (void)rd;
     }
-    while (bd->done_head) {
-        struct blockdev_req *req = bd->done_head;
-        bd->done_head = req->next_;
-        if (!bd->done_head)
-            bd->done_tail = NULL;
-        bd->inflight--;
-        c.n++;
-        req->done(req, req->result_);
+    for (;;) {
+        /* Busy first: once it reads false, the worker's last result is
+         * already on the done list. */
+        bool worker_busy = bd_worker_busy(bd->worker);
+        run_done_list(bd, &c);
+        if (bd->eng) {
+            int r = bd_engine_reap(bd->eng, 0, ring_done, &c);
+            if (r < 0)
+                return r;
+        }
+        if (c.n >= min_done || !bd->inflight)
+            return (int)c.n;
+        if (worker_busy) {
+            bd_worker_wait(bd->worker, 1000000);
+        } else if (bd->eng) {
+            int r = bd_engine_reap(bd->eng, 1, ring_done, &c);
+            if (r < 0)
+                return r;
+        } else {
+            return (int)c.n; /* nothing can complete: not ours to wait for */
+        }
     }
-    if (!bd->eng)
-        return (int)c.n;
-    unsigned want = min_done > c.n ? min_done - c.n : 0;
-    if (want > bd->inflight)
-        want = bd->inflight;
-    int r = bd_engine_reap(bd->eng, want, ring_done, &c);
-    return r < 0 ? r : (int)c.n;
 }

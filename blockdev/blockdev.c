@@ -47,6 +47,7 @@ static void bd_free(struct blockdev *bd)
 {
     if (!bd)
         return;
+    bd_worker_stop(bd->worker); /* it may be reading the backing chain */
     if (bd->backing)
         blockdev_close(bd->backing);
     if (bd->drv && bd->priv && bd->drv->close)
@@ -61,6 +62,8 @@ static void bd_free(struct blockdev *bd)
         close(bd->fd);
     if (bd->efd >= 0)
         close(bd->efd);
+    pthread_mutex_destroy(&bd->meta_lock);
+    pthread_mutex_destroy(&bd->done_lock);
     free(bd->backing_name);
     free(bd->backing_fmt);
     free(bd->filename);
@@ -123,6 +126,8 @@ static int bd_open_depth(const char *path, const struct blockdev_open_opts *opts
     if (!bd)
         return -ENOMEM;
     bd->fd = bd->dfd = bd->efd = -1;
+    pthread_mutex_init(&bd->meta_lock, NULL);
+    pthread_mutex_init(&bd->done_lock, NULL);
     bd->drv = drv;
     bd->read_only = opts->read_only;
     bd->filename = strdup(path);
@@ -251,6 +256,8 @@ int blockdev_close(struct blockdev *bd)
         if (blockdev_aio_reap(bd, 1) < 0)
             break;
     blockdev_aio_reap(bd, 0);
+    bd_worker_stop(bd->worker);
+    bd->worker = NULL;
     if (!bd->read_only)
         r = blockdev_flush(bd);
     bd_free(bd);

@@ -5,6 +5,7 @@
 #ifndef HERD_BLOCKDEV_INTERNAL_H
 #define HERD_BLOCKDEV_INTERNAL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -13,6 +14,7 @@
 #include "herd/error.h"
 
 struct bd_engine;
+struct bd_worker;
 
 struct bd_driver {
     const char *name;
@@ -51,8 +53,13 @@ struct blockdev {
     struct bd_engine *eng;
     int engine_kind;
     int efd; /* eventfd for aio completions */
+    struct bd_worker *worker; /* NULL: no thread, requests run at submission */
+    bool worker_tried;
+    pthread_mutex_t meta_lock; /* held by whoever reads or changes format state
+                                  while the worker may run (aio.c) */
+    pthread_mutex_t done_lock; /* the done list */
     struct blockdev_req *done_head, *done_tail;
-    unsigned inflight;
+    unsigned inflight; /* submitter's thread only */
     bool locked;
 };
 
@@ -75,6 +82,23 @@ int bd_file_status(int fd, uint64_t off, uint64_t maxlen, uint64_t file_size,
 int bd_lock_image(int fd, bool write, const char *path, struct herd_err *err);
 void bd_unlock_image(int fd);
 
+/* aio.c: one request, synchronously (caller holds meta_lock where the
+ * worker runs); bytes or -errno. */
+int64_t bd_run_sync(struct blockdev *bd, struct blockdev_req *req);
+
+/* worker.c: a thread running requests in submission order (see there);
+ * init runs first in the new thread (herd-vmm confines it there). NULL if
+ * no thread can be had. Stop finishes what was queued, then joins. */
+struct bd_worker *bd_worker_start(struct blockdev *bd, void (*init)(void));
+void bd_worker_push(struct bd_worker *w, struct blockdev_req *req);
+/* Requests pushed and not yet done (false for NULL). */
+bool bd_worker_busy(const struct bd_worker *w);
+/* Waits until a request finishes, at most max_ns (< 1 s); at once if idle. */
+void bd_worker_wait(struct bd_worker *w, long max_ns);
+void bd_worker_stop(struct bd_worker *w);
+/* Appends first..last (linked by next_, results in result_) to the done list. */
+void bd_done_append(struct blockdev *bd, struct blockdev_req *first, struct blockdev_req *last);
+
 /* io_uring.c */
 /* A ring restricted to READV/WRITEV on the given fds (registered files, fixed
  * file required), completions signalled on efd; NULL where none can be had. */
@@ -83,6 +107,8 @@ void bd_engine_free(struct bd_engine *e);
 /* -EBADF when fd is not one of the ring's files (take the synchronous path). */
 int bd_engine_submit(struct bd_engine *e, int fd, bool write, const struct iovec *iov,
                      int iovcnt, uint64_t off, struct blockdev_req *req);
+/* Completions are waiting on the ring (a memory read, no system call). */
+bool bd_engine_ready(struct bd_engine *e);
 /* Waits for at least min completions; calls cb for each. Returns count or -errno. */
 int bd_engine_reap(struct bd_engine *e, unsigned min,
                    void (*cb)(struct blockdev_req *req, int64_t res, void *ctx), void *ctx);

@@ -210,14 +210,23 @@ int bd_engine_submit(struct bd_engine *e, int fd, bool write, const struct iovec
         io_uring_prep_readv(sqe, (int)idx, iov, (unsigned)iovcnt, off);
     sqe->flags |= IOSQE_FIXED_FILE;
     io_uring_sqe_set_data(sqe, req);
-    int r = io_uring_submit(&e->ring);
-    return r < 0 ? r : 0;
+    return 0; /* reaches the kernel at the next bd_engine_reap: one syscall a batch */
+}
+
+bool bd_engine_ready(struct bd_engine *e)
+{
+    return io_uring_cq_ready(&e->ring) > 0;
 }
 
 int bd_engine_reap(struct bd_engine *e, unsigned min,
                    void (*cb)(struct blockdev_req *req, int64_t res, void *ctx), void *ctx)
 {
     unsigned count = 0;
+    if (io_uring_sq_ready(&e->ring)) {
+        int r = io_uring_submit(&e->ring);
+        if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY)
+            return r;
+    }
     for (;;) {
         struct io_uring_cqe *cqe;
         unsigned head, n = 0, seen = 0;

@@ -470,7 +470,8 @@ int vm_run(struct vm *vm)
         jail_report_open();
     jail_enter(JAIL_MAIN);
     if (vm->cfg->jail_check) {
-        jail_report(stdout, 1 + vm->nr_vcpus + vm->cfg->nr_disks + vm->cfg->nr_nics +
+        /* a disk has two threads: its I/O thread and blockdev's worker */
+        jail_report(stdout, 1 + vm->nr_vcpus + 2 * vm->cfg->nr_disks + vm->cfg->nr_nics +
                                 (vm->cfg->control ? 1 : 0) +
                                 (vm->cfg->serial == SERIAL_STDIO ? 1 : 0));
         vm_request_stop(vm, VMM_EXIT_OK, "jail check done");

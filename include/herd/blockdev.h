@@ -14,7 +14,8 @@
  * or from opts->backing_format, or (only with opts->backing_raw_fallback) raw.
  * Anything else is -EINVAL with a message.
  *
- * Threading: a struct blockdev is used by one thread at a time.
+ * Threading: a struct blockdev is used by one thread at a time; once
+ * asynchronous I/O starts, blockdev adds its own worker thread (below).
  */
 #ifndef HERD_BLOCKDEV_H
 #define HERD_BLOCKDEV_H
@@ -118,10 +119,16 @@ int blockdev_resize(struct blockdev *bd, uint64_t size);
  * Requests are submitted with blockdev_aio_submit(); completions are reaped
  * with blockdev_aio_reap(), which calls req->done(req, result) (result = bytes
  * or negative errno). blockdev_aio_fd() is an eventfd that becomes readable
- * when completions are ready (put it in the device's epoll set). Metadata work
- * (lookups, allocation, copy-on-write) runs at submission; plain data I/O on
- * already allocated clusters goes through io_uring. With the sync engine the
- * request completes at submission and done() runs from the next reap.
+ * when completions are ready (put it in the device's epoll set). Reads and
+ * O_DIRECT writes of already allocated data go through io_uring, and reach
+ * the kernel in one batch at the next blockdev_aio_reap(); a buffered write
+ * of allocated data runs at submission while the worker is idle; everything
+ * else (allocation, copy-on-write, flush, discard, zeroes) runs on the
+ * disk's worker thread, in submission order. done() always runs from
+ * blockdev_aio_reap().
+ *
+ * Submitting and reaping happen on one thread; the synchronous calls above
+ * must not be used while asynchronous requests are in flight.
  */
 enum blockdev_op {
     BLOCKDEV_OP_READ,
@@ -154,7 +161,18 @@ int blockdev_aio_fd(struct blockdev *bd);
  * submission: herd-vmm does it before its seccomp filters forbid
  * io_uring_setup. Idempotent; the sync engine if no ring can be had. */
 void blockdev_aio_start(struct blockdev *bd);
+/* Starts the disk's worker thread now rather than at the first submission
+ * (herd-vmm: after it dropped privileges, before it confines the thread
+ * that submits). thread_init (may be NULL) runs first in the new thread.
+ * Only the first call does anything; where no thread can be had, requests
+ * run at submission. Returns 0, or -errno when the thread was refused. */
+int blockdev_aio_start_worker(struct blockdev *bd, void (*thread_init)(void));
 unsigned blockdev_aio_inflight(const struct blockdev *bd);
+/* True when completions wait to be reaped; no system call (for pollers). */
+bool blockdev_aio_ready(struct blockdev *bd);
+/* True while requests run on the worker thread: their completions will
+ * come through blockdev_aio_fd() (a poller may stop and wait for it). */
+bool blockdev_aio_background(const struct blockdev *bd);
 
 /*
  * Allocation status (qemu-img map semantics).

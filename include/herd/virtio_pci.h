@@ -82,6 +82,14 @@ struct virtio_dev_ops {
     /* Queues the transport polls after activity (bit q); others (e.g. a
      * NIC's RX queue, which waits for the tap) only get kicks. */
     uint32_t polled_queues;
+    /* Optional: while the transport polls, called every round (dev->lock
+     * held, I/O thread) to complete work that finished elsewhere (a disk's
+     * I/O); returns how much it completed (any counts as activity). */
+    unsigned (*poll)(struct virtio_dev *dev);
+    /* Optional: true while the device's work runs on a thread of its own
+     * that will wake the I/O thread through a watched fd; the transport
+     * then stops polling early instead of spinning on a shared core. */
+    bool (*waiting_elsewhere)(struct virtio_dev *dev);
     /* The device was reset by the guest (dev->lock held). */
     void (*reset)(struct virtio_dev *dev);
 };

@@ -172,8 +172,9 @@ for l in "uid: $nobody $nobody $nobody $nobody" "CapEff: 0000000000000000" \
     "CapBnd: 0000000000000000" "NoNewPrivs: 1" "seccomp: on (one filter per thread class)"; do
     grep -qxF "$l" <<<"$out" || fail "--jail-check: missing line '$l'"
 done
-[ "$(grep -cE '^thread [0-9]+ herd-(vmm|vcpu|io): Seccomp 2 ' <<<"$out")" -eq 4 ] ||
-    fail "--jail-check: expected main, 2 vcpu and 1 io thread with Seccomp 2"
+# the disk has two io-class threads: its virtio I/O thread and blockdev's worker
+[ "$(grep -cE '^thread [0-9]+ herd-(vmm|vcpu|io): Seccomp 2 ' <<<"$out")" -eq 5 ] ||
+    fail "--jail-check: expected main, 2 vcpu and 2 io threads (disk I/O + its worker) with Seccomp 2"
 grep -q 'herd-probe' <<<"$out" && fail "--jail-check ran the guest"
 out=$("$vmm" --kernel "$probe" --cmdline "probe.tests=boot" --serial none --seccomp=off \
     --jail-check </dev/null 2>&1)

@@ -168,7 +168,7 @@ static void test_attacks_refused_io_works(void **state)
     assert_false(exists("renamed"));
     assert_false(exists("symlink"));
 
-    /* Writes, then reads, still through the ring. */
+    /* A write (buffered: at submission, see aio.c), then a read through the ring. */
     memset(buf, 0xa5, sizeof(buf));
     assert_int_equal(aio(bd, BLOCKDEV_OP_WRITE, buf, 4096, 4096), 4096);
     memset(buf, 0, sizeof(buf));
@@ -207,7 +207,7 @@ static void test_backing_read_on_ring(void **state)
     assert_int_equal(hook_fd, bd->backing->fd);
     for (int op = 0; op < BD_ATK_NR; op++)
         assert_int_equal(results[op], -EACCES);
-    /* A write allocates in the overlay (synchronously) and reads back. */
+    /* A write allocates in the overlay (on the worker thread) and reads back. */
     memset(buf, 0x5a, sizeof(buf));
     assert_int_equal(aio(bd, BLOCKDEV_OP_WRITE, buf, sizeof(buf), 8192), sizeof(buf));
     memset(buf, 0, sizeof(buf));

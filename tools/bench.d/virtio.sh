@@ -2,11 +2,12 @@
 # herd-vmm's virtio devices vs QEMU's (microvm, pcie=on, same probe, same
 # image kinds, same run). The probe measures inside the guest:
 #  - virtio-blk, 4 KiB requests over a 16 MiB disk, queue depth 1 and 32,
-#    on a raw file and on a fresh qcow2 overlay of a raw parent: write IOPS
-#    (whole disk) and read IOPS (read back + verify);
+#    on a raw file, on a fresh qcow2 overlay of a raw parent (every write
+#    allocates) and on an allocated one (qemu-io wrote it whole first): write
+#    IOPS (whole disk) and read IOPS (read back + verify);
 #  - virtio-net, probe to probe across a Linux bridge (userspace path both:
 #    no vhost-net here): frames per second one way, 10000 frames each way.
-# Each figure is the median of RUNS runs (default 3): both VMMs poll with
+# Each figure is the median of RUNS runs (default 5): both VMMs poll with
 # busy CPUs on a 2-core machine, so single runs are noisy.
 # Rows: metric|herd|peer|peer name|unit.
 set -u
@@ -14,7 +15,7 @@ root=${HERD_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 build=${HERD_BUILD:-$root/build}
 vmm=$build/bin/herd-vmm
 probe=$build/firmware/herd-probe.elf
-runs=${BENCH_RUNS_VIRTIO:-3}
+runs=${BENCH_RUNS_VIRTIO:-5}
 tmp=$(mktemp -d)
 ns=hvb$$
 trap 'ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null; ip netns del "$ns" 2>/dev/null; rm -rf "$tmp"' EXIT
@@ -29,7 +30,7 @@ iops() {
          END { if (w > 0 && r > 0) printf "%d %d\n", n * 1000 / w, rn * 1000 / r; else print "0 0" }' "$1"
 }
 
-make_disk() { # KIND PATH
+make_disk() { # KIND PATH; KIND is raw, qcow2 (fresh overlay) or qcow2-allocated
     rm -f "$2" "$2.parent"
     if [ "$1" = raw ]; then
         truncate -s 16M "$2"
@@ -37,26 +38,29 @@ make_disk() { # KIND PATH
         truncate -s 16M "$2.parent"
         qemu-img create -q -f qcow2 -b "$2.parent" -F raw "$2" 16M
     fi
+    if [ "$1" = qcow2-allocated ]; then
+        qemu-io -f qcow2 -c "write -P 0x5a 0 16M" "$2" > /dev/null
+    fi
 }
 
 median() { sort -n | awk '{a[NR] = $1} END {print NR ? a[int((NR + 1) / 2)] : 0}'; }
 
 blk_run() { # VMM KIND DEPTH -> "write read" IOPS
-    local who=$1 kind=$2 depth=$3 cmd
+    local who=$1 kind=$2 depth=$3 cmd fmt=${2%-allocated}
     cmd="probe.tests=blk probe.blk.chunk=4K probe.blk.depth=$depth"
     make_disk "$kind" "$tmp/d.img"
     if [ "$who" = herd ]; then
-        "$vmm" --kernel "$probe" --mem 128M --disk "path=$tmp/d.img,format=$kind" \
+        "$vmm" --kernel "$probe" --mem 128M --disk "path=$tmp/d.img,format=$fmt" \
             --cmdline "$cmd" </dev/null > "$tmp/blk.log" 2>&1
     else
         "${qemu_base[@]}" -m 128M -append "$cmd" \
-            -drive "file=$tmp/d.img,format=$kind,if=none,id=d0" -device virtio-blk-pci,drive=d0 \
+            -drive "file=$tmp/d.img,format=$fmt,if=none,id=d0" -device virtio-blk-pci,drive=d0 \
             </dev/null > "$tmp/blk.log" 2>&1
     fi
     iops "$tmp/blk.log"
 }
 
-for kind in raw qcow2; do
+for kind in raw qcow2 qcow2-allocated; do
     for depth in 1 32; do
         for who in herd qemu; do
             : > "$tmp/$who.w"

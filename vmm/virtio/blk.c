@@ -14,6 +14,7 @@
 
 #include "herd/blockdev.h"
 #include "herd/iov.h"
+#include "herd/jail.h"
 #include "herd/log.h"
 
 #define BLK_HDR_BYTES 16
@@ -241,6 +242,22 @@ static void aio_ready(struct virtio_dev *dev, int fd, uint32_t events)
     pthread_mutex_unlock(&dev->lock);
 }
 
+/* While the transport polls: completions without waiting for the eventfd. */
+static unsigned blk_poll(struct virtio_dev *dev)
+{
+    struct virtio_blk *blk = blk_of(dev);
+
+    if (!blockdev_aio_ready(blk->bd))
+        return 0;
+    int n = blockdev_aio_reap(blk->bd, 0);
+    return n > 0 ? (unsigned)n : 0;
+}
+
+static bool blk_waiting(struct virtio_dev *dev)
+{
+    return blockdev_aio_background(blk_of(dev)->bd);
+}
+
 static void blk_reset(struct virtio_dev *dev)
 {
     struct virtio_blk *blk = blk_of(dev);
@@ -289,6 +306,8 @@ static const struct virtio_dev_ops blk_ops = {
     .config_read = config_read,
     .queue_notify = queue_notify,
     .polled_queues = ~0u,
+    .poll = blk_poll,
+    .waiting_elsewhere = blk_waiting,
     .reset = blk_reset,
 };
 
@@ -369,8 +388,19 @@ int virtio_blk_create(const struct disk_config *cfg, struct kvm *kvm,
     return 0;
 }
 
+/* The disk's worker thread runs confined like the I/O thread. */
+static void disk_thread_init(void)
+{
+    jail_enter(JAIL_IO);
+}
+
 int virtio_blk_start(struct virtio_blk *blk)
 {
+    int rc = blockdev_aio_start_worker(blk->bd, disk_thread_init);
+
+    if (rc < 0) /* requests then run on the I/O thread, as before */
+        log_warn("virtio-blk: no worker thread for %s (%s); writes run on the I/O thread",
+                 blockdev_filename(blk->bd), strerror(-rc));
     return virtio_dev_start(&blk->dev);
 }
 

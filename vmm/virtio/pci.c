@@ -597,7 +597,12 @@ static void serve_and_poll(struct virtio_dev *dev)
 
         pthread_mutex_lock(&dev->lock);
         done = serve_polled(dev);
-        expired = !done && now_ns() >= deadline;
+        if (dev->ops->poll)
+            done += dev->ops->poll(dev);
+        /* Stop early when the device waits on its own thread: it signals an
+         * fd when done, and the core it would spin on is that thread's. */
+        expired = !done && (now_ns() >= deadline ||
+                            (dev->ops->waiting_elsewhere && dev->ops->waiting_elsewhere(dev)));
         /* Only stop after notifications are back on and nothing slipped in
          * (otherwise the guest would wait for us and we for its kick). */
         again = expired && rearm(dev);
