@@ -26,11 +26,17 @@
 #define RING_DEPTH 256
 #define DIRECT_ALIGN 4096
 
-int blockdev_aio_fd(struct blockdev *bd)
+static int completion_fd(struct blockdev *bd)
 {
     if (bd->efd < 0)
         bd->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     return bd->efd;
+}
+
+int blockdev_aio_fd(struct blockdev *bd)
+{
+    bd->efd_watched = true; /* from now on each reap resets it */
+    return completion_fd(bd);
 }
 
 unsigned blockdev_aio_inflight(const struct blockdev *bd)
@@ -62,7 +68,7 @@ static void engine_start(struct blockdev *bd)
         if (c->dfd >= 0)
             fds[n++] = c->dfd;
     }
-    if (n && blockdev_aio_fd(bd) >= 0)
+    if (n && completion_fd(bd) >= 0)
         bd->eng = bd_engine_new(RING_DEPTH, fds, n, bd->efd);
     free(fds);
     if (bd->eng)
@@ -79,7 +85,7 @@ int blockdev_aio_start_worker(struct blockdev *bd, void (*thread_init)(void))
     if (bd->worker_tried)
         return bd->worker ? 0 : -EAGAIN;
     bd->worker_tried = true;
-    if (blockdev_aio_fd(bd) < 0)
+    if (completion_fd(bd) < 0)
         return -errno;
     bd->worker = bd_worker_start(bd, thread_init);
     return bd->worker ? 0 : -EAGAIN;
@@ -89,6 +95,18 @@ bool blockdev_aio_ready(struct blockdev *bd)
 {
     return __atomic_load_n(&bd->done_head, __ATOMIC_ACQUIRE) != NULL ||
            (bd->eng && bd_engine_ready(bd->eng));
+}
+
+void blockdev_aio_plug(struct blockdev *bd)
+{
+    bd->plugged = true;
+}
+
+void blockdev_aio_unplug(struct blockdev *bd)
+{
+    bd->plugged = false;
+    if (bd->eng)
+        bd_engine_flush(bd->eng);
 }
 
 bool blockdev_aio_background(const struct blockdev *bd)
@@ -131,7 +149,7 @@ static int try_direct(struct blockdev *bd, struct blockdev_req *req)
         int fd = cur->dfd >= 0 && aligned_for_direct(req, host) ? cur->dfd : cur->fd;
         if (write && fd == cur->fd)
             return ROUTE_MAPPED; /* the ring would punt it to io-wq (worker.c) */
-        r = bd_engine_submit(bd->eng, fd, write, req->iov, req->iovcnt, host, req);
+        r = bd_engine_submit(bd->eng, fd, write, req->iov, req->iovcnt, host, req, bd->plugged);
         return r < 0 ? ROUTE_OTHER : ROUTE_RING;
     }
 }
@@ -261,31 +279,28 @@ static void run_done_list(struct blockdev *bd, struct reap_ctx *c)
 int blockdev_aio_reap(struct blockdev *bd, unsigned min_done)
 {
     struct reap_ctx c = {.bd = bd};
-    if (bd->efd >= 0) {
+    if (bd->efd >= 0 && bd->efd_watched) { /* else nobody polls it: spare the call */
         uint64_t v;
         ssize_t rd = read(bd->efd, &v, sizeof(v));
         (void)rd;
     }
     for (;;) {
         /* Busy first: once it reads false, the worker's last result is
-         * already on the done list. */
+         * already on the done list, and whatever else is in flight is on
+         * the ring. */
         bool worker_busy = bd_worker_busy(bd->worker);
         run_done_list(bd, &c);
+        unsigned want = c.n < min_done && !worker_busy && bd->inflight ? 1 : 0;
         if (bd->eng) {
-            int r = bd_engine_reap(bd->eng, 0, ring_done, &c);
+            int r = bd_engine_reap(bd->eng, want, ring_done, &c);
             if (r < 0)
                 return r;
         }
         if (c.n >= min_done || !bd->inflight)
             return (int)c.n;
-        if (worker_busy) {
+        if (worker_busy)
             bd_worker_wait(bd->worker, 1000000);
-        } else if (bd->eng) {
-            int r = bd_engine_reap(bd->eng, 1, ring_done, &c);
-            if (r < 0)
-                return r;
-        } else {
+        else if (!bd->eng)
             return (int)c.n; /* nothing can complete: not ours to wait for */
-        }
     }
 }

@@ -53,6 +53,8 @@ struct blockdev {
     struct bd_engine *eng;
     int engine_kind;
     int efd; /* eventfd for aio completions */
+    bool efd_watched; /* blockdev_aio_fd() handed it out: reaps reset it */
+    bool plugged;     /* blockdev_aio_plug: ring entries wait for the unplug */
     struct bd_worker *worker; /* NULL: no thread, requests run at submission */
     bool worker_tried;
     pthread_mutex_t meta_lock; /* held by whoever reads or changes format state
@@ -104,9 +106,12 @@ void bd_done_append(struct blockdev *bd, struct blockdev_req *first, struct bloc
  * file required), completions signalled on efd; NULL where none can be had. */
 struct bd_engine *bd_engine_new(unsigned depth, const int *fds, unsigned nfds, int efd);
 void bd_engine_free(struct bd_engine *e);
-/* -EBADF when fd is not one of the ring's files (take the synchronous path). */
+/* -EBADF when fd is not one of the ring's files (take the synchronous path).
+ * defer: only queue the entry; bd_engine_flush (or the next reap) submits. */
 int bd_engine_submit(struct bd_engine *e, int fd, bool write, const struct iovec *iov,
-                     int iovcnt, uint64_t off, struct blockdev_req *req);
+                     int iovcnt, uint64_t off, struct blockdev_req *req, bool defer);
+/* Submits the deferred entries in one system call. */
+int bd_engine_flush(struct bd_engine *e);
 /* Completions are waiting on the ring (a memory read, no system call). */
 bool bd_engine_ready(struct bd_engine *e);
 /* Waits for at least min completions; calls cb for each. Returns count or -errno. */

@@ -183,7 +183,7 @@ void bd_engine_free(struct bd_engine *e)
 }
 
 int bd_engine_submit(struct bd_engine *e, int fd, bool write, const struct iovec *iov,
-                     int iovcnt, uint64_t off, struct blockdev_req *req)
+                     int iovcnt, uint64_t off, struct blockdev_req *req, bool defer)
 {
     unsigned idx = 0;
     while (idx < e->nfds && e->fds[idx] != fd)
@@ -210,7 +210,10 @@ int bd_engine_submit(struct bd_engine *e, int fd, bool write, const struct iovec
         io_uring_prep_readv(sqe, (int)idx, iov, (unsigned)iovcnt, off);
     sqe->flags |= IOSQE_FIXED_FILE;
     io_uring_sqe_set_data(sqe, req);
-    return 0; /* reaches the kernel at the next bd_engine_reap: one syscall a batch */
+    if (defer)
+        return 0; /* bd_engine_flush or the next reap submits the batch */
+    int r = io_uring_submit(&e->ring);
+    return r < 0 ? r : 0;
 }
 
 bool bd_engine_ready(struct bd_engine *e)
@@ -218,15 +221,28 @@ bool bd_engine_ready(struct bd_engine *e)
     return io_uring_cq_ready(&e->ring) > 0;
 }
 
+/* Submits what bd_engine_submit queued; busy rings retry at the next call. */
+static int submit_pending(struct bd_engine *e)
+{
+    if (!io_uring_sq_ready(&e->ring))
+        return 0;
+    int r = io_uring_submit(&e->ring);
+    return r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY ? r : 0;
+}
+
+int bd_engine_flush(struct bd_engine *e)
+{
+    return submit_pending(e);
+}
+
 int bd_engine_reap(struct bd_engine *e, unsigned min,
                    void (*cb)(struct blockdev_req *req, int64_t res, void *ctx), void *ctx)
 {
     unsigned count = 0;
-    if (io_uring_sq_ready(&e->ring)) {
-        int r = io_uring_submit(&e->ring);
-        if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY)
-            return r;
-    }
+    /* First: cached buffered reads complete inside this call. */
+    int r = submit_pending(e);
+    if (r < 0)
+        return r;
     for (;;) {
         struct io_uring_cqe *cqe;
         unsigned head, n = 0, seen = 0;
@@ -241,10 +257,12 @@ int bd_engine_reap(struct bd_engine *e, unsigned min,
         }
         io_uring_cq_advance(&e->ring, seen);
         count += n;
-        if (count >= min)
-            return (int)count;
-        int r = io_uring_wait_cqe(&e->ring, &cqe);
-        if (r < 0 && r != -EINTR)
+        if (count >= min) {
+            r = submit_pending(e); /* what the callbacks queued */
+            return r < 0 ? r : (int)count;
+        }
+        r = io_uring_submit_and_wait(&e->ring, 1); /* one system call for both */
+        if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY)
             return r;
     }
 }

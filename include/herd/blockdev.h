@@ -120,8 +120,9 @@ int blockdev_resize(struct blockdev *bd, uint64_t size);
  * with blockdev_aio_reap(), which calls req->done(req, result) (result = bytes
  * or negative errno). blockdev_aio_fd() is an eventfd that becomes readable
  * when completions are ready (put it in the device's epoll set). Reads and
- * O_DIRECT writes of already allocated data go through io_uring, and reach
- * the kernel in one batch at the next blockdev_aio_reap(); a buffered write
+ * O_DIRECT writes of already allocated data go through io_uring (at once,
+ * or, between blockdev_aio_plug() and _unplug(), in one batch at the
+ * unplug: a device taking many requests from its queue); a buffered write
  * of allocated data runs at submission while the worker is idle; everything
  * else (allocation, copy-on-write, flush, discard, zeroes) runs on the
  * disk's worker thread, in submission order. done() always runs from
@@ -154,6 +155,10 @@ struct blockdev_req {
 };
 
 int blockdev_aio_submit(struct blockdev *bd, struct blockdev_req *req);
+/* Between these, ring submissions are queued and go to the kernel together
+ * at the unplug (one system call for a batch). */
+void blockdev_aio_plug(struct blockdev *bd);
+void blockdev_aio_unplug(struct blockdev *bd);
 /* Runs done() for finished requests; waits for at least min_done. Returns count. */
 int blockdev_aio_reap(struct blockdev *bd, unsigned min_done);
 int blockdev_aio_fd(struct blockdev *bd);

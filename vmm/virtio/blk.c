@@ -217,6 +217,7 @@ static unsigned queue_notify(struct virtio_dev *dev, unsigned q)
     struct herd_err why;
     int rc;
 
+    blockdev_aio_plug(blk->bd); /* one io_uring_enter for the batch */
     while ((rc = virtq_pop(vq, &blk->chain, &why)) > 0) {
         taken++;
         if (!handle_chain(blk, q, &blk->chain)) {
@@ -227,6 +228,7 @@ static unsigned queue_notify(struct virtio_dev *dev, unsigned q)
             break;
         }
     }
+    blockdev_aio_unplug(blk->bd);
     if (rc < 0)
         virtio_dev_fail(dev, q, why.msg);
     blockdev_aio_reap(blk->bd, 0);
