@@ -29,6 +29,7 @@
  * this long with guest notifications off: on hosts where every exit costs
  * 30-50 us (PVM), catching the next request without one is the biggest win. */
 #define VIRTIO_POLL_NS      50000
+#define VIRTIO_POLL_NONE    1 /* ns: effectively no spinning */
 
 /* Device status bits (2.1). */
 #define VIRTIO_STATUS_ACKNOWLEDGE 1
@@ -82,6 +83,10 @@ struct virtio_dev_ops {
     /* Queues the transport polls after activity (bit q); others (e.g. a
      * NIC's RX queue, which waits for the tap) only get kicks. */
     uint32_t polled_queues;
+    /* How long to keep polling them after the last work: 0 is
+     * VIRTIO_POLL_NS; VIRTIO_POLL_NONE serves, re-enables notifications and
+     * rechecks, without spinning. */
+    uint32_t poll_ns;
     /* Optional: while the transport polls, called every round (dev->lock
      * held, I/O thread) to complete work that finished elsewhere (a disk's
      * I/O); returns how much it completed (any counts as activity). */

@@ -233,14 +233,15 @@ static void fetch_frame(struct virtio_net *net)
     net->rx_state = RX_THROTTLED; /* judged just below */
 }
 
-static void process_rx(struct virtio_net *net)
+/* Returns the frames delivered to the guest. */
+static unsigned process_rx(struct virtio_net *net)
 {
     struct virtio_dev *dev = &net->dev;
-    bool delivered = false;
+    unsigned delivered = 0;
 
     if (!virtio_queue_live(dev, RXQ)) {
         set_rx_armed(net, false); /* DRIVER_OK's kick re-arms it */
-        return;
+        return 0;
     }
     for (;;) {
         uint64_t wait = 0;
@@ -275,7 +276,7 @@ static void process_rx(struct virtio_net *net)
         case BROKEN:
             goto out;
         case DELIVERED:
-            delivered = true;
+            delivered++;
             /* fall through */
         case DROPPED:
             net->rx_state = RX_EMPTY;
@@ -285,6 +286,7 @@ static void process_rx(struct virtio_net *net)
 out:
     if (delivered)
         virtio_dev_signal_queue(dev, RXQ);
+    return delivered;
 }
 
 /* ---- device ops ------------------------------------------------------------ */
@@ -297,6 +299,18 @@ static unsigned queue_notify(struct virtio_dev *dev, unsigned q)
         return process_tx(net);
     process_rx(net);
     return 0;
+}
+
+/* While the transport polls TX: frames waiting on the tap go to the guest
+ * now, not when the I/O thread next sleeps in epoll (up to the whole
+ * polling window later). One read() a round when the tap is empty. */
+static unsigned net_poll(struct virtio_dev *dev)
+{
+    struct virtio_net *net = net_of(dev);
+
+    if (net->vhost_running || !net->rx_armed)
+        return 0; /* the kernel serves the rings, or RX waits for guest buffers */
+    return process_rx(net);
 }
 
 static void tap_ready(struct virtio_dev *dev, int fd, uint32_t events)
@@ -428,6 +442,11 @@ static const struct virtio_dev_ops net_ops = {
     .driver_ok = driver_ok,
     .queue_notify = queue_notify,
     .polled_queues = 1u << TXQ,
+    /* No spinning: two probes exchanging frames on the 2-core PVM host (four
+     * threads wanting a core) made 32k frames/s with the 50 us window, 37k
+     * without; a guest's TX kick is one exit per batch, not per frame. */
+    .poll_ns = VIRTIO_POLL_NONE,
+    .poll = net_poll,
     .reset = net_reset,
 };
 

@@ -589,7 +589,8 @@ static bool rearm(struct virtio_dev *dev)
  * dropping the lock between rounds so vCPUs can reach the registers. */
 static void serve_and_poll(struct virtio_dev *dev)
 {
-    uint64_t deadline = now_ns() + VIRTIO_POLL_NS;
+    uint64_t window = dev->ops->poll_ns ? dev->ops->poll_ns : VIRTIO_POLL_NS;
+    uint64_t deadline = now_ns() + window;
 
     for (;;) {
         bool expired, again;
@@ -610,7 +611,7 @@ static void serve_and_poll(struct virtio_dev *dev)
         if (expired && !again)
             return;
         if (done || again)
-            deadline = now_ns() + VIRTIO_POLL_NS;
+            deadline = now_ns() + window;
         else
             __builtin_ia32_pause();
     }
