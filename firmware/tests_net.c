@@ -24,7 +24,8 @@
  * probe.net.count=N (default 1000), probe.net.peer=MAC|broadcast (default
  * broadcast: the first probe heard becomes the peer), probe.net.maxloss=N
  * (default 0), probe.net.wait=SECONDS (handshake / listen time, default 20),
- * probe.net.dev=N, probe.net.mac=MAC (expected own MAC).
+ * probe.net.dev=N, probe.net.mac=MAC (expected own MAC), probe.net.queues=1|2
+ * (queue pairs; 2 needs the device's VIRTIO_NET_F_MQ, see virtio_net.h).
  *
  * Result line: "net: sent N received M lost L" (lost: frames the peer sent
  * that never arrived, from the peer's count; for tx: count - acked).
@@ -325,13 +326,50 @@ static void exchange(struct netrun *r)
         say("net: window stalled %lu times", (unsigned long)stalls);
 }
 
+/* The attacker's control commands: each must be refused (ack 1) and change
+ * nothing (both pairs stay in use, which the exchange then relies on).
+ * Only what QEMU's device refuses too (probe-virtio-qemu runs this): QEMU
+ * accepts a trailing byte and RX-mode commands the driver did not
+ * negotiate, herd-vmm refuses those as well. */
+static bool ctrl_refusals(struct test_ctx *t, struct vnet *v)
+{
+    static const struct {
+        const char *what;
+        uint8_t cmd[6];
+        uint32_t len;
+    } bad[] = {
+        { "VQ_PAIRS_SET 0", { 4, 0, 0, 0 }, 4 },
+        { "VQ_PAIRS_SET above the maximum", { 4, 0, 0x40, 0 }, 4 },
+        { "VQ_PAIRS_SET 65535", { 4, 0, 0xff, 0xff }, 4 },
+        { "VQ_PAIRS_SET with a short argument", { 4, 0, 1 }, 3 },
+        { "an unknown MQ command", { 4, 7, 1, 0 }, 4 },
+        { "a command of an unknown class", { 0x7f, 0, 1, 0 }, 4 },
+    };
+    char why[120];
+    uint8_t ack;
+
+    for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (!vnet_ctrl(v, bad[i].cmd, bad[i].len, &ack, why, sizeof(why))) {
+            fail(t, "control queue, %s: %s", bad[i].what, why);
+            return false;
+        }
+        if (ack != 1) {
+            fail(t, "control queue accepted %s (ack %u)", bad[i].what, ack);
+            return false;
+        }
+    }
+    say("net: 2 queue pairs in use; %u hostile control commands refused",
+        (unsigned)(sizeof(bad) / sizeof(bad[0])));
+    return true;
+}
+
 void test_net(struct test_ctx *t)
 {
     struct netrun *r = &nr;
     memset(r, 0, sizeof(*r));
     r->t = t;
     const char *cl = t->bi->cmdline;
-    uint64_t dev;
+    uint64_t dev, queues;
     uint32_t n;
     const char *role = cmdline_value(cl, "probe.net.role", &n);
     r->role = R_BOTH;
@@ -347,6 +385,7 @@ void test_net(struct test_ctx *t)
     }
     if (!cmdline_u64(cl, "probe.net.count", 1000, &r->count) || !cmdline_u64(cl, "probe.net.maxloss", 0, &r->maxloss) ||
         !cmdline_u64(cl, "probe.net.wait", 20, &r->wait_s) || !cmdline_u64(cl, "probe.net.dev", 0, &dev) ||
+        !cmdline_u64(cl, "probe.net.queues", 1, &queues) || (queues != 1 && queues != 2) ||
         r->count == 0 || r->count > MAX_COUNT || r->wait_s == 0 || r->wait_s > 3600) {
         fail(t, "bad probe.net.* value");
         return;
@@ -368,7 +407,7 @@ void test_net(struct test_ctx *t)
     if (!pci_test_setup(t))
         return;
     char why[200];
-    if (!vnet_open(&r->n, (uint32_t)dev, why, sizeof(why))) {
+    if (!vnet_open(&r->n, (uint32_t)dev, (unsigned)queues, why, sizeof(why))) {
         fail(t, "%s", why);
         return;
     }
@@ -378,6 +417,8 @@ void test_net(struct test_ctx *t)
         p->dev, p->fn, p->vendor, p->device, v->vd.transitional ? " (transitional)" : "",
         (unsigned long)v->vd.negotiated, (unsigned long)v->vd.offered, v->rx.size, v->tx.size,
         v->rx.event_idx ? ", event-idx" : "");
+    if (v->pairs == 2 && !ctrl_refusals(t, v))
+        return;
     say("net: mac %02x:%02x:%02x:%02x:%02x:%02x, link %s", v->mac[0], v->mac[1], v->mac[2], v->mac[3], v->mac[4],
         v->mac[5], (v->status & VIRTIO_NET_S_LINK_UP) ? "up" : "down");
     if (mac && memcmp(want_mac, v->mac, 6))

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "herd/device_config.h"
+#include "herd/virtio_net.h"
 
 typedef int (*kv_fn)(void *cfg, const char *key, const char *value, struct herd_err *err);
 
@@ -252,10 +253,10 @@ static int nic_kv(void *p, const char *k, const char *v, struct herd_err *err)
         return 0;
     }
     if (!strcmp(k, "queues")) {
-        if (!parse_queues(v, &cfg->queues) && cfg->queues == 1)
+        if (!parse_queues(v, &cfg->queues) && cfg->queues <= VIRTIO_NET_MAX_PAIRS)
             return 0;
-        return herd_err_set(err, -EINVAL, k,
-                            "net: queues='%s': only 1 queue pair is supported so far", v);
+        return herd_err_set(err, -EINVAL, k, "net: queues='%s' is not 1-%d (queue pairs)", v,
+                            VIRTIO_NET_MAX_PAIRS);
     }
     return herd_err_set(err, -EINVAL, k, "net: unknown key '%s' (tap, mac, vhost, queues)", k);
 }

@@ -1,5 +1,6 @@
 /*
- * virtio-net (virtio 1.x 5.1) on a tap: one RX and one TX queue, the tap's
+ * virtio-net (virtio 1.x 5.1) on a tap: one RX and one TX queue (or, with
+ * queues=N, N pairs and the control queue on a multi-queue tap), the tap's
  * vnet header used as the virtio-net header (12 bytes, num_buffers
  * included), checksum/TSO offloads negotiated with the guest and pushed to
  * the tap, mergeable receive buffers, link status. Frames pass netdev's
@@ -19,6 +20,9 @@
 #include "herd/virtio_pci.h"
 
 #define VIRTIO_ID_NET 1
+/* Queue pairs a NIC may have (queues=N): 2N + 1 queues, N tap queues and
+ * the timer within the transport's limits. */
+#define VIRTIO_NET_MAX_PAIRS 4
 
 #define VIRTIO_NET_F_CSUM       0
 #define VIRTIO_NET_F_GUEST_CSUM 1

@@ -145,7 +145,7 @@ struct virtio_dev {
     struct {
         int fd;
         virtio_fd_handler handler;
-    } extra_fds[4];
+    } extra_fds[8];
     unsigned nr_extra_fds;
     unsigned pcicfg_cap;      /* config offset of VIRTIO_PCI_CAP_PCI_CFG */
     unsigned long bad_chains; /* stats */

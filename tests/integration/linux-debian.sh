@@ -10,7 +10,9 @@
 #  2. their root disk is /dev/vda through herd's virtio-blk and their NIC
 #     herd's virtio-net: each pings the other (addresses from herd.ip= on
 #     the kernel command line, the peer from herd.ping=), and this host
-#     pings both from the bridge;
+#     pings both from the bridge; guest b's NIC has two queue pairs (a
+#     multi_queue tap, queues=2) and Linux's driver must put both to use
+#     (its VQ_PAIRS_SET command, logged by herd-vmm);
 #  3. guest a shuts down cleanly when asked (control socket powerdown: the
 #     ACPI power button; systemd stops its units, powers off through ACPI
 #     S5, herd-vmm exits 0), guest b is stopped by herd-vmm (stop); both
@@ -72,11 +74,13 @@ declare -A pid_of
 for g in a b; do
     "$build/bin/herd-img" create -q -f qcow2 -b "$parent" -F raw "$tmp/$g.qcow2" ||
         { fail "herd-img create $g.qcow2"; exit 1; }
-    ip -n "$ns" tuntap add "tap$g" mode tap
+    mq=$([ $g = b ] && echo "multi_queue")
+    ip -n "$ns" tuntap add "tap$g" mode tap $mq
     ip -n "$ns" link set "tap$g" master hbr0 up
     mac=52:54:00:4c:44:0$([ $g = a ] && echo 1 || echo 2)
     nsenter --net=/run/netns/"$ns" "$vmm" --kernel "$img/vmlinuz" --initrd "$img/initrd.img" \
-        --mem 512M --cpus 2 --disk "path=$tmp/$g.qcow2,format=qcow2" --net "tap=tap$g,mac=$mac" \
+        --mem 512M --cpus 2 --disk "path=$tmp/$g.qcow2,format=qcow2" \
+        --net "tap=tap$g,mac=$mac${mq:+,queues=2}" \
         --cmdline "$cmdline herd.ip=${ip_of[$g]}/24 herd.ping=${peer_of[$g]}" \
         --serial "file:$tmp/$g.console" --control "$tmp/$g.sock" \
         </dev/null > "$tmp/$g.vmm.log" 2>&1 &
@@ -116,6 +120,11 @@ for g in a b; do
     ip netns exec "$ns" ping -c 2 -W 5 "${ip_of[$g]}" > "$tmp/ping-$g.log" 2>&1 ||
         { fail "host cannot ping guest $g (${ip_of[$g]})"; cat "$tmp/ping-$g.log"; }
 done
+if grep -q 'the driver uses 2 of 2 queue pairs' "$tmp/b.vmm.log"; then
+    echo "guest b: Linux put both queue pairs of its NIC to use"
+else
+    fail "guest b: Linux's virtio-net did not set 2 queue pairs (queues=2)"
+fi
 
 # --- 3. guest a shuts itself down (powerdown: the ACPI power button), guest b
 # is stopped by herd-vmm; check the images, nothing left ---------------------

@@ -5,8 +5,9 @@
 #   vm_boot CMDLINE DISK... : boots the probe in the foreground, sets $out
 #                             and $status; DISK is ID:FILE:FORMAT[:ro]
 #   vm_boot_ports CMDLINE DISK... : the same, PCI through the legacy ports
-#   vm_net_cmd NAME TAP MAC CMDLINE : prints the command (one word a line)
-#                             that boots a probe with a NIC on TAP
+#   vm_net_cmd NAME TAP MAC CMDLINE [QUEUES] : prints the command (one word
+#                             a line) that boots a probe with a NIC on TAP
+#                             (QUEUES pairs on a multi_queue tap)
 # and $hostile_keys (extra probe.hostile.* keys), $hostile_reset and
 # $hostile_completed (cases expected to end in NEEDS_RESET / a completion),
 # optionally a function hostile_extra (more checks on that run's $out).
@@ -127,9 +128,9 @@ for ei in 1 0; do
 done
 
 # 7. net
-net_probe() { # net_probe NAME TAP MAC CMDLINE: in the background, log in $tmp/NAME.log
+net_probe() { # net_probe NAME TAP MAC CMDLINE [QUEUES]: in the background, log in $tmp/NAME.log
     local cmd
-    mapfile -t cmd < <(vm_net_cmd "$1" "$2" "$3" "probe.tests=net $4")
+    mapfile -t cmd < <(vm_net_cmd "$1" "$2" "$3" "probe.tests=net $4" "${5:-}")
     ip netns exec "$ns" timeout 120 "${cmd[@]}" </dev/null >"$tmp/$1.log" 2>&1 &
     pids+=($!)
     eval "pid_$1=$!"
@@ -174,6 +175,22 @@ else
     net_wait e
     expect_status 1 "net rx passed"
     expect_line "herd-probe: net: sent 0 received 3000 lost 0"
+    # Two queue pairs each (multi_queue taps): frames go out on both TX
+    # queues in turn and come in on both RX queues; hostile control
+    # commands first.
+    ip -n "$ns" link add br2 type bridge && ip -n "$ns" link set br2 up || fail "bridge br2"
+    for t in tapf tapg; do
+        ip -n "$ns" tuntap add "$t" mode tap multi_queue &&
+            ip -n "$ns" link set "$t" master br2 && ip -n "$ns" link set "$t" up || fail "tap $t"
+    done
+    net_probe f tapf 52:54:00:48:50:0f "probe.net.role=both probe.net.count=10000 probe.net.queues=2" 2
+    net_probe g tapg 52:54:00:48:50:10 "probe.net.role=both probe.net.count=10000 probe.net.queues=2" 2
+    for p in f g; do
+        net_wait $p
+        expect_status 1 "net probe $p with 2 queue pairs passed"
+        expect_match "herd-probe: net: 2 queue pairs in use; [0-9]+ hostile control commands refused"
+        expect_line "herd-probe: net: sent 10000 received 10000 lost 0"
+    done
 fi
 
 if [ "$failures" -ne 0 ]; then

@@ -70,8 +70,9 @@ vm_boot_ports() { qemu_run pc "$@"; }
 vm_net_cmd() {
     printf '%s\n' "$qemu" -M microvm,pcie=on -enable-kvm -nodefaults -no-user-config -nographic \
         -serial stdio -no-reboot -m 64M -smp 1 -kernel "$probe" -append "$4" \
-        -device isa-debug-exit,iobase=0x501 -netdev "tap,id=n0,ifname=$2,script=no,downscript=no" \
-        -device "virtio-net-pci,netdev=n0,mac=$3,disable-legacy=on"
+        -device isa-debug-exit,iobase=0x501 \
+        -netdev "tap,id=n0,ifname=$2,script=no,downscript=no${5:+,queues=$5}" \
+        -device "virtio-net-pci,netdev=n0,mac=$3,disable-legacy=on${5:+,mq=on,vectors=$((2 * $5 + 2))}"
 }
 hostile_keys=
 hostile_reset="loop self-loop huge-len zero-len next-oob head-oob avail-jump indirect-oob indirect-len"

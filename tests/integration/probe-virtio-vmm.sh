@@ -54,7 +54,7 @@ vmm_run() { # vmm_run KERNEL CMDLINE DISK...
 vm_boot() { vmm_run "$probe" "$@"; }
 vm_boot_ports() { vmm_run "$build/firmware/herd-probe.bzImage" "$@"; }
 vm_net_cmd() {
-    printf '%s\n' "$vmm" --kernel "$probe" --mem 64M --cmdline "$4" --net "tap=$2,mac=$3"
+    printf '%s\n' "$vmm" --kernel "$probe" --mem 64M --cmdline "$4" --net "tap=$2,mac=$3${5:+,queues=$5}"
 }
 hostile_keys="probe.hostile.strict=1 probe.hostile.level=2"
 hostile_reset="oob-data oob-wdata oob-header straddle loop self-loop huge-len zero-len next-oob head-oob

@@ -6,7 +6,8 @@
 #    allocates) and on an allocated one (qemu-io wrote it whole first): write
 #    IOPS (whole disk) and read IOPS (read back + verify);
 #  - virtio-net, probe to probe across a Linux bridge (userspace path both:
-#    no vhost-net here): frames per second one way, 10000 frames each way.
+#    no vhost-net here): frames per second one way, 10000 frames each way,
+#    with one queue pair and with two (multi_queue taps, probe.net.queues=2).
 # Each figure is the median of RUNS runs (default 5): both VMMs poll with
 # busy CPUs on a 2-core machine, so single runs are noisy.
 # Rows: metric|herd|peer|peer name|unit.
@@ -86,13 +87,16 @@ ip netns add "$ns"
 ip -n "$ns" link set lo up
 for t in ha hb qa qb; do
     ip -n "$ns" tuntap add dev "tap$t" mode tap vnet_hdr
+    ip -n "$ns" tuntap add dev "tm$t" mode tap vnet_hdr multi_queue
 done
-for br in brh:ha:hb brq:qa:qb; do
+for br in brh:ha:hb brq:qa:qb bmh:ha:hb bmq:qa:qb; do
     IFS=: read -r b x y <<<"$br"
     ip -n "$ns" link add "$b" type bridge
     ip -n "$ns" link set "$b" up
-    ip -n "$ns" link set "tap$x" master "$b" up
-    ip -n "$ns" link set "tap$y" master "$b" up
+    pre=tap
+    [ "${b#bm}" != "$b" ] && pre=tm
+    ip -n "$ns" link set "$pre$x" master "$b" up
+    ip -n "$ns" link set "$pre$y" master "$b" up
 done
 count=10000
 net_cmd="probe.tests=net probe.net.count=$count"
@@ -101,32 +105,43 @@ fps() { # LOG: frames/s one way from "net: N ms, acked ..." and "sent N received
          END { if (ms > 0) printf "%d\n", recv * 1000 / ms; else print 0 }' "$1"
 }
 
-net_pair() { # herd|qemu: runs two guests at once, prints frames/s of the first
-    if [ "$1" = herd ]; then
-        ip netns exec "$ns" "$vmm" --kernel "$probe" --mem 64M --net "tap=tapha,mac=0e:00:00:00:01:0a" \
-            --cmdline "$net_cmd" </dev/null > "$tmp/na.log" 2>&1 &
-        local p1=$!
-        ip netns exec "$ns" "$vmm" --kernel "$probe" --mem 64M --net "tap=taphb,mac=0e:00:00:00:01:0b" \
-            --cmdline "$net_cmd" </dev/null > "$tmp/nb.log" 2>&1 &
-        local p2=$!
+net_guest() { # herd|qemu a|b QUEUES: one probe in the background, log in $tmp/nX.log
+    local who=$1 g=$2 q=$3 tap mac n=$([ "$2" = a ] && echo 0a || echo 0b)
+    if [ "$who" = herd ]; then
+        tap=$([ "$q" = 1 ] && echo "tapha" || echo "tmha")
+        [ "$g" = b ] && tap=${tap%a}b
+        ip netns exec "$ns" "$vmm" --kernel "$probe" --mem 64M \
+            --net "tap=$tap,mac=0e:00:00:00:01:$n,queues=$q" \
+            --cmdline "$net_cmd probe.net.queues=$q" </dev/null > "$tmp/n$g.log" 2>&1 &
     else
-        ip netns exec "$ns" "${qemu_base[@]}" -m 64M -append "$net_cmd" \
-            -netdev tap,id=n0,ifname=tapqa,script=no,downscript=no \
-            -device virtio-net-pci,netdev=n0,mac=0e:00:00:00:02:0a </dev/null > "$tmp/na.log" 2>&1 &
-        local p1=$!
-        ip netns exec "$ns" "${qemu_base[@]}" -m 64M -append "$net_cmd" \
-            -netdev tap,id=n0,ifname=tapqb,script=no,downscript=no \
-            -device virtio-net-pci,netdev=n0,mac=0e:00:00:00:02:0b </dev/null > "$tmp/nb.log" 2>&1 &
-        local p2=$!
+        tap=$([ "$q" = 1 ] && echo "tapqa" || echo "tmqa")
+        [ "$g" = b ] && tap=${tap%a}b
+        local mq=
+        [ "$q" != 1 ] && mq=",mq=on,vectors=$((2 * q + 2))"
+        ip netns exec "$ns" "${qemu_base[@]}" -m 64M -append "$net_cmd probe.net.queues=$q" \
+            -netdev "tap,id=n0,ifname=$tap,script=no,downscript=no,queues=$q" \
+            -device "virtio-net-pci,netdev=n0,mac=0e:00:00:00:02:$n$mq" </dev/null > "$tmp/n$g.log" 2>&1 &
     fi
+}
+
+net_pair() { # herd|qemu QUEUES: runs two guests at once, prints frames/s of the first
+    net_guest "$1" a "$2"
+    local p1=$!
+    net_guest "$1" b "$2"
+    local p2=$!
     wait $p1 $p2
     fps "$tmp/na.log"
 }
 
-for who in herd qemu; do
-    : > "$tmp/$who.fps"
-    for _ in $(seq "$runs"); do
-        net_pair $who >> "$tmp/$who.fps"
+for q in 1 2; do
+    for who in herd qemu; do
+        : > "$tmp/$who.fps"
     done
+    for _ in $(seq "$runs"); do
+        for who in herd qemu; do # alternating: a slow spell hits both
+            net_pair $who $q >> "$tmp/$who.fps"
+        done
+    done
+    label=$([ "$q" = 1 ] && echo "" || echo ", 2 queue pairs")
+    echo "virtio-net frames/s one way, probe to probe$label|$(median < "$tmp/herd.fps")|$(median < "$tmp/qemu.fps")|qemu virtio-net-pci (tap)|frames/s"
 done
-echo "virtio-net frames/s one way, probe to probe|$(median < "$tmp/herd.fps")|$(median < "$tmp/qemu.fps")|qemu virtio-net-pci (tap)|frames/s"

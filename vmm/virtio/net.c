@@ -4,6 +4,14 @@
  * the tap with one writev (the tap's vnet header is the virtio header). RX:
  * a frame is read from the tap into a bounce buffer, checked, then spread
  * over as many chains as it needs (mergeable buffers) or one chain.
+ *
+ * Multi-queue (queues=N, N > 1): N queue pairs (RX 2p, TX 2p+1) and the
+ * control queue (2N) on a multi-queue tap, one tap queue per pair. Until
+ * the driver sets the number of pairs in use (VIRTIO_NET_CTRL_MQ), only
+ * pair 0 is; frames the kernel steers to the tap queue of a pair not in use
+ * go to pair 0's RX queue, so none waits unread. One I/O thread serves every
+ * queue of the device: more pairs spread the guest's work over its vCPUs
+ * (per-queue interrupts), not herd-vmm's.
  */
 #include "herd/virtio_net.h"
 
@@ -26,9 +34,18 @@
 #include "herd/ratelimit.h"
 #include "herd/vhost_net.h"
 
-#define RXQ 0
+#define RXQ 0 /* pair 0: the only pair on the vhost path */
 #define TXQ 1
+#define RXQ_OF(p) (2 * (p))
+#define TXQ_OF(p) (2 * (p) + 1)
 #define FRAME_MAX (65536 + VIRTIO_NET_HDR_LEN)
+
+#define VIRTIO_NET_F_CTRL_VQ 17
+#define VIRTIO_NET_F_MQ 22
+#define VIRTIO_NET_CTRL_MQ 4
+#define VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET 0
+#define VIRTIO_NET_OK 0
+#define VIRTIO_NET_ERR 1
 
 enum rx_state {
     RX_EMPTY,     /* nothing in hand */
@@ -36,8 +53,19 @@ enum rx_state {
     RX_THROTTLED, /* a frame waits for the rate limiter (timer armed) */
 };
 
+/* One tap queue: its descriptor and the frame in hand. */
+struct net_rxq {
+    int fd;
+    bool armed;           /* EPOLLIN is watched */
+    enum rx_state state;
+    size_t len;           /* bytes in buf, virtio header included */
+    uint8_t buf[FRAME_MAX];
+};
+
 struct virtio_net {
     struct virtio_dev dev;
+    unsigned pairs;        /* queue pairs offered (1..VIRTIO_NET_MAX_PAIRS) */
+    unsigned active_pairs; /* in use: 1 until the driver sets more */
     enum net_path data_path;
     struct vhost_net vhost;
     bool vhost_running;
@@ -49,15 +77,12 @@ struct virtio_net {
     struct netpath path;
     uint8_t mac[6];
     bool mrg_rxbuf;
-    bool rx_armed;        /* tap EPOLLIN is watched */
-    enum rx_state rx_state;
-    size_t rx_len;        /* bytes in rx_buf, virtio header included */
     int timer_fd;         /* rate-limit wake-up */
-    uint8_t rx_buf[FRAME_MAX];
+    struct net_rxq *rxq[VIRTIO_NET_MAX_PAIRS]; /* rxq[k]: tap queue k */
     uint8_t tx_buf[FRAME_MAX];
     uint16_t rx_heads[VIRTIO_QUEUE_SIZE];
     uint32_t rx_lens[VIRTIO_QUEUE_SIZE];
-    struct virtq_chain chain;    /* TX chain, or RX chains after the first */
+    struct virtq_chain chain;    /* TX or control chain, or RX chains after the first */
     struct virtq_chain rx_first; /* first RX chain: gets num_buffers */
 };
 
@@ -117,9 +142,9 @@ static void arm_timer(struct virtio_net *net, uint64_t wait_ns)
 /* Returns false to stop processing TX for now (rate limit). The frame is
  * copied out of guest memory once: the filter then judges exactly the bytes
  * that go to the tap, which the guest can no longer change underneath. */
-static bool tx_one(struct virtio_net *net, const struct virtq_chain *c)
+static bool tx_one(struct virtio_net *net, unsigned pair, const struct virtq_chain *c)
 {
-    struct virtq *vq = &net->dev.queues[TXQ].vq;
+    struct virtq *vq = &net->dev.queues[TXQ_OF(pair)].vq;
     size_t total = c->out_len;
     uint64_t wait = 0;
 
@@ -138,7 +163,7 @@ static bool tx_one(struct virtio_net *net, const struct virtq_chain *c)
     case NETPATH_DROP:
         break;
     case NETPATH_PASS:
-        if (write(net->tap.fds[0], net->tx_buf, total) < 0 && errno != EAGAIN)
+        if (write(net->tap.fds[pair], net->tx_buf, total) < 0 && errno != EAGAIN)
             log_debug("virtio-net: tap write: %s", strerror(errno));
         break;
     }
@@ -146,45 +171,51 @@ static bool tx_one(struct virtio_net *net, const struct virtq_chain *c)
     return true;
 }
 
-static unsigned process_tx(struct virtio_net *net)
+static unsigned process_tx(struct virtio_net *net, unsigned pair)
 {
     struct virtio_dev *dev = &net->dev;
-    struct virtq *vq = &dev->queues[TXQ].vq;
+    struct virtq *vq = &dev->queues[TXQ_OF(pair)].vq;
     unsigned taken = 0;
     struct herd_err why;
     int rc;
 
     while ((rc = virtq_pop(vq, &net->chain, &why)) > 0) {
-        if (!tx_one(net, &net->chain))
+        if (!tx_one(net, pair, &net->chain))
             break; /* rate limited: the timer resumes */
         taken++;
     }
     if (rc < 0)
-        virtio_dev_fail(dev, TXQ, why.msg);
+        virtio_dev_fail(dev, TXQ_OF(pair), why.msg);
     if (taken)
-        virtio_dev_signal_queue(dev, TXQ);
+        virtio_dev_signal_queue(dev, TXQ_OF(pair));
     return taken;
 }
 
 /* ---- RX ------------------------------------------------------------------ */
 
-static void set_rx_armed(struct virtio_net *net, bool on)
+static void set_rx_armed(struct virtio_net *net, struct net_rxq *rq, bool on)
 {
-    if (net->rx_armed == on)
+    if (rq->armed == on)
         return;
-    if (virtio_dev_rewatch_fd(&net->dev, net->tap.fds[0], on ? EPOLLIN : 0) == 0)
-        net->rx_armed = on;
+    if (virtio_dev_rewatch_fd(&net->dev, rq->fd, on ? EPOLLIN : 0) == 0)
+        rq->armed = on;
+}
+
+/* The RX queue that frames from tap queue k go to. */
+static unsigned rx_target(const struct virtio_net *net, unsigned k)
+{
+    return RXQ_OF(k < net->active_pairs ? k : 0);
 }
 
 enum deliver_result { DELIVERED, NO_BUFFERS, DROPPED, BROKEN };
 
-/* Copies the frame in rx_buf into as many chains as it needs (one without
- * mergeable buffers) and returns them. */
-static enum deliver_result deliver(struct virtio_net *net)
+/* Copies the frame in rq->buf into as many chains of RX queue q as it
+ * needs (one without mergeable buffers) and returns them. */
+static enum deliver_result deliver(struct virtio_net *net, struct net_rxq *rq, unsigned q)
 {
-    struct virtq *vq = &net->dev.queues[RXQ].vq;
+    struct virtq *vq = &net->dev.queues[q].vq;
     unsigned max = net->mrg_rxbuf ? vq->size : 1, used = 0;
-    size_t len = net->rx_len, off = 0;
+    size_t len = rq->len, off = 0;
     struct herd_err why;
     uint16_t nbuf;
 
@@ -200,7 +231,7 @@ static enum deliver_result deliver(struct virtio_net *net)
         }
         rc = virtq_pop(vq, c, &why);
         if (rc < 0) {
-            virtio_dev_fail(&net->dev, RXQ, why.msg);
+            virtio_dev_fail(&net->dev, q, why.msg);
             return BROKEN;
         }
         if (rc == 0) {
@@ -208,7 +239,7 @@ static enum deliver_result deliver(struct virtio_net *net)
                 virtq_unpop(vq);
             return NO_BUFFERS;
         }
-        wrote = iov_from_buf(c->in, c->nr_in, 0, net->rx_buf + off, len - off);
+        wrote = iov_from_buf(c->in, c->nr_in, 0, rq->buf + off, len - off);
         net->rx_heads[used] = c->head;
         net->rx_lens[used] = (uint32_t)wrote;
         used++;
@@ -221,57 +252,60 @@ static enum deliver_result deliver(struct virtio_net *net)
     return DELIVERED;
 }
 
-/* Reads the next frame from the tap and asks netpath about it. */
-static void fetch_frame(struct virtio_net *net)
+/* Reads the next frame from the tap queue; netpath judges it next. */
+static void fetch_frame(struct net_rxq *rq)
 {
-    ssize_t n = read(net->tap.fds[0], net->rx_buf, sizeof(net->rx_buf));
+    ssize_t n = read(rq->fd, rq->buf, sizeof(rq->buf));
 
     if (n <= VIRTIO_NET_HDR_LEN)
-        return; /* EAGAIN (or a runt): the tap is drained */
-    memset(net->rx_buf + 10, 0, 2); /* num_buffers is ours to fill */
-    net->rx_len = (size_t)n;
-    net->rx_state = RX_THROTTLED; /* judged just below */
+        return; /* EAGAIN (or a runt): the tap queue is drained */
+    memset(rq->buf + 10, 0, 2); /* num_buffers is ours to fill */
+    rq->len = (size_t)n;
+    rq->state = RX_THROTTLED; /* judged just below */
 }
 
-/* Returns the frames delivered to the guest. */
-static unsigned process_rx(struct virtio_net *net)
+/* Moves frames from tap queue k to the guest until the tap is drained, the
+ * guest has no buffers or the rate limiter says wait. Returns the frames
+ * delivered. */
+static unsigned process_rx_fd(struct virtio_net *net, unsigned k)
 {
     struct virtio_dev *dev = &net->dev;
-    unsigned delivered = 0;
+    struct net_rxq *rq = net->rxq[k];
+    unsigned q = rx_target(net, k), delivered = 0;
 
-    if (!virtio_queue_live(dev, RXQ)) {
-        set_rx_armed(net, false); /* DRIVER_OK's kick re-arms it */
+    if (!virtio_queue_live(dev, q)) {
+        set_rx_armed(net, rq, false); /* DRIVER_OK's kick re-arms it */
         return 0;
     }
     for (;;) {
         uint64_t wait = 0;
 
-        if (net->rx_state == RX_EMPTY) {
-            fetch_frame(net);
-            if (net->rx_state == RX_EMPTY) {
-                set_rx_armed(net, true);
+        if (rq->state == RX_EMPTY) {
+            fetch_frame(rq);
+            if (rq->state == RX_EMPTY) {
+                set_rx_armed(net, rq, true);
                 break;
             }
         }
-        if (net->rx_state == RX_THROTTLED) {
-            enum netpath_result r = netpath_rx(&net->path, net->rx_buf + VIRTIO_NET_HDR_LEN,
-                                               net->rx_len - VIRTIO_NET_HDR_LEN,
+        if (rq->state == RX_THROTTLED) {
+            enum netpath_result r = netpath_rx(&net->path, rq->buf + VIRTIO_NET_HDR_LEN,
+                                               rq->len - VIRTIO_NET_HDR_LEN,
                                                ratelimit_now_ns(), &wait);
             if (r == NETPATH_WAIT) {
                 arm_timer(net, wait);
-                set_rx_armed(net, false);
+                set_rx_armed(net, rq, false);
                 break;
             }
-            net->rx_state = r == NETPATH_PASS ? RX_READY : RX_EMPTY;
+            rq->state = r == NETPATH_PASS ? RX_READY : RX_EMPTY;
             continue;
         }
-        switch (deliver(net)) {
+        switch (deliver(net, rq, q)) {
         case NO_BUFFERS:
             /* Ask for a kick when buffers come (with EVENT_IDX the guest
              * only kicks past avail_event); recheck the race. */
-            if (virtq_enable_notify(&dev->queues[RXQ].vq))
+            if (virtq_enable_notify(&dev->queues[q].vq))
                 continue;
-            set_rx_armed(net, false); /* until the guest kicks the RX queue */
+            set_rx_armed(net, rq, false); /* until the guest kicks that RX queue */
             goto out;
         case BROKEN:
             goto out;
@@ -279,14 +313,81 @@ static unsigned process_rx(struct virtio_net *net)
             delivered++;
             /* fall through */
         case DROPPED:
-            net->rx_state = RX_EMPTY;
+            rq->state = RX_EMPTY;
             break;
         }
     }
 out:
     if (delivered)
-        virtio_dev_signal_queue(dev, RXQ);
+        virtio_dev_signal_queue(dev, q);
     return delivered;
+}
+
+/* Every tap queue whose frames go to RX queue q (q = -1: all of them). */
+static unsigned process_rx(struct virtio_net *net, int q)
+{
+    unsigned delivered = 0;
+
+    for (unsigned k = 0; k < net->pairs; k++)
+        if (q < 0 || rx_target(net, k) == (unsigned)q)
+            delivered += process_rx_fd(net, k);
+    return delivered;
+}
+
+/* ---- control queue (multi-queue only) ---------------------------------------- */
+
+/* One command; returns the ack byte. Only VQ_PAIRS_SET is offered (no
+ * CTRL_RX, CTRL_VLAN or announce features), so anything else is an error. */
+static uint8_t ctrl_command(struct virtio_net *net, const struct virtq_chain *c)
+{
+    uint8_t cmd[4];
+    uint16_t n;
+
+    if (c->out_len != sizeof(cmd) ||
+        iov_to_buf(c->out, c->nr_out, 0, cmd, sizeof(cmd)) != sizeof(cmd) ||
+        cmd[0] != VIRTIO_NET_CTRL_MQ || cmd[1] != VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET)
+        return VIRTIO_NET_ERR;
+    n = (uint16_t)(cmd[2] | cmd[3] << 8);
+    if (n < 1 || n > net->pairs)
+        return VIRTIO_NET_ERR;
+    if (n != net->active_pairs)
+        log_info_guest("virtio-net %s: the driver uses %u of %u queue pairs", net->tap.name, n,
+                 net->pairs);
+    net->active_pairs = n;
+    return VIRTIO_NET_OK;
+}
+
+static unsigned process_ctrl(struct virtio_net *net)
+{
+    struct virtio_dev *dev = &net->dev;
+    unsigned q = 2 * net->pairs, taken = 0;
+    struct virtq *vq = &dev->queues[q].vq;
+    struct herd_err why;
+    int rc;
+
+    /* Not polled: re-enable kicks (with EVENT_IDX, move avail_event) after
+     * each batch and look again for what slipped in meanwhile. */
+    do {
+        while ((rc = virtq_pop(vq, &net->chain, &why)) > 0) {
+            uint8_t ack;
+
+            if (net->chain.in_len < 1) {
+                rc = herd_err_set(&why, -EINVAL, "", "control command without an ack byte");
+                break;
+            }
+            ack = ctrl_command(net, &net->chain);
+            iov_from_buf(net->chain.in, net->chain.nr_in, 0, &ack, 1);
+            virtq_push(vq, net->chain.head, 1);
+            taken++;
+        }
+    } while (rc == 0 && virtq_enable_notify(vq));
+    if (rc < 0)
+        virtio_dev_fail(dev, q, why.msg);
+    if (taken) {
+        virtio_dev_signal_queue(dev, q);
+        process_rx(net, -1); /* frames may have a new home */
+    }
+    return taken;
 }
 
 /* ---- device ops ------------------------------------------------------------ */
@@ -295,41 +396,53 @@ static unsigned queue_notify(struct virtio_dev *dev, unsigned q)
 {
     struct virtio_net *net = net_of(dev);
 
-    if (q == TXQ)
-        return process_tx(net);
-    process_rx(net);
+    if (net->pairs > 1 && q == 2 * net->pairs)
+        return process_ctrl(net);
+    if (q & 1)
+        return process_tx(net, q / 2);
+    process_rx(net, (int)q);
     return 0;
 }
 
 /* While the transport polls TX: frames waiting on the tap go to the guest
- * now, not when the I/O thread next sleeps in epoll (up to the whole
- * polling window later). One read() a round when the tap is empty. */
+ * now, not when the I/O thread next sleeps in epoll. One read() per armed
+ * tap queue a round when they are empty. */
 static unsigned net_poll(struct virtio_dev *dev)
 {
     struct virtio_net *net = net_of(dev);
+    unsigned delivered = 0;
 
-    if (net->vhost_running || !net->rx_armed)
-        return 0; /* the kernel serves the rings, or RX waits for guest buffers */
-    return process_rx(net);
+    if (net->vhost_running)
+        return 0; /* the kernel serves the rings */
+    for (unsigned k = 0; k < net->pairs; k++)
+        if (net->rxq[k]->armed)
+            delivered += process_rx_fd(net, k);
+    return delivered;
 }
 
 static void tap_ready(struct virtio_dev *dev, int fd, uint32_t events)
 {
+    struct virtio_net *net = net_of(dev);
+
     pthread_mutex_lock(&dev->lock);
-    process_rx(net_of(dev));
+    for (unsigned k = 0; k < net->pairs; k++)
+        if (net->rxq[k]->fd == fd)
+            process_rx_fd(net, k);
     pthread_mutex_unlock(&dev->lock);
 }
 
 static void timer_fired(struct virtio_dev *dev, int fd, uint32_t events)
 {
+    struct virtio_net *net = net_of(dev);
     uint64_t n;
 
     if (read(fd, &n, sizeof(n)) < 0)
         return;
     pthread_mutex_lock(&dev->lock);
-    if (virtio_queue_live(dev, TXQ))
-        process_tx(net_of(dev));
-    process_rx(net_of(dev));
+    for (unsigned p = 0; p < net->active_pairs; p++)
+        if (virtio_queue_live(dev, TXQ_OF(p)))
+            process_tx(net, p);
+    process_rx(net, -1);
     pthread_mutex_unlock(&dev->lock);
 }
 
@@ -382,7 +495,7 @@ static int vhost_start(struct virtio_net *net)
     /* From here on the kernel reads the kicks and the tap. */
     virtio_dev_watch_queue(dev, RXQ, false);
     virtio_dev_watch_queue(dev, TXQ, false);
-    set_rx_armed(net, false);
+    set_rx_armed(net, net->rxq[0], false);
     net->vhost_running = true;
     return 0;
 }
@@ -416,9 +529,12 @@ static void net_reset(struct virtio_dev *dev)
     struct virtio_net *net = net_of(dev);
 
     vhost_stop(net);
-    net->rx_state = RX_EMPTY;
     net->mrg_rxbuf = false;
-    set_rx_armed(net, true);
+    net->active_pairs = 1;
+    for (unsigned k = 0; k < net->pairs; k++) {
+        net->rxq[k]->state = RX_EMPTY;
+        set_rx_armed(net, net->rxq[k], true);
+    }
 }
 
 static void config_read(struct virtio_dev *dev, unsigned off, uint8_t *data, unsigned len)
@@ -428,7 +544,7 @@ static void config_read(struct virtio_dev *dev, unsigned off, uint8_t *data, uns
 
     memcpy(cfg, net->mac, 6);
     cfg[6] = VIRTIO_NET_S_LINK_UP;
-    cfg[8] = 1; /* max_virtqueue_pairs */
+    cfg[8] = (uint8_t)net->pairs; /* max_virtqueue_pairs (le16) */
     memcpy(data, cfg + off, len);
 }
 
@@ -441,7 +557,7 @@ static const struct virtio_dev_ops net_ops = {
     .features_ok = features_ok,
     .driver_ok = driver_ok,
     .queue_notify = queue_notify,
-    .polled_queues = 1u << TXQ,
+    .polled_queues = 0xaaaaaaaau, /* the TX queues (odd); not RX or control */
     /* No spinning: two probes exchanging frames on the 2-core PVM host (four
      * threads wanting a core) made 32k frames/s with the 50 us window, 37k
      * without; a guest's TX kick is one exit per batch, not per frame. */
@@ -479,8 +595,23 @@ int virtio_net_create(const struct nic_config *cfg, unsigned index, struct kvm *
     net->vhost_call_fd[0] = net->vhost_call_fd[1] = -1;
     for (unsigned i = 0; i < NETDEV_TAP_MAX_QUEUES; i++)
         net->tap.fds[i] = -1;
-    rc = virtio_net_choose_path(cfg->vhost, access(VHOST_NET_DEVICE, R_OK | W_OK) == 0, &path,
-                                err);
+    net->pairs = cfg->queues ? cfg->queues : 1;
+    net->active_pairs = 1;
+    if (cfg->queues > VIRTIO_NET_MAX_PAIRS)
+        rc = herd_err_set(err, -EINVAL, "queues", "net tap=%s: queues=%u: at most %d pairs",
+                          cfg->tap, cfg->queues, VIRTIO_NET_MAX_PAIRS);
+    else if (cfg->queues > 1 && cfg->vhost == VHOST_ON)
+        rc = herd_err_set(err, -EINVAL, "vhost",
+                          "net tap=%s: vhost=on serves one queue pair; queues=%u needs "
+                          "vhost=auto or off", cfg->tap, cfg->queues);
+    else
+        rc = 0;
+    if (rc) {
+        free(net);
+        return rc;
+    }
+    rc = virtio_net_choose_path(net->pairs > 1 ? VHOST_OFF : cfg->vhost,
+                                access(VHOST_NET_DEVICE, R_OK | W_OK) == 0, &path, err);
     if (rc) {
         free(net);
         return rc;
@@ -502,11 +633,30 @@ int virtio_net_create(const struct nic_config *cfg, unsigned index, struct kvm *
             net->vhost_call_fd[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     }
     net->data_path = path;
-    rc = netdev_tap_open(cfg->tap, 1, VIRTIO_NET_HDR_LEN, &net->tap);
+    rc = netdev_tap_open(cfg->tap, net->pairs, VIRTIO_NET_HDR_LEN, &net->tap);
     if (rc) {
-        herd_err_set(err, rc, "", "net tap=%s: %s", cfg->tap, strerror(-rc));
+        if (rc == -EINVAL)
+            herd_err_set(err, rc, "", "net tap=%s: cannot open %u queue%s: %s (queues>1 "
+                         "needs a tap created multi_queue, queues=1 one created without)",
+                         cfg->tap, net->pairs, net->pairs > 1 ? "s" : "", strerror(-rc));
+        else
+            herd_err_set(err, rc, "", "net tap=%s: %s", cfg->tap, strerror(-rc));
+        for (unsigned q = 0; q < 2; q++)
+            if (net->vhost_call_fd[q] >= 0)
+                close(net->vhost_call_fd[q]);
+        if (net->vhost.fd >= 0)
+            vhost_net_close(&net->vhost);
         free(net);
         return rc;
+    }
+    for (unsigned k = 0; k < net->pairs; k++) {
+        net->rxq[k] = calloc(1, sizeof(*net->rxq[k]));
+        if (!net->rxq[k]) {
+            rc = -ENOMEM;
+            break;
+        }
+        net->rxq[k]->fd = net->tap.fds[k];
+        net->rxq[k]->armed = true;
     }
     if (cfg->mac_set)
         memcpy(net->mac, cfg->mac, 6);
@@ -514,11 +664,14 @@ int virtio_net_create(const struct nic_config *cfg, unsigned index, struct kvm *
         default_mac(net->mac, index);
     netpath_init(&net->path, net->mac, ratelimit_now_ns());
     net->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-    rc = virtio_dev_init(&net->dev, &net_ops, net, virtio_net_features(path), 2, kvm, mem, pci,
-                         mmio, err);
-    /* The tap must be extra fd slot 0 (set_rx_armed relies on it). */
+    uint64_t features = virtio_net_features(path);
+    if (net->pairs > 1)
+        features |= (1ULL << VIRTIO_NET_F_CTRL_VQ) | (1ULL << VIRTIO_NET_F_MQ);
     if (!rc)
-        rc = virtio_dev_watch_fd(&net->dev, net->tap.fds[0], EPOLLIN, tap_ready);
+        rc = virtio_dev_init(&net->dev, &net_ops, net, features,
+                             net->pairs > 1 ? 2 * net->pairs + 1 : 2, kvm, mem, pci, mmio, err);
+    for (unsigned k = 0; k < net->pairs && !rc; k++)
+        rc = virtio_dev_watch_fd(&net->dev, net->rxq[k]->fd, EPOLLIN, tap_ready);
     if (!rc)
         rc = virtio_dev_watch_fd(&net->dev, net->timer_fd, EPOLLIN, timer_fired);
     for (unsigned q = 0; q < 2 && !rc; q++)
@@ -530,7 +683,6 @@ int virtio_net_create(const struct nic_config *cfg, unsigned index, struct kvm *
         virtio_net_destroy(net);
         return rc;
     }
-    net->rx_armed = true;
     *out = net;
     return 0;
 }
@@ -556,6 +708,8 @@ void virtio_net_destroy(struct virtio_net *net)
     netdev_tap_close(&net->tap);
     if (net->timer_fd >= 0)
         close(net->timer_fd);
+    for (unsigned k = 0; k < VIRTIO_NET_MAX_PAIRS; k++)
+        free(net->rxq[k]);
     free(net);
 }
 
