@@ -404,22 +404,6 @@ static unsigned queue_notify(struct virtio_dev *dev, unsigned q)
     return 0;
 }
 
-/* While the transport polls TX: frames waiting on the tap go to the guest
- * now, not when the I/O thread next sleeps in epoll. One read() per armed
- * tap queue a round when they are empty. */
-static unsigned net_poll(struct virtio_dev *dev)
-{
-    struct virtio_net *net = net_of(dev);
-    unsigned delivered = 0;
-
-    if (net->vhost_running)
-        return 0; /* the kernel serves the rings */
-    for (unsigned k = 0; k < net->pairs; k++)
-        if (net->rxq[k]->armed)
-            delivered += process_rx_fd(net, k);
-    return delivered;
-}
-
 static void tap_ready(struct virtio_dev *dev, int fd, uint32_t events)
 {
     struct virtio_net *net = net_of(dev);
@@ -562,7 +546,6 @@ static const struct virtio_dev_ops net_ops = {
      * threads wanting a core) made 32k frames/s with the 50 us window, 37k
      * without; a guest's TX kick is one exit per batch, not per frame. */
     .poll_ns = VIRTIO_POLL_NONE,
-    .poll = net_poll,
     .reset = net_reset,
 };
 
