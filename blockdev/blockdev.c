@@ -104,7 +104,8 @@ static int open_files(struct blockdev *bd, const struct blockdev_open_opts *opts
     }
     if (opts->no_lock)
         return 0;
-    int r = bd_lock_image(bd->fd, !opts->read_only, bd->filename, opts->err);
+    int r = bd_lock_image_wait(bd->fd, !opts->read_only, bd->filename, opts->lock_wait_ms,
+                               opts->err);
     if (r < 0)
         return r;
     bd->locked = true;

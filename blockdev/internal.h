@@ -82,6 +82,9 @@ int bd_file_status(int fd, uint64_t off, uint64_t maxlen, uint64_t file_size,
 
 /* lock.c: QEMU-compatible OFD byte locks; a conflict is explained in err. */
 int bd_lock_image(int fd, bool write, const char *path, struct herd_err *err);
+/* The same, retrying a conflict every 10 ms for up to wait_ms. */
+int bd_lock_image_wait(int fd, bool write, const char *path, unsigned wait_ms,
+                       struct herd_err *err);
 void bd_unlock_image(int fd);
 
 /* aio.c: one request, synchronously (caller holds meta_lock where the

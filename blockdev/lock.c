@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
 
@@ -80,6 +81,20 @@ int bd_lock_image(int fd, bool write, const char *path, struct herd_err *err)
         }
     }
     return 0;
+}
+
+int bd_lock_image_wait(int fd, bool write, const char *path, unsigned wait_ms,
+                       struct herd_err *err)
+{
+    const struct timespec step = {.tv_nsec = 10 * 1000 * 1000};
+    int r;
+
+    for (unsigned waited = 0;; waited += 10) {
+        r = bd_lock_image(fd, write, path, err);
+        if (r != -EAGAIN || waited >= wait_ms)
+            return r;
+        nanosleep(&step, NULL);
+    }
 }
 
 void bd_unlock_image(int fd)

@@ -44,6 +44,9 @@ struct blockdev_open_opts {
     bool direct;                /* O_DIRECT on the data files (falls back if refused) */
     bool no_backing;            /* do not open the backing chain */
     bool no_lock;               /* skip OFD locks (like qemu-img -U / force-share) */
+    unsigned lock_wait_ms;      /* retry a lock conflict this long (0: fail at once):
+                                   a SIGKILLed herd-vmm's io_uring keeps its image
+                                   files open ~10-20 ms after the process is gone */
     bool backing_raw_fallback;  /* backing without a format extension is raw */
     const char *backing_format; /* format of the first backing file if the header has none */
     unsigned max_chain;         /* 0 = BLOCKDEV_MAX_CHAIN */

@@ -11,7 +11,10 @@
 #  - when the console shows that the write pass and its flush completed,
 #    every byte the later steps do not touch holds the pattern (cmp against
 #    mkpattern's image; the write-zeroes and discard ranges may hold either);
-#  - herd-img check -r leaks leaves qemu-img check clean (exit 0).
+#  - herd-img check -r leaks leaves qemu-img check clean (exit 0);
+#  - a herd-vmm started on the image at once after a kill (as herdd's
+#    supervisor restarts a guest) opens it and runs: the dead one's io_uring
+#    keeps the file, and so its lock, for a moment (blockdev's lock_wait_ms).
 # HERD_CRASH_ROUNDS (default 12) sets the number of kills.
 #
 # Exit 0 pass, 77 skip, else fail.
@@ -90,6 +93,21 @@ for r in $(seq 1 "$rounds"); do
         fail "round $r: still not clean after herd-img check -r leaks"
 done
 echo "$rounds kills: $flushed after the flushed write pass, $leaky left leaked clusters (all repaired)"
+
+# Restart at once after a kill, five times.
+for r in 1 2 3 4 5; do
+    "$vmm" --kernel "$probe" --mem 64M --disk "path=$tmp/o.qcow2,format=qcow2" \
+        --cmdline "probe.tests=blk probe.blk.seed=9 probe.blk.chunk=4K probe.blk.depth=32" \
+        </dev/null > "$tmp/con" 2>&1 &
+    pid=$!
+    sleep 0.06
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    "$vmm" --kernel "$probe" --mem 64M --disk "path=$tmp/o.qcow2,format=qcow2" \
+        --cmdline "probe.tests=blk probe.blk.seed=9" </dev/null > "$tmp/con2" 2>&1
+    rc=$?
+    [ "$rc" -eq 1 ] || { fail "restart $r at once after a kill: exit $rc"; tail -3 "$tmp/con2"; }
+done
 [ "$flushed" -gt 0 ] || fail "no round got past the flushed write pass: the kill times say nothing"
 [ "$flushed" -lt "$rounds" ] || fail "every round got past the write pass: no kill hit the writes"
 if [ "$failures" -ne 0 ]; then

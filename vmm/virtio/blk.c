@@ -344,8 +344,10 @@ int virtio_blk_create(const struct disk_config *cfg, struct kvm *kvm,
                       struct virtio_blk **out, struct herd_err *err)
 {
     struct herd_err berr;
+    /* lock_wait_ms: herdd restarts a killed guest at once, while the dead
+     * herd-vmm's io_uring may still hold the image open for a moment. */
     struct blockdev_open_opts opts = {.format = cfg->format, .read_only = cfg->readonly,
-                                      .err = &berr};
+                                      .lock_wait_ms = 1000, .err = &berr};
     struct virtio_blk *blk = calloc(1, sizeof(*blk));
     int rc;
 
