@@ -194,6 +194,8 @@ static int try_ring(struct blockdev *bd, struct blockdev_req *req)
         return ROUTE_OTHER;
     if (!bd->worker)
         return try_direct(bd, req);
+    if (req->op == BLOCKDEV_OP_WRITE && bd_worker_busy(bd->worker))
+        return ROUTE_OTHER; /* writes apply in submission order: behind the worker's */
     if (pthread_mutex_trylock(&bd->meta_lock) != 0)
         return ROUTE_OTHER; /* the worker is changing metadata: queue behind it */
     int r = try_direct(bd, req);
@@ -229,7 +231,7 @@ int blockdev_aio_submit(struct blockdev *bd, struct blockdev_req *req)
         return 0;
     if (r < 0)
         complete_later(bd, req, r);
-    else if (bd->worker && (r != ROUTE_MAPPED || bd_worker_busy(bd->worker)))
+    else if (bd->worker && r != ROUTE_MAPPED)
         bd_worker_push(bd->worker, req);
     else
         run_now(bd, req);

@@ -16,6 +16,20 @@
 struct bd_engine;
 struct bd_worker;
 
+/* An allocating write's copy-on-write between its preparation and its
+ * commit (bd_driver.cow_prepare): write len bytes of buf at host on the
+ * O_DIRECT descriptor, then commit. */
+struct bd_cow {
+    uint64_t ci, entry, host, len;
+    bool reuse;
+    uint8_t *buf;
+};
+/* A buffer the worker lends to one prepared copy-on-write. */
+struct bd_cow_buf {
+    uint8_t *buf;
+    uint64_t cap;
+};
+
 struct bd_driver {
     const char *name;
     int (*open)(struct blockdev *bd, const struct blockdev_open_opts *opts);
@@ -37,6 +51,17 @@ struct bd_driver {
                       uint64_t *host);
     /* New guest-visible size (writable image); NULL: the format cannot. */
     int (*resize)(struct blockdev *bd, uint64_t size);
+    /*
+     * Optional, for the worker's batches of allocating writes (worker.c):
+     * prepare the copy-on-write of req if it is one (1, c filled, slot's
+     * buffer used), 0 if req must run the ordinary way, 2 if it touches a
+     * cluster one of the n prepared in batch will change (commit those
+     * first), or -errno. cow_commit points the metadata at the written data.
+     */
+    int (*cow_prepare)(struct blockdev *bd, const struct blockdev_req *req,
+                       struct bd_cow_buf *slot, const struct bd_cow *batch, unsigned n,
+                       struct bd_cow *c);
+    int (*cow_commit)(struct blockdev *bd, const struct bd_cow *c);
 };
 
 struct blockdev {

@@ -154,15 +154,15 @@ static int free_entry(struct qcow2 *q, uint64_t e)
 }
 
 /*
- * Copy-on-write of one guest cluster: current content (backing, zeros,
- * compressed or shared data), then the new bytes (data NULL = zeros), into a
- * cluster of our own.
+ * Copy-on-write of one guest cluster, first half: its L2 table, the current
+ * content (backing, zeros, compressed or shared data) with the new bytes
+ * (data NULL = zeros) over it in b, and the host cluster it goes to
+ * (allocated: refcount in the cache). Nothing points at it yet.
  */
-static int cow_cluster(struct qcow2 *q, uint64_t ci, uint64_t e, const uint8_t *data,
-                       uint64_t inoff, uint64_t n)
+static int cow_prepare(struct qcow2 *q, uint64_t ci, uint64_t e, const uint8_t *data,
+                       uint64_t inoff, uint64_t n, uint8_t *b, struct bd_cow *c)
 {
     uint64_t clen = cluster_len(q, ci), gstart = ci << q->cluster_bits;
-    uint8_t *b = q->bounce;
     /* The L2 table first (it may use the bounce buffer), then the data: qemu's
      * layout, which tools and QEMU's iotests that poke images rely on. */
     int r = qcow2_l2_prepare(q, ci);
@@ -182,20 +182,83 @@ static int cow_cluster(struct qcow2 *q, uint64_t ci, uint64_t e, const uint8_t *
     if (qcow2_overlaps_metadata(q, host, q->cs))
         return qcow2_mark_corrupt(q, "data cluster %#llx overlaps metadata",
                                   (unsigned long long)host);
+    *c = (struct bd_cow){.ci = ci, .entry = e, .host = host, .len = q->cs, .reuse = reuse,
+                         .buf = b};
+    return 0;
+}
+
+/* Second half, once the data is on the host: the L2 entry, then the old
+ * cluster's reference (deferred to the next flush). */
+static int cow_commit(struct qcow2 *q, const struct bd_cow *c)
+{
+    q->data_written = true;
+    int r = qcow2_l2_set(q, c->ci, c->host | QCOW2_OFLAG_COPIED);
+    if (r == 0 && !c->reuse)
+        r = free_entry(q, c->entry);
+    return r;
+}
+
+/* Copy-on-write of one guest cluster, start to end. */
+static int cow_cluster(struct qcow2 *q, uint64_t ci, uint64_t e, const uint8_t *data,
+                       uint64_t inoff, uint64_t n)
+{
+    struct bd_cow c;
+    int r = cow_prepare(q, ci, e, data, inoff, n, q->bounce, &c);
+    if (r < 0)
+        return r;
     /* With O_DIRECT in use, write whole clusters the same way: mixing cached and
      * direct writes on one range makes every later direct write flush the cache. */
     r = -EINVAL;
     if (q->bd->dfd >= 0 && q->cs >= 4096)
-        r = bd_pwrite_full(q->bd->dfd, b, q->cs, host);
+        r = bd_pwrite_full(q->bd->dfd, c.buf, q->cs, c.host);
     if (r == -EINVAL)
-        r = bd_pwrite_full(q->fd, b, q->cs, host);
+        r = bd_pwrite_full(q->fd, c.buf, q->cs, c.host);
     if (r < 0)
         return r;
-    q->data_written = true;
-    r = qcow2_l2_set(q, ci, host | QCOW2_OFLAG_COPIED);
-    if (r == 0 && !reuse)
-        r = free_entry(q, e);
-    return r;
+    return cow_commit(q, &c);
+}
+
+/*
+ * The worker's batched form (internal.h bd_driver.cow_prepare): a write
+ * that lies in one cluster which needs a copy-on-write, on an image with an
+ * O_DIRECT descriptor and clusters of 4 KiB or more.
+ */
+static int qcow2_cow_prepare(struct blockdev *bd, const struct blockdev_req *req,
+                             struct bd_cow_buf *slot, const struct bd_cow *batch, unsigned n,
+                             struct bd_cow *c)
+{
+    struct qcow2 *q = qcow2_of(bd);
+    uint64_t ci = req->off >> q->cluster_bits, inoff = req->off & (q->cs - 1), e;
+    if (!q->writable || bd->dfd < 0 || q->cs < 4096 || !req->len || inoff + req->len > q->cs ||
+        req->off > bd->size || req->len > bd->size - req->off)
+        return 0;
+    for (unsigned i = 0; i < n; i++)
+        if (batch[i].ci == ci)
+            return 2; /* its L2 entry changes when that one commits */
+    int r = qcow2_l2_get(q, ci, &e);
+    if (r < 0)
+        return r;
+    if (qcow2_classify(q, e) == QCOW2_C_NORMAL && (e & QCOW2_OFLAG_COPIED))
+        return 0; /* allocated: an ordinary write */
+    if (slot->cap < q->cs) {
+        uint8_t *b = aligned_alloc(4096, q->cs);
+        if (!b)
+            return 0; /* the unbatched path needs no extra memory */
+        free(slot->buf);
+        slot->buf = b;
+        slot->cap = q->cs;
+    }
+    r = cow_prepare(q, ci, e, NULL, inoff, req->len, slot->buf, c);
+    if (r < 0)
+        return r;
+    for (int i = 0, at = (int)inoff; i < req->iovcnt; at += (int)req->iov[i].iov_len, i++)
+        memcpy(slot->buf + at, req->iov[i].iov_base, req->iov[i].iov_len);
+    return 1;
+}
+
+static int qcow2_cow_commit(struct blockdev *bd, const struct bd_cow *c)
+{
+    return cow_commit(qcow2_of(bd), c);
 }
 
 static int zero_host_range(struct qcow2 *q, uint64_t host, uint64_t n)
@@ -416,6 +479,8 @@ const struct bd_driver bd_qcow2_driver = {
     .block_status = qcow2_block_status,
     .map_direct = qcow2_map_direct,
     .resize = qcow2_grow,
+    .cow_prepare = qcow2_cow_prepare,
+    .cow_commit = qcow2_cow_commit,
 };
 
 int qcow2_get_info(struct blockdev *bd, struct qcow2_info *info)
