@@ -126,6 +126,17 @@ bool bd_worker_busy(const struct bd_worker *w);
 /* Waits until a request finishes, at most max_ns (< 1 s); at once if idle. */
 void bd_worker_wait(struct bd_worker *w, long max_ns);
 void bd_worker_stop(struct bd_worker *w);
+/* Appends first..last (linked by next_) to the list *head..*tail. */
+static inline void bd_req_list_append(struct blockdev_req **head, struct blockdev_req **tail,
+                                      struct blockdev_req *first, struct blockdev_req *last)
+{
+    last->next_ = NULL;
+    if (*tail)
+        (*tail)->next_ = first;
+    else
+        *head = first;
+    *tail = last;
+}
 /* Appends first..last (linked by next_, results in result_) to the done list. */
 void bd_done_append(struct blockdev *bd, struct blockdev_req *first, struct blockdev_req *last);
 

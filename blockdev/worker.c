@@ -73,14 +73,9 @@ void bd_done_append(struct blockdev *bd, struct blockdev_req *first, struct bloc
     uint64_t one = 1;
     bool was_empty;
 
-    last->next_ = NULL;
     pthread_mutex_lock(&bd->done_lock);
     was_empty = !bd->done_head;
-    if (bd->done_tail)
-        bd->done_tail->next_ = first;
-    else
-        bd->done_head = first;
-    bd->done_tail = last;
+    bd_req_list_append(&bd->done_head, &bd->done_tail, first, last);
     pthread_mutex_unlock(&bd->done_lock);
     if (was_empty && bd->efd >= 0) {
         ssize_t w = write(bd->efd, &one, sizeof(one));
@@ -269,14 +264,9 @@ void bd_worker_wait(struct bd_worker *w, long max_ns)
 
 void bd_worker_push(struct bd_worker *w, struct blockdev_req *req)
 {
-    req->next_ = NULL;
     __atomic_add_fetch(&w->pending, 1, __ATOMIC_RELEASE);
     pthread_mutex_lock(&w->lock);
-    if (w->tail)
-        w->tail->next_ = req;
-    else
-        w->head = req;
-    w->tail = req;
+    bd_req_list_append(&w->head, &w->tail, req, req);
     pthread_cond_signal(&w->cond);
     pthread_mutex_unlock(&w->lock);
 }
