@@ -204,6 +204,15 @@ same_output "unknown features" info feat.qcow2
 grep -q "raw external data, Unknown incompatible feature: 8000000000000100" "$T/h.out" ||
     fail "feature names: $(cat "$T/h.out")"
 same_io "unknown features" feat.qcow2 feat.qcow2 -c 'read 0 512'
+# A feature table cut short inside its only entry (036): the entry counts,
+# its name zero-padded. Extension at 0x70: length 14, entry 0 made bit 63.
+qemu-img create -q -f qcow2 feat.qcow2 1M
+printf '\x00\x00\x00\x0e\x00\x3f' | dd of=feat.qcow2 bs=1 seek=$((0x74)) conv=notrunc status=none
+dd if=/dev/zero of=feat.qcow2 bs=1 seek=$((0x88)) count=8 conv=notrunc status=none
+printf '\x80' | dd of=feat.qcow2 bs=1 seek=72 conv=notrunc status=none
+same_output "short feature table" info feat.qcow2
+grep -q "Unsupported qcow2 feature(s): dirty bit$" "$T/h.out" ||
+    fail "short feature table: $(cat "$T/h.out")"
 echo "unknown incompatible features named as qemu"
 
 # 9. write -c (compressed clusters: whole ones from a cluster boundary, a
