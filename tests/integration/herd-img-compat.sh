@@ -292,4 +292,35 @@ echo "chain failures and rebase without -F worded as qemu; -s refused"
 cmp h1234.qcow2 q1234.qcow2 || fail "create 1234: not qemu-img's bytes"
 same_output "create 1E" create -f qcow2 big.qcow2 1E
 echo "qcow2 create sizes as qemu-img"
+
+# 12. preallocation (079, 115, 121): -o preallocation=metadata lays out
+# qemu-img's bytes (per L2 table: the table, then its data clusters; a
+# refblock the run lacks right after it); with many small refblocks (512-byte
+# clusters, 64-bit refcounts: 64 clusters each) every cluster is referenced
+# and counted; the Formatting line names preallocation and compat as given;
+# raw falloc/full are zeros of the full size; modes qemu refuses, refused.
+for o in cluster_size=64k,size=100M cluster_size=16k,size=20M cluster_size=1M,size=100M \
+         cluster_size=512,refcount_bits=1,size=8M; do
+    rm -f hp.qcow2 qp.qcow2
+    "$H" create -q -f qcow2 -o "preallocation=metadata,$o" hp.qcow2 || fail "prealloc $o"
+    qemu-img create -q -f qcow2 -o "preallocation=metadata,$o" qp.qcow2
+    cmp hp.qcow2 qp.qcow2 || fail "prealloc $o: not qemu-img's bytes"
+done
+"$H" create -q -f qcow2 -o preallocation=metadata,cluster_size=512,refcount_bits=64 hp.qcow2 4M ||
+    fail "prealloc 512/64"
+qemu-img check hp.qcow2 > c.out 2>&1 || fail "prealloc 512/64: $(cat c.out)"
+grep -q '^8192/8192 = 100.00% allocated' c.out || fail "prealloc 512/64: $(cat c.out)"
+qemu-io -c 'read -P 0 0 4M' hp.qcow2 > /dev/null || fail "prealloc: data not zero"
+for o in preallocation=off,compat=1.1 preallocation=metadata preallocation=bogus \
+         preallocation=falloc,cluster_size=4k; do
+    rm -f p.qcow2; same_output "create -o $o" create -f raw -o "${o%%,*}" p.raw 1M
+    [ "$o" = preallocation=falloc,cluster_size=4k ] && continue
+    rm -f p.qcow2; same_output "create -o $o" create -f qcow2 -o "$o" p.qcow2 1M
+done
+same_output "prealloc with backing" create -f qcow2 -o preallocation=metadata -b hp.qcow2 \
+    -F qcow2 p.qcow2 1M
+"$H" create -q -f raw -o preallocation=full p.raw 3M && cmp p.raw <(head -c 3M /dev/zero) ||
+    fail "raw full"
+[ "$(stat -c %b p.raw)" -ge 6144 ] || fail "raw full: not allocated"
+echo "preallocation=metadata as qemu-img"
 exit 0
