@@ -323,4 +323,32 @@ same_output "prealloc with backing" create -f qcow2 -o preallocation=metadata -b
     fail "raw full"
 [ "$(stat -c %b p.raw)" -ge 6144 ] || fail "raw full: not allocated"
 echo "preallocation=metadata as qemu-img"
+
+# 13. Rebase past the old backing file's end (or without one) writes zeros
+# as zero clusters, as qemu-img rebase (252); commit -b names the target and
+# keeps the top image's content even for the immediate backing file (097).
+for t in h q; do
+    rm -f $t.qcow2 $t.new
+    qemu-img create -q -f qcow2 $t.qcow2 384k; qemu-img create -q -f qcow2 $t.new 384k
+    qemu-io -c 'write -P 0x22 0 128k' $t.qcow2 > /dev/null
+    qemu-io -c 'write -P 0x11 0 64k' -c 'write -P 0x11 256k 64k' $t.new > /dev/null
+done
+"$H" rebase -b h.new -F qcow2 h.qcow2 || fail "rebase onto new"
+qemu-img rebase -b q.new -F qcow2 q.qcow2
+qemu-img map --output=json h.qcow2 | sed 's/, "offset": [0-9]*//' > h.map
+qemu-img map --output=json q.qcow2 | sed 's/, "offset": [0-9]*//' > q.map
+diff -u q.map h.map || fail "rebase without old backing: map differs from qemu-img rebase"
+qemu-img compare -q h.qcow2 q.qcow2 || fail "rebase without old backing: content"
+for t in h q; do
+    rm -f $t.b $t.t
+    qemu-img create -q -f qcow2 $t.b 1M
+    qemu-img create -q -f qcow2 -b $t.b -F qcow2 $t.t
+    qemu-io -c 'write -P 3 0 64k' $t.t > /dev/null
+done
+"$H" commit -q -b h.b h.t || fail "commit -b"
+qemu-img commit -q -b q.b q.t
+top_map h.t > h.map; top_map q.t > q.map
+diff -u q.map h.map || fail "commit -b emptied the top image"
+qemu-img compare -q h.b q.b || fail "commit -b: base content"
+echo "rebase zeros and commit -b as qemu-img"
 exit 0
