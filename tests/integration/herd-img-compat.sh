@@ -351,4 +351,24 @@ top_map h.t > h.map; top_map q.t > q.map
 diff -u q.map h.map || fail "commit -b emptied the top image"
 qemu-img compare -q h.b q.b || fail "commit -b: base content"
 echo "rebase zeros and commit -b as qemu-img"
+
+# 14. write -z of part of a cluster (154): the whole cluster becomes a zero
+# cluster where its other bytes read as zeros through the chain; else zeros
+# are written and the cluster copied, even where the request itself reads
+# zeros (past the backing file's end).
+for t in h q; do
+    rm -f $t.b $t.t
+    qemu-img create -q -f qcow2 -o cluster_size=512 $t.b $((1024 * 1024 + 1024))
+    qemu-io -c 'write -P 1 1M 512' -c 'write -P 2 8k 512' $t.b > /dev/null
+    qemu-img create -q -f qcow2 -o cluster_size=4k -b $t.b -F qcow2 $t.t $((1024 * 1024 + 2048))
+done
+ops=(-c 'write -z 0 2k' -c 'write -z 8704 512' -c 'write -z 16k 5k' -c 'write -z 1049600 512')
+"$H" io "${ops[@]}" h.t > /dev/null || fail "write -z partial"
+qemu-io "${ops[@]}" q.t > /dev/null
+qemu-img map --output=json h.t | sed 's/, "offset": [0-9]*//' > h.map
+qemu-img map --output=json q.t | sed 's/, "offset": [0-9]*//' > q.map
+diff -u q.map h.map || fail "write -z partial: allocation differs from qemu-io"
+qemu-img compare -q h.t q.t || fail "write -z partial: content"
+qemu-img check -q h.t || fail "write -z partial: check"
+echo "partial write -z as qemu-io"
 exit 0
