@@ -371,4 +371,18 @@ diff -u q.map h.map || fail "write -z partial: allocation differs from qemu-io"
 qemu-img compare -q h.t q.t || fail "write -z partial: content"
 qemu-img check -q h.t || fail "write -z partial: check"
 echo "partial write -z as qemu-io"
+
+# 15. open -o backing.driver=FMT (114): the first backing file's format given
+# over the header's (here a format nobody has), as qemu-io.
+qemu-img create -q -f qcow2 bd.base 1M
+qemu-io -c 'write -P 7 0 4k' bd.base > /dev/null
+qemu-img create -q -f qcow2 -b bd.base -F qcow2 bd.top
+# The backing format extension at 0x70 ("qcow2") becomes "foo".
+printf '\x00\x00\x00\x03foo\x00\x00' | dd of=bd.top bs=1 seek=$((0x74)) conv=notrunc status=none
+qemu-img info bd.top | grep -q '^backing file format: foo$' || fail "backing.driver: no format foo"
+for o in "" "backing.driver=qcow2," "backing.driver=bogus,"; do
+    same_io "open -o ${o}driver=qcow2" bd.top bd.top -c close \
+        -c "open -o ${o}driver=qcow2 bd.top" -c 'read -P 7 0 4k'
+done
+echo "open -o backing.driver as qemu-io"
 exit 0
