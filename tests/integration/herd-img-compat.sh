@@ -385,4 +385,18 @@ for o in "" "backing.driver=qcow2," "backing.driver=bogus,"; do
         -c "open -o ${o}driver=qcow2 bd.top" -c 'read -P 7 0 4k'
 done
 echo "open -o backing.driver as qemu-io"
+
+# 16. "file:" names (126): the prefix is qemu's file protocol; a name left
+# with a colon before its first slash is shown as ./NAME, and its backing
+# file's actual path follows from that.
+mkdir -p fp && cd fp
+"$H" create -q -f qcow2 "file:$T/fp/a:b.qcow2" 1M && [ -f "$T/fp/a:b.qcow2" ] ||
+    fail "create file:/abs/a:b"
+qemu-img create -q -f qcow2 base.qcow2 1M
+"$H" create -q -f qcow2 -b base.qcow2 -F qcow2 file:image:top.qcow2 && [ -f image:top.qcow2 ] ||
+    fail "create file:image:top"
+same_output "info file:image:top" info file:image:top.qcow2
+grep -q '^image: ./image:top.qcow2$' "$T/h.out" || fail "file: name shown: $(cat "$T/h.out")"
+cd "$T"
+echo "file: names as qemu-img"
 exit 0

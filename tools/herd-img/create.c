@@ -14,6 +14,7 @@
 
 struct create_args {
     const char *fmt, *file;
+    const char *path; /* file as a path: its "file:" prefix dropped (img_file_path) */
     struct qcow2_create_opts q;
     bool quiet, have_size, size_in_o;
     const char *prealloc, *compat; /* as given (printed back), NULL when not */
@@ -61,13 +62,13 @@ static int size_from_backing(struct create_args *a)
 {
     const char *b = a->q.backing_file;
     char *path = NULL;
-    const char *slash = strrchr(a->file, '/');
+    const char *slash = strrchr(a->path, '/');
     if (b[0] != '/' && !strstr(b, "://") && slash) {
-        size_t dl = (size_t)(slash - a->file) + 1;
+        size_t dl = (size_t)(slash - a->path) + 1;
         path = malloc(dl + strlen(b) + 1);
         if (!path)
             return -ENOMEM;
-        memcpy(path, a->file, dl);
+        memcpy(path, a->path, dl);
         strcpy(path + dl, b);
     }
     struct blockdev *bd = img_open(path ? path : b, a->q.backing_fmt, false, true, false);
@@ -109,7 +110,7 @@ static int write_zeros(int fd, uint64_t size)
 
 static int create_raw(const struct create_args *a, int mode)
 {
-    int fd = open(a->file, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    int fd = open(a->path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     int r = fd < 0 || ftruncate(fd, 0) < 0 ? -errno : 0;
     if (r == 0 && mode == PREALLOC_FALLOC && a->q.size)
         r = -posix_fallocate(fd, 0, (off_t)a->q.size);
@@ -130,7 +131,7 @@ static int create_raw(const struct create_args *a, int mode)
 /* preallocation=metadata of a new qcow2 image. */
 static int prealloc_qcow2(const struct create_args *a)
 {
-    struct blockdev *bd = img_open(a->file, "qcow2", true, false, true);
+    struct blockdev *bd = img_open(a->path, "qcow2", true, false, true);
     if (!bd)
         return 1;
     int r = qcow2_preallocate(bd, 0, a->q.size);
@@ -190,6 +191,8 @@ int img_create(int argc, char **argv)
         return 1;
     }
     a.file = argv[optind++];
+    char pbuf[IMG_PATH_MAX];
+    a.path = img_file_path(a.file, pbuf, sizeof(pbuf));
     if (optind < argc && a.size_in_o) {
         /* qemu-img refuses -o size=... together with the SIZE argument. */
         img_error("%s: The image size must be specified only once", a.file);
@@ -262,7 +265,7 @@ int img_create(int argc, char **argv)
     }
     struct herd_err e = {0};
     a.q.err = &e;
-    int r = qcow2_create(a.file, &a.q);
+    int r = qcow2_create(a.path, &a.q);
     if (r < 0) {
         img_error("%s: %s", a.file, img_errmsg(&e));
         return 1;
