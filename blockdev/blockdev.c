@@ -200,6 +200,8 @@ static int open_backing(struct blockdev *bd, const struct blockdev_open_opts *op
         return herd_err_set(opts->err, -ELOOP, NULL, "Backing chain of '%s' is deeper than %u",
                             bd->filename, max);
     const char *fmt = bd->backing_fmt;
+    if (depth == 0 && opts->backing_driver)
+        fmt = opts->backing_driver;
     if (opts->chain_pinned)
         fmt = opts->chain[depth].format;
     if (!fmt && depth == 0)
@@ -221,6 +223,7 @@ static int open_backing(struct blockdev *bd, const struct blockdev_open_opts *op
     child.format = fmt;
     child.read_only = true;
     child.backing_format = NULL;
+    child.backing_driver = NULL;
     int r = bd_open_depth(p, &child, depth + 1, &bd->backing);
     if (r < 0 && opts->err) { /* qemu's wording: the chain's failure, nested */
         char inner[sizeof(opts->err->msg)];

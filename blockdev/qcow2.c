@@ -338,6 +338,48 @@ static int zero_cluster(struct qcow2 *q, uint64_t ci, uint64_t e, bool unmap)
     return r;
 }
 
+/* Whether [off, off + len) (clamped to the image) reads as zeros by
+ * allocation status alone, through the backing chain, no data read: qemu's
+ * is_zero() test before it zeroes a whole cluster for a partial request. */
+static int range_is_zero(struct qcow2 *q, uint64_t off, uint64_t len, bool *zero)
+{
+    *zero = true;
+    if (off >= q->bd->size)
+        return 0;
+    len = BD_MIN(len, q->bd->size - off);
+    while (len && *zero) {
+        struct blockdev_extent ext;
+        int r = blockdev_map_extent(q->bd, off, len, &ext);
+        if (r < 0)
+            return r;
+        if (ext.length == 0 || ext.length > len)
+            return -EIO;
+        *zero = ext.zero;
+        off += ext.length;
+        len -= ext.length;
+    }
+    return 0;
+}
+
+/* A partial zero request on an unallocated cluster whose other bytes read as
+ * zeros already: the whole cluster becomes a zero cluster (qemu, v3 only). */
+static int zero_partial_whole(struct qcow2 *q, uint64_t ci, uint64_t e, uint64_t off,
+                              uint64_t n, bool *done)
+{
+    *done = false;
+    if (q->version < 3 || qcow2_classify(q, e) != QCOW2_C_UNALLOCATED)
+        return 0;
+    uint64_t cstart = ci << q->cluster_bits;
+    bool head, tail = false;
+    int r = range_is_zero(q, cstart, off - cstart, &head);
+    if (r == 0 && head)
+        r = range_is_zero(q, off + n, cstart + q->cs - (off + n), &tail);
+    if (r < 0 || !head || !tail)
+        return r;
+    *done = true;
+    return zero_cluster(q, ci, e, false);
+}
+
 static int qcow2_zero(struct blockdev *bd, uint64_t off, uint64_t len, unsigned flags)
 {
     struct qcow2 *q = qcow2_of(bd);
@@ -349,10 +391,13 @@ static int qcow2_zero(struct blockdev *bd, uint64_t off, uint64_t len, unsigned 
         int r = qcow2_l2_get(q, ci, &e);
         if (r < 0)
             return r;
+        bool done = false;
         if (q->version >= 3 && inoff == 0 && n == cluster_len(q, ci))
             r = zero_cluster(q, ci, e, flags & BLOCKDEV_ZERO_MAY_UNMAP);
-        else if (!reads_zero(q, e, off))
-            r = write_range(q, NULL, n, off);
+        else if ((r = zero_partial_whole(q, ci, e, off, n, &done)) == 0 && !done &&
+                 ((q->version >= 3 && qcow2_classify(q, e) == QCOW2_C_UNALLOCATED) ||
+                  !reads_zero(q, e, off)))
+            r = write_range(q, NULL, n, off); /* qemu: zeros written, the cluster copied */
         if (r < 0)
             return r;
         off += n;

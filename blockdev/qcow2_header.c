@@ -34,8 +34,11 @@ static int unsupported_features(const struct qcow2 *q, struct herd_err *herr, ui
 {
     char list[400] = "";
     size_t n = 0;
-    for (uint32_t i = 0; q->feature_names && i + 48 <= q->feature_len; i += 48) {
-        const uint8_t *f = (const uint8_t *)q->feature_names + i;
+    /* As qemu, a last entry cut short by the extension's length counts,
+     * zero-padded to its 48 bytes. */
+    for (uint32_t i = 0; q->feature_names && i < q->feature_len; i += 48) {
+        uint8_t f[48] = {0};
+        memcpy(f, q->feature_names + i, BD_MIN(48u, q->feature_len - i));
         if (f[2] == 0)
             break;
         if (f[0] != 0 || f[1] >= 64 || !(mask & (1ull << f[1])))

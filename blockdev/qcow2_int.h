@@ -116,6 +116,10 @@ int qcow2_refcount_set(struct qcow2 *q, uint64_t cluster, uint64_t rc);
  * in-memory table is the caller's to swap. */
 int qcow2_reftable_write(struct qcow2 *q, const uint64_t *table, uint64_t bytes, uint64_t offset);
 int qcow2_alloc_clusters(struct qcow2 *q, uint64_t n, uint64_t *offset);
+/* n contiguous clusters as qemu places a data run: clusters no refblock
+ * covers yet count as free, and the refblocks the run lacks are placed right
+ * after it (describing themselves). */
+int qcow2_alloc_run(struct qcow2 *q, uint64_t n, uint64_t *offset);
 int qcow2_free_deferred(struct qcow2 *q, uint64_t offset, uint64_t nclusters);
 int qcow2_apply_pending(struct qcow2 *q);
 uint64_t qcow2_rb_get(const uint8_t *rb, uint64_t i, unsigned order);

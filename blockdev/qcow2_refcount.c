@@ -280,3 +280,101 @@ int qcow2_apply_pending(struct qcow2 *q)
     q->n_pending = 0;
     return qcow2_cache_flush(&q->rbc);
 }
+
+/* Refcount of a cluster for the search of qcow2_alloc_run: 0 where no
+ * refblock covers it yet. */
+static int search_refcount(struct qcow2 *q, uint64_t c, uint64_t *rc)
+{
+    if (q->reft[c / q->rb_entries] == 0) {
+        *rc = 0;
+        return 0;
+    }
+    return qcow2_refcount_get(q, c, rc);
+}
+
+/* First cluster from *c on that search_refcount calls free; -EAGAIN once
+ * the search leaves what the refcount table covers (grown here). */
+static int next_free(struct qcow2 *q, uint64_t *c)
+{
+    for (uint64_t rc;; (*c)++) {
+        uint64_t rng = *c / q->rb_entries;
+        if (rng >= q->reft_size) {
+            int r = reftable_grow(q, rng + 1);
+            return r < 0 ? r : -EAGAIN;
+        }
+        int r = search_refcount(q, *c, &rc);
+        if (r < 0)
+            return r;
+        if (rc == 0)
+            return 0;
+    }
+}
+
+/* A refblock for range rng at the first free cluster from *next on: where
+ * it describes itself, or counted in the refblock of the range it lands in
+ * (placed first, the same way). */
+static int refblock_place(struct qcow2 *q, uint64_t rng, uint64_t *next, unsigned depth)
+{
+    int r = next_free(q, next);
+    if (r < 0)
+        return r;
+    uint64_t p = (*next)++, prng = p / q->rb_entries;
+    if (prng == rng)
+        return refblock_create_at(q, rng, p);
+    if (depth > 8)
+        return -EIO; /* cannot happen: a range holds more than 8 clusters */
+    if (!q->reft[prng] && (r = refblock_place(q, prng, next, depth + 1)) < 0)
+        return r;
+    uint8_t *rb;
+    uint64_t off = p << q->cluster_bits;
+    if ((r = qcow2_cache_get_empty(&q->rbc, off, &rb)) < 0)
+        return r;
+    qcow2_cache_mark_dirty(&q->rbc, off);
+    if ((r = qcow2_refcount_set(q, p, 1)) < 0 || (r = qcow2_cache_flush(&q->rbc)) < 0)
+        return r; /* the block and its own refcount before the table names it */
+    q->reft[rng] = off;
+    return write_reft_entry(q, rng);
+}
+
+int qcow2_alloc_run(struct qcow2 *q, uint64_t n, uint64_t *offset)
+{
+    uint64_t start, run, c;
+    int r;
+retry:
+    start = c = q->free_hint;
+    run = 0;
+    while (run < n) {
+        uint64_t rc;
+        if (c / q->rb_entries >= q->reft_size) {
+            if ((r = reftable_grow(q, c / q->rb_entries + 1)) < 0)
+                return r;
+            goto retry; /* the new table sits where the run was heading */
+        }
+        if ((r = search_refcount(q, c, &rc)) < 0)
+            return r;
+        if (rc)
+            run = 0;
+        else if (run++ == 0)
+            start = c;
+        c++;
+    }
+    /* The refblocks the run lacks go right after it (qemu's order). */
+    uint64_t next = start + n;
+    for (uint64_t rng = start / q->rb_entries; rng <= (start + n - 1) / q->rb_entries; rng++) {
+        if (q->reft[rng])
+            continue;
+        r = refblock_place(q, rng, &next, 0);
+        if (r == -EAGAIN)
+            goto retry;
+        if (r < 0)
+            return r;
+    }
+    for (uint64_t i = 0; i < n; i++) {
+        if ((r = qcow2_refcount_set(q, start + i, 1)) < 0)
+            return r;
+    }
+    if (start == q->free_hint)
+        q->free_hint = start + n;
+    *offset = start << q->cluster_bits;
+    return 0;
+}

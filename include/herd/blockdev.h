@@ -49,6 +49,8 @@ struct blockdev_open_opts {
                                    files open ~10-20 ms after the process is gone */
     bool backing_raw_fallback;  /* backing without a format extension is raw */
     const char *backing_format; /* format of the first backing file if the header has none */
+    const char *backing_driver; /* format of the first backing file, over the header's
+                                   (qemu's backing.driver=); NULL = the header's */
     unsigned max_chain;         /* 0 = BLOCKDEV_MAX_CHAIN */
     size_t l2_cache_bytes;      /* 0 = default (32 MiB or what fits the disk) */
     int engine;                 /* enum blockdev_engine; 0 = auto */

@@ -133,4 +133,13 @@ int qcow2_write_compressed(struct blockdev *bd, uint64_t off, const void *data);
  * needed). -ENOTSUP for a smaller size, -EFBIG past the L1 limit. */
 int qcow2_grow(struct blockdev *bd, uint64_t new_size);
 
+/*
+ * preallocation=metadata: each unallocated guest cluster of [from, to) gets
+ * a host cluster of its own (reading as zeros), L2 tables as needed, laid
+ * out as qemu (per L2 table: the table, then the run of its data clusters);
+ * the file is extended over them. -ENOTSUP for an image with a backing file
+ * (qemu allows it only with extended L2 entries), -EROFS read-only.
+ */
+int qcow2_preallocate(struct blockdev *bd, uint64_t from, uint64_t to);
+
 #endif

@@ -204,6 +204,15 @@ same_output "unknown features" info feat.qcow2
 grep -q "raw external data, Unknown incompatible feature: 8000000000000100" "$T/h.out" ||
     fail "feature names: $(cat "$T/h.out")"
 same_io "unknown features" feat.qcow2 feat.qcow2 -c 'read 0 512'
+# A feature table cut short inside its only entry (036): the entry counts,
+# its name zero-padded. Extension at 0x70: length 14, entry 0 made bit 63.
+qemu-img create -q -f qcow2 feat.qcow2 1M
+printf '\x00\x00\x00\x0e\x00\x3f' | dd of=feat.qcow2 bs=1 seek=$((0x74)) conv=notrunc status=none
+dd if=/dev/zero of=feat.qcow2 bs=1 seek=$((0x88)) count=8 conv=notrunc status=none
+printf '\x80' | dd of=feat.qcow2 bs=1 seek=72 conv=notrunc status=none
+same_output "short feature table" info feat.qcow2
+grep -q "Unsupported qcow2 feature(s): dirty bit$" "$T/h.out" ||
+    fail "short feature table: $(cat "$T/h.out")"
 echo "unknown incompatible features named as qemu"
 
 # 9. write -c (compressed clusters: whole ones from a cluster boundary, a
@@ -283,4 +292,111 @@ echo "chain failures and rebase without -F worded as qemu; -s refused"
 cmp h1234.qcow2 q1234.qcow2 || fail "create 1234: not qemu-img's bytes"
 same_output "create 1E" create -f qcow2 big.qcow2 1E
 echo "qcow2 create sizes as qemu-img"
+
+# 12. preallocation (079, 115, 121): -o preallocation=metadata lays out
+# qemu-img's bytes (per L2 table: the table, then its data clusters; a
+# refblock the run lacks right after it); with many small refblocks (512-byte
+# clusters, 64-bit refcounts: 64 clusters each) every cluster is referenced
+# and counted; the Formatting line names preallocation and compat as given;
+# raw falloc/full are zeros of the full size; modes qemu refuses, refused.
+for o in cluster_size=64k,size=100M cluster_size=16k,size=20M cluster_size=1M,size=100M \
+         cluster_size=512,refcount_bits=1,size=8M; do
+    rm -f hp.qcow2 qp.qcow2
+    "$H" create -q -f qcow2 -o "preallocation=metadata,$o" hp.qcow2 || fail "prealloc $o"
+    qemu-img create -q -f qcow2 -o "preallocation=metadata,$o" qp.qcow2
+    cmp hp.qcow2 qp.qcow2 || fail "prealloc $o: not qemu-img's bytes"
+done
+"$H" create -q -f qcow2 -o preallocation=metadata,cluster_size=512,refcount_bits=64 hp.qcow2 4M ||
+    fail "prealloc 512/64"
+qemu-img check hp.qcow2 > c.out 2>&1 || fail "prealloc 512/64: $(cat c.out)"
+grep -q '^8192/8192 = 100.00% allocated' c.out || fail "prealloc 512/64: $(cat c.out)"
+qemu-io -c 'read -P 0 0 4M' hp.qcow2 > /dev/null || fail "prealloc: data not zero"
+for o in preallocation=off,compat=1.1 preallocation=metadata preallocation=bogus \
+         preallocation=falloc,cluster_size=4k; do
+    rm -f p.qcow2; same_output "create -o $o" create -f raw -o "${o%%,*}" p.raw 1M
+    [ "$o" = preallocation=falloc,cluster_size=4k ] && continue
+    rm -f p.qcow2; same_output "create -o $o" create -f qcow2 -o "$o" p.qcow2 1M
+done
+same_output "prealloc with backing" create -f qcow2 -o preallocation=metadata -b hp.qcow2 \
+    -F qcow2 p.qcow2 1M
+"$H" create -q -f raw -o preallocation=full p.raw 3M && cmp p.raw <(head -c 3M /dev/zero) ||
+    fail "raw full"
+[ "$(stat -c %b p.raw)" -ge 6144 ] || fail "raw full: not allocated"
+echo "preallocation=metadata as qemu-img"
+
+# 13. Rebase past the old backing file's end (or without one) writes zeros
+# as zero clusters, as qemu-img rebase (252); commit -b names the target and
+# keeps the top image's content even for the immediate backing file (097).
+for t in h q; do
+    rm -f $t.qcow2 $t.new
+    qemu-img create -q -f qcow2 $t.qcow2 384k; qemu-img create -q -f qcow2 $t.new 384k
+    qemu-io -c 'write -P 0x22 0 128k' $t.qcow2 > /dev/null
+    qemu-io -c 'write -P 0x11 0 64k' -c 'write -P 0x11 256k 64k' $t.new > /dev/null
+done
+"$H" rebase -b h.new -F qcow2 h.qcow2 || fail "rebase onto new"
+qemu-img rebase -b q.new -F qcow2 q.qcow2
+qemu-img map --output=json h.qcow2 | sed 's/, "offset": [0-9]*//' > h.map
+qemu-img map --output=json q.qcow2 | sed 's/, "offset": [0-9]*//' > q.map
+diff -u q.map h.map || fail "rebase without old backing: map differs from qemu-img rebase"
+qemu-img compare -q h.qcow2 q.qcow2 || fail "rebase without old backing: content"
+for t in h q; do
+    rm -f $t.b $t.t
+    qemu-img create -q -f qcow2 $t.b 1M
+    qemu-img create -q -f qcow2 -b $t.b -F qcow2 $t.t
+    qemu-io -c 'write -P 3 0 64k' $t.t > /dev/null
+done
+"$H" commit -q -b h.b h.t || fail "commit -b"
+qemu-img commit -q -b q.b q.t
+top_map h.t > h.map; top_map q.t > q.map
+diff -u q.map h.map || fail "commit -b emptied the top image"
+qemu-img compare -q h.b q.b || fail "commit -b: base content"
+echo "rebase zeros and commit -b as qemu-img"
+
+# 14. write -z of part of a cluster (154): the whole cluster becomes a zero
+# cluster where its other bytes read as zeros through the chain; else zeros
+# are written and the cluster copied, even where the request itself reads
+# zeros (past the backing file's end).
+for t in h q; do
+    rm -f $t.b $t.t
+    qemu-img create -q -f qcow2 -o cluster_size=512 $t.b $((1024 * 1024 + 1024))
+    qemu-io -c 'write -P 1 1M 512' -c 'write -P 2 8k 512' $t.b > /dev/null
+    qemu-img create -q -f qcow2 -o cluster_size=4k -b $t.b -F qcow2 $t.t $((1024 * 1024 + 2048))
+done
+ops=(-c 'write -z 0 2k' -c 'write -z 8704 512' -c 'write -z 16k 5k' -c 'write -z 1049600 512')
+"$H" io "${ops[@]}" h.t > /dev/null || fail "write -z partial"
+qemu-io "${ops[@]}" q.t > /dev/null
+qemu-img map --output=json h.t | sed 's/, "offset": [0-9]*//' > h.map
+qemu-img map --output=json q.t | sed 's/, "offset": [0-9]*//' > q.map
+diff -u q.map h.map || fail "write -z partial: allocation differs from qemu-io"
+qemu-img compare -q h.t q.t || fail "write -z partial: content"
+qemu-img check -q h.t || fail "write -z partial: check"
+echo "partial write -z as qemu-io"
+
+# 15. open -o backing.driver=FMT (114): the first backing file's format given
+# over the header's (here a format nobody has), as qemu-io.
+qemu-img create -q -f qcow2 bd.base 1M
+qemu-io -c 'write -P 7 0 4k' bd.base > /dev/null
+qemu-img create -q -f qcow2 -b bd.base -F qcow2 bd.top
+# The backing format extension at 0x70 ("qcow2") becomes "foo".
+printf '\x00\x00\x00\x03foo\x00\x00' | dd of=bd.top bs=1 seek=$((0x74)) conv=notrunc status=none
+qemu-img info bd.top | grep -q '^backing file format: foo$' || fail "backing.driver: no format foo"
+for o in "" "backing.driver=qcow2," "backing.driver=bogus,"; do
+    same_io "open -o ${o}driver=qcow2" bd.top bd.top -c close \
+        -c "open -o ${o}driver=qcow2 bd.top" -c 'read -P 7 0 4k'
+done
+echo "open -o backing.driver as qemu-io"
+
+# 16. "file:" names (126): the prefix is qemu's file protocol; a name left
+# with a colon before its first slash is shown as ./NAME, and its backing
+# file's actual path follows from that.
+mkdir -p fp && cd fp
+"$H" create -q -f qcow2 "file:$T/fp/a:b.qcow2" 1M && [ -f "$T/fp/a:b.qcow2" ] ||
+    fail "create file:/abs/a:b"
+qemu-img create -q -f qcow2 base.qcow2 1M
+"$H" create -q -f qcow2 -b base.qcow2 -F qcow2 file:image:top.qcow2 && [ -f image:top.qcow2 ] ||
+    fail "create file:image:top"
+same_output "info file:image:top" info file:image:top.qcow2
+grep -q '^image: ./image:top.qcow2$' "$T/h.out" || fail "file: name shown: $(cat "$T/h.out")"
+cd "$T"
+echo "file: names as qemu-img"
 exit 0

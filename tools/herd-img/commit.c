@@ -139,7 +139,7 @@ int img_commit(int argc, char **argv)
         case 'd': keep = true; break;
         case 'q': quiet = true; break;
         case 'p': case 't': break;
-        case 'b': base = optarg; break;
+        case 'b': base = optarg; keep = true; break; /* -b implies -d (qemu-img) */
         default: return 1;
         }
     }
@@ -186,13 +186,26 @@ int img_commit(int argc, char **argv)
     return 0;
 }
 
+/* Makes [off, off + len) of bd read as data (len bytes), or as zeros written
+ * as such (zero clusters where whole), as qemu-img rebase does past the end of
+ * the old backing file. */
+static int rebase_put(struct blockdev *bd, const uint8_t *data, uint64_t len, uint64_t off,
+                      bool zeros)
+{
+    return zeros ? blockdev_write_zeroes(bd, off, len, 0) : blockdev_pwrite(bd, data, len, off);
+}
+
 /* Safe rebase: where the overlay does not decide the content, it must read
  * the same through the new backing file as through the old one. Compared and
  * copied cluster by cluster, so that a cluster whose bytes already agree stays
- * unallocated (shared with the backing file), as qemu-img rebase leaves it. */
+ * unallocated (shared with the backing file), as qemu-img rebase leaves it.
+ * Past the old backing file's end (or with none) the old content is zeros,
+ * written as zeros (qemu-img rebase: write-zeroes there, data elsewhere). */
 static int rebase_copy(struct blockdev *bd, struct blockdev *nb)
 {
     uint64_t size = blockdev_size(bd), off = 0, nsize = nb ? blockdev_size(nb) : 0;
+    struct blockdev *ob = blockdev_backing(bd);
+    uint64_t osize = ob ? blockdev_size(ob) : 0;
     struct qcow2_info qi;
     uint64_t cs = qcow2_get_info(bd, &qi) == 0 ? qi.cluster_size : 65536;
     uint8_t *a = malloc(CHUNK), *b = malloc(CHUNK);
@@ -207,6 +220,9 @@ static int rebase_copy(struct blockdev *bd, struct blockdev *nb)
             off += n;
             continue;
         }
+        if (off < osize)
+            n = img_min(n, osize - off);
+        bool zeros = off >= osize;
         uint64_t in = off < nsize ? img_min(n, nsize - off) : 0;
         r = blockdev_pread(bd, a, n, off);
         memset(b + in, 0, n - in);
@@ -218,13 +234,13 @@ static int rebase_copy(struct blockdev *bd, struct blockdev *nb)
             uint64_t end = img_min((off + p) / cs * cs + cs - off, n);
             bool differ = memcmp(a + p, b + p, end - p) != 0;
             if (!differ && from < p)
-                r = blockdev_pwrite(bd, a + from, p - from, off + from);
+                r = rebase_put(bd, a + from, p - from, off + from, zeros);
             if (!differ)
                 from = end;
             p = end;
         }
         if (r == 0 && from < n)
-            r = blockdev_pwrite(bd, a + from, n - from, off + from);
+            r = rebase_put(bd, a + from, n - from, off + from, zeros);
         off += n;
     }
     free(a);

@@ -14,8 +14,10 @@
 
 struct create_args {
     const char *fmt, *file;
+    const char *path; /* file as a path: its "file:" prefix dropped (img_file_path) */
     struct qcow2_create_opts q;
     bool quiet, have_size, size_in_o;
+    const char *prealloc, *compat; /* as given (printed back), NULL when not */
 };
 
 static int parse_o(char *opts, struct create_args *a)
@@ -41,10 +43,12 @@ static int parse_o(char *opts, struct create_args *a)
             a->q.backing_fmt = v;
         else if (!strcmp(kv, "size") && img_parse_size(v, &n) == 0)
             a->q.size = n, a->have_size = a->size_in_o = true;
-        else if ((!strcmp(kv, "compat") && (!strcmp(v, "1.1") || !strcmp(v, "v3"))) ||
-                 (!strcmp(kv, "lazy_refcounts") && !strcmp(v, "off")) ||
-                 (!strcmp(kv, "extended_l2") && !strcmp(v, "off")) ||
-                 (!strcmp(kv, "preallocation") && !strcmp(v, "off")))
+        else if (!strcmp(kv, "compat") && (!strcmp(v, "1.1") || !strcmp(v, "v3")))
+            a->compat = v;
+        else if (!strcmp(kv, "preallocation"))
+            a->prealloc = v; /* checked once the Formatting line is out, as qemu-img */
+        else if ((!strcmp(kv, "lazy_refcounts") && !strcmp(v, "off")) ||
+                 (!strcmp(kv, "extended_l2") && !strcmp(v, "off")))
             continue;
         else {
             img_error("Unsupported or invalid option '%s=%s'", kv, v);
@@ -58,13 +62,13 @@ static int size_from_backing(struct create_args *a)
 {
     const char *b = a->q.backing_file;
     char *path = NULL;
-    const char *slash = strrchr(a->file, '/');
+    const char *slash = strrchr(a->path, '/');
     if (b[0] != '/' && !strstr(b, "://") && slash) {
-        size_t dl = (size_t)(slash - a->file) + 1;
+        size_t dl = (size_t)(slash - a->path) + 1;
         path = malloc(dl + strlen(b) + 1);
         if (!path)
             return -ENOMEM;
-        memcpy(path, a->file, dl);
+        memcpy(path, a->path, dl);
         strcpy(path + dl, b);
     }
     struct blockdev *bd = img_open(path ? path : b, a->q.backing_fmt, false, true, false);
@@ -76,11 +80,46 @@ static int size_from_backing(struct create_args *a)
     return 0;
 }
 
-static int create_raw(const struct create_args *a)
+/* qemu's preallocation modes, NULL = off; -1 for a name it does not know. */
+enum { PREALLOC_OFF, PREALLOC_METADATA, PREALLOC_FALLOC, PREALLOC_FULL };
+static int prealloc_mode(const char *v)
 {
-    int fd = open(a->file, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0 || ftruncate(fd, 0) < 0 || ftruncate(fd, (off_t)a->q.size) < 0) {
-        img_error("%s: Could not create image: %s", a->file, strerror(errno));
+    static const char *const names[] = {"off", "metadata", "falloc", "full"};
+    if (!v)
+        return PREALLOC_OFF;
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(v, names[i]))
+            return i;
+    return -1;
+}
+
+/* Writes zeros over the whole file (preallocation=full). */
+static int write_zeros(int fd, uint64_t size)
+{
+    static const char z[65536];
+    for (uint64_t d = 0; d < size;) {
+        ssize_t n = pwrite(fd, z, (size_t)img_min(sizeof(z), size - d), (off_t)d);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return n < 0 ? -errno : -EIO;
+        d += (uint64_t)n;
+    }
+    return 0;
+}
+
+static int create_raw(const struct create_args *a, int mode)
+{
+    int fd = open(a->path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    int r = fd < 0 || ftruncate(fd, 0) < 0 ? -errno : 0;
+    if (r == 0 && mode == PREALLOC_FALLOC && a->q.size)
+        r = -posix_fallocate(fd, 0, (off_t)a->q.size);
+    if (r == 0 && mode == PREALLOC_FULL)
+        r = write_zeros(fd, a->q.size);
+    if (r == 0 && ftruncate(fd, (off_t)a->q.size) < 0)
+        r = -errno;
+    if (r < 0) {
+        img_error("%s: Could not create image: %s", a->file, strerror(-r));
         if (fd >= 0)
             close(fd);
         return 1;
@@ -89,16 +128,41 @@ static int create_raw(const struct create_args *a)
     return 0;
 }
 
+/* preallocation=metadata of a new qcow2 image. */
+static int prealloc_qcow2(const struct create_args *a)
+{
+    struct blockdev *bd = img_open(a->path, "qcow2", true, false, true);
+    if (!bd)
+        return 1;
+    int r = qcow2_preallocate(bd, 0, a->q.size);
+    int rc = blockdev_close(bd);
+    if (r == 0)
+        r = rc;
+    if (r < 0) {
+        img_error("%s: Could not preallocate metadata: %s", a->file, strerror(-r));
+        return 1;
+    }
+    return 0;
+}
+
 static void print_formatting(const struct create_args *a)
 {
     if (strcmp(a->fmt, "qcow2")) {
-        printf("Formatting '%s', fmt=%s size=%llu\n", a->file, a->fmt,
+        printf("Formatting '%s', fmt=%s size=%llu", a->file, a->fmt,
                (unsigned long long)a->q.size);
+        if (a->prealloc)
+            printf(" preallocation=%s", a->prealloc);
+        printf("\n");
         return;
     }
-    printf("Formatting '%s', fmt=qcow2 cluster_size=%u extended_l2=off compression_type=%s "
-           "size=%llu", a->file, a->q.cluster_size ? a->q.cluster_size : 65536,
-           a->q.compression_type ? "zstd" : "zlib", (unsigned long long)a->q.size);
+    printf("Formatting '%s', fmt=qcow2 cluster_size=%u extended_l2=off", a->file,
+           a->q.cluster_size ? a->q.cluster_size : 65536);
+    if (a->prealloc)
+        printf(" preallocation=%s", a->prealloc);
+    printf(" compression_type=%s size=%llu", a->q.compression_type ? "zstd" : "zlib",
+           (unsigned long long)a->q.size);
+    if (a->compat)
+        printf(" compat=%s", a->compat);
     if (a->q.backing_file)
         printf(" backing_file=%s", a->q.backing_file);
     if (a->q.backing_fmt)
@@ -127,6 +191,8 @@ int img_create(int argc, char **argv)
         return 1;
     }
     a.file = argv[optind++];
+    char pbuf[IMG_PATH_MAX];
+    a.path = img_file_path(a.file, pbuf, sizeof(pbuf));
     if (optind < argc && a.size_in_o) {
         /* qemu-img refuses -o size=... together with the SIZE argument. */
         img_error("%s: The image size must be specified only once", a.file);
@@ -171,14 +237,38 @@ int img_create(int argc, char **argv)
     }
     if (!strcmp(a.fmt, "qcow2")) /* qemu's qcow2 takes whole sectors */
         a.q.size = (a.q.size + 511) & ~511ull;
-    if (!strcmp(a.fmt, "raw"))
-        return create_raw(&a);
+    int mode = prealloc_mode(a.prealloc);
+    bool raw = !strcmp(a.fmt, "raw");
+    if (mode < 0) {
+        if (raw)
+            img_error("%s: invalid parameter value: %s", a.file, a.prealloc);
+        else
+            img_error("%s: Parameter 'preallocation' does not accept value '%s'", a.file,
+                      a.prealloc);
+        return 1;
+    }
+    if (raw && mode == PREALLOC_METADATA) {
+        img_error("%s: Unsupported preallocation mode: metadata", a.file);
+        return 1;
+    }
+    if (raw)
+        return create_raw(&a, mode);
+    if (mode != PREALLOC_OFF && a.q.backing_file) {
+        img_error("%s: Backing file and preallocation can only be used at the same time "
+                  "if extended_l2 is on", a.file);
+        return 1;
+    }
+    if (mode == PREALLOC_FALLOC || mode == PREALLOC_FULL) {
+        img_error("%s: preallocation=%s is not supported for qcow2 by herd-img "
+                  "(off and metadata are)", a.file, a.prealloc);
+        return 1;
+    }
     struct herd_err e = {0};
     a.q.err = &e;
-    int r = qcow2_create(a.file, &a.q);
+    int r = qcow2_create(a.path, &a.q);
     if (r < 0) {
         img_error("%s: %s", a.file, img_errmsg(&e));
         return 1;
     }
-    return 0;
+    return mode == PREALLOC_METADATA ? prealloc_qcow2(&a) : 0;
 }

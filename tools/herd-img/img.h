@@ -48,7 +48,14 @@ static inline uint64_t img_min(uint64_t a, uint64_t b)
     return a < b ? a : b;
 }
 
-/* Opens an image for a command; prints the error itself. */
+/* A file name as qemu's file protocol takes it: a "file:" prefix dropped, and
+ * a name then left with a colon before its first slash given "./" (so that
+ * it names no protocol: qemu's bdrv_parse_filename_strip_prefix). Returns
+ * name itself without the prefix, else buf (name cut to fit, len >= 3). */
+#define IMG_PATH_MAX 4104
+const char *img_file_path(const char *name, char *buf, size_t len);
+
+/* Opens an image for a command (through img_file_path); prints the error itself. */
 struct blockdev *img_open(const char *path, const char *fmt, bool rw, bool force_share,
                           bool no_backing);
 /* The same with the caller's options (their format and err are set here). */

@@ -16,12 +16,13 @@
 
 struct open_req {
     const char *path, *fmt;
+    const char *backing_driver; /* backing.driver: the first backing file's format */
     const char *bad_opt; /* first option no format of ours has */
     bool ro, force;
 };
 
 /* "key=value,..." as open -o and --image-opts take them: driver,
- * file.filename (or filename) and read-only; any other is refused at the
+ * file.filename (or filename), read-only and backing.driver; any other is refused at the
  * open, as qemu refuses options a format does not have. Edits opt in place. */
 static int parse_open_opts(char *opt, struct open_req *o)
 {
@@ -38,6 +39,8 @@ static int parse_open_opts(char *opt, struct open_req *o)
             o->path = v;
         } else if (!strcmp(kv, "read-only") && (!strcmp(v, "on") || !strcmp(v, "off"))) {
             o->ro = !strcmp(v, "on");
+        } else if (!strcmp(kv, "backing.driver")) {
+            o->backing_driver = v;
         } else if (!strcmp(kv, "file.driver") && !strcmp(v, "file")) {
             /* the only protocol */
         } else if (!o->bad_opt) {
@@ -54,6 +57,7 @@ static int do_open(struct io_ctx *x, const struct open_req *o)
         .format = img_guess_format(o->path, o->fmt),
         .read_only = o->ro,
         .no_lock = o->force,
+        .backing_driver = o->backing_driver,
         .err = &e,
     };
     if (strcmp(bo.format, "raw") && strcmp(bo.format, "qcow2")) {

@@ -109,13 +109,25 @@ char *img_backing_path(const char *image, const char *name)
     return p;
 }
 
+const char *img_file_path(const char *name, char *buf, size_t len)
+{
+    if (strncmp(name, "file:", 5))
+        return name;
+    const char *p = name + 5;
+    bool proto = p[strcspn(p, ":/")] == ':';
+    snprintf(buf, len, "%s%s", proto ? "./" : "", p);
+    return buf;
+}
+
 struct blockdev *img_open_opts(const char *path, const char *fmt, struct blockdev_open_opts *o)
 {
     struct herd_err e;
     struct blockdev *bd;
-    o->format = img_guess_format(path, fmt);
+    char pbuf[IMG_PATH_MAX];
+    const char *file = img_file_path(path, pbuf, sizeof(pbuf));
+    o->format = img_guess_format(file, fmt);
     o->err = &e;
-    int r = blockdev_open(path, o, &bd);
+    int r = blockdev_open(file, o, &bd);
     o->err = NULL;
     if (r < 0) {
         img_error("Could not open '%s': %s", path, img_errmsg(&e));

@@ -1,0 +1,104 @@
+/*
+ * qcow2 metadata preallocation (qemu-img create -o preallocation=metadata,
+ * qemu-img resize --preallocation=metadata): every unallocated guest cluster
+ * of a range gets a host cluster of its own, its data left unwritten.
+ *
+ * Layout as qemu's preallocate_co: per L2 table, the table first (when it is
+ * new), then one contiguous run of data clusters for the unallocated entries
+ * it covers. Crash-safe as every allocation here: the refcounts of the table
+ * and of the run are durable before the L2 entries that point at them (the
+ * L2 cache depends on the refcount cache), the file is extended to cover a
+ * run before any entry points into it, and a run that reuses freed space
+ * inside the file is zeroed first, so that no entry ever exposes old bytes.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "qcow2_int.h"
+
+/* Zeros over [off, off + len) of the image file, all below its end. */
+static int zero_old_space(struct qcow2 *q, uint64_t off, uint64_t len)
+{
+    if (fallocate(q->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
+                  (off_t)len) == 0)
+        return 0;
+    memset(q->bounce, 0, q->cs);
+    for (uint64_t d = 0; d < len; d += q->cs) {
+        int r = bd_pwrite_full(q->fd, q->bounce, BD_MIN(q->cs, len - d), off + d);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+/* Makes host clusters [off, off + len) safe to point at: inside the file and
+ * reading as zeros. */
+static int prepare_run(struct qcow2 *q, uint64_t off, uint64_t len)
+{
+    uint64_t fsize;
+    int r = bd_file_size(q->fd, &fsize);
+    if (r < 0)
+        return r;
+    if (off < fsize && (r = zero_old_space(q, off, BD_MIN(len, fsize - off))) < 0)
+        return r;
+    if (off + len > fsize && ftruncate(q->fd, (off_t)(off + len)) < 0)
+        return -errno;
+    return 0;
+}
+
+/* Preallocates the unallocated entries among guest clusters [ci, end) of one
+ * L2 table. */
+static int prealloc_table(struct qcow2 *q, uint64_t ci, uint64_t end)
+{
+    uint64_t n = 0, e;
+    for (uint64_t c = ci; c < end; c++) {
+        int r = qcow2_l2_get(q, c, &e);
+        if (r < 0)
+            return r;
+        n += qcow2_classify(q, e) == QCOW2_C_UNALLOCATED;
+    }
+    if (n == 0)
+        return 0;
+    uint64_t host;
+    int r = qcow2_l2_prepare(q, ci);
+    if (r == 0)
+        r = qcow2_alloc_run(q, n, &host);
+    if (r == 0)
+        r = prepare_run(q, host, n * q->cs);
+    for (uint64_t c = ci; r == 0 && c < end; c++) {
+        if ((r = qcow2_l2_get(q, c, &e)) < 0)
+            break;
+        if (qcow2_classify(q, e) != QCOW2_C_UNALLOCATED)
+            continue;
+        if (qcow2_overlaps_metadata(q, host, q->cs))
+            return qcow2_mark_corrupt(q, "preallocated cluster %#llx overlaps metadata",
+                                      (unsigned long long)host);
+        r = qcow2_l2_set(q, c, host | QCOW2_OFLAG_COPIED);
+        host += q->cs;
+    }
+    return r;
+}
+
+int qcow2_preallocate(struct blockdev *bd, uint64_t from, uint64_t to)
+{
+    if (strcmp(blockdev_format(bd), "qcow2"))
+        return -ENOTSUP;
+    struct qcow2 *q = qcow2_of(bd);
+    if (!q->writable)
+        return -EROFS;
+    if (bd->backing_name)
+        return -ENOTSUP; /* qemu: only with extended L2 entries */
+    to = BD_MIN(to, bd->size);
+    uint64_t ci = from >> q->cluster_bits, end = (to + q->cs - 1) >> q->cluster_bits;
+    while (ci < end) {
+        uint64_t tend = BD_MIN(end, (ci / q->l2_entries + 1) * q->l2_entries);
+        int r = prealloc_table(q, ci, tend);
+        if (r < 0)
+            return r;
+        ci = tend;
+    }
+    return blockdev_flush(bd);
+}
