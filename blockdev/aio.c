@@ -154,7 +154,7 @@ static int try_direct(struct blockdev *bd, struct blockdev_req *req)
     }
 }
 
-int64_t bd_run_sync(struct blockdev *bd, struct blockdev_req *req)
+static int64_t run_request(struct blockdev *bd, struct blockdev_req *req)
 {
     int r;
     switch (req->op) {
@@ -177,6 +177,14 @@ int64_t bd_run_sync(struct blockdev *bd, struct blockdev_req *req)
         r = -EINVAL;
     }
     return r < 0 ? r : (int64_t)req->len;
+}
+
+int64_t bd_run_sync(struct blockdev *bd, struct blockdev_req *req)
+{
+    pthread_mutex_lock(&bd->meta_lock);
+    int64_t res = run_request(bd, req);
+    pthread_mutex_unlock(&bd->meta_lock);
+    return res;
 }
 
 static void complete_later(struct blockdev *bd, struct blockdev_req *req, int64_t res)
@@ -207,10 +215,7 @@ static int try_ring(struct blockdev *bd, struct blockdev_req *req)
  * overtake anything queued before it. */
 static void run_now(struct blockdev *bd, struct blockdev_req *req)
 {
-    pthread_mutex_lock(&bd->meta_lock);
-    int64_t res = bd_run_sync(bd, req);
-    pthread_mutex_unlock(&bd->meta_lock);
-    complete_later(bd, req, res);
+    complete_later(bd, req, bd_run_sync(bd, req));
 }
 
 int blockdev_aio_submit(struct blockdev *bd, struct blockdev_req *req)
@@ -248,9 +253,7 @@ static void ring_done(struct blockdev_req *req, int64_t res, void *opaque)
     struct reap_ctx *c = opaque;
     /* A short transfer (end of a sparse file) is redone synchronously. */
     if (res >= 0 && (uint64_t)res != req->len) {
-        pthread_mutex_lock(&c->bd->meta_lock);
         res = bd_run_sync(c->bd, req);
-        pthread_mutex_unlock(&c->bd->meta_lock);
     }
     c->bd->inflight--;
     c->n++;

@@ -112,8 +112,7 @@ int bd_lock_image_wait(int fd, bool write, const char *path, unsigned wait_ms,
                        struct herd_err *err);
 void bd_unlock_image(int fd);
 
-/* aio.c: one request, synchronously (caller holds meta_lock where the
- * worker runs); bytes or -errno. */
+/* aio.c: one request, synchronously, under meta_lock; bytes or -errno. */
 int64_t bd_run_sync(struct blockdev *bd, struct blockdev_req *req);
 
 /* worker.c: a thread running requests in submission order (see there);

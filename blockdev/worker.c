@@ -208,10 +208,7 @@ static void *worker_main(void *arg)
                 finish(w, r, rc);
                 continue;
             }
-            pthread_mutex_lock(&bd->meta_lock);
-            int64_t res = bd_run_sync(bd, r);
-            pthread_mutex_unlock(&bd->meta_lock);
-            finish(w, r, res);
+            finish(w, r, bd_run_sync(bd, r));
         }
         batch_run(w); /* nothing more queued: do not hold the batch back */
     }
