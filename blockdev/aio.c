@@ -1,11 +1,13 @@
 /*
- * Asynchronous requests. A read, or an O_DIRECT write, that maps straight to
- * one host range of some layer goes to the io_uring ring; a buffered write
- * of mapped data runs at submission while the worker is idle (one
- * page-cache copy: cheaper than a thread wake-up, see worker.c); everything
- * else (allocating writes with their copy-on-write, flush, discard,
- * write-zeroes, reads the ring cannot take) goes to the disk's worker thread
- * (worker.c), or, where no thread could be had, runs at submission.
+ * Asynchronous requests. A read that maps straight to one host range of
+ * some layer goes to the io_uring ring; so does such an O_DIRECT write, and
+ * a buffered one runs at submission (one page-cache copy: cheaper than a
+ * thread wake-up, see worker.c), but a write only while the worker is idle,
+ * so that writes apply in submission order. Everything else (allocating
+ * writes with their copy-on-write, flush, discard, write-zeroes, reads the
+ * ring cannot take, writes that come while the worker is busy) goes to the
+ * disk's worker thread (worker.c), or, where no thread could be had, runs at
+ * submission.
  * Completions are reaped by blockdev_aio_reap.
  *
  * Two threads share a struct blockdev: the submitter (which also reaps) and
