@@ -248,7 +248,7 @@ static void exchange(struct netrun *r)
 {
     bool sending = r->role == R_TX || r->role == R_BOTH;
     uint64_t last_hello = 0, last_done = 0, progress = rdtsc(), acked_at = rdtsc(), last_acked = 0;
-    uint64_t last_ack_sent = 0, ack_tsc = rdtsc(), stalls = 0, window = WINDOW;
+    uint64_t last_ack_sent = 0, ack_tsc = rdtsc(), stalls = 0, window = WINDOW, data_t0;
     uint64_t hs_deadline = tsc_deadline(r->wait_s * 1000);
     r->last_data_tsc = rdtsc();
     /* Handshake. */
@@ -267,6 +267,7 @@ static void exchange(struct netrun *r)
     send_ctl(r, K_HELLO, 1);
     say("net: peer %02x:%02x:%02x:%02x:%02x:%02x", r->peer[0], r->peer[1], r->peer[2], r->peer[3], r->peer[4],
         r->peer[5]);
+    data_t0 = rdtsc();
     r->last_data_tsc = rdtsc();
     for (;;) {
         bool moved = poll_rx(r) != 0;
@@ -315,6 +316,9 @@ static void exchange(struct netrun *r)
             break;
         }
     }
+    /* Throughput measures this phase only: the handshake waits for the
+     * peer to boot. */
+    say("net: data phase %lu ms", (unsigned long)tsc_ms_since(data_t0));
     /* Final ACKs and DONE for a peer still waiting on us. */
     for (int i = 0; i < 3; i++) {
         send_ctl(r, r->role == R_TX ? K_DONE : K_ACK, 1);

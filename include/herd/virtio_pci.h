@@ -30,6 +30,7 @@
  * 30-50 us (PVM), catching the next request without one is the biggest win. */
 #define VIRTIO_POLL_NS      50000
 #define VIRTIO_POLL_NONE    1 /* ns: effectively no spinning */
+#define VIRTIO_IO_SLICE_NS  100000 /* the scheduler slice an I/O thread asks for (EEVDF) */
 
 /* Device status bits (2.1). */
 #define VIRTIO_STATUS_ACKNOWLEDGE 1

@@ -10,6 +10,8 @@
 #    with one queue pair and with two (multi_queue taps, probe.net.queues=2).
 # Each figure is the median of RUNS runs (default 5): both VMMs poll with
 # busy CPUs on a 2-core machine, so single runs are noisy.
+# BENCH_VIRTIO_PARTS: "blk net" (default) or either one alone;
+# BENCH_VIRTIO_NET_QUEUES: the queue-pair counts to run (default "1 2").
 # Rows: metric|herd|peer|peer name|unit.
 set -u
 root=${HERD_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -66,7 +68,10 @@ blk_run() { # VMM KIND DEPTH -> "write read" IOPS
     iops "$tmp/blk.log"
 }
 
-for kind in raw qcow2 qcow2-allocated; do
+parts=${BENCH_VIRTIO_PARTS:-blk net}
+kinds="raw qcow2 qcow2-allocated"
+[[ " $parts " == *" blk "* ]] || kinds=
+for kind in $kinds; do
     for depth in 1 32; do
         for who in herd qemu; do
             : > "$tmp/$who.w"
@@ -83,6 +88,7 @@ for kind in raw qcow2 qcow2-allocated; do
 done
 
 # Network: two guests per VMM on their own bridge.
+[[ " $parts " == *" net "* ]] || exit 0
 ip netns add "$ns"
 ip -n "$ns" link set lo up
 for t in ha hb qa qb; do
@@ -98,10 +104,10 @@ for br in brh:ha:hb brq:qa:qb bmh:ha:hb bmq:qa:qb; do
     ip -n "$ns" link set "$pre$x" master "$b" up
     ip -n "$ns" link set "$pre$y" master "$b" up
 done
-count=10000
+count=${BENCH_NET_COUNT:-10000}
 net_cmd="probe.tests=net probe.net.count=$count"
-fps() { # LOG: frames/s one way from "net: N ms, acked ..." and "sent N received M"
-    awk '/net: sent/ { recv = $6 } /net: [0-9]+ ms, acked/ { ms = $3 }
+fps() { # LOG: frames/s one way from "net: data phase N ms" and "sent N received M"
+    awk '/net: sent/ { recv = $6 } /net: data phase [0-9]+ ms/ { ms = $5 }
          END { if (ms > 0) printf "%d\n", recv * 1000 / ms; else print 0 }' "$1"
 }
 
@@ -131,9 +137,10 @@ net_pair() { # herd|qemu QUEUES: runs two guests at once, prints frames/s of the
     local p2=$!
     wait $p1 $p2
     fps "$tmp/na.log"
+    [ -n "${BENCH_NET_LOGS:-}" ] && cp "$tmp/na.log" "$BENCH_NET_LOGS.$1.$(date +%s%N)"
 }
 
-for q in 1 2; do
+for q in ${BENCH_VIRTIO_NET_QUEUES:-1 2}; do
     for who in herd qemu; do
         : > "$tmp/$who.fps"
     done

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -631,11 +632,38 @@ static void serve_kick(struct virtio_dev *dev, unsigned q)
     pthread_mutex_unlock(&dev->lock);
 }
 
+/* The I/O thread wakes for short bursts (a kick, a tap frame) while vCPU
+ * threads may spin for their whole slice. With EEVDF (Linux 6.12 on) a
+ * thread can ask for a shorter slice, which lets it preempt a running vCPU
+ * at once on wake-up instead of waiting out the vCPU's slice: measured
+ * +10 % probe-to-probe frames/s on a 2-core host (docs/devices.md). Older
+ * kernels ignore the request; it changes no share of CPU time, only when
+ * the thread gets it. */
+static void request_short_slice(void)
+{
+    /* struct sched_attr, first version (48 bytes): glibc has no wrapper and
+     * <linux/sched/types.h> clashes with <sched.h>. */
+    struct {
+        uint32_t size, policy;
+        uint64_t flags;
+        int32_t nice;
+        uint32_t priority;
+        uint64_t runtime, deadline, period;
+    } attr = {.size = sizeof(attr), .policy = SCHED_OTHER, .runtime = VIRTIO_IO_SLICE_NS};
+
+    _Static_assert(sizeof(attr) == 48, "sched_attr version 0 is 48 bytes");
+
+    if (syscall(SYS_sched_setattr, 0, &attr, 0) < 0)
+        log_debug("virtio: I/O thread slice of %u ns not set: %s", VIRTIO_IO_SLICE_NS,
+                  strerror(errno));
+}
+
 static void *io_thread(void *arg)
 {
     struct virtio_dev *dev = arg;
     struct epoll_event ev[8];
 
+    request_short_slice();
     jail_enter(JAIL_IO);
 
     for (;;) {
