@@ -33,6 +33,7 @@ static const struct {
     { "hostile", test_hostile },
     { "msix", test_msix },
     { "flood", test_flood },
+    { "ticks", test_ticks },
 };
 
 static struct bootinfo bi;

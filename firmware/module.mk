@@ -26,7 +26,7 @@ FW_SRCS := firmware/entry.S firmware/tables.S firmware/cpl0.S \
            firmware/tsc.c firmware/dma.c firmware/pci.c firmware/virtqueue.c firmware/virtio_pci.c \
            firmware/virtio_blk.c firmware/virtio_net.c \
            firmware/tests_pci.c firmware/tests_blk.c firmware/tests_net.c firmware/tests_hostile.c \
-           firmware/tests_msix.c firmware/tests_flood.c
+           firmware/tests_msix.c firmware/tests_flood.c firmware/tests_ticks.c
 FW_OBJS := $(patsubst firmware/%,$(FW_OUT)/obj/%.o,$(FW_SRCS))
 
 FIRMWARE += $(FW_OUT)/herd-probe.elf $(FW_OUT)/herd-probe.bzImage $(FW_OUT)/mkpattern

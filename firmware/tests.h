@@ -41,6 +41,7 @@ void test_net(struct test_ctx *t);
 void test_hostile(struct test_ctx *t);
 void test_msix(struct test_ctx *t);
 void test_flood(struct test_ctx *t);
+void test_ticks(struct test_ctx *t);
 
 /* Device tests' common start: probe.pci, the DMA allocator, PCI scan.
  * Reports its own failure. */

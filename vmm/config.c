@@ -27,6 +27,7 @@ void vmm_config_init(struct vmm_config *cfg)
 void vmm_config_free(struct vmm_config *cfg)
 {
     free(cfg->kernel);
+    free(cfg->restore);
     free(cfg->initrd);
     free(cfg->cmdline);
     free(cfg->serial_path);
@@ -162,6 +163,18 @@ static int apply_setting(struct vmm_config *cfg, const char *name, const char *v
         return set_string(&cfg->kernel, value);
     if (strcmp(name, "initrd") == 0)
         return set_string(&cfg->initrd, value);
+    if (strcmp(name, "restore") == 0) {
+        if (value[0])
+            return set_string(&cfg->restore, value);
+        return herd_err_set(err, -EINVAL, opt, "restore: the snapshot path is empty");
+    }
+    if (strcmp(name, "restore-mem") == 0) {
+        if (strcmp(value, "map") == 0 || strcmp(value, "copy") == 0) {
+            cfg->restore_copy = value[0] == 'c';
+            return 0;
+        }
+        return herd_err_set(err, -EINVAL, opt, "restore-mem: '%s' is not one of map, copy", value);
+    }
     if (strcmp(name, "cmdline") == 0)
         return set_string(&cfg->cmdline, value);
     if (strcmp(name, "control") == 0) {
@@ -229,7 +242,7 @@ static const struct {
     {"kernel", 0}, {"initrd", 0}, {"cmdline", 0}, {"mem", 1},
     {"cpus", 1},   {"serial", 0}, {"log-level", 0}, {"disks", 0}, {"nets", 0},
     {"control", 0}, {"cgroup", 0}, {"uid", 1}, {"gid", 1}, {"seccomp", 0},
-    {"file-size-max", 0},
+    {"file-size-max", 0}, {"restore", 0}, {"restore-mem", 0},
 };
 
 static int json_setting_index(const char *key)
@@ -412,6 +425,8 @@ static const struct option long_options[] = {
     {"gid", required_argument, NULL, 'g'},
     {"seccomp", required_argument, NULL, 'S'},
     {"jail-check", no_argument, NULL, 'J'},
+    {"restore", required_argument, NULL, 'R'},
+    {"restore-mem", required_argument, NULL, 'M'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -460,9 +475,14 @@ int vmm_config_parse_args(struct vmm_config *cfg, int argc, char **argv, struct 
 
 int vmm_config_validate(const struct vmm_config *cfg, struct herd_err *err)
 {
-    if (!cfg->kernel)
+    if (cfg->restore && (cfg->kernel || cfg->initrd || cfg->cmdline))
+        return herd_err_set(err, -EINVAL, "--restore",
+                            "--restore starts the snapshot's guest: no --kernel, --initrd or "
+                            "--cmdline with it");
+    if (!cfg->kernel && !cfg->restore)
         return herd_err_set(err, -EINVAL, "--kernel",
-                            "no kernel: give --kernel PATH (or \"kernel\" in --config)");
+                            "no kernel: give --kernel PATH (or \"kernel\" in --config), or "
+                            "--restore FILE");
     if (cfg->mem < 4 * (1ULL << 20) || cfg->mem % 4096)
         return herd_err_set(err, -EINVAL, "--mem",
                             "mem: %llu bytes is not a multiple of 4 KiB of at least 4 MiB",
@@ -479,6 +499,7 @@ void vmm_config_usage(FILE *out)
 {
     fprintf(out,
 "usage: herd-vmm --kernel PATH [options]\n"
+"       herd-vmm --restore SNAPSHOT [options]\n"
 "       herd-vmm --config vm.json [options]\n"
 "\n"
 "Runs one KVM guest. Boots a Linux bzImage (x86 boot protocol, 64-bit entry)\n"
@@ -505,6 +526,12 @@ void vmm_config_usage(FILE *out)
 "                     path where a live socket answers, replaces a stale one,\n"
 "                     removes it on exit. With it SIGHUP is ignored; start a\n"
 "                     supervised herd-vmm with setsid so it outlives its parent\n"
+"  --restore FILE     start from a snapshot (control socket \"snapshot\",\n"
+"                     docs/snapshot.md) instead of booting a kernel; --cpus,\n"
+"                     --mem, the disks and NICs must match the snapshot's\n"
+"  --restore-mem map|copy  map: RAM is the file mapped copy-on-write, shared\n"
+"                     by every guest restored from it (default); copy: read\n"
+"                     into memory of herd-vmm's own\n"
 "  --log-level LEVEL  error, warn, info (default), debug\n"
 "\n"
 "Confinement (docs/security.md), applied once the VM is built:\n"

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 const char *control_state_name(enum control_state s)
 {
@@ -137,8 +138,8 @@ fail:
 }
 
 static const char *const commands[] = {"ping", "status", "pause", "resume", "stop", "input",
-                                       "powerdown"};
-#define COMMAND_LIST "ping, status, pause, resume, stop, input, powerdown"
+                                       "powerdown", "snapshot"};
+#define COMMAND_LIST "ping, status, pause, resume, stop, input, powerdown, snapshot"
 
 /* "data" belongs to input, and input needs it: a string of bounded size. */
 static const char *check_data(json_t *req, const char *cmd)
@@ -197,8 +198,29 @@ static json_t *powerdown(const struct control_ops *ops, void *ctx)
     return error_object(err.msg);
 }
 
+/* The target file comes with the request (SCM_RIGHTS): herd-vmm never opens
+ * a path for it, so a client can only have it write where the client
+ * itself could. */
+static json_t *snapshot(const struct control_ops *ops, void *ctx, int *passed_fd)
+{
+    struct herd_err err = {0};
+    int rc, fd = passed_fd ? *passed_fd : -1;
+
+    if (fd < 0)
+        return error_object("snapshot: send the target file with the request: an empty regular "
+                            "file open for writing, as SCM_RIGHTS (docs/snapshot.md)");
+    *passed_fd = -1;
+    rc = ops->snapshot ? ops->snapshot(ctx, fd, &err) : -EOPNOTSUPP;
+    close(fd);
+    if (!rc)
+        return json_pack("{s:b}", "ok", 1);
+    if (!err.msg[0])
+        herd_err_set(&err, rc, "", "snapshot: %s", strerror(-rc));
+    return error_object(err.msg);
+}
+
 static json_t *dispatch(const char *cmd, json_t *req, const struct control_ops *ops,
-                        void *ctx, enum control_action *action)
+                        void *ctx, int *passed_fd, enum control_action *action)
 {
     struct herd_err err = {0};
     int rc;
@@ -232,6 +254,8 @@ static json_t *dispatch(const char *cmd, json_t *req, const struct control_ops *
     }
     if (strcmp(cmd, "powerdown") == 0)
         return powerdown(ops, ctx);
+    if (strcmp(cmd, "snapshot") == 0)
+        return snapshot(ops, ctx, passed_fd);
     if (strcmp(cmd, "stop") == 0) {
         *action = CONTROL_ACTION_STOP;
         return json_pack("{s:b}", "ok", 1);
@@ -246,7 +270,7 @@ static json_t *dispatch(const char *cmd, json_t *req, const struct control_ops *
 }
 
 char *control_handle(const char *line, size_t len, const struct control_ops *ops, void *ctx,
-                     enum control_action *action)
+                     int *passed_fd, enum control_action *action)
 {
     char buf[CONTROL_ERR_LEN];
     json_error_t jerr;
@@ -272,7 +296,7 @@ char *control_handle(const char *line, size_t len, const struct control_ops *ops
         json_decref(req);
         return control_reply_error(why);
     }
-    reply = dispatch(cmd, req, ops, ctx, action);
+    reply = dispatch(cmd, req, ops, ctx, passed_fd, action);
     id = json_object_get(req, "id");
     if (reply && id && json_object_set(reply, "id", id)) {
         json_decref(reply);

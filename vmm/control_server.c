@@ -41,6 +41,7 @@ struct client {
     char *out;       /* replies not yet sent */
     size_t out_len, out_cap;
     uint32_t events; /* what epoll watches */
+    int passed_fd;   /* a descriptor sent with the data (SCM_RIGHTS), or -1 */
 };
 
 struct control_server {
@@ -134,7 +135,7 @@ int control_server_open(const char *path, struct control_server **out, struct he
     }
     s->wake_fd = s->epoll_fd = -1;
     for (unsigned i = 0; i < CONTROL_MAX_CLIENTS; i++)
-        s->clients[i].fd = -1;
+        s->clients[i].fd = s->clients[i].passed_fd = -1;
     s->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (s->listen_fd < 0) {
         rc = -errno;
@@ -181,10 +182,12 @@ static void client_close(struct control_server *s, struct client *c)
         return;
     epoll_ctl(s->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
+    if (c->passed_fd >= 0)
+        close(c->passed_fd);
     free(c->in);
     free(c->out);
     memset(c, 0, sizeof(*c));
-    c->fd = -1;
+    c->fd = c->passed_fd = -1;
 }
 
 static void client_watch(struct control_server *s, struct client *c)
@@ -250,7 +253,13 @@ static bool client_reply(struct client *c, char *reply)
 static bool handle_line(struct control_server *s, struct client *c, const char *line, size_t len)
 {
     enum control_action action;
-    bool ok = client_reply(c, control_handle(line, len, s->ops, s->ctx, &action));
+    bool ok = client_reply(c, control_handle(line, len, s->ops, s->ctx, &c->passed_fd, &action));
+
+    /* A descriptor belongs to the line it came with: never to a later one. */
+    if (c->passed_fd >= 0) {
+        close(c->passed_fd);
+        c->passed_fd = -1;
+    }
 
     /* The reply is on its way (or the client is gone) before the VM ends. */
     if (action == CONTROL_ACTION_STOP)
@@ -322,12 +331,55 @@ static bool client_input(struct control_server *s, struct client *c, const char 
     return true;
 }
 
+/* recv that also takes a descriptor the client sent (SCM_RIGHTS, at most
+ * one per request: more, or a truncated control message, and every one
+ * received is closed and the connection dropped). */
+static ssize_t recv_with_fd(struct client *c, char *buf, size_t len)
+{
+    union {
+        char space[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } u;
+    struct iovec iov = {.iov_base = buf, .iov_len = len};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.space,
+                         .msg_controllen = sizeof(u.space)};
+    ssize_t n = recvmsg(c->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    bool bad = (msg.msg_flags & MSG_CTRUNC) != 0;
+
+    if (n < 0)
+        return n;
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+        size_t nfd;
+
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+            continue;
+        nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < nfd; i++) {
+            int fd;
+
+            memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(fd));
+            if (!bad && c->passed_fd < 0 && nfd == 1) {
+                c->passed_fd = fd;
+                continue;
+            }
+            close(fd);
+            bad = true;
+        }
+    }
+    if (bad) {
+        log_warn("control: a client sent more than one descriptor with a request; dropping it");
+        errno = EPROTO;
+        return -1;
+    }
+    return n;
+}
+
 static void client_readable(struct control_server *s, struct client *c)
 {
     char buf[CONTROL_READ_CHUNK];
 
     for (;;) {
-        ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+        ssize_t n = recv_with_fd(c, buf, sizeof(buf));
 
         if (n < 0 && errno == EINTR)
             continue;
@@ -395,6 +447,7 @@ static void accept_clients(struct control_server *s)
         }
         memset(c, 0, sizeof(*c));
         c->fd = fd;
+        c->passed_fd = -1;
         c->events = EPOLLIN;
         struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uint64_t)(c - s->clients)};
 

@@ -12,6 +12,7 @@
 
 #include "herd/control.h"
 #include "herd/debugport.h"
+#include "herd/snapshot_vm.h"
 #include "herd/vm.h"
 #include "herd/virtio_net.h"
 
@@ -92,6 +93,11 @@ static int vm_powerdown(void *ctx, struct herd_err *err)
     return rc;
 }
 
+static int vm_snapshot_op(void *ctx, int fd, struct herd_err *err)
+{
+    return vm_snapshot(ctx, fd, err);
+}
+
 static void vm_stop(void *ctx)
 {
     vm_request_stop(ctx, VMM_EXIT_OK, "stopped by control request");
@@ -104,4 +110,5 @@ const struct control_ops control_vm_ops = {
     .stop = vm_stop,
     .input = vm_input,
     .powerdown = vm_powerdown,
+    .snapshot = vm_snapshot_op,
 };

@@ -82,6 +82,51 @@ int guest_mem_create(struct guest_mem *gm, uint64_t size)
     return 0;
 }
 
+static int read_all(int fd, uint8_t *p, uint64_t n, uint64_t off)
+{
+    while (n) {
+        ssize_t k = pread(fd, p, n > (1ULL << 30) ? (1ULL << 30) : n, (off_t)off);
+
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return k < 0 ? -errno : -ENODATA;
+        p += k;
+        n -= (uint64_t)k;
+        off += (uint64_t)k;
+    }
+    return 0;
+}
+
+int guest_mem_create_from_file(struct guest_mem *gm, uint64_t size, int fd, uint64_t offset,
+                               bool copy)
+{
+    int rc = check_size(size);
+    void *p;
+
+    if (rc)
+        return rc;
+    if (offset % (4 * KiB))
+        return -EINVAL;
+    if (copy) {
+        rc = guest_mem_create(gm, size);
+        if (!rc && (rc = read_all(fd, gm->base, size, offset)))
+            guest_mem_destroy(gm);
+        return rc;
+    }
+    p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd, (off_t)offset);
+    if (p == MAP_FAILED)
+        return -errno;
+    madvise(p, size, MADV_DONTDUMP);
+    memset(gm, 0, sizeof(*gm));
+    gm->size = size;
+    gm->base = p;
+    gm->memfd = -1;
+    gm->own_buffer = 1;
+    layout_slots(gm);
+    return 0;
+}
+
 void guest_mem_destroy(struct guest_mem *gm)
 {
     if (gm->own_buffer && gm->base)

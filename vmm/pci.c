@@ -101,6 +101,25 @@ static void check_bar(struct pci_dev *dev, unsigned bar)
     pci_put32(reg, (uint32_t)dev->bars[bar].addr);
 }
 
+void pci_dev_save_config(struct pci_bus *bus, const struct pci_dev *dev,
+                         uint8_t out[PCI_CONFIG_SIZE])
+{
+    pthread_mutex_lock(&bus->lock);
+    memcpy(out, dev->config, PCI_CONFIG_SIZE);
+    pthread_mutex_unlock(&bus->lock);
+}
+
+void pci_dev_load_config(struct pci_bus *bus, struct pci_dev *dev,
+                         const uint8_t in[PCI_CONFIG_SIZE])
+{
+    pthread_mutex_lock(&bus->lock);
+    for (unsigned i = 0; i < PCI_CONFIG_SIZE; i++)
+        dev->config[i] = (uint8_t)((dev->config[i] & ~dev->wmask[i]) | (in[i] & dev->wmask[i]));
+    for (unsigned bar = 0; bar < PCI_NUM_BARS; bar++)
+        check_bar(dev, bar);
+    pthread_mutex_unlock(&bus->lock);
+}
+
 static struct pci_dev *lookup(struct pci_bus *bus, unsigned slot, unsigned fn)
 {
     if (fn != 0 || slot >= PCI_MAX_DEVICES)

@@ -55,6 +55,10 @@ static const int control_calls[] = {
     SCMP_SYS(recvfrom), SCMP_SYS(sendto), SCMP_SYS(close), SCMP_SYS(read),
     SCMP_SYS(tgkill), /* pause kicks the vCPUs out of KVM_RUN */
     SCMP_SYS(ioctl),  /* console input raises the UART's interrupt */
+    /* snapshot: the target file comes as SCM_RIGHTS with the request; a
+     * disk's requests in flight complete first (the block calls) */
+    SCMP_SYS(recvmsg), SCMP_SYS(fstat), SCMP_SYS(newfstatat), SCMP_SYS(ftruncate),
+    BLOCK_CALLS,
     END,
 };
 
@@ -84,7 +88,14 @@ static const unsigned long vcpu_ioctls[] = {
 };
 
 static const unsigned long serial_in_ioctls[] = {KVM_IRQ_LINE, 0};
-static const unsigned long control_ioctls[] = {KVM_IRQ_LINE, 0};
+static const unsigned long control_ioctls[] = {
+    KVM_IRQ_LINE,
+    /* snapshot of the paused guest: KVM's state, read only */
+    KVM_GET_REGS, KVM_GET_SREGS, KVM_GET_XSAVE, KVM_GET_XCRS, KVM_GET_DEBUGREGS, KVM_GET_LAPIC,
+    KVM_GET_MSRS, KVM_GET_VCPU_EVENTS, KVM_GET_MP_STATE, KVM_GET_CPUID2, KVM_GET_MSR_INDEX_LIST,
+    KVM_GET_IRQCHIP, KVM_GET_PIT2, KVM_GET_CLOCK,
+    0,
+};
 
 static const unsigned long main_ioctls[] = {
     KVM_IRQFD, KVM_IOEVENTFD, KVM_SET_GSI_ROUTING, /* deassign at device teardown */

@@ -29,6 +29,7 @@
 #include "herd/layout.h"
 #include "herd/log.h"
 #include "herd/mptable.h"
+#include "herd/snapshot_vm.h"
 #include "herd/virtio_blk.h"
 #include "herd/virtio_net.h"
 
@@ -327,9 +328,80 @@ static int create_vcpus(struct vm *vm, struct herd_err *err)
     return rc;
 }
 
+/* Guest RAM: fresh, or the snapshot's (mapped copy-on-write, or copied). */
+static int create_ram(struct vm *vm, int snap_fd, const struct snap_reader *snap,
+                      struct herd_err *err)
+{
+    const struct vmm_config *cfg = vm->cfg;
+    int rc;
+
+    if (snap_fd < 0)
+        rc = guest_mem_create(&vm->mem, cfg->mem);
+    else
+        rc = guest_mem_create_from_file(&vm->mem, cfg->mem, snap_fd, snap->hdr.ram_off,
+                                        cfg->restore_copy);
+    if (rc)
+        herd_err_set(err, rc, "", "guest RAM of %llu MiB%s: %s",
+                     (unsigned long long)(cfg->mem >> 20), snap_fd < 0 ? "" : " from the snapshot",
+                     strerror(-rc));
+    return rc;
+}
+
+/* Opens and checks the snapshot named by --restore (header, every section's
+ * checksum, and that it is of the machine this configuration builds). */
+static int open_snapshot(struct vm *vm, struct snap_reader *snap, struct herd_err *err)
+{
+    int fd = open(vm->cfg->restore, O_RDONLY | O_CLOEXEC);
+    int rc;
+
+    if (fd < 0) {
+        herd_err_set(err, -errno, "--restore", "snapshot %s: %s", vm->cfg->restore,
+                     strerror(errno));
+        return -1;
+    }
+    rc = snap_read(snap, fd, err);
+    if (!rc)
+        rc = vm_snapshot_check_config(vm, snap, err);
+    if (rc) {
+        snap_reader_free(snap);
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int create_machine(struct vm *vm, int snap_fd, const struct snap_reader *snap,
+                          struct herd_err *err)
+{
+    int rc = create_ram(vm, snap_fd, snap, err);
+
+    if (rc)
+        return rc;
+    rc = kvm_create_vm(&vm->kvm, &vm->mem, err);
+    if (rc)
+        return rc;
+    rc = create_devices(vm, err);
+    if (rc)
+        return rc;
+    rc = create_pci_devices(vm, err);
+    if (rc)
+        return rc;
+    rc = create_vcpus(vm, err);
+    if (rc)
+        return rc;
+    if (snap_fd < 0)
+        return load_kernel(vm, err);
+    rc = vm_restore_state(vm, snap, err);
+    if (!rc)
+        log_info("restored from %s (%s)", vm->cfg->restore,
+                 vm->cfg->restore_copy ? "RAM copied" : "RAM mapped copy-on-write");
+    return rc;
+}
+
 int vm_create(struct vm *vm, const struct vmm_config *cfg, struct herd_err *err)
 {
-    int rc;
+    struct snap_reader snap = {0};
+    int rc, snap_fd = -1;
 
     memset(vm, 0, sizeof(*vm));
     vm->cfg = cfg;
@@ -350,25 +422,17 @@ int vm_create(struct vm *vm, const struct vmm_config *cfg, struct herd_err *err)
     if (cfg->cpus > (unsigned)vm->kvm.max_vcpus)
         return herd_err_set(err, -EINVAL, "", "cpus: %u requested, KVM on this host allows %d",
                             cfg->cpus, vm->kvm.max_vcpus);
-    rc = guest_mem_create(&vm->mem, cfg->mem);
-    if (rc) {
-        herd_err_set(err, rc, "", "guest RAM of %llu MiB: %s", (unsigned long long)(cfg->mem >> 20),
-                     strerror(-rc));
-        return rc;
+    if (cfg->restore) {
+        snap_fd = open_snapshot(vm, &snap, err);
+        if (snap_fd < 0)
+            return err->code ? err->code : -EINVAL;
     }
-    rc = kvm_create_vm(&vm->kvm, &vm->mem, err);
-    if (rc)
-        return rc;
-    rc = create_devices(vm, err);
-    if (rc)
-        return rc;
-    rc = create_pci_devices(vm, err);
-    if (rc)
-        return rc;
-    rc = create_vcpus(vm, err);
-    if (rc)
-        return rc;
-    return load_kernel(vm, err);
+    rc = create_machine(vm, snap_fd, &snap, err);
+    if (snap_fd >= 0) {
+        snap_reader_free(&snap);
+        close(snap_fd);
+    }
+    return rc;
 }
 
 static struct termios saved_tty;

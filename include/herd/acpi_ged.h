@@ -43,6 +43,13 @@ struct acpi_ged {
     void *irq_ctx;
 };
 
+/* Pending events and the line, for snapshots. */
+struct acpi_ged_state {
+    uint8_t pending, irq_level, pad[2];
+};
+void acpi_ged_save(struct acpi_ged *g, struct acpi_ged_state *out);
+int acpi_ged_load(struct acpi_ged *g, const struct acpi_ged_state *in);
+
 void acpi_ged_init(struct acpi_ged *g, acpi_ged_irq_fn set_irq, void *irq_ctx);
 void acpi_ged_destroy(struct acpi_ged *g);
 

@@ -83,6 +83,9 @@ struct control_ops {
     /* Presses the ACPI power button; 0 or a negative errno with a message
      * in err. NULL: the command answers an error. */
     int (*powerdown)(void *ctx, struct herd_err *err);
+    /* Writes a snapshot of the paused guest to `fd` (the caller closes it);
+     * 0 or a negative errno with a message (docs/snapshot.md). */
+    int (*snapshot)(void *ctx, int fd, struct herd_err *err);
 };
 
 enum control_action { CONTROL_ACTION_NONE, CONTROL_ACTION_STOP };
@@ -93,9 +96,11 @@ enum control_action { CONTROL_ACTION_NONE, CONTROL_ACTION_STOP };
  * JSON with its trailing newline, malloc()ed (NULL only when memory ran
  * out). *action says what the caller must do once the reply is out:
  * CONTROL_ACTION_STOP -> call ops->stop. Never calls ops->stop itself.
+ * *passed_fd (may be NULL) is a descriptor that came with the line, or -1:
+ * "snapshot" takes it (closes it and sets -1); other commands leave it.
  */
 char *control_handle(const char *line, size_t len, const struct control_ops *ops, void *ctx,
-                     enum control_action *action);
+                     int *passed_fd, enum control_action *action);
 
 /* The reply for a request line longer than CONTROL_MAX_LINE (the server
  * drops the rest of that line and keeps the connection). malloc()ed. */

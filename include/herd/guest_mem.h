@@ -11,6 +11,7 @@
 #define HERD_GUEST_MEM_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #define GUEST_MEM_MAX_SLOTS 2
@@ -32,6 +33,13 @@ struct guest_mem {
 
 /* Creates memfd-backed RAM of `size` bytes (multiple of 4 KiB, >= 2 MiB). */
 int guest_mem_create(struct guest_mem *gm, uint64_t size);
+
+/* RAM from a snapshot: `size` bytes of `fd` at `offset` (page-aligned).
+ * copy false: the file mapped MAP_PRIVATE, so every guest restored from it
+ * shares the pages it has not written; copy true: memfd-backed RAM filled
+ * from the file. The caller may close fd afterwards. */
+int guest_mem_create_from_file(struct guest_mem *gm, uint64_t size, int fd, uint64_t offset,
+                               bool copy);
 
 /* Lays the slots out over a caller-owned buffer (unit tests, tools). */
 int guest_mem_init_buffer(struct guest_mem *gm, void *buf, uint64_t size);

@@ -38,6 +38,13 @@ struct i8042 {
     uint8_t pending; /* command waiting for its data byte, or 0 */
 };
 
+/* Guest-visible state, for snapshots. */
+struct i8042_state {
+    uint8_t ctr, status, outb, pending;
+};
+void i8042_save(struct i8042 *k, struct i8042_state *out);
+void i8042_load(struct i8042 *k, const struct i8042_state *in);
+
 void i8042_init(struct i8042 *k, const struct vm_stopper *stopper);
 void i8042_destroy(struct i8042 *k);
 int i8042_register(struct i8042 *k, struct bus *pio);

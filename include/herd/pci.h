@@ -93,6 +93,15 @@ unsigned pci_dev_add_cap(struct pci_dev *dev, uint8_t id, const void *body, unsi
 /* Plugs the device into the next free slot (1..31). */
 int pci_bus_add(struct pci_bus *bus, struct pci_dev *dev);
 
+/* Snapshots: a function's config space as the guest sees it (without a
+ * device's read overrides), and putting one back: only the bytes the guest
+ * could write change (wmask), BARs stay where herd-vmm placed them, and no
+ * device hook runs (the device restores its own state). */
+void pci_dev_save_config(struct pci_bus *bus, const struct pci_dev *dev,
+                         uint8_t out[PCI_CONFIG_SIZE]);
+void pci_dev_load_config(struct pci_bus *bus, struct pci_dev *dev,
+                         const uint8_t in[PCI_CONFIG_SIZE]);
+
 /* Config access by (slot, offset), as both access methods and tests use it. */
 void pci_config_read(struct pci_bus *bus, unsigned slot, unsigned fn, unsigned off,
                      uint8_t *data, unsigned len);

@@ -79,6 +79,16 @@ struct serial {
 };
 
 void serial_init(struct serial *s, int out_fd, serial_irq_fn set_irq, void *irq_ctx);
+
+/* The guest-visible registers and receive FIFO, for snapshots. */
+struct serial_state {
+    uint8_t ier, lcr, mcr, lsr, msr, scr, fcr, dll, dlm, pad[3];
+    uint32_t thr_ipending, rx_head, rx_count, irq_level;
+    uint8_t rx[SERIAL_RX_FIFO];
+};
+void serial_save(struct serial *s, struct serial_state *out);
+/* Refuses (-EINVAL) a FIFO position or fill outside the FIFO. */
+int serial_load(struct serial *s, const struct serial_state *in);
 void serial_destroy(struct serial *s);
 
 /* Claims 8 ports at `base` on the port bus. */

@@ -49,6 +49,9 @@ int virtio_blk_create(const struct disk_config *cfg, struct kvm *kvm,
                       const struct guest_mem *mem, struct pci_bus *pci, struct bus *mmio,
                       struct virtio_blk **out, struct herd_err *err);
 int virtio_blk_start(struct virtio_blk *blk);
+
+/* Its virtio transport (snapshots). */
+struct virtio_dev *virtio_blk_dev(struct virtio_blk *blk);
 /* Stops the I/O thread, completes or drops in-flight work, closes the image. */
 void virtio_blk_destroy(struct virtio_blk *blk);
 

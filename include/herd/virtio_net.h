@@ -57,6 +57,15 @@ int virtio_net_create(const struct nic_config *cfg, unsigned index, struct kvm *
                       const struct guest_mem *mem, struct pci_bus *pci, struct bus *mmio,
                       struct virtio_net **out, struct herd_err *err);
 int virtio_net_start(struct virtio_net *net);
+
+/* Snapshots: the transport, and the NIC's own state (queue pairs in use).
+ * A NIC served by vhost-net cannot be saved yet (-EOPNOTSUPP). */
+struct virtio_net_state {
+    uint32_t pairs, active_pairs;
+};
+struct virtio_dev *virtio_net_dev(struct virtio_net *net);
+int virtio_net_save(struct virtio_net *net, struct virtio_net_state *out);
+int virtio_net_load(struct virtio_net *net, const struct virtio_net_state *in);
 void virtio_net_destroy(struct virtio_net *net);
 
 /* For the control socket (any thread): the NIC's MAC, its data path and a

@@ -98,6 +98,10 @@ struct virtio_dev_ops {
     bool (*waiting_elsewhere)(struct virtio_dev *dev);
     /* The device was reset by the guest (dev->lock held). */
     void (*reset)(struct virtio_dev *dev);
+    /* Optional, for snapshots (dev->lock held, vCPUs parked): finish work in
+     * flight elsewhere (a disk's I/O) so that guest memory and the rings
+     * stop changing. */
+    void (*quiesce)(struct virtio_dev *dev);
 };
 
 struct virtio_queue {
@@ -188,6 +192,43 @@ void virtio_dev_fail(struct virtio_dev *dev, unsigned q, const char *why);
 
 /* Queue q is live (DRIVER_OK, enabled, no NEEDS_RESET). */
 bool virtio_queue_live(const struct virtio_dev *dev, unsigned q);
+
+/* ---- snapshots (docs/snapshot.md) ---- */
+
+struct virtio_queue_state {
+    uint64_t desc, avail, used;
+    uint16_t size, msix_vector, last_avail, used_idx, signalled_used;
+    uint8_t enabled, signalled_valid;
+    uint8_t pad[4];
+};
+
+struct virtio_vector_state {
+    uint32_t addr_lo, addr_hi, data, ctrl, pending, pad;
+};
+
+struct virtio_dev_state {
+    uint64_t device_features, driver_features;
+    uint32_t dfselect, gfselect;
+    uint16_t config_vector, queue_sel;
+    uint8_t status, config_generation, isr, msix_enabled, msix_masked, pad[3];
+    uint32_t nr_queues, nr_vectors;
+    struct virtio_vector_state vectors[VIRTIO_MAX_VECTORS];
+    struct virtio_queue_state queues[VIRTIO_MAX_QUEUES];
+};
+
+/* Takes the device's lock and lets it finish work in flight (ops->quiesce):
+ * from then on neither guest memory nor the device's state changes until
+ * virtio_dev_unquiesce. vCPUs must be parked. */
+void virtio_dev_quiesce(struct virtio_dev *dev);
+void virtio_dev_unquiesce(struct virtio_dev *dev);
+/* The transport's state (between quiesce and unquiesce). */
+void virtio_dev_save(const struct virtio_dev *dev, struct virtio_dev_state *out);
+/* Puts a saved state into a device built the same way, before its I/O
+ * thread starts. Refuses, with the reason, different features or queue and
+ * vector counts, and rings that are not in guest RAM; everything else is
+ * what a guest could have programmed itself. */
+int virtio_dev_load(struct virtio_dev *dev, const struct virtio_dev_state *in,
+                    struct herd_err *err);
 
 /* Guest-facing BAR access (vCPU threads; exposed for tests). */
 void virtio_bar_read(struct virtio_dev *dev, uint64_t off, uint8_t *data, unsigned len);

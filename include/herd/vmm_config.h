@@ -41,6 +41,8 @@ struct vmm_config {
     long uid, gid;     /* --uid/--gid: run as these after setup; -1 keeps */
     int seccomp;       /* --seccomp on|off (default on) */
     int jail_check;    /* --jail-check: build, confine, report, exit */
+    char *restore;     /* --restore FILE: start from this snapshot instead of a kernel */
+    int restore_copy;  /* --restore-mem copy: RAM read into herd-vmm's own memory */
     int show_help;
     int show_version;
 };

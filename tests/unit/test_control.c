@@ -90,7 +90,7 @@ static int setup(void **state)
 static json_t *request(const char *line, size_t len, enum control_action *action)
 {
     enum control_action a;
-    char *reply = control_handle(line, len, &ops, &fake, action ? action : &a);
+    char *reply = control_handle(line, len, &ops, &fake, NULL, action ? action : &a);
     json_error_t jerr;
     json_t *j;
     size_t n;
@@ -309,7 +309,7 @@ static void test_powerdown_without_button(void **state)
     };
     enum control_action a;
     const char *line = "{\"cmd\":\"powerdown\"}";
-    char *reply = control_handle(line, strlen(line), &no_button, &fake, &a);
+    char *reply = control_handle(line, strlen(line), &no_button, &fake, NULL, &a);
 
     assert_non_null(reply);
     assert_non_null(strstr(reply, "\"ok\":false"));

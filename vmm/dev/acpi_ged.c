@@ -32,6 +32,25 @@ static void update_irq(struct acpi_ged *g)
         g->set_irq(g->irq_ctx, level);
 }
 
+void acpi_ged_save(struct acpi_ged *g, struct acpi_ged_state *out)
+{
+    pthread_mutex_lock(&g->lock);
+    *out = (struct acpi_ged_state){.pending = g->pending, .irq_level = (uint8_t)g->irq_level};
+    pthread_mutex_unlock(&g->lock);
+}
+
+int acpi_ged_load(struct acpi_ged *g, const struct acpi_ged_state *in)
+{
+    if (in->irq_level > 1)
+        return -EINVAL;
+    pthread_mutex_lock(&g->lock);
+    g->pending = in->pending;
+    g->irq_level = in->irq_level; /* the restored IOAPIC holds the line's level */
+    update_irq(g);
+    pthread_mutex_unlock(&g->lock);
+    return 0;
+}
+
 int acpi_ged_notify(struct acpi_ged *g, uint8_t events)
 {
     if (!events || (events & ~ACPI_GED_EVT_ALL))

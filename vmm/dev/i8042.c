@@ -26,6 +26,22 @@ void i8042_init(struct i8042 *k, const struct vm_stopper *stopper)
     k->status = I8042_STR_SYSFLAG | I8042_STR_KEYLOCK;
 }
 
+void i8042_save(struct i8042 *k, struct i8042_state *out)
+{
+    pthread_mutex_lock(&k->lock);
+    *out = (struct i8042_state){.ctr = k->ctr, .status = k->status, .outb = k->outb,
+                                .pending = k->pending};
+    pthread_mutex_unlock(&k->lock);
+}
+
+/* Any byte values are states the guest could have produced itself. */
+void i8042_load(struct i8042 *k, const struct i8042_state *in)
+{
+    pthread_mutex_lock(&k->lock);
+    k->ctr = in->ctr, k->status = in->status, k->outb = in->outb, k->pending = in->pending;
+    pthread_mutex_unlock(&k->lock);
+}
+
 void i8042_destroy(struct i8042 *k)
 {
     pthread_mutex_destroy(&k->lock);

@@ -69,6 +69,37 @@ static void update_irq(struct serial *s)
     }
 }
 
+void serial_save(struct serial *s, struct serial_state *out)
+{
+    pthread_mutex_lock(&s->lock);
+    *out = (struct serial_state){.ier = s->ier, .lcr = s->lcr, .mcr = s->mcr, .lsr = s->lsr,
+                                 .msr = s->msr, .scr = s->scr, .fcr = s->fcr, .dll = s->dll,
+                                 .dlm = s->dlm, .thr_ipending = (uint32_t)s->thr_ipending,
+                                 .rx_head = s->rx_head, .rx_count = s->rx_count,
+                                 .irq_level = (uint32_t)s->irq_level};
+    memcpy(out->rx, s->rx, sizeof(out->rx));
+    pthread_mutex_unlock(&s->lock);
+}
+
+int serial_load(struct serial *s, const struct serial_state *in)
+{
+    if (in->rx_head >= SERIAL_RX_FIFO || in->rx_count > SERIAL_RX_FIFO || in->thr_ipending > 1 ||
+        in->irq_level > 1)
+        return -EINVAL;
+    pthread_mutex_lock(&s->lock);
+    s->ier = in->ier, s->lcr = in->lcr, s->mcr = in->mcr, s->lsr = in->lsr, s->msr = in->msr;
+    s->scr = in->scr, s->fcr = in->fcr, s->dll = in->dll, s->dlm = in->dlm;
+    s->thr_ipending = (int)in->thr_ipending;
+    s->rx_head = in->rx_head;
+    s->rx_count = in->rx_count;
+    memcpy(s->rx, in->rx, sizeof(s->rx));
+    /* The restored interrupt controllers already hold the line's level. */
+    s->irq_level = (int)in->irq_level;
+    update_irq(s);
+    pthread_mutex_unlock(&s->lock);
+    return 0;
+}
+
 static void rx_push(struct serial *s, uint8_t byte)
 {
     if (s->rx_count == SERIAL_RX_FIFO) {

@@ -276,6 +276,21 @@ static void blk_reset(struct virtio_dev *dev)
             blk->slots[q][i].busy = false;
 }
 
+/* Snapshot: requests in flight complete (into the rings, as usual) first. */
+static void blk_quiesce(struct virtio_dev *dev)
+{
+    struct virtio_blk *blk = blk_of(dev);
+
+    while (blockdev_aio_inflight(blk->bd))
+        blockdev_aio_reap(blk->bd, 1);
+    blockdev_aio_reap(blk->bd, 0);
+}
+
+struct virtio_dev *virtio_blk_dev(struct virtio_blk *blk)
+{
+    return &blk->dev;
+}
+
 static void put_le(uint8_t *p, uint64_t v, unsigned bytes)
 {
     for (unsigned i = 0; i < bytes; i++)
@@ -311,6 +326,7 @@ static const struct virtio_dev_ops blk_ops = {
     .poll = blk_poll,
     .waiting_elsewhere = blk_waiting,
     .reset = blk_reset,
+    .quiesce = blk_quiesce,
 };
 
 static uint64_t blk_features(const struct virtio_blk *blk)

@@ -508,6 +508,31 @@ static void driver_ok(struct virtio_dev *dev)
                  net->tap.name, strerror(-rc));
 }
 
+struct virtio_dev *virtio_net_dev(struct virtio_net *net)
+{
+    return &net->dev;
+}
+
+/* dev->lock held (quiesced). A frame in hand is dropped, as a full queue
+ * would have. */
+int virtio_net_save(struct virtio_net *net, struct virtio_net_state *out)
+{
+    if (net->vhost_running)
+        return -EOPNOTSUPP;
+    *out = (struct virtio_net_state){.pairs = net->pairs, .active_pairs = net->active_pairs};
+    return 0;
+}
+
+int virtio_net_load(struct virtio_net *net, const struct virtio_net_state *in)
+{
+    if (in->pairs != net->pairs || in->active_pairs < 1 || in->active_pairs > net->pairs)
+        return -EINVAL;
+    pthread_mutex_lock(&net->dev.lock);
+    net->active_pairs = in->active_pairs;
+    pthread_mutex_unlock(&net->dev.lock);
+    return 0;
+}
+
 static void net_reset(struct virtio_dev *dev)
 {
     struct virtio_net *net = net_of(dev);

@@ -541,6 +541,164 @@ static void build_config_space(struct virtio_dev *dev)
     }
 }
 
+/* ---- snapshots ---------------------------------------------------------------- */
+
+void virtio_dev_quiesce(struct virtio_dev *dev)
+{
+    pthread_mutex_lock(&dev->lock);
+    if (dev->ops->quiesce)
+        dev->ops->quiesce(dev);
+}
+
+void virtio_dev_unquiesce(struct virtio_dev *dev)
+{
+    pthread_mutex_unlock(&dev->lock);
+}
+
+void virtio_dev_save(const struct virtio_dev *dev, struct virtio_dev_state *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->device_features = dev->device_features;
+    out->driver_features = dev->driver_features;
+    out->dfselect = dev->dfselect;
+    out->gfselect = dev->gfselect;
+    out->config_vector = dev->config_vector;
+    out->queue_sel = dev->queue_sel;
+    out->status = dev->status;
+    out->config_generation = dev->config_generation;
+    out->isr = dev->isr;
+    out->msix_enabled = dev->msix_enabled;
+    out->msix_masked = dev->msix_masked;
+    out->nr_queues = dev->nr_queues;
+    out->nr_vectors = dev->nr_vectors;
+    for (unsigned v = 0; v < dev->nr_vectors; v++) {
+        const struct virtio_vector *s = &dev->vectors[v];
+
+        out->vectors[v] = (struct virtio_vector_state){.addr_lo = s->addr_lo, .addr_hi = s->addr_hi,
+                                                       .data = s->data, .ctrl = s->ctrl,
+                                                       .pending = s->pending};
+    }
+    for (unsigned q = 0; q < dev->nr_queues; q++) {
+        const struct virtio_queue *s = &dev->queues[q];
+
+        out->queues[q] = (struct virtio_queue_state){
+            .desc = s->vq.desc_gpa, .avail = s->vq.avail_gpa, .used = s->vq.used_gpa,
+            .size = s->vq.size, .msix_vector = s->msix_vector, .last_avail = s->vq.last_avail,
+            .used_idx = s->vq.used_idx, .signalled_used = s->vq.signalled_used,
+            .enabled = s->enabled, .signalled_valid = s->vq.signalled_valid};
+    }
+}
+
+static int check_state(const struct virtio_dev *dev, const struct virtio_dev_state *in,
+                       struct herd_err *err)
+{
+    const char *name = dev->ops->name;
+
+    if (in->nr_queues != dev->nr_queues || in->nr_vectors != dev->nr_vectors)
+        return herd_err_set(err, -EINVAL, "", "%s: the snapshot's device has %u queues and %u "
+                            "vectors, this one %u and %u", name, in->nr_queues, in->nr_vectors,
+                            dev->nr_queues, dev->nr_vectors);
+    if (in->device_features != dev->device_features)
+        return herd_err_set(err, -EINVAL, "", "%s: the snapshot's device offered features %#llx, "
+                            "this one offers %#llx", name,
+                            (unsigned long long)in->device_features,
+                            (unsigned long long)dev->device_features);
+    if (in->driver_features & ~in->device_features)
+        return herd_err_set(err, -EINVAL, "", "%s: the snapshot's driver features %#llx were "
+                            "never offered", name, (unsigned long long)in->driver_features);
+    if (in->config_vector >= dev->nr_vectors && in->config_vector != VIRTIO_NO_VECTOR)
+        return herd_err_set(err, -EINVAL, "", "%s: config vector %u out of range", name,
+                            in->config_vector);
+    for (unsigned q = 0; q < dev->nr_queues; q++) {
+        const struct virtio_queue_state *s = &in->queues[q];
+
+        if (!s->size || s->size > dev->queues[q].max_size || (s->size & (s->size - 1)) ||
+            (s->msix_vector >= dev->nr_vectors && s->msix_vector != VIRTIO_NO_VECTOR) ||
+            s->enabled > 1 || s->signalled_valid > 1)
+            return herd_err_set(err, -EINVAL, "", "%s: queue %u of the snapshot is malformed "
+                                "(size %u, vector %u)", name, q, s->size, s->msix_vector);
+    }
+    return 0;
+}
+
+static int load_queue(struct virtio_dev *dev, unsigned q, const struct virtio_queue_state *s,
+                      struct herd_err *err)
+{
+    struct virtio_queue *vq = &dev->queues[q];
+    struct herd_err why;
+
+    virtq_reset(&vq->vq);
+    vq->vq.size = s->size;
+    vq->msix_vector = s->msix_vector;
+    vq->vq.desc_gpa = s->desc;
+    vq->vq.avail_gpa = s->avail;
+    vq->vq.used_gpa = s->used;
+    vq->enabled = false;
+    if (!s->enabled)
+        return 0;
+    vq->vq.event_idx = virtio_has_feature(dev, VIRTIO_F_EVENT_IDX);
+    vq->vq.indirect = virtio_has_feature(dev, VIRTIO_F_INDIRECT_DESC);
+    if (virtq_start(&vq->vq, &why))
+        return herd_err_set(err, -EINVAL, "", "%s: queue %u of the snapshot: %s", dev->ops->name,
+                            q, why.msg);
+    vq->vq.last_avail = s->last_avail;
+    vq->vq.used_idx = s->used_idx;
+    vq->vq.signalled_used = s->signalled_used;
+    vq->vq.signalled_valid = s->signalled_valid;
+    vq->enabled = true;
+    return 0;
+}
+
+int virtio_dev_load(struct virtio_dev *dev, const struct virtio_dev_state *in,
+                    struct herd_err *err)
+{
+    uint64_t one = 1;
+    int rc = check_state(dev, in, err);
+
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&dev->lock);
+    reset_device(dev);
+    dev->driver_features = in->driver_features;
+    dev->dfselect = in->dfselect;
+    dev->gfselect = in->gfselect;
+    dev->config_vector = in->config_vector;
+    dev->queue_sel = in->queue_sel;
+    dev->config_generation = in->config_generation;
+    dev->isr = in->isr;
+    for (unsigned q = 0; q < dev->nr_queues && !rc; q++)
+        rc = load_queue(dev, q, &in->queues[q], err);
+    if (rc) {
+        reset_device(dev);
+        pthread_mutex_unlock(&dev->lock);
+        return rc;
+    }
+    dev->status = in->status;
+    if ((dev->status & VIRTIO_STATUS_FEATURES_OK) && dev->ops->features_ok)
+        dev->ops->features_ok(dev);
+    if ((dev->status & VIRTIO_STATUS_DRIVER_OK) && dev->ops->driver_ok)
+        dev->ops->driver_ok(dev);
+    dev->msix_enabled = in->msix_enabled;
+    dev->msix_masked = in->msix_masked;
+    for (unsigned v = 0; v < dev->nr_vectors; v++) {
+        const struct virtio_vector_state *s = &in->vectors[v];
+
+        dev->vectors[v].addr_lo = s->addr_lo;
+        dev->vectors[v].addr_hi = s->addr_hi;
+        dev->vectors[v].data = s->data;
+        dev->vectors[v].ctrl = s->ctrl;
+        dev->vectors[v].pending = s->pending != 0;
+        update_vector(dev, v);
+    }
+    /* Work the guest queued before the snapshot is picked up at once. */
+    if (dev->status & VIRTIO_STATUS_DRIVER_OK)
+        for (unsigned q = 0; q < dev->nr_queues; q++)
+            if (dev->queues[q].enabled && write(dev->queues[q].kick_fd, &one, sizeof(one)) < 0)
+                log_warn("%s: kick eventfd write failed", dev->ops->name);
+    pthread_mutex_unlock(&dev->lock);
+    return 0;
+}
+
 /* ---- the I/O thread ------------------------------------------------------- */
 
 #define EV_STOP  0xffffffffu
