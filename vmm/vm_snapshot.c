@@ -12,6 +12,7 @@
 #include "herd/snapshot_vm.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,15 @@
 #include "herd/virtio_blk.h"
 #include "herd/virtio_net.h"
 #include "herd/vm.h"
+
+/* The sections' layouts are the file format (docs/snapshot.md). */
+_Static_assert(sizeof(struct snap_config) == 152, "snap_config layout");
+_Static_assert(sizeof(struct virtio_dev_state) == 1096 &&
+                   offsetof(struct virtio_dev_state, queues) == 456,
+               "virtio_dev_state layout");
+_Static_assert(sizeof(struct virtio_queue_state) == 40, "virtio_queue_state layout");
+_Static_assert(sizeof(struct serial_state) == 92, "serial_state layout");
+_Static_assert(sizeof(struct virtio_net_state) == 8, "virtio_net_state layout");
 
 static struct virtio_dev *pci_virtio(struct vm *vm, unsigned i)
 {

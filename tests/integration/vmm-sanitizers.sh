@@ -4,7 +4,8 @@
 # plain build: the probe's full test list on 1 and 2 vCPUs, both boot
 # formats, every error and exit path of vmm-cli.sh, and the virtio devices
 # (probe-virtio-vmm.sh: disks, NICs, hostile chains), the control socket
-# (vmm-control.sh: pause/resume, bad requests, stop). Any sanitizer report
+# (vmm-control.sh: pause/resume, bad requests, stop), snapshots
+# (snapshot-probe.sh: save, restore, clones, hostile files). Any sanitizer report
 # (memory error, leak, undefined behaviour) aborts herd-vmm and fails this.
 #
 # Exit 0 pass, 77 skip (no /dev/kvm), else fail.
@@ -40,7 +41,7 @@ for kernel in herd-probe.elf herd-probe.bzImage; do
     done
 done
 
-for script in vmm-cli.sh probe-virtio-vmm.sh vmm-console-input.sh vmm-control.sh; do
+for script in vmm-cli.sh probe-virtio-vmm.sh vmm-console-input.sh vmm-control.sh snapshot-probe.sh; do
     log=$(mktemp)
     if ! HERD_VMM=$vmm "$root/tests/integration/$script" > "$log" 2>&1; then
         tail -n 40 "$log"
