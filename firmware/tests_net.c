@@ -25,7 +25,9 @@
  * broadcast: the first probe heard becomes the peer), probe.net.maxloss=N
  * (default 0), probe.net.wait=SECONDS (handshake / listen time, default 20),
  * probe.net.dev=N, probe.net.mac=MAC (expected own MAC), probe.net.queues=1|2
- * (queue pairs; 2 needs the device's VIRTIO_NET_F_MQ, see virtio_net.h).
+ * (queue pairs; 2 needs the device's VIRTIO_NET_F_MQ, see virtio_net.h),
+ * probe.net.delay=MS (wait that long with the device set up before the
+ * handshake: the moment for a snapshot, tests/integration/snapshot-probe.sh).
  *
  * Result line: "net: sent N received M lost L" (lost: frames the peer sent
  * that never arrived, from the peer's count; for tx: count - acked).
@@ -373,7 +375,7 @@ void test_net(struct test_ctx *t)
     memset(r, 0, sizeof(*r));
     r->t = t;
     const char *cl = t->bi->cmdline;
-    uint64_t dev, queues;
+    uint64_t dev, queues, delay;
     uint32_t n;
     const char *role = cmdline_value(cl, "probe.net.role", &n);
     r->role = R_BOTH;
@@ -390,6 +392,7 @@ void test_net(struct test_ctx *t)
     if (!cmdline_u64(cl, "probe.net.count", 1000, &r->count) || !cmdline_u64(cl, "probe.net.maxloss", 0, &r->maxloss) ||
         !cmdline_u64(cl, "probe.net.wait", 20, &r->wait_s) || !cmdline_u64(cl, "probe.net.dev", 0, &dev) ||
         !cmdline_u64(cl, "probe.net.queues", 1, &queues) || (queues != 1 && queues != 2) ||
+        !cmdline_u64(cl, "probe.net.delay", 0, &delay) || delay > 600000 ||
         r->count == 0 || r->count > MAX_COUNT || r->wait_s == 0 || r->wait_s > 3600) {
         fail(t, "bad probe.net.* value");
         return;
@@ -433,6 +436,14 @@ void test_net(struct test_ctx *t)
     if (!r->seen) {
         fail(t, "out of memory for the sequence bitmap");
         goto out;
+    }
+    if (delay) {
+        /* The device is set up and its RX buffers posted: a snapshot taken
+         * now carries a NIC in use into the restored guest. */
+        say("net: device ready, waiting %lu ms", (unsigned long)delay);
+        uint64_t dl = tsc_deadline(delay);
+        while (!tsc_passed(dl))
+            cpu_relax();
     }
     uint64_t t0 = rdtsc();
     if (r->role == R_LISTEN) {
