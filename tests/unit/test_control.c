@@ -10,6 +10,8 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,9 +68,20 @@ static int fake_powerdown(void *ctx, struct herd_err *err)
     return f->powerdown_rc;
 }
 
+static int snapshot_calls, snapshot_fd = -1;
+
+static int fake_snapshot(void *ctx, int fd, struct herd_err *err)
+{
+    snapshot_calls++;
+    snapshot_fd = fd;
+    if (fd == 999)
+        return herd_err_set(err, -EBUSY, "", "snapshot: the guest is running; pause it first");
+    return 0;
+}
+
 static const struct control_ops ops = {
     .status = fake_status, .pause = fake_pause, .resume = fake_resume, .stop = fake_stop,
-    .powerdown = fake_powerdown,
+    .powerdown = fake_powerdown, .snapshot = fake_snapshot,
 };
 
 static struct fake fake;
@@ -129,6 +142,44 @@ static void assert_error(json_t *j, const char *part)
     if (!strstr(e, part))
         fail_msg("error '%s' lacks '%s'", e, part);
     json_decref(j);
+}
+
+/* snapshot takes the descriptor that came with its line (and closes it);
+ * without one it is refused and the callback never runs. */
+static void test_snapshot(void **state)
+{
+    enum control_action a;
+    const char *line = "{\"cmd\":\"snapshot\"}";
+    int fd = dup(STDIN_FILENO), keep = -1;
+    char *reply;
+
+    snapshot_calls = 0;
+    assert_error(req(line), "send the target file");
+    assert_int_equal(snapshot_calls, 0);
+    reply = control_handle(line, strlen(line), &ops, &fake, &keep, &a);
+    assert_non_null(strstr(reply, "send the target file"));
+    free(reply);
+    assert_true(fd >= 0);
+    keep = fd;
+    reply = control_handle(line, strlen(line), &ops, &fake, &keep, &a);
+    assert_string_equal(reply, "{\"ok\":true}\n");
+    free(reply);
+    assert_int_equal(snapshot_calls, 1);
+    assert_int_equal(snapshot_fd, fd);
+    assert_int_equal(keep, -1);
+    assert_int_equal(fcntl(fd, F_GETFD), -1); /* closed after use */
+    /* another command leaves the descriptor to its caller */
+    keep = dup(STDIN_FILENO);
+    reply = control_handle("{\"cmd\":\"ping\"}", 15, &ops, &fake, &keep, &a);
+    free(reply);
+    assert_true(keep >= 0);
+    close(keep);
+    /* the callback's error comes back as is */
+    keep = 999;
+    reply = control_handle(line, strlen(line), &ops, &fake, &keep, &a);
+    assert_non_null(strstr(reply, "pause it first"));
+    free(reply);
+    (void)state;
 }
 
 static void test_ping(void **state)
@@ -299,7 +350,7 @@ static void test_powerdown(void **state)
     assert_error(req("{\"cmd\":\"powerdown\\u0000\"}"), "");
     assert_int_equal(fake.powerdown_calls, 4);
     /* The command list in errors names it. */
-    assert_error(req("{\"cmd\":\"reboot\"}"), "stop, input, powerdown)");
+    assert_error(req("{\"cmd\":\"reboot\"}"), "stop, input, powerdown, snapshot)");
 }
 
 static void test_powerdown_without_button(void **state)
@@ -433,6 +484,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_ping, setup),
+        cmocka_unit_test_setup(test_snapshot, setup),
         cmocka_unit_test_setup(test_id_echoed, setup),
         cmocka_unit_test_setup(test_status, setup),
         cmocka_unit_test_setup(test_status_states_and_devices, setup),
