@@ -1,6 +1,6 @@
 #!/bin/bash
 # herd-test-needs: kvm
-# Snapshot and restore with the probe (docs/snapshot.md). A probe counting
+# Snapshot and restore with the probe (docs/snapshot.md). A 2-vCPU probe counting
 # LAPIC timer ticks and writing its disk round by round (probe.tests=ticks
 # probe.ticks.disk=1) is paused and snapshotted through the control socket
 # (the file passed as SCM_RIGHTS), then stopped. Restored, it goes on from
@@ -53,8 +53,8 @@ ask() { printf '%s\n' "$2" | "$client" "$1" -t 5 "${@:3}"; }
 
 # --- 1. a guest at work, paused and snapshotted ---------------------------------------
 truncate -s 16M "$tmp/disk.raw"
-"$vmm" --kernel "$probe" --mem 64M --disk "path=$tmp/disk.raw,format=raw" \
-    --cmdline "probe.tests=ticks probe.ticks.disk=1 probe.ticks.rounds=$ROUNDS" \
+"$vmm" --kernel "$probe" --mem 64M --cpus 2 --disk "path=$tmp/disk.raw,format=raw" \
+    --cmdline "probe.tests=boot,ticks probe.cpus=2 probe.mem=64M probe.ticks.disk=1 probe.ticks.rounds=$ROUNDS" \
     --serial "file:$tmp/orig.log" --control "$tmp/vm.sock" </dev/null >"$tmp/orig.vmm" 2>&1 &
 orig=$!
 pids+=("$orig")
@@ -82,7 +82,7 @@ echo "snapshot at round $last: $(stat -c %s "$tmp/g.snap") bytes, $(du -k "$tmp/
 
 # restore NAME DISK-SPEC [ARGS]: runs a restored guest in the background ($!).
 restore() {
-    "$vmm" --restore "$tmp/g.snap" --mem 64M --disk "$2" --serial "file:$tmp/$1.log" "${@:3}" \
+    "$vmm" --restore "$tmp/g.snap" --mem 64M --cpus 2 --disk "$2" --serial "file:$tmp/$1.log" "${@:3}" \
         </dev/null >"$tmp/$1.vmm" 2>&1 &
     pids+=("$!")
 }
@@ -97,7 +97,7 @@ check_restored() {
     grep -q "ticks: round $((last + 1)) .* disk ok" "$tmp/$1.log" ||
         fail "$1: the sector written before the snapshot did not read back"
     grep -q "ticks: round $((ROUNDS - 1)) " "$tmp/$1.log" || fail "$1: did not reach the last round"
-    grep -qxF "herd-probe: 1 passed, 0 failed" "$tmp/$1.log" || fail "$1: the probe did not pass"
+    grep -qxF "herd-probe: 2 passed, 0 failed" "$tmp/$1.log" || fail "$1: the probe did not pass"
     [ "$status" = 1 ] || fail "$1: exit status $status, expected 1 (the probe's pass)"
     if [ "$failures" -gt 0 ]; then cat "$tmp/$1.vmm"; tail -n 5 "$tmp/$1.log"; fi
 }
@@ -217,7 +217,7 @@ refused() {
     rm -f "$tmp/h.raw"
     cp "$tmp/parent.raw" "$tmp/h.raw"
     chmod u+w "$tmp/h.raw"
-    timeout 30 "$vmm" --restore "$tmp/$snap.snap" --mem 64M --disk "path=$tmp/h.raw,format=raw" \
+    timeout 30 "$vmm" --restore "$tmp/$snap.snap" --mem 64M --cpus 2 --disk "path=$tmp/h.raw,format=raw" \
         --serial "file:$tmp/$name.log" "${@:4}" </dev/null >"$tmp/$name.vmm" 2>&1
     status=$?
     if [ "$status" != 2 ] || ! grep -qF "$want" "$tmp/$name.vmm"; then
@@ -237,8 +237,8 @@ patch "$tmp/g.snap" "$tmp/version.snap" "struct.pack_into('<I', b, 8, 2)"
 refused version version "snapshot format version 2; this herd-vmm reads version 1"
 patch "$tmp/g.snap" "$tmp/flip.snap" "b[state_off + 200] ^= 0x40; raw = True"
 refused flip flip "state checksum mismatch"
-refused cpus g "give --cpus 1 --mem 64M" --cpus 2
-refused mem g "give --cpus 1 --mem 64M" --mem 128M
+refused cpus g "give --cpus 2 --mem 64M" --cpus 1
+refused mem g "give --cpus 2 --mem 64M" --mem 128M
 refused disks g "disks and" --disk "path=$tmp/parent.raw,format=raw,readonly=on"
 # Section numbers: enum snap_section_type in include/herd/snapshot.h.
 # SNAP_S_VCPU_CPUID = 11: entries of 40 bytes (function, index, flags, eax,
