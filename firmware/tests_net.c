@@ -223,6 +223,20 @@ static void handle(struct netrun *r, const uint8_t *f, uint32_t len)
         send_ctl(r, K_ACK, 1);
 }
 
+/* A restored clone's device may carry a new MAC: the frames go out with
+ * it from then on (checked at most every 10 ms: it costs an MMIO read). */
+static void check_identity(struct netrun *r)
+{
+    static uint64_t last;
+
+    if (last && tsc_ms_since(last) < 10)
+        return;
+    last = rdtsc();
+    if (vnet_identity(&r->n))
+        say("net: the device's MAC changed to %02x:%02x:%02x:%02x:%02x:%02x", r->n.mac[0], r->n.mac[1],
+            r->n.mac[2], r->n.mac[3], r->n.mac[4], r->n.mac[5]);
+}
+
 static uint32_t poll_rx(struct netrun *r)
 {
     uint32_t len, got = 0;
@@ -255,6 +269,7 @@ static void exchange(struct netrun *r)
     r->last_data_tsc = rdtsc();
     /* Handshake. */
     while (!(r->heard && r->heard_back)) {
+        check_identity(r);
         if (tsc_passed(hs_deadline)) {
             fail(r->t, "no peer probe %s within %lu s", r->heard ? "heard us" : "heard", (unsigned long)r->wait_s);
             return;
@@ -274,6 +289,7 @@ static void exchange(struct netrun *r)
     for (;;) {
         bool moved = poll_rx(r) != 0;
         vnet_tx_reap(&r->n);
+        check_identity(r);
         if (r->acked != last_acked) {
             last_acked = r->acked;
             acked_at = rdtsc();

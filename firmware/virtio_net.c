@@ -106,6 +106,7 @@ bool vnet_open(struct vnet *n, uint32_t index, unsigned pairs, char *why, size_t
     }
     for (uint16_t i = 0; i < n->tx.size; i++)
         n->tx_free[n->ntx_free++] = i;
+    n->cfg_gen = rd8(n->vd.common + VCC_CFGGEN);
     if (virtio_has(&n->vd, VIRTIO_NET_F_MAC))
         for (int i = 0; i < 6; i++)
             n->mac[i] = virtio_cfg8(&n->vd, (uint32_t)i);
@@ -123,6 +124,26 @@ bool vnet_open(struct vnet *n, uint32_t index, unsigned pairs, char *why, size_t
             return false;
     }
     return true;
+}
+
+bool vnet_identity(struct vnet *n)
+{
+    uint8_t gen = rd8(n->vd.common + VCC_CFGGEN), mac[6];
+    bool changed = false;
+
+    if (gen == n->cfg_gen || !virtio_has(&n->vd, VIRTIO_NET_F_MAC))
+        return false;
+    do { /* a consistent read: the generation the same before and after */
+        n->cfg_gen = gen;
+        for (int i = 0; i < 6; i++)
+            mac[i] = virtio_cfg8(&n->vd, (uint32_t)i);
+        if (virtio_has(&n->vd, VIRTIO_NET_F_STATUS))
+            n->status = virtio_cfg16(&n->vd, 6);
+        gen = rd8(n->vd.common + VCC_CFGGEN);
+    } while (gen != n->cfg_gen);
+    changed = memcmp(mac, n->mac, 6) != 0;
+    memcpy(n->mac, mac, 6);
+    return changed;
 }
 
 uint16_t vnet_tx_reap(struct vnet *n)

@@ -37,6 +37,7 @@ struct vnet {
     unsigned tx_next;       /* pair the next frame goes out on */
     uint8_t *rxbufs1, *ctrlbuf;
     uint8_t mac[6];
+    uint8_t cfg_gen;        /* config generation when mac/status were read */
     uint16_t status;
     uint8_t *rxbufs, *txbufs;
     uint16_t tx_free[VQ_MAX_SIZE], ntx_free;
@@ -46,6 +47,11 @@ struct vnet {
 
 /* pairs: 1, or 2 (the device must offer VIRTIO_NET_F_MQ with >= 2 pairs). */
 bool vnet_open(struct vnet *n, uint32_t index, unsigned pairs, char *why, size_t whylen);
+
+/* Re-reads MAC and link status if the device's configuration changed since
+ * they were read (a restored clone is told its new MAC this way); true
+ * when the MAC changed. One MMIO read when nothing changed. */
+bool vnet_identity(struct vnet *n);
 
 /* One control-queue command (pairs == 2 only): LEN bytes out, the device's
  * ack byte back (0 OK, 1 error). false: no answer within 1 s. */

@@ -29,7 +29,7 @@ _Static_assert(sizeof(struct virtio_dev_state) == 1096 &&
                "virtio_dev_state layout");
 _Static_assert(sizeof(struct virtio_queue_state) == 40, "virtio_queue_state layout");
 _Static_assert(sizeof(struct serial_state) == 92, "serial_state layout");
-_Static_assert(sizeof(struct virtio_net_state) == 8, "virtio_net_state layout");
+_Static_assert(sizeof(struct virtio_net_state) == 16, "virtio_net_state layout");
 
 static struct virtio_dev *pci_virtio(struct vm *vm, unsigned i)
 {

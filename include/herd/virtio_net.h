@@ -58,10 +58,14 @@ int virtio_net_create(const struct nic_config *cfg, unsigned index, struct kvm *
                       struct virtio_net **out, struct herd_err *err);
 int virtio_net_start(struct virtio_net *net);
 
-/* Snapshots: the transport, and the NIC's own state (queue pairs in use).
- * A NIC served by vhost-net cannot be saved yet (-EOPNOTSUPP). */
+/* Snapshots: the transport, and the NIC's own state (queue pairs in use,
+ * the MAC the guest was given). A NIC served by vhost-net cannot be saved
+ * yet (-EOPNOTSUPP). Loading into a NIC with another MAC (a clone) tells
+ * the guest through a configuration change (virtio 1.x 4.1.4.3: the
+ * generation moves, the config vector fires). */
 struct virtio_net_state {
     uint32_t pairs, active_pairs;
+    uint8_t mac[6], pad[2];
 };
 struct virtio_dev *virtio_net_dev(struct virtio_net *net);
 int virtio_net_save(struct virtio_net *net, struct virtio_net_state *out);

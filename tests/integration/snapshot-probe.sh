@@ -9,7 +9,8 @@
 # restored at once from the one snapshot, each on its own qcow2 overlay of
 # the snapshot's disk, both pass, the parent untouched; --restore-mem copy
 # too. A NIC set up before the snapshot exchanges frames with a new peer
-# once restored. Snapshot refusals: a running guest, no file, a non-empty file, a
+# once restored, under a MAC of its own (told by a configuration change).
+# Snapshot refusals: a running guest, no file, a non-empty file, a
 # character device; the guest runs on after each. Hostile snapshots, each
 # refused with its reason before the guest runs: truncated, bad magic,
 # version 2, a flipped state byte, vCPUs, RAM, disks that do not match, and
@@ -156,7 +157,7 @@ if wait_for_line 0 "$tmp/na.log" 'net: device ready' 60 "$na"; then
     nb=$!
     pids+=("$nb")
     ip netns exec "$ns" "$vmm" --restore "$tmp/n.snap" --mem 64M \
-        --net "tap=ta,mac=0e:00:00:00:05:0a,vhost=off" --serial "file:$tmp/nr.log" \
+        --net "tap=ta,mac=0e:00:00:00:05:0c,vhost=off" --serial "file:$tmp/nr.log" \
         </dev/null >"$tmp/nr.vmm" 2>&1 &
     nr=$!
     pids+=("$nr")
@@ -174,6 +175,14 @@ if wait_for_line 0 "$tmp/na.log" 'net: device ready' 60 "$na"; then
         fail "restored NIC: $(grep 'net: sent' "$tmp/nr.log")"
     grep -q "net: device ready" "$tmp/nr.log" &&
         fail "the restored guest set its NIC up again (it should have kept it)"
+    # the clone's own MAC: told by a config change, used by the guest, seen
+    # by the peer
+    grep -q "the snapshot's MAC 0e:00:00:00:05:0a is now 0e:00:00:00:05:0c" "$tmp/nr.vmm" ||
+        fail "herd-vmm did not report the clone's new MAC"
+    grep -q "net: the device's MAC changed to 0e:00:00:00:05:0c" "$tmp/nr.log" ||
+        fail "the restored guest did not learn its new MAC"
+    grep -q "net: peer 0e:00:00:00:05:0c" "$tmp/nb.log" ||
+        fail "the peer did not hear the clone's new MAC: $(grep 'net: peer' "$tmp/nb.log")"
 else
     fail "the NIC guest never set its device up"
     cat "$tmp/na.vmm" "$tmp/na.log"
@@ -262,5 +271,5 @@ if [ "$failures" -gt 0 ]; then
     echo "FAIL: $failures check(s) failed"
     exit 1
 fi
-echo "PASS: snapshot at round $last; one restore, two clones (mapped and copied) went on and passed; a NIC in use came back and exchanged 2000 frames each way; 4 refused snapshots; 12 hostile snapshots refused"
+echo "PASS: snapshot at round $last; one restore, two clones (mapped and copied) went on and passed; a NIC in use came back under a new MAC and exchanged 2000 frames each way; 4 refused snapshots; 12 hostile snapshots refused"
 exit 0

@@ -520,6 +520,7 @@ int virtio_net_save(struct virtio_net *net, struct virtio_net_state *out)
     if (net->vhost_running)
         return -EOPNOTSUPP;
     *out = (struct virtio_net_state){.pairs = net->pairs, .active_pairs = net->active_pairs};
+    memcpy(out->mac, net->mac, 6);
     return 0;
 }
 
@@ -529,6 +530,15 @@ int virtio_net_load(struct virtio_net *net, const struct virtio_net_state *in)
         return -EINVAL;
     pthread_mutex_lock(&net->dev.lock);
     net->active_pairs = in->active_pairs;
+    if (memcmp(in->mac, net->mac, 6) != 0) {
+        log_info("virtio-net %s: the snapshot's MAC %02x:%02x:%02x:%02x:%02x:%02x is now "
+                 "%02x:%02x:%02x:%02x:%02x:%02x; the guest is told by a configuration change",
+                 net->tap.name, in->mac[0], in->mac[1], in->mac[2], in->mac[3], in->mac[4],
+                 in->mac[5], net->mac[0], net->mac[1], net->mac[2], net->mac[3], net->mac[4],
+                 net->mac[5]);
+        if (net->dev.status & VIRTIO_STATUS_DRIVER_OK)
+            virtio_dev_config_changed(&net->dev);
+    }
     pthread_mutex_unlock(&net->dev.lock);
     return 0;
 }
