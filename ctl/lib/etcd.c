@@ -418,6 +418,24 @@ int etcd_delete(struct etcd *e, const char *key, bool prefix, int64_t *deleted,
     return rc;
 }
 
+int etcd_compact(struct etcd *e, int64_t revision, struct herd_err *err)
+{
+    struct reply r = {0};
+    json_t *o = json_object();
+    int64_t rev;
+    int rc = o && revision > 0 ? set_int(o, "revision", revision) : -EINVAL;
+
+    if (rc) {
+        json_decref(o);
+        return herd_err_set(err, -EINVAL, "revision", "a revision to compact to is positive");
+    }
+    rc = request(e, "/v3/kv/compaction", o, &r, err);
+    if (!rc)
+        rc = etcd_parse_put(r.p, r.n, &rev, err);
+    free(r.p);
+    return rc;
+}
+
 /* ---- transactions --------------------------------------------------------- */
 
 static json_t *cmp_json(const struct etcd_cmp *c)

@@ -217,7 +217,9 @@ static int header_revision(json_t *root, int64_t *rev, struct herd_err *err)
     *rev = 0;
     if (get_object(root, "header", &h, err) < 0)
         return -EPROTO;
-    return h ? get_int(h, "revision", rev, err) : 0;
+    if (h && get_int(h, "revision", rev, err) < 0)
+        return -EPROTO;
+    return *rev < 0 ? bad(err, "revision", "negative") : 0;
 }
 
 static int parse_kvs(json_t *arr, struct etcd_kvs *out, struct herd_err *err)

@@ -95,6 +95,9 @@ int etcd_range_prefix(struct etcd *e, const char *prefix, struct etcd_kvs *out,
 int etcd_delete(struct etcd *e, const char *key, bool prefix, int64_t *deleted,
                 struct herd_err *err);
 
+/* Drops the history before revision: watches from before it end (-ESTALE). */
+int etcd_compact(struct etcd *e, int64_t revision, struct herd_err *err);
+
 /* ---- transactions ---------------------------------------------------------- */
 enum etcd_target { ETCD_VERSION, ETCD_CREATE_REVISION, ETCD_MOD_REVISION };
 enum etcd_cmp_op { ETCD_EQUAL, ETCD_NOT_EQUAL, ETCD_GREATER, ETCD_LESS };
