@@ -15,7 +15,7 @@
 #include "herd/etcd.h"
 #include "herdd.h"
 
-#define PROFILE_REFRESH_MS 10000 /* a changed profile is written at most this often */
+#define PROFILE_REFRESH_MS 2000 /* a changed profile is written at most this often */
 
 static int64_t mono_ms(void)
 {

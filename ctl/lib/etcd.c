@@ -216,6 +216,7 @@ static int call(struct etcd *e, const char *path, const char *body, struct reply
 {
     int rc = -ECONNREFUSED;
     long status = 0;
+    char tried[sizeof(err->msg)] = "";
 
     pthread_mutex_lock(&e->mu);
     for (size_t t = 0; t < e->n; t++) {
@@ -223,9 +224,13 @@ static int call(struct etcd *e, const char *path, const char *body, struct reply
         CURLcode cc = post_once(e, e->endpoints[i], path, body, r, &status);
         if (cc != CURLE_OK) {
             rc = transport_error(cc, r, e->endpoints[i], err);
-            if (unreachable(cc) && !r->over)
-                continue;
-            break;
+            if (!unreachable(cc) || r->over)
+                break;
+            size_t at = strlen(tried);
+            snprintf(tried + at, sizeof(tried) - at, "%s%.200s", at ? "; " : "", err->msg);
+            if (t + 1 == e->n && e->n > 1)
+                herd_err_set(err, rc, "", "no etcd endpoint answered: %.480s", tried);
+            continue;
         }
         e->cur = i;
         rc = status == 200 ? 0 : etcd_parse_error(status, r->p ? r->p : "", r->n, err);

@@ -358,6 +358,15 @@ static void test_failover(void **state)
     struct seen s = {0};
     assert_int_equal(etcd_watch(e, "/f", 0, on_watch, &s, &err), -ECONNRESET);
     etcd_close(e);
+    /* none of several: each named */
+    const char *dead2[] = {l->dead, "http://127.0.0.1:1"};
+    struct etcd_opts o2 = {.endpoints = dead2, .n_endpoints = 2};
+    assert_int_equal(etcd_open(&e, &o2, &err), 0);
+    assert_int_equal(etcd_put(e, "/f", "1", 1, 0, NULL, &err), -ECONNREFUSED);
+    assert_non_null(strstr(err.msg, "no etcd endpoint answered"));
+    assert_non_null(strstr(err.msg, l->dead));
+    assert_non_null(strstr(err.msg, "127.0.0.1:1:"));
+    etcd_close(e);
     /* options refused */
     const char *bad[] = {"ftp://x:1"};
     struct etcd_opts ob = {.endpoints = bad, .n_endpoints = 1};
