@@ -322,6 +322,8 @@ static void *keepalive_main(void *arg)
 
 /* ---- start, stop ----------------------------------------------------------- */
 
+/* Two clients, each its own connection and lock: the keepalive thread's,
+ * and the API's (a slow API read never delays a renewal). */
 static int open_etcd(struct hd_cluster *cl, struct hd_err *err)
 {
     const struct hd_config *cfg = cl->cfg;
@@ -336,9 +338,16 @@ static int open_etcd(struct hd_cluster *cl, struct hd_err *err)
         .connect_timeout_ms = 1000,
     };
 
-    if (etcd_open(&cl->etcd, &o, &err->lib) < 0)
+    if (etcd_open(&cl->etcd, &o, &err->lib) < 0 || etcd_open(&cl->etcd_api, &o, &err->lib) < 0)
         return hd_fail_lib(err, 400, -EINVAL, "cluster");
     return 0;
+}
+
+static void close_etcd(struct hd_cluster *cl)
+{
+    etcd_close(cl->etcd);
+    etcd_close(cl->etcd_api);
+    cl->etcd = cl->etcd_api = NULL;
 }
 
 static void cluster_init(struct hd_cluster *cl, struct hd_res *r)
@@ -361,11 +370,15 @@ int hd_cluster_start(struct hd_cluster *cl, struct hd_res *r, struct hd_err *err
     cluster_init(cl, r);
     if (!cl->cfg->n_etcd)
         return 0;
-    if (open_etcd(cl, err) < 0)
+    if (open_etcd(cl, err) < 0) {
+        close_etcd(cl);
         return -1;
+    }
     int rc = register_node(cl, lease_file_read(cl), &err->lib);
-    if (rc < 0)
+    if (rc < 0) {
+        close_etcd(cl);
         return hd_fail_lib(err, rc == -EEXIST ? 409 : 503, rc, "cluster");
+    }
     if (pthread_create(&cl->thread, NULL, keepalive_main, cl) != 0) {
         hd_cluster_stop(cl);
         return hd_fail(err, 500, "cluster", "cannot start the cluster keepalive thread");
@@ -396,8 +409,7 @@ void hd_cluster_stop(struct hd_cluster *cl)
                 err.msg);
     else if (cl->lease)
         unlink(cl->lease_file);
-    etcd_close(cl->etcd);
-    cl->etcd = NULL;
+    close_etcd(cl);
     free(cl->written);
     cl->written = NULL;
 }
@@ -447,7 +459,7 @@ json_t *hd_cluster_nodes(struct hd_cluster *cl, struct hd_err *err)
         not_in_cluster(err);
         return NULL;
     }
-    int rc = etcd_range_prefix(cl->etcd, HD_CLUSTER_NODES, &kvs, &err->lib);
+    int rc = etcd_range_prefix(cl->etcd_api, HD_CLUSTER_NODES, &kvs, &err->lib);
     if (rc < 0) {
         hd_fail_lib(err, 503, rc, "cluster");
         return NULL;
@@ -466,7 +478,7 @@ static json_t *ttl_left(struct hd_cluster *cl, int64_t lease, json_t *o)
     struct herd_err err;
     int64_t left = 0, granted = 0;
 
-    if (lease && etcd_lease_ttl(cl->etcd, lease, &left, &granted, &err) == 0)
+    if (lease && etcd_lease_ttl(cl->etcd_api, lease, &left, &granted, &err) == 0)
         return json_integer(left);
     if (lease)
         json_object_set_new(o, "ttl_error", json_string(err.msg));

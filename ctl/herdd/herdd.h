@@ -637,7 +637,8 @@ struct etcd;
 struct hd_cluster {
     struct hd_res *res;
     const struct hd_config *cfg;   /* res->cfg */
-    struct etcd *etcd;             /* NULL: not in a cluster */
+    struct etcd *etcd;             /* the keepalive thread's; NULL: not in a cluster */
+    struct etcd *etcd_api;         /* the API's reads (a connection of their own) */
     char key[sizeof(HD_CLUSTER_NODES) + HD_NAME_MAX];
     char lease_file[4200];         /* STATE/cluster.lease: the lease last held */
     pthread_t thread;              /* keepalive_main, cl as its argument */
