@@ -26,6 +26,7 @@ struct reply {
     char *p;
     size_t n, cap;
     bool over;                   /* past ETCD_REPLY_MAX: the transfer is cut */
+    char why[CURL_ERROR_SIZE];   /* curl's detail of a failed transfer */
 };
 
 /* ---- options -------------------------------------------------------------- */
@@ -184,11 +185,14 @@ static CURLcode post_once(struct etcd *e, const char *ep, const char *path, cons
     snprintf(url, sizeof(url), "%s%s", ep, path);
     r->n = 0;
     r->over = false;
+    r->why[0] = 0;
     common_opts(e, e->curl, url, body, hdr);
+    curl_easy_setopt(e->curl, CURLOPT_ERRORBUFFER, r->why);
     curl_easy_setopt(e->curl, CURLOPT_TIMEOUT_MS, e->timeout_ms);
     curl_easy_setopt(e->curl, CURLOPT_WRITEFUNCTION, collect);
     curl_easy_setopt(e->curl, CURLOPT_WRITEDATA, r);
     cc = curl_easy_perform(e->curl);
+    curl_easy_setopt(e->curl, CURLOPT_ERRORBUFFER, NULL);
     curl_slist_free_all(hdr);
     *status = 0;
     curl_easy_getinfo(e->curl, CURLINFO_RESPONSE_CODE, status);
@@ -199,14 +203,19 @@ static CURLcode post_once(struct etcd *e, const char *ep, const char *path, cons
 static int transport_error(CURLcode cc, const struct reply *r, const char *ep,
                            struct herd_err *err)
 {
+    char why[CURL_ERROR_SIZE + 128];
+
+    snprintf(why, sizeof(why), "%s%s%s%s", curl_easy_strerror(cc), r->why[0] ? " (" : "",
+             r->why, r->why[0] ? ")" : "");
+
     if (r->over)
         return herd_err_set(err, -EPROTO, "", "etcd %s: reply larger than %u bytes", ep,
                             ETCD_REPLY_MAX);
     if (cc == CURLE_OPERATION_TIMEDOUT)
-        return herd_err_set(err, -ETIMEDOUT, "", "etcd %s: %s", ep, curl_easy_strerror(cc));
+        return herd_err_set(err, -ETIMEDOUT, "", "etcd %s: %s", ep, why);
     if (unreachable(cc))
-        return herd_err_set(err, -ECONNREFUSED, "", "etcd %s: %s", ep, curl_easy_strerror(cc));
-    return herd_err_set(err, -EIO, "", "etcd %s: %s", ep, curl_easy_strerror(cc));
+        return herd_err_set(err, -ECONNREFUSED, "", "etcd %s: %s", ep, why);
+    return herd_err_set(err, -EIO, "", "etcd %s: %s", ep, why);
 }
 
 /* POST body to path, moving on to the next endpoint when one cannot be
@@ -710,9 +719,11 @@ static int watch_on(struct etcd *e, CURL *c, const char *ep, const char *body, s
     char url[ETCD_ENDPOINT_LEN + 16];
     struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
     long status = 0;
+    char why[CURL_ERROR_SIZE] = "";
 
     snprintf(url, sizeof(url), "%s/v3/watch", ep);
     common_opts(e, c, url, body, hdr);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, why);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, watch_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, w);
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
@@ -731,7 +742,8 @@ static int watch_on(struct etcd *e, CURL *c, const char *ep, const char *body, s
     if (cc == CURLE_OK)
         return herd_err_set(w->err, -ECONNRESET, "", "etcd %s ended the watch stream", ep);
     return herd_err_set(w->err, unreachable(cc) ? -ECONNRESET : -EIO, "",
-                        "etcd %s: watch: %s", ep, curl_easy_strerror(cc));
+                        "etcd %s: watch: %s%s%s%s", ep, curl_easy_strerror(cc), why[0] ? " (" : "",
+                        why, why[0] ? ")" : "");
 }
 
 int etcd_watch(struct etcd *e, const char *prefix, int64_t start_revision, etcd_watch_fn fn,
