@@ -365,29 +365,43 @@ static void cluster_init(struct hd_cluster *cl, struct hd_res *r)
     snprintf(cl->lease_file, sizeof(cl->lease_file), "%s/cluster.lease", r->cfg->state_dir);
 }
 
+/* The first registration: 0 registered, 1 not (etcd did not answer: the
+ * thread goes on trying), -1 refused (the name is another node's). */
+static int first_registration(struct hd_cluster *cl, struct hd_err *err)
+{
+    int64_t prev = lease_file_read(cl);
+    char ep[ETCD_ENDPOINT_LEN];
+    int rc = register_node(cl, prev, &err->lib);
+
+    if (rc == -EEXIST)
+        return hd_fail_lib(err, 409, rc, "cluster");
+    if (rc < 0) {
+        note_error(cl, "registration", &err->lib);
+        fprintf(stderr, "herdd: cluster: not registered yet; trying again every %u ms\n",
+                cl->cfg->lease_ttl * 1000 / 3);
+        cl->lease = prev; /* still ours, if etcd has it */
+        return 1;
+    }
+    etcd_endpoint(cl->etcd, ep, sizeof(ep));
+    fprintf(stderr, "herdd: cluster: registered as %s (lease %" PRIx64 ", TTL %u s) on %s\n",
+            cl->key, (uint64_t)cl->lease, cl->cfg->lease_ttl, ep);
+    return 0;
+}
+
 int hd_cluster_start(struct hd_cluster *cl, struct hd_res *r, struct hd_err *err)
 {
     cluster_init(cl, r);
     if (!cl->cfg->n_etcd)
         return 0;
-    if (open_etcd(cl, err) < 0) {
+    if (open_etcd(cl, err) < 0 || first_registration(cl, err) < 0) {
         close_etcd(cl);
         return -1;
-    }
-    int rc = register_node(cl, lease_file_read(cl), &err->lib);
-    if (rc < 0) {
-        close_etcd(cl);
-        return hd_fail_lib(err, rc == -EEXIST ? 409 : 503, rc, "cluster");
     }
     if (pthread_create(&cl->thread, NULL, keepalive_main, cl) != 0) {
         hd_cluster_stop(cl);
         return hd_fail(err, 500, "cluster", "cannot start the cluster keepalive thread");
     }
     cl->running = true;
-    char ep[ETCD_ENDPOINT_LEN];
-    etcd_endpoint(cl->etcd, ep, sizeof(ep));
-    fprintf(stderr, "herdd: cluster: registered as %s (lease %" PRIx64 ", TTL %u s) on %s\n",
-            cl->key, (uint64_t)cl->lease, cl->cfg->lease_ttl, ep);
     return 0;
 }
 

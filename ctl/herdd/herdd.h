@@ -656,8 +656,9 @@ struct hd_cluster {
     int64_t written_ms;
 };
 /* Registers the node (a lease and the profile on it; 409 when another live
- * node holds the name, 503 when etcd cannot be reached) and starts the
- * keepalive thread. Without a cluster: section, 0 and nothing done. */
+ * node holds the name) and starts the keepalive thread. When etcd cannot
+ * be reached herdd starts unregistered and the thread keeps trying.
+ * Without a cluster: section, 0 and nothing done. */
 int hd_cluster_start(struct hd_cluster *cl, struct hd_res *r, struct hd_err *err);
 /* Stops the thread and revokes the lease: the node's key is gone at once. */
 void hd_cluster_stop(struct hd_cluster *cl);

@@ -12,7 +12,8 @@
 #    (+ etcd's expiry granularity); started again: listed; killed -9 and
 #    started at once: it takes its own key over (STATE/cluster.lease);
 #  - etcd killed for longer than a TTL and restarted on the same data dir:
-#    n1 and n2 report the registration lost, then register again;
+#    n1 and n2 report the registration lost, then register again; n4,
+#    started while etcd is away, starts unregistered and registers then;
 #  - a herdd without cluster: answers 409 "not in a cluster";
 #  - at the end no herdd, etcd or temp file of the test is left.
 # Exit 0 pass, 77 skip (not root, no /usr/bin/etcd, not built), else fail.
@@ -225,25 +226,35 @@ new=$(status_field n2 'd["lease"]')
 kill -KILL "$etcd_pid"
 wait "$etcd_pid" 2>/dev/null
 etcd_pid=
-sleep $((ttl + 2))
-for n in n1 n2; do
-    [ "$(status_field $n 'd["registered"]')" = False ] || fail "$n still registered with etcd down"
+sleep "$ttl"
+for n in n1 n2; do # lost when no renewal got through for a TTL
+    ok=
+    for _ in $(seq $((ttl * 20))); do
+        [ "$(status_field $n 'd["registered"]')" = False ] && { ok=1; break; }
+        sleep 0.1
+    done
+    [ -n "$ok" ] || fail "$n still registered $((ttl * 3)) s after etcd went away"
 done
 hc n1 cluster nodes > "$tmp/down.out" 2>&1 && fail "cluster nodes answered with etcd down"
 grep -q "HTTP 503" "$tmp/down.out" || fail "cluster nodes with etcd down: $(cat "$tmp/down.out")"
+# a herdd started while etcd is away starts all the same, unregistered
+start_herdd n4
+[ "$(status_field n4 'd["registered"], d["registrations"], bool(d["last_error"])')" = \
+  "False 0 True" ] || fail "n4 with etcd down: $(hc n4 --json cluster status)"
 start_etcd
 back=$EPOCHREALTIME
-for n in n1 n2; do
-    ok=
+for n in n1 n2 n4; do
+    ok= want=2 # n4: its first
+    [ $n = n4 ] && want=1
     for _ in $(seq $((ttl * 30))); do
-        [ "$(status_field $n 'd["registered"], d["registrations"] >= 2' 2>/dev/null)" = "True True" ] &&
-            { ok=1; break; }
+        [ "$(status_field $n "d['registered'], d['registrations'] == $want" 2>/dev/null)" = \
+          "True True" ] && { ok=1; break; }
         sleep 0.1
     done
     [ -n "$ok" ] || fail "$n did not register again: $(hc $n --json cluster status)"
 done
-wait_names n2 "n1 n2" $((ttl * 3)) || fail "after etcd's restart"
-echo "n1 and n2 registered again $(elapsed "$back") s after etcd came back"
+wait_names n2 "n1 n2 n4" $((ttl * 3)) || fail "after etcd's restart"
+echo "n1, n2 registered again and n4 registered $(elapsed "$back") s after etcd came back"
 
 # --- a herdd without cluster: ---
 start_herdd solo none
@@ -257,6 +268,7 @@ stop_herdd solo TERM
 # --- everything stops; nothing is left ---
 stop_herdd n1 TERM
 stop_herdd n2 TERM
+stop_herdd n4 TERM
 left=$(curl -s "$endpoint/v3/kv/range" -d '{"key": "L2hlcmQvbm9kZXMv", "range_end": "L2hlcmQvbm9kZXMw"}')
 [[ $left != *'"kvs"'* ]] || fail "keys left under /herd/nodes/: $left"
 for n in "${!pid[@]}"; do
