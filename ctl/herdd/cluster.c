@@ -16,6 +16,7 @@
 #include "herdd.h"
 
 #define PROFILE_REFRESH_MS 2000 /* a changed profile is written at most this often */
+#define ERROR_LOG_MS 60000      /* etcd errors that go on are logged this often */
 
 static int64_t mono_ms(void)
 {
@@ -182,6 +183,7 @@ static int register_node(struct hd_cluster *cl, int64_t prev, struct herd_err *e
     cl->registrations++;
     cl->renewed_ms = mono_ms();
     cl->last_error[0] = 0;
+    cl->error_logged_ms = 0;
     pthread_mutex_unlock(&cl->mu);
     hd_event(&cl->res->st->ev, "cluster.registered", cl->cfg->node_name,
              json_pack("{ss sI}", "key", cl->key, "lease", (json_int_t)lease));
@@ -190,13 +192,19 @@ static int register_node(struct hd_cluster *cl, int64_t prev, struct herd_err *e
 
 /* ---- the keepalive thread -------------------------------------------------- */
 
+/* The error in status at once; in the log the first one after a success,
+ * then one every ERROR_LOG_MS while they go on (not one a tick). */
 static void note_error(struct hd_cluster *cl, const char *what, const struct herd_err *err)
 {
+    int64_t now = mono_ms();
+
     pthread_mutex_lock(&cl->mu);
-    bool same = !strcmp(cl->last_error, err->msg);
     snprintf(cl->last_error, sizeof(cl->last_error), "%s", err->msg);
+    bool log = !cl->error_logged_ms || now - cl->error_logged_ms >= ERROR_LOG_MS;
+    if (log)
+        cl->error_logged_ms = now;
     pthread_mutex_unlock(&cl->mu);
-    if (!same)
+    if (log)
         fprintf(stderr, "herdd: cluster: %s: %s\n", what, err->msg);
 }
 
@@ -249,6 +257,7 @@ static void renew(struct hd_cluster *cl, int64_t lease)
     if (rc == 0) {
         pthread_mutex_lock(&cl->mu);
         cl->renewed_ms = mono_ms();
+        cl->error_logged_ms = 0;
         pthread_mutex_unlock(&cl->mu);
         refresh_profile(cl, lease);
         return;

@@ -652,6 +652,7 @@ struct hd_cluster {
     int64_t renewed_ms;            /* monotonic ms of the last renewal */
     unsigned registrations;
     char last_error[512];
+    int64_t error_logged_ms;       /* when an error was last logged; 0: none since a success */
     char *written;                 /* the profile as last written */
     int64_t written_ms;
 };
