@@ -523,13 +523,13 @@ json_t *hd_cluster_status(struct hd_cluster *cl, struct hd_err *err)
     etcd_endpoint(cl->etcd, ep, sizeof(ep));
     pthread_mutex_lock(&cl->mu);
     int64_t lease = cl->lease;
-    json_t *o = json_pack("{ss ss ss ss so sb so sI sI sI ss}", "node", cl->cfg->node_name,
+    json_t *o = json_pack("{ss ss ss ss so sb so sI sI so ss}", "node", cl->cfg->node_name,
                           "key", cl->key, "address", cl->cfg->cluster_address, "endpoint", ep,
                           "endpoints", eps, "registered", cl->registered, "lease",
                           lease_hex(lease), "ttl", (json_int_t)cl->cfg->lease_ttl,
                           "registrations", (json_int_t)cl->registrations, "renewed_ms_ago",
-                          (json_int_t)(mono_ms() - cl->renewed_ms), "last_error",
-                          cl->last_error);
+                          cl->renewed_ms ? json_integer(mono_ms() - cl->renewed_ms) : json_null(),
+                          "last_error", cl->last_error);
     pthread_mutex_unlock(&cl->mu);
     json_object_set_new(o, "ttl_left", ttl_left(cl, lease, o));
     return o;

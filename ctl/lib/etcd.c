@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -16,8 +17,9 @@
 struct etcd {
     pthread_mutex_t mu;          /* one call at a time on curl */
     CURL *curl;
-    char endpoints[ETCD_ENDPOINTS_MAX][ETCD_ENDPOINT_LEN];
-    size_t n, cur;               /* cur: where the next call goes first */
+    char endpoints[ETCD_ENDPOINTS_MAX][ETCD_ENDPOINT_LEN]; /* fixed once open */
+    size_t n;
+    _Atomic size_t cur;          /* where the next call goes first (read without mu) */
     char *ca, *cert, *key;
     long timeout_ms, connect_timeout_ms;
 };
@@ -105,11 +107,10 @@ void etcd_close(struct etcd *e)
     free(e);
 }
 
+/* Without the call lock: a status read never waits for a slow call. */
 void etcd_endpoint(struct etcd *e, char *out, size_t size)
 {
-    pthread_mutex_lock(&e->mu);
-    snprintf(out, size, "%s", e->endpoints[e->cur]);
-    pthread_mutex_unlock(&e->mu);
+    snprintf(out, size, "%s", e->endpoints[atomic_load(&e->cur) % e->n]);
 }
 
 /* ---- HTTP ----------------------------------------------------------------- */
@@ -229,7 +230,7 @@ static int call(struct etcd *e, const char *path, const char *body, struct reply
 
     pthread_mutex_lock(&e->mu);
     for (size_t t = 0; t < e->n; t++) {
-        size_t i = (e->cur + t) % e->n;
+        size_t i = (atomic_load(&e->cur) + t) % e->n;
         CURLcode cc = post_once(e, e->endpoints[i], path, body, r, &status);
         if (cc != CURLE_OK) {
             rc = transport_error(cc, r, e->endpoints[i], err);
@@ -241,7 +242,7 @@ static int call(struct etcd *e, const char *path, const char *body, struct reply
                 herd_err_set(err, rc, "", "no etcd endpoint answered: %.480s", tried);
             continue;
         }
-        e->cur = i;
+        atomic_store(&e->cur, i);
         rc = status == 200 ? 0 : etcd_parse_error(status, r->p ? r->p : "", r->n, err);
         if (status != 503)
             break;
@@ -762,10 +763,8 @@ int etcd_watch(struct etcd *e, const char *prefix, int64_t start_revision, etcd_
     }
     /* failover as for calls: the next endpoint while none has answered */
     for (size_t t = 0; t < e->n; t++) {
-        pthread_mutex_lock(&e->mu);
-        size_t i = (e->cur + t) % e->n;
+        size_t i = (atomic_load(&e->cur) + t) % e->n;
         snprintf(ep, sizeof(ep), "%s", e->endpoints[i]);
-        pthread_mutex_unlock(&e->mu);
         rc = watch_on(e, c, ep, body, &w);
         if (w.got || rc != -ECONNRESET)
             break;
