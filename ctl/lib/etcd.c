@@ -699,10 +699,8 @@ static int watch_tick(void *arg, curl_off_t a, curl_off_t b, curl_off_t c, curl_
 
 static char *watch_body(const char *prefix, int64_t start)
 {
-    json_t *req = json_object();
+    json_t *req = json_object(), *wrap = NULL;
     char *body = NULL;
-
-    json_t *wrap = NULL;
 
     if (req && !set_prefix(req, prefix) && (!start || !set_int(req, "start_revision", start)))
         wrap = json_pack("{sO}", "create_request", req);
