@@ -52,6 +52,7 @@ cleanup() {
     rm -rf "$tmp"
 }
 trap cleanup EXIT
+trap 'exit 1' INT TERM HUP # through cleanup too (run-all's timeout sends TERM)
 
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 elapsed() { python3 -c "import sys; print('%.1f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$1" "$EPOCHREALTIME"; }

@@ -41,6 +41,7 @@ cleanup() {
     rm -rf "$tmp"
 }
 trap cleanup EXIT
+trap 'exit 1' INT TERM HUP # through cleanup too (run-all's timeout sends TERM)
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 
 # --- certificates: a CA, etcd's for IP 127.0.0.1, a client's; a stranger CA ---
