@@ -3,7 +3,8 @@
 # of its own (127.0.0.1, free ports, a temp data dir) and three herdd on
 # their own state dirs and sockets (n1, n2, n3; lease_ttl 3). Checks:
 #  - `herdctl cluster nodes` lists all three with their profile from any of
-#    them; a template added on n1 shows up in n1's capacity prediction;
+#    them; a template added on n1 shows up in n1's capacity prediction; a
+#    value under /herd/nodes/ that is not JSON is listed with an error;
 #  - `herdctl cluster status`: registered, the lease, its TTL, the endpoint;
 #  - a fourth herdd named n2 is refused (exit 1, naming /herd/nodes/n2) and
 #    n2 keeps its lease;
@@ -57,14 +58,10 @@ trap 'exit 1' INT TERM HUP # through cleanup too (run-all's timeout sends TERM)
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 elapsed() { python3 -c "import sys; print('%.1f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$1" "$EPOCHREALTIME"; }
 
-# two free TCP ports on 127.0.0.1 (etcd's client and peer)
-read -r cport pport < <(python3 -c '
-import socket
-s = [socket.socket() for _ in range(2)]
-for x in s: x.bind(("127.0.0.1", 0))
-print(*[x.getsockname()[1] for x in s])')
-endpoint=http://127.0.0.1:$cport
+. "$root/tests/integration/cluster-lib.sh"
 
+# start_etcd: on cport and pport (etcd's client and peer ports); 1 when a
+# port was taken meanwhile
 start_etcd() {
     "$etcd_bin" --name herd-test --data-dir "$tmp/etcd" \
         --listen-client-urls "$endpoint" --advertise-client-urls "$endpoint" \
@@ -77,6 +74,9 @@ start_etcd() {
         kill -0 "$etcd_pid" 2>/dev/null || break
         sleep 0.1
     done
+    { kill -KILL "$etcd_pid"; wait "$etcd_pid"; } 2>/dev/null
+    etcd_pid=
+    etcd_lost_port "$tmp/etcd.log" && return 1
     echo "etcd did not come up:"
     tail -n 20 "$tmp/etcd.log"
     exit 1
@@ -142,7 +142,14 @@ wait_names() {
 }
 
 mkdir -p "$tmp/images"
-start_etcd
+for _ in 1 2 3; do # two free ports on 127.0.0.1; again if one was taken meanwhile
+    read -r cport pport < <(free_ports 2)
+    endpoint=http://127.0.0.1:$cport
+    : > "$tmp/etcd.log"
+    start_etcd && break
+    rm -rf "$tmp/etcd"
+done
+[ -n "$etcd_pid" ] || { echo "etcd: no free ports"; tail -n 5 "$tmp/etcd.log"; exit 1; }
 start_herdd n1
 start_herdd n2
 start_herdd n3
@@ -182,6 +189,15 @@ sys.exit(0 if t.get("probe", {}).get("fits", 0) and t["probe"]["mem"] == 64 << 2
     done
     [ -n "$ok" ] || fail "n1's profile does not predict the probe template's capacity"
 fi
+
+# --- a profile that is not JSON (no herdd writes one): listed with an error ---
+b64() { printf %s "$1" | base64 -w0; }
+curl -sf "$endpoint/v3/kv/put" -d "{\"key\": \"$(b64 /herd/nodes/zz-bad)\", \"value\": \"$(b64 '{not json')\"}" \
+    >/dev/null || fail "put of a bad profile"
+hc n1 cluster nodes | grep -q '^zz-bad .*the profile is not a JSON object' ||
+    fail "bad profile: $(hc n1 cluster nodes)"
+[ "$(names n1)" = "n1 n2 n3 zz-bad" ] || fail "with a bad profile: $(names n1)"
+curl -sf "$endpoint/v3/kv/deleterange" -d "{\"key\": \"$(b64 /herd/nodes/zz-bad)\"}" >/dev/null
 
 # --- status ---
 [ "$(status_field n2 'd["registered"], d["ttl"], d["endpoint"], d["key"]')" = \
@@ -242,7 +258,7 @@ grep -q "HTTP 503" "$tmp/down.out" || fail "cluster nodes with etcd down: $(cat 
 start_herdd n4
 [ "$(status_field n4 'd["registered"], d["registrations"], bool(d["last_error"])')" = \
   "False 0 True" ] || fail "n4 with etcd down: $(hc n4 --json cluster status)"
-start_etcd
+start_etcd || { echo "etcd's ports were taken while it was down"; exit 1; }
 back=$EPOCHREALTIME
 for n in n1 n2 n4; do
     ok= want=2 # n4: its first

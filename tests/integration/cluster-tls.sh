@@ -62,26 +62,30 @@ leaf server "subjectAltName=IP:127.0.0.1
 extendedKeyUsage=serverAuth,clientAuth"
 leaf client "extendedKeyUsage=clientAuth"
 
-read -r cport pport < <(python3 -c '
-import socket
-s = [socket.socket() for _ in range(2)]
-for x in s: x.bind(("127.0.0.1", 0))
-print(*[x.getsockname()[1] for x in s])')
-endpoint=https://127.0.0.1:$cport
-
-"$etcd_bin" --name tls --data-dir "$tmp/etcd" \
-    --listen-client-urls "$endpoint" --advertise-client-urls "$endpoint" \
-    --listen-peer-urls "http://127.0.0.1:$pport" --initial-advertise-peer-urls "http://127.0.0.1:$pport" \
-    --initial-cluster "tls=http://127.0.0.1:$pport" \
-    --cert-file "$pki/server.pem" --key-file "$pki/server.key" \
-    --client-cert-auth --trusted-ca-file "$pki/ca.pem" >> "$tmp/etcd.log" 2>&1 &
-etcd_pid=$!
+. "$root/tests/integration/cluster-lib.sh"
 tls_curl() { curl -s --cacert "$pki/ca.pem" --cert "$pki/client.pem" --key "$pki/client.key" "$@"; }
 up=
-for _ in $(seq 100); do
-    tls_curl "$endpoint/health" 2>/dev/null | grep -q '"health":"true"' && { up=1; break; }
-    kill -0 "$etcd_pid" 2>/dev/null || break
-    sleep 0.1
+for _ in 1 2 3; do # two free ports; again if one was taken meanwhile
+    read -r cport pport < <(free_ports 2)
+    endpoint=https://127.0.0.1:$cport
+    rm -rf "$tmp/etcd"
+    : > "$tmp/etcd.log"
+    "$etcd_bin" --name tls --data-dir "$tmp/etcd" \
+        --listen-client-urls "$endpoint" --advertise-client-urls "$endpoint" \
+        --listen-peer-urls "http://127.0.0.1:$pport" --initial-advertise-peer-urls "http://127.0.0.1:$pport" \
+        --initial-cluster "tls=http://127.0.0.1:$pport" \
+        --cert-file "$pki/server.pem" --key-file "$pki/server.key" \
+        --client-cert-auth --trusted-ca-file "$pki/ca.pem" >> "$tmp/etcd.log" 2>&1 &
+    etcd_pid=$!
+    for _ in $(seq 100); do
+        tls_curl "$endpoint/health" 2>/dev/null | grep -q '"health":"true"' && { up=1; break; }
+        kill -0 "$etcd_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    [ -n "$up" ] && break
+    { kill -KILL "$etcd_pid"; wait "$etcd_pid"; } 2>/dev/null
+    etcd_pid=
+    etcd_lost_port "$tmp/etcd.log" || break
 done
 [ -n "$up" ] || { echo "etcd (TLS) did not come up:"; tail -n 20 "$tmp/etcd.log"; exit 1; }
 

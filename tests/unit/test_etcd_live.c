@@ -36,20 +36,23 @@ struct live {
     struct etcd *e;
 };
 
+/* A port free on 127.0.0.1 now, below the ephemeral range (32768 up on
+ * Linux by default), so that no outgoing connection takes it before etcd
+ * binds it; -1 when none was found. */
 static int free_port(void)
 {
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &len) < 0) {
+    for (int tries = 0; tries < 500; tries++) {
+        int port = 20000 + rand() % 12000;
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        int rc = fd < 0 ? -1 : bind(fd, (struct sockaddr *)&a, sizeof(a));
         if (fd >= 0)
             close(fd);
-        return -1;
+        if (rc == 0)
+            return port;
     }
-    close(fd);
-    return ntohs(a.sin_port);
+    return -1;
 }
 
 static void spawn_etcd(struct live *l, const char *bin, int cport, int pport)
@@ -92,6 +95,7 @@ static int setup(void **state)
 {
     const char *bin = getenv("HERD_ETCD") ? getenv("HERD_ETCD") : "/usr/bin/etcd";
     struct live *l = calloc(1, sizeof(*l));
+    srand((unsigned)getpid() ^ (unsigned)time(NULL));
     int cport = free_port(), pport = free_port(), dport = free_port();
     struct herd_err err;
 
@@ -101,7 +105,8 @@ static int setup(void **state)
         *state = NULL;
         return 0;
     }
-    assert_true(cport > 0 && pport > 0 && dport > 0 && cport != pport);
+    assert_true(cport > 0 && pport > 0 && dport > 0);
+    assert_true(cport != pport && dport != cport && dport != pport);
     snprintf(l->dir, sizeof(l->dir), "/tmp/herd-etcd-unit.XXXXXX");
     assert_non_null(mkdtemp(l->dir));
     snprintf(l->url, sizeof(l->url), "http://127.0.0.1:%d", cport);
