@@ -901,6 +901,94 @@ static int cmd_node(int argc, char **argv)
     return 0;
 }
 
+/* "probe:120 web:30(memory)": per template, guests of its shape that still
+ * fit on the node and, when bounded, the limit that binds */
+static void template_fits(json_t *templates, char *out, size_t size)
+{
+    const char *name;
+    json_t *t;
+    size_t at = 0;
+
+    out[0] = 0;
+    json_object_foreach(templates, name, t) {
+        json_t *f = json_object_get(t, "fits");
+        char n[32];
+        snprintf(n, sizeof(n), json_is_integer(f) ? "%lld" : "any",
+                 (long long)json_integer_value(f));
+        int w = snprintf(out + at, size - at, "%s%s:%s", at ? " " : "", name, n);
+        if (w < 0 || (size_t)w >= size - at)
+            break;
+        at += (size_t)w;
+    }
+    if (!at)
+        snprintf(out, size, "-");
+}
+
+static void cluster_nodes_table(json_t *r)
+{
+    size_t i;
+    json_t *n;
+    char b1[32], b2[32], fits[256];
+
+    printf("%-20s %-16s %4s %7s %9s %-17s %s\n", "NAME", "ADDRESS", "CPUS", "MEM", "DISK FREE",
+           "LEASE", "FITS (TEMPLATE:GUESTS)");
+    json_array_foreach(json_object_get(r, "nodes"), i, n) {
+        if (json_object_get(n, "error")) {
+            printf("%-20s %s\n", str(n, "name"), str(n, "error"));
+            continue;
+        }
+        template_fits(json_object_get(n, "templates"), fits, sizeof(fits));
+        printf("%-20s %-16s %4lld %7s %9s %-17s %s\n", str(n, "name"), str(n, "address"),
+               num(n, "cpus"), fmt_bytes(b1, sizeof(b1), num(n, "mem_total")),
+               fmt_bytes(b2, sizeof(b2), num(n, "disk_free")), str(n, "lease"), fits);
+    }
+}
+
+static void cluster_status_text(json_t *r)
+{
+    json_t *left = json_object_get(r, "ttl_left");
+    size_t i;
+    json_t *e;
+
+    printf("node        %s (%s)\n", str(r, "node"), str(r, "address"));
+    printf("registered  %s as %s, %lld registration(s)\n",
+           json_is_true(json_object_get(r, "registered")) ? "yes" : "NO", str(r, "key"),
+           num(r, "registrations"));
+    printf("lease       %s, TTL %lld s, ", str(r, "lease"), num(r, "ttl"));
+    if (json_is_integer(left))
+        printf("%lld s left\n", (long long)json_integer_value(left));
+    else
+        printf("time left unknown (%s)\n", str(r, "ttl_error"));
+    printf("etcd        %s in use of", str(r, "endpoint"));
+    json_array_foreach(json_object_get(r, "endpoints"), i, e)
+        printf(" %s", json_string_value(e) ? json_string_value(e) : "?");
+    printf("\n");
+    if (str(r, "last_error")[0] && strcmp(str(r, "last_error"), "-"))
+        printf("last error  %s\n", str(r, "last_error"));
+}
+
+static int cmd_cluster(int argc, char **argv)
+{
+    json_t *r;
+
+    if (argc < 2)
+        die("cluster: nodes | status");
+    if (!strcmp(argv[1], "nodes"))
+        r = GET("/v1/cluster/nodes");
+    else if (!strcmp(argv[1], "status"))
+        r = GET("/v1/cluster/status");
+    else
+        die("cluster: unknown command '%s' (nodes | status)", argv[1]);
+    if (json_out)
+        print_json(r);
+    else if (!strcmp(argv[1], "nodes"))
+        cluster_nodes_table(r);
+    else
+        cluster_status_text(r);
+    json_decref(r);
+    return 0;
+}
+
 static int cmd_audit(int argc, char **argv)
 {
     if (argc < 2)
@@ -955,6 +1043,7 @@ static void usage(FILE *f)
             "  template ls | rm NAME | inspect NAME\n"
             "  range up FILE.yaml [--detach] | down NAME | status NAME | reset NAME [GUEST...] | ls\n"
             "  node profile | plan FILE.yaml | network\n"
+            "  cluster nodes | status    (the nodes registered in etcd; this node's registration)\n"
             "  events [--since N] [--type PREFIX] [--name NAME]\n"
             "  audit ls [N] | verify\n\n"
             "The socket defaults to $HERD_SOCKET, else /var/lib/herd/herdd.sock.\n");
@@ -1005,6 +1094,8 @@ int main(int argc, char **argv)
         rc = cmd_events(n, args);
     else if (!strcmp(cmd, "audit"))
         rc = cmd_audit(n, args);
+    else if (!strcmp(cmd, "cluster"))
+        rc = cmd_cluster(n, args);
     else {
         usage(stderr);
         rc = 2;

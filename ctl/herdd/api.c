@@ -316,6 +316,20 @@ static int h_node_plan(struct hd_call *q)
     return 0;
 }
 
+static int h_cluster_nodes(struct hd_call *q)
+{
+    struct hd_err err = {0};
+    q->r->json = hd_cluster_nodes(q->api->cluster, &err);
+    return q->r->json ? 0 : fail_reply(q->r, &err);
+}
+
+static int h_cluster_status(struct hd_call *q)
+{
+    struct hd_err err = {0};
+    q->r->json = hd_cluster_status(q->api->cluster, &err);
+    return q->r->json ? 0 : fail_reply(q->r, &err);
+}
+
 static int h_node_network(struct hd_call *q)
 {
     struct hd_api *api = q->api;
@@ -592,6 +606,8 @@ const struct hd_route hd_routes[] = {
     {"DELETE", "/v1/ranges/{name}",        SYSADMIN, AUDITED,  h_range_down},
     {"POST",   "/v1/ranges/{name}/reset",  SYSADMIN, AUDITED,  h_range_reset},
     {"GET",    "/v1/events",               ANY,      READONLY, h_events},
+    {"GET",    "/v1/cluster/nodes",        ANY,      READONLY, h_cluster_nodes},
+    {"GET",    "/v1/cluster/status",       ANY,      READONLY, h_cluster_status},
     {"GET",    "/v1/audit",                AUDITOR,  READONLY, h_audit},
     {"GET",    "/v1/audit/verify",         AUDITOR,  READONLY, h_audit_verify},
     /* fallbacks: paths without a route */
@@ -773,12 +789,13 @@ static void on_done(void *cls, struct MHD_Connection *mc, void **con_cls,
 }
 
 int hd_api_start(struct hd_api *api, struct hd_ranges *rg, struct hd_guests *gs,
-                 struct hd_err *err)
+                 struct hd_cluster *cl, struct hd_err *err)
 {
     struct sockaddr_un a = {.sun_family = AF_UNIX};
 
     api->gs = gs;
     api->rg = rg;
+    api->cluster = cl;
     api->res = gs->res;
     api->st = gs->st;
     api->cfg = gs->cfg;

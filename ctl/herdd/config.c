@@ -1,6 +1,7 @@
 /* herdd configuration: YAML (libyaml) read into a JSON tree (jansson), then
  * read through the tables of keys at the end (config_keys.h). Unknown keys
  * are errors. */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -688,6 +689,131 @@ static int parse_image_dirs(json_t *v, struct hd_key_ctx *c)
     return rc;
 }
 
+/* ---- cluster: etcd endpoints, TLS files, underlay address, lease TTL -------- */
+
+#define HD_LEASE_TTL_MIN 2      /* etcd's own minimum with its default timing */
+#define HD_LEASE_TTL_MAX 300
+#define HD_LEASE_TTL_DEF 10
+
+static bool endpoint_ok(const char *s)
+{
+    return s && (!strncmp(s, "http://", 7) || !strncmp(s, "https://", 8)) && strlen(s) > 8 &&
+           strlen(s) < 256 && !strchr(s, ' ');
+}
+
+/* cluster.endpoints: a URL or a list of 1-16 */
+static int cluster_endpoints(json_t *v, struct hd_key_ctx *c)
+{
+    json_t *list = json_is_string(v) ? json_pack("[O]", v) : json_incref(v);
+    int rc;
+
+    if (!json_is_array(list) || !json_array_size(list) || json_array_size(list) > 16)
+        rc = hd_fail(c->err, 400, "cluster", "%s: cluster.endpoints: 1-16 etcd client URLs "
+                     "(http://HOST:PORT or https://HOST:PORT)", c->path);
+    else
+        rc = read_strings(list, "cluster", endpoint_ok,
+                          "is not an etcd client URL (cluster.endpoints: http:// or https://)",
+                          &c->cfg->etcd, &c->cfg->n_etcd, c);
+    json_decref(list);
+    return rc;
+}
+
+/* cluster.ca, .cert, .key: absolute paths */
+static int cluster_file(json_t *v, const char *key, char **out, struct hd_key_ctx *c)
+{
+    const char *s = json_string_value(v);
+
+    if (!abs_path_ok(s))
+        return hd_fail(c->err, 400, "cluster", "%s: cluster.%s must be an absolute path",
+                       c->path, key);
+    *out = strdup(s);
+    return 0;
+}
+
+static int cluster_address(json_t *v, struct hd_key_ctx *c)
+{
+    const char *s = json_string_value(v);
+    unsigned char buf[16];
+
+    if (!s || (inet_pton(AF_INET, s, buf) != 1 && inet_pton(AF_INET6, s, buf) != 1))
+        return hd_fail(c->err, 400, "cluster", "%s: cluster.address: the node's underlay IPv4 "
+                       "or IPv6 address (e.g. 10.0.0.5)", c->path);
+    c->cfg->cluster_address = strdup(s);
+    return 0;
+}
+
+static int cluster_ttl(json_t *v, struct hd_key_ctx *c)
+{
+    json_int_t n = json_integer_value(v);
+
+    if (!json_is_integer(v) || n < HD_LEASE_TTL_MIN || n > HD_LEASE_TTL_MAX)
+        return hd_fail(c->err, 400, "cluster", "%s: cluster.lease_ttl: seconds, %d-%d", c->path,
+                       HD_LEASE_TTL_MIN, HD_LEASE_TTL_MAX);
+    c->cfg->lease_ttl = (unsigned)n;
+    return 0;
+}
+
+static int cluster_key(const char *key, json_t *v, struct hd_key_ctx *c)
+{
+    struct hd_config *cfg = c->cfg;
+
+    if (!strcmp(key, "endpoints"))
+        return cluster_endpoints(v, c);
+    if (!strcmp(key, "ca"))
+        return cluster_file(v, key, &cfg->etcd_ca, c);
+    if (!strcmp(key, "cert"))
+        return cluster_file(v, key, &cfg->etcd_cert, c);
+    if (!strcmp(key, "key"))
+        return cluster_file(v, key, &cfg->etcd_key, c);
+    if (!strcmp(key, "address"))
+        return cluster_address(v, c);
+    if (!strcmp(key, "lease_ttl"))
+        return cluster_ttl(v, c);
+    return hd_fail(c->err, 400, "cluster", "%s: cluster.%s: unknown key (endpoints, ca, cert, "
+                   "key, address, lease_ttl)", c->path, key);
+}
+
+/* After every key: what a cluster needs, and a node name fit for a key. */
+static int cluster_complete(struct hd_key_ctx *c)
+{
+    const struct hd_config *cfg = c->cfg;
+
+    if (!cfg->n_etcd)
+        return hd_fail(c->err, 400, "cluster", "%s: cluster.endpoints: at least one etcd "
+                       "client URL is needed", c->path);
+    if (!cfg->cluster_address)
+        return hd_fail(c->err, 400, "cluster", "%s: cluster.address: the node's underlay "
+                       "address is needed", c->path);
+    if (!cfg->etcd_cert != !cfg->etcd_key)
+        return hd_fail(c->err, 400, "cluster", "%s: cluster.cert and cluster.key go together",
+                       c->path);
+    if (!hd_name_ok(cfg->node_name))
+        return hd_fail(c->err, 400, "node", "%s: node: '%s' cannot name a node of a cluster "
+                       "(letters, digits, '-', '_', '.', at most %d)", c->path, cfg->node_name,
+                       HD_NAME_MAX);
+    return 0;
+}
+
+/* cluster: {endpoints, ca?, cert?, key?, address, lease_ttl?} (absent: no
+ * cluster, herdd stands alone) */
+static int parse_cluster(json_t *v, struct hd_key_ctx *c)
+{
+    const char *key;
+    json_t *kv;
+
+    c->cfg->lease_ttl = HD_LEASE_TTL_DEF;
+    if (!v)
+        return 0;
+    if (!json_is_object(v))
+        return hd_fail(c->err, 400, "cluster", "%s: cluster must be a mapping (endpoints, "
+                       "address, ...)", c->path);
+    json_object_foreach(v, key, kv) {
+        if (cluster_key(key, kv, c) < 0)
+            return -1;
+    }
+    return cluster_complete(c);
+}
+
 /* ---- config: the keys -------------------------------------------------------- */
 
 #define OFF(field) offsetof(struct hd_config, field)
@@ -770,6 +896,8 @@ const struct hd_key hd_config_keys[] = {
     {"wipe_overlays", HD_KEY_CUSTOM, .parse = parse_wipe_overlays}, /* discard or zero */
     {"vmm_env", HD_KEY_CUSTOM, .parse = parse_vmm_env},
     {"image_dirs", HD_KEY_CUSTOM, .parse = parse_image_dirs},
+    /* etcd and this node's place in the cluster (docs/cluster.md) */
+    {"cluster", HD_KEY_CUSTOM, .parse = parse_cluster},
     {.name = NULL},
 };
 
@@ -827,6 +955,13 @@ void hd_config_free(struct hd_config *cfg)
     for (size_t i = 0; i < cfg->n_image_dirs; i++)
         free(cfg->image_dirs[i]);
     free(cfg->image_dirs);
+    for (size_t i = 0; i < cfg->n_etcd; i++)
+        free(cfg->etcd[i]);
+    free(cfg->etcd);
+    free(cfg->etcd_ca);
+    free(cfg->etcd_cert);
+    free(cfg->etcd_key);
+    free(cfg->cluster_address);
     free(cfg->socket_path);
     free(cfg->vmm_path);
     json_decref(cfg->roles_json);

@@ -12,7 +12,7 @@
  *   1 struct hd_store          records, their lock, SQLite, events, audit
  *   2 struct hd_res            host resources: cgroups, storage, herd-vmm's options
  *   3 struct hd_guests         guest lifecycle
- *   4 struct hd_super, hd_ranges   supervision; ranges
+ *   4 struct hd_super, hd_ranges, hd_cluster   supervision; ranges; the cluster
  *   5 struct hd_api            the HTTP API
  * A function takes the lowest context that has what it needs.
  */
@@ -103,6 +103,12 @@ struct hd_config {
     size_t n_vmm_env;
     char **image_dirs;           /* where template files may come from (canonical) */
     size_t n_image_dirs;
+    /* cluster: (docs/cluster.md); n_etcd == 0: not in a cluster */
+    char **etcd;                 /* etcd endpoints, "http://host:port" */
+    size_t n_etcd;
+    char *etcd_ca, *etcd_cert, *etcd_key; /* TLS files, NULL when not given */
+    char *cluster_address;       /* the node's underlay address (IPv4 or IPv6) */
+    unsigned lease_ttl;          /* seconds */
 };
 
 /* YAML text -> JSON value (mappings, sequences, plain scalars typed like
@@ -477,6 +483,11 @@ ssize_t hd_console_pread(const struct hd_vm *vm, uint64_t *off, char *buf, size_
 
 /* node.c */
 json_t *hd_node_json(struct hd_res *r);
+/* What the cluster's node profile holds (docs/cluster.md): CPUs, memory,
+ * disk, the limits and their use, and per template how many more guests of
+ * its shape fit now ("fits", null when unbounded) and which limit binds.
+ * Takes the store lock. */
+json_t *hd_node_capacity(struct hd_res *r);
 int hd_node_plan(struct hd_res *r, const char *yaml, size_t len, json_t **out,
                  struct hd_err *err);
 /* Admission: may a guest with cpus/mem start now? (store lock held) */
@@ -618,12 +629,52 @@ json_t *hd_range_status(struct hd_ranges *rg, const char *name, struct hd_err *e
 json_t *hd_range_list(struct hd_ranges *rg);
 void hd_ranges_resume(struct hd_ranges *rg);
 
+/* cluster.c: the node's profile in etcd under a lease kept alive by a thread
+ * of its own (docs/cluster.md). Not in a cluster (no cluster: section):
+ * etcd is NULL and nothing runs. */
+#define HD_CLUSTER_NODES "/herd/nodes/"  /* + node name: its profile (JSON) */
+struct etcd;
+struct hd_cluster {
+    struct hd_res *res;
+    const struct hd_config *cfg;   /* res->cfg */
+    struct etcd *etcd;             /* the keepalive thread's; NULL: not in a cluster */
+    struct etcd *etcd_api;         /* the API's reads (a connection of their own) */
+    char key[sizeof(HD_CLUSTER_NODES) + HD_NAME_MAX];
+    char lease_file[4200];         /* STATE/cluster.lease: the lease last held */
+    pthread_t thread;              /* keepalive_main, cl as its argument */
+    bool running;
+    pthread_mutex_t mu;            /* what follows */
+    pthread_cond_t cond;           /* CLOCK_MONOTONIC; stop */
+    bool stop;
+    bool registered;
+    int64_t lease;                 /* the lease held (or last held: lost) */
+    int64_t granted_ttl;
+    int64_t renewed_ms;            /* monotonic ms of the last renewal */
+    unsigned registrations;
+    char last_error[512];
+    int64_t error_logged_ms;       /* when an error was last logged; 0: none since a success */
+    char *written;                 /* the profile as last written */
+    int64_t written_ms;
+};
+/* Registers the node (a lease and the profile on it; 409 when another live
+ * node holds the name) and starts the keepalive thread. When etcd cannot
+ * be reached herdd starts unregistered and the thread keeps trying.
+ * Without a cluster: section, 0 and nothing done. */
+int hd_cluster_start(struct hd_cluster *cl, struct hd_res *r, struct hd_err *err);
+/* Stops the thread and revokes the lease: the node's key is gone at once. */
+void hd_cluster_stop(struct hd_cluster *cl);
+/* GET /v1/cluster/nodes and /v1/cluster/status; NULL with err (409: not
+ * in a cluster, 503: etcd unreachable). */
+json_t *hd_cluster_nodes(struct hd_cluster *cl, struct hd_err *err);
+json_t *hd_cluster_status(struct hd_cluster *cl, struct hd_err *err);
+
 /* ---- layer 5: the API (api.c) -------------------------------------------- */
 struct MHD_Daemon;
 struct hd_uid_count;
 struct hd_api {
     struct hd_guests *gs;
     struct hd_ranges *rg;
+    struct hd_cluster *cluster;
     struct hd_res *res;          /* gs->res */
     struct hd_store *st;         /* gs->st */
     const struct hd_config *cfg; /* gs->cfg */
@@ -633,7 +684,7 @@ struct hd_api {
     struct hd_uid_count *uid_counts; /* open connections per caller uid */
 };
 int hd_api_start(struct hd_api *api, struct hd_ranges *rg, struct hd_guests *gs,
-                 struct hd_err *err);
+                 struct hd_cluster *cl, struct hd_err *err);
 void hd_api_stop(struct hd_api *api);
 
 /* ---- layer 6: main.c owns it all ----------------------------------------- */
@@ -644,6 +695,7 @@ struct herdd {
     struct hd_guests gs;
     struct hd_super sv;
     struct hd_ranges rg;
+    struct hd_cluster cl;
     struct hd_api api;
 };
 

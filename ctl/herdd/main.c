@@ -1,4 +1,5 @@
 /* herdd: the node daemon. See docs/herdd.md. */
+#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -214,10 +215,18 @@ static int start(struct herdd *hd)
         return 1;
     }
     hd_ranges_resume(&hd->rg);
-    if (hd_api_start(&hd->api, &hd->rg, &hd->gs, &err) < 0) {
+    if (hd_cluster_start(&hd->cl, &hd->res, &err) < 0) {
+        fprintf(stderr, "herdd: cluster: %s\n", err.msg);
+        hd->st.stopping = 1;
+        hd_events_stop(&hd->st.ev);
+        hd_supervise_stop(&hd->sv);
+        return 1;
+    }
+    if (hd_api_start(&hd->api, &hd->rg, &hd->gs, &hd->cl, &err) < 0) {
         fprintf(stderr, "herdd: %s\n", err.msg);
         hd->st.stopping = 1;
         hd_events_stop(&hd->st.ev);
+        hd_cluster_stop(&hd->cl);
         hd_supervise_stop(&hd->sv);
         return 1;
     }
@@ -243,6 +252,7 @@ static void stop(struct herdd *hd)
     hd_events_stop(&hd->st.ev);
     hd_event(&hd->st.ev, "node.stopping", hd->cfg.node_name, NULL);
     hd_api_stop(&hd->api);
+    hd_cluster_stop(&hd->cl); /* the node leaves the cluster at once */
     hd_supervise_stop(&hd->sv);
     hd_audit(&hd->st, getuid(), HD_ROLE_SYSADMIN, "STOP", "herdd", hd->cfg.node_name, 200,
              NULL);
@@ -277,6 +287,7 @@ static int run(struct herdd *hd, int argc, char **argv)
     if ((rc = check_limits(&hd->cfg)) != 0 || (rc = prepare_state_dir(&hd->cfg)) != 0)
         return rc;
     block_signals(&set);
+    curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: the etcd client */
     wire(hd);
     if ((rc = start(hd)) != 0)
         return rc;

@@ -235,3 +235,47 @@ int hd_node_plan(struct hd_res *r, const char *yaml, size_t len, json_t **out, s
     range_spec_free(spec);
     return 0;
 }
+
+/* One template's row of the capacity prediction: how many more guests of
+ * its shape fit on this node now, and the limit that stops the next. */
+static json_t *template_fit(const struct cap_node *n, const struct cap_policy *p,
+                            const struct cap_use *u, const struct hd_template *t)
+{
+    struct cap_item it = {.template_name = t->name, .cpus = t->cpus, .mem = t->mem, .count = 1};
+    struct cap_plan plan;
+    json_t *o;
+
+    memset(&plan, 0, sizeof(plan));
+    if (cap_plan(n, p, u, &it, 1, &plan) < 0 || plan.n != 1)
+        return json_pack("{si sI sn ss}", "cpus", (int)t->cpus, "mem", (json_int_t)t->mem,
+                         "fits", "binds", "unknown");
+    o = json_pack("{si sI ss}", "cpus", (int)t->cpus, "mem", (json_int_t)t->mem, "binds",
+                  cap_limit_name(plan.rows[0].binds));
+    json_object_set_new(o, "fits", plan.rows[0].fits == UINT64_MAX
+                                       ? json_null()
+                                       : json_integer((json_int_t)plan.rows[0].fits));
+    cap_plan_free(&plan);
+    return o;
+}
+
+json_t *hd_node_capacity(struct hd_res *r)
+{
+    struct cap_node n = node_now(r);
+    struct cap_policy p;
+    unsigned running;
+    json_t *templates = json_object();
+
+    policy(r, &p, true);
+    pthread_mutex_lock(&r->st->mu);
+    struct cap_use u = use_now(r, &running);
+    for (struct hd_template *t = r->st->templates; t; t = t->next)
+        json_object_set_new(templates, t->name, template_fit(&n, &p, &u, t));
+    pthread_mutex_unlock(&r->st->mu);
+    return json_pack("{si sI sI sI s{sI sI} s{sI sI sI si} so}", "cpus", (int)n.cpus,
+                     "mem_total", (json_int_t)n.mem_total, "disk_total",
+                     (json_int_t)n.disk_total, "disk_free", (json_int_t)n.disk_free, "limits",
+                     "vcpus", (json_int_t)cap_vcpu_limit(&n, &p), "mem",
+                     (json_int_t)cap_mem_limit(&n, &p), "use", "guests", (json_int_t)u.guests,
+                     "vcpus", (json_int_t)u.vcpus, "mem", (json_int_t)u.mem, "running",
+                     (int)running, "templates", templates);
+}

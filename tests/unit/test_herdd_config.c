@@ -500,6 +500,37 @@ static void test_keys_custom(void **state)
         {"image_dirs", "/srv", NULL, NULL},
         {"image_dirs", "[]", "image_dirs", "1-16"},
         {"image_dirs", "[/a, rel]", "image_dirs", "'rel' is not an absolute path"},
+        {"cluster", "{endpoints: [http://10.0.0.1:2379], address: 10.0.0.5}", NULL, NULL},
+        {"cluster", "{endpoints: 'https://e:2379', address: 'fd00::5', lease_ttl: 2, ca: /ca.pem, "
+                    "cert: /c.pem, key: /k.pem}", NULL, NULL},
+        {"cluster", "{endpoints: [http://e:1], address: 1.2.3.4, lease_ttl: 300}", NULL, NULL},
+        {"cluster", "[1]", "cluster", "cluster must be a mapping"},
+        {"cluster", "{address: 10.0.0.5}", "cluster", "cluster.endpoints: at least one"},
+        {"cluster", "{endpoints: [], address: 10.0.0.5}", "cluster", "cluster.endpoints: 1-16"},
+        {"cluster", "{endpoints: {a: 1}, address: 10.0.0.5}", "cluster", "cluster.endpoints: 1-16"},
+        {"cluster", "{endpoints: [ftp://x], address: 1.2.3.4}", "cluster",
+         "'ftp://x' is not an etcd client URL"},
+        {"cluster", "{endpoints: [http://e:1, 5], address: 1.2.3.4}", "cluster",
+         "is not an etcd client URL"},
+        {"cluster", "{endpoints: [http://e:1]}", "cluster", "cluster.address: the node's underlay "
+                    "address is needed"},
+        {"cluster", "{endpoints: [http://e:1], address: here}", "cluster", "cluster.address:"},
+        {"cluster", "{endpoints: [http://e:1], address: 10.0.0.5/24}", "cluster",
+         "cluster.address:"},
+        {"cluster", "{endpoints: [http://e:1], address: 1.2.3.4, lease_ttl: 1}", "cluster",
+         "cluster.lease_ttl: seconds, 2-300"},
+        {"cluster", "{endpoints: [http://e:1], address: 1.2.3.4, lease_ttl: 301}", "cluster",
+         "cluster.lease_ttl: seconds, 2-300"},
+        {"cluster", "{endpoints: [http://e:1], address: 1.2.3.4, lease_ttl: '5'}", "cluster",
+         "cluster.lease_ttl"},
+        {"cluster", "{endpoints: [http://e:1], address: 1.2.3.4, lease_ttl: 2.5}", "cluster",
+         "cluster.lease_ttl"},
+        {"cluster", "{endpoints: [http://e:1], address: 1.2.3.4, cert: /c.pem}", "cluster",
+         "cluster.cert and cluster.key go together"},
+        {"cluster", "{endpoints: [http://e:1], address: 1.2.3.4, ca: ca.pem}", "cluster",
+         "cluster.ca must be an absolute path"},
+        {"cluster", "{endpoints: [http://e:1], address: 1.2.3.4, colour: red}", "cluster",
+         "cluster.colour: unknown key"},
     };
     (void)state;
     for (const struct hd_key *k = hd_config_keys; k->name; k++) {
@@ -672,6 +703,38 @@ static void test_keys_documented(void **state)
     }
 }
 
+/* cluster: its values in the configuration; a node name fit for etcd's key */
+static void test_cluster(void **state)
+{
+    struct hd_config cfg;
+    struct hd_err err;
+    (void)state;
+
+    assert_int_equal(load("node: n1\ncluster:\n  endpoints: [http://10.0.0.1:2379, "
+                          "https://10.0.0.2:2379/]\n  address: 10.0.0.5\n  ca: /etc/ca.pem\n"
+                          "  cert: /etc/c.pem\n  key: /etc/k.pem\n",
+                          &cfg, &err), 0);
+    assert_int_equal(cfg.n_etcd, 2);
+    assert_string_equal(cfg.etcd[1], "https://10.0.0.2:2379/");
+    assert_string_equal(cfg.cluster_address, "10.0.0.5");
+    assert_string_equal(cfg.etcd_ca, "/etc/ca.pem");
+    assert_string_equal(cfg.etcd_cert, "/etc/c.pem");
+    assert_string_equal(cfg.etcd_key, "/etc/k.pem");
+    assert_int_equal(cfg.lease_ttl, 10);
+    hd_config_free(&cfg);
+    /* without cluster: no etcd at all */
+    assert_int_equal(load("node: n1\n", &cfg, &err), 0);
+    assert_int_equal(cfg.n_etcd, 0);
+    assert_null(cfg.etcd);
+    hd_config_free(&cfg);
+    assert_load_fails("node: 'a b'\ncluster: {endpoints: [http://e:1], address: 1.2.3.4}\n",
+                      "node", "node: 'a b' cannot name a node of a cluster");
+    assert_load_fails("node: a/b\ncluster: {endpoints: [http://e:1], address: 1.2.3.4}\n",
+                      "node", "cannot name a node");
+    assert_int_equal(load("node: 'a b'\n", &cfg, &err), 0); /* alone: any name */
+    hd_config_free(&cfg);
+}
+
 static void test_names(void **state)
 {
     (void)state;
@@ -702,6 +765,7 @@ int main(void)
         cmocka_unit_test(test_keys_custom),
         cmocka_unit_test(test_keys_unknown_and_order),
         cmocka_unit_test(test_keys_documented),
+        cmocka_unit_test(test_cluster),
         cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
