@@ -1,7 +1,7 @@
 #!/bin/bash
 # herd-test-needs: kvm-linux
 # Snapshot and restore of a real Linux guest (docs/snapshot.md): the Debian
-# 12 guest image under herd-vmm, 2 vCPUs, its root on a qcow2 overlay of the
+# 12 guest image under herd-vmm, 1 vCPU, its root on a qcow2 overlay of the
 # read-only parent, its NIC on a tap in a private network namespace, boots
 # to "login:" and answers the host's ping; it is paused, snapshotted through
 # the control socket and stopped. Restored from the snapshot (same overlay,
@@ -58,7 +58,7 @@ ip -n "$ns" tuntap add tapa mode tap
 ip -n "$ns" link set tapa master hbr0 up
 "$build/bin/herd-img" create -q -f qcow2 -b "$parent" -F raw "$tmp/a.qcow2" ||
     { fail "herd-img create"; exit 1; }
-args=(--mem 512M --cpus 2 --disk "path=$tmp/a.qcow2,format=qcow2"
+args=(--mem 512M --cpus 1 --disk "path=$tmp/a.qcow2,format=qcow2"
       --net "tap=tapa,mac=52:54:00:4c:53:01,vhost=off")
 
 # --- 1. boot, ping, snapshot ---------------------------------------------------------
@@ -68,7 +68,16 @@ nsenter --net=/run/netns/"$ns" "$vmm" --kernel "$img/vmlinuz" --initrd "$img/ini
 pid=$!
 pids+=("$pid")
 start=$(date +%s)
-if ! wait_console "$tmp/boot.console" 'herd-guest: ready ' "$limit" "$pid" ||
+# In the nested host a boot sometimes stalls (the emulated SVM; docs/nested-
+# host.md): an RCU stall before any snapshot is that, not herd's, and run-all
+# runs the test once more.
+stall='rcu: INFO: rcu_(preempt|sched) detected stalls'
+wait_console "$tmp/boot.console" "herd-guest: ready |$stall" "$limit" "$pid"
+if grep -aqE "$stall" "$tmp/boot.console" && [ "${HERD_NESTED:-0}" = 1 ]; then
+    echo "the boot stalled in the nested host (an RCU stall before any snapshot)"
+    exit 1
+fi
+if ! grep -aq 'herd-guest: ready ' "$tmp/boot.console" ||
     ! wait_line "$tmp/boot.console" ' login:' 60 "$pid"; then
     fail "no ready line and login: within ${limit}s"
     tail -n 30 "$tmp/boot.console"
