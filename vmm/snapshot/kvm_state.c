@@ -166,6 +166,25 @@ static int save_cpuid(struct snap_writer *w, const struct vcpu *v, struct herd_e
     return 0;
 }
 
+/* Bits KVM rewrites while the guest runs: they mirror CR4.OSXSAVE and the
+ * APIC base MSR (leaf 1), CR4.PKE (leaf 7), and XCR0/XSS (the XSAVE sizes
+ * of leaf 0xd). The restored registers set them again; they say nothing
+ * about the CPU. */
+static struct kvm_cpuid_entry2 static_part(const struct kvm_cpuid_entry2 *e)
+{
+    struct kvm_cpuid_entry2 s = *e;
+
+    if (s.function == 1) {
+        s.ecx &= ~(1u << 27); /* OSXSAVE */
+        s.edx &= ~(1u << 9);  /* APIC */
+    } else if (s.function == 7 && s.index == 0) {
+        s.ecx &= ~(1u << 4); /* OSPKE */
+    } else if (s.function == 0xd && s.index <= 1) {
+        s.ebx = 0; /* XSAVE area size for the enabled features */
+    }
+    return s;
+}
+
 static const struct kvm_cpuid_entry2 *find_leaf(const struct kvm_cpuid_entry2 *e, unsigned n,
                                                 const struct kvm_cpuid_entry2 *want)
 {
@@ -198,9 +217,13 @@ static int check_cpuid(const struct snap_reader *r, const struct vcpu *v, struct
                           "leaves, this host gives %u", v->id, n, now->nent);
     for (unsigned i = 0; !rc && i < n; i++) {
         const struct kvm_cpuid_entry2 *h = find_leaf(now->entries, now->nent, &saved[i]);
+        struct kvm_cpuid_entry2 a, b;
 
-        if (!h || h->eax != saved[i].eax || h->ebx != saved[i].ebx || h->ecx != saved[i].ecx ||
-            h->edx != saved[i].edx)
+        if (h) {
+            a = static_part(h);
+            b = static_part(&saved[i]);
+        }
+        if (!h || a.eax != b.eax || a.ebx != b.ebx || a.ecx != b.ecx || a.edx != b.edx)
             rc = herd_err_set(err, -EINVAL, "", "CPUID mismatch on vCPU %u: leaf %#x.%u differs "
                               "between the snapshot and this host", v->id, saved[i].function,
                               saved[i].index);
