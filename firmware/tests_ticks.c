@@ -6,11 +6,11 @@
  *   ticks: round R ticks T (+D in M ms) [disk ok]
  * for probe.ticks.rounds rounds (default 40). Each round checks the ticks D
  * of its own M milliseconds: never more than M + 2 (no interrupt delivered
- * twice) and, unless the TSC jumped (M over twice the report time: a
- * restore on a host whose guests read the host's TSC, such as PVM, where
- * the time the guest spent in the snapshot shows), at least M/2 - 20 (a busy
- * host may merge ticks of a periodic timer, but a restore that lost the
- * timer stops them, round after round). With probe.ticks.disk=1 each round also
+ * twice) and at least one (a restore that lost the timer stops it, round
+ * after round). Fewer ticks than milliseconds are no error: KVM merges the
+ * ticks of a periodic timer while the vCPU does not run (a busy host), and
+ * on a host whose guests read the host's TSC (PVM) the round that spans a
+ * restore also counts the time the guest spent in the snapshot. With probe.ticks.disk=1 each round also
  * writes sector R of the first disk with a pattern of R and reads back
  * sector R-1, written by the round before (before the snapshot, for the
  * first round after a restore).
@@ -58,17 +58,16 @@ static bool disk_round(struct test_ctx *t, struct vblk *b, uint8_t *buf, uint64_
     return true;
 }
 
-static bool check_ticks(struct test_ctx *t, uint64_t round, uint64_t ticks, uint64_t ms,
-                        uint64_t report)
+static bool check_ticks(struct test_ctx *t, uint64_t round, uint64_t ticks, uint64_t ms)
 {
     if (ticks > ms + 2) {
         fail(t, "round %lu: %lu timer interrupts in %lu ms: some came twice", (unsigned long)round,
              (unsigned long)ticks, (unsigned long)ms);
         return false;
     }
-    if (ms <= 2 * report && ticks + 20 < ms / 2) {
-        fail(t, "round %lu: only %lu timer interrupts in %lu ms: the timer stopped",
-             (unsigned long)round, (unsigned long)ticks, (unsigned long)ms);
+    if (ticks == 0 && ms >= 5) {
+        fail(t, "round %lu: no timer interrupt in %lu ms: the timer stopped", (unsigned long)round,
+             (unsigned long)ms);
         return false;
     }
     return true;
@@ -116,7 +115,7 @@ void test_ticks(struct test_ctx *t)
         while (tsc_ms_since(t0) < report)
             cpu_relax();
         uint64_t ms = tsc_ms_since(t0), now = *cnt, ticks = now - base;
-        bool ok = check_ticks(t, r, ticks, ms, report);
+        bool ok = check_ticks(t, r, ticks, ms);
 
         t0 = rdtsc();
         base = now;

@@ -223,10 +223,16 @@ static int check_cpuid(const struct snap_reader *r, const struct vcpu *v, struct
             a = static_part(h);
             b = static_part(&saved[i]);
         }
-        if (!h || a.eax != b.eax || a.ebx != b.ebx || a.ecx != b.ecx || a.edx != b.edx)
-            rc = herd_err_set(err, -EINVAL, "", "CPUID mismatch on vCPU %u: leaf %#x.%u differs "
-                              "between the snapshot and this host", v->id, saved[i].function,
+        if (!h)
+            rc = herd_err_set(err, -EINVAL, "", "CPUID mismatch on vCPU %u: leaf %#x.%u of the "
+                              "snapshot is not on this host", v->id, saved[i].function,
                               saved[i].index);
+        else if (a.eax != b.eax || a.ebx != b.ebx || a.ecx != b.ecx || a.edx != b.edx)
+            rc = herd_err_set(err, -EINVAL, "", "CPUID mismatch on vCPU %u: leaf %#x.%u differs "
+                              "between the snapshot (%08x %08x %08x %08x) and this host (%08x "
+                              "%08x %08x %08x)", v->id, saved[i].function, saved[i].index,
+                              saved[i].eax, saved[i].ebx, saved[i].ecx, saved[i].edx, h->eax,
+                              h->ebx, h->ecx, h->edx);
     }
     free(now);
     return rc;
