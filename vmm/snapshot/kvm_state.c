@@ -188,8 +188,12 @@ static struct kvm_cpuid_entry2 static_part(const struct kvm_cpuid_entry2 *e)
 static const struct kvm_cpuid_entry2 *find_leaf(const struct kvm_cpuid_entry2 *e, unsigned n,
                                                 const struct kvm_cpuid_entry2 *want)
 {
+    /* The index only tells leaves apart where KVM says it matters; in other
+     * entries it is whatever the table held. */
+    bool by_index = want->flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
+
     for (unsigned i = 0; i < n; i++)
-        if (e[i].function == want->function && e[i].index == want->index)
+        if (e[i].function == want->function && (!by_index || e[i].index == want->index))
             return &e[i];
     return NULL;
 }
