@@ -5,8 +5,9 @@
 # parent's clusters (313), a backing chain loop is named (043), a size given
 # twice is refused (049); and qemu-io's number formatting and its EIO for
 # requests past the end; the rest of qemu-io's commands (vectored, aio,
-# alloc, map, open/close, write -c, truncate). Each case runs the real tool
-# on the same input and compares.
+# alloc, map, open/close, write -c, truncate), protocol drivers in open -o
+# (226) and info --image-opts (279). Each case runs the real tool on the
+# same input and compares.
 set -u
 . "$(dirname "$0")/common.sh"
 . "$(dirname "$0")/blockdev-lib.sh"
@@ -399,4 +400,35 @@ same_output "info file:image:top" info file:image:top.qcow2
 grep -q '^image: ./image:top.qcow2$' "$T/h.out" || fail "file: name shown: $(cat "$T/h.out")"
 cd "$T"
 echo "file: names as qemu-img"
+
+# 17. Protocol drivers in open -o (226): driver=file wants a regular file,
+# host_device and host_cdrom a character or block device; a read-write
+# open of a directory fails first; an image named by options is "can't
+# open:" without a name; /dev/null opens (and closes: its flush is not an
+# error).
+mkdir -p pdir
+for d in file host_device host_cdrom; do
+    for f in pdir /dev/null; do
+        for r in -r ""; do
+            same_io "open $r -o driver=$d,filename=$f" bd.top bd.top -c close \
+                -c "open $r -o driver=$d,filename=$f,locking=off" -c 'read 0 0'
+        done
+    done
+done
+same_io "open -o driver=file (no name)" bd.top bd.top -c close -c "open -o driver=file"
+same_io "--image-opts missing file" "driver=qcow2,file.filename=nope" \
+    "driver=qcow2,file.filename=nope" --image-opts -c 'read 0 512'
+echo "open -o driver=file|host_device|host_cdrom as qemu-io"
+
+# 18. info --image-opts (279): the chain from driver=,file.filename=, and
+# the refusals (unknown option, no file name).
+qemu-img create -q -f qcow2 io.base 1M
+qemu-img create -q -f qcow2 -b io.base -F qcow2 io.mid
+qemu-img create -q -f qcow2 -b io.mid -F qcow2 io.top
+for spec in driver=qcow2,file.driver=file,file.filename=io.top \
+    driver=qcow2,file.filename=io.top,bogus=1 driver=qcow2,file.driver=file; do
+    same_output "info --image-opts $spec" info --backing-chain --image-opts "$spec"
+done
+same_output "info --image-opts -f" info -f qcow2 --image-opts driver=qcow2,file.filename=io.top
+echo "info --image-opts as qemu-img"
 exit 0

@@ -61,6 +61,31 @@ struct blockdev *img_open(const char *path, const char *fmt, bool rw, bool force
 /* The same with the caller's options (their format and err are set here). */
 struct blockdev *img_open_opts(const char *path, const char *fmt, struct blockdev_open_opts *o);
 
+/* An image named by options ("key=value,...": --image-opts, qemu-io's
+ * open -o): driver (a format, or file/host_device/host_cdrom for the bytes
+ * of the file as raw), filename or file.filename, file.driver, read-only,
+ * locking, backing.driver. */
+struct img_opts {
+    const char *path, *fmt;
+    const char *protocol;       /* file, host_device or host_cdrom; NULL: any file */
+    const char *backing_driver; /* the first backing file's format */
+    const char *bad_opt;        /* the first key none of ours takes */
+    bool ro, no_lock;
+    bool bare; /* driver= named a protocol: no format layer */
+};
+/* Parses s (edited in place: o points into it). -EINVAL (said) on a
+ * malformed entry; an unknown key only sets bad_opt (the open refuses it). */
+int img_opts_parse(char *s, struct img_opts *o);
+/* An image as a command's --image-opts names it: spec parsed into a copy
+ * (*copy, the caller's to free, also on failure), which must name the file
+ * and a format and nothing else. Prints the error itself. */
+int img_opts_image(const char *spec, char **copy, struct img_opts *o);
+/* The file checks of qemu's protocol drivers: "file" wants a regular file,
+ * host_device and host_cdrom a character or block device; path is opened
+ * as the image would be (ro) first. 0 when protocol is NULL or the file
+ * fits, else -errno with the message in msg. */
+int img_protocol_check(const char *protocol, const char *path, bool ro, char *msg, size_t n);
+
 /* qemu-style pretty JSON output, keys in the order they are emitted. */
 struct jw {
     FILE *f;

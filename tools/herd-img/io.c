@@ -15,63 +15,51 @@
 #define MAX_ARGS 64
 
 struct open_req {
-    const char *path, *fmt;
-    const char *backing_driver; /* backing.driver: the first backing file's format */
-    const char *bad_opt; /* first option no format of ours has */
-    bool ro, force;
+    struct img_opts opts; /* --image-opts or open -o, and -f, -r, -U */
+    bool named; /* the file named on the command line (else by options) */
 };
 
-/* "key=value,..." as open -o and --image-opts take them: driver,
- * file.filename (or filename), read-only and backing.driver; any other is refused at the
- * open, as qemu refuses options a format does not have. Edits opt in place. */
-static int parse_open_opts(char *opt, struct open_req *o)
+/* qemu-io names the file in an open failure only when it was given as a
+ * name, not through options. */
+static void open_error(const struct open_req *o, const char *msg)
 {
-    for (char *save = NULL, *kv = strtok_r(opt, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
-        char *v = strchr(kv, '=');
-        if (!v) {
-            img_error("Invalid parameter '%s'", kv);
-            return -EINVAL;
-        }
-        *v++ = 0;
-        if (!strcmp(kv, "driver")) {
-            o->fmt = v;
-        } else if (!strcmp(kv, "file.filename") || !strcmp(kv, "filename")) {
-            o->path = v;
-        } else if (!strcmp(kv, "read-only") && (!strcmp(v, "on") || !strcmp(v, "off"))) {
-            o->ro = !strcmp(v, "on");
-        } else if (!strcmp(kv, "backing.driver")) {
-            o->backing_driver = v;
-        } else if (!strcmp(kv, "file.driver") && !strcmp(v, "file")) {
-            /* the only protocol */
-        } else if (!o->bad_opt) {
-            o->bad_opt = kv;
-        }
-    }
-    return 0;
+    if (o->named)
+        img_error("can't open device %s: %s", o->opts.path, msg);
+    else
+        img_error("can't open: %s", msg);
 }
 
 static int do_open(struct io_ctx *x, const struct open_req *o)
 {
+    const struct img_opts *io = &o->opts;
     struct herd_err e;
     struct blockdev_open_opts bo = {
-        .format = img_guess_format(o->path, o->fmt),
-        .read_only = o->ro,
-        .no_lock = o->force,
-        .backing_driver = o->backing_driver,
+        .format = img_guess_format(io->path, io->fmt),
+        .read_only = io->ro,
+        .no_lock = io->no_lock,
+        .backing_driver = io->backing_driver,
         .err = &e,
     };
+    char msg[IMG_PATH_MAX + 128];
     if (strcmp(bo.format, "raw") && strcmp(bo.format, "qcow2")) {
-        img_error("can't open device %s: Unknown driver '%s'", o->path, bo.format);
+        snprintf(msg, sizeof(msg), "Unknown driver '%s'", bo.format);
+        open_error(o, msg);
         return -EINVAL;
     }
-    if (o->bad_opt) {
-        img_error("can't open device %s: Block format '%s' does not support the option '%s'",
-                  o->path, bo.format, o->bad_opt);
+    if (io->bad_opt) {
+        snprintf(msg, sizeof(msg), "Block format '%s' does not support the option '%s'",
+                 bo.format, io->bad_opt);
+        open_error(o, msg);
         return -EINVAL;
     }
-    int r = blockdev_open(o->path, &bo, &x->bd);
+    int r = img_protocol_check(io->protocol, io->path, io->ro, msg, sizeof(msg));
     if (r < 0) {
-        img_error("can't open device %s: %s", o->path, img_errmsg(&e));
+        open_error(o, msg);
+        return r;
+    }
+    r = blockdev_open(io->path, &bo, &x->bd);
+    if (r < 0) {
+        open_error(o, img_errmsg(&e));
         x->bd = NULL;
     }
     return r;
@@ -92,8 +80,8 @@ int io_cmd_open(struct io_ctx *x, int argc, char **argv)
      * not built, and taking it silently would write the image itself */
     while ((c = getopt(argc, argv, "nCro:ki:t:d:U")) != -1) {
         switch (c) {
-        case 'r': o.ro = true; break;
-        case 'U': o.force = true; break;
+        case 'r': o.opts.ro = true; break;
+        case 'U': o.opts.no_lock = true; break;
         case 'o':
             free(opts);
             opts = strdup(optarg);
@@ -109,11 +97,13 @@ int io_cmd_open(struct io_ctx *x, int argc, char **argv)
         }
     }
     if (opts)
-        r = parse_open_opts(opts, &o);
-    if (r == 0 && optind == argc - 1)
-        o.path = argv[optind];
-    else if (r == 0 && (optind != argc || !o.path))
+        r = img_opts_parse(opts, &o.opts);
+    if (r == 0 && optind == argc - 1) {
+        o.opts.path = argv[optind];
+        o.named = true;
+    } else if (r == 0 && (optind != argc || !o.opts.path)) {
         r = io_usage("open");
+    }
     if (r == 0)
         r = do_open(x, &o);
     free(opts);
@@ -224,10 +214,10 @@ int img_io(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "f:c:nrUt:d:mki:C", longopts, NULL)) != -1) {
         switch (c) {
-        case 'f': o.fmt = optarg; break;
+        case 'f': o.opts.fmt = optarg; break;
         case 'c': cmds[ncmds++] = optarg; break;
-        case 'r': o.ro = true; break;
-        case 'U': o.force = true; break;
+        case 'r': o.opts.ro = true; break;
+        case 'U': o.opts.no_lock = true; break;
         case 'I': image_opts = true; break;
         case 'n': case 't': case 'd': case 'm': case 'k': case 'i': case 'C':
             break; /* cache/aio modes and the like: writeback semantics always;
@@ -240,7 +230,7 @@ int img_io(int argc, char **argv)
         free(cmds);
         return 1;
     }
-    if (image_opts && o.fmt) {
+    if (image_opts && o.opts.fmt) {
         img_error("--image-opts and -f are mutually exclusive");
         free(cmds);
         return 1;
@@ -250,15 +240,16 @@ int img_io(int argc, char **argv)
     int r = 0;
     if (optind == argc - 1 && image_opts) {
         spec = strdup(argv[optind]);
-        r = spec ? parse_open_opts(spec, &o) : -ENOMEM;
-        if (r == 0 && !o.path) {
+        r = spec ? img_opts_parse(spec, &o.opts) : -ENOMEM;
+        if (r == 0 && !o.opts.path) {
             img_error("can't open: A block device must be specified");
             r = -EINVAL;
         }
     } else if (optind == argc - 1) {
-        o.path = argv[optind];
+        o.opts.path = argv[optind];
+        o.named = true;
     }
-    if (r == 0 && o.path)
+    if (r == 0 && o.opts.path)
         r = do_open(&x, &o);
     if (r < 0) {
         free(spec);

@@ -1,0 +1,130 @@
+/*
+ * herd-img image options: the "key=value,..." strings of qemu's
+ * --image-opts and qemu-io's open -o, read into what blockdev_open needs,
+ * and the checks qemu's file-like protocol drivers make on the file.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "img.h"
+
+static bool on_off(const char *v, bool *out)
+{
+    if (!strcmp(v, "on") || !strcmp(v, "off")) {
+        *out = !strcmp(v, "on");
+        return true;
+    }
+    return false;
+}
+
+static bool is_protocol(const char *d)
+{
+    return !strcmp(d, "file") || !strcmp(d, "host_device") || !strcmp(d, "host_cdrom");
+}
+
+/* One key=value; false when it is none of ours. */
+static bool take_opt(struct img_opts *o, const char *k, const char *v)
+{
+    bool b;
+    if (!strcmp(k, "driver")) {
+        o->fmt = v;
+    } else if (!strcmp(k, "file.filename") || !strcmp(k, "filename")) {
+        o->path = v;
+    } else if (!strcmp(k, "read-only") && on_off(v, &b)) {
+        o->ro = b;
+    } else if (!strcmp(k, "backing.driver")) {
+        o->backing_driver = v;
+    } else if (!strcmp(k, "file.driver") && is_protocol(v)) {
+        o->protocol = v;
+    } else if ((!strcmp(k, "locking") || !strcmp(k, "file.locking")) && on_off(v, &b)) {
+        o->no_lock = !b;
+    } else {
+        return false;
+    }
+    return true;
+}
+
+int img_opts_parse(char *s, struct img_opts *o)
+{
+    for (char *save = NULL, *kv = strtok_r(s, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+        char *v = strchr(kv, '=');
+        if (!v) {
+            img_error("Invalid parameter '%s'", kv);
+            return -EINVAL;
+        }
+        *v++ = 0;
+        if (!take_opt(o, kv, v) && !o->bad_opt)
+            o->bad_opt = kv;
+    }
+    /* driver=file (or a device driver) alone: no format layer, the bytes
+     * of the file as they are, which blockdev's raw format gives */
+    if (o->fmt && is_protocol(o->fmt)) {
+        o->protocol = o->fmt;
+        o->fmt = "raw";
+        o->bare = true;
+    }
+    return 0;
+}
+
+int img_protocol_check(const char *protocol, const char *path, bool ro, char *msg, size_t n)
+{
+    if (!protocol)
+        return 0;
+    int fd = open(path, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+        int err = errno;
+        snprintf(msg, n, "Could not open '%s': %s", path, strerror(err));
+        return -err;
+    }
+    struct stat st;
+    int r = fstat(fd, &st) < 0 ? -errno : 0;
+    close(fd);
+    if (r < 0) {
+        snprintf(msg, n, "Could not stat '%s': %s", path, strerror(-r));
+        return r;
+    }
+    if (!strcmp(protocol, "file") && !S_ISREG(st.st_mode)) {
+        snprintf(msg, n, "'file' driver requires '%s' to be a regular file", path);
+        return -EINVAL;
+    }
+    if (strcmp(protocol, "file") && !S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode)) {
+        snprintf(msg, n, "'%s' driver requires '%s' to be either a character or block device",
+                 protocol, path);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int img_opts_image(const char *spec, char **copy, struct img_opts *o)
+{
+    *copy = strdup(spec);
+    if (!*copy) {
+        img_error("Out of memory");
+        return -ENOMEM;
+    }
+    int r = img_opts_parse(*copy, o);
+    if (r < 0)
+        return r;
+    const char *why = NULL;
+    char msg[128];
+    if (!o->path && o->protocol) {
+        snprintf(msg, sizeof(msg), "The '%s' block driver requires a file name", o->protocol);
+        why = msg;
+    } else if (!o->path) {
+        why = "A block device must be specified for \"file\"";
+    } else if (!o->fmt || o->bare) {
+        why = "the image's format must be given as driver= (formats are never probed)";
+    } else if (o->bad_opt) {
+        snprintf(msg, sizeof(msg), "Block format '%s' does not support the option '%.40s'",
+                 o->fmt, o->bad_opt);
+        why = msg;
+    }
+    if (why) {
+        img_error("Could not open '%s': %s", spec, why);
+        return -EINVAL;
+    }
+    return 0;
+}
