@@ -431,4 +431,19 @@ for spec in driver=qcow2,file.driver=file,file.filename=io.top \
 done
 same_output "info --image-opts -f" info -f qcow2 --image-opts driver=qcow2,file.filename=io.top
 echo "info --image-opts as qemu-img"
+
+# 19. An unaligned refblock offset (305) is found where it is used: the
+# image opens, the allocation that needs that refblock marks it corrupt
+# (qemu's words) and fails with EIO; check names the entry, -r all rebuilds.
+qemu-img create -q -f qcow2 -o refcount_bits=64,cluster_size=1k ua.qcow2 1M
+qemu-io -c 'write 0 124k' -c 'discard 121k 1k' -c 'discard 123k 1k' ua.qcow2 >/dev/null
+rt=$((16#$(od -An -tx1 -j48 -N8 ua.qcow2 | tr -d ' ')))
+printf '\x06' | dd of=ua.qcow2 bs=1 seek=$((rt + 14)) conv=notrunc status=none
+cp ua.qcow2 ub.qcow2; cp ua.qcow2 uc.qcow2
+same_io "unaligned refblock" ua.qcow2 ub.qcow2 -c 'write 121k 3k'
+grep -q "Marking image as corrupt: Refblock offset 0x20600 unaligned" h.io || fail "305: $(cat h.io)"
+"$H" check uc.qcow2 > uc.out 2>&1
+grep -q "ERROR refcount block 1 is not cluster aligned" uc.out || fail "305 check: $(cat uc.out)"
+"$H" check -q -r all uc.qcow2 >/dev/null 2>&1; qemu-img check -q uc.qcow2 || fail "305: -r all"
+echo "unaligned refblock offset as qemu-io"
 exit 0
