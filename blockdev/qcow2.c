@@ -523,7 +523,7 @@ const struct bd_driver bd_qcow2_driver = {
     .flush = qcow2_flush,
     .block_status = qcow2_block_status,
     .map_direct = qcow2_map_direct,
-    .resize = qcow2_grow,
+    .resize = qcow2_resize,
     .cow_prepare = qcow2_cow_prepare,
     .cow_commit = qcow2_cow_commit,
 };

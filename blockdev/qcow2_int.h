@@ -134,7 +134,12 @@ int qcow2_l2_set(struct qcow2 *q, uint64_t ci, uint64_t entry);
 int qcow2_l2_prepare(struct qcow2 *q, uint64_t ci);
 int qcow2_entry_host(const struct qcow2 *q, uint64_t entry, uint64_t *host);
 int qcow2_write_l1(struct qcow2 *q);
+/* L1 entry i changed in memory: the next qcow2_write_l1 writes it. */
+void qcow2_l1_dirty(struct qcow2 *q, uint32_t i);
 bool qcow2_overlaps_metadata(const struct qcow2 *q, uint64_t off, uint64_t len);
+
+/* qcow2_shrink.c: the guest size down to new_size (< the current one). */
+int qcow2_shrink(struct blockdev *bd, uint64_t new_size);
 
 /* qcow2_compress.c */
 void qcow2_compressed_range(const struct qcow2 *q, uint64_t entry, uint64_t *off,

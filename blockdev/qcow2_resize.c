@@ -1,5 +1,6 @@
 /*
- * qcow2 grow (qemu-img resize): a larger L1 table when the new size needs
+ * qcow2 resize: a shrink goes to qcow2_shrink.c. A grow (qemu-img resize):
+ * a larger L1 table when the new size needs
  * one, written and synced before the header points to it; then the new
  * virtual size in the header.
  */
@@ -50,7 +51,26 @@ static int grow_l1(struct qcow2 *q, uint64_t entries)
     return r;
 }
 
-int qcow2_grow(struct blockdev *bd, uint64_t new_size)
+/* As qemu, the grown area [old, size) reads as zeros even where a backing
+ * file longer than old has data: the rest of old's cluster is written
+ * with zeros (the cluster copied as by any partial write), whole clusters
+ * after it become zero clusters. */
+static int zero_grown(struct blockdev *bd, uint64_t old)
+{
+    struct qcow2 *q = qcow2_of(bd);
+    uint64_t end = bd->size, head = BD_MIN(end, (old + q->cs - 1) & ~(q->cs - 1));
+    int r = 0;
+    if (head > old) {
+        uint8_t *z = calloc(1, head - old);
+        r = z ? bd->drv->write(bd, z, head - old, old) : -ENOMEM;
+        free(z);
+    }
+    if (r == 0 && end > head)
+        r = bd->drv->zero(bd, head, end - head, 0);
+    return r;
+}
+
+int qcow2_resize(struct blockdev *bd, uint64_t new_size)
 {
     if (bd->drv != &bd_qcow2_driver)
         return -EINVAL;
@@ -58,7 +78,7 @@ int qcow2_grow(struct blockdev *bd, uint64_t new_size)
     if (!q->writable)
         return -EROFS;
     if (new_size < bd->size)
-        return -ENOTSUP;
+        return qcow2_shrink(bd, new_size);
     uint64_t clusters = (new_size + q->cs - 1) >> q->cluster_bits;
     uint64_t entries = (clusters + q->l2_entries - 1) / q->l2_entries;
     if (entries * 8 > QCOW2_MAX_L1_BYTES)
@@ -75,8 +95,12 @@ int qcow2_grow(struct blockdev *bd, uint64_t new_size)
     if (r == 0)
         r = bd_fdatasync(q->fd);
     if (r == 0) {
+        uint64_t old = bd->size;
         bd->size = new_size;
-        r = blockdev_flush(bd);
+        if (bd->backing && bd->backing->size > old)
+            r = zero_grown(bd, old);
     }
+    if (r == 0)
+        r = blockdev_flush(bd);
     return r;
 }

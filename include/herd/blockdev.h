@@ -114,8 +114,10 @@ int blockdev_discard(struct blockdev *bd, uint64_t off, uint64_t len);
 /* Makes every completed write durable (data, then metadata, in crash-safe order). */
 int blockdev_flush(struct blockdev *bd);
 /* Changes the guest-visible size: raw grows or shrinks the file; qcow2
- * grows (-ENOTSUP for a smaller size). -EROFS read-only, -ENOTSUP for a
- * format that cannot, -EBUSY with requests in flight. */
+ * grows or shrinks (qcow2_resize). As qemu, a grown area reads as zeros
+ * even where a backing file longer than the old size has data: it is
+ * written as zeros then. -EROFS read-only, -ENOTSUP for a format that
+ * cannot, -EBUSY with requests in flight. */
 int blockdev_resize(struct blockdev *bd, uint64_t size);
 
 /*

@@ -129,9 +129,12 @@ int qcow2_get_l2_entry(struct blockdev *bd, uint64_t off, uint64_t *entry);
  */
 int qcow2_write_compressed(struct blockdev *bd, uint64_t off, const void *data);
 
-/* qemu-img resize for qcow2: grows the virtual size (and the L1 table when
- * needed). -ENOTSUP for a smaller size, -EFBIG past the L1 limit. */
-int qcow2_grow(struct blockdev *bd, uint64_t new_size);
+/* qemu-img resize for qcow2 (the driver's resize; callers use
+ * blockdev_resize): grows the virtual size (and the L1 table when needed;
+ * the new area zeroed over a longer backing file), -EFBIG past the L1 limit; shrinks as qemu (clusters past the end freed,
+ * L2 tables and refblocks no longer needed dropped, the file cut after its
+ * last cluster in use), -ENOTSUP for an image with internal snapshots. */
+int qcow2_resize(struct blockdev *bd, uint64_t new_size);
 
 /*
  * preallocation=metadata: each unallocated guest cluster of [from, to) gets

@@ -99,7 +99,8 @@ for args in "a.qcow2 a.qcow2" "a.qcow2 b.qcow2" "-q a.qcow2 b.qcow2" "b.qcow2 a.
 done
 echo "compare: messages and exit codes as qemu-img"
 
-# resize: qcow2 grow (past the L1 table), shrink refused, raw grow/shrink.
+# resize: qcow2 grow (past the L1 table), shrink without --shrink refused,
+# raw grow/shrink.
 for t in HH QQ; do cp a.qcow2 $t.g; qemu-io -c 'write -P 4 0 64k' $t.g >/dev/null; done
 both "resize grow" resize {}.g +3G
 clean HH.g "resize grow"
@@ -116,6 +117,33 @@ both "resize raw grow" resize -f raw {}.raw +1M
 both "resize raw shrink" resize -f raw {}.raw 1000
 both "resize raw --shrink" resize -f raw --shrink {}.raw 1000
 cmp -s HH.raw QQ.raw || fail "resize raw"
+# qcow2 shrink (292): clusters past the end freed and punched, L2 tables
+# and refblocks no longer needed dropped, the file cut after its last
+# cluster in use: the very bytes qemu-img leaves, for several layouts.
+for opts in cluster_size=512,refcount_bits=64 cluster_size=512 cluster_size=64k \
+    cluster_size=1k,refcount_bits=8; do
+    for sz in 300k 1536; do
+        for t in HH QQ; do
+            rm -f $t.s; qemu-img create -q -f qcow2 -o $opts $t.s 4M
+            qemu-io -c 'write -P 3 0 4M' -c 'write -c 1M 64k' -c 'discard 512k 64k' $t.s >/dev/null
+        done
+        both "resize --shrink $opts $sz" resize --shrink {}.s $sz
+        clean HH.s "shrink $opts $sz"
+        cmp -s HH.s QQ.s || fail "shrink $opts $sz: image bytes differ from qemu-img's"
+    done
+done
+# Over a backing file: a shrink, then a grow reads zeros past the old end,
+# not the backing file's data (the grown area is zeroed, as qemu).
+qemu-img create -q -f qcow2 sb.base 1M; qemu-io -c 'write -P 0x11 0 1M' sb.base >/dev/null
+for t in HH QQ; do
+    rm -f $t.sb; qemu-img create -q -f qcow2 -b sb.base -F qcow2 $t.sb
+    qemu-io -c 'write -P 0x22 0 1M' $t.sb >/dev/null
+done
+both "resize --shrink over backing" resize --shrink {}.sb 520k
+both "resize grow over backing" resize {}.sb 567k
+qemu-io -c 'read -P 0x22 0 520k' -c 'read -P 0 520k 47k' HH.sb | grep -q 'Pattern verification' &&
+    fail "grow over backing: not zeros"
+cmp -s HH.sb QQ.sb || fail "shrink/grow over backing: image bytes differ from qemu-img's"
 echo "resize: as qemu-img"
 
 # measure: --size for several sizes/cluster sizes, files, json, errors.

@@ -603,10 +603,6 @@ static int cmd_truncate(struct io_ctx *x, int argc, char **argv)
         img_error("The new size must be a multiple of 512");
         return -EINVAL;
     }
-    if (qcow2 && size < blockdev_size(x->bd)) {
-        img_error("qcow2 shrink is not supported by herd-img");
-        return -ENOTSUP;
-    }
     if ((r = blockdev_resize(x->bd, size)) < 0)
         img_error("Could not resize image: %s", strerror(-r));
     return r;

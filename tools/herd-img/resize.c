@@ -1,6 +1,6 @@
 /*
- * herd-img resize: qemu-img resize. raw grows and shrinks (--shrink);
- * qcow2 grows (a shrink is refused: not supported by herd-img).
+ * herd-img resize: qemu-img resize. raw and qcow2 grow, and shrink with
+ * --shrink.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -66,7 +66,8 @@ int img_resize(int argc, char **argv)
         size_error();
         return 1;
     }
-    struct blockdev *bd = img_open(file, fmt, true, false, true);
+    /* with its backing chain: an area grown over it is zeroed */
+    struct blockdev *bd = img_open(file, fmt, true, false, false);
     if (!bd)
         return 1;
     uint64_t cur = blockdev_size(bd);
@@ -82,15 +83,15 @@ int img_resize(int argc, char **argv)
                   "important data there.");
         r = -1;
     } else if (!strcmp(blockdev_format(bd), "qcow2")) {
-        if ((uint64_t)want < cur) {
-            img_error("qcow2 shrink is not supported by herd-img");
-            r = -1;
-        } else if ((uint64_t)want % 512) {
+        if ((uint64_t)want % 512) {
             img_error("The new size must be a multiple of 512");
             r = -1;
         } else if ((r = blockdev_resize(bd, (uint64_t)want)) < 0) {
             img_error("Error resizing image: %s",
-                      r == -EFBIG ? "File too large" : strerror(-r));
+                      r == -EFBIG ? "File too large"
+                      : r == -ENOTSUP && (uint64_t)want < cur
+                          ? "Can't resize an image which has snapshots"
+                          : strerror(-r));
         }
     } else if (!strcmp(blockdev_format(bd), "raw")) {
         if ((r = blockdev_resize(bd, (uint64_t)want)) < 0)
