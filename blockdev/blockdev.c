@@ -420,6 +420,21 @@ int blockdev_resize(struct blockdev *bd, uint64_t size)
     return bd->drv->resize(bd, size);
 }
 
+int blockdev_grow_prealloc(struct blockdev *bd, uint64_t size, int mode)
+{
+    if (mode == BLOCKDEV_PREALLOC_OFF)
+        return blockdev_resize(bd, size);
+    if (bd->read_only)
+        return -EROFS;
+    if (size < bd->size || mode < BLOCKDEV_PREALLOC_OFF || mode > BLOCKDEV_PREALLOC_FULL)
+        return -EINVAL;
+    if (!bd->drv->grow_prealloc)
+        return -ENOTSUP;
+    if (bd->inflight)
+        return -EBUSY;
+    return bd->drv->grow_prealloc(bd, size, mode);
+}
+
 int blockdev_block_status(struct blockdev *bd, uint64_t off, uint64_t maxlen,
                           struct blockdev_status *st)
 {

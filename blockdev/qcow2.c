@@ -524,6 +524,7 @@ const struct bd_driver bd_qcow2_driver = {
     .block_status = qcow2_block_status,
     .map_direct = qcow2_map_direct,
     .resize = qcow2_resize,
+    .grow_prealloc = qcow2_grow_prealloc,
     .cow_prepare = qcow2_cow_prepare,
     .cow_commit = qcow2_cow_commit,
 };

@@ -138,6 +138,11 @@ int qcow2_write_l1(struct qcow2 *q);
 void qcow2_l1_dirty(struct qcow2 *q, uint32_t i);
 bool qcow2_overlaps_metadata(const struct qcow2 *q, uint64_t off, uint64_t len);
 
+/* qcow2_prealloc.c: preallocation (enum blockdev_prealloc) of guest [from, to)
+ * with no check of a backing file: the caller knows the range must read as
+ * zeros (a grown area, from on a cluster boundary or the cluster allocated). */
+int qcow2_prealloc_area(struct blockdev *bd, uint64_t from, uint64_t to, int mode);
+
 /* qcow2_shrink.c: the guest size down to new_size (< the current one). */
 int qcow2_shrink(struct blockdev *bd, uint64_t new_size);
 

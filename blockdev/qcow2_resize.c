@@ -51,34 +51,42 @@ static int grow_l1(struct qcow2 *q, uint64_t entries)
     return r;
 }
 
-/* As qemu, the grown area [old, size) reads as zeros even where a backing
- * file longer than old has data: the rest of old's cluster is written
- * with zeros (the cluster copied as by any partial write), whole clusters
- * after it become zero clusters. */
-static int zero_grown(struct blockdev *bd, uint64_t old)
+/*
+ * The grown area [old, bd->size), the header already saying the new size.
+ * As qemu, it reads as zeros even where a backing file longer than old has
+ * data: the rest of old's cluster is written with zeros (the cluster copied
+ * as by any partial write; also when that cluster is preallocated over a
+ * backing file, so that its part below old keeps the backing file's data),
+ * whole clusters after it are preallocated in mode, then made zero clusters.
+ */
+static int fill_grown(struct blockdev *bd, uint64_t old, int mode)
 {
     struct qcow2 *q = qcow2_of(bd);
     uint64_t end = bd->size, head = BD_MIN(end, (old + q->cs - 1) & ~(q->cs - 1));
+    bool zero = bd->backing && bd->backing->size > old;
+    bool cow = bd->backing && (zero || mode != BLOCKDEV_PREALLOC_OFF);
     int r = 0;
-    if (head > old) {
+    if (cow && head > old) {
         uint8_t *z = calloc(1, head - old);
         r = z ? bd->drv->write(bd, z, head - old, old) : -ENOMEM;
         free(z);
     }
-    if (r == 0 && end > head)
+    if (r == 0)
+        r = qcow2_prealloc_area(bd, cow ? head : old, end, mode);
+    if (r == 0 && zero && end > head)
         r = bd->drv->zero(bd, head, end - head, 0);
     return r;
 }
 
-int qcow2_resize(struct blockdev *bd, uint64_t new_size)
+int qcow2_grow_prealloc(struct blockdev *bd, uint64_t new_size, int mode)
 {
     if (bd->drv != &bd_qcow2_driver)
         return -EINVAL;
     struct qcow2 *q = qcow2_of(bd);
     if (!q->writable)
         return -EROFS;
-    if (new_size < bd->size)
-        return qcow2_shrink(bd, new_size);
+    if (new_size < bd->size || mode < BLOCKDEV_PREALLOC_OFF || mode > BLOCKDEV_PREALLOC_FULL)
+        return -EINVAL;
     uint64_t clusters = (new_size + q->cs - 1) >> q->cluster_bits;
     uint64_t entries = (clusters + q->l2_entries - 1) / q->l2_entries;
     if (entries * 8 > QCOW2_MAX_L1_BYTES)
@@ -97,10 +105,18 @@ int qcow2_resize(struct blockdev *bd, uint64_t new_size)
     if (r == 0) {
         uint64_t old = bd->size;
         bd->size = new_size;
-        if (bd->backing && bd->backing->size > old)
-            r = zero_grown(bd, old);
+        r = fill_grown(bd, old, mode);
     }
     if (r == 0)
         r = blockdev_flush(bd);
     return r;
+}
+
+int qcow2_resize(struct blockdev *bd, uint64_t new_size)
+{
+    if (bd->drv != &bd_qcow2_driver)
+        return -EINVAL;
+    if (new_size < bd->size)
+        return qcow2_of(bd)->writable ? qcow2_shrink(bd, new_size) : -EROFS;
+    return qcow2_grow_prealloc(bd, new_size, BLOCKDEV_PREALLOC_OFF);
 }

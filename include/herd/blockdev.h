@@ -119,6 +119,17 @@ int blockdev_flush(struct blockdev *bd);
  * written as zeros then. -EROFS read-only, -ENOTSUP for a format that
  * cannot, -EBUSY with requests in flight. */
 int blockdev_resize(struct blockdev *bd, uint64_t size);
+/* qemu's preallocation modes for a grown area (resize --preallocation=). */
+enum blockdev_prealloc {
+    BLOCKDEV_PREALLOC_OFF,
+    BLOCKDEV_PREALLOC_METADATA, /* qcow2: L2 tables and host clusters, data unwritten */
+    BLOCKDEV_PREALLOC_FALLOC,   /* and the file's new space allocated on disk */
+    BLOCKDEV_PREALLOC_FULL,     /* and the file's new space written with zeros */
+};
+/* A grow (size >= the current one, else -EINVAL) whose new area is
+ * preallocated in mode: raw takes falloc and full (-ENOTSUP metadata),
+ * qcow2 every mode (qcow2_grow_prealloc). */
+int blockdev_grow_prealloc(struct blockdev *bd, uint64_t size, int mode);
 
 /*
  * Asynchronous interface (what a virtio-blk device uses).

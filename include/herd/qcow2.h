@@ -144,5 +144,12 @@ int qcow2_resize(struct blockdev *bd, uint64_t new_size);
  * (qemu allows it only with extended L2 entries), -EROFS read-only.
  */
 int qcow2_preallocate(struct blockdev *bd, uint64_t from, uint64_t to);
+/* The same in any enum blockdev_prealloc mode: falloc and full then make the
+ * holes of the file past its old end take disk space. */
+int qcow2_preallocate_mode(struct blockdev *bd, uint64_t from, uint64_t to, int mode);
+/* A grow (as qcow2_resize) whose new area is preallocated in mode (enum
+ * blockdev_prealloc); with a backing file too, where the new area reads as
+ * zeros all the same. -EINVAL for a size below the current one. */
+int qcow2_grow_prealloc(struct blockdev *bd, uint64_t new_size, int mode);
 
 #endif

@@ -144,6 +144,42 @@ both "resize grow over backing" resize {}.sb 567k
 qemu-io -c 'read -P 0x22 0 520k' -c 'read -P 0 520k 47k' HH.sb | grep -q 'Pattern verification' &&
     fail "grow over backing: not zeros"
 cmp -s HH.sb QQ.sb || fail "shrink/grow over backing: image bytes differ from qemu-img's"
+# resize --preallocation (125): over a raw backing file, the grown area
+# reads as zeros, the head cluster keeps the backing data below the old
+# end; metadata leaves qemu-img's map and file length, falloc and full its
+# file length with the new data clusters taking disk space.
+qemu-img create -q -f raw pb.raw 128k; qemu-io -f raw -c 'write -q -P 1 0 128k' pb.raw
+for o in 31k 33k; do
+    for m in metadata falloc full; do
+        for t in HH QQ; do
+            rm -f $t.p; qemu-img create -q -f qcow2 -F raw -b pb.raw -o cluster_size=64k $t.p $o
+        done
+        both "resize --preallocation=$m $o" resize -f qcow2 --preallocation=$m {}.p 96k
+        clean HH.p "prealloc $m $o"
+        [ -z "$(qemu-io -c "read -q -P 1 0 $o" -c "read -q -P 0 $o 63k" HH.p)" ] ||
+            fail "resize --preallocation=$m $o: content"
+        [ "$(stat -c %s HH.p)" = "$(stat -c %s QQ.p)" ] || fail "prealloc $m $o: file length"
+        [ $m != metadata ] || [ "$(qemu-img map --output=json HH.p)" = \
+            "$(qemu-img map --output=json QQ.p)" ] || fail "prealloc $m $o: map"
+    done
+done
+for m in falloc full; do
+    for t in HH QQ; do rm -f $t.pa; qemu-img create -q -f qcow2 $t.pa 1M; done
+    both "resize --preallocation=$m" resize --preallocation=$m {}.pa 9M
+    [ "$(du -k HH.pa | cut -f1)" -ge 8192 ] || fail "resize --preallocation=$m: not allocated"
+    rm -f HH.pc QQ.pc
+    both "create preallocation=$m" create -q -f qcow2 -o preallocation=$m {}.pc 8M
+    [ "$(stat -c %s HH.pc)" = "$(stat -c %s QQ.pc)" ] || fail "create $m: file length"
+    [ "$(du -k HH.pc | cut -f1)" -ge 8192 ] || fail "create $m: not allocated"
+    clean HH.pc "create $m"
+done
+both "resize --preallocation shrink" resize --shrink --preallocation=full {}.pa 1M
+both "resize --preallocation bogus" resize --preallocation=bogus {}.pa 10M
+for t in HH QQ; do qemu-img create -q -f raw $t.pr 1M; done
+both "resize raw --preallocation=metadata" resize -f raw --preallocation=metadata {}.pr 2M
+both "resize raw --preallocation=falloc" resize -f raw --preallocation=falloc {}.pr 2M
+both "resize raw --preallocation=full" resize -f raw --preallocation=full {}.pr 3M
+[ "$(du -k HH.pr | cut -f1)" = "$(du -k QQ.pr | cut -f1)" ] || fail "resize raw prealloc: du"
 echo "resize: as qemu-img"
 
 # measure: --size for several sizes/cluster sizes, files, json, errors.

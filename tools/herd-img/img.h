@@ -35,6 +35,10 @@ int img_parse_size(const char *s, uint64_t *out);
  * "qcow2" when the file starts with the qcow2 magic and "raw" otherwise. */
 const char *img_guess_format(const char *path, const char *given);
 
+/* qemu's preallocation mode names (off, metadata, falloc, full) as enum
+ * blockdev_prealloc; -1 for another name. */
+int img_prealloc_mode(const char *v);
+
 /* A library's message for a failure, or "no error" when it left none. */
 const char *img_errmsg(const struct herd_err *e);
 

@@ -229,3 +229,12 @@ void jw_bool(struct jw *w, const char *k, bool v)
     key(w, k);
     fputs(v ? "true" : "false", w->f);
 }
+
+int img_prealloc_mode(const char *v)
+{
+    static const char *const names[] = {"off", "metadata", "falloc", "full"};
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(v, names[i]))
+            return i; /* enum blockdev_prealloc's order */
+    return -1;
+}
