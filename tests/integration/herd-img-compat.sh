@@ -446,4 +446,21 @@ grep -q "Marking image as corrupt: Refblock offset 0x20600 unaligned" h.io || fa
 grep -q "ERROR refcount block 1 is not cluster aligned" uc.out || fail "305 check: $(cat uc.out)"
 "$H" check -q -r all uc.qcow2 >/dev/null 2>&1; qemu-img check -q uc.qcow2 || fail "305: -r all"
 echo "unaligned refblock offset as qemu-io"
+
+# 20. An allocating write over many clusters (313) takes one contiguous run
+# of host clusters per L2 table, the refblocks it lacks right after it, as
+# qemu places them: the same bytes as qemu-io's, over empty and partly
+# written clusters. (Over compressed ones qemu frees the old clusters at
+# once and may reuse them within the write; blockdev frees at the flush.)
+for opts in cluster_size=4096,refcount_bits=64 cluster_size=4096 \
+    cluster_size=2k cluster_size=64k cluster_size=512,refcount_bits=1; do
+    for t in hr qr; do
+        rm -f $t.run; qemu-img create -q -f qcow2 -o $opts $t.run 9M
+        qemu-io -c 'write -P 5 100k 3k' -c 'write -P 6 8300k 1k' $t.run >/dev/null
+    done
+    same_io "run write $opts" hr.run qr.run -c 'write -P 1 1000 8M'
+    cmp -s hr.run qr.run || fail "run write $opts: image bytes differ from qemu-io's"
+    qemu-img check -q hr.run || fail "run write $opts: check"
+done
+echo "allocating writes placed as qemu-io's"
 exit 0
