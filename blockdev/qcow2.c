@@ -510,8 +510,11 @@ static int qcow2_discard(struct blockdev *bd, uint64_t off, uint64_t len)
     struct qcow2 *q = qcow2_of(bd);
     if (!q->writable)
         return -EROFS;
-    if (q->version < 3)
-        return 0; /* no zero flag: discard stays a no-op hint */
+    /* v2 has no zero flag: over a backing file, a discarded cluster could
+     * only expose its data, so discard stays a no-op hint there (qemu's
+     * rule); without one, unallocated clusters read as zeros. */
+    if (q->version < 3 && bd->backing_name)
+        return 0;
     uint64_t end = off + len;
     uint64_t first = (off + q->cs - 1) >> q->cluster_bits;
     uint64_t last = end == bd->size ? (end + q->cs - 1) >> q->cluster_bits
@@ -522,7 +525,7 @@ static int qcow2_discard(struct blockdev *bd, uint64_t off, uint64_t len)
         if (r < 0)
             return r;
         enum qcow2_ctype t = qcow2_classify(q, e);
-        bool keep_unalloc = !bd->backing && !entry_has_host(q, e);
+        bool keep_unalloc = (!bd->backing && !entry_has_host(q, e)) || q->version < 3;
         if (t == QCOW2_C_UNALLOCATED && !bd->backing)
             continue;
         if (t == QCOW2_C_ZERO_PLAIN && bd->backing)

@@ -1,5 +1,5 @@
 /*
- * blockdev — disk images for herd guests: raw and qcow2 (v2 read, v3 read/write),
+ * blockdev — disk images for herd guests: raw and qcow2 (v2 and v3, read/write),
  * backing chains, OFD locks compatible with QEMU, an io_uring data path with a
  * synchronous fallback, and NBD-backed read-only parents.
  *

@@ -58,10 +58,13 @@ struct qcow2_create_opts {
     int compression_type;     /* QCOW2_COMPRESSION_* */
     const char *backing_file; /* stored as given */
     const char *backing_fmt;  /* required with backing_file */
+    unsigned version;         /* 0 or 3 = v3 (compat=1.1); 2 = v2 (compat=0.10:
+                                 16-bit refcounts, zlib, no extensions but the
+                                 backing format) */
     struct herd_err *err;     /* why it failed (may be NULL) */
 };
 
-/* Creates a new qcow2 v3 image laid out exactly as qemu-img create lays it out. */
+/* Creates a new qcow2 image laid out exactly as qemu-img create lays it out. */
 int qcow2_create(const char *path, const struct qcow2_create_opts *opts);
 
 /* Format-specific facts (qemu-img info's "format-specific"). */

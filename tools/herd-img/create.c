@@ -44,7 +44,9 @@ static int parse_o(char *opts, struct create_args *a)
         else if (!strcmp(kv, "size") && img_parse_size(v, &n) == 0)
             a->q.size = n, a->have_size = a->size_in_o = true;
         else if (!strcmp(kv, "compat") && (!strcmp(v, "1.1") || !strcmp(v, "v3")))
-            a->compat = v;
+            a->compat = v, a->q.version = 3;
+        else if (!strcmp(kv, "compat") && (!strcmp(v, "0.10") || !strcmp(v, "v2")))
+            a->compat = v, a->q.version = 2;
         else if (!strcmp(kv, "preallocation"))
             a->prealloc = v; /* checked once the Formatting line is out, as qemu-img */
         else if ((!strcmp(kv, "lazy_refcounts") && !strcmp(v, "off")) ||
