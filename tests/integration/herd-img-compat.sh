@@ -487,4 +487,44 @@ for o in compat=0.10,refcount_bits=8 compat=0.10,compression_type=zstd; do
     same_output "create $o" create -f qcow2 -o $o v2x.q 1M
 done
 echo "compat=0.10 images as qemu-img and qemu-io"
+
+# 22. json:{...} names and qemu's compress filter (214): driver=compress
+# over a qcow2 image, by --image-opts or json:, writes data compressed
+# (partial clusters read and written whole), zeroes and discards pass
+# through; the same output, content, map and compressed count as qemu-io
+# (not the bytes: qemu compresses clusters in parallel, in any order).
+for t in hc qc; do rm -f $t.cz; qemu-img create -q -f qcow2 $t.cz 1M; done
+cz=(-c 'write -P 1 1000 100k' -c 'write -z 200k 64k' -c 'discard 0 64k' -c 'write -P 2 1000 10'
+    -c 'writev -P 2 300k 4k 4k' -c 'write -P 3 983040 65536' -c 'read -P 2 1000 10'
+    -c 'write -z 400k 8k')
+same_io "compress filter --image-opts" driver=compress,file.driver=qcow2,file.file.filename=hc.cz \
+    driver=compress,file.driver=qcow2,file.file.filename=qc.cz --image-opts "${cz[@]}"
+jz() { echo "json:{'driver': 'compress', 'file': {'driver': 'qcow2',
+    'file': {'driver': 'file', 'filename': '$1'}}}"; }
+same_io "compress filter json:" "$(jz hc.cz)" "$(jz qc.cz)" -c 'write -P 5 500k 100k'
+qemu-img compare -q hc.cz qc.cz || fail "compress filter: content"
+[ "$(qemu-img map --output=json hc.cz)" = "$(qemu-img map --output=json qc.cz)" ] ||
+    fail "compress filter: map"
+[ "$(qemu-img check --output=json hc.cz | grep compressed-clusters)" = \
+    "$(qemu-img check --output=json qc.cz | grep compressed-clusters)" ] ||
+    fail "compress filter: compressed clusters"
+qemu-img create -q -f raw cz.raw 1M
+same_io "compress over raw" driver=compress,file.driver=raw,file.file.filename=cz.raw \
+    driver=compress,file.driver=raw,file.file.filename=cz.raw --image-opts -c 'write 0 64k'
+# json: names: nesting, single quotes, escapes, "backing": null, refusals.
+qemu-img create -q -f qcow2 jb.base 1M; qemu-io -c 'write -P 7 0 1M' jb.base >/dev/null
+qemu-img create -q -f qcow2 -b jb.base -F qcow2 jb.top
+same_io "json: backing null" 'json:{"driver": "qcow2", "file": {"filename": "jb.top"}, "backing": null}' \
+    'json:{"driver": "qcow2", "file": {"filename": "jb.top"}, "backing": null}' -c 'read -P 0 0 4k'
+same_io "json: dotted keys" "json:{'driver':'qcow2','file.filename':'jb.top'}" \
+    "json:{'driver':'qcow2','file.filename':'jb.top'}" -c 'read -P 7 0 4k'
+same_io "json: no file" 'json:{"driver":"qcow2"}' 'json:{"driver":"qcow2"}' -c 'read 0 1'
+J="json:{'driver': 'qcow2', 'file': {'driver': 'file', 'filename': 'jb.top', 'x': [1, {'y': null}]}}"
+for i in $(seq 5 ${#J}); do
+    "$H" io -c 'read 0 1' "${J:0:$i}" >/dev/null 2>&1
+    [ $? -lt 128 ] || fail "json: cut at $i: crashed"
+done
+"$H" io -c 'read 0 1' "$J" 2>&1 | grep -q "does not support the option 'file.x" ||
+    fail "json: unknown key not refused"
+echo "json: names and the compress filter as qemu-io"
 exit 0

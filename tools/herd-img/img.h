@@ -52,6 +52,11 @@ static inline uint64_t img_min(uint64_t a, uint64_t b)
     return a < b ? a : b;
 }
 
+static inline uint64_t img_max(uint64_t a, uint64_t b)
+{
+    return a > b ? a : b;
+}
+
 /* A file name as qemu's file protocol takes it: a "file:" prefix dropped, and
  * a name then left with a colon before its first slash given "./" (so that
  * it names no protocol: qemu's bdrv_parse_filename_strip_prefix). Returns
@@ -75,11 +80,32 @@ struct img_opts {
     const char *backing_driver; /* the first backing file's format */
     const char *bad_opt;        /* the first key none of ours takes */
     bool ro, no_lock;
-    bool bare; /* driver= named a protocol: no format layer */
+    bool bare;          /* driver= named a protocol: no format layer */
+    bool no_backing;    /* "backing": null */
+    const char *filter; /* "compress": driver=compress over the image in file.* */
 };
 /* Parses s (edited in place: o points into it). -EINVAL (said) on a
  * malformed entry; an unknown key only sets bad_opt (the open refuses it). */
 int img_opts_parse(char *s, struct img_opts *o);
+/* One key=value into o (the filter's child keys under file.); false when no
+ * option of ours takes it. */
+bool img_opts_take(struct img_opts *o, const char *k, const char *v);
+/* After the last key: driver=file and the like become raw over a protocol. */
+void img_opts_finish(struct img_opts *o);
+
+/* Strings a parse made, freed together. */
+struct img_strs {
+    char **v;
+    size_t n, cap;
+};
+void img_strs_free(struct img_strs *st);
+/* A "json:{...}" name (imgjson.c) into o, its strings kept in store (the
+ * caller frees it, also on failure); -EINVAL with the reason in err when it
+ * is no JSON object. Nested objects are dotted keys, as --image-opts
+ * spells them. */
+int img_opts_json(const char *name, struct img_strs *store, struct img_opts *o, char *err,
+                  size_t n);
+
 /* An image as a command's --image-opts names it: spec parsed into a copy
  * (*copy, the caller's to free, also on failure), which must name the file
  * and a format and nothing else. Prints the error itself. */

@@ -25,10 +25,16 @@ static bool is_protocol(const char *d)
     return !strcmp(d, "file") || !strcmp(d, "host_device") || !strcmp(d, "host_cdrom");
 }
 
-/* One key=value; false when it is none of ours. */
-static bool take_opt(struct img_opts *o, const char *k, const char *v)
+bool img_opts_take(struct img_opts *o, const char *k, const char *v)
 {
     bool b;
+    if (o->filter) { /* the filter's own driver=, then its child's options */
+        if (!strcmp(k, "driver"))
+            return !strcmp(v, o->filter);
+        if (strncmp(k, "file.", 5))
+            return false;
+        k += 5;
+    }
     if (!strcmp(k, "driver")) {
         o->fmt = v;
     } else if (!strcmp(k, "file.filename") || !strcmp(k, "filename")) {
@@ -47,8 +53,23 @@ static bool take_opt(struct img_opts *o, const char *k, const char *v)
     return true;
 }
 
+/* True when s (key=value,...) names driver=NAME among its entries. */
+static bool names_driver(const char *s, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = s; p; p = strchr(p, ',')) {
+        p += *p == ',';
+        if (!strncmp(p, "driver=", 7) && !strncmp(p + 7, name, n) &&
+            (p[7 + n] == ',' || !p[7 + n]))
+            return true;
+    }
+    return false;
+}
+
 int img_opts_parse(char *s, struct img_opts *o)
 {
+    if (names_driver(s, "compress"))
+        o->filter = "compress";
     for (char *save = NULL, *kv = strtok_r(s, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
         char *v = strchr(kv, '=');
         if (!v) {
@@ -56,9 +77,15 @@ int img_opts_parse(char *s, struct img_opts *o)
             return -EINVAL;
         }
         *v++ = 0;
-        if (!take_opt(o, kv, v) && !o->bad_opt)
+        if (!img_opts_take(o, kv, v) && !o->bad_opt)
             o->bad_opt = kv;
     }
+    img_opts_finish(o);
+    return 0;
+}
+
+void img_opts_finish(struct img_opts *o)
+{
     /* driver=file (or a device driver) alone: no format layer, the bytes
      * of the file as they are, which blockdev's raw format gives */
     if (o->fmt && is_protocol(o->fmt)) {
@@ -66,7 +93,6 @@ int img_opts_parse(char *s, struct img_opts *o)
         o->fmt = "raw";
         o->bare = true;
     }
-    return 0;
 }
 
 int img_protocol_check(const char *protocol, const char *path, bool ro, char *msg, size_t n)
@@ -115,6 +141,10 @@ int img_opts_image(const char *spec, char **copy, struct img_opts *o)
         why = msg;
     } else if (!o->path) {
         why = "A block device must be specified for \"file\"";
+    } else if (o->filter) {
+        snprintf(msg, sizeof(msg), "herd-img %s takes no filter driver ('%s')", "info",
+                 o->filter);
+        why = msg;
     } else if (!o->fmt || o->bare) {
         why = "the image's format must be given as driver= (formats are never probed)";
     } else if (o->bad_opt) {

@@ -16,17 +16,37 @@
 
 struct open_req {
     struct img_opts opts; /* --image-opts or open -o, and -f, -r, -U */
-    bool named; /* the file named on the command line (else by options) */
+    const char *name;     /* the file as named on the command line (NULL: by options) */
+    struct img_strs strs; /* a json: name's strings */
 };
 
 /* qemu-io names the file in an open failure only when it was given as a
  * name, not through options. */
 static void open_error(const struct open_req *o, const char *msg)
 {
-    if (o->named)
-        img_error("can't open device %s: %s", o->opts.path, msg);
+    if (o->name)
+        img_error("can't open device %s: %s", o->name, msg);
     else
         img_error("can't open: %s", msg);
+}
+
+/* The file named on the command line: a path, or json:{...} options. */
+static int named_file(struct open_req *o, const char *arg)
+{
+    o->name = arg;
+    if (strncmp(arg, "json:", 5)) {
+        o->opts.path = arg;
+        return 0;
+    }
+    char err[128];
+    int r = img_opts_json(arg, &o->strs, &o->opts, err, sizeof(err));
+    if (r < 0)
+        open_error(o, err);
+    if (r == 0 && !o->opts.path) {
+        open_error(o, "A block device must be specified for \"file\"");
+        r = -EINVAL;
+    }
+    return r;
 }
 
 static int do_open(struct io_ctx *x, const struct open_req *o)
@@ -38,9 +58,16 @@ static int do_open(struct io_ctx *x, const struct open_req *o)
         .read_only = io->ro,
         .no_lock = io->no_lock,
         .backing_driver = io->backing_driver,
+        .no_backing = io->no_backing,
         .err = &e,
     };
     char msg[IMG_PATH_MAX + 128];
+    if (io->filter && strcmp(bo.format, "qcow2")) {
+        snprintf(msg, sizeof(msg), "Compression is not supported for underlying format: %s",
+                 bo.format);
+        open_error(o, msg);
+        return -ENOTSUP;
+    }
     if (strcmp(bo.format, "raw") && strcmp(bo.format, "qcow2")) {
         snprintf(msg, sizeof(msg), "Unknown driver '%s'", bo.format);
         open_error(o, msg);
@@ -62,6 +89,7 @@ static int do_open(struct io_ctx *x, const struct open_req *o)
         open_error(o, img_errmsg(&e));
         x->bd = NULL;
     }
+    x->compress = r == 0 && io->filter;
     return r;
 }
 
@@ -99,14 +127,14 @@ int io_cmd_open(struct io_ctx *x, int argc, char **argv)
     if (opts)
         r = img_opts_parse(opts, &o.opts);
     if (r == 0 && optind == argc - 1) {
-        o.opts.path = argv[optind];
-        o.named = true;
+        r = named_file(&o, argv[optind]);
     } else if (r == 0 && (optind != argc || !o.opts.path)) {
         r = io_usage("open");
     }
     if (r == 0)
         r = do_open(x, &o);
     free(opts);
+    img_strs_free(&o.strs);
     return r;
 }
 
@@ -115,6 +143,7 @@ int io_cmd_close(struct io_ctx *x, int argc, char **argv)
     (void)argc, (void)argv;
     int r = blockdev_close(x->bd);
     x->bd = NULL;
+    x->compress = false;
     if (r < 0)
         img_error("Failed to flush the image: %s", strerror(-r));
     return r;
@@ -246,11 +275,11 @@ int img_io(int argc, char **argv)
             r = -EINVAL;
         }
     } else if (optind == argc - 1) {
-        o.opts.path = argv[optind];
-        o.named = true;
+        r = named_file(&o, argv[optind]);
     }
     if (r == 0 && o.opts.path)
         r = do_open(&x, &o);
+    img_strs_free(&o.strs); /* o.opts is not used past the open */
     if (r < 0) {
         free(spec);
         free(cmds);

@@ -347,6 +347,55 @@ static int write_compressed(struct io_ctx *x, const uint8_t *buf, uint64_t off, 
     return r;
 }
 
+int io_pwrite(struct io_ctx *x, const void *buf, uint64_t len, uint64_t off)
+{
+    struct qcow2_info qi;
+    if (!x->compress || !len)
+        return blockdev_pwrite(x->bd, buf, len, off);
+    if (qcow2_get_info(x->bd, &qi) < 0)
+        return -ENOTSUP;
+    /* qemu's filter asks for cluster alignment: the head and tail clusters
+     * are read and written whole (the last one ends at the image end) */
+    uint64_t cs = qi.cluster_size, size = blockdev_size(x->bd);
+    uint64_t a = off / cs * cs, b = img_min((off + len + cs - 1) / cs * cs, size);
+    uint8_t *w = malloc(b - a);
+    if (!w)
+        return -ENOMEM;
+    uint64_t last = (b - 1) / cs * cs; /* the tail cluster's start */
+    int r = 0;
+    if (a < off)
+        r = blockdev_pread(x->bd, w, img_min(cs, b - a), a);
+    if (r == 0 && off + len < b)
+        r = blockdev_pread(x->bd, w + (last - a), b - last, last);
+    if (r == 0) {
+        memcpy(w + (off - a), buf, len);
+        r = write_compressed(x, w, a, b - a);
+    }
+    free(w);
+    return r;
+}
+
+int io_write_zeroes(struct io_ctx *x, uint64_t off, uint64_t len, unsigned flags)
+{
+    struct qcow2_info qi;
+    if (!x->compress || !len || qcow2_get_info(x->bd, &qi) < 0)
+        return blockdev_write_zeroes(x->bd, off, len, flags);
+    /* the filter's cluster alignment: partial clusters at either end are
+     * written as data (compressed), the whole ones between as zeroes */
+    uint64_t cs = qi.cluster_size, end = off + len;
+    uint64_t a = img_min((off + cs - 1) / cs * cs, end), b = img_max(end / cs * cs, a);
+    uint8_t *z = calloc(1, cs);
+    int r = z ? 0 : -ENOMEM;
+    if (r == 0 && a > off)
+        r = io_pwrite(x, z, a - off, off);
+    if (r == 0 && b > a)
+        r = blockdev_write_zeroes(x->bd, a, b - a, flags);
+    if (r == 0 && end > b)
+        r = io_pwrite(x, z, end - b, b);
+    free(z);
+    return r;
+}
+
 static int cmd_write(struct io_ctx *x, int argc, char **argv)
 {
     struct opts o = {0};
@@ -378,14 +427,13 @@ static int cmd_write(struct io_ctx *x, int argc, char **argv)
     double t0 = now_s();
     r = check_range(x, o.off, o.len);
     if (r == 0 && o.zero) {
-        r = blockdev_write_zeroes(x->bd, o.off, o.len, o.unmap ? BLOCKDEV_ZERO_MAY_UNMAP : 0);
+        r = io_write_zeroes(x, o.off, o.len, o.unmap ? BLOCKDEV_ZERO_MAY_UNMAP : 0);
     } else if (r == 0) {
         uint8_t *buf = malloc(o.len ? o.len : 1);
         if (!buf)
             return -ENOMEM;
         memset(buf, o.has_pattern ? o.pattern : 0xcd, o.len);
-        r = o.compress ? write_compressed(x, buf, o.off, o.len)
-                       : blockdev_pwrite(x->bd, buf, o.len, o.off);
+        r = o.compress ? write_compressed(x, buf, o.off, o.len) : io_pwrite(x, buf, o.len, o.off);
         free(buf);
     }
     if (r == 0 && o.fua)
@@ -396,6 +444,20 @@ static int cmd_write(struct io_ctx *x, int argc, char **argv)
     }
     report("wrote", o.len, o.off, t0, o.quiet, o.terse);
     return 0;
+}
+
+/* A vectored write through the compress filter: one request, as qemu's. */
+static int write_vec_filtered(struct io_ctx *x, const struct vec *v, uint64_t off, uint64_t len)
+{
+    uint8_t *b = malloc(len ? len : 1);
+    if (!b)
+        return -ENOMEM;
+    uint64_t at = 0;
+    for (int i = 0; i < v->cnt; at += v->iov[i].iov_len, i++)
+        memcpy(b + at, v->iov[i].iov_base, v->iov[i].iov_len);
+    int r = io_pwrite(x, b, len, off);
+    free(b);
+    return r;
 }
 
 /* writev and aio_write (which also takes -z [-u] with one length). */
@@ -431,9 +493,11 @@ static int cmd_writev(struct io_ctx *x, int argc, char **argv)
     double t0 = now_s();
     r = o.zero && o.len > MAX_REQ ? -EIO : check_range(x, o.off, o.len);
     if (r == 0 && o.zero)
-        r = blockdev_write_zeroes(x->bd, o.off, o.len, o.unmap ? BLOCKDEV_ZERO_MAY_UNMAP : 0);
-    else if (r == 0)
+        r = io_write_zeroes(x, o.off, o.len, o.unmap ? BLOCKDEV_ZERO_MAY_UNMAP : 0);
+    else if (r == 0 && !x->compress)
         r = blockdev_pwritev(x->bd, v.iov, v.cnt, o.off);
+    else if (r == 0)
+        r = write_vec_filtered(x, &v, o.off, o.len);
     if (r == 0 && o.fua)
         r = blockdev_flush(x->bd);
     vec_free(&v);
