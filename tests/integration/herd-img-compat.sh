@@ -278,14 +278,22 @@ same_io "missing backing" top.qcow2 top.qcow2 -c 'read 0 1'
 grep -q "Could not open backing file: Could not open backing file: Could not open 'gone.qcow2'" h.io ||
     fail "missing backing: $(cat h.io)"
 same_output "rebase without -F" rebase -u -b mid.qcow2 top.qcow2
-# qemu-io's snapshot mode (-s) is not built: refused, never taken as a
-# plain open that would write the image
+# qemu-io's snapshot mode (-s, open -s; 052): writes go to a throwaway
+# overlay, reads see them, the image is never written and no overlay file
+# is left in $TMPDIR.
 qemu-img create -q -f qcow2 snap.qcow2 1M
+qemu-io -c 'write -P 3 0 1M' snap.qcow2 >/dev/null
 before=$(md5sum < snap.qcow2)
-"$H" io -s -c 'write 0 512' snap.qcow2 > s.out 2>&1 && fail "io -s was taken: $(cat s.out)"
-"$H" io -c close -c 'open -s snap.qcow2' -c 'write 0 512' snap.qcow2 > s.out 2>&1
+mkdir -p snaptmp
+TMPDIR=$T/snaptmp same_io "io -s" snap.qcow2 snap.qcow2 -s -c 'read -P 3 0 1M' \
+    -c 'write -P 0xa 0 64k' -c 'read -P 0xa 0 64k' -c 'read -P 3 64k 960k'
+TMPDIR=$T/snaptmp same_io "open -s" snap.qcow2 snap.qcow2 -c close -c 'open -s snap.qcow2' \
+    -c 'write -z 0 512' -c 'read -P 0 0 512'
+same_io "io -s raw" snap.qcow2 snap.qcow2 -s -f raw -c 'write 0 512' -c 'read -P 0xcd 0 512'
 [ "$(md5sum < snap.qcow2)" = "$before" ] || fail "io -s / open -s wrote the image"
-echo "chain failures and rebase without -F worded as qemu; -s refused"
+[ -z "$(ls snaptmp)" ] || fail "io -s left $(ls snaptmp)"
+same_io "io -s missing" nope.qcow2 nope.qcow2 -s -c 'read 0 1'
+echo "chain failures and rebase without -F worded as qemu; -s as qemu-io"
 
 # 11. qcow2 sizes as qemu takes them: rounded up to whole sectors (104),
 # too large for the L1 table refused with the Formatting line first (054).

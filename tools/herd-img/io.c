@@ -17,6 +17,7 @@
 struct open_req {
     struct img_opts opts; /* --image-opts or open -o, and -f, -r, -U */
     const char *name;     /* the file as named on the command line (NULL: by options) */
+    bool snapshot;        /* -s: writes go to a throwaway overlay */
     struct img_strs strs; /* a json: name's strings */
 };
 
@@ -84,7 +85,8 @@ static int do_open(struct io_ctx *x, const struct open_req *o)
         open_error(o, msg);
         return r;
     }
-    r = blockdev_open(io->path, &bo, &x->bd);
+    r = o->snapshot ? io_open_snapshot(io->path, &bo, &x->bd)
+                    : blockdev_open(io->path, &bo, &x->bd);
     if (r < 0) {
         open_error(o, img_errmsg(&e));
         x->bd = NULL;
@@ -104,10 +106,9 @@ int io_cmd_open(struct io_ctx *x, int argc, char **argv)
     }
     optind = 0;
     opterr = 0;
-    /* no -s: qemu-io's snapshot mode (writes to a throwaway overlay) is
-     * not built, and taking it silently would write the image itself */
-    while ((c = getopt(argc, argv, "nCro:ki:t:d:U")) != -1) {
+    while ((c = getopt(argc, argv, "snCro:ki:t:d:U")) != -1) {
         switch (c) {
+        case 's': o.snapshot = true; break;
         case 'r': o.opts.ro = true; break;
         case 'U': o.opts.no_lock = true; break;
         case 'o':
@@ -224,6 +225,7 @@ int img_io(int argc, char **argv)
         {"format", required_argument, NULL, 'f'},
         {"cmd", required_argument, NULL, 'c'},
         {"read-only", no_argument, NULL, 'r'},
+        {"snapshot", no_argument, NULL, 's'},
         {"force-share", no_argument, NULL, 'U'},
         {"nocache", no_argument, NULL, 'n'},
         {"cache", required_argument, NULL, 't'},
@@ -241,16 +243,16 @@ int img_io(int argc, char **argv)
     if (!cmds)
         return 1;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "f:c:nrUt:d:mki:C", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "f:c:snrUt:d:mki:C", longopts, NULL)) != -1) {
         switch (c) {
         case 'f': o.opts.fmt = optarg; break;
         case 'c': cmds[ncmds++] = optarg; break;
         case 'r': o.opts.ro = true; break;
         case 'U': o.opts.no_lock = true; break;
         case 'I': image_opts = true; break;
+        case 's': o.snapshot = true; break;
         case 'n': case 't': case 'd': case 'm': case 'k': case 'i': case 'C':
-            break; /* cache/aio modes and the like: writeback semantics always;
-                    * no -s (snapshot mode is not built: it must not write) */
+            break; /* cache/aio modes and the like: writeback semantics always */
         default: free(cmds); return 1;
         }
     }

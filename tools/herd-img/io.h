@@ -44,6 +44,11 @@ int io_pwrite(struct io_ctx *x, const void *buf, uint64_t len, uint64_t off);
  * ends are data writes (compressed), whole clusters between are zeroes. */
 int io_write_zeroes(struct io_ctx *x, uint64_t off, uint64_t len, unsigned flags);
 
+/* io_snapshot.c: -s, qemu-io's snapshot mode: path (opened as bo says,
+ * read-only) under a throwaway qcow2 overlay that takes the writes. */
+int io_open_snapshot(const char *path, const struct blockdev_open_opts *bo,
+                     struct blockdev **out);
+
 /* io.c: open and close as commands. */
 int io_cmd_open(struct io_ctx *x, int argc, char **argv);
 int io_cmd_close(struct io_ctx *x, int argc, char **argv);
