@@ -18,10 +18,12 @@
 #define DEFAULT_L2_CACHE (32u * 1024 * 1024)
 #define DEFAULT_RB_CACHE (4u * 1024 * 1024)
 
+/* Guest bytes of cluster ci: short only for the disk's last cluster; past
+ * the disk (the VM state area) clusters are whole. */
 static uint64_t cluster_len(const struct qcow2 *q, uint64_t ci)
 {
     uint64_t start = ci << q->cluster_bits;
-    return BD_MIN(q->cs, q->bd->size - start);
+    return start >= q->bd->size ? q->cs : BD_MIN(q->cs, q->bd->size - start);
 }
 
 static int qcow2_open(struct blockdev *bd, const struct blockdev_open_opts *opts)

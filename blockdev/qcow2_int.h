@@ -143,6 +143,11 @@ bool qcow2_overlaps_metadata(const struct qcow2 *q, uint64_t off, uint64_t len);
  * zeros (a grown area, from on a cluster boundary or the cluster allocated). */
 int qcow2_prealloc_area(struct blockdev *bd, uint64_t from, uint64_t to, int mode);
 
+/* qcow2_resize.c: a new L1 table of entries (more than now), written and
+ * synced before the header names it; the old one freed at the next flush.
+ * The caller flushed first. */
+int qcow2_grow_l1(struct qcow2 *q, uint64_t entries);
+
 /* qcow2_shrink.c: the guest size down to new_size (< the current one). */
 int qcow2_shrink(struct blockdev *bd, uint64_t new_size);
 

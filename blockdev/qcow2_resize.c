@@ -11,7 +11,7 @@
 #include "qcow2_int.h"
 
 
-static int grow_l1(struct qcow2 *q, uint64_t entries)
+int qcow2_grow_l1(struct qcow2 *q, uint64_t entries)
 {
     uint64_t bytes = entries * 8, nclusters = (bytes + q->cs - 1) >> q->cluster_bits, off;
     uint64_t *nl1 = calloc(nclusters << q->cluster_bits >> 3, 8);
@@ -94,7 +94,7 @@ int qcow2_grow_prealloc(struct blockdev *bd, uint64_t new_size, int mode)
     /* Everything the old L1 refers to is on disk first. */
     int r = blockdev_flush(bd);
     if (r == 0 && entries > q->l1_size)
-        r = grow_l1(q, entries);
+        r = qcow2_grow_l1(q, entries);
     if (r == 0) {
         uint8_t h[8];
         bd_put_be64(h, new_size);

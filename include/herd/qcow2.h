@@ -132,6 +132,13 @@ int qcow2_get_l2_entry(struct blockdev *bd, uint64_t off, uint64_t *entry);
  */
 int qcow2_write_compressed(struct blockdev *bd, uint64_t off, const void *data);
 
+/* The VM state area (qemu-io read -b / write -b): len bytes at pos from
+ * its start, past the disk, from the first L1 entry the disk does not use.
+ * Writes grow the L1 table (by half again until it fits, as qemu); reads
+ * past it see zeros. -ENOTSUP for a format without one, -EINVAL past the
+ * L1 table's limit. */
+int qcow2_vmstate_rw(struct blockdev *bd, void *buf, uint64_t len, uint64_t pos, bool write);
+
 /* qemu-img resize for qcow2 (the driver's resize; callers use
  * blockdev_resize): grows the virtual size (and the L1 table when needed;
  * the new area zeroed over a longer backing file), -EFBIG past the L1 limit; shrinks as qemu (clusters past the end freed,

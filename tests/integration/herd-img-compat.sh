@@ -535,4 +535,21 @@ done
 "$H" io -c 'read 0 1' "$J" 2>&1 | grep -q "does not support the option 'file.x" ||
     fail "json: unknown key not refused"
 echo "json: names and the compress filter as qemu-io"
+
+# 23. The VM state area (022): read -b / write -b past the disk, from the
+# first L1 entry it does not use; the L1 table grows as qemu grows it;
+# qemu-io's refusals (-b with -z or -f, unaligned) and zeros past the table.
+for t in hv qv; do rm -f $t.vm; qemu-img create -q -f qcow2 $t.vm 6G; done
+same_io "vmstate" hv.vm qv.vm -c 'write -b -P 5 10M 4k' -c 'read -b -P 5 10M 4k' \
+    -c 'write -b -z 0 4k' -c 'write -b -f 0 4k' -c 'read -b -v 0 16' -c 'write -b -P 1 0 100' \
+    -c 'read -b -P 0 4G 1k' -c 'read -b -P 0 100G 512' -c 'write -b -P 7 4G 64k' \
+    -c 'read -b -P 7 4G 64k' -c 'read -P 0 0 64k'
+qemu-img check -q hv.vm || fail "vmstate: check"
+[ "$(qemu-img info hv.vm | grep virtual)" = "$(qemu-img info qv.vm | grep virtual)" ] ||
+    fail "vmstate: virtual size"
+[ "$(od -An -tx1 -j 36 -N 4 hv.vm)" = "$(od -An -tx1 -j 36 -N 4 qv.vm)" ] ||
+    fail "vmstate: L1 size differs from qemu's"
+qemu-img create -q -f raw vm.raw 1M
+same_io "vmstate raw" vm.raw vm.raw -f raw -c 'read -b 0 512'
+echo "VM state area as qemu-io"
 exit 0

@@ -103,6 +103,7 @@ int io_parse_num(const char *arg, uint64_t *v)
 
 struct opts {
     bool invalid, quiet, terse, verbose, zero, unmap, nofallback, fua, compress, has_pattern, has_s, has_l;
+    bool vmstate; /* -b: the VM state area, not the disk */
     int pattern;
     uint64_t off, len, poff, plen;
 };
@@ -124,6 +125,7 @@ static int parse_opts(int argc, char **argv, const char *flags, struct opts *o)
         case 'n': o->nofallback = true; break;
         case 'f': o->fua = true; break;
         case 'c': o->compress = true; break;
+        case 'b': o->vmstate = true; break;
         case 'p': break; /* ignored, as by qemu-io */
         case 'i':
             printf("injecting invalid %s request\n", strcmp(argv[0], "aio_read") ? "write" : "read");
@@ -252,6 +254,17 @@ static int verify(const uint8_t *buf, uint64_t len, int pattern, uint64_t report
     return 0;
 }
 
+/* -b and -c take whole sectors, as qemu-io checks them. */
+static int sector_aligned(const struct opts *o)
+{
+    if (o->off % 512 || o->len % 512) {
+        printf("%" PRIu64 " is not a sector-aligned value for '%s'\n",
+               o->off % 512 ? o->off : o->len, o->off % 512 ? "offset" : "count");
+        return -EINVAL;
+    }
+    return 0;
+}
+
 static int cmd_read(struct io_ctx *x, int argc, char **argv)
 {
     struct opts o = {0};
@@ -268,13 +281,16 @@ static int cmd_read(struct io_ctx *x, int argc, char **argv)
         printf("pattern verification range exceeds end of read data\n");
         return -EINVAL;
     }
+    if (o.vmstate && (r = sector_aligned(&o)) < 0)
+        return r;
     double t0 = now_s();
-    r = check_range(x, o.off, o.len);
+    r = o.vmstate ? (o.len > MAX_REQ ? -EINVAL : 0) : check_range(x, o.off, o.len);
     uint8_t *buf = r == 0 ? malloc(o.len ? o.len : 1) : NULL;
     if (r == 0 && !buf)
         r = -ENOMEM;
     if (r == 0)
-        r = blockdev_pread(x->bd, buf, o.len, o.off);
+        r = o.vmstate ? qcow2_vmstate_rw(x->bd, buf, o.len, o.off, false)
+                      : blockdev_pread(x->bd, buf, o.len, o.off);
     if (r < 0) {
         printf("read failed: %s\n", strerror(-r));
         free(buf);
@@ -399,13 +415,15 @@ int io_write_zeroes(struct io_ctx *x, uint64_t off, uint64_t len, unsigned flags
 static int cmd_write(struct io_ctx *x, int argc, char **argv)
 {
     struct opts o = {0};
-    int r = parse_opts(argc, argv, "cCfnpP:quz", &o);
+    int r = parse_opts(argc, argv, "bcCfnpP:quz", &o);
     if (r == 0 && argc - optind != 2)
         r = io_usage(argv[0]);
     if (r < 0)
         return r;
     const char *clash = NULL;
-    if (o.fua && o.compress)
+    if (o.vmstate && o.zero)
+        clash = "-b and -z cannot be specified at the same time";
+    else if (o.fua && (o.compress || o.vmstate))
         clash = "-f and -b or -c cannot be specified at the same time";
     else if (o.zero && o.has_pattern)
         clash = "Only one of -z, -P, and -s can be specified at the same time";
@@ -419,13 +437,10 @@ static int cmd_write(struct io_ctx *x, int argc, char **argv)
     }
     if ((r = parse_off_len(argc, argv, &o)) < 0)
         return r;
-    if (o.compress && (o.off % 512 || o.len % 512)) {
-        printf("%" PRIu64 " is not a sector-aligned value for '%s'\n", o.off % 512 ? o.off : o.len,
-               o.off % 512 ? "offset" : "count");
-        return -EINVAL;
-    }
+    if ((o.compress || o.vmstate) && (r = sector_aligned(&o)) < 0)
+        return r;
     double t0 = now_s();
-    r = check_range(x, o.off, o.len);
+    r = o.vmstate ? (o.len > MAX_REQ ? -EINVAL : 0) : check_range(x, o.off, o.len);
     if (r == 0 && o.zero) {
         r = io_write_zeroes(x, o.off, o.len, o.unmap ? BLOCKDEV_ZERO_MAY_UNMAP : 0);
     } else if (r == 0) {
@@ -433,7 +448,9 @@ static int cmd_write(struct io_ctx *x, int argc, char **argv)
         if (!buf)
             return -ENOMEM;
         memset(buf, o.has_pattern ? o.pattern : 0xcd, o.len);
-        r = o.compress ? write_compressed(x, buf, o.off, o.len) : io_pwrite(x, buf, o.len, o.off);
+        r = o.vmstate    ? qcow2_vmstate_rw(x->bd, buf, o.len, o.off, true)
+            : o.compress ? write_compressed(x, buf, o.off, o.len)
+                         : io_pwrite(x, buf, o.len, o.off);
         free(buf);
     }
     if (r == 0 && o.fua)
