@@ -96,6 +96,7 @@ struct blockdev {
 extern const struct bd_driver bd_raw_driver;
 extern const struct bd_driver bd_qcow2_driver;
 extern const struct bd_driver bd_nbd_driver;
+extern const struct bd_driver bd_null_driver;
 
 /* blockdev.c */
 int bd_read_backing(struct blockdev *bd, void *buf, uint64_t len, uint64_t off);

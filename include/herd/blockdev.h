@@ -39,7 +39,10 @@ struct blockdev_link {
 };
 
 struct blockdev_open_opts {
-    const char *format;         /* "raw", "qcow2" or "nbd" (path = NBD URI); required */
+    const char *format;         /* "raw", "qcow2", "nbd" (path = NBD URI) or "null-co"
+                                   (no file: null_size bytes of zeros, writes
+                                   dropped; path only names it); required */
+    uint64_t null_size;         /* null-co: the disk's size */
     bool read_only;             /* open O_RDONLY, take only shared locks */
     bool direct;                /* O_DIRECT on the data files (falls back if refused) */
     bool no_backing;            /* do not open the backing chain */

@@ -64,7 +64,24 @@ qemu-img map --output=json HH.b | grep -q '"start": 0, "length": 327680, "depth"
 both "convert -B no -F" convert -B base.qcow2 -O qcow2 src.qcow2 {}.b2
 both "convert -B raw" convert -B base.qcow2 -F qcow2 -O raw src.qcow2 {}.b3
 both "convert missing" convert -O qcow2 nope {}.x
-echo "convert: -c, -S, -n, -B as qemu-img"
+# json:{...} sources (150): null-co (read-zeroes) converts as qemu-img
+# converts it, sparse or not; a qcow2 image named by JSON options.
+nul="json:{ 'driver': 'null-co', 'size': 1048576, 'read-zeroes': true }"
+for S in 512 0; do
+    rm -f HH.nul QQ.nul
+    both "convert null-co -S $S" convert -O qcow2 -S $S "$nul" {}.nul
+    cmp -s HH.nul QQ.nul || fail "convert null-co -S $S: bytes differ from qemu-img's"
+done
+both "convert json: qcow2" convert -O raw "json:{'driver':'qcow2','file':{'driver':'file','filename':'src.qcow2'}}" {}.jr
+cmp -s HH.jr QQ.jr || fail "convert json: qcow2: content"
+"$H" convert -O raw "json:{'driver':'null-co','size':512}" HH.nz > nz.out 2>&1 &&
+    fail "null-co without read-zeroes taken"
+grep -q "read-zeroes" nz.out || fail "null-co without read-zeroes: $(cat nz.out)"
+"$H" convert -O raw "json:{'driver':'qcow2','file':{'driver':'blkdebug','image':'x'}}" HH.nz \
+    > nz.out 2>&1 && fail "json: blkdebug taken"
+grep -q "does not support the option 'file.driver'" nz.out || fail "json: blkdebug: $(cat nz.out)"
+both "info json:" info "json:{'driver':'qcow2','file':{'driver':'file','filename':'src.qcow2'}}"
+echo "convert: -c, -S, -n, -B, json: sources as qemu-img"
 
 # commit -b into the bottom of a 3-image chain.
 for t in HH QQ; do

@@ -64,7 +64,8 @@ static inline uint64_t img_max(uint64_t a, uint64_t b)
 #define IMG_PATH_MAX 4104
 const char *img_file_path(const char *name, char *buf, size_t len);
 
-/* Opens an image for a command (through img_file_path); prints the error itself. */
+/* Opens an image for a command (through img_file_path, or json:{...} options
+ * with a format or null-co); prints the error itself. */
 struct blockdev *img_open(const char *path, const char *fmt, bool rw, bool force_share,
                           bool no_backing);
 /* The same with the caller's options (their format and err are set here). */
@@ -83,6 +84,8 @@ struct img_opts {
     bool bare;          /* driver= named a protocol: no format layer */
     bool no_backing;    /* "backing": null */
     const char *filter; /* "compress": driver=compress over the image in file.* */
+    uint64_t size;      /* null-co: size= (has_size), read-zeroes= */
+    bool has_size, read_zeroes;
 };
 /* Parses s (edited in place: o points into it). -EINVAL (said) on a
  * malformed entry; an unknown key only sets bad_opt (the open refuses it). */

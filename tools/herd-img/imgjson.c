@@ -2,8 +2,8 @@
  * herd-img "json:{...}" image names, as qemu takes them: a JSON object
  * (QEMU's dialect: strings in single or double quotes) whose nested objects
  * flatten to the dotted keys of --image-opts ({"file": {"filename": "x"}}
- * is file.filename=x), read into struct img_opts. A value that is an array,
- * or null other than "backing": null, is a key no option of ours takes.
+ * is file.filename=x, an array's values KEY.0, KEY.1, ...), read into struct
+ * img_opts; null other than "backing": null is a key no option of ours takes.
  * Input is hostile: bounded nesting, every error a message, no crash.
  */
 #include <errno.h>
@@ -143,9 +143,14 @@ static char *scalar(struct jp *p, bool *is_null)
 
 static int value(struct jp *p, const char *key, int depth);
 
-/* Skips an array (its values are no option of ours). */
+/* An array: its values are keys KEY.0, KEY.1, ... as qemu flattens them
+ * (none of them an option of ours). */
 static int array(struct jp *p, const char *key, int depth)
 {
+    if (depth > JSON_MAX_DEPTH) {
+        p->err = "nested too deeply";
+        return -EINVAL;
+    }
     if (!p->o->bad_opt)
         p->o->bad_opt = key;
     p->s++;
@@ -154,8 +159,18 @@ static int array(struct jp *p, const char *key, int depth)
         p->s++;
         return 0;
     }
-    for (;;) {
-        if (value(p, "", depth + 1) < 0)
+    for (unsigned i = 0;; i++) {
+        char ik[JSON_MAX_KEY];
+        if ((size_t)snprintf(ik, sizeof(ik), "%s.%u", key, i) >= sizeof(ik)) {
+            p->err = "key too long";
+            return -EINVAL;
+        }
+        char *k = strdup(ik);
+        if (!k || !keep(p, k)) {
+            p->err = "out of memory";
+            return -EINVAL;
+        }
+        if (value(p, k, depth + 1) < 0)
             return -EINVAL;
         ws(p);
         if (*p->s == ']') {
@@ -223,13 +238,11 @@ static int value(struct jp *p, const char *key, int depth)
     if (*p->s == '{')
         return object(p, key, depth + 1);
     if (*p->s == '[')
-        return array(p, key, depth);
+        return array(p, key, depth + 1);
     bool is_null;
     char *v = *p->s == '"' || *p->s == '\'' ? (is_null = false, string(p)) : scalar(p, &is_null);
     if (!v)
         return -EINVAL;
-    if (!*key)
-        return 0; /* inside an array */
     if (is_null && !strcmp(key, "backing"))
         p->o->no_backing = true;
     else if ((is_null || !img_opts_take(p->o, key, v)) && !p->o->bad_opt)

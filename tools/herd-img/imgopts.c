@@ -47,6 +47,10 @@ bool img_opts_take(struct img_opts *o, const char *k, const char *v)
         o->protocol = v;
     } else if ((!strcmp(k, "locking") || !strcmp(k, "file.locking")) && on_off(v, &b)) {
         o->no_lock = !b;
+    } else if (!strcmp(k, "size") && img_parse_size(v, &o->size) == 0) {
+        o->has_size = true; /* null-co's */
+    } else if (!strcmp(k, "read-zeroes") && on_off(v, &b)) {
+        o->read_zeroes = b; /* null-co's */
     } else {
         return false;
     }
