@@ -35,6 +35,7 @@ static int qcow2_open(struct blockdev *bd, const struct blockdev_open_opts *opts
     q->bd = bd;
     q->fd = bd->fd;
     q->writable = !bd->read_only;
+    q->prealloc_meta = -1;
     int r = qcow2_header_read(q, opts);
     if (r < 0)
         return r;
@@ -556,6 +557,23 @@ static int qcow2_flush(struct blockdev *bd)
     return r;
 }
 
+/* A data run of a metadata-preallocated image: what the file has there
+ * decides, as qemu asks it (BDRV_BLOCK_RECURSE): a hole reads as zeros. */
+static int prealloc_status(struct qcow2 *q, struct blockdev_status *st)
+{
+    uint64_t fsize;
+    struct blockdev_status fst;
+    int r = bd_file_size(q->fd, &fsize);
+    if (r == 0)
+        r = bd_file_status(q->fd, st->host_off, st->len, fsize, &fst);
+    if (r < 0)
+        return r;
+    if (st->host_off < fsize)
+        st->len = BD_MIN(st->len, fst.len);
+    st->flags |= fst.flags & BLOCKDEV_ST_ZERO;
+    return 0;
+}
+
 static int qcow2_block_status(struct blockdev *bd, uint64_t off, uint64_t maxlen,
                               struct blockdev_status *st)
 {
@@ -580,6 +598,8 @@ static int qcow2_block_status(struct blockdev *bd, uint64_t off, uint64_t maxlen
         break;
     case QCOW2_C_NORMAL:
         st->flags = BLOCKDEV_ST_DATA | BLOCKDEV_ST_ALLOCATED | BLOCKDEV_ST_OFFSET_VALID;
+        if (qcow2_meta_preallocated(q))
+            return prealloc_status(q, st);
         break;
     case QCOW2_C_COMPRESSED:
         st->flags = BLOCKDEV_ST_DATA | BLOCKDEV_ST_ALLOCATED | BLOCKDEV_ST_COMPRESSED;

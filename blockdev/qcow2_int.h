@@ -89,6 +89,7 @@ struct qcow2 {
     bool cbuf_valid;
     uint8_t *bounce; /* one cluster, for copy-on-write */
     uint64_t cfree; /* next free byte in the last compressed-data cluster; 0 = none */
+    int8_t prealloc_meta; /* metadata preallocation suspected: -1 not yet checked, 0, 1 */
 };
 
 /* qcow2_header.c */
@@ -147,6 +148,12 @@ int qcow2_prealloc_area(struct blockdev *bd, uint64_t from, uint64_t to, int mod
  * synced before the header names it; the old one freed at the next flush.
  * The caller flushed first. */
 int qcow2_grow_l1(struct qcow2 *q, uint64_t entries);
+
+/* qcow2_prealloc.c: whether the image looks metadata-preallocated (qemu's
+ * test: clearly more clusters in use than the file has on disk), checked
+ * once per open; then data clusters that are holes in the file read as
+ * zeros in block status, as qemu reports them. */
+bool qcow2_meta_preallocated(struct qcow2 *q);
 
 /* qcow2_shrink.c: the guest size down to new_size (< the current one). */
 int qcow2_shrink(struct blockdev *bd, uint64_t new_size);

@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "qcow2_int.h"
@@ -191,4 +192,35 @@ int qcow2_preallocate_mode(struct blockdev *bd, uint64_t from, uint64_t to, int 
 int qcow2_preallocate(struct blockdev *bd, uint64_t from, uint64_t to)
 {
     return qcow2_preallocate_mode(bd, from, to, BLOCKDEV_PREALLOC_METADATA);
+}
+
+/* qemu's qcow2_detect_metadata_preallocation: the clusters with a refcount
+ * reach clearly past (a ninth more, at least two) what the file really has
+ * on disk. The scan stops at that threshold. */
+static bool detect_meta_prealloc(struct qcow2 *q)
+{
+    struct stat st;
+    if (fstat(q->fd, &st) < 0)
+        return false;
+    uint64_t real = (uint64_t)st.st_blocks * 512 / q->cs;
+    uint64_t threshold = BD_MAX(real * 10 / 9, real + 2), count = 0;
+    uint64_t end = ((uint64_t)st.st_size + q->cs - 1) >> q->cluster_bits;
+    for (uint64_t c = 0; c < end && count < threshold; c++) {
+        uint64_t rng = c / q->rb_entries, rc = 0;
+        if (rng >= q->reft_size || !q->reft[rng]) {
+            c = (rng + 1) * q->rb_entries - 1; /* no refblock: none in use there */
+            continue;
+        }
+        if (qcow2_refcount_get(q, c, &rc) < 0)
+            return false;
+        count += rc != 0;
+    }
+    return count >= threshold;
+}
+
+bool qcow2_meta_preallocated(struct qcow2 *q)
+{
+    if (q->prealloc_meta < 0)
+        q->prealloc_meta = detect_meta_prealloc(q);
+    return q->prealloc_meta > 0;
 }

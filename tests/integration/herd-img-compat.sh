@@ -552,4 +552,25 @@ qemu-img check -q hv.vm || fail "vmstate: check"
 qemu-img create -q -f raw vm.raw 1M
 same_io "vmstate raw" vm.raw vm.raw -f raw -c 'read -b 0 512'
 echo "VM state area as qemu-io"
+
+# 24. 250's pieces: a discard's clusters are reused by the next writes of
+# the same qemu-io run (qemu frees them at once), and a metadata-
+# preallocated image's unwritten data clusters (holes in the file) map as
+# zeros, as qemu asks the file about them; map's human form lists data
+# that does not read as zeros only.
+for t in hp qp; do
+    rm -f $t.pm; qemu-img create -q -f qcow2 -o cluster_size=1M,preallocation=metadata $t.pm 300M
+done
+same_io "discard then write" hp.pm qp.pm -c 'discard 0 10M' -c 'discard 290M 10M' \
+    -c 'write 290M 10M' -c 'write 0 10M'
+for o in human json; do
+    same_output "map prealloc $o" map --output=$o hp.pm
+    sed 's/hp\.pm/X/' "$T/h.out" > "$T/h.map"
+    qemu-img map --output=$o qp.pm | sed 's/qp\.pm/X/' > "$T/q.map"
+    diff -u "$T/q.map" "$T/h.map" || fail "map prealloc $o: differs from the qemu-io-written image's"
+done
+for t in hd qd; do rm -f $t.dd; qemu-img create -q -f qcow2 $t.dd 4M; done
+same_io "discard reuse" hd.dd qd.dd -c 'write -P 1 0 1M' -c 'discard 0 512k' -c 'write -P 2 2M 512k'
+cmp -s hd.dd qd.dd || fail "discard reuse: bytes differ from qemu-io's"
+echo "discarded clusters reused and preallocated holes mapped as qemu"
 exit 0

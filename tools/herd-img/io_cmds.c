@@ -553,6 +553,11 @@ static int cmd_discard(struct io_ctx *x, int argc, char **argv)
     r = check_range(x, o.off, o.len);
     if (r == 0)
         r = blockdev_discard(x->bd, o.off, o.len);
+    /* qemu frees discarded clusters at once, and the next writes of the
+     * run reuse them; blockdev drops the references at a flush (crash
+     * safety without cache ordering): flush, for qemu-io's layout */
+    if (r == 0)
+        r = blockdev_flush(x->bd);
     if (r < 0) {
         printf("discard failed: %s\n", strerror(-r));
         return r;
