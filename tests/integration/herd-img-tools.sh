@@ -99,6 +99,17 @@ qemu-img compare -q -f qcow2 -F qcow2 HH.c1 ref.c3 || fail "commit -b: base cont
 [ "$(qemu-img map --output=json HH.c1)" = "$(qemu-img map --output=json QQ.c1 | sed 's/QQ/HH/g')" ] ||
     fail "commit -b: base map differs"
 both "commit -b missing" commit -b {}.nope {}.c3
+# commit -b with a relative name (020): taken from the directory of the
+# image that names the backing file, as qemu-img takes it, not from here.
+for t in HH QQ; do
+    mkdir -p $t.sub; rm -f $t.sub/*
+    qemu-img create -q -f qcow2 $t.sub/t.base 1M
+    qemu-img create -q -f qcow2 -b t.base -F qcow2 $t.sub/t.mid
+    qemu-img create -q -f qcow2 -b t.mid -F qcow2 $t.sub/t.top
+done
+both "commit -b relative" commit -b t.mid {}.sub/t.top
+both "commit -b from here" commit -b {}.sub/t.mid {}.sub/t.top
+both "commit -b deeper relative" commit -b t.base {}.sub/t.top
 echo "commit -b: as qemu-img"
 
 # compare: identical, content mismatch, size mismatch, strict, errors.
