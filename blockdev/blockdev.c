@@ -23,6 +23,8 @@ static const struct bd_driver *driver_find(const char *name)
         return &bd_qcow2_driver;
     if (strcmp(name, "nbd") == 0)
         return &bd_nbd_driver;
+    if (strcmp(name, "null-co") == 0)
+        return &bd_null_driver;
     return NULL;
 }
 
@@ -133,10 +135,14 @@ static int bd_open_depth(const char *path, const struct blockdev_open_opts *opts
     bd->read_only = opts->read_only;
     bd->filename = strdup(path);
     int r = bd->filename ? 0 : -ENOMEM;
-    if (r == 0 && drv == &bd_nbd_driver && opts->chain_pinned && depth == 0)
+    bool file = drv != &bd_nbd_driver && drv != &bd_null_driver;
+    if (r == 0 && drv == &bd_null_driver && depth > 0) /* its size is the caller's */
+        r = herd_err_set(opts->err, -EINVAL, NULL, "'%s': null-co cannot be a backing file",
+                         path);
+    if (r == 0 && !file && opts->chain_pinned && depth == 0)
         r = herd_err_set(opts->err, -EPERM, NULL,
                          "'%s': the top image of a pinned chain must be a file", path);
-    if (r == 0 && drv != &bd_nbd_driver)
+    if (r == 0 && file)
         r = open_files(bd, opts);
     if (r == 0)
         r = drv->open(bd, opts);
@@ -418,6 +424,21 @@ int blockdev_resize(struct blockdev *bd, uint64_t size)
     if (bd->inflight)
         return -EBUSY;
     return bd->drv->resize(bd, size);
+}
+
+int blockdev_grow_prealloc(struct blockdev *bd, uint64_t size, int mode)
+{
+    if (mode == BLOCKDEV_PREALLOC_OFF)
+        return blockdev_resize(bd, size);
+    if (bd->read_only)
+        return -EROFS;
+    if (size < bd->size || mode < BLOCKDEV_PREALLOC_OFF || mode > BLOCKDEV_PREALLOC_FULL)
+        return -EINVAL;
+    if (!bd->drv->grow_prealloc)
+        return -ENOTSUP;
+    if (bd->inflight)
+        return -EBUSY;
+    return bd->drv->grow_prealloc(bd, size, mode);
 }
 
 int blockdev_block_status(struct blockdev *bd, uint64_t off, uint64_t maxlen,

@@ -51,6 +51,9 @@ struct bd_driver {
                       uint64_t *host);
     /* New guest-visible size (writable image); NULL: the format cannot. */
     int (*resize)(struct blockdev *bd, uint64_t size);
+    /* A grow with its new area preallocated (enum blockdev_prealloc, not
+     * off); NULL: the format cannot. */
+    int (*grow_prealloc)(struct blockdev *bd, uint64_t size, int mode);
     /*
      * Optional, for the worker's batches of allocating writes (worker.c):
      * prepare the copy-on-write of req if it is one (1, c filled, slot's
@@ -93,6 +96,7 @@ struct blockdev {
 extern const struct bd_driver bd_raw_driver;
 extern const struct bd_driver bd_qcow2_driver;
 extern const struct bd_driver bd_nbd_driver;
+extern const struct bd_driver bd_null_driver;
 
 /* blockdev.c */
 int bd_read_backing(struct blockdev *bd, void *buf, uint64_t len, uint64_t off);

@@ -18,10 +18,12 @@
 #define DEFAULT_L2_CACHE (32u * 1024 * 1024)
 #define DEFAULT_RB_CACHE (4u * 1024 * 1024)
 
+/* Guest bytes of cluster ci: short only for the disk's last cluster; past
+ * the disk (the VM state area) clusters are whole. */
 static uint64_t cluster_len(const struct qcow2 *q, uint64_t ci)
 {
     uint64_t start = ci << q->cluster_bits;
-    return BD_MIN(q->cs, q->bd->size - start);
+    return start >= q->bd->size ? q->cs : BD_MIN(q->cs, q->bd->size - start);
 }
 
 static int qcow2_open(struct blockdev *bd, const struct blockdev_open_opts *opts)
@@ -33,6 +35,7 @@ static int qcow2_open(struct blockdev *bd, const struct blockdev_open_opts *opts
     q->bd = bd;
     q->fd = bd->fd;
     q->writable = !bd->read_only;
+    q->prealloc_meta = -1;
     int r = qcow2_header_read(q, opts);
     if (r < 0)
         return r;
@@ -276,6 +279,103 @@ static int zero_host_range(struct qcow2 *q, uint64_t host, uint64_t n)
     return 0;
 }
 
+/* A cluster a write must give a new host cluster (qemu's test): none yet,
+ * compressed, or shared. An allocated zero cluster of its own is reused. */
+static bool needs_new_cluster(const struct qcow2 *q, uint64_t e)
+{
+    enum qcow2_ctype t = qcow2_classify(q, e);
+    if (t == QCOW2_C_NORMAL || t == QCOW2_C_ZERO_ALLOC)
+        return !(e & QCOW2_OFLAG_COPIED);
+    return true;
+}
+
+/* Guest clusters from ci (entry e) on, in one L2 table and in the write's
+ * bytes [off, off + len), that all need a new host cluster: how many. */
+static int new_run(struct qcow2 *q, uint64_t ci, uint64_t e, uint64_t off, uint64_t len,
+                   uint64_t *k)
+{
+    uint64_t last = (off + len - 1) >> q->cluster_bits;
+    uint64_t tend = (ci / q->l2_entries + 1) * q->l2_entries - 1;
+    *k = needs_new_cluster(q, e);
+    for (uint64_t c = ci + 1; *k && c <= BD_MIN(last, tend); c++) {
+        uint64_t ne;
+        int r = qcow2_l2_get(q, c, &ne);
+        if (r < 0)
+            return r;
+        if (!needs_new_cluster(q, ne))
+            break;
+        ++*k;
+    }
+    return 0;
+}
+
+static int write_host(struct qcow2 *q, const uint8_t *b, uint64_t n, uint64_t host)
+{
+    int r = -EINVAL;
+    if (q->bd->dfd >= 0 && q->cs >= 4096) /* as cow_cluster: no mixed cached/direct */
+        r = bd_pwrite_full(q->bd->dfd, b, n, host);
+    return r == -EINVAL ? bd_pwrite_full(q->fd, b, n, host) : r;
+}
+
+/* One cluster of a run at host: the write's part [inoff, inoff + n) over
+ * the cluster's current content (data NULL: zeros). */
+static int run_cluster(struct qcow2 *q, uint64_t ci, uint64_t host, const uint8_t *data,
+                       uint64_t inoff, uint64_t n)
+{
+    uint64_t e, clen = cluster_len(q, ci);
+    if (data && n == q->cs)
+        return write_host(q, data, n, host);
+    int r = qcow2_l2_get(q, ci, &e);
+    if (r == 0 && n < clen)
+        r = read_chunk(q, e, q->bounce, clen, ci << q->cluster_bits);
+    if (r < 0)
+        return r;
+    if (n >= clen)
+        memset(q->bounce, 0, q->cs);
+    memset(q->bounce + clen, 0, q->cs - clen);
+    if (data)
+        memcpy(q->bounce + inoff, data, n);
+    else
+        memset(q->bounce + inoff, 0, n);
+    return write_host(q, q->bounce, q->cs, host);
+}
+
+/*
+ * An allocating write over k guest clusters from ci that all need a new
+ * host cluster, as qemu places it: the L2 table first, then one contiguous
+ * run of host clusters (refblocks it lacks right after it), the data, and
+ * last the L2 entries (the old clusters' references deferred to the flush).
+ * Returns the bytes of the write it covered in *done.
+ */
+static int write_new_run(struct qcow2 *q, uint64_t ci, uint64_t k, const uint8_t *data,
+                         uint64_t off, uint64_t len, uint64_t *done)
+{
+    uint64_t host;
+    int r = qcow2_l2_prepare(q, ci);
+    if (r == 0)
+        r = qcow2_alloc_run(q, k, &host);
+    if (r < 0)
+        return r;
+    if (qcow2_overlaps_metadata(q, host, k << q->cluster_bits))
+        return qcow2_mark_corrupt(q, "data cluster %#llx overlaps metadata",
+                                  (unsigned long long)host);
+    *done = 0;
+    for (uint64_t j = 0; j < k && r == 0; j++) {
+        uint64_t inoff = (off + *done) & (q->cs - 1), n = BD_MIN(len - *done, q->cs - inoff);
+        r = run_cluster(q, ci + j, host + (j << q->cluster_bits), data ? data + *done : NULL,
+                        inoff, n);
+        *done += n;
+    }
+    q->data_written = true;
+    for (uint64_t j = 0; j < k && r == 0; j++) {
+        uint64_t e;
+        if ((r = qcow2_l2_get(q, ci + j, &e)) == 0 &&
+            (r = qcow2_l2_set(q, ci + j, (host + (j << q->cluster_bits)) | QCOW2_OFLAG_COPIED)) == 0)
+            r = free_entry(q, e);
+    }
+    return r;
+}
+
 static int write_range(struct qcow2 *q, const uint8_t *data, uint64_t len, uint64_t off)
 {
     if (!q->writable)
@@ -296,7 +396,9 @@ static int write_range(struct qcow2 *q, const uint8_t *data, uint64_t len, uint6
             r = data ? bd_pwrite_full(q->fd, data, n, host + inoff)
                      : zero_host_range(q, host + inoff, n);
             q->data_written = true;
-        } else {
+        } else if ((r = new_run(q, ci, e, off, len, &n)) == 0 && n > 1) {
+            r = write_new_run(q, ci, n, data, off, len, &n);
+        } else if (r == 0) {
             n = BD_MIN(len, q->cs - inoff);
             r = cow_cluster(q, ci, e, data, inoff, n);
         }
@@ -411,8 +513,11 @@ static int qcow2_discard(struct blockdev *bd, uint64_t off, uint64_t len)
     struct qcow2 *q = qcow2_of(bd);
     if (!q->writable)
         return -EROFS;
-    if (q->version < 3)
-        return 0; /* no zero flag: discard stays a no-op hint */
+    /* v2 has no zero flag: over a backing file, a discarded cluster could
+     * only expose its data, so discard stays a no-op hint there (qemu's
+     * rule); without one, unallocated clusters read as zeros. */
+    if (q->version < 3 && bd->backing_name)
+        return 0;
     uint64_t end = off + len;
     uint64_t first = (off + q->cs - 1) >> q->cluster_bits;
     uint64_t last = end == bd->size ? (end + q->cs - 1) >> q->cluster_bits
@@ -423,7 +528,7 @@ static int qcow2_discard(struct blockdev *bd, uint64_t off, uint64_t len)
         if (r < 0)
             return r;
         enum qcow2_ctype t = qcow2_classify(q, e);
-        bool keep_unalloc = !bd->backing && !entry_has_host(q, e);
+        bool keep_unalloc = (!bd->backing && !entry_has_host(q, e)) || q->version < 3;
         if (t == QCOW2_C_UNALLOCATED && !bd->backing)
             continue;
         if (t == QCOW2_C_ZERO_PLAIN && bd->backing)
@@ -452,6 +557,23 @@ static int qcow2_flush(struct blockdev *bd)
     return r;
 }
 
+/* A data run of a metadata-preallocated image: what the file has there
+ * decides, as qemu asks it (BDRV_BLOCK_RECURSE): a hole reads as zeros. */
+static int prealloc_status(struct qcow2 *q, struct blockdev_status *st)
+{
+    uint64_t fsize;
+    struct blockdev_status fst;
+    int r = bd_file_size(q->fd, &fsize);
+    if (r == 0)
+        r = bd_file_status(q->fd, st->host_off, st->len, fsize, &fst);
+    if (r < 0)
+        return r;
+    if (st->host_off < fsize)
+        st->len = BD_MIN(st->len, fst.len);
+    st->flags |= fst.flags & BLOCKDEV_ST_ZERO;
+    return 0;
+}
+
 static int qcow2_block_status(struct blockdev *bd, uint64_t off, uint64_t maxlen,
                               struct blockdev_status *st)
 {
@@ -476,6 +598,8 @@ static int qcow2_block_status(struct blockdev *bd, uint64_t off, uint64_t maxlen
         break;
     case QCOW2_C_NORMAL:
         st->flags = BLOCKDEV_ST_DATA | BLOCKDEV_ST_ALLOCATED | BLOCKDEV_ST_OFFSET_VALID;
+        if (qcow2_meta_preallocated(q))
+            return prealloc_status(q, st);
         break;
     case QCOW2_C_COMPRESSED:
         st->flags = BLOCKDEV_ST_DATA | BLOCKDEV_ST_ALLOCATED | BLOCKDEV_ST_COMPRESSED;
@@ -523,7 +647,8 @@ const struct bd_driver bd_qcow2_driver = {
     .flush = qcow2_flush,
     .block_status = qcow2_block_status,
     .map_direct = qcow2_map_direct,
-    .resize = qcow2_grow,
+    .resize = qcow2_resize,
+    .grow_prealloc = qcow2_grow_prealloc,
     .cow_prepare = qcow2_cow_prepare,
     .cow_commit = qcow2_cow_commit,
 };

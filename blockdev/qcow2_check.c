@@ -153,6 +153,13 @@ static void count_refblocks(struct chk *c)
         uint64_t off = q->reft[i] & QCOW2_OFFSET_MASK;
         if (!off)
             continue;
+        if (off & (q->cs - 1)) {
+            say(c, "ERROR refcount block %" PRIu64 " is not cluster aligned; refcount table "
+                   "entry corrupted\n", i);
+            c->res->corruptions++;
+            c->rebuild = true;
+            continue;
+        }
         if ((off >> q->cluster_bits) >= c->nb) {
             say(c, "ERROR refcount block %" PRIu64 " is outside image\n", i);
             c->res->corruptions++;
@@ -170,8 +177,8 @@ static void count_refblocks(struct chk *c)
     }
     /* A refblock must be used as a refblock once, and nothing else. */
     for (uint64_t i = 0; i < q->reft_size; i++) {
-        uint64_t cl = (q->reft[i] & QCOW2_OFFSET_MASK) >> q->cluster_bits;
-        if (cl && cl < c->nb && c->refs[cl] != 1) {
+        uint64_t off = q->reft[i] & QCOW2_OFFSET_MASK, cl = off >> q->cluster_bits;
+        if (cl && cl < c->nb && !(off & (q->cs - 1)) && c->refs[cl] != 1) {
             say(c, "ERROR refcount block %" PRIu64 " refcount=%" PRIu32 "\n", i, c->refs[cl]);
             c->res->corruptions++;
             c->rebuild = true;
@@ -290,8 +297,8 @@ static int rebuild_refcounts(struct chk *c)
             c->refs[cl]--;
     }
     for (uint64_t i = 0; i < q->reft_size; i++) {
-        uint64_t cl = (q->reft[i] & QCOW2_OFFSET_MASK) >> q->cluster_bits;
-        if (cl && cl < c->nb && c->refs[cl])
+        uint64_t off = q->reft[i] & QCOW2_OFFSET_MASK, cl = off >> q->cluster_bits;
+        if (cl && cl < c->nb && !(off & (q->cs - 1)) && c->refs[cl])
             c->refs[cl]--;
     }
     for (uint64_t i = 0; i < c->nb; i++)

@@ -75,7 +75,7 @@ int qcow2_l2_get(struct qcow2 *q, uint64_t ci, uint64_t *entry)
     return 0;
 }
 
-static void l1_dirty(struct qcow2 *q, uint32_t i)
+void qcow2_l1_dirty(struct qcow2 *q, uint32_t i)
 {
     if (q->l1_dirty_lo >= q->l1_dirty_hi) {
         q->l1_dirty_lo = i;
@@ -112,7 +112,7 @@ static int l2_table_prepare(struct qcow2 *q, uint64_t l1i, uint64_t *l2off)
         r = qcow2_free_deferred(q, *l2off, 1);
     }
     q->l1[l1i] = noff | QCOW2_OFLAG_COPIED;
-    l1_dirty(q, (uint32_t)l1i);
+    qcow2_l1_dirty(q, (uint32_t)l1i);
     *l2off = noff;
     return r;
 }

@@ -95,24 +95,29 @@ static void header_build(uint8_t *c0, const struct qcow2_create_opts *o, const s
 {
     size_t blen = o->backing_file ? strlen(o->backing_file) : 0;
     size_t flen = o->backing_fmt ? strlen(o->backing_fmt) : 0;
+    bool v2 = o->version == 2;
     bd_put_be32(c0, QCOW2_MAGIC);
-    bd_put_be32(c0 + 4, 3);
+    bd_put_be32(c0 + 4, v2 ? 2 : 3);
     bd_put_be32(c0 + 20, l->cluster_bits);
     bd_put_be64(c0 + 24, o->size);
     bd_put_be32(c0 + 36, (uint32_t)l->l1_size);
     bd_put_be64(c0 + 40, l->l1_off);
     bd_put_be64(c0 + 48, l->cs);
     bd_put_be32(c0 + 56, 1);
-    if (o->compression_type == QCOW2_COMPRESSION_ZSTD)
-        bd_put_be64(c0 + 72, QCOW2_INCOMPAT_COMPRESSION);
-    bd_put_be32(c0 + 96, l->refcount_order);
-    bd_put_be32(c0 + 100, 112);
-    c0[104] = (uint8_t)o->compression_type;
-    size_t pos = 112;
+    size_t pos = 72; /* v2: the extensions follow the fixed fields */
+    if (!v2) {
+        if (o->compression_type == QCOW2_COMPRESSION_ZSTD)
+            bd_put_be64(c0 + 72, QCOW2_INCOMPAT_COMPRESSION);
+        bd_put_be32(c0 + 96, l->refcount_order);
+        bd_put_be32(c0 + 100, 112);
+        c0[104] = (uint8_t)o->compression_type;
+        pos = 112;
+    }
     if (blen && flen)
         pos = put_ext(c0, pos, QCOW2_EXT_BACKING_FMT, o->backing_fmt, (uint32_t)flen);
-    /* qemu-img writes the feature name table only with clusters above 4 KiB. */
-    if (l->cs > 4096 && pos + 8 + FEATURE_TABLE_LEN + 8 + blen <= l->cs) {
+    /* qemu-img writes the feature name table only with clusters above 4 KiB,
+     * and never into a v2 header. */
+    if (!v2 && l->cs > 4096 && pos + 8 + FEATURE_TABLE_LEN + 8 + blen <= l->cs) {
         uint8_t ft[FEATURE_TABLE_LEN] = {0};
         for (size_t i = 0; i < sizeof(feature_table) / sizeof(feature_table[0]); i++) {
             ft[i * 48] = feature_table[i].type;
@@ -144,6 +149,16 @@ static int check_opts(const struct qcow2_create_opts *o)
         return herd_err_set(o->err, -EINVAL, NULL, "Unknown compression type");
     if (o->size % 512)
         return herd_err_set(o->err, -EINVAL, NULL, "Image size must be a multiple of 512 bytes");
+    if (o->version != 0 && o->version != 2 && o->version != 3)
+        return herd_err_set(o->err, -EINVAL, NULL, "Unknown qcow2 version %u", o->version);
+    if (o->version == 2 && o->refcount_bits && o->refcount_bits != 16)
+        return herd_err_set(o->err, -EINVAL, NULL,
+                            "Different refcount widths than 16 bits require compatibility "
+                            "level 1.1 or above (use version=v3 or greater)");
+    if (o->version == 2 && o->compression_type != QCOW2_COMPRESSION_ZLIB)
+        return herd_err_set(o->err, -EINVAL, NULL,
+                            "Non-zlib compression type is only supported with compatibility "
+                            "level 1.1 and above (use version=v3 or greater)");
     return 0;
 }
 

@@ -276,8 +276,10 @@ static int check_reftable(struct qcow2 *q, struct herd_err *herr, const char *pa
         if (e & QCOW2_REFT_RESERVED)
             return hdr_err(herr, EINVAL, path, "refcount table entry %" PRIu64 " has reserved bits",
                            i);
-        if (e && ((e & (q->cs - 1)) || e > QCOW2_OFFSET_MASK))
-            return hdr_err(herr, EINVAL, path, "refblock offset %#" PRIx64 " unaligned", e);
+        /* an unaligned one is found where it is used (qcow2_refcount.c),
+         * as qemu does: the image opens, an allocation there fails */
+        if (e > QCOW2_OFFSET_MASK)
+            return hdr_err(herr, EINVAL, path, "refblock offset %#" PRIx64 " invalid", e);
     }
     return 0;
 }
@@ -403,8 +405,9 @@ int qcow2_mark_corrupt(struct qcow2 *q, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    fprintf(stderr, "qcow2: marking image '%s' as corrupt: %s; further corruption events "
-                    "will be suppressed\n", q->bd->filename, msg);
+    /* qemu's words: tools compare them (the file is the caller's to name) */
+    fprintf(stderr, "qcow2: Marking image as corrupt: %s; further corruption events "
+                    "will be suppressed\n", msg);
     if (q->writable && q->version >= 3 && !(q->incompat & QCOW2_INCOMPAT_CORRUPT)) {
         uint8_t b[8];
         q->incompat |= QCOW2_INCOMPAT_CORRUPT;

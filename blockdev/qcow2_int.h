@@ -89,6 +89,7 @@ struct qcow2 {
     bool cbuf_valid;
     uint8_t *bounce; /* one cluster, for copy-on-write */
     uint64_t cfree; /* next free byte in the last compressed-data cluster; 0 = none */
+    int8_t prealloc_meta; /* metadata preallocation suspected: -1 not yet checked, 0, 1 */
 };
 
 /* qcow2_header.c */
@@ -134,7 +135,28 @@ int qcow2_l2_set(struct qcow2 *q, uint64_t ci, uint64_t entry);
 int qcow2_l2_prepare(struct qcow2 *q, uint64_t ci);
 int qcow2_entry_host(const struct qcow2 *q, uint64_t entry, uint64_t *host);
 int qcow2_write_l1(struct qcow2 *q);
+/* L1 entry i changed in memory: the next qcow2_write_l1 writes it. */
+void qcow2_l1_dirty(struct qcow2 *q, uint32_t i);
 bool qcow2_overlaps_metadata(const struct qcow2 *q, uint64_t off, uint64_t len);
+
+/* qcow2_prealloc.c: preallocation (enum blockdev_prealloc) of guest [from, to)
+ * with no check of a backing file: the caller knows the range must read as
+ * zeros (a grown area, from on a cluster boundary or the cluster allocated). */
+int qcow2_prealloc_area(struct blockdev *bd, uint64_t from, uint64_t to, int mode);
+
+/* qcow2_resize.c: a new L1 table of entries (more than now), written and
+ * synced before the header names it; the old one freed at the next flush.
+ * The caller flushed first. */
+int qcow2_grow_l1(struct qcow2 *q, uint64_t entries);
+
+/* qcow2_prealloc.c: whether the image looks metadata-preallocated (qemu's
+ * test: clearly more clusters in use than the file has on disk), checked
+ * once per open; then data clusters that are holes in the file read as
+ * zeros in block status, as qemu reports them. */
+bool qcow2_meta_preallocated(struct qcow2 *q);
+
+/* qcow2_shrink.c: the guest size down to new_size (< the current one). */
+int qcow2_shrink(struct blockdev *bd, uint64_t new_size);
 
 /* qcow2_compress.c */
 void qcow2_compressed_range(const struct qcow2 *q, uint64_t entry, uint64_t *off,

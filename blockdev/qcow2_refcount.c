@@ -67,6 +67,9 @@ static int refblock_of(struct qcow2 *q, uint64_t cluster, uint8_t **rb, uint64_t
     if (r >= q->reft_size || q->reft[r] == 0)
         return 0;
     *rboff = q->reft[r] & QCOW2_OFFSET_MASK;
+    if (*rboff & (q->cs - 1))
+        return qcow2_mark_corrupt(q, "Refblock offset %#llx unaligned (reftable index: %#llx)",
+                                  (unsigned long long)*rboff, (unsigned long long)r);
     return qcow2_cache_get(&q->rbc, *rboff, rb);
 }
 

@@ -1,5 +1,6 @@
 /*
- * qcow2 grow (qemu-img resize): a larger L1 table when the new size needs
+ * qcow2 resize: a shrink goes to qcow2_shrink.c. A grow (qemu-img resize):
+ * a larger L1 table when the new size needs
  * one, written and synced before the header points to it; then the new
  * virtual size in the header.
  */
@@ -10,7 +11,7 @@
 #include "qcow2_int.h"
 
 
-static int grow_l1(struct qcow2 *q, uint64_t entries)
+int qcow2_grow_l1(struct qcow2 *q, uint64_t entries)
 {
     uint64_t bytes = entries * 8, nclusters = (bytes + q->cs - 1) >> q->cluster_bits, off;
     uint64_t *nl1 = calloc(nclusters << q->cluster_bits >> 3, 8);
@@ -50,15 +51,42 @@ static int grow_l1(struct qcow2 *q, uint64_t entries)
     return r;
 }
 
-int qcow2_grow(struct blockdev *bd, uint64_t new_size)
+/*
+ * The grown area [old, bd->size), the header already saying the new size.
+ * As qemu, it reads as zeros even where a backing file longer than old has
+ * data: the rest of old's cluster is written with zeros (the cluster copied
+ * as by any partial write; also when that cluster is preallocated over a
+ * backing file, so that its part below old keeps the backing file's data),
+ * whole clusters after it are preallocated in mode, then made zero clusters.
+ */
+static int fill_grown(struct blockdev *bd, uint64_t old, int mode)
+{
+    struct qcow2 *q = qcow2_of(bd);
+    uint64_t end = bd->size, head = BD_MIN(end, (old + q->cs - 1) & ~(q->cs - 1));
+    bool zero = bd->backing && bd->backing->size > old;
+    bool cow = bd->backing && (zero || mode != BLOCKDEV_PREALLOC_OFF);
+    int r = 0;
+    if (cow && head > old) {
+        uint8_t *z = calloc(1, head - old);
+        r = z ? bd->drv->write(bd, z, head - old, old) : -ENOMEM;
+        free(z);
+    }
+    if (r == 0)
+        r = qcow2_prealloc_area(bd, cow ? head : old, end, mode);
+    if (r == 0 && zero && end > head)
+        r = bd->drv->zero(bd, head, end - head, 0);
+    return r;
+}
+
+int qcow2_grow_prealloc(struct blockdev *bd, uint64_t new_size, int mode)
 {
     if (bd->drv != &bd_qcow2_driver)
         return -EINVAL;
     struct qcow2 *q = qcow2_of(bd);
     if (!q->writable)
         return -EROFS;
-    if (new_size < bd->size)
-        return -ENOTSUP;
+    if (new_size < bd->size || mode < BLOCKDEV_PREALLOC_OFF || mode > BLOCKDEV_PREALLOC_FULL)
+        return -EINVAL;
     uint64_t clusters = (new_size + q->cs - 1) >> q->cluster_bits;
     uint64_t entries = (clusters + q->l2_entries - 1) / q->l2_entries;
     if (entries * 8 > QCOW2_MAX_L1_BYTES)
@@ -66,7 +94,7 @@ int qcow2_grow(struct blockdev *bd, uint64_t new_size)
     /* Everything the old L1 refers to is on disk first. */
     int r = blockdev_flush(bd);
     if (r == 0 && entries > q->l1_size)
-        r = grow_l1(q, entries);
+        r = qcow2_grow_l1(q, entries);
     if (r == 0) {
         uint8_t h[8];
         bd_put_be64(h, new_size);
@@ -75,8 +103,20 @@ int qcow2_grow(struct blockdev *bd, uint64_t new_size)
     if (r == 0)
         r = bd_fdatasync(q->fd);
     if (r == 0) {
+        uint64_t old = bd->size;
         bd->size = new_size;
-        r = blockdev_flush(bd);
+        r = fill_grown(bd, old, mode);
     }
+    if (r == 0)
+        r = blockdev_flush(bd);
     return r;
+}
+
+int qcow2_resize(struct blockdev *bd, uint64_t new_size)
+{
+    if (bd->drv != &bd_qcow2_driver)
+        return -EINVAL;
+    if (new_size < bd->size)
+        return qcow2_of(bd)->writable ? qcow2_shrink(bd, new_size) : -EROFS;
+    return qcow2_grow_prealloc(bd, new_size, BLOCKDEV_PREALLOC_OFF);
 }

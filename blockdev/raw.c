@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -63,7 +64,13 @@ static int raw_discard(struct blockdev *bd, uint64_t off, uint64_t len)
 
 static int raw_flush(struct blockdev *bd)
 {
-    return bd_fdatasync(bd->fd);
+    int r = bd_fdatasync(bd->fd);
+    struct stat st;
+    /* A character device (/dev/null, a tty) has nothing to write back, and
+     * its driver may refuse fdatasync with EINVAL: nothing is lost. */
+    if (r == -EINVAL && fstat(bd->fd, &st) == 0 && S_ISCHR(st.st_mode))
+        return 0;
+    return r;
 }
 
 static int raw_block_status(struct blockdev *bd, uint64_t off, uint64_t maxlen,
@@ -89,6 +96,28 @@ static int raw_resize(struct blockdev *bd, uint64_t size)
     return 0;
 }
 
+/* The grown part of the file takes disk space: allocated (falloc) or
+ * written with zeros (full); metadata is qcow2's alone. */
+static int raw_grow_prealloc(struct blockdev *bd, uint64_t size, int mode)
+{
+    if (mode == BLOCKDEV_PREALLOC_METADATA)
+        return -ENOTSUP;
+    uint64_t old = bd->size;
+    int r = raw_resize(bd, size);
+    if (r < 0 || size == old)
+        return r;
+    if (mode == BLOCKDEV_PREALLOC_FALLOC)
+        return fallocate(bd->fd, 0, (off_t)old, (off_t)(size - old)) < 0 ? -errno : 0;
+    static const uint8_t zeros[65536];
+    for (uint64_t off = old; off < size;) {
+        uint64_t n = BD_MIN(size - off, sizeof(zeros));
+        if ((r = bd_pwrite_full(bd->fd, zeros, n, off)) < 0)
+            return r;
+        off += n;
+    }
+    return 0;
+}
+
 const struct bd_driver bd_raw_driver = {
     .name = "raw",
     .open = raw_open,
@@ -101,4 +130,5 @@ const struct bd_driver bd_raw_driver = {
     .block_status = raw_block_status,
     .map_direct = raw_map_direct,
     .resize = raw_resize,
+    .grow_prealloc = raw_grow_prealloc,
 };

@@ -1,5 +1,5 @@
 /*
- * blockdev — disk images for herd guests: raw and qcow2 (v2 read, v3 read/write),
+ * blockdev — disk images for herd guests: raw and qcow2 (v2 and v3, read/write),
  * backing chains, OFD locks compatible with QEMU, an io_uring data path with a
  * synchronous fallback, and NBD-backed read-only parents.
  *
@@ -39,7 +39,10 @@ struct blockdev_link {
 };
 
 struct blockdev_open_opts {
-    const char *format;         /* "raw", "qcow2" or "nbd" (path = NBD URI); required */
+    const char *format;         /* "raw", "qcow2", "nbd" (path = NBD URI) or "null-co"
+                                   (no file: null_size bytes of zeros, writes
+                                   dropped; path only names it); required */
+    uint64_t null_size;         /* null-co: the disk's size */
     bool read_only;             /* open O_RDONLY, take only shared locks */
     bool direct;                /* O_DIRECT on the data files (falls back if refused) */
     bool no_backing;            /* do not open the backing chain */
@@ -114,9 +117,22 @@ int blockdev_discard(struct blockdev *bd, uint64_t off, uint64_t len);
 /* Makes every completed write durable (data, then metadata, in crash-safe order). */
 int blockdev_flush(struct blockdev *bd);
 /* Changes the guest-visible size: raw grows or shrinks the file; qcow2
- * grows (-ENOTSUP for a smaller size). -EROFS read-only, -ENOTSUP for a
- * format that cannot, -EBUSY with requests in flight. */
+ * grows or shrinks (qcow2_resize). As qemu, a grown area reads as zeros
+ * even where a backing file longer than the old size has data: it is
+ * written as zeros then. -EROFS read-only, -ENOTSUP for a format that
+ * cannot, -EBUSY with requests in flight. */
 int blockdev_resize(struct blockdev *bd, uint64_t size);
+/* qemu's preallocation modes for a grown area (resize --preallocation=). */
+enum blockdev_prealloc {
+    BLOCKDEV_PREALLOC_OFF,
+    BLOCKDEV_PREALLOC_METADATA, /* qcow2: L2 tables and host clusters, data unwritten */
+    BLOCKDEV_PREALLOC_FALLOC,   /* and the file's new space allocated on disk */
+    BLOCKDEV_PREALLOC_FULL,     /* and the file's new space written with zeros */
+};
+/* A grow (size >= the current one, else -EINVAL) whose new area is
+ * preallocated in mode: raw takes falloc and full (-ENOTSUP metadata),
+ * qcow2 every mode (qcow2_grow_prealloc). */
+int blockdev_grow_prealloc(struct blockdev *bd, uint64_t size, int mode);
 
 /*
  * Asynchronous interface (what a virtio-blk device uses).

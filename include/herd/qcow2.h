@@ -58,10 +58,13 @@ struct qcow2_create_opts {
     int compression_type;     /* QCOW2_COMPRESSION_* */
     const char *backing_file; /* stored as given */
     const char *backing_fmt;  /* required with backing_file */
+    unsigned version;         /* 0 or 3 = v3 (compat=1.1); 2 = v2 (compat=0.10:
+                                 16-bit refcounts, zlib, no extensions but the
+                                 backing format) */
     struct herd_err *err;     /* why it failed (may be NULL) */
 };
 
-/* Creates a new qcow2 v3 image laid out exactly as qemu-img create lays it out. */
+/* Creates a new qcow2 image laid out exactly as qemu-img create lays it out. */
 int qcow2_create(const char *path, const struct qcow2_create_opts *opts);
 
 /* Format-specific facts (qemu-img info's "format-specific"). */
@@ -129,9 +132,19 @@ int qcow2_get_l2_entry(struct blockdev *bd, uint64_t off, uint64_t *entry);
  */
 int qcow2_write_compressed(struct blockdev *bd, uint64_t off, const void *data);
 
-/* qemu-img resize for qcow2: grows the virtual size (and the L1 table when
- * needed). -ENOTSUP for a smaller size, -EFBIG past the L1 limit. */
-int qcow2_grow(struct blockdev *bd, uint64_t new_size);
+/* The VM state area (qemu-io read -b / write -b): len bytes at pos from
+ * its start, past the disk, from the first L1 entry the disk does not use.
+ * Writes grow the L1 table (by half again until it fits, as qemu); reads
+ * past it see zeros. -ENOTSUP for a format without one, -EINVAL past the
+ * L1 table's limit. */
+int qcow2_vmstate_rw(struct blockdev *bd, void *buf, uint64_t len, uint64_t pos, bool write);
+
+/* qemu-img resize for qcow2 (the driver's resize; callers use
+ * blockdev_resize): grows the virtual size (and the L1 table when needed;
+ * the new area zeroed over a longer backing file), -EFBIG past the L1 limit; shrinks as qemu (clusters past the end freed,
+ * L2 tables and refblocks no longer needed dropped, the file cut after its
+ * last cluster in use), -ENOTSUP for an image with internal snapshots. */
+int qcow2_resize(struct blockdev *bd, uint64_t new_size);
 
 /*
  * preallocation=metadata: each unallocated guest cluster of [from, to) gets
@@ -141,5 +154,12 @@ int qcow2_grow(struct blockdev *bd, uint64_t new_size);
  * (qemu allows it only with extended L2 entries), -EROFS read-only.
  */
 int qcow2_preallocate(struct blockdev *bd, uint64_t from, uint64_t to);
+/* The same in any enum blockdev_prealloc mode: falloc and full then make the
+ * holes of the file past its old end take disk space. */
+int qcow2_preallocate_mode(struct blockdev *bd, uint64_t from, uint64_t to, int mode);
+/* A grow (as qcow2_resize) whose new area is preallocated in mode (enum
+ * blockdev_prealloc); with a backing file too, where the new area reads as
+ * zeros all the same. -EINVAL for a size below the current one. */
+int qcow2_grow_prealloc(struct blockdev *bd, uint64_t new_size, int mode);
 
 #endif

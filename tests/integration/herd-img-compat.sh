@@ -5,8 +5,9 @@
 # parent's clusters (313), a backing chain loop is named (043), a size given
 # twice is refused (049); and qemu-io's number formatting and its EIO for
 # requests past the end; the rest of qemu-io's commands (vectored, aio,
-# alloc, map, open/close, write -c, truncate). Each case runs the real tool
-# on the same input and compares.
+# alloc, map, open/close, write -c, truncate), protocol drivers in open -o
+# (226) and info --image-opts (279). Each case runs the real tool on the
+# same input and compares.
 set -u
 . "$(dirname "$0")/common.sh"
 . "$(dirname "$0")/blockdev-lib.sh"
@@ -277,14 +278,22 @@ same_io "missing backing" top.qcow2 top.qcow2 -c 'read 0 1'
 grep -q "Could not open backing file: Could not open backing file: Could not open 'gone.qcow2'" h.io ||
     fail "missing backing: $(cat h.io)"
 same_output "rebase without -F" rebase -u -b mid.qcow2 top.qcow2
-# qemu-io's snapshot mode (-s) is not built: refused, never taken as a
-# plain open that would write the image
+# qemu-io's snapshot mode (-s, open -s; 052): writes go to a throwaway
+# overlay, reads see them, the image is never written and no overlay file
+# is left in $TMPDIR.
 qemu-img create -q -f qcow2 snap.qcow2 1M
+qemu-io -c 'write -P 3 0 1M' snap.qcow2 >/dev/null
 before=$(md5sum < snap.qcow2)
-"$H" io -s -c 'write 0 512' snap.qcow2 > s.out 2>&1 && fail "io -s was taken: $(cat s.out)"
-"$H" io -c close -c 'open -s snap.qcow2' -c 'write 0 512' snap.qcow2 > s.out 2>&1
+mkdir -p snaptmp
+TMPDIR=$T/snaptmp same_io "io -s" snap.qcow2 snap.qcow2 -s -c 'read -P 3 0 1M' \
+    -c 'write -P 0xa 0 64k' -c 'read -P 0xa 0 64k' -c 'read -P 3 64k 960k'
+TMPDIR=$T/snaptmp same_io "open -s" snap.qcow2 snap.qcow2 -c close -c 'open -s snap.qcow2' \
+    -c 'write -z 0 512' -c 'read -P 0 0 512'
+same_io "io -s raw" snap.qcow2 snap.qcow2 -s -f raw -c 'write 0 512' -c 'read -P 0xcd 0 512'
 [ "$(md5sum < snap.qcow2)" = "$before" ] || fail "io -s / open -s wrote the image"
-echo "chain failures and rebase without -F worded as qemu; -s refused"
+[ -z "$(ls snaptmp)" ] || fail "io -s left $(ls snaptmp)"
+same_io "io -s missing" nope.qcow2 nope.qcow2 -s -c 'read 0 1'
+echo "chain failures and rebase without -F worded as qemu; -s as qemu-io"
 
 # 11. qcow2 sizes as qemu takes them: rounded up to whole sectors (104),
 # too large for the L1 table refused with the Formatting line first (054).
@@ -399,4 +408,169 @@ same_output "info file:image:top" info file:image:top.qcow2
 grep -q '^image: ./image:top.qcow2$' "$T/h.out" || fail "file: name shown: $(cat "$T/h.out")"
 cd "$T"
 echo "file: names as qemu-img"
+
+# 17. Protocol drivers in open -o (226): driver=file wants a regular file,
+# host_device and host_cdrom a character or block device; a read-write
+# open of a directory fails first; an image named by options is "can't
+# open:" without a name; /dev/null opens (and closes: its flush is not an
+# error).
+mkdir -p pdir
+for d in file host_device host_cdrom; do
+    for f in pdir /dev/null; do
+        for r in -r ""; do
+            same_io "open $r -o driver=$d,filename=$f" bd.top bd.top -c close \
+                -c "open $r -o driver=$d,filename=$f,locking=off" -c 'read 0 0'
+        done
+    done
+done
+same_io "open -o driver=file (no name)" bd.top bd.top -c close -c "open -o driver=file"
+same_io "--image-opts missing file" "driver=qcow2,file.filename=nope" \
+    "driver=qcow2,file.filename=nope" --image-opts -c 'read 0 512'
+echo "open -o driver=file|host_device|host_cdrom as qemu-io"
+
+# 18. info --image-opts (279): the chain from driver=,file.filename=, and
+# the refusals (unknown option, no file name).
+qemu-img create -q -f qcow2 io.base 1M
+qemu-img create -q -f qcow2 -b io.base -F qcow2 io.mid
+qemu-img create -q -f qcow2 -b io.mid -F qcow2 io.top
+for spec in driver=qcow2,file.driver=file,file.filename=io.top \
+    driver=qcow2,file.filename=io.top,bogus=1 driver=qcow2,file.driver=file; do
+    same_output "info --image-opts $spec" info --backing-chain --image-opts "$spec"
+done
+same_output "info --image-opts -f" info -f qcow2 --image-opts driver=qcow2,file.filename=io.top
+echo "info --image-opts as qemu-img"
+
+# 19. An unaligned refblock offset (305) is found where it is used: the
+# image opens, the allocation that needs that refblock marks it corrupt
+# (qemu's words) and fails with EIO; check names the entry, -r all rebuilds.
+qemu-img create -q -f qcow2 -o refcount_bits=64,cluster_size=1k ua.qcow2 1M
+qemu-io -c 'write 0 124k' -c 'discard 121k 1k' -c 'discard 123k 1k' ua.qcow2 >/dev/null
+rt=$((16#$(od -An -tx1 -j48 -N8 ua.qcow2 | tr -d ' ')))
+printf '\x06' | dd of=ua.qcow2 bs=1 seek=$((rt + 14)) conv=notrunc status=none
+cp ua.qcow2 ub.qcow2; cp ua.qcow2 uc.qcow2
+same_io "unaligned refblock" ua.qcow2 ub.qcow2 -c 'write 121k 3k'
+grep -q "Marking image as corrupt: Refblock offset 0x20600 unaligned" h.io || fail "305: $(cat h.io)"
+"$H" check uc.qcow2 > uc.out 2>&1
+grep -q "ERROR refcount block 1 is not cluster aligned" uc.out || fail "305 check: $(cat uc.out)"
+"$H" check -q -r all uc.qcow2 >/dev/null 2>&1; qemu-img check -q uc.qcow2 || fail "305: -r all"
+echo "unaligned refblock offset as qemu-io"
+
+# 20. An allocating write over many clusters (313) takes one contiguous run
+# of host clusters per L2 table, the refblocks it lacks right after it, as
+# qemu places them: the same bytes as qemu-io's, over empty and partly
+# written clusters. (Over compressed ones qemu frees the old clusters at
+# once and may reuse them within the write; blockdev frees at the flush.)
+for opts in cluster_size=4096,refcount_bits=64 cluster_size=4096 \
+    cluster_size=2k cluster_size=64k cluster_size=512,refcount_bits=1; do
+    for t in hr qr; do
+        rm -f $t.run; qemu-img create -q -f qcow2 -o $opts $t.run 9M
+        qemu-io -c 'write -P 5 100k 3k' -c 'write -P 6 8300k 1k' $t.run >/dev/null
+    done
+    same_io "run write $opts" hr.run qr.run -c 'write -P 1 1000 8M'
+    cmp -s hr.run qr.run || fail "run write $opts: image bytes differ from qemu-io's"
+    qemu-img check -q hr.run || fail "run write $opts: check"
+done
+echo "allocating writes placed as qemu-io's"
+
+# 21. compat=0.10 (290): v2 images as qemu-img creates them (72-byte
+# header, no feature table), written as qemu-io writes them; discard frees
+# clusters without a backing file and is a no-op over one (no zero flag).
+qemu-img create -q -f qcow2 v2b.base 128k; qemu-io -c 'write -P 0xff 0 128k' v2b.base >/dev/null
+for o in compat=0.10 compat=0.10,cluster_size=4k compat=v2,cluster_size=512; do
+    for b in "" "-b v2b.base -F qcow2"; do
+        rm -f h2.v q2.v
+        "$H" create -q -f qcow2 -o $o $b h2.v 128k || fail "create $o $b"
+        qemu-img create -q -f qcow2 -o $o $b q2.v 128k
+        cmp -s h2.v q2.v || fail "create $o $b: bytes differ from qemu-img's"
+        same_io "v2 write $o $b" h2.v q2.v -c 'write -P 1 0 100k'
+        cmp -s h2.v q2.v || fail "v2 write $o $b: bytes differ from qemu-io's"
+        # (qemu also punches the freed clusters out of the file: not compared)
+        same_io "v2 discard $o $b" h2.v q2.v -c 'discard 0 128k' -c 'read -P 0 0 64k'
+        qemu-img check -q h2.v || fail "v2 $o $b: check"
+        [ "$(qemu-img map --output=json h2.v)" = "$(qemu-img map --output=json q2.v)" ] ||
+            fail "v2 discard $o $b: map differs from qemu-io's"
+    done
+done
+for o in compat=0.10,refcount_bits=8 compat=0.10,compression_type=zstd; do
+    same_output "create $o" create -f qcow2 -o $o v2x.q 1M
+done
+echo "compat=0.10 images as qemu-img and qemu-io"
+
+# 22. json:{...} names and qemu's compress filter (214): driver=compress
+# over a qcow2 image, by --image-opts or json:, writes data compressed
+# (partial clusters read and written whole), zeroes and discards pass
+# through; the same output, content, map and compressed count as qemu-io
+# (not the bytes: qemu compresses clusters in parallel, in any order).
+for t in hc qc; do rm -f $t.cz; qemu-img create -q -f qcow2 $t.cz 1M; done
+cz=(-c 'write -P 1 1000 100k' -c 'write -z 200k 64k' -c 'discard 0 64k' -c 'write -P 2 1000 10'
+    -c 'writev -P 2 300k 4k 4k' -c 'write -P 3 983040 65536' -c 'read -P 2 1000 10'
+    -c 'write -z 400k 8k')
+same_io "compress filter --image-opts" driver=compress,file.driver=qcow2,file.file.filename=hc.cz \
+    driver=compress,file.driver=qcow2,file.file.filename=qc.cz --image-opts "${cz[@]}"
+jz() { echo "json:{'driver': 'compress', 'file': {'driver': 'qcow2',
+    'file': {'driver': 'file', 'filename': '$1'}}}"; }
+same_io "compress filter json:" "$(jz hc.cz)" "$(jz qc.cz)" -c 'write -P 5 500k 100k'
+qemu-img compare -q hc.cz qc.cz || fail "compress filter: content"
+[ "$(qemu-img map --output=json hc.cz)" = "$(qemu-img map --output=json qc.cz)" ] ||
+    fail "compress filter: map"
+[ "$(qemu-img check --output=json hc.cz | grep compressed-clusters)" = \
+    "$(qemu-img check --output=json qc.cz | grep compressed-clusters)" ] ||
+    fail "compress filter: compressed clusters"
+qemu-img create -q -f raw cz.raw 1M
+same_io "compress over raw" driver=compress,file.driver=raw,file.file.filename=cz.raw \
+    driver=compress,file.driver=raw,file.file.filename=cz.raw --image-opts -c 'write 0 64k'
+# json: names: nesting, single quotes, escapes, "backing": null, refusals.
+qemu-img create -q -f qcow2 jb.base 1M; qemu-io -c 'write -P 7 0 1M' jb.base >/dev/null
+qemu-img create -q -f qcow2 -b jb.base -F qcow2 jb.top
+same_io "json: backing null" 'json:{"driver": "qcow2", "file": {"filename": "jb.top"}, "backing": null}' \
+    'json:{"driver": "qcow2", "file": {"filename": "jb.top"}, "backing": null}' -c 'read -P 0 0 4k'
+same_io "json: dotted keys" "json:{'driver':'qcow2','file.filename':'jb.top'}" \
+    "json:{'driver':'qcow2','file.filename':'jb.top'}" -c 'read -P 7 0 4k'
+same_io "json: no file" 'json:{"driver":"qcow2"}' 'json:{"driver":"qcow2"}' -c 'read 0 1'
+J="json:{'driver': 'qcow2', 'file': {'driver': 'file', 'filename': 'jb.top', 'x': [1, {'y': null}]}}"
+for i in $(seq 5 ${#J}); do
+    "$H" io -c 'read 0 1' "${J:0:$i}" >/dev/null 2>&1
+    [ $? -lt 128 ] || fail "json: cut at $i: crashed"
+done
+"$H" io -c 'read 0 1' "$J" 2>&1 | grep -q "does not support the option 'file.x" ||
+    fail "json: unknown key not refused"
+echo "json: names and the compress filter as qemu-io"
+
+# 23. The VM state area (022): read -b / write -b past the disk, from the
+# first L1 entry it does not use; the L1 table grows as qemu grows it;
+# qemu-io's refusals (-b with -z or -f, unaligned) and zeros past the table.
+for t in hv qv; do rm -f $t.vm; qemu-img create -q -f qcow2 $t.vm 6G; done
+same_io "vmstate" hv.vm qv.vm -c 'write -b -P 5 10M 4k' -c 'read -b -P 5 10M 4k' \
+    -c 'write -b -z 0 4k' -c 'write -b -f 0 4k' -c 'read -b -v 0 16' -c 'write -b -P 1 0 100' \
+    -c 'read -b -P 0 4G 1k' -c 'read -b -P 0 100G 512' -c 'write -b -P 7 4G 64k' \
+    -c 'read -b -P 7 4G 64k' -c 'read -P 0 0 64k'
+qemu-img check -q hv.vm || fail "vmstate: check"
+[ "$(qemu-img info hv.vm | grep virtual)" = "$(qemu-img info qv.vm | grep virtual)" ] ||
+    fail "vmstate: virtual size"
+[ "$(od -An -tx1 -j 36 -N 4 hv.vm)" = "$(od -An -tx1 -j 36 -N 4 qv.vm)" ] ||
+    fail "vmstate: L1 size differs from qemu's"
+qemu-img create -q -f raw vm.raw 1M
+same_io "vmstate raw" vm.raw vm.raw -f raw -c 'read -b 0 512'
+echo "VM state area as qemu-io"
+
+# 24. 250's pieces: a discard's clusters are reused by the next writes of
+# the same qemu-io run (qemu frees them at once), and a metadata-
+# preallocated image's unwritten data clusters (holes in the file) map as
+# zeros, as qemu asks the file about them; map's human form lists data
+# that does not read as zeros only.
+for t in hp qp; do
+    rm -f $t.pm; qemu-img create -q -f qcow2 -o cluster_size=1M,preallocation=metadata $t.pm 300M
+done
+same_io "discard then write" hp.pm qp.pm -c 'discard 0 10M' -c 'discard 290M 10M' \
+    -c 'write 290M 10M' -c 'write 0 10M'
+for o in human json; do
+    same_output "map prealloc $o" map --output=$o hp.pm
+    sed 's/hp\.pm/X/' "$T/h.out" > "$T/h.map"
+    qemu-img map --output=$o qp.pm | sed 's/qp\.pm/X/' > "$T/q.map"
+    diff -u "$T/q.map" "$T/h.map" || fail "map prealloc $o: differs from the qemu-io-written image's"
+done
+for t in hd qd; do rm -f $t.dd; qemu-img create -q -f qcow2 $t.dd 4M; done
+same_io "discard reuse" hd.dd qd.dd -c 'write -P 1 0 1M' -c 'discard 0 512k' -c 'write -P 2 2M 512k'
+cmp -s hd.dd qd.dd || fail "discard reuse: bytes differ from qemu-io's"
+echo "discarded clusters reused and preallocated holes mapped as qemu"
 exit 0

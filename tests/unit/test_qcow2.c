@@ -159,8 +159,33 @@ static void test_hostile_headers(void **state)
     patch_be32(p, 116, 0x10000);
     expect_refused(p, -EINVAL, "overruns");
     fresh(p, 1 << 20);
-    patch_be64(p, 0x10000, 0x20200);
+    patch_be64(p, 0x10000, 0x1000000000020000ull);
     expect_refused(p, -EINVAL, "refblock offset");
+}
+
+/* An unaligned refblock offset is qemu's kind of corruption found in use:
+ * the image opens and reads, the first allocation that needs the refblock
+ * fails with EIO and marks the image corrupt (it then opens read-only only). */
+static void test_unaligned_refblock_in_use(void **state)
+{
+    const char *p = path_of("ua.qcow2");
+    fresh(p, 1 << 20);
+    patch_be64(p, 0x10000, 0x20200);
+    struct blockdev *bd = open_img(p, true);
+    assert_non_null(bd);
+    uint8_t buf[512] = {0};
+    assert_int_equal(blockdev_pread(bd, buf, sizeof(buf), 0), 0);
+    memset(buf, 0x5a, sizeof(buf));
+    assert_int_equal(blockdev_pwrite(bd, buf, sizeof(buf), 0), -EIO);
+    assert_true(blockdev_read_only(bd));
+    blockdev_close(bd);
+    struct qcow2_info qi;
+    bd = open_img(p, false);
+    assert_non_null(bd);
+    assert_int_equal(qcow2_get_info(bd, &qi), 0);
+    assert_true(qi.corrupt);
+    blockdev_close(bd);
+    assert_null(open_img(p, true));
 }
 
 static void test_roundtrip_and_check(void **state)
@@ -265,6 +290,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_refcount_packing),
         cmocka_unit_test(test_hostile_headers),
+        cmocka_unit_test(test_unaligned_refblock_in_use),
         cmocka_unit_test(test_roundtrip_and_check),
         cmocka_unit_test(test_unflushed_is_leak_only),
         cmocka_unit_test(test_backing_format_required),

@@ -82,6 +82,21 @@ static int commit_above(struct blockdev *top, struct blockdev *base, unsigned de
     return r < 0 ? r : blockdev_flush(base);
 }
 
+/* Whether BASE names layer b, the backing file of parent: as qemu, a
+ * relative BASE is taken from parent's directory (backing names are
+ * relative to the image naming them), and both sides are canonicalized. */
+static bool names_layer(struct blockdev *parent, struct blockdev *b, const char *base)
+{
+    char *cand = img_backing_path(blockdev_filename(parent), base);
+    char *want = cand ? realpath(cand, NULL) : NULL;
+    char *have = realpath(blockdev_filename(b), NULL);
+    bool same = want && have && !strcmp(want, have);
+    free(cand);
+    free(want);
+    free(have);
+    return same;
+}
+
 /* commit -b BASE where BASE is deeper than the immediate backing file: the
  * top image keeps its content (qemu-img: -b implies -d). */
 static int commit_to_base(const char *path, const char *fmt, const char *base, bool quiet)
@@ -89,19 +104,15 @@ static int commit_to_base(const char *path, const char *fmt, const char *base, b
     struct blockdev *top = img_open(path, fmt, false, true, false);
     if (!top)
         return 1;
-    char *want = realpath(base, NULL);
     unsigned depth = 0;
-    struct blockdev *b = top;
-    while (want && (b = blockdev_backing(b)) != NULL) {
+    struct blockdev *b = top, *parent = top;
+    while ((b = blockdev_backing(parent)) != NULL) {
         depth++;
-        char *have = realpath(blockdev_filename(b), NULL);
-        bool same = have && !strcmp(have, want);
-        free(have);
-        if (same)
+        if (names_layer(parent, b, base))
             break;
+        parent = b;
     }
-    bool found = want && b && depth > 0;
-    free(want);
+    bool found = b && depth > 0;
     if (!found) {
         img_error("Did not find '%s' in the backing chain of '%s'", base, path);
         blockdev_close(top);

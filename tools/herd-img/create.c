@@ -44,7 +44,9 @@ static int parse_o(char *opts, struct create_args *a)
         else if (!strcmp(kv, "size") && img_parse_size(v, &n) == 0)
             a->q.size = n, a->have_size = a->size_in_o = true;
         else if (!strcmp(kv, "compat") && (!strcmp(v, "1.1") || !strcmp(v, "v3")))
-            a->compat = v;
+            a->compat = v, a->q.version = 3;
+        else if (!strcmp(kv, "compat") && (!strcmp(v, "0.10") || !strcmp(v, "v2")))
+            a->compat = v, a->q.version = 2;
         else if (!strcmp(kv, "preallocation"))
             a->prealloc = v; /* checked once the Formatting line is out, as qemu-img */
         else if ((!strcmp(kv, "lazy_refcounts") && !strcmp(v, "off")) ||
@@ -80,17 +82,12 @@ static int size_from_backing(struct create_args *a)
     return 0;
 }
 
-/* qemu's preallocation modes, NULL = off; -1 for a name it does not know. */
-enum { PREALLOC_OFF, PREALLOC_METADATA, PREALLOC_FALLOC, PREALLOC_FULL };
+enum { PREALLOC_OFF = BLOCKDEV_PREALLOC_OFF, PREALLOC_METADATA = BLOCKDEV_PREALLOC_METADATA,
+       PREALLOC_FALLOC = BLOCKDEV_PREALLOC_FALLOC, PREALLOC_FULL = BLOCKDEV_PREALLOC_FULL };
+/* NULL = off; -1 for a name qemu does not know. */
 static int prealloc_mode(const char *v)
 {
-    static const char *const names[] = {"off", "metadata", "falloc", "full"};
-    if (!v)
-        return PREALLOC_OFF;
-    for (int i = 0; i < 4; i++)
-        if (!strcmp(v, names[i]))
-            return i;
-    return -1;
+    return v ? img_prealloc_mode(v) : PREALLOC_OFF;
 }
 
 /* Writes zeros over the whole file (preallocation=full). */
@@ -128,13 +125,13 @@ static int create_raw(const struct create_args *a, int mode)
     return 0;
 }
 
-/* preallocation=metadata of a new qcow2 image. */
-static int prealloc_qcow2(const struct create_args *a)
+/* preallocation=metadata|falloc|full of a new qcow2 image. */
+static int prealloc_qcow2(const struct create_args *a, int mode)
 {
     struct blockdev *bd = img_open(a->path, "qcow2", true, false, true);
     if (!bd)
         return 1;
-    int r = qcow2_preallocate(bd, 0, a->q.size);
+    int r = qcow2_preallocate_mode(bd, 0, a->q.size, mode);
     int rc = blockdev_close(bd);
     if (r == 0)
         r = rc;
@@ -258,11 +255,6 @@ int img_create(int argc, char **argv)
                   "if extended_l2 is on", a.file);
         return 1;
     }
-    if (mode == PREALLOC_FALLOC || mode == PREALLOC_FULL) {
-        img_error("%s: preallocation=%s is not supported for qcow2 by herd-img "
-                  "(off and metadata are)", a.file, a.prealloc);
-        return 1;
-    }
     struct herd_err e = {0};
     a.q.err = &e;
     int r = qcow2_create(a.path, &a.q);
@@ -270,5 +262,5 @@ int img_create(int argc, char **argv)
         img_error("%s: %s", a.file, img_errmsg(&e));
         return 1;
     }
-    return mode == PREALLOC_METADATA ? prealloc_qcow2(&a) : 0;
+    return mode != PREALLOC_OFF ? prealloc_qcow2(&a, mode) : 0;
 }

@@ -192,6 +192,8 @@ static char *chain_loop(const struct info_args *a, const char *path)
     return loop;
 }
 
+static int info_image(const struct info_args *a, const char *path);
+
 int img_info(int argc, char **argv)
 {
     struct info_args a = {0};
@@ -199,8 +201,10 @@ int img_info(int argc, char **argv)
         {"output", required_argument, NULL, 'O'},
         {"backing-chain", no_argument, NULL, 'B'},
         {"force-share", no_argument, NULL, 'U'},
+        {"image-opts", no_argument, NULL, 'I'},
         {NULL, 0, NULL, 0},
     };
+    bool image_opts = false;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "f:U", lo, NULL)) != -1) {
@@ -209,6 +213,7 @@ int img_info(int argc, char **argv)
         case 'O': a.json = !strcmp(optarg, "json"); break;
         case 'B': a.chain = true; break;
         case 'U': a.force_share = true; break;
+        case 'I': image_opts = true; break;
         default: return 1;
         }
     }
@@ -216,14 +221,37 @@ int img_info(int argc, char **argv)
         img_error("Expecting one image file name");
         return 1;
     }
-    char *loop = a.chain ? chain_loop(&a, argv[optind]) : NULL;
+    if (image_opts && a.fmt) {
+        img_error("--image-opts and --format are mutually exclusive");
+        return 1;
+    }
+    const char *path = argv[optind];
+    char *spec = NULL;
+    struct img_opts io = {0};
+    if (image_opts) {
+        if (img_opts_image(argv[optind], &spec, &io) < 0) {
+            free(spec);
+            return 1;
+        }
+        path = io.path;
+        a.fmt = io.fmt;
+        a.force_share |= io.no_lock;
+    }
+    int r = info_image(&a, path);
+    free(spec);
+    return r;
+}
+
+static int info_image(const struct info_args *a, const char *path)
+{
+    char *loop = a->chain ? chain_loop(a, path) : NULL;
     if (loop) {
         img_error("Backing file '%s' creates an infinite loop.", loop);
         free(loop);
         return 1;
     }
-    int r = info_one(&a, argv[optind], a.fmt, 0);
-    if (a.json && a.chain)
+    int r = info_one(a, path, a->fmt, 0);
+    if (a->json && a->chain)
         printf("\n]\n");
     return r < 0 ? 1 : 0;
 }

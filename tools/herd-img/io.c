@@ -15,65 +15,83 @@
 #define MAX_ARGS 64
 
 struct open_req {
-    const char *path, *fmt;
-    const char *backing_driver; /* backing.driver: the first backing file's format */
-    const char *bad_opt; /* first option no format of ours has */
-    bool ro, force;
+    struct img_opts opts; /* --image-opts or open -o, and -f, -r, -U */
+    const char *name;     /* the file as named on the command line (NULL: by options) */
+    bool snapshot;        /* -s: writes go to a throwaway overlay */
+    struct img_strs strs; /* a json: name's strings */
 };
 
-/* "key=value,..." as open -o and --image-opts take them: driver,
- * file.filename (or filename), read-only and backing.driver; any other is refused at the
- * open, as qemu refuses options a format does not have. Edits opt in place. */
-static int parse_open_opts(char *opt, struct open_req *o)
+/* qemu-io names the file in an open failure only when it was given as a
+ * name, not through options. */
+static void open_error(const struct open_req *o, const char *msg)
 {
-    for (char *save = NULL, *kv = strtok_r(opt, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
-        char *v = strchr(kv, '=');
-        if (!v) {
-            img_error("Invalid parameter '%s'", kv);
-            return -EINVAL;
-        }
-        *v++ = 0;
-        if (!strcmp(kv, "driver")) {
-            o->fmt = v;
-        } else if (!strcmp(kv, "file.filename") || !strcmp(kv, "filename")) {
-            o->path = v;
-        } else if (!strcmp(kv, "read-only") && (!strcmp(v, "on") || !strcmp(v, "off"))) {
-            o->ro = !strcmp(v, "on");
-        } else if (!strcmp(kv, "backing.driver")) {
-            o->backing_driver = v;
-        } else if (!strcmp(kv, "file.driver") && !strcmp(v, "file")) {
-            /* the only protocol */
-        } else if (!o->bad_opt) {
-            o->bad_opt = kv;
-        }
+    if (o->name)
+        img_error("can't open device %s: %s", o->name, msg);
+    else
+        img_error("can't open: %s", msg);
+}
+
+/* The file named on the command line: a path, or json:{...} options. */
+static int named_file(struct open_req *o, const char *arg)
+{
+    o->name = arg;
+    if (strncmp(arg, "json:", 5)) {
+        o->opts.path = arg;
+        return 0;
     }
-    return 0;
+    char err[128];
+    int r = img_opts_json(arg, &o->strs, &o->opts, err, sizeof(err));
+    if (r < 0)
+        open_error(o, err);
+    if (r == 0 && !o->opts.path) {
+        open_error(o, "A block device must be specified for \"file\"");
+        r = -EINVAL;
+    }
+    return r;
 }
 
 static int do_open(struct io_ctx *x, const struct open_req *o)
 {
+    const struct img_opts *io = &o->opts;
     struct herd_err e;
     struct blockdev_open_opts bo = {
-        .format = img_guess_format(o->path, o->fmt),
-        .read_only = o->ro,
-        .no_lock = o->force,
-        .backing_driver = o->backing_driver,
+        .format = img_guess_format(io->path, io->fmt),
+        .read_only = io->ro,
+        .no_lock = io->no_lock,
+        .backing_driver = io->backing_driver,
+        .no_backing = io->no_backing,
         .err = &e,
     };
+    char msg[IMG_PATH_MAX + 128];
+    if (io->filter && strcmp(bo.format, "qcow2")) {
+        snprintf(msg, sizeof(msg), "Compression is not supported for underlying format: %s",
+                 bo.format);
+        open_error(o, msg);
+        return -ENOTSUP;
+    }
     if (strcmp(bo.format, "raw") && strcmp(bo.format, "qcow2")) {
-        img_error("can't open device %s: Unknown driver '%s'", o->path, bo.format);
+        snprintf(msg, sizeof(msg), "Unknown driver '%s'", bo.format);
+        open_error(o, msg);
         return -EINVAL;
     }
-    if (o->bad_opt) {
-        img_error("can't open device %s: Block format '%s' does not support the option '%s'",
-                  o->path, bo.format, o->bad_opt);
+    if (io->bad_opt) {
+        snprintf(msg, sizeof(msg), "Block format '%s' does not support the option '%s'",
+                 bo.format, io->bad_opt);
+        open_error(o, msg);
         return -EINVAL;
     }
-    int r = blockdev_open(o->path, &bo, &x->bd);
+    int r = img_protocol_check(io->protocol, io->path, io->ro, msg, sizeof(msg));
     if (r < 0) {
-        img_error("can't open device %s: %s", o->path, img_errmsg(&e));
+        open_error(o, msg);
+        return r;
+    }
+    r = o->snapshot ? io_open_snapshot(io->path, &bo, &x->bd)
+                    : blockdev_open(io->path, &bo, &x->bd);
+    if (r < 0) {
+        open_error(o, img_errmsg(&e));
         x->bd = NULL;
     }
+    x->compress = r == 0 && io->filter;
     return r;
 }
 
@@ -88,12 +106,11 @@ int io_cmd_open(struct io_ctx *x, int argc, char **argv)
     }
     optind = 0;
     opterr = 0;
-    /* no -s: qemu-io's snapshot mode (writes to a throwaway overlay) is
-     * not built, and taking it silently would write the image itself */
-    while ((c = getopt(argc, argv, "nCro:ki:t:d:U")) != -1) {
+    while ((c = getopt(argc, argv, "snCro:ki:t:d:U")) != -1) {
         switch (c) {
-        case 'r': o.ro = true; break;
-        case 'U': o.force = true; break;
+        case 's': o.snapshot = true; break;
+        case 'r': o.opts.ro = true; break;
+        case 'U': o.opts.no_lock = true; break;
         case 'o':
             free(opts);
             opts = strdup(optarg);
@@ -109,14 +126,16 @@ int io_cmd_open(struct io_ctx *x, int argc, char **argv)
         }
     }
     if (opts)
-        r = parse_open_opts(opts, &o);
-    if (r == 0 && optind == argc - 1)
-        o.path = argv[optind];
-    else if (r == 0 && (optind != argc || !o.path))
+        r = img_opts_parse(opts, &o.opts);
+    if (r == 0 && optind == argc - 1) {
+        r = named_file(&o, argv[optind]);
+    } else if (r == 0 && (optind != argc || !o.opts.path)) {
         r = io_usage("open");
+    }
     if (r == 0)
         r = do_open(x, &o);
     free(opts);
+    img_strs_free(&o.strs);
     return r;
 }
 
@@ -125,6 +144,7 @@ int io_cmd_close(struct io_ctx *x, int argc, char **argv)
     (void)argc, (void)argv;
     int r = blockdev_close(x->bd);
     x->bd = NULL;
+    x->compress = false;
     if (r < 0)
         img_error("Failed to flush the image: %s", strerror(-r));
     return r;
@@ -205,6 +225,7 @@ int img_io(int argc, char **argv)
         {"format", required_argument, NULL, 'f'},
         {"cmd", required_argument, NULL, 'c'},
         {"read-only", no_argument, NULL, 'r'},
+        {"snapshot", no_argument, NULL, 's'},
         {"force-share", no_argument, NULL, 'U'},
         {"nocache", no_argument, NULL, 'n'},
         {"cache", required_argument, NULL, 't'},
@@ -222,16 +243,16 @@ int img_io(int argc, char **argv)
     if (!cmds)
         return 1;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "f:c:nrUt:d:mki:C", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "f:c:snrUt:d:mki:C", longopts, NULL)) != -1) {
         switch (c) {
-        case 'f': o.fmt = optarg; break;
+        case 'f': o.opts.fmt = optarg; break;
         case 'c': cmds[ncmds++] = optarg; break;
-        case 'r': o.ro = true; break;
-        case 'U': o.force = true; break;
+        case 'r': o.opts.ro = true; break;
+        case 'U': o.opts.no_lock = true; break;
         case 'I': image_opts = true; break;
+        case 's': o.snapshot = true; break;
         case 'n': case 't': case 'd': case 'm': case 'k': case 'i': case 'C':
-            break; /* cache/aio modes and the like: writeback semantics always;
-                    * no -s (snapshot mode is not built: it must not write) */
+            break; /* cache/aio modes and the like: writeback semantics always */
         default: free(cmds); return 1;
         }
     }
@@ -240,7 +261,7 @@ int img_io(int argc, char **argv)
         free(cmds);
         return 1;
     }
-    if (image_opts && o.fmt) {
+    if (image_opts && o.opts.fmt) {
         img_error("--image-opts and -f are mutually exclusive");
         free(cmds);
         return 1;
@@ -250,16 +271,17 @@ int img_io(int argc, char **argv)
     int r = 0;
     if (optind == argc - 1 && image_opts) {
         spec = strdup(argv[optind]);
-        r = spec ? parse_open_opts(spec, &o) : -ENOMEM;
-        if (r == 0 && !o.path) {
+        r = spec ? img_opts_parse(spec, &o.opts) : -ENOMEM;
+        if (r == 0 && !o.opts.path) {
             img_error("can't open: A block device must be specified");
             r = -EINVAL;
         }
     } else if (optind == argc - 1) {
-        o.path = argv[optind];
+        r = named_file(&o, argv[optind]);
     }
-    if (r == 0 && o.path)
+    if (r == 0 && o.opts.path)
         r = do_open(&x, &o);
+    img_strs_free(&o.strs); /* o.opts is not used past the open */
     if (r < 0) {
         free(spec);
         free(cmds);

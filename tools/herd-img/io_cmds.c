@@ -103,6 +103,7 @@ int io_parse_num(const char *arg, uint64_t *v)
 
 struct opts {
     bool invalid, quiet, terse, verbose, zero, unmap, nofallback, fua, compress, has_pattern, has_s, has_l;
+    bool vmstate; /* -b: the VM state area, not the disk */
     int pattern;
     uint64_t off, len, poff, plen;
 };
@@ -124,6 +125,7 @@ static int parse_opts(int argc, char **argv, const char *flags, struct opts *o)
         case 'n': o->nofallback = true; break;
         case 'f': o->fua = true; break;
         case 'c': o->compress = true; break;
+        case 'b': o->vmstate = true; break;
         case 'p': break; /* ignored, as by qemu-io */
         case 'i':
             printf("injecting invalid %s request\n", strcmp(argv[0], "aio_read") ? "write" : "read");
@@ -252,6 +254,17 @@ static int verify(const uint8_t *buf, uint64_t len, int pattern, uint64_t report
     return 0;
 }
 
+/* -b and -c take whole sectors, as qemu-io checks them. */
+static int sector_aligned(const struct opts *o)
+{
+    if (o->off % 512 || o->len % 512) {
+        printf("%" PRIu64 " is not a sector-aligned value for '%s'\n",
+               o->off % 512 ? o->off : o->len, o->off % 512 ? "offset" : "count");
+        return -EINVAL;
+    }
+    return 0;
+}
+
 static int cmd_read(struct io_ctx *x, int argc, char **argv)
 {
     struct opts o = {0};
@@ -268,13 +281,16 @@ static int cmd_read(struct io_ctx *x, int argc, char **argv)
         printf("pattern verification range exceeds end of read data\n");
         return -EINVAL;
     }
+    if (o.vmstate && (r = sector_aligned(&o)) < 0)
+        return r;
     double t0 = now_s();
-    r = check_range(x, o.off, o.len);
+    r = o.vmstate ? (o.len > MAX_REQ ? -EINVAL : 0) : check_range(x, o.off, o.len);
     uint8_t *buf = r == 0 ? malloc(o.len ? o.len : 1) : NULL;
     if (r == 0 && !buf)
         r = -ENOMEM;
     if (r == 0)
-        r = blockdev_pread(x->bd, buf, o.len, o.off);
+        r = o.vmstate ? qcow2_vmstate_rw(x->bd, buf, o.len, o.off, false)
+                      : blockdev_pread(x->bd, buf, o.len, o.off);
     if (r < 0) {
         printf("read failed: %s\n", strerror(-r));
         free(buf);
@@ -347,16 +363,67 @@ static int write_compressed(struct io_ctx *x, const uint8_t *buf, uint64_t off, 
     return r;
 }
 
+int io_pwrite(struct io_ctx *x, const void *buf, uint64_t len, uint64_t off)
+{
+    struct qcow2_info qi;
+    if (!x->compress || !len)
+        return blockdev_pwrite(x->bd, buf, len, off);
+    if (qcow2_get_info(x->bd, &qi) < 0)
+        return -ENOTSUP;
+    /* qemu's filter asks for cluster alignment: the head and tail clusters
+     * are read and written whole (the last one ends at the image end) */
+    uint64_t cs = qi.cluster_size, size = blockdev_size(x->bd);
+    uint64_t a = off / cs * cs, b = img_min((off + len + cs - 1) / cs * cs, size);
+    uint8_t *w = malloc(b - a);
+    if (!w)
+        return -ENOMEM;
+    uint64_t last = (b - 1) / cs * cs; /* the tail cluster's start */
+    int r = 0;
+    if (a < off)
+        r = blockdev_pread(x->bd, w, img_min(cs, b - a), a);
+    if (r == 0 && off + len < b)
+        r = blockdev_pread(x->bd, w + (last - a), b - last, last);
+    if (r == 0) {
+        memcpy(w + (off - a), buf, len);
+        r = write_compressed(x, w, a, b - a);
+    }
+    free(w);
+    return r;
+}
+
+int io_write_zeroes(struct io_ctx *x, uint64_t off, uint64_t len, unsigned flags)
+{
+    struct qcow2_info qi;
+    if (!x->compress || !len || qcow2_get_info(x->bd, &qi) < 0)
+        return blockdev_write_zeroes(x->bd, off, len, flags);
+    /* the filter's cluster alignment: partial clusters at either end are
+     * written as data (compressed), the whole ones between as zeroes */
+    uint64_t cs = qi.cluster_size, end = off + len;
+    uint64_t a = img_min((off + cs - 1) / cs * cs, end), b = img_max(end / cs * cs, a);
+    uint8_t *z = calloc(1, cs);
+    int r = z ? 0 : -ENOMEM;
+    if (r == 0 && a > off)
+        r = io_pwrite(x, z, a - off, off);
+    if (r == 0 && b > a)
+        r = blockdev_write_zeroes(x->bd, a, b - a, flags);
+    if (r == 0 && end > b)
+        r = io_pwrite(x, z, end - b, b);
+    free(z);
+    return r;
+}
+
 static int cmd_write(struct io_ctx *x, int argc, char **argv)
 {
     struct opts o = {0};
-    int r = parse_opts(argc, argv, "cCfnpP:quz", &o);
+    int r = parse_opts(argc, argv, "bcCfnpP:quz", &o);
     if (r == 0 && argc - optind != 2)
         r = io_usage(argv[0]);
     if (r < 0)
         return r;
     const char *clash = NULL;
-    if (o.fua && o.compress)
+    if (o.vmstate && o.zero)
+        clash = "-b and -z cannot be specified at the same time";
+    else if (o.fua && (o.compress || o.vmstate))
         clash = "-f and -b or -c cannot be specified at the same time";
     else if (o.zero && o.has_pattern)
         clash = "Only one of -z, -P, and -s can be specified at the same time";
@@ -370,22 +437,20 @@ static int cmd_write(struct io_ctx *x, int argc, char **argv)
     }
     if ((r = parse_off_len(argc, argv, &o)) < 0)
         return r;
-    if (o.compress && (o.off % 512 || o.len % 512)) {
-        printf("%" PRIu64 " is not a sector-aligned value for '%s'\n", o.off % 512 ? o.off : o.len,
-               o.off % 512 ? "offset" : "count");
-        return -EINVAL;
-    }
+    if ((o.compress || o.vmstate) && (r = sector_aligned(&o)) < 0)
+        return r;
     double t0 = now_s();
-    r = check_range(x, o.off, o.len);
+    r = o.vmstate ? (o.len > MAX_REQ ? -EINVAL : 0) : check_range(x, o.off, o.len);
     if (r == 0 && o.zero) {
-        r = blockdev_write_zeroes(x->bd, o.off, o.len, o.unmap ? BLOCKDEV_ZERO_MAY_UNMAP : 0);
+        r = io_write_zeroes(x, o.off, o.len, o.unmap ? BLOCKDEV_ZERO_MAY_UNMAP : 0);
     } else if (r == 0) {
         uint8_t *buf = malloc(o.len ? o.len : 1);
         if (!buf)
             return -ENOMEM;
         memset(buf, o.has_pattern ? o.pattern : 0xcd, o.len);
-        r = o.compress ? write_compressed(x, buf, o.off, o.len)
-                       : blockdev_pwrite(x->bd, buf, o.len, o.off);
+        r = o.vmstate    ? qcow2_vmstate_rw(x->bd, buf, o.len, o.off, true)
+            : o.compress ? write_compressed(x, buf, o.off, o.len)
+                         : io_pwrite(x, buf, o.len, o.off);
         free(buf);
     }
     if (r == 0 && o.fua)
@@ -396,6 +461,20 @@ static int cmd_write(struct io_ctx *x, int argc, char **argv)
     }
     report("wrote", o.len, o.off, t0, o.quiet, o.terse);
     return 0;
+}
+
+/* A vectored write through the compress filter: one request, as qemu's. */
+static int write_vec_filtered(struct io_ctx *x, const struct vec *v, uint64_t off, uint64_t len)
+{
+    uint8_t *b = malloc(len ? len : 1);
+    if (!b)
+        return -ENOMEM;
+    uint64_t at = 0;
+    for (int i = 0; i < v->cnt; at += v->iov[i].iov_len, i++)
+        memcpy(b + at, v->iov[i].iov_base, v->iov[i].iov_len);
+    int r = io_pwrite(x, b, len, off);
+    free(b);
+    return r;
 }
 
 /* writev and aio_write (which also takes -z [-u] with one length). */
@@ -431,9 +510,11 @@ static int cmd_writev(struct io_ctx *x, int argc, char **argv)
     double t0 = now_s();
     r = o.zero && o.len > MAX_REQ ? -EIO : check_range(x, o.off, o.len);
     if (r == 0 && o.zero)
-        r = blockdev_write_zeroes(x->bd, o.off, o.len, o.unmap ? BLOCKDEV_ZERO_MAY_UNMAP : 0);
-    else if (r == 0)
+        r = io_write_zeroes(x, o.off, o.len, o.unmap ? BLOCKDEV_ZERO_MAY_UNMAP : 0);
+    else if (r == 0 && !x->compress)
         r = blockdev_pwritev(x->bd, v.iov, v.cnt, o.off);
+    else if (r == 0)
+        r = write_vec_filtered(x, &v, o.off, o.len);
     if (r == 0 && o.fua)
         r = blockdev_flush(x->bd);
     vec_free(&v);
@@ -472,6 +553,11 @@ static int cmd_discard(struct io_ctx *x, int argc, char **argv)
     r = check_range(x, o.off, o.len);
     if (r == 0)
         r = blockdev_discard(x->bd, o.off, o.len);
+    /* qemu frees discarded clusters at once, and the next writes of the
+     * run reuse them; blockdev drops the references at a flush (crash
+     * safety without cache ordering): flush, for qemu-io's layout */
+    if (r == 0)
+        r = blockdev_flush(x->bd);
     if (r < 0) {
         printf("discard failed: %s\n", strerror(-r));
         return r;
@@ -602,10 +688,6 @@ static int cmd_truncate(struct io_ctx *x, int argc, char **argv)
     if (qcow2 && size % 512) {
         img_error("The new size must be a multiple of 512");
         return -EINVAL;
-    }
-    if (qcow2 && size < blockdev_size(x->bd)) {
-        img_error("qcow2 shrink is not supported by herd-img");
-        return -ENOTSUP;
     }
     if ((r = blockdev_resize(x->bd, size)) < 0)
         img_error("Could not resize image: %s", strerror(-r));

@@ -27,7 +27,7 @@ static void print_json(const struct blockdev_extent *e, bool first)
 
 static void print_human(struct blockdev *bd, const struct blockdev_extent *e)
 {
-    if (!e->data || !e->offset_valid)
+    if (!e->data || e->zero || !e->offset_valid) /* qemu: data that does not read as zeros */
         return;
     struct blockdev *layer = bd;
     for (unsigned i = 0; i < e->depth && layer; i++)

@@ -1,6 +1,6 @@
 /*
- * herd-img resize: qemu-img resize. raw grows and shrinks (--shrink);
- * qcow2 grows (a shrink is refused: not supported by herd-img).
+ * herd-img resize: qemu-img resize. raw and qcow2 grow, and shrink with
+ * --shrink.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -16,10 +16,18 @@ static void size_error(void)
                     "peta-\nand exabytes, respectively.\n");
 }
 
+static int grow_or_shrink(struct blockdev *bd, uint64_t size, int prealloc)
+{
+    if (size < blockdev_size(bd))
+        return blockdev_resize(bd, size);
+    return blockdev_grow_prealloc(bd, size, prealloc);
+}
+
 int img_resize(int argc, char **argv)
 {
     const char *fmt = NULL;
     bool quiet = false, shrink = false;
+    int prealloc = BLOCKDEV_PREALLOC_OFF;
     if (argc < 3) {
         img_error("Not enough arguments");
         fprintf(stderr, "Try 'herd-img --help' for more information\n");
@@ -46,12 +54,13 @@ int img_resize(int argc, char **argv)
         case 's': shrink = true; break;
         case 'U': break;
         case 'P':
-            if (strcmp(optarg, "off")) {
+            if ((prealloc = img_prealloc_mode(optarg)) < 0) {
                 img_error("Invalid preallocation mode '%s'", optarg);
                 return 1;
             }
             break;
-        case 'h': printf("usage: herd-img resize [-f FMT] [-q] [--shrink] FILE [+|-]SIZE\n"); return 0;
+        case 'h': printf("usage: herd-img resize [-f FMT] [-q] [--shrink] "
+                          "[--preallocation=off|metadata|falloc|full] FILE [+|-]SIZE\n"); return 0;
         default: return 1;
         }
     }
@@ -66,7 +75,8 @@ int img_resize(int argc, char **argv)
         size_error();
         return 1;
     }
-    struct blockdev *bd = img_open(file, fmt, true, false, true);
+    /* with its backing chain: an area grown over it is zeroed */
+    struct blockdev *bd = img_open(file, fmt, true, false, false);
     if (!bd)
         return 1;
     uint64_t cur = blockdev_size(bd);
@@ -75,6 +85,9 @@ int img_resize(int argc, char **argv)
     if (want <= 0) {
         img_error("New image size must be positive");
         r = -1;
+    } else if ((uint64_t)want < cur && prealloc != BLOCKDEV_PREALLOC_OFF) {
+        img_error("Preallocation can only be used for growing images");
+        r = -1;
     } else if ((uint64_t)want < cur && !shrink) {
         img_error("Use the --shrink option to perform a shrink operation.");
         img_error("warning: Shrinking an image will delete all data beyond the shrunken "
@@ -82,19 +95,23 @@ int img_resize(int argc, char **argv)
                   "important data there.");
         r = -1;
     } else if (!strcmp(blockdev_format(bd), "qcow2")) {
-        if ((uint64_t)want < cur) {
-            img_error("qcow2 shrink is not supported by herd-img");
-            r = -1;
-        } else if ((uint64_t)want % 512) {
+        if ((uint64_t)want % 512) {
             img_error("The new size must be a multiple of 512");
             r = -1;
-        } else if ((r = blockdev_resize(bd, (uint64_t)want)) < 0) {
+        } else if ((r = grow_or_shrink(bd, (uint64_t)want, prealloc)) < 0) {
             img_error("Error resizing image: %s",
-                      r == -EFBIG ? "File too large" : strerror(-r));
+                      r == -EFBIG ? "File too large"
+                      : r == -ENOTSUP && (uint64_t)want < cur
+                          ? "Can't resize an image which has snapshots"
+                          : strerror(-r));
         }
     } else if (!strcmp(blockdev_format(bd), "raw")) {
-        if ((r = blockdev_resize(bd, (uint64_t)want)) < 0)
+        if (prealloc == BLOCKDEV_PREALLOC_METADATA) {
+            img_error("Unsupported preallocation mode: metadata");
+            r = -1;
+        } else if ((r = grow_or_shrink(bd, (uint64_t)want, prealloc)) < 0) {
             img_error("Error resizing image: %s", strerror(-r));
+        }
     } else {
         img_error("Image format driver does not support resize");
         r = -1;

@@ -119,21 +119,69 @@ const char *img_file_path(const char *name, char *buf, size_t len)
     return buf;
 }
 
+/* A json:{...} name: why it cannot be opened (NULL: it can), and the file
+ * and format in *file and o. null-co needs no file: the name stands for it. */
+static const char *json_target(const char *path, const char *fmt, const struct img_opts *io,
+                               const char **file, struct blockdev_open_opts *o, char *msg,
+                               size_t n)
+{
+    const char *drv = io->fmt ? io->fmt : fmt;
+    *file = io->path;
+    if (io->filter || io->bare)
+        return "herd-img opens a format here (driver=raw, qcow2 or null-co)";
+    if (!drv)
+        return "the image's format must be given as driver= (formats are never probed)";
+    if (io->bad_opt || (io->has_size && strcmp(drv, "null-co"))) {
+        snprintf(msg, n, "Block format '%s' does not support the option '%s'", drv,
+                 io->bad_opt ? io->bad_opt : "size");
+        return msg;
+    }
+    if (!strcmp(drv, "null-co")) {
+        if (!io->read_zeroes)
+            return "herd-img takes null-co only with read-zeroes=true (else what it reads "
+                   "is undefined)";
+        *file = path;
+        o->null_size = io->has_size ? io->size : 1ull << 30; /* qemu's default */
+    } else if (!io->path) {
+        return "A block device must be specified for \"file\"";
+    }
+    static const char *const known[] = {"raw", "qcow2", "null-co"};
+    o->format = NULL; /* a literal: drv lives only as long as the parse */
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+        if (!strcmp(drv, known[i]))
+            o->format = known[i];
+    if (!o->format) {
+        snprintf(msg, n, "Unknown driver '%.64s'", drv);
+        return msg;
+    }
+    o->no_backing |= io->no_backing;
+    o->no_lock |= io->no_lock;
+    if (img_protocol_check(io->protocol, io->path, o->read_only, msg, n) < 0)
+        return msg;
+    return NULL;
+}
+
 struct blockdev *img_open_opts(const char *path, const char *fmt, struct blockdev_open_opts *o)
 {
-    struct herd_err e;
-    struct blockdev *bd;
-    char pbuf[IMG_PATH_MAX];
-    const char *file = img_file_path(path, pbuf, sizeof(pbuf));
-    o->format = img_guess_format(file, fmt);
-    o->err = &e;
-    int r = blockdev_open(file, o, &bd);
-    o->err = NULL;
-    if (r < 0) {
-        img_error("Could not open '%s': %s", path, img_errmsg(&e));
-        return NULL;
+    struct herd_err e = {0};
+    struct blockdev *bd = NULL;
+    char pbuf[IMG_PATH_MAX], msg[IMG_PATH_MAX + 128];
+    struct img_strs strs = {0};
+    struct img_opts io = {0};
+    const char *file = img_file_path(path, pbuf, sizeof(pbuf)), *why = NULL;
+    if (!strncmp(path, "json:", 5)) {
+        why = img_opts_json(path, &strs, &io, msg, sizeof(msg)) < 0
+                  ? msg : json_target(path, fmt, &io, &file, o, msg, sizeof(msg));
+    } else {
+        o->format = img_guess_format(file, fmt);
     }
-    return bd;
+    o->err = &e;
+    int r = why ? -EINVAL : blockdev_open(file, o, &bd);
+    o->err = NULL;
+    if (r < 0)
+        img_error("Could not open '%s': %s", path, why ? why : img_errmsg(&e));
+    img_strs_free(&strs);
+    return r < 0 ? NULL : bd;
 }
 
 struct blockdev *img_open(const char *path, const char *fmt, bool rw, bool force_share,
@@ -228,4 +276,13 @@ void jw_bool(struct jw *w, const char *k, bool v)
 {
     key(w, k);
     fputs(v ? "true" : "false", w->f);
+}
+
+int img_prealloc_mode(const char *v)
+{
+    static const char *const names[] = {"off", "metadata", "falloc", "full"};
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(v, names[i]))
+            return i; /* enum blockdev_prealloc's order */
+    return -1;
 }
