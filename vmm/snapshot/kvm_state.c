@@ -185,15 +185,19 @@ static struct kvm_cpuid_entry2 static_part(const struct kvm_cpuid_entry2 *e)
     return s;
 }
 
+static bool same_leaf(const struct kvm_cpuid_entry2 *a, const struct kvm_cpuid_entry2 *b)
+{
+    return a->function == b->function &&
+           (!(b->flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) || a->index == b->index);
+}
+
 static const struct kvm_cpuid_entry2 *find_leaf(const struct kvm_cpuid_entry2 *e, unsigned n,
                                                 const struct kvm_cpuid_entry2 *want)
 {
     /* The index only tells leaves apart where KVM says it matters; in other
      * entries it is whatever the table held. */
-    bool by_index = want->flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
-
     for (unsigned i = 0; i < n; i++)
-        if (e[i].function == want->function && (!by_index || e[i].index == want->index))
+        if (same_leaf(&e[i], want))
             return &e[i];
     return NULL;
 }
@@ -220,7 +224,11 @@ static int check_cpuid(const struct snap_reader *r, const struct vcpu *v, struct
         rc = herd_err_set(err, -EINVAL, "", "CPUID mismatch on vCPU %u: the snapshot has %u "
                           "leaves, this host gives %u", v->id, n, now->nent);
     for (unsigned i = 0; !rc && i < n; i++) {
-        const struct kvm_cpuid_entry2 *h = find_leaf(now->entries, now->nent, &saved[i]);
+        /* Entry by entry: both tables come from the same code, and a table
+         * may hold a leaf twice (KVM uses the first); by leaf otherwise. */
+        const struct kvm_cpuid_entry2 *h = same_leaf(&now->entries[i], &saved[i])
+                                               ? &now->entries[i]
+                                               : find_leaf(now->entries, now->nent, &saved[i]);
         struct kvm_cpuid_entry2 a, b;
 
         if (h) {
