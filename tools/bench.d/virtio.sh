@@ -6,7 +6,8 @@
 #    allocates) and on an allocated one (qemu-io wrote it whole first): write
 #    IOPS (whole disk) and read IOPS (read back + verify);
 #  - virtio-net, probe to probe across a Linux bridge (userspace path both:
-#    no vhost-net here): frames per second one way, 10000 frames each way,
+#    no vhost-net here): frames per second one way over the data phase (the
+#    handshake waits for the peer to boot), 50000 frames each way,
 #    with one queue pair and with two (multi_queue taps, probe.net.queues=2).
 # Each figure is the median of RUNS runs (default 5): both VMMs poll with
 # busy CPUs on a 2-core machine, so single runs are noisy.
@@ -104,7 +105,7 @@ for br in brh:ha:hb brq:qa:qb bmh:ha:hb bmq:qa:qb; do
     ip -n "$ns" link set "$pre$x" master "$b" up
     ip -n "$ns" link set "$pre$y" master "$b" up
 done
-count=${BENCH_NET_COUNT:-10000}
+count=${BENCH_NET_COUNT:-50000}
 net_cmd="probe.tests=net probe.net.count=$count"
 fps() { # LOG: frames/s one way from "net: data phase N ms" and "sent N received M"
     awk '/net: sent/ { recv = $6 } /net: data phase [0-9]+ ms/ { ms = $5 }
