@@ -55,6 +55,18 @@ snapshot() {
     wait "$pid"
 }
 
+# stop PIDS...: SIGKILL and wait until they are gone (they were disowned:
+# no "Killed" line per guest from the shell).
+stop() {
+    kill -KILL "$@" 2>/dev/null
+    for _ in $(seq 300); do
+        local alive=0 p
+        for p in "$@"; do kill -0 "$p" 2>/dev/null && alive=1 && break; done
+        [ "$alive" = 0 ] && return
+        sleep 0.1
+    done
+}
+
 ms() { echo "$(($1 / 1000)).$(( ($1 % 1000) / 100 ))"; }
 median_marker() { awk '/^median/ {print $2}'; }
 
@@ -102,6 +114,7 @@ start_set() {
         fi
         set+=("$!")
         pids+=("$!")
+        disown "$!"
     done
     if [ "$kind" = cold ]; then
         for _ in $(seq 600); do
@@ -116,12 +129,10 @@ start_set() {
 
 read -r -a restored < <(start_set restore "$clones")
 pss_r=$(pss_mean "${restored[@]}")
-kill -KILL "${restored[@]}" 2>/dev/null
-wait "${restored[@]}" 2>/dev/null
+stop "${restored[@]}"
 read -r -a cold < <(start_set cold "$clones")
 pss_c=$(pss_mean "${cold[@]}")
-kill -KILL "${cold[@]}" 2>/dev/null
-wait "${cold[@]}" 2>/dev/null
+stop "${cold[@]}"
 echo "memory per guest (Pss), $clones restored from one snapshot vs $clones cold|$pss_r|$pss_c|herd-vmm cold boots (probe)|KiB"
 
 # --- density: many restored guests at once ------------------------------------------
@@ -138,6 +149,7 @@ for _ in $(seq "$density"); do
     "$vmm" --restore "$tmp/idle.snap" --mem 64M --serial none </dev/null >/dev/null 2>&1 &
     dense+=("$!")
     pids+=("$!")
+    disown "$!"
 done
 # every process running its vCPU thread (the guest runs, or halts in it)
 for _ in $(seq 600); do
@@ -152,8 +164,7 @@ t1=$(date +%s%N)
 sleep 2
 pss_d=$(pss_mean "${dense[@]}")
 used_mib=$(( (before_kib - $(awk '/^MemAvailable/ {print $2}' /proc/meminfo)) / 1024 ))
-kill -KILL "${dense[@]}" 2>/dev/null
-wait "${dense[@]}" 2>/dev/null
+stop "${dense[@]}"
 echo "$density guests restored from one snapshot: all running ($up up)|$(( (t1 - t0) / 1000000 ))|n/a|no peer run|ms"
 echo "$density guests restored from one snapshot: memory per guest (Pss)|$pss_d|n/a|no peer run|KiB"
 echo "$density guests restored from one snapshot: host memory taken|$used_mib|n/a|no peer run|MiB"
