@@ -6,8 +6,9 @@
  *
  * Saving needs a paused guest: vCPUs parked outside KVM_RUN. Each virtio
  * device is then quiesced (its lock held, a disk's requests in flight
- * completed into the rings) so that neither RAM nor any device changes
- * while the file is written; they resume together at the end.
+ * completed into the rings, the disk image flushed: its file is then the
+ * disk the guest saw) so that neither RAM nor any device changes while the
+ * file is written; they resume together at the end.
  */
 #include "herd/snapshot_vm.h"
 
@@ -115,9 +116,15 @@ int vm_snapshot(struct vm *vm, int fd, struct herd_err *err)
     if (!vcpu_pause_requested(&vm->pause))
         return herd_err_set(err, -EBUSY, "", "snapshot: the guest is running; pause it first");
     snap_writer_init(&w);
-    for (; quiesced < nr_pci_virtio(vm); quiesced++)
-        virtio_dev_quiesce(pci_virtio(vm, quiesced));
-    rc = save_all(&w, vm, err);
+    for (rc = 0; quiesced < nr_pci_virtio(vm) && !rc; quiesced++) {
+        rc = virtio_dev_quiesce(pci_virtio(vm, quiesced));
+        if (rc)
+            herd_err_set(err, rc, "", "snapshot: %s (pci %02x.0) could not be made consistent: %s",
+                         pci_virtio(vm, quiesced)->ops->name, pci_virtio(vm, quiesced)->pci.slot,
+                         strerror(-rc));
+    }
+    if (!rc)
+        rc = save_all(&w, vm, err);
     if (!rc)
         rc = snap_write(&w, fd, vm->mem.base, vm->mem.size, err);
     while (quiesced--)

@@ -100,8 +100,9 @@ struct virtio_dev_ops {
     void (*reset)(struct virtio_dev *dev);
     /* Optional, for snapshots (dev->lock held, vCPUs parked): finish work in
      * flight elsewhere (a disk's I/O) so that guest memory and the rings
-     * stop changing. */
-    void (*quiesce)(struct virtio_dev *dev);
+     * stop changing, and make the backend's files consistent (a disk's
+     * cached metadata written out). 0 or a negative errno. */
+    int (*quiesce)(struct virtio_dev *dev);
 };
 
 struct virtio_queue {
@@ -218,8 +219,10 @@ struct virtio_dev_state {
 
 /* Takes the device's lock and lets it finish work in flight (ops->quiesce):
  * from then on neither guest memory nor the device's state changes until
- * virtio_dev_unquiesce. vCPUs must be parked. */
-void virtio_dev_quiesce(struct virtio_dev *dev);
+ * virtio_dev_unquiesce, which must follow even when this fails (its
+ * result is the backend's: e.g. a disk whose flush failed). vCPUs must be
+ * parked. */
+int virtio_dev_quiesce(struct virtio_dev *dev);
 void virtio_dev_unquiesce(struct virtio_dev *dev);
 /* The transport's state (between quiesce and unquiesce). */
 void virtio_dev_save(const struct virtio_dev *dev, struct virtio_dev_state *out);

@@ -3,7 +3,9 @@
 # Snapshot and restore with the probe (docs/snapshot.md). A 2-vCPU probe counting
 # LAPIC timer ticks and writing its disk round by round (probe.tests=ticks
 # probe.ticks.disk=1) is paused and snapshotted through the control socket
-# (the file passed as SCM_RIGHTS), then stopped. Restored, it goes on from
+# (the file passed as SCM_RIGHTS); its qcow2 overlay, copied while it is
+# still paused, is the snapshot's disk (the snapshot flushed it); it then
+# runs on and is stopped. Restored, it goes on from
 # the next round: no tick doubled, the timer running, the sector it wrote
 # just before the snapshot read back intact, and it passes. Two guests
 # restored at once from the one snapshot, each on its own qcow2 overlay of
@@ -53,8 +55,9 @@ ROUNDS=30
 ask() { printf '%s\n' "$2" | "$client" "$1" -t 5 "${@:3}"; }
 
 # --- 1. a guest at work, paused and snapshotted ---------------------------------------
-truncate -s 16M "$tmp/disk.raw"
-"$vmm" --kernel "$probe" --mem 64M --cpus 2 --disk "path=$tmp/disk.raw,format=raw" \
+truncate -s 16M "$tmp/base.raw"
+qemu-img create -q -f qcow2 -b "$tmp/base.raw" -F raw "$tmp/orig.qcow2" 16M
+"$vmm" --kernel "$probe" --mem 64M --cpus 2 --disk "path=$tmp/orig.qcow2,format=qcow2" \
     --cmdline "probe.tests=boot,ticks probe.cpus=2 probe.mem=64M probe.ticks.disk=1 probe.ticks.rounds=$ROUNDS" \
     --serial "file:$tmp/orig.log" --control "$tmp/vm.sock" </dev/null >"$tmp/orig.vmm" 2>&1 &
 orig=$!
@@ -76,6 +79,14 @@ grep -q 'regular file' <<<"$out" || fail "snapshot into /dev/null: '$out'"
 out=$(ask "$tmp/vm.sock" '{"cmd":"snapshot","id":7}' -F "$tmp/g.snap")
 [ "$out" = '{"ok":true,"id":7}' ] || fail "snapshot: '$out'"
 last=$(grep -oE 'ticks: round [0-9]+' "$tmp/orig.log" | tail -n1 | awk '{print $3}')
+# The overlay copied while the guest is still paused is the snapshot's disk:
+# the snapshot flushed it (qcow2 metadata is cached write-back). Then the
+# guest runs on and writes more; the copy must not care.
+cp --sparse=always "$tmp/orig.qcow2" "$tmp/parent.qcow2"
+out=$(ask "$tmp/vm.sock" '{"cmd":"resume"}')
+[ "$out" = '{"ok":true}' ] || fail "resume after the snapshot: '$out'"
+wait_for_line 0 "$tmp/orig.log" "ticks: round $((last + 3)) " 30 "$orig" ||
+    fail "the original did not go on after the snapshot"
 out=$(ask "$tmp/vm.sock" '{"cmd":"stop"}')
 wait_bounded "$orig" 30 >/dev/null
 echo "snapshot at round $last: $(stat -c %s "$tmp/g.snap") bytes, $(du -k "$tmp/g.snap" | cut -f1) KiB on disk"
@@ -104,17 +115,16 @@ check_restored() {
 }
 
 # --- 2. one restore goes on where it stopped ---------------------------------------
-cp "$tmp/disk.raw" "$tmp/parent.raw"
-cp "$tmp/disk.raw" "$tmp/one.raw"
-restore one "path=$tmp/one.raw,format=raw"
+cp --sparse=always "$tmp/parent.qcow2" "$tmp/one.qcow2"
+restore one "path=$tmp/one.qcow2,format=qcow2"
 check_restored one "$!"
 grep -q "restored from .*RAM mapped copy-on-write" "$tmp/one.vmm" || fail "one: no 'restored' line"
 
 # --- 3. two clones of one snapshot at once, each on its own overlay -----------------
-sum=$(sha256sum < "$tmp/parent.raw")
-chmod a-w "$tmp/parent.raw"
+sum=$(sha256sum < "$tmp/parent.qcow2")
+chmod a-w "$tmp/parent.qcow2"
 for c in c1 c2; do
-    qemu-img create -q -f qcow2 -b "$tmp/parent.raw" -F raw "$tmp/$c.qcow2" 16M
+    qemu-img create -q -f qcow2 -b "$tmp/parent.qcow2" -F qcow2 "$tmp/$c.qcow2" 16M
 done
 restore c1 "path=$tmp/c1.qcow2,format=qcow2"
 p1=$!
@@ -123,7 +133,8 @@ p2=$!
 check_restored c1 "$p1"
 check_restored c2 "$p2"
 grep -q "RAM copied" "$tmp/c2.vmm" || fail "c2: --restore-mem copy not reported"
-[ "$(sha256sum < "$tmp/parent.raw")" = "$sum" ] || fail "the clones' parent image changed"
+[ "$(sha256sum < "$tmp/parent.qcow2")" = "$sum" ] || fail "the clones' parent image changed"
+qemu-img check -q "$tmp/parent.qcow2" || fail "qemu-img check of the snapshot-time overlay copy"
 for c in c1 c2; do
     qemu-img check -q "$tmp/$c.qcow2" || fail "$c: qemu-img check of its overlay"
 done
@@ -224,7 +235,7 @@ EOF
 refused() {
     local name=$1 snap=$2 want=$3 status
     rm -f "$tmp/h.raw"
-    cp "$tmp/parent.raw" "$tmp/h.raw"
+    truncate -s 16M "$tmp/h.raw"
     chmod u+w "$tmp/h.raw"
     timeout 30 "$vmm" --restore "$tmp/$snap.snap" --mem 64M --cpus 2 --disk "path=$tmp/h.raw,format=raw" \
         --serial "file:$tmp/$name.log" "${@:4}" </dev/null >"$tmp/$name.vmm" 2>&1
@@ -248,7 +259,7 @@ patch "$tmp/g.snap" "$tmp/flip.snap" "b[state_off + 200] ^= 0x40; raw = True"
 refused flip flip "state checksum mismatch"
 refused cpus g "give --cpus 2 --mem 64M" --cpus 1
 refused mem g "give --cpus 2 --mem 64M" --mem 128M
-refused disks g "disks and" --disk "path=$tmp/parent.raw,format=raw,readonly=on"
+refused disks g "disks and" --disk "path=$tmp/base.raw,format=raw,readonly=on"
 # Section numbers: enum snap_section_type in include/herd/snapshot.h.
 # SNAP_S_VCPU_CPUID = 11: entries of 40 bytes (function, index, flags, eax,
 # ebx, ecx, edx, padding); the second entry's EDX changes one bit.

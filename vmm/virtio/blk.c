@@ -276,14 +276,20 @@ static void blk_reset(struct virtio_dev *dev)
             blk->slots[q][i].busy = false;
 }
 
-/* Snapshot: requests in flight complete (into the rings, as usual) first. */
-static void blk_quiesce(struct virtio_dev *dev)
+/* Snapshot: requests in flight complete (into the rings, as usual) first;
+ * then the image is flushed, so that its file holds every completed write
+ * and the metadata that finds it (qcow2 caches tables write-back): a copy
+ * of it taken now is the disk the snapshot's guest saw. Nothing else can
+ * reach the image meanwhile: the I/O thread waits for dev->lock and the
+ * worker has nothing queued. */
+static int blk_quiesce(struct virtio_dev *dev)
 {
     struct virtio_blk *blk = blk_of(dev);
 
     while (blockdev_aio_inflight(blk->bd))
         blockdev_aio_reap(blk->bd, 1);
     blockdev_aio_reap(blk->bd, 0);
+    return blockdev_flush(blk->bd);
 }
 
 struct virtio_dev *virtio_blk_dev(struct virtio_blk *blk)

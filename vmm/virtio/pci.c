@@ -543,11 +543,10 @@ static void build_config_space(struct virtio_dev *dev)
 
 /* ---- snapshots ---------------------------------------------------------------- */
 
-void virtio_dev_quiesce(struct virtio_dev *dev)
+int virtio_dev_quiesce(struct virtio_dev *dev)
 {
     pthread_mutex_lock(&dev->lock);
-    if (dev->ops->quiesce)
-        dev->ops->quiesce(dev);
+    return dev->ops->quiesce ? dev->ops->quiesce(dev) : 0;
 }
 
 void virtio_dev_unquiesce(struct virtio_dev *dev)
