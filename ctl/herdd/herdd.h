@@ -202,6 +202,9 @@ struct hd_vm {
     int64_t spawn_ns;
     off_t console_off;
     char console_carry[128];
+    bool snap_ready;    /* restored from a snapshot of a ready guest: ready once
+                         * herd-vmm logs "restored from" past vmmlog_off */
+    off_t vmmlog_off;   /* vmm.log's size when this herd-vmm was spawned */
     /* the console pipe (console.c): herd-vmm writes STATE/vms/NAME/console.pipe,
      * herdd appends what it reads to console.log, capped and rotated */
     bool con_open;

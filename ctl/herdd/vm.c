@@ -699,12 +699,13 @@ static void vmm_log_rotate(const struct hd_config *cfg, const char *vmmlog)
 /* A restored guest: its snapshot's file (herd-vmm --restore) and seed
  * copy, if the source had a seed. The file stays root's and 0400: herd-vmm
  * opens it before it drops to the guest's uid (docs/security.md). */
-static int restore_prepare(struct hd_res *r, const struct hd_vm *vm, struct start_files *f,
+static int restore_prepare(struct hd_res *r, struct hd_vm *vm, struct start_files *f,
                            const char *resume, struct hd_err *err)
 {
     struct hd_snap_info si;
 
     f->restore[0] = 0;
+    vm->snap_ready = false;
     if (resume) {
         /* its own snapshot, just taken: RAM copied, so the guest does not
          * hold the snapshot's file */
@@ -719,6 +720,7 @@ static int restore_prepare(struct hd_res *r, const struct hd_vm *vm, struct star
         return -1;
     }
     json_decref(si.nics);
+    vm->snap_ready = si.ready;
     hd_snapshot_path(r->cfg, vm->snapshot, HD_SNAP_FILE, f->restore, sizeof(f->restore));
     f->snap_seed = si.seed;
     if (si.seed)
@@ -753,6 +755,8 @@ static int start_prepare(struct hd_res *r, struct hd_vm *vm, const struct hd_tem
         return -1;
     }
     vmm_log_rotate(r->cfg, f->vmmlog);
+    struct stat vst;
+    vm->vmmlog_off = stat(f->vmmlog, &vst) == 0 ? vst.st_size : 0;
     return 0;
 }
 

@@ -1,30 +1,35 @@
 #!/bin/bash
 # herd-test-needs: kvm
-# herdd's snapshots (docs/snapshot.md "herdd"): a 1-vCPU probe guest counting
+# herdd's snapshots (docs/herdd.md "Snapshots"): a 1-vCPU probe guest counting
 # timer ticks and writing its disk round by round (probe.tests=boot,ticks
-# probe.ticks.disk=1) is snapshotted through herdctl while it runs; it runs
-# on and passes. Two guests created from the snapshot (`vm create --snapshot`)
-# go on from the round after the snapshot, read back the sector written
-# before it, and pass; each has its own MAC (told by herd-vmm's config
-# change), tap, uid and overlay over the snapshot's disk copy, which they do
-# not change; the template's parent is untouched. Refusals with their status
-# and field, nothing left behind: bad and taken names, unknown fields, an
-# unknown guest, a guest that does not run, a clone with a shape of its own,
-# an unknown snapshot, rm of a snapshot while a clone runs, rm of a template
-# under a snapshot. At the end (guests and snapshots removed): no herd-vmm,
-# no tap, nothing of theirs in the state dir.
+# probe.ticks.disk=1, 40 ms rounds: a round that spans the source's own
+# restart is over twice that, which the probe allows for) is snapshotted
+# through herdctl while it runs; it goes on (restarted from its snapshot,
+# RAM copied, same MAC, console kept) and passes. Two guests created from
+# the snapshot (`vm create --snapshot`) go on from the round after the
+# snapshot, read back the sector written before it, and pass; each has its
+# own MAC (herd-vmm reports the change), tap, uid and overlay over the
+# snapshot's disk copy, which they do not change; the template's parent is
+# untouched; the snapshot's files are root's 0400. A ready idle guest
+# snapshotted while paused stays paused, and its clone is ready. Refusals
+# with their status and field, nothing left behind: bad, empty, missing and
+# taken names, unknown fields, not JSON, an unknown guest, guests that do
+# not run, a restored guest, a clone with a shape of its own, an unknown
+# snapshot, rm of a snapshot while clones exist, rm of a template under a
+# snapshot. At the end (guests and snapshots removed): no herd-vmm, no tap,
+# nothing of theirs in the state dir; audit entries and events.
 # Exit 0 pass, 77 skip, else fail.
 set -u
 . "$(dirname "$0")/herdd-lib.sh"
 . "$(dirname "$0")/common.sh"
 
-ROUNDS=40
+ROUNDS=200
 write_config "users: {0: [sysadmin, secadmin, auditor]}
 capacity: {cpu_overcommit: 16}"
 start_herdd
 make_parent
 hc template add ticks --image "$parent" --format raw --kernel "$probe" --cpus 1 --mem 64M \
-    --cmdline "probe.tests=boot,ticks probe.cpus=1 probe.mem=64M probe.ticks.disk=1 probe.ticks.rounds=$ROUNDS" \
+    --cmdline "probe.tests=boot,ticks probe.cpus=1 probe.mem=64M probe.ticks.disk=1 probe.ticks.rounds=$ROUNDS probe.ticks.report=40" \
     --nic communication >/dev/null || fail "template add"
 
 console() { echo "$tmp/state/vms/$1/console.log"; }
@@ -72,7 +77,7 @@ args=$(tr '\0' ' ' < /proc/"$new_pid"/cmdline)
 grep -q -- "--restore $tmp/state/snapshots/s1/vm.snap --restore-mem copy" <<<"$args" ||
     fail "src goes on with: $args"
 after=$(rounds src | tail -n1)
-[ -n "$before" ] && [ "$after" -lt $((ROUNDS - 10)) ] || fail "src was too far ($after) for the test to mean much"
+[ -n "$before" ] && [ "$after" -lt $((ROUNDS - 50)) ] || fail "src was too far ($after) for the test to mean much"
 hc snapshot ls
 snap=$(hc --json snapshot show s1)
 dir=$tmp/state/snapshots/s1
@@ -104,6 +109,7 @@ for c in c1 c2; do
     hc vm create "$c" --snapshot s1 --start || fail "vm create $c --snapshot s1"
 done
 expect "rm while clones run" 409 name "$(api DELETE /v1/snapshots/s1)"
+[ "$(vm_field c1 'd["ready"]')" = False ] || fail "c1 is ready, but src was not when the snapshot was taken"
 [ -f "$dir/vm.snap" ] || fail "a refused rm removed the snapshot's file"
 for c in c1 c2; do
     args=$(tr '\0' ' ' < /proc/"$(vm_field "$c" 'd["pid"]')"/cmdline)
@@ -141,16 +147,34 @@ for v in src c1 c2; do
     for _ in $(seq 50); do wait_for_state "$v" && break; sleep 0.1; done
     qemu-img check -q "$tmp/state/vms/$v/disk.qcow2" || fail "qemu-img check $v"
 done
-expect "snapshot of an exited guest" 409 state "$(api POST /v1/vms/src/snapshot '{"name":"s2"}')"
-[ "$(snap_files | grep -c /s2)" = 0 ] || fail "a refused snapshot left files"
+expect "snapshot of an exited guest" 409 state "$(api POST /v1/vms/src/snapshot '{"name":"s3"}')"
+[ "$(snap_files | grep -c /s3)" = 0 ] || fail "a refused snapshot left files"
+
+echo "== a ready guest's snapshot, taken while paused: it stays paused, its clone is ready"
+hc template add idle --image "$parent" --format raw --kernel "$probe" --mem 64M \
+    --cmdline "probe.tests=boot probe.idle=1" --nic communication >/dev/null || fail "template add idle"
+hc vm create w1 --template idle --start >/dev/null || fail "vm create w1"
+wait_ready w1 || fail "w1 never became ready"
+hc vm pause w1 >/dev/null || fail "pause w1"
+hc vm snapshot w1 s2 >/dev/null || fail "vm snapshot w1 s2 (paused)"
+[ "$(vm_field w1 'd["state"]')" = paused ] || fail "w1 is not paused again after its snapshot"
+[ "$(jget "$(hc --json snapshot show s2)" 'd["ready"]')" = True ] || fail "s2 does not record w1 as ready"
+hc vm create w2 --snapshot s2 --start >/dev/null || fail "vm create w2 --snapshot s2"
+wait_ready w2 20 || fail "w2 is not ready (restored from a snapshot of a ready guest)"
+expect "snapshot of a restored guest" 409 vm "$(api POST /v1/vms/w2/snapshot '{"name":"s3"}')"
+[ "$(snap_files | grep -c /s3)" = 0 ] || fail "a refused snapshot left files"
+hc vm resume w1 >/dev/null || fail "resume w1"
+[ "$(vm_field w1 'd["state"]')" = running ] || fail "w1 does not run after resume"
 
 echo "== remove everything"
 expect "rm while clones exist" 409 name "$(api DELETE /v1/snapshots/s1)"
-for v in c1 c2 src idle; do hc vm rm --force "$v" >/dev/null || fail "vm rm $v"; done
+for v in c1 c2 src idle w1 w2; do hc vm rm --force "$v" >/dev/null || fail "vm rm $v"; done
 hc snapshot rm s1 || fail "snapshot rm s1"
+hc snapshot rm s2 >/dev/null || fail "snapshot rm s2"
 expect "snapshot gone" 404 name "$(api GET /v1/snapshots/s1)"
 [ -z "$(snap_files)" ] || fail "snapshot files left: $(snap_files)"
 hc template rm ticks >/dev/null || fail "template rm after the snapshot went"
+hc template rm idle >/dev/null || fail "template rm idle"
 check_nothing_left
 hc --json audit ls 200 | grep -q 'POST /v1/vms/src/snapshot' || fail "the snapshot is not in the audit log"
 events=$(api GET '/v1/events?type=snapshot.')
