@@ -1,18 +1,19 @@
 /*
- * Snapshots of guests (layer 2, docs/herdd.md "Layers"; docs/snapshot.md
- * "herdd"). A snapshot is STATE/snapshots/NAME/:
+ * Snapshots of guests (layer 2, docs/herdd.md "Layers" and "Snapshots";
+ * docs/snapshot.md "herdd"). A snapshot is STATE/snapshots/NAME/:
  *   vm.snap     herd-vmm's snapshot file (RAM and device state), written by
  *               herd-vmm into a descriptor herdd opened (O_CREAT|O_EXCL)
- *   disk.qcow2  a sparse copy of the guest's overlay, taken while it was
- *               paused: a qcow2 delta over the template's chain
+ *   disk.qcow2  a sparse copy of the guest's overlay, taken once herd-vmm
+ *               has stopped and flushed it: a qcow2 delta over the
+ *               template's chain
  *   seed.iso    a copy of its cloud-init seed, when it had one
  * all root's and read-only (herd-vmm opens them before it drops to the
  * guest's uid), and a record in the database (the document the API shows).
  * Guests restored from it (vm.c) get their own overlay over disk.qcow2.
  *
- * The source guest is marked busy for the whole time (no stop, rm or second
- * snapshot meanwhile) and paused only between the pause and resume requests
- * on its control socket; its record's state stays what it was.
+ * This file has the steps (begin, write, copy, commit, abort), listing and
+ * removal; vm.c runs the steps around its own stop and start of the guest,
+ * which is marked busy throughout (no stop, rm or second snapshot meanwhile).
  */
 #include <errno.h>
 #include <fcntl.h>

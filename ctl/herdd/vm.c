@@ -1,6 +1,9 @@
 /* Guests: create (overlay + taps), start (spawn herd-vmm), stop/kill/pause/
- * resume/reboot, rm, logs. Every guest lives in STATE/vms/NAME/:
- *   disk.qcow2   its overlay (backing file + backing format = the template's)
+ * resume/reboot, rm, logs, snapshots (snapshot.c's steps around a stop and a
+ * restore). Every guest lives in STATE/vms/NAME/:
+ *   disk.qcow2   its overlay (backing file + backing format = the template's,
+ *                or for a guest restored from a snapshot the snapshot's
+ *                disk copy, qcow2)
  *   console.log  its serial console (herd-vmm --serial file:...)
  *   vmm.log      herd-vmm's own stderr
  * and its control socket is STATE/run/<id>/ctl.sock (short, whatever the
