@@ -436,6 +436,9 @@ json_t *hd_snapshot_list(struct hd_store *st);
 json_t *hd_snapshot_get(struct hd_store *st, const char *name, struct hd_err *err);
 /* 409 while a guest restored from it exists. Store lock not held. */
 int hd_snapshot_rm(struct hd_res *r, const char *name, struct hd_err *err);
+/* At start: removes every STATE/snapshots/X that has no record (a snapshot
+ * herdd was taking when it died), one log line each. */
+void hd_snapshot_sweep(struct hd_res *r);
 /* What a guest restored from a snapshot is made of (store lock held). */
 struct hd_snap_info {
     char tmpl[HD_NAME_MAX + 1];

@@ -15,6 +15,7 @@
  * removal; vm.c runs the steps around its own stop and start of the guest,
  * which is marked busy throughout (no stop, rm or second snapshot meanwhile).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -436,4 +437,31 @@ int hd_snapshot_info(struct hd_store *st, const char *name, const char *field,
     }
     json_decref(d);
     return 0;
+}
+
+void hd_snapshot_sweep(struct hd_res *r)
+{
+    char top[4096];
+    hd_snapshot_path(r->cfg, NULL, NULL, top, sizeof(top));
+    DIR *d = opendir(top);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!hd_name_ok(e->d_name))
+            continue; /* ".", "..", and nothing herdd names */
+        pthread_mutex_lock(&r->st->mu);
+        json_t *rec = hd_db_snapshots(r->st, e->d_name);
+        pthread_mutex_unlock(&r->st->mu);
+        if (rec) {
+            json_decref(rec);
+            continue;
+        }
+        struct hd_snap_take tk = {.dir_made = true};
+        snprintf(tk.name, sizeof(tk.name), "%s", e->d_name);
+        take_paths(r->cfg, &tk);
+        hd_snapshot_abort(r->cfg, &tk);
+        fprintf(stderr, "herdd: removed %s: a snapshot cut short (no record)\n", tk.dir);
+    }
+    closedir(d);
 }

@@ -16,7 +16,9 @@
 # not run, a restored guest, a clone with a shape of its own, an unknown
 # snapshot, rm of a snapshot while clones exist, rm of a template under a
 # snapshot. At the end (guests and snapshots removed): no herd-vmm, no tap,
-# nothing of theirs in the state dir; audit entries and events.
+# nothing of theirs in the state dir; audit entries and events; a
+# snapshot directory without a record (herdd killed while taking it) is
+# removed when herdd starts.
 # Exit 0 pass, 77 skip, else fail.
 set -u
 . "$(dirname "$0")/herdd-lib.sh"
@@ -175,8 +177,16 @@ expect "snapshot gone" 404 name "$(api GET /v1/snapshots/s1)"
 hc template rm ticks >/dev/null || fail "template rm after the snapshot went"
 hc template rm idle >/dev/null || fail "template rm idle"
 check_nothing_left
+
 hc --json audit ls 200 | grep -q 'POST /v1/vms/src/snapshot' || fail "the snapshot is not in the audit log"
 events=$(api GET '/v1/events?type=snapshot.')
 grep -q snapshot.created <<<"$events" && grep -q snapshot.removed <<<"$events" ||
     fail "snapshot events missing: $events"
+
+echo "== a snapshot cut short by a crash is swept at start"
+stop_herdd KILL
+mkdir -p "$tmp/state/snapshots/cut" && echo partial > "$tmp/state/snapshots/cut/vm.snap"
+start_herdd
+[ -z "$(snap_files)" ] || fail "the leftover of a cut snapshot is still there: $(snap_files)"
+grep -q "removed .*/snapshots/cut: a snapshot cut short" "$tmp/herdd.log" || fail "no log line for the sweep"
 finish
