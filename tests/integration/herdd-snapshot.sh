@@ -10,7 +10,8 @@
 # own MAC (herd-vmm reports the change), tap, uid and overlay over the
 # snapshot's disk copy, which they do not change; the template's parent is
 # untouched; the snapshot's files are root's 0400. A ready idle guest
-# snapshotted while paused stays paused, and its clone is ready. Refusals
+# snapshotted while paused stays paused, and its clone (with the copy of its
+# cloud-init seed disk) is ready. Refusals
 # with their status and field, nothing left behind: bad, empty, missing and
 # taken names, unknown fields, not JSON, an unknown guest, guests that do
 # not run, a restored guest, a clone with a shape of its own, an unknown
@@ -154,7 +155,8 @@ expect "snapshot of an exited guest" 409 state "$(api POST /v1/vms/src/snapshot 
 echo "== a ready guest's snapshot, taken while paused: it stays paused, its clone is ready"
 hc template add idle --image "$parent" --format raw --kernel "$probe" --mem 64M \
     --cmdline "probe.tests=boot probe.idle=1" --nic communication >/dev/null || fail "template add idle"
-hc vm create w1 --template idle --start >/dev/null || fail "vm create w1"
+out=$(api POST /v1/vms '{"name":"w1","template":"idle","start":true,"cloud_init":{"hostname":"w1"}}')
+[ "$(status_of "$out")" = 201 ] || fail "create w1 (with a seed disk): $out"
 wait_ready w1 || fail "w1 never became ready"
 hc vm pause w1 >/dev/null || fail "pause w1"
 hc vm snapshot w1 s2 >/dev/null || fail "vm snapshot w1 s2 (paused)"
@@ -162,6 +164,9 @@ hc vm snapshot w1 s2 >/dev/null || fail "vm snapshot w1 s2 (paused)"
 [ "$(jget "$(hc --json snapshot show s2)" 'd["ready"]')" = True ] || fail "s2 does not record w1 as ready"
 hc vm create w2 --snapshot s2 --start >/dev/null || fail "vm create w2 --snapshot s2"
 wait_ready w2 20 || fail "w2 is not ready (restored from a snapshot of a ready guest)"
+[ "$(stat -c '%U %a' "$tmp/state/snapshots/s2/seed.iso")" = "root 400" ] || fail "s2 has no seed copy"
+grep -q -- "--disk path=$tmp/state/snapshots/s2/seed.iso,format=raw,readonly=on" \
+    <<<"$(tr '\0' ' ' < /proc/"$(vm_field w2 'd["pid"]')"/cmdline)" || fail "w2 does not attach s2's seed copy"
 expect "snapshot of a restored guest" 409 vm "$(api POST /v1/vms/w2/snapshot '{"name":"s3"}')"
 [ "$(snap_files | grep -c /s3)" = 0 ] || fail "a refused snapshot left files"
 hc vm resume w1 >/dev/null || fail "resume w1"
