@@ -423,6 +423,7 @@ struct hd_snap_take {
     struct hd_chain pin;        /* the template's chain under the overlay */
     char disk[4096];            /* the guest's overlay */
     char dir[4096], file[4200], copy[4200], seed_copy[4200];
+    char seed_src[4200];        /* its seed disk (its own, or its snapshot's copy) */
     bool dir_made;
 };
 int hd_snapshot_begin(struct hd_res *r, const char *vm, json_t *body, struct hd_snap_take *tk,
@@ -434,11 +435,17 @@ int hd_snapshot_commit(struct hd_store *st, struct hd_snap_take *tk, json_t **ou
 void hd_snapshot_abort(const struct hd_config *cfg, struct hd_snap_take *tk);
 json_t *hd_snapshot_list(struct hd_store *st);
 json_t *hd_snapshot_get(struct hd_store *st, const char *name, struct hd_err *err);
-/* 409 while a guest restored from it exists. Store lock not held. */
+/* 409 while a guest restored from it exists, or a snapshot whose disk
+ * copy stands on it. Store lock not held. */
 int hd_snapshot_rm(struct hd_res *r, const char *name, struct hd_err *err);
 /* At start: removes every STATE/snapshots/X that has no record (a snapshot
  * herdd was taking when it died), one log line each. */
 void hd_snapshot_sweep(struct hd_res *r);
+/* Puts snapshot name's disk copy, and those of the snapshots it stands on
+ * (a snapshot of a restored guest has a "parent"), in front of pin (the
+ * template's chain). Store lock held. */
+int hd_snapshot_chain(struct hd_store *st, const char *name, struct hd_chain *pin,
+                      struct hd_err *err);
 /* What a guest restored from a snapshot is made of (store lock held). */
 struct hd_snap_info {
     char tmpl[HD_NAME_MAX + 1];

@@ -39,6 +39,61 @@ void hd_snapshot_path(const struct hd_config *cfg, const char *name, const char 
         snprintf(out, size, "%s/snapshots", cfg->state_dir);
 }
 
+/* The snapshot a snapshot's disk copy stands on ("parent": it was taken of
+ * a guest restored from that one), "" when none. Store lock held. */
+static void parent_of(struct hd_store *st, const char *name, char out[HD_NAME_MAX + 1])
+{
+    json_t *d = hd_db_snapshots(st, name);
+    const char *p = json_string_value(json_object_get(d, "parent"));
+    snprintf(out, HD_NAME_MAX + 1, "%s", p && hd_name_ok(p) ? p : "");
+    json_decref(d);
+}
+
+static int chain_prepend(struct hd_chain *pin, const char *path, const char *fmt,
+                         struct hd_err *err)
+{
+    if (pin->n >= HD_CHAIN_MAX)
+        return hd_fail(err, 409, "disk", "the snapshot's chain is longer than %d", HD_CHAIN_MAX);
+    char *p = strdup(path), *f = strdup(fmt);
+    if (!p || !f) {
+        free(p);
+        free(f);
+        return hd_fail(err, 500, "disk", "out of memory");
+    }
+    memmove(&pin->path[1], &pin->path[0], pin->n * sizeof(pin->path[0]));
+    memmove(&pin->format[1], &pin->format[0], pin->n * sizeof(pin->format[0]));
+    pin->path[0] = p;
+    pin->format[0] = f;
+    pin->n++;
+    return 0;
+}
+
+int hd_snapshot_chain(struct hd_store *st, const char *name, struct hd_chain *pin,
+                      struct hd_err *err)
+{
+    char names[HD_CHAIN_MAX][HD_NAME_MAX + 1];
+    unsigned n = 0;
+
+    snprintf(names[n++], sizeof(names[0]), "%s", name);
+    for (;;) {
+        char parent[HD_NAME_MAX + 1];
+        parent_of(st, names[n - 1], parent);
+        if (!parent[0])
+            break;
+        if (n == HD_CHAIN_MAX)
+            return hd_fail(err, 409, "disk", "snapshot '%s' stands on more than %d others",
+                           name, HD_CHAIN_MAX - 1);
+        snprintf(names[n++], sizeof(names[0]), "%s", parent);
+    }
+    while (n--) { /* the oldest first: each later copy goes in front of it */
+        char copy[4096];
+        hd_snapshot_path(st->cfg, names[n], HD_SNAP_DISK, copy, sizeof(copy));
+        if (chain_prepend(pin, copy, "qcow2", err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 static void take_paths(const struct hd_config *cfg, struct hd_snap_take *tk)
 {
     hd_snapshot_path(cfg, tk->name, NULL, tk->dir, sizeof(tk->dir));
@@ -99,9 +154,6 @@ static int source_check(struct hd_res *r, const char *vmname, const char *name,
                        "or paused guest", vmname, vm->state);
     if (!r->vmm_has_control)
         return hd_fail(err, 501, "", "this herd-vmm has no control socket (--control)");
-    if (vm->snapshot[0])
-        return hd_fail(err, 409, "vm", "guest '%s' was restored from snapshot '%s': snapshots "
-                       "of restored guests are not supported yet", vmname, vm->snapshot);
     if (vm->resources)
         return hd_fail(err, 409, "vm", "guest '%s' has a range resource disk: not supported "
                        "in snapshots yet", vmname);
@@ -128,6 +180,25 @@ static int dir_make(const struct hd_config *cfg, struct hd_snap_take *tk, struct
     return 0;
 }
 
+/* The guest's seed disk, if it has one: its own, or (restored) its
+ * snapshot's copy. */
+static void seed_source(struct hd_store *st, const struct hd_vm *vm, struct hd_snap_take *tk)
+{
+    struct hd_snap_info si;
+    struct hd_err ignored = {0};
+
+    tk->seed = false;
+    if (vm->cloud_init) {
+        tk->seed = true;
+        hd_seed_path(vm, tk->seed_src, sizeof(tk->seed_src));
+    } else if (vm->snapshot[0] && hd_snapshot_info(st, vm->snapshot, "", &si, &ignored) == 0) {
+        json_decref(si.nics);
+        tk->seed = si.seed;
+        hd_snapshot_path(st->cfg, vm->snapshot, HD_SNAP_SEED, tk->seed_src,
+                         sizeof(tk->seed_src));
+    }
+}
+
 int hd_snapshot_begin(struct hd_res *r, const char *vmname, json_t *body,
                       struct hd_snap_take *tk, struct hd_err *err)
 {
@@ -143,12 +214,13 @@ int hd_snapshot_begin(struct hd_res *r, const char *vmname, json_t *body,
         return hd_fail(err, 409, "vm", "template '%s' of guest '%s' is gone", vm->tmpl, vmname);
     if (hd_chain_of(r->cfg, t->image, t->format, "template", &tk->pin, err) < 0)
         return -1;
-    if (dir_make(r->cfg, tk, err) < 0) {
+    if ((vm->snapshot[0] && hd_snapshot_chain(r->st, vm->snapshot, &tk->pin, err) < 0) ||
+        dir_make(r->cfg, tk, err) < 0) {
         hd_chain_free(&tk->pin);
         return -1;
     }
     tk->vm = vm;
-    tk->seed = vm->cloud_init != NULL;
+    seed_source(r->st, vm, tk);
     tk->ready = vm->ready;
     hd_vm_path(vm, "disk.qcow2", tk->disk, sizeof(tk->disk));
     vm->busy = true;
@@ -262,12 +334,8 @@ int hd_snapshot_copy_disks(struct hd_snap_take *tk, struct hd_err *err)
     /* the copy must name the template's chain, as the guest's overlay had to */
     if (hd_chain_verify(tk->copy, &tk->pin, err) < 0)
         return -1;
-    if (tk->seed) {
-        char seed[4096];
-        hd_seed_path(tk->vm, seed, sizeof(seed));
-        if (copy_sparse(seed, tk->seed_copy, "seed", err) < 0)
-            return -1;
-    }
+    if (tk->seed && copy_sparse(tk->seed_src, tk->seed_copy, "seed", err) < 0)
+        return -1;
     return 0;
 }
 
@@ -320,11 +388,13 @@ static json_t *snap_doc(const struct hd_snap_take *tk)
             json_object_set_new(o, "segment", json_string(n->segment));
         json_array_append_new(nics, o);
     }
-    return json_pack("{ss ss ss si sI sI sb sb so so so so}", "name", tk->name, "vm", vm->name,
+    json_t *doc = json_pack("{ss ss ss si sI sI sb sb so so so so}", "name", tk->name, "vm", vm->name,
                      "template", vm->tmpl, "cpus", (int)vm->cpus, "mem", (json_int_t)vm->mem,
                      "created", (json_int_t)hd_now_ms(), "ready", tk->ready, "seed", tk->seed,
                      "dir", json_string(tk->dir), "file", file_json(tk->file), "disks",
                      disks_json(tk), "nics", nics);
+    json_object_set_new(doc, "parent", vm->snapshot[0] ? json_string(vm->snapshot) : json_null());
+    return doc;
 }
 
 int hd_snapshot_commit(struct hd_store *st, struct hd_snap_take *tk, json_t **out,
@@ -384,8 +454,28 @@ json_t *hd_snapshot_get(struct hd_store *st, const char *name, struct hd_err *er
     return d;
 }
 
+/* Store lock held: a snapshot whose parent is name, into child. */
+static bool child_of(struct hd_store *st, const char *name, char child[HD_NAME_MAX + 1])
+{
+    json_t *all = hd_db_snapshots(st, NULL);
+    size_t i;
+    json_t *d;
+    bool found = false;
+    json_array_foreach(all, i, d) {
+        const char *p = json_string_value(json_object_get(d, "parent"));
+        const char *n = json_string_value(json_object_get(d, "name"));
+        if (!found && p && n && !strcmp(p, name)) {
+            snprintf(child, HD_NAME_MAX + 1, "%s", n);
+            found = true;
+        }
+    }
+    json_decref(all);
+    return found;
+}
+
 int hd_snapshot_rm(struct hd_res *r, const char *name, struct hd_err *err)
 {
+    char child[HD_NAME_MAX + 1];
     struct hd_store *st = r->st;
     struct hd_snap_take tk = {.dir_made = true};
     const char *one;
@@ -399,6 +489,9 @@ int hd_snapshot_rm(struct hd_res *r, const char *name, struct hd_err *err)
     else if (users)
         rc = hd_fail(err, 409, "name", "snapshot '%s' is used by %u guest(s) (e.g. %s): their "
                      "RAM maps its file and their disks stand on its copy", name, users, one);
+    else if (child_of(st, name, child))
+        rc = hd_fail(err, 409, "name", "snapshot '%s' is the parent of snapshot '%s' (its disk "
+                     "copy stands on this one's): remove that first", name, child);
     else if (hd_db_delete_snapshot(st, name) < 0)
         rc = hd_fail(err, 500, "", "database write failed");
     pthread_mutex_unlock(&st->mu);

@@ -573,46 +573,28 @@ static int pidfd_open_(pid_t pid)
     return (int)syscall(SYS_pidfd_open, pid, 0);
 }
 
+/* A restored guest's overlay stands on its snapshot's disk copy, which
+ * stands on its parent snapshot's copy (if any) and so on down to the
+ * template's chain (hd_snapshot_chain): the copies go in front. */
+static int chain_prepend_snapshot(struct hd_store *st, const struct hd_vm *vm,
+                                  struct hd_chain *pin, struct hd_err *err)
+{
+    return vm->snapshot[0] ? hd_snapshot_chain(st, vm->snapshot, pin, err) : 0;
+}
+
 /* The guest's pinned chain (pin), after checking that the overlay (which
  * the guest's herd-vmm could write) names that chain and nothing else, and
  * that the template's files are still where image_dirs allows. A refusal
  * is announced (the request that asked for the start, or the supervisor's
  * restart, is audited with its message): it means a compromised guest or a
  * changed image directory. */
-/* A restored guest's overlay stands on the snapshot's disk copy (herdd's
- * own file, checked against the template's chain when the snapshot was
- * taken), which stands on the template's chain: the copy goes in front. */
-static int chain_prepend_snapshot(const struct hd_config *cfg, const struct hd_vm *vm,
-                                  struct hd_chain *pin, struct hd_err *err)
-{
-    char copy[4096];
-
-    if (!vm->snapshot[0])
-        return 0;
-    if (pin->n >= HD_CHAIN_MAX)
-        return hd_fail(err, 409, "disk", "the snapshot's chain is longer than %d", HD_CHAIN_MAX);
-    hd_snapshot_path(cfg, vm->snapshot, HD_SNAP_DISK, copy, sizeof(copy));
-    char *p = strdup(copy), *f = strdup("qcow2");
-    if (!p || !f) {
-        free(p);
-        free(f);
-        return hd_fail(err, 500, "disk", "out of memory");
-    }
-    memmove(&pin->path[1], &pin->path[0], pin->n * sizeof(pin->path[0]));
-    memmove(&pin->format[1], &pin->format[0], pin->n * sizeof(pin->format[0]));
-    pin->path[0] = p;
-    pin->format[0] = f;
-    pin->n++;
-    return 0;
-}
-
 static int pinned_chain(struct hd_res *r, struct hd_vm *vm, const struct hd_template *t,
                         const char *disk, struct hd_chain *pin, struct hd_err *err)
 {
     if (hd_image_file_check(r->cfg, t->kernel, "kernel", err) == 0 &&
         (!t->initrd || hd_image_file_check(r->cfg, t->initrd, "initrd", err) == 0) &&
         hd_chain_of(r->cfg, t->image, t->format, "template", pin, err) == 0 &&
-        chain_prepend_snapshot(r->cfg, vm, pin, err) == 0 &&
+        chain_prepend_snapshot(r->st, vm, pin, err) == 0 &&
         hd_chain_verify(disk, pin, err) == 0)
         return 0;
     hd_chain_free(pin);
@@ -709,25 +691,27 @@ static int restore_prepare(struct hd_res *r, struct hd_vm *vm, struct start_file
 
     f->restore[0] = 0;
     vm->snap_ready = false;
+    if (vm->snapshot[0]) {
+        if (hd_snapshot_info(r->st, vm->snapshot, "snapshot", &si, err) < 0) {
+            err->status = 409;
+            return -1;
+        }
+        json_decref(si.nics);
+        f->snap_seed = si.seed;
+        if (si.seed)
+            hd_snapshot_path(r->cfg, vm->snapshot, HD_SNAP_SEED, f->seed, sizeof(f->seed));
+        if (!resume) {
+            vm->snap_ready = si.ready;
+            hd_snapshot_path(r->cfg, vm->snapshot, HD_SNAP_FILE, f->restore,
+                             sizeof(f->restore));
+        }
+    }
     if (resume) {
         /* its own snapshot, just taken: RAM copied, so the guest does not
          * hold the snapshot's file */
         snprintf(f->restore, sizeof(f->restore), "%s", resume);
         f->restore_copy = f->keep_console = true;
-        return 0;
     }
-    if (!vm->snapshot[0])
-        return 0;
-    if (hd_snapshot_info(r->st, vm->snapshot, "snapshot", &si, err) < 0) {
-        err->status = 409;
-        return -1;
-    }
-    json_decref(si.nics);
-    vm->snap_ready = si.ready;
-    hd_snapshot_path(r->cfg, vm->snapshot, HD_SNAP_FILE, f->restore, sizeof(f->restore));
-    f->snap_seed = si.seed;
-    if (si.seed)
-        hd_snapshot_path(r->cfg, vm->snapshot, HD_SNAP_SEED, f->seed, sizeof(f->seed));
     return 0;
 }
 

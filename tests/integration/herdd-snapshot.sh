@@ -14,9 +14,10 @@
 # cloud-init seed disk) is ready. Refusals
 # with their status and field, nothing left behind: bad, empty, missing and
 # taken names, unknown fields, not JSON, an unknown guest, guests that do
-# not run, a restored guest, a clone with a shape of its own, an unknown
-# snapshot, rm of a snapshot while clones exist, rm of a template under a
-# snapshot. At the end (guests and snapshots removed): no herd-vmm, no tap,
+# not run, a clone with a shape of its own, an unknown snapshot, rm of a
+# snapshot while clones exist or another snapshot stands on it, rm of a
+# template under a snapshot. A restored guest's snapshot stands on its
+# parent's disk copy, and its clone gets the whole chain. At the end (guests and snapshots removed): no herd-vmm, no tap,
 # nothing of theirs in the state dir; audit entries and events; a
 # snapshot directory without a record (herdd killed while taking it) is
 # removed when herdd starts.
@@ -167,8 +168,19 @@ wait_ready w2 20 || fail "w2 is not ready (restored from a snapshot of a ready g
 [ "$(stat -c '%U %a' "$tmp/state/snapshots/s2/seed.iso")" = "root 400" ] || fail "s2 has no seed copy"
 grep -q -- "--disk path=$tmp/state/snapshots/s2/seed.iso,format=raw,readonly=on" \
     <<<"$(tr '\0' ' ' < /proc/"$(vm_field w2 'd["pid"]')"/cmdline)" || fail "w2 does not attach s2's seed copy"
-expect "snapshot of a restored guest" 409 vm "$(api POST /v1/vms/w2/snapshot '{"name":"s3"}')"
-[ "$(snap_files | grep -c /s3)" = 0 ] || fail "a refused snapshot left files"
+
+echo "== a restored guest's snapshot: its disk copy stands on its parent's"
+hc vm snapshot w2 s3 >/dev/null || fail "vm snapshot w2 s3 (a restored guest)"
+[ "$(vm_field w2 'd["state"]')" = running ] || fail "w2 does not run after its snapshot"
+[ "$(jget "$(hc --json snapshot show s3)" 'd["parent"]')" = s2 ] || fail "s3 does not name s2 as its parent"
+hc vm create w3 --snapshot s3 --start >/dev/null || fail "vm create w3 --snapshot s3"
+wait_ready w3 20 || fail "w3 (from s3) is not ready"
+sd=$tmp/state/snapshots
+grep -q -- "backing=qcow2:$sd/s3/disk.qcow2,backing=qcow2:$sd/s2/disk.qcow2,backing=raw:$parent" \
+    <<<"$(tr '\0' ' ' < /proc/"$(vm_field w3 'd["pid"]')"/cmdline)" || fail "w3's pinned chain"
+qemu-img check -q "$sd/s3/disk.qcow2" || fail "qemu-img check of s3's disk copy"
+hc vm rm --force w3 >/dev/null || fail "vm rm w3"
+expect "rm of a parent snapshot" 409 name "$(api DELETE /v1/snapshots/s2)"
 hc vm resume w1 >/dev/null || fail "resume w1"
 [ "$(vm_field w1 'd["state"]')" = running ] || fail "w1 does not run after resume"
 
@@ -176,6 +188,7 @@ echo "== remove everything"
 expect "rm while clones exist" 409 name "$(api DELETE /v1/snapshots/s1)"
 for v in c1 c2 src idle w1 w2; do hc vm rm --force "$v" >/dev/null || fail "vm rm $v"; done
 hc snapshot rm s1 || fail "snapshot rm s1"
+hc snapshot rm s3 >/dev/null || fail "snapshot rm s3"
 hc snapshot rm s2 >/dev/null || fail "snapshot rm s2"
 expect "snapshot gone" 404 name "$(api GET /v1/snapshots/s1)"
 [ -z "$(snap_files)" ] || fail "snapshot files left: $(snap_files)"
