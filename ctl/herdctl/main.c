@@ -358,6 +358,85 @@ static void vm_net_table(json_t *r)
     }
 }
 
+/* ---- snapshots ------------------------------------------------------------------ */
+
+static void snapshot_line(json_t *s)
+{
+    char b1[32], b2[32], b3[32];
+    json_t *file = json_object_get(s, "file");
+    json_t *disk = json_array_get(json_object_get(s, "disks"), 0);
+    time_t t = (time_t)(num(s, "created") / 1000);
+    struct tm tm;
+    char ts[32];
+    localtime_r(&t, &tm);
+    strftime(ts, sizeof(ts), "%Y-%m-%d %H:%M:%S", &tm);
+    printf("%-16s %-16s %-16s %4lld %6s %9s %9s %6lld  %s\n", str(s, "name"), str(s, "vm"),
+           str(s, "template"), num(s, "cpus"), fmt_bytes(b1, sizeof(b1), num(s, "mem")),
+           fmt_bytes(b2, sizeof(b2), num(file, "allocated")),
+           fmt_bytes(b3, sizeof(b3), num(disk, "allocated")), num(s, "guests"), ts);
+}
+
+static void snapshot_header(void)
+{
+    printf("%-16s %-16s %-16s %4s %6s %9s %9s %6s  %s\n", "NAME", "VM", "TEMPLATE", "CPUS",
+           "MEM", "FILE", "DISK", "GUESTS", "CREATED");
+}
+
+/* `vm snapshot VM NAME` */
+static int vm_snapshot(int argc, char **argv)
+{
+    char path[512];
+    if (argc != 2)
+        die("vm snapshot: VM NAME");
+    snprintf(path, sizeof(path), "/v1/vms/%s/snapshot", argv[0]);
+    json_t *b = json_pack("{ss}", "name", argv[1]);
+    json_t *r = send_json("POST", path, b);
+    json_decref(b);
+    if (json_out)
+        print_json(r);
+    else
+        printf("snapshot %s of %s taken (guest paused %lld us)\n", str(r, "name"), argv[0],
+               num(r, "paused_us"));
+    json_decref(r);
+    return 0;
+}
+
+/* `snapshot ls | show NAME | rm NAME` */
+static int cmd_snapshot(int argc, char **argv)
+{
+    char path[512];
+    if (argc < 2)
+        die("snapshot: ls|show|rm");
+    const char *sub = argv[1];
+    if (!strcmp(sub, "ls")) {
+        json_t *a = GET("/v1/snapshots");
+        if (json_out) {
+            print_json(a);
+        } else {
+            size_t i;
+            json_t *s;
+            snapshot_header();
+            json_array_foreach(a, i, s) snapshot_line(s);
+        }
+        json_decref(a);
+        return 0;
+    }
+    if (argc != 3)
+        die("snapshot %s: a snapshot name is needed", sub);
+    snprintf(path, sizeof(path), "/v1/snapshots/%s", argv[2]);
+    json_t *r;
+    if (!strcmp(sub, "show") || !strcmp(sub, "inspect")) {
+        print_json(r = GET(path));
+    } else if (!strcmp(sub, "rm")) {
+        r = request("DELETE", path, NULL, 0, NULL, NULL);
+        json_out ? print_json(r) : (void)printf("snapshot %s removed\n", argv[2]);
+    } else {
+        die("snapshot: unknown command '%s'", sub);
+    }
+    json_decref(r);
+    return 0;
+}
+
 static int cmd_vm(int argc, char **argv)
 {
     static const struct option o[] = {
@@ -367,10 +446,10 @@ static int cmd_vm(int argc, char **argv)
         {"timeout", required_argument, NULL, 'T'},  {"force", no_argument, NULL, 'f'},
         {"lines", required_argument, NULL, 'l'},    {"vmm", no_argument, NULL, 'V'},
         {"range", required_argument, NULL, 'R'},    {"follow", no_argument, NULL, 'F'},
-        {NULL, 0, NULL, 0}};
+        {"snapshot", required_argument, NULL, 'P'}, {NULL, 0, NULL, 0}};
     if (argc < 2)
         die("vm: ls|create|start|stop|shutdown|kill|pause|resume|reboot|rm|inspect|net|logs|"
-            "console");
+            "console|snapshot");
     const char *sub = argv[1];
     json_t *body = json_object();
     json_t *nics = NULL;
@@ -379,7 +458,7 @@ static int cmd_vm(int argc, char **argv)
     double timeout = -1;
     int c;
     optind = 0;
-    while ((c = getopt_long(argc - 1, argv + 1, "t:c:m:n:r:sT:fl:VR:F", o, NULL)) != -1) {
+    while ((c = getopt_long(argc - 1, argv + 1, "t:c:m:n:r:sT:fl:VR:FP:", o, NULL)) != -1) {
         switch (c) {
         case 't': json_object_set_new(body, "template", json_string(optarg)); break;
         case 'c': json_object_set_new(body, "cpus", json_integer(atoi(optarg))); break;
@@ -397,6 +476,7 @@ static int cmd_vm(int argc, char **argv)
         case 'V': vmm = true; break;
         case 'R': range = optarg; break;
         case 'F': follow = true; break;
+        case 'P': json_object_set_new(body, "snapshot", json_string(optarg)); break;
         default: exit(2);
         }
     }
@@ -424,6 +504,10 @@ static int cmd_vm(int argc, char **argv)
         json_decref(r);
         json_decref(body);
         return 0;
+    }
+    if (!strcmp(sub, "snapshot")) {
+        json_decref(body);
+        return vm_snapshot(argc - optind - 1, argv + optind + 1);
     }
     int rc = 0;
     for (int i = optind + 1; i < argc; i++) {
@@ -1033,6 +1117,8 @@ static void usage(FILE *f)
             "usage: herdctl [--socket PATH] [--json] COMMAND ...\n\n"
             "  vm ls [--range R] | create NAME --template T [--cpus N] [--mem M] [--nic ROLE|JSON]...\n"
             "     [--restart no|on-failure|always] [--start]\n"
+            "  vm create NAME --snapshot S [--restart ...] [--start]   (restored from S)\n"
+            "  vm snapshot VM NAME       (pauses a running guest, snapshots it, resumes it)\n"
             "  vm start|stop|shutdown|kill|pause|resume|reboot NAME... [--timeout S]\n"
             "  vm rm NAME... [--force] | inspect NAME | logs NAME [--lines N] [--vmm] [--follow]\n"
             "  vm net NAME...            (kernel filter counters per NIC: accepted, drops by reason)\n"
@@ -1041,6 +1127,7 @@ static void usage(FILE *f)
             "     [--cmdline C] [--cpus N] [--mem M] [--nic ROLE|JSON]... [--ready-line S]\n"
             "  template derive NAME --vm STOPPED-GUEST [--cmdline C] [--cpus N] [--mem M]\n"
             "  template ls | rm NAME | inspect NAME\n"
+            "  snapshot ls | show NAME | rm NAME\n"
             "  range up FILE.yaml [--detach] | down NAME | status NAME | reset NAME [GUEST...] | ls\n"
             "  node profile | plan FILE.yaml | network\n"
             "  cluster nodes | status    (the nodes registered in etcd; this node's registration)\n"
@@ -1094,6 +1181,8 @@ int main(int argc, char **argv)
         rc = cmd_events(n, args);
     else if (!strcmp(cmd, "audit"))
         rc = cmd_audit(n, args);
+    else if (!strcmp(cmd, "snapshot"))
+        rc = cmd_snapshot(n, args);
     else if (!strcmp(cmd, "cluster"))
         rc = cmd_cluster(n, args);
     else {

@@ -485,6 +485,42 @@ static int h_vm_logs(struct hd_call *q)
     return json_reply(q->r, hd_vm_logs(q->api->gs, q->cap[0], which ? which : "console", n, &err), &err);
 }
 
+/* POST /v1/vms/NAME/snapshot {"name"}: 201 with the snapshot's record. */
+static int h_vm_snapshot(struct hd_call *q)
+{
+    struct hd_err err = {0};
+    json_t *b = parse_body(q->c, q->r);
+    if (!b)
+        return -1;
+    int rc = hd_vm_snapshot(q->api->gs, q->cap[0], b, &q->r->json, &err);
+    json_decref(b);
+    if (rc < 0)
+        return fail_reply(q->r, &err);
+    q->r->status = 201;
+    return 0;
+}
+
+static int h_snapshots(struct hd_call *q)
+{
+    q->r->json = hd_snapshot_list(q->api->st);
+    return 0;
+}
+
+static int h_snapshot(struct hd_call *q)
+{
+    struct hd_err err = {0};
+    return json_reply(q->r, hd_snapshot_get(q->api->st, q->cap[0], &err), &err);
+}
+
+static int h_snapshot_rm(struct hd_call *q)
+{
+    struct hd_err err = {0};
+    if (hd_snapshot_rm(q->api->res, q->cap[0], &err) < 0)
+        return fail_reply(q->r, &err);
+    q->r->json = json_pack("{ss}", "removed", q->cap[0]);
+    return 0;
+}
+
 /* POST /v1/vms/NAME/ACTION: start, stop, ... (hd_vm_action answers 404 to
  * an unknown action); the body, if any, may only have "timeout". */
 static int h_vm_action(struct hd_call *q)
@@ -599,7 +635,11 @@ const struct hd_route hd_routes[] = {
     {"POST",   "/v1/vms/{name}/console",   SYSADMIN, AUDITED,  h_vm_console_input},
     {"GET",    "/v1/vms/{name}/net",       ANY,      READONLY, h_vm_net},
     {"GET",    "/v1/vms/{name}/logs",      ANY,      READONLY, h_vm_logs},
+    {"POST",   "/v1/vms/{name}/snapshot",  SYSADMIN, AUDITED,  h_vm_snapshot},
     {"POST",   "/v1/vms/{name}/{action}",  SYSADMIN, AUDITED,  h_vm_action},
+    {"GET",    "/v1/snapshots",            ANY,      READONLY, h_snapshots},
+    {"GET",    "/v1/snapshots/{name}",     ANY,      READONLY, h_snapshot},
+    {"DELETE", "/v1/snapshots/{name}",     SYSADMIN, AUDITED,  h_snapshot_rm},
     {"GET",    "/v1/ranges",               ANY,      READONLY, h_ranges},
     {"POST",   "/v1/ranges",               SYSADMIN, AUDITED,  h_range_up},
     {"GET",    "/v1/ranges/{name}",        ANY,      READONLY, h_range},

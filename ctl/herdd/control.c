@@ -1,5 +1,7 @@
 /* herd-vmm's control socket, the client side (layer 1, docs/herdd.md
- * "Layers"): one request line, one reply line, bounded by a timeout. */
+ * "Layers"): one request line, one reply line, bounded by a timeout. A
+ * request may carry one descriptor (SCM_RIGHTS on the same sendmsg as the
+ * line): the file a snapshot is written to. */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -22,6 +24,53 @@ json_t *hd_control(const struct hd_vm *vm, const char *cmd, int timeout_ms, char
 json_t *hd_control_request(const struct hd_vm *vm, const char *request, const char *cmd,
                            int timeout_ms, char *why, size_t why_size)
 {
+    return hd_control_request_fd(vm, request, cmd, -1, timeout_ms, why, why_size);
+}
+
+/* The whole request line in one sendmsg, with pass_fd (when >= 0) as its
+ * SCM_RIGHTS descriptor: herd-vmm takes a descriptor with the line it came
+ * with. */
+static int send_request(int fd, const char *request, int pass_fd)
+{
+    size_t n = strlen(request);
+    struct iovec iov = {.iov_base = (void *)request, .iov_len = n};
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } ctl;
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+
+    if (pass_fd >= 0) {
+        memset(&ctl, 0, sizeof(ctl));
+        m.msg_control = ctl.buf;
+        m.msg_controllen = sizeof(ctl.buf);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
+    }
+    ssize_t w = sendmsg(fd, &m, MSG_NOSIGNAL);
+    if (w < 0)
+        return -1;
+    if ((size_t)w == n)
+        return 0;
+    /* the descriptor went with the first bytes; the rest is plain */
+    const char *rest = request + w;
+    size_t left = n - (size_t)w;
+    while (left) {
+        w = send(fd, rest, left, MSG_NOSIGNAL);
+        if (w <= 0)
+            return -1;
+        rest += w;
+        left -= (size_t)w;
+    }
+    return 0;
+}
+
+json_t *hd_control_request_fd(const struct hd_vm *vm, const char *request, const char *cmd,
+                              int pass_fd, int timeout_ms, char *why, size_t why_size)
+{
     struct sockaddr_un a = {.sun_family = AF_UNIX};
     char line[8192];
     size_t have = 0;
@@ -35,8 +84,7 @@ json_t *hd_control_request(const struct hd_vm *vm, const char *request, const ch
             close(fd);
         return NULL;
     }
-    size_t n = strlen(request);
-    if (write(fd, request, n) != (ssize_t)n) {
+    if (send_request(fd, request, pass_fd) < 0) {
         snprintf(why, why_size, "control socket: write: %s", strerror(errno));
         close(fd);
         return NULL;

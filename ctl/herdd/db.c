@@ -1,4 +1,5 @@
-/* herdd's SQLite database (STATE/herdd.db): templates, guests, ranges, meta.
+/* herdd's SQLite database (STATE/herdd.db): templates, guests, ranges,
+ * snapshots, meta.
  * Called with the store lock held (one connection, serialised by herdd). */
 #include <errno.h>
 #include <stdio.h>
@@ -24,6 +25,9 @@ static const char schema[] =
     "  id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE NOT NULL,"
     "  template TEXT NOT NULL REFERENCES templates(name),"
     "  range TEXT, state TEXT NOT NULL, pid INTEGER, doc TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS snapshots ("
+    "  name TEXT PRIMARY KEY, template TEXT NOT NULL REFERENCES templates(name),"
+    "  doc TEXT NOT NULL);"
     "INSERT OR IGNORE INTO meta VALUES ('schema', '1');";
 
 int hd_db_exec(struct hd_store *st, const char *sql)
@@ -216,6 +220,62 @@ json_t *hd_db_ranges(struct hd_store *st, const char *name)
     return out;
 }
 
+int hd_db_save_snapshot(struct hd_store *st, const char *name, const char *tmpl, json_t *doc)
+{
+    sqlite3_stmt *stmt = prep(st, "INSERT INTO snapshots VALUES (?,?,?)");
+    if (!stmt)
+        return -1;
+    char *text = json_dumps(doc, JSON_COMPACT);
+    bind_text(stmt, 1, name);
+    bind_text(stmt, 2, tmpl);
+    bind_text(stmt, 3, text);
+    free(text);
+    return step_done(st, stmt);
+}
+
+int hd_db_delete_snapshot(struct hd_store *st, const char *name)
+{
+    sqlite3_stmt *stmt = prep(st, "DELETE FROM snapshots WHERE name = ?");
+    if (!stmt)
+        return -1;
+    bind_text(stmt, 1, name);
+    return step_done(st, stmt);
+}
+
+json_t *hd_db_snapshots(struct hd_store *st, const char *name)
+{
+    sqlite3_stmt *stmt = prep(st, name ? "SELECT doc FROM snapshots WHERE name = ?"
+                                       : "SELECT doc FROM snapshots ORDER BY name");
+    json_t *out = json_array();
+    if (!stmt)
+        return name ? (json_decref(out), NULL) : out;
+    if (name)
+        bind_text(stmt, 1, name);
+    while (sqlite3_step(stmt) == SQLITE_ROW) {
+        json_t *doc = json_loads((const char *)sqlite3_column_text(stmt, 0), 0, NULL);
+        if (doc)
+            json_array_append_new(out, doc);
+    }
+    sqlite3_finalize(stmt);
+    if (name) {
+        json_t *one = json_array_size(out) ? json_incref(json_array_get(out, 0)) : NULL;
+        json_decref(out);
+        return one;
+    }
+    return out;
+}
+
+int hd_db_snapshots_of_template(struct hd_store *st, const char *tmpl)
+{
+    sqlite3_stmt *stmt = prep(st, "SELECT count(*) FROM snapshots WHERE template = ?");
+    if (!stmt)
+        return -1;
+    bind_text(stmt, 1, tmpl);
+    int n = sqlite3_step(stmt) == SQLITE_ROW ? sqlite3_column_int(stmt, 0) : -1;
+    sqlite3_finalize(stmt);
+    return n;
+}
+
 static char *col_dup(sqlite3_stmt *stmt, int i)
 {
     const unsigned char *s = sqlite3_column_text(stmt, i);
@@ -325,6 +385,7 @@ static struct hd_vm *vm_from_doc(struct hd_store *st, int64_t id, json_t *d)
     copy_str(vm->name, sizeof(vm->name), d, "name");
     copy_str(vm->tmpl, sizeof(vm->tmpl), d, "template");
     copy_str(vm->range, sizeof(vm->range), d, "range");
+    copy_str(vm->snapshot, sizeof(vm->snapshot), d, "snapshot");
     copy_str(vm->state, sizeof(vm->state), d, "state");
     copy_str(vm->restart, sizeof(vm->restart), d, "restart");
     copy_str(vm->note, sizeof(vm->note), d, "note");

@@ -163,6 +163,7 @@ struct hd_vm {
     char name[HD_NAME_MAX + 1];
     char tmpl[HD_NAME_MAX + 1];
     char range[HD_NAME_MAX + 1];
+    char snapshot[HD_NAME_MAX + 1]; /* restored from this snapshot (snapshot.c); "" if not */
     unsigned cpus;
     uint64_t mem;
     struct hd_nic nics[HD_MAX_NICS];
@@ -201,6 +202,9 @@ struct hd_vm {
     int64_t spawn_ns;
     off_t console_off;
     char console_carry[128];
+    bool snap_ready;    /* restored from a snapshot of a ready guest: ready once
+                         * herd-vmm logs "restored from" past vmmlog_off */
+    off_t vmmlog_off;   /* vmm.log's size when this herd-vmm was spawned */
     /* the console pipe (console.c): herd-vmm writes STATE/vms/NAME/console.pipe,
      * herdd appends what it reads to console.log, capped and rotated */
     bool con_open;
@@ -271,6 +275,13 @@ int hd_db_save_range(struct hd_store *st, const char *name, const char *spec, js
 int hd_db_delete_range(struct hd_store *st, const char *name);
 /* array, or object when name given (NULL if none) */
 json_t *hd_db_ranges(struct hd_store *st, const char *name);
+/* Snapshots (snapshot.c): the record is the document the API shows. */
+int hd_db_save_snapshot(struct hd_store *st, const char *name, const char *tmpl, json_t *doc);
+int hd_db_delete_snapshot(struct hd_store *st, const char *name);
+/* array, or object when name given (NULL if none) */
+json_t *hd_db_snapshots(struct hd_store *st, const char *name);
+/* How many snapshots were taken of guests of template tmpl (-1: error). */
+int hd_db_snapshots_of_template(struct hd_store *st, const char *tmpl);
 
 /* events.c */
 void hd_events_init(struct hd_events *ev);
@@ -317,6 +328,10 @@ json_t *hd_control(const struct hd_vm *vm, const char *cmd, int timeout_ms,
  * messages. */
 json_t *hd_control_request(const struct hd_vm *vm, const char *request, const char *cmd,
                            int timeout_ms, char *why, size_t why_size);
+/* The same with pass_fd (>= 0) sent along the line as SCM_RIGHTS (the
+ * snapshot's target file); -1: no descriptor. The caller keeps pass_fd. */
+json_t *hd_control_request_fd(const struct hd_vm *vm, const char *request, const char *cmd,
+                              int pass_fd, int timeout_ms, char *why, size_t why_size);
 
 /* ---- layer 2: host resources --------------------------------------------- */
 /* What herdd found on the host: written at start (main.c, jail.c) and by the
@@ -382,6 +397,67 @@ int hd_nic_resolve(const struct hd_config *cfg, json_t *item, const char *range,
 /* Checks cpus/mem/nics fields of an API body; leaves defaults when absent. */
 int hd_check_shape(const struct hd_config *cfg, json_t *body, unsigned *cpus, uint64_t *mem,
                    json_t **nics, struct hd_err *err);
+
+/* snapshot.c: snapshots of running guests (docs/snapshot.md "herdd").
+ * STATE/snapshots/NAME/ holds vm.snap (herd-vmm's file), disk.qcow2 (a
+ * sparse copy of the guest's overlay: a qcow2 delta over its template's
+ * chain) and, when the guest had one, seed.iso; all root's, read-only. */
+#define HD_SNAP_FILE "vm.snap"
+#define HD_SNAP_DISK "disk.qcow2"
+#define HD_SNAP_SEED "seed.iso"
+void hd_snapshot_path(const struct hd_config *cfg, const char *name, const char *file,
+                      char *out, size_t size);
+/* Taking one, step by step (vm.c's hd_vm_snapshot runs them in order):
+ * begin (store lock held): body {"name"} checked, the guest running or
+ * paused and not busy, the template's chain pinned, the directory made, the
+ * guest marked busy; write (no lock, guest paused): herd-vmm writes vm.snap
+ * into a descriptor opened here (O_CREAT|O_EXCL, 0600, then 0400); copy
+ * (no lock, herd-vmm stopped, its overlay flushed): sparse copies of the
+ * overlay (checked to name the pinned chain) and seed; commit (store lock
+ * held): the record saved, *out its document; abort: everything made
+ * removed (after any step). begin fills tk; abort or commit ends it. */
+struct hd_snap_take {
+    char name[HD_NAME_MAX + 1];
+    struct hd_vm *vm;
+    bool seed, ready;
+    struct hd_chain pin;        /* the template's chain under the overlay */
+    char disk[4096];            /* the guest's overlay */
+    char dir[4096], file[4200], copy[4200], seed_copy[4200];
+    char seed_src[4200];        /* its seed disk (its own, or its snapshot's copy) */
+    bool dir_made;
+};
+int hd_snapshot_begin(struct hd_res *r, const char *vm, json_t *body, struct hd_snap_take *tk,
+                      struct hd_err *err);
+int hd_snapshot_write(struct hd_snap_take *tk, struct hd_err *err);
+int hd_snapshot_copy_disks(struct hd_snap_take *tk, struct hd_err *err);
+int hd_snapshot_commit(struct hd_store *st, struct hd_snap_take *tk, json_t **out,
+                       struct hd_err *err);
+void hd_snapshot_abort(const struct hd_config *cfg, struct hd_snap_take *tk);
+json_t *hd_snapshot_list(struct hd_store *st);
+json_t *hd_snapshot_get(struct hd_store *st, const char *name, struct hd_err *err);
+/* 409 while a guest restored from it exists, or a snapshot whose disk
+ * copy stands on it. Store lock not held. */
+int hd_snapshot_rm(struct hd_res *r, const char *name, struct hd_err *err);
+/* At start: removes every STATE/snapshots/X that has no record (a snapshot
+ * herdd was taking when it died), one log line each. */
+void hd_snapshot_sweep(struct hd_res *r);
+/* Puts snapshot name's disk copy, and those of the snapshots it stands on
+ * (a snapshot of a restored guest has a "parent"), in front of pin (the
+ * template's chain). Store lock held. */
+int hd_snapshot_chain(struct hd_store *st, const char *name, struct hd_chain *pin,
+                      struct hd_err *err);
+/* What a guest restored from a snapshot is made of (store lock held). */
+struct hd_snap_info {
+    char tmpl[HD_NAME_MAX + 1];
+    unsigned cpus;
+    uint64_t mem;
+    json_t *nics;               /* create-body NIC items (new reference) */
+    bool seed;                  /* the source had a seed disk: clones attach its copy */
+    bool ready;                 /* the source was ready when it was taken */
+};
+/* 404 naming field when there is none. */
+int hd_snapshot_info(struct hd_store *st, const char *name, const char *field,
+                     struct hd_snap_info *out, struct hd_err *err);
 
 /* addr.c: guests' NIC addresses */
 /* The NIC item's "ipv4" ("10.1.0.5/24", a host of its subnet), "gateway"
@@ -466,13 +542,13 @@ json_t *hd_vm_console_read(struct hd_store *st, const char *name, long long offs
                            struct hd_err *err);
 int hd_vm_console_input(struct hd_store *st, const char *name, json_t *body, json_t **out,
                         struct hd_err *err);
-/* The console pipe. start: a fresh log and FIFO before a spawn (fifo = the
+/* The console pipe. start: a fresh log (keep: the log goes on) and FIFO before a spawn (fifo = the
  * path for --serial file:); adopt: the FIFO of a running guest started by a
  * herdd with console pipes (false if it has none); drain: what herd-vmm
  * wrote, into console.log, capped at cfg's console_log_max (called every
  * 20 ms, store lock held); finish: the last bytes, then the fds closed. */
 int hd_console_start(const struct hd_config *cfg, struct hd_vm *vm, char *fifo,
-                     size_t fifo_len, struct hd_err *err);
+                     size_t fifo_len, bool keep, struct hd_err *err);
 bool hd_console_adopt(struct hd_vm *vm);
 void hd_console_drain(const struct hd_config *cfg, struct hd_vm *vm);
 void hd_console_finish(const struct hd_config *cfg, struct hd_vm *vm);
@@ -557,6 +633,12 @@ int hd_vm_action(struct hd_guests *gs, const char *name, const char *action, jso
                  json_t **out, struct hd_err *err);
 int hd_vm_rm(struct hd_guests *gs, const char *name, bool force, struct hd_err *err);
 int hd_vm_reset(struct hd_guests *gs, const char *name, struct hd_err *err);
+/* POST /v1/vms/NAME/snapshot (docs/snapshot.md "herdd"): pause, snapshot,
+ * stop (herd-vmm flushes the overlay), copy the disk, and the guest goes on
+ * from the snapshot (--restore-mem copy) on its own overlay, taps and MAC;
+ * paused again if it was. On failure nothing of the snapshot is left. */
+int hd_vm_snapshot(struct hd_guests *gs, const char *name, json_t *body, json_t **out,
+                   struct hd_err *err);
 json_t *hd_vm_logs(struct hd_guests *gs, const char *name, const char *which, long lines,
                    struct hd_err *err);
 /* GET /v1/vms/NAME/net: per NIC, the kernel filter's counters and policy

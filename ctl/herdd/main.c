@@ -205,6 +205,7 @@ static int start(struct herdd *hd)
     if ((rc = open_state(hd)) != 0 || (rc = setup_network(&hd->cfg)) != 0)
         return rc;
     hd_storage_check(&hd->res);
+    hd_snapshot_sweep(&hd->res); /* what a snapshot cut short by a crash left */
     /* guests are supervised from above */
     hd_vm_set_spawn_hook(&hd->gs, hd_supervise_add, &hd->sv);
     hd_adopt_all(&hd->sv);

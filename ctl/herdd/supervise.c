@@ -165,8 +165,49 @@ static bool record_exit(struct hd_super *sv, struct hd_vm *vm, bool *escape_out,
     return false;
 }
 
+static void mark_ready(struct hd_store *st, struct hd_vm *vm)
+{
+    vm->ready = true;
+    vm->ready_at = hd_now_ms();
+    int64_t boot_us = (hd_mono_ns() - vm->spawn_ns) / 1000;
+    json_t *d = json_pack("{sI}", "boot_us", (json_int_t)(vm->spawn_ns ? boot_us : 0));
+    if (vm->range[0])
+        json_object_set_new(d, "range", json_string(vm->range));
+    if (vm->snapshot[0])
+        json_object_set_new(d, "snapshot", json_string(vm->snapshot));
+    hd_db_save_vm(st, vm);
+    hd_event(&st->ev, "vm.ready", vm->name, d);
+    pthread_cond_broadcast(&st->changed);
+}
+
+/* A guest restored from a snapshot of a ready guest does not print its
+ * ready line again: it is ready once herd-vmm says it restored the machine
+ * (its "restored from" line in vmm.log, after this start's offset). */
+static bool restored(const struct hd_vm *vm)
+{
+    char path[4096], buf[8192];
+
+    hd_vm_path(vm, "vmm.log", path, sizeof(path));
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = pread(fd, buf, sizeof(buf) - 1, vm->vmmlog_off);
+    close(fd);
+    if (n <= 0)
+        return false;
+    buf[n] = 0;
+    for (ssize_t i = 0; i < n; i++)
+        if (!buf[i])
+            buf[i] = '?';
+    return strstr(buf, "restored from ") != NULL;
+}
+
 static void check_ready(struct hd_store *st, struct hd_vm *vm)
 {
+    if (vm->snap_ready && restored(vm)) {
+        mark_ready(st, vm);
+        return;
+    }
     char path[4096];
     char buf[65536 + 128];
     struct hd_template *t = hd_template_find(st, vm->tmpl);
@@ -186,15 +227,7 @@ static void check_ready(struct hd_store *st, struct hd_vm *vm)
             buf[i] = '?';
     buf[len] = 0;
     if (strstr(buf, line)) {
-        vm->ready = true;
-        vm->ready_at = hd_now_ms();
-        int64_t boot_us = (hd_mono_ns() - vm->spawn_ns) / 1000;
-        json_t *d = json_pack("{sI}", "boot_us", (json_int_t)(vm->spawn_ns ? boot_us : 0));
-        if (vm->range[0])
-            json_object_set_new(d, "range", json_string(vm->range));
-        hd_db_save_vm(st, vm);
-        hd_event(&st->ev, "vm.ready", vm->name, d);
-        pthread_cond_broadcast(&st->changed);
+        mark_ready(st, vm);
         vm->console_carry[0] = 0;
         return;
     }

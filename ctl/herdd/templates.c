@@ -415,6 +415,13 @@ int hd_template_rm(struct hd_res *r, const char *name, struct hd_err *err)
         pthread_mutex_unlock(&st->mu);
         return -1;
     }
+    int snaps = hd_db_snapshots_of_template(st, name);
+    if (snaps != 0) {
+        hd_fail(err, 409, "name", "template '%s' is under %d snapshot(s): remove them first",
+                name, snaps);
+        pthread_mutex_unlock(&st->mu);
+        return -1;
+    }
     struct hd_template *t = *pp;
     if (hd_db_delete_template(st, name) < 0) {
         pthread_mutex_unlock(&st->mu);

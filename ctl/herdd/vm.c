@@ -1,6 +1,9 @@
 /* Guests: create (overlay + taps), start (spawn herd-vmm), stop/kill/pause/
- * resume/reboot, rm, logs. Every guest lives in STATE/vms/NAME/:
- *   disk.qcow2   its overlay (backing file + backing format = the template's)
+ * resume/reboot, rm, logs, snapshots (snapshot.c's steps around a stop and a
+ * restore). Every guest lives in STATE/vms/NAME/:
+ *   disk.qcow2   its overlay (backing file + backing format = the template's,
+ *                or for a guest restored from a snapshot the snapshot's
+ *                disk copy, qcow2)
  *   console.log  its serial console (herd-vmm --serial file:...)
  *   vmm.log      herd-vmm's own stderr
  * and its control socket is STATE/run/<id>/ctl.sock (short, whatever the
@@ -147,6 +150,35 @@ static void release_resources(struct hd_res *r, struct hd_vm *vm)
     remove_tree(p);
 }
 
+/* What a guest's overlay stands on: its template's image, or for a guest
+ * restored from a snapshot the snapshot's copy of the source's overlay. */
+static void overlay_backing(const struct hd_config *cfg, const struct hd_vm *vm,
+                            const struct hd_template *t, char *file, size_t size,
+                            const char **fmt)
+{
+    if (vm->snapshot[0]) {
+        hd_snapshot_path(cfg, vm->snapshot, HD_SNAP_DISK, file, size);
+        *fmt = "qcow2";
+        return;
+    }
+    snprintf(file, size, "%s", t->image);
+    *fmt = t->format;
+}
+
+/* A fresh overlay at disk over what vm stands on (any old one wiped). */
+static int overlay_make(const struct hd_config *cfg, const struct hd_vm *vm,
+                        const struct hd_template *t, const char *disk)
+{
+    char backing[4096];
+    const char *fmt;
+
+    overlay_backing(cfg, vm, t, backing, sizeof(backing), &fmt);
+    hd_overlay_wipe_unlink(cfg, disk);
+    struct qcow2_create_opts o = {.backing_file = backing, .backing_fmt = fmt,
+                                  .size = t->image_size};
+    return qcow2_create(disk, &o);
+}
+
 /* The guest's directory and its overlay on t's image (*overlay_ns: how
  * long making the overlay took). */
 static int overlay_create(const struct hd_config *cfg, const struct hd_vm *vm,
@@ -158,11 +190,8 @@ static int overlay_create(const struct hd_config *cfg, const struct hd_vm *vm,
     if (mkdir(dir, 0700) < 0 && errno != EEXIST)
         return hd_fail(err, 500, "", "%s: %s", dir, strerror(errno));
     hd_vm_path(vm, "disk.qcow2", disk, sizeof(disk));
-    hd_overlay_wipe_unlink(cfg, disk);
-    struct qcow2_create_opts o = {.backing_file = t->image, .backing_fmt = t->format,
-                                  .size = t->image_size};
     int64_t t0 = hd_mono_ns();
-    int rc = qcow2_create(disk, &o);
+    int rc = overlay_make(cfg, vm, t, disk);
     *overlay_ns = hd_mono_ns() - t0;
     if (rc < 0)
         return hd_fail(err, 500, "", "overlay %s: %s", disk, strerror(-rc));
@@ -262,14 +291,45 @@ static int vm_start_locked(struct hd_guests *gs, struct hd_vm *vm, struct hd_err
 /* A create request's body, checked (no lock held). */
 struct create_req {
     const char *name, *tmpl, *restart;
+    const char *snapshot; /* restored from this snapshot; NULL: booted from tmpl */
     bool start;
     json_t *cloud_init; /* borrowed from the body; NULL: no seed */
     const char *range;  /* the guest's range (its segments' bridges); NULL: none */
+    json_t *owned;      /* a snapshot's NIC items (freed by the caller) */
+    char tmpl_buf[HD_NAME_MAX + 1];
 };
+
+/* "template", or "snapshot" (then the guest's shape and disks are the
+ * snapshot's: no cpus, mem, nics or cloud_init of its own). */
+static int create_source_parse(json_t *body, struct create_req *req, struct hd_err *err)
+{
+    static const char *const not_with_snapshot[] = {"template", "cpus", "mem", "nics",
+                                                    "cloud_init"};
+    json_t *v = json_object_get(body, "snapshot");
+    if (v) {
+        if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v) ||
+            !hd_name_ok(json_string_value(v)))
+            return hd_fail(err, 400, "snapshot", "snapshot must be a snapshot name");
+        for (size_t i = 0; i < sizeof(not_with_snapshot) / sizeof(not_with_snapshot[0]); i++)
+            if (json_object_get(body, not_with_snapshot[i]))
+                return hd_fail(err, 400, not_with_snapshot[i], "%s: a guest restored from a "
+                               "snapshot has the snapshot's template, cpus, mem, nics and "
+                               "disks", not_with_snapshot[i]);
+        req->snapshot = json_string_value(v);
+        return 0;
+    }
+    v = json_object_get(body, "template");
+    if (!v)
+        return hd_fail(err, 400, "template", "template (or snapshot) is required");
+    if (!json_is_string(v))
+        return hd_fail(err, 400, "template", "template must be a template name");
+    req->tmpl = json_string_value(v);
+    return 0;
+}
 
 static int create_req_parse(json_t *body, struct create_req *req, struct hd_err *err)
 {
-    static const char *const known[] = {"name", "template", "cpus", "mem", "nics",
+    static const char *const known[] = {"name", "template", "snapshot", "cpus", "mem", "nics",
                                         "restart", "start", "cloud_init", NULL};
     json_t *v;
 
@@ -286,12 +346,8 @@ static int create_req_parse(json_t *body, struct create_req *req, struct hd_err 
                        "name must be 1-%d characters from [A-Za-z0-9_.-], starting with a "
                        "letter or digit", HD_NAME_MAX);
     req->name = json_string_value(v);
-    v = json_object_get(body, "template");
-    if (!v)
-        return hd_fail(err, 400, "template", "template is required");
-    if (!json_is_string(v))
-        return hd_fail(err, 400, "template", "template must be a template name");
-    req->tmpl = json_string_value(v);
+    if (create_source_parse(body, req, err) < 0)
+        return -1;
     req->restart = "no";
     v = json_object_get(body, "restart");
     if (v) {
@@ -350,18 +406,45 @@ static int addresses_free(struct hd_res *r, const char *name, const char *range,
     return 0;
 }
 
-static int create_admit(struct hd_res *r, json_t *body, const struct create_req *req,
+/* A guest from a snapshot: the snapshot's template, shape and NICs (*nics
+ * a new reference into req->owned). Store lock held. */
+static int create_from_snapshot(struct hd_res *r, struct create_req *req, struct hd_template **t,
+                                unsigned *cpus, uint64_t *mem, json_t **nics,
+                                struct hd_err *err)
+{
+    struct hd_snap_info si;
+    if (hd_snapshot_info(r->st, req->snapshot, "snapshot", &si, err) < 0)
+        return -1;
+    req->owned = si.nics;
+    snprintf(req->tmpl_buf, sizeof(req->tmpl_buf), "%s", si.tmpl);
+    req->tmpl = req->tmpl_buf;
+    *t = hd_template_find(r->st, si.tmpl);
+    if (!*t)
+        return hd_fail(err, 409, "snapshot", "template '%s' of snapshot '%s' is gone", si.tmpl,
+                       req->snapshot);
+    *cpus = si.cpus;
+    *mem = si.mem;
+    *nics = si.nics;
+    return 0;
+}
+
+static int create_admit(struct hd_res *r, json_t *body, struct create_req *req,
                         struct hd_template **t, unsigned *cpus, uint64_t *mem, json_t **nics,
                         struct hd_err *err)
 {
-    *t = hd_template_find(r->st, req->tmpl);
-    if (!*t)
-        return hd_fail(err, 404, "template", "no template '%s'", req->tmpl);
-    *cpus = (*t)->cpus;
-    *mem = (*t)->mem;
-    *nics = (*t)->nics;
-    if (hd_check_shape(r->cfg, body, cpus, mem, nics, err) < 0)
-        return -1;
+    if (req->snapshot) {
+        if (create_from_snapshot(r, req, t, cpus, mem, nics, err) < 0)
+            return -1;
+    } else {
+        *t = hd_template_find(r->st, req->tmpl);
+        if (!*t)
+            return hd_fail(err, 404, "template", "no template '%s'", req->tmpl);
+        *cpus = (*t)->cpus;
+        *mem = (*t)->mem;
+        *nics = (*t)->nics;
+        if (hd_check_shape(r->cfg, body, cpus, mem, nics, err) < 0)
+            return -1;
+    }
     if (hd_vm_find(r->st, req->name))
         return hd_fail(err, 409, "name", "guest '%s' exists already", req->name);
     if (addresses_free(r, req->name, req->range, *nics, err) < 0)
@@ -389,6 +472,7 @@ static struct hd_vm *vm_new(const struct hd_config *cfg, const struct create_req
     snprintf(vm->name, sizeof(vm->name), "%s", req->name);
     snprintf(vm->tmpl, sizeof(vm->tmpl), "%s", req->tmpl);
     snprintf(vm->range, sizeof(vm->range), "%s", range ? range : "");
+    snprintf(vm->snapshot, sizeof(vm->snapshot), "%s", req->snapshot ? req->snapshot : "");
     snprintf(vm->restart, sizeof(vm->restart), "%s", req->restart);
     vm->cpus = cpus;
     vm->mem = mem;
@@ -433,11 +517,13 @@ int hd_vm_create(struct hd_guests *gs, json_t *body, const char *range, const ch
     pthread_mutex_lock(&st->mu);
     if (create_admit(gs->res, body, &req, &t, &cpus, &mem, &nics, err) < 0) {
         pthread_mutex_unlock(&st->mu);
+        json_decref(req.owned);
         return -1;
     }
     /* Recorded as "creating" first: a herdd killed from here on finds the
      * record and removes what was made. */
     struct hd_vm *vm = vm_new(gs->cfg, &req, range, resources, cpus, mem, nics);
+    json_decref(req.owned);
     if (!vm || hd_uid_alloc(gs->res, vm, err) < 0) {
         pthread_mutex_unlock(&st->mu);
         hd_vm_free(gs->cfg, vm);
@@ -487,6 +573,15 @@ static int pidfd_open_(pid_t pid)
     return (int)syscall(SYS_pidfd_open, pid, 0);
 }
 
+/* A restored guest's overlay stands on its snapshot's disk copy, which
+ * stands on its parent snapshot's copy (if any) and so on down to the
+ * template's chain (hd_snapshot_chain): the copies go in front. */
+static int chain_prepend_snapshot(struct hd_store *st, const struct hd_vm *vm,
+                                  struct hd_chain *pin, struct hd_err *err)
+{
+    return vm->snapshot[0] ? hd_snapshot_chain(st, vm->snapshot, pin, err) : 0;
+}
+
 /* The guest's pinned chain (pin), after checking that the overlay (which
  * the guest's herd-vmm could write) names that chain and nothing else, and
  * that the template's files are still where image_dirs allows. A refusal
@@ -499,6 +594,7 @@ static int pinned_chain(struct hd_res *r, struct hd_vm *vm, const struct hd_temp
     if (hd_image_file_check(r->cfg, t->kernel, "kernel", err) == 0 &&
         (!t->initrd || hd_image_file_check(r->cfg, t->initrd, "initrd", err) == 0) &&
         hd_chain_of(r->cfg, t->image, t->format, "template", pin, err) == 0 &&
+        chain_prepend_snapshot(r->st, vm, pin, err) == 0 &&
         hd_chain_verify(disk, pin, err) == 0)
         return 0;
     hd_chain_free(pin);
@@ -542,6 +638,10 @@ static int spawn_vmm(struct hd_guests *gs, const struct hd_vmm_argv *a, const ch
 /* What one start hands herd-vmm: its files' paths and the pinned chain. */
 struct start_files {
     char disk[4096], seed[4096], vmmlog[4096], control[108], fifo[4096];
+    char restore[4096];         /* a restored guest's snapshot file; "" otherwise */
+    bool snap_seed;             /* it attaches the snapshot's seed copy */
+    bool restore_copy;          /* RAM copied from the file (not mapped) */
+    bool keep_console;          /* the guest goes on: so does its console log */
     struct hd_chain pin;
 };
 
@@ -581,13 +681,49 @@ static void vmm_log_rotate(const struct hd_config *cfg, const char *vmmlog)
     }
 }
 
+/* A restored guest: its snapshot's file (herd-vmm --restore) and seed
+ * copy, if the source had a seed. The file stays root's and 0400: herd-vmm
+ * opens it before it drops to the guest's uid (docs/security.md). */
+static int restore_prepare(struct hd_res *r, struct hd_vm *vm, struct start_files *f,
+                           const char *resume, struct hd_err *err)
+{
+    struct hd_snap_info si;
+
+    f->restore[0] = 0;
+    vm->snap_ready = false;
+    if (vm->snapshot[0]) {
+        if (hd_snapshot_info(r->st, vm->snapshot, "snapshot", &si, err) < 0) {
+            err->status = 409;
+            return -1;
+        }
+        json_decref(si.nics);
+        f->snap_seed = si.seed;
+        if (si.seed)
+            hd_snapshot_path(r->cfg, vm->snapshot, HD_SNAP_SEED, f->seed, sizeof(f->seed));
+        if (!resume) {
+            vm->snap_ready = si.ready;
+            hd_snapshot_path(r->cfg, vm->snapshot, HD_SNAP_FILE, f->restore,
+                             sizeof(f->restore));
+        }
+    }
+    if (resume) {
+        /* its own snapshot, just taken: RAM copied, so the guest does not
+         * hold the snapshot's file */
+        snprintf(f->restore, sizeof(f->restore), "%s", resume);
+        f->restore_copy = f->keep_console = true;
+    }
+    return 0;
+}
+
 /* The host side of a start: pinned chain, confinement, cgroup (where the
  * host has one), console pipe, paths. On failure nothing of it is held. */
 static int start_prepare(struct hd_res *r, struct hd_vm *vm, const struct hd_template *t,
-                         struct start_files *f, struct hd_err *err)
+                         struct start_files *f, const char *resume, struct hd_err *err)
 {
     hd_vm_path(vm, "disk.qcow2", f->disk, sizeof(f->disk));
     hd_seed_path(vm, f->seed, sizeof(f->seed));
+    if (restore_prepare(r, vm, f, resume, err) < 0)
+        return -1;
     if (pinned_chain(r, vm, t, f->disk, &f->pin, err) < 0)
         return -1;
     if (confine_prepare(r, vm, err) < 0) {
@@ -600,12 +736,14 @@ static int start_prepare(struct hd_res *r, struct hd_vm *vm, const struct hd_tem
     unlink(f->control);
     /* The console goes through a FIFO herdd drains into a capped
      * console.log (console.c), so no guest fills the disk through it. */
-    if (hd_console_start(r->cfg, vm, f->fifo, sizeof(f->fifo), err) < 0) {
+    if (hd_console_start(r->cfg, vm, f->fifo, sizeof(f->fifo), f->keep_console, err) < 0) {
         hd_chain_free(&f->pin);
         hd_cgroup_release(r, vm);
         return -1;
     }
     vmm_log_rotate(r->cfg, f->vmmlog);
+    struct stat vst;
+    vm->vmmlog_off = stat(f->vmmlog, &vst) == 0 ? vst.st_size : 0;
     return 0;
 }
 
@@ -619,7 +757,9 @@ static int start_argv(struct hd_res *r, const struct hd_vm *vm, const struct hd_
     const struct hd_vmm_launch launch = {
         .vmm = r->cfg->vmm_path, .kernel = t->kernel, .initrd = t->initrd,
         .cmdline = t->cmdline, .mem = vm->mem, .cpus = vm->cpus, .console = f->fifo,
-        .disk = f->disk, .chain = &f->pin, .seed = vm->cloud_init ? f->seed : NULL,
+        .disk = f->disk, .chain = &f->pin,
+        .seed = vm->cloud_init || f->snap_seed ? f->seed : NULL,
+        .restore = f->restore[0] ? f->restore : NULL, .restore_copy = f->restore_copy,
         .resources = vm->cloud_init ? vm->resources : NULL,
         .nics = nics, .n_nics = vm->n_nics,
         .control = r->vmm_has_control ? f->control : NULL,
@@ -679,7 +819,10 @@ static int start_supervise(struct hd_guests *gs, struct hd_vm *vm, struct hd_err
     return 0;
 }
 
-static int vm_start_locked(struct hd_guests *gs, struct hd_vm *vm, struct hd_err *err)
+/* resume: NULL, or a snapshot of this guest it goes on from (its own
+ * overlay, taps and console log). */
+static int vm_start_how(struct hd_guests *gs, struct hd_vm *vm, const char *resume,
+                        struct hd_err *err)
 {
     struct hd_res *r = gs->res;
     struct hd_template *t = hd_template_find(gs->st, vm->tmpl);
@@ -687,7 +830,7 @@ static int vm_start_locked(struct hd_guests *gs, struct hd_vm *vm, struct hd_err
     struct hd_vmm_argv argv;
     pid_t pid;
 
-    if (start_check(r, vm, t, err) < 0 || start_prepare(r, vm, t, &f, err) < 0)
+    if (start_check(r, vm, t, err) < 0 || start_prepare(r, vm, t, &f, resume, err) < 0)
         return -1;
     if (start_argv(r, vm, t, &f, &argv, err) < 0) {
         start_undo(r, vm, err->msg);
@@ -707,6 +850,11 @@ static int vm_start_locked(struct hd_guests *gs, struct hd_vm *vm, struct hd_err
         return -1;
     hd_vm_set_state(gs->st, vm, "running", "");
     return 0;
+}
+
+static int vm_start_locked(struct hd_guests *gs, struct hd_vm *vm, struct hd_err *err)
+{
+    return vm_start_how(gs, vm, NULL, err);
 }
 
 /* ---- stop, kill, pause, resume -------------------------------------------------- */
@@ -996,10 +1144,7 @@ int hd_vm_reset(struct hd_guests *gs, const char *name, struct hd_err *err)
     }
     char disk[4096];
     hd_vm_path(vm, "disk.qcow2", disk, sizeof(disk));
-    hd_overlay_wipe_unlink(gs->cfg, disk);
-    struct qcow2_create_opts o = {.backing_file = t->image, .backing_fmt = t->format,
-                                  .size = t->image_size};
-    int rc = qcow2_create(disk, &o);
+    int rc = overlay_make(gs->cfg, vm, t, disk);
     if (rc < 0) {
         pthread_mutex_unlock(&st->mu);
         return hd_fail(err, 500, "", "overlay %s: %s", disk, strerror(-rc));
@@ -1018,4 +1163,135 @@ int hd_vm_reset(struct hd_guests *gs, const char *name, struct hd_err *err)
     rc = was_running || !strcmp(vm->state, "exited") ? vm_start_locked(gs, vm, err) : 0;
     pthread_mutex_unlock(&st->mu);
     return rc;
+}
+
+/* ---- snapshot ------------------------------------------------------------------- */
+
+/* One control request on vm's socket (no lock held); 502 when it fails. */
+static int control_simple(const struct hd_vm *vm, const char *cmd, struct hd_err *err)
+{
+    char why[512];
+    json_t *rep = hd_control(vm, cmd, 7000, why, sizeof(why));
+    if (!rep)
+        return err ? hd_fail(err, 502, "", "%s", why) : -1;
+    json_decref(rep);
+    return 0;
+}
+
+/* Until the restarted herd-vmm answers on its control socket: it has read
+ * the snapshot by then (its control thread starts after the machine is
+ * built). Store lock held; dropped while waiting, the guest busy. */
+static bool wait_answer(struct hd_store *st, struct hd_vm *vm, int timeout_ms)
+{
+    char why[256];
+    bool ok = false;
+    vm->busy = true;
+    pthread_mutex_unlock(&st->mu);
+    for (int waited = 0; !ok && waited < timeout_ms; waited += 20) {
+        json_t *rep = hd_control(vm, "ping", 1000, why, sizeof(why));
+        ok = rep != NULL;
+        json_decref(rep);
+        if (!ok)
+            usleep(20000);
+    }
+    pthread_mutex_lock(&st->mu);
+    vm->busy = false;
+    return ok;
+}
+
+/* Store lock held: the source guest, stopped after its snapshot was written,
+ * goes on from it; paused again when it was paused. note: why not, on
+ * failure (the snapshot stands; the guest is in "error" or "stopped"). */
+static void snapshot_resume(struct hd_guests *gs, struct hd_vm *vm, const char *file,
+                            bool was_paused, char *note, size_t note_size)
+{
+    struct hd_err e = {0};
+    note[0] = 0;
+    if (vm_start_how(gs, vm, file, &e) < 0) {
+        snprintf(note, note_size, "could not go on from the snapshot: %s", e.msg);
+        return;
+    }
+    if (!wait_answer(gs->st, vm, 10000)) {
+        snprintf(note, note_size, "herd-vmm did not answer after the restore");
+        return;
+    }
+    if (was_paused && vm_pause_resume_locked(gs->res, vm, "pause", &e) < 0)
+        snprintf(note, note_size, "could not pause it again: %s", e.msg);
+}
+
+/* Pause (if it runs) and have herd-vmm write the snapshot. On failure the
+ * guest is resumed if it was paused here. No lock held. */
+static int snapshot_write(struct hd_snap_take *tk, bool was_paused, struct hd_err *err)
+{
+    if (!was_paused && control_simple(tk->vm, "pause", err) < 0)
+        return -1;
+    if (hd_snapshot_write(tk, err) == 0)
+        return 0;
+    if (!was_paused)
+        control_simple(tk->vm, "resume", NULL);
+    return -1;
+}
+
+/* herd-vmm keeps qcow2 metadata in a write-back cache that it writes only
+ * when the guest flushes and when it stops: a copy of a running guest's
+ * overlay could miss tables the snapshot's RAM relies on. So the guest is
+ * stopped (its overlay flushed), the copy made, and the guest goes on from
+ * the snapshot. Store lock held (dropped while waiting). */
+static int snapshot_disks(struct hd_guests *gs, struct hd_snap_take *tk, struct hd_err *err)
+{
+    struct hd_vm *vm = tk->vm;
+    vm->busy = false;
+    if (vm_stop_locked(gs->res, vm, STOP_VMM, (int)gs->cfg->stop_timeout_ms, err) < 0)
+        return -1;
+    vm->busy = true;
+    pthread_mutex_unlock(&gs->st->mu);
+    int rc = hd_snapshot_copy_disks(tk, err);
+    pthread_mutex_lock(&gs->st->mu);
+    vm->busy = false;
+    return rc;
+}
+
+int hd_vm_snapshot(struct hd_guests *gs, const char *name, json_t *body, json_t **out,
+                   struct hd_err *err)
+{
+    struct hd_store *st = gs->st;
+    struct hd_snap_take tk;
+    char note[600];
+
+    pthread_mutex_lock(&st->mu);
+    if (hd_snapshot_begin(gs->res, name, body, &tk, err) < 0) {
+        pthread_mutex_unlock(&st->mu);
+        return -1;
+    }
+    struct hd_vm *vm = tk.vm;
+    bool was_paused = !strcmp(vm->state, "paused");
+    pthread_mutex_unlock(&st->mu);
+    int64_t t0 = hd_mono_ns();
+    if (snapshot_write(&tk, was_paused, err) < 0) {
+        pthread_mutex_lock(&st->mu);
+        vm->busy = false;
+        pthread_mutex_unlock(&st->mu);
+        hd_snapshot_abort(gs->cfg, &tk);
+        return -1;
+    }
+    pthread_mutex_lock(&st->mu);
+    int rc = snapshot_disks(gs, &tk, err);
+    snapshot_resume(gs, vm, tk.file, was_paused, note, sizeof(note));
+    int64_t paused_ns = hd_mono_ns() - t0;
+    if (rc == 0)
+        rc = hd_snapshot_commit(st, &tk, out, err);
+    pthread_mutex_unlock(&st->mu);
+    if (rc < 0) {
+        hd_snapshot_abort(gs->cfg, &tk);
+        return -1;
+    }
+    json_t *d = json_pack("{ss sI}", "vm", name, "paused_us", (json_int_t)(paused_ns / 1000));
+    json_object_set_new(*out, "paused_us", json_integer(paused_ns / 1000));
+    if (note[0]) {
+        json_object_set_new(d, "note", json_string(note));
+        json_object_set_new(*out, "note", json_string(note));
+    }
+    hd_event(&st->ev, "snapshot.created", tk.name, d);
+    hd_chain_free(&tk.pin);
+    return 0;
 }

@@ -117,6 +117,18 @@ static bool push_confinement(struct hd_vmm_argv *a, const struct hd_vmm_launch *
     return !(l->cgroup && *l->cgroup) || push_opt(a, "--cgroup", l->cgroup);
 }
 
+/* How the guest comes up: booted (kernel, initrd, command line) or
+ * restored from a snapshot, its RAM mapped copy-on-write from the file (or
+ * copied from it: a guest that goes on from its own snapshot). */
+static bool push_boot(struct hd_vmm_argv *a, const struct hd_vmm_launch *l)
+{
+    if (l->restore)
+        return push_opt(a, "--restore", l->restore) && push_opt(a, "--restore-mem", l->restore_copy ? "copy" : "map");
+    return push_opt(a, "--kernel", l->kernel) &&
+           (!l->initrd || push_opt(a, "--initrd", l->initrd)) &&
+           push_opt(a, "--cmdline", l->cmdline);
+}
+
 int hd_vmm_argv_build(const struct hd_vmm_launch *l, struct hd_vmm_argv *out,
                       struct hd_err *err)
 {
@@ -138,9 +150,7 @@ int hd_vmm_argv_build(const struct hd_vmm_launch *l, struct hd_vmm_argv *out,
         return -1;
     }
     err->msg[0] = 0;
-    bool ok = push(out, "%s", l->vmm) && push_opt(out, "--kernel", l->kernel) &&
-              (!l->initrd || push_opt(out, "--initrd", l->initrd)) &&
-              push_opt(out, "--cmdline", l->cmdline) && push(out, "--mem") &&
+    bool ok = push(out, "%s", l->vmm) && push_boot(out, l) && push(out, "--mem") &&
               push(out, "%lluK", (unsigned long long)(l->mem >> 10)) && push(out, "--cpus") &&
               push(out, "%u", l->cpus) && push(out, "--serial") &&
               push(out, "file:%s", l->console) && push_opt(out, "--disk", disk) &&

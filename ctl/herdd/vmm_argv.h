@@ -7,6 +7,7 @@
 #ifndef HERDD_VMM_ARGV_H
 #define HERDD_VMM_ARGV_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "herdd.h"
@@ -21,9 +22,13 @@ struct hd_vmm_nic {
 /* One start, resolved: every path absolute, every choice made. */
 struct hd_vmm_launch {
     const char *vmm;            /* herd-vmm's path (argv[0]) */
-    const char *kernel;
+    const char *kernel;         /* not passed when restore is set */
     const char *initrd;         /* NULL: none */
     const char *cmdline;
+    const char *restore;        /* NULL, or a snapshot file: --restore FILE
+                                 * --restore-mem map instead of kernel,
+                                 * initrd and cmdline (docs/snapshot.md) */
+    bool restore_copy;          /* --restore-mem copy instead of map */
     uint64_t mem;               /* bytes, a multiple of 1 KiB */
     unsigned cpus;
     const char *console;        /* what herd-vmm writes its serial port to */

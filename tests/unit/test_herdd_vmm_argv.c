@@ -4,7 +4,7 @@
  * parser (vmm_config_parse_args + vmm_config_validate), and what that
  * parser understood must be what herdd meant: kernel, initrd, command
  * line, memory, vCPUs, console, the overlay with its pinned chain, NICs,
- * control socket, RLIMIT_FSIZE, uid/gid, cgroup. Values that would smuggle
+ * control socket, RLIMIT_FSIZE, uid/gid, cgroup; a restore instead of a boot. Values that would smuggle
  * extra keys into a comma-separated spec are refused.
  */
 #include <setjmp.h>
@@ -217,6 +217,39 @@ static void test_minimal_guest(void **state)
     vmm_config_free(&cfg);
 }
 
+/* A guest restored from a snapshot: --restore FILE with --restore-mem map
+ * (clones share the file's pages) or copy (a guest going on from its own
+ * snapshot), and neither kernel, initrd nor command line (herd-vmm refuses
+ * them with --restore); disks, NICs and confinement as for any guest. */
+static void test_restored_guest(void **state)
+{
+    (void)state;
+    struct start st;
+    struct vmm_config cfg;
+
+    full_launch(&st);
+    st.l.restore = "/var/lib/herd/snapshots/s1/vm.snap";
+    build_and_parse(&st.l, &cfg);
+    assert_string_equal(cfg.restore, st.l.restore);
+    assert_int_equal(cfg.restore_copy, 0);
+    assert_null(cfg.kernel);
+    assert_null(cfg.initrd);
+    assert_null(cfg.cmdline);
+    assert_int_equal(cfg.cpus, 2);
+    assert_int_equal(cfg.mem, st.l.mem);
+    assert_int_equal(cfg.nr_disks, 1);
+    assert_true(cfg.disks[0].chain_pinned);
+    assert_int_equal(cfg.nr_nics, 2);
+    assert_int_equal(cfg.uid, 800003);
+    vmm_config_free(&cfg);
+
+    st.l.restore_copy = true;
+    build_and_parse(&st.l, &cfg);
+    assert_string_equal(cfg.restore, st.l.restore);
+    assert_int_equal(cfg.restore_copy, 1);
+    vmm_config_free(&cfg);
+}
+
 /* Values herdd got from a template, a state directory or a NIC that would
  * add keys to herd-vmm's --disk or --net spec are refused, naming the
  * field, and nothing is left allocated (ASan's leak check). */
@@ -301,6 +334,7 @@ int main(void)
         cmocka_unit_test(test_seed_disk),
         cmocka_unit_test(test_resources_disk),
         cmocka_unit_test(test_minimal_guest),
+        cmocka_unit_test(test_restored_guest),
         cmocka_unit_test(test_spec_injection_refused),
         cmocka_unit_test(test_bad_launch_refused),
         cmocka_unit_test(test_cmdline_is_one_argument),
