@@ -106,16 +106,14 @@ static void close_pipe(struct hd_vm *vm)
 }
 
 int hd_console_start(const struct hd_config *cfg, struct hd_vm *vm, char *fifo, size_t fifo_len,
-                     bool keep, struct hd_err *err)
+                     struct hd_err *err)
 {
-    static const char *const old[] = {"console.pipe", "console.log", "console.log.1",
-                                      "console.base"};
+    static const char *const old[] = {"console.log", "console.log.1", "console.base",
+                                      "console.pipe"};
     char p[4096];
-    struct stat sb;
 
     hd_console_finish(cfg, vm);
-    /* keep: the guest goes on (restarted from its own snapshot), so does its log */
-    for (size_t i = 0; i < (keep ? 1 : sizeof(old) / sizeof(old[0])); i++) {
+    for (size_t i = 0; i < sizeof(old) / sizeof(old[0]); i++) {
         console_file(vm, old[i], p, sizeof(p));
         unlink(p);
     }
@@ -127,19 +125,15 @@ int hd_console_start(const struct hd_config *cfg, struct hd_vm *vm, char *fifo, 
     if (vm->con_rfd < 0)
         return hd_fail(err, 500, "", "open %s: %s", fifo, strerror(errno));
     fcntl(vm->con_rfd, F_SETPIPE_SZ, CONSOLE_PIPE_SIZE);
-    vm->con_wfd = open_log(vm, !keep);
+    vm->con_wfd = open_log(vm, true);
     if (vm->con_wfd < 0) {
         int e = errno;
         close(vm->con_rfd);
         return hd_fail(err, 500, "", "console.log of %s: %s", vm->name, strerror(e));
     }
-    vm->con_open = true;
-    if (keep && fstat(vm->con_wfd, &sb) == 0) {
-        vm->con_size = (uint64_t)sb.st_size; /* con_base stays */
-        return 0;
-    }
     vm->con_size = 0;
     vm->con_base = 0;
+    vm->con_open = true;
     save_base(vm);
     return 0;
 }

@@ -542,13 +542,13 @@ json_t *hd_vm_console_read(struct hd_store *st, const char *name, long long offs
                            struct hd_err *err);
 int hd_vm_console_input(struct hd_store *st, const char *name, json_t *body, json_t **out,
                         struct hd_err *err);
-/* The console pipe. start: a fresh log (keep: the log goes on) and FIFO before a spawn (fifo = the
+/* The console pipe. start: a fresh log and FIFO before a spawn (fifo = the
  * path for --serial file:); adopt: the FIFO of a running guest started by a
  * herdd with console pipes (false if it has none); drain: what herd-vmm
  * wrote, into console.log, capped at cfg's console_log_max (called every
  * 20 ms, store lock held); finish: the last bytes, then the fds closed. */
 int hd_console_start(const struct hd_config *cfg, struct hd_vm *vm, char *fifo,
-                     size_t fifo_len, bool keep, struct hd_err *err);
+                     size_t fifo_len, struct hd_err *err);
 bool hd_console_adopt(struct hd_vm *vm);
 void hd_console_drain(const struct hd_config *cfg, struct hd_vm *vm);
 void hd_console_finish(const struct hd_config *cfg, struct hd_vm *vm);

@@ -3,16 +3,16 @@
  * docs/snapshot.md "herdd"). A snapshot is STATE/snapshots/NAME/:
  *   vm.snap     herd-vmm's snapshot file (RAM and device state), written by
  *               herd-vmm into a descriptor herdd opened (O_CREAT|O_EXCL)
- *   disk.qcow2  a sparse copy of the guest's overlay, taken once herd-vmm
- *               has stopped and flushed it: a qcow2 delta over the
- *               template's chain
+ *   disk.qcow2  a sparse copy of the guest's overlay, taken while the
+ *               guest is still paused (herd-vmm flushed it as it wrote
+ *               vm.snap): a qcow2 delta over the template's chain
  *   seed.iso    a copy of its cloud-init seed, when it had one
  * all root's and read-only (herd-vmm opens them before it drops to the
  * guest's uid), and a record in the database (the document the API shows).
  * Guests restored from it (vm.c) get their own overlay over disk.qcow2.
  *
  * This file has the steps (begin, write, copy, commit, abort), listing and
- * removal; vm.c runs the steps around its own stop and start of the guest,
+ * removal; vm.c runs the steps around its pause and resume of the guest,
  * which is marked busy throughout (no stop, rm or second snapshot meanwhile).
  */
 #include <dirent.h>

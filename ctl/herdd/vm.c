@@ -1,6 +1,6 @@
 /* Guests: create (overlay + taps), start (spawn herd-vmm), stop/kill/pause/
- * resume/reboot, rm, logs, snapshots (snapshot.c's steps around a stop and a
- * restore). Every guest lives in STATE/vms/NAME/:
+ * resume/reboot, rm, logs, snapshots (snapshot.c's steps between a pause
+ * and a resume). Every guest lives in STATE/vms/NAME/:
  *   disk.qcow2   its overlay (backing file + backing format = the template's,
  *                or for a guest restored from a snapshot the snapshot's
  *                disk copy, qcow2)
@@ -640,8 +640,6 @@ struct start_files {
     char disk[4096], seed[4096], vmmlog[4096], control[108], fifo[4096];
     char restore[4096];         /* a restored guest's snapshot file; "" otherwise */
     bool snap_seed;             /* it attaches the snapshot's seed copy */
-    bool restore_copy;          /* RAM copied from the file (not mapped) */
-    bool keep_console;          /* the guest goes on: so does its console log */
     struct hd_chain pin;
 };
 
@@ -685,7 +683,7 @@ static void vmm_log_rotate(const struct hd_config *cfg, const char *vmmlog)
  * copy, if the source had a seed. The file stays root's and 0400: herd-vmm
  * opens it before it drops to the guest's uid (docs/security.md). */
 static int restore_prepare(struct hd_res *r, struct hd_vm *vm, struct start_files *f,
-                           const char *resume, struct hd_err *err)
+                           struct hd_err *err)
 {
     struct hd_snap_info si;
 
@@ -700,17 +698,8 @@ static int restore_prepare(struct hd_res *r, struct hd_vm *vm, struct start_file
         f->snap_seed = si.seed;
         if (si.seed)
             hd_snapshot_path(r->cfg, vm->snapshot, HD_SNAP_SEED, f->seed, sizeof(f->seed));
-        if (!resume) {
-            vm->snap_ready = si.ready;
-            hd_snapshot_path(r->cfg, vm->snapshot, HD_SNAP_FILE, f->restore,
-                             sizeof(f->restore));
-        }
-    }
-    if (resume) {
-        /* its own snapshot, just taken: RAM copied, so the guest does not
-         * hold the snapshot's file */
-        snprintf(f->restore, sizeof(f->restore), "%s", resume);
-        f->restore_copy = f->keep_console = true;
+        vm->snap_ready = si.ready;
+        hd_snapshot_path(r->cfg, vm->snapshot, HD_SNAP_FILE, f->restore, sizeof(f->restore));
     }
     return 0;
 }
@@ -718,11 +707,11 @@ static int restore_prepare(struct hd_res *r, struct hd_vm *vm, struct start_file
 /* The host side of a start: pinned chain, confinement, cgroup (where the
  * host has one), console pipe, paths. On failure nothing of it is held. */
 static int start_prepare(struct hd_res *r, struct hd_vm *vm, const struct hd_template *t,
-                         struct start_files *f, const char *resume, struct hd_err *err)
+                         struct start_files *f, struct hd_err *err)
 {
     hd_vm_path(vm, "disk.qcow2", f->disk, sizeof(f->disk));
     hd_seed_path(vm, f->seed, sizeof(f->seed));
-    if (restore_prepare(r, vm, f, resume, err) < 0)
+    if (restore_prepare(r, vm, f, err) < 0)
         return -1;
     if (pinned_chain(r, vm, t, f->disk, &f->pin, err) < 0)
         return -1;
@@ -736,7 +725,7 @@ static int start_prepare(struct hd_res *r, struct hd_vm *vm, const struct hd_tem
     unlink(f->control);
     /* The console goes through a FIFO herdd drains into a capped
      * console.log (console.c), so no guest fills the disk through it. */
-    if (hd_console_start(r->cfg, vm, f->fifo, sizeof(f->fifo), f->keep_console, err) < 0) {
+    if (hd_console_start(r->cfg, vm, f->fifo, sizeof(f->fifo), err) < 0) {
         hd_chain_free(&f->pin);
         hd_cgroup_release(r, vm);
         return -1;
@@ -759,7 +748,7 @@ static int start_argv(struct hd_res *r, const struct hd_vm *vm, const struct hd_
         .cmdline = t->cmdline, .mem = vm->mem, .cpus = vm->cpus, .console = f->fifo,
         .disk = f->disk, .chain = &f->pin,
         .seed = vm->cloud_init || f->snap_seed ? f->seed : NULL,
-        .restore = f->restore[0] ? f->restore : NULL, .restore_copy = f->restore_copy,
+        .restore = f->restore[0] ? f->restore : NULL,
         .resources = vm->cloud_init ? vm->resources : NULL,
         .nics = nics, .n_nics = vm->n_nics,
         .control = r->vmm_has_control ? f->control : NULL,
@@ -819,10 +808,7 @@ static int start_supervise(struct hd_guests *gs, struct hd_vm *vm, struct hd_err
     return 0;
 }
 
-/* resume: NULL, or a snapshot of this guest it goes on from (its own
- * overlay, taps and console log). */
-static int vm_start_how(struct hd_guests *gs, struct hd_vm *vm, const char *resume,
-                        struct hd_err *err)
+static int vm_start_locked(struct hd_guests *gs, struct hd_vm *vm, struct hd_err *err)
 {
     struct hd_res *r = gs->res;
     struct hd_template *t = hd_template_find(gs->st, vm->tmpl);
@@ -830,7 +816,7 @@ static int vm_start_how(struct hd_guests *gs, struct hd_vm *vm, const char *resu
     struct hd_vmm_argv argv;
     pid_t pid;
 
-    if (start_check(r, vm, t, err) < 0 || start_prepare(r, vm, t, &f, resume, err) < 0)
+    if (start_check(r, vm, t, err) < 0 || start_prepare(r, vm, t, &f, err) < 0)
         return -1;
     if (start_argv(r, vm, t, &f, &argv, err) < 0) {
         start_undo(r, vm, err->msg);
@@ -850,11 +836,6 @@ static int vm_start_how(struct hd_guests *gs, struct hd_vm *vm, const char *resu
         return -1;
     hd_vm_set_state(gs->st, vm, "running", "");
     return 0;
-}
-
-static int vm_start_locked(struct hd_guests *gs, struct hd_vm *vm, struct hd_err *err)
-{
-    return vm_start_how(gs, vm, NULL, err);
 }
 
 /* ---- stop, kill, pause, resume -------------------------------------------------- */
@@ -1178,47 +1159,6 @@ static int control_simple(const struct hd_vm *vm, const char *cmd, struct hd_err
     return 0;
 }
 
-/* Until the restarted herd-vmm answers on its control socket: it has read
- * the snapshot by then (its control thread starts after the machine is
- * built). Store lock held; dropped while waiting, the guest busy. */
-static bool wait_answer(struct hd_store *st, struct hd_vm *vm, int timeout_ms)
-{
-    char why[256];
-    bool ok = false;
-    vm->busy = true;
-    pthread_mutex_unlock(&st->mu);
-    for (int waited = 0; !ok && waited < timeout_ms; waited += 20) {
-        json_t *rep = hd_control(vm, "ping", 1000, why, sizeof(why));
-        ok = rep != NULL;
-        json_decref(rep);
-        if (!ok)
-            usleep(20000);
-    }
-    pthread_mutex_lock(&st->mu);
-    vm->busy = false;
-    return ok;
-}
-
-/* Store lock held: the source guest, stopped after its snapshot was written,
- * goes on from it; paused again when it was paused. note: why not, on
- * failure (the snapshot stands; the guest is in "error" or "stopped"). */
-static void snapshot_resume(struct hd_guests *gs, struct hd_vm *vm, const char *file,
-                            bool was_paused, char *note, size_t note_size)
-{
-    struct hd_err e = {0};
-    note[0] = 0;
-    if (vm_start_how(gs, vm, file, &e) < 0) {
-        snprintf(note, note_size, "could not go on from the snapshot: %s", e.msg);
-        return;
-    }
-    if (!wait_answer(gs->st, vm, 10000)) {
-        snprintf(note, note_size, "herd-vmm did not answer after the restore");
-        return;
-    }
-    if (was_paused && vm_pause_resume_locked(gs->res, vm, "pause", &e) < 0)
-        snprintf(note, note_size, "could not pause it again: %s", e.msg);
-}
-
 /* Pause (if it runs) and have herd-vmm write the snapshot. On failure the
  * guest is resumed if it was paused here. No lock held. */
 static int snapshot_write(struct hd_snap_take *tk, bool was_paused, struct hd_err *err)
@@ -1232,17 +1172,13 @@ static int snapshot_write(struct hd_snap_take *tk, bool was_paused, struct hd_er
     return -1;
 }
 
-/* herd-vmm keeps qcow2 metadata in a write-back cache that it writes only
- * when the guest flushes and when it stops: a copy of a running guest's
- * overlay could miss tables the snapshot's RAM relies on. So the guest is
- * stopped (its overlay flushed), the copy made, and the guest goes on from
- * the snapshot. Store lock held (dropped while waiting). */
+/* herd-vmm flushed the guest's disks while it wrote the snapshot (its
+ * devices quiesced), so until the guest runs again its overlay is the
+ * snapshot's disk: copied now, the guest still paused. Store lock held
+ * (dropped while copying, the guest busy). */
 static int snapshot_disks(struct hd_guests *gs, struct hd_snap_take *tk, struct hd_err *err)
 {
     struct hd_vm *vm = tk->vm;
-    vm->busy = false;
-    if (vm_stop_locked(gs->res, vm, STOP_VMM, (int)gs->cfg->stop_timeout_ms, err) < 0)
-        return -1;
     vm->busy = true;
     pthread_mutex_unlock(&gs->st->mu);
     int rc = hd_snapshot_copy_disks(tk, err);
@@ -1256,6 +1192,7 @@ int hd_vm_snapshot(struct hd_guests *gs, const char *name, json_t *body, json_t 
 {
     struct hd_store *st = gs->st;
     struct hd_snap_take tk;
+    struct hd_err resume_err = {0};
     char note[600];
 
     pthread_mutex_lock(&st->mu);
@@ -1276,7 +1213,11 @@ int hd_vm_snapshot(struct hd_guests *gs, const char *name, json_t *body, json_t 
     }
     pthread_mutex_lock(&st->mu);
     int rc = snapshot_disks(gs, &tk, err);
-    snapshot_resume(gs, vm, tk.file, was_paused, note, sizeof(note));
+    pthread_mutex_unlock(&st->mu);
+    note[0] = 0;
+    if (!was_paused && control_simple(vm, "resume", &resume_err) < 0)
+        snprintf(note, sizeof(note), "could not resume it: %s", resume_err.msg);
+    pthread_mutex_lock(&st->mu);
     int64_t paused_ns = hd_mono_ns() - t0;
     if (rc == 0)
         rc = hd_snapshot_commit(st, &tk, out, err);
