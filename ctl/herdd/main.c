@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -302,6 +303,13 @@ int main(int argc, char **argv)
     struct herdd hd;
 
     memset(&hd, 0, sizeof(hd));
+    /* One malloc arena per thread (glibc's default, up to 8 per CPU) keeps
+     * what each connection or range-job thread freed: measured, herdd held
+     * 260 MiB after `range up` of 40 guests, 900 MiB after 120 (6-7 MiB a
+     * guest); 280 MiB after 120 with two arenas, 24 MiB after 40 with one.
+     * herdd allocates at API and job rates, not at I/O rates: one arena's
+     * lock costs nothing measurable. */
+    mallopt(M_ARENA_MAX, 1);
     /* exit, not return: hd stays on the stack until the process ends, for
      * threads still running (detached range jobs) and so that what it holds
      * is still reachable at exit (no LeakSanitizer report) */
