@@ -140,3 +140,27 @@ write("netfilter", "ip6-hbh-mld", filt(0, ALLOW) + eth(bytes.fromhex("3333000000
                                                           bytes([58, 0, 5, 2, 0, 0, 1, 0]) + bytes([143, 0, 0, 0, 0, 0, 0, 0]))))
 write("netfilter", "unrestricted-other-type", filt(1, []) + eth(MAC, MAC, 0x88cc, bytes(30)))
 write("netfilter", "restricted-empty-rx", filt(2, []) + eth(OTHER, OTHER, 0x0800, ip4(IP4, IP4, 1, bytes(8))))
+
+
+# ---- snapshot ---------------------------------------------------------------
+# fuzz_snapshot's input: a mode byte (bit 0: the harness recomputes both
+# CRCs), the 144-byte header, then the state (include/herd/snapshot.h).
+def snap_section(typ, index, payload):
+    return struct.pack("<IIQ", typ, index, len(payload)) + payload + bytes(-len(payload) % 8)
+
+
+def snap_input(sections, ram_size=4096, mode=1):
+    import zlib
+    state = b"".join(snap_section(*s) for s in sections)
+    ram_off = max(2 << 20, (4096 + len(state) + (2 << 20) - 1) // (2 << 20) * (2 << 20))
+    head = struct.pack("<8sIIQQIIQQQ32s40sI", b"HERDSNAP", 1, 144, 4096, len(state),
+                       zlib.crc32(state), len(sections), ram_off, ram_size, ram_off + ram_size,
+                       b"herd-vmm seed", bytes(40), 0)
+    head += struct.pack("<I", zlib.crc32(head + bytes(4)))
+    return bytes([mode]) + head + state
+
+
+CONFIG = struct.pack("<IIIIQ", 1, 1, 0, 0, 64 << 20) + bytes(64 + 64)
+write("snapshot", "three-sections", snap_input([(1, 0, CONFIG), (15, 0, bytes(92)), (2, 0, bytes(144))]))
+write("snapshot", "empty-state", snap_input([]))
+write("snapshot", "odd-lengths", snap_input([(6, 0, bytes(16 * 3)), (18, 3, bytes(256)), (11, 0, bytes(40 * 2 + 1))]))

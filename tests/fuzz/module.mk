@@ -11,7 +11,7 @@
 FUZZ_CC      ?= clang
 FUZZ_DIR     := build/fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := blockdev boot vmm_config netdev_config netfilter kfilter
+FUZZ_TARGETS := blockdev boot vmm_config netdev_config netfilter kfilter snapshot
 FUZZ_RUN     ?= $(FUZZ_TARGETS)
 FUZZERS      := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/bin/fuzz_%)
 
@@ -52,8 +52,8 @@ $(FUZZ_DIR)/obj/%.o: %.c
 # Which library (and link flags, from the library's module.mk) each target needs.
 $(FUZZ_DIR)/bin/fuzz_blockdev: $(FUZZ_DIR)/lib/libherd-blockdev.a
 $(FUZZ_DIR)/bin/fuzz_blockdev: FUZZ_LIBS = $(BLOCKDEV_LDLIBS)
-$(FUZZ_DIR)/bin/fuzz_boot $(FUZZ_DIR)/bin/fuzz_vmm_config: $(FUZZ_DIR)/lib/libherd-vmm.a
-$(FUZZ_DIR)/bin/fuzz_boot $(FUZZ_DIR)/bin/fuzz_vmm_config: FUZZ_LIBS = $(VMM_LDLIBS)
+$(FUZZ_DIR)/bin/fuzz_boot $(FUZZ_DIR)/bin/fuzz_vmm_config $(FUZZ_DIR)/bin/fuzz_snapshot: $(FUZZ_DIR)/lib/libherd-vmm.a
+$(FUZZ_DIR)/bin/fuzz_boot $(FUZZ_DIR)/bin/fuzz_vmm_config $(FUZZ_DIR)/bin/fuzz_snapshot: FUZZ_LIBS = $(VMM_LDLIBS)
 $(FUZZ_DIR)/bin/fuzz_netdev_config $(FUZZ_DIR)/bin/fuzz_netfilter $(FUZZ_DIR)/bin/fuzz_kfilter: $(FUZZ_DIR)/lib/libherd-netdev.a
 $(FUZZ_DIR)/bin/fuzz_netdev_config $(FUZZ_DIR)/bin/fuzz_netfilter $(FUZZ_DIR)/bin/fuzz_kfilter: FUZZ_LIBS = $(NETDEV_LDLIBS)
 
