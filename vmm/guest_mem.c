@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "herd/file_io.h"
 #include "herd/layout.h"
 
 static void layout_slots(struct guest_mem *gm)
@@ -82,22 +83,6 @@ int guest_mem_create(struct guest_mem *gm, uint64_t size)
     return 0;
 }
 
-static int read_all(int fd, uint8_t *p, uint64_t n, uint64_t off)
-{
-    while (n) {
-        ssize_t k = pread(fd, p, n > (1ULL << 30) ? (1ULL << 30) : n, (off_t)off);
-
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return k < 0 ? -errno : -ENODATA;
-        p += k;
-        n -= (uint64_t)k;
-        off += (uint64_t)k;
-    }
-    return 0;
-}
-
 int guest_mem_create_from_file(struct guest_mem *gm, uint64_t size, int fd, uint64_t offset,
                                bool copy)
 {
@@ -110,7 +95,7 @@ int guest_mem_create_from_file(struct guest_mem *gm, uint64_t size, int fd, uint
         return -EINVAL;
     if (copy) {
         rc = guest_mem_create(gm, size);
-        if (!rc && (rc = read_all(fd, gm->base, size, offset)))
+        if (!rc && (rc = herd_pread_all(fd, gm->base, size, offset)))
             guest_mem_destroy(gm);
         return rc;
     }

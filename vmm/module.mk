@@ -8,7 +8,7 @@ VMM_LIB_SRCS := vmm/log.c vmm/guest_mem.c vmm/bus.c vmm/kvm.c vmm/vcpu.c vmm/vm.
                 vmm/virtio/blk.c vmm/virtio/net.c vmm/virtio/vhost_net.c \
                 vmm/control.c vmm/control_server.c vmm/control_vm.c \
                 vmm/jail.c vmm/seccomp_policy.c \
-                vmm/snapshot/format.c vmm/snapshot/kvm_state.c vmm/vm_snapshot.c
+                vmm/snapshot/format.c vmm/snapshot/kvm_state.c vmm/vm_snapshot.c vmm/file_io.c
 VMM_LIB_OBJS := $(VMM_LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 VMM_LIB      := $(BUILD)/lib/libherd-vmm.a
 # herd-vmm links the block and network libraries after its own.

@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "herd/file_io.h"
 #include "herd/vmm_config.h"
 
 _Static_assert(sizeof(struct snap_header) == 144, "the header layout is the file format");
@@ -127,22 +128,6 @@ void snap_add(struct snap_writer *w, uint32_t type, uint32_t index, const void *
     w->nr_sections++;
 }
 
-static int write_all(int fd, const void *p, size_t n, uint64_t off)
-{
-    for (const uint8_t *b = p; n;) {
-        ssize_t k = pwrite(fd, b, n > (1U << 30) ? (1U << 30) : n, (off_t)off);
-
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return k < 0 ? -errno : -EIO;
-        b += k;
-        n -= (size_t)k;
-        off += (uint64_t)k;
-    }
-    return 0;
-}
-
 static bool page_is_zero(const uint8_t *p)
 {
     const uint64_t *q = (const uint64_t *)p;
@@ -168,7 +153,7 @@ static int write_ram(int fd, const uint8_t *ram, uint64_t size, uint64_t off)
         while (p < size && !page_is_zero(ram + p))
             p += PAGE;
         end = p;
-        if (end > start && (rc = write_all(fd, ram + start, end - start, off + start)))
+        if (end > start && (rc = herd_pwrite_all(fd, ram + start, end - start, off + start)))
             return rc;
     }
     return 0;
@@ -218,12 +203,12 @@ int snap_write(struct snap_writer *w, int fd, const void *ram, uint64_t ram_size
     if (ftruncate(fd, (off_t)h.file_size) < 0)
         return herd_err_set(err, -errno, "", "snapshot file of %llu bytes: %s",
                             (unsigned long long)h.file_size, strerror(errno));
-    rc = write_all(fd, w->buf, w->len, h.state_off);
+    rc = herd_pwrite_all(fd, w->buf, w->len, h.state_off);
     if (!rc)
         rc = write_ram(fd, ram, ram_size, h.ram_off);
     /* the header last: a snapshot cut short has none and is refused */
     if (!rc)
-        rc = write_all(fd, &h, sizeof(h), 0);
+        rc = herd_pwrite_all(fd, &h, sizeof(h), 0);
     if (!rc && fdatasync(fd) < 0)
         rc = -errno;
     if (rc)
@@ -266,22 +251,6 @@ int snap_check_header(const struct snap_header *h, uint64_t file_size, struct he
         return herd_err_set(err, -EINVAL, "", "snapshot file is %llu bytes, its header says %llu "
                             "(truncated or appended to)", (unsigned long long)file_size,
                             (unsigned long long)h->file_size);
-    return 0;
-}
-
-static int read_all(int fd, void *p, size_t n, uint64_t off)
-{
-    for (uint8_t *b = p; n;) {
-        ssize_t k = pread(fd, b, n, (off_t)off);
-
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return k < 0 ? -errno : -ENODATA;
-        b += k;
-        n -= (size_t)k;
-        off += (uint64_t)k;
-    }
     return 0;
 }
 
@@ -333,7 +302,7 @@ int snap_read(struct snap_reader *r, int fd, struct herd_err *err)
     if ((uint64_t)st.st_size < sizeof(r->hdr))
         return herd_err_set(err, -EINVAL, "", "snapshot file of %lld bytes has no header",
                             (long long)st.st_size);
-    rc = read_all(fd, &r->hdr, sizeof(r->hdr), 0);
+    rc = herd_pread_all(fd, &r->hdr, sizeof(r->hdr), 0);
     if (rc)
         return herd_err_set(err, rc, "", "reading the snapshot header: %s", strerror(-rc));
     rc = snap_check_header(&r->hdr, (uint64_t)st.st_size, err);
@@ -343,7 +312,7 @@ int snap_read(struct snap_reader *r, int fd, struct herd_err *err)
     if (!r->state)
         return herd_err_set(err, -ENOMEM, "", "out of memory for %llu bytes of snapshot state",
                             (unsigned long long)r->hdr.state_len);
-    rc = read_all(fd, r->state, r->hdr.state_len, r->hdr.state_off);
+    rc = herd_pread_all(fd, r->state, r->hdr.state_len, r->hdr.state_off);
     if (rc)
         herd_err_set(err, rc, "", "reading the snapshot state: %s", strerror(-rc));
     else if (crc(r->state, r->hdr.state_len) != r->hdr.state_crc)
