@@ -72,6 +72,27 @@ int hd_check_fields(json_t *body, const char *const known[], struct hd_err *err)
     return 0;
 }
 
+int hd_body_name(json_t *body, const char *const known[], const char **name,
+                 struct hd_err *err)
+{
+    json_t *v;
+
+    if (!json_is_object(body))
+        return hd_fail(err, 400, "", "a JSON object is expected");
+    if (hd_check_fields(body, known, err) < 0)
+        return -1;
+    v = json_object_get(body, "name");
+    if (!v)
+        return hd_fail(err, 400, "name", "name is required");
+    if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v) ||
+        !hd_name_ok(json_string_value(v)))
+        return hd_fail(err, 400, "name",
+                       "name must be 1-%d characters from [A-Za-z0-9_.-], starting with a "
+                       "letter or digit", HD_NAME_MAX);
+    *name = json_string_value(v);
+    return 0;
+}
+
 /* ---- YAML -> JSON --------------------------------------------------------- */
 
 #define YJ_MAX_NODES 200000

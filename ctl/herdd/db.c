@@ -172,26 +172,39 @@ int hd_db_delete_vm(struct hd_store *st, const struct hd_vm *vm)
     return step_done(st, stmt);
 }
 
-int hd_db_save_range(struct hd_store *st, const char *name, const char *spec, json_t *doc)
+/* sql: an INSERT of (a, b, doc as compact JSON text). */
+static int save_doc(struct hd_store *st, const char *sql, const char *a, const char *b,
+                    json_t *doc)
 {
-    sqlite3_stmt *stmt = prep(st, "INSERT OR REPLACE INTO ranges VALUES (?,?,?)");
+    sqlite3_stmt *stmt = prep(st, sql);
     if (!stmt)
         return -1;
     char *text = json_dumps(doc, JSON_COMPACT);
-    bind_text(stmt, 1, name);
-    bind_text(stmt, 2, spec);
+    bind_text(stmt, 1, a);
+    bind_text(stmt, 2, b);
     bind_text(stmt, 3, text);
     free(text);
     return step_done(st, stmt);
 }
 
-int hd_db_delete_range(struct hd_store *st, const char *name)
+/* sql: a DELETE with the name as its one parameter. */
+static int delete_named(struct hd_store *st, const char *sql, const char *name)
 {
-    sqlite3_stmt *stmt = prep(st, "DELETE FROM ranges WHERE name = ?");
+    sqlite3_stmt *stmt = prep(st, sql);
     if (!stmt)
         return -1;
     bind_text(stmt, 1, name);
     return step_done(st, stmt);
+}
+
+int hd_db_save_range(struct hd_store *st, const char *name, const char *spec, json_t *doc)
+{
+    return save_doc(st, "INSERT OR REPLACE INTO ranges VALUES (?,?,?)", name, spec, doc);
+}
+
+int hd_db_delete_range(struct hd_store *st, const char *name)
+{
+    return delete_named(st, "DELETE FROM ranges WHERE name = ?", name);
 }
 
 json_t *hd_db_ranges(struct hd_store *st, const char *name)
@@ -222,24 +235,12 @@ json_t *hd_db_ranges(struct hd_store *st, const char *name)
 
 int hd_db_save_snapshot(struct hd_store *st, const char *name, const char *tmpl, json_t *doc)
 {
-    sqlite3_stmt *stmt = prep(st, "INSERT INTO snapshots VALUES (?,?,?)");
-    if (!stmt)
-        return -1;
-    char *text = json_dumps(doc, JSON_COMPACT);
-    bind_text(stmt, 1, name);
-    bind_text(stmt, 2, tmpl);
-    bind_text(stmt, 3, text);
-    free(text);
-    return step_done(st, stmt);
+    return save_doc(st, "INSERT INTO snapshots VALUES (?,?,?)", name, tmpl, doc);
 }
 
 int hd_db_delete_snapshot(struct hd_store *st, const char *name)
 {
-    sqlite3_stmt *stmt = prep(st, "DELETE FROM snapshots WHERE name = ?");
-    if (!stmt)
-        return -1;
-    bind_text(stmt, 1, name);
-    return step_done(st, stmt);
+    return delete_named(st, "DELETE FROM snapshots WHERE name = ?", name);
 }
 
 json_t *hd_db_snapshots(struct hd_store *st, const char *name)

@@ -221,6 +221,11 @@ bool hd_name_ok(const char *name);
 /* 400 naming the first key of an API object that is not in known (NULL-
  * terminated); 0 when all are known. */
 int hd_check_fields(json_t *body, const char *const known[], struct hd_err *err);
+/* An API body: a JSON object with only known keys (NULL-terminated) and a
+ * valid "name" (hd_name_ok), which *name then points at (inside body).
+ * 400 with the field otherwise. */
+int hd_body_name(json_t *body, const char *const known[], const char **name,
+                 struct hd_err *err);
 
 /* ---- layer 1: records and sinks ------------------------------------------ */
 #define HD_EVENTS_KEPT 8192

@@ -118,20 +118,7 @@ static int body_name(json_t *body, const char **name, struct hd_err *err)
 {
     static const char *const known[] = {"name", NULL};
 
-    if (!json_is_object(body))
-        return hd_fail(err, 400, "", "a JSON object is expected");
-    if (hd_check_fields(body, known, err) < 0)
-        return -1;
-    json_t *v = json_object_get(body, "name");
-    if (!v)
-        return hd_fail(err, 400, "name", "name is required");
-    if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v) ||
-        !hd_name_ok(json_string_value(v)))
-        return hd_fail(err, 400, "name",
-                       "name must be 1-%d characters from [A-Za-z0-9_.-], starting with a "
-                       "letter or digit", HD_NAME_MAX);
-    *name = json_string_value(v);
-    return 0;
+    return hd_body_name(body, known, name, err);
 }
 
 /* May vm be snapshotted now? (store lock held) */

@@ -333,19 +333,8 @@ static int create_req_parse(json_t *body, struct create_req *req, struct hd_err 
                                         "restart", "start", "cloud_init", NULL};
     json_t *v;
 
-    if (!json_is_object(body))
-        return hd_fail(err, 400, "", "a JSON object is expected");
-    if (hd_check_fields(body, known, err) < 0)
+    if (hd_body_name(body, known, &req->name, err) < 0)
         return -1;
-    v = json_object_get(body, "name");
-    if (!v)
-        return hd_fail(err, 400, "name", "name is required");
-    if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v) ||
-        !hd_name_ok(json_string_value(v)))
-        return hd_fail(err, 400, "name",
-                       "name must be 1-%d characters from [A-Za-z0-9_.-], starting with a "
-                       "letter or digit", HD_NAME_MAX);
-    req->name = json_string_value(v);
     if (create_source_parse(body, req, err) < 0)
         return -1;
     req->restart = "no";
