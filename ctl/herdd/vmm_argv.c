@@ -118,12 +118,12 @@ static bool push_confinement(struct hd_vmm_argv *a, const struct hd_vmm_launch *
 }
 
 /* How the guest comes up: booted (kernel, initrd, command line) or
- * restored from a snapshot, its RAM mapped copy-on-write from the file (or
- * copied from it: a guest that goes on from its own snapshot). */
+ * restored from a snapshot, its RAM mapped copy-on-write from the file
+ * (clones share its pages). */
 static bool push_boot(struct hd_vmm_argv *a, const struct hd_vmm_launch *l)
 {
     if (l->restore)
-        return push_opt(a, "--restore", l->restore) && push_opt(a, "--restore-mem", l->restore_copy ? "copy" : "map");
+        return push_opt(a, "--restore", l->restore) && push_opt(a, "--restore-mem", "map");
     return push_opt(a, "--kernel", l->kernel) &&
            (!l->initrd || push_opt(a, "--initrd", l->initrd)) &&
            push_opt(a, "--cmdline", l->cmdline);

@@ -28,7 +28,6 @@ struct hd_vmm_launch {
     const char *restore;        /* NULL, or a snapshot file: --restore FILE
                                  * --restore-mem map instead of kernel,
                                  * initrd and cmdline (docs/snapshot.md) */
-    bool restore_copy;          /* --restore-mem copy instead of map */
     uint64_t mem;               /* bytes, a multiple of 1 KiB */
     unsigned cpus;
     const char *console;        /* what herd-vmm writes its serial port to */
