@@ -401,6 +401,21 @@ static int vm_snapshot(int argc, char **argv)
     return 0;
 }
 
+/* `vm restore VM SNAPSHOT` */
+static int vm_restore(int argc, char **argv)
+{
+    char path[512];
+    if (argc != 2)
+        die("vm restore: VM SNAPSHOT");
+    snprintf(path, sizeof(path), "/v1/vms/%s/restore", argv[0]);
+    json_t *b = json_pack("{ss}", "snapshot", argv[1]);
+    json_t *r = send_json("POST", path, b);
+    json_decref(b);
+    json_out ? print_json(r) : (void)printf("%s restored from snapshot %s\n", argv[0], argv[1]);
+    json_decref(r);
+    return 0;
+}
+
 /* `snapshot ls | show NAME | rm NAME` */
 static int cmd_snapshot(int argc, char **argv)
 {
@@ -509,6 +524,10 @@ static int cmd_vm(int argc, char **argv)
         json_decref(body);
         return vm_snapshot(argc - optind - 1, argv + optind + 1);
     }
+    if (!strcmp(sub, "restore")) {
+        json_decref(body);
+        return vm_restore(argc - optind - 1, argv + optind + 1);
+    }
     int rc = 0;
     for (int i = optind + 1; i < argc; i++) {
         const char *name = argv[i];
@@ -579,15 +598,15 @@ static int cmd_template(int argc, char **argv)
         {"cmdline", required_argument, NULL, 'C'}, {"cpus", required_argument, NULL, 'c'},
         {"mem", required_argument, NULL, 'm'},    {"nic", required_argument, NULL, 'n'},
         {"ready-line", required_argument, NULL, 'r'}, {"vm", required_argument, NULL, 'v'},
-        {NULL, 0, NULL, 0}};
+        {"snapshot", required_argument, NULL, 'S'}, {NULL, 0, NULL, 0}};
     if (argc < 2)
-        die("template: add|ls|rm|inspect");
+        die("template: add|ls|rm|inspect|derive");
     const char *sub = argv[1];
     json_t *body = json_object();
     json_t *nics = NULL;
     int c;
     optind = 0;
-    while ((c = getopt_long(argc - 1, argv + 1, "i:F:k:I:C:c:m:n:r:v:", o, NULL)) != -1) {
+    while ((c = getopt_long(argc - 1, argv + 1, "i:F:k:I:C:c:m:n:r:v:S:", o, NULL)) != -1) {
         switch (c) {
         case 'i': {
             char *abs = realpath(optarg, NULL);
@@ -614,6 +633,7 @@ static int cmd_template(int argc, char **argv)
             break;
         case 'r': json_object_set_new(body, "ready_line", json_string(optarg)); break;
         case 'v': json_object_set_new(body, "vm", json_string(optarg)); break;
+        case 'S': json_object_set_new(body, "snapshot", json_string(optarg)); break;
         default: exit(2);
         }
     }
@@ -655,9 +675,13 @@ static int cmd_template(int argc, char **argv)
     if (!strcmp(sub, "add")) {
         json_object_set_new(body, "name", json_string(argv[optind + 1]));
         r = send_json("POST", "/v1/templates", body);
-        json_out ? print_json(r)
-                 : (void)printf("template %s added (sha256 %s)\n", str(r, "name"),
-                                str(r, "sha256"));
+        if (json_out)
+            print_json(r);
+        else if (json_object_get(r, "snapshot"))
+            printf("template %s added (warm: clones of snapshot %s)\n", str(r, "name"),
+                   str(r, "snapshot"));
+        else
+            printf("template %s added (sha256 %s)\n", str(r, "name"), str(r, "sha256"));
     } else if (!strcmp(sub, "rm")) {
         snprintf(path, sizeof(path), "/v1/templates/%s", argv[optind + 1]);
         r = request("DELETE", path, NULL, 0, NULL, NULL);
@@ -835,10 +859,93 @@ static int on_range_event(json_t *e, void *ctx)
     return done;
 }
 
+/* `range reset NAME [--to CHECKPOINT] [GUEST...]` */
+static json_t *range_reset(int argc, char **argv)
+{
+    char path[512];
+    json_t *b = NULL;
+    const char *to = NULL;
+    for (int i = 1; i < argc; i++) { /* [GUEST...]: those only */
+        if (!strcmp(argv[i], "--to")) {
+            if (++i == argc)
+                die("range reset: --to CHECKPOINT");
+            to = argv[i];
+            continue;
+        }
+        if (!b)
+            b = json_object();
+        if (!json_object_get(b, "vms"))
+            json_object_set_new(b, "vms", json_array());
+        json_array_append_new(json_object_get(b, "vms"), json_string(argv[i]));
+    }
+    if (to) {
+        if (!b)
+            b = json_object();
+        json_object_set_new(b, "to", json_string(to));
+    }
+    snprintf(path, sizeof(path), "/v1/ranges/%s/reset", argv[0]);
+    json_t *r = send_json("POST", path, b);
+    json_decref(b);
+    if (json_out)
+        print_json(r);
+    else if (to)
+        printf("range %s reset: %lld guests restored from checkpoint %s in %lld ms\n", argv[0],
+               num(r, "reset"), to, num(r, "reset_us") / 1000);
+    else
+        printf("range %s reset: %lld guests on fresh overlays\n", argv[0], num(r, "reset"));
+    return r;
+}
+
+/* `range checkpoint NAME CP | checkpoints NAME | checkpoint-rm NAME CP` */
+static json_t *range_checkpoint(const char *sub, int argc, char **argv)
+{
+    char path[512];
+    json_t *r;
+    char s1[32];
+    if (!strcmp(sub, "checkpoints")) {
+        snprintf(path, sizeof(path), "/v1/ranges/%s/checkpoints", argv[0]);
+        r = GET(path);
+        if (json_out) {
+            print_json(r);
+            return r;
+        }
+        size_t i;
+        json_t *c;
+        printf("%-24s %6s %10s %s\n", "CHECKPOINT", "GUESTS", "ALLOCATED", "CREATED");
+        json_array_foreach(r, i, c) {
+            time_t t = (time_t)(num(c, "created") / 1000);
+            char when[32];
+            strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime(&t));
+            printf("%-24s %6lld %10s %s\n", str(c, "name"), num(c, "guests"),
+                   fmt_bytes(s1, sizeof(s1), num(c, "allocated")), when);
+        }
+        return r;
+    }
+    if (argc != 2)
+        die("range %s: NAME CHECKPOINT", sub);
+    if (!strcmp(sub, "checkpoint-rm")) {
+        snprintf(path, sizeof(path), "/v1/ranges/%s/checkpoints/%s", argv[0], argv[1]);
+        r = request("DELETE", path, NULL, 0, NULL, NULL);
+        json_out ? print_json(r)
+                 : (void)printf("checkpoint %s of range %s removed\n", argv[1], argv[0]);
+        return r;
+    }
+    snprintf(path, sizeof(path), "/v1/ranges/%s/checkpoints", argv[0]);
+    json_t *b = json_pack("{ss}", "name", argv[1]);
+    r = send_json("POST", path, b);
+    json_decref(b);
+    json_out ? print_json(r)
+             : (void)printf("checkpoint %s of range %s: %lld guests (paused %lld ms, %s)\n",
+                            argv[1], argv[0], num(r, "guests"), num(r, "paused_us") / 1000,
+                            fmt_bytes(s1, sizeof(s1), num(r, "allocated")));
+    return r;
+}
+
 static int cmd_range(int argc, char **argv)
 {
     if (argc < 3 && !(argc == 2 && !strcmp(argv[1], "ls")))
-        die("range: up FILE | down NAME | status NAME | reset NAME [GUEST...] | ls");
+        die("range: up FILE | down NAME | status NAME | reset NAME [--to CHECKPOINT] [GUEST...] "
+            "| checkpoint NAME CHECKPOINT | checkpoints NAME | checkpoint-rm NAME CHECKPOINT | ls");
     const char *sub = argv[1];
     char path[512];
     json_t *r;
@@ -897,18 +1004,10 @@ static int cmd_range(int argc, char **argv)
                  : (void)printf("range %s down: %lld guests removed\n", argv[2],
                                 num(r, "removed"));
     } else if (!strcmp(sub, "reset")) {
-        json_t *b = NULL;
-        for (int i = 3; i < argc; i++) { /* reset NAME [GUEST...]: those only */
-            if (!b)
-                b = json_pack("{s[]}", "vms");
-            json_array_append_new(json_object_get(b, "vms"), json_string(argv[i]));
-        }
-        snprintf(path, sizeof(path), "/v1/ranges/%s/reset", argv[2]);
-        r = send_json("POST", path, b);
-        json_decref(b);
-        json_out ? print_json(r)
-                 : (void)printf("range %s reset: %lld guests on fresh overlays\n", argv[2],
-                                num(r, "reset"));
+        r = range_reset(argc - 2, argv + 2);
+    } else if (!strcmp(sub, "checkpoint") || !strcmp(sub, "checkpoints") ||
+               !strcmp(sub, "checkpoint-rm")) {
+        r = range_checkpoint(sub, argc - 2, argv + 2);
     } else {
         die("range: unknown command '%s'", sub);
     }
@@ -1119,6 +1218,7 @@ static void usage(FILE *f)
             "     [--restart no|on-failure|always] [--start]\n"
             "  vm create NAME --snapshot S [--restart ...] [--start]   (restored from S)\n"
             "  vm snapshot VM NAME       (pauses a running guest, snapshots it, resumes it)\n"
+            "  vm restore VM SNAPSHOT    (the guest back to that snapshot: RAM, devices, disk)\n"
             "  vm start|stop|shutdown|kill|pause|resume|reboot NAME... [--timeout S]\n"
             "  vm rm NAME... [--force] | inspect NAME | logs NAME [--lines N] [--vmm] [--follow]\n"
             "  vm net NAME...            (kernel filter counters per NIC: accepted, drops by reason)\n"
@@ -1126,9 +1226,12 @@ static void usage(FILE *f)
             "  template add NAME --image P --format raw|qcow2 --kernel K [--initrd I]\n"
             "     [--cmdline C] [--cpus N] [--mem M] [--nic ROLE|JSON]... [--ready-line S]\n"
             "  template derive NAME --vm STOPPED-GUEST [--cmdline C] [--cpus N] [--mem M]\n"
+            "  template add NAME --snapshot S   (a warm template: its guests are clones of S)\n"
             "  template ls | rm NAME | inspect NAME\n"
             "  snapshot ls | show NAME | rm NAME\n"
             "  range up FILE.yaml [--detach] | down NAME | status NAME | reset NAME [GUEST...] | ls\n"
+            "  range checkpoint NAME CP | checkpoints NAME | checkpoint-rm NAME CP\n"
+            "  range reset NAME --to CP [GUEST...]   (each guest back to its snapshot in CP)\n"
             "  node profile | plan FILE.yaml | network\n"
             "  cluster nodes | status    (the nodes registered in etcd; this node's registration)\n"
             "  events [--since N] [--type PREFIX] [--name NAME]\n"

@@ -363,9 +363,17 @@ static int h_templates(struct hd_call *q)
     return 0;
 }
 
+/* A template from image files, or with "snapshot" a warm template. */
+static int template_add(struct hd_res *res, json_t *b, json_t **out, struct hd_err *err)
+{
+    if (json_is_object(b) && json_object_get(b, "snapshot"))
+        return hd_snapshot_template_add(res, b, out, err);
+    return hd_template_add(res, b, out, err);
+}
+
 static int h_template_add(struct hd_call *q)
 {
-    return create_template(q->api->res, q->c, q->r, hd_template_add);
+    return create_template(q->api->res, q->c, q->r, template_add);
 }
 
 static int h_template_derive(struct hd_call *q)
@@ -492,12 +500,32 @@ static int h_vm_snapshot(struct hd_call *q)
     json_t *b = parse_body(q->c, q->r);
     if (!b)
         return -1;
-    int rc = hd_vm_snapshot(q->api->gs, q->cap[0], b, &q->r->json, &err);
+    int rc = hd_vm_snapshot(q->api->gs, q->cap[0], b, NULL, &q->r->json, &err);
     json_decref(b);
     if (rc < 0)
         return fail_reply(q->r, &err);
     q->r->status = 201;
     return 0;
+}
+
+/* POST /v1/vms/NAME/restore {"snapshot"}: the guest back to that snapshot. */
+static int h_vm_restore(struct hd_call *q)
+{
+    static const char *const known[] = {"snapshot", NULL};
+    struct hd_err err = {0};
+    json_t *b = parse_body(q->c, q->r);
+    if (!b)
+        return -1;
+    const char *snap = json_string_value(json_object_get(b, "snapshot"));
+    int rc = hd_check_fields(b, known, &err);
+    if (rc == 0 && (!snap || !hd_name_ok(snap)))
+        rc = hd_fail(&err, 400, "snapshot", "snapshot must be a snapshot name");
+    if (rc == 0)
+        rc = hd_vm_restore(q->api->gs, q->cap[0], snap, &err);
+    if (rc == 0)
+        q->r->json = json_pack("{ss ss}", "name", q->cap[0], "snapshot", snap);
+    json_decref(b);
+    return rc < 0 ? fail_reply(q->r, &err) : 0;
 }
 
 static int h_snapshots(struct hd_call *q)
@@ -515,7 +543,7 @@ static int h_snapshot(struct hd_call *q)
 static int h_snapshot_rm(struct hd_call *q)
 {
     struct hd_err err = {0};
-    if (hd_snapshot_rm(q->api->res, q->cap[0], &err) < 0)
+    if (hd_snapshot_rm(q->api->res, q->cap[0], false, &err) < 0)
         return fail_reply(q->r, &err);
     q->r->json = json_pack("{ss}", "removed", q->cap[0]);
     return 0;
@@ -574,7 +602,8 @@ static int h_range_down(struct hd_call *q)
     return hd_range_down(q->api->rg, q->cap[0], &q->r->json, &err) < 0 ? fail_reply(q->r, &err) : 0;
 }
 
-/* POST /v1/ranges/NAME/reset: every guest, or the body's {"vms": [...]} */
+/* POST /v1/ranges/NAME/reset: every guest, or the body's {"vms": [...]};
+ * with {"to": CHECKPOINT} each back to its snapshot in that checkpoint */
 static int h_range_reset(struct hd_call *q)
 {
     struct hd_err err = {0};
@@ -584,6 +613,36 @@ static int h_range_reset(struct hd_call *q)
     int rc = hd_range_reset(q->api->rg, q->cap[0], b, &q->r->json, &err);
     json_decref(b);
     return rc < 0 ? fail_reply(q->r, &err) : 0;
+}
+
+/* POST /v1/ranges/NAME/checkpoints {"name"}: 201 with its summary. */
+static int h_range_checkpoint(struct hd_call *q)
+{
+    struct hd_err err = {0};
+    json_t *b = parse_body(q->c, q->r);
+    if (!b)
+        return -1;
+    int rc = hd_range_checkpoint(q->api->rg, q->cap[0], b, &q->r->json, &err);
+    json_decref(b);
+    if (rc < 0)
+        return fail_reply(q->r, &err);
+    q->r->status = 201;
+    return 0;
+}
+
+static int h_range_checkpoints(struct hd_call *q)
+{
+    struct hd_err err = {0};
+    return json_reply(q->r, hd_checkpoint_list(q->api->gs, q->cap[0], &err), &err);
+}
+
+static int h_range_checkpoint_rm(struct hd_call *q)
+{
+    struct hd_err err = {0};
+    if (hd_range_checkpoint_rm(q->api->rg, q->cap[0], q->cap[1], &err) < 0)
+        return fail_reply(q->r, &err);
+    q->r->json = json_pack("{ss ss}", "range", q->cap[0], "removed", q->cap[1]);
+    return 0;
 }
 
 static int h_audit(struct hd_call *q)
@@ -636,6 +695,7 @@ const struct hd_route hd_routes[] = {
     {"GET",    "/v1/vms/{name}/net",       ANY,      READONLY, h_vm_net},
     {"GET",    "/v1/vms/{name}/logs",      ANY,      READONLY, h_vm_logs},
     {"POST",   "/v1/vms/{name}/snapshot",  SYSADMIN, AUDITED,  h_vm_snapshot},
+    {"POST",   "/v1/vms/{name}/restore",   SYSADMIN, AUDITED,  h_vm_restore},
     {"POST",   "/v1/vms/{name}/{action}",  SYSADMIN, AUDITED,  h_vm_action},
     {"GET",    "/v1/snapshots",            ANY,      READONLY, h_snapshots},
     {"GET",    "/v1/snapshots/{name}",     ANY,      READONLY, h_snapshot},
@@ -645,6 +705,9 @@ const struct hd_route hd_routes[] = {
     {"GET",    "/v1/ranges/{name}",        ANY,      READONLY, h_range},
     {"DELETE", "/v1/ranges/{name}",        SYSADMIN, AUDITED,  h_range_down},
     {"POST",   "/v1/ranges/{name}/reset",  SYSADMIN, AUDITED,  h_range_reset},
+    {"GET",    "/v1/ranges/{name}/checkpoints", ANY, READONLY, h_range_checkpoints},
+    {"POST",   "/v1/ranges/{name}/checkpoints", SYSADMIN, AUDITED, h_range_checkpoint},
+    {"DELETE", "/v1/ranges/{name}/checkpoints/{cp}", SYSADMIN, AUDITED, h_range_checkpoint_rm},
     {"GET",    "/v1/events",               ANY,      READONLY, h_events},
     {"GET",    "/v1/cluster/nodes",        ANY,      READONLY, h_cluster_nodes},
     {"GET",    "/v1/cluster/status",       ANY,      READONLY, h_cluster_status},
@@ -669,7 +732,7 @@ const size_t hd_routes_n = sizeof(hd_routes) / sizeof(hd_routes[0]);
 #undef READONLY
 
 /* Answers a request whose caller has roles (not none) into r: 414 and 404
- * for paths that are not /v1/COLLECTION[/NAME[/SUB]], then the matched row's
+ * for paths that are not /v1/COLLECTION[/NAME[/SUB[/ITEM]]], then the matched row's
  * role (403), 405 for methods other than GET, POST and DELETE, the row's
  * handler, or 404/405 where only a fallback row matched. */
 static int route(struct hd_api *api, struct MHD_Connection *mc, struct conn *c,
@@ -682,7 +745,7 @@ static int route(struct hd_api *api, struct MHD_Connection *mc, struct conn *c,
         return error_reply(r, 414, "", "path too long");
     if (p.nseg < 2 || strcmp(p.seg[0], "v1"))
         return error_reply(r, 404, "", "no such path: %s (API paths start with /v1/)", url);
-    if (p.nseg > 4)
+    if (p.nseg > 5)
         return error_reply(r, 404, "", "no such path: %s", url);
     if (p.nseg > 2)
         snprintf(r->target, sizeof(r->target), "%s", p.seg[2]);

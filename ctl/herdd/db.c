@@ -18,7 +18,7 @@ static const char schema[] =
     "  kernel TEXT NOT NULL, initrd TEXT, cmdline TEXT NOT NULL, ready_line TEXT NOT NULL,"
     "  cpus INTEGER NOT NULL, mem INTEGER NOT NULL, nics TEXT NOT NULL,"
     "  sha256 TEXT NOT NULL, image_size INTEGER NOT NULL, file_size INTEGER NOT NULL,"
-    "  created INTEGER NOT NULL, parent TEXT);"
+    "  created INTEGER NOT NULL, parent TEXT, snapshot TEXT);"
     "CREATE TABLE IF NOT EXISTS ranges ("
     "  name TEXT PRIMARY KEY, spec TEXT NOT NULL, doc TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS vms ("
@@ -29,6 +29,37 @@ static const char schema[] =
     "  name TEXT PRIMARY KEY, template TEXT NOT NULL REFERENCES templates(name),"
     "  doc TEXT NOT NULL);"
     "INSERT OR IGNORE INTO meta VALUES ('schema', '1');";
+
+/* Columns added after a table was first made: added to a database that
+ * lacks them (SQLite has no ADD COLUMN IF NOT EXISTS). */
+static const struct {
+    const char *table, *column, *type;
+} added_columns[] = {
+    {"templates", "snapshot", "TEXT"}, /* warm templates */
+};
+
+static int columns_add(sqlite3 *db, struct hd_err *err)
+{
+    for (size_t i = 0; i < sizeof(added_columns) / sizeof(added_columns[0]); i++) {
+        char sql[256];
+        sqlite3_stmt *probe = NULL;
+        snprintf(sql, sizeof(sql), "SELECT %s FROM %s LIMIT 0", added_columns[i].column,
+                 added_columns[i].table);
+        if (sqlite3_prepare_v2(db, sql, -1, &probe, NULL) == SQLITE_OK) {
+            sqlite3_finalize(probe);
+            continue;
+        }
+        snprintf(sql, sizeof(sql), "ALTER TABLE %s ADD COLUMN %s %s", added_columns[i].table,
+                 added_columns[i].column, added_columns[i].type);
+        char *msg = NULL;
+        if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+            hd_fail(err, 500, "state_dir", "database: %s: %s", sql, msg ? msg : "?");
+            sqlite3_free(msg);
+            return -1;
+        }
+    }
+    return 0;
+}
 
 int hd_db_exec(struct hd_store *st, const char *sql)
 {
@@ -57,7 +88,7 @@ int hd_db_open(struct hd_store *st, struct hd_err *err)
         sqlite3_free(msg);
         return -1;
     }
-    return 0;
+    return columns_add(st->db, err);
 }
 
 void hd_db_close(struct hd_store *st)
@@ -96,8 +127,10 @@ static void bind_text(sqlite3_stmt *stmt, int i, const char *s)
 
 int hd_db_save_template(struct hd_store *st, const struct hd_template *t)
 {
-    sqlite3_stmt *stmt = prep(st, "INSERT OR REPLACE INTO templates VALUES "
-                                  "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    sqlite3_stmt *stmt = prep(st, "INSERT OR REPLACE INTO templates (name, image, format, "
+                                  "kernel, initrd, cmdline, ready_line, cpus, mem, nics, sha256, "
+                                  "image_size, file_size, created, parent, snapshot) VALUES "
+                                  "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     if (!stmt)
         return -1;
     char *nics = json_dumps(t->nics, JSON_COMPACT);
@@ -116,6 +149,7 @@ int hd_db_save_template(struct hd_store *st, const struct hd_template *t)
     sqlite3_bind_int64(stmt, 13, (sqlite3_int64)t->file_size);
     sqlite3_bind_int64(stmt, 14, t->created);
     bind_text(stmt, 15, t->parent[0] ? t->parent : NULL);
+    bind_text(stmt, 16, t->snapshot[0] ? t->snapshot : NULL);
     free(nics);
     return step_done(st, stmt);
 }
@@ -317,14 +351,16 @@ static struct hd_template *template_from_row(sqlite3_stmt *stmt)
     t->created = sqlite3_column_int64(stmt, 13);
     if (sqlite3_column_text(stmt, 14))
         snprintf(t->parent, sizeof(t->parent), "%s", sqlite3_column_text(stmt, 14));
+    if (sqlite3_column_text(stmt, 15))
+        snprintf(t->snapshot, sizeof(t->snapshot), "%s", sqlite3_column_text(stmt, 15));
     return t;
 }
 
 static int load_templates(struct hd_store *st, struct hd_err *err)
 {
     sqlite3_stmt *stmt = prep(st, "SELECT name, image, format, kernel, initrd, cmdline, ready_line,"
-                                  " cpus, mem, nics, sha256, image_size, file_size, created, parent"
-                                  " FROM templates ORDER BY name DESC");
+                                  " cpus, mem, nics, sha256, image_size, file_size, created, parent,"
+                                  " snapshot FROM templates ORDER BY name DESC");
     if (!stmt)
         return hd_fail(err, 500, "", "database: cannot read templates");
     while (sqlite3_step(stmt) == SQLITE_ROW) {
@@ -376,6 +412,23 @@ static void vm_nics_from_doc(struct hd_vm *vm, json_t *d)
     }
 }
 
+/* Where a guest restored from a snapshot goes back to on a reset, and
+ * whether its next start restores. Records older than these fields: the
+ * snapshot is the origin, and only a guest never started restores. */
+static void vm_origin_from_doc(struct hd_vm *vm, json_t *d)
+{
+    json_t *o = json_object_get(d, "origin");
+    if (json_is_string(o))
+        copy_str(vm->origin, sizeof(vm->origin), d, "origin");
+    else if (!o)
+        memcpy(vm->origin, vm->snapshot, sizeof(vm->origin));
+    json_t *p = json_object_get(d, "restore_pending");
+    if (p)
+        vm->restore_pending = json_is_true(p) && vm->snapshot[0];
+    else
+        vm->restore_pending = vm->snapshot[0] && !strcmp(vm->state, "created");
+}
+
 /* A guest record from its stored document d (the JSON hd_vm_json made). */
 static struct hd_vm *vm_from_doc(struct hd_store *st, int64_t id, json_t *d)
 {
@@ -401,6 +454,7 @@ static struct hd_vm *vm_from_doc(struct hd_store *st, int64_t id, json_t *d)
     vm->exited = get_int(d, "exited", 0);
     vm->uid = (uid_t)get_int(d, "uid", 0);
     vm_exit_from_doc(vm, d);
+    vm_origin_from_doc(vm, d);
     json_t *ci = json_object_get(d, "cloud_init");
     if (json_is_object(ci)) {
         vm->cloud_init = json_incref(ci);

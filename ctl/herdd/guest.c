@@ -60,8 +60,11 @@ json_t *hd_vm_json(const struct hd_vm *vm, bool full)
                           "ready", vm->ready, "pid", (json_int_t)vm->pid, "created",
                           (json_int_t)vm->created);
     json_object_set_new(o, "range", vm->range[0] ? json_string(vm->range) : json_null());
-    if (vm->snapshot[0])
+    if (vm->snapshot[0]) {
         json_object_set_new(o, "snapshot", json_string(vm->snapshot));
+        json_object_set_new(o, "restore_pending", json_boolean(vm->restore_pending));
+    }
+    json_object_set_new(o, "origin", vm->origin[0] ? json_string(vm->origin) : json_null());
     json_t *nics = json_array();
     for (unsigned i = 0; i < vm->n_nics; i++) {
         const struct hd_nic *n = &vm->nics[i];

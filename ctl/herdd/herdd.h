@@ -135,6 +135,8 @@ const char *hd_bridge_of(const struct hd_config *cfg, const char *role);
 struct hd_template {
     char name[HD_NAME_MAX + 1];
     char parent[HD_NAME_MAX + 1]; /* derived templates: the template under the delta */
+    char snapshot[HD_NAME_MAX + 1]; /* warm templates: guests are restored clones of this
+                                     * snapshot (its template's image, kernel and shape) */
     char *image, *format, *kernel, *initrd, *cmdline, *ready_line, *sha256;
     uint64_t image_size;        /* virtual size */
     uint64_t file_size;         /* bytes on disk */
@@ -163,7 +165,16 @@ struct hd_vm {
     char name[HD_NAME_MAX + 1];
     char tmpl[HD_NAME_MAX + 1];
     char range[HD_NAME_MAX + 1];
-    char snapshot[HD_NAME_MAX + 1]; /* restored from this snapshot (snapshot.c); "" if not */
+    char snapshot[HD_NAME_MAX + 1]; /* its disk stands on this snapshot's copy and it is
+                                     * (or was) restored from it (snapshot.c); "" if not */
+    char origin[HD_NAME_MAX + 1];   /* the snapshot it was created from (vm create
+                                     * --snapshot, a warm template): what a reset goes
+                                     * back to; "" for a guest booted from a template */
+    bool restore_pending; /* its next start restores vm.snap of snapshot (set when
+                           * its overlay is made over the snapshot's disk copy,
+                           * cleared once herd-vmm is spawned with --restore);
+                           * false: a start boots the template's kernel from
+                           * its disk, as any power-on does */
     unsigned cpus;
     uint64_t mem;
     struct hd_nic nics[HD_MAX_NICS];
@@ -389,6 +400,10 @@ json_t *hd_template_json(struct hd_store *st, const struct hd_template *t);
 /* Validates and adds; body is the API object. Not with the store lock held
  * (hashes). */
 int hd_template_add(struct hd_res *r, json_t *body, json_t **out, struct hd_err *err);
+/* Store lock held: t (new, complete) saved and listed unless its name is
+ * taken (409); *out what the API shows. t is the store's on success. */
+int hd_template_insert(struct hd_store *st, struct hd_template *t, json_t **out,
+                       struct hd_err *err);
 int hd_template_rm(struct hd_res *r, const char *name, struct hd_err *err);
 /* A new template whose image is a copy of a stopped guest's overlay: a qcow2
  * delta on that guest's template (STATE/templates/NAME.qcow2, read-only).
@@ -429,6 +444,8 @@ struct hd_snap_take {
     char disk[4096];            /* the guest's overlay */
     char dir[4096], file[4200], copy[4200], seed_copy[4200];
     char seed_src[4200];        /* its seed disk (its own, or its snapshot's copy) */
+    char checkpoint[HD_NAME_MAX + 1]; /* part of this checkpoint of the guest's range
+                                       * (checkpoint.c); "" for a snapshot of its own */
     bool dir_made;
 };
 int hd_snapshot_begin(struct hd_res *r, const char *vm, json_t *body, struct hd_snap_take *tk,
@@ -440,9 +457,11 @@ int hd_snapshot_commit(struct hd_store *st, struct hd_snap_take *tk, json_t **ou
 void hd_snapshot_abort(const struct hd_config *cfg, struct hd_snap_take *tk);
 json_t *hd_snapshot_list(struct hd_store *st);
 json_t *hd_snapshot_get(struct hd_store *st, const char *name, struct hd_err *err);
-/* 409 while a guest restored from it exists, or a snapshot whose disk
- * copy stands on it. Store lock not held. */
-int hd_snapshot_rm(struct hd_res *r, const char *name, struct hd_err *err);
+/* 409 while a guest stands on it or was created from it, a snapshot's
+ * disk copy stands on it, or a warm template names it; and, unless
+ * in_checkpoint (checkpoint.c removing its own), while it is part of a
+ * range checkpoint. Store lock not held. */
+int hd_snapshot_rm(struct hd_res *r, const char *name, bool in_checkpoint, struct hd_err *err);
 /* At start: removes every STATE/snapshots/X that has no record (a snapshot
  * herdd was taking when it died), one log line each. */
 void hd_snapshot_sweep(struct hd_res *r);
@@ -451,6 +470,10 @@ void hd_snapshot_sweep(struct hd_res *r);
  * template's chain). Store lock held. */
 int hd_snapshot_chain(struct hd_store *st, const char *name, struct hd_chain *pin,
                       struct hd_err *err);
+/* POST /v1/templates {"name", "snapshot"} (the API sends bodies with
+ * "snapshot" here): a warm template, whose guests are clones of that
+ * snapshot: its template's files and boot settings, the snapshot's shape. */
+int hd_snapshot_template_add(struct hd_res *r, json_t *body, json_t **out, struct hd_err *err);
 /* What a guest restored from a snapshot is made of (store lock held). */
 struct hd_snap_info {
     char tmpl[HD_NAME_MAX + 1];
@@ -638,12 +661,18 @@ int hd_vm_action(struct hd_guests *gs, const char *name, const char *action, jso
                  json_t **out, struct hd_err *err);
 int hd_vm_rm(struct hd_guests *gs, const char *name, bool force, struct hd_err *err);
 int hd_vm_reset(struct hd_guests *gs, const char *name, struct hd_err *err);
+/* POST /v1/vms/NAME/restore {"snapshot"}: the guest back to snapshot snap
+ * (its RAM, devices and disk: a fresh overlay over the snapshot's copy),
+ * keeping its own NICs, MACs, uid and seed; started again if it ran. The
+ * snapshot must be of its template, shape, NIC count and seed disk (409
+ * "snapshot" naming what differs); a reset later goes back to its origin. */
+int hd_vm_restore(struct hd_guests *gs, const char *name, const char *snap, struct hd_err *err);
 /* POST /v1/vms/NAME/snapshot (docs/snapshot.md "herdd"): pause, snapshot,
  * stop (herd-vmm flushes the overlay), copy the disk, and the guest goes on
  * from the snapshot (--restore-mem copy) on its own overlay, taps and MAC;
  * paused again if it was. On failure nothing of the snapshot is left. */
-int hd_vm_snapshot(struct hd_guests *gs, const char *name, json_t *body, json_t **out,
-                   struct hd_err *err);
+int hd_vm_snapshot(struct hd_guests *gs, const char *name, json_t *body, const char *checkpoint,
+                   json_t **out, struct hd_err *err);
 json_t *hd_vm_logs(struct hd_guests *gs, const char *name, const char *which, long lines,
                    struct hd_err *err);
 /* GET /v1/vms/NAME/net: per NIC, the kernel filter's counters and policy
@@ -712,6 +741,27 @@ int hd_range_down(struct hd_ranges *rg, const char *name, json_t **out, struct h
  * be NULL). 400 with the field for a bad selection, nothing reset. */
 int hd_range_reset(struct hd_ranges *rg, const char *name, json_t *sel, json_t **out,
                    struct hd_err *err);
+/* checkpoint.c: range checkpoints (docs/snapshot.md "Range checkpoints").
+ * take: POST /v1/ranges/NAME/checkpoints {"name"}: every guest of the range
+ * paused, snapshotted (RANGE.CP.N, tagged with the checkpoint), resumed;
+ * all or none. 409 unless every guest runs or is paused; 409 "name" when
+ * taken. The callers check that no `up` of the range runs (ranges.c). */
+int hd_checkpoint_take(struct hd_guests *gs, const char *range, json_t *body, json_t **out,
+                       struct hd_err *err);
+json_t *hd_checkpoint_list(struct hd_guests *gs, const char *range, struct hd_err *err);
+/* Removes checkpoint cp's snapshots: 409 while a guest stands on one. */
+int hd_checkpoint_rm(struct hd_guests *gs, const char *range, const char *cp, struct hd_err *err);
+/* range down: every checkpoint of the range removed (its guests gone). */
+void hd_checkpoint_drop_all(struct hd_guests *gs, const char *range);
+/* Store lock held: {guest: snapshot} of checkpoint cp; 404 "to" if none. */
+json_t *hd_checkpoint_map(struct hd_store *st, const char *range, const char *cp,
+                          struct hd_err *err);
+/* ranges.c: hd_checkpoint_take and _rm, refused (409) while an `up` of the
+ * range runs. */
+int hd_range_checkpoint(struct hd_ranges *rg, const char *range, json_t *body, json_t **out,
+                        struct hd_err *err);
+int hd_range_checkpoint_rm(struct hd_ranges *rg, const char *range, const char *cp,
+                           struct hd_err *err);
 json_t *hd_range_status(struct hd_ranges *rg, const char *name, struct hd_err *err);
 json_t *hd_range_list(struct hd_ranges *rg);
 void hd_ranges_resume(struct hd_ranges *rg);

@@ -495,12 +495,37 @@ static int plan_addresses(struct hd_range_job *j, struct hd_err *err)
     return 0;
 }
 
+/* A role on a warm template gets clones of its snapshot: no seed of its own
+ * (ssh keys, runcmd) and no resource disk. Store lock held. */
+static int warm_roles_check(struct hd_store *st, const struct range_spec *spec,
+                            struct hd_err *err)
+{
+    for (size_t s = 0; s < spec->n_scenarios; s++) {
+        const struct range_scenario *sc = &spec->scenarios[s];
+        for (size_t r = 0; r < sc->n_roles; r++) {
+            const struct range_role *role = &sc->roles[r];
+            const struct hd_template *t = hd_template_find(st, role->template_name);
+            if (!t || !t->snapshot[0])
+                continue;
+            char field[96];
+            snprintf(field, sizeof(field), "scenarios[%zu].roles[%zu].template", s, r);
+            if (spec->n_ssh_keys || role->n_runcmd || spec->resources || sc->resources)
+                return hd_fail(err, 400, field, "%s: '%s' is a warm template (clones of snapshot "
+                               "'%s'): its guests take no ssh keys, runcmd or resource disk",
+                               field, t->name, t->snapshot);
+        }
+    }
+    return 0;
+}
+
 static int range_admit(struct hd_range_job *j, struct hd_err *err)
 {
     struct hd_res *res = j->rg->gs->res;
     size_t nroles;
     if (job_running(j->rg, j->name))
         return hd_fail(err, 409, "range", "range '%s' is being brought up already", j->name);
+    if (warm_roles_check(res->st, j->spec, err) < 0)
+        return -1;
     if (plan_addresses(j, err) < 0 || hd_range_dhcp_check(res->st, j->name, j->spec, err) < 0)
         return -1;
     struct cap_item *items = role_items(res->st, j->spec, &nroles, err);
@@ -690,6 +715,7 @@ int hd_range_down(struct hd_ranges *rg, const char *name, json_t **out, struct h
         json_decref(r);
         return hd_fail(err, 500, "", "%ld guest(s) not removed; last: %s", errors, last);
     }
+    hd_checkpoint_drop_all(rg->gs, name); /* its guests no longer stand on them */
     hd_range_dhcp_stop(json_object_get(r, "dhcp"));
     /* segment bridges this range made, unless another range still uses them */
     json_t *made = json_deep_copy(json_object_get(r, "bridges_created"));
@@ -733,8 +759,8 @@ static json_t *reset_selection(struct hd_store *st, const char *name, json_t *se
     const char *key;
     json_t *v;
     json_object_foreach(sel, key, v) {
-        if (strcmp(key, "vms")) {
-            hd_fail(err, 400, key, "unknown field '%s' (reset takes \"vms\")", key);
+        if (strcmp(key, "vms") && strcmp(key, "to")) {
+            hd_fail(err, 400, key, "unknown field '%s' (reset takes \"vms\" and \"to\")", key);
             json_decref(all);
             return NULL;
         }
@@ -775,6 +801,59 @@ static json_t *reset_selection(struct hd_store *st, const char *name, json_t *se
     return out;
 }
 
+/* 409 while an `up` of range name runs (takes the store lock). */
+static int range_not_coming_up(struct hd_ranges *rg, const char *name, struct hd_err *err)
+{
+    pthread_mutex_lock(&rg->gs->st->mu);
+    bool up = job_running(rg, name);
+    pthread_mutex_unlock(&rg->gs->st->mu);
+    return up ? hd_fail(err, 409, "name", "range '%s' is still coming up", name) : 0;
+}
+
+int hd_range_checkpoint(struct hd_ranges *rg, const char *range, json_t *body, json_t **out,
+                        struct hd_err *err)
+{
+    if (range_not_coming_up(rg, range, err) < 0)
+        return -1;
+    return hd_checkpoint_take(rg->gs, range, body, out, err);
+}
+
+int hd_range_checkpoint_rm(struct hd_ranges *rg, const char *range, const char *cp,
+                           struct hd_err *err)
+{
+    if (range_not_coming_up(rg, range, err) < 0)
+        return -1;
+    return hd_checkpoint_rm(rg->gs, range, cp, err);
+}
+
+/* sel's "to": a checkpoint of the range holding every guest in names; *to
+ * its map guest -> snapshot (NULL without "to"). Store lock held. */
+static int reset_target(struct hd_store *st, const char *name, json_t *sel, json_t *names,
+                        json_t **to, struct hd_err *err)
+{
+    json_t *v = json_object_get(sel, "to");
+    *to = NULL;
+    if (!v)
+        return 0;
+    if (!json_is_string(v))
+        return hd_fail(err, 400, "to", "to must be a checkpoint name");
+    json_t *map = hd_checkpoint_map(st, name, json_string_value(v), err);
+    if (!map)
+        return -1;
+    size_t i;
+    json_t *g;
+    json_array_foreach(names, i, g) {
+        if (!json_object_get(map, json_string_value(g))) {
+            json_decref(map);
+            return hd_fail(err, 409, "to", "guest '%s' is not in checkpoint '%s' (made after "
+                           "it): name the guests to reset with vms", json_string_value(g),
+                           json_string_value(v));
+        }
+    }
+    *to = map;
+    return 0;
+}
+
 int hd_range_reset(struct hd_ranges *rg, const char *name, json_t *sel, json_t **out,
                    struct hd_err *err)
 {
@@ -788,7 +867,12 @@ int hd_range_reset(struct hd_ranges *rg, const char *name, json_t *sel, json_t *
                  : hd_fail(err, 404, "name", "no range '%s'", name);
     }
     json_decref(r);
+    json_t *to = NULL;
     json_t *names = reset_selection(st, name, sel, err);
+    if (names && reset_target(st, name, sel, names, &to, err) < 0) {
+        json_decref(names);
+        names = NULL;
+    }
     pthread_mutex_unlock(&st->mu);
     if (!names)
         return -1;
@@ -796,18 +880,31 @@ int hd_range_reset(struct hd_ranges *rg, const char *name, json_t *sel, json_t *
     json_t *v;
     long n = 0, errors = 0;
     char last[512] = "";
+    int64_t t0 = hd_mono_ns();
     json_array_foreach(names, i, v) {
         struct hd_err e = {0};
-        if (hd_vm_reset(rg->gs, json_string_value(v), &e) == 0) {
+        const char *vn = json_string_value(v);
+        int rc = to ? hd_vm_restore(rg->gs, vn, json_string_value(json_object_get(to, vn)), &e)
+                    : hd_vm_reset(rg->gs, vn, &e);
+        if (rc == 0) {
             n++;
         } else {
             errors++;
             snprintf(last, sizeof(last), "%s: %s", json_string_value(v), e.msg);
         }
     }
-    json_t *done = json_pack("{ss sI sO}", "name", name, "reset", (json_int_t)n, "vms", names);
+    int64_t dt = hd_mono_ns() - t0;
+    json_t *done = json_pack("{ss sI sO sI}", "name", name, "reset", (json_int_t)n, "vms", names,
+                             "reset_us", (json_int_t)(dt / 1000));
+    json_t *ev = json_pack("{ss sI}", "range", name, "reset", (json_int_t)n);
+    if (to) {
+        const char *cp = json_string_value(json_object_get(sel, "to"));
+        json_object_set_new(done, "to", json_string(cp));
+        json_object_set_new(ev, "to", json_string(cp));
+    }
+    json_decref(to);
     json_decref(names);
-    hd_event(&st->ev, "range.reset", name, json_pack("{ss sI}", "range", name, "reset", (json_int_t)n));
+    hd_event(&st->ev, "range.reset", name, ev);
     if (errors) {
         json_decref(done);
         return hd_fail(err, 500, "", "%ld guest(s) not reset; last: %s", errors, last);

@@ -381,6 +381,9 @@ static json_t *snap_doc(const struct hd_snap_take *tk)
                      "dir", json_string(tk->dir), "file", file_json(tk->file), "disks",
                      disks_json(tk), "nics", nics);
     json_object_set_new(doc, "parent", vm->snapshot[0] ? json_string(vm->snapshot) : json_null());
+    if (tk->checkpoint[0])
+        json_object_set_new(doc, "checkpoint", json_pack("{ss ss}", "range", vm->range, "name",
+                                                         tk->checkpoint));
     return doc;
 }
 
@@ -396,13 +399,14 @@ int hd_snapshot_commit(struct hd_store *st, struct hd_snap_take *tk, json_t **ou
     return 0;
 }
 
-/* Store lock held: guests restored from name, and one of them. */
+/* Store lock held: guests standing on name or created from it (a reset
+ * goes back to it), and one of them. */
 static unsigned users_of(struct hd_store *st, const char *name, const char **one)
 {
     unsigned n = 0;
     *one = NULL;
     for (struct hd_vm *vm = st->vms; vm; vm = vm->next)
-        if (!strcmp(vm->snapshot, name)) {
+        if (!strcmp(vm->snapshot, name) || !strcmp(vm->origin, name)) {
             n++;
             if (!*one || vm->pidfd >= 0)
                 *one = vm->name;
@@ -460,11 +464,34 @@ static bool child_of(struct hd_store *st, const char *name, char child[HD_NAME_M
     return found;
 }
 
-int hd_snapshot_rm(struct hd_res *r, const char *name, struct hd_err *err)
+/* Store lock held: a warm template made from snapshot name. */
+static const struct hd_template *warm_of(struct hd_store *st, const char *name)
+{
+    for (const struct hd_template *t = st->templates; t; t = t->next)
+        if (!strcmp(t->snapshot, name))
+            return t;
+    return NULL;
+}
+
+/* Store lock held: 409 when the checkpoint that d belongs to must remove it. */
+static int checkpoint_owned(json_t *d, const char *name, struct hd_err *err)
+{
+    json_t *cp = json_object_get(d, "checkpoint");
+    if (!json_is_object(cp))
+        return 0;
+    const char *rn = json_string_value(json_object_get(cp, "range"));
+    const char *cn = json_string_value(json_object_get(cp, "name"));
+    return hd_fail(err, 409, "name", "snapshot '%s' is part of checkpoint '%s' of range '%s': "
+                   "remove the checkpoint (herdctl range checkpoint rm %s %s)", name,
+                   cn ? cn : "?", rn ? rn : "?", rn ? rn : "?", cn ? cn : "?");
+}
+
+int hd_snapshot_rm(struct hd_res *r, const char *name, bool in_checkpoint, struct hd_err *err)
 {
     char child[HD_NAME_MAX + 1];
     struct hd_store *st = r->st;
     struct hd_snap_take tk = {.dir_made = true};
+    const struct hd_template *warm;
     const char *one;
 
     pthread_mutex_lock(&st->mu);
@@ -473,9 +500,14 @@ int hd_snapshot_rm(struct hd_res *r, const char *name, struct hd_err *err)
     int rc = 0;
     if (!d)
         rc = hd_fail(err, 404, "name", "no snapshot '%s'", name);
+    else if (!in_checkpoint && checkpoint_owned(d, name, err) < 0)
+        rc = -1;
     else if (users)
         rc = hd_fail(err, 409, "name", "snapshot '%s' is used by %u guest(s) (e.g. %s): their "
-                     "RAM maps its file and their disks stand on its copy", name, users, one);
+                     "disks stand on its copy (or a reset returns to it)", name, users, one);
+    else if ((warm = warm_of(st, name)))
+        rc = hd_fail(err, 409, "name", "snapshot '%s' is warm template '%s': remove that first",
+                     name, warm->name);
     else if (child_of(st, name, child))
         rc = hd_fail(err, 409, "name", "snapshot '%s' is the parent of snapshot '%s' (its disk "
                      "copy stands on this one's): remove that first", name, child);
@@ -544,4 +576,71 @@ void hd_snapshot_sweep(struct hd_res *r)
         fprintf(stderr, "herdd: removed %s: a snapshot cut short (no record)\n", tk.dir);
     }
     closedir(d);
+}
+
+/* ---- warm templates: a snapshot under a template's name ------------------------ */
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+/* Store lock held: warm template name from snapshot snap, its files and
+ * boot settings its snapshot's template's, its shape the snapshot's. */
+static struct hd_template *warm_new(struct hd_store *st, const char *name, const char *snap,
+                                    struct hd_err *err)
+{
+    struct hd_snap_info si;
+    if (hd_snapshot_info(st, snap, "snapshot", &si, err) < 0)
+        return NULL;
+    const struct hd_template *base = hd_template_find(st, si.tmpl);
+    if (!base) {
+        json_decref(si.nics);
+        hd_fail(err, 409, "snapshot", "template '%s' of snapshot '%s' is gone", si.tmpl, snap);
+        return NULL;
+    }
+    struct hd_template *t = calloc(1, sizeof(*t));
+    if (!t) {
+        json_decref(si.nics);
+        hd_fail(err, 500, "", "out of memory");
+        return NULL;
+    }
+    snprintf(t->name, sizeof(t->name), "%s", name);
+    snprintf(t->snapshot, sizeof(t->snapshot), "%s", snap);
+    t->image = strdup(base->image);
+    t->format = strdup(base->format);
+    t->kernel = strdup(base->kernel);
+    t->initrd = dup_or_null(base->initrd);
+    t->cmdline = strdup(base->cmdline);
+    t->ready_line = strdup(base->ready_line);
+    t->sha256 = strdup(base->sha256);
+    t->image_size = base->image_size;
+    t->file_size = base->file_size;
+    t->cpus = si.cpus;
+    t->mem = si.mem;
+    t->nics = si.nics;
+    t->created = hd_now_ms();
+    return t;
+}
+
+int hd_snapshot_template_add(struct hd_res *r, json_t *body, json_t **out, struct hd_err *err)
+{
+    static const char *const known[] = {"name", "snapshot", NULL};
+    struct hd_store *st = r->st;
+    const char *name, *snap = json_string_value(json_object_get(body, "snapshot"));
+
+    if (hd_body_name(body, known, &name, err) < 0)
+        return -1;
+    if (!snap || !hd_name_ok(snap))
+        return hd_fail(err, 400, "snapshot", "snapshot must be a snapshot name");
+    pthread_mutex_lock(&st->mu);
+    struct hd_template *t = warm_new(st, name, snap, err);
+    if (!t || hd_template_insert(st, t, out, err) < 0) {
+        pthread_mutex_unlock(&st->mu);
+        hd_template_free(t);
+        return -1;
+    }
+    pthread_mutex_unlock(&st->mu);
+    hd_event(&st->ev, "template.added", name, json_pack("{ss}", "snapshot", snap));
+    return 0;
 }

@@ -52,6 +52,8 @@ json_t *hd_template_json(struct hd_store *st, const struct hd_template *t)
         json_object_set_new(o, "initrd", json_string(t->initrd));
     if (t->parent[0])
         json_object_set_new(o, "parent", json_string(t->parent));
+    if (t->snapshot[0])
+        json_object_set_new(o, "snapshot", json_string(t->snapshot));
     return o;
 }
 
@@ -355,6 +357,15 @@ static void template_link(struct hd_store *st, struct hd_template *t, json_t **o
     t->next = st->templates;
     st->templates = t;
     *out = hd_template_json(st, t);
+}
+
+int hd_template_insert(struct hd_store *st, struct hd_template *t, json_t **out,
+                       struct hd_err *err)
+{
+    if (template_save_new(st, t, err) < 0)
+        return -1;
+    template_link(st, t, out);
+    return 0;
 }
 
 int hd_template_add(struct hd_res *r, json_t *body, json_t **out, struct hd_err *err)

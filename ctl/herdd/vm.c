@@ -417,6 +417,36 @@ static int create_from_snapshot(struct hd_res *r, struct create_req *req, struct
     return 0;
 }
 
+/* A guest of warm template t: a clone of t's snapshot, on the NICs the
+ * body gives (a range's segments) if there are as many as the snapshot's;
+ * cpus and mem, if given, must be the snapshot's. Store lock held. */
+static int create_warm(struct hd_res *r, json_t *body, struct create_req *req,
+                       const struct hd_template *t, unsigned *cpus, uint64_t *mem,
+                       json_t **nics, struct hd_err *err)
+{
+    struct hd_snap_info si;
+    if (req->cloud_init)
+        return hd_fail(err, 400, "cloud_init", "cloud_init: a guest of warm template '%s' is "
+                       "restored from a snapshot (its seed is the snapshot's)", t->name);
+    if (hd_snapshot_info(r->st, t->snapshot, "template", &si, err) < 0)
+        return -1;
+    req->owned = si.nics;
+    req->snapshot = t->snapshot;
+    *cpus = si.cpus;
+    *mem = si.mem;
+    *nics = si.nics;
+    if (hd_check_shape(r->cfg, body, cpus, mem, nics, err) < 0)
+        return -1;
+    if (*cpus != si.cpus || *mem != si.mem)
+        return hd_fail(err, 400, *cpus != si.cpus ? "cpus" : "mem", "a guest of warm template "
+                       "'%s' has its snapshot's %u vCPUs and %llu MiB", t->name, si.cpus,
+                       (unsigned long long)(si.mem >> 20));
+    if (json_array_size(*nics) != json_array_size(si.nics))
+        return hd_fail(err, 400, "nics", "a guest of warm template '%s' has its snapshot's %zu "
+                       "NICs", t->name, json_array_size(si.nics));
+    return 0;
+}
+
 static int create_admit(struct hd_res *r, json_t *body, struct create_req *req,
                         struct hd_template **t, unsigned *cpus, uint64_t *mem, json_t **nics,
                         struct hd_err *err)
@@ -431,7 +461,8 @@ static int create_admit(struct hd_res *r, json_t *body, struct create_req *req,
         *cpus = (*t)->cpus;
         *mem = (*t)->mem;
         *nics = (*t)->nics;
-        if (hd_check_shape(r->cfg, body, cpus, mem, nics, err) < 0)
+        if ((*t)->snapshot[0] ? create_warm(r, body, req, *t, cpus, mem, nics, err) < 0
+                              : hd_check_shape(r->cfg, body, cpus, mem, nics, err) < 0)
             return -1;
     }
     if (hd_vm_find(r->st, req->name))
@@ -462,6 +493,8 @@ static struct hd_vm *vm_new(const struct hd_config *cfg, const struct create_req
     snprintf(vm->tmpl, sizeof(vm->tmpl), "%s", req->tmpl);
     snprintf(vm->range, sizeof(vm->range), "%s", range ? range : "");
     snprintf(vm->snapshot, sizeof(vm->snapshot), "%s", req->snapshot ? req->snapshot : "");
+    memcpy(vm->origin, vm->snapshot, sizeof(vm->origin));
+    vm->restore_pending = req->snapshot != NULL;
     snprintf(vm->restart, sizeof(vm->restart), "%s", req->restart);
     vm->cpus = cpus;
     vm->mem = mem;
@@ -668,9 +701,11 @@ static void vmm_log_rotate(const struct hd_config *cfg, const char *vmmlog)
     }
 }
 
-/* A restored guest: its snapshot's file (herd-vmm --restore) and seed
- * copy, if the source had a seed. The file stays root's and 0400: herd-vmm
- * opens it before it drops to the guest's uid (docs/security.md). */
+/* A guest on a snapshot's disk: the snapshot's seed copy, if the source had
+ * a seed, and, when its overlay is fresh over that disk (restore_pending),
+ * the snapshot's file (herd-vmm --restore); otherwise it boots its
+ * template's kernel from its disk. The file stays root's and 0400:
+ * herd-vmm opens it before it drops to the guest's uid (docs/security.md). */
 static int restore_prepare(struct hd_res *r, struct hd_vm *vm, struct start_files *f,
                            struct hd_err *err)
 {
@@ -687,8 +722,11 @@ static int restore_prepare(struct hd_res *r, struct hd_vm *vm, struct start_file
         f->snap_seed = si.seed;
         if (si.seed)
             hd_snapshot_path(r->cfg, vm->snapshot, HD_SNAP_SEED, f->seed, sizeof(f->seed));
-        vm->snap_ready = si.ready;
-        hd_snapshot_path(r->cfg, vm->snapshot, HD_SNAP_FILE, f->restore, sizeof(f->restore));
+        if (vm->restore_pending) {
+            vm->snap_ready = si.ready;
+            hd_snapshot_path(r->cfg, vm->snapshot, HD_SNAP_FILE, f->restore,
+                             sizeof(f->restore));
+        }
     }
     return 0;
 }
@@ -823,6 +861,9 @@ static int vm_start_locked(struct hd_guests *gs, struct hd_vm *vm, struct hd_err
     vm_spawned(vm, pid);
     if (start_supervise(gs, vm, err) < 0)
         return -1;
+    /* its overlay moves on from the snapshot's disk now: a later start
+     * boots from it (written through with the state) */
+    vm->restore_pending = false;
     hd_vm_set_state(gs->st, vm, "running", "");
     return 0;
 }
@@ -1091,46 +1132,128 @@ json_t *hd_vm_logs(struct hd_guests *gs, const char *name, const char *which, lo
     return json_pack("{ss ss so}", "name", name, "log", which, "lines", l);
 }
 
-/* Back to a fresh overlay: kill, new overlay over the same parent, start
- * again if it was running. */
-int hd_vm_reset(struct hd_guests *gs, const char *name, struct hd_err *err)
+/* The guest, for a reset or a restore: found, not being created, not busy,
+ * its template there. Store lock held. */
+static int rebase_find(struct hd_store *st, const char *name, struct hd_vm **out,
+                       struct hd_err *err)
+{
+    struct hd_vm *vm = hd_vm_find(st, name);
+    if (!vm || !strcmp(vm->state, "creating"))
+        return hd_fail(err, 404, "name", "no guest '%s'", name);
+    if (vm->busy || !hd_template_find(st, vm->tmpl))
+        return hd_fail(err, 409, "state", "guest '%s' cannot be reset now", name);
+    *out = vm;
+    return 0;
+}
+
+/* Kill, a fresh overlay over snap's disk copy (snap "": the template's
+ * image), and start again if it ran (or had exited): with snap, the start
+ * restores snap's RAM and devices. new_instance: a guest with a seed gets a
+ * new instance-id (cloud-init runs again). Store lock held. */
+static int rebase_locked(struct hd_guests *gs, struct hd_vm *vm, const char *snap,
+                         bool new_instance, const char *event, struct hd_err *err)
 {
     struct hd_store *st = gs->st;
-    pthread_mutex_lock(&st->mu);
-    struct hd_vm *vm = hd_vm_find(st, name);
-    if (!vm || !strcmp(vm->state, "creating")) {
-        pthread_mutex_unlock(&st->mu);
-        return hd_fail(err, 404, "name", "no guest '%s'", name);
-    }
     bool was_running = vm->pidfd >= 0;
-    if (was_running && vm_stop_locked(gs->res, vm, STOP_KILL, 0, err) < 0) {
-        pthread_mutex_unlock(&st->mu);
+    if (was_running && vm_stop_locked(gs->res, vm, STOP_KILL, 0, err) < 0)
         return -1;
-    }
     struct hd_template *t = hd_template_find(st, vm->tmpl);
-    if (!t || vm->busy) {
-        pthread_mutex_unlock(&st->mu);
-        return hd_fail(err, 409, "state", "guest '%s' cannot be reset now", name);
-    }
+    if (!t || vm->busy)
+        return hd_fail(err, 409, "state", "guest '%s' cannot be reset now", vm->name);
+    snprintf(vm->snapshot, sizeof(vm->snapshot), "%s", snap);
+    vm->restore_pending = snap[0] != 0;
     char disk[4096];
     hd_vm_path(vm, "disk.qcow2", disk, sizeof(disk));
     int rc = overlay_make(gs->cfg, vm, t, disk);
     if (rc < 0) {
-        pthread_mutex_unlock(&st->mu);
+        hd_vm_set_state(st, vm, "error", "its overlay could not be made again");
         return hd_fail(err, 500, "", "overlay %s: %s", disk, strerror(-rc));
     }
-    if (vm->cloud_init) {
+    if (vm->cloud_init && new_instance) {
         /* a new instance: cloud-init runs again on the fresh overlay */
         vm->seed_gen++;
-        if (hd_seed_write(vm, err) < 0 || hd_db_save_vm(st, vm) < 0) {
-            pthread_mutex_unlock(&st->mu);
-            return err->msg[0] ? -1 : hd_fail(err, 500, "", "database write failed");
-        }
+        if (hd_seed_write(vm, err) < 0)
+            return -1;
     }
     vm->restarts = 0;
-    hd_event(&st->ev, "vm.reset", vm->name,
-             vm->range[0] ? json_pack("{ss}", "range", vm->range) : NULL);
-    rc = was_running || !strcmp(vm->state, "exited") ? vm_start_locked(gs, vm, err) : 0;
+    if (hd_db_save_vm(st, vm) < 0)
+        return hd_fail(err, 500, "", "database write failed");
+    json_t *d = json_object();
+    if (vm->range[0])
+        json_object_set_new(d, "range", json_string(vm->range));
+    if (snap[0])
+        json_object_set_new(d, "snapshot", json_string(snap));
+    hd_event(&st->ev, event, vm->name, d);
+    return was_running || !strcmp(vm->state, "exited") ? vm_start_locked(gs, vm, err) : 0;
+}
+
+/* Back to where the guest came from: a fresh overlay over its template's
+ * image, or for a guest created from a snapshot over that snapshot's copy
+ * (restored again); started again if it was running. */
+int hd_vm_reset(struct hd_guests *gs, const char *name, struct hd_err *err)
+{
+    struct hd_store *st = gs->st;
+    struct hd_vm *vm;
+    pthread_mutex_lock(&st->mu);
+    int rc = rebase_find(st, name, &vm, err);
+    if (rc == 0)
+        rc = rebase_locked(gs, vm, vm->origin, true, "vm.reset", err);
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+/* Do templates a and b stand on the same image (a warm template and its
+ * snapshot's template do)? Store lock held. */
+static bool same_image(struct hd_store *st, const char *a, const char *b)
+{
+    const struct hd_template *ta = hd_template_find(st, a), *tb = hd_template_find(st, b);
+    return ta && tb && !strcmp(ta->image, tb->image) && !strcmp(ta->format, tb->format);
+}
+
+/* Does the guest's machine take snapshot si's state: its template, shape,
+ * NIC count and seed disk (the disks herd-vmm is given)? Store lock held. */
+static int restore_fits(struct hd_store *st, const struct hd_vm *vm, const char *snap,
+                        const struct hd_snap_info *si, struct hd_err *err)
+{
+    struct hd_snap_info cur = {.seed = vm->cloud_init != NULL};
+    struct hd_err ignored = {0};
+    if (!vm->cloud_init && vm->snapshot[0] &&
+        hd_snapshot_info(st, vm->snapshot, "", &cur, &ignored) == 0)
+        json_decref(cur.nics);
+    if (!same_image(st, si->tmpl, vm->tmpl))
+        return hd_fail(err, 409, "snapshot", "snapshot '%s' is of a guest of template '%s'; "
+                       "'%s' is of template '%s' (another image)", snap, si->tmpl, vm->name,
+                       vm->tmpl);
+    if (si->cpus != vm->cpus || si->mem != vm->mem)
+        return hd_fail(err, 409, "snapshot", "snapshot '%s' has %u vCPUs and %llu MiB; '%s' "
+                       "has %u and %llu MiB", snap, si->cpus,
+                       (unsigned long long)(si->mem >> 20), vm->name, vm->cpus,
+                       (unsigned long long)(vm->mem >> 20));
+    if (json_array_size(si->nics) != vm->n_nics)
+        return hd_fail(err, 409, "snapshot", "snapshot '%s' has %zu NICs; '%s' has %u", snap,
+                       json_array_size(si->nics), vm->name, vm->n_nics);
+    if (si->seed != cur.seed)
+        return hd_fail(err, 409, "snapshot", "snapshot '%s' %s a seed disk; '%s' %s", snap,
+                       si->seed ? "has" : "has no", vm->name, cur.seed ? "has" : "has none");
+    if (vm->resources)
+        return hd_fail(err, 409, "vm", "guest '%s' has a range resource disk: not supported "
+                       "in snapshots yet", vm->name);
+    return 0;
+}
+
+int hd_vm_restore(struct hd_guests *gs, const char *name, const char *snap, struct hd_err *err)
+{
+    struct hd_store *st = gs->st;
+    struct hd_snap_info si;
+    struct hd_vm *vm;
+    pthread_mutex_lock(&st->mu);
+    int rc = rebase_find(st, name, &vm, err);
+    if (rc == 0 && (rc = hd_snapshot_info(st, snap, "snapshot", &si, err)) == 0) {
+        rc = restore_fits(st, vm, snap, &si, err);
+        json_decref(si.nics);
+    }
+    if (rc == 0)
+        rc = rebase_locked(gs, vm, snap, false, "vm.restored", err);
     pthread_mutex_unlock(&st->mu);
     return rc;
 }
@@ -1176,8 +1299,8 @@ static int snapshot_disks(struct hd_guests *gs, struct hd_snap_take *tk, struct 
     return rc;
 }
 
-int hd_vm_snapshot(struct hd_guests *gs, const char *name, json_t *body, json_t **out,
-                   struct hd_err *err)
+int hd_vm_snapshot(struct hd_guests *gs, const char *name, json_t *body, const char *checkpoint,
+                   json_t **out, struct hd_err *err)
 {
     struct hd_store *st = gs->st;
     struct hd_snap_take tk;
@@ -1191,6 +1314,7 @@ int hd_vm_snapshot(struct hd_guests *gs, const char *name, json_t *body, json_t 
     }
     struct hd_vm *vm = tk.vm;
     bool was_paused = !strcmp(vm->state, "paused");
+    snprintf(tk.checkpoint, sizeof(tk.checkpoint), "%s", checkpoint ? checkpoint : "");
     pthread_mutex_unlock(&st->mu);
     int64_t t0 = hd_mono_ns();
     if (snapshot_write(&tk, was_paused, err) < 0) {
