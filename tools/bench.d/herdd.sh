@@ -7,7 +7,10 @@
 #    its own qcow2 overlay (qemu-img create) with no NICs, until every
 #    console says ready;
 #  - VMM resident memory per guest with all N guests up and idle, guest RAM
-#    excluded (as in vmm.sh), averaged over the N processes.
+#    excluded (as in vmm.sh), averaged over the N processes;
+#  - `herdctl range checkpoint` of the N guests, then `range reset --to` it
+#    (each guest restored from its snapshot) against a plain `range reset`
+#    (fresh overlays, cold boots), each from the command to all N ready.
 # Rows: metric|herd|peer|peer name|unit. Needs root (network namespace).
 set -u
 root=${HERD_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -68,6 +71,26 @@ h_rss=0
 for p in $(ip netns pids "$ns"); do
     [ "$(cat /proc/"$p"/comm 2>/dev/null)" = herd-vmm ] && h_rss=$((h_rss + $(rss_kb "$p" herd-guest-ram 0)))
 done
+# checkpoint and the two resets: back to the checkpoint (restores) vs to
+# fresh overlays (cold boots), each timed from the command to all ready
+all_ready() {
+    local r
+    for _ in $(seq 6000); do
+        r=$(hc --json range status bench | python3 -c 'import json,sys; print(json.load(sys.stdin)["ready"])')
+        [ "$r" -ge "$n" ] && return 0
+        sleep 0.01
+    done
+    return 1
+}
+t0=$(now_ms)
+hc range checkpoint bench cp >/dev/null || echo "herdd bench: range checkpoint failed" >&2
+cp_ms=$(( $(now_ms) - t0 ))
+t0=$(now_ms)
+hc range reset bench --to cp >/dev/null && all_ready || echo "herdd bench: reset --to failed" >&2
+to_ms=$(( $(now_ms) - t0 ))
+t0=$(now_ms)
+hc range reset bench >/dev/null && all_ready || echo "herdd bench: reset failed" >&2
+cold_ms=$(( $(now_ms) - t0 ))
 hc range down bench >/dev/null
 { kill -TERM "$herdd_pid"; wait "$herdd_pid"; } 2>/dev/null
 herdd_pid=
@@ -104,3 +127,5 @@ rm -f "$tmp"/q/*.pid
 rate() { awk -v n="$n" -v ms="$1" 'BEGIN { if (ms > 0) printf "%.1f", n * 1000 / ms; else print "-" }'; }
 echo "range up, $n guests to all ready|$(rate "$h_ms")|$(rate "$q_ms")|qemu microvm by hand|guests/s"
 echo "VMM RSS per guest, $n idle guests, guest RAM excl|$((h_rss / n))|$((q_rss / n))|qemu microvm|KiB"
+echo "range checkpoint, $n guests (paused, snapshotted, resumed)|$cp_ms|n/a|no peer run|ms"
+echo "range reset, $n guests to all ready: --to a checkpoint vs fresh overlays|$to_ms|$cold_ms|herdd range reset (cold boots)|ms"
