@@ -11,6 +11,7 @@
  * removing removes them all; `range down` removes the range's. ranges.c
  * calls in here (after its own check that no `up` of the range runs).
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,24 +176,78 @@ static void drop_made(struct hd_res *res, json_t *made)
     }
 }
 
+/* The snapshots of one checkpoint, taken by range_parallel threads at once
+ * (each guest's is independent; what takes the time is writing and syncing
+ * the files, which overlap). */
+struct cp_work {
+    struct hd_guests *gs;
+    const char *range, *cp;
+    json_t *guests;            /* names, in order: guest i is RANGE.CP.(i+1) */
+    pthread_mutex_t mu;
+    size_t next;
+    bool failed;               /* stop taking more */
+    json_t *made;              /* the snapshots made */
+    json_int_t bytes;          /* their files' allocated bytes */
+    struct hd_err err;         /* the first failure */
+};
+
+static void *cp_worker(void *arg)
+{
+    struct cp_work *w = arg;
+    for (;;) {
+        pthread_mutex_lock(&w->mu);
+        size_t i = w->next++;
+        bool stop = w->failed || i >= json_array_size(w->guests);
+        pthread_mutex_unlock(&w->mu);
+        if (stop)
+            break;
+        char snap[HD_NAME_MAX + 1];
+        struct hd_err e = {0};
+        cp_snap_name(w->range, w->cp, i + 1, snap);
+        json_t *body = json_pack("{ss}", "name", snap), *doc = NULL;
+        int rc = hd_vm_snapshot(w->gs, json_string_value(json_array_get(w->guests, i)), body,
+                                w->cp, &doc, &e);
+        json_decref(body);
+        pthread_mutex_lock(&w->mu);
+        if (rc == 0) {
+            json_array_append_new(w->made, json_string(snap));
+            w->bytes += json_integer_value(json_object_get(json_object_get(doc, "file"),
+                                                           "allocated"));
+        } else if (!w->failed) {
+            w->failed = true;
+            w->err = e;
+        }
+        pthread_mutex_unlock(&w->mu);
+        json_decref(doc);
+    }
+    return NULL;
+}
+
 /* Snapshots every guest (all paused): the snapshots' names into made, their
- * files' allocated bytes into *bytes. */
+ * files' allocated bytes into *bytes; on a failure err is the first. */
 static int snapshot_all(struct hd_guests *gs, const char *range, const char *cp, json_t *guests,
                         json_t *made, json_int_t *bytes, struct hd_err *err)
 {
-    size_t i;
-    json_t *v;
-    json_array_foreach(guests, i, v) {
-        char snap[HD_NAME_MAX + 1];
-        cp_snap_name(range, cp, i + 1, snap);
-        json_t *body = json_pack("{ss}", "name", snap), *doc = NULL;
-        int rc = hd_vm_snapshot(gs, json_string_value(v), body, cp, &doc, err);
-        json_decref(body);
-        if (rc < 0)
-            return -1;
-        json_array_append_new(made, json_string(snap));
-        *bytes += json_integer_value(json_object_get(json_object_get(doc, "file"), "allocated"));
-        json_decref(doc);
+    struct cp_work w = {.gs = gs, .range = range, .cp = cp, .guests = guests, .made = made};
+    pthread_t th[64];
+    size_t np = gs->cfg->range_parallel, started = 0;
+    if (np > json_array_size(guests))
+        np = json_array_size(guests);
+    if (np > sizeof(th) / sizeof(th[0]))
+        np = sizeof(th) / sizeof(th[0]);
+    pthread_mutex_init(&w.mu, NULL);
+    for (size_t i = 0; i < np; i++)
+        if (pthread_create(&th[i], NULL, cp_worker, &w) == 0)
+            started++;
+    if (!started)
+        cp_worker(&w);
+    for (size_t i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    pthread_mutex_destroy(&w.mu);
+    *bytes = w.bytes;
+    if (w.failed) {
+        *err = w.err;
+        return -1;
     }
     return 0;
 }
