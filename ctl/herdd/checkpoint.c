@@ -76,6 +76,30 @@ static int cp_body(json_t *body, const char **name, struct hd_err *err)
     return 0;
 }
 
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(json_string_value(*(json_t *const *)a), json_string_value(*(json_t *const *)b));
+}
+
+/* The names in a (consumed), in strcmp order: RANGE.CP.N is the Nth. */
+static json_t *sorted(json_t *a)
+{
+    size_t n = json_array_size(a);
+    json_t **v = malloc(n * sizeof(*v)), *out = json_array();
+    if (!v) {
+        json_decref(out);
+        return a;
+    }
+    for (size_t i = 0; i < n; i++)
+        v[i] = json_array_get(a, i);
+    qsort(v, n, sizeof(*v), name_cmp);
+    for (size_t i = 0; i < n; i++)
+        json_array_append(out, v[i]);
+    free(v);
+    json_decref(a);
+    return out;
+}
+
 /* Every guest of the range runs or is paused and can be snapshotted; the
  * names in *guests (store lock held). */
 static int cp_guests(struct hd_store *st, const char *range, json_t **guests,
@@ -105,7 +129,7 @@ static int cp_guests(struct hd_store *st, const char *range, json_t **guests,
         json_decref(a);
         return hd_fail(err, 409, "name", "range '%s' has no guests", range);
     }
-    *guests = a;
+    *guests = sorted(a);
     return 0;
 }
 

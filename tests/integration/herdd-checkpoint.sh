@@ -32,20 +32,21 @@ write_config "users: {0: [sysadmin, secadmin, auditor]}
 capacity: {cpu_overcommit: 16}"
 start_herdd
 make_parent
-hc template add ticks --image "$parent" --format raw --kernel "$probe" --cpus 1 --mem 64M \
-    --cmdline "probe.tests=boot,ticks probe.cpus=1 probe.mem=64M probe.ticks.disk=1 probe.ticks.rounds=$ROUNDS probe.idle=1" \
-    --nic communication --ready-line 'ticks: round 3 ' >/dev/null || fail "template add ticks"
+ticks_template ticks "$ROUNDS" probe.idle=1 --ready-line 'ticks: round 3 '
 
-console() { echo "$tmp/state/vms/$1/console.log"; }
-status_of() { cut -d' ' -f1 <<<"$1"; }
-field_of() { jget "${1#* }" 'd.get("field")'; }
-expect() { # DESCRIPTION STATUS FIELD "STATUS BODY"
-    [ "$(status_of "$4")" = "$2" ] && [ "$(field_of "$4")" = "$3" ] ||
-        fail "$1: expected $2 [$3], got $4"
-}
+console() { console_log "$1"; }
+expect() { expect_reply "$@"; }
 rounds() { grep -aoE 'ticks: round [0-9]+' "$(console "$1")" | awk '{print $3}'; }
+# idle_snapshot TEMPLATE MEM VM SNAP: an idle probe template of MEM, a guest
+# of it, ready, and its snapshot
+idle_snapshot() {
+    hc template add "$1" --image "$parent" --format raw --kernel "$probe" --mem "$2" \
+        --cmdline "probe.tests=boot probe.idle=1" --nic communication >/dev/null || fail "template add $1"
+    hc vm create "$3" --template "$1" --start >/dev/null || fail "vm create $3"
+    wait_ready "$3" || fail "$3 not ready"
+    hc vm snapshot "$3" "$4" >/dev/null || fail "vm snapshot $3 $4"
+}
 args_of() { tr '\0' ' ' < /proc/"$(vm_field "$1" 'd["pid"]')"/cmdline; }
-snap_files() { find "$tmp/state/snapshots" -mindepth 1 2>/dev/null | sort; }
 
 cat > "$tmp/r1.yaml" <<EOF
 range: r1
@@ -142,11 +143,7 @@ grep -q -- "--kernel" <<<"$a" && ! grep -q -- "--restore" <<<"$a" || fail "$g st
 expect "checkpoint rm while guests stand on it" 409 name "$(api DELETE /v1/ranges/r1/checkpoints/cp1)"
 
 echo "== vm restore"
-hc template add big --image "$parent" --format raw --kernel "$probe" --mem 96M \
-    --cmdline "probe.tests=boot probe.idle=1" --nic communication >/dev/null || fail "template add big"
-hc vm create b1 --template big --start >/dev/null || fail "vm create b1"
-wait_ready b1 || fail "b1 not ready"
-hc vm snapshot b1 sb >/dev/null || fail "vm snapshot b1 sb"
+idle_snapshot big 96M b1 sb
 expect "restore to another shape" 409 snapshot "$(api POST "/v1/vms/${G[1]}/restore" '{"snapshot":"sb"}')"
 expect "restore to an unknown snapshot" 404 snapshot "$(api POST "/v1/vms/${G[1]}/restore" '{"snapshot":"nope"}')"
 expect "restore with a bad field" 400 x "$(api POST "/v1/vms/${G[1]}/restore" '{"snapshot":"sb","x":1}')"
@@ -165,11 +162,7 @@ hc range checkpoint-rm r1 cp1 >/dev/null || fail "range checkpoint-rm r1 cp1"
 expect "checkpoint-rm again" 404 checkpoint "$(api DELETE /v1/ranges/r1/checkpoints/cp1)"
 
 echo "== warm template"
-hc template add idle --image "$parent" --format raw --kernel "$probe" --mem 64M \
-    --cmdline "probe.tests=boot probe.idle=1" --nic communication >/dev/null || fail "template add idle"
-hc vm create w0 --template idle --start >/dev/null || fail "vm create w0"
-wait_ready w0 || fail "w0 not ready"
-hc vm snapshot w0 sw >/dev/null || fail "vm snapshot w0 sw"
+idle_snapshot idle 64M w0 sw
 hc template add warm --snapshot sw || fail "template add warm --snapshot sw"
 [ "$(jget "$(hc --json template inspect warm)" 'd["snapshot"]')" = sw ] || fail "warm does not name sw"
 expect "warm template with an image" 400 image "$(api POST /v1/templates '{"name":"w2","snapshot":"sw","image":"/x"}')"

@@ -335,3 +335,21 @@ debian_template() {
         --cpus 1 --nic communication --ready-line "herd-guest: ready" >/dev/null ||
         fail "template add $1"
 }
+
+# The snapshot tests' helpers (herdd-snapshot.sh, herdd-checkpoint.sh).
+# ticks_template NAME ROUNDS [ARGS...]: a 1-vCPU probe template counting
+# timer ticks and writing its disk round by round, one communication NIC.
+ticks_template() {
+    local name=$1 rounds=$2 extra=${3:-}
+    shift 3 2>/dev/null || shift $#
+    hc template add "$name" --image "$parent" --format raw --kernel "$probe" --cpus 1 --mem 64M \
+        --cmdline "probe.tests=boot,ticks probe.cpus=1 probe.mem=64M probe.ticks.disk=1 probe.ticks.rounds=$rounds${extra:+ $extra}" \
+        --nic communication "$@" >/dev/null || fail "template add $name"
+}
+console_log() { echo "$tmp/state/vms/$1/console.log"; }
+expect_reply() { # DESCRIPTION STATUS FIELD "STATUS BODY" (api's answer)
+    local got_status=${4%% *} got_field
+    got_field=$(jget "${4#* }" 'd.get("field")')
+    [ "$got_status" = "$2" ] && [ "$got_field" = "$3" ] || fail "$1: expected $2 [$3], got $4"
+}
+snap_files() { find "$tmp/state/snapshots" -mindepth 1 2>/dev/null | sort; }
