@@ -854,6 +854,64 @@ static int reset_target(struct hd_store *st, const char *name, json_t *sel, json
     return 0;
 }
 
+/* A reset's guests, range_parallel at a time (each is killed, gets a fresh
+ * overlay and is started or restored: the waits for the old processes to
+ * end overlap). */
+struct reset_work {
+    struct hd_guests *gs;
+    json_t *names;        /* the guests */
+    json_t *to;           /* guest -> snapshot, or NULL: plain resets */
+    pthread_mutex_t mu;
+    size_t next;
+    long n, errors;
+    char last[512];       /* the last failure */
+};
+
+static void *reset_worker(void *arg)
+{
+    struct reset_work *w = arg;
+    for (;;) {
+        pthread_mutex_lock(&w->mu);
+        size_t i = w->next++;
+        pthread_mutex_unlock(&w->mu);
+        if (i >= json_array_size(w->names))
+            break;
+        struct hd_err e = {0};
+        const char *vn = json_string_value(json_array_get(w->names, i));
+        int rc = w->to ? hd_vm_restore(w->gs, vn, json_string_value(json_object_get(w->to, vn)),
+                                       &e)
+                       : hd_vm_reset(w->gs, vn, &e);
+        pthread_mutex_lock(&w->mu);
+        if (rc == 0) {
+            w->n++;
+        } else {
+            w->errors++;
+            snprintf(w->last, sizeof(w->last), "%s: %s", vn, e.msg);
+        }
+        pthread_mutex_unlock(&w->mu);
+    }
+    return NULL;
+}
+
+static void reset_all(struct reset_work *w)
+{
+    pthread_t th[64];
+    size_t np = w->gs->cfg->range_parallel, started = 0;
+    if (np > json_array_size(w->names))
+        np = json_array_size(w->names);
+    if (np > sizeof(th) / sizeof(th[0]))
+        np = sizeof(th) / sizeof(th[0]);
+    pthread_mutex_init(&w->mu, NULL);
+    for (size_t i = 0; i < np; i++)
+        if (pthread_create(&th[i], NULL, reset_worker, w) == 0)
+            started++;
+    if (!started)
+        reset_worker(w);
+    for (size_t i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    pthread_mutex_destroy(&w->mu);
+}
+
 int hd_range_reset(struct hd_ranges *rg, const char *name, json_t *sel, json_t **out,
                    struct hd_err *err)
 {
@@ -876,24 +934,12 @@ int hd_range_reset(struct hd_ranges *rg, const char *name, json_t *sel, json_t *
     pthread_mutex_unlock(&st->mu);
     if (!names)
         return -1;
-    size_t i;
-    json_t *v;
-    long n = 0, errors = 0;
-    char last[512] = "";
+    struct reset_work w = {.gs = rg->gs, .names = names, .to = to};
     int64_t t0 = hd_mono_ns();
-    json_array_foreach(names, i, v) {
-        struct hd_err e = {0};
-        const char *vn = json_string_value(v);
-        int rc = to ? hd_vm_restore(rg->gs, vn, json_string_value(json_object_get(to, vn)), &e)
-                    : hd_vm_reset(rg->gs, vn, &e);
-        if (rc == 0) {
-            n++;
-        } else {
-            errors++;
-            snprintf(last, sizeof(last), "%s: %s", json_string_value(v), e.msg);
-        }
-    }
+    reset_all(&w);
     int64_t dt = hd_mono_ns() - t0;
+    long n = w.n, errors = w.errors;
+    const char *last = w.last;
     json_t *done = json_pack("{ss sI sO sI}", "name", name, "reset", (json_int_t)n, "vms", names,
                              "reset_us", (json_int_t)(dt / 1000));
     json_t *ev = json_pack("{ss sI}", "range", name, "reset", (json_int_t)n);
