@@ -229,8 +229,9 @@ static void *cp_worker(void *arg)
         struct hd_err e = {0};
         cp_snap_name(w->range, w->cp, i + 1, snap);
         json_t *body = json_pack("{ss}", "name", snap), *doc = NULL;
+        struct hd_cp_tag tag = {w->cp, (unsigned)json_array_size(w->guests)};
         int rc = hd_vm_snapshot(w->gs, json_string_value(json_array_get(w->guests, i)), body,
-                                w->cp, &doc, &e);
+                                &tag, &doc, &e);
         json_decref(body);
         pthread_mutex_lock(&w->mu);
         if (rc == 0) {
@@ -312,11 +313,13 @@ int hd_checkpoint_take(struct hd_guests *gs, const char *range, json_t *body, js
     return rc;
 }
 
-/* One checkpoint's summary from its snapshot records (sorted by name). */
+/* One checkpoint's summary from its snapshot records (sorted by name):
+ * complete when it has a snapshot of each of the guests it was taken of
+ * (a herdd stopped while taking it leaves fewer). */
 static json_t *cp_json(const char *range, const char *cp, json_t *snaps)
 {
     json_t *vms = json_object();
-    json_int_t created = 0, bytes = 0;
+    json_int_t created = 0, bytes = 0, of = 0;
     size_t i;
     json_t *d;
     json_array_foreach(snaps, i, d) {
@@ -327,10 +330,11 @@ static json_t *cp_json(const char *range, const char *cp, json_t *snaps)
         json_int_t c = json_integer_value(json_object_get(d, "created"));
         created = c > created ? c : created;
         bytes += json_integer_value(json_object_get(json_object_get(d, "file"), "allocated"));
+        of = json_integer_value(json_object_get(json_object_get(d, "checkpoint"), "guests"));
     }
-    return json_pack("{ss ss sI sI sI so}", "range", range, "name", cp, "created", created,
-                     "guests", (json_int_t)json_array_size(snaps), "allocated", bytes,
-                     "vms", vms);
+    json_int_t n = (json_int_t)json_array_size(snaps);
+    return json_pack("{ss ss sI sI sb sI so}", "range", range, "name", cp, "created", created,
+                     "guests", n, "complete", of == n, "allocated", bytes, "vms", vms);
 }
 
 json_t *hd_checkpoint_list(struct hd_guests *gs, const char *range, struct hd_err *err)
@@ -425,7 +429,12 @@ json_t *hd_checkpoint_map(struct hd_store *st, const char *range, const char *cp
         return NULL;
     }
     json_t *c = cp_json(range, cp, snaps);
-    json_t *map = json_incref(json_object_get(c, "vms"));
+    json_t *map = NULL;
+    if (json_is_true(json_object_get(c, "complete")))
+        map = json_incref(json_object_get(c, "vms"));
+    else
+        hd_fail(err, 409, "to", "checkpoint '%s' of range '%s' is incomplete (%zu snapshots: "
+                "herdd stopped while taking it): remove it", cp, range, json_array_size(snaps));
     json_decref(c);
     json_decref(snaps);
     return map;

@@ -446,6 +446,7 @@ struct hd_snap_take {
     char seed_src[4200];        /* its seed disk (its own, or its snapshot's copy) */
     char checkpoint[HD_NAME_MAX + 1]; /* part of this checkpoint of the guest's range
                                        * (checkpoint.c); "" for a snapshot of its own */
+    unsigned checkpoint_of;     /* the checkpoint's guests */
     bool dir_made;
 };
 int hd_snapshot_begin(struct hd_res *r, const char *vm, json_t *body, struct hd_snap_take *tk,
@@ -671,8 +672,14 @@ int hd_vm_restore(struct hd_guests *gs, const char *name, const char *snap, stru
  * stop (herd-vmm flushes the overlay), copy the disk, and the guest goes on
  * from the snapshot (--restore-mem copy) on its own overlay, taps and MAC;
  * paused again if it was. On failure nothing of the snapshot is left. */
-int hd_vm_snapshot(struct hd_guests *gs, const char *name, json_t *body, const char *checkpoint,
-                   json_t **out, struct hd_err *err);
+/* A range checkpoint's snapshot (checkpoint.c): its name and how many
+ * guests the checkpoint has (a checkpoint with fewer snapshots was cut). */
+struct hd_cp_tag {
+    const char *name;
+    unsigned of;
+};
+int hd_vm_snapshot(struct hd_guests *gs, const char *name, json_t *body,
+                   const struct hd_cp_tag *cp, json_t **out, struct hd_err *err);
 json_t *hd_vm_logs(struct hd_guests *gs, const char *name, const char *which, long lines,
                    struct hd_err *err);
 /* GET /v1/vms/NAME/net: per NIC, the kernel filter's counters and policy

@@ -382,8 +382,9 @@ static json_t *snap_doc(const struct hd_snap_take *tk)
                      disks_json(tk), "nics", nics);
     json_object_set_new(doc, "parent", vm->snapshot[0] ? json_string(vm->snapshot) : json_null());
     if (tk->checkpoint[0])
-        json_object_set_new(doc, "checkpoint", json_pack("{ss ss}", "range", vm->range, "name",
-                                                         tk->checkpoint));
+        json_object_set_new(doc, "checkpoint", json_pack("{ss ss si}", "range", vm->range,
+                                                         "name", tk->checkpoint, "guests",
+                                                         (int)tk->checkpoint_of));
     return doc;
 }
 
@@ -482,7 +483,7 @@ static int checkpoint_owned(json_t *d, const char *name, struct hd_err *err)
     const char *rn = json_string_value(json_object_get(cp, "range"));
     const char *cn = json_string_value(json_object_get(cp, "name"));
     return hd_fail(err, 409, "name", "snapshot '%s' is part of checkpoint '%s' of range '%s': "
-                   "remove the checkpoint (herdctl range checkpoint rm %s %s)", name,
+                   "remove the checkpoint (herdctl range checkpoint-rm %s %s)", name,
                    cn ? cn : "?", rn ? rn : "?", rn ? rn : "?", cn ? cn : "?");
 }
 

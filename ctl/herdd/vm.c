@@ -1299,8 +1299,8 @@ static int snapshot_disks(struct hd_guests *gs, struct hd_snap_take *tk, struct 
     return rc;
 }
 
-int hd_vm_snapshot(struct hd_guests *gs, const char *name, json_t *body, const char *checkpoint,
-                   json_t **out, struct hd_err *err)
+int hd_vm_snapshot(struct hd_guests *gs, const char *name, json_t *body,
+                   const struct hd_cp_tag *cp, json_t **out, struct hd_err *err)
 {
     struct hd_store *st = gs->st;
     struct hd_snap_take tk;
@@ -1314,7 +1314,10 @@ int hd_vm_snapshot(struct hd_guests *gs, const char *name, json_t *body, const c
     }
     struct hd_vm *vm = tk.vm;
     bool was_paused = !strcmp(vm->state, "paused");
-    snprintf(tk.checkpoint, sizeof(tk.checkpoint), "%s", checkpoint ? checkpoint : "");
+    if (cp) {
+        snprintf(tk.checkpoint, sizeof(tk.checkpoint), "%s", cp->name);
+        tk.checkpoint_of = cp->of;
+    }
     pthread_mutex_unlock(&st->mu);
     int64_t t0 = hd_mono_ns();
     if (snapshot_write(&tk, was_paused, err) < 0) {
