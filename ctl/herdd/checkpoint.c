@@ -116,9 +116,6 @@ static int cp_guests(struct hd_store *st, const char *range, json_t **guests,
         else if (strcmp(vm->state, "running") && strcmp(vm->state, "paused"))
             rc = hd_fail(err, 409, "state", "guest '%s' is %s: a checkpoint is taken of a "
                          "range whose guests all run (or are paused)", vm->name, vm->state);
-        else if (vm->resources)
-            rc = hd_fail(err, 409, "vm", "guest '%s' has a range resource disk: not "
-                         "supported in snapshots yet", vm->name);
         if (rc < 0) {
             json_decref(a);
             return -1;

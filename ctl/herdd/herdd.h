@@ -425,6 +425,7 @@ int hd_check_shape(const struct hd_config *cfg, json_t *body, unsigned *cpus, ui
 #define HD_SNAP_FILE "vm.snap"
 #define HD_SNAP_DISK "disk.qcow2"
 #define HD_SNAP_SEED "seed.iso"
+#define HD_SNAP_RESOURCES "resources.iso" /* a hard link to the range's resource disk */
 void hd_snapshot_path(const struct hd_config *cfg, const char *name, const char *file,
                       char *out, size_t size);
 /* Taking one, step by step (vm.c's hd_vm_snapshot runs them in order):
@@ -444,6 +445,8 @@ struct hd_snap_take {
     char disk[4096];            /* the guest's overlay */
     char dir[4096], file[4200], copy[4200], seed_copy[4200];
     char seed_src[4200];        /* its seed disk (its own, or its snapshot's copy) */
+    bool res;                   /* it has a range resource disk: kept with the snapshot */
+    char res_src[4200], res_copy[4200];
     char checkpoint[HD_NAME_MAX + 1]; /* part of this checkpoint of the guest's range
                                        * (checkpoint.c); "" for a snapshot of its own */
     unsigned checkpoint_of;     /* the checkpoint's guests */
@@ -482,6 +485,7 @@ struct hd_snap_info {
     uint64_t mem;
     json_t *nics;               /* create-body NIC items (new reference) */
     bool seed;                  /* the source had a seed disk: clones attach its copy */
+    bool resources;             /* and a resource disk (after the seed): its link too */
     bool ready;                 /* the source was ready when it was taken */
 };
 /* 404 naming field when there is none. */

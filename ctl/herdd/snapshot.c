@@ -100,6 +100,7 @@ static void take_paths(const struct hd_config *cfg, struct hd_snap_take *tk)
     snprintf(tk->file, sizeof(tk->file), "%s/%s", tk->dir, HD_SNAP_FILE);
     snprintf(tk->copy, sizeof(tk->copy), "%s/%s", tk->dir, HD_SNAP_DISK);
     snprintf(tk->seed_copy, sizeof(tk->seed_copy), "%s/%s", tk->dir, HD_SNAP_SEED);
+    snprintf(tk->res_copy, sizeof(tk->res_copy), "%s/%s", tk->dir, HD_SNAP_RESOURCES);
 }
 
 void hd_snapshot_abort(const struct hd_config *cfg, struct hd_snap_take *tk)
@@ -108,6 +109,7 @@ void hd_snapshot_abort(const struct hd_config *cfg, struct hd_snap_take *tk)
         unlink(tk->file);
         hd_overlay_wipe_unlink(cfg, tk->copy);
         unlink(tk->seed_copy);
+        unlink(tk->res_copy);
         rmdir(tk->dir);
         tk->dir_made = false;
     }
@@ -119,6 +121,15 @@ static int body_name(json_t *body, const char **name, struct hd_err *err)
     static const char *const known[] = {"name", NULL};
 
     return hd_body_name(body, known, name, err);
+}
+
+/* Is path an image herdd built (STATE/ranges/...): never written in place,
+ * only replaced by rename, so a hard link keeps what the guest had. */
+static bool herdd_image(const struct hd_config *cfg, const char *path)
+{
+    char top[4200];
+    snprintf(top, sizeof(top), "%s/ranges/", cfg->state_dir);
+    return !strncmp(path, top, strlen(top)) && !strstr(path, "/../");
 }
 
 /* May vm be snapshotted now? (store lock held) */
@@ -141,9 +152,10 @@ static int source_check(struct hd_res *r, const char *vmname, const char *name,
                        "or paused guest", vmname, vm->state);
     if (!r->vmm_has_control)
         return hd_fail(err, 501, "", "this herd-vmm has no control socket (--control)");
-    if (vm->resources)
-        return hd_fail(err, 409, "vm", "guest '%s' has a range resource disk: not supported "
-                       "in snapshots yet", vmname);
+    if (vm->resources && !herdd_image(r->cfg, vm->resources))
+        return hd_fail(err, 409, "vm", "guest '%s' has a raw image file as its resource disk "
+                       "(%s), which its owner could change in place: not kept in snapshots",
+                       vmname, vm->resources);
     *out = vm;
     return 0;
 }
@@ -167,23 +179,28 @@ static int dir_make(const struct hd_config *cfg, struct hd_snap_take *tk, struct
     return 0;
 }
 
-/* The guest's seed disk, if it has one: its own, or (restored) its
- * snapshot's copy. */
-static void seed_source(struct hd_store *st, const struct hd_vm *vm, struct hd_snap_take *tk)
+/* The guest's seed and resource disks, if it has them, as herd-vmm was
+ * given them (vm.c's restore_prepare): its snapshot's copies when it
+ * stands on a snapshot that has them, else its own. */
+static void disk_sources(struct hd_store *st, const struct hd_vm *vm, struct hd_snap_take *tk)
 {
-    struct hd_snap_info si;
+    struct hd_snap_info si = {0};
     struct hd_err ignored = {0};
 
-    tk->seed = false;
-    if (vm->cloud_init) {
-        tk->seed = true;
-        hd_seed_path(vm, tk->seed_src, sizeof(tk->seed_src));
-    } else if (vm->snapshot[0] && hd_snapshot_info(st, vm->snapshot, "", &si, &ignored) == 0) {
+    if (vm->snapshot[0] && hd_snapshot_info(st, vm->snapshot, "", &si, &ignored) == 0)
         json_decref(si.nics);
-        tk->seed = si.seed;
+    tk->seed = si.seed || vm->cloud_init;
+    if (si.seed)
         hd_snapshot_path(st->cfg, vm->snapshot, HD_SNAP_SEED, tk->seed_src,
                          sizeof(tk->seed_src));
-    }
+    else if (vm->cloud_init)
+        hd_seed_path(vm, tk->seed_src, sizeof(tk->seed_src));
+    tk->res = si.resources || (vm->cloud_init && vm->resources);
+    if (si.resources)
+        hd_snapshot_path(st->cfg, vm->snapshot, HD_SNAP_RESOURCES, tk->res_src,
+                         sizeof(tk->res_src));
+    else if (tk->res)
+        snprintf(tk->res_src, sizeof(tk->res_src), "%s", vm->resources);
 }
 
 int hd_snapshot_begin(struct hd_res *r, const char *vmname, json_t *body,
@@ -207,7 +224,7 @@ int hd_snapshot_begin(struct hd_res *r, const char *vmname, json_t *body,
         return -1;
     }
     tk->vm = vm;
-    seed_source(r->st, vm, tk);
+    disk_sources(r->st, vm, tk);
     tk->ready = vm->ready;
     hd_vm_path(vm, "disk.qcow2", tk->disk, sizeof(tk->disk));
     vm->busy = true;
@@ -323,6 +340,10 @@ int hd_snapshot_copy_disks(struct hd_snap_take *tk, struct hd_err *err)
         return -1;
     if (tk->seed && copy_sparse(tk->seed_src, tk->seed_copy, "seed", err) < 0)
         return -1;
+    /* the resource disk is herdd's, replaced only by rename: a link keeps
+     * the image the guest has, whatever a later `range up` builds */
+    if (tk->res && link(tk->res_src, tk->res_copy) < 0)
+        return hd_fail(err, 500, "", "resource disk %s: %s", tk->res_src, strerror(errno));
     return 0;
 }
 
@@ -359,6 +380,14 @@ static json_t *disks_json(const struct hd_snap_take *tk)
         }
         json_array_append_new(a, s);
     }
+    if (tk->res) {
+        json_t *s = file_json(tk->res_copy);
+        if (json_is_object(s)) {
+            json_object_set_new(s, "format", json_string("raw"));
+            json_object_set_new(s, "readonly", json_true());
+        }
+        json_array_append_new(a, s);
+    }
     return a;
 }
 
@@ -381,6 +410,7 @@ static json_t *snap_doc(const struct hd_snap_take *tk)
                      "dir", json_string(tk->dir), "file", file_json(tk->file), "disks",
                      disks_json(tk), "nics", nics);
     json_object_set_new(doc, "parent", vm->snapshot[0] ? json_string(vm->snapshot) : json_null());
+    json_object_set_new(doc, "resources", json_boolean(tk->res));
     if (tk->checkpoint[0])
         json_object_set_new(doc, "checkpoint", json_pack("{ss ss si}", "range", vm->range,
                                                          "name", tk->checkpoint, "guests",
@@ -537,6 +567,7 @@ int hd_snapshot_info(struct hd_store *st, const char *name, const char *field,
     out->cpus = (unsigned)json_integer_value(json_object_get(d, "cpus"));
     out->mem = (uint64_t)json_integer_value(json_object_get(d, "mem"));
     out->seed = json_is_true(json_object_get(d, "seed"));
+    out->resources = json_is_true(json_object_get(d, "resources"));
     out->ready = json_is_true(json_object_get(d, "ready"));
     out->nics = json_array();
     size_t i;

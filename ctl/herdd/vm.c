@@ -662,6 +662,8 @@ struct start_files {
     char disk[4096], seed[4096], vmmlog[4096], control[108], fifo[4096];
     char restore[4096];         /* a restored guest's snapshot file; "" otherwise */
     bool snap_seed;             /* it attaches the snapshot's seed copy */
+    char res[4096];             /* the snapshot's resource disk, when snap_res */
+    bool snap_res;
     struct hd_chain pin;
 };
 
@@ -722,6 +724,9 @@ static int restore_prepare(struct hd_res *r, struct hd_vm *vm, struct start_file
         f->snap_seed = si.seed;
         if (si.seed)
             hd_snapshot_path(r->cfg, vm->snapshot, HD_SNAP_SEED, f->seed, sizeof(f->seed));
+        f->snap_res = si.resources;
+        if (si.resources)
+            hd_snapshot_path(r->cfg, vm->snapshot, HD_SNAP_RESOURCES, f->res, sizeof(f->res));
         if (vm->restore_pending) {
             vm->snap_ready = si.ready;
             hd_snapshot_path(r->cfg, vm->snapshot, HD_SNAP_FILE, f->restore,
@@ -776,7 +781,7 @@ static int start_argv(struct hd_res *r, const struct hd_vm *vm, const struct hd_
         .disk = f->disk, .chain = &f->pin,
         .seed = vm->cloud_init || f->snap_seed ? f->seed : NULL,
         .restore = f->restore[0] ? f->restore : NULL,
-        .resources = vm->cloud_init ? vm->resources : NULL,
+        .resources = f->snap_res ? f->res : vm->cloud_init ? vm->resources : NULL,
         .nics = nics, .n_nics = vm->n_nics,
         .control = r->vmm_has_control ? f->control : NULL,
         /* RLIMIT_FSIZE: no file herd-vmm writes grows past what the overlay
@@ -1215,7 +1220,8 @@ static bool same_image(struct hd_store *st, const char *a, const char *b)
 static int restore_fits(struct hd_store *st, const struct hd_vm *vm, const char *snap,
                         const struct hd_snap_info *si, struct hd_err *err)
 {
-    struct hd_snap_info cur = {.seed = vm->cloud_init != NULL};
+    struct hd_snap_info cur = {.seed = vm->cloud_init != NULL,
+                               .resources = vm->cloud_init && vm->resources};
     struct hd_err ignored = {0};
     if (!vm->cloud_init && vm->snapshot[0] &&
         hd_snapshot_info(st, vm->snapshot, "", &cur, &ignored) == 0)
@@ -1235,9 +1241,10 @@ static int restore_fits(struct hd_store *st, const struct hd_vm *vm, const char 
     if (si->seed != cur.seed)
         return hd_fail(err, 409, "snapshot", "snapshot '%s' %s a seed disk; '%s' %s", snap,
                        si->seed ? "has" : "has no", vm->name, cur.seed ? "has" : "has none");
-    if (vm->resources)
-        return hd_fail(err, 409, "vm", "guest '%s' has a range resource disk: not supported "
-                       "in snapshots yet", vm->name);
+    if (si->resources != cur.resources)
+        return hd_fail(err, 409, "snapshot", "snapshot '%s' %s a resource disk; '%s' %s", snap,
+                       si->resources ? "has" : "has no", vm->name,
+                       cur.resources ? "has" : "has none");
     return 0;
 }
 

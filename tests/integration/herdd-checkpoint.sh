@@ -21,6 +21,9 @@
 #  - a warm template from a ready guest's snapshot: a range of 3 guests on
 #    it comes up ready as clones (--restore, their own MACs), cpus of their
 #    own and a role's runcmd are refused; the snapshot cannot be removed under it;
+#  - a range with a resource disk: its checkpoint's snapshots keep a hard
+#    link to the image the guests had; `range up` builds a new one, and
+#    reset --to attaches the kept one (and the guests are ready);
 #  - a checkpoint cut by a herdd crash (a snapshot's record missing) is
 #    listed incomplete and refused as a reset target (409 to);
 #  - range down removes the range's checkpoints; at the end nothing is left.
@@ -199,6 +202,35 @@ done
 macs=$(for g in w0 "${W[@]}"; do vm_field "$g" 'd["nics"][0]["mac"]'; done | sort -u | wc -l)
 [ "$macs" = 4 ] || fail "the clones' MACs are not distinct ($macs distinct of 4)"
 expect "template rm warm while guests use it" 409 name "$(api DELETE /v1/templates/warm)"
+
+echo "== a range with a resource disk: its checkpoint keeps the image its guests had"
+res=$tmp/res
+mkdir -p "$res" && echo one > "$res/a.txt" && chmod 644 "$res/a.txt"
+printf 'range: r4\nresources: %s\nscenarios:\n  - name: s\n    roles:\n      - {name: g, template: idle, count: 2}\n' \
+    "$res" > "$tmp/r4.yaml"
+hc range up "$tmp/r4.yaml" >/dev/null || fail "range up r4 (resources)"
+iso=$tmp/state/ranges/r4/resources.iso
+hc range checkpoint r4 c4 >/dev/null || fail "range checkpoint r4 c4 (a resource disk)"
+for i in 1 2; do
+    [ "$(stat -c %i "$tmp/state/snapshots/r4.c4.$i/resources.iso" 2>/dev/null)" = "$(stat -c %i "$iso")" ] ||
+        fail "r4.c4.$i does not keep the range's resource disk"
+done
+old_inode=$(stat -c %i "$iso")
+echo two > "$res/a.txt"
+hc range up "$tmp/r4.yaml" >/dev/null || fail "range up r4 again"
+[ "$(stat -c %i "$iso")" != "$old_inode" ] || fail "range up did not build the resource disk again (the test means nothing)"
+hc range reset r4 --to c4 >/dev/null || fail "range reset r4 --to c4"
+mapfile -t R4 < <(range_vms r4 | tr ' ' '\n' | sort)
+for i in 1 2; do
+    g=${R4[$((i - 1))]}
+    grep -q -- "--disk path=$tmp/state/snapshots/r4.c4.$i/resources.iso" <<<"$(args_of "$g")" ||
+        fail "$g does not attach its checkpoint's resource disk: $(args_of "$g")"
+    wait_ready "$g" 20 || fail "$g (restored with its resource disk) is not ready"
+done
+expect "restore of a guest with a resource disk to a snapshot without" 409 snapshot \
+    "$(api POST "/v1/vms/${R4[0]}/restore" '{"snapshot":"sw"}')"
+hc range down r4 >/dev/null || fail "range down r4"
+[ -z "$(snap_files | grep r4.c4)" ] || fail "range down left r4's checkpoint"
 
 echo "== range down removes checkpoints; nothing left"
 hc range checkpoint r2 cp2 >/dev/null || fail "range checkpoint r2 cp2 (clones)"
