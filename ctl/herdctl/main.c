@@ -835,6 +835,24 @@ static int on_range_event(json_t *e, void *ctx)
     return done;
 }
 
+/* `range up` on a cluster: where the guests went (docs/cluster.md); the
+ * nodes create them, `range status` follows them. */
+static int range_placed(json_t *r)
+{
+    const char *node;
+    json_t *v;
+    if (json_out) {
+        print_json(r);
+    } else {
+        json_object_foreach(json_object_get(r, "placement"), node, v)
+            printf("  %-24s %lld guests\n", node, (long long)json_integer_value(v));
+        printf("placed %lld, kept %lld; `herdctl range status %s` follows them\n",
+               num(r, "placed"), num(r, "kept"), str(r, "name"));
+    }
+    json_decref(r);
+    return 0;
+}
+
 static int cmd_range(int argc, char **argv)
 {
     if (argc < 3 && !(argc == 2 && !strcmp(argv[1], "ls")))
@@ -854,6 +872,8 @@ static int cmd_range(int argc, char **argv)
         p.total = num(r, "guests");
         if (!json_out)
             printf("range %s: %ld guests\n", p.range, p.total);
+        if (json_is_true(json_object_get(r, "cluster"))) /* placed on the cluster's nodes */
+            return range_placed(r);
         if (detach) {
             if (json_out)
                 print_json(r);
@@ -888,6 +908,8 @@ static int cmd_range(int argc, char **argv)
                    "started\n",
                    str(r, "name"), str(r, "state"), num(r, "guests"), num(r, "running"),
                    num(r, "ready"), num(r, "failed"), num(r, "not_started"));
+            if (json_is_true(json_object_get(r, "cluster"))) /* lost: docs/cluster.md */
+                printf("on the cluster: %lld lost\n", num(r, "lost"));
             vm_table(json_object_get(r, "vms"));
         }
     } else if (!strcmp(sub, "down")) {

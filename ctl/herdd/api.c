@@ -553,7 +553,10 @@ static int h_range_up(struct hd_call *q)
 {
     struct hd_err err = {0};
     struct reply *r = q->r;
-    int rc = hd_range_up(q->api->rg, q->c->body ? q->c->body : "", q->c->len, &r->json, &err);
+    int rc = hd_cluster_range_up(q->api->cluster, q->c->body ? q->c->body : "", q->c->len,
+                                 &r->json, &err); /* 1: not in a cluster */
+    if (rc > 0)
+        rc = hd_range_up(q->api->rg, q->c->body ? q->c->body : "", q->c->len, &r->json, &err);
     if (rc < 0)
         return fail_reply(r, &err);
     const char *n = json_string_value(json_object_get(r->json, "name"));
@@ -565,13 +568,23 @@ static int h_range_up(struct hd_call *q)
 static int h_range(struct hd_call *q)
 {
     struct hd_err err = {0};
-    return json_reply(q->r, hd_range_status(q->api->rg, q->cap[0], &err), &err);
+    json_t *j = hd_range_status(q->api->rg, q->cap[0], &err);
+    if (!j && err.status == 404) /* not this node's own: one on the cluster? */
+        j = hd_cluster_range_status(q->api->cluster, q->cap[0], &err);
+    return json_reply(q->r, j, &err);
 }
 
 static int h_range_down(struct hd_call *q)
 {
     struct hd_err err = {0};
-    return hd_range_down(q->api->rg, q->cap[0], &q->r->json, &err) < 0 ? fail_reply(q->r, &err) : 0;
+    int rc = hd_range_down(q->api->rg, q->cap[0], &q->r->json, &err);
+    if (rc < 0 && err.status == 404) { /* not this node's own: one on the cluster? */
+        struct hd_err cerr = {0};
+        if ((rc = hd_cluster_range_down(q->api->cluster, q->cap[0], &q->r->json, &cerr)) <= 0)
+            err = cerr;
+        rc = rc > 0 ? -1 : rc;
+    }
+    return rc < 0 ? fail_reply(q->r, &err) : 0;
 }
 
 /* POST /v1/ranges/NAME/reset: every guest, or the body's {"vms": [...]} */
