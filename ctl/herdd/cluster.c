@@ -544,6 +544,11 @@ json_t *hd_cluster_status(struct hd_cluster *cl, struct hd_err *err)
                           "registrations", (json_int_t)cl->registrations, "renewed_ms_ago",
                           cl->renewed_ms ? json_integer(mono_ms() - cl->renewed_ms) : json_null(),
                           "last_error", cl->last_error);
+    json_object_set_new(o, "reconcile",
+                        json_pack("{sI sI sI ss}", "lists", (json_int_t)cl->rec_lists,
+                                  "revision", (json_int_t)cl->rec_revision, "assigned",
+                                  (json_int_t)json_object_size(cl->assigned), "last_error",
+                                  cl->rec_error));
     pthread_mutex_unlock(&cl->mu);
     json_object_set_new(o, "ttl_left", ttl_left(cl, lease, o));
     return o;

@@ -333,8 +333,8 @@ static void announce(struct rec *r, const char *node, bool lost)
                  json_pack("{ss ss sI}", "range", k, "node", node, "guests",
                            (json_int_t)json_integer_value(v)));
     if (lost)
-        fprintf(stderr, "herdd: cluster: node %s is gone (its lease expired): its guests are "
-                "lost\n", node);
+        fprintf(stderr, "herdd: cluster: node %s left the cluster (it stopped, or its lease "
+                "expired): its guests are lost until it is back\n", node);
     json_decref(counts);
 }
 

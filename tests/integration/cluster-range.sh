@@ -1,0 +1,400 @@
+#!/bin/bash
+# herd-test-needs: kvm
+# Ranges on a cluster (docs/cluster.md "Ranges"): one etcd of its own
+# (127.0.0.1, free ports, a temp data dir) and three herdd on their own
+# state dirs and sockets (n1, n2, n3; lease_ttl 3) with different vCPU
+# limits (cpu_overcommit 4, 6, 8), each with the probe template. Checks:
+#  - `herdctl range up` of a 14-guest probe range on n1: placed by capacity
+#    (exactly as docs/cluster.md's rule, recomputed here from the nodes'
+#    profiles), a spread: role on every node, a node: role on its node;
+#    each node creates and starts its guests; `range status` on another
+#    node shows all ready, each on its node, each once;
+#  - refusals: a role too big for any node is a 409 naming the field
+#    (scenarios[0].roles[0].mem) and each node's memory limit; a node:
+#    naming no node a 400 naming scenarios[0].roles[0].node; nothing of
+#    either is written to etcd;
+#  - kill -9 of n2's herdd: its guests keep running; after the TTL they are
+#    `lost` in range status (a range.lost event), the other nodes' guests
+#    untouched; n2 started again re-adopts them (same herd-vmm) and lost
+#    clears (range.found);
+#  - n3's herdd killed, a second range brought up (n3 still registered, so
+#    it gets guests), etcd killed right after and started again on its
+#    data dir, then n3: a range up meanwhile is a 503; n1 and n2 list their
+#    assignments again; the range completes with every guest on exactly one
+#    node, once;
+#  - `range down` from a third node removes every guest of both ranges on
+#    every node and their keys in etcd; nothing of the test is left.
+# Exit 0 pass, 77 skip (not root, no /usr/bin/etcd, no /dev/kvm, not
+# built), else fail.
+set -u
+root=${HERD_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
+build=${HERD_BUILD:-$root/build}
+herdd_bin=${HERD_HERDD:-$build/bin/herdd}
+herdctl_bin=${HERD_HERDCTL:-$build/bin/herdctl}
+vmm=${HERD_VMM:-$build/bin/herd-vmm}
+probe=$build/firmware/herd-probe.elf
+etcd_bin=${HERD_ETCD:-/usr/bin/etcd}
+ttl=3
+
+skip() { echo "skip: $*"; exit 77; }
+[ "$(id -u)" -eq 0 ] || skip "needs root (herdd)"
+[ -x "$etcd_bin" ] || skip "$etcd_bin is missing (apt-get install etcd-server)"
+[ -r /dev/kvm ] && [ -w /dev/kvm ] || skip "/dev/kvm is missing or not accessible"
+for f in "$herdd_bin" "$herdctl_bin" "$vmm" "$probe"; do
+    [ -x "$f" ] || [ -r "$f" ] || skip "$f is not built"
+done
+for t in curl python3; do
+    command -v $t >/dev/null || skip "$t is not installed"
+done
+
+tmp=$(mktemp -d /tmp/herd-crange.XXXXXX)
+chmod 755 "$tmp"
+declare -A pid=()
+etcd_pid=
+failures=0
+t0=$EPOCHREALTIME
+
+# every process of this test: its herdd, etcd, and the herd-vmm they
+# started (they outlive a killed herdd); found by the test's own temp dir
+test_pids() { pgrep -f "$tmp/" | grep -vx "$$"; }
+cleanup() {
+    local n p
+    for n in "${!pid[@]}"; do
+        [ -n "${pid[$n]}" ] && { kill -KILL "${pid[$n]}"; wait "${pid[$n]}"; } 2>/dev/null
+    done
+    [ -n "$etcd_pid" ] && { kill -KILL "$etcd_pid"; wait "$etcd_pid"; } 2>/dev/null
+    for p in $(test_pids); do kill -KILL "$p" 2>/dev/null; done
+    sleep 0.2
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+elapsed() { python3 -c "import sys; print('%.1f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$1" "$EPOCHREALTIME"; }
+
+. "$root/tests/integration/cluster-lib.sh"
+
+start_etcd() {
+    "$etcd_bin" --name herd-test --data-dir "$tmp/etcd" \
+        --listen-client-urls "$endpoint" --advertise-client-urls "$endpoint" \
+        --listen-peer-urls "http://127.0.0.1:$pport" \
+        --initial-advertise-peer-urls "http://127.0.0.1:$pport" \
+        --initial-cluster "herd-test=http://127.0.0.1:$pport" >> "$tmp/etcd.log" 2>&1 &
+    etcd_pid=$!
+    for _ in $(seq 100); do
+        curl -sf "$endpoint/health" 2>/dev/null | grep -q '"health":"true"' && return 0
+        kill -0 "$etcd_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    { kill -KILL "$etcd_pid"; wait "$etcd_pid"; } 2>/dev/null
+    etcd_pid=
+    etcd_lost_port "$tmp/etcd.log" && return 1
+    echo "etcd did not come up:"
+    tail -n 20 "$tmp/etcd.log"
+    exit 1
+}
+
+declare -A overcommit=([n1]=4 [n2]=6 [n3]=8)
+start_herdd() { # NAME
+    local n=$1
+    mkdir -p "$tmp/$n"
+    cat > "$tmp/$n.yaml" <<YAML
+node: $n
+state_dir: $tmp/$n/state
+socket: $tmp/$n.sock
+vmm: $vmm
+image_dirs: [$tmp/images, $build]
+cgroup_root: "off"
+stop_timeout: 5
+capacity: {cpu_overcommit: ${overcommit[$n]}}
+guest_uids: {first: $((300000 + ${n#n} * 1000)), count: 1000}
+cluster:
+  endpoints: [$endpoint]
+  address: 127.0.0.${n#n}
+  lease_ttl: $ttl
+YAML
+    "$herdd_bin" --config "$tmp/$n.yaml" >> "$tmp/$n.log" 2>&1 &
+    pid[$n]=$!
+    for _ in $(seq 100); do
+        [ -S "$tmp/$n.sock" ] && hc "$n" node profile >/dev/null 2>&1 && return 0
+        kill -0 "${pid[$n]}" 2>/dev/null || break
+        sleep 0.05
+    done
+    echo "herdd $n did not come up:"
+    cat "$tmp/$n.log"
+    exit 1
+}
+stop_herdd() { # NAME SIGNAL
+    { kill -"$2" "${pid[$1]}"; wait "${pid[$1]}"; } 2>/dev/null
+    pid[$1]=
+}
+
+hc() { local n=$1; shift; "$herdctl_bin" --socket "$tmp/$n.sock" "$@"; }
+api() { # NODE METHOD PATH [BODY] -> "STATUS BODY"
+    local n=$1 m=$2 p=$3
+    shift 3
+    curl -s --unix-socket "$tmp/$n.sock" -o "$tmp/api.out" -w '%{http_code}' -X "$m" \
+        ${1+--data-binary "$1"} "http://herd$p"
+    printf ' %s\n' "$(cat "$tmp/api.out")"
+}
+b64() { printf %s "$1" | base64 -w0; }
+etcd_keys() { # PREFIX: how many keys etcd has under it
+    local end
+    end=$(python3 -c "import sys; p=sys.argv[1]; print(p[:-1] + chr(ord(p[-1]) + 1))" "$1")
+    curl -s "$endpoint/v3/kv/range" -d "{\"key\": \"$(b64 "$1")\", \"range_end\": \"$(b64 "$end")\", \"count_only\": true}" |
+        python3 -c 'import json, sys; print(int(json.load(sys.stdin).get("count", 0)))'
+}
+vmm_count() { # herd-vmm processes of this test (not zombies)
+    local n=0 p st
+    for p in $(test_pids); do
+        [ "$(cat /proc/"$p"/comm 2>/dev/null)" = herd-vmm ] || continue
+        st=$(ps -o stat= -p "$p" 2>/dev/null) && [[ $st != Z* ]] && n=$((n + 1))
+    done
+    echo $n
+}
+# wait_range NODE RANGE EXPR SECONDS: until EXPR (python, d = range status) holds
+wait_range() {
+    local deadline=$((EPOCHSECONDS + $4))
+    while :; do
+        hc "$1" --json range status "$2" > "$tmp/status.json" 2>/dev/null &&
+            python3 -c "import json, sys; d = json.load(open(sys.argv[1])); sys.exit(0 if ($3) else 1)" \
+                "$tmp/status.json" 2>/dev/null && return 0
+        [ "$EPOCHSECONDS" -lt "$deadline" ] || return 1
+        sleep 0.3
+    done
+}
+summary() { python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+print("state %s, %s ready, %s lost of %s" % (d.get("state"), d.get("ready"), d.get("lost"), d.get("guests")))
+for v in d.get("vms", [])[:40]:
+    if not v.get("ready"): print("  %s on %s: %s %s" % (v["name"], v["node"], v["state"], v.get("note")))' "$tmp/status.json"; }
+# on_node NODE RANGE: the range's guests NODE has, sorted, space-separated
+on_node() { hc "$1" --json vm ls --range "$2" | python3 -c '
+import json, sys
+print(" ".join(sorted(v["name"] for v in json.load(sys.stdin))))'; }
+
+mkdir -p "$tmp/images"
+for _ in 1 2 3; do
+    read -r cport pport < <(free_ports 2)
+    endpoint=http://127.0.0.1:$cport
+    : > "$tmp/etcd.log"
+    start_etcd && break
+    rm -rf "$tmp/etcd"
+done
+[ -n "$etcd_pid" ] || { echo "etcd: no free ports"; tail -n 5 "$tmp/etcd.log"; exit 1; }
+head -c 4M /dev/urandom > "$tmp/images/parent.raw"
+truncate -s 16M "$tmp/images/parent.raw"
+for n in n1 n2 n3; do
+    start_herdd $n
+    hc $n template add probe --image "$tmp/images/parent.raw" --format raw --kernel "$probe" \
+        --cmdline "probe.tests=boot probe.idle=1" --mem 64M >/dev/null || fail "template add on $n"
+done
+# the template in every profile (a profile is refreshed within a few seconds)
+ok=
+for _ in $(seq 100); do
+    hc n1 --json cluster nodes > "$tmp/nodes.json" 2>/dev/null && python3 -c '
+import json, sys
+ns = json.load(open(sys.argv[1]))["nodes"]
+sys.exit(0 if len(ns) == 3 and all("probe" in n.get("templates", {}) for n in ns) else 1)' "$tmp/nodes.json" &&
+        { ok=1; break; }
+    sleep 0.1
+done
+[ -n "$ok" ] || { fail "the probe template is not in every node's profile"; cat "$tmp/nodes.json"; }
+
+# --- 1. range up on n1: placed by capacity, created by each node ---
+cat > "$tmp/cr.yaml" <<'YAML'
+range: cr
+scenarios:
+  - name: s
+    roles:
+      - {name: web, template: probe, count: 9}
+      - {name: db, template: probe, count: 3, spread: true}
+      - {name: pin, template: probe, count: 2, node: n1}
+YAML
+hc n1 --json range up "$tmp/cr.yaml" > "$tmp/up.json" || { fail "range up cr"; cat "$tmp/up.json"; }
+hc n1 range up "$tmp/cr.yaml" > "$tmp/up2.txt" || fail "range up cr again"
+grep -q "placed 0, kept 14" "$tmp/up2.txt" || fail "range up again placed anew: $(cat "$tmp/up2.txt")"
+# The rule (docs/cluster.md "Placement"), recomputed from the profiles
+python3 - "$tmp/nodes.json" "$tmp/up.json" <<'PY' || fail "placement is not the documented one"
+import json, sys
+nodes = {n["name"]: n for n in json.load(open(sys.argv[1]))["nodes"]}
+got = json.load(open(sys.argv[2]))
+over = 16 << 20  # herd-vmm's per-guest overhead (capacity's default)
+free = {k: [n["limits"]["vcpus"] - n["use"]["vcpus"], n["limits"]["mem"] - n["use"]["mem"]]
+        for k, n in nodes.items()}
+roles = [("web", 9, None, False), ("db", 3, None, True), ("pin", 2, "n1", False)]
+count = {k: 0 for k in nodes}
+for role, n, only, spread in roles:
+    on = {k: 0 for k in nodes}
+    for _ in range(n):
+        cand = [k for k in sorted(nodes) if (only is None or k == only)
+                and free[k][0] >= 1 and free[k][1] >= (64 << 20) + over]
+        room = lambda k: min(free[k][0] // 1, free[k][1] // ((64 << 20) + over))
+        best = min(cand, key=lambda k: ((on[k] if spread else 0), -room(k), k))
+        free[best][0] -= 1; free[best][1] -= (64 << 20) + over
+        on[best] += 1; count[best] += 1
+want = {k: v for k, v in count.items() if v}
+print("placement:", got["placement"], "expected:", want)
+assert got["placement"] == want, (got["placement"], want)
+assert got["guests"] == 14 and got["placed"] == 14 and got["kept"] == 0, got
+assert len(set(want.values())) > 1, "equal counts: capacity did not matter"
+PY
+if ! wait_range n2 cr 'd["ready"] == 14 and d["state"] == "up"' 180; then
+    fail "cr not up on the cluster"
+    summary
+fi
+python3 - "$tmp/status.json" "$tmp/up.json" <<'PY' || fail "range status of cr"
+import json, sys
+d = json.load(open(sys.argv[1])); up = json.load(open(sys.argv[2]))
+vms = d["vms"]
+assert d["cluster"] is True and d["guests"] == 14 and d["lost"] == 0, d
+names = [v["name"] for v in vms]
+assert len(names) == 14 and len(set(names)) == 14, names
+per = {}
+for v in vms:
+    per[v["node"]] = per.get(v["node"], 0) + 1
+    assert v["state"] == "running" and v["ready"] and v["pid"] > 0 and not v["lost"], v
+assert per == up["placement"], (per, up["placement"])
+db = sorted(v["node"] for v in vms if "-db-" in v["name"])
+assert db == ["n1", "n2", "n3"], db
+assert all(v["node"] == "n1" for v in vms if "-pin-" in v["name"]), "pin not on n1"
+PY
+for n in n1 n2 n3; do # each node has exactly its guests
+    want=$(python3 -c '
+import json, sys
+print(" ".join(sorted(v["name"] for v in json.load(open(sys.argv[1]))["vms"] if v["node"] == sys.argv[2])))' \
+        "$tmp/status.json" "$n")
+    [ "$(on_node $n cr)" = "$want" ] || fail "$n has '$(on_node $n cr)', assigned '$want'"
+done
+[ "$(vmm_count)" = 14 ] || fail "$(vmm_count) herd-vmm, expected 14"
+hc n3 range status cr | grep -q "^range cr: up, 14 guests" || fail "status text: $(hc n3 range status cr | head -3)"
+
+# --- 2. refusals: 4xx naming the field and the limit; nothing written ---
+out=$(api n2 POST /v1/ranges "$(printf 'range: big\nscenarios:\n- name: s\n  roles:\n  - {name: r, template: probe, count: 1, mem: 1T}\n')")
+[[ $out == "409 "* && $out == *'scenarios[0].roles[0].mem'* && $out == *'n1: memory limit'* &&
+   $out == *'n3: memory limit'* ]] || fail "too big: $out"
+out=$(api n2 POST /v1/ranges "$(printf 'range: far\nscenarios:\n- name: s\n  roles:\n  - {name: r, template: probe, count: 1, node: n9}\n')")
+[[ $out == "400 "* && $out == *'"field":"scenarios[0].roles[0].node"'* && $out == *"no node 'n9'"* ]] ||
+    fail "unknown node: $out"
+out=$(api n2 POST /v1/ranges "$(printf 'range: many\nscenarios:\n- name: s\n  roles:\n  - {name: r, template: probe, count: 1000, cpus: 8}\n')")
+[[ $out == "409 "* && $out == *'scenarios[0].roles[0].cpus'* && $out == *'vcpu limit'* ]] ||
+    fail "too many: $out"
+out=$(api n2 POST /v1/ranges "$(printf 'range: res\nresources: /srv/x\nscenarios:\n- name: s\n  roles:\n  - {name: r, template: probe, count: 1}\n')")
+[[ $out == "400 "* && $out == *'"field":"resources"'* ]] || fail "resources on a cluster: $out"
+for r in big far many res; do
+    [ "$(etcd_keys /herd/ranges/$r)" = 0 ] || fail "refused range $r is in etcd"
+done
+[ "$(etcd_keys /herd/placer)" = 0 ] || fail "the placer key is left after refusals"
+
+# --- 3. kill -9 of n2: its guests lost after the TTL, back when it is ---
+n2_pids=$(python3 -c '
+import json, sys
+print(" ".join(str(v["pid"]) for v in json.load(open(sys.argv[1]))["vms"] if v["node"] == "n2"))' "$tmp/status.json")
+n2_count=$(wc -w <<< "$n2_pids")
+other_pids=$(python3 -c '
+import json, sys
+print(" ".join(sorted(str(v["pid"]) for v in json.load(open(sys.argv[1]))["vms"] if v["node"] != "n2")))' "$tmp/status.json")
+since=$(api n1 GET /v1/events?type=none | python3 -c 'import json,sys; print(json.loads(sys.stdin.read().split(" ",1)[1])["last"])')
+stop_herdd n2 KILL
+killed=$EPOCHREALTIME
+wait_range n1 cr "d[\"lost\"] == $n2_count and d[\"ready\"] == 14 - $n2_count" $((ttl + 10)) ||
+    { fail "n2's guests not lost $((ttl + 10)) s after kill -9"; summary; }
+echo "n2's $n2_count guests lost $(elapsed "$killed") s after kill -9 (TTL $ttl s)"
+python3 - "$tmp/status.json" "$other_pids" <<'PY' || fail "status with n2 lost"
+import json, sys
+d = json.load(open(sys.argv[1])); other = sys.argv[2].split()
+for v in d["vms"]:
+    if v["node"] == "n2":
+        assert v["lost"] and v["state"] == "lost" and v["node_state"] == "running", v
+    else:
+        assert not v["lost"] and v["ready"] and v["state"] == "running", v
+assert sorted(str(v["pid"]) for v in d["vms"] if v["node"] != "n2") == other, "others changed"
+assert d["state"] == "degraded" and d["nodes"]["n2"]["registered"] is False, d["nodes"]
+PY
+for p in $n2_pids; do kill -0 "$p" 2>/dev/null || fail "n2's guest herd-vmm $p died with its herdd"; done
+api n1 GET "/v1/events?since=$since&type=range.lost&wait=10" | grep -q '"range":"cr","node":"n2","guests":'"$n2_count" ||
+    fail "no range.lost event for n2 on n1: $(api n1 GET "/v1/events?since=$since&type=range.")"
+start_herdd n2
+wait_range n3 cr 'd["lost"] == 0 and d["ready"] == 14 and d["state"] == "up"' 30 ||
+    { fail "lost not cleared after n2's restart"; summary; }
+now=$(python3 -c '
+import json, sys
+print(" ".join(str(v["pid"]) for v in json.load(open(sys.argv[1]))["vms"] if v["node"] == "n2"))' "$tmp/status.json")
+[ "$now" = "$n2_pids" ] || fail "n2's guests were not re-adopted: pids '$n2_pids' -> '$now'"
+[ "$(vmm_count)" = 14 ] || fail "after n2's restart: $(vmm_count) herd-vmm, expected 14"
+api n1 GET "/v1/events?since=$since&type=range.found&wait=10" | grep -q '"range":"cr","node":"n2"' ||
+    fail "no range.found event: $(api n1 GET "/v1/events?since=$since&type=range.")"
+
+# --- 4. a node dead and etcd killed while a range comes up ---
+# n3 killed (its key stays for the TTL, so it gets guests of ce), etcd
+# killed right after the placement and started again: n3, started again,
+# lists its assignments; n1 and n2 list theirs again after the lost watch
+lists_before=$(for n in n1 n2; do hc $n --json cluster status | python3 -c 'import json,sys; print(json.load(sys.stdin)["reconcile"]["lists"])'; done)
+stop_herdd n3 KILL
+printf 'range: ce\nscenarios:\n- name: s\n  roles:\n  - {name: r, template: probe, count: 6}\n' > "$tmp/ce.yaml"
+hc n2 --json range up "$tmp/ce.yaml" > "$tmp/ce.json" || { fail "range up ce"; cat "$tmp/ce.json"; }
+kill -KILL "$etcd_pid"
+wait "$etcd_pid" 2>/dev/null
+etcd_pid=
+python3 -c 'import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))["placement"].get("n3", 0) >= 1 else 1)' \
+    "$tmp/ce.json" || fail "ce has no guest on n3 (killed, still registered): $(cat "$tmp/ce.json")"
+out=$(api n1 POST /v1/ranges "$(cat "$tmp/cr.yaml")")
+[[ $out == "503 "* ]] || fail "range up with etcd down: $out"
+sleep 1.5
+start_etcd || { echo "etcd's ports were taken while it was down"; exit 1; }
+start_herdd n3
+wait_range n1 ce 'd["ready"] == 6 and d["state"] == "up"' 120 || { fail "ce did not complete"; summary; }
+all=""
+for n in n1 n2 n3; do all="$all $(on_node $n ce)"; done
+[ "$(tr ' ' '\n' <<< "$all" | grep -c .)" = 6 ] && [ "$(tr ' ' '\n' <<< "$all" | grep . | sort -u | wc -l)" = 6 ] ||
+    fail "ce's guests are not each on one node once: $all"
+[ "$(vmm_count)" = 20 ] || fail "after etcd's restart: $(vmm_count) herd-vmm, expected 20"
+wait_range n2 cr 'd["ready"] == 14 and d["lost"] == 0' 30 || fail "cr changed by etcd's restart"
+lists_after=$(for n in n1 n2; do hc $n --json cluster status | python3 -c 'import json,sys; print(json.load(sys.stdin)["reconcile"]["lists"])'; done)
+python3 -c '
+import sys
+b, a = [int(x) for x in sys.argv[1].split()], [int(x) for x in sys.argv[2].split()]
+sys.exit(0 if all(y > x for x, y in zip(b, a)) else 1)' "$lists_before" "$lists_after" ||
+    fail "n1, n2 did not list their assignments again after etcd's restart: $lists_before -> $lists_after"
+
+# --- 5. range down from n3: every node removes its guests ---
+hc n3 range down cr > "$tmp/down.out" || fail "range down cr: $(cat "$tmp/down.out")"
+grep -q "14 guests removed" "$tmp/down.out" || fail "down cr: $(cat "$tmp/down.out")"
+hc n3 range down ce >/dev/null || fail "range down ce"
+ok=
+for _ in $(seq 150); do
+    [ "$(vmm_count)" = 0 ] && [ -z "$(on_node n1 cr)$(on_node n2 cr)$(on_node n3 cr)$(on_node n1 ce)$(on_node n2 ce)$(on_node n3 ce)" ] &&
+        { ok=1; break; }
+    sleep 0.2
+done
+[ -n "$ok" ] || fail "guests left after range down: $(vmm_count) herd-vmm"
+hc n1 range status cr > "$tmp/st.out" 2>&1 && fail "cr still has a status after down"
+for k in /herd/ranges/ /herd/assign/ /herd/status/ /herd/placer; do
+    [ "$(etcd_keys $k)" = 0 ] || fail "keys left under $k: $(etcd_keys $k)"
+done
+
+for n in n1 n2 n3; do stop_herdd $n TERM; done
+for f in "$tmp"/*.log; do
+    if grep -qE 'ERROR: AddressSanitizer|runtime error|ERROR: LeakSanitizer' "$f"; then
+        fail "sanitizer report in $f"
+        grep -A20 -E 'ERROR: AddressSanitizer|runtime error' "$f" | head -40
+    fi
+done
+kill -TERM "$etcd_pid"
+wait "$etcd_pid" 2>/dev/null
+etcd_pid=
+[ -z "$(test_pids)" ] || fail "processes of this test left: $(test_pids | tr '\n' ' ')"
+
+echo "cluster-range: $(elapsed "$t0") s"
+if [ "$failures" -ne 0 ]; then
+    for n in n1 n2 n3; do
+        echo "--- $n log"
+        tail -n 20 "$tmp/$n.log"
+    done
+    echo "cluster-range: $failures check(s) failed"
+    exit 1
+fi
+echo "cluster-range: all checks passed"
+exit 0
