@@ -236,7 +236,8 @@ static int load_assignments(struct plan *pl, struct hd_err *err)
         json_t *a = json_loadb(kvs.kv[i].value, kvs.kv[i].value_len, 0, NULL);
         int64_t cpus, mem;
         long k = node_index(pl, node);
-        if (k >= 0 && int_field(a, "cpus", 0, &cpus) && int_field(a, "mem", 0, &mem)) {
+        if (k >= 0 && int_field(a, "cpus", 0, &cpus) && int_field(a, "mem", 0, &mem) &&
+            cpus <= RANGE_CPUS_MAX && mem <= (int64_t)RANGE_MEM_MAX) { /* else: not ours */
             pl->nodes[k].vcpus_free -= cpus;
             pl->nodes[k].mem_free -= (int64_t)cap_guest_mem(&pol, (uint64_t)mem, 1);
         }
@@ -652,26 +653,42 @@ static json_t *range_assignments(const struct etcd_kvs *kvs, const char *name)
     return a;
 }
 
-/* One guest's row: its node's status if written (and for its node),
- * else assigned; lost when its node is not registered. */
+/* A field of a node's status document, if it has the type wanted. */
+static void copy_typed(json_t *to, json_t *from, const char *k, json_type type)
+{
+    json_t *v = json_object_get(from, k);
+    if (v && json_typeof(v) == type)
+        json_object_set(to, k, v);
+}
+
+/* One guest's row: what its node reported (only fields of the right type:
+ * the document is etcd's, so hostile), else "assigned"; lost when its node
+ * is not registered. */
 static json_t *guest_row(const char *guest, const char *node, json_t *st, json_t *nodes)
 {
-    json_t *o = json_is_object(st) && json_is_string(json_object_get(st, "node")) &&
-                        !strcmp(json_string_value(json_object_get(st, "node")), node)
-                    ? json_deep_copy(st)
-                    : json_pack("{ss ss sb ss}", "name", guest, "state", "assigned", "ready", 0,
-                                "note", "not created yet");
+    json_t *o = json_pack("{ss ss ss sb ss}", "name", guest, "node", node, "state", "assigned",
+                          "ready", 0, "note", "not created yet");
+    const char *by = json_string_value(json_object_get(st, "node"));
     bool lost = !json_object_get(nodes, node);
 
-    json_object_set_new(o, "name", json_string(guest));
-    json_object_set_new(o, "node", json_string(node));
+    if (json_is_object(st) && by && !strcmp(by, node)) { /* a report of its node's */
+        static const struct {
+            const char *k;
+            json_type t;
+        } f[] = {{"state", JSON_STRING},   {"note", JSON_STRING},    {"template", JSON_STRING},
+                 {"pid", JSON_INTEGER},    {"cpus", JSON_INTEGER},   {"mem", JSON_INTEGER},
+                 {"restarts", JSON_INTEGER}, {"nics", JSON_ARRAY}};
+        for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+            copy_typed(o, st, f[i].k, f[i].t);
+        json_object_set_new(o, "ready", json_boolean(json_is_true(json_object_get(st, "ready"))));
+    }
     json_object_set_new(o, "lost", json_boolean(lost));
     if (lost) {
         json_object_set(o, "node_state", json_object_get(o, "state"));
         json_object_set_new(o, "state", json_string("lost"));
         json_object_set_new(o, "ready", json_false());
         json_object_set_new(o, "note", json_pack("s++", "node ", node,
-                                                 " is gone (its lease expired)"));
+                                                 " is gone (it stopped, or its lease expired)"));
     }
     return o;
 }
@@ -684,13 +701,15 @@ static void count(json_t *r, const char *k)
 static json_t *status_doc(const char *name, json_t *doc, json_t *assigned, json_t *stats,
                           json_t *nodes)
 {
-    json_t *r = json_pack("{ss sb sO}", "name", name, "cluster", 1, "guests",
-                          json_object_get(doc, "guests") ?: json_integer(0));
+    json_t *r = json_pack("{ss sb sI}", "name", name, "cluster", 1, "guests",
+                          json_integer_value(json_object_get(doc, "guests")));
     json_t *vms = json_array(), *per = json_object();
     const char *g;
     json_t *v;
 
-    json_object_set_new(r, "placement", json_deep_copy(json_object_get(doc, "placement")));
+    json_t *placement = json_object_get(doc, "placement");
+    json_object_set_new(r, "placement", json_is_object(placement) ? json_deep_copy(placement)
+                                                                  : json_object());
     for (const char *const *k = (const char *const[]){"existing", "running", "ready", "failed",
                                                       "lost", "not_started", NULL};
          *k; k++)

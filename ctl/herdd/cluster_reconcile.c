@@ -40,6 +40,7 @@ struct rec {
     int64_t max_rev;      /* the highest revision seen (a lower one: etcd lost its data) */
     int64_t tick_ms;
     int64_t logged_ms;
+    char logged_what[80]; /* what was logged then (the same is not again for a while) */
 };
 
 static int64_t now_ms(void)
@@ -47,7 +48,8 @@ static int64_t now_ms(void)
     return hd_mono_ns() / 1000000;
 }
 
-/* Trouble that goes on is logged once a minute, not once a second. */
+/* Trouble that goes on is logged once a minute, not once a second: the
+ * same `what` again within LOG_EVERY_MS is only in cluster status. */
 static void rec_log(struct rec *r, const char *what, const char *msg)
 {
     int64_t t = now_ms();
@@ -55,9 +57,10 @@ static void rec_log(struct rec *r, const char *what, const char *msg)
     pthread_mutex_lock(&r->cl->mu);
     snprintf(r->cl->rec_error, sizeof(r->cl->rec_error), "%s: %s", what, msg);
     pthread_mutex_unlock(&r->cl->mu);
-    if (r->logged_ms && t - r->logged_ms < LOG_EVERY_MS)
+    if (r->logged_ms && t - r->logged_ms < LOG_EVERY_MS && !strcmp(r->logged_what, what))
         return;
     r->logged_ms = t;
+    snprintf(r->logged_what, sizeof(r->logged_what), "%s", what);
     fprintf(stderr, "herdd: cluster: reconcile: %s: %s\n", what, msg);
 }
 

@@ -22,6 +22,10 @@
 #    data dir, then n3: a range up meanwhile is a 503; n1 and n2 list their
 #    assignments again; the range completes with every guest on exactly one
 #    node, once;
+#  - hostile values in etcd (assignments that are not JSON, name another
+#    guest, have a bad key or a body vm create refuses; a range that is not
+#    JSON; a guest status of wrong types): skipped or refused with a reason
+#    in the guest's status, no herdd harmed, no guest made;
 #  - `range down` from a third node removes every guest of both ranges on
 #    every node and their keys in etcd; nothing of the test is left.
 # Exit 0 pass, 77 skip (not root, no /usr/bin/etcd, no /dev/kvm, not
@@ -358,6 +362,41 @@ import sys
 b, a = [int(x) for x in sys.argv[1].split()], [int(x) for x in sys.argv[2].split()]
 sys.exit(0 if all(y > x for x, y in zip(b, a)) else 1)' "$lists_before" "$lists_after" ||
     fail "n1, n2 did not list their assignments again after etcd's restart: $lists_before -> $lists_after"
+
+# --- hostile values in etcd: skipped or refused with a reason, no crash ---
+put() { curl -sf "$endpoint/v3/kv/put" -d "{\"key\": \"$(b64 "$1")\", \"value\": \"$(b64 "$2")\"}" >/dev/null || fail "put $1"; }
+get() { curl -s "$endpoint/v3/kv/range" -d "{\"key\": \"$(b64 "$1")\"}" | python3 -c '
+import base64, json, sys
+kvs = json.load(sys.stdin).get("kvs", [])
+print(base64.b64decode(kvs[0]["value"]).decode() if kvs else "")'; }
+del() { curl -sf "$endpoint/v3/kv/deleterange" -d "{\"key\": \"$(b64 "$1")\"}" >/dev/null; }
+put /herd/assign/n1/cr/cr-s-zz-1 '{not json'
+put /herd/assign/n1/cr/cr-s-zz-2 '{"range": "cr", "body": {"name": "someone-else", "template": "probe"}}'
+put /herd/assign/n1/cr/x/y '{}'
+put /herd/assign/n1/hx/hx-s-r-1 '{"range": "hx", "guest": "hx-s-r-1", "body": {"name": "hx-s-r-1", "template": "probe", "cpus": "many"}}'
+put /herd/ranges/junk 'nope'
+web1_node=$(python3 -c '
+import json, sys
+print([v["node"] for v in json.load(open(sys.argv[1]))["vms"] if v["name"] == "cr-s-web-1"][0])' "$tmp/status.json")
+put /herd/status/cr/cr-s-web-1 "{\"node\": \"$web1_node\", \"state\": 5, \"ready\": \"yes\", \"nics\": 3}"
+ok=
+for _ in $(seq 50); do
+    st=$(get /herd/status/hx/hx-s-r-1)
+    [[ $st == *'"state":"error"'* && $st == *cpus* ]] && { ok=1; break; }
+    sleep 0.2
+done
+[ -n "$ok" ] || fail "a bad assignment body: status '$(get /herd/status/hx/hx-s-r-1)'"
+[ -z "$(on_node n1 hx)" ] || fail "a guest was made of a bad assignment"
+out=$(api n2 GET /v1/ranges/junk)
+[[ $out == "404 "* ]] || fail "a range value that is not JSON: $out"
+out=$(api n2 GET /v1/ranges/cr)
+[[ $out == "200 "* ]] || fail "status with a hostile guest status: $out"
+for n in n1 n2 n3; do
+    kill -0 "${pid[$n]}" 2>/dev/null && hc $n node profile >/dev/null || fail "herdd $n did not survive hostile values"
+done
+for k in /herd/assign/n1/cr/cr-s-zz-1 /herd/assign/n1/cr/cr-s-zz-2 /herd/assign/n1/cr/x/y \
+         /herd/assign/n1/hx/hx-s-r-1 /herd/ranges/junk /herd/status/hx/hx-s-r-1; do del $k; done
+[ "$(vmm_count)" = 20 ] || fail "hostile values changed the guests: $(vmm_count) herd-vmm"
 
 # --- 5. range down from n3: every node removes its guests ---
 hc n3 range down cr > "$tmp/down.out" || fail "range down cr: $(cat "$tmp/down.out")"
