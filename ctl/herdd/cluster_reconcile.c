@@ -49,14 +49,19 @@ static int64_t now_ms(void)
 }
 
 /* Trouble that goes on is logged once a minute, not once a second: the
- * same `what` again within LOG_EVERY_MS is only in cluster status. */
+ * same `what` again within LOG_EVERY_MS is only in cluster status. Nothing
+ * is logged while the node is not registered (etcd cannot be reached or
+ * refuses it: the registration's log line says so already). */
 static void rec_log(struct rec *r, const char *what, const char *msg)
 {
     int64_t t = now_ms();
 
     pthread_mutex_lock(&r->cl->mu);
     snprintf(r->cl->rec_error, sizeof(r->cl->rec_error), "%s: %s", what, msg);
+    bool registered = r->cl->registered;
     pthread_mutex_unlock(&r->cl->mu);
+    if (!registered) /* etcd's trouble: the registration's log line has it */
+        return;
     if (r->logged_ms && t - r->logged_ms < LOG_EVERY_MS && !strcmp(r->logged_what, what))
         return;
     r->logged_ms = t;
