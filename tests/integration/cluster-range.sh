@@ -4,7 +4,8 @@
 # (127.0.0.1, free ports, a temp data dir) and three herdd on their own
 # state dirs and sockets (n1, n2, n3; lease_ttl 3) with different vCPU
 # limits (cpu_overcommit 4, 6, 8), each with the probe template. Checks:
-#  - `herdctl range up` of a 14-guest probe range on n1: placed by capacity
+#  - `herdctl range up` of a 14-guest probe range on n1 (30 in make
+#    check-full, on twice the vCPU limits): placed by capacity
 #    (exactly as docs/cluster.md's rule, recomputed here from the nodes'
 #    profiles), a spread: role on every node, a node: role on its node;
 #    each node creates and starts its guests; `range status` on another
@@ -100,6 +101,12 @@ start_etcd() {
 }
 
 declare -A overcommit=([n1]=4 [n2]=6 [n3]=8)
+web=9 # the plain role of range cr: 14 guests in all (30 in make check-full)
+if [ "${HERD_CHECK_FULL:-0}" = 1 ]; then
+    web=25
+    overcommit=([n1]=8 [n2]=12 [n3]=16)
+fi
+crn=$((web + 5)) total=$((web + 11))
 start_herdd() { # NAME
     local n=$1
     mkdir -p "$tmp/$n"
@@ -208,27 +215,28 @@ done
 [ -n "$ok" ] || { fail "the probe template is not in every node's profile"; cat "$tmp/nodes.json"; }
 
 # --- 1. range up on n1: placed by capacity, created by each node ---
-cat > "$tmp/cr.yaml" <<'YAML'
+cat > "$tmp/cr.yaml" <<YAML
 range: cr
 scenarios:
   - name: s
     roles:
-      - {name: web, template: probe, count: 9}
+      - {name: web, template: probe, count: $web}
       - {name: db, template: probe, count: 3, spread: true}
       - {name: pin, template: probe, count: 2, node: n1}
 YAML
 hc n1 --json range up "$tmp/cr.yaml" > "$tmp/up.json" || { fail "range up cr"; cat "$tmp/up.json"; }
 hc n1 range up "$tmp/cr.yaml" > "$tmp/up2.txt" || fail "range up cr again"
-grep -q "placed 0, kept 14" "$tmp/up2.txt" || fail "range up again placed anew: $(cat "$tmp/up2.txt")"
+grep -q "placed 0, kept $crn" "$tmp/up2.txt" || fail "range up again placed anew: $(cat "$tmp/up2.txt")"
 # The rule (docs/cluster.md "Placement"), recomputed from the profiles
-python3 - "$tmp/nodes.json" "$tmp/up.json" <<'PY' || fail "placement is not the documented one"
+python3 - "$tmp/nodes.json" "$tmp/up.json" "$web" <<'PY' || fail "placement is not the documented one"
 import json, sys
 nodes = {n["name"]: n for n in json.load(open(sys.argv[1]))["nodes"]}
 got = json.load(open(sys.argv[2]))
 over = 16 << 20  # herd-vmm's per-guest overhead (capacity's default)
 free = {k: [n["limits"]["vcpus"] - n["use"]["vcpus"], n["limits"]["mem"] - n["use"]["mem"]]
         for k, n in nodes.items()}
-roles = [("web", 9, None, False), ("db", 3, None, True), ("pin", 2, "n1", False)]
+web = int(sys.argv[3])
+roles = [("web", web, None, False), ("db", 3, None, True), ("pin", 2, "n1", False)]
 count = {k: 0 for k in nodes}
 for role, n, only, spread in roles:
     on = {k: 0 for k in nodes}
@@ -242,20 +250,20 @@ for role, n, only, spread in roles:
 want = {k: v for k, v in count.items() if v}
 print("placement:", got["placement"], "expected:", want)
 assert got["placement"] == want, (got["placement"], want)
-assert got["guests"] == 14 and got["placed"] == 14 and got["kept"] == 0, got
+assert got["guests"] == web + 5 and got["placed"] == web + 5 and got["kept"] == 0, got
 assert len(set(want.values())) > 1, "equal counts: capacity did not matter"
 PY
-if ! wait_range n2 cr 'd["ready"] == 14 and d["state"] == "up"' 180; then
+if ! wait_range n2 cr "d['ready'] == $crn and d['state'] == 'up'" 300; then
     fail "cr not up on the cluster"
     summary
 fi
-python3 - "$tmp/status.json" "$tmp/up.json" <<'PY' || fail "range status of cr"
+python3 - "$tmp/status.json" "$tmp/up.json" "$crn" <<'PY' || fail "range status of cr"
 import json, sys
-d = json.load(open(sys.argv[1])); up = json.load(open(sys.argv[2]))
+d = json.load(open(sys.argv[1])); up = json.load(open(sys.argv[2])); n = int(sys.argv[3])
 vms = d["vms"]
-assert d["cluster"] is True and d["guests"] == 14 and d["lost"] == 0, d
+assert d["cluster"] is True and d["guests"] == n and d["lost"] == 0, d
 names = [v["name"] for v in vms]
-assert len(names) == 14 and len(set(names)) == 14, names
+assert len(names) == n and len(set(names)) == n, names
 per = {}
 for v in vms:
     per[v["node"]] = per.get(v["node"], 0) + 1
@@ -272,8 +280,8 @@ print(" ".join(sorted(v["name"] for v in json.load(open(sys.argv[1]))["vms"] if 
         "$tmp/status.json" "$n")
     [ "$(on_node $n cr)" = "$want" ] || fail "$n has '$(on_node $n cr)', assigned '$want'"
 done
-[ "$(vmm_count)" = 14 ] || fail "$(vmm_count) herd-vmm, expected 14"
-hc n3 range status cr | grep -q "^range cr: up, 14 guests" || fail "status text: $(hc n3 range status cr | head -3)"
+[ "$(vmm_count)" = $crn ] || fail "$(vmm_count) herd-vmm, expected $crn"
+hc n3 range status cr | grep -q "^range cr: up, $crn guests" || fail "status text: $(hc n3 range status cr | head -3)"
 
 # --- 2. refusals: 4xx naming the field and the limit; nothing written ---
 out=$(api n2 POST /v1/ranges "$(printf 'range: big\nscenarios:\n- name: s\n  roles:\n  - {name: r, template: probe, count: 1, mem: 1T}\n')")
@@ -303,7 +311,7 @@ print(" ".join(sorted(str(v["pid"]) for v in json.load(open(sys.argv[1]))["vms"]
 since=$(api n1 GET /v1/events?type=none | python3 -c 'import json,sys; print(json.loads(sys.stdin.read().split(" ",1)[1])["last"])')
 stop_herdd n2 KILL
 killed=$EPOCHREALTIME
-wait_range n1 cr "d[\"lost\"] == $n2_count and d[\"ready\"] == 14 - $n2_count" $((ttl + 10)) ||
+wait_range n1 cr "d[\"lost\"] == $n2_count and d[\"ready\"] == $crn - $n2_count" $((ttl + 10)) ||
     { fail "n2's guests not lost $((ttl + 10)) s after kill -9"; summary; }
 echo "n2's $n2_count guests lost $(elapsed "$killed") s after kill -9 (TTL $ttl s)"
 python3 - "$tmp/status.json" "$other_pids" <<'PY' || fail "status with n2 lost"
@@ -321,13 +329,13 @@ for p in $n2_pids; do kill -0 "$p" 2>/dev/null || fail "n2's guest herd-vmm $p d
 api n1 GET "/v1/events?since=$since&type=range.lost&wait=10" | grep -q '"range":"cr","node":"n2","guests":'"$n2_count" ||
     fail "no range.lost event for n2 on n1: $(api n1 GET "/v1/events?since=$since&type=range.")"
 start_herdd n2
-wait_range n3 cr 'd["lost"] == 0 and d["ready"] == 14 and d["state"] == "up"' 30 ||
+wait_range n3 cr "d['lost'] == 0 and d['ready'] == $crn and d['state'] == 'up'" 30 ||
     { fail "lost not cleared after n2's restart"; summary; }
 now=$(python3 -c '
 import json, sys
 print(" ".join(str(v["pid"]) for v in json.load(open(sys.argv[1]))["vms"] if v["node"] == "n2"))' "$tmp/status.json")
 [ "$now" = "$n2_pids" ] || fail "n2's guests were not re-adopted: pids '$n2_pids' -> '$now'"
-[ "$(vmm_count)" = 14 ] || fail "after n2's restart: $(vmm_count) herd-vmm, expected 14"
+[ "$(vmm_count)" = $crn ] || fail "after n2's restart: $(vmm_count) herd-vmm, expected $crn"
 api n1 GET "/v1/events?since=$since&type=range.found&wait=10" | grep -q '"range":"cr","node":"n2"' ||
     fail "no range.found event: $(api n1 GET "/v1/events?since=$since&type=range.")"
 
@@ -354,8 +362,8 @@ all=""
 for n in n1 n2 n3; do all="$all $(on_node $n ce)"; done
 [ "$(tr ' ' '\n' <<< "$all" | grep -c .)" = 6 ] && [ "$(tr ' ' '\n' <<< "$all" | grep . | sort -u | wc -l)" = 6 ] ||
     fail "ce's guests are not each on one node once: $all"
-[ "$(vmm_count)" = 20 ] || fail "after etcd's restart: $(vmm_count) herd-vmm, expected 20"
-wait_range n2 cr 'd["ready"] == 14 and d["lost"] == 0' 30 || fail "cr changed by etcd's restart"
+[ "$(vmm_count)" = $total ] || fail "after etcd's restart: $(vmm_count) herd-vmm, expected $total"
+wait_range n2 cr "d['ready'] == $crn and d['lost'] == 0" 30 || fail "cr changed by etcd's restart"
 lists_after=$(for n in n1 n2; do hc $n --json cluster status | python3 -c 'import json,sys; print(json.load(sys.stdin)["reconcile"]["lists"])'; done)
 python3 -c '
 import sys
@@ -396,11 +404,11 @@ for n in n1 n2 n3; do
 done
 for k in /herd/assign/n1/cr/cr-s-zz-1 /herd/assign/n1/cr/cr-s-zz-2 /herd/assign/n1/cr/x/y \
          /herd/assign/n1/hx/hx-s-r-1 /herd/ranges/junk /herd/status/hx/hx-s-r-1; do del $k; done
-[ "$(vmm_count)" = 20 ] || fail "hostile values changed the guests: $(vmm_count) herd-vmm"
+[ "$(vmm_count)" = $total ] || fail "hostile values changed the guests: $(vmm_count) herd-vmm"
 
 # --- 5. range down from n3: every node removes its guests ---
 hc n3 range down cr > "$tmp/down.out" || fail "range down cr: $(cat "$tmp/down.out")"
-grep -q "14 guests removed" "$tmp/down.out" || fail "down cr: $(cat "$tmp/down.out")"
+grep -q "$crn guests removed" "$tmp/down.out" || fail "down cr: $(cat "$tmp/down.out")"
 hc n3 range down ce >/dev/null || fail "range down ce"
 ok=
 for _ in $(seq 150); do
