@@ -27,6 +27,7 @@
 #    guest, have a bad key or a body vm create refuses; a range that is not
 #    JSON; a guest status of wrong types): skipped or refused with a reason
 #    in the guest's status, no herdd harmed, no guest made;
+#  - the second range brought up again with fewer guests: the others go;
 #  - `range down` from a third node removes every guest of both ranges on
 #    every node and their keys in etcd; nothing of the test is left.
 # Exit 0 pass, 77 skip (not root, no /usr/bin/etcd, no /dev/kvm, not
@@ -405,6 +406,22 @@ done
 for k in /herd/assign/n1/cr/cr-s-zz-1 /herd/assign/n1/cr/cr-s-zz-2 /herd/assign/n1/cr/x/y \
          /herd/assign/n1/hx/hx-s-r-1 /herd/ranges/junk /herd/status/hx/hx-s-r-1; do del $k; done
 [ "$(vmm_count)" = $total ] || fail "hostile values changed the guests: $(vmm_count) herd-vmm"
+
+# --- a smaller spec: the guests it no longer has go, the others stay ---
+sed 's/count: 6/count: 4/' "$tmp/ce.yaml" > "$tmp/ce4.yaml"
+hc n1 range up "$tmp/ce4.yaml" > "$tmp/ce4.out" || fail "range up ce (4)"
+grep -q "placed 0, kept 4" "$tmp/ce4.out" || fail "ce (4): $(cat "$tmp/ce4.out")"
+ok=
+for _ in $(seq 100); do
+    all=""
+    for n in n1 n2 n3; do all="$all $(on_node $n ce)"; done
+    [ "$(echo $all)" != "" ] && [ "$(tr ' ' '\n' <<< "$all" | grep . | sort | tr '\n' ' ')" = "ce-s-r-1 ce-s-r-2 ce-s-r-3 ce-s-r-4 " ] &&
+        [ "$(vmm_count)" = $((total - 2)) ] && { ok=1; break; }
+    sleep 0.2
+done
+[ -n "$ok" ] || fail "ce (4): guests '$all', $(vmm_count) herd-vmm"
+wait_range n3 ce 'd["guests"] == 4 and d["ready"] == 4 and len(d["vms"]) == 4' 10 ||
+    { fail "ce (4) status"; summary; }
 
 # --- 5. range down from n3: every node removes its guests ---
 hc n3 range down cr > "$tmp/down.out" || fail "range down cr: $(cat "$tmp/down.out")"
