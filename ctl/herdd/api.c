@@ -546,6 +546,7 @@ static int h_vm_action(struct hd_call *q)
 static int h_ranges(struct hd_call *q)
 {
     q->r->json = hd_range_list(q->api->rg);
+    hd_cluster_range_list(q->api->cluster, q->r->json); /* and the cluster's */
     return 0;
 }
 

@@ -634,7 +634,8 @@ int hd_cluster_range_up(struct hd_cluster *cl, const char *yaml, size_t len, jso
 
 /* ---- range status ------------------------------------------------------------------ */
 
-static int list(struct hd_cluster *cl, const char *prefix, struct etcd_kvs *kvs, struct hd_err *err)
+static int list_prefix(struct hd_cluster *cl, const char *prefix, struct etcd_kvs *kvs,
+                       struct hd_err *err)
 {
     if (etcd_range_prefix(cl->etcd_api, prefix, kvs, &err->lib) < 0)
         return hd_fail_lib(err, 503, err->lib.code, "cluster");
@@ -776,8 +777,8 @@ json_t *hd_cluster_range_status(struct hd_cluster *cl, const char *name, struct 
     memset(&ak, 0, sizeof(ak));
     memset(&sk, 0, sizeof(sk));
     memset(&nk, 0, sizeof(nk));
-    if (list(cl, HD_CLUSTER_ASSIGN, &ak, err) < 0 || list(cl, key, &sk, err) < 0 ||
-        list(cl, HD_CLUSTER_NODES, &nk, err) < 0) {
+    if (list_prefix(cl, HD_CLUSTER_ASSIGN, &ak, err) < 0 || list_prefix(cl, key, &sk, err) < 0 ||
+        list_prefix(cl, HD_CLUSTER_NODES, &nk, err) < 0) {
         etcd_kvs_free(&ak);
         etcd_kvs_free(&sk);
         etcd_kvs_free(&nk);
@@ -801,6 +802,64 @@ json_t *hd_cluster_range_status(struct hd_cluster *cl, const char *name, struct 
     return r;
 }
 
+/* One range of the cluster's for `range ls`: its counts, no guests. */
+static void list_one(json_t *list, const struct etcd_kv *kv, const struct etcd_kvs *ak,
+                     const struct etcd_kvs *sk, json_t *nodes)
+{
+    const char *name = kv->key + strlen(HD_CLUSTER_RANGES);
+    char prefix[256];
+    json_t *doc;
+
+    if (range_name_check(name, RANGE_NAME_MAX))
+        return;
+    doc = json_loadb(kv->value, kv->value_len, 0, NULL);
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        return;
+    }
+    snprintf(prefix, sizeof(prefix), "%s%s/", HD_CLUSTER_STATUS, name);
+    json_t *assigned = range_assignments(ak, name), *stats = json_object();
+    for (size_t i = 0; i < sk->n; i++)
+        if (!strncmp(sk->kv[i].key, prefix, strlen(prefix)))
+            json_object_set_new(stats, sk->kv[i].key + strlen(prefix),
+                                json_loadb(sk->kv[i].value, sk->kv[i].value_len, 0, NULL));
+    json_t *r = status_doc(name, doc, assigned, stats, nodes);
+    json_object_del(r, "vms");
+    json_array_append_new(list, r);
+    json_decref(doc);
+    json_decref(assigned);
+    json_decref(stats);
+}
+
+/* Every range on the cluster, as `range ls` shows a range: appended to
+ * list (the node's own ranges). Nothing appended when not in a cluster or
+ * etcd cannot be read (the node's own list does not depend on etcd). */
+void hd_cluster_range_list(struct hd_cluster *cl, json_t *list)
+{
+    struct etcd_kvs rk, ak, sk, nk;
+    struct hd_err err = {0};
+
+    if (!cl->etcd || !json_is_array(list))
+        return;
+    memset(&rk, 0, sizeof(rk));
+    memset(&ak, 0, sizeof(ak));
+    memset(&sk, 0, sizeof(sk));
+    memset(&nk, 0, sizeof(nk));
+    if (list_prefix(cl, HD_CLUSTER_RANGES, &rk, &err) == 0 && list_prefix(cl, HD_CLUSTER_ASSIGN, &ak, &err) == 0 &&
+        list_prefix(cl, HD_CLUSTER_STATUS, &sk, &err) == 0 && list_prefix(cl, HD_CLUSTER_NODES, &nk, &err) == 0) {
+        json_t *nodes = json_object();
+        for (size_t i = 0; i < nk.n; i++)
+            json_object_set_new(nodes, nk.kv[i].key + strlen(HD_CLUSTER_NODES), json_true());
+        for (size_t i = 0; i < rk.n; i++)
+            list_one(list, &rk.kv[i], &ak, &sk, nodes);
+        json_decref(nodes);
+    }
+    etcd_kvs_free(&rk);
+    etcd_kvs_free(&ak);
+    etcd_kvs_free(&sk);
+    etcd_kvs_free(&nk);
+}
+
 /* ---- range down -------------------------------------------------------------------- */
 
 int hd_cluster_range_down(struct hd_cluster *cl, const char *name, json_t **out,
@@ -822,7 +881,7 @@ int hd_cluster_range_down(struct hd_cluster *cl, const char *name, json_t **out,
     memset(err, 0, sizeof(*err));
     if (placer_lock(cl, &p, err) < 0)
         return -1;
-    if (list(cl, HD_CLUSTER_ASSIGN, &kvs, err) < 0) {
+    if (list_prefix(cl, HD_CLUSTER_ASSIGN, &kvs, err) < 0) {
         placer_unlock(cl, &p);
         return -1;
     }

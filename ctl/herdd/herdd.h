@@ -784,6 +784,9 @@ int hd_cluster_range_up(struct hd_cluster *cl, const char *yaml, size_t len, jso
 json_t *hd_cluster_range_status(struct hd_cluster *cl, const char *name, struct hd_err *err);
 int hd_cluster_range_down(struct hd_cluster *cl, const char *name, json_t **out,
                           struct hd_err *err);
+/* `range ls`: the cluster's ranges appended to list (counts, no guests);
+ * nothing when not in a cluster or etcd cannot be read. */
+void hd_cluster_range_list(struct hd_cluster *cl, json_t *list);
 
 /* ---- layer 5: the API (api.c) -------------------------------------------- */
 struct MHD_Daemon;

@@ -9,7 +9,7 @@
 #    (exactly as docs/cluster.md's rule, recomputed here from the nodes'
 #    profiles), a spread: role on every node, a node: role on its node;
 #    each node creates and starts its guests; `range status` on another
-#    node shows all ready, each on its node, each once;
+#    node shows all ready, each on its node, each once; `range ls` lists it;
 #  - refusals: a role too big for any node is a 409 naming the field
 #    (scenarios[0].roles[0].mem) and each node's memory limit; a node:
 #    naming no node a 400 naming scenarios[0].roles[0].node; nothing of
@@ -283,6 +283,12 @@ print(" ".join(sorted(v["name"] for v in json.load(open(sys.argv[1]))["vms"] if 
 done
 [ "$(vmm_count)" = $crn ] || fail "$(vmm_count) herd-vmm, expected $crn"
 hc n3 range status cr | grep -q "^range cr: up, $crn guests" || fail "status text: $(hc n3 range status cr | head -3)"
+hc n2 --json range ls | python3 -c '
+import json, sys
+rows = [r for r in json.load(sys.stdin) if r["name"] == "cr"]
+sys.exit(0 if len(rows) == 1 and rows[0]["cluster"] is True and rows[0]["ready"] == int(sys.argv[1])
+         and rows[0]["state"] == "up" and "vms" not in rows[0] else 1)' "$crn" ||
+    fail "range ls on n2: $(hc n2 range ls)"
 
 # --- 2. refusals: 4xx naming the field and the limit; nothing written ---
 out=$(api n2 POST /v1/ranges "$(printf 'range: big\nscenarios:\n- name: s\n  roles:\n  - {name: r, template: probe, count: 1, mem: 1T}\n')")
@@ -400,6 +406,8 @@ out=$(api n2 GET /v1/ranges/junk)
 [[ $out == "404 "* ]] || fail "a range value that is not JSON: $out"
 out=$(api n2 GET /v1/ranges/cr)
 [[ $out == "200 "* ]] || fail "status with a hostile guest status: $out"
+out=$(api n2 GET /v1/ranges)
+[[ $out == "200 "* && $out == *'"name":"cr"'* && $out != *junk* ]] || fail "range ls with a hostile range: $out"
 for n in n1 n2 n3; do
     kill -0 "${pid[$n]}" 2>/dev/null && hc $n node profile >/dev/null || fail "herdd $n did not survive hostile values"
 done
