@@ -134,6 +134,7 @@ static void publish(struct rec *r)
     old = r->cl->assigned;
     r->cl->assigned = names;
     r->cl->rec_revision = r->rev;
+    r->cl->written_ms = 0; /* the profile's `cluster` may change: due at the next tick */
     pthread_mutex_unlock(&r->cl->mu);
     json_decref(old);
 }
