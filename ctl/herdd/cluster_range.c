@@ -23,6 +23,7 @@
 
 #define PLACER_WAIT_MS 10000 /* how long a placement waits for another to finish */
 #define TXN_OPS 100          /* ops per transaction (etcd's default limit is 128) */
+#define TXN_BYTES (1u << 20) /* bytes of keys and values per transaction */
 
 /* ---- the placer's election: /herd/placer ------------------------------------ */
 
@@ -33,12 +34,15 @@ struct placer {
 
 static int64_t node_lease(struct hd_cluster *cl, struct hd_err *err)
 {
+    char why[sizeof(cl->last_error)];
+
     pthread_mutex_lock(&cl->mu);
     int64_t lease = cl->registered ? cl->lease : 0;
+    snprintf(why, sizeof(why), "%s", cl->last_error[0] ? cl->last_error : "no answer");
     pthread_mutex_unlock(&cl->mu);
     if (!lease)
         hd_fail(err, 503, "cluster", "this node is not registered in the cluster (etcd: %s)",
-                cl->last_error[0] ? cl->last_error : "no answer");
+                why);
     return lease;
 }
 
@@ -59,9 +63,11 @@ static int placer_try(struct hd_cluster *cl, struct placer *p, int64_t lease, ch
     if (etcd_get(cl->etcd_api, HD_CLUSTER_PLACER, &kvs, &err->lib) < 0)
         return hd_fail_lib(err, 503, err->lib.code, "cluster");
     int rc = 0;
-    if (kvs.n && kvs.kv[0].value_len == strlen(p->value) &&
+    if (kvs.n && kvs.kv[0].lease == lease && kvs.kv[0].value_len == strlen(p->value) &&
         !memcmp(kvs.kv[0].value, p->value, kvs.kv[0].value_len)) {
         p->revision = kvs.kv[0].create_revision; /* our retried txn had been applied */
+        /* (the value names this call, the lease this herdd: a key of a herdd
+         * that ran before on this node is on its own lease) */
         rc = 1;
     } else if (kvs.n) {
         snprintf(who, who_size, "%.*s", (int)(kvs.kv[0].value_len > 80 ? 80 : kvs.kv[0].value_len),
@@ -210,12 +216,14 @@ static bool assign_parts(const char *key, char *node, char *range, char *guest)
     return true;
 }
 
-static bool spec_has(const struct plan *pl, const char *guest)
+/* The spec's guest names as a set (a lookup per assignment, not a scan). */
+static json_t *guest_names(const struct plan *pl)
 {
+    json_t *names = json_object();
+
     for (size_t i = 0; i < pl->n; i++)
-        if (!strcmp(pl->guests[i].name, guest))
-            return true;
-    return false;
+        json_object_set_new(names, pl->guests[i].name, json_true());
+    return names;
 }
 
 /* Every assignment's cost off its node's free; this range's noted. */
@@ -230,6 +238,7 @@ static int load_assignments(struct plan *pl, struct hd_err *err)
         return hd_fail_lib(err, 503, err->lib.code, "cluster");
     pl->assigned = json_object();
     pl->stale = json_object();
+    json_t *names = guest_names(pl);
     for (size_t i = 0; i < kvs.n; i++) {
         if (!assign_parts(kvs.kv[i].key, node, range, guest))
             continue;
@@ -244,11 +253,12 @@ static int load_assignments(struct plan *pl, struct hd_err *err)
         json_decref(a);
         if (strcmp(range, pl->spec->name))
             continue;
-        if (spec_has(pl, guest))
+        if (json_object_get(names, guest))
             json_object_set_new(pl->assigned, guest, json_string(node));
         else
             json_object_set_new(pl->stale, kvs.kv[i].key, json_string(node));
     }
+    json_decref(names);
     etcd_kvs_free(&kvs);
     return 0;
 }
@@ -398,14 +408,15 @@ static char *assignment(const struct plan *pl, size_t g, size_t k)
     return s;
 }
 
-/* Ops to write, in transactions of TXN_OPS, each only while the placer's
- * key is still this call's. */
+/* Ops to write, in transactions of at most TXN_OPS ops and about
+ * TXN_BYTES bytes (etcd refuses a request over 1.5 MiB by default), each
+ * only while the placer's key is still this call's. */
 struct batch {
     struct hd_cluster *cl;
     const struct placer *p;
     struct etcd_op ops[TXN_OPS];
     char *keys[TXN_OPS], *vals[TXN_OPS];
-    size_t n;
+    size_t n, bytes;
     int rc;
     struct hd_err *err;
 };
@@ -427,24 +438,45 @@ static void batch_flush(struct batch *b)
         free(b->keys[i]);
         free(b->vals[i]);
     }
-    b->n = 0;
+    b->n = b->bytes = 0;
 }
 
 /* Takes key and val (malloc'd; val NULL: a delete). */
-static void batch_add(struct batch *b, char *key, char *val, bool prefix)
+static void batch_op(struct batch *b, char *key, char *val, bool prefix)
 {
-    if (!key) {
+    size_t len = (key ? strlen(key) : 0) + (val ? strlen(val) : 0);
+
+    if (b->n && b->bytes + len > TXN_BYTES)
+        batch_flush(b);
+    b->keys[b->n] = key;
+    b->vals[b->n] = val;
+    b->ops[b->n] = val ? (struct etcd_op){ETCD_OP_PUT, key, val, strlen(val), 0, false}
+                       : (struct etcd_op){ETCD_OP_DELETE, key, NULL, 0, 0, prefix};
+    b->bytes += len;
+    if (++b->n == TXN_OPS)
+        batch_flush(b);
+}
+
+static void batch_put(struct batch *b, char *key, char *val)
+{
+    if (!key || !val) {
+        free(key);
         free(val);
         if (!b->rc)
             b->rc = hd_fail(b->err, 500, "", "out of memory (placement)");
         return;
     }
-    b->keys[b->n] = key;
-    b->vals[b->n] = val;
-    b->ops[b->n] = val ? (struct etcd_op){ETCD_OP_PUT, key, val, strlen(val), 0, false}
-                       : (struct etcd_op){ETCD_OP_DELETE, key, NULL, 0, 0, prefix};
-    if (++b->n == TXN_OPS)
-        batch_flush(b);
+    batch_op(b, key, val, false);
+}
+
+static void batch_del(struct batch *b, char *key, bool prefix)
+{
+    if (!key) {
+        if (!b->rc)
+            b->rc = hd_fail(b->err, 500, "", "out of memory (placement)");
+        return;
+    }
+    batch_op(b, key, NULL, prefix);
 }
 
 static char *strf(const char *f, ...) __attribute__((format(printf, 1, 2)));
@@ -496,19 +528,20 @@ static int write_plan(struct plan *pl, const struct placer *p, const char *yaml,
     const char *k;
     json_t *v;
 
-    batch_add(&b, strf("%s%s", HD_CLUSTER_RANGES, pl->spec->name),
-              range_doc(pl, yaml, len, counts), false);
+    batch_put(&b, strf("%s%s", HD_CLUSTER_RANGES, pl->spec->name),
+              range_doc(pl, yaml, len, counts));
+    batch_flush(&b); /* the range first, alone (its spec may be large) */
     json_object_foreach(pl->stale, k, v) { /* guests the spec no longer has */
         char node[HD_NAME_MAX + 1], range[RANGE_NAME_MAX + 1], guest[HD_NAME_MAX + 1];
-        batch_add(&b, strdup(k), NULL, false);
+        batch_del(&b, strdup(k), false);
         if (assign_parts(k, node, range, guest))
-            batch_add(&b, strf("%s%s/%s", HD_CLUSTER_STATUS, range, guest), NULL, false);
+            batch_del(&b, strf("%s%s/%s", HD_CLUSTER_STATUS, range, guest), false);
     }
     for (size_t i = 0; i < pl->n_todo; i++) {
         size_t g = pl->todo[i], n = pl->node_of[i];
-        batch_add(&b, strf("%s%s/%s/%s", HD_CLUSTER_ASSIGN, pl->nodes[n].name, pl->spec->name,
+        batch_put(&b, strf("%s%s/%s/%s", HD_CLUSTER_ASSIGN, pl->nodes[n].name, pl->spec->name,
                            pl->guests[g].name),
-                  assignment(pl, g, n), false);
+                  assignment(pl, g, n));
     }
     batch_flush(&b);
     return b.rc;
@@ -892,10 +925,10 @@ int hd_cluster_range_down(struct hd_cluster *cl, const char *name, json_t **out,
     json_object_foreach(assigned, g, v)
         json_object_set_new(nodes, json_string_value(v), json_true());
     struct batch b = {.cl = cl, .p = &p, .err = err};
-    batch_add(&b, strdup(key), NULL, false);
-    batch_add(&b, strf("%s%s/", HD_CLUSTER_STATUS, name), NULL, true);
+    batch_del(&b, strdup(key), false);
+    batch_del(&b, strf("%s%s/", HD_CLUSTER_STATUS, name), true);
     json_object_foreach(nodes, g, v)
-        batch_add(&b, strf("%s%s/%s/", HD_CLUSTER_ASSIGN, g, name), NULL, true);
+        batch_del(&b, strf("%s%s/%s/", HD_CLUSTER_ASSIGN, g, name), true);
     batch_flush(&b);
     placer_unlock(cl, &p);
     if (!b.rc) {

@@ -141,6 +141,17 @@ static void publish(struct rec *r)
 
 /* ---- guests ----------------------------------------------------------------- */
 
+/* A cluster guest: of a range this node has no record of (its ranges of
+ * its own have one). Store lock held. */
+static bool cluster_guest(struct hd_store *st, const struct hd_vm *vm)
+{
+    if (!vm->range[0])
+        return false;
+    json_t *rec = hd_db_ranges(st, vm->range);
+    json_decref(rec);
+    return rec == NULL;
+}
+
 /* The guest as its assignment wants it: created and started when this node
  * has none of its name; started when it was created and never started. */
 static void converge_one(struct rec *r, const char *guest, json_t *doc)
@@ -153,12 +164,12 @@ static void converge_one(struct rec *r, const char *guest, json_t *doc)
 
     pthread_mutex_lock(&st->mu);
     struct hd_vm *vm = hd_vm_find(st, guest);
-    bool exists = vm != NULL, other = vm && strcmp(vm->range, range);
+    bool exists = vm != NULL, other = vm && (strcmp(vm->range, range) || !cluster_guest(st, vm));
     bool start = vm && !vm->busy && !strcmp(vm->state, "created");
     pthread_mutex_unlock(&st->mu);
     if (other) {
-        rc = hd_fail(&err, 409, "name", "guest name %s is taken by a guest of this node outside "
-                     "range %s", guest, range);
+        rc = hd_fail(&err, 409, "name", "guest name %s is taken on this node by a guest that "
+                     "is not of the cluster's range %s", guest, range);
     } else if (!exists) {
         json_t *body = json_deep_copy(json_object_get(doc, "body"));
         json_object_set_new(body, "start", json_true());
@@ -177,29 +188,25 @@ static void converge_one(struct rec *r, const char *guest, json_t *doc)
     }
 }
 
-/* A cluster guest: of a range this node has no record of (its ranges of
- * its own have one). Store lock held. */
-static bool cluster_guest(struct hd_store *st, const struct hd_vm *vm)
-{
-    if (!vm->range[0])
-        return false;
-    json_t *rec = hd_db_ranges(st, vm->range);
-    json_decref(rec);
-    return rec == NULL;
-}
-
 static void status_key(char *out, size_t size, const char *range, const char *guest)
 {
     snprintf(out, size, "%s%s/%s", HD_CLUSTER_STATUS, range, guest);
 }
 
+/* The guest of range that an assignment no longer names: removed if it is
+ * the cluster's (a guest of the node's own of that name stays). */
 static void remove_one(struct rec *r, const char *guest, const char *range)
 {
+    struct hd_store *st = r->gs->st;
     struct hd_err err = {0};
     struct herd_err ignore;
     char key[256];
 
-    if (hd_vm_rm(r->gs, guest, true, &err) < 0 && err.status != 404)
+    pthread_mutex_lock(&st->mu);
+    struct hd_vm *vm = hd_vm_find(st, guest);
+    bool ours = vm && !strcmp(vm->range, range) && cluster_guest(st, vm);
+    pthread_mutex_unlock(&st->mu);
+    if (ours && hd_vm_rm(r->gs, guest, true, &err) < 0 && err.status != 404)
         rec_log(r, guest, err.msg);
     status_key(key, sizeof(key), range, guest);
     etcd_delete(r->cl->etcd_rec, key, false, NULL, &ignore);

@@ -24,7 +24,8 @@
 #    assignments again; the range completes with every guest on exactly one
 #    node, once;
 #  - hostile values in etcd (assignments that are not JSON, name another
-#    guest, have a bad key or a body vm create refuses; a range that is not
+#    guest, have a bad key or a body vm create refuses, name a guest of the
+#    node's own; a range that is not
 #    JSON; a guest status of wrong types): skipped or refused with a reason
 #    in the guest's status, no herdd harmed, no guest made;
 #  - the second range brought up again with fewer guests: the others go;
@@ -418,6 +419,9 @@ put /herd/assign/n1/cr/cr-s-zz-1 '{not json'
 put /herd/assign/n1/cr/cr-s-zz-2 '{"range": "cr", "body": {"name": "someone-else", "template": "probe"}}'
 put /herd/assign/n1/cr/x/y '{}'
 put /herd/assign/n1/hx/hx-s-r-1 '{"range": "hx", "guest": "hx-s-r-1", "body": {"name": "hx-s-r-1", "template": "probe", "cpus": "many"}}'
+out=$(api n1 POST /v1/vms '{"name": "hy-s-r-1", "template": "probe", "start": false}')
+[[ $out == 20* ]] || fail "a guest of n1's own: $out"
+put /herd/assign/n1/hy/hy-s-r-1 '{"range": "hy", "guest": "hy-s-r-1", "body": {"name": "hy-s-r-1", "template": "probe"}}'
 put /herd/ranges/junk 'nope'
 web1_node=$(python3 -c '
 import json, sys
@@ -430,6 +434,15 @@ for _ in $(seq 50); do
     sleep 0.2
 done
 [ -n "$ok" ] || fail "a bad assignment body: status '$(get /herd/status/hx/hx-s-r-1)'"
+ok=
+for _ in $(seq 50); do
+    st=$(get /herd/status/hy/hy-s-r-1)
+    [[ $st == *'"state":"error"'* && $st == *"is taken on this node"* ]] && { ok=1; break; }
+    sleep 0.2
+done
+[ -n "$ok" ] || fail "an assignment naming a guest of the node's own: status '$(get /herd/status/hy/hy-s-r-1)'"
+[ "$(hc n1 --json vm inspect hy-s-r-1 | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["state"], d["range"])')" = "created None" ] ||
+    fail "n1's own guest was changed by an assignment of its name"
 [ -z "$(on_node n1 hx)" ] || fail "a guest was made of a bad assignment"
 out=$(api n2 GET /v1/ranges/junk)
 [[ $out == "404 "* ]] || fail "a range value that is not JSON: $out"
@@ -441,7 +454,12 @@ for n in n1 n2 n3; do
     kill -0 "${pid[$n]}" 2>/dev/null && hc $n node profile >/dev/null || fail "herdd $n did not survive hostile values"
 done
 for k in /herd/assign/n1/cr/cr-s-zz-1 /herd/assign/n1/cr/cr-s-zz-2 /herd/assign/n1/cr/x/y \
-         /herd/assign/n1/hx/hx-s-r-1 /herd/ranges/junk /herd/status/hx/hx-s-r-1; do del $k; done
+         /herd/assign/n1/hx/hx-s-r-1 /herd/ranges/junk /herd/status/hx/hx-s-r-1 \
+         /herd/assign/n1/hy/hy-s-r-1 /herd/status/hy/hy-s-r-1; do del $k; done
+sleep 0.5 # (the reconciler sees the assignment go; n1's own guest must stay)
+[ "$(hc n1 --json vm inspect hy-s-r-1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])')" = created ] ||
+    fail "n1's own guest was removed with an assignment of its name"
+hc n1 vm rm hy-s-r-1 >/dev/null || fail "rm n1's own guest"
 [ "$(vmm_count)" = $total ] || fail "hostile values changed the guests: $(vmm_count) herd-vmm"
 
 # --- a smaller spec: the guests it no longer has go, the others stay ---
