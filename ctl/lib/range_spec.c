@@ -1410,18 +1410,33 @@ static int check_ssh_keys(struct vctx *v, const struct ynode *n, struct range_sp
     return 0;
 }
 
+/* on_node_loss: keep (the default) or replace. */
+static int check_node_loss(struct vctx *v, const struct ynode *n, struct range_spec *spec)
+{
+    char sb[48];
+    int rc = want_kind(v, n, Y_SCALAR, "keep or replace");
+    if (rc)
+        return rc;
+    if (n->plain && !strcmp(n->str, "replace"))
+        spec->replace_lost = true;
+    else if (!n->plain || strcmp(n->str, "keep"))
+        return verr(v, n, "expected keep or replace, got '%s'", shown(n, sb, sizeof(sb)));
+    return 0;
+}
+
 static int check_spec(struct vctx *v, const struct ynode *root, struct range_spec *spec)
 {
     static const char *const keys[] = {"range", "scenarios", "networks", "ssh_authorized_keys",
-                                       "resources"};
-    const struct ynode *f[5];
+                                       "resources", "on_node_loss"};
+    const struct ynode *f[6];
     int rc;
     if (!root)
         return set_err(v->err, "", 0, 0, "the range spec is empty");
     if ((rc = want_kind(v, root, Y_MAP, "a mapping with range and scenarios")))
         return rc;
-    if ((rc = get_fields(v, root, keys, 5, f,
-                         "range, scenarios, networks, ssh_authorized_keys, resources")))
+    if ((rc = get_fields(v, root, keys, 6, f,
+                         "range, scenarios, networks, ssh_authorized_keys, resources, "
+                         "on_node_loss")))
         return rc;
     if (!f[0])
         return missing(v, root, "range");
@@ -1473,6 +1488,11 @@ static int check_spec(struct vctx *v, const struct ynode *root, struct range_spe
     if (!rc && f[4]) {
         size_t o = path_push(&v->path, "resources");
         rc = check_resources(v, f[4], &spec->resources);
+        path_pop(&v->path, o);
+    }
+    if (!rc && f[5]) {
+        size_t o = path_push(&v->path, "on_node_loss");
+        rc = check_node_loss(v, f[5], spec);
         path_pop(&v->path, o);
     }
     return rc;

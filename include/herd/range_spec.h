@@ -24,6 +24,8 @@
  *           spread: true            # optional, on a cluster: over as many nodes as
  *                                   # fit (docs/cluster.md "Placement")
  *   resources: /srv/lab1/common     # optional: the range's resource disk
+ *   on_node_loss: replace           # optional, on a cluster: keep (default) or
+ *                                   # replace the guests of a node that is lost
  *   ssh_authorized_keys:            # optional, 0..32 OpenSSH public key lines
  *     - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA... alice@laptop
  *   networks:                       # optional: addressing (docs/ranges.md "Addressing")
@@ -184,6 +186,7 @@ struct range_spec {
     char **ssh_keys;                /* range_ssh_key_check(); malloc'd */
     char *resources;                /* the range-wide resource disk: an
                                      * absolute path; malloc'd, NULL when absent */
+    bool replace_lost;              /* on_node_loss: replace (false: keep) */
 };
 
 /* One guest of the expanded range. The pointers point into the spec, which

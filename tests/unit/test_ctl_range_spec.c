@@ -236,7 +236,8 @@ static void test_bad_document(void **state)
     parse_bad("range: lab1\nscenarios: {}\n", "scenarios", "expected a list of scenarios, got a mapping");
     parse_bad("range: lab1\nscenarios:\n", "scenarios", "got null");
     parse_bad(HEAD "  - {name: a, template: t, count: 1}\nextra: 1\n", "extra",
-              "unknown field (expected range, scenarios, networks, ssh_authorized_keys, resources)");
+              "unknown field (expected range, scenarios, networks, ssh_authorized_keys, resources, "
+              "on_node_loss)");
     parse_bad("range: lab1\nrange: lab2\nscenarios: []\n", "range", "duplicate field");
     parse_bad("range: lab1\nscenarios: [\n", "", "YAML:");
     parse_bad("range: lab1\n  bad: indent\n", "", "YAML:");
@@ -1193,7 +1194,8 @@ static void test_ssh_keys_spec(void **state)
     parse_bad(KEYS_HEAD "ssh_authorized_keys: []\nssh_authorized_keys: []\n",
               "ssh_authorized_keys", "duplicate field");
     parse_bad(KEYS_HEAD "ssh_keys: []\n", "ssh_keys",
-              "unknown field (expected range, scenarios, networks, ssh_authorized_keys, resources)");
+              "unknown field (expected range, scenarios, networks, ssh_authorized_keys, resources, "
+              "on_node_loss)");
 
     /* 32 keys fine, 33 refused */
     size_t cap = 34 * (sizeof(KEY_ED25519) + 8) + 256;
@@ -1507,6 +1509,19 @@ static void test_placement(void **state)
               "expected true or false");
     parse_bad(ROLE("    node: n1\n    node: n2\n"), "scenarios[0].roles[0].node",
               "duplicate field");
+    /* on_node_loss */
+    s = parse_ok(ROLE(""));
+    assert_false(s->replace_lost);
+    range_spec_free(s);
+    s = parse_ok("on_node_loss: replace\n" ROLE(""));
+    assert_true(s->replace_lost);
+    range_spec_free(s);
+    s = parse_ok("on_node_loss: keep\n" ROLE(""));
+    assert_false(s->replace_lost);
+    range_spec_free(s);
+    parse_bad("on_node_loss: move\n" ROLE(""), "on_node_loss", "expected keep or replace, got 'move'");
+    parse_bad("on_node_loss: 'replace'\n" ROLE(""), "on_node_loss", "expected keep or replace");
+    parse_bad("on_node_loss: [keep]\n" ROLE(""), "on_node_loss", "keep or replace");
 }
 
 int main(void)
