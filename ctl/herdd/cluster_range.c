@@ -118,6 +118,8 @@ struct plan {
     struct range_guest *guests;
     size_t n;
     json_t *profiles;            /* node name -> its profile (valid ones only) */
+    json_t *registered;          /* every node with a key under /herd/nodes/ */
+    bool replacing;              /* on_node_loss: the lost nodes' guests are placed anew */
     struct place_node *nodes;
     size_t n_nodes;
     json_t *assigned;            /* this range's guests: name -> node */
@@ -169,9 +171,11 @@ static int load_nodes(struct plan *pl, struct hd_err *err)
     if (etcd_range_prefix(pl->cl->etcd_api, HD_CLUSTER_NODES, &kvs, &err->lib) < 0)
         return hd_fail_lib(err, 503, err->lib.code, "cluster");
     pl->profiles = json_object();
+    pl->registered = json_object();
     pl->nodes = calloc(kvs.n + 1, sizeof(*pl->nodes));
     for (size_t i = 0; pl->nodes && i < kvs.n; i++) {
         const char *name = kvs.kv[i].key + strlen(HD_CLUSTER_NODES);
+        json_object_set_new(pl->registered, name, json_true());
         json_t *p = json_loadb(kvs.kv[i].value, kvs.kv[i].value_len, JSON_REJECT_DUPLICATES, NULL);
         struct place_node *n = &pl->nodes[pl->n_nodes];
         if (hd_name_ok(name) && json_is_object(p) && profile_ok(p, n)) {
@@ -309,8 +313,22 @@ static int build_roles(struct plan *pl, struct hd_err *err)
     return 0;
 }
 
+/* A guest assigned to a node that is gone, replacing: its assignment goes
+ * (with its status) and it is placed anew. */
+static void unassign_lost(struct plan *pl, const char *guest, const char *node)
+{
+    char *key = NULL;
+
+    if (asprintf(&key, "%s%s/%s/%s", HD_CLUSTER_ASSIGN, node, pl->spec->name, guest) >= 0) {
+        json_object_set_new(pl->stale, key, json_string(node));
+        free(key);
+    }
+    json_object_del(pl->assigned, guest);
+}
+
 /* The role index of each guest; guests already assigned counted on their
- * node (spread), the others listed to place. */
+ * node (spread), the others listed to place (replacing: those of nodes
+ * that are gone too). */
 static int build_guests(struct plan *pl, struct hd_err *err)
 {
     pl->guest_role = calloc(pl->n + 1, sizeof(*pl->guest_role));
@@ -325,10 +343,14 @@ static int build_guests(struct plan *pl, struct hd_err *err)
         pl->guest_role[g] = r;
         const char *node = json_string_value(json_object_get(pl->assigned, pl->guests[g].name));
         long k = node ? node_index(pl, node) : -1;
-        if (k >= 0)
+        if (k >= 0) {
             pl->on_node[r * pl->n_nodes + (size_t)k]++;
-        else if (!node)
+        } else if (!node) {
             pl->todo[pl->n_todo++] = g;
+        } else if (pl->replacing && !json_object_get(pl->registered, node)) {
+            unassign_lost(pl, pl->guests[g].name, node);
+            pl->todo[pl->n_todo++] = g;
+        }
     }
     return 0;
 }
@@ -550,6 +572,7 @@ static int write_plan(struct plan *pl, const struct placer *p, const char *yaml,
 static void plan_free(struct plan *pl)
 {
     json_decref(pl->profiles);
+    json_decref(pl->registered);
     json_decref(pl->assigned);
     json_decref(pl->stale);
     free(pl->nodes);
@@ -624,10 +647,34 @@ static int parse_spec(struct plan *pl, struct hd_store *st, const char *yaml, si
     return 0;
 }
 
+/* Placement under the placer's key: nodes, assignments, the guests to
+ * place, the plan written. *counts: guests per node (kept and new). */
+static int place_locked(struct plan *pl, const struct placer *p, const char *yaml, size_t len,
+                        json_t **counts, struct hd_err *err)
+{
+    int rc = load_nodes(pl, err);
+
+    if (!rc)
+        rc = load_assignments(pl, err);
+    if (!rc)
+        rc = build_roles(pl, err);
+    if (!rc)
+        rc = build_guests(pl, err);
+    if (!rc && pl->replacing && !pl->n_todo)
+        return 0; /* nothing was on a lost node (any more) */
+    if (!rc)
+        rc = place(pl, err);
+    *counts = rc ? NULL : placement_counts(pl);
+    if (!rc)
+        rc = write_plan(pl, p, yaml, len, *counts, err);
+    return rc;
+}
+
 int hd_cluster_range_up(struct hd_cluster *cl, const char *yaml, size_t len, json_t **out,
                         struct hd_err *err)
 {
     struct plan pl = {.cl = cl};
+    json_t *counts = NULL;
     struct placer p;
     int rc;
 
@@ -637,18 +684,7 @@ int hd_cluster_range_up(struct hd_cluster *cl, const char *yaml, size_t len, jso
         plan_free(&pl);
         return -1;
     }
-    rc = load_nodes(&pl, err);
-    if (!rc)
-        rc = load_assignments(&pl, err);
-    if (!rc)
-        rc = build_roles(&pl, err);
-    if (!rc)
-        rc = build_guests(&pl, err);
-    if (!rc)
-        rc = place(&pl, err);
-    json_t *counts = rc ? NULL : placement_counts(&pl);
-    if (!rc)
-        rc = write_plan(&pl, &p, yaml, len, counts, err);
+    rc = place_locked(&pl, &p, yaml, len, &counts, err);
     placer_unlock(cl, &p);
     if (!rc) {
         *out = json_pack("{ss sI sO sI sI sb sI}", "name", pl.spec->name, "guests",
@@ -661,6 +697,76 @@ int hd_cluster_range_up(struct hd_cluster *cl, const char *yaml, size_t len, jso
                            "placement", counts));
     }
     json_decref(counts);
+    plan_free(&pl);
+    return rc;
+}
+
+/* The range's spec as stored with it (NULL: no such range, or not one). */
+static char *stored_spec(struct hd_cluster *cl, const char *range, size_t *len,
+                         struct hd_err *err)
+{
+    struct etcd_kvs kvs;
+    char key[256];
+    char *yaml = NULL;
+
+    snprintf(key, sizeof(key), "%s%s", HD_CLUSTER_RANGES, range);
+    if (etcd_get(cl->etcd_api, key, &kvs, &err->lib) < 0) {
+        hd_fail_lib(err, 503, err->lib.code, "cluster");
+        return NULL;
+    }
+    json_t *doc = kvs.n ? json_loadb(kvs.kv[0].value, kvs.kv[0].value_len, 0, NULL) : NULL;
+    json_t *spec = json_object_get(doc, "spec");
+    if (json_is_string(spec)) {
+        *len = json_string_length(spec);
+        yaml = malloc(*len + 1);
+        if (yaml)
+            memcpy(yaml, json_string_value(spec), *len + 1);
+    }
+    json_decref(doc);
+    etcd_kvs_free(&kvs);
+    if (!yaml)
+        hd_fail(err, 404, "range", "range '%s' is not on the cluster (or its spec is unreadable)",
+                range);
+    return yaml;
+}
+
+int hd_cluster_replace_lost(struct hd_cluster *cl, const char *range, struct hd_err *err)
+{
+    struct plan pl = {.cl = cl, .replacing = true};
+    struct range_err rerr;
+    json_t *counts = NULL;
+    struct placer p;
+    size_t len = 0;
+    char *yaml = stored_spec(cl, range, &len, err);
+
+    if (!yaml)
+        return err->status == 404 ? 0 : -1;
+    memset(&rerr, 0, sizeof(rerr));
+    if (range_spec_parse(yaml, len, &pl.spec, &rerr) < 0 || !pl.spec->replace_lost ||
+        strcmp(pl.spec->name, range) || range_spec_expand(pl.spec, &pl.guests, &pl.n) < 0) {
+        free(yaml);
+        plan_free(&pl);
+        return 0; /* on_node_loss: keep (or a spec this herdd cannot read: kept too) */
+    }
+    int rc = placer_lock(cl, &p, err);
+    if (!rc) {
+        rc = place_locked(&pl, &p, yaml, len, &counts, err);
+        placer_unlock(cl, &p);
+    }
+    if (!rc && pl.n_todo) {
+        fprintf(stderr, "herdd: cluster: range %s: %zu guest(s) of lost nodes placed anew\n",
+                range, pl.n_todo);
+        hd_event(&cl->res->st->ev, "range.replaced", range,
+                 json_pack("{ss sI sO}", "range", range, "guests", (json_int_t)pl.n_todo,
+                           "placement", counts));
+    } else if (rc < 0 && err->status != 503) { /* refused: no room; kept lost */
+        hd_event(&cl->res->st->ev, "range.replace_failed", range,
+                 json_pack("{ss ss ss}", "range", range, "field", err->field, "error",
+                           err->msg));
+        rc = 0;
+    }
+    json_decref(counts);
+    free(yaml);
     plan_free(&pl);
     return rc;
 }

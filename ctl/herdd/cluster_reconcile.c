@@ -7,7 +7,9 @@
  * is followed by a new list: whatever happened meanwhile converges, and
  * nothing is created twice (a guest is created only when this node has
  * none of its name). It also notices nodes whose lease expired and
- * announces their guests as lost (range.lost, range.found).
+ * announces their guests as lost (range.lost, range.found); for ranges
+ * with on_node_loss: replace the first live node by name has them placed
+ * anew (cluster_range.c).
  *
  * Every assignment is hostile input: its key must be
  * /herd/assign/NODE/RANGE/GUEST with valid names, its value a JSON object
@@ -36,6 +38,8 @@ struct rec {
     json_t *written;      /* guest -> the status text last written */
     json_t *errors;       /* guest -> why its create or start failed */
     json_t *nodes;        /* registered node names (the last node check); NULL: none yet */
+    json_t *replace;      /* ranges that had guests on a node that left: to place anew
+                           * (on_node_loss: replace) by the first node by name */
     int64_t rev;          /* revision the assignments are known at */
     int64_t max_rev;      /* the highest revision seen (a lower one: etcd lost its data) */
     int64_t tick_ms;
@@ -193,13 +197,35 @@ static void status_key(char *out, size_t size, const char *range, const char *gu
     snprintf(out, size, "%s%s/%s", HD_CLUSTER_STATUS, range, guest);
 }
 
+/* The guest's status, if this node wrote it: a guest placed anew on
+ * another node (on_node_loss: replace) has that node's status under the
+ * same key. Deleted only if unchanged since it was read. */
+static void delete_status(struct rec *r, const char *key)
+{
+    struct etcd_kvs kvs;
+    struct herd_err err;
+    bool done;
+
+    if (etcd_get(r->cl->etcd_rec, key, &kvs, &err) < 0)
+        return;
+    json_t *doc = kvs.n ? json_loadb(kvs.kv[0].value, kvs.kv[0].value_len, 0, NULL) : NULL;
+    const char *node = json_string_value(json_object_get(doc, "node"));
+    if (node && !strcmp(node, r->cl->cfg->node_name)) {
+        struct etcd_cmp cmp = {key, ETCD_MOD_REVISION, ETCD_EQUAL, kvs.kv[0].mod_revision};
+        struct etcd_op del = {ETCD_OP_DELETE, key, NULL, 0, 0, false};
+        struct etcd_txn t = {&cmp, 1, &del, NULL, 1, 0};
+        etcd_txn(r->cl->etcd_rec, &t, &done, NULL, &err);
+    }
+    json_decref(doc);
+    etcd_kvs_free(&kvs);
+}
+
 /* The guest of range that an assignment no longer names: removed if it is
  * the cluster's (a guest of the node's own of that name stays). */
 static void remove_one(struct rec *r, const char *guest, const char *range)
 {
     struct hd_store *st = r->gs->st;
     struct hd_err err = {0};
-    struct herd_err ignore;
     char key[256];
 
     pthread_mutex_lock(&st->mu);
@@ -209,7 +235,7 @@ static void remove_one(struct rec *r, const char *guest, const char *range)
     if (ours && hd_vm_rm(r->gs, guest, true, &err) < 0 && err.status != 404)
         rec_log(r, guest, err.msg);
     status_key(key, sizeof(key), range, guest);
-    etcd_delete(r->cl->etcd_rec, key, false, NULL, &ignore);
+    delete_status(r, key);
     json_object_del(r->written, guest);
     json_object_del(r->errors, guest);
 }
@@ -344,14 +370,40 @@ static void announce(struct rec *r, const char *node, bool lost)
     const char *k;
     json_t *v;
 
-    json_object_foreach(counts, k, v)
+    json_object_foreach(counts, k, v) {
         hd_event(&r->gs->st->ev, lost ? "range.lost" : "range.found", k,
                  json_pack("{ss ss sI}", "range", k, "node", node, "guests",
                            (json_int_t)json_integer_value(v)));
+        if (lost)
+            json_object_set_new(r->replace, k, json_true());
+    }
     if (lost)
         fprintf(stderr, "herdd: cluster: node %s left the cluster (it stopped, or its lease "
                 "expired): its guests are lost until it is back\n", node);
     json_decref(counts);
+}
+
+/* The live node whose name sorts first places the guests of lost nodes
+ * anew (one node, so that the others do not queue for the placer's key);
+ * a range whose placement could not be written is tried again next tick. */
+static void replace_lost(struct rec *r)
+{
+    const char *k, *first = NULL;
+    json_t *v;
+    void *tmp;
+
+    json_object_foreach(r->nodes, k, v)
+        if (!first || strcmp(k, first) < 0)
+            first = k;
+    if (!first || strcmp(first, r->cl->cfg->node_name) || !json_object_size(r->replace))
+        return;
+    json_object_foreach_safe(r->replace, tmp, k, v) {
+        struct hd_err err = {0};
+        if (hd_cluster_replace_lost(r->cl, k, &err) < 0)
+            rec_log(r, "placing a lost node's guests anew", err.msg);
+        else
+            json_object_del(r->replace, k);
+    }
 }
 
 static void check_nodes(struct rec *r)
@@ -379,6 +431,7 @@ static void check_nodes(struct rec *r)
     }
     json_decref(r->nodes);
     r->nodes = now;
+    replace_lost(r);
 }
 
 static void tick(struct rec *r, bool force)
@@ -498,6 +551,7 @@ static void *reconcile_main(void *arg)
     r.desired = json_object();
     r.written = json_object();
     r.errors = json_object();
+    r.replace = json_object();
     while (!stopping(cl)) {
         if (list_and_converge(&r) < 0) {
             pause_ms(cl, RETRY_MS);
@@ -513,6 +567,7 @@ static void *reconcile_main(void *arg)
     json_decref(r.written);
     json_decref(r.errors);
     json_decref(r.nodes);
+    json_decref(r.replace);
     return NULL;
 }
 

@@ -784,6 +784,11 @@ int hd_cluster_range_up(struct hd_cluster *cl, const char *yaml, size_t len, jso
 json_t *hd_cluster_range_status(struct hd_cluster *cl, const char *name, struct hd_err *err);
 int hd_cluster_range_down(struct hd_cluster *cl, const char *name, json_t **out,
                           struct hd_err *err);
+/* A range with on_node_loss: replace: its guests on nodes that are gone
+ * placed anew (the placer's key held). 0 when done or nothing to do (keep,
+ * no such range, refused for room: a range.replace_failed event); -1 with
+ * err (503) when etcd failed: try again. */
+int hd_cluster_replace_lost(struct hd_cluster *cl, const char *range, struct hd_err *err);
 /* `range ls`: the cluster's ranges appended to list (counts, no guests);
  * nothing when not in a cluster or etcd cannot be read. */
 void hd_cluster_range_list(struct hd_cluster *cl, json_t *list);

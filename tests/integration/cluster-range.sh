@@ -17,7 +17,9 @@
 #  - kill -9 of n2's herdd: its guests keep running; after the TTL they are
 #    `lost` in range status (a range.lost event), the other nodes' guests
 #    untouched; n2 started again re-adopts them (same herd-vmm) and lost
-#    clears (range.found);
+#    clears (range.found); a range with on_node_loss: replace has n2's
+#    guest placed anew on a live node meanwhile (range.replaced), and n2,
+#    back, removes its old copy: each guest once;
 #  - n3's herdd killed, a second range brought up (n3 still registered, so
 #    it gets guests), etcd killed right after and started again on its
 #    data dir, then n3: a range up meanwhile is a 503; n1 and n2 list their
@@ -321,6 +323,15 @@ done
 [ "$(etcd_keys /herd/placer)" = 0 ] || fail "the placer key is left after refusals"
 
 # --- 3. kill -9 of n2: its guests lost after the TTL, back when it is ---
+# (cr keeps them: on_node_loss: keep; rp has them placed anew: replace)
+printf 'range: rp\non_node_loss: replace\nscenarios:\n- name: s\n  roles:\n  - {name: r, template: probe, count: 3, spread: true}\n' > "$tmp/rp.yaml"
+hc n3 range up "$tmp/rp.yaml" > "$tmp/rp.out" || fail "range up rp: $(cat "$tmp/rp.out")"
+wait_range n3 rp 'd["ready"] == 3 and sorted(v["node"] for v in d["vms"]) == ["n1", "n2", "n3"]' 60 ||
+    { fail "rp not up, one guest a node"; summary; }
+rp_n2=$(python3 -c '
+import json, sys
+print([v["name"] for v in json.load(open(sys.argv[1]))["vms"] if v["node"] == "n2"][0])' "$tmp/status.json")
+hc n2 --json range status cr > "$tmp/status.json" || fail "status cr"
 n2_pids=$(python3 -c '
 import json, sys
 print(" ".join(str(v["pid"]) for v in json.load(open(sys.argv[1]))["vms"] if v["node"] == "n2"))' "$tmp/status.json")
@@ -346,6 +357,11 @@ assert sorted(str(v["pid"]) for v in d["vms"] if v["node"] != "n2") == other, "o
 assert d["state"] == "degraded" and d["nodes"]["n2"]["registered"] is False, d["nodes"]
 PY
 for p in $n2_pids; do kill -0 "$p" 2>/dev/null || fail "n2's guest herd-vmm $p died with its herdd"; done
+# rp: n2's guest placed anew on a live node, ready there; the range not lost
+wait_range n1 rp "d['ready'] == 3 and d['lost'] == 0 and 'n2' not in [v['node'] for v in d['vms']] and '$rp_n2' in [v['name'] for v in d['vms']]" 60 ||
+    { fail "rp: n2's guest not placed anew"; summary; }
+api n1 GET "/v1/events?since=$since&type=range.replaced&wait=10" | grep -q '"range":"rp","guests":1' ||
+    fail "no range.replaced event: $(api n1 GET "/v1/events?since=$since&type=range.")"
 api n1 GET "/v1/events?since=$since&type=range.lost&wait=10" | grep -q '"range":"cr","node":"n2","guests":'"$n2_count" ||
     fail "no range.lost event for n2 on n1: $(api n1 GET "/v1/events?since=$since&type=range.")"
 start_herdd n2
@@ -355,7 +371,21 @@ now=$(python3 -c '
 import json, sys
 print(" ".join(str(v["pid"]) for v in json.load(open(sys.argv[1]))["vms"] if v["node"] == "n2"))' "$tmp/status.json")
 [ "$now" = "$n2_pids" ] || fail "n2's guests were not re-adopted: pids '$n2_pids' -> '$now'"
-[ "$(vmm_count)" = $crn ] || fail "after n2's restart: $(vmm_count) herd-vmm, expected $crn"
+# n2, back, removes its old rp guest (now another node's): each guest once
+ok=
+for _ in $(seq 100); do
+    [ -z "$(on_node n2 rp)" ] && [ "$(vmm_count)" = $((crn + 3)) ] && { ok=1; break; }
+    sleep 0.2
+done
+[ -n "$ok" ] || fail "after n2's restart: rp on n2 '$(on_node n2 rp)', $(vmm_count) herd-vmm, expected $((crn + 3))"
+wait_range n2 rp 'd["ready"] == 3 and d["lost"] == 0 and len(d["vms"]) == 3' 10 || { fail "rp after n2's restart"; summary; }
+hc n2 range down rp >/dev/null || fail "range down rp"
+ok=
+for _ in $(seq 100); do
+    [ "$(vmm_count)" = $crn ] && [ -z "$(on_node n1 rp)$(on_node n2 rp)$(on_node n3 rp)" ] && { ok=1; break; }
+    sleep 0.2
+done
+[ -n "$ok" ] || fail "rp not gone: $(vmm_count) herd-vmm, expected $crn"
 api n1 GET "/v1/events?since=$since&type=range.found&wait=10" | grep -q '"range":"cr","node":"n2"' ||
     fail "no range.found event: $(api n1 GET "/v1/events?since=$since&type=range.")"
 
