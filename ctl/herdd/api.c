@@ -581,9 +581,11 @@ static int h_range_down(struct hd_call *q)
     int rc = hd_range_down(q->api->rg, q->cap[0], &q->r->json, &err);
     if (rc < 0 && err.status == 404) { /* not this node's own: one on the cluster? */
         struct hd_err cerr = {0};
-        if ((rc = hd_cluster_range_down(q->api->cluster, q->cap[0], &q->r->json, &cerr)) <= 0)
+        int c = hd_cluster_range_down(q->api->cluster, q->cap[0], &q->r->json, &cerr);
+        if (c <= 0) { /* 1: not on the cluster either (the 404 stands) */
+            rc = c;
             err = cerr;
-        rc = rc > 0 ? -1 : rc;
+        }
     }
     return rc < 0 ? fail_reply(q->r, &err) : 0;
 }
