@@ -434,6 +434,31 @@ static void check_nodes(struct rec *r)
     replace_lost(r);
 }
 
+/* Assigned guests this node lost meanwhile (removed on the node itself):
+ * created again, the assignment says they exist. Those whose create
+ * failed wait for the next list (no retry each second). */
+static void recreate_missing(struct rec *r)
+{
+    struct hd_store *st = r->gs->st;
+    json_t *missing = json_array();
+    const char *k;
+    json_t *v;
+    size_t i;
+
+    pthread_mutex_lock(&st->mu);
+    json_object_foreach(r->desired, k, v)
+        if (!hd_vm_find(st, k) && !json_object_get(r->errors, k))
+            json_array_append_new(missing, json_string(k));
+    pthread_mutex_unlock(&st->mu);
+    json_array_foreach(missing, i, v) {
+        const char *g = json_string_value(v);
+        if (stopping(r->cl))
+            break;
+        converge_one(r, g, json_object_get(r->desired, g));
+    }
+    json_decref(missing);
+}
+
 static void tick(struct rec *r, bool force)
 {
     int64_t t = now_ms();
@@ -441,6 +466,7 @@ static void tick(struct rec *r, bool force)
     if (!force && t - r->tick_ms < TICK_MS)
         return;
     r->tick_ms = t;
+    recreate_missing(r);
     sync_status(r);
     check_nodes(r);
 }

@@ -30,6 +30,7 @@
 #    node's own; a range that is not
 #    JSON; a guest status of wrong types): skipped or refused with a reason
 #    in the guest's status, no herdd harmed, no guest made;
+#  - a cluster guest removed on its node is created again there;
 #  - the second range brought up again with fewer guests: the others go;
 #  - `range down` from a third node removes every guest of both ranges on
 #    every node and their keys in etcd; nothing of the test is left.
@@ -491,6 +492,19 @@ sleep 0.5 # (the reconciler sees the assignment go; n1's own guest must stay)
     fail "n1's own guest was removed with an assignment of its name"
 hc n1 vm rm hy-s-r-1 >/dev/null || fail "rm n1's own guest"
 [ "$(vmm_count)" = $total ] || fail "hostile values changed the guests: $(vmm_count) herd-vmm"
+
+# --- a cluster guest removed on its node comes back (its assignment stands) ---
+victim=$(on_node n3 ce | cut -d' ' -f1)
+hc n3 vm rm "$victim" --force >/dev/null ||
+    fail "vm rm $victim on n3"
+wait_range n1 ce "d['ready'] == 6 and [v['node'] for v in d['vms'] if v['name'] == '$victim'] == ['n3']" 60 ||
+    { fail "$victim did not come back on n3"; summary; }
+ok=
+for _ in $(seq 50); do # (the removed herd-vmm may still be ending)
+    [ "$(vmm_count)" = $total ] && { ok=1; break; }
+    sleep 0.2
+done
+[ -n "$ok" ] || fail "after $victim came back: $(vmm_count) herd-vmm, expected $total"
 
 # --- a smaller spec: the guests it no longer has go, the others stay ---
 sed 's/count: 6/count: 4/' "$tmp/ce.yaml" > "$tmp/ce4.yaml"
