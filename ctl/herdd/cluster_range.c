@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,14 +79,15 @@ static int placer_try(struct hd_cluster *cl, struct placer *p, int64_t lease, ch
 /* The placer's key, waiting up to PLACER_WAIT_MS for another placement. */
 static int placer_lock(struct hd_cluster *cl, struct placer *p, struct hd_err *err)
 {
-    static atomic_uint seq;
     char who[96] = "";
     int64_t lease = node_lease(cl, err);
 
     if (!lease)
         return -1;
-    snprintf(p->value, sizeof(p->value), "%s #%u", cl->cfg->node_name,
-             atomic_fetch_add(&seq, 1) + 1);
+    pthread_mutex_lock(&cl->mu);
+    unsigned seq = ++cl->placements;
+    pthread_mutex_unlock(&cl->mu);
+    snprintf(p->value, sizeof(p->value), "%s #%u", cl->cfg->node_name, seq);
     for (int waited = 0; waited < PLACER_WAIT_MS; waited += 50) {
         int rc = placer_try(cl, p, lease, who, sizeof(who), err);
         if (rc)

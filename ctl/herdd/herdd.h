@@ -755,6 +755,8 @@ struct hd_cluster {
     int64_t rec_revision;          /* the revision the assignments are known at */
     unsigned rec_lists;            /* full lists of the assignments so far */
     char rec_error[512];           /* the reconciler's last trouble, "" after a list */
+    unsigned placements;           /* placer keys taken by this herdd (each's value is
+                                    * "NODE #N": this call's, not another's) */
 };
 /* Registers the node (a lease and the profile on it; 409 when another live
  * node holds the name) and starts the keepalive thread. When etcd cannot
