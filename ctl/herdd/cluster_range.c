@@ -88,7 +88,7 @@ static int placer_lock(struct hd_cluster *cl, struct placer *p, struct hd_err *e
     unsigned seq = ++cl->placements;
     pthread_mutex_unlock(&cl->mu);
     snprintf(p->value, sizeof(p->value), "%s #%u", cl->cfg->node_name, seq);
-    for (int waited = 0; waited < PLACER_WAIT_MS; waited += 50) {
+    for (int waited = 0; waited < PLACER_WAIT_MS && !cl->res->st->stopping; waited += 50) {
         int rc = placer_try(cl, p, lease, who, sizeof(who), err);
         if (rc)
             return rc > 0 ? 0 : -1;
