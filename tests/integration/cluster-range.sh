@@ -10,6 +10,9 @@
 #    profiles), a spread: role on every node, a node: role on its node;
 #    each node creates and starts its guests; `range status` on another
 #    node shows all ready, each on its node, each once; `range ls` lists it;
+#  - two range ups at once from two nodes, each fitting alone but not
+#    both: one placed, the other refused naming cpus (one placer at a
+#    time, each counting the other's assignments);
 #  - refusals: a role too big for any node is a 409 naming the field
 #    (scenarios[0].roles[0].mem) and each node's memory limit; a node:
 #    naming no node a 400 naming scenarios[0].roles[0].node; nothing of
@@ -305,6 +308,42 @@ rows = [r for r in json.load(sys.stdin) if r["name"] == "cr"]
 sys.exit(0 if len(rows) == 1 and rows[0]["cluster"] is True and rows[0]["ready"] == int(sys.argv[1])
          and rows[0]["state"] == "up" and "vms" not in rows[0] else 1)' "$crn" ||
     fail "range ls on n2: $(hc n2 range ls)"
+
+# --- two placements at once, from two nodes: one placer at a time ---
+# Each asks for K guests of 4 vCPUs, K such that what is left of the
+# nodes' vCPUs takes one such range, not two: exactly one is placed, the
+# other refused (both placed would mean both placers saw the same free
+# capacity)
+k=$(python3 - "$tmp/nodes.json" "$tmp/up.json" <<'PY'
+import json, sys
+nodes = {n["name"]: n["limits"]["vcpus"] for n in json.load(open(sys.argv[1]))["nodes"]}
+placed = json.load(open(sys.argv[2]))["placement"]
+fits = sum((nodes[k] - placed.get(k, 0)) // 4 for k in nodes)
+print(fits // 2 + 1 if fits >= 1 else 0)
+PY
+)
+[ "${k:-0}" -ge 1 ] || fail "the two-placers check does not fit these nodes"
+for x in pa pb; do
+    printf 'range: %s\nscenarios:\n- name: s\n  roles:\n  - {name: r, template: probe, count: %s, cpus: 4}\n' $x "$k" > "$tmp/$x.yaml"
+done
+api n1 POST /v1/ranges "$(cat "$tmp/pa.yaml")" > "$tmp/pa.out" &
+pa_pid=$!
+api n3 POST /v1/ranges "$(cat "$tmp/pb.yaml")" > "$tmp/pb.out"
+wait $pa_pid
+codes=$(cut -c1-3 "$tmp/pa.out" "$tmp/pb.out" | sort | tr '\n' ' ')
+[ "$codes" = "202 409 " ] || fail "two placements at once: $(cat "$tmp/pa.out" "$tmp/pb.out")"
+grep -q 'cpus' "$tmp/pa.out" "$tmp/pb.out" || fail "the refused one does not name cpus"
+won=pa
+grep -q '^202' "$tmp/pb.out" && won=pb
+wait_range n2 $won "d['ready'] == $k" 60 || { fail "$won not up"; summary; }
+hc n2 range down $won >/dev/null || fail "range down $won"
+ok=
+for _ in $(seq 100); do
+    [ "$(vmm_count)" = $crn ] && { ok=1; break; }
+    sleep 0.2
+done
+[ -n "$ok" ] || fail "$won not gone: $(vmm_count) herd-vmm, expected $crn"
+hc n2 --json range status cr > "$tmp/status.json" || fail "status cr"
 
 # --- 2. refusals: 4xx naming the field and the limit; nothing written ---
 out=$(api n2 POST /v1/ranges "$(printf 'range: big\nscenarios:\n- name: s\n  roles:\n  - {name: r, template: probe, count: 1, mem: 1T}\n')")
