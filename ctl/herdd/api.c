@@ -598,6 +598,14 @@ static int h_range_reset(struct hd_call *q)
     if (q->c->len && !(b = parse_body(q->c, q->r)))
         return -1;
     int rc = hd_range_reset(q->api->rg, q->cap[0], b, &q->r->json, &err);
+    if (rc < 0 && err.status == 404) { /* not this node's own: one on the cluster? */
+        struct hd_err cerr = {0};
+        int c = hd_cluster_range_reset(q->api->cluster, q->cap[0], b, &q->r->json, &cerr);
+        if (c <= 0) { /* 1: not on the cluster either (the 404 stands) */
+            rc = c;
+            err = cerr;
+        }
+    }
     json_decref(b);
     return rc < 0 ? fail_reply(q->r, &err) : 0;
 }

@@ -817,7 +817,7 @@ static json_t *guest_row(const char *guest, const char *node, json_t *st, json_t
             json_type t;
         } f[] = {{"state", JSON_STRING},   {"note", JSON_STRING},    {"template", JSON_STRING},
                  {"pid", JSON_INTEGER},    {"cpus", JSON_INTEGER},   {"mem", JSON_INTEGER},
-                 {"restarts", JSON_INTEGER}, {"nics", JSON_ARRAY}};
+                 {"restarts", JSON_INTEGER}, {"reset", JSON_INTEGER}, {"nics", JSON_ARRAY}};
         for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
             copy_typed(o, st, f[i].k, f[i].t);
         json_object_set_new(o, "ready", json_boolean(json_is_true(json_object_get(st, "ready"))));
@@ -997,6 +997,124 @@ void hd_cluster_range_list(struct hd_cluster *cl, json_t *list)
     etcd_kvs_free(&ak);
     etcd_kvs_free(&sk);
     etcd_kvs_free(&nk);
+}
+
+/* ---- range reset --------------------------------------------------------------------- */
+
+/* The guests a reset names ({"vms": [...]} or NULL: all of assigned),
+ * each a guest of the range, once. NULL with err (400) when sel is bad. */
+static json_t *reset_names(const char *name, json_t *sel, json_t *assigned, struct hd_err *err)
+{
+    json_t *want = json_object_get(sel, "vms"), *names = json_array(), *v;
+    const char *k;
+    size_t i;
+
+    json_object_foreach(sel, k, v)
+        if (strcmp(k, "vms")) {
+            json_decref(names);
+            hd_fail(err, 400, k, "unknown field '%s' (reset takes \"vms\")", k);
+            return NULL;
+        }
+    if (!want) {
+        json_object_foreach(assigned, k, v)
+            json_array_append_new(names, json_string(k));
+        return names;
+    }
+    if (!json_is_array(want) || !json_array_size(want)) {
+        json_decref(names);
+        hd_fail(err, 400, "vms", "vms must be a non-empty array of the range's guest names");
+        return NULL;
+    }
+    json_array_foreach(want, i, v) {
+        const char *g = json_string_value(v);
+        char field[32];
+        snprintf(field, sizeof(field), "vms[%zu]", i);
+        bool twice = false;
+        for (size_t j = 0; g && j < i; j++)
+            twice |= !strcmp(g, json_string_value(json_array_get(want, j)) ?: "");
+        if (!g || !json_object_get(assigned, g) || twice) {
+            json_decref(names);
+            if (!g)
+                hd_fail(err, 400, field, "a guest name (string) is expected");
+            else if (twice)
+                hd_fail(err, 400, field, "'%s' is named twice", g);
+            else
+                hd_fail(err, 400, field, "'%s' is not a guest of range '%s'", g, name);
+            return NULL;
+        }
+        json_array_append(names, v);
+    }
+    return names;
+}
+
+/* Each named guest's assignment with its reset generation one up: its node
+ * resets it (cluster_reconcile.c). */
+static void bump_resets(struct batch *b, const struct etcd_kvs *kvs, const char *name,
+                        json_t *names)
+{
+    char node[HD_NAME_MAX + 1], range[RANGE_NAME_MAX + 1], guest[HD_NAME_MAX + 1];
+    json_t *set = json_object(), *v;
+    size_t i;
+
+    json_array_foreach(names, i, v)
+        json_object_set_new(set, json_string_value(v), json_true());
+    for (size_t n = 0; n < kvs->n; n++) {
+        if (!assign_parts(kvs->kv[n].key, node, range, guest) || strcmp(range, name) ||
+            !json_object_get(set, guest))
+            continue;
+        json_t *doc = json_loadb(kvs->kv[n].value, kvs->kv[n].value_len, 0, NULL);
+        if (!json_is_object(doc)) {
+            json_decref(doc);
+            continue;
+        }
+        json_int_t gen = json_integer_value(json_object_get(doc, "reset"));
+        json_object_set_new(doc, "reset", json_integer(gen > 0 ? gen + 1 : 1));
+        batch_put(b, strdup(kvs->kv[n].key), json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS));
+        json_decref(doc);
+    }
+    json_decref(set);
+}
+
+int hd_cluster_range_reset(struct hd_cluster *cl, const char *name, json_t *sel, json_t **out,
+                           struct hd_err *err)
+{
+    struct etcd_kvs kvs;
+    struct placer p;
+    char key[256];
+
+    if (!cl->etcd || range_name_check(name, RANGE_NAME_MAX))
+        return 1;
+    snprintf(key, sizeof(key), "%s%s", HD_CLUSTER_RANGES, name);
+    if (etcd_get(cl->etcd_api, key, &kvs, &err->lib) < 0)
+        return hd_fail_lib(err, 503, err->lib.code, "cluster");
+    bool exists = kvs.n > 0;
+    etcd_kvs_free(&kvs);
+    if (!exists)
+        return 1;
+    if (placer_lock(cl, &p, err) < 0)
+        return -1;
+    if (list_prefix(cl, HD_CLUSTER_ASSIGN, &kvs, err) < 0) {
+        placer_unlock(cl, &p);
+        return -1;
+    }
+    json_t *assigned = range_assignments(&kvs, name);
+    json_t *names = reset_names(name, sel, assigned, err);
+    struct batch b = {.cl = cl, .p = &p, .err = err, .rc = names ? 0 : -1};
+    if (names)
+        bump_resets(&b, &kvs, name, names);
+    batch_flush(&b);
+    placer_unlock(cl, &p);
+    etcd_kvs_free(&kvs);
+    if (!b.rc) {
+        *out = json_pack("{ss sI sO sb}", "name", name, "reset",
+                         (json_int_t)json_array_size(names), "vms", names, "cluster", 1);
+        hd_event(&cl->res->st->ev, "range.reset", name,
+                 json_pack("{ss sI sb}", "range", name, "reset",
+                           (json_int_t)json_array_size(names), "cluster", 1));
+    }
+    json_decref(names);
+    json_decref(assigned);
+    return b.rc;
 }
 
 /* ---- range down -------------------------------------------------------------------- */

@@ -37,6 +37,7 @@ struct rec {
     json_t *desired;      /* guest -> its assignment {range, guest, node, body, ...} */
     json_t *written;      /* guest -> the status text last written */
     json_t *errors;       /* guest -> why its create or start failed */
+    json_t *applied;      /* guest -> the reset generation it was last reset to */
     json_t *nodes;        /* registered node names (the last node check); NULL: none yet */
     json_t *replace;      /* ranges that had guests on a node that left: to place anew
                            * (on_node_loss: replace) by the first node by name */
@@ -156,12 +157,23 @@ static bool cluster_guest(struct hd_store *st, const struct hd_vm *vm)
     return rec == NULL;
 }
 
+/* The assignment's reset generation (range reset bumps it; 0: none). */
+static json_int_t reset_gen(json_t *doc)
+{
+    json_int_t g = json_integer_value(json_object_get(doc, "reset"));
+    return g > 0 ? g : 0;
+}
+
 /* The guest as its assignment wants it: created and started when this node
- * has none of its name; started when it was created and never started. */
+ * has none of its name; started when it was created and never started;
+ * reset when its assignment's reset generation is past the one it was
+ * last reset to (unknown: taken as reached, so nothing is reset twice). */
 static void converge_one(struct rec *r, const char *guest, json_t *doc)
 {
     struct hd_store *st = r->gs->st;
     const char *range = json_string_value(json_object_get(doc, "range"));
+    json_int_t gen = reset_gen(doc);
+    json_t *seen = json_object_get(r->applied, guest);
     struct hd_err err = {0};
     json_t *out = NULL;
     int rc = 0;
@@ -179,9 +191,13 @@ static void converge_one(struct rec *r, const char *guest, json_t *doc)
         json_object_set_new(body, "start", json_true());
         rc = hd_vm_create(r->gs, body, range, NULL, &out, &err);
         json_decref(body);
+    } else if (seen && json_integer_value(seen) < gen) {
+        rc = hd_vm_reset(r->gs, guest, &err);
     } else if (start) {
         rc = hd_vm_action(r->gs, guest, "start", NULL, &out, &err);
     }
+    if (!other && (rc == 0 || !seen)) /* a fresh guest, a reset done, or unknown */
+        json_object_set_new(r->applied, guest, json_integer(gen));
     json_decref(out);
     if (rc < 0) {
         json_object_set_new(r->errors, guest, json_string(err.msg));
@@ -237,6 +253,7 @@ static void remove_one(struct rec *r, const char *guest, const char *range)
     status_key(key, sizeof(key), range, guest);
     delete_status(r, key);
     json_object_del(r->written, guest);
+    json_object_del(r->applied, guest);
     json_object_del(r->errors, guest);
 }
 
@@ -265,9 +282,10 @@ static json_t *status_doc(struct rec *r, const char *guest, json_t *doc)
 {
     struct hd_vm *vm = hd_vm_find(r->gs->st, guest);
     const char *why = json_string_value(json_object_get(r->errors, guest));
-    json_t *o = json_pack("{ss ss ss}", "name", guest, "range",
+    json_t *o = json_pack("{ss ss ss sI}", "name", guest, "range",
                           json_string_value(json_object_get(doc, "range")), "node",
-                          r->cl->cfg->node_name);
+                          r->cl->cfg->node_name, "reset",
+                          json_integer_value(json_object_get(r->applied, guest)));
 
     if (!vm) {
         json_object_set_new(o, "state", json_string(why ? "error" : "assigned"));
@@ -473,6 +491,40 @@ static void tick(struct rec *r, bool force)
 
 /* ---- list, then watch ------------------------------------------------------------ */
 
+/* The reset generation each guest of want was last reset to, from the
+ * statuses this node wrote (after a restart this herdd knows no other),
+ * where it knows of none yet: a reset asked for while it was away is then
+ * done once. */
+static void load_applied(struct rec *r, json_t *want)
+{
+    json_t *ranges = json_object();
+    const char *k, *range;
+    json_t *v;
+
+    json_object_foreach(want, k, v)
+        json_object_set_new(ranges, json_string_value(json_object_get(v, "range")), json_true());
+    json_object_foreach(ranges, range, v) {
+        char prefix[256];
+        struct etcd_kvs kvs;
+        struct herd_err err;
+        snprintf(prefix, sizeof(prefix), "%s%s/", HD_CLUSTER_STATUS, range);
+        if (etcd_range_prefix(r->cl->etcd_rec, prefix, &kvs, &err) < 0)
+            continue;
+        for (size_t i = 0; i < kvs.n; i++) {
+            const char *g = kvs.kv[i].key + strlen(prefix);
+            json_t *st = json_loadb(kvs.kv[i].value, kvs.kv[i].value_len, 0, NULL);
+            const char *node = json_string_value(json_object_get(st, "node"));
+            json_t *gen = json_object_get(st, "reset");
+            if (json_object_get(want, g) && !json_object_get(r->applied, g) && node &&
+                !strcmp(node, r->cl->cfg->node_name) && json_is_integer(gen))
+                json_object_set_new(r->applied, g, json_integer(json_integer_value(gen)));
+            json_decref(st);
+        }
+        etcd_kvs_free(&kvs);
+    }
+    json_decref(ranges);
+}
+
 /* The node's assignments; guests converged. Removals only when the store
  * is the one listed before (its revision did not go back: an etcd that
  * lost its data must not take this node's guests with it). */
@@ -500,6 +552,7 @@ static int list_and_converge(struct rec *r)
     if (kvs.revision > r->max_rev)
         r->max_rev = kvs.revision;
     etcd_kvs_free(&kvs);
+    load_applied(r, want);
     json_decref(r->desired);
     r->desired = want;
     publish(r);
@@ -578,6 +631,7 @@ static void *reconcile_main(void *arg)
     r.written = json_object();
     r.errors = json_object();
     r.replace = json_object();
+    r.applied = json_object();
     while (!stopping(cl)) {
         if (list_and_converge(&r) < 0) {
             pause_ms(cl, RETRY_MS);
@@ -594,6 +648,7 @@ static void *reconcile_main(void *arg)
     json_decref(r.errors);
     json_decref(r.nodes);
     json_decref(r.replace);
+    json_decref(r.applied);
     return NULL;
 }
 

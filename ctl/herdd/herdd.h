@@ -791,6 +791,11 @@ int hd_cluster_range_down(struct hd_cluster *cl, const char *name, json_t **out,
  * no such range, refused for room: a range.replace_failed event); -1 with
  * err (503) when etcd failed: try again. */
 int hd_cluster_replace_lost(struct hd_cluster *cl, const char *range, struct hd_err *err);
+/* range reset of a range on the cluster: each guest's assignment marked
+ * (its node resets it); sel as hd_range_reset's. 1 when not on the
+ * cluster, 0 (out) or -1 (400 naming the field, 503). */
+int hd_cluster_range_reset(struct hd_cluster *cl, const char *name, json_t *sel, json_t **out,
+                           struct hd_err *err);
 /* `range ls`: the cluster's ranges appended to list (counts, no guests);
  * nothing when not in a cluster or etcd cannot be read. */
 void hd_cluster_range_list(struct hd_cluster *cl, json_t *list);

@@ -10,6 +10,9 @@
 #    profiles), a spread: role on every node, a node: role on its node;
 #    each node creates and starts its guests; `range status` on another
 #    node shows all ready, each on its node, each once; `range ls` lists it;
+#  - range reset of two guests on two nodes from a third: those reset
+#    (new herd-vmm, ready again), the others untouched; a bad selection
+#    is a 400 naming vms[1] that marks none;
 #  - two range ups at once from two nodes, each fitting alone but not
 #    both: one placed, the other refused naming cpus (one placer at a
 #    time, each counting the other's assignments);
@@ -164,6 +167,12 @@ etcd_keys() { # PREFIX: how many keys etcd has under it
     curl -s "$endpoint/v3/kv/range" -d "{\"key\": \"$(b64 "$1")\", \"range_end\": \"$(b64 "$end")\", \"count_only\": true}" |
         python3 -c 'import json, sys; print(int(json.load(sys.stdin).get("count", 0)))'
 }
+put() { curl -sf "$endpoint/v3/kv/put" -d "{\"key\": \"$(b64 "$1")\", \"value\": \"$(b64 "$2")\"}" >/dev/null || fail "put $1"; }
+get() { curl -s "$endpoint/v3/kv/range" -d "{\"key\": \"$(b64 "$1")\"}" | python3 -c '
+import base64, json, sys
+kvs = json.load(sys.stdin).get("kvs", [])
+print(base64.b64decode(kvs[0]["value"]).decode() if kvs else "")'; }
+del() { curl -sf "$endpoint/v3/kv/deleterange" -d "{\"key\": \"$(b64 "$1")\"}" >/dev/null; }
 vmm_count() { # herd-vmm processes of this test (not zombies)
     local n=0 p st
     for p in $(test_pids); do
@@ -308,6 +317,33 @@ rows = [r for r in json.load(sys.stdin) if r["name"] == "cr"]
 sys.exit(0 if len(rows) == 1 and rows[0]["cluster"] is True and rows[0]["ready"] == int(sys.argv[1])
          and rows[0]["state"] == "up" and "vms" not in rows[0] else 1)' "$crn" ||
     fail "range ls on n2: $(hc n2 range ls)"
+
+# --- range reset on the cluster: the guests named, on their nodes ---
+read -r ga gb < <(python3 -c '
+import json, sys
+vms = json.load(open(sys.argv[1]))["vms"]
+a = [v["name"] for v in vms if v["node"] == "n1"][0]; b = [v["name"] for v in vms if v["node"] == "n3"][0]
+print(a, b)' "$tmp/status.json")
+pids_before=$(python3 -c '
+import json, sys
+print(json.dumps({v["name"]: v["pid"] for v in json.load(open(sys.argv[1]))["vms"]}))' "$tmp/status.json")
+out=$(api n2 POST /v1/ranges/cr/reset "{\"vms\": [\"$ga\", \"nope\"]}")
+[[ $out == "400 "* && $out == *'"field":"vms[1]"'* && $out == *"'nope' is not a guest of range 'cr'"* ]] ||
+    fail "reset naming a guest not of cr: $out"
+[[ $(get /herd/assign/n1/cr/$ga) != *'"reset"'* ]] || fail "a refused reset marked $ga"
+hc n2 range reset cr "$ga" "$gb" > "$tmp/reset.out" || fail "range reset cr $ga $gb: $(cat "$tmp/reset.out")"
+grep -q "range cr reset: 2 guests" "$tmp/reset.out" || fail "reset: $(cat "$tmp/reset.out")"
+wait_range n2 cr "d['ready'] == $crn and all(v['reset'] == 1 for v in d['vms'] if v['name'] in ('$ga', '$gb'))" 60 ||
+    { fail "$ga and $gb were not reset"; summary; }
+python3 - "$tmp/status.json" "$pids_before" "$ga" "$gb" <<'PY' || fail "reset changed the wrong guests"
+import json, sys
+d = json.load(open(sys.argv[1])); before = json.loads(sys.argv[2]); picked = sys.argv[3:]
+for v in d["vms"]:
+    if v["name"] in picked:
+        assert v["pid"] != before[v["name"]] and v["ready"], v
+    else:
+        assert v["pid"] == before[v["name"]] and v.get("reset", 0) == 0, v
+PY
 
 # --- two placements at once, from two nodes: one placer at a time ---
 # Each asks for K guests of 4 vCPUs, K such that what is left of the
@@ -479,12 +515,6 @@ sys.exit(0 if all(y > x for x, y in zip(b, a)) else 1)' "$lists_before" "$lists_
     fail "n1, n2 did not list their assignments again after etcd's restart: $lists_before -> $lists_after"
 
 # --- hostile values in etcd: skipped or refused with a reason, no crash ---
-put() { curl -sf "$endpoint/v3/kv/put" -d "{\"key\": \"$(b64 "$1")\", \"value\": \"$(b64 "$2")\"}" >/dev/null || fail "put $1"; }
-get() { curl -s "$endpoint/v3/kv/range" -d "{\"key\": \"$(b64 "$1")\"}" | python3 -c '
-import base64, json, sys
-kvs = json.load(sys.stdin).get("kvs", [])
-print(base64.b64decode(kvs[0]["value"]).decode() if kvs else "")'; }
-del() { curl -sf "$endpoint/v3/kv/deleterange" -d "{\"key\": \"$(b64 "$1")\"}" >/dev/null; }
 put /herd/assign/n1/cr/cr-s-zz-1 '{not json'
 put /herd/assign/n1/cr/cr-s-zz-2 '{"range": "cr", "body": {"name": "someone-else", "template": "probe"}}'
 put /herd/assign/n1/cr/x/y '{}'
