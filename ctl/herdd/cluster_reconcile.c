@@ -1,7 +1,8 @@
 /* The node's side of ranges on a cluster (docs/cluster.md "Reconcile"): a
  * thread that lists this node's assignments (/herd/assign/NODE/), makes
- * its guests match them (creates and starts the missing, removes the
- * cluster guests no longer assigned), writes each guest's status back
+ * its guests match them (creates and starts the missing, resets those
+ * whose reset generation went up, removes the cluster guests no longer
+ * assigned), writes each guest's status back
  * (/herd/status/RANGE/GUEST), then watches the prefix from the listed
  * revision. A watch that ends (compaction, etcd restarted, the network)
  * is followed by a new list: whatever happened meanwhile converges, and
