@@ -971,14 +971,20 @@ static void list_one(json_t *list, const struct etcd_kv *kv, const struct etcd_k
 }
 
 /* Every range on the cluster, as `range ls` shows a range: appended to
- * list (the node's own ranges). Nothing appended when not in a cluster or
- * etcd cannot be read (the node's own list does not depend on etcd). */
+ * list (the node's own ranges). Nothing appended when not in a cluster,
+ * not registered or etcd cannot be read (the node's own list does not
+ * depend on etcd). */
 void hd_cluster_range_list(struct hd_cluster *cl, json_t *list)
 {
     struct etcd_kvs rk, ak, sk, nk;
     struct hd_err err = {0};
 
     if (!cl->etcd || !json_is_array(list))
+        return;
+    pthread_mutex_lock(&cl->mu);
+    bool registered = cl->registered;
+    pthread_mutex_unlock(&cl->mu);
+    if (!registered) /* etcd is away: the node's own list is not held up by it */
         return;
     memset(&rk, 0, sizeof(rk));
     memset(&ak, 0, sizeof(ak));
