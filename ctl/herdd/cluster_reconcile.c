@@ -30,6 +30,7 @@
 #define TICK_MS 1000       /* status write-back and the node check, at most this often */
 #define RETRY_MS 1000      /* after a failed list or a watch that ended */
 #define LOG_EVERY_MS 60000 /* the same trouble is logged this often */
+#define RELIST 2           /* on_watch: end the watch and list again */
 
 struct rec {
     struct hd_cluster *cl;
@@ -44,6 +45,7 @@ struct rec {
                            * (on_node_loss: replace) by the first node by name */
     int64_t rev;          /* revision the assignments are known at */
     int64_t max_rev;      /* the highest revision seen (a lower one: etcd lost its data) */
+    bool untrusted;       /* the last list went back and was empty: removals wait */
     int64_t tick_ms;
     int64_t logged_ms;
     char logged_what[80]; /* what was logged then (the same is not again for a while) */
@@ -528,7 +530,9 @@ static void load_applied(struct rec *r, json_t *want)
 
 /* The node's assignments; guests converged. Removals only when the store
  * is the one listed before (its revision did not go back: an etcd that
- * lost its data must not take this node's guests with it). */
+ * lost its data must not take this node's guests with it) or holds
+ * assignments again (written anew after the loss: from then on it is the
+ * one followed). */
 static int list_and_converge(struct rec *r)
 {
     struct etcd_kvs kvs;
@@ -539,10 +543,16 @@ static int list_and_converge(struct rec *r)
         rec_log(r, "listing assignments", err.msg);
         return -1;
     }
-    bool trusted = kvs.revision >= r->max_rev;
+    /* a store that went back but holds assignments again was written anew
+     * (ranges brought up again, or a restored backup): followed from now */
+    bool trusted = kvs.revision >= r->max_rev || kvs.n > 0;
     if (!trusted)
         rec_log(r, "listing assignments", "etcd's revision went back (its data was lost?): "
                 "nothing is removed until the assignments are written again");
+    r->untrusted = !trusted;
+    if (trusted)
+        r->max_rev = kvs.revision;
+    json_object_clear(r->written); /* statuses written again once (etcd may have lost them) */
     json_t *want = json_object();
     for (size_t i = 0; i < kvs.n; i++) {
         json_t *doc = parse_assignment(r, &kvs.kv[i], guest);
@@ -550,8 +560,6 @@ static int list_and_converge(struct rec *r)
             json_object_set_new(want, guest, doc);
     }
     r->rev = kvs.revision;
-    if (kvs.revision > r->max_rev)
-        r->max_rev = kvs.revision;
     etcd_kvs_free(&kvs);
     load_applied(r, want);
     json_decref(r->desired);
@@ -603,11 +611,13 @@ static int on_watch(void *arg, const struct etcd_watch_msg *m)
     if (m) {
         if (m->canceled)
             return 0; /* etcd_watch returns -ESTALE or -ECANCELED */
+        if (r->untrusted && m->n_events)
+            return RELIST; /* assignments written to a store that lost its data */
         for (size_t i = 0; i < m->n_events && !stopping(r->cl); i++)
             on_event(r, &m->events[i]);
         if (m->revision > r->rev)
             r->rev = m->revision;
-        if (m->revision > r->max_rev)
+        if (m->revision > r->max_rev && !r->untrusted)
             r->max_rev = m->revision;
     }
     tick(r, false);
@@ -639,8 +649,12 @@ static void *reconcile_main(void *arg)
             continue;
         }
         int rc = etcd_watch(cl->etcd_rec, r.prefix, r.rev + 1, on_watch, &r, &err);
-        if (rc > 0 || stopping(cl))
+        if (stopping(cl))
             break;
+        if (rc == RELIST) { /* let the placer finish writing (its batches) first */
+            pause_ms(cl, RETRY_MS);
+            continue;
+        }
         rec_log(&r, "watch ended; listing again", err.msg);
         pause_ms(cl, rc == -ESTALE || rc == -ECANCELED ? 0 : RETRY_MS);
     }

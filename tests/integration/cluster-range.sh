@@ -38,6 +38,9 @@
 #    in the guest's status, no herdd harmed, no guest made;
 #  - a cluster guest removed on its node is created again there;
 #  - the second range brought up again with fewer guests: the others go;
+#  - etcd losing its data (killed, its data dir removed, started again):
+#    no guest removed; both ranges brought up again converge, each guest
+#    on one node once, all ready;
 #  - `range down` from a third node removes every guest of both ranges on
 #    every node and their keys in etcd; nothing of the test is left.
 # Exit 0 pass, 77 skip (not root, no /usr/bin/etcd, no /dev/kvm, not
@@ -590,6 +593,42 @@ done
 [ -n "$ok" ] || fail "ce (4): guests '$all', $(vmm_count) herd-vmm"
 wait_range n3 ce 'd["guests"] == 4 and d["ready"] == 4 and len(d["vms"]) == 4' 10 ||
     { fail "ce (4) status"; summary; }
+
+# --- etcd loses its data: no guest removed; the ranges brought up again
+# converge, each guest on one node once ---
+lists() { for n in n1 n2 n3; do hc $n --json cluster status | python3 -c 'import json,sys; print(json.load(sys.stdin)["reconcile"]["lists"])'; done | tr '\n' ' '; }
+lists_before=$(lists)
+kill -KILL "$etcd_pid"
+wait "$etcd_pid" 2>/dev/null
+etcd_pid=
+rm -rf "$tmp/etcd"
+start_etcd || { echo "etcd's ports were taken while it was down"; exit 1; }
+ok=
+for _ in $(seq 150); do
+    python3 -c '
+import sys
+b, a = [int(x) for x in sys.argv[1].split()], [int(x) for x in sys.argv[2].split()]
+sys.exit(0 if all(y > x for x, y in zip(b, a)) else 1)' "$lists_before" "$(lists)" 2>/dev/null && { ok=1; break; }
+    sleep 0.2
+done
+[ -n "$ok" ] || fail "the nodes did not list again after etcd lost its data: $lists_before -> $(lists)"
+[ "$(vmm_count)" = $((crn + 4)) ] || fail "etcd's data lost: $(vmm_count) herd-vmm, expected $((crn + 4)) (a guest removed?)"
+out=$(api n2 GET /v1/ranges/cr)
+[[ $out == "404 "* ]] || fail "cr after etcd lost its data: $out"
+hc n1 range up "$tmp/cr.yaml" > "$tmp/up3.out" || fail "cr up again: $(cat "$tmp/up3.out")"
+hc n1 range up "$tmp/ce4.yaml" > "$tmp/up4.out" || fail "ce up again: $(cat "$tmp/up4.out")"
+ok=
+for _ in $(seq 300); do
+    all=""
+    for n in n1 n2 n3; do all="$all $(on_node $n cr) $(on_node $n ce)"; done
+    [ "$(tr ' ' '\n' <<< "$all" | grep -c .)" = $((crn + 4)) ] &&
+        [ "$(tr ' ' '\n' <<< "$all" | grep . | sort -u | wc -l)" = $((crn + 4)) ] &&
+        [ "$(vmm_count)" = $((crn + 4)) ] && { ok=1; break; }
+    sleep 0.2
+done
+[ -n "$ok" ] || fail "after etcd lost its data and the ranges came up again: guests '$all', $(vmm_count) herd-vmm"
+wait_range n3 cr "d['ready'] == $crn and d['lost'] == 0" 120 || { fail "cr not up again"; summary; }
+wait_range n3 ce "d['ready'] == 4" 60 || { fail "ce not up again"; summary; }
 
 # --- 5. range down from n3: every node removes its guests ---
 hc n3 range down cr > "$tmp/down.out" || fail "range down cr: $(cat "$tmp/down.out")"
