@@ -33,7 +33,7 @@
 #    node, once;
 #  - hostile values in etcd (assignments that are not JSON, name another
 #    guest, have a bad key or a body vm create refuses, name a guest of the
-#    node's own; a range that is not
+#    node's own, keys that are not UTF-8; a range that is not
 #    JSON; a guest status of wrong types): skipped or refused with a reason
 #    in the guest's status, no herdd harmed, no guest made;
 #  - a cluster guest removed on its node is created again there;
@@ -525,6 +525,10 @@ put /herd/assign/n1/hx/hx-s-r-1 '{"range": "hx", "guest": "hx-s-r-1", "body": {"
 out=$(api n1 POST /v1/vms '{"name": "hy-s-r-1", "template": "probe", "start": false}')
 [[ $out == 20* ]] || fail "a guest of n1's own: $out"
 put /herd/assign/n1/hy/hy-s-r-1 '{"range": "hy", "guest": "hy-s-r-1", "body": {"name": "hy-s-r-1", "template": "probe"}}'
+put $'/herd/assign/n1\xff/cr/cr-s-zz-3' '{"range": "cr", "cpus": 1, "mem": 1}'
+put $'/herd/assign/n1/cr/cr-s-zz-\xfe' '{}'
+put $'/herd/status/cr/cr-s-web-2\xff' '{"node": "n1", "state": "running"}'
+put $'/herd/nodes/zz\xff' '{"limits": {"vcpus": 8, "mem": 1}, "use": {"vcpus": 0, "mem": 0}, "templates": {}}'
 put /herd/ranges/junk 'nope'
 web1_node=$(python3 -c '
 import json, sys
@@ -553,12 +557,17 @@ out=$(api n2 GET /v1/ranges/cr)
 [[ $out == "200 "* ]] || fail "status with a hostile guest status: $out"
 out=$(api n2 GET /v1/ranges)
 [[ $out == "200 "* && $out == *'"name":"cr"'* && $out != *junk* ]] || fail "range ls with a hostile range: $out"
+out=$(api n3 POST /v1/ranges "$(printf 'range: hz\nscenarios:\n- name: s\n  roles:\n  - {name: r, template: probe, count: 1, node: n9}\n')")
+[[ $out == "400 "* ]] || fail "placement among hostile keys: $out"
 for n in n1 n2 n3; do
     kill -0 "${pid[$n]}" 2>/dev/null && hc $n node profile >/dev/null || fail "herdd $n did not survive hostile values"
 done
 for k in /herd/assign/n1/cr/cr-s-zz-1 /herd/assign/n1/cr/cr-s-zz-2 /herd/assign/n1/cr/x/y \
          /herd/assign/n1/hx/hx-s-r-1 /herd/ranges/junk /herd/status/hx/hx-s-r-1 \
-         /herd/assign/n1/hy/hy-s-r-1 /herd/status/hy/hy-s-r-1; do del $k; done
+         /herd/assign/n1/hy/hy-s-r-1 /herd/status/hy/hy-s-r-1 $'/herd/assign/n1\xff/cr/cr-s-zz-3' \
+         $'/herd/assign/n1/cr/cr-s-zz-\xfe' $'/herd/status/cr/cr-s-web-2\xff' $'/herd/nodes/zz\xff'; do
+    del "$k"
+done
 sleep 0.5 # (the reconciler sees the assignment go; n1's own guest must stay)
 [ "$(hc n1 --json vm inspect hy-s-r-1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])')" = created ] ||
     fail "n1's own guest was removed with an assignment of its name"
