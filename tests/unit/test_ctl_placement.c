@@ -360,6 +360,79 @@ static void test_edges(void **state)
     assert_true(strlen(f.err.msg) < sizeof(f.err.msg));
 }
 
+/* Random clusters (a fixed seed: the same every run): whatever is placed
+ * fits what each node had free, keeps to node: and to the nodes with the
+ * template, is the same twice; a refusal changes nothing. */
+static uint32_t rnd(uint32_t *s)
+{
+    *s = *s * 1103515245u + 12345u;
+    return *s >> 8;
+}
+
+static void random_cluster(struct fx *f, uint32_t *seed)
+{
+    static const char *const names[] = {"a", "b", "c", "d", "e", "f"};
+    fx_init(f);
+    size_t nn = 1 + rnd(seed) % 6, nr = 1 + rnd(seed) % ROLES_MAX;
+    for (size_t k = 0; k < nn; k++)
+        fx_node(f, names[k], rnd(seed) % 40, (int64_t)(rnd(seed) % 64) * 256 * MiB);
+    for (size_t r = 0; r < nr; r++) {
+        const char *node = rnd(seed) % 4 == 0 ? names[rnd(seed) % 7 % 6] : NULL;
+        fx_role(f, "scenarios[0].roles[0]", node, rnd(seed) % 2);
+        for (size_t k = 0; k < nn; k++)
+            if (rnd(seed) % 5)
+                fx_cost(f, r, k, 1 + rnd(seed) % 4, (1 + rnd(seed) % 8) * 128 * MiB);
+    }
+    size_t ng = rnd(seed) % GUESTS_MAX;
+    for (size_t i = 0; i < ng; i++)
+        f->guest_role[f->q.n_guests++] = rnd(seed) % nr;
+}
+
+static void test_random_invariants(void **state)
+{
+    (void)state;
+    uint32_t seed = 20261206;
+    size_t placed = 0, refused = 0;
+    for (int round = 0; round < 2000; round++) {
+        struct fx f, g;
+        random_cluster(&f, &seed);
+        struct place_node before[NODES_MAX];
+        memcpy(before, f.nodes, sizeof(before));
+        g = f;
+        g.q.nodes = g.nodes, g.q.roles = g.roles, g.q.cost = g.cost, g.q.on_node = g.on;
+        g.q.guest_role = g.guest_role;
+        int rc = fx_run(&f);
+        assert_int_equal(fx_run(&g), rc);
+        if (rc) {
+            assert_true(rc == -ENOSPC || rc == -ENOENT);
+            assert_memory_equal(f.nodes, before, sizeof(before));
+            assert_true(f.err.field[0] && f.err.msg[0]);
+            refused++;
+            continue;
+        }
+        placed++;
+        assert_memory_equal(f.node_of, g.node_of, f.q.n_guests * sizeof(size_t));
+        int64_t cpus[NODES_MAX] = {0}, mem[NODES_MAX] = {0};
+        for (size_t i = 0; i < f.q.n_guests; i++) {
+            size_t r = f.guest_role[i], k = f.node_of[i];
+            const struct place_cost *c = &f.cost[r * f.q.n_nodes + k];
+            assert_true(k < f.q.n_nodes);
+            assert_true(c->cpus > 0); /* the node has the template */
+            if (f.roles[r].node)
+                assert_string_equal(f.nodes[k].name, f.roles[r].node);
+            cpus[k] += c->cpus;
+            mem[k] += (int64_t)c->mem;
+        }
+        for (size_t k = 0; k < f.q.n_nodes; k++) {
+            assert_true(cpus[k] <= before[k].vcpus_free);
+            assert_true(mem[k] <= before[k].mem_free);
+            assert_int_equal(f.nodes[k].vcpus_free, before[k].vcpus_free - cpus[k]);
+            assert_int_equal(f.nodes[k].mem_free, before[k].mem_free - mem[k]);
+        }
+    }
+    assert_true(placed > 100 && refused > 100); /* both sides were exercised */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -371,6 +444,7 @@ int main(void)
         cmocka_unit_test(test_templates),
         cmocka_unit_test(test_spread),
         cmocka_unit_test(test_edges),
+        cmocka_unit_test(test_random_invariants),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
