@@ -602,12 +602,25 @@ static void on_event(struct rec *r, const struct etcd_event *ev)
     converge_one(r, guest, doc);
 }
 
+/* Only a node that holds its name's key acts on its assignments: a second
+ * herdd of the same name (started while etcd was away, then refused its
+ * registration) must not create the first one's guests. */
+static bool registered(struct hd_cluster *cl)
+{
+    pthread_mutex_lock(&cl->mu);
+    bool reg = cl->registered;
+    pthread_mutex_unlock(&cl->mu);
+    return reg;
+}
+
 static int on_watch(void *arg, const struct etcd_watch_msg *m)
 {
     struct rec *r = arg;
 
     if (stopping(r->cl))
         return 1;
+    if (!registered(r->cl))
+        return RELIST; /* registered again: listed again */
     if (m) {
         if (m->canceled)
             return 0; /* etcd_watch returns -ESTALE or -ECANCELED */
@@ -644,6 +657,10 @@ static void *reconcile_main(void *arg)
     r.replace = json_object();
     r.applied = json_object();
     while (!stopping(cl)) {
+        if (!registered(cl)) {
+            pause_ms(cl, RETRY_MS / 2);
+            continue;
+        }
         if (list_and_converge(&r) < 0) {
             pause_ms(cl, RETRY_MS);
             continue;

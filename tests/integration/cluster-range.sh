@@ -28,7 +28,9 @@
 #    back, removes its old copy: each guest once;
 #  - n3's herdd killed, a second range brought up (n3 still registered, so
 #    it gets guests), etcd killed right after and started again on its
-#    data dir, then n3: a range up meanwhile is a 503; n1 and n2 list their
+#    data dir, then n3: a range up meanwhile is a 503; a second herdd
+#    named n2 started meanwhile is refused its registration and makes
+#    none of n2's guests; n1 and n2 list their
 #    assignments again; the range completes with every guest on exactly one
 #    node, once;
 #  - hostile values in etcd (assignments that are not JSON, name another
@@ -121,22 +123,22 @@ if [ "${HERD_CHECK_FULL:-0}" = 1 ]; then
     overcommit=([n1]=8 [n2]=12 [n3]=16)
 fi
 crn=$((web + 5)) total=$((web + 11))
-start_herdd() { # NAME
-    local n=$1
+start_herdd() { # NAME [NODE-NAME: another herdd (its own state) named so]
+    local n=$1 as=${2:-$1}
     mkdir -p "$tmp/$n"
     cat > "$tmp/$n.yaml" <<YAML
-node: $n
+node: $as
 state_dir: $tmp/$n/state
 socket: $tmp/$n.sock
 vmm: $vmm
 image_dirs: [$tmp/images, $build]
 cgroup_root: "off"
 stop_timeout: 5
-capacity: {cpu_overcommit: ${overcommit[$n]}}
-guest_uids: {first: $((300000 + ${n#n} * 1000)), count: 1000}
+capacity: {cpu_overcommit: ${overcommit[$as]}}
+guest_uids: {first: $((300000 + ${#n} * 7000 + ${as#n} * 1000)), count: 1000}
 cluster:
   endpoints: [$endpoint]
-  address: 127.0.0.${n#n}
+  address: 127.0.0.${as#n}
   lease_ttl: $ttl
 YAML
     "$herdd_bin" --config "$tmp/$n.yaml" >> "$tmp/$n.log" 2>&1 &
@@ -500,10 +502,22 @@ sys.exit(0 if p == json.loads(sys.argv[2]) and p.get("n3", 0) >= 1 else 1)' "$tm
     fail "ce: placement $(cat "$tmp/ce.json"), expected $want_ce counting cr's guests (n3 killed, still registered)"
 out=$(api n1 POST /v1/ranges "$(cat "$tmp/cr.yaml")")
 [[ $out == "503 "* ]] || fail "range up with etcd down: $out"
+start_herdd dup n2 # a second n2, started while etcd is away: unregistered
+
 sleep 1.5
 start_etcd || { echo "etcd's ports were taken while it was down"; exit 1; }
 start_herdd n3
 wait_range n1 ce 'd["ready"] == 6 and d["state"] == "up"' 120 || { fail "ce did not complete"; summary; }
+# the second n2 was refused its registration and made none of n2's guests
+hc dup --json cluster status > "$tmp/dup.json"
+python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+sys.exit(0 if d["registered"] is False and "is taken" in d["last_error"] else 1)' "$tmp/dup.json" ||
+    fail "a second n2: $(cat "$tmp/dup.json")"
+[ "$(hc dup --json vm ls)" = "[]" ] || fail "the second n2 made guests: $(hc dup vm ls)"
+stop_herdd dup TERM
+
 all=""
 for n in n1 n2 n3; do all="$all $(on_node $n ce)"; done
 [ "$(tr ' ' '\n' <<< "$all" | grep -c .)" = 6 ] && [ "$(tr ' ' '\n' <<< "$all" | grep . | sort -u | wc -l)" = 6 ] ||
