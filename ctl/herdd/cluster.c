@@ -194,16 +194,20 @@ static int register_node(struct hd_cluster *cl, int64_t prev, struct herd_err *e
 /* ---- the keepalive thread -------------------------------------------------- */
 
 /* The error in status at once; in the log the first one after a success,
- * then one every ERROR_LOG_MS while they go on (not one a tick). */
+ * then one every ERROR_LOG_MS while they go on (not one a tick), and one
+ * whose errno differs from the last logged (etcd down, then the name taken). */
 static void note_error(struct hd_cluster *cl, const char *what, const struct herd_err *err)
 {
     int64_t now = mono_ms();
 
     pthread_mutex_lock(&cl->mu);
     snprintf(cl->last_error, sizeof(cl->last_error), "%s", err->msg);
-    bool log = !cl->error_logged_ms || now - cl->error_logged_ms >= ERROR_LOG_MS;
-    if (log)
+    bool log = !cl->error_logged_ms || now - cl->error_logged_ms >= ERROR_LOG_MS ||
+               err->code != cl->error_logged_code; /* another kind of trouble */
+    if (log) {
         cl->error_logged_ms = now;
+        cl->error_logged_code = err->code;
+    }
     pthread_mutex_unlock(&cl->mu);
     if (log)
         fprintf(stderr, "herdd: cluster: %s: %s\n", what, err->msg);

@@ -748,6 +748,7 @@ struct hd_cluster {
     unsigned registrations;
     char last_error[512];
     int64_t error_logged_ms;       /* when an error was last logged; 0: none since a success */
+    int error_logged_code;         /* that error's errno (another one is logged at once) */
     char *written;                 /* the profile as last written */
     int64_t written_ms;
     json_t *assigned;              /* this node's assigned guests {name: true}; replaced

@@ -515,6 +515,7 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 sys.exit(0 if d["registered"] is False and "is taken" in d["last_error"] else 1)' "$tmp/dup.json" ||
     fail "a second n2: $(cat "$tmp/dup.json")"
+grep -q "node name 'n2' is taken" "$tmp/dup.log" || fail "the second n2 does not log its name is taken"
 [ "$(hc dup --json vm ls)" = "[]" ] || fail "the second n2 made guests: $(hc dup vm ls)"
 stop_herdd dup TERM
 
