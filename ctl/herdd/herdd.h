@@ -776,7 +776,8 @@ json_t *hd_cluster_status(struct hd_cluster *cl, struct hd_err *err);
  * profile ({guests, vcpus, mem}). */
 int hd_cluster_reconcile_start(struct hd_cluster *cl);
 json_t *hd_cluster_assigned_use(struct hd_cluster *cl);
-/* cluster_range.c: ranges on the cluster (docs/cluster.md "Ranges").
+/* cluster_range.c (up, reset, down) and cluster_view.c (status, ls): ranges
+ * on the cluster (docs/cluster.md "Ranges").
  * up: 1 when this node is not in a cluster (the node's own ranges.c
  * answers), else 0 (out: the placement) or -1 (err: 400/409 naming the
  * field and limit, 503 etcd). status: NULL with err untouched when the
