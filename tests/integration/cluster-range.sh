@@ -8,7 +8,8 @@
 #    check-full, on twice the vCPU limits): placed by capacity
 #    (exactly as docs/cluster.md's rule, recomputed here from the nodes'
 #    profiles), a spread: role on every node, a node: role on its node;
-#    each node creates and starts its guests; `range status` on another
+#    each node creates and starts its guests (`range up` follows them
+#    until all are ready); `range status` on another
 #    node shows all ready, each on its node, each once; `range ls` lists it;
 #  - range reset of two guests on two nodes from a third: those reset
 #    (new herd-vmm, ready again), the others untouched; a bad selection
@@ -249,6 +250,9 @@ YAML
 hc n1 --json range up "$tmp/cr.yaml" > "$tmp/up.json" || { fail "range up cr"; cat "$tmp/up.json"; }
 hc n1 range up "$tmp/cr.yaml" > "$tmp/up2.txt" || fail "range up cr again"
 grep -q "placed 0, kept $crn" "$tmp/up2.txt" || fail "range up again placed anew: $(cat "$tmp/up2.txt")"
+# (the second range up follows the range until every guest is ready)
+grep -q "^range cr: $crn/$crn ready, 0 failed, 0 lost" "$tmp/up2.txt" ||
+    fail "range up does not follow the range: $(cat "$tmp/up2.txt")"
 # The rule (docs/cluster.md "Placement"), recomputed from the profiles:
 # place.py NODES_JSON ASSIGNED ROLE... (ASSIGNED: {node: guests} of 1-vCPU
 # 64M probes already placed; ROLE: name:count[:node][:spread]) prints the
