@@ -640,6 +640,13 @@ sys.exit(0 if all(y > x for x, y in zip(b, a)) else 1)' "$lists_before" "$(lists
     sleep 0.2
 done
 [ -n "$ok" ] || fail "the nodes did not list again after etcd lost its data: $lists_before -> $(lists)"
+ok=
+for _ in $(seq 150); do # every node registered again in the new store
+    reg=$(for n in n1 n2 n3; do hc $n --json cluster status | python3 -c 'import json,sys; print(json.load(sys.stdin)["registered"])'; done | tr '\n' ' ')
+    [ "$reg" = "True True True " ] && { ok=1; break; }
+    sleep 0.2
+done
+[ -n "$ok" ] || fail "the nodes did not register again after etcd lost its data: $reg"
 [ "$(vmm_count)" = $((crn + 4)) ] || fail "etcd's data lost: $(vmm_count) herd-vmm, expected $((crn + 4)) (a guest removed?)"
 out=$(api n2 GET /v1/ranges/cr)
 [[ $out == "404 "* ]] || fail "cr after etcd lost its data: $out"
