@@ -941,6 +941,60 @@ static json_t *range_checkpoint(const char *sub, int argc, char **argv)
     return r;
 }
 
+/* `range up` on a cluster (docs/cluster.md "Ranges"): where the guests went;
+ * then, unless --detach or --json, the range's status every half second
+ * until each guest is ready, failed or lost (exit 1 unless all are ready),
+ * for at most CLUSTER_FOLLOW_S. */
+#define CLUSTER_FOLLOW_S 900
+static int range_placed(json_t *r, bool detach, bool tty)
+{
+    const char *node;
+    json_t *v;
+    char path[512];
+    long long last = -1;
+    int rc = 1;
+    struct timespec t0, now;
+
+    if (json_out) {
+        print_json(r);
+        json_decref(r);
+        return 0;
+    }
+    json_object_foreach(json_object_get(r, "placement"), node, v)
+        printf("  %-24s %lld guests\n", node, (long long)json_integer_value(v));
+    printf("placed %lld, kept %lld\n", num(r, "placed"), num(r, "kept"));
+    snprintf(path, sizeof(path), "/v1/ranges/%s", str(r, "name"));
+    json_decref(r);
+    if (detach)
+        return 0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        json_t *st = GET(path);
+        long long total = num(st, "guests"), ready = num(st, "ready"), failed = num(st, "failed");
+        long long lost = num(st, "lost"), key = ready + (failed << 20) + (lost << 40);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        double s = (double)(now.tv_sec - t0.tv_sec) + (double)(now.tv_nsec - t0.tv_nsec) / 1e9;
+        bool done = ready + failed + lost >= total;
+        if (tty || key != last || done)
+            printf("%srange %s: %lld/%lld ready, %lld failed, %lld lost (%.1fs)%s", tty ? "\r" : "",
+                   str(st, "name"), ready, total, failed, lost, s, tty && !done ? "" : "\n");
+        fflush(stdout);
+        last = key;
+        json_decref(st);
+        if (done) {
+            rc = ready == total ? 0 : 1;
+            break;
+        }
+        if (s > CLUSTER_FOLLOW_S) {
+            printf("%sstill coming up after %d s: `herdctl range status` follows it\n",
+                   tty ? "\n" : "", CLUSTER_FOLLOW_S);
+            break;
+        }
+        nanosleep(&(struct timespec){0, 500000000}, NULL);
+    }
+    return rc;
+}
+
 static int cmd_range(int argc, char **argv)
 {
     if (argc < 3 && !(argc == 2 && !strcmp(argv[1], "ls")))
@@ -961,6 +1015,8 @@ static int cmd_range(int argc, char **argv)
         p.total = num(r, "guests");
         if (!json_out)
             printf("range %s: %ld guests\n", p.range, p.total);
+        if (json_is_true(json_object_get(r, "cluster"))) /* placed on the cluster's nodes */
+            return range_placed(r, detach, p.tty);
         if (detach) {
             if (json_out)
                 print_json(r);
@@ -995,6 +1051,8 @@ static int cmd_range(int argc, char **argv)
                    "started\n",
                    str(r, "name"), str(r, "state"), num(r, "guests"), num(r, "running"),
                    num(r, "ready"), num(r, "failed"), num(r, "not_started"));
+            if (json_is_true(json_object_get(r, "cluster"))) /* lost: docs/cluster.md */
+                printf("on the cluster: %lld lost\n", num(r, "lost"));
             vm_table(json_object_get(r, "vms"));
         }
     } else if (!strcmp(sub, "down")) {

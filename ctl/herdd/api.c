@@ -574,6 +574,7 @@ static int h_vm_action(struct hd_call *q)
 static int h_ranges(struct hd_call *q)
 {
     q->r->json = hd_range_list(q->api->rg);
+    hd_cluster_range_list(q->api->cluster, q->r->json); /* and the cluster's */
     return 0;
 }
 
@@ -581,7 +582,10 @@ static int h_range_up(struct hd_call *q)
 {
     struct hd_err err = {0};
     struct reply *r = q->r;
-    int rc = hd_range_up(q->api->rg, q->c->body ? q->c->body : "", q->c->len, &r->json, &err);
+    int rc = hd_cluster_range_up(q->api->cluster, q->c->body ? q->c->body : "", q->c->len,
+                                 &r->json, &err); /* 1: not in a cluster */
+    if (rc > 0)
+        rc = hd_range_up(q->api->rg, q->c->body ? q->c->body : "", q->c->len, &r->json, &err);
     if (rc < 0)
         return fail_reply(r, &err);
     const char *n = json_string_value(json_object_get(r->json, "name"));
@@ -593,13 +597,25 @@ static int h_range_up(struct hd_call *q)
 static int h_range(struct hd_call *q)
 {
     struct hd_err err = {0};
-    return json_reply(q->r, hd_range_status(q->api->rg, q->cap[0], &err), &err);
+    json_t *j = hd_range_status(q->api->rg, q->cap[0], &err);
+    if (!j && err.status == 404) /* not this node's own: one on the cluster? */
+        j = hd_cluster_range_status(q->api->cluster, q->cap[0], &err);
+    return json_reply(q->r, j, &err);
 }
 
 static int h_range_down(struct hd_call *q)
 {
     struct hd_err err = {0};
-    return hd_range_down(q->api->rg, q->cap[0], &q->r->json, &err) < 0 ? fail_reply(q->r, &err) : 0;
+    int rc = hd_range_down(q->api->rg, q->cap[0], &q->r->json, &err);
+    if (rc < 0 && err.status == 404) { /* not this node's own: one on the cluster? */
+        struct hd_err cerr = {0};
+        int c = hd_cluster_range_down(q->api->cluster, q->cap[0], &q->r->json, &cerr);
+        if (c <= 0) { /* 1: not on the cluster either (the 404 stands) */
+            rc = c;
+            err = cerr;
+        }
+    }
+    return rc < 0 ? fail_reply(q->r, &err) : 0;
 }
 
 /* POST /v1/ranges/NAME/reset: every guest, or the body's {"vms": [...]};
@@ -611,6 +627,14 @@ static int h_range_reset(struct hd_call *q)
     if (q->c->len && !(b = parse_body(q->c, q->r)))
         return -1;
     int rc = hd_range_reset(q->api->rg, q->cap[0], b, &q->r->json, &err);
+    if (rc < 0 && err.status == 404) { /* not this node's own: one on the cluster? */
+        struct hd_err cerr = {0};
+        int c = hd_cluster_range_reset(q->api->cluster, q->cap[0], b, &q->r->json, &cerr);
+        if (c <= 0) { /* 1: not on the cluster either (the 404 stands) */
+            rc = c;
+            err = cerr;
+        }
+    }
     json_decref(b);
     return rc < 0 ? fail_reply(q->r, &err) : 0;
 }

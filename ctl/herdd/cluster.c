@@ -36,6 +36,7 @@ static char *profile_text(struct hd_cluster *cl)
     json_object_set_new(o, "address", json_string(cfg->cluster_address));
     json_object_set_new(o, "herdd_version", json_string(HD_VERSION));
     json_object_set_new(o, "started", json_integer(cl->res->st->started_at));
+    json_object_set_new(o, "cluster", hd_cluster_assigned_use(cl));
     text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(o);
     return text;
@@ -193,16 +194,20 @@ static int register_node(struct hd_cluster *cl, int64_t prev, struct herd_err *e
 /* ---- the keepalive thread -------------------------------------------------- */
 
 /* The error in status at once; in the log the first one after a success,
- * then one every ERROR_LOG_MS while they go on (not one a tick). */
+ * then one every ERROR_LOG_MS while they go on (not one a tick), and one
+ * whose errno differs from the last logged (etcd down, then the name taken). */
 static void note_error(struct hd_cluster *cl, const char *what, const struct herd_err *err)
 {
     int64_t now = mono_ms();
 
     pthread_mutex_lock(&cl->mu);
     snprintf(cl->last_error, sizeof(cl->last_error), "%s", err->msg);
-    bool log = !cl->error_logged_ms || now - cl->error_logged_ms >= ERROR_LOG_MS;
-    if (log)
+    bool log = !cl->error_logged_ms || now - cl->error_logged_ms >= ERROR_LOG_MS ||
+               err->code != cl->error_logged_code; /* another kind of trouble */
+    if (log) {
         cl->error_logged_ms = now;
+        cl->error_logged_code = err->code;
+    }
     pthread_mutex_unlock(&cl->mu);
     if (log)
         fprintf(stderr, "herdd: cluster: %s: %s\n", what, err->msg);
@@ -347,7 +352,8 @@ static int open_etcd(struct hd_cluster *cl, struct hd_err *err)
         .connect_timeout_ms = 1000,
     };
 
-    if (etcd_open(&cl->etcd, &o, &err->lib) < 0 || etcd_open(&cl->etcd_api, &o, &err->lib) < 0)
+    if (etcd_open(&cl->etcd, &o, &err->lib) < 0 || etcd_open(&cl->etcd_api, &o, &err->lib) < 0 ||
+        etcd_open(&cl->etcd_rec, &o, &err->lib) < 0)
         return hd_fail_lib(err, 400, -EINVAL, "cluster");
     return 0;
 }
@@ -356,13 +362,17 @@ static void close_etcd(struct hd_cluster *cl)
 {
     etcd_close(cl->etcd);
     etcd_close(cl->etcd_api);
-    cl->etcd = cl->etcd_api = NULL;
+    etcd_close(cl->etcd_rec);
+    cl->etcd = cl->etcd_api = cl->etcd_rec = NULL;
 }
 
-static void cluster_init(struct hd_cluster *cl, struct hd_res *r)
+static void cluster_init(struct hd_cluster *cl, struct hd_guests *gs)
 {
+    struct hd_res *r = gs->res;
+
     memset(cl, 0, sizeof(*cl));
     cl->res = r;
+    cl->gs = gs;
     cl->cfg = r->cfg;
     pthread_mutex_init(&cl->mu, NULL);
     pthread_condattr_t ca;
@@ -397,9 +407,9 @@ static int first_registration(struct hd_cluster *cl, struct hd_err *err)
     return 0;
 }
 
-int hd_cluster_start(struct hd_cluster *cl, struct hd_res *r, struct hd_err *err)
+int hd_cluster_start(struct hd_cluster *cl, struct hd_guests *gs, struct hd_err *err)
 {
-    cluster_init(cl, r);
+    cluster_init(cl, gs);
     if (!cl->cfg->n_etcd)
         return 0;
     if (open_etcd(cl, err) < 0 || first_registration(cl, err) < 0) {
@@ -411,6 +421,10 @@ int hd_cluster_start(struct hd_cluster *cl, struct hd_res *r, struct hd_err *err
         return hd_fail(err, 500, "cluster", "cannot start the cluster keepalive thread");
     }
     cl->running = true;
+    if (hd_cluster_reconcile_start(cl) < 0) {
+        hd_cluster_stop(cl);
+        return hd_fail(err, 500, "cluster", "cannot start the cluster reconcile thread");
+    }
     return 0;
 }
 
@@ -426,7 +440,9 @@ void hd_cluster_stop(struct hd_cluster *cl)
     pthread_mutex_unlock(&cl->mu);
     if (cl->running)
         pthread_join(cl->thread, NULL);
-    cl->running = false;
+    if (cl->rec_running)
+        pthread_join(cl->rec_thread, NULL);
+    cl->running = cl->rec_running = false;
     if (cl->lease && etcd_lease_revoke(cl->etcd, cl->lease, &err) < 0 && err.code != -ENOENT)
         fprintf(stderr, "herdd: cluster: revoking lease %" PRIx64 ": %s\n", (uint64_t)cl->lease,
                 err.msg);
@@ -435,6 +451,8 @@ void hd_cluster_stop(struct hd_cluster *cl)
     close_etcd(cl);
     free(cl->written);
     cl->written = NULL;
+    json_decref(cl->assigned);
+    cl->assigned = NULL;
 }
 
 /* ---- the API's views -------------------------------------------------------- */
@@ -530,6 +548,11 @@ json_t *hd_cluster_status(struct hd_cluster *cl, struct hd_err *err)
                           "registrations", (json_int_t)cl->registrations, "renewed_ms_ago",
                           cl->renewed_ms ? json_integer(mono_ms() - cl->renewed_ms) : json_null(),
                           "last_error", cl->last_error);
+    json_object_set_new(o, "reconcile",
+                        json_pack("{sI sI sI ss}", "lists", (json_int_t)cl->rec_lists,
+                                  "revision", (json_int_t)cl->rec_revision, "assigned",
+                                  (json_int_t)json_object_size(cl->assigned), "last_error",
+                                  cl->rec_error));
     pthread_mutex_unlock(&cl->mu);
     json_object_set_new(o, "ttl_left", ttl_left(cl, lease, o));
     return o;

@@ -781,12 +781,20 @@ void hd_ranges_resume(struct hd_ranges *rg);
  * of its own (docs/cluster.md). Not in a cluster (no cluster: section):
  * etcd is NULL and nothing runs. */
 #define HD_CLUSTER_NODES "/herd/nodes/"  /* + node name: its profile (JSON) */
+#define HD_CLUSTER_RANGES "/herd/ranges/" /* + range: the range (cluster_range.c) */
+#define HD_CLUSTER_ASSIGN "/herd/assign/" /* + NODE/RANGE/GUEST: a guest's placement */
+#define HD_CLUSTER_STATUS "/herd/status/" /* + RANGE/GUEST: its node's report */
+#define HD_CLUSTER_PLACER "/herd/placer"  /* the placer's election key */
 struct etcd;
 struct hd_cluster {
     struct hd_res *res;
+    struct hd_guests *gs;          /* the reconciler's (cluster_reconcile.c) */
     const struct hd_config *cfg;   /* res->cfg */
     struct etcd *etcd;             /* the keepalive thread's; NULL: not in a cluster */
     struct etcd *etcd_api;         /* the API's reads (a connection of their own) */
+    struct etcd *etcd_rec;         /* the reconcile thread's: its watch and writes */
+    pthread_t rec_thread;
+    bool rec_running;
     char key[sizeof(HD_CLUSTER_NODES) + HD_NAME_MAX];
     char lease_file[4200];         /* STATE/cluster.lease: the lease last held */
     pthread_t thread;              /* keepalive_main, cl as its argument */
@@ -801,20 +809,59 @@ struct hd_cluster {
     unsigned registrations;
     char last_error[512];
     int64_t error_logged_ms;       /* when an error was last logged; 0: none since a success */
+    int error_logged_code;         /* that error's errno (another one is logged at once) */
     char *written;                 /* the profile as last written */
     int64_t written_ms;
+    json_t *assigned;              /* this node's assigned guests {name: true}; replaced
+                                    * whole by the reconciler, never changed in place */
+    int64_t rec_revision;          /* the revision the assignments are known at */
+    unsigned rec_lists;            /* full lists of the assignments so far */
+    char rec_error[512];           /* the reconciler's last trouble, "" after a list */
+    unsigned placements;           /* placer keys taken by this herdd (each's value is
+                                    * "NODE #N": this call's, not another's) */
 };
 /* Registers the node (a lease and the profile on it; 409 when another live
  * node holds the name) and starts the keepalive thread. When etcd cannot
  * be reached herdd starts unregistered and the thread keeps trying.
  * Without a cluster: section, 0 and nothing done. */
-int hd_cluster_start(struct hd_cluster *cl, struct hd_res *r, struct hd_err *err);
+int hd_cluster_start(struct hd_cluster *cl, struct hd_guests *gs, struct hd_err *err);
 /* Stops the thread and revokes the lease: the node's key is gone at once. */
 void hd_cluster_stop(struct hd_cluster *cl);
 /* GET /v1/cluster/nodes and /v1/cluster/status; NULL with err (409: not
  * in a cluster, 503: etcd unreachable). */
 json_t *hd_cluster_nodes(struct hd_cluster *cl, struct hd_err *err);
 json_t *hd_cluster_status(struct hd_cluster *cl, struct hd_err *err);
+/* cluster_reconcile.c: the thread that makes this node's guests match its
+ * assignments and writes their status back (started by hd_cluster_start,
+ * stopped by hd_cluster_stop); the running assigned guests' use for the
+ * profile ({guests, vcpus, mem}). */
+int hd_cluster_reconcile_start(struct hd_cluster *cl);
+json_t *hd_cluster_assigned_use(struct hd_cluster *cl);
+/* cluster_range.c (up, reset, down) and cluster_view.c (status, ls): ranges
+ * on the cluster (docs/cluster.md "Ranges").
+ * up: 1 when this node is not in a cluster (the node's own ranges.c
+ * answers), else 0 (out: the placement) or -1 (err: 400/409 naming the
+ * field and limit, 503 etcd). status: NULL with err untouched when the
+ * range is not on the cluster (or the node is not in one). down: 1 when
+ * not on the cluster, 0 (out) or -1. */
+int hd_cluster_range_up(struct hd_cluster *cl, const char *yaml, size_t len, json_t **out,
+                        struct hd_err *err);
+json_t *hd_cluster_range_status(struct hd_cluster *cl, const char *name, struct hd_err *err);
+int hd_cluster_range_down(struct hd_cluster *cl, const char *name, json_t **out,
+                          struct hd_err *err);
+/* A range with on_node_loss: replace: its guests on nodes that are gone
+ * placed anew (the placer's key held). 0 when done or nothing to do (keep,
+ * no such range, refused for room: a range.replace_failed event); -1 with
+ * err (503) when etcd failed: try again. */
+int hd_cluster_replace_lost(struct hd_cluster *cl, const char *range, struct hd_err *err);
+/* range reset of a range on the cluster: each guest's assignment marked
+ * (its node resets it); sel as hd_range_reset's. 1 when not on the
+ * cluster, 0 (out) or -1 (400 naming the field, 503). */
+int hd_cluster_range_reset(struct hd_cluster *cl, const char *name, json_t *sel, json_t **out,
+                           struct hd_err *err);
+/* `range ls`: the cluster's ranges appended to list (counts, no guests);
+ * nothing when not in a cluster or etcd cannot be read. */
+void hd_cluster_range_list(struct hd_cluster *cl, json_t *list);
 
 /* ---- layer 5: the API (api.c) -------------------------------------------- */
 struct MHD_Daemon;

@@ -217,7 +217,7 @@ static int start(struct herdd *hd)
         return 1;
     }
     hd_ranges_resume(&hd->rg);
-    if (hd_cluster_start(&hd->cl, &hd->res, &err) < 0) {
+    if (hd_cluster_start(&hd->cl, &hd->gs, &err) < 0) {
         fprintf(stderr, "herdd: cluster: %s\n", err.msg);
         hd->st.stopping = 1;
         hd_events_stop(&hd->st.ev);

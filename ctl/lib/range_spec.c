@@ -4,6 +4,7 @@
  * input size), which is then walked and validated field by field. See
  * herd/range_spec.h and docs/ranges.md.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -973,17 +974,55 @@ static int check_resources(struct vctx *v, const struct ynode *n, char **out)
     return get_string(v, n, "an absolute path", out);
 }
 
+/* role.node: a cluster node's name (herdd's node names: [A-Za-z0-9._-],
+ * starting with a letter or digit, 1..RANGE_NODE_MAX). */
+static int check_node(struct vctx *v, const struct ynode *n, char *out)
+{
+    char sb[48];
+    int rc = want_kind(v, n, Y_SCALAR, "a node name");
+    if (rc)
+        return rc;
+    bool ok = n->len >= 1 && n->len <= RANGE_NODE_MAX && strlen(n->str) == n->len &&
+              isalnum((unsigned char)n->str[0]);
+    for (size_t i = 0; ok && i < n->len; i++)
+        ok = isalnum((unsigned char)n->str[i]) || strchr("-_.", n->str[i]);
+    if (!ok)
+        return verr(v, n, "'%s' is not a node name ([A-Za-z0-9._-], 1..%d, starting with a "
+                    "letter or digit)", shown(n, sb, sizeof(sb)), RANGE_NODE_MAX);
+    memcpy(out, n->str, n->len + 1);
+    return 0;
+}
+
+/* role.node and role.spread: where a cluster places the role's guests. */
+static int check_placement(struct vctx *v, const struct ynode *node, const struct ynode *spread,
+                           struct range_role *r)
+{
+    int rc = 0;
+    if (node) {
+        PUSH(".node");
+        rc = check_node(v, node, r->node);
+        POP();
+    }
+    if (!rc && spread) {
+        PUSH(".spread");
+        rc = get_bool(v, spread, &r->spread);
+        POP();
+    }
+    return rc;
+}
+
 static int check_role(struct vctx *v, const struct ynode *n, struct range_role *r)
 {
-    static const char *const keys[] = {"name", "template", "count",     "cpus",
-                                       "mem",  "nics",     "overrides", "runcmd"};
-    const struct ynode *f[8];
+    static const char *const keys[] = {"name", "template", "count",  "cpus", "mem",
+                                       "nics", "overrides", "runcmd", "node", "spread"};
+    const struct ynode *f[10];
     char sb[48];
     int rc = want_kind(v, n, Y_MAP, "a role (mapping)");
     if (rc)
         return rc;
-    if ((rc = get_fields(v, n, keys, 8, f,
-                         "name, template, count, cpus, mem, nics, overrides, runcmd")))
+    if ((rc = get_fields(v, n, keys, 10, f,
+                         "name, template, count, cpus, mem, nics, overrides, runcmd, node, "
+                         "spread")))
         return rc;
     r->line = n->line;
     for (int i = 0; i < 3; i++)
@@ -1075,8 +1114,10 @@ static int check_role(struct vctx *v, const struct ynode *n, struct range_role *
         PUSH(".runcmd");
         rc = check_runcmd(v, f[7], r);
         POP();
+        if (rc)
+            return rc;
     }
-    return rc;
+    return check_placement(v, f[8], f[9], r);
 }
 
 /* What check_role allocated (the role itself is part of its scenario's array). */
@@ -1369,18 +1410,33 @@ static int check_ssh_keys(struct vctx *v, const struct ynode *n, struct range_sp
     return 0;
 }
 
+/* on_node_loss: keep (the default) or replace. */
+static int check_node_loss(struct vctx *v, const struct ynode *n, struct range_spec *spec)
+{
+    char sb[48];
+    int rc = want_kind(v, n, Y_SCALAR, "keep or replace");
+    if (rc)
+        return rc;
+    if (n->plain && !strcmp(n->str, "replace"))
+        spec->replace_lost = true;
+    else if (!n->plain || strcmp(n->str, "keep"))
+        return verr(v, n, "expected keep or replace, got '%s'", shown(n, sb, sizeof(sb)));
+    return 0;
+}
+
 static int check_spec(struct vctx *v, const struct ynode *root, struct range_spec *spec)
 {
     static const char *const keys[] = {"range", "scenarios", "networks", "ssh_authorized_keys",
-                                       "resources"};
-    const struct ynode *f[5];
+                                       "resources", "on_node_loss"};
+    const struct ynode *f[6];
     int rc;
     if (!root)
         return set_err(v->err, "", 0, 0, "the range spec is empty");
     if ((rc = want_kind(v, root, Y_MAP, "a mapping with range and scenarios")))
         return rc;
-    if ((rc = get_fields(v, root, keys, 5, f,
-                         "range, scenarios, networks, ssh_authorized_keys, resources")))
+    if ((rc = get_fields(v, root, keys, 6, f,
+                         "range, scenarios, networks, ssh_authorized_keys, resources, "
+                         "on_node_loss")))
         return rc;
     if (!f[0])
         return missing(v, root, "range");
@@ -1432,6 +1488,11 @@ static int check_spec(struct vctx *v, const struct ynode *root, struct range_spe
     if (!rc && f[4]) {
         size_t o = path_push(&v->path, "resources");
         rc = check_resources(v, f[4], &spec->resources);
+        path_pop(&v->path, o);
+    }
+    if (!rc && f[5]) {
+        size_t o = path_push(&v->path, "on_node_loss");
+        rc = check_node_loss(v, f[5], spec);
         path_pop(&v->path, o);
     }
     return rc;

@@ -20,7 +20,12 @@
  *             - {guest: 2, nic: 0, address: 10.20.1.99}
  *           runcmd:                 # optional, 0..64 shell commands, 1..4096 bytes
  *             - systemctl restart nginx
+ *           node: n2                # optional, on a cluster: every guest on this node
+ *           spread: true            # optional, on a cluster: over as many nodes as
+ *                                   # fit (docs/cluster.md "Placement")
  *   resources: /srv/lab1/common     # optional: the range's resource disk
+ *   on_node_loss: replace           # optional, on a cluster: keep (default) or
+ *                                   # replace the guests of a node that is lost
  *   ssh_authorized_keys:            # optional, 0..32 OpenSSH public key lines
  *     - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA... alice@laptop
  *   networks:                       # optional: addressing (docs/ranges.md "Addressing")
@@ -93,6 +98,7 @@
 #define RANGE_RUNCMD_MAX     64       /* runcmd entries per role */
 #define RANGE_RUNCMD_BYTES_MAX 4096   /* one command */
 #define RANGE_RESOURCES_BYTES_MAX (PATH_MAX - 1) /* a resources path */
+#define RANGE_NODE_MAX       63       /* a cluster node's name (herdd's node:) */
 
 /* Same order and names as enum netdev_role (herd/netdev.h), so a cast or
  * netdev_role_parse(range_network_name(n)) both work. */
@@ -155,6 +161,8 @@ struct range_role {
     struct range_override *overrides;
     size_t n_runcmd;                /* runcmd: shell commands, byte-exact, */
     char **runcmd;                  /* malloc'd; NULL when absent or [] */
+    char node[RANGE_NODE_MAX + 1];  /* node: "" when absent (any node) */
+    bool spread;                    /* spread: guests over the nodes */
     int line;                       /* where the role starts in the YAML */
 };
 
@@ -178,6 +186,7 @@ struct range_spec {
     char **ssh_keys;                /* range_ssh_key_check(); malloc'd */
     char *resources;                /* the range-wide resource disk: an
                                      * absolute path; malloc'd, NULL when absent */
+    bool replace_lost;              /* on_node_loss: replace (false: keep) */
 };
 
 /* One guest of the expanded range. The pointers point into the spec, which

@@ -236,7 +236,8 @@ static void test_bad_document(void **state)
     parse_bad("range: lab1\nscenarios: {}\n", "scenarios", "expected a list of scenarios, got a mapping");
     parse_bad("range: lab1\nscenarios:\n", "scenarios", "got null");
     parse_bad(HEAD "  - {name: a, template: t, count: 1}\nextra: 1\n", "extra",
-              "unknown field (expected range, scenarios, networks, ssh_authorized_keys, resources)");
+              "unknown field (expected range, scenarios, networks, ssh_authorized_keys, resources, "
+              "on_node_loss)");
     parse_bad("range: lab1\nrange: lab2\nscenarios: []\n", "range", "duplicate field");
     parse_bad("range: lab1\nscenarios: [\n", "", "YAML:");
     parse_bad("range: lab1\n  bad: indent\n", "", "YAML:");
@@ -411,7 +412,8 @@ static void test_unknown_and_missing(void **state)
 {
     (void)state;
     parse_bad(ROLE("    colour: red\n"), "scenarios[0].roles[0].colour",
-              "unknown field (expected name, template, count, cpus, mem, nics, overrides, runcmd)");
+              "unknown field (expected name, template, count, cpus, mem, nics, overrides, runcmd, "
+              "node, spread)");
     parse_bad(ROLE("    Count: 1\n"), "scenarios[0].roles[0].Count", "unknown field");
     parse_bad("range: lab1\nscenarios:\n- name: red\n  roles: [{name: a, template: t, count: 1}]\n"
               "  color: 1\n", "scenarios[0].color", "unknown field (expected name, roles, resources)");
@@ -1192,7 +1194,8 @@ static void test_ssh_keys_spec(void **state)
     parse_bad(KEYS_HEAD "ssh_authorized_keys: []\nssh_authorized_keys: []\n",
               "ssh_authorized_keys", "duplicate field");
     parse_bad(KEYS_HEAD "ssh_keys: []\n", "ssh_keys",
-              "unknown field (expected range, scenarios, networks, ssh_authorized_keys, resources)");
+              "unknown field (expected range, scenarios, networks, ssh_authorized_keys, resources, "
+              "on_node_loss)");
 
     /* 32 keys fine, 33 refused */
     size_t cap = 34 * (sizeof(KEY_ED25519) + 8) + 256;
@@ -1472,6 +1475,55 @@ static void test_resources(void **state)
 }
 #undef RES_SPEC
 
+/* ---- placement on a cluster: roles[j].node, roles[j].spread ------------- */
+static void test_placement(void **state)
+{
+    (void)state;
+    struct range_spec *s = parse_ok(ROLE("    node: n2.rack_1-a\n    spread: true\n"
+                                         "  - {name: b, template: t, count: 2, spread: false}\n"
+                                         "  - {name: c, template: t, count: 2}\n"));
+    const struct range_role *r = s->scenarios[0].roles;
+    assert_string_equal(r[0].node, "n2.rack_1-a");
+    assert_true(r[0].spread);
+    assert_string_equal(r[1].node, "");
+    assert_false(r[1].spread);
+    assert_string_equal(r[2].node, "");
+    assert_false(r[2].spread);
+    range_spec_free(s);
+    char longest[RANGE_NODE_MAX + 1], yaml[512];
+    memset(longest, 'n', RANGE_NODE_MAX);
+    longest[RANGE_NODE_MAX] = 0;
+    snprintf(yaml, sizeof(yaml), ROLE("    node: %s\n"), longest);
+    s = parse_ok(yaml);
+    assert_string_equal(s->scenarios[0].roles[0].node, longest);
+    range_spec_free(s);
+    snprintf(yaml, sizeof(yaml), ROLE("    node: %sn\n"), longest);
+    parse_bad(yaml, "scenarios[0].roles[0].node", "is not a node name");
+    parse_bad(ROLE("    node: -n1\n"), "scenarios[0].roles[0].node", "is not a node name");
+    parse_bad(ROLE("    node: n/1\n"), "scenarios[0].roles[0].node", "is not a node name");
+    parse_bad(ROLE("    node: ''\n"), "scenarios[0].roles[0].node", "is not a node name");
+    parse_bad(ROLE("    node: [n1]\n"), "scenarios[0].roles[0].node", "a node name");
+    parse_bad(ROLE("    node: \"n1\\0x\"\n"), "scenarios[0].roles[0].node", "is not a node name");
+    parse_bad(ROLE("    spread: yes\n"), "scenarios[0].roles[0].spread", "expected true or false");
+    parse_bad(ROLE("    spread: 'true'\n"), "scenarios[0].roles[0].spread",
+              "expected true or false");
+    parse_bad(ROLE("    node: n1\n    node: n2\n"), "scenarios[0].roles[0].node",
+              "duplicate field");
+    /* on_node_loss */
+    s = parse_ok(ROLE(""));
+    assert_false(s->replace_lost);
+    range_spec_free(s);
+    s = parse_ok("on_node_loss: replace\n" ROLE(""));
+    assert_true(s->replace_lost);
+    range_spec_free(s);
+    s = parse_ok("on_node_loss: keep\n" ROLE(""));
+    assert_false(s->replace_lost);
+    range_spec_free(s);
+    parse_bad("on_node_loss: move\n" ROLE(""), "on_node_loss", "expected keep or replace, got 'move'");
+    parse_bad("on_node_loss: 'replace'\n" ROLE(""), "on_node_loss", "expected keep or replace");
+    parse_bad("on_node_loss: [keep]\n" ROLE(""), "on_node_loss", "keep or replace");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1503,6 +1555,7 @@ int main(void)
         cmocka_unit_test(test_cloud_init_frees),
         cmocka_unit_test(test_cloud_init_truncations),
         cmocka_unit_test(test_resources),
+        cmocka_unit_test(test_placement),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
