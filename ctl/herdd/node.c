@@ -28,6 +28,7 @@ static void policy(struct hd_res *r, struct cap_policy *p, bool for_create)
     cap_policy_default(p);
     p->vcpu_overcommit = cfg->cpu_overcommit;
     p->mem_threshold = cfg->mem_fraction;
+    p->mem_overcommit = cfg->mem_overcommit;
     if (!for_create) {
         p->overlay_initial = 0;
         p->disk_floor = 0;
@@ -36,11 +37,48 @@ static void policy(struct hd_res *r, struct cap_policy *p, bool for_create)
     }
 }
 
+/* A measure of a guest's resident memory is reused this long. */
+#define RESIDENT_MAX_AGE_NS (2 * 1000000000LL)
+
+/* The Pss line of /proc/PID/smaps_rollup in bytes; 0 when unreadable (the
+ * process is gone or not ours to read). */
+static uint64_t pss_of(pid_t pid)
+{
+    char path[64], line[128];
+    unsigned long long kb = 0;
+    bool found = false;
+    snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    while (!found && fgets(line, sizeof(line), f))
+        found = sscanf(line, "Pss: %llu kB", &kb) == 1;
+    fclose(f);
+    return found ? (uint64_t)kb << 10 : 0;
+}
+
+/* What a running guest holds: its herd-vmm's proportional set size, which
+ * divides pages shared with other processes (a snapshot's RAM file that
+ * several restored guests map) among them, so the sum over all guests
+ * counts a shared page once. Measured at most every RESIDENT_MAX_AGE_NS;
+ * until it is measured, what a new guest is expected to hold. Store lock
+ * held. */
+static uint64_t vm_resident(struct hd_vm *vm, const struct cap_policy *p, int64_t now)
+{
+    if (vm->resident_at <= vm->spawn_ns || now - vm->resident_at > RESIDENT_MAX_AGE_NS) {
+        uint64_t b = vm->pid > 0 ? pss_of(vm->pid) : 0;
+        vm->resident = b ? b : cap_guest_resident(p, vm->mem, 1);
+        vm->resident_at = now;
+    }
+    return vm->resident;
+}
+
 /* store lock held */
 static struct cap_use use_now(struct hd_res *r, unsigned *running)
 {
-    struct cap_use u = {0, 0, 0};
+    struct cap_use u = {0, 0, 0, 0};
     struct cap_policy p;
+    int64_t now = hd_mono_ns();
     policy(r, &p, false);
     *running = 0;
     for (struct hd_vm *vm = r->st->vms; vm; vm = vm->next) {
@@ -49,6 +87,7 @@ static struct cap_use use_now(struct hd_res *r, unsigned *running)
             (*running)++;
             u.vcpus += vm->cpus;
             u.mem += cap_guest_mem(&p, vm->mem, 1);
+            u.resident += vm_resident(vm, &p, now);
         }
     }
     return u;
@@ -137,6 +176,12 @@ json_t *hd_node_json(struct hd_res *r)
     json_object_set_new(json_object_get(o, "use"), "mem", json_integer((json_int_t)u.mem));
     json_object_set_new(json_object_get(o, "use"), "mem_text",
                         json_string(cap_fmt_bytes(b1, sizeof(b1), u.mem)));
+    json_object_set_new(json_object_get(o, "use"), "resident",
+                        json_integer((json_int_t)u.resident));
+    json_object_set_new(json_object_get(o, "limits"), "mem_commit",
+                        json_integer((json_int_t)cap_commit_limit(&n, &p)));
+    json_object_set_new(json_object_get(o, "policy"), "memory_overcommit",
+                        json_real(cfg->mem_overcommit));
     /* confinement (docs/security.md) */
     unsigned uids_used = 0;
     for (struct hd_vm *vm = st->vms; vm; vm = vm->next)
@@ -154,6 +199,18 @@ json_t *hd_node_json(struct hd_res *r)
                                   cfg->wipe_zero ? "zero" : "discard"));
     pthread_mutex_unlock(&st->mu);
     return o;
+}
+
+/* The memory figures a plan used: what the guests commit and hold now, the
+ * limits, the request's commitment and expected resident bytes. */
+static void plan_figures(json_t *o, const struct cap_plan *plan, const struct cap_use *u,
+                         const struct cap_policy *p)
+{
+    json_object_set_new(o, "mem_commit_limit", json_integer((json_int_t)plan->commit_limit));
+    json_object_set_new(o, "req_resident", json_integer((json_int_t)plan->req_resident));
+    json_object_set_new(o, "use_mem", json_integer((json_int_t)u->mem));
+    json_object_set_new(o, "use_resident", json_integer((json_int_t)u->resident));
+    json_object_set_new(o, "memory_overcommit", json_real(p->mem_overcommit));
 }
 
 int hd_node_plan(struct hd_res *r, const char *yaml, size_t len, json_t **out, struct hd_err *err)
@@ -229,6 +286,7 @@ int hd_node_plan(struct hd_res *r, const char *yaml, size_t len, json_t **out, s
                      "vcpu_limit", (json_int_t)plan.vcpu_limit, "mem_limit",
                      (json_int_t)plan.mem_limit, "req_vcpus", (json_int_t)plan.req_vcpus,
                      "req_mem", (json_int_t)plan.req_mem);
+    plan_figures(*out, &plan, &u, &p);
     cap_plan_free(&plan);
     free(items);
     free(names);
@@ -271,11 +329,13 @@ json_t *hd_node_capacity(struct hd_res *r)
     for (struct hd_template *t = r->st->templates; t; t = t->next)
         json_object_set_new(templates, t->name, template_fit(&n, &p, &u, t));
     pthread_mutex_unlock(&r->st->mu);
-    return json_pack("{si sI sI sI s{sI sI} s{sI sI sI si} so}", "cpus", (int)n.cpus,
+    return json_pack("{si sI sI sI s{sI sI sI sf} s{sI sI sI sI si} so}", "cpus", (int)n.cpus,
                      "mem_total", (json_int_t)n.mem_total, "disk_total",
                      (json_int_t)n.disk_total, "disk_free", (json_int_t)n.disk_free, "limits",
                      "vcpus", (json_int_t)cap_vcpu_limit(&n, &p), "mem",
-                     (json_int_t)cap_mem_limit(&n, &p), "use", "guests", (json_int_t)u.guests,
-                     "vcpus", (json_int_t)u.vcpus, "mem", (json_int_t)u.mem, "running",
-                     (int)running, "templates", templates);
+                     (json_int_t)cap_mem_limit(&n, &p), "mem_commit",
+                     (json_int_t)cap_commit_limit(&n, &p), "memory_overcommit",
+                     p.mem_overcommit, "use", "guests", (json_int_t)u.guests, "vcpus",
+                     (json_int_t)u.vcpus, "mem", (json_int_t)u.mem, "resident",
+                     (json_int_t)u.resident, "running", (int)running, "templates", templates);
 }

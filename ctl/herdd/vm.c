@@ -765,7 +765,7 @@ static void vm_spawned(struct hd_vm *vm, pid_t pid)
 {
     vm->pid = pid;
     vm->child = true;
-    vm->pidfd = pidfd_open_(pid);
+    vm->pidfd = hd_fd_high(pidfd_open_(pid));
     vm->ready = false;
     vm->ready_at = 0;
     vm->has_exit = false;
@@ -828,6 +828,11 @@ static int vm_start_locked(struct hd_guests *gs, struct hd_vm *vm, struct hd_err
 }
 
 /* ---- stop, kill, pause, resume -------------------------------------------------- */
+
+/* How long a herd-vmm sent SIGKILL may take to end: its exit waits on the
+ * kernel, which removes its taps under the RTNL lock; with hundreds of
+ * guests going down at once (range down) that queue takes seconds. */
+#define KILL_WAIT_MS 60000
 
 /* Waits (without the store lock) until the guest's process is gone and the
  * supervisor has recorded it. */
@@ -912,7 +917,7 @@ static int vm_stop_locked(struct hd_res *r, struct hd_vm *vm, enum stop_how how,
         gone = ask_and_wait(r, vm, pidfd, "stop", timeout_ms);
     if (!gone) {
         pidfd_signal(pidfd, SIGKILL);
-        gone = wait_gone(pidfd, 5000);
+        gone = wait_gone(pidfd, KILL_WAIT_MS);
     }
     close(pidfd);
     pthread_mutex_lock(&st->mu);
