@@ -686,6 +686,10 @@ void hd_supervise_del(struct hd_super *sv, struct hd_vm *vm); /* store lock held
 void hd_adopt_all(struct hd_super *sv);      /* at start, before the API opens */
 /* The state dir's free space against storage_alarm (store lock not held). */
 void hd_storage_check(struct hd_res *r);
+/* Measures the resident memory (Pss) of the running guests whose measure is
+ * older than 5 s, reading /proc without the store lock (node.c); the
+ * supervisor calls it every second. */
+void hd_resident_refresh(struct hd_res *r);
 
 struct hd_range_job;
 struct hd_ranges {

@@ -405,6 +405,8 @@ static void *supervise_main(void *arg)
             last_storage = hd_now_ms();
             hd_storage_check(sv->gs->res);
         }
+        if (sweep)
+            hd_resident_refresh(sv->gs->res);
     }
     return NULL;
 }
