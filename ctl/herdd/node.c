@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "herd/capacity.h"
 #include "herd/range_spec.h"
@@ -150,6 +151,38 @@ static struct cap_use use_now(struct hd_res *r, unsigned *running)
     return u;
 }
 
+/* herdd's descriptors: three a running guest (pidfd, console pipe, console
+ * log: state.c's hd_fd_high) and some for API connections, database,
+ * netlink and the files it opens for a moment. */
+#define FDS_PER_GUEST 3
+#define FDS_RESERVED 256
+
+/* RLIMIT_NOFILE's soft limit (herdd raised it to the hard one at start);
+ * UINT64_MAX when unlimited or unknown. */
+static uint64_t fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+        return UINT64_MAX;
+    return (uint64_t)rl.rlim_cur;
+}
+
+/* 409 "descriptors" when running + count guests would need more
+ * descriptors than herdd may open: refused up front rather than failing
+ * one guest's start half-way with EMFILE. */
+static int fd_admit(uint64_t running, uint64_t count, struct hd_err *err)
+{
+    uint64_t lim = fd_limit(), need = (running + count) * FDS_PER_GUEST + FDS_RESERVED;
+    if (lim == UINT64_MAX || need <= lim)
+        return 0;
+    return hd_fail(err, 409, "descriptors",
+                   "admission refused: herdd's open descriptors would pass RLIMIT_NOFILE: "
+                   "%llu guests need about %llu of %llu (%d a guest + %d); raise herdd's "
+                   "limit (systemd: LimitNOFILE)",
+                   (unsigned long long)(running + count), (unsigned long long)need,
+                   (unsigned long long)lim, FDS_PER_GUEST, FDS_RESERVED);
+}
+
 int hd_admit(struct hd_res *r, unsigned cpus, uint64_t mem, unsigned count, struct hd_err *err)
 {
     struct cap_node n = node_now(r);
@@ -167,7 +200,7 @@ int hd_admit(struct hd_res *r, unsigned cpus, uint64_t mem, unsigned count, stru
         return hd_fail(err, 409, cap_limit_name(lim), "admission refused: %s", msg);
     if (rc < 0 && rc != -ENOSYS)
         return hd_fail(err, 400, "", "admission: %s", msg[0] ? msg : strerror(-rc));
-    return 0;
+    return fd_admit(running, count, err);
 }
 
 int hd_admit_many(struct hd_res *r, const struct cap_item *items, size_t n, struct hd_err *err)
@@ -185,7 +218,10 @@ int hd_admit_many(struct hd_res *r, const struct cap_item *items, size_t n, stru
         return hd_fail(err, 409, cap_limit_name(lim), "admission refused: %s", msg);
     if (rc < 0 && rc != -ENOSYS)
         return hd_fail(err, 400, "", "admission: %s", msg[0] ? msg : strerror(-rc));
-    return 0;
+    uint64_t count = 0;
+    for (size_t i = 0; i < n; i++)
+        count += items[i].count;
+    return fd_admit(running, count, err);
 }
 
 json_t *hd_node_json(struct hd_res *r)
@@ -237,6 +273,12 @@ json_t *hd_node_json(struct hd_res *r)
                         json_integer((json_int_t)u.resident));
     json_object_set_new(json_object_get(o, "limits"), "mem_commit",
                         json_integer((json_int_t)cap_commit_limit(&n, &p)));
+    uint64_t fdl = fd_limit();
+    json_object_set_new(json_object_get(o, "limits"), "guests_by_descriptors",
+                        fdl == UINT64_MAX ? json_null()
+                                          : json_integer((json_int_t)(fdl > FDS_RESERVED
+                                                                          ? (fdl - FDS_RESERVED) / FDS_PER_GUEST
+                                                                          : 0)));
     json_object_set_new(json_object_get(o, "policy"), "memory_overcommit",
                         json_real(cfg->mem_overcommit));
     /* confinement (docs/security.md) */

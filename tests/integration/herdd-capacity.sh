@@ -11,7 +11,9 @@
 #     req_mem / 4 rounded up, use_resident 0 with nothing running), the
 #     node profile reports limits.mem_commit, use.resident and the policy;
 #     500 of them (5 times the host's memory) are still refused, naming the
-#     overcommit;
+#     overcommit; with RLIMIT_NOFILE 1024 (prlimit on the running herdd) the
+#     300 are refused naming the descriptors they would need (3 a guest +
+#     256), and the profile says 256 guests fit by descriptors;
 #  3. a configuration with memory_overcommit 0 or 101 does not start.
 # Exit 0 pass, 77 skip, else fail.
 set -u
@@ -93,6 +95,22 @@ ok = d["fits"] is False and "memory overcommit 4.0 would be exceeded" in d["mess
 if not ok: print(d)
 sys.exit(0 if ok else 1)
 PY
+# herdd's descriptors: 3 a guest + 256 must stay under RLIMIT_NOFILE
+if command -v prlimit >/dev/null; then
+    prlimit --pid "$herdd_pid" --nofile=1024:1024 || fail "prlimit"
+    [ "$(hc --json node profile | python3 -c 'import json,sys; print(json.load(sys.stdin)["limits"]["guests_by_descriptors"])')" = 256 ] ||
+        fail "guests_by_descriptors with RLIMIT_NOFILE 1024 is not 256"
+    if out=$(hc range up "$tmp/big.yaml" 2>&1); then
+        fail "range up of 300 guests admitted under RLIMIT_NOFILE 1024"
+    fi
+    case "$out" in
+        *"open descriptors would pass RLIMIT_NOFILE: 300 guests need about 1156 of 1024"*"(HTTP 409)"*) ;;
+        *) fail "range up under RLIMIT_NOFILE 1024: $out" ;;
+    esac
+    [ "$(hc --json vm ls)" = "[]" ] || fail "a refused range up left guests"
+else
+    echo "skip: descriptor admission: prlimit is not installed"
+fi
 stop_herdd
 
 # 3. bad ratios stop herdd from starting, naming the key
