@@ -9,6 +9,7 @@
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netlink.h>
+#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -95,6 +96,9 @@ static int run_script(const char *script, char *msg, size_t msglen)
     }
     rc = nft_run(&n, script, msg, msglen);
     nft_close(&n);
+    /* the cache libnftables built (the whole ruleset: tens of MiB with
+     * 1000 taps) goes back to the system, not into the heap's free lists */
+    malloc_trim(0);
     return rc;
 }
 
