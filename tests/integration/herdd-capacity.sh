@@ -87,6 +87,13 @@ ok = l["mem_commit"] == l["mem"] * 4 and u["resident"] == 0 and p["memory_overco
 if not ok: print(d)
 sys.exit(0 if ok else 1)
 PY
+# herdctl's text says the same figures
+hc node plan "$tmp/big.yaml" > "$tmp/plan4.txt" || fail "node plan (text)"
+grep -qE "^memory: the range commits .* \\(limit .*, 0 ?B committed now\\), expected to hold .* \\(limit .*, 0 ?B held now\\)$" "$tmp/plan4.txt" ||
+    fail "node plan text: $(cat "$tmp/plan4.txt")"
+hc node profile > "$tmp/node.txt" || fail "node profile (text)"
+grep -qE "^ +committed .* \\(memory_overcommit 4\\), resident 0 ?B \\(measured\\)$" "$tmp/node.txt" ||
+    fail "node profile text: $(cat "$tmp/node.txt")"
 hc --json node plan "$tmp/huge.yaml" > "$tmp/plan5.json" || fail "node plan (huge)"
 check "5 x the host's memory is still refused, naming the overcommit" python3 - "$tmp/plan5.json" <<'PY'
 import json, sys
