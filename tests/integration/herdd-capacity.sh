@@ -9,7 +9,8 @@
 #  2. memory_overcommit 4: the plan fits, with the figures it used
 #     (mem_limit, mem_commit_limit = 4 × mem_limit, req_mem, req_resident =
 #     req_mem / 4 rounded up, use_resident 0 with nothing running), the
-#     node profile reports limits.mem_commit, use.resident and the policy;
+#     node profile reports limits.mem_commit, use.resident and the policy,
+#     and herdctl's text of both prints those figures;
 #     500 of them (5 times the host's memory) are still refused, naming the
 #     overcommit; with RLIMIT_NOFILE 1024 (prlimit on the running herdd) the
 #     300 are refused naming the descriptors they would need (3 a guest +
