@@ -114,7 +114,7 @@ void hd_resident_refresh(struct hd_res *r)
     pthread_mutex_unlock(&st->mu);
     if (!rows)
         return;
-    /* /proc without the store lock: 1000 guests take 0.1 s or more */
+    /* /proc without the store lock: 1000 guests take up to 0.2 s */
     for (size_t i = 0; i < n; i++)
         rows[i].pss = pss_of(rows[i].pid);
     int64_t now = hd_mono_ns();
