@@ -1,11 +1,22 @@
 /* Applying, reading and removing the per-tap kernel filter through
- * libnftables (the library nft itself is built on). Kept apart from
- * kfilter.c so that programs which only generate rules (unit tests) and
- * programs which never touch them (herd-vmm) do not link libnftables. */
+ * libnftables (the library nft itself is built on); removal through one
+ * nfnetlink message of our own. Kept apart from kfilter.c so that programs
+ * which only generate rules (unit tests) and programs which never touch
+ * them (herd-vmm) do not link libnftables. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netlink.h>
+#include <malloc.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <nftables/libnftables.h>
 
@@ -51,11 +62,100 @@ static int nft_run(struct nft *n, const char *cmd, char *err, size_t errlen)
     return -EIO;
 }
 
+/* ---- installs, batched -----------------------------------------------------
+ * libnftables (1.0.6) reads every table, chain, set and object of the
+ * network namespace before each transaction that adds rules: with one table
+ * per tap, N installs one by one cost O(N^2). Installs that callers ask for
+ * at the same time (a range's guests starting in parallel) go into one
+ * transaction: whoever finds no transaction running runs every install
+ * queued by then, the others wait for its result. When a batch of several
+ * fails, each of its installs runs alone, so that each caller gets its own
+ * table's error and the others their tables. */
+
+struct kf_job {
+    const char *cmd;      /* this install's nft script */
+    int rc;
+    char msg[200];
+    bool done;            /* rc and msg are set (written under kf_mu) */
+    struct kf_job *next;
+};
+
+static pthread_mutex_t kf_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t kf_cv = PTHREAD_COND_INITIALIZER;
+static struct kf_job *kf_queue; /* waiting for the next batch */
+static bool kf_running;         /* a batch is being run */
+
+/* One nft transaction of script; rc and msg. */
+static int run_script(const char *script, char *msg, size_t msglen)
+{
+    struct nft n;
+    int rc = nft_open(&n, false);
+    if (rc) {
+        snprintf(msg, msglen, "libnftables: %s", strerror(-rc));
+        return rc;
+    }
+    rc = nft_run(&n, script, msg, msglen);
+    nft_close(&n);
+    /* the cache libnftables built (the whole ruleset: tens of MiB with
+     * 1000 taps) goes back to the system, not into the heap's free lists */
+    malloc_trim(0);
+    return rc;
+}
+
+/* Runs a batch (no lock held): every job's rc and msg. */
+static void run_batch(struct kf_job *batch)
+{
+    size_t len = 0;
+    char *all = NULL;
+    FILE *f = batch->next ? open_memstream(&all, &len) : NULL;
+    int rc = -1;
+
+    if (f) {
+        for (struct kf_job *j = batch; j; j = j->next)
+            fputs(j->cmd, f);
+        rc = fclose(f) == 0 ? run_script(all, batch->msg, sizeof(batch->msg)) : -1;
+        free(all);
+    }
+    for (struct kf_job *j = batch; j; j = j->next)
+        j->rc = rc == 0 ? 0 : run_script(j->cmd, j->msg, sizeof(j->msg));
+}
+
+/* script installed with the installs asked for at the same time; 0 or
+ * -EIO (msg says why). */
+static int install_batched(const char *script, char *msg, size_t msglen)
+{
+    struct kf_job me = {.cmd = script};
+
+    pthread_mutex_lock(&kf_mu);
+    me.next = kf_queue;
+    kf_queue = &me;
+    while (!me.done) {
+        if (kf_running) {
+            pthread_cond_wait(&kf_cv, &kf_mu);
+            continue;
+        }
+        struct kf_job *batch = kf_queue;
+        kf_queue = NULL;
+        kf_running = true;
+        pthread_mutex_unlock(&kf_mu);
+        run_batch(batch);
+        pthread_mutex_lock(&kf_mu);
+        for (struct kf_job *j = batch, *next; j; j = next) {
+            next = j->next; /* a waiter's job is gone once it sees done */
+            j->done = true;
+        }
+        kf_running = false;
+        pthread_cond_broadcast(&kf_cv);
+    }
+    pthread_mutex_unlock(&kf_mu);
+    snprintf(msg, msglen, "%s", me.msg);
+    return me.rc;
+}
+
 int netdev_kfilter_install(const struct netdev_kfilter_cfg *cfg, struct herd_err *err)
 {
     char table[IFNAMSIZ + 8], msg[200];
     char *rules = NULL, *cmd = NULL;
-    struct nft n;
     int rc;
 
     herd_err_clear(err);
@@ -70,15 +170,9 @@ int netdev_kfilter_install(const struct netdev_kfilter_cfg *cfg, struct herd_err
         return herd_err_set(err, -ENOMEM, "tap", "out of memory");
     }
     free(rules);
-    if ((rc = nft_open(&n, false)) == 0) {
-        rc = nft_run(&n, cmd, msg, sizeof(msg));
-        nft_close(&n);
-        if (rc)
-            herd_err_set(err, rc, "tap", "kernel filter for '%s' (nftables): %s", cfg->tap,
-                         msg);
-    } else {
-        herd_err_set(err, rc, "tap", "libnftables: %s", strerror(-rc));
-    }
+    rc = install_batched(cmd, msg, sizeof(msg));
+    if (rc)
+        herd_err_set(err, rc, "tap", "kernel filter for '%s' (nftables): %s", cfg->tap, msg);
     free(cmd);
     return rc;
 }
@@ -91,17 +185,115 @@ static int remove_table(struct nft *n, const char *table)
     return nft_run(n, cmd, NULL, 0);
 }
 
+/* ---- removal without libnftables ------------------------------------------
+ * libnftables (1.0.6) reads every table, chain, set and object of the
+ * network namespace into its cache before any command that adds or
+ * deletes: with one table per tap, removing N taps' tables one by one
+ * costs O(N^2) (1000 guests: minutes of `range down`). Deleting a table by
+ * name needs no cache: one NFT_MSG_DELTABLE in a batch (the kernel removes
+ * its chains, sets and objects with it). */
+
+struct nl_buf {
+    char data[512];
+    size_t len;
+};
+
+/* Appends a message (header, nfgenmsg) of type with flags; the header. */
+static struct nlmsghdr *nl_put(struct nl_buf *b, uint16_t type, uint16_t flags, uint8_t family,
+                               uint16_t res_id, uint32_t seq)
+{
+    struct nlmsghdr *h = (struct nlmsghdr *)(b->data + b->len);
+    struct nfgenmsg *g = (struct nfgenmsg *)NLMSG_DATA(h);
+    h->nlmsg_len = NLMSG_LENGTH(sizeof(*g));
+    h->nlmsg_type = type;
+    h->nlmsg_flags = flags;
+    h->nlmsg_seq = seq;
+    h->nlmsg_pid = 0;
+    g->nfgen_family = family;
+    g->version = NFNETLINK_V0;
+    g->res_id = htons(res_id);
+    return h;
+}
+
+static void nl_end(struct nl_buf *b, struct nlmsghdr *h)
+{
+    b->len += NLMSG_ALIGN(h->nlmsg_len);
+}
+
+/* A string attribute at the end of h (room checked by the caller). */
+static void nl_attr_str(struct nlmsghdr *h, uint16_t type, const char *s)
+{
+    struct nlattr *a = (struct nlattr *)((char *)h + NLMSG_ALIGN(h->nlmsg_len));
+    size_t n = strlen(s) + 1;
+    a->nla_type = type;
+    a->nla_len = (uint16_t)(NLA_HDRLEN + n);
+    memcpy((char *)a + NLA_HDRLEN, s, n);
+    h->nlmsg_len = NLMSG_ALIGN(h->nlmsg_len) + NLA_ALIGN(a->nla_len);
+}
+
+/* The kernel's answer to message seq: 0 (its ACK) or its negative errno. */
+static int nl_wait_ack(int fd, uint32_t seq)
+{
+    char buf[4096];
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    for (;;) {
+        int r = poll(&p, 1, 5000);
+        if (r == 0)
+            return -ETIMEDOUT;
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        ssize_t n = recv(fd, buf, sizeof(buf), 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n);
+             h = NLMSG_NEXT(h, n)) {
+            if (h->nlmsg_type != NLMSG_ERROR || h->nlmsg_len < NLMSG_LENGTH(sizeof(int)))
+                continue;
+            const struct nlmsgerr *e = NLMSG_DATA(h);
+            if (e->error || h->nlmsg_seq == seq)
+                return e->error; /* a batch error (seq of its message) or our ACK */
+        }
+    }
+}
+
+/* Deletes netdev table `table`; 0 when there is none. */
+static int delete_table_nl(const char *table)
+{
+    struct nl_buf b = {.len = 0};
+    struct sockaddr_nl k = {.nl_family = AF_NETLINK};
+    if (strlen(table) >= NFT_TABLE_MAXNAMELEN)
+        return -ENAMETOOLONG;
+    nl_end(&b, nl_put(&b, NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, AF_UNSPEC,
+                      NFNL_SUBSYS_NFTABLES, 1));
+    struct nlmsghdr *del = nl_put(&b, (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_DELTABLE,
+                                  NLM_F_REQUEST | NLM_F_ACK, NFPROTO_NETDEV, 0, 2);
+    nl_attr_str(del, NFTA_TABLE_NAME, table);
+    nl_end(&b, del);
+    nl_end(&b, nl_put(&b, NFNL_MSG_BATCH_END, NLM_F_REQUEST, AF_UNSPEC, NFNL_SUBSYS_NFTABLES,
+                      3));
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+    if (fd < 0)
+        return -errno;
+    int rc = sendto(fd, b.data, b.len, 0, (struct sockaddr *)&k, sizeof(k)) < 0
+                 ? -errno
+                 : nl_wait_ack(fd, 2);
+    close(fd);
+    return rc == -ENOENT ? 0 : rc;
+}
+
 int netdev_kfilter_remove(const char *tap)
 {
     char table[IFNAMSIZ + 8];
-    struct nft n;
     int rc;
 
-    if ((rc = netdev_kfilter_table_name(tap, table)) || (rc = nft_open(&n, false)))
+    if ((rc = netdev_kfilter_table_name(tap, table)))
         return rc;
-    rc = remove_table(&n, table);
-    nft_close(&n);
-    return rc;
+    return delete_table_nl(table);
 }
 
 /* The "nftables" array of a JSON listing, or NULL. */

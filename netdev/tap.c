@@ -1,5 +1,6 @@
 /* Taps for guest NICs: creation on a bridge, opening, removal, and cleanup
  * of taps a crash left behind. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
@@ -132,6 +133,23 @@ out:
     return rc;
 }
 
+/* Ports on bridge (entries of /sys/class/net/BRIDGE/brif); 0 when unknown. */
+static unsigned bridge_ports(const char *bridge)
+{
+    char path[96];
+    unsigned n = 0;
+    struct dirent *e;
+
+    snprintf(path, sizeof(path), "/sys/class/net/%s/brif", bridge);
+    DIR *d = opendir(path);
+    if (!d)
+        return 0;
+    while ((e = readdir(d)))
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
 /* The bridge's ifindex and MTU, or an error message. */
 static int tap_bridge(struct netdev_nl *nl, const char *bridge, int *ifindex,
                       unsigned *mtu, struct herd_err *err)
@@ -204,10 +222,18 @@ int netdev_tap_create(struct netdev_nl *nl, const struct netdev_tap_cfg *cfg,
     if (!rc && cfg->persist && (rc = tap_persist(tap, cfg->owner)))
         herd_err_set(err, rc, "name", "making tap '%s' persistent: %s", name,
                      strerror(-rc));
-    if (!rc && (rc = tap_configure(nl, tap, cfg, master, mtu)))
-        herd_err_set(err, rc, "name", "configuring tap '%s' (MTU %u%s%s): %s", name,
-                     mtu, cfg->bridge ? ", bridge " : "",
-                     cfg->bridge ? cfg->bridge : "", strerror(-rc));
+    if (!rc && (rc = tap_configure(nl, tap, cfg, master, mtu))) {
+        /* the kernel's EXFULL reaches us through libnl as EIO */
+        if (master && bridge_ports(cfg->bridge) >= NETDEV_BRIDGE_MAX_PORTS)
+            herd_err_set(err, rc = -EXFULL, "bridge",
+                         "bridge '%s' has %u ports, the most a Linux bridge takes: put "
+                         "more NICs on another role or segment bridge",
+                         cfg->bridge, NETDEV_BRIDGE_MAX_PORTS);
+        else
+            herd_err_set(err, rc, "name", "configuring tap '%s' (MTU %u%s%s): %s", name,
+                         mtu, cfg->bridge ? ", bridge " : "",
+                         cfg->bridge ? cfg->bridge : "", strerror(-rc));
+    }
     if (rc)
         netdev_tap_destroy(nl, tap);
     return rc;

@@ -1094,6 +1094,11 @@ static int cmd_node(int argc, char **argv)
                    fmt_bytes(b1, sizeof(b1), num(h, "mem_total")),
                    fmt_bytes(b2, sizeof(b2), num(h, "mem_available")),
                    fmt_bytes(b3, sizeof(b3), num(l, "mem")), str(u, "mem_text"));
+            printf("          committed %s of %s (memory_overcommit %g), resident %s (measured)\n",
+                   str(u, "mem_text"), fmt_bytes(b1, sizeof(b1), num(l, "mem_commit")),
+                   json_number_value(json_object_get(json_object_get(r, "policy"),
+                                                     "memory_overcommit")),
+                   fmt_bytes(b2, sizeof(b2), num(u, "resident")));
             printf("disk      %s free of %s in %s\n", fmt_bytes(b1, sizeof(b1), num(h, "disk_free")),
                    fmt_bytes(b2, sizeof(b2), num(h, "disk_total")), str(r, "state_dir"));
             printf("guests    %lld (%lld running, %lld ready), %lld templates\n", num(u, "guests"),
@@ -1129,6 +1134,14 @@ static int cmd_node(int argc, char **argv)
                        fmt_bytes(b1, sizeof(b1), num(row, "mem")), num(row, "count"), fits,
                        str(row, "binds"));
             }
+            printf("memory: the range commits %s (limit %s, %s committed now), ",
+                   fmt_bytes(b1, sizeof(b1), num(r, "req_mem")),
+                   fmt_bytes(b2, sizeof(b2), num(r, "mem_commit_limit")),
+                   fmt_bytes(b3, sizeof(b3), num(r, "use_mem")));
+            printf("expected to hold %s (limit %s, %s held now)\n",
+                   fmt_bytes(b1, sizeof(b1), num(r, "req_resident")),
+                   fmt_bytes(b2, sizeof(b2), num(r, "mem_limit")),
+                   fmt_bytes(b3, sizeof(b3), num(r, "use_resident")));
             printf("range %s (%lld guests): %s\n", str(r, "range"), num(r, "guests"),
                    str(r, "message"));
         }

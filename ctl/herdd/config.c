@@ -841,14 +841,18 @@ static int parse_cluster(json_t *v, struct hd_key_ctx *c)
 
 static const struct hd_key capacity_keys[] = {
     /* vCPUs per host CPU */
-    {"cpu_overcommit", HD_KEY_DOUBLE, OFF(cpu_overcommit), .min = 0, .max = 64, .def = 4.0},
-    /* share of host RAM the guests may commit */
+    {"cpu_overcommit", HD_KEY_DOUBLE, OFF(cpu_overcommit), .min = 0, .max = 1000, .def = 4.0},
+    /* share of host RAM the guests may hold */
     {"memory_fraction", HD_KEY_DOUBLE, OFF(mem_fraction), .min = 0, .max = 1, .def = 0.9},
+    /* committed guest memory per byte the guests may hold (1: none) */
+    {"memory_overcommit", HD_KEY_DOUBLE, OFF(mem_overcommit), .min = 0, .max = 100, .def = 1.0},
     {.name = NULL},
 };
 
 static const struct hd_section capacity = {
-    capacity_keys, "expected cpu_overcommit (0-64] or memory_fraction (0-1]", .key_in_msg = true,
+    capacity_keys,
+    "expected cpu_overcommit (0-1000], memory_fraction (0-1] or memory_overcommit (0-100]",
+    .key_in_msg = true,
 };
 
 static const struct hd_key storage_keys[] = {

@@ -90,7 +90,8 @@ static int open_log(const struct hd_vm *vm, bool trunc)
     char p[4096];
 
     console_file(vm, "console.log", p, sizeof(p));
-    return open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (trunc ? O_TRUNC : 0), 0600);
+    return hd_fd_high(
+        open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (trunc ? O_TRUNC : 0), 0600));
 }
 
 /* The pipe's descriptors closed (what is still in it stays unread). */
@@ -121,7 +122,7 @@ int hd_console_start(const struct hd_config *cfg, struct hd_vm *vm, char *fifo, 
     if (mkfifo(fifo, 0600) < 0)
         return hd_fail(err, 500, "", "mkfifo %s: %s", fifo, strerror(errno));
     /* the reader first: herd-vmm's non-blocking open for writing needs one */
-    vm->con_rfd = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    vm->con_rfd = hd_fd_high(open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC));
     if (vm->con_rfd < 0)
         return hd_fail(err, 500, "", "open %s: %s", fifo, strerror(errno));
     fcntl(vm->con_rfd, F_SETPIPE_SZ, CONSOLE_PIPE_SIZE);
@@ -150,7 +151,7 @@ bool hd_console_adopt(struct hd_vm *vm)
     if (lstat(p, &st) < 0 || !S_ISFIFO(st.st_mode))
         return false;
     vm->con_base = load_base(vm);
-    vm->con_rfd = open(p, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    vm->con_rfd = hd_fd_high(open(p, O_RDONLY | O_NONBLOCK | O_CLOEXEC));
     if (vm->con_rfd < 0)
         return false;
     fcntl(vm->con_rfd, F_SETPIPE_SZ, CONSOLE_PIPE_SIZE);
@@ -202,22 +203,25 @@ static void append(const struct hd_config *cfg, struct hd_vm *vm, const char *p,
     }
 }
 
-void hd_console_drain(const struct hd_config *cfg, struct hd_vm *vm)
+ssize_t hd_console_drain(const struct hd_config *cfg, struct hd_vm *vm)
 {
     char buf[16384];
     size_t total = 0;
 
     if (!vm->con_open)
-        return;
+        return 0;
     while (total < CONSOLE_DRAIN_MAX) {
         ssize_t n = read(vm->con_rfd, buf, sizeof(buf));
         if (n < 0 && errno == EINTR)
             continue;
+        if (n == 0 && total == 0)
+            return -1; /* no writer, nothing left */
         if (n <= 0)
             break;
         append(cfg, vm, buf, (size_t)n);
         total += (size_t)n;
     }
+    return (ssize_t)total;
 }
 
 void hd_console_finish(const struct hd_config *cfg, struct hd_vm *vm)

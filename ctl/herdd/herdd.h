@@ -86,6 +86,7 @@ struct hd_config {
     bool root_listed;            /* uid 0 appears in users */
     double cpu_overcommit;       /* vCPUs per host CPU */
     double mem_fraction;         /* share of host RAM guests may take */
+    double mem_overcommit;       /* committed guest memory per byte they may hold */
     uint64_t storage_alarm;      /* bytes free in the state dir */
     uint64_t storage_floor;      /* below this no new overlays */
     unsigned stop_timeout_ms;
@@ -210,6 +211,8 @@ struct hd_vm {
     char cgroup[600];   /* the guest's cgroup while it runs, "" without one */
     bool busy;
     bool stop_requested;
+    uint64_t resident;  /* herd-vmm's Pss in bytes (node.c), measured at resident_at */
+    int64_t resident_at; /* hd_mono_ns(); 0: not measured in this run */
     int64_t spawn_ns;
     off_t console_off;
     char console_carry[128];
@@ -228,6 +231,11 @@ struct hd_vm {
 /* ---- layer 0: clocks (state.c) and checks (config.c) --------------------- */
 int64_t hd_now_ms(void);
 int64_t hd_mono_ns(void);
+/* fd moved to HD_FD_FLOOR or above (close-on-exec), the old one closed; fd
+ * itself when it is negative, already there, or RLIMIT_NOFILE stops it
+ * (state.c). For descriptors a guest keeps while it runs. */
+#define HD_FD_FLOOR 1024
+int hd_fd_high(int fd);
 bool hd_name_ok(const char *name);
 /* 400 naming the first key of an API object that is not in known (NULL-
  * terminated); 0 when all are known. */
@@ -583,7 +591,10 @@ int hd_vm_console_input(struct hd_store *st, const char *name, json_t *body, jso
 int hd_console_start(const struct hd_config *cfg, struct hd_vm *vm, char *fifo,
                      size_t fifo_len, struct hd_err *err);
 bool hd_console_adopt(struct hd_vm *vm);
-void hd_console_drain(const struct hd_config *cfg, struct hd_vm *vm);
+/* Bytes moved from the pipe to console.log (at most CONSOLE_DRAIN_MAX), -1
+ * when the pipe is at its end (no writer) with nothing read, 0 when it has
+ * nothing now or is not open. */
+ssize_t hd_console_drain(const struct hd_config *cfg, struct hd_vm *vm);
 void hd_console_finish(const struct hd_config *cfg, struct hd_vm *vm);
 /* Up to len console bytes from console offset *off (console.log.1 and
  * console.log together; *off is moved to the oldest byte kept when older,
@@ -715,6 +726,10 @@ void hd_supervise_del(struct hd_super *sv, struct hd_vm *vm); /* store lock held
 void hd_adopt_all(struct hd_super *sv);      /* at start, before the API opens */
 /* The state dir's free space against storage_alarm (store lock not held). */
 void hd_storage_check(struct hd_res *r);
+/* Measures the resident memory (Pss) of the running guests whose measure is
+ * older than 5 s, reading /proc without the store lock (node.c); the
+ * supervisor calls it every second. */
+void hd_resident_refresh(struct hd_res *r);
 
 struct hd_range_job;
 struct hd_ranges {

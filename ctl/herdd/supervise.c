@@ -32,11 +32,25 @@ int hd_super_init(struct hd_super *sv, struct hd_guests *gs)
     return sv->epfd < 0 ? -1 : 0;
 }
 
+/* An epoll event's data: the guest's id, with CONSOLE_EVENT set for its
+ * console pipe (else its pidfd). */
+#define CONSOLE_EVENT (1ULL << 63)
+/* Every guest's console is drained and every guest not yet ready looked at
+ * this often even without an event (one whose pipe left the epoll set). */
+#define SWEEP_MS 1000
+
 int hd_supervise_add(void *arg, struct hd_vm *vm)
 {
     struct hd_super *sv = arg;
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uint64_t)vm->id};
-    return epoll_ctl(sv->epfd, EPOLL_CTL_ADD, vm->pidfd, &ev);
+    if (epoll_ctl(sv->epfd, EPOLL_CTL_ADD, vm->pidfd, &ev) < 0)
+        return -1;
+    /* its console as it writes (closing the pipe takes it out again); the
+     * sweep still drains it when this fails */
+    struct epoll_event cev = {.events = EPOLLIN, .data.u64 = (uint64_t)vm->id | CONSOLE_EVENT};
+    if (vm->con_open)
+        epoll_ctl(sv->epfd, EPOLL_CTL_ADD, vm->con_rfd, &cev);
+    return 0;
 }
 
 void hd_supervise_del(struct hd_super *sv, struct hd_vm *vm)
@@ -266,15 +280,37 @@ struct sv_round {
     int nrestart, nescape, nlimit;
 };
 
-/* Store lock held: records the exits epoll reported (evs), drains every
- * console and looks for ready lines. */
+/* A guest's console pipe became readable: drained, and its ready line
+ * looked for. A pipe whose writer is gone (end of file, nothing read)
+ * leaves the epoll set, so that it does not wake every round; the sweep
+ * goes on draining it. */
+static void console_event(struct hd_super *sv, struct hd_vm *vm)
+{
+    if (!vm->con_open)
+        return;
+    if (hd_console_drain(sv->gs->cfg, vm) < 0)
+        epoll_ctl(sv->epfd, EPOLL_CTL_DEL, vm->con_rfd, NULL);
+    if (vm->pidfd >= 0 && !vm->ready)
+        check_ready(sv->gs->st, vm);
+}
+
+/* Store lock held: records the exits epoll reported (evs), drains the
+ * consoles that have something to read (every console when sweep, each
+ * SWEEP_MS) and looks for ready lines: of the guests whose console had
+ * something, of every guest not ready when sweep, and each round of those
+ * restored from a snapshot of a ready guest (vmm.log says when). */
 static void round_locked(struct hd_super *sv, const struct epoll_event *evs, int n,
-                         struct sv_round *rd)
+                         bool sweep, struct sv_round *rd)
 {
     struct hd_store *st = sv->gs->st;
     for (int i = 0; i < n; i++) {
-        struct hd_vm *vm = vm_by_id(st, (int64_t)evs[i].data.u64);
+        struct hd_vm *vm = vm_by_id(st, (int64_t)(evs[i].data.u64 & ~CONSOLE_EVENT));
         bool escape = false, limit = false;
+        if (evs[i].data.u64 & CONSOLE_EVENT) {
+            if (vm)
+                console_event(sv, vm);
+            continue;
+        }
         if (vm && vm->pidfd >= 0 && record_exit(sv, vm, &escape, &limit))
             rd->restart[rd->nrestart++] = vm->id;
         if (escape)
@@ -283,8 +319,9 @@ static void round_locked(struct hd_super *sv, const struct epoll_event *evs, int
             rd->limit[rd->nlimit++] = vm->id;
     }
     for (struct hd_vm *vm = st->vms; vm; vm = vm->next) {
-        hd_console_drain(sv->gs->cfg, vm);
-        if (vm->pidfd >= 0 && !vm->ready)
+        if (sweep)
+            hd_console_drain(sv->gs->cfg, vm);
+        if (vm->pidfd >= 0 && !vm->ready && (sweep || vm->snap_ready))
             check_ready(st, vm);
     }
 }
@@ -346,7 +383,7 @@ static void *supervise_main(void *arg)
     struct hd_super *sv = arg;
     struct hd_store *st = sv->gs->st;
     struct epoll_event evs[64];
-    int64_t last_storage = 0;
+    int64_t last_storage = 0, last_sweep = 0;
     sigset_t all;
 
     sigfillset(&all);
@@ -355,8 +392,12 @@ static void *supervise_main(void *arg)
         int n = epoll_wait(sv->epfd, evs, 64, 20);
         struct sv_round rd;
         rd.nrestart = rd.nescape = rd.nlimit = 0;
+        int64_t now = hd_now_ms();
+        bool sweep = now - last_sweep >= SWEEP_MS || now < last_sweep;
+        if (sweep)
+            last_sweep = now;
         pthread_mutex_lock(&st->mu);
-        round_locked(sv, evs, n, &rd);
+        round_locked(sv, evs, n, sweep, &rd);
         pthread_mutex_unlock(&st->mu);
         round_audit(st, &rd);
         round_restart(sv->gs, &rd);
@@ -364,6 +405,8 @@ static void *supervise_main(void *arg)
             last_storage = hd_now_ms();
             hd_storage_check(sv->gs->res);
         }
+        if (sweep)
+            hd_resident_refresh(sv->gs->res);
     }
     return NULL;
 }
@@ -539,7 +582,7 @@ static void adopt_one(struct hd_super *sv, struct hd_vm *vm)
         hd_vm_set_state(r->st, vm, "created", "not started: herdd stopped while starting it");
         return;
     }
-    int fd = pid > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
+    int fd = pid > 0 ? hd_fd_high((int)syscall(SYS_pidfd_open, pid, 0)) : -1;
     if (fd >= 0)
         adopt_running(sv, vm, pid, fd, state);
     else

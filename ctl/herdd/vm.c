@@ -199,7 +199,8 @@ static int overlay_create(const struct hd_config *cfg, const struct hd_vm *vm,
 }
 
 /* NIC i's MAC, its tap on the NIC's bridge and the tap's kernel filter
- * (the tap held open under fd_mu only). On failure nic->tap is "". */
+ * (the tap held open under fd_mu only, the filter installed after it is
+ * closed). On failure nic->tap is "". */
 static int nic_create(struct hd_guests *gs, struct netdev_nl *nl, struct hd_vm *vm, unsigned i,
                       struct hd_err *err)
 {
@@ -225,19 +226,23 @@ static int nic_create(struct hd_guests *gs, struct netdev_nl *nl, struct hd_vm *
         netdev_tap_remove(nl, nic->tap);
         rc = netdev_tap_create(nl, &tc, &tap, &nerr);
     }
+    if (rc == 0)
+        netdev_tap_close(&tap);
+    pthread_mutex_unlock(&gs->fd_mu);
     if (rc == 0) {
-        /* The kernel filter, before anything can send through the tap
-         * (herdd holds its only queue): whatever path herd-vmm takes,
-         * vhost-net or userspace, the guest's frames meet it. */
+        /* The kernel filter, before anything can send through the tap:
+         * the tap is persistent with no queue open (none passes a frame in
+         * from a guest) and herd-vmm, the only process that opens it, is
+         * spawned after this. Whatever path herd-vmm takes, vhost-net or
+         * userspace, the guest's frames meet it. Outside fd_mu, so that the
+         * filters of guests starting at once share one nftables
+         * transaction (netdev_kfilter_install). */
         memcpy(nic->kf.tap, nic->tap, sizeof(nic->kf.tap));
         memcpy(nic->kf.mac, mac, 6);
         rc = netdev_kfilter_install(&nic->kf, &nerr);
         if (rc < 0)
-            netdev_tap_destroy(nl, &tap);
-        else
-            netdev_tap_close(&tap);
+            netdev_tap_remove(nl, nic->tap);
     }
-    pthread_mutex_unlock(&gs->fd_mu);
     if (rc < 0) {
         nic->tap[0] = 0;
         return hd_fail(err, rc == -ENODEV || rc == -ENOENT ? 409 : 500,
@@ -808,7 +813,7 @@ static void vm_spawned(struct hd_vm *vm, pid_t pid)
 {
     vm->pid = pid;
     vm->child = true;
-    vm->pidfd = pidfd_open_(pid);
+    vm->pidfd = hd_fd_high(pidfd_open_(pid));
     vm->ready = false;
     vm->ready_at = 0;
     vm->has_exit = false;
@@ -874,6 +879,11 @@ static int vm_start_locked(struct hd_guests *gs, struct hd_vm *vm, struct hd_err
 }
 
 /* ---- stop, kill, pause, resume -------------------------------------------------- */
+
+/* How long a herd-vmm sent SIGKILL may take to end: its exit waits on the
+ * kernel, which removes its taps under the RTNL lock; with hundreds of
+ * guests going down at once (range down) that queue takes seconds. */
+#define KILL_WAIT_MS 60000
 
 /* Waits (without the store lock) until the guest's process is gone and the
  * supervisor has recorded it. */
@@ -958,7 +968,7 @@ static int vm_stop_locked(struct hd_res *r, struct hd_vm *vm, enum stop_how how,
         gone = ask_and_wait(r, vm, pidfd, "stop", timeout_ms);
     if (!gone) {
         pidfd_signal(pidfd, SIGKILL);
-        gone = wait_gone(pidfd, 5000);
+        gone = wait_gone(pidfd, KILL_WAIT_MS);
     }
     close(pidfd);
     pthread_mutex_lock(&st->mu);

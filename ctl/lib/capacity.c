@@ -42,6 +42,7 @@ void cap_policy_default(struct cap_policy *p)
     memset(p, 0, sizeof(*p));
     p->vcpu_overcommit = 4.0;
     p->mem_threshold = 0.9;
+    p->mem_overcommit = 1.0;
     p->vmm_overhead = 16ULL << 20;
     p->overlay_initial = 1ULL << 20;
     p->disk_floor = 0;
@@ -58,7 +59,12 @@ int cap_policy_check(const struct cap_policy *p, char *msg, size_t msglen)
     if (!isfinite(p->mem_threshold) || p->mem_threshold <= 0 || p->mem_threshold > 1) {
         if (msg && msglen)
             snprintf(msg, msglen,
-                     "mem_threshold must be a fraction in (0, 1] (no memory overcommit)");
+                     "mem_threshold must be a fraction in (0, 1] (mem_overcommit overcommits)");
+        return -EINVAL;
+    }
+    if (!isfinite(p->mem_overcommit) || p->mem_overcommit <= 0 || p->mem_overcommit > 100) {
+        if (msg && msglen)
+            snprintf(msg, msglen, "mem_overcommit must be a ratio in (0, 100]");
         return -EINVAL;
     }
     return 0;
@@ -75,9 +81,25 @@ uint64_t cap_mem_limit(const struct cap_node *node, const struct cap_policy *p)
     return scale(node->mem_total, t);
 }
 
+uint64_t cap_commit_limit(const struct cap_node *node, const struct cap_policy *p)
+{
+    uint64_t m = cap_mem_limit(node, p);
+    return m == UINT64_MAX ? m : scale(m, p->mem_overcommit);
+}
+
 uint64_t cap_guest_mem(const struct cap_policy *p, uint64_t mem, uint64_t count)
 {
     return sat_mul(sat_add(mem, p->vmm_overhead), count);
+}
+
+/* ceil(commitment / mem_overcommit): a saturated commitment stays saturated */
+uint64_t cap_guest_resident(const struct cap_policy *p, uint64_t mem, uint64_t count)
+{
+    uint64_t c = cap_guest_mem(p, mem, count);
+    if (c == UINT64_MAX || !(p->mem_overcommit > 1))
+        return c;
+    long double v = ceill((long double)c / (long double)p->mem_overcommit);
+    return (uint64_t)v;
 }
 
 const char *cap_limit_name(enum cap_limit l)
@@ -87,6 +109,7 @@ const char *cap_limit_name(enum cap_limit l)
     case CAP_LIMIT_VCPU: return "vcpu";
     case CAP_LIMIT_MEM:  return "memory";
     case CAP_LIMIT_DISK: return "disk";
+    case CAP_LIMIT_RESIDENT: return "resident";
     }
     return "?";
 }
@@ -120,7 +143,7 @@ static const char *fmt_ratio(char *buf, size_t len, double r)
 
 /* Totals of a request. */
 struct req_sum {
-    uint64_t vcpus, mem, guests, disk;
+    uint64_t vcpus, mem, guests, disk, resident;
 };
 
 static int sum_request(const struct cap_policy *p, const struct cap_item *req, size_t n,
@@ -138,6 +161,7 @@ static int sum_request(const struct cap_policy *p, const struct cap_item *req, s
         }
         s->vcpus = sat_add(s->vcpus, sat_mul(it->cpus, it->count));
         s->mem = sat_add(s->mem, cap_guest_mem(p, it->mem, it->count));
+        s->resident = sat_add(s->resident, cap_guest_resident(p, it->mem, it->count));
         s->guests = sat_add(s->guests, it->count);
         if (!it->has_overlay)
             s->disk = sat_add(s->disk, sat_mul(p->overlay_initial, it->count));
@@ -145,49 +169,98 @@ static int sum_request(const struct cap_policy *p, const struct cap_item *req, s
     return 0;
 }
 
-/* 0 or -ENOSPC with *limit and msg. */
+static bool crosses(uint64_t total, uint64_t limit)
+{
+    return total > limit || total == UINT64_MAX;
+}
+
+static enum cap_limit check_vcpu(const struct cap_node *node, const struct cap_policy *p,
+                                 const struct cap_use *use, const struct req_sum *s, char *msg,
+                                 size_t msglen)
+{
+    char r[16];
+    uint64_t vlim = cap_vcpu_limit(node, p), vtot = sat_add(use->vcpus, s->vcpus);
+    if (!s->vcpus || !crosses(vtot, vlim))
+        return CAP_LIMIT_NONE;
+    snprintf(msg, msglen,
+             "vCPU overcommit %s would be exceeded: %llu of %llu vCPUs (%u CPUs, %llu in use, %llu requested)",
+             fmt_ratio(r, sizeof(r), p->vcpu_overcommit), (unsigned long long)vtot,
+             (unsigned long long)vlim, node->cpus, (unsigned long long)use->vcpus,
+             (unsigned long long)s->vcpus);
+    return CAP_LIMIT_VCPU;
+}
+
+/* committed memory against cap_commit_limit */
+static enum cap_limit check_commit(const struct cap_node *node, const struct cap_policy *p,
+                                   const struct cap_use *use, const struct req_sum *s,
+                                   char *msg, size_t msglen)
+{
+    char r[16], o[16], a[32], b[32], c[32];
+    uint64_t mlim = cap_commit_limit(node, p), mtot = sat_add(use->mem, s->mem);
+    if (!s->mem || !crosses(mtot, mlim))
+        return CAP_LIMIT_NONE;
+    if (p->mem_overcommit == 1.0)
+        snprintf(msg, msglen, "memory threshold %s would be exceeded: %s of %s (%s of %s)",
+                 fmt_ratio(r, sizeof(r), p->mem_threshold), cap_fmt_bytes(a, sizeof(a), mtot),
+                 cap_fmt_bytes(b, sizeof(b), mlim), r, cap_fmt_bytes(c, sizeof(c), node->mem_total));
+    else
+        snprintf(msg, msglen,
+                 "memory overcommit %s would be exceeded: %s committed of %s (%s x %s of %s)",
+                 fmt_ratio(o, sizeof(o), p->mem_overcommit), cap_fmt_bytes(a, sizeof(a), mtot),
+                 cap_fmt_bytes(b, sizeof(b), mlim), o, fmt_ratio(r, sizeof(r), p->mem_threshold),
+                 cap_fmt_bytes(c, sizeof(c), node->mem_total));
+    return CAP_LIMIT_MEM;
+}
+
+/* what the guests hold now plus what the new ones are expected to */
+static enum cap_limit check_resident(const struct cap_node *node, const struct cap_policy *p,
+                                     const struct cap_use *use, const struct req_sum *s,
+                                     char *msg, size_t msglen)
+{
+    char r[16], a[32], b[32], c[32], d[32];
+    uint64_t lim = cap_mem_limit(node, p), tot = sat_add(use->resident, s->resident);
+    if (!s->resident || !crosses(tot, lim))
+        return CAP_LIMIT_NONE;
+    snprintf(msg, msglen,
+             "resident memory would pass threshold %s: %s held + %s expected of %s (%s of %s)",
+             fmt_ratio(r, sizeof(r), p->mem_threshold), cap_fmt_bytes(a, sizeof(a), use->resident),
+             cap_fmt_bytes(b, sizeof(b), s->resident), cap_fmt_bytes(c, sizeof(c), lim), r,
+             cap_fmt_bytes(d, sizeof(d), node->mem_total));
+    return CAP_LIMIT_RESIDENT;
+}
+
+static enum cap_limit check_disk(const struct cap_node *node, const struct cap_policy *p,
+                                 const struct req_sum *s, char *msg, size_t msglen)
+{
+    char a[32], b[32], c[32];
+    uint64_t room = node->disk_free > p->disk_floor ? node->disk_free - p->disk_floor : 0;
+    if (!s->disk || !(s->disk > room || s->disk == UINT64_MAX))
+        return CAP_LIMIT_NONE;
+    snprintf(msg, msglen, "disk floor %s would be crossed: %s needed, %s free",
+             cap_fmt_bytes(a, sizeof(a), p->disk_floor), cap_fmt_bytes(b, sizeof(b), s->disk),
+             cap_fmt_bytes(c, sizeof(c), node->disk_free));
+    return CAP_LIMIT_DISK;
+}
+
+/* 0 or -ENOSPC with *limit and msg: the first limit crossed, in the order
+ * vCPU, memory, resident, disk. */
 static int check_limits(const struct cap_node *node, const struct cap_policy *p,
                         const struct cap_use *use, const struct req_sum *s,
                         enum cap_limit *limit, char *msg, size_t msglen)
 {
-    char r[16], a[32], b[32], c[32];
-    enum cap_limit l = CAP_LIMIT_NONE;
-    uint64_t vlim = cap_vcpu_limit(node, p), mlim = cap_mem_limit(node, p);
-    uint64_t vtot = sat_add(use->vcpus, s->vcpus), mtot = sat_add(use->mem, s->mem);
-    if (s->vcpus && (vtot > vlim || vtot == UINT64_MAX)) {
-        l = CAP_LIMIT_VCPU;
-        if (msg && msglen)
-            snprintf(msg, msglen,
-                     "vCPU overcommit %s would be exceeded: %llu of %llu vCPUs (%u CPUs, %llu in use, %llu requested)",
-                     fmt_ratio(r, sizeof(r), p->vcpu_overcommit), (unsigned long long)vtot,
-                     (unsigned long long)vlim, node->cpus, (unsigned long long)use->vcpus,
-                     (unsigned long long)s->vcpus);
-    } else if (s->mem && (mtot > mlim || mtot == UINT64_MAX)) {
-        l = CAP_LIMIT_MEM;
-        if (msg && msglen)
-            snprintf(msg, msglen, "memory threshold %s would be exceeded: %s of %s (%s of %s)",
-                     fmt_ratio(r, sizeof(r), p->mem_threshold), cap_fmt_bytes(a, sizeof(a), mtot),
-                     cap_fmt_bytes(b, sizeof(b), mlim), fmt_ratio(r, sizeof(r), p->mem_threshold),
-                     cap_fmt_bytes(c, sizeof(c), node->mem_total));
-    } else if (s->disk) {
-        uint64_t room = node->disk_free > p->disk_floor ? node->disk_free - p->disk_floor : 0;
-        if (s->disk > room || s->disk == UINT64_MAX) {
-            l = CAP_LIMIT_DISK;
-            if (msg && msglen)
-                snprintf(msg, msglen, "disk floor %s would be crossed: %s needed, %s free",
-                         cap_fmt_bytes(a, sizeof(a), p->disk_floor),
-                         cap_fmt_bytes(b, sizeof(b), s->disk),
-                         cap_fmt_bytes(c, sizeof(c), node->disk_free));
-        }
-    }
+    char text[256];
+    enum cap_limit l = check_vcpu(node, p, use, s, text, sizeof(text));
+    if (l == CAP_LIMIT_NONE)
+        l = check_commit(node, p, use, s, text, sizeof(text));
+    if (l == CAP_LIMIT_NONE)
+        l = check_resident(node, p, use, s, text, sizeof(text));
+    if (l == CAP_LIMIT_NONE)
+        l = check_disk(node, p, s, text, sizeof(text));
     if (limit)
         *limit = l;
-    if (l == CAP_LIMIT_NONE) {
-        if (msg && msglen)
-            msg[0] = '\0';
-        return 0;
-    }
-    return -ENOSPC;
+    if (msg && msglen)
+        snprintf(msg, msglen, "%s", l == CAP_LIMIT_NONE ? "" : text);
+    return l == CAP_LIMIT_NONE ? 0 : -ENOSPC;
 }
 
 int cap_admit(const struct cap_node *node, const struct cap_policy *p,
@@ -233,20 +306,28 @@ int cap_plan(const struct cap_node *node, const struct cap_policy *p,
     out->n = n;
     out->vcpu_limit = cap_vcpu_limit(node, p);
     out->mem_limit = cap_mem_limit(node, p);
+    out->commit_limit = cap_commit_limit(node, p);
     out->req_vcpus = s.vcpus;
     out->req_mem = s.mem;
     out->req_disk = s.disk;
+    out->req_resident = s.resident;
     uint64_t droom = node->disk_free > p->disk_floor ? node->disk_free - p->disk_floor : 0;
     for (size_t i = 0; i < n; i++) {
         struct cap_plan_row *row = &out->rows[i];
         row->by_vcpu = room_div(out->vcpu_limit, use->vcpus, req[i].cpus);
-        row->by_mem = room_div(out->mem_limit, use->mem, sat_add(req[i].mem, p->vmm_overhead));
+        row->by_mem = room_div(out->commit_limit, use->mem, cap_guest_mem(p, req[i].mem, 1));
+        row->by_resident = room_div(out->mem_limit, use->resident,
+                                    cap_guest_resident(p, req[i].mem, 1));
         row->by_disk = req[i].has_overlay ? UINT64_MAX : room_div(droom, 0, p->overlay_initial);
         row->fits = row->by_vcpu;
         row->binds = CAP_LIMIT_VCPU;
         if (row->by_mem < row->fits) {
             row->fits = row->by_mem;
             row->binds = CAP_LIMIT_MEM;
+        }
+        if (row->by_resident < row->fits) {
+            row->fits = row->by_resident;
+            row->binds = CAP_LIMIT_RESIDENT;
         }
         if (row->by_disk < row->fits) {
             row->fits = row->by_disk;

@@ -104,6 +104,10 @@ bool netdev_mac_is_unicast(const uint8_t mac[6]);
 
 #define NETDEV_MTU_MIN 68
 #define NETDEV_MTU_MAX 65535
+/* Ports a Linux bridge takes (BR_MAX_PORTS 1024, port 0 reserved): a
+ * role or segment bridge carries at most this many guest NICs; a tap past
+ * it is refused with -EXFULL naming the bridge (netdev_tap_create). */
+#define NETDEV_BRIDGE_MAX_PORTS 1023
 #define NETDEV_VXLAN_PORT 4789
 #define NETDEV_VXLAN_OVERHEAD4 50 /* outer Ethernet+IPv4+UDP+VXLAN */
 #define NETDEV_VXLAN_OVERHEAD6 70 /* outer Ethernet+IPv6+UDP+VXLAN */

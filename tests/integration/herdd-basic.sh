@@ -6,7 +6,9 @@
 #    with the guest's MAC, overlay = qcow2 over the parent with its format;
 #  - pause/resume, stop (graceful through the control socket: exit 0,
 #    qemu-img check clean), start again, rm refused while running, rm --force
-#    leaves nothing (process, tap, overlay, socket, directory);
+#    leaves nothing (process, tap, overlay, socket, directory); the guest's
+#    console log is on a herdd descriptor >= 1024, and its resident memory
+#    is measured (Pss, under 16 MiB) rather than its commitment;
 #  - malformed API bodies get 4xx with the field and change nothing;
 #  - a uid with no role is refused; an auditor reads but cannot start;
 #  - herdd restarted (SIGTERM, then SIGKILL) re-adopts a running guest;
@@ -45,6 +47,19 @@ qemu-img info -U --output=json "$disk" > "$tmp/info.json"
 [ "$(jget "$(cat "$tmp/info.json")" 'd.get("backing-filename-format")')" = raw ] || fail "overlay backing format"
 hc vm logs g1 --lines 3 | grep -qx "herd-probe: ready" || fail "vm logs lacks the ready line"
 [ "$(ps -o sid= -p "$pid" | tr -d ' ')" = "$pid" ] || fail "herd-vmm is not its own session leader (setsid)"
+# the guest's long-lived descriptors in herdd sit at 1024 and above
+# (docs/herdd.md "Capacity, storage"): its console log's among them
+logfd=$(for f in /proc/"$herdd_pid"/fd/*; do
+    [ "$(readlink "$f")" = "$tmp/state/vms/g1/console.log" ] && basename "$f"; done | head -1)
+[ -n "$logfd" ] && [ "$logfd" -ge 1024 ] || fail "g1's console.log is on herdd's descriptor '${logfd}', not 1024 or above"
+# what it holds is measured (its herd-vmm's Pss), not its 80 MiB commitment
+held=
+for _ in $(seq 150); do
+    held=$(jget "$(hc --json node profile)" 'd["use"]["resident"]')
+    [ "$held" -gt 0 ] && [ "$held" -lt $((16 << 20)) ] && break
+    sleep 0.1
+done
+[ "$held" -gt 0 ] && [ "$held" -lt $((16 << 20)) ] || fail "use.resident $held: g1's Pss is not measured"
 
 echo "== pause / resume"
 [ "$(hc --json vm pause g1 | jget "$(cat)" 'd["state"]')" = paused ] || fail "pause"

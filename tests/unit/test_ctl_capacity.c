@@ -285,6 +285,119 @@ static void test_plan(void **state)
     cap_plan_free(&plan);
 }
 
+/* Memory overcommit: what the guests commit may pass the limit by
+ * mem_overcommit, what they hold (measured) plus what new ones are expected
+ * to hold (commitment / mem_overcommit) may not pass it. */
+static void test_admit_overcommit(void **state)
+{
+    (void)state;
+    struct cap_policy p = pol();
+    char msg[256];
+    enum cap_limit l;
+    /* a 24 GiB, 2-CPU node (the dev machine): 21.6 GiB limit */
+    const struct cap_node small = {.cpus = 2, .mem_total = 24 * GiB, .disk_free = 500 * GiB};
+    struct cap_item probes = {"probe", 1, 64 * MiB, 1000, false}; /* 80 MiB each: 78.1 GiB */
+    p.vcpu_overcommit = 1000;
+    assert_int_equal(cap_commit_limit(&small, &p), cap_mem_limit(&small, &p));
+    /* no overcommit (1): the old model refuses 1000 probes, naming memory */
+    assert_int_equal(cap_admit(&small, &p, NULL, &probes, 1, &l, msg, sizeof(msg)), -ENOSPC);
+    assert_int_equal(l, CAP_LIMIT_MEM);
+    assert_non_null(strstr(msg, "memory threshold 0.9 would be exceeded: 78.1 GiB of 21.6 GiB"));
+    /* 4: 86.4 GiB may be committed, 1000 probes are expected to hold 19.5 GiB */
+    p.mem_overcommit = 4;
+    assert_int_equal(cap_commit_limit(&small, &p), cap_mem_limit(&small, &p) * 4);
+    assert_int_equal(cap_guest_resident(&p, 64 * MiB, 1000), 1000 * 20 * MiB);
+    assert_int_equal(cap_admit(&small, &p, NULL, &probes, 1, &l, msg, sizeof(msg)), 0);
+    assert_int_equal(l, CAP_LIMIT_NONE);
+    assert_string_equal(msg, "");
+    /* ... but not 1200 (93.8 GiB committed) */
+    probes.count = 1200;
+    assert_int_equal(cap_admit(&small, &p, NULL, &probes, 1, &l, msg, sizeof(msg)), -ENOSPC);
+    assert_int_equal(l, CAP_LIMIT_MEM);
+    assert_non_null(strstr(msg, "memory overcommit 4.0 would be exceeded: 93.8 GiB committed "
+                                "of 86.4 GiB (4.0 x 0.9 of 24.0 GiB)"));
+    /* resident: guests that touched more than a quarter of their memory
+     * leave less room than the commitment says */
+    probes.count = 100; /* 7.8 GiB committed, 2.0 GiB expected */
+    struct cap_use use = {.vcpus = 100, .mem = 100 * 80 * MiB, .guests = 100,
+                          .resident = 20 * GiB};
+    assert_int_equal(cap_admit(&small, &p, &use, &probes, 1, &l, msg, sizeof(msg)), -ENOSPC);
+    assert_int_equal(l, CAP_LIMIT_RESIDENT);
+    assert_non_null(strstr(msg, "resident memory would pass threshold 0.9: 20.0 GiB held + "
+                                "2.0 GiB expected of 21.6 GiB (0.9 of 24.0 GiB)"));
+    /* the same guests holding what was expected of them: admitted */
+    use.resident = 100 * 20 * MiB;
+    assert_int_equal(cap_admit(&small, &p, &use, &probes, 1, &l, msg, sizeof(msg)), 0);
+    /* one guest restored from a snapshot among 1000 siblings measures its
+     * share of their pages (Pss): 351 KiB each, 343 MiB for 1000 */
+    use.resident = 1000 * 351 * 1024ULL;
+    use.mem = 1000 * 80 * MiB;
+    probes.count = 80; /* 1080 * 80 MiB = 84.4 GiB committed: fits 86.4 */
+    assert_int_equal(cap_admit(&small, &p, &use, &probes, 1, &l, msg, sizeof(msg)), 0);
+    probes.count = 106; /* 1106 * 80 MiB = 86.4+ GiB */
+    assert_int_equal(cap_admit(&small, &p, &use, &probes, 1, &l, msg, sizeof(msg)), -ENOSPC);
+    assert_int_equal(l, CAP_LIMIT_MEM);
+    /* with no overcommit the resident check never binds first: held can not
+     * pass committed (a cgroup's memory.max), expected == committed */
+    p.mem_overcommit = 1;
+    assert_int_equal(cap_guest_resident(&p, 64 * MiB, 3), cap_guest_mem(&p, 64 * MiB, 3));
+    /* saturation: a huge count is refused, never wrapped */
+    p.mem_overcommit = 100;
+    probes.count = UINT64_MAX / 2;
+    assert_true(cap_guest_resident(&p, 64 * MiB, probes.count) == UINT64_MAX);
+    assert_int_equal(cap_admit(&small, &p, NULL, &probes, 1, &l, msg, sizeof(msg)), -ENOSPC);
+    /* bad ratios */
+    p.mem_overcommit = 0;
+    assert_int_equal(cap_policy_check(&p, msg, sizeof(msg)), -EINVAL);
+    assert_non_null(strstr(msg, "mem_overcommit"));
+    p.mem_overcommit = 100.5;
+    assert_int_equal(cap_policy_check(&p, msg, sizeof(msg)), -EINVAL);
+    p.mem_overcommit = NAN;
+    assert_int_equal(cap_admit(&small, &p, NULL, &probes, 1, &l, msg, sizeof(msg)), -EINVAL);
+}
+
+static void test_plan_overcommit(void **state)
+{
+    (void)state;
+    struct cap_policy p = pol();
+    /* 4 CPUs: vCPUs allow 3000 more, not the limit that binds */
+    const struct cap_node small = {.cpus = 4, .mem_total = 24 * GiB, .disk_free = 500 * GiB};
+    struct cap_item probes = {"probe", 1, 64 * MiB, 1000, false};
+    struct cap_plan plan;
+    uint64_t lim = cap_mem_limit(&small, &p);
+    p.vcpu_overcommit = 1000;
+    p.mem_overcommit = 8;
+    /* 1000 running, holding 838 KiB each (cold probes, measured) */
+    struct cap_use use = {.vcpus = 1000, .mem = 1000 * 80 * MiB, .guests = 1000,
+                          .resident = 1000 * 838 * 1024ULL};
+    assert_int_equal(cap_plan(&small, &p, &use, &probes, 1, &plan), 0);
+    assert_int_equal(plan.mem_limit, lim);
+    assert_int_equal(plan.commit_limit, lim * 8);
+    assert_int_equal(plan.req_mem, 1000 * 80 * MiB);
+    assert_int_equal(plan.req_resident, 1000 * 10 * MiB);
+    assert_int_equal(plan.rows[0].by_vcpu, 3000);
+    assert_int_equal(plan.rows[0].by_mem, (lim * 8 - 1000 * 80 * MiB) / (80 * MiB));
+    assert_int_equal(plan.rows[0].by_resident, (lim - 1000 * 838 * 1024ULL) / (10 * MiB));
+    /* they hold less than 1/8 of their commitment: memory binds */
+    assert_int_equal(plan.rows[0].by_mem, 1211);
+    assert_int_equal(plan.rows[0].by_resident, 2130);
+    assert_int_equal(plan.rows[0].fits, 1211);
+    assert_int_equal(plan.rows[0].binds, CAP_LIMIT_MEM);
+    assert_int_equal(plan.admit_rc, 0);
+    cap_plan_free(&plan);
+    /* they touched 15 GiB: what is held binds (6.6 GiB left, 10 MiB each) */
+    use.resident = 15 * GiB;
+    assert_int_equal(cap_plan(&small, &p, &use, &probes, 1, &plan), 0);
+    assert_int_equal(plan.rows[0].by_resident, (lim - 15 * GiB) / (10 * MiB));
+    assert_int_equal(plan.rows[0].fits, plan.rows[0].by_resident);
+    assert_int_equal(plan.rows[0].binds, CAP_LIMIT_RESIDENT);
+    assert_int_equal(plan.admit_rc, -ENOSPC);
+    assert_int_equal(plan.admit_limit, CAP_LIMIT_RESIDENT);
+    assert_non_null(strstr(plan.admit_msg, "resident memory would pass threshold 0.9"));
+    cap_plan_free(&plan);
+    assert_string_equal(cap_limit_name(CAP_LIMIT_RESIDENT), "resident");
+}
+
 static void test_fmt(void **state)
 {
     (void)state;
@@ -369,6 +482,8 @@ int main(void)
         cmocka_unit_test(test_admit_disk),
         cmocka_unit_test(test_admit_edges),
         cmocka_unit_test(test_plan),
+        cmocka_unit_test(test_admit_overcommit),
+        cmocka_unit_test(test_plan_overcommit),
         cmocka_unit_test(test_fmt),
         cmocka_unit_test(test_read_node),
     };

@@ -119,7 +119,7 @@ static void test_config_full(void **state)
                           "roles:\n  management: {bridge: hbr-mgmt}\n"
                           "  communication: {bridge: hbr-comm, mtu: 1450}\n"
                           "users: {0: sysadmin, 1000: [auditor, secadmin]}\n"
-                          "capacity: {cpu_overcommit: 2.5, memory_fraction: 0.5}\n"
+                          "capacity: {cpu_overcommit: 2.5, memory_fraction: 0.5, memory_overcommit: 3}\n"
                           "storage: {alarm_free: 1G, floor_free: 100M}\n"
                           "stop_timeout: 3\nshutdown_timeout: 45\nready_timeout: 900\nrange_parallel: 4\n"
                           "network_setup: true\n"
@@ -139,6 +139,7 @@ static void test_config_full(void **state)
     assert_int_equal(hd_roles_of(&cfg, 1000), HD_ROLE_AUDITOR | HD_ROLE_SECADMIN);
     assert_int_equal(hd_roles_of(&cfg, 1001), 0);
     assert_true(cfg.cpu_overcommit == 2.5);
+    assert_true(cfg.mem_overcommit == 3.0);
     assert_int_equal(cfg.storage_alarm, 1ull << 30);
     assert_int_equal(cfg.storage_floor, 100ull << 20);
     assert_int_equal(cfg.stop_timeout_ms, 3000);
@@ -212,6 +213,9 @@ static void test_config_refusals(void **state)
         {"users: {no-such-user-xyz: auditor}\n", "users.no-such-user-xyz", "no user"},
         {"capacity: {cpu_overcommit: 0}\n", "capacity", "cpu_overcommit"},
         {"capacity: {memory_fraction: 1.5}\n", "capacity", "memory_fraction"},
+        {"capacity: {memory_overcommit: 0}\n", "capacity", "memory_overcommit"},
+        {"capacity: {memory_overcommit: 100.5}\n", "capacity", "memory_overcommit"},
+        {"capacity: {cpu_overcommit: 1001}\n", "capacity", "cpu_overcommit"},
         {"storage: {alarm_free: lots}\n", "storage", "alarm_free"},
         {"stop_timeout: -1\n", "stop_timeout", "0-3600"},
         {"shutdown_timeout: 0\n", "shutdown_timeout", "1-3600"},
