@@ -21,6 +21,9 @@
 # range_parallel BENCH_RANGE_PARALLEL (default 32): the taps' kernel filters
 # of guests starting together are installed in one nftables transaction
 # (docs/netdev.md), so more at once means fewer transactions.
+# BENCH_RANGE_WARM=1: the role's template is a warm template instead (a
+# ready probe's snapshot: every guest a clone restored from it, its RAM
+# mapped from one file; docs/snapshot.md "Warm templates").
 # Skipped (the reason on stderr, no rows) without root, /dev/kvm, or the
 # memory: MemAvailable must be at least 4 MiB per guest + 1 GiB.
 # Rows: metric|herd|peer|peer name|unit (no peer runs here: Firecracker's
@@ -117,8 +120,20 @@ for _ in $(seq 100); do hc node profile >/dev/null 2>&1 && break; sleep 0.05; do
 hc template add probe --image "$tmp/parent.raw" --format raw --kernel "$probe" \
     --cmdline "probe.tests= probe.idle=1" --mem 64M --nic communication >/dev/null ||
     { say "template add failed"; cat "$tmp/herdd.log" >&2; exit 1; }
-printf 'range: b1k\nscenarios:\n  - name: s\n    roles:\n      - {name: g, template: probe, count: %d}\n' \
-    "$n" > "$tmp/range.yaml"
+tmpl=probe kind=probe
+if [ "${BENCH_RANGE_WARM:-0}" = 1 ]; then
+    # a warm template: every guest a clone of one ready probe's snapshot
+    hc vm create seed --template probe --start >/dev/null || { say "vm create seed failed"; exit 1; }
+    for _ in $(seq 200); do
+        [ "$(hc --json vm inspect seed | python3 -c 'import json,sys; print(json.load(sys.stdin)["ready"])')" = True ] && break
+        sleep 0.05
+    done
+    hc vm snapshot seed warm >/dev/null && hc vm rm --force seed >/dev/null &&
+        hc template add warm --snapshot warm >/dev/null || { say "warm template failed"; exit 1; }
+    tmpl=warm kind="warm-template (one snapshot's clones)"
+fi
+printf 'range: b1k\nscenarios:\n  - name: s\n    roles:\n      - {name: g, template: %s, count: %d}\n' \
+    "$tmpl" "$n" > "$tmp/range.yaml"
 
 avail0=$(avail_kb)
 t0=$(now_ms)
@@ -186,8 +201,8 @@ nrun=$(find "$tmp/state/run" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
 herdd_pid=
 
 say "$n guests: $ready ready, $listed listed running; ${node_line:-no node figures}"
-echo "range up, $n probe guests to all ready|$(awk -v ms="$up_ms" 'BEGIN { printf "%.1f", ms / 1000 }')|||s"
-echo "range up, $n probe guests: rate|$(awk -v n="$n" -v ms="$up_ms" 'BEGIN { printf "%.1f", n * 1000 / ms }')|||guests/s"
+echo "range up, $n $kind guests to all ready|$(awk -v ms="$up_ms" 'BEGIN { printf "%.1f", ms / 1000 }')|||s"
+echo "range up, $n $kind guests: rate|$(awk -v n="$n" -v ms="$up_ms" 'BEGIN { printf "%.1f", n * 1000 / ms }')|||guests/s"
 echo "GET /v1/vms with $n running: p50 / p99|$vms50 / $vms99|||ms"
 echo "GET /v1/node with $n running: p50 / p99|$node50 / $node99|||ms"
 echo "$n guests: herd-vmm Pss per guest|$(( nvmm ? pss / nvmm : 0 ))|||KiB"
