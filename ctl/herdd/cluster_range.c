@@ -870,11 +870,11 @@ static void bump_resets(struct batch *b, const struct etcd_kvs *kvs, const char 
     json_decref(set);
 }
 
-int hd_cluster_range_reset(struct hd_cluster *cl, const char *name, json_t *sel, json_t **out,
-                           struct hd_err *err)
+/* Is range name on the cluster: 0 yes, 1 no (or not in a cluster), -1
+ * etcd failed (503 in err). */
+static int cluster_range_known(struct hd_cluster *cl, const char *name, struct hd_err *err)
 {
     struct etcd_kvs kvs;
-    struct placer p;
     char key[256];
 
     if (!cl->etcd || range_name_check(name, RANGE_NAME_MAX))
@@ -884,8 +884,18 @@ int hd_cluster_range_reset(struct hd_cluster *cl, const char *name, json_t *sel,
         return hd_fail_lib(err, 503, err->lib.code, "cluster");
     bool exists = kvs.n > 0;
     etcd_kvs_free(&kvs);
-    if (!exists)
-        return 1;
+    return exists ? 0 : 1;
+}
+
+int hd_cluster_range_reset(struct hd_cluster *cl, const char *name, json_t *sel, json_t **out,
+                           struct hd_err *err)
+{
+    struct etcd_kvs kvs;
+    struct placer p;
+
+    int known = cluster_range_known(cl, name, err);
+    if (known != 0)
+        return known;
     if (placer_lock(cl, &p, err) < 0)
         return -1;
     if (hd_cluster_list(cl, HD_CLUSTER_ASSIGN, &kvs, err) < 0) {
@@ -921,15 +931,10 @@ int hd_cluster_range_down(struct hd_cluster *cl, const char *name, json_t **out,
     struct placer p;
     char key[256];
 
-    if (!cl->etcd || range_name_check(name, RANGE_NAME_MAX))
-        return 1;
+    int known = cluster_range_known(cl, name, err);
+    if (known != 0)
+        return known;
     snprintf(key, sizeof(key), "%s%s", HD_CLUSTER_RANGES, name);
-    if (etcd_get(cl->etcd_api, key, &kvs, &err->lib) < 0)
-        return hd_fail_lib(err, 503, err->lib.code, "cluster");
-    bool exists = kvs.n > 0;
-    etcd_kvs_free(&kvs);
-    if (!exists)
-        return 1;
     memset(err, 0, sizeof(*err));
     if (placer_lock(cl, &p, err) < 0)
         return -1;
