@@ -356,6 +356,18 @@ static json_t *file_json(const char *path)
                      (json_int_t)sb.st_blocks * 512);
 }
 
+/* A read-only raw disk of the snapshot (the seed's copy, the resource
+ * disk's link). */
+static json_t *readonly_raw_json(const char *path)
+{
+    json_t *s = file_json(path);
+    if (json_is_object(s)) {
+        json_object_set_new(s, "format", json_string("raw"));
+        json_object_set_new(s, "readonly", json_true());
+    }
+    return s;
+}
+
 /* The disks as herd-vmm was given them: the overlay's copy over the
  * template's chain, then the seed's copy. */
 static json_t *disks_json(const struct hd_snap_take *tk)
@@ -372,22 +384,10 @@ static json_t *disks_json(const struct hd_snap_take *tk)
         json_decref(backing);
     }
     json_t *a = json_pack("[o]", d);
-    if (tk->seed) {
-        json_t *s = file_json(tk->seed_copy);
-        if (json_is_object(s)) {
-            json_object_set_new(s, "format", json_string("raw"));
-            json_object_set_new(s, "readonly", json_true());
-        }
-        json_array_append_new(a, s);
-    }
-    if (tk->res) {
-        json_t *s = file_json(tk->res_copy);
-        if (json_is_object(s)) {
-            json_object_set_new(s, "format", json_string("raw"));
-            json_object_set_new(s, "readonly", json_true());
-        }
-        json_array_append_new(a, s);
-    }
+    if (tk->seed)
+        json_array_append_new(a, readonly_raw_json(tk->seed_copy));
+    if (tk->res)
+        json_array_append_new(a, readonly_raw_json(tk->res_copy));
     return a;
 }
 
