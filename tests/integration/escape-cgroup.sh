@@ -1,12 +1,14 @@
 #!/bin/bash
-# herd-test-needs: kvm
+# herd-test-needs: kvm-cgroup
 # The cgroup part of containment (issue 11), played as the attacker: each
 # guest's group holds it, and a guest that goes past its pids or memory
 # limit is stopped by the kernel, and herdd records it. Runs where the
 # host's cgroup v2 hierarchy has the memory, cpu and pids controllers (the
 # nested host L1 mounts a pure cgroup2 one; herdd-lib's cgroup_v2 mounts it
-# at a path of its own, since ip netns exec remounts /sys); skips elsewhere,
-# and in L1 (HERD_NESTED=1) fails instead.
+# at a path of its own, since ip netns exec remounts /sys); run-all sends it
+# to the nested host where this host lacks them (herd-test-needs:
+# kvm-cgroup), it skips when run alone without them, and in L1
+# (HERD_NESTED=1) fails instead.
 #  1. a guest's herd-vmm is in its group: cgroup.procs, memory.max, cpu.max,
 #     pids.max (cgroup_pids_max), memory.swap.max 0; a process slipped into
 #     the group outlives herd-vmm: herdd kills it (cgroup.kill, logged) and
