@@ -56,31 +56,8 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM HUP # through cleanup too (run-all's timeout sends TERM)
 
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-elapsed() { python3 -c "import sys; print('%.1f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$1" "$EPOCHREALTIME"; }
 
 . "$root/tests/integration/cluster-lib.sh"
-
-# start_etcd: on cport and pport (etcd's client and peer ports); 1 when a
-# port was taken meanwhile
-start_etcd() {
-    "$etcd_bin" --name herd-test --data-dir "$tmp/etcd" \
-        --listen-client-urls "$endpoint" --advertise-client-urls "$endpoint" \
-        --listen-peer-urls "http://127.0.0.1:$pport" \
-        --initial-advertise-peer-urls "http://127.0.0.1:$pport" \
-        --initial-cluster "herd-test=http://127.0.0.1:$pport" >> "$tmp/etcd.log" 2>&1 &
-    etcd_pid=$!
-    for _ in $(seq 100); do
-        curl -sf "$endpoint/health" 2>/dev/null | grep -q '"health":"true"' && return 0
-        kill -0 "$etcd_pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    { kill -KILL "$etcd_pid"; wait "$etcd_pid"; } 2>/dev/null
-    etcd_pid=
-    etcd_lost_port "$tmp/etcd.log" && return 1
-    echo "etcd did not come up:"
-    tail -n 20 "$tmp/etcd.log"
-    exit 1
-}
 
 write_config() { # NAME [cluster|none]
     local n=$1
@@ -107,22 +84,10 @@ start_herdd() { # NAME [cluster|none]
     write_config "$n" "${2:-cluster}"
     "$herdd_bin" --config "$tmp/$n.yaml" >> "$tmp/$n.log" 2>&1 &
     pid[$n]=$!
-    for _ in $(seq 100); do
-        [ -S "$tmp/$n.sock" ] && hc "$n" node profile >/dev/null 2>&1 && return 0
-        kill -0 "${pid[$n]}" 2>/dev/null || break
-        sleep 0.05
-    done
-    echo "herdd $n did not come up:"
-    cat "$tmp/$n.log"
-    exit 1
+    herdd_up "$n"
 }
 
-stop_herdd() { # NAME SIGNAL
-    { kill -"$2" "${pid[$1]}"; wait "${pid[$1]}"; } 2>/dev/null
-    pid[$1]=
-}
 
-hc() { local n=$1; shift; "$herdctl_bin" --socket "$tmp/$n.sock" "$@"; }
 # the names `cluster nodes` lists, asked of node N, space-separated
 names() { hc "$1" --json cluster nodes | python3 -c '
 import json, sys

@@ -93,29 +93,8 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-elapsed() { python3 -c "import sys; print('%.1f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$1" "$EPOCHREALTIME"; }
 
 . "$root/tests/integration/cluster-lib.sh"
-
-start_etcd() {
-    "$etcd_bin" --name herd-test --data-dir "$tmp/etcd" \
-        --listen-client-urls "$endpoint" --advertise-client-urls "$endpoint" \
-        --listen-peer-urls "http://127.0.0.1:$pport" \
-        --initial-advertise-peer-urls "http://127.0.0.1:$pport" \
-        --initial-cluster "herd-test=http://127.0.0.1:$pport" >> "$tmp/etcd.log" 2>&1 &
-    etcd_pid=$!
-    for _ in $(seq 100); do
-        curl -sf "$endpoint/health" 2>/dev/null | grep -q '"health":"true"' && return 0
-        kill -0 "$etcd_pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    { kill -KILL "$etcd_pid"; wait "$etcd_pid"; } 2>/dev/null
-    etcd_pid=
-    etcd_lost_port "$tmp/etcd.log" && return 1
-    echo "etcd did not come up:"
-    tail -n 20 "$tmp/etcd.log"
-    exit 1
-}
 
 declare -A overcommit=([n1]=4 [n2]=6 [n3]=8)
 web=9 # the plain role of range cr: 14 guests in all (30 in make check-full)
@@ -144,21 +123,9 @@ cluster:
 YAML
     "$herdd_bin" --config "$tmp/$n.yaml" >> "$tmp/$n.log" 2>&1 &
     pid[$n]=$!
-    for _ in $(seq 100); do
-        [ -S "$tmp/$n.sock" ] && hc "$n" node profile >/dev/null 2>&1 && return 0
-        kill -0 "${pid[$n]}" 2>/dev/null || break
-        sleep 0.05
-    done
-    echo "herdd $n did not come up:"
-    cat "$tmp/$n.log"
-    exit 1
-}
-stop_herdd() { # NAME SIGNAL
-    { kill -"$2" "${pid[$1]}"; wait "${pid[$1]}"; } 2>/dev/null
-    pid[$1]=
+    herdd_up "$n"
 }
 
-hc() { local n=$1; shift; "$herdctl_bin" --socket "$tmp/$n.sock" "$@"; }
 api() { # NODE METHOD PATH [BODY] -> "STATUS BODY"
     local n=$1 m=$2 p=$3
     shift 3
