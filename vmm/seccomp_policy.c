@@ -39,10 +39,11 @@ static const int base_calls[] = {
         SCMP_SYS(fsync), SCMP_SYS(fallocate), SCMP_SYS(io_uring_enter)
 
 static const int vcpu_calls[] = {
-    /* device models run here: eventfds, tap offloads, epoll re-arming and
-     * a virtio reset's drain of the disk queue */
+    /* device models run here: eventfds, tap offloads, epoll re-arming, a
+     * virtio reset's drain of the disk queue, and virtio-net's TX (tap
+     * writes; the rate limiter's timer) */
     BLOCK_CALLS, SCMP_SYS(readv), SCMP_SYS(writev), SCMP_SYS(epoll_ctl), SCMP_SYS(ioctl),
-    END,
+    SCMP_SYS(timerfd_settime), END,
 };
 
 static const int io_calls[] = {

@@ -88,6 +88,13 @@ struct virtio_dev_ops {
      * VIRTIO_POLL_NS; VIRTIO_POLL_NONE serves, re-enables notifications and
      * rechecks, without spinning. */
     uint32_t poll_ns;
+    /* Optional, asked once at init: the queues served on the vCPU thread
+     * that kicks them (bit q). They get no ioeventfd: the kick exits to
+     * herd-vmm, which runs queue_notify there and then (dev->lock held)
+     * instead of waking the I/O thread. For a queue whose work is short and
+     * never blocks (a NIC's TX: copy, filter, one tap write): the guest's
+     * own vCPU pays for it and no thread has to be woken and scheduled. */
+    uint32_t (*inline_queues)(struct virtio_dev *dev);
     /* Optional: while the transport polls, called every round (dev->lock
      * held, I/O thread) to complete work that finished elsewhere (a disk's
      * I/O); returns how much it completed (any counts as activity). */
@@ -140,6 +147,7 @@ struct virtio_dev {
     uint16_t queue_sel;
     unsigned nr_queues;
     struct virtio_queue queues[VIRTIO_MAX_QUEUES];
+    uint32_t inline_queues; /* ops->inline_queues at init (bit q) */
 
     unsigned nr_vectors;
     struct virtio_vector vectors[VIRTIO_MAX_VECTORS];

@@ -62,6 +62,7 @@ struct ctx {
     struct herd_err err;
     /* what the fake device saw */
     unsigned notify[VIRTIO_MAX_QUEUES]; /* atomics: the I/O thread writes */
+    pthread_t notified_by[VIRTIO_MAX_QUEUES]; /* the thread of the last notify */
     unsigned features_ok, resets, cfg_writes, cfg_reads;
     unsigned last_cfg_off, last_cfg_len;
     uint8_t last_cfg_data[8];
@@ -113,6 +114,7 @@ static NOTIFY_TYPE fake_queue_notify(struct virtio_dev *dev, unsigned q)
 {
     struct ctx *c = dev->backend;
 
+    c->notified_by[q] = pthread_self();
     __atomic_fetch_add(&c->notify[q], 1, __ATOMIC_SEQ_CST);
     NOTIFY_DONE;
 }
@@ -124,6 +126,15 @@ static void fake_reset(struct virtio_dev *dev)
     c->resets++;
 }
 
+/* The queues the fake asks to have served inline (setup_inline sets it). */
+static uint32_t fake_inline_mask;
+
+static uint32_t fake_inline_queues(struct virtio_dev *dev)
+{
+    (void)dev;
+    return fake_inline_mask;
+}
+
 static const struct virtio_dev_ops fake_ops = {
     .name = "virtio-fake",
     .device_id = 2,
@@ -133,6 +144,7 @@ static const struct virtio_dev_ops fake_ops = {
     .config_write = fake_config_write,
     .features_ok = fake_features_ok,
     .queue_notify = fake_queue_notify,
+    .inline_queues = fake_inline_queues,
     .reset = fake_reset,
 };
 
@@ -190,6 +202,17 @@ static int setup(void **state)
     }
     *state = c;
     return 0;
+}
+
+/* The same device with queue 0 served inline. */
+static int setup_inline(void **state)
+{
+    int rc;
+
+    fake_inline_mask = 1u << 0;
+    rc = setup(state);
+    fake_inline_mask = 0;
+    return rc;
 }
 
 static int teardown(void **state)
@@ -1039,6 +1062,47 @@ static void test_kick_reaches_device(void **state)
     /* teardown stops the thread */
 }
 
+/* Queue 0 inline: a kick is served before the notify write returns, on the
+ * kicking (here: the test's) thread; queue 1 still goes through the I/O
+ * thread. */
+static void test_inline_kick_served_on_caller(void **state)
+{
+    struct ctx *c = CTX(state);
+
+    assert_int_equal(c->dev.inline_queues, 1u << 0);
+    assert_int_equal(negotiate(c, GOOD_FEATURES), S_ACK | S_DRV | S_FOK);
+    for (unsigned q = 0; q < 2; q++) {
+        program_queue(c, q, 64, DESC + q * 0x4000, AVAIL + q * 0x4000, USED + q * 0x4000);
+        wr(c, CC_Q_ENABLE, 1, 2);
+    }
+    assert_int_equal(virtio_dev_start(&c->dev), 0);
+    set_status(c, S_ACK | S_DRV | S_FOK | S_DOK);
+    /* DRIVER_OK's sweep of both queues, on the I/O thread */
+    assert_true(wait_notify(c, 0, 1) && wait_notify(c, 1, 1));
+    assert_false(pthread_equal(c->notified_by[1], pthread_self()));
+    usleep(20000);
+    for (unsigned i = 1; i <= 3; i++) {
+        unsigned n = __atomic_load_n(&c->notify[0], __ATOMIC_SEQ_CST);
+
+        wr(c, VIRTIO_NOTIFY_OFF + 0 * VIRTIO_NOTIFY_MULT, 0, 2);
+        assert_int_equal(__atomic_load_n(&c->notify[0], __ATOMIC_SEQ_CST), n + 1);
+        assert_true(pthread_equal(c->notified_by[0], pthread_self()));
+    }
+    wr(c, VIRTIO_NOTIFY_OFF + 1 * VIRTIO_NOTIFY_MULT, 1, 2);
+    assert_true(wait_notify(c, 1, 2));
+    assert_false(pthread_equal(c->notified_by[1], pthread_self()));
+    /* a broken device is not served inline either */
+    pthread_mutex_lock(&c->dev.lock);
+    virtio_dev_fail(&c->dev, 0, "test");
+    pthread_mutex_unlock(&c->dev.lock);
+    {
+        unsigned n = __atomic_load_n(&c->notify[0], __ATOMIC_SEQ_CST);
+
+        wr(c, VIRTIO_NOTIFY_OFF, 0, 2);
+        assert_int_equal(__atomic_load_n(&c->notify[0], __ATOMIC_SEQ_CST), n);
+    }
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -1067,6 +1131,8 @@ int main(void)
         T(test_init_errors),
         T(test_msix_table_qword),
         T(test_kick_reaches_device),
+        cmocka_unit_test_setup_teardown(test_inline_kick_served_on_caller, setup_inline,
+                                        teardown),
     };
 
     return cmocka_run_group_tests(tests, group_setup, NULL);

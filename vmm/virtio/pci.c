@@ -377,6 +377,26 @@ static void msix_pba_read(struct virtio_dev *dev, unsigned off, uint8_t *data, u
         memcpy(data, (uint8_t *)&bits + off, len > 8 - off ? 8 - off : len);
 }
 
+static bool served_inline(const struct virtio_dev *dev, unsigned q)
+{
+    return dev->inline_queues & (1u << q);
+}
+
+/* A kick of an inline queue, on the kicking vCPU's thread: serve what is
+ * there, turn notifications back on and serve again what slipped in. */
+static void serve_inline(struct virtio_dev *dev, unsigned q)
+{
+    struct virtq *vq = &dev->queues[q].vq;
+
+    pthread_mutex_lock(&dev->lock);
+    if (virtio_queue_live(dev, q)) {
+        do
+            dev->ops->queue_notify(dev, q);
+        while (virtq_enable_notify(vq));
+    }
+    pthread_mutex_unlock(&dev->lock);
+}
+
 /* ---- BAR decoding --------------------------------------------------------- */
 
 void virtio_bar_read(struct virtio_dev *dev, uint64_t off, uint8_t *data, unsigned len)
@@ -408,6 +428,10 @@ void virtio_bar_write(struct virtio_dev *dev, uint64_t off, const uint8_t *data,
         unsigned q = (unsigned)(off - VIRTIO_NOTIFY_OFF) / VIRTIO_NOTIFY_MULT;
         uint64_t one = 1;
 
+        if (served_inline(dev, q)) {
+            serve_inline(dev, q);
+            return;
+        }
         if (write(dev->queues[q].kick_fd, &one, sizeof(one)) < 0)
             log_warn_guest("%s: kick eventfd write failed", dev->ops->name);
         return;
@@ -936,8 +960,10 @@ static int init_queues(struct virtio_dev *dev, struct herd_err *err)
             herd_err_set(err, -errno, "", "%s: eventfd: %s", dev->ops->name, strerror(errno));
             return -errno;
         }
-        rc = kvm_ioeventfd(dev->kvm, vq->kick_fd, bar + VIRTIO_NOTIFY_OFF + VIRTIO_NOTIFY_MULT * q,
-                           0, true);
+        rc = served_inline(dev, q) ? 0
+                                   : kvm_ioeventfd(dev->kvm, vq->kick_fd,
+                                                   bar + VIRTIO_NOTIFY_OFF + VIRTIO_NOTIFY_MULT * q,
+                                                   0, true);
         if (rc) {
             herd_err_set(err, rc, "", "%s: KVM_IOEVENTFD: %s", dev->ops->name, strerror(-rc));
             return rc;
@@ -978,6 +1004,7 @@ int virtio_dev_init(struct virtio_dev *dev, const struct virtio_dev_ops *ops, vo
     dev->mem = mem;
     dev->nr_queues = nr_queues;
     dev->nr_vectors = nr_queues + 1;
+    dev->inline_queues = ops->inline_queues ? ops->inline_queues(dev) : 0;
     dev->device_features = features | (1ULL << VIRTIO_F_VERSION_1) |
                            (1ULL << VIRTIO_F_EVENT_IDX) | (1ULL << VIRTIO_F_INDIRECT_DESC);
     dev->config_vector = VIRTIO_NO_VECTOR;
@@ -1039,7 +1066,7 @@ void virtio_dev_destroy(struct virtio_dev *dev)
         dev->thread_running = false;
     }
     for (unsigned q = 0; q < dev->nr_queues; q++) {
-        if (dev->queues[q].kick_fd >= 0 && dev->pci.bars[0].addr)
+        if (dev->queues[q].kick_fd >= 0 && dev->pci.bars[0].addr && !served_inline(dev, q))
             kvm_ioeventfd(dev->kvm, dev->queues[q].kick_fd,
                           dev->pci.bars[0].addr + VIRTIO_NOTIFY_OFF + VIRTIO_NOTIFY_MULT * q, 0,
                           false);
