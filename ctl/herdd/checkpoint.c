@@ -149,20 +149,51 @@ static int cp_admit(struct hd_store *st, const char *range, const char *cp, json
     return rc;
 }
 
-/* Pauses each guest that runs; *paused: the names this paused (resumed by
+/* The guests of the list that run now: the ones the checkpoint pauses. */
+static json_t *running_of(struct hd_store *st, json_t *guests)
+{
+    json_t *runs = json_array();
+    size_t i;
+    json_t *v;
+    pthread_mutex_lock(&st->mu);
+    json_array_foreach(guests, i, v) {
+        struct hd_vm *vm = hd_vm_find(st, json_string_value(v));
+        if (vm && !strcmp(vm->state, "running"))
+            json_array_append(runs, v);
+    }
+    pthread_mutex_unlock(&st->mu);
+    return runs;
+}
+
+/* The checkpoint being taken, in the database while it runs: if herdd dies
+ * meanwhile, the next start undoes it (hd_checkpoint_recover). */
+static void mark_key(const char *range, char key[HD_NAME_MAX + 16])
+{
+    snprintf(key, HD_NAME_MAX + 16, "checkpoint:%s", range);
+}
+
+static void mark(struct hd_store *st, const char *range, const char *cp, json_t *runs, bool on)
+{
+    char key[HD_NAME_MAX + 16];
+    mark_key(range, key);
+    json_t *doc = on ? json_pack("{ss ss sO}", "range", range, "checkpoint", cp, "paused", runs)
+                     : NULL;
+    pthread_mutex_lock(&st->mu);
+    if (on ? hd_db_meta_put(st, key, doc) < 0 : hd_db_meta_delete(st, key) < 0)
+        fprintf(stderr, "herdd: range %s: checkpoint %s: cannot %s its mark in the database\n",
+                range, cp, on ? "record" : "clear");
+    pthread_mutex_unlock(&st->mu);
+    json_decref(doc);
+}
+
+/* Pauses each guest of runs; *paused: the names this paused (resumed by
  * resume_all). */
-static int pause_all(struct hd_guests *gs, json_t *guests, json_t *paused, struct hd_err *err)
+static int pause_all(struct hd_guests *gs, json_t *runs, json_t *paused, struct hd_err *err)
 {
     size_t i;
     json_t *v;
-    json_array_foreach(guests, i, v) {
+    json_array_foreach(runs, i, v) {
         const char *name = json_string_value(v);
-        pthread_mutex_lock(&gs->st->mu);
-        struct hd_vm *vm = hd_vm_find(gs->st, name);
-        bool runs = vm && !strcmp(vm->state, "running");
-        pthread_mutex_unlock(&gs->st->mu);
-        if (!runs)
-            continue;
         json_t *out = NULL;
         if (hd_vm_action(gs, name, "pause", NULL, &out, err) < 0)
             return -1;
@@ -284,14 +315,17 @@ int hd_checkpoint_take(struct hd_guests *gs, const char *range, json_t *body, js
 
     if (cp_body(body, &cp, err) < 0 || cp_admit(gs->st, range, cp, &guests, err) < 0)
         return -1;
-    json_t *paused = json_array(), *made = json_array();
+    json_t *paused = json_array(), *made = json_array(), *runs = running_of(gs->st, guests);
     int64_t t0 = hd_mono_ns();
-    int rc = pause_all(gs, guests, paused, err);
+    mark(gs->st, range, cp, runs, true);
+    int rc = pause_all(gs, runs, paused, err);
     if (rc == 0)
         rc = snapshot_all(gs, range, cp, guests, made, &bytes, err);
     if (rc < 0)
         drop_made(gs->res, made);
     resume_all(gs, paused, note, sizeof(note));
+    mark(gs->st, range, cp, NULL, false);
+    json_decref(runs);
     int64_t dt = hd_mono_ns() - t0;
     if (rc == 0) {
         *out = json_pack("{ss ss sI sO sI sI}", "range", range, "name", cp, "guests",
@@ -435,4 +469,71 @@ json_t *hd_checkpoint_map(struct hd_store *st, const char *range, const char *cp
     json_decref(c);
     json_decref(snaps);
     return map;
+}
+
+/* One mark left by a herdd that died while taking a checkpoint: the
+ * checkpoint is all or none, so its snapshots go; the guests it paused and
+ * that are still paused run again. */
+static void recover_one(struct hd_guests *gs, const char *key, json_t *m)
+{
+    struct hd_store *st = gs->st;
+    const char *range = json_string_value(json_object_get(m, "range"));
+    const char *cp = json_string_value(json_object_get(m, "checkpoint"));
+    json_t *paused = json_object_get(m, "paused");
+    if (!range || !cp || !json_is_array(paused)) {
+        fprintf(stderr, "herdd: %s: not a checkpoint mark; removed\n", key);
+        return;
+    }
+    pthread_mutex_lock(&st->mu);
+    json_t *snaps = cp_snapshots(st, range, cp);
+    pthread_mutex_unlock(&st->mu);
+    json_t *removed = json_array(), *resumed = json_array(), *d;
+    size_t i;
+    json_array_foreach(snaps, i, d) {
+        struct hd_err e = {0};
+        const char *sn = json_string_value(json_object_get(d, "name"));
+        if (sn && hd_snapshot_rm(gs->res, sn, true, &e) == 0)
+            json_array_append_new(removed, json_string(sn));
+        else if (sn)
+            fprintf(stderr, "herdd: range %s: snapshot %s of the cut checkpoint %s kept: %s\n",
+                    range, sn, cp, e.msg);
+    }
+    json_array_foreach(paused, i, d) {
+        const char *name = json_string_value(d);
+        pthread_mutex_lock(&st->mu);
+        struct hd_vm *vm = name ? hd_vm_find(st, name) : NULL;
+        bool still = vm && !strcmp(vm->state, "paused");
+        pthread_mutex_unlock(&st->mu);
+        struct hd_err e = {0};
+        json_t *out = NULL;
+        if (still && hd_vm_action(gs, name, "resume", NULL, &out, &e) == 0)
+            json_array_append_new(resumed, json_string(name));
+        else if (still)
+            fprintf(stderr, "herdd: range %s: %s stays paused: %s\n", range, name, e.msg);
+        json_decref(out);
+    }
+    fprintf(stderr, "herdd: range %s: checkpoint %s was cut short by a herdd stop: %zu "
+            "snapshot(s) removed, %zu guest(s) resumed\n", range, cp, json_array_size(removed),
+            json_array_size(resumed));
+    hd_event(&st->ev, "range.checkpoint.aborted", range,
+             json_pack("{ss ss so so}", "range", range, "checkpoint", cp, "removed", removed,
+                       "resumed", resumed));
+    json_decref(snaps);
+}
+
+void hd_checkpoint_recover(struct hd_guests *gs)
+{
+    struct hd_store *st = gs->st;
+    pthread_mutex_lock(&st->mu);
+    json_t *marks = hd_db_meta_prefix(st, "checkpoint:");
+    pthread_mutex_unlock(&st->mu);
+    const char *key;
+    json_t *m;
+    json_object_foreach(marks, key, m) {
+        recover_one(gs, key, m);
+        pthread_mutex_lock(&st->mu);
+        hd_db_meta_delete(st, key);
+        pthread_mutex_unlock(&st->mu);
+    }
+    json_decref(marks);
 }

@@ -300,6 +300,40 @@ json_t *hd_db_snapshots(struct hd_store *st, const char *name)
     return out;
 }
 
+int hd_db_meta_put(struct hd_store *st, const char *key, json_t *doc)
+{
+    sqlite3_stmt *stmt = prep(st, "INSERT OR REPLACE INTO meta VALUES (?,?)");
+    if (!stmt)
+        return -1;
+    char *text = json_dumps(doc, JSON_COMPACT);
+    bind_text(stmt, 1, key);
+    bind_text(stmt, 2, text);
+    free(text);
+    return step_done(st, stmt);
+}
+
+int hd_db_meta_delete(struct hd_store *st, const char *key)
+{
+    return delete_named(st, "DELETE FROM meta WHERE key = ?", key);
+}
+
+json_t *hd_db_meta_prefix(struct hd_store *st, const char *prefix)
+{
+    sqlite3_stmt *stmt = prep(st, "SELECT key, value FROM meta WHERE substr(key, 1, length(?1)) "
+                                  "= ?1 ORDER BY key");
+    json_t *out = json_object();
+    if (!stmt)
+        return out;
+    bind_text(stmt, 1, prefix);
+    while (sqlite3_step(stmt) == SQLITE_ROW) {
+        json_t *doc = json_loads((const char *)sqlite3_column_text(stmt, 1), 0, NULL);
+        json_object_set_new(out, (const char *)sqlite3_column_text(stmt, 0),
+                            doc ? doc : json_null());
+    }
+    sqlite3_finalize(stmt);
+    return out;
+}
+
 int hd_db_snapshots_of_template(struct hd_store *st, const char *tmpl)
 {
     sqlite3_stmt *stmt = prep(st, "SELECT count(*) FROM snapshots WHERE template = ?");

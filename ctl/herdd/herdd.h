@@ -306,6 +306,12 @@ int hd_db_delete_snapshot(struct hd_store *st, const char *name);
 json_t *hd_db_snapshots(struct hd_store *st, const char *name);
 /* How many snapshots were taken of guests of template tmpl (-1: error). */
 int hd_db_snapshots_of_template(struct hd_store *st, const char *tmpl);
+/* The meta table's JSON entries (work a crash may cut short): put, delete,
+ * and every key that starts with prefix -> its document (null if it does
+ * not parse). */
+int hd_db_meta_put(struct hd_store *st, const char *key, json_t *doc);
+int hd_db_meta_delete(struct hd_store *st, const char *key);
+json_t *hd_db_meta_prefix(struct hd_store *st, const char *prefix);
 
 /* events.c */
 void hd_events_init(struct hd_events *ev);
@@ -779,6 +785,9 @@ json_t *hd_checkpoint_list(struct hd_guests *gs, const char *range, struct hd_er
 int hd_checkpoint_rm(struct hd_guests *gs, const char *range, const char *cp, struct hd_err *err);
 /* range down: every checkpoint of the range removed (its guests gone). */
 void hd_checkpoint_drop_all(struct hd_guests *gs, const char *range);
+/* At start, after re-adoption: a checkpoint herdd was taking when it died is
+ * undone (its snapshots removed, the guests it paused resumed). */
+void hd_checkpoint_recover(struct hd_guests *gs);
 /* Store lock held: {guest: snapshot} of checkpoint cp; 404 "to" if none. */
 json_t *hd_checkpoint_map(struct hd_store *st, const char *range, const char *cp,
                           struct hd_err *err);

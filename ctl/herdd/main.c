@@ -216,6 +216,7 @@ static int start(struct herdd *hd)
         fprintf(stderr, "herdd: cannot start the supervisor\n");
         return 1;
     }
+    hd_checkpoint_recover(&hd->gs);
     hd_ranges_resume(&hd->rg);
     if (hd_cluster_start(&hd->cl, &hd->gs, &err) < 0) {
         fprintf(stderr, "herdd: cluster: %s\n", err.msg);

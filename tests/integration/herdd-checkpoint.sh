@@ -26,6 +26,10 @@
 #    reset --to attaches the kept one (and the guests are ready);
 #  - a checkpoint cut by a herdd crash (a snapshot's record missing) is
 #    listed incomplete and refused as a reset target (409 to);
+#  - a herdd killed while taking a checkpoint (its mark in the database, a
+#    snapshot record missing, the guests it paused still paused): the next
+#    start removes the snapshots and resumes those guests, not one its user
+#    paused, and announces range.checkpoint.aborted;
 #  - range down removes the range's checkpoints; at the end nothing is left.
 # Exit 0 pass, 77 skip, else fail.
 set -u
@@ -235,6 +239,8 @@ hc range down r4 >/dev/null || fail "range down r4"
 echo "== range down removes checkpoints; nothing left"
 hc range checkpoint r2 cp2 >/dev/null || fail "range checkpoint r2 cp2 (clones)"
 [ "$(snap_files | grep -c '/r2.cp2.[0-9]*$')" = 3 ] || fail "r2's checkpoint: $(snap_files)"
+marks() { python3 -c 'import sqlite3, sys; print(" ".join(r[0] for r in sqlite3.connect(sys.argv[1]).execute("SELECT key FROM meta WHERE key LIKE ?", ("checkpoint:%",))))' "$tmp/state/herdd.db"; }
+[ -z "$(marks)" ] || fail "a finished checkpoint left its mark: $(marks)"
 events=$(api GET '/v1/events?type=range.checkpoint.')
 grep -q range.checkpoint.created <<<"$events" && grep -q range.checkpoint.removed <<<"$events" ||
     fail "checkpoint events missing: $events"
@@ -250,6 +256,36 @@ start_herdd
 cps=$(hc --json range checkpoints r2)
 [ "$(jget "$cps" '(d[0]["guests"], d[0]["complete"])')" = "(2, False)" ] || fail "the cut checkpoint: $cps"
 expect "reset to an incomplete checkpoint" 409 to "$(api POST /v1/ranges/r2/reset '{"to":"cp2"}')"
+
+echo "== herdd killed while taking a checkpoint: the next start undoes it"
+hc range checkpoint r2 cp3 >/dev/null || fail "range checkpoint r2 cp3"
+# The state such a death leaves: the checkpoint's mark, two snapshots of
+# three recorded, and the guests it had paused still paused. ${W[2]} was
+# paused by its user, not by the checkpoint: it must stay paused.
+for v in "${W[@]}"; do hc vm pause "$v" >/dev/null || fail "vm pause $v"; done
+stop_herdd KILL
+python3 - "$tmp/state/herdd.db" "${W[0]}" "${W[1]}" <<'PY' || fail "editing the database"
+import json, sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+c.execute("DELETE FROM snapshots WHERE name = 'r2.cp3.3'")
+c.execute("INSERT INTO meta VALUES ('checkpoint:r2', ?)",
+          (json.dumps({"range": "r2", "checkpoint": "cp3", "paused": sys.argv[2:4]}),))
+c.execute("INSERT INTO meta VALUES ('checkpoint:junk', '{\"range\": 7}')")
+c.commit()
+PY
+start_herdd
+for v in "${W[0]}" "${W[1]}"; do
+    [ "$(vm_field "$v" 'd["state"]')" = running ] || fail "$v was not resumed"
+done
+[ "$(vm_field "${W[2]}" 'd["state"]')" = paused ] ||
+    fail "${W[2]}, paused by its user, was resumed"
+[ -z "$(snap_files | grep r2.cp3)" ] || fail "the cut checkpoint's snapshots stayed: $(snap_files | grep r2.cp3)"
+jget "$(hc --json range checkpoints r2)" '[c["name"] for c in d]' | grep -q cp3 && fail "cp3 still listed"
+[ -z "$(marks)" ] || fail "marks left after the recovery: $(marks)"
+ev=$(api GET '/v1/events?type=range.checkpoint.aborted')
+jget "${ev#* }" '[(e["checkpoint"], len(e["removed"]), sorted(e["resumed"])) for e in d["events"]]' |
+    grep -q "('cp3', 2, \['${W[0]}', '${W[1]}'\])" || fail "no range.checkpoint.aborted event as expected: $ev"
+hc vm resume "${W[2]}" >/dev/null || fail "vm resume ${W[2]}"
 hc range down r2 >/dev/null || fail "range down r2"
 [ -z "$(snap_files | grep r2.cp2)" ] || fail "range down left r2's checkpoint: $(snap_files | grep r2.cp2)"
 hc range down r1 >/dev/null || fail "range down r1"
