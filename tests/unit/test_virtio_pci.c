@@ -1091,6 +1091,17 @@ static void test_inline_kick_served_on_caller(void **state)
     wr(c, VIRTIO_NOTIFY_OFF + 1 * VIRTIO_NOTIFY_MULT, 1, 2);
     assert_true(wait_notify(c, 1, 2));
     assert_false(pthread_equal(c->notified_by[1], pthread_self()));
+    /* An entry waits and the device takes nothing (a NIC over its rate
+     * limit): the kick returns after two rounds instead of spinning. */
+    {
+        uint16_t *avail_idx = guest_mem_ptr(&c->gm, AVAIL + 2, 2);
+        unsigned n = __atomic_load_n(&c->notify[0], __ATOMIC_SEQ_CST);
+
+        assert_non_null(avail_idx);
+        *avail_idx = 1;
+        wr(c, VIRTIO_NOTIFY_OFF + 0 * VIRTIO_NOTIFY_MULT, 0, 2);
+        assert_int_equal(__atomic_load_n(&c->notify[0], __ATOMIC_SEQ_CST), n + 2);
+    }
     /* a broken device is not served inline either */
     pthread_mutex_lock(&c->dev.lock);
     virtio_dev_fail(&c->dev, 0, "test");

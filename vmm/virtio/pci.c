@@ -383,16 +383,21 @@ static bool served_inline(const struct virtio_dev *dev, unsigned q)
 }
 
 /* A kick of an inline queue, on the kicking vCPU's thread: serve what is
- * there, turn notifications back on and serve again what slipped in. */
+ * there, turn notifications back on and serve again what slipped in. Two
+ * rounds that take nothing while entries wait mean the device holds them
+ * back (a NIC over its rate limit): its own timer serves them later, so
+ * the vCPU does not spin here. */
 static void serve_inline(struct virtio_dev *dev, unsigned q)
 {
     struct virtq *vq = &dev->queues[q].vq;
+    unsigned idle = 0;
 
     pthread_mutex_lock(&dev->lock);
-    if (virtio_queue_live(dev, q)) {
-        do
-            dev->ops->queue_notify(dev, q);
-        while (virtq_enable_notify(vq));
+    while (virtio_queue_live(dev, q)) {
+        if (dev->ops->queue_notify(dev, q) == 0 && ++idle == 2)
+            break;
+        if (!virtq_enable_notify(vq))
+            break;
     }
     pthread_mutex_unlock(&dev->lock);
 }
