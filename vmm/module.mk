@@ -61,13 +61,14 @@ VMM_UNIT_TESTS := test_e820 test_mptable test_cpuid test_boot_pvh test_boot_linu
                   test_boot_cpu test_serial test_i8042 test_bus test_vmm_config \
                   test_guest_mem test_debugport test_acpi test_aml test_acpi_power test_acpi_ged test_virtio_net \
                   test_iov test_device_config test_virtq test_pci test_virtio_pci test_virtio_pci_window \
+                  test_virtio_net_tx \
                   test_control test_control_server test_log_ratelimit test_snapshot_format
 VMM_UNIT_TESTS := $(filter $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/*.c)),$(VMM_UNIT_TESTS))
 VMM_UNIT_BINS  := $(VMM_UNIT_TESTS:%=$(BUILD)/tests/unit/%)
 UNIT_TESTS += $(VMM_UNIT_BINS)
 
 $(VMM_UNIT_BINS): $(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/obj/tests/unit/support.o \
-                 $(VMM_LIB) $(BLOCKDEV_LIB) $(NETDEV_LIB)
+                 $(BUILD)/obj/tests/unit/virtio_driver.o $(VMM_LIB) $(BLOCKDEV_LIB) $(NETDEV_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(VMM_LDLIBS) $(LDLIBS)
 

@@ -31,6 +31,7 @@
 #include "herd/log.h"
 #include "herd/pci.h"
 #include "herd/virtio_pci.h"
+#include "virtio_driver.h"
 
 #define RAM       (4 * MiB)
 #define NQUEUES   2
@@ -39,14 +40,6 @@
 #define DESC      0x10000ULL
 #define AVAIL     0x20000ULL
 #define USED      0x30000ULL
-
-/* Common configuration layout (virtio 1.x 4.1.4.3). */
-enum {
-    CC_DFSELECT = 0x00, CC_DF = 0x04, CC_GFSELECT = 0x08, CC_GF = 0x0c,
-    CC_MSIX_CONFIG = 0x10, CC_NUM_QUEUES = 0x12, CC_STATUS = 0x14, CC_CFG_GEN = 0x15,
-    CC_Q_SELECT = 0x16, CC_Q_SIZE = 0x18, CC_Q_MSIX = 0x1a, CC_Q_ENABLE = 0x1c,
-    CC_Q_NOTIFY_OFF = 0x1e, CC_Q_DESC = 0x20, CC_Q_DRIVER = 0x28, CC_Q_DEVICE = 0x30,
-};
 
 #define S_ACK  VIRTIO_STATUS_ACKNOWLEDGE
 #define S_DRV  VIRTIO_STATUS_DRIVER
@@ -239,36 +232,17 @@ static int teardown(void **state)
 
 /* ---- driver-side accessors ------------------------------------------------- */
 
-static uint64_t le(const uint8_t *b, unsigned len)
-{
-    uint64_t v = 0;
-
-    for (unsigned i = len; i-- > 0;)
-        v = v << 8 | b[i];
-    return v;
-}
-
-static void put_le(uint8_t *b, uint64_t v, unsigned len)
-{
-    for (unsigned i = 0; i < len; i++)
-        b[i] = (uint8_t)(v >> (8 * i));
-}
+#define le vd_le
+#define put_le vd_put_le
 
 static uint64_t rd(struct ctx *c, uint64_t off, unsigned len)
 {
-    uint8_t b[8];
-
-    memset(b, 0xa5, sizeof(b));
-    virtio_bar_read(&c->dev, off, b, len);
-    return le(b, len);
+    return vd_rd(&c->dev, off, len);
 }
 
 static void wr(struct ctx *c, uint64_t off, uint64_t v, unsigned len)
 {
-    uint8_t b[8];
-
-    put_le(b, v, len);
-    virtio_bar_write(&c->dev, off, b, len);
+    vd_wr(&c->dev, off, v, len);
 }
 
 /* The same through the MMIO bus at the BAR's address. */
@@ -315,38 +289,18 @@ static uint64_t device_features(struct ctx *c)
     return lo | rd(c, CC_DF, 4) << 32;
 }
 
-static void driver_features(struct ctx *c, uint64_t f)
-{
-    wr(c, CC_GFSELECT, 0, 4);
-    wr(c, CC_GF, (uint32_t)f, 4);
-    wr(c, CC_GFSELECT, 1, 4);
-    wr(c, CC_GF, f >> 32, 4);
-}
-
 #define F(bit) (1ULL << (bit))
 #define GOOD_FEATURES (F(VIRTIO_F_VERSION_1) | F(VIRTIO_F_EVENT_IDX) | F(DEV_BIT))
 
-/* ACKNOWLEDGE, DRIVER, features, FEATURES_OK; returns the status read back. */
 static uint8_t negotiate(struct ctx *c, uint64_t features)
 {
-    set_status(c, 0);
-    set_status(c, S_ACK);
-    set_status(c, S_ACK | S_DRV);
-    driver_features(c, features);
-    set_status(c, S_ACK | S_DRV | S_FOK);
-    return status(c);
+    return vd_negotiate(&c->dev, features);
 }
 
 static void program_queue(struct ctx *c, unsigned q, uint16_t size, uint64_t desc, uint64_t avail,
                           uint64_t used)
 {
-    wr(c, CC_Q_SELECT, q, 2);
-    wr(c, CC_Q_SIZE, size, 2);
-    wr(c, CC_Q_DESC, (uint32_t)desc, 4);
-    wr(c, CC_Q_DESC + 4, desc >> 32, 4);
-    wr(c, CC_Q_DRIVER, avail, 8); /* 64-bit access works too */
-    wr(c, CC_Q_DEVICE, (uint32_t)used, 4);
-    wr(c, CC_Q_DEVICE + 4, used >> 32, 4);
+    vd_program_queue(&c->dev, q, size, desc, avail, used);
 }
 
 /* ---- features and status -------------------------------------------------- */
