@@ -665,7 +665,7 @@ static void url_of(const struct image_def *d, const char *hex, char *out, size_t
 /* The transfer of what the partial copy lacks; x->error says why not. */
 static int transfer(struct xfer *x)
 {
-    char url[256], range[48];
+    char url[256], range[48], iface[64];
     CURL *c = curl_easy_init();
 
     if (!c) {
@@ -673,7 +673,10 @@ static int transfer(struct xfer *x)
         return -ENOMEM;
     }
     url_of(x->from, x->f->sha256, url, sizeof(url));
+    /* from this node's underlay address, as the peer sees nodes */
+    snprintf(iface, sizeof(iface), "host!%s", x->img->cl->cfg->cluster_address);
     curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_INTERFACE, iface);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http");
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 3000L);
@@ -819,6 +822,9 @@ static int fetch_file(struct hd_images *img, struct job *job, const struct image
         fprintf(stderr, "herdd: cluster: images: %s\n", why);
         return rc;
     }
+    fprintf(stderr, "herdd: cluster: images: template %s: %s (sha256 %.12s, %s) fetched from "
+            "node %s and verified (resumed at byte %" PRIu64 ")\n", job->name,
+            image_file_names[i], f->sha256, size_s, d->node, x.resumed);
     pthread_mutex_lock(&img->mu);
     img->fetched++;
     img->fetched_bytes += f->size - x.resumed;
