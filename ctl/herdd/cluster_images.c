@@ -82,6 +82,7 @@ struct hd_images {
     json_t *known;                 /* path -> {dev, ino, size, mtime, ctime, sha256}: bytes
                                     * hashed (or verified) with that identity */
     json_t *published;             /* template -> the entry text written */
+    json_t *chains;                /* image path -> {id, one}: a qcow2 without backing file */
     int64_t pub_lease;             /* the lease those entries are on */
     int64_t listen_tried_ms;
     char serve_error[256];
@@ -243,23 +244,41 @@ static bool held_files(struct hd_images *img, struct held *h)
         } else if (file_digest(img, p, f->sha256, &f->size) < 0) {
             return false;
         }
-        f->present = f->size > 0;
+        if (!f->size) /* an empty kernel or initrd: not one a copy can be checked by */
+            return false;
+        f->present = true;
     }
     return h->def.file[1].present;
 }
 
 /* A qcow2 image that names a backing file is not published: its chain is
- * this node's paths. */
-static bool standalone(const struct hd_config *cfg, const struct held *h)
+ * this node's paths. Opened again only when the file changed. */
+static bool standalone(struct hd_images *img, const struct held *h)
 {
+    struct stat s;
+
     if (strcmp(h->def.format, "qcow2"))
         return true;
-    struct hd_chain chain;
-    struct hd_err err;
-    if (hd_chain_of(cfg, h->path[0], "qcow2", "image", &chain, &err) < 0)
+    if (stat(h->path[0], &s) < 0)
         return false;
-    bool one = chain.n == 1;
-    hd_chain_free(&chain);
+    json_t *id = identity(&s);
+    pthread_mutex_lock(&img->mu);
+    json_t *c = json_object_get(img->chains, h->path[0]);
+    bool hit = c && json_equal(json_object_get(c, "id"), id);
+    bool one = hit && json_is_true(json_object_get(c, "one"));
+    pthread_mutex_unlock(&img->mu);
+    if (!hit) {
+        struct hd_chain chain;
+        struct hd_err err;
+        int rc = hd_chain_of(img->cl->cfg, h->path[0], "qcow2", "image", &chain, &err);
+        one = rc == 0 && chain.n == 1;
+        if (rc == 0)
+            hd_chain_free(&chain);
+        pthread_mutex_lock(&img->mu);
+        json_object_set_new(img->chains, h->path[0], json_pack("{sO sb}", "id", id, "one", one));
+        pthread_mutex_unlock(&img->mu);
+    }
+    json_decref(id);
     return one;
 }
 
@@ -319,7 +338,7 @@ static void publish(struct hd_images *img)
         snprintf(h->def.node, sizeof(h->def.node), "%s", cfg->node_name);
         snprintf(h->def.address, sizeof(h->def.address), "%s", cfg->cluster_address);
         h->def.port = cfg->image_port;
-        if (!held_files(img, h) || !standalone(cfg, h))
+        if (!held_files(img, h) || !standalone(img, h))
             continue;
         char *text = image_def_text(&h->def);
         if (text)
@@ -548,6 +567,7 @@ struct xfer {
     uint64_t off;             /* bytes in the partial copy (and hashed) */
     uint64_t resumed;         /* where this transfer began */
     bool checked;             /* the reply's status and range were checked */
+    bool bad_peer;            /* the peer's file is not the one it publishes (its size) */
     char range_hdr[128];
     char error[256];
     int64_t progress_ms;
@@ -604,6 +624,7 @@ static bool reply_ok(struct xfer *x, CURL *c)
     if (code == 206 && image_content_range_parse(x->range_hdr, &a, &b, &total) == 0 &&
         a == x->off && total == x->f->size)
         return true;
+    x->bad_peer = code == 416; /* its file is shorter than it publishes */
     if (code == 206)
         snprintf(x->error, sizeof(x->error), "the reply's range (%s) is not the one asked for "
                  "(from byte %" PRIu64 " of %" PRIu64 ")", x->range_hdr, x->off, x->f->size);
@@ -625,6 +646,7 @@ static size_t on_data(char *buf, size_t size, size_t n, void *arg)
     if (x->off + len > x->f->size) {
         snprintf(x->error, sizeof(x->error), "the peer sends more than the %" PRIu64
                  " bytes published", x->f->size);
+        x->bad_peer = true;
         return 0;
     }
     for (size_t done = 0; done < len;) {
@@ -760,6 +782,19 @@ static int partial_finish(struct xfer *x, const char *part, const char *dest, ch
     return 0;
 }
 
+/* The peer's file is not the size it publishes: the partial copy is
+ * deleted (resuming it could never end) and the copy refused. */
+static int bad_peer(struct xfer *x, const char *part, char *why, size_t why_size)
+{
+    unlink(part);
+    if (x->error[0])
+        snprintf(why, why_size, "%s: refused (the copy is deleted)", x->error);
+    else
+        snprintf(why, why_size, "its reply ends at byte %" PRIu64 " of the %" PRIu64
+                 " published: refused (the copy is deleted)", x->off, x->f->size);
+    return -EBADMSG;
+}
+
 static void job_file(struct hd_images *img, struct job *job, const char *file,
                      const char *from, uint64_t done, uint64_t total)
 {
@@ -799,12 +834,11 @@ static int fetch_file(struct hd_images *img, struct job *job, const struct image
                            image_file_names[i], "sha256", f->sha256, "size", (json_int_t)f->size,
                            "from", d->node, "address", d->address, "offset",
                            (json_int_t)x.off));
-        if (x.off < f->size && transfer(&x) < 0)
+        if (x.off < f->size && transfer(&x) < 0 && !x.bad_peer)
             snprintf(msg, sizeof(msg), "%s (%" PRIu64 " of %" PRIu64 " bytes copied: resumed "
                      "from there later)", x.error, x.off, f->size), rc = -EIO;
-        else if (x.off != f->size)
-            snprintf(msg, sizeof(msg), "the transfer ended at %" PRIu64 " of %" PRIu64 " bytes",
-                     x.off, f->size), rc = -EIO;
+        else if (x.bad_peer || x.off != f->size) /* a whole reply, but not the size published */
+            rc = bad_peer(&x, part, msg, sizeof(msg));
         else
             rc = partial_finish(&x, part, dest, msg, sizeof(msg));
     }
@@ -1222,6 +1256,7 @@ static void images_free(struct hd_images *img)
     json_decref(img->served);
     json_decref(img->known);
     json_decref(img->published);
+    json_decref(img->chains);
     pthread_mutex_destroy(&img->mu);
     pthread_cond_destroy(&img->cond);
     free(img);
@@ -1245,6 +1280,7 @@ int hd_images_start(struct hd_cluster *cl)
     img->served = json_object();
     img->known = json_object();
     img->published = json_object();
+    img->chains = json_object();
     snprintf(dir, sizeof(dir), "%s/templates", cl->cfg->state_dir);
     mkdir(dir, 0755);
     snprintf(img->copies, sizeof(img->copies), "%s/copies", dir);

@@ -24,7 +24,9 @@
 #  - a peer serving wrong bytes (template bad on n1, whose parent is changed
 #    after template add): n2 refuses the copy (image.refused: the digest
 #    it got and the one published), the guest is not created and its
-#    status is error with that reason; nothing of it is kept on n2;
+#    status is error with that reason; nothing of it is kept on n2; the
+#    same for a peer whose file is shorter than it publishes (template
+#    short: a complete reply, 1 MiB short);
 #  - hostile entries under /herd/images/ (not JSON, a path for a digest, a
 #    wrong name) are refused: placement does not count them, no herdd harmed;
 #  - range down leaves no guest; nothing of the test is left.
@@ -303,28 +305,38 @@ hc n1 template add bad --image "$tmp/images/bad.raw" --format raw --kernel "$pro
     --mem 64M >/dev/null || fail "template add bad on n1"
 bad_sha=$(tmpl_field n1 bad sha256)
 flip "$tmp/images/bad.raw" 100 # n1 now serves other bytes than it published
-for _ in $(seq 30); do [ -n "$(get /herd/images/bad/n1)" ] && break; sleep 0.1; done
+cp "$tmp/images/bad.raw" "$tmp/images/short.raw"
+hc n1 template add short --image "$tmp/images/short.raw" --format raw --kernel "$probe" \
+    --mem 64M >/dev/null || fail "template add short on n1"
+truncate -s 15M "$tmp/images/short.raw" # and a shorter file than it published
+for _ in $(seq 30); do [ -n "$(get /herd/images/bad/n1)" ] && [ -n "$(get /herd/images/short/n1)" ] && break; sleep 0.1; done
 cat > "$tmp/cb.yaml" <<YAML
 range: cb
 scenarios:
   - name: s
     roles:
       - {name: x, template: bad, count: 1, node: n2}
+      - {name: y, template: short, count: 1, node: n2}
 YAML
 hc n1 --json range up "$tmp/cb.yaml" --detach > "$tmp/upb.json" || fail "range up cb: $(cat "$tmp/upb.json")"
-wait_range n1 cb "d['vms'][0]['state'] == 'error'" 30 || { fail "cb's guest is not in error"; summary; }
-python3 - "$tmp/status.json" "$bad_sha" <<'PY' || fail "cb's guest's status"
+wait_range n1 cb "all(v['state'] == 'error' for v in d['vms'])" 30 || { fail "cb's guests are not in error"; summary; }
+python3 - "$tmp/status.json" "$bad_sha" <<'PY' || fail "cb's guests' status"
 import json, sys
-v = json.load(open(sys.argv[1]))["vms"][0]
+vms = {v["name"]: v for v in json.load(open(sys.argv[1]))["vms"]}
+v = vms["cb-s-x-1"]
 note = v.get("note") or ""
-print("cb:", note)
+print("cb-s-x-1:", note)
 assert v["node"] == "n2" and not v["ready"], v
 assert "template bad: image" in note and "from node n1" in note, note
 assert "hash to sha256" in note and "not the published " + sys.argv[2] in note and "refused" in note, note
+note = vms["cb-s-y-1"].get("note") or ""
+print("cb-s-y-1:", note)
+assert "template short: image" in note, note
+assert "its reply ends at byte 15728640 of the 16777216 published: refused" in note, note
 PY
 [ -z "$(on_node n2 cb)" ] || fail "n2 made cb's guest"
-[ -z "$(tmpl_field n2 bad name)" ] || fail "n2 registered the bad copy"
-ls "$tmp/n2/state/templates/copies/" | grep -q "$bad_sha" && fail "n2 kept bytes of the bad copy"
+[ -z "$(tmpl_field n2 bad name)$(tmpl_field n2 short name)" ] || fail "n2 registered a bad copy"
+ls "$tmp/n2/state/templates/copies/" | grep -q "$bad_sha\|$(tmpl_field n1 short sha256)" && fail "n2 kept bytes of a bad copy"
 [ "$(count n2 image.refused "e['template'] == 'bad' and e['file'] == 'image'")" -ge 1 ] ||
     fail "no image.refused on n2: $(events n2 image.)"
 
