@@ -724,8 +724,10 @@ static int transfer(struct xfer *x)
     CURLcode rc = curl_easy_perform(c);
     if (rc != CURLE_OK && !x->error[0])
         snprintf(x->error, sizeof(x->error), "%s", curl_easy_strerror(rc));
-    if (rc == CURLE_OK && !x->checked && x->f->size > x->off)
+    if (rc == CURLE_OK && !x->checked && x->f->size > x->off && reply_ok(x, c)) {
+        x->bad_peer = true; /* a whole reply, and empty */
         snprintf(x->error, sizeof(x->error), "the reply has no bytes");
+    }
     curl_easy_cleanup(c);
     return x->error[0] ? -EIO : 0;
 }
