@@ -79,8 +79,8 @@ struct hd_images {
     bool stop;
     struct job *jobs;
     json_t *served;                /* hex -> path: what the image port may send */
-    json_t *known;                 /* path -> {dev, ino, size, mtime, ctime, sha256}: bytes
-                                    * hashed (or verified) with that identity */
+    json_t *known;                 /* path -> {id: {dev, ino, size, mtime, ctime}, sha256}:
+                                    * the file hashed (or verified) with that identity */
     json_t *published;             /* template -> the entry text written */
     json_t *chains;                /* image path -> {id, one}: a qcow2 without backing file */
     int64_t pub_lease;             /* the lease those entries are on */
@@ -113,29 +113,24 @@ static json_t *identity(const struct stat *s)
                      (json_int_t)(s->st_ctim.tv_sec * 1000000000LL + s->st_ctim.tv_nsec));
 }
 
-/* The digest known for path's bytes as they are now (stat s), or NULL. */
+/* img->mu held: the digest known for path's bytes as they are now (its
+ * stat s), or NULL. */
 static const char *known_digest(struct hd_images *img, const char *path, const struct stat *s)
 {
     json_t *k = json_object_get(img->known, path), *id = identity(s);
-    const char *hex = NULL;
+    bool same = k && json_equal(json_object_get(k, "id"), id);
 
-    if (k) {
-        json_t *h = json_incref(json_object_get(k, "sha256"));
-        json_object_del(k, "sha256");
-        if (json_equal(k, id))
-            hex = json_string_value(h);
-        json_object_set_new(k, "sha256", h);
-    }
     json_decref(id);
-    return hex;
+    return same ? json_string_value(json_object_get(k, "sha256")) : NULL;
 }
 
+/* path's bytes, with the identity s had before they were read, hash to hex */
 static void know(struct hd_images *img, const char *path, const struct stat *s, const char *hex)
 {
-    json_t *id = identity(s);
-    json_object_set_new(id, "sha256", json_string(hex));
+    json_t *k = json_pack("{so ss}", "id", identity(s), "sha256", hex);
+
     pthread_mutex_lock(&img->mu);
-    json_object_set_new(img->known, path, id);
+    json_object_set_new(img->known, path, k);
     pthread_mutex_unlock(&img->mu);
 }
 
