@@ -628,6 +628,16 @@ static bool reply_ok(struct xfer *x, CURL *c)
     return false;
 }
 
+static bool all_zero(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i])
+            return false;
+    return true;
+}
+
+/* The reply's bytes into the partial copy; zeros are not written (the copy
+ * stays as sparse as the parent: partial_finish sets its size). */
 static size_t on_data(char *buf, size_t size, size_t n, void *arg)
 {
     struct xfer *x = arg;
@@ -644,7 +654,7 @@ static size_t on_data(char *buf, size_t size, size_t n, void *arg)
         x->bad_peer = true;
         return 0;
     }
-    for (size_t done = 0; done < len;) {
+    for (size_t done = all_zero(buf, len) ? len : 0; done < len;) {
         ssize_t w = pwrite(x->fd, buf + done, len - done, (off_t)(x->off + done));
         if (w < 0 && errno == EINTR)
             continue;
@@ -770,7 +780,8 @@ static int partial_finish(struct xfer *x, const char *part, const char *dest, ch
                  "(the copy is deleted)", got, x->f->sha256);
         return -EBADMSG;
     }
-    if (fsync(x->fd) < 0 || fchmod(x->fd, 0444) < 0 || rename(part, dest) < 0) {
+    if (ftruncate(x->fd, (off_t)x->f->size) < 0 || fsync(x->fd) < 0 ||
+        fchmod(x->fd, 0444) < 0 || rename(part, dest) < 0) {
         snprintf(why, why_size, "%s: %s", dest, strerror(errno));
         return -EIO;
     }

@@ -17,7 +17,8 @@
 #    image.fetched events and logs; n1's image.served to each), though
 #    each has two guests of it; the copies are read-only, named by their
 #    SHA-256, which matches n1's, and registered as the nodes' template
-#    probe; no partial copy is left; n2 and n3 publish their copies too;
+#    probe; no partial copy is left; they are sparse like the parent; n2
+#    and n3 publish their copies too;
 #  - a byte of n2's copy flipped: the next guest of probe on n2 finds it
 #    changed, refuses it (image.corrupt), fetches it again (a second
 #    image.fetched) and runs on the good copy;
@@ -264,6 +265,9 @@ for n in n2 n3; do
     [ "$(tmpl_field $n probe kernel)" = "$tmp/$n/state/templates/copies/$kern_sha" ] ||
         fail "$n's probe kernel: $(tmpl_field $n probe kernel)"
     [ "$(stat -c %a "$tmp/$n/state/templates/copies/$img_sha")" = 444 ] || fail "$n's copy is not read-only"
+    # the parent's 12 MiB of zeros are not written: the copy is sparse
+    [ "$(stat -c %b "$tmp/$n/state/templates/copies/$img_sha")" -le $((6 << 11)) ] ||
+        fail "$n's copy is not sparse: $(stat -c %b "$tmp/$n/state/templates/copies/$img_sha") blocks"
     [ "$(sha256sum < "$tmp/$n/state/templates/copies/$img_sha" | cut -d' ' -f1)" = "$img_sha" ] ||
         fail "$n's copy is not n1's parent"
     ls "$tmp/$n/state/templates/copies/" | grep -q part && fail "$n left a partial copy"
