@@ -220,30 +220,27 @@ static void templates_held(struct hd_images *img, struct held **out, size_t *n)
     }
 }
 
-/* The kernel's and initrd's digests and sizes; false when a file cannot be
- * read (the template is then not published). */
+/* Each file's digest and size; false when one cannot be read or a copy no
+ * longer hashes to its name (hashed again only when its identity changed,
+ * and once after herdd starts): that template is not published. */
 static bool held_files(struct hd_images *img, struct held *h)
 {
-    for (int i = 1; i < IMAGE_COPY_FILES; i++) {
+    for (int i = 0; i < IMAGE_COPY_FILES; i++) {
         struct image_file *f = &h->def.file[i];
         const char *p = h->path[i];
-        if (!p)
-            continue;
-        if (in_copies(img, p)) {
-            struct stat s;
-            const char *base = strrchr(p, '/') + 1;
-            if (stat(p, &s) < 0 || !image_sha256_ok(base))
-                return false;
-            memcpy(f->sha256, base, 65);
-            f->size = (uint64_t)s.st_size;
-        } else if (file_digest(img, p, f->sha256, &f->size) < 0) {
+        char got[65];
+        uint64_t size;
+        if (!p || (i == IMAGE_FILE_IMAGE && !in_copies(img, p)))
+            continue; /* the image's digest and size: template add's */
+        if (file_digest(img, p, got, &size) < 0 || !size)
             return false;
-        }
-        if (!f->size) /* an empty kernel or initrd: not one a copy can be checked by */
+        if (in_copies(img, p) && strcmp(got, strrchr(p, '/') + 1))
             return false;
+        memcpy(f->sha256, got, 65);
+        f->size = size;
         f->present = true;
     }
-    return h->def.file[1].present;
+    return h->def.file[IMAGE_FILE_IMAGE].present && h->def.file[IMAGE_FILE_KERNEL].present;
 }
 
 /* A qcow2 image that names a backing file is not published: its chain is
@@ -414,6 +411,21 @@ static enum MHD_Result send_file(struct hd_images *img, struct MHD_Connection *m
     return ret;
 }
 
+/* A copy of another node's file is sent only while it is as it was when it
+ * was verified (a node's own template files are sent as they are: the
+ * fetching node verifies every byte). */
+static bool copy_unchanged(struct hd_images *img, const char *path, const struct stat *s,
+                           const char *hex)
+{
+    if (!in_copies(img, path))
+        return true;
+    pthread_mutex_lock(&img->mu);
+    const char *k = known_digest(img, path, s);
+    bool same = k && !strcmp(k, hex);
+    pthread_mutex_unlock(&img->mu);
+    return same;
+}
+
 static enum MHD_Result on_image_request(void *cls, struct MHD_Connection *mc, const char *url,
                                         const char *method, const char *version,
                                         const char *upload, size_t *upload_size, void **con)
@@ -443,6 +455,10 @@ static enum MHD_Result on_image_request(void *cls, struct MHD_Connection *mc, co
         if (fd >= 0)
             close(fd);
         return reply_text(mc, 404, "no file of that digest here\n");
+    }
+    if (!copy_unchanged(img, path, &s, hex)) {
+        close(fd);
+        return reply_text(mc, 503, "this copy changed since it was verified\n");
     }
     end = (uint64_t)s.st_size - 1;
     const char *range = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Range");

@@ -19,7 +19,8 @@
 #    SHA-256, which matches n1's, and registered as the nodes' template
 #    probe; no partial copy is left; they are sparse like the parent; n2
 #    and n3 publish their copies too;
-#  - a byte of n2's copy flipped: the next guest of probe on n2 finds it
+#  - a byte of n2's copy flipped: n2 serves it no more (503); the next
+#    guest of probe on n2 finds it
 #    changed, refuses it (image.corrupt), fetches it again (a second
 #    image.fetched) and runs on the good copy;
 #  - a peer serving wrong bytes (template bad on n1, whose parent is changed
@@ -283,6 +284,9 @@ done
 
 # --- 3. a corrupted copy on n2 is refused and fetched again ---
 flip "$tmp/n2/state/templates/copies/$img_sha" $((1 << 20))
+# n2 no longer serves it (nor publishes it, once its publisher has hashed it)
+out=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.2:${port[n2]}/v1/images/sha256/$img_sha")
+[ "$out" = 503 ] || fail "n2 serves its changed copy: $out"
 cat > "$tmp/ci2.yaml" <<YAML
 range: ci
 scenarios:
