@@ -204,12 +204,14 @@ static void converge_one(struct rec *r, const char *guest, json_t *doc)
     bool exists = vm != NULL, other = vm && (strcmp(vm->range, range) || !cluster_guest(st, vm));
     bool start = vm && !vm->busy && !strcmp(vm->state, "created");
     pthread_mutex_unlock(&st->mu);
-    if (other) {
+    int ready = exists || other ? 0 : template_ready(r, guest, doc, &err);
+    if (ready > 0)
+        return; /* made once its template's copy is (recreate_missing) */
+    if (ready < 0) {
+        rc = -1; /* err: why its template's copy was refused */
+    } else if (other) {
         rc = hd_fail(&err, 409, "name", "guest name %s is taken on this node by a guest that "
                      "is not of the cluster's range %s", guest, range);
-    } else if (!exists && (rc = template_ready(r, guest, doc, &err)) != 0) {
-        if (rc > 0)
-            return; /* made once its template's copy is (recreate_missing) */
     } else if (!exists) {
         json_t *body = json_deep_copy(json_object_get(doc, "body"));
         json_object_set_new(body, "start", json_true());
@@ -677,9 +679,9 @@ static void *reconcile_main(void *arg)
     r.desired = json_object();
     r.written = json_object();
     r.errors = json_object();
+    r.waiting = json_object();
     r.replace = json_object();
     r.applied = json_object();
-    r.waiting = json_object();
     while (!stopping(cl)) {
         if (!registered(cl)) {
             pause_ms(cl, RETRY_MS / 2);
@@ -702,10 +704,10 @@ static void *reconcile_main(void *arg)
     json_decref(r.desired);
     json_decref(r.written);
     json_decref(r.errors);
+    json_decref(r.waiting);
     json_decref(r.nodes);
     json_decref(r.replace);
     json_decref(r.applied);
-    json_decref(r.waiting);
     return NULL;
 }
 
