@@ -1146,7 +1146,7 @@ int hd_images_ready(struct hd_cluster *cl, const char *tmpl, char *note, size_t 
     char paths[IMAGE_COPY_FILES][4300] = {"", "", ""};
     bool found = false, own = false;
 
-    if (!img)
+    if (!img || !hd_name_ok(tmpl)) /* (an assignment's: vm create refuses a bad name) */
         return 0;
     pthread_mutex_lock(&img->st->mu);
     struct hd_template *t = hd_template_find(img->st, tmpl);
