@@ -29,6 +29,9 @@
 #    status is error with that reason; nothing of it is kept on n2; the
 #    same for a peer whose file is shorter than it publishes (template
 #    short: a complete reply, 1 MiB short);
+#  - a holder gone mid-copy (n1 killed while n3 copies template big from
+#    it): n3 goes on from n2's copy, from where it was (image.fetch_failed
+#    from n1, then image.fetched from n2 resumed past 3 MiB);
 #  - hostile entries under /herd/images/ (not JSON, a path for a digest, a
 #    wrong name) are refused: placement does not count them, no herdd harmed;
 #  - range down leaves no guest; nothing of the test is left.
@@ -348,7 +351,41 @@ ls "$tmp/n2/state/templates/copies/" | grep -q "$bad_sha\|$(tmpl_field n1 short 
 [ "$(count n2 image.refused "e['template'] == 'bad' and e['file'] == 'image'")" -ge 1 ] ||
     fail "no image.refused on n2: $(events n2 image.)"
 
-# --- 5. hostile entries in etcd ---
+# --- 5. a holder gone mid-copy: the copy goes on from another holder ---
+head -c 4M /dev/urandom > "$tmp/images/big.raw"
+truncate -s 16M "$tmp/images/big.raw"
+hc n1 template add big --image "$tmp/images/big.raw" --format raw --kernel "$probe" \
+    --cmdline "probe.tests=boot probe.idle=1" --mem 64M >/dev/null || fail "template add big on n1"
+big_sha=$(tmpl_field n1 big sha256)
+for _ in $(seq 30); do [ -n "$(get /herd/images/big/n1)" ] && break; sleep 0.1; done
+cat > "$tmp/cf.yaml" <<YAML
+range: cf
+scenarios:
+  - name: s
+    roles:
+      - {name: a, template: big, count: 1, node: n2}
+YAML
+hc n1 --json range up "$tmp/cf.yaml" --detach > /dev/null || fail "range up cf"
+wait_range n1 cf "d['ready'] == 1" 60 || { fail "cf not ready on n2"; summary; }
+for _ in $(seq 30); do [ -n "$(get /herd/images/big/n2)" ] && break; sleep 0.1; done
+printf '      - {name: b, template: big, count: 1, node: n3}\n' >> "$tmp/cf.yaml"
+hc n1 --json range up "$tmp/cf.yaml" --detach > /dev/null || fail "range up cf with b"
+for _ in $(seq 100); do
+    [ "$(stat -c %s "$tmp/n3/state/templates/copies/$big_sha.part" 2>/dev/null || echo 0)" -ge $((3 << 20)) ] && break
+    sleep 0.1
+done
+stop_herdd n1 KILL # n3 was copying from n1 (first by name); n2 has it too
+wait_range n2 cf "d['ready'] == 2" 60 || { fail "cf's guest on n3 not ready after n1 went"; summary; }
+python3 - "$(events n3 image.fetched)" <<'PY' || fail "n3 did not go on from n2: $(events n3 image.)"
+import json, sys
+r = [json.loads(l) for l in sys.argv[1].splitlines() if '"big"' in l and '"image"' in l]
+assert len(r) == 1 and r[0]["from"] == "n2" and r[0]["resumed_from"] >= 3 << 20, r
+PY
+[ "$(count n3 image.fetch_failed "e['template'] == 'big' and e['from'] == 'n1'")" = 1 ] ||
+    fail "no image.fetch_failed from n1 on n3: $(events n3 image.)"
+start_herdd n1 # it adopts its guests again
+
+# --- 6. hostile entries in etcd ---
 put /herd/images/evil/n1 'not json'
 put /herd/images/evil2/n1 "{\"name\":\"evil2\",\"node\":\"n1\",\"format\":\"raw\",\"address\":\"127.0.0.1\",\"port\":1,\"cmdline\":\"\",\"ready_line\":\"x\",\"cpus\":1,\"mem\":67108864,\"nics\":[],\"files\":{\"image\":{\"sha256\":\"../../../etc/shadow\",\"size\":1},\"kernel\":{\"sha256\":\"$kern_sha\",\"size\":1}}}"
 put /herd/images/evil3/n9 "$(get /herd/images/probe/n1)"
@@ -360,12 +397,14 @@ done
 del /herd/images/evil/n1; del /herd/images/evil2/n1; del /herd/images/evil3/n9
 for n in n1 n2 n3; do kill -0 "${pid[$n]}" 2>/dev/null || fail "herdd $n died"; done
 
-# --- 6. down: nothing left ---
+# --- 7. down: nothing left ---
 hc n3 range down ci >/dev/null || fail "range down ci"
 hc n3 range down cb >/dev/null || fail "range down cb"
+hc n3 range down cf >/dev/null || fail "range down cf"
 ok=
 for _ in $(seq 150); do
-    [ -z "$(on_node n1 ci)$(on_node n2 ci)$(on_node n3 ci)$(on_node n2 cb)" ] && { ok=1; break; }
+    [ -z "$(on_node n1 ci)$(on_node n2 ci)$(on_node n3 ci)$(on_node n2 cb)$(on_node n2 cf)$(on_node n3 cf)" ] &&
+        { ok=1; break; }
     sleep 0.2
 done
 [ -n "$ok" ] || fail "guests left after range down"
