@@ -1198,6 +1198,37 @@ static void cluster_nodes_table(json_t *r)
     }
 }
 
+/* cluster status's images: the port, what was served and fetched, each
+ * copy in progress with its bytes (docs/cluster.md "Parent images") */
+static void cluster_images_text(json_t *im)
+{
+    char b1[32], b2[32];
+    size_t i;
+    json_t *c;
+
+    if (!json_is_object(im))
+        return;
+    if (json_is_true(json_object_get(im, "serving")))
+        printf("images      served on port %lld: %lld request(s), %s; fetched %lld file(s), "
+               "%s\n", num(im, "port"), num(im, "served"),
+               fmt_bytes(b1, sizeof(b1), num(im, "served_bytes")), num(im, "fetched"),
+               fmt_bytes(b2, sizeof(b2), num(im, "fetched_bytes")));
+    else
+        printf("images      not served (%s); fetched %lld file(s)\n",
+               str(im, "serve_error")[0] ? str(im, "serve_error") : "image_port 0",
+               num(im, "fetched"));
+    json_array_foreach(json_object_get(im, "copies"), i, c) {
+        printf("  copy      %-16s %s", str(c, "template"), str(c, "state"));
+        if (json_object_get(c, "file"))
+            printf(": %s from %s, %s of %s", str(c, "file"), str(c, "from"),
+                   fmt_bytes(b1, sizeof(b1), num(c, "done")),
+                   fmt_bytes(b2, sizeof(b2), num(c, "total")));
+        if (json_object_get(c, "error"))
+            printf(": %s", str(c, "error"));
+        printf("\n");
+    }
+}
+
 static void cluster_status_text(json_t *r)
 {
     json_t *left = json_object_get(r, "ttl_left");
@@ -1219,6 +1250,7 @@ static void cluster_status_text(json_t *r)
     printf("\n");
     if (str(r, "last_error")[0] && strcmp(str(r, "last_error"), "-"))
         printf("last error  %s\n", str(r, "last_error"));
+    cluster_images_text(json_object_get(r, "images"));
 }
 
 static int cmd_cluster(int argc, char **argv)

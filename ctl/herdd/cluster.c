@@ -421,6 +421,10 @@ int hd_cluster_start(struct hd_cluster *cl, struct hd_guests *gs, struct hd_err 
         return hd_fail(err, 500, "cluster", "cannot start the cluster keepalive thread");
     }
     cl->running = true;
+    if (hd_images_start(cl) < 0) {
+        hd_cluster_stop(cl);
+        return hd_fail(err, 500, "cluster", "cannot start the cluster's image threads");
+    }
     if (hd_cluster_reconcile_start(cl) < 0) {
         hd_cluster_stop(cl);
         return hd_fail(err, 500, "cluster", "cannot start the cluster reconcile thread");
@@ -443,6 +447,7 @@ void hd_cluster_stop(struct hd_cluster *cl)
     if (cl->rec_running)
         pthread_join(cl->rec_thread, NULL);
     cl->running = cl->rec_running = false;
+    hd_images_stop(cl);
     if (cl->lease && etcd_lease_revoke(cl->etcd, cl->lease, &err) < 0 && err.code != -ENOENT)
         fprintf(stderr, "herdd: cluster: revoking lease %" PRIx64 ": %s\n", (uint64_t)cl->lease,
                 err.msg);
@@ -554,6 +559,7 @@ json_t *hd_cluster_status(struct hd_cluster *cl, struct hd_err *err)
                                   (json_int_t)json_object_size(cl->assigned), "last_error",
                                   cl->rec_error));
     pthread_mutex_unlock(&cl->mu);
+    json_object_set_new(o, "images", hd_images_status(cl));
     json_object_set_new(o, "ttl_left", ttl_left(cl, lease, o));
     return o;
 }

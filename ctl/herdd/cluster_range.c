@@ -119,6 +119,7 @@ struct plan {
     struct range_guest *guests;
     size_t n;
     json_t *profiles;            /* node name -> its profile (valid ones only) */
+    json_t *catalog;             /* templates published for copies: name -> {cpus, mem} */
     json_t *registered;          /* every node with a key under /herd/nodes/ */
     bool replacing;              /* on_node_loss: the lost nodes' guests are placed anew */
     struct place_node *nodes;
@@ -190,6 +191,7 @@ static int load_nodes(struct plan *pl, struct hd_err *err)
         json_decref(p);
     }
     etcd_kvs_free(&kvs);
+    pl->catalog = hd_images_catalog(pl->cl->etcd_api);
     if (!pl->nodes)
         return hd_fail(err, 500, "", "out of memory (placement)");
     if (!pl->n_nodes)
@@ -272,11 +274,20 @@ static int load_assignments(struct plan *pl, struct hd_err *err)
 
 /* What one guest of role costs on node k: its template there, the role's
  * cpus and mem over it; cpus 0 when the node has not the template. */
-static struct place_cost role_cost(const struct plan *pl, const struct range_role *role, size_t k)
+/* Template name as node k makes its guests: its own (in its profile), else
+ * one another node publishes, which node k copies first (docs/cluster.md
+ * "Parent images"). NULL: neither. */
+static json_t *node_template(const struct plan *pl, size_t k, const char *name)
 {
     json_t *t = json_object_get(json_object_get(json_object_get(pl->profiles, pl->nodes[k].name),
                                                 "templates"),
-                                role->template_name);
+                                name);
+    return t ? t : json_object_get(pl->catalog, name);
+}
+
+static struct place_cost role_cost(const struct plan *pl, const struct range_role *role, size_t k)
+{
+    json_t *t = node_template(pl, k, role->template_name);
     struct place_cost c = {0, 0};
     struct cap_policy pol;
     int64_t cpus, mem;
@@ -415,9 +426,7 @@ static json_t *guest_body(const struct range_spec *spec, const struct range_gues
 static char *assignment(const struct plan *pl, size_t g, size_t k)
 {
     const struct range_guest *gu = &pl->guests[g];
-    json_t *t = json_object_get(json_object_get(json_object_get(pl->profiles, pl->nodes[k].name),
-                                                "templates"),
-                                gu->role->template_name);
+    json_t *t = node_template(pl, k, gu->role->template_name);
     int64_t tcpus = 1, tmem = 0;
 
     int_field(t, "cpus", 1, &tcpus);
@@ -573,6 +582,7 @@ static int write_plan(struct plan *pl, const struct placer *p, const char *yaml,
 static void plan_free(struct plan *pl)
 {
     json_decref(pl->profiles);
+    json_decref(pl->catalog);
     json_decref(pl->registered);
     json_decref(pl->assigned);
     json_decref(pl->stale);

@@ -40,6 +40,7 @@ struct rec {
     json_t *written;      /* guest -> the status text last written */
     json_t *errors;       /* guest -> why its create or start failed */
     json_t *applied;      /* guest -> the reset generation it was last reset to */
+    json_t *waiting;      /* guest -> why it is not made yet (its template's copy) */
     json_t *nodes;        /* registered node names (the last node check); NULL: none yet */
     json_t *replace;      /* ranges that had guests on a node that left: to place anew
                            * (on_node_loss: replace) by the first node by name */
@@ -167,6 +168,23 @@ static json_int_t reset_gen(json_t *doc)
     return g > 0 ? g : 0;
 }
 
+/* The guest's template on this node (a copy of another node's fetched and
+ * checked first: cluster_images.c): 0 ready, 1 not yet (r->waiting says
+ * why, in its status), -1 refused (err). */
+static int template_ready(struct rec *r, const char *guest, json_t *doc, struct hd_err *err)
+{
+    json_t *body = json_object_get(doc, "body");
+    const char *tmpl = json_string_value(json_object_get(body, "template"));
+    char note[600] = "";
+    int rc = tmpl ? hd_images_ready(r->cl, tmpl, note, sizeof(note), err) : 0;
+
+    if (rc > 0)
+        json_object_set_new(r->waiting, guest, json_string(note));
+    else
+        json_object_del(r->waiting, guest);
+    return rc;
+}
+
 /* The guest as its assignment wants it: created and started when this node
  * has none of its name; started when it was created and never started;
  * reset when its assignment's reset generation is past the one it was
@@ -186,7 +204,12 @@ static void converge_one(struct rec *r, const char *guest, json_t *doc)
     bool exists = vm != NULL, other = vm && (strcmp(vm->range, range) || !cluster_guest(st, vm));
     bool start = vm && !vm->busy && !strcmp(vm->state, "created");
     pthread_mutex_unlock(&st->mu);
-    if (other) {
+    int ready = exists || other ? 0 : template_ready(r, guest, doc, &err);
+    if (ready > 0)
+        return; /* made once its template's copy is (recreate_missing) */
+    if (ready < 0) {
+        rc = -1; /* err: why its template's copy was refused */
+    } else if (other) {
         rc = hd_fail(&err, 409, "name", "guest name %s is taken on this node by a guest that "
                      "is not of the cluster's range %s", guest, range);
     } else if (!exists) {
@@ -258,6 +281,7 @@ static void remove_one(struct rec *r, const char *guest, const char *range)
     json_object_del(r->written, guest);
     json_object_del(r->applied, guest);
     json_object_del(r->errors, guest);
+    json_object_del(r->waiting, guest);
 }
 
 /* The cluster guests of this node that no assignment names. */
@@ -293,7 +317,8 @@ static json_t *status_doc(struct rec *r, const char *guest, json_t *doc)
     if (!vm) {
         json_object_set_new(o, "state", json_string(why ? "error" : "assigned"));
         json_object_set_new(o, "ready", json_false());
-        json_object_set_new(o, "note", json_string(why ? why : "not created yet"));
+        const char *wait = json_string_value(json_object_get(r->waiting, guest));
+        json_object_set_new(o, "note", json_string(why ? why : wait ? wait : "not created yet"));
         return o;
     }
     json_t *nics = json_array();
@@ -654,6 +679,7 @@ static void *reconcile_main(void *arg)
     r.desired = json_object();
     r.written = json_object();
     r.errors = json_object();
+    r.waiting = json_object();
     r.replace = json_object();
     r.applied = json_object();
     while (!stopping(cl)) {
@@ -678,6 +704,7 @@ static void *reconcile_main(void *arg)
     json_decref(r.desired);
     json_decref(r.written);
     json_decref(r.errors);
+    json_decref(r.waiting);
     json_decref(r.nodes);
     json_decref(r.replace);
     json_decref(r.applied);

@@ -774,6 +774,32 @@ static int cluster_ttl(json_t *v, struct hd_key_ctx *c)
     return 0;
 }
 
+/* cluster.image_port: where the node serves its templates' files to the
+ * other nodes (docs/cluster.md "Parent images"); 0: it serves none */
+static int cluster_image_port(json_t *v, struct hd_key_ctx *c)
+{
+    json_int_t n = json_integer_value(v);
+
+    if (!json_is_integer(v) || n < 0 || n > 65535)
+        return hd_fail(c->err, 400, "cluster", "%s: cluster.image_port: a TCP port, 0-65535 "
+                       "(0: serve no template files)", c->path);
+    c->cfg->image_port = (unsigned)n;
+    return 0;
+}
+
+/* cluster.fetch_rate: bytes per second a copy is fetched at, at most
+ * (0: no limit) */
+static int cluster_fetch_rate(json_t *v, struct hd_key_ctx *c)
+{
+    uint64_t n;
+
+    if (hd_parse_size(v, &n) < 0 || n > (1ULL << 40))
+        return hd_fail(c->err, 400, "cluster", "%s: cluster.fetch_rate: bytes per second "
+                       "(e.g. 100M; 0: no limit)", c->path);
+    c->cfg->fetch_rate = n;
+    return 0;
+}
+
 static int cluster_key(const char *key, json_t *v, struct hd_key_ctx *c)
 {
     struct hd_config *cfg = c->cfg;
@@ -790,8 +816,12 @@ static int cluster_key(const char *key, json_t *v, struct hd_key_ctx *c)
         return cluster_address(v, c);
     if (!strcmp(key, "lease_ttl"))
         return cluster_ttl(v, c);
+    if (!strcmp(key, "image_port"))
+        return cluster_image_port(v, c);
+    if (!strcmp(key, "fetch_rate"))
+        return cluster_fetch_rate(v, c);
     return hd_fail(c->err, 400, "cluster", "%s: cluster.%s: unknown key (endpoints, ca, cert, "
-                   "key, address, lease_ttl)", c->path, key);
+                   "key, address, lease_ttl, image_port, fetch_rate)", c->path, key);
 }
 
 /* After every key: what a cluster needs, and a node name fit for a key. */
@@ -823,6 +853,7 @@ static int parse_cluster(json_t *v, struct hd_key_ctx *c)
     json_t *kv;
 
     c->cfg->lease_ttl = HD_LEASE_TTL_DEF;
+    c->cfg->image_port = HD_IMAGE_PORT_DEF;
     if (!v)
         return 0;
     if (!json_is_object(v))

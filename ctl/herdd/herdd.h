@@ -110,7 +110,10 @@ struct hd_config {
     char *etcd_ca, *etcd_cert, *etcd_key; /* TLS files, NULL when not given */
     char *cluster_address;       /* the node's underlay address (IPv4 or IPv6) */
     unsigned lease_ttl;          /* seconds */
+    unsigned image_port;         /* cluster.image_port: template files served (0: none) */
+    uint64_t fetch_rate;         /* cluster.fetch_rate: bytes/s a copy is fetched at (0: any) */
 };
+#define HD_IMAGE_PORT_DEF 7781
 
 /* YAML text -> JSON value (mappings, sequences, plain scalars typed like
  * YAML 1.2 core: null, true/false, integers, floats; quoted = strings).
@@ -805,11 +808,13 @@ void hd_ranges_resume(struct hd_ranges *rg);
  * of its own (docs/cluster.md). Not in a cluster (no cluster: section):
  * etcd is NULL and nothing runs. */
 #define HD_CLUSTER_NODES "/herd/nodes/"  /* + node name: its profile (JSON) */
+#define HD_CLUSTER_IMAGES "/herd/images/" /* + template/node: a copy's entry (cluster_images.c) */
 #define HD_CLUSTER_RANGES "/herd/ranges/" /* + range: the range (cluster_range.c) */
 #define HD_CLUSTER_ASSIGN "/herd/assign/" /* + NODE/RANGE/GUEST: a guest's placement */
 #define HD_CLUSTER_STATUS "/herd/status/" /* + RANGE/GUEST: its node's report */
 #define HD_CLUSTER_PLACER "/herd/placer"  /* the placer's election key */
 struct etcd;
+struct hd_images;
 struct hd_cluster {
     struct hd_res *res;
     struct hd_guests *gs;          /* the reconciler's (cluster_reconcile.c) */
@@ -843,6 +848,7 @@ struct hd_cluster {
     char rec_error[512];           /* the reconciler's last trouble, "" after a list */
     unsigned placements;           /* placer keys taken by this herdd (each's value is
                                     * "NODE #N": this call's, not another's) */
+    struct hd_images *img;         /* parent images across nodes (cluster_images.c) */
 };
 /* Registers the node (a lease and the profile on it; 409 when another live
  * node holds the name) and starts the keepalive thread. When etcd cannot
@@ -860,6 +866,21 @@ json_t *hd_cluster_status(struct hd_cluster *cl, struct hd_err *err);
  * stopped by hd_cluster_stop); the running assigned guests' use for the
  * profile ({guests, vcpus, mem}). */
 int hd_cluster_reconcile_start(struct hd_cluster *cl);
+/* cluster_images.c: parent images across nodes (docs/cluster.md "Parent
+ * images"): this node's templates published and served, copies of the
+ * others' fetched and verified. start: 0 or -errno; stop: threads joined.
+ * ready: may a guest of template tmpl be made now? 0 yes (the node's own
+ * template, or a verified copy); 1 not yet (a copy is being fetched or
+ * checked: note says so, for the guest's status); -1 never as things are
+ * (err: the copy was refused). catalog: {template: {cpus, mem, from}} of
+ * the published templates, for the placer; status: cluster status's
+ * `images`. */
+int hd_images_start(struct hd_cluster *cl);
+void hd_images_stop(struct hd_cluster *cl);
+int hd_images_ready(struct hd_cluster *cl, const char *tmpl, char *note, size_t note_size,
+                    struct hd_err *err);
+json_t *hd_images_catalog(struct etcd *e);
+json_t *hd_images_status(struct hd_cluster *cl);
 json_t *hd_cluster_assigned_use(struct hd_cluster *cl);
 /* cluster_range.c (up, reset, down) and cluster_view.c (status, ls): ranges
  * on the cluster (docs/cluster.md "Ranges").

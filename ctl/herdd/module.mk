@@ -12,6 +12,7 @@ HERDD_SRCS := ctl/herdd/main.c ctl/herdd/state.c ctl/herdd/config.c ctl/herdd/gu
               ctl/herdd/cluster_range.c ctl/herdd/cluster_reconcile.c \
               ctl/herdd/cluster_view.c
 HERDD_SRCS += ctl/herdd/checkpoint.c
+HERDD_SRCS += ctl/herdd/cluster_images.c
 HERDD_OBJS := $(HERDD_SRCS:%.c=$(BUILD)/obj/%.o)
 HERDD_PKGS := libmicrohttpd jansson sqlite3 yaml-0.1 libcrypto libisofs-1 libcurl
 HERDD_CFLAGS = $(eval HERDD_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(HERDD_PKGS)))$(HERDD_CFLAGS)

@@ -2,10 +2,12 @@
 # planning / admission, the hash-chained audit log, IP address
 # management (subnets and address pools), a range's address plan and the
 # etcd v3 client (its JSON gateway over libcurl); the placement of a
-# range's guests on a cluster's nodes (placement.c). libherd-ctl.a.
+# range's guests on a cluster's nodes (placement.c); parent image copies'
+# published entries, HTTP ranges and SHA-256 (image_copy.c). libherd-ctl.a.
 
 CTL_LIB_SRCS := ctl/lib/range_spec.c ctl/lib/range_addr.c ctl/lib/capacity.c ctl/lib/audit.c \
-                ctl/lib/ipam.c ctl/lib/etcd.c ctl/lib/etcd_reply.c ctl/lib/placement.c
+                ctl/lib/ipam.c ctl/lib/etcd.c ctl/lib/etcd_reply.c ctl/lib/placement.c \
+                ctl/lib/image_copy.c
 CTL_LIB_OBJS := $(CTL_LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 CTL_LIB      := $(BUILD)/lib/libherd-ctl.a
 
@@ -18,7 +20,7 @@ $(CTL_LIB): $(CTL_LIB_OBJS)
 $(CTL_LIB_OBJS): CFLAGS += $(CTL_LIB_CFLAGS)
 
 # Unit tests, one program each: tests/unit/test_ctl_<name>.c
-CTL_LIB_UNIT := range_spec capacity audit ipam range_addr placement
+CTL_LIB_UNIT := range_spec capacity audit ipam range_addr placement image_copy
 CTL_LIB_UNIT_PROGS := $(CTL_LIB_UNIT:%=$(BUILD)/tests/unit/test_ctl_%)
 UNIT_TESTS += $(CTL_LIB_UNIT_PROGS)
 

@@ -11,7 +11,8 @@
 FUZZ_CC      ?= clang
 FUZZ_DIR     := build/fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := blockdev boot vmm_config netdev_config netfilter kfilter snapshot etcd_reply
+FUZZ_TARGETS := blockdev boot vmm_config netdev_config netfilter kfilter snapshot etcd_reply \
+                image_copy
 FUZZ_RUN     ?= $(FUZZ_TARGETS)
 FUZZERS      := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/bin/fuzz_%)
 
@@ -57,8 +58,8 @@ $(FUZZ_DIR)/bin/fuzz_boot $(FUZZ_DIR)/bin/fuzz_vmm_config $(FUZZ_DIR)/bin/fuzz_s
 $(FUZZ_DIR)/bin/fuzz_boot $(FUZZ_DIR)/bin/fuzz_vmm_config $(FUZZ_DIR)/bin/fuzz_snapshot: FUZZ_LIBS = $(VMM_LDLIBS)
 $(FUZZ_DIR)/bin/fuzz_netdev_config $(FUZZ_DIR)/bin/fuzz_netfilter $(FUZZ_DIR)/bin/fuzz_kfilter: $(FUZZ_DIR)/lib/libherd-netdev.a
 $(FUZZ_DIR)/bin/fuzz_netdev_config $(FUZZ_DIR)/bin/fuzz_netfilter $(FUZZ_DIR)/bin/fuzz_kfilter: FUZZ_LIBS = $(NETDEV_LDLIBS)
-$(FUZZ_DIR)/bin/fuzz_etcd_reply: $(FUZZ_DIR)/lib/libherd-ctl.a
-$(FUZZ_DIR)/bin/fuzz_etcd_reply: FUZZ_LIBS = $(CTL_LIB_LDLIBS)
+$(FUZZ_DIR)/bin/fuzz_etcd_reply $(FUZZ_DIR)/bin/fuzz_image_copy: $(FUZZ_DIR)/lib/libherd-ctl.a
+$(FUZZ_DIR)/bin/fuzz_etcd_reply $(FUZZ_DIR)/bin/fuzz_image_copy: FUZZ_LIBS = $(CTL_LIB_LDLIBS)
 
 $(FUZZERS): $(FUZZ_DIR)/bin/%: $(FUZZ_DIR)/obj/tests/fuzz/%.o
 	@mkdir -p $(dir $@)
