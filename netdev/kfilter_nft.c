@@ -152,29 +152,51 @@ static int install_batched(const char *script, char *msg, size_t msglen)
     return me.rc;
 }
 
-int netdev_kfilter_install(const struct netdev_kfilter_cfg *cfg, struct herd_err *err)
+/* Appends cfg's table to f: create-then-delete replaces a table of a
+ * former tap of that name in the same transaction as the new one is made. */
+static int put_table(FILE *f, const struct netdev_kfilter_cfg *cfg)
 {
-    char table[IFNAMSIZ + 8], msg[200];
-    char *rules = NULL, *cmd = NULL;
-    int rc;
+    char table[IFNAMSIZ + 8], *rules = NULL;
+    int rc = netdev_kfilter_rules(cfg, &rules);
+
+    if (rc)
+        return rc;
+    netdev_kfilter_table_name(cfg->tap, table);
+    fprintf(f, "table netdev %s\ndelete table netdev %s\n%s", table, table, rules);
+    free(rules);
+    return 0;
+}
+
+int netdev_kfilter_install_all(const struct netdev_kfilter_cfg *cfgs, unsigned n,
+                               struct herd_err *err)
+{
+    char msg[200], *cmd = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&cmd, &len);
+    int rc = f ? 0 : -ENOMEM;
 
     herd_err_clear(err);
-    if ((rc = netdev_kfilter_rules(cfg, &rules)))
-        return herd_err_set(err, rc, "tap", "kernel filter for '%s': bad configuration",
-                            cfg->tap);
-    netdev_kfilter_table_name(cfg->tap, table);
-    /* create-then-delete: replaces a table of a former tap of that name in
-     * the same transaction as the new one is made */
-    if (asprintf(&cmd, "table netdev %s\ndelete table netdev %s\n%s", table, table, rules) < 0) {
-        free(rules);
-        return herd_err_set(err, -ENOMEM, "tap", "out of memory");
+    for (unsigned i = 0; i < n && !rc; i++)
+        if ((rc = put_table(f, &cfgs[i])))
+            herd_err_set(err, rc, "tap", "kernel filter for '%s': bad configuration",
+                         cfgs[i].tap);
+    if (f && fclose(f) != 0 && !rc)
+        rc = -ENOMEM;
+    if (rc) {
+        free(cmd);
+        return err->msg[0] ? rc : herd_err_set(err, rc, "tap", "out of memory");
     }
-    free(rules);
     rc = install_batched(cmd, msg, sizeof(msg));
     if (rc)
-        herd_err_set(err, rc, "tap", "kernel filter for '%s' (nftables): %s", cfg->tap, msg);
+        herd_err_set(err, rc, "tap", "kernel filter for '%s'%s (nftables): %s", cfgs[0].tap,
+                     n > 1 ? " and the guest's other taps" : "", msg);
     free(cmd);
     return rc;
+}
+
+int netdev_kfilter_install(const struct netdev_kfilter_cfg *cfg, struct herd_err *err)
+{
+    return netdev_kfilter_install_all(cfg, 1, err);
 }
 
 static int remove_table(struct nft *n, const char *table)

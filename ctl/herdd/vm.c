@@ -198,9 +198,9 @@ static int overlay_create(const struct hd_config *cfg, const struct hd_vm *vm,
     return 0;
 }
 
-/* NIC i's MAC, its tap on the NIC's bridge and the tap's kernel filter
- * (the tap held open under fd_mu only, the filter installed after it is
- * closed). On failure nic->tap is "". */
+/* NIC i's MAC and its tap on the NIC's bridge (held open under fd_mu
+ * only); its kernel filter comes after, with the guest's other NICs'
+ * (nics_filter). On failure nic->tap is "". */
 static int nic_create(struct hd_guests *gs, struct netdev_nl *nl, struct hd_vm *vm, unsigned i,
                       struct hd_err *err)
 {
@@ -229,27 +229,45 @@ static int nic_create(struct hd_guests *gs, struct netdev_nl *nl, struct hd_vm *
     if (rc == 0)
         netdev_tap_close(&tap);
     pthread_mutex_unlock(&gs->fd_mu);
-    if (rc == 0) {
-        /* The kernel filter, before anything can send through the tap:
-         * the tap is persistent with no queue open (none passes a frame in
-         * from a guest) and herd-vmm, the only process that opens it, is
-         * spawned after this. Whatever path herd-vmm takes, vhost-net or
-         * userspace, the guest's frames meet it. Outside fd_mu, so that the
-         * filters of guests starting at once share one nftables
-         * transaction (netdev_kfilter_install). */
-        memcpy(nic->kf.tap, nic->tap, sizeof(nic->kf.tap));
-        memcpy(nic->kf.mac, mac, 6);
-        rc = netdev_kfilter_install(&nic->kf, &nerr);
-        if (rc < 0)
-            netdev_tap_remove(nl, nic->tap);
-    }
     if (rc < 0) {
         nic->tap[0] = 0;
         return hd_fail(err, rc == -ENODEV || rc == -ENOENT ? 409 : 500,
                        nerr.field[0] ? nerr.field : "nics", "tap for nic %u on %s: %s", i,
                        nic->bridge, nerr.msg[0] ? nerr.msg : strerror(-rc));
     }
+    memcpy(nic->kf.tap, nic->tap, sizeof(nic->kf.tap));
+    memcpy(nic->kf.mac, mac, 6);
     return 0;
+}
+
+/* The kernel filters of the guest's taps, in one nftables transaction,
+ * before anything can send through them: the taps are persistent with no
+ * queue open (none passes a frame in from a guest) and herd-vmm, the only
+ * process that opens them, is spawned after this. Whatever path herd-vmm
+ * takes, vhost-net or userspace, the guest's frames meet them. Outside
+ * fd_mu, so that the filters of guests starting at once share one
+ * transaction too (netdev_kfilter_install_all). */
+static int nics_filter(struct hd_vm *vm, struct hd_err *err)
+{
+    struct netdev_kfilter_cfg kf[HD_MAX_NICS];
+    struct herd_err nerr;
+
+    for (unsigned i = 0; i < vm->n_nics; i++)
+        kf[i] = vm->nics[i].kf;
+    int rc = netdev_kfilter_install_all(kf, vm->n_nics, &nerr);
+    if (rc < 0)
+        return hd_fail(err, 500, nerr.field[0] ? nerr.field : "nics", "%s", nerr.msg);
+    return 0;
+}
+
+/* Removes the taps made so far (a failed create). */
+static void nics_remove(struct netdev_nl *nl, struct hd_vm *vm)
+{
+    for (unsigned i = 0; i < vm->n_nics; i++)
+        if (vm->nics[i].tap[0]) {
+            netdev_tap_remove(nl, vm->nics[i].tap);
+            vm->nics[i].tap[0] = 0;
+        }
 }
 
 static int make_resources(struct hd_guests *gs, struct hd_vm *vm, const struct hd_template *t,
@@ -264,13 +282,14 @@ static int make_resources(struct hd_guests *gs, struct hd_vm *vm, const struct h
     int rc = netdev_nl_open(&nl);
     if (rc < 0)
         return hd_fail(err, 500, "", "netlink: %s", strerror(-rc));
-    for (unsigned i = 0; i < vm->n_nics; i++)
-        if (nic_create(gs, nl, vm, i, err) < 0) {
-            netdev_nl_close(nl);
-            return -1;
-        }
+    for (unsigned i = 0; i < vm->n_nics && rc == 0; i++)
+        rc = nic_create(gs, nl, vm, i, err);
+    if (rc == 0)
+        rc = nics_filter(vm, err);
+    if (rc < 0)
+        nics_remove(nl, vm);
     netdev_nl_close(nl);
-    return 0;
+    return rc < 0 ? -1 : 0;
 }
 
 static void unlink_vm(struct hd_store *st, struct hd_vm *vm)

@@ -85,6 +85,9 @@ int netdev_kfilter_rules(const struct netdev_kfilter_cfg *cfg, char **out);
 /* Replaces the tap's table with a new one for cfg, in one transaction
  * (libnftables). The tap must exist. err gets nft's message. */
 int netdev_kfilter_install(const struct netdev_kfilter_cfg *cfg, struct herd_err *err);
+/* The same for n taps (a guest's NICs) in one transaction: all or none. */
+int netdev_kfilter_install_all(const struct netdev_kfilter_cfg *cfgs, unsigned n,
+                               struct herd_err *err);
 /* Deletes the tap's table; 0 when there was none. */
 int netdev_kfilter_remove(const char *tap);
 /* {"table", "enforced_by", "accepted": {"packets", "bytes"},
