@@ -10,22 +10,16 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include <netlink/cache.h>
+#include <netlink/attr.h>
+#include <netlink/msg.h>
+#include <netlink/netlink.h>
 #include <netlink/route/link.h>
-#include <netlink/route/neighbour.h>
 
 #include "nl.h"
 
 static size_t fam_len(int family)
 {
     return family == AF_INET ? sizeof(struct in_addr) : sizeof(struct in6_addr);
-}
-
-static bool mac_zero(struct nl_addr *ll)
-{
-    static const unsigned char zero[6];
-
-    return ll && nl_addr_get_len(ll) == 6 && !memcmp(nl_addr_get_binary_addr(ll), zero, 6);
 }
 
 /* The device's ifindex, checking that it is a VXLAN device. */
@@ -44,56 +38,76 @@ static int vxlan_index(struct netdev_nl *nl, const char *name, struct herd_err *
     return idx;
 }
 
+/* The dump's reader: the all-zero entries of one device, one family. */
+struct fdb_read {
+    int ifindex, family;
+    union netdev_inaddr *out;
+    size_t max, n;
+};
+
+static int fdb_entry(struct nl_msg *msg, void *arg)
+{
+    static const unsigned char zero[6];
+    struct fdb_read *r = arg;
+    struct nlmsghdr *h = nlmsg_hdr(msg);
+    struct nlattr *tb[NDA_MAX + 1];
+
+    if (h->nlmsg_type != RTM_NEWNEIGH || nlmsg_parse(h, sizeof(struct ndmsg), tb, NDA_MAX,
+                                                     NULL) < 0)
+        return NL_OK;
+    const struct ndmsg *ndm = nlmsg_data(h);
+    if (ndm->ndm_family != AF_BRIDGE || ndm->ndm_ifindex != r->ifindex || !tb[NDA_LLADDR] ||
+        nla_len(tb[NDA_LLADDR]) != 6 || memcmp(nla_data(tb[NDA_LLADDR]), zero, 6) ||
+        !tb[NDA_DST] || (size_t)nla_len(tb[NDA_DST]) != fam_len(r->family))
+        return NL_OK;
+    if (r->n < r->max)
+        memcpy(&r->out[r->n], nla_data(tb[NDA_DST]), fam_len(r->family));
+    r->n++;
+    return NL_OK;
+}
+
 /* Every all-zero entry of ifindex: their destinations (family), at most max. */
 static int peers_read(struct netdev_nl *nl, int ifindex, int family, union netdev_inaddr *out,
                       size_t max, size_t *n, struct herd_err *err)
 {
-    struct nl_cache *cache;
-    int rc = netdev_nl_errno(rtnl_neigh_alloc_cache_flags(nl->sk, &cache, NL_CACHE_AF_ITER));
+    struct ndmsg ndm = {.ndm_family = AF_BRIDGE};
+    struct fdb_read r = {ifindex, family, out, max, 0};
+    struct nl_cb *cb = nl_cb_alloc(NL_CB_DEFAULT);
+    int rc = cb ? nl_send_simple(nl->sk, RTM_GETNEIGH, NLM_F_DUMP, &ndm, sizeof(ndm)) : -NLE_NOMEM;
 
-    *n = 0;
+    if (rc >= 0) {
+        nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, fdb_entry, &r);
+        rc = nl_recvmsgs(nl->sk, cb);
+    }
+    if (cb)
+        nl_cb_put(cb);
+    *n = r.n;
+    rc = rc < 0 ? netdev_nl_errno(rc) : 0;
     if (rc)
         return herd_err_set(err, rc, "", "reading the FDB: %s", strerror(-rc));
-    for (struct nl_object *o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
-        struct rtnl_neigh *ne = (struct rtnl_neigh *)o;
-        struct nl_addr *dst = rtnl_neigh_get_dst(ne);
-        if (rtnl_neigh_get_family(ne) != AF_BRIDGE || rtnl_neigh_get_ifindex(ne) != ifindex ||
-            !mac_zero(rtnl_neigh_get_lladdr(ne)) || !dst || nl_addr_get_family(dst) != family ||
-            nl_addr_get_len(dst) != fam_len(family))
-            continue;
-        if (*n < max)
-            memcpy(&out[*n], nl_addr_get_binary_addr(dst), fam_len(family));
-        (*n)++;
-    }
-    nl_cache_free(cache);
     return 0;
 }
 
-/* One all-zero entry to peer added (NLM_F_APPEND) or deleted. */
+/* One all-zero entry to peer appended or deleted. (libnl's rtnl_neigh
+ * leaves NDA_DST out of AF_BRIDGE messages: built here.) */
 static int peer_change(struct netdev_nl *nl, int ifindex, int family,
                        const union netdev_inaddr *peer, bool add)
 {
     static const unsigned char zero[6];
-    struct rtnl_neigh *ne = rtnl_neigh_alloc();
-    struct nl_addr *ll = nl_addr_build(AF_LLC, zero, 6);
-    struct nl_addr *dst = nl_addr_build(family, peer, fam_len(family));
-    int rc = -ENOMEM;
+    struct ndmsg ndm = {.ndm_family = AF_BRIDGE, .ndm_ifindex = ifindex,
+                        .ndm_state = NUD_PERMANENT | NUD_NOARP, .ndm_flags = NTF_SELF};
+    struct nl_msg *msg = nlmsg_alloc_simple(add ? RTM_NEWNEIGH : RTM_DELNEIGH,
+                                            add ? NLM_F_CREATE | NLM_F_APPEND : 0);
+    int rc = -NLE_NOMEM;
 
-    if (ne && ll && dst) {
-        rtnl_neigh_set_ifindex(ne, ifindex);
-        rtnl_neigh_set_family(ne, AF_BRIDGE);
-        rtnl_neigh_set_lladdr(ne, ll);
-        rtnl_neigh_set_dst(ne, dst);
-        rtnl_neigh_set_flags(ne, NTF_SELF);
-        rtnl_neigh_set_state(ne, NUD_PERMANENT | NUD_NOARP);
-        rc = netdev_nl_errno(add ? rtnl_neigh_add(nl->sk, ne, NLM_F_CREATE | NLM_F_APPEND)
-                                 : rtnl_neigh_delete(nl->sk, ne, 0));
+    if (msg && nlmsg_append(msg, &ndm, sizeof(ndm), NLMSG_ALIGNTO) == 0 &&
+        nla_put(msg, NDA_LLADDR, 6, zero) == 0 &&
+        nla_put(msg, NDA_DST, (int)fam_len(family), peer) == 0) {
+        rc = nl_send_sync(nl->sk, msg); /* frees msg */
+        msg = NULL;
     }
-    nl_addr_put(ll);
-    nl_addr_put(dst);
-    if (ne)
-        rtnl_neigh_put(ne);
-    return rc;
+    nlmsg_free(msg);
+    return netdev_nl_errno(rc);
 }
 
 static bool listed(const union netdev_inaddr *set, size_t n, int family,

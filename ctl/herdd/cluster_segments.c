@@ -426,19 +426,22 @@ static int seg_apply(struct hd_segs *s, const char *range, enum netdev_role role
         return hd_fail(err, 500, "", "netlink: %s", strerror(-rc));
     herd_err_clear(&e);
     rc = netdev_bridge_setup(s->nl, &b, &e);
-    if (!rc && vni)
+    bool made = rc == 0; /* (a failed setup made nothing: netdev rolled it back) */
+    if (made && vni)
         rc = peers_apply(s, b.vxlan.name, json_object_get(want, "peers"), &e);
+    if (made) { /* noted before anything else: so that it is removed in the end */
+        json_t *rec = json_pack("{ss sI sO}", "range", range, "vni", vni, "peers",
+                                rc ? json_null() : json_object_get(want, "peers"));
+        json_object_set_new(rec, "segment", json_sprintf("%s/%s", netdev_role_name(role), seg));
+        json_object_set_new(s->applied, b.name, rec);
+        segs_save(s);
+    }
     if (rc < 0) {
         segs_log(s, b.name, e.msg[0] ? e.msg : strerror(-rc));
         return hd_fail(err, 409, "nics", "segment bridge %s: %s", b.name,
                        e.msg[0] ? e.msg : strerror(-rc));
     }
-    json_t *rec = json_pack("{ss sI sO}", "range", range, "vni", vni, "peers",
-                            json_object_get(want, "peers"));
-    json_object_set_new(rec, "segment", json_sprintf("%s/%s", netdev_role_name(role), seg));
-    json_object_set_new(s->applied, b.name, rec);
     json_object_del(s->logged, b.name);
-    segs_save(s);
     return 0;
 }
 
