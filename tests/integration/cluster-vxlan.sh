@@ -166,6 +166,9 @@ print(json.loads(line[1])["communication/" + sys.argv[1]]["vni"] if len(line) ==
 peers() { node_run "$1" bridge fdb show dev "$2" 2>/dev/null | awk '$1 == "00:00:00:00:00:00" { for (i = 1; i < NF; i++) if ($i == "dst") print $(i + 1) }' | sort | tr '\n' ' ' | sed 's/ $//'; }
 # hs_links NODE: the segment bridges and VXLAN devices on NODE
 hs_links() { node_run "$1" ip -o link show | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }' | grep -E '^(hs|hx-)' | sort | tr '\n' ' '; }
+peers_are() { [ "$(peers "$1" "$2")" = "$3" ]; } # NODE VXLAN EXPECTED (re-read each call)
+links_are() { [ "$(hs_links "$1")" = "$2" ]; }   # NODE EXPECTED
+sorted() { printf '%s\n' "$@" | sort | tr '\n' ' ' | sed 's/ $//'; }
 vx_rx() { node_run "$1" cat "/sys/class/net/$2/statistics/rx_packets" 2>/dev/null || echo 0; } # NODE DEV
 vmm_pid() { hc "$1" --json vm inspect "$2" | python3 -c 'import json, sys; print(json.load(sys.stdin).get("pid", 0))'; }
 
@@ -210,7 +213,7 @@ scenarios:
       - {name: b, template: talk, count: 1, node: n2, nics: [{network: communication, segment: red}]}
       - {name: c, template: listen, count: 1, node: n1, nics: [{network: communication, segment: blue}]}
       - {name: d, template: listen, count: 1, node: n3, nics: [{network: communication, segment: blue}]}
-$1
+${1:-}
 YAML
 }
 spec > "$tmp/vx.yaml"
@@ -269,18 +272,18 @@ done
 echo "== placement changes: a red guest on n3 too, then gone again"
 spec "      - {name: e, template: listen, count: 1, node: n3, nics: [{network: communication, segment: red}]}" > "$tmp/vx2.yaml"
 hc n1 range up "$tmp/vx2.yaml" --detach > /dev/null || fail "range up vx with e on n3"
-until_ok 20 test "$(peers n1 "hx-$red")" = "$(printf '%s\n' "${addr[n2]}" "${addr[n3]}" | sort | tr '\n' ' ' | sed 's/ $//')" ||
+until_ok 20 peers_are n1 "hx-$red" "$(sorted "${addr[n2]}" "${addr[n3]}")" ||
     fail "n1's red peers did not gain n3: '$(peers n1 "hx-$red")'"
-until_ok 20 test "$(peers n2 "hx-$red")" = "$(printf '%s\n' "${addr[n1]}" "${addr[n3]}" | sort | tr '\n' ' ' | sed 's/ $//')" ||
+until_ok 20 peers_are n2 "hx-$red" "$(sorted "${addr[n1]}" "${addr[n3]}")" ||
     fail "n2's red peers did not gain n3: '$(peers n2 "hx-$red")'"
-until_ok 20 test "$(peers n3 "hx-$red")" = "$(printf '%s\n' "${addr[n1]}" "${addr[n2]}" | sort | tr '\n' ' ' | sed 's/ $//')" ||
+until_ok 20 peers_are n3 "hx-$red" "$(sorted "${addr[n1]}" "${addr[n2]}")" ||
     fail "n3's red peers: '$(peers n3 "hx-$red")'"
 wait_range n1 vx 'd["guests"] == 5 and d["ready"] >= 4' 60 || { fail "vx with e"; summary; }
 hc n1 range up "$tmp/vx.yaml" --detach > /dev/null || fail "range up vx without e"
-until_ok 20 test "$(hs_links n3)" = "$(printf '%s\n' "$bb1" "hx-$blue" | sort | tr '\n' ' ')" ||
+until_ok 20 links_are n3 "$(printf '%s\n' "$bb1" "hx-$blue" | sort | tr '\n' ' ')" ||
     fail "n3 keeps its red bridge: '$(hs_links n3)'"
-until_ok 20 test "$(peers n1 "hx-$red")" = "${addr[n2]}" || fail "n1's red peers: '$(peers n1 "hx-$red")'"
-until_ok 20 test "$(peers n2 "hx-$red")" = "${addr[n1]}" || fail "n2's red peers: '$(peers n2 "hx-$red")'"
+until_ok 20 peers_are n1 "hx-$red" "${addr[n2]}" || fail "n1's red peers: '$(peers n1 "hx-$red")'"
+until_ok 20 peers_are n2 "hx-$red" "${addr[n1]}" || fail "n2's red peers: '$(peers n2 "hx-$red")'"
 wait_range n1 vx 'd["guests"] == 4 and d["ready"] == 4' 30 || { fail "vx back to 4"; summary; }
 
 echo "== partition: n2's underlay link down"
@@ -318,27 +321,26 @@ echo "   found $(elapsed "$healed") s after the link came back"
 api n1 GET "/v1/events?since=$since&type=range.found&wait=10" | grep -q '"range":"vx","node":"n2"' ||
     fail "no range.found event for n2 on n1"
 [ "$(vmm_pid n2 $B)" = "$b_pid" ] || fail "$B was made anew after the partition"
-for n in n1 n2 n3; do hc $n --json vm ls; done | python3 -c '
+for n in n1 n2 n3; do hc $n --json vm ls > "$tmp/ls-$n.json"; done
+python3 - "$tmp"/ls-n1.json "$tmp"/ls-n2.json "$tmp"/ls-n3.json <<'PY' || fail "guests doubled or missing after the partition"
 import json, sys
-names = []
-for doc in sys.stdin.read().replace("][", "]\n[").splitlines():
-    names += [v["name"] for v in json.loads(doc) if v["name"].startswith("vx-")]
-assert sorted(names) == ["vx-s-a-1", "vx-s-b-1", "vx-s-c-1", "vx-s-d-1"], names' ||
-    fail "guests doubled or missing after the partition"
+names = [v["name"] for f in sys.argv[1:] for v in json.load(open(f)) if v["name"].startswith("vx-")]
+assert sorted(names) == ["vx-s-a-1", "vx-s-b-1", "vx-s-c-1", "vx-s-d-1"], names
+PY
 hc n1 range reset vx $A $B > /dev/null || fail "range reset vx a b"
 wait_range n1 vx "d['ready'] == 4 and all(v.get('reset') == 1 for v in d['vms'] if v['name'] in ('$A', '$B'))" 60 ||
     { fail "a and b not ready after the reset"; summary; }
 for g in "n1 $A" "n2 $B"; do
     set -- $g
-    [ "$(console "$1" "$2" | grep 'net: sent' | tail -n 1 | cut -d' ' -f2-7)" = "net: sent $frames received $frames lost 0" ] ||
+    [ "$(console "$1" "$2" | grep 'net: sent' | tail -n 1 | cut -d' ' -f2-8)" = "net: sent $frames received $frames lost 0" ] ||
         fail "$2 after the partition: $(console "$1" "$2" | grep 'net: sent' | tail -n 1)"
 done
 
 echo "== range down: nothing left"
 hc n3 range down vx > /dev/null || fail "range down vx"
 for n in n1 n2 n3; do
-    until_ok 20 test -z "$(hs_links $n)" || fail "$n keeps '$(hs_links $n)'"
-    until_ok 10 test -z "$(hc $n --json vm ls | python3 -c 'import json,sys; print(" ".join(v["name"] for v in json.load(sys.stdin)))')" ||
+    until_ok 20 links_are $n "" || fail "$n keeps '$(hs_links $n)'"
+    [ -z "$(hc $n --json vm ls | python3 -c 'import json,sys; print(" ".join(v["name"] for v in json.load(sys.stdin)))')" ] ||
         fail "$n keeps guests"
     [ "$(node_run $n bridge fdb show | grep -c 'dst ')" = 0 ] || fail "$n keeps FDB entries with a dst"
     [ "$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' "$tmp/$n/state/cluster-segments.json" 2>/dev/null)" = 0 ] ||
@@ -351,5 +353,8 @@ done
     fail "/herd/vni/ after down: $(keys /herd/vni/)"
 
 for n in n1 n2 n3; do stop_herdd $n TERM; done
+if [ "$failures" -gt 0 ]; then
+    for n in n1 n2 n3; do echo "--- $n.log (the last lines)"; tail -n 15 "$tmp/$n.log"; done
+fi
 echo "cluster-vxlan: $(elapsed "$t0") s, $failures failure(s)"
 [ "$failures" -eq 0 ]
