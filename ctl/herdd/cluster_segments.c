@@ -56,8 +56,16 @@ static int addr_parse(const char *s, int *family, union netdev_inaddr *a)
  * taken all the same: their keys are in used). */
 struct vni_table {
     json_t *mine;  /* "ROLE/SEGMENT" -> VNI: this range's */
+    json_t *keys;  /* every key of a VNI whose value names this range */
     json_t *used;  /* "N" -> true: every key under /herd/vni/ */
 };
+
+static void vni_free(struct vni_table *t)
+{
+    json_decref(t->mine);
+    json_decref(t->keys);
+    json_decref(t->used);
+}
 
 static int vni_load(struct hd_cluster *cl, const char *range, struct vni_table *t,
                     struct hd_err *err)
@@ -67,6 +75,7 @@ static int vni_load(struct hd_cluster *cl, const char *range, struct vni_table *
     if (etcd_range_prefix(cl->etcd_api, HD_CLUSTER_VNI, &kvs, &err->lib) < 0)
         return hd_fail_lib(err, 503, err->lib.code, "cluster");
     t->mine = json_object();
+    t->keys = json_array();
     t->used = json_object();
     for (size_t i = 0; i < kvs.n; i++) {
         const char *n = kvs.kv[i].key + strlen(HD_CLUSTER_VNI);
@@ -76,8 +85,10 @@ static int vni_load(struct hd_cluster *cl, const char *range, struct vni_table *
         json_t *doc = json_loadb(kvs.kv[i].value, kvs.kv[i].value_len, 0, NULL);
         const char *r = json_string_value(json_object_get(doc, "range"));
         const char *s = json_string_value(json_object_get(doc, "segment"));
-        if (*n && !*end && vni_ok((json_int_t)v) && r && s && !strcmp(r, range))
+        if (*n && !*end && vni_ok((json_int_t)v) && r && s && !strcmp(r, range)) {
             json_object_set_new(t->mine, s, json_integer((json_int_t)v));
+            json_array_append_new(t->keys, json_string(kvs.kv[i].key));
+        }
         json_decref(doc);
     }
     etcd_kvs_free(&kvs);
@@ -165,7 +176,7 @@ static json_t *seg_addresses(json_t *nodes, json_t *profiles, json_t *old)
 char *hd_segments_record(struct hd_cluster *cl, const char *range, json_t *seg_nodes,
                          json_t *profiles, struct hd_err *err)
 {
-    struct vni_table t = {NULL, NULL};
+    struct vni_table t = {NULL, NULL, NULL};
     json_t *old = record_load(cl->etcd_api, range, err), *rec = json_object(), *nodes;
     const char *key;
     int rc = old ? vni_load(cl, range, &t, err) : -1;
@@ -188,8 +199,7 @@ char *hd_segments_record(struct hd_cluster *cl, const char *range, json_t *seg_n
     char *s = rc < 0 ? NULL : json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(old);
     json_decref(rec);
-    json_decref(t.mine);
-    json_decref(t.used);
+    vni_free(&t);
     if (rc == 0 && !s)
         hd_fail(err, 500, "", "out of memory (segments)");
     return s;
@@ -197,24 +207,15 @@ char *hd_segments_record(struct hd_cluster *cl, const char *range, json_t *seg_n
 
 json_t *hd_segments_down_keys(struct hd_cluster *cl, const char *range, struct hd_err *err)
 {
-    struct vni_table t = {NULL, NULL};
-    json_t *keys = json_array(), *v;
-    const char *k;
+    struct vni_table t = {NULL, NULL, NULL};
     char key[300];
 
-    if (vni_load(cl, range, &t, err) < 0) {
-        json_decref(keys);
+    if (vni_load(cl, range, &t, err) < 0)
         return NULL;
-    }
+    json_t *keys = json_incref(t.keys);
     snprintf(key, sizeof(key), "%s%s", HD_CLUSTER_SEGMENTS, range);
-    json_array_append_new(keys, json_string(key));
-    json_object_foreach(t.mine, k, v) {
-        snprintf(key, sizeof(key), "%s%" JSON_INTEGER_FORMAT, HD_CLUSTER_VNI,
-                 json_integer_value(v));
-        json_array_append_new(keys, json_string(key));
-    }
-    json_decref(t.mine);
-    json_decref(t.used);
+    json_array_insert_new(keys, 0, json_string(key));
+    vni_free(&t);
     return keys;
 }
 
@@ -491,11 +492,32 @@ static int ensure_one(void *arg, const char *range, enum netdev_role role, const
     return rc;
 }
 
+/* A range of the node's own with the cluster range's name has the same
+ * segment bridges: they are not joined. */
+static int own_range(struct hd_segs *s, json_t *doc, struct hd_err *err)
+{
+    struct hd_store *st = s->cl->res->st;
+    const char *range = json_string_value(json_object_get(doc, "range"));
+
+    if (!range)
+        return 0;
+    pthread_mutex_lock(&st->mu);
+    json_t *rec = hd_db_ranges(st, range);
+    pthread_mutex_unlock(&st->mu);
+    json_decref(rec);
+    if (!rec)
+        return 0;
+    return hd_fail(err, 409, "range", "range '%s' is also a range of this node's own: the "
+                   "cluster's guests of it cannot share its segment bridges", range);
+}
+
 int hd_segs_guest(struct hd_segs *s, json_t *doc, struct hd_err *err)
 {
     struct guest_ctx g = {s, err, NULL};
 
-    return s ? each_segment(doc, ensure_one, &g) : 0;
+    if (!s)
+        return 0;
+    return own_range(s, doc, err) < 0 ? -1 : each_segment(doc, ensure_one, &g);
 }
 
 /* A bridge no guest wants: removed with its VXLAN device (and so its FDB). */
@@ -532,7 +554,8 @@ void hd_segs_sync(struct hd_segs *s, json_t *desired, bool may_remove)
     json_object_foreach(desired, k, v) {
         memset(&err, 0, sizeof(err));
         g.err = &err;
-        each_segment(v, ensure_one, &g);
+        if (own_range(s, v, &err) == 0) /* (else: the guest is refused, not made) */
+            each_segment(v, ensure_one, &g);
     }
     bool changed = false;
     json_object_foreach_safe(s->applied, tmp, k, v) {
