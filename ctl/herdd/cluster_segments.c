@@ -478,15 +478,20 @@ struct guest_ctx {
 static int ensure_one(void *arg, const char *range, enum netdev_role role, const char *seg)
 {
     struct guest_ctx *g = arg;
-    char key[96], bridge[IFNAMSIZ];
-    if (g->wanted && hd_segment_bridge(g->s->cl->cfg, range, role, seg, bridge) == 0)
+    char key[96], bridge[IFNAMSIZ] = "";
+    if (g->wanted && hd_segment_bridge(g->s->cl->cfg, range, role, seg, bridge) == 0) {
+        if (json_object_get(g->wanted, bridge))
+            return 0; /* another guest's NIC brought it to the record this sync */
         json_object_set_new(g->wanted, bridge, json_true());
+    }
     json_t *doc = segs_record(g->s, range, false, g->err);
     if (!doc)
         return hd_fail(g->err, 503, "cluster", "segment %s: the range's segments record "
                        "cannot be read: %s", seg, g->err->msg);
     snprintf(key, sizeof(key), "%s/%s", netdev_role_name(role), seg);
-    json_t *want = seg_want(g->s, json_object_get(doc, key), key);
+    if (!g->wanted) /* (sync set it above) */
+        hd_segment_bridge(g->s->cl->cfg, range, role, seg, bridge);
+    json_t *want = seg_want(g->s, json_object_get(doc, key), bridge);
     int rc = seg_apply(g->s, range, role, seg, want, g->err);
     json_decref(want);
     return rc;
