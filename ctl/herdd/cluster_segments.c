@@ -290,14 +290,14 @@ void hd_segs_close(struct hd_segs *s)
     free(s);
 }
 
-/* The range's record, read again when older than RECORD_TTL_MS (fresh:
- * always). NULL: etcd could not be read (err). */
-static json_t *segs_record(struct hd_segs *s, const char *range, bool fresh, struct hd_err *err)
+/* The range's record, read again when older than RECORD_TTL_MS. NULL:
+ * etcd could not be read (err). */
+static json_t *segs_record(struct hd_segs *s, const char *range, struct hd_err *err)
 {
     json_t *c = json_object_get(s->records, range);
     int64_t now = hd_mono_ns() / 1000000;
 
-    if (c && !fresh && now - json_integer_value(json_object_get(c, "ms")) < RECORD_TTL_MS)
+    if (c && now - json_integer_value(json_object_get(c, "ms")) < RECORD_TTL_MS)
         return json_object_get(c, "doc");
     json_t *doc = record_load(s->cl->etcd_rec, range, err);
     if (!doc)
@@ -484,7 +484,7 @@ static int ensure_one(void *arg, const char *range, enum netdev_role role, const
             return 0; /* another guest's NIC brought it to the record this sync */
         json_object_set_new(g->wanted, bridge, json_true());
     }
-    json_t *doc = segs_record(g->s, range, false, g->err);
+    json_t *doc = segs_record(g->s, range, g->err);
     if (!doc)
         return hd_fail(g->err, 503, "cluster", "segment %s: the range's segments record "
                        "cannot be read: %s", seg, g->err->msg);
