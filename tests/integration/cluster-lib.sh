@@ -129,8 +129,10 @@ netns_down() {
     ns=()
     ul_br=
 }
-# node_run NODE COMMAND...: the command in NODE's namespace (exec'd: $! of
-# `node_run ... &` is the command's own pid)
+# node_run NODE COMMAND...: the command in NODE's namespace. (A function:
+# `node_run ... &` is a subshell, its $! not the command's; start a process
+# to be signalled later with `ip netns exec "${ns[NODE]}" COMMAND &`, which
+# execs it.)
 node_run() { local n=$1; shift; ip netns exec "${ns[$n]}" "$@"; }
 # node_link NODE up|down: NODE's underlay link (down: a partition of NODE)
 node_link() { ip -n "${ns[$1]}" link set ul0 "$2"; }

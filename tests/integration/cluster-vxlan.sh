@@ -32,6 +32,9 @@
 #    FDB stay; link up: n2 registers again, the guest is found (lost 0,
 #    range.found), nothing doubled (each guest on one node, once, same pid);
 #    red reset after it: a and b exchange frames over VXLAN again;
+#  - range down while n3's herdd is killed: n1 and n2 remove their bridges
+#    at once; n3's stay (its guest runs on) until its herdd is back, which
+#    then removes the guest and the bridges (STATE/cluster-segments.json);
 #  - range down: no guest, no segment bridge, VXLAN device or FDB entry on
 #    any node, no /herd/segments/, /herd/vni/ key of the range, assignment
 #    or status; the hostile VNI keys are still there.
@@ -109,7 +112,7 @@ cluster:
   address: ${addr[$n]}
   lease_ttl: $ttl
 YAML
-    node_run "$n" "$herdd_bin" --config "$tmp/$n.yaml" >> "$tmp/$n.log" 2>&1 &
+    ip netns exec "${ns[$n]}" "$herdd_bin" --config "$tmp/$n.yaml" >> "$tmp/$n.log" 2>&1 &
     pid[$n]=$!
     herdd_up "$n"
 }
@@ -359,8 +362,18 @@ for g in "n1 $A" "n2 $B"; do
         fail "$2 after the partition: $(console "$1" "$2" | grep 'net: sent' | tail -n 1)"
 done
 
+echo "== range down while n3's herdd is down: n3 removes its bridges when it is back"
+d_pid=$(vmm_pid n3 $D)
+stop_herdd n3 KILL
+hc n1 range down vx > /dev/null || fail "range down vx"
+for n in n1 n2; do until_ok 20 links_are $n "" || fail "$n keeps '$(hs_links $n)'"; done
+check_links n3 "$(printf '%s\n' "$bb1" "hx-$blue" | sort | tr '\n' ' ')"
+kill -0 "$d_pid" 2>/dev/null || fail "$D's herd-vmm died with n3's herdd"
+start_herdd n3
+until_ok 20 links_are n3 "" || fail "n3, back, keeps '$(hs_links n3)'"
+until_ok 20 bash -c '! kill -0 "$0" 2>/dev/null' "$d_pid" || fail "n3, back, keeps $D running"
+
 echo "== range down: nothing left"
-hc n3 range down vx > /dev/null || fail "range down vx"
 for n in n1 n2 n3; do
     until_ok 20 links_are $n "" || fail "$n keeps '$(hs_links $n)'"
     [ -z "$(hc $n --json vm ls | python3 -c 'import json,sys; print(" ".join(v["name"] for v in json.load(sys.stdin)))')" ] ||
@@ -375,7 +388,12 @@ done
 [ "$(keys /herd/vni/ | cut -d' ' -f1 | tr '\n' ' ')" = "/herd/vni/15728640 /herd/vni/junk " ] ||
     fail "/herd/vni/ after down: $(keys /herd/vni/)"
 
-for n in n1 n2 n3; do stop_herdd $n TERM; done
+for n in n1 n2 n3; do # a clean exit: the lease revoked, nothing left running
+    p=${pid[$n]}
+    stop_herdd $n TERM
+    kill -0 "$p" 2>/dev/null && fail "herdd $n did not exit on SIGTERM"
+done
+[ -z "$(keys /herd/nodes/)" ] || fail "node keys left after SIGTERM: $(keys /herd/nodes/)"
 if [ "$failures" -gt 0 ]; then
     for n in n1 n2 n3; do echo "--- $n.log (the last lines)"; tail -n 15 "$tmp/$n.log"; done
 fi
