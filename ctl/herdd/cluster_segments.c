@@ -219,6 +219,29 @@ json_t *hd_segments_down_keys(struct hd_cluster *cl, const char *range, struct h
     return keys;
 }
 
+json_t *hd_segments_view(struct hd_cluster *cl, const char *range)
+{
+    struct hd_err err = {0};
+    json_t *rec = record_load(cl->etcd_api, range, &err), *out = json_object(), *v;
+    const char *k;
+
+    json_object_foreach(rec, k, v) { /* only what herd writes, checked */
+        json_int_t vni = json_integer_value(json_object_get(v, "vni"));
+        json_t *nodes = json_array(), *a;
+        const char *n;
+        json_object_foreach(json_object_get(v, "nodes"), n, a) {
+            union netdev_inaddr ad;
+            int fam;
+            if (hd_name_ok(n) && addr_parse(json_string_value(a), &fam, &ad))
+                json_array_append_new(nodes, json_string(n));
+        }
+        json_object_set_new(out, k, json_pack("{sI so}", "vni", vni_ok(vni) ? vni : 0,
+                                               "nodes", nodes));
+    }
+    json_decref(rec);
+    return out;
+}
+
 /* ---- each node ---------------------------------------------------------------- */
 
 struct hd_segs {

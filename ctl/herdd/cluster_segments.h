@@ -32,6 +32,11 @@ char *hd_segments_record(struct hd_cluster *cl, const char *range, json_t *seg_n
  * and every /herd/vni/N whose value names the range. NULL with err (503). */
 json_t *hd_segments_down_keys(struct hd_cluster *cl, const char *range, struct hd_err *err);
 
+/* range status: {"ROLE/SEGMENT": {vni (0: none), nodes: [NODE]}} from the
+ * range's record (values checked; {} when there is none or etcd cannot be
+ * read). */
+json_t *hd_segments_view(struct hd_cluster *cl, const char *range);
+
 /* ---- each node (the reconcile thread only) ------------------------------ */
 
 struct hd_segs;

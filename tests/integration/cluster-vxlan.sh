@@ -238,6 +238,13 @@ for s in red blue; do
     [ "$(keys /herd/vni/$v)" = "/herd/vni/$v {\"range\":\"vx\",\"segment\":\"communication/$s\"}" ] ||
         fail "/herd/vni/$v: '$(keys /herd/vni/$v)'"
 done
+python3 - "$tmp/status.json" "$red" "$blue" <<'PY' || fail "range status segments"
+import json, sys
+d = json.load(open(sys.argv[1]))
+want = {"communication/red": {"vni": int(sys.argv[2]), "nodes": ["n1", "n2"]},
+        "communication/blue": {"vni": int(sys.argv[3]), "nodes": ["n1", "n3"]}}
+assert d["segments"] == want, d["segments"]
+PY
 rb1=$(seg_bridge n1 $A) bb1=$(seg_bridge n1 $C)
 [ "$rb1" != "$bb1" ] || fail "red and blue share bridge $rb1 on n1"
 [ "$(seg_bridge n2 $B)" = "$rb1" ] && [ "$(seg_bridge n3 $D)" = "$bb1" ] ||
