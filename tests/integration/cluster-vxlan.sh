@@ -32,6 +32,10 @@
 #    FDB stay; link up: n2 registers again, the guest is found (lost 0,
 #    range.found), nothing doubled (each guest on one node, once, same pid);
 #    red reset after it: a and b exchange frames over VXLAN again;
+#  - a range with on_node_loss: replace and a segment green on all three
+#    nodes: during the partition n2's guest is placed anew, green's record
+#    and the other nodes' peers lose n2; back, n2 removes its old copy and
+#    its green bridge; each guest once;
 #  - range down while n3's herdd is killed: n1 and n2 remove their bridges
 #    at once; n3's stay (its guest runs on) until its herdd is back, which
 #    then removes the guest and the bridges (STATE/cluster-segments.json);
@@ -176,6 +180,16 @@ hs_links() { node_run "$1" ip -o link show | awk -F': ' '{ sub(/@.*/, "", $2); p
 peers_are() { [ "$(peers "$1" "$2")" = "$3" ]; } # NODE VXLAN EXPECTED (re-read each call)
 links_are() { [ "$(hs_links "$1")" = "$2" ]; }   # NODE EXPECTED
 sorted() { printf '%s\n' "$@" | sort | tr '\n' ' ' | sed 's/ $//'; }
+# on_node_all RANGE: the range's guests on every node, sorted (each once when
+# nothing is doubled)
+on_node_all() { for n in n1 n2 n3; do hc $n --json vm ls --range "$1"; done | python3 -c '
+import json, sys
+names = []
+dec = json.JSONDecoder(); text = sys.stdin.read(); i = 0
+while i < len(text):
+    if text[i].isspace(): i += 1; continue
+    doc, i = dec.raw_decode(text, i); names += [v["name"] for v in doc]
+print(" ".join(sorted(names)))'; }
 vx_rx() { node_run "$1" cat "/sys/class/net/$2/statistics/rx_packets" 2>/dev/null || echo 0; } # NODE DEV
 vmm_pid() { hc "$1" --json vm inspect "$2" | python3 -c 'import json, sys; print(json.load(sys.stdin).get("pid", 0))'; }
 
@@ -196,6 +210,8 @@ for n in n1 n2 n3; do
     hc $n template add talk --image "$tmp/images/parent.raw" --format raw --kernel "$probe" \
         --cmdline "probe.tests=net probe.net.count=$frames probe.net.wait=60 probe.idle=1" \
         --mem 64M >/dev/null || fail "template talk on $n"
+    hc $n template add idle --image "$tmp/images/parent.raw" --format raw --kernel "$probe" \
+        --cmdline "probe.tests=boot probe.idle=1" --mem 64M >/dev/null || fail "template idle on $n"
     hc $n template add listen --image "$tmp/images/parent.raw" --format raw --kernel "$probe" \
         --cmdline "probe.tests=net probe.net.role=listen probe.net.wait=$listen probe.idle=1" \
         --mem 64M >/dev/null || fail "template listen on $n"
@@ -319,8 +335,19 @@ out=$(api n1 POST /v1/ranges "$(printf 'range: ad\nscenarios:\n- name: s\n  role
     fail "addresses on a cluster: $out"
 [ -z "$(keys /herd/ranges/ad)" ] || fail "the refused range ad is in etcd"
 
+echo "== range rv (on_node_loss: replace): segment green on every node"
+printf 'range: rv\non_node_loss: replace\nscenarios:\n- name: s\n  roles:\n  - {name: g, template: idle, count: 3, spread: true, nics: [{network: communication, segment: green}]}\n' > "$tmp/rv.yaml"
+hc n3 range up "$tmp/rv.yaml" > "$tmp/rv.out" 2>&1 || fail "range up rv: $(tail -n 2 "$tmp/rv.out")"
+wait_range n1 rv 'd["ready"] == 3 and sorted(v["node"] for v in d["vms"]) == ["n1", "n2", "n3"]' 60 ||
+    { fail "rv not up, one guest a node"; summary; }
+green=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["segments"]["communication/green"]["vni"])' "$tmp/status.json")
+rv_n2=$(python3 -c 'import json, sys; print([v["name"] for v in json.load(open(sys.argv[1]))["vms"] if v["node"] == "n2"][0])' "$tmp/status.json")
+gb=$(seg_bridge n2 "$rv_n2")
+check_peers n1 "hx-$green" "$(sorted "${addr[n2]}" "${addr[n3]}")"
+check_peers n3 "hx-$green" "$(sorted "${addr[n1]}" "${addr[n2]}")"
+
 echo "== partition: n2's underlay link down"
-b_pid=$(vmm_pid n2 $B)
+b_pid=$(vmm_pid n2 $B) rv_pid=$(vmm_pid n2 "$rv_n2")
 since=$(api n1 GET /v1/events?type=none | python3 -c 'import json,sys; print(json.loads(sys.stdin.read().split(" ",1)[1])["last"])')
 node_link n2 down
 cut_at=$EPOCHREALTIME
@@ -344,8 +371,16 @@ kill -0 "$b_pid" 2>/dev/null || fail "$B's herd-vmm died in the partition"
     fail "$B on n2's own API during the partition: $(hc n2 --json vm inspect $B | head -c 300)"
 until_ok 10 bash -c '"$0" --socket "$1" --json cluster status | grep -q "\"registered\": *false"' "$herdctl_bin" "$tmp/n2.sock" ||
     fail "n2 does not say it is unregistered"
-check_links n2 "$(printf '%s\n' "$rb1" "hx-$red" | sort | tr '\n' ' ')"
+check_links n2 "$(printf '%s\n' "$rb1" "hx-$red" "$gb" "hx-$green" | sort | tr '\n' ' ')"
 check_peers n2 "hx-$red" "${addr[n1]}"
+# rv: n2's guest placed anew on a live node; green's peers there lose n2
+wait_range n1 rv "d['ready'] == 3 and d['lost'] == 0 and 'n2' not in [v['node'] for v in d['vms']] and '$rv_n2' in [v['name'] for v in d['vms']]" 30 ||
+    { fail "rv: n2's guest not placed anew"; summary; }
+python3 -c 'import json, sys; s = json.load(open(sys.argv[1]))["segments"]["communication/green"]; sys.exit(0 if s["nodes"] == ["n1", "n3"] and s["vni"] == int(sys.argv[2]) else 1)' "$tmp/status.json" "$green" ||
+    fail "green's record after the replacement: $(keys /herd/segments/rv)"
+until_ok 10 peers_are n1 "hx-$green" "${addr[n3]}" || fail "n1's green peers keep n2: '$(peers n1 "hx-$green")'"
+until_ok 10 peers_are n3 "hx-$green" "${addr[n1]}" || fail "n3's green peers keep n2: '$(peers n3 "hx-$green")'"
+kill -0 "$rv_pid" 2>/dev/null || fail "n2's copy of $rv_n2 stopped while n2 was cut off"
 node_link n2 up
 healed=$EPOCHREALTIME
 wait_range n1 vx 'd["lost"] == 0 and d["ready"] == 4 and d["state"] == "up"' 30 ||
@@ -360,6 +395,18 @@ import json, sys
 names = [v["name"] for f in sys.argv[1:] for v in json.load(open(f)) if v["name"].startswith("vx-")]
 assert sorted(names) == ["vx-s-a-1", "vx-s-b-1", "vx-s-c-1", "vx-s-d-1"], names
 PY
+# rv: n2, back, removes its old copy of the replaced guest and its green bridge
+until_ok 20 bash -c '! kill -0 "$0" 2>/dev/null' "$rv_pid" || fail "n2, back, keeps its old copy of $rv_n2"
+until_ok 20 links_are n2 "$(printf '%s\n' "$rb1" "hx-$red" | sort | tr '\n' ' ')" ||
+    fail "n2, back, keeps its green bridge: '$(hs_links n2)'"
+[ "$(on_node_all rv)" = "$(sorted rv-s-g-1 rv-s-g-2 rv-s-g-3)" ] || fail "rv's guests: '$(on_node_all rv)'"
+hc n2 range down rv > /dev/null || fail "range down rv"
+until_ok 20 links_are n1 "$(printf '%s\n' "$rb1" "$bb1" "hx-$red" "hx-$blue" | sort | tr '\n' ' ')" ||
+    fail "n1 keeps rv's bridge: '$(hs_links n1)'"
+until_ok 20 links_are n3 "$(printf '%s\n' "$bb1" "hx-$blue" | sort | tr '\n' ' ')" ||
+    fail "n3 keeps rv's bridge: '$(hs_links n3)'"
+[ -z "$(keys /herd/segments/rv)" ] && ! keys /herd/vni/ | grep -q '"range":"rv"' || fail "rv's keys left: $(keys /herd/segments/rv) $(keys /herd/vni/)"
+
 hc n1 range reset vx $A $B > /dev/null || fail "range reset vx a b"
 wait_range n1 vx "d['ready'] == 4 and all(v.get('reset') == 1 for v in d['vms'] if v['name'] in ('$A', '$B'))" 60 ||
     { fail "a and b not ready after the reset"; summary; }
