@@ -6,7 +6,7 @@ NETDEV_SRCS := netdev/role.c netdev/name.c netdev/mac.c \
                netdev/vxlan.c netdev/setup.c netdev/tap.c netdev/tapclean.c \
                netdev/machost.c netdev/antispoof.c netdev/ratelimit.c \
                netdev/stats.c netdev/path.c netdev/kfilter.c netdev/kfilter_nft.c \
-               netdev/veth.c
+               netdev/veth.c netdev/fdb.c
 NETDEV_OBJS := $(NETDEV_SRCS:%.c=$(BUILD)/obj/%.o)
 NETDEV_LIB  := $(BUILD)/lib/libherd-netdev.a
 

@@ -91,6 +91,13 @@ static bool addr_equals(struct nl_addr *got, int family, const union netdev_inad
     return eq;
 }
 
+static bool addr_any(int family, const union netdev_inaddr *a)
+{
+    static const union netdev_inaddr zero;
+
+    return !memcmp(a, &zero, addr_len(family));
+}
+
 /* Which configured attribute differs, or NULL. */
 static const char *vxlan_mismatch(struct rtnl_link *link, const struct netdev_bridge_cfg *br,
                                   const struct bridge_plan *plan)
@@ -108,7 +115,9 @@ static const char *vxlan_mismatch(struct rtnl_link *link, const struct netdev_br
         return "local address";
     a = NULL;
     rtnl_link_vxlan_get_group(link, &a);
-    if (!addr_equals(a, vx->family, &vx->remote))
+    /* no default remote (peers in the FDB): the kernel reports no group */
+    if (!(a == NULL && addr_any(vx->family, &vx->remote)) &&
+        !addr_equals(a, vx->family, &vx->remote))
         return vx->remote_is_group ? "group" : "remote";
     if (*vx->dev && (rtnl_link_vxlan_get_link(link, &dev) ||
                      (int)dev != plan->underlay_ifindex))

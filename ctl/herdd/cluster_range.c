@@ -19,6 +19,7 @@
 #include "herd/placement.h"
 #include "herd/range_spec.h"
 #include "cluster_range.h"
+#include "cluster_segments.h"
 #include "herdd.h"
 
 #define PLACER_WAIT_MS 10000 /* how long a placement waits for another to finish */
@@ -392,7 +393,8 @@ static int place(struct plan *pl, struct hd_err *err)
 /* ---- writing it --------------------------------------------------------------- */
 
 /* The guest's vm create body (docs/api: POST /v1/vms): as ranges.c makes
- * it for a node's own range, without addresses (not yet on a cluster). */
+ * it for a node's own range, without addresses (not yet on a cluster);
+ * a NIC's segment is its node's segment bridge (cluster_segments.c). */
 static json_t *guest_body(const struct range_spec *spec, const struct range_guest *gu)
 {
     const struct range_role *role = gu->role;
@@ -404,9 +406,12 @@ static json_t *guest_body(const struct range_spec *spec, const struct range_gues
         json_object_set_new(b, "mem", json_integer((json_int_t)role->mem));
     if (role->nics_set) {
         json_t *a = json_array();
-        for (size_t k = 0; k < role->n_nics; k++)
-            json_array_append_new(a, json_pack("{ss}", "network",
-                                                range_network_name(role->nics[k].network)));
+        for (size_t k = 0; k < role->n_nics; k++) {
+            json_t *nic = json_pack("{ss}", "network", range_network_name(role->nics[k].network));
+            if (role->nics[k].segment[0]) /* its bridge: cluster_segments.c */
+                json_object_set_new(nic, "segment", json_string(role->nics[k].segment));
+            json_array_append_new(a, nic);
+        }
         json_object_set_new(b, "nics", a);
     }
     if (spec->n_ssh_keys || role->n_runcmd) {
@@ -553,6 +558,56 @@ static json_t *placement_counts(const struct plan *pl)
     return c;
 }
 
+/* "ROLE/SEGMENT" -> {NODE: true}: the nodes of the range's guests (kept and
+ * new) on each segment; NULL when the spec has no segment. */
+static json_t *seg_nodes(const struct plan *pl)
+{
+    const char **node = calloc(pl->n + 1, sizeof(*node));
+    json_t *out = NULL;
+
+    if (!node)
+        return NULL;
+    for (size_t i = 0; i < pl->n_todo; i++)
+        node[pl->todo[i]] = pl->nodes[pl->node_of[i]].name;
+    for (size_t g = 0; g < pl->n; g++) {
+        const struct range_role *role = pl->guests[g].role;
+        const char *n = node[g] ? node[g]
+                                : json_string_value(json_object_get(pl->assigned,
+                                                                    pl->guests[g].name));
+        for (size_t k = 0; n && k < role->n_nics; k++) {
+            char key[96];
+            if (!role->nics[k].segment[0])
+                continue;
+            snprintf(key, sizeof(key), "%s/%s", range_network_name(role->nics[k].network),
+                     role->nics[k].segment);
+            if (!out)
+                out = json_object();
+            json_t *set = json_object_get(out, key);
+            if (!set)
+                json_object_set_new(out, key, set = json_object());
+            json_object_set_new(set, n, json_true());
+        }
+    }
+    free(node);
+    return out;
+}
+
+/* The range's segments record (VNIs allocated), when it has segments. */
+static void segments_put(struct plan *pl, struct batch *b)
+{
+    json_t *sn = b->rc ? NULL : seg_nodes(pl);
+
+    if (!sn)
+        return;
+    char *rec = hd_segments_record(pl->cl, pl->spec->name, sn, pl->profiles, b->err);
+    json_decref(sn);
+    if (!rec) {
+        b->rc = -1;
+        return;
+    }
+    batch_put(b, strf("%s%s", HD_CLUSTER_SEGMENTS, pl->spec->name), rec);
+}
+
 static int write_plan(struct plan *pl, const struct placer *p, const char *yaml, size_t len,
                       json_t *counts, struct hd_err *err)
 {
@@ -563,6 +618,7 @@ static int write_plan(struct plan *pl, const struct placer *p, const char *yaml,
     batch_put(&b, strf("%s%s", HD_CLUSTER_RANGES, pl->spec->name),
               range_doc(pl, yaml, len, counts));
     batch_flush(&b); /* the range first, alone (its spec may be large) */
+    segments_put(pl, &b); /* before the assignments: the nodes read it to make bridges */
     json_object_foreach(pl->stale, k, v) { /* guests the spec no longer has */
         char node[HD_NAME_MAX + 1], range[RANGE_NAME_MAX + 1], guest[HD_NAME_MAX + 1];
         batch_del(&b, strdup(k), false);
@@ -600,8 +656,8 @@ static void plan_free(struct plan *pl)
 
 /* ---- range up --------------------------------------------------------------------- */
 
-/* What a cluster cannot do yet (addresses, segments and resource disks
- * need VXLAN and copies across nodes): 400 naming the field. */
+/* What a cluster cannot do yet (addresses and resource disks need
+ * address plans and copies across nodes): 400 naming the field. */
 static int cluster_supported(const struct range_spec *s, struct hd_err *err)
 {
     if (s->resources)
@@ -617,9 +673,9 @@ static int cluster_supported(const struct range_spec *s, struct hd_err *err)
                            "supported on a cluster yet (docs/cluster.md)", i);
         for (size_t j = 0; j < sc->n_roles; j++)
             for (size_t k = 0; k < sc->roles[j].n_nics; k++)
-                if (sc->roles[j].nics[k].segment[0] || sc->roles[j].nics[k].addresses)
-                    return hd_fail(err, 400, "", "scenarios[%zu].roles[%zu].nics[%zu]: segments "
-                                   "and addresses are not supported on a cluster yet "
+                if (sc->roles[j].nics[k].addresses)
+                    return hd_fail(err, 400, "", "scenarios[%zu].roles[%zu].nics[%zu].addresses: "
+                                   "addresses are not supported on a cluster yet "
                                    "(docs/cluster.md)", i, j, k);
     }
     return 0;
@@ -963,6 +1019,13 @@ int hd_cluster_range_down(struct hd_cluster *cl, const char *name, json_t **out,
     batch_del(&b, strf("%s%s/", HD_CLUSTER_STATUS, name), true);
     json_object_foreach(nodes, g, v)
         batch_del(&b, strf("%s%s/%s/", HD_CLUSTER_ASSIGN, g, name), true);
+    json_t *seg_keys = hd_segments_down_keys(cl, name, err); /* its record and VNIs */
+    size_t i;
+    if (!seg_keys)
+        b.rc = -1;
+    json_array_foreach(seg_keys, i, v)
+        batch_del(&b, strdup(json_string_value(v)), false);
+    json_decref(seg_keys);
     batch_flush(&b);
     placer_unlock(cl, &p);
     if (!b.rc) {

@@ -10,7 +10,9 @@
  * none of its name). It also notices nodes whose lease expired and
  * announces their guests as lost (range.lost, range.found); for ranges
  * with on_node_loss: replace the first live node by name has them placed
- * anew (cluster_range.c).
+ * anew (cluster_range.c). The bridges of its guests' segments, with their
+ * VXLAN uplinks, are cluster_segments.c's (made before a guest is created
+ * or started, kept to the range's segments record each tick).
  *
  * Every assignment is hostile input: its key must be
  * /herd/assign/NODE/RANGE/GUEST with valid names, its value a JSON object
@@ -25,6 +27,7 @@
 #include "herd/capacity.h"
 #include "herd/etcd.h"
 #include "herd/range_spec.h"
+#include "cluster_segments.h"
 #include "herdd.h"
 
 #define TICK_MS 1000       /* status write-back and the node check, at most this often */
@@ -50,6 +53,7 @@ struct rec {
     int64_t tick_ms;
     int64_t logged_ms;
     char logged_what[80]; /* what was logged then (the same is not again for a while) */
+    struct hd_segs *segs; /* the segment bridges (cluster_segments.c) */
 };
 
 static int64_t now_ms(void)
@@ -212,6 +216,9 @@ static void converge_one(struct rec *r, const char *guest, json_t *doc)
     } else if (other) {
         rc = hd_fail(&err, 409, "name", "guest name %s is taken on this node by a guest that "
                      "is not of the cluster's range %s", guest, range);
+    } else if ((!exists || start || (seen && json_integer_value(seen) < gen)) &&
+               hd_segs_guest(r->segs, doc, &err) < 0) {
+        rc = -1; /* its segment bridges could not be made: not created or started */
     } else if (!exists) {
         json_t *body = json_deep_copy(json_object_get(doc, "body"));
         json_object_set_new(body, "start", json_true());
@@ -513,6 +520,7 @@ static void tick(struct rec *r, bool force)
         return;
     r->tick_ms = t;
     recreate_missing(r);
+    hd_segs_sync(r->segs, r->desired, !r->untrusted);
     sync_status(r);
     check_nodes(r);
 }
@@ -682,6 +690,7 @@ static void *reconcile_main(void *arg)
     r.waiting = json_object();
     r.replace = json_object();
     r.applied = json_object();
+    r.segs = hd_segs_open(cl);
     while (!stopping(cl)) {
         if (!registered(cl)) {
             pause_ms(cl, RETRY_MS / 2);
@@ -708,6 +717,7 @@ static void *reconcile_main(void *arg)
     json_decref(r.nodes);
     json_decref(r.replace);
     json_decref(r.applied);
+    hd_segs_close(r.segs);
     return NULL;
 }
 

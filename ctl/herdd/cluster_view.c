@@ -10,6 +10,7 @@
 #include "herd/etcd.h"
 #include "herd/range_spec.h"
 #include "cluster_range.h"
+#include "cluster_segments.h"
 #include "herdd.h"
 
 /* A field of a node's status document, if it has the type wanted. */
@@ -150,6 +151,7 @@ json_t *hd_cluster_range_status(struct hd_cluster *cl, const char *name, struct 
     for (size_t i = 0; i < nk.n; i++)
         json_object_set_new(nodes, nk.kv[i].key + strlen(HD_CLUSTER_NODES), json_true());
     json_t *r = status_doc(name, doc, assigned, stats, nodes);
+    json_object_set_new(r, "segments", hd_segments_view(cl, name)); /* their VNIs */
     etcd_kvs_free(&ak);
     etcd_kvs_free(&sk);
     etcd_kvs_free(&nk);

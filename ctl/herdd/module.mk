@@ -10,7 +10,7 @@ HERDD_SRCS := ctl/herdd/main.c ctl/herdd/state.c ctl/herdd/config.c ctl/herdd/gu
               ctl/herdd/dhcp.c ctl/herdd/ranges_dhcp.c ctl/herdd/iso.c ctl/herdd/resdisk.c \
               ctl/herdd/snapshot.c               ctl/herdd/cluster.c \
               ctl/herdd/cluster_range.c ctl/herdd/cluster_reconcile.c \
-              ctl/herdd/cluster_view.c
+              ctl/herdd/cluster_view.c ctl/herdd/cluster_segments.c
 HERDD_SRCS += ctl/herdd/checkpoint.c
 HERDD_SRCS += ctl/herdd/cluster_images.c
 HERDD_OBJS := $(HERDD_SRCS:%.c=$(BUILD)/obj/%.o)

@@ -209,6 +209,20 @@ int netdev_bridge_check(struct netdev_nl *nl, const struct netdev_bridge_cfg *br
 int netdev_bridge_teardown(struct netdev_nl *nl, const struct netdev_bridge_cfg *br,
                            struct herd_err *err);
 
+/* The unicast peers of a VXLAN device made without a default remote
+ * (netdev_vxlan_cfg.remote all zero, remote_is_group false): its all-zero
+ * FDB entries, one per peer (`bridge fdb append 00:00:00:00:00:00 dev VX
+ * dst PEER`). Broadcast, multicast and unknown unicast frames go to each.
+ * set: the entries become exactly peers[] (missing ones appended, others
+ * deleted; entries the kernel learned for single MACs are left alone).
+ * get: the peers now, at most max written to out, *n how many there are.
+ * family: AF_INET or AF_INET6; entries of the other family are ignored. */
+int netdev_vxlan_peers_set(struct netdev_nl *nl, const char *vxlan, int family,
+                           const union netdev_inaddr *peers, size_t n, struct herd_err *err);
+int netdev_vxlan_peers_get(struct netdev_nl *nl, const char *vxlan, int family,
+                           union netdev_inaddr *out, size_t max, size_t *n,
+                           struct herd_err *err);
+
 /* ---- taps ---------------------------------------------------------------- */
 
 #define NETDEV_TAP_MAX_QUEUES 16

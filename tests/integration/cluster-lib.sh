@@ -37,8 +37,9 @@ etcd_lost_port() { grep -q 'address already in use' "$1"; }
 
 elapsed() { python3 -c "import sys; print('%.1f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$1" "$EPOCHREALTIME"; }
 
-# start_etcd: on endpoint and pport (etcd's client and peer ports); 1 when a
-# port was taken meanwhile
+# start_etcd: on endpoint and pport (etcd's client and peer ports; the peer
+# port on 127.0.0.1, the client URL wherever endpoint says: the underlay's
+# address with netns_up); 1 when a port was taken meanwhile
 start_etcd() {
     "$etcd_bin" --name herd-test --data-dir "$tmp/etcd" \
         --listen-client-urls "$endpoint" --advertise-client-urls "$endpoint" \
@@ -79,3 +80,59 @@ stop_herdd() { # NAME SIGNAL
     { kill -"$2" "${pid[$1]}"; wait "${pid[$1]}"; } 2>/dev/null
     pid[$1]=
 }
+
+# ---- nodes in network namespaces (an option: cluster-vxlan.sh) -------------
+# netns_up NODE...: one network namespace per node (ns[NODE]), each with its
+# own bridges once its herdd runs there (node_run), and an underlay between
+# them: a bridge in the root namespace (ul_br, address ul_host: etcd listens
+# there, and the test reaches it) and a veth pair per node into it (ul0 in
+# the node, address addr[NODE]: the node's cluster `address`). The subnet is
+# a free 10.x.y.0/24; MTU 9000, so that VXLAN carries 1500-byte segments
+# (50 bytes of overhead). 1 (with why) when it cannot be made. netns_down
+# removes all of it and kills what still runs in the namespaces.
+declare -A ns=() addr=()
+ul_br= ul_host=
+netns_up() {
+    local n i=0 net
+    for _ in $(seq 50); do
+        net=10.$((200 + RANDOM % 50)).$((RANDOM % 250))
+        ip -4 route show | grep -q "^$net\." || ip -4 addr show | grep -q " $net\." || break
+        net=
+    done
+    [ -n "$net" ] || { echo "no free 10.x.y.0/24 for the underlay"; return 1; }
+    ul_br=hvu$(($$ % 1000000))
+    ul_host=$net.254
+    ip link add "$ul_br" mtu 9000 type bridge || return 1
+    ip addr add "$ul_host/24" dev "$ul_br" && ip link set "$ul_br" up || return 1
+    for n in "$@"; do
+        i=$((i + 1))
+        ns[$n]=hvx$(($$ % 1000000))-$n
+        addr[$n]=$net.$i
+        ip netns add "${ns[$n]}" || return 1
+        ip link add "$ul_br-$n" mtu 9000 type veth peer name ul0 mtu 9000 netns "${ns[$n]}" || return 1
+        ip link set "$ul_br-$n" master "$ul_br" up || return 1
+        ip -n "${ns[$n]}" addr add "${addr[$n]}/24" dev ul0 || return 1
+        ip -n "${ns[$n]}" link set ul0 up && ip -n "${ns[$n]}" link set lo up || return 1
+    done
+}
+netns_down() {
+    local n p
+    for n in "${!ns[@]}"; do
+        for p in $(ip netns pids "${ns[$n]}" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
+    done
+    [ ${#ns[@]} -gt 0 ] && sleep 0.2
+    for n in "${!ns[@]}"; do
+        ip netns del "${ns[$n]}" 2>/dev/null
+        ip link del "$ul_br-$n" 2>/dev/null
+    done
+    [ -n "$ul_br" ] && ip link del "$ul_br" 2>/dev/null
+    ns=()
+    ul_br=
+}
+# node_run NODE COMMAND...: the command in NODE's namespace. (A function:
+# `node_run ... &` is a subshell, its $! not the command's; start a process
+# to be signalled later with `ip netns exec "${ns[NODE]}" COMMAND &`, which
+# execs it.)
+node_run() { local n=$1; shift; ip netns exec "${ns[$n]}" "$@"; }
+# node_link NODE up|down: NODE's underlay link (down: a partition of NODE)
+node_link() { ip -n "${ns[$1]}" link set ul0 "$2"; }
