@@ -22,24 +22,30 @@ qemu-io -f raw -c 'write -P 0x3c 0 1G' parent.raw >/dev/null
 # both: single runs here vary by +-30 %.
 runs=${BENCH_RUNS_BLOCKDEV:-3}
 median() { sort -n | awk '{a[NR] = $1} END {print NR ? a[int((NR + 1) / 2)] : 0}'; }
+# Each timed run starts after a sync: the run before it (the other tool's,
+# in this order) leaves its image's metadata dirty in the page cache, and
+# its writeback would otherwise land in the next run's time.
+hb() { sync; "$H" bench "$@" | secs; }
+qb() { sync; qemu-img bench "$@" | secs; }
 for _ in $(seq "$runs"); do
     for t in h q; do
         rm -f $t.qcow2
         "$H" create -q -f qcow2 -b parent.raw -F raw $t.qcow2
     done
-    "$H" bench -f qcow2 $opts h.qcow2 | secs >> h.read
-    qemu-img bench -f qcow2 $opts -i io_uring q.qcow2 | secs >> q.read
-    "$H" bench -f qcow2 $opts -w h.qcow2 | secs >> h.fresh
-    qemu-img bench -f qcow2 $opts -w -i io_uring q.qcow2 | secs >> q.fresh
-    "$H" bench -f qcow2 $opts -w h.qcow2 | secs >> h.alloc
-    qemu-img bench -f qcow2 $opts -w -i io_uring q.qcow2 | secs >> q.alloc
+    hb -f qcow2 $opts h.qcow2 >> h.read
+    qb -f qcow2 $opts -i io_uring q.qcow2 >> q.read
+    hb -f qcow2 $opts -w h.qcow2 >> h.fresh
+    qb -f qcow2 $opts -w -i io_uring q.qcow2 >> q.fresh
+    hb -f qcow2 $opts -w h.qcow2 >> h.alloc
+    qb -f qcow2 $opts -w -i io_uring q.qcow2 >> q.alloc
 done
 echo "blockdev 4K read qd32 O_DIRECT, overlay, $N reqs|$(median < h.read)|$(median < q.read)|qemu-img bench|s"
 echo "blockdev 4K write qd32 O_DIRECT, fresh overlay, $N reqs|$(median < h.fresh)|$(median < q.fresh)|qemu-img bench|s"
 echo "blockdev 4K write qd32 O_DIRECT, allocated, $N reqs|$(median < h.alloc)|$(median < q.alloc)|qemu-img bench|s"
 if command -v fio >/dev/null; then
     for _ in $(seq "$runs"); do
-        "$H" bench -f raw $opts parent.raw | secs >> h.raw
+        hb -f raw $opts parent.raw >> h.raw
+        sync
         fio --name=ceil --filename=parent.raw --rw=randread --bs=4k --iodepth=32 --direct=1 \
             --ioengine=io_uring --number_ios="$N" --size=1G --output-format=terse 2>/dev/null |
             awk -F';' '$9 > 0 { printf "%.3f\n", $9 / 1000 }' >> f.raw
