@@ -109,20 +109,6 @@ YAML
     herdd_up "$n"
 }
 
-api() { # NODE METHOD PATH [BODY] -> "STATUS BODY"
-    local n=$1 m=$2 p=$3
-    shift 3
-    curl -s --unix-socket "$tmp/$n.sock" -o "$tmp/api.out" -w '%{http_code}' -X "$m" \
-        ${1+--data-binary "$1"} "http://herd$p"
-    printf ' %s\n' "$(cat "$tmp/api.out")"
-}
-b64() { printf %s "$1" | base64 -w0; }
-put() { curl -sf "$endpoint/v3/kv/put" -d "{\"key\": \"$(b64 "$1")\", \"value\": \"$(b64 "$2")\"}" >/dev/null || fail "put $1"; }
-get() { curl -s "$endpoint/v3/kv/range" -d "{\"key\": \"$(b64 "$1")\"}" | python3 -c '
-import base64, json, sys
-kvs = json.load(sys.stdin).get("kvs", [])
-print(base64.b64decode(kvs[0]["value"]).decode() if kvs else "")'; }
-del() { curl -sf "$endpoint/v3/kv/deleterange" -d "{\"key\": \"$(b64 "$1")\"}" >/dev/null; }
 # events NODE TYPE: that node's events of TYPE (a prefix), one JSON a line
 events() {
     api "$1" GET "/v1/events?since=0&type=$2" | cut -d' ' -f2- | python3 -c '
@@ -134,16 +120,6 @@ count() {
     events "$1" "$2" | python3 -c '
 import json, sys
 print(sum(1 for l in sys.stdin if (lambda e: eval(sys.argv[1]))(json.loads(l))))' "$3"
-}
-wait_range() { # NODE RANGE EXPR SECONDS
-    local deadline=$((EPOCHSECONDS + $4))
-    while :; do
-        hc "$1" --json range status "$2" > "$tmp/status.json" 2>/dev/null &&
-            python3 -c "import json, sys; d = json.load(open(sys.argv[1])); sys.exit(0 if ($3) else 1)" \
-                "$tmp/status.json" 2>/dev/null && return 0
-        [ "$EPOCHSECONDS" -lt "$deadline" ] || return 1
-        sleep 0.3
-    done
 }
 summary() { python3 -c '
 import json, sys

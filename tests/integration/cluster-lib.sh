@@ -136,3 +136,33 @@ netns_down() {
 node_run() { local n=$1; shift; ip netns exec "${ns[$n]}" "$@"; }
 # node_link NODE up|down: NODE's underlay link (down: a partition of NODE)
 node_link() { ip -n "${ns[$1]}" link set ul0 "$2"; }
+
+# The tests' API and etcd helpers (they set tmp, endpoint and fail).
+api() { # NODE METHOD PATH [BODY] -> "STATUS BODY"
+    local n=$1 m=$2 p=$3
+    shift 3
+    curl -s --unix-socket "$tmp/$n.sock" -o "$tmp/api.out" -w '%{http_code}' -X "$m" \
+        ${1+--data-binary "$1"} "http://herd$p"
+    printf ' %s\n' "$(cat "$tmp/api.out")"
+}
+# etcd's JSON gateway: b64 TEXT; put KEY VALUE; get KEY (its value or "");
+# del KEY
+b64() { printf %s "$1" | base64 -w0; }
+put() { curl -sf "$endpoint/v3/kv/put" -d "{\"key\": \"$(b64 "$1")\", \"value\": \"$(b64 "$2")\"}" >/dev/null || fail "put $1"; }
+get() { curl -s "$endpoint/v3/kv/range" -d "{\"key\": \"$(b64 "$1")\"}" | python3 -c '
+import base64, json, sys
+kvs = json.load(sys.stdin).get("kvs", [])
+print(base64.b64decode(kvs[0]["value"]).decode() if kvs else "")'; }
+del() { curl -sf "$endpoint/v3/kv/deleterange" -d "{\"key\": \"$(b64 "$1")\"}" >/dev/null; }
+# wait_range NODE RANGE EXPR SECONDS: until EXPR (python, d = range status)
+# holds; the status in $tmp/status.json
+wait_range() {
+    local deadline=$((EPOCHSECONDS + $4))
+    while :; do
+        hc "$1" --json range status "$2" > "$tmp/status.json" 2>/dev/null &&
+            python3 -c "import json, sys; d = json.load(open(sys.argv[1])); sys.exit(0 if ($3) else 1)" \
+                "$tmp/status.json" 2>/dev/null && return 0
+        [ "$EPOCHSECONDS" -lt "$deadline" ] || return 1
+        sleep 0.3
+    done
+}

@@ -126,26 +126,12 @@ YAML
     herdd_up "$n"
 }
 
-api() { # NODE METHOD PATH [BODY] -> "STATUS BODY"
-    local n=$1 m=$2 p=$3
-    shift 3
-    curl -s --unix-socket "$tmp/$n.sock" -o "$tmp/api.out" -w '%{http_code}' -X "$m" \
-        ${1+--data-binary "$1"} "http://herd$p"
-    printf ' %s\n' "$(cat "$tmp/api.out")"
-}
-b64() { printf %s "$1" | base64 -w0; }
 etcd_keys() { # PREFIX: how many keys etcd has under it
     local end
     end=$(python3 -c "import sys; p=sys.argv[1]; print(p[:-1] + chr(ord(p[-1]) + 1))" "$1")
     curl -s "$endpoint/v3/kv/range" -d "{\"key\": \"$(b64 "$1")\", \"range_end\": \"$(b64 "$end")\", \"count_only\": true}" |
         python3 -c 'import json, sys; print(int(json.load(sys.stdin).get("count", 0)))'
 }
-put() { curl -sf "$endpoint/v3/kv/put" -d "{\"key\": \"$(b64 "$1")\", \"value\": \"$(b64 "$2")\"}" >/dev/null || fail "put $1"; }
-get() { curl -s "$endpoint/v3/kv/range" -d "{\"key\": \"$(b64 "$1")\"}" | python3 -c '
-import base64, json, sys
-kvs = json.load(sys.stdin).get("kvs", [])
-print(base64.b64decode(kvs[0]["value"]).decode() if kvs else "")'; }
-del() { curl -sf "$endpoint/v3/kv/deleterange" -d "{\"key\": \"$(b64 "$1")\"}" >/dev/null; }
 vmm_count() { # herd-vmm processes of this test (not zombies)
     local n=0 p st
     for p in $(test_pids); do
@@ -153,17 +139,6 @@ vmm_count() { # herd-vmm processes of this test (not zombies)
         st=$(ps -o stat= -p "$p" 2>/dev/null) && [[ $st != Z* ]] && n=$((n + 1))
     done
     echo $n
-}
-# wait_range NODE RANGE EXPR SECONDS: until EXPR (python, d = range status) holds
-wait_range() {
-    local deadline=$((EPOCHSECONDS + $4))
-    while :; do
-        hc "$1" --json range status "$2" > "$tmp/status.json" 2>/dev/null &&
-            python3 -c "import json, sys; d = json.load(open(sys.argv[1])); sys.exit(0 if ($3) else 1)" \
-                "$tmp/status.json" 2>/dev/null && return 0
-        [ "$EPOCHSECONDS" -lt "$deadline" ] || return 1
-        sleep 0.3
-    done
 }
 summary() { python3 -c '
 import json, sys

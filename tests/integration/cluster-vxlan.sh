@@ -121,15 +121,6 @@ YAML
     herdd_up "$n"
 }
 
-api() { # NODE METHOD PATH [BODY] -> "STATUS BODY"
-    local n=$1 m=$2 p=$3
-    shift 3
-    curl -s --unix-socket "$tmp/$n.sock" -o "$tmp/api.out" -w '%{http_code}' -X "$m" \
-        ${1+--data-binary "$1"} "http://herd$p"
-    printf ' %s\n' "$(cat "$tmp/api.out")"
-}
-b64() { printf %s "$1" | base64 -w0; }
-put() { curl -sf "$endpoint/v3/kv/put" -d "{\"key\": \"$(b64 "$1")\", \"value\": \"$(b64 "$2")\"}" >/dev/null || fail "put $1"; }
 # keys PREFIX: the keys under PREFIX with their values, one "KEY VALUE" a line
 keys() {
     local end
@@ -139,16 +130,6 @@ keys() {
 import base64, json, sys
 for kv in json.load(sys.stdin).get("kvs", []):
     print(base64.b64decode(kv["key"]).decode(), base64.b64decode(kv["value"]).decode(errors="replace"))'
-}
-wait_range() { # NODE RANGE EXPR SECONDS: until EXPR (python, d = range status) holds
-    local deadline=$((EPOCHSECONDS + $4))
-    while :; do
-        hc "$1" --json range status "$2" > "$tmp/status.json" 2>/dev/null &&
-            python3 -c "import json, sys; d = json.load(open(sys.argv[1])); sys.exit(0 if ($3) else 1)" \
-                "$tmp/status.json" 2>/dev/null && return 0
-        [ "$EPOCHSECONDS" -lt "$deadline" ] || return 1
-        sleep 0.3
-    done
 }
 summary() { python3 -c '
 import json, sys
