@@ -172,6 +172,15 @@ int virtio_dev_init(struct virtio_dev *dev, const struct virtio_dev_ops *ops, vo
                     const struct guest_mem *mem, struct pci_bus *pci, struct bus *mmio,
                     struct herd_err *err);
 
+/* dev->lock held: serves queue q, turns guest notifications back on (with
+ * EVENT_IDX, avail_event moves to what was taken) and serves again what
+ * slipped in. Two rounds that take nothing while entries wait mean the
+ * device holds them back (a NIC over its rate limit): it stops, and the
+ * device's own timer calls it again later. An inline queue's kick runs it;
+ * so must whatever else serves an inline queue, or the guest, told to kick
+ * only past an old avail_event, would never kick again. */
+void virtio_dev_serve(struct virtio_dev *dev, unsigned q);
+
 /* Watches `fd` in the I/O thread (before virtio_dev_start). */
 int virtio_dev_watch_fd(struct virtio_dev *dev, int fd, uint32_t events,
                         virtio_fd_handler handler);

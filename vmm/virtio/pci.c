@@ -382,23 +382,24 @@ static bool served_inline(const struct virtio_dev *dev, unsigned q)
     return dev->inline_queues & (1u << q);
 }
 
-/* A kick of an inline queue, on the kicking vCPU's thread: serve what is
- * there, turn notifications back on and serve again what slipped in. Two
- * rounds that take nothing while entries wait mean the device holds them
- * back (a NIC over its rate limit): its own timer serves them later, so
- * the vCPU does not spin here. */
-static void serve_inline(struct virtio_dev *dev, unsigned q)
+void virtio_dev_serve(struct virtio_dev *dev, unsigned q)
 {
     struct virtq *vq = &dev->queues[q].vq;
     unsigned idle = 0;
 
-    pthread_mutex_lock(&dev->lock);
     while (virtio_queue_live(dev, q)) {
         if (dev->ops->queue_notify(dev, q) == 0 && ++idle == 2)
             break;
         if (!virtq_enable_notify(vq))
             break;
     }
+}
+
+/* A kick of an inline queue, on the kicking vCPU's thread. */
+static void serve_inline(struct virtio_dev *dev, unsigned q)
+{
+    pthread_mutex_lock(&dev->lock);
+    virtio_dev_serve(dev, q);
     pthread_mutex_unlock(&dev->lock);
 }
 
