@@ -37,6 +37,8 @@ static int qcow2_open(struct blockdev *bd, const struct blockdev_open_opts *opts
     q->writable = !bd->read_only;
     q->prealloc_meta = -1;
     int r = qcow2_header_read(q, opts);
+    if (r == 0)
+        r = qcow2_grow_init(q);
     if (r < 0)
         return r;
     size_t l2bytes = opts->l2_cache_bytes ? opts->l2_cache_bytes : DEFAULT_L2_CACHE;
@@ -56,6 +58,7 @@ static int qcow2_open(struct blockdev *bd, const struct blockdev_open_opts *opts
 static void qcow2_close(struct blockdev *bd)
 {
     struct qcow2 *q = qcow2_of(bd);
+    qcow2_grow_trim(q);
     qcow2_cache_free(&q->l2c);
     qcow2_cache_free(&q->rbc);
     qcow2_header_free(q);
@@ -254,6 +257,7 @@ static int qcow2_cow_prepare(struct blockdev *bd, const struct blockdev_req *req
     r = cow_prepare(q, ci, e, NULL, inoff, req->len, slot->buf, c);
     if (r < 0)
         return r;
+    qcow2_grow_ahead(q, c->host + c->len);
     for (int i = 0, at = (int)inoff; i < req->iovcnt; at += (int)req->iov[i].iov_len, i++)
         memcpy(slot->buf + at, req->iov[i].iov_base, req->iov[i].iov_len);
     return 1;

@@ -90,6 +90,8 @@ struct qcow2 {
     uint8_t *bounce; /* one cluster, for copy-on-write */
     uint64_t cfree; /* next free byte in the last compressed-data cluster; 0 = none */
     int8_t prealloc_meta; /* metadata preallocation suspected: -1 not yet checked, 0, 1 */
+    uint64_t open_end, grown_end; /* file size at open; what it has been grown to */
+    bool grow_off; /* the file system cannot fallocate: writes extend the file */
 };
 
 /* qcow2_header.c */
@@ -154,6 +156,14 @@ int qcow2_grow_l1(struct qcow2 *q, uint64_t entries);
  * once per open; then data clusters that are holes in the file read as
  * zeros in block status, as qemu reports them. */
 bool qcow2_meta_preallocated(struct qcow2 *q);
+
+/* qcow2_grow.c: the file grown (fallocate) to cover [.., end) before a
+ * direct write there; cut back at close to its last counted cluster, never
+ * below floor (qcow2_cut_tail) or the size it had before growing. */
+int qcow2_grow_init(struct qcow2 *q); /* at open: no fstat in a confined thread */
+void qcow2_grow_ahead(struct qcow2 *q, uint64_t end);
+void qcow2_grow_trim(struct qcow2 *q);
+int qcow2_cut_tail(struct qcow2 *q, uint64_t floor);
 
 /* qcow2_shrink.c: the guest size down to new_size (< the current one). */
 int qcow2_shrink(struct blockdev *bd, uint64_t new_size);

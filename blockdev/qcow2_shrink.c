@@ -188,32 +188,6 @@ static int drop_refblocks(struct qcow2 *q, struct runs *freed)
     return r;
 }
 
-/* Cuts the file after its last cluster with a refcount (qemu's end). */
-static int cut_tail(struct qcow2 *q)
-{
-    uint64_t fsize;
-    int r = bd_file_size(q->fd, &fsize);
-    if (r < 0)
-        return r;
-    uint64_t c = (fsize + q->cs - 1) >> q->cluster_bits, rc = 0;
-    while (c > 0 && rc == 0) {
-        uint64_t rng = (c - 1) / q->rb_entries;
-        if (rng >= q->reft_size || !q->reft[rng]) {
-            c = rng * q->rb_entries; /* no refblock: nothing counted there */
-            continue;
-        }
-        if ((r = qcow2_refcount_get(q, c - 1, &rc)) < 0)
-            return r;
-        if (rc == 0)
-            c--;
-    }
-    if ((c << q->cluster_bits) < fsize && ftruncate(q->fd, (off_t)(c << q->cluster_bits)) < 0)
-        return -errno;
-    if (q->free_hint > c)
-        q->free_hint = c;
-    return 0;
-}
-
 int qcow2_shrink(struct blockdev *bd, uint64_t new_size)
 {
     struct qcow2 *q = qcow2_of(bd);
@@ -247,7 +221,7 @@ int qcow2_shrink(struct blockdev *bd, uint64_t new_size)
         r = bd_fdatasync(q->fd);
     if (r == 0) {
         bd->size = new_size;
-        r = cut_tail(q);
+        r = qcow2_cut_tail(q, 0);
     }
     return r;
 }

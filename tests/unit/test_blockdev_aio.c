@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -318,6 +319,102 @@ static void test_close_in_flight(void **state)
     assert_int_equal(blockdev_close(bd), 0);
 }
 
+static off_t file_size(const char *path)
+{
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    return st.st_size;
+}
+
+static uint64_t fresh_off(unsigned i)
+{
+    return (uint64_t)i * CLUSTER + (i % 16) * CHUNK;
+}
+
+/* What write_fresh_clusters writes, in the model. */
+static void model_fresh_clusters(unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        memset(model + fresh_off(i), 0x60 + (int)i, CHUNK);
+}
+
+/* First writes to clusters 0..n-1 of a fresh overlay, one 4 KiB write
+ * each, all in flight at once, then flushed. */
+static void write_fresh_clusters(struct blockdev *bd, unsigned n)
+{
+    static struct req reqs[64];
+
+    submitter = pthread_self();
+    for (unsigned i = 0; i < n; i++) {
+        reqs[i].buf = aligned_alloc(4096, CHUNK);
+        assert_non_null(reqs[i].buf);
+        memset(reqs[i].buf, 0x60 + (int)i, CHUNK);
+        submit_rw(bd, &reqs[i], BLOCKDEV_OP_WRITE, fresh_off(i), CHUNK);
+    }
+    model_fresh_clusters(n);
+    while (blockdev_aio_inflight(bd))
+        assert_true(reap(bd, 1) >= 0);
+    for (unsigned i = 0; i < n; i++) {
+        assert_int_equal(reqs[i].result, CHUNK);
+        free(reqs[i].buf);
+        reqs[i].buf = NULL;
+    }
+    assert_int_equal(blockdev_flush(bd), 0);
+}
+
+/*
+ * With O_DIRECT, the file is grown ahead of the batched copy-on-writes
+ * (qcow2_grow.c) so that their writes are no extending writes; a clean
+ * close cuts it back to the length the same writes give without O_DIRECT
+ * (no growing: qemu's length). A process that dies instead leaves the
+ * longer file, which qemu-img check finds clean (the tail counts as free,
+ * not leaked) and which reads the same.
+ */
+static void test_grow_ahead_cut_back(void **state)
+{
+    struct blockdev *bd = fresh_overlay(); /* buffered: the reference */
+    write_fresh_clusters(bd, 40);
+    assert_int_equal(blockdev_close(bd), 0);
+    off_t want = file_size(overlay);
+
+    direct = true;
+    bd = fresh_overlay();
+    direct = false;
+    if (bd->dfd < 0) {
+        blockdev_close(bd);
+        skip(); /* no O_DIRECT on this file system: no batches, nothing grown */
+    }
+    write_fresh_clusters(bd, 40);
+    off_t open_size = file_size(overlay);
+    assert_true(open_size > want); /* grown past what the clusters need */
+    assert_int_equal(open_size % CLUSTER, 0);
+    read_back_and_compare(bd);
+    assert_int_equal(blockdev_close(bd), 0);
+    assert_int_equal(file_size(overlay), want);
+    qemu_img_check_clean();
+
+    direct = true;
+    bd = fresh_overlay();
+    direct = false;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        write_fresh_clusters(bd, 40);
+        _exit(0); /* no close: as if killed after the flush */
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    blockdev_close(bd); /* the parent's copy: it wrote nothing */
+    model_fresh_clusters(40);
+    assert_true(file_size(overlay) > want);
+    qemu_img_check_clean();
+    struct blockdev_open_opts o = {.format = "qcow2", .read_only = true};
+    assert_int_equal(blockdev_open(overlay, &o, &bd), 0);
+    read_back_and_compare(bd);
+    assert_int_equal(blockdev_close(bd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -326,6 +423,7 @@ int main(void)
         cmocka_unit_test(test_batch_collisions),
         cmocka_unit_test(test_read_after_reaped_write),
         cmocka_unit_test(test_close_in_flight),
+        cmocka_unit_test(test_grow_ahead_cut_back),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
