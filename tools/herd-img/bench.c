@@ -57,10 +57,11 @@ static int parse_num(const char *s, uint64_t *v)
 int img_bench(int argc, char **argv)
 {
     const char *fmt = NULL;
-    uint64_t count = 75000, depth = 64, bufsize = 4096, offset = 0, step = 0;
+    uint64_t count = 75000, depth = 64, bufsize = 4096, offset = 0, step = 0, pattern = 0;
     bool write = false, direct = false, force = false, quiet = false;
     int c;
     static const struct option lo[] = {{"force-share", no_argument, NULL, 'U'},
+                                       {"pattern", required_argument, NULL, 'P'},
                                        {NULL, 0, NULL, 0}};
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:d:f:no:qs:S:t:wi:U", lo, NULL)) != -1) {
@@ -76,6 +77,14 @@ int img_bench(int argc, char **argv)
         case 't': direct = !strcmp(optarg, "none") || !strcmp(optarg, "directsync"); break;
         case 'w': write = true; break;
         case 'i': case 'U': force = c == 'U' ? true : force; break;
+        case 'P':
+            if (parse_num(optarg, &pattern))
+                return 1;
+            if (pattern > 0xff) {
+                img_error("Invalid pattern byte specified");
+                return 1;
+            }
+            break;
         default: return 1;
         }
     }
@@ -106,7 +115,7 @@ int img_bench(int argc, char **argv)
         b.iov[i].iov_base = aligned_alloc(4096, (bufsize + 4095) & ~4095ull);
         b.iov[i].iov_len = bufsize;
         if (b.iov[i].iov_base)
-            memset(b.iov[i].iov_base, write ? 0xa5 : 0, bufsize);
+            memset(b.iov[i].iov_base, (int)pattern, bufsize); /* qemu-img's default: 0 */
         b.reqs[i] = (struct blockdev_req){.iov = &b.iov[i], .iovcnt = 1, .done = on_done,
                                           .opaque = &b};
     }
