@@ -141,6 +141,23 @@ static const struct virtio_dev_ops fake_ops = {
     .reset = fake_reset,
 };
 
+/* The same device with queue 0 polled by the I/O thread after a kick. */
+static const struct virtio_dev_ops fake_polled_ops = {
+    .name = "virtio-fake",
+    .device_id = 2,
+    .class_code = 0x018000,
+    .config_size = CFG_SIZE,
+    .config_read = fake_config_read,
+    .config_write = fake_config_write,
+    .features_ok = fake_features_ok,
+    .queue_notify = fake_queue_notify,
+    .polled_queues = 1u << 0,
+    .poll_ns = VIRTIO_POLL_NS,
+    .reset = fake_reset,
+};
+
+static const struct virtio_dev_ops *setup_ops = &fake_ops;
+
 /* ---- fixture -------------------------------------------------------------- */
 
 static int group_setup(void **state)
@@ -188,7 +205,7 @@ static int setup(void **state)
     bus_init(&c->mmio, "mmio");
     if (pci_bus_init(&c->pci, &c->pio, &c->mmio))
         return -1;
-    if (virtio_dev_init(&c->dev, &fake_ops, c, 1ULL << DEV_BIT, NQUEUES, &c->kvm, &c->gm,
+    if (virtio_dev_init(&c->dev, setup_ops, c, 1ULL << DEV_BIT, NQUEUES, &c->kvm, &c->gm,
                         &c->pci, &c->mmio, &c->err)) {
         fprintf(stderr, "setup: virtio_dev_init: %s\n", c->err.msg);
         return -1;
@@ -205,6 +222,16 @@ static int setup_inline(void **state)
     fake_inline_mask = 1u << 0;
     rc = setup(state);
     fake_inline_mask = 0;
+    return rc;
+}
+
+static int setup_polled(void **state)
+{
+    int rc;
+
+    setup_ops = &fake_polled_ops;
+    rc = setup(state);
+    setup_ops = &fake_ops;
     return rc;
 }
 
@@ -1068,6 +1095,39 @@ static void test_inline_kick_served_on_caller(void **state)
     }
 }
 
+/* A polled queue whose entry the device will not take now (a NIC over its
+ * rate limit, on the ioeventfd path): the I/O thread gives up after two
+ * rounds that took nothing, leaving the entry to the device's own wake-up,
+ * instead of spinning until the device takes it. */
+static void test_polled_refused_entry_no_spin(void **state)
+{
+    struct ctx *c = CTX(state);
+    uint16_t *avail_idx = guest_mem_ptr(&c->gm, AVAIL + 2, 2);
+    unsigned n0, n1, n2;
+
+    assert_non_null(avail_idx);
+    assert_int_equal(negotiate(c, GOOD_FEATURES), S_ACK | S_DRV | S_FOK);
+    program_queue(c, 0, 64, DESC, AVAIL, USED);
+    wr(c, CC_Q_ENABLE, 1, 2);
+    assert_int_equal(virtio_dev_start(&c->dev), 0);
+    set_status(c, S_ACK | S_DRV | S_FOK | S_DOK);
+    usleep(20000);
+    n0 = __atomic_load_n(&c->notify[0], __ATOMIC_SEQ_CST);
+    *avail_idx = 1; /* one entry, which the fake never takes */
+    wr(c, VIRTIO_NOTIFY_OFF + 0 * VIRTIO_NOTIFY_MULT, 0, 2);
+    assert_true(wait_notify(c, 0, n0 + 1));
+    usleep(50000);
+    n1 = __atomic_load_n(&c->notify[0], __ATOMIC_SEQ_CST);
+    usleep(100000);
+    n2 = __atomic_load_n(&c->notify[0], __ATOMIC_SEQ_CST);
+    if (n2 != n1)
+        *avail_idx = 0; /* let a spinning thread go (teardown joins it), then fail */
+    assert_int_equal(n2, n1); /* nothing more after the thread gave up */
+    /* and a new kick is served again */
+    wr(c, VIRTIO_NOTIFY_OFF + 0 * VIRTIO_NOTIFY_MULT, 0, 2);
+    assert_true(wait_notify(c, 0, n2 + 1));
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -1097,6 +1157,8 @@ int main(void)
         T(test_msix_table_qword),
         T(test_kick_reaches_device),
         cmocka_unit_test_setup_teardown(test_inline_kick_served_on_caller, setup_inline,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_polled_refused_entry_no_spin, setup_polled,
                                         teardown),
     };
 

@@ -779,6 +779,7 @@ static void serve_and_poll(struct virtio_dev *dev)
 {
     uint64_t window = dev->ops->poll_ns ? dev->ops->poll_ns : VIRTIO_POLL_NS;
     uint64_t deadline = now_ns() + window;
+    unsigned refused = 0; /* rounds in a row that left waiting entries untaken */
 
     for (;;) {
         bool expired, again;
@@ -797,6 +798,12 @@ static void serve_and_poll(struct virtio_dev *dev)
         again = expired && rearm(dev);
         pthread_mutex_unlock(&dev->lock);
         if (expired && !again)
+            return;
+        /* Entries wait that the device will not take now (a NIC over its
+         * rate limit): its own wake-up (the NIC's timer) serves them, and
+         * polling on would spin this thread until then. */
+        refused = done ? 0 : refused + again;
+        if (refused == 2)
             return;
         if (done || again)
             deadline = now_ns() + window;
