@@ -141,21 +141,6 @@ static const struct virtio_dev_ops fake_ops = {
     .reset = fake_reset,
 };
 
-/* The same device with queue 0 polled by the I/O thread after a kick. */
-static const struct virtio_dev_ops fake_polled_ops = {
-    .name = "virtio-fake",
-    .device_id = 2,
-    .class_code = 0x018000,
-    .config_size = CFG_SIZE,
-    .config_read = fake_config_read,
-    .config_write = fake_config_write,
-    .features_ok = fake_features_ok,
-    .queue_notify = fake_queue_notify,
-    .polled_queues = 1u << 0,
-    .poll_ns = VIRTIO_POLL_NS,
-    .reset = fake_reset,
-};
-
 static const struct virtio_dev_ops *setup_ops = &fake_ops;
 
 /* ---- fixture -------------------------------------------------------------- */
@@ -225,11 +210,17 @@ static int setup_inline(void **state)
     return rc;
 }
 
+/* The same device with queue 0 polled by the I/O thread after a kick. */
 static int setup_polled(void **state)
 {
+    static struct virtio_dev_ops polled_ops;
     int rc;
 
-    setup_ops = &fake_polled_ops;
+    polled_ops = fake_ops;
+    polled_ops.inline_queues = NULL;
+    polled_ops.polled_queues = 1u << 0;
+    polled_ops.poll_ns = VIRTIO_POLL_NS;
+    setup_ops = &polled_ops;
     rc = setup(state);
     setup_ops = &fake_ops;
     return rc;
