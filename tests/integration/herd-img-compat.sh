@@ -6,8 +6,8 @@
 # twice is refused (049); and qemu-io's number formatting and its EIO for
 # requests past the end; the rest of qemu-io's commands (vectored, aio,
 # alloc, map, open/close, write -c, truncate), protocol drivers in open -o
-# (226) and info --image-opts (279). Each case runs the real tool on the
-# same input and compares.
+# (226) and info --image-opts (279); bench's --pattern and report. Each case
+# runs the real tool on the same input and compares.
 set -u
 . "$(dirname "$0")/common.sh"
 . "$(dirname "$0")/blockdev-lib.sh"
@@ -573,4 +573,18 @@ for t in hd qd; do rm -f $t.dd; qemu-img create -q -f qcow2 $t.dd 4M; done
 same_io "discard reuse" hd.dd qd.dd -c 'write -P 1 0 1M' -c 'discard 0 512k' -c 'write -P 2 2M 512k'
 cmp -s hd.dd qd.dd || fail "discard reuse: bytes differ from qemu-io's"
 echo "discarded clusters reused and preallocated holes mapped as qemu"
+
+# 25. bench: qemu-img bench's --pattern (a C number; anything else, or past
+# a byte, refused with its message) and its default of zeros, and its two
+# report lines even with -q; the written bytes as qemu-img's.
+bench_filter() { sed -e 's/^herd-img:/qemu-img:/' -e 's/in [0-9.]* seconds/in X seconds/'; }
+for p in 0x3c 060 60 300 -1 abc 1k ''; do
+    for t in hb qb; do rm -f $t.qcow2; qemu-img create -q -f qcow2 $t.qcow2 1M; done
+    "$H" bench -q -w -c 64 -d 4 -S 12k ${p:+--pattern=$p} hb.qcow2 2>&1 | bench_filter > h.b; hr=${PIPESTATUS[0]}
+    qemu-img bench -q -w -c 64 -d 4 -S 12k ${p:+--pattern=$p} qb.qcow2 2>&1 | bench_filter > q.b; qr=${PIPESTATUS[0]}
+    [ "$hr" = "$qr" ] || fail "bench --pattern=$p: exit herd=$hr qemu-img=$qr"
+    diff -u q.b h.b || fail "bench --pattern=$p: output differs"
+    qemu-img compare -q hb.qcow2 qb.qcow2 || fail "bench --pattern=$p: written bytes differ"
+done
+echo "bench's pattern, default and report as qemu-img's"
 exit 0

@@ -54,11 +54,22 @@ static int parse_num(const char *s, uint64_t *v)
     return 0;
 }
 
+static int parse_byte(const char *s, uint64_t *v)
+{
+    char *end;
+    errno = 0;
+    unsigned long n = strtoul(s, &end, 0);
+    if (errno || end == s || *end || *s == '-' || n > 0xff)
+        return -1;
+    *v = n;
+    return 0;
+}
+
 int img_bench(int argc, char **argv)
 {
     const char *fmt = NULL;
     uint64_t count = 75000, depth = 64, bufsize = 4096, offset = 0, step = 0, pattern = 0;
-    bool write = false, direct = false, force = false, quiet = false;
+    bool write = false, direct = false, force = false;
     int c;
     static const struct option lo[] = {{"force-share", no_argument, NULL, 'U'},
                                        {"pattern", required_argument, NULL, 'P'},
@@ -71,16 +82,14 @@ int img_bench(int argc, char **argv)
         case 'f': fmt = optarg; break;
         case 'n': direct = true; break;
         case 'o': if (parse_num(optarg, &offset)) return 1; break;
-        case 'q': quiet = true; break;
+        case 'q': break; /* qemu-img bench prints its two lines even with -q */
         case 's': if (parse_num(optarg, &bufsize)) return 1; break;
         case 'S': if (parse_num(optarg, &step)) return 1; break;
         case 't': direct = !strcmp(optarg, "none") || !strcmp(optarg, "directsync"); break;
         case 'w': write = true; break;
         case 'i': case 'U': force = c == 'U' ? true : force; break;
-        case 'P':
-            if (parse_num(optarg, &pattern))
-                return 1;
-            if (pattern > 0xff) {
+        case 'P': /* as qemu-img: a C number (0x3c, 060, 60), a byte */
+            if (parse_byte(optarg, &pattern) < 0) {
                 img_error("Invalid pattern byte specified");
                 return 1;
             }
@@ -119,12 +128,10 @@ int img_bench(int argc, char **argv)
         b.reqs[i] = (struct blockdev_req){.iov = &b.iov[i], .iovcnt = 1, .done = on_done,
                                           .opaque = &b};
     }
-    if (!quiet)
-        printf("Sending %llu %s requests, %llu bytes each, %llu in parallel (starting at "
-               "offset %llu, step size %llu)\n", (unsigned long long)count,
-               write ? "write" : "read", (unsigned long long)bufsize,
-               (unsigned long long)depth, (unsigned long long)offset,
-               (unsigned long long)b.step);
+    printf("Sending %llu %s requests, %llu bytes each, %llu in parallel (starting at "
+           "offset %llu, step size %llu)\n", (unsigned long long)count,
+           write ? "write" : "read", (unsigned long long)bufsize, (unsigned long long)depth,
+           (unsigned long long)offset, (unsigned long long)b.step);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (uint64_t i = 0; i < depth && b.submitted < count; i++)
@@ -140,7 +147,7 @@ int img_bench(int argc, char **argv)
         b.failed = blockdev_flush(b.bd);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
-    if (!b.failed && !quiet)
+    if (!b.failed)
         printf("Run completed in %.3f seconds.\n", secs);
     if (b.failed)
         img_error("Failed request: %s", strerror(-b.failed));
