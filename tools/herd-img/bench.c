@@ -54,21 +54,11 @@ static int parse_num(const char *s, uint64_t *v)
     return 0;
 }
 
-static int parse_byte(const char *s, uint64_t *v)
-{
-    char *end;
-    errno = 0;
-    unsigned long n = strtoul(s, &end, 0);
-    if (errno || end == s || *end || *s == '-' || n > 0xff)
-        return -1;
-    *v = n;
-    return 0;
-}
-
 int img_bench(int argc, char **argv)
 {
     const char *fmt = NULL;
-    uint64_t count = 75000, depth = 64, bufsize = 4096, offset = 0, step = 0, pattern = 0;
+    uint64_t count = 75000, depth = 64, bufsize = 4096, offset = 0, step = 0;
+    int pattern = 0;
     bool write = false, direct = false, force = false;
     int c;
     static const struct option lo[] = {{"force-share", no_argument, NULL, 'U'},
@@ -88,8 +78,8 @@ int img_bench(int argc, char **argv)
         case 't': direct = !strcmp(optarg, "none") || !strcmp(optarg, "directsync"); break;
         case 'w': write = true; break;
         case 'i': case 'U': force = c == 'U' ? true : force; break;
-        case 'P': /* as qemu-img: a C number (0x3c, 060, 60), a byte */
-            if (parse_byte(optarg, &pattern) < 0) {
+        case 'P':
+            if ((pattern = img_parse_byte(optarg)) < 0) {
                 img_error("Invalid pattern byte specified");
                 return 1;
             }
@@ -124,7 +114,7 @@ int img_bench(int argc, char **argv)
         b.iov[i].iov_base = aligned_alloc(4096, (bufsize + 4095) & ~4095ull);
         b.iov[i].iov_len = bufsize;
         if (b.iov[i].iov_base)
-            memset(b.iov[i].iov_base, (int)pattern, bufsize); /* qemu-img's default: 0 */
+            memset(b.iov[i].iov_base, pattern, bufsize); /* qemu-img's default: 0 */
         b.reqs[i] = (struct blockdev_req){.iov = &b.iov[i], .iovcnt = 1, .done = on_done,
                                           .opaque = &b};
     }

@@ -30,6 +30,9 @@ void img_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Sizes with K/M/G/T/P/E suffixes (powers of 1024), as qemu-img accepts them. */
 int img_parse_size(const char *s, uint64_t *out);
+/* A pattern byte as qemu-io and qemu-img bench take it: a whole C integer
+ * literal (decimal, 0x hex, 0 octal) from 0 to 255; -EINVAL otherwise. */
+int img_parse_byte(const char *s);
 
 /* Top-level format: the -f argument, or (herd-img only, never the library)
  * "qcow2" when the file starts with the qcow2 magic and "raw" otherwise. */

@@ -76,18 +76,13 @@ static void dump(const uint8_t *p, uint64_t off, uint64_t len)
     }
 }
 
-/* A pattern byte as qemu-io takes it: a whole C integer literal (decimal,
- * 0x hex or 0 octal) from 0 to 255, nothing after it. */
+/* A pattern byte as qemu-io takes it (img_parse_byte), or its complaint. */
 static int parse_pattern(const char *arg)
 {
-    char *end;
-    errno = 0;
-    long v = strtol(arg, &end, 0);
-    if (errno || v < 0 || v > 255 || *end) {
+    int v = img_parse_byte(arg);
+    if (v < 0)
         printf("%s is not a valid pattern byte\n", arg);
-        return -EINVAL;
-    }
-    return (int)v;
+    return v;
 }
 
 int io_parse_num(const char *arg, uint64_t *v)

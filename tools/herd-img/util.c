@@ -25,6 +25,16 @@ void img_error(const char *fmt, ...)
     fputc('\n', stderr);
 }
 
+int img_parse_byte(const char *s)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 0);
+    if (errno || end == s || *end || v < 0 || v > 255)
+        return -EINVAL;
+    return (int)v;
+}
+
 int img_parse_size(const char *s, uint64_t *out)
 {
     /* qemu's size syntax: decimal (or 0x hex) digits, an optional decimal
